@@ -2,6 +2,7 @@ package dev.cryo.engine.dump;
 
 import dev.cryo.engine.CryoException;
 import dev.cryo.engine.log.Log;
+import dev.cryo.engine.ptrace.Tracer;
 
 /** Entry point of {@code cryo dump} and {@code cryo pre-dump}. */
 public final class Dumper {
@@ -9,6 +10,14 @@ public final class Dumper {
     }
 
     public static void dump(DumpOptions options, Log log) throws CryoException {
-        throw new CryoException("dump is not implemented yet");
+        if (options.preDump()) {
+            throw new CryoException("pre-dump is not supported yet; use dump");
+        }
+        try (Tracer tracer = new Tracer()) {
+            tracer.call(() -> {
+                new DumpRun(options, log).run();
+                return null;
+            });
+        }
     }
 }

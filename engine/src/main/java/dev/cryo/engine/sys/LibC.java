@@ -3,6 +3,7 @@ package dev.cryo.engine.sys;
 import jnr.ffi.LibraryLoader;
 import jnr.ffi.Pointer;
 import jnr.ffi.Runtime;
+import jnr.ffi.annotations.Out;
 import jnr.ffi.annotations.SaveError;
 
 /**
@@ -22,6 +23,12 @@ public interface LibC {
 
     @SaveError
     long ptrace(long request, int pid, long addr, Pointer data);
+
+    @SaveError
+    int waitpid(int pid, @Out int[] status, int options);
+
+    /** Starts a program without the JDK's process reaper knowing about it. */
+    int posix_spawn(@Out int[] pid, String path, Pointer fileActions, Pointer attr, String[] argv, String[] envp);
 
     static int errno() {
         return RUNTIME.getLastError();

@@ -1,0 +1,412 @@
+package dev.cryo.engine.dump;
+
+import dev.cryo.engine.CryoException;
+import dev.cryo.engine.log.Log;
+import dev.cryo.engine.mem.PageBuffer;
+import dev.cryo.engine.mem.PageMapScanner;
+import dev.cryo.engine.mem.PageRun;
+import dev.cryo.engine.mem.RemoteMemory;
+import dev.cryo.engine.proc.FdInfo;
+import dev.cryo.engine.proc.MapsEntry;
+import dev.cryo.engine.proc.ProcFs;
+import dev.cryo.engine.proc.TaskStat;
+import dev.cryo.engine.proc.TaskStatus;
+import dev.cryo.engine.ptrace.Freezer;
+import dev.cryo.engine.ptrace.Ptrace;
+import dev.cryo.engine.ptrace.Registers;
+import dev.cryo.engine.ptrace.RemoteScratch;
+import dev.cryo.engine.ptrace.RemoteSyscall;
+import dev.cryo.engine.ptrace.SyscallSite;
+import dev.cryo.engine.ptrace.WaitStatus;
+import dev.cryo.engine.resource.FdDumpContext;
+import dev.cryo.engine.resource.FdKind;
+import dev.cryo.engine.resource.FdKinds;
+import dev.cryo.engine.resource.FpuState;
+import dev.cryo.engine.resource.RegularFile;
+import dev.cryo.engine.resource.Signals;
+import dev.cryo.engine.resource.TaskResources;
+import dev.cryo.engine.sys.Syscall;
+import dev.cryo.engine.sys.SyscallException;
+import dev.cryo.image.ImageDir;
+import dev.cryo.image.PageMap;
+import dev.cryo.image.proto.*;
+
+import java.io.IOException;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.UUID;
+
+/** One dump of one process, step by step. Runs on the tracer thread. */
+final class DumpRun {
+    static final int IDS = 1;
+    static final int PAGES_ID = 1;
+
+    private final DumpOptions options;
+    private final Log log;
+    private final int pid;
+    private final ProcFs proc = new ProcFs();
+
+    // state of the frozen target that must be put back if it keeps running
+    private boolean seized;
+    private Registers regs;
+    private long sigmask;
+    private boolean sigmaskChanged;
+    private RemoteSyscall remote;
+    private RemoteScratch scratch;
+
+    // what the dump found
+    private final List<file_entry> files = new ArrayList<>();
+    private final Map<String, Integer> fileIds = new LinkedHashMap<>();
+    private long freezingUs, frozenUs, memdumpUs, memwriteUs;
+    private long pagesScanned, pagesWritten;
+
+    DumpRun(DumpOptions options, Log log) {
+        this.options = options;
+        this.log = log;
+        this.pid = options.pid();
+    }
+
+    void run() throws CryoException {
+        FdDumpContext fdCtx = new FdDumpContext(pid, proc, options, log, List.of());
+        log.info("Dumping pid %d to %s", pid, options.imagesDir());
+        TargetCheck.requireDumpable(pid, proc, fdCtx);
+        ImageDir dir;
+        try {
+            dir = ImageDir.create(options.imagesDir());
+        } catch (IOException e) {
+            throw new CryoException("cannot dump pid " + pid + ": cannot create images dir " + options.imagesDir()
+                    + ": " + e.getMessage());
+        }
+
+        long t0 = System.nanoTime();
+        step("freeze", () -> {
+            try {
+                Freezer.freeze(pid, Ptrace.O_TRACESYSGOOD);
+            } catch (SyscallException e) {
+                throw new CryoException("cannot dump pid " + pid + ": cannot freeze it: " + e.getMessage()
+                        + (e.errno() == 1 ? " (is it traced by another process, or does Cryo lack CAP_SYS_PTRACE?)" : ""));
+            }
+            seized = true;
+        });
+        long t1 = System.nanoTime();
+        freezingUs = (t1 - t0) / 1000;
+        log.info("Frozen pid %d in %d us", pid, freezingUs);
+        try {
+            Images images = collect(fdCtx);
+            writeImages(dir, images);
+            if (options.leaveRunning()) {
+                resume();
+            } else {
+                kill();
+            }
+        } catch (CryoException | RuntimeException e) {
+            log.error("%s", e.getMessage());
+            resumeQuietly();
+            throw e;
+        }
+        long t2 = System.nanoTime();
+        frozenUs = (t2 - t1) / 1000;
+        log.info("Target was frozen for %d us", frozenUs);
+        try {
+            dir.writeDumpStats(stats_entry.newBuilder().setDump(dump_stats_entry.newBuilder()
+                    .setFreezingTime((int) freezingUs).setFrozenTime((int) frozenUs)
+                    .setMemdumpTime((int) memdumpUs).setMemwriteTime((int) memwriteUs)
+                    .setPagesScanned(pagesScanned).setPagesSkippedParent(0).setPagesWritten(pagesWritten)
+                    .setPagesLazy(0)).build());
+        } catch (IOException e) {
+            throw new CryoException("dump of pid " + pid + " done, but stats-dump could not be written: " + e.getMessage());
+        }
+        log.msg("Dumping finished successfully");
+    }
+
+    interface Step {
+        void run() throws CryoException;
+    }
+
+    private void step(String name, Step s) throws CryoException {
+        log.debug("step %s", name);
+        s.run();
+    }
+
+    /** What goes into the images, gathered while the target is frozen. */
+    record Images(pstree_entry pstree, core_entry core, mm_entry mm, PageMap pagemap, PageBuffer pages,
+                  List<fdinfo_entry> fdinfo, fs_entry fs) {
+    }
+
+    private Images collect(FdDumpContext fdCtx) throws CryoException {
+        try {
+            if (proc.tasks(pid).size() != 1) {
+                throw new CryoException("cannot dump pid " + pid + ": it started a thread while being frozen");
+            }
+            regs = Ptrace.registers(pid);
+            sigmask = Ptrace.sigmask(pid);
+            log.debug("registers: %s, sigmask %#x", regs, sigmask);
+            byte[] xstate = Ptrace.xstate(pid);
+            TaskStat stat = proc.stat(pid);
+            TaskStatus status = proc.status(pid);
+            List<MapsEntry> maps = proc.maps(pid);
+            RemoteMemory memory = new RemoteMemory(pid);
+
+            // the remote part: brk and signal handlers have no other interface
+            Ptrace.setSigmask(pid, -1L); // no signal may interrupt our syscalls
+            sigmaskChanged = true;
+            remote = new RemoteSyscall(pid, SyscallSite.find(memory, maps, regs), regs);
+            long brk = remote.call("brk", Syscall.BRK, 0);
+            long caught = status.hex("SigCgt");
+            List<sa_entry> actions;
+            if (caught != 0) {
+                scratch = RemoteScratch.borrowStack(memory, regs, remote, 64);
+                actions = Signals.dumpActions(remote, scratch, caught, status.hex("SigIgn"));
+            } else {
+                actions = Signals.dumpActions(remote, null, 0, status.hex("SigIgn"));
+            }
+
+            // memory
+            long m0 = System.nanoTime();
+            mm_entry.Builder mm = mmEntry(stat, brk);
+            List<PageRun> runs = new ArrayList<>();
+            Set<PageRun> unreadable = new HashSet<>();
+            try (PageMapScanner scanner = new PageMapScanner(pid)) {
+                for (MapsEntry m : maps) {
+                    mm.addVmas(vmaEntry(m));
+                    if (m.isKernelSpecial() || m.shared()) {
+                        continue;
+                    }
+                    pagesScanned += m.pages();
+                    List<PageRun> own = scanner.ownPages(m);
+                    runs.addAll(own);
+                    if (!m.read()) {
+                        unreadable.addAll(own);
+                    }
+                }
+            }
+            PageBuffer pages = PageBuffer.forRuns(runs);
+            pages.readFrom(memory, unreadable);
+            pagesWritten = pages.pages();
+            memdumpUs = (System.nanoTime() - m0) / 1000;
+            log.info("Read %d pages of %d scanned in %d us", pagesWritten, pagesScanned, memdumpUs);
+            List<pagemap_entry> pm = new ArrayList<>();
+            for (PageRun r : runs) {
+                pm.add(PageMap.entry(r.address(), r.pages(), PageMap.PE_PRESENT));
+            }
+
+            mm.setExeFileId(fileId(proc.link(pid, "exe"), proc.dir(pid).resolve("exe")));
+            for (long a : proc.auxv(pid)) {
+                mm.addMmSavedAuxv(a);
+            }
+
+            // files
+            List<fdinfo_entry> fdinfo = new ArrayList<>();
+            List<FdInfo> fds = proc.fds(pid);
+            Map<Integer, Integer> idOfFd = new LinkedHashMap<>();
+            for (FdInfo fd : fds) {
+                FdKind kind = FdKinds.of(fd).orElseThrow(() -> new CryoException("cannot dump pid " + pid + ": fd "
+                        + fd.fd() + " is " + FdKinds.describe(fd)));
+                kind.check(fdCtx, fd);
+                Integer shared = sameDescription(fds, idOfFd, fd);
+                int id;
+                if (shared != null) {
+                    id = shared;
+                } else {
+                    id = files.size() + 1;
+                    files.add(kind.dump(fdCtx, fd, id));
+                }
+                idOfFd.put(fd.fd(), id);
+                fdinfo.add(fdinfo_entry.newBuilder().setId(id).setFd(fd.fd()).setType(kind.type())
+                        .setFlags((fd.flags() & RegularFile.O_CLOEXEC) != 0 ? RegularFile.FD_CLOEXEC : 0).build());
+            }
+            String cwd = proc.link(pid, "cwd");
+            String root = proc.link(pid, "root");
+            fs_entry fs = fs_entry.newBuilder().setCwdId(fileId(cwd, proc.dir(pid).resolve("cwd")))
+                    .setRootId(fileId(root, proc.dir(pid).resolve("root"))).setUmask(status.umask()).build();
+
+            core_entry core = core_entry.newBuilder().setMtype(core_entry.march.X86_64)
+                    .setThreadInfo(thread_info_x86.newBuilder().setClearTidAddr(0)
+                            .setGpregs(gpregs(regs)).setFpregs(FpuState.toImage(xstate)))
+                    .setTc(task_core_entry.newBuilder().setTaskState(1).setExitCode(0)
+                            .setPersonality(proc.personality(pid)).setFlags(stat.flags()).setBlkSigset(sigmask)
+                            .setComm(proc.comm(pid)).setRlimits(TaskResources.rlimits(pid))
+                            .setSignalsS(Signals.dumpQueue(pid, true)).addAllSigactions(actions)
+                            .setOomScoreAdj(TaskResources.oomScoreAdj(proc, pid)))
+                    .setThreadCore(TaskResources.threadCore(pid, proc, status, sigmask))
+                    .build();
+            pstree_entry pstree = pstree_entry.newBuilder().setPid(pid).setPpid(0).setPgid(stat.pgid())
+                    .setSid(stat.sid()).addThreads(pid).build();
+            return new Images(pstree, core, mm.build(), new PageMap(PAGES_ID, pm), pages, fdinfo, fs);
+        } catch (IOException e) {
+            throw new CryoException("cannot dump pid " + pid + ": reading /proc failed: " + e.getMessage(), e);
+        } catch (SyscallException e) {
+            throw new CryoException("cannot dump pid " + pid + ": " + e.getMessage(), e);
+        }
+    }
+
+    /** The id of an earlier fd with the same open file description (kcmp), or null. */
+    private Integer sameDescription(List<FdInfo> fds, Map<Integer, Integer> idOfFd, FdInfo fd) {
+        for (FdInfo other : fds) {
+            if (other.fd() >= fd.fd()) {
+                break;
+            }
+            if (other.target().equals(fd.target()) && idOfFd.containsKey(other.fd())) {
+                long r = Syscall.raw(Syscall.KCMP, pid, pid, 0 /* KCMP_FILE */, other.fd(), fd.fd());
+                if (r == 0) {
+                    return idOfFd.get(other.fd());
+                }
+            }
+        }
+        return null;
+    }
+
+    /** A files.img entry for a path the process uses without an fd (exe, mappings, cwd, root). */
+    private int fileId(String path, java.nio.file.Path statPath) throws IOException {
+        Integer id = fileIds.get(path);
+        if (id != null) {
+            return id;
+        }
+        int newId = files.size() + 1;
+        files.add(RegularFile.mapped(newId, path, statPath));
+        fileIds.put(path, newId);
+        return newId;
+    }
+
+    private mm_entry.Builder mmEntry(TaskStat s, long brk) {
+        return mm_entry.newBuilder().setMmStartCode(s.startCode()).setMmEndCode(s.endCode())
+                .setMmStartData(s.startData()).setMmEndData(s.endData()).setMmStartStack(s.startStack())
+                .setMmStartBrk(s.startBrk()).setMmBrk(brk).setMmArgStart(s.argStart()).setMmArgEnd(s.argEnd())
+                .setMmEnvStart(s.envStart()).setMmEnvEnd(s.envEnd()).setDumpable(1);
+    }
+
+    static final int VMA_AREA_REGULAR = 1, VMA_AREA_VSYSCALL = 1 << 2, VMA_AREA_VDSO = 1 << 3,
+            VMA_AREA_HEAP = 1 << 5, VMA_FILE_PRIVATE = 1 << 6, VMA_FILE_SHARED = 1 << 7, VMA_ANON_SHARED = 1 << 8,
+            VMA_ANON_PRIVATE = 1 << 9, VMA_AREA_VVAR = 1 << 12;
+    static final int MAP_SHARED = 1, MAP_PRIVATE = 2, MAP_ANON = 0x20, MAP_GROWSDOWN = 0x100;
+
+    private vma_entry vmaEntry(MapsEntry m) throws IOException, CryoException {
+        var v = vma_entry.newBuilder().setStart(m.start()).setEnd(m.end()).setPgoff(m.offset()).setShmid(0)
+                .setProt(m.prot()).setFd(-1);
+        int flags = m.shared() ? MAP_SHARED : MAP_PRIVATE;
+        int status;
+        if (m.isVsyscall()) {
+            status = VMA_AREA_VSYSCALL | VMA_ANON_PRIVATE;
+            flags |= MAP_ANON;
+        } else if (m.isVdso()) {
+            status = VMA_AREA_REGULAR | VMA_AREA_VDSO | VMA_ANON_PRIVATE;
+            flags |= MAP_ANON;
+        } else if (m.isVvar()) {
+            status = VMA_AREA_REGULAR | VMA_AREA_VVAR | VMA_ANON_PRIVATE;
+            flags |= MAP_ANON;
+        } else if (m.fileBacked()) {
+            if (m.path().endsWith(" (deleted)")) {
+                throw new CryoException("cannot dump pid " + pid + ": it maps the deleted file " + m.path()
+                        + ", which Cryo cannot dump yet");
+            }
+            status = VMA_AREA_REGULAR | (m.shared() ? VMA_FILE_SHARED : VMA_FILE_PRIVATE);
+            v.setShmid(fileId(m.path(), proc.dir(pid).resolve(String.format("map_files/%x-%x", m.start(), m.end()))));
+            v.setFdflags(m.shared() && m.write() ? RegularFile.O_RDWR : 0);
+        } else if (m.inode() != 0 || m.shared()) {
+            throw new CryoException("cannot dump pid " + pid + ": mapping " + m + " is shared memory, which Cryo "
+                    + "cannot dump yet");
+        } else {
+            status = VMA_AREA_REGULAR | VMA_ANON_PRIVATE;
+            flags |= MAP_ANON;
+            if (m.path().equals("[heap]")) {
+                status |= VMA_AREA_HEAP;
+            }
+        }
+        if (m.growsDown()) {
+            flags |= MAP_GROWSDOWN;
+        }
+        return v.setFlags(flags).setStatus(status).build();
+    }
+
+    private static user_x86_regs_entry gpregs(Registers r) {
+        return user_x86_regs_entry.newBuilder().setR15(r.get(Registers.R15)).setR14(r.get(Registers.R14))
+                .setR13(r.get(Registers.R13)).setR12(r.get(Registers.R12)).setBp(r.get(Registers.RBP))
+                .setBx(r.get(Registers.RBX)).setR11(r.get(Registers.R11)).setR10(r.get(Registers.R10))
+                .setR9(r.get(Registers.R9)).setR8(r.get(Registers.R8)).setAx(r.get(Registers.RAX))
+                .setCx(r.get(Registers.RCX)).setDx(r.get(Registers.RDX)).setSi(r.get(Registers.RSI))
+                .setDi(r.get(Registers.RDI)).setOrigAx(r.get(Registers.ORIG_RAX)).setIp(r.get(Registers.RIP))
+                .setCs(r.get(Registers.CS)).setFlags(r.get(Registers.EFLAGS)).setSp(r.get(Registers.RSP))
+                .setSs(r.get(Registers.SS)).setFsBase(r.get(Registers.FS_BASE)).setGsBase(r.get(Registers.GS_BASE))
+                .setDs(r.get(Registers.DS)).setEs(r.get(Registers.ES)).setFs(r.get(Registers.FS))
+                .setGs(r.get(Registers.GS)).setMode(user_x86_regs_mode.NATIVE).build();
+    }
+
+    private void writeImages(ImageDir dir, Images img) throws CryoException {
+        try {
+            long w0 = System.nanoTime();
+            img.pages().writeTo(dir.pagesPath(PAGES_ID));
+            memwriteUs = (System.nanoTime() - w0) / 1000;
+            task_kobj_ids_entry ids = TaskResources.ids(IDS);
+            dir.writeInventory(inventory_entry.newBuilder().setImgVersion(2).setFdinfoPerId(true).setRootIds(ids)
+                    .setNsPerId(true).setRootCgSet(1).setLsmtype(lsmtype.NO_LSM).setNetworkLockMethod(0)
+                    .setDumpCriuRunId(UUID.randomUUID().toString()).build());
+            dir.writePstree(List.of(img.pstree()));
+            dir.writeCore(pid, img.core());
+            dir.writeIds(pid, ids);
+            dir.writeMm(pid, img.mm());
+            dir.writePagemap(pid, img.pagemap());
+            dir.writeFiles(files);
+            dir.writeFdinfo(IDS, img.fdinfo());
+            dir.writeFs(pid, img.fs());
+            dir.writeSeccomp(seccomp_entry.newBuilder().build());
+            dir.writeTimens(0, TaskResources.timens());
+        } catch (IOException e) {
+            throw new CryoException("cannot dump pid " + pid + ": writing images to " + dir.path() + " failed: "
+                    + e.getMessage(), e);
+        }
+    }
+
+    /** Puts everything back as it was and lets the target run on. */
+    private void resume() throws CryoException {
+        try {
+            if (scratch != null) {
+                scratch.release();
+                scratch = null;
+            }
+            if (regs != null) {
+                Ptrace.setRegisters(pid, regs);
+            }
+            if (sigmaskChanged) {
+                Ptrace.setSigmask(pid, sigmask);
+            }
+            // detach (not CONT): the kernel then restarts an interrupted syscall itself
+            Ptrace.detach(pid, 0);
+            seized = false;
+            log.info("Resumed pid %d", pid);
+        } catch (SyscallException e) {
+            throw new CryoException("pid " + pid + " could not be resumed after the dump: " + e.getMessage(), e);
+        }
+    }
+
+    private void resumeQuietly() {
+        if (!seized) {
+            return;
+        }
+        try {
+            resume();
+        } catch (CryoException e) {
+            log.error("%s", e.getMessage());
+        }
+    }
+
+    private void kill() throws CryoException {
+        try {
+            Syscall.call("kill(" + pid + ")", Syscall.KILL, pid, WaitStatus.SIGKILL);
+            while (true) {
+                WaitStatus st = Ptrace.waitFor(pid);
+                if (!st.stopped()) {
+                    break;
+                }
+                Ptrace.cont(pid, 0);
+            }
+            seized = false;
+            log.info("Killed pid %d", pid);
+        } catch (SyscallException e) {
+            throw new CryoException("cannot kill pid " + pid + " after the dump: " + e.getMessage(), e);
+        }
+    }
+}

@@ -1,0 +1,159 @@
+package dev.cryo.engine.proc;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.stream.Stream;
+
+/** Readers of /proc/PID/* into records. Each throws IOException when the process is gone or unreadable. */
+public final class ProcFs {
+    private final Path root;
+
+    public ProcFs() {
+        this(Path.of("/proc"));
+    }
+
+    public ProcFs(Path root) {
+        this.root = root;
+    }
+
+    public Path dir(int pid) {
+        return root.resolve(Integer.toString(pid));
+    }
+
+    public boolean exists(int pid) {
+        return Files.exists(dir(pid));
+    }
+
+    private String text(int pid, String name) throws IOException {
+        return new String(Files.readAllBytes(dir(pid).resolve(name)), StandardCharsets.UTF_8);
+    }
+
+    public TaskStat stat(int pid) throws IOException {
+        return TaskStat.parse(text(pid, "stat"));
+    }
+
+    public TaskStatus status(int pid) throws IOException {
+        return TaskStatus.parse(text(pid, "status"));
+    }
+
+    public String comm(int pid) throws IOException {
+        return text(pid, "comm").strip();
+    }
+
+    public int personality(int pid) throws IOException {
+        return (int) Long.parseLong(text(pid, "personality").strip(), 16);
+    }
+
+    public List<Integer> tasks(int pid) throws IOException {
+        try (Stream<Path> s = Files.list(dir(pid).resolve("task"))) {
+            return s.map(p -> Integer.parseInt(p.getFileName().toString())).sorted().toList();
+        }
+    }
+
+    public List<Integer> children(int pid) throws IOException {
+        List<Integer> out = new ArrayList<>();
+        for (int tid : tasks(pid)) {
+            String c;
+            try {
+                c = text(pid, "task/" + tid + "/children").strip();
+            } catch (NoSuchFileException e) {
+                continue;
+            }
+            if (!c.isEmpty()) {
+                for (String s : c.split("\\s+")) {
+                    out.add(Integer.parseInt(s));
+                }
+            }
+        }
+        return out;
+    }
+
+    public String link(int pid, String name) throws IOException {
+        return Files.readSymbolicLink(dir(pid).resolve(name)).toString();
+    }
+
+    public long[] auxv(int pid) throws IOException {
+        ByteBuffer b = ByteBuffer.wrap(Files.readAllBytes(dir(pid).resolve("auxv"))).order(ByteOrder.nativeOrder());
+        long[] out = new long[b.remaining() / 8];
+        for (int i = 0; i < out.length; i++) {
+            out[i] = b.getLong();
+        }
+        return out;
+    }
+
+    /** /proc/PID/smaps, keeping each VMA's header line and its VmFlags. */
+    public List<MapsEntry> maps(int pid) throws IOException {
+        List<MapsEntry> out = new ArrayList<>();
+        String[] lines = text(pid, "smaps").split("\n");
+        long start = 0, end = 0, off = 0, ino = 0;
+        String perms = null, path = "";
+        int maj = 0, min = 0;
+        for (String line : lines) {
+            if (line.isEmpty()) {
+                continue;
+            }
+            char c = line.charAt(0);
+            boolean header = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+            if (header && line.indexOf('-') > 0 && line.indexOf('-') < 17 && line.indexOf(' ') > line.indexOf('-')) {
+                String[] f = line.split("\\s+", 6);
+                int dash = f[0].indexOf('-');
+                start = Long.parseUnsignedLong(f[0].substring(0, dash), 16);
+                end = Long.parseUnsignedLong(f[0].substring(dash + 1), 16);
+                perms = f[1];
+                off = Long.parseUnsignedLong(f[2], 16);
+                String[] dev = f[3].split(":");
+                maj = Integer.parseInt(dev[0], 16);
+                min = Integer.parseInt(dev[1], 16);
+                ino = Long.parseLong(f[4]);
+                path = f.length > 5 ? f[5].strip() : "";
+            } else if (line.startsWith("VmFlags:") && perms != null) {
+                Set<String> flags = new HashSet<>(List.of(line.substring(8).trim().split("\\s+")));
+                out.add(new MapsEntry(start, end, perms.charAt(0) == 'r', perms.charAt(1) == 'w',
+                        perms.charAt(2) == 'x', perms.charAt(3) == 's', off, maj, min, ino, path, Set.copyOf(flags)));
+                perms = null;
+            }
+        }
+        return out;
+    }
+
+    /** Open fds with their links and fdinfo, in fd order. */
+    public List<FdInfo> fds(int pid) throws IOException {
+        List<Integer> nums;
+        try (Stream<Path> s = Files.list(dir(pid).resolve("fd"))) {
+            nums = s.map(p -> Integer.parseInt(p.getFileName().toString())).sorted().toList();
+        }
+        List<FdInfo> out = new ArrayList<>();
+        for (int fd : nums) {
+            String target;
+            String info;
+            try {
+                target = link(pid, "fd/" + fd);
+                info = text(pid, "fdinfo/" + fd);
+            } catch (NoSuchFileException e) {
+                continue; // closed meanwhile
+            }
+            Map<String, String> m = new HashMap<>();
+            for (String line : info.split("\n")) {
+                int c = line.indexOf(':');
+                if (c > 0 && !m.containsKey(line.substring(0, c))) {
+                    m.put(line.substring(0, c), line.substring(c + 1).trim());
+                }
+            }
+            out.add(new FdInfo(fd, target, Long.parseLong(m.getOrDefault("pos", "0")),
+                    Integer.parseInt(m.getOrDefault("flags", "0"), 8), Integer.parseInt(m.getOrDefault("mnt_id", "0")),
+                    Long.parseLong(m.getOrDefault("ino", "0")), Map.copyOf(m)));
+        }
+        return out;
+    }
+}

@@ -1,0 +1,86 @@
+package dev.cryo.engine.ptrace;
+
+import java.util.Arrays;
+
+/** x86_64 {@code user_regs_struct}: 27 words in the kernel's order (the same order as CRIU's user_x86_regs_entry). */
+public final class Registers {
+    public static final int R15 = 0, R14 = 1, R13 = 2, R12 = 3, RBP = 4, RBX = 5, R11 = 6, R10 = 7, R9 = 8, R8 = 9,
+            RAX = 10, RCX = 11, RDX = 12, RSI = 13, RDI = 14, ORIG_RAX = 15, RIP = 16, CS = 17, EFLAGS = 18, RSP = 19,
+            SS = 20, FS_BASE = 21, GS_BASE = 22, DS = 23, ES = 24, FS = 25, GS = 26;
+    public static final int COUNT = 27;
+    public static final int SIZE = COUNT * 8;
+
+    private final long[] words;
+
+    public Registers(long[] words) {
+        if (words.length != COUNT) {
+            throw new IllegalArgumentException("user_regs_struct has " + COUNT + " words, got " + words.length);
+        }
+        this.words = words.clone();
+    }
+
+    public long get(int index) {
+        return words[index];
+    }
+
+    public Registers with(int index, long value) {
+        long[] w = words.clone();
+        w[index] = value;
+        return new Registers(w);
+    }
+
+    public long[] words() {
+        return words.clone();
+    }
+
+    public long rip() {
+        return words[RIP];
+    }
+
+    public long rax() {
+        return words[RAX];
+    }
+
+    public long origRax() {
+        return words[ORIG_RAX];
+    }
+
+    /** Syscall restart codes the kernel leaves in rax of a task stopped inside a syscall. */
+    public static final long ERESTARTSYS = -512, ERESTARTNOINTR = -513, ERESTARTNOHAND = -514,
+            ERESTART_RESTARTBLOCK = -516, EINTR = -4;
+
+    /**
+     * The registers a new task must start with to resume a syscall the old task was stopped in: the kernel
+     * would restart it on the way back to user space, but a restored task is not on that path.
+     */
+    public Registers forNewTask() {
+        long[] w = words.clone();
+        if (w[ORIG_RAX] >= 0) {
+            long rax = w[RAX];
+            if (rax == ERESTARTSYS || rax == ERESTARTNOINTR || rax == ERESTARTNOHAND) {
+                w[RAX] = w[ORIG_RAX];
+                w[RIP] -= 2;
+            } else if (rax == ERESTART_RESTARTBLOCK) {
+                // the restart block lived in the old task; the call returns EINTR instead
+                w[RAX] = EINTR;
+            }
+        }
+        w[ORIG_RAX] = -1;
+        return new Registers(w);
+    }
+
+    @Override
+    public boolean equals(Object o) {
+        return o instanceof Registers r && Arrays.equals(words, r.words);
+    }
+
+    @Override
+    public int hashCode() {
+        return Arrays.hashCode(words);
+    }
+
+    @Override
+    public String toString() {
+        return String.format("rip=%#x rsp=%#x rax=%#x orig_rax=%d", words[RIP], words[RSP], words[RAX], words[ORIG_RAX]);
+    }
+}

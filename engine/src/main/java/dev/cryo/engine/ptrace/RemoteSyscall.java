@@ -1,0 +1,78 @@
+package dev.cryo.engine.ptrace;
+
+import dev.cryo.engine.sys.SyscallException;
+
+/**
+ * Runs syscalls inside a stopped tracee: point rip at a {@code syscall} instruction of the tracee, load the
+ * number and arguments, and let it run from syscall entry to syscall exit under PTRACE_SYSCALL. Nothing after
+ * the instruction ever executes, so any {@code 0f 05} in an executable mapping serves (the vDSO has some).
+ */
+public final class RemoteSyscall {
+    private final int pid;
+    private long site;
+    private Registers base;
+
+    /**
+     * @param pid  a tracee in a ptrace stop
+     * @param site address of a {@code syscall} instruction in it
+     * @param base registers to start every call from (the tracee's own, with rip/rax/args replaced)
+     */
+    public RemoteSyscall(int pid, long site, Registers base) {
+        this.pid = pid;
+        this.site = site;
+        this.base = base;
+    }
+
+    public int pid() {
+        return pid;
+    }
+
+    public long site() {
+        return site;
+    }
+
+    /** The syscall instruction moved (the vDSO was remapped). */
+    public void moveSite(long newSite) {
+        this.site = newSite;
+    }
+
+    /** Calls {@code nr}; returns the kernel's result: a value, or {@code -errno}. */
+    public long raw(long nr, long... args) throws SyscallException {
+        long[] w = base.words();
+        w[Registers.RIP] = site;
+        w[Registers.RAX] = nr;
+        w[Registers.ORIG_RAX] = -1; // no syscall restart on the way out of the current stop
+        int[] argRegs = {Registers.RDI, Registers.RSI, Registers.RDX, Registers.R10, Registers.R8, Registers.R9};
+        for (int i = 0; i < 6; i++) {
+            w[argRegs[i]] = i < args.length ? args[i] : 0;
+        }
+        Ptrace.setRegisters(pid, new Registers(w));
+        runToSyscallStop("entry of syscall " + nr);
+        runToSyscallStop("exit of syscall " + nr);
+        return Ptrace.registers(pid).rax();
+    }
+
+    /** Calls {@code nr}; throws with its name and errno when it fails. */
+    public long call(String name, long nr, long... args) throws SyscallException {
+        long r = raw(nr, args);
+        if (r < 0 && r > -4096) {
+            throw new SyscallException("remote " + name + " in pid " + pid, (int) -r);
+        }
+        return r;
+    }
+
+    private void runToSyscallStop(String what) throws SyscallException {
+        Ptrace.syscall(pid, 0);
+        while (true) {
+            WaitStatus st = Ptrace.waitFor(pid);
+            if (st.syscallStop()) {
+                return;
+            }
+            if (!st.stopped()) {
+                throw new SyscallException("pid " + pid + " " + st + " before " + what, 3 /* ESRCH */);
+            }
+            // a group stop or a signal: suppress it and go on (all signals are blocked while we work)
+            Ptrace.syscall(pid, 0);
+        }
+    }
+}

@@ -1,0 +1,36 @@
+package dev.cryo.engine.resource;
+
+import dev.cryo.engine.proc.FdInfo;
+import dev.cryo.image.proto.fd_types;
+
+import java.util.List;
+import java.util.Optional;
+
+/** The registry of fd kinds the engine can checkpoint. Adding a kind means adding a class and a row here. */
+public final class FdKinds {
+    private static final List<FdKind> ALL = List.of(new RegularFile(), new Pipe());
+
+    private FdKinds() {
+    }
+
+    public static Optional<FdKind> of(FdInfo fd) {
+        return ALL.stream().filter(k -> k.accepts(fd)).findFirst();
+    }
+
+    public static Optional<FdKind> of(fd_types type) {
+        return ALL.stream().filter(k -> k.type() == type).findFirst();
+    }
+
+    /** Words a user understands for an fd nobody accepts. */
+    public static String describe(FdInfo fd) {
+        String t = fd.target();
+        if (t.startsWith("socket:")) {
+            return "a socket (" + t + "), which Cryo cannot dump yet";
+        }
+        if (t.startsWith("anon_inode:")) {
+            return "an " + t.substring("anon_inode:".length()).replace("[", "").replace("]", "")
+                    + " instance (" + t + "), which Cryo cannot dump yet";
+        }
+        return t + ", a kind of file Cryo cannot dump yet";
+    }
+}

@@ -1,0 +1,127 @@
+package dev.cryo.engine.resource;
+
+import dev.cryo.engine.CryoException;
+import dev.cryo.engine.proc.FdInfo;
+import dev.cryo.engine.sys.Syscall;
+import dev.cryo.engine.sys.SyscallException;
+import dev.cryo.image.proto.fd_types;
+import dev.cryo.image.proto.fdinfo_entry;
+import dev.cryo.image.proto.file_entry;
+import dev.cryo.image.proto.fown_entry;
+import dev.cryo.image.proto.reg_file_entry;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Map;
+
+/**
+ * Files opened by path: regular files, directories, /dev/null and other character devices, and (with
+ * -j/--shell-job) the terminal. Restored by opening the same path with the same flags and seeking.
+ */
+public final class RegularFile implements FdKind {
+    public static final int O_WRONLY = 01, O_RDWR = 02, O_ACCMODE = 03, O_CREAT = 0100, O_EXCL = 0200, O_NOCTTY = 0400,
+            O_TRUNC = 01000, O_APPEND = 02000, O_CLOEXEC = 02000000;
+    static final int S_IFMT = 0170000, S_IFREG = 0100000, S_IFCHR = 0020000;
+    public static final int FD_CLOEXEC = 1;
+
+    @Override
+    public fd_types type() {
+        return fd_types.REG;
+    }
+
+    @Override
+    public boolean accepts(FdInfo fd) {
+        return fd.isPath();
+    }
+
+    static boolean isTerminal(String path) {
+        return path.startsWith("/dev/pts/") || path.startsWith("/dev/tty") || path.equals("/dev/console");
+    }
+
+    @Override
+    public void check(FdDumpContext ctx, FdInfo fd) throws CryoException {
+        if (fd.target().endsWith(" (deleted)")) {
+            throw new CryoException("cannot dump pid " + ctx.pid() + ": fd " + fd.fd() + " is the deleted file "
+                    + fd.target() + ", which Cryo cannot dump yet");
+        }
+        if (isTerminal(fd.target()) && !ctx.options().shellJob()) {
+            throw new CryoException("cannot dump pid " + ctx.pid() + ": fd " + fd.fd() + " is the terminal "
+                    + fd.target() + "; dump with -j/--shell-job to let the restore reattach it");
+        }
+    }
+
+    @Override
+    public file_entry dump(FdDumpContext ctx, FdInfo fd, int id) throws CryoException {
+        var reg = reg_file_entry.newBuilder().setId(id).setFlags(fd.flags() & ~O_CLOEXEC).setPos(fd.pos())
+                .setFown(noOwner()).setName(fd.target());
+        try {
+            Map<String, Object> st = Files.readAttributes(ctx.proc().dir(ctx.pid()).resolve("fd/" + fd.fd()), "unix:mode,size");
+            int mode = (Integer) st.get("mode");
+            reg.setMode(mode);
+            if ((mode & S_IFMT) == S_IFREG) {
+                reg.setSize((Long) st.get("size"));
+            }
+        } catch (IOException e) {
+            throw new CryoException("cannot dump pid " + ctx.pid() + ": fd " + fd.fd() + " (" + fd.target()
+                    + "): stat failed: " + e.getMessage(), e);
+        }
+        return file_entry.newBuilder().setType(fd_types.REG).setId(id).setReg(reg).build();
+    }
+
+    /** A file entry for a mapped file or the executable: no fd, only identity. */
+    public static file_entry mapped(int id, String path, Path statPath) throws IOException {
+        Map<String, Object> st = Files.readAttributes(statPath, "unix:mode,size");
+        var reg = reg_file_entry.newBuilder().setId(id).setFlags(0).setPos(0).setFown(noOwner()).setName(path)
+                .setMode((Integer) st.get("mode")).setSize((Long) st.get("size"));
+        return file_entry.newBuilder().setType(fd_types.REG).setId(id).setReg(reg).build();
+    }
+
+    static fown_entry noOwner() {
+        return fown_entry.newBuilder().setUid(0).setEuid(0).setSignum(0).setPidType(0).setPid(0).build();
+    }
+
+    /** Says what differs when a file a process had open is not the one it was. */
+    public static void verify(int pid, reg_file_entry reg) throws CryoException {
+        Path p = Path.of(reg.getName());
+        if (!Files.exists(p)) {
+            throw new CryoException("cannot restore pid " + pid + ": file " + reg.getName() + " is missing");
+        }
+        if (!reg.hasSize() || (reg.getFlags() & O_ACCMODE) != 0) {
+            return; // written files may grow while the process is away
+        }
+        try {
+            long size = Files.size(p);
+            if (size != reg.getSize()) {
+                throw new CryoException("cannot restore pid " + pid + ": file " + reg.getName() + " has size " + size
+                        + ", but it had " + reg.getSize() + " at dump time (was it replaced?)");
+            }
+        } catch (IOException e) {
+            throw new CryoException("cannot restore pid " + pid + ": cannot stat " + reg.getName() + ": " + e.getMessage());
+        }
+    }
+
+    @Override
+    public int restore(FdRestoreContext ctx, file_entry file, fdinfo_entry fd) throws CryoException {
+        reg_file_entry reg = file.getReg();
+        if (isTerminal(reg.getName()) && !ctx.options().shellJob()) {
+            throw new CryoException("cannot restore pid " + ctx.pid() + ": fd " + fd.getFd() + " was the terminal "
+                    + reg.getName() + "; restore with -j/--shell-job");
+        }
+        verify(ctx.pid(), reg);
+        int flags = reg.getFlags() & ~(O_CREAT | O_EXCL | O_TRUNC | O_CLOEXEC);
+        try {
+            int got = ctx.open(reg.getName(), flags | O_NOCTTY, 0);
+            if (reg.getPos() != 0) {
+                long r = ctx.syscall().raw(Syscall.LSEEK, got, reg.getPos(), 0);
+                if (r < 0 && r != -29 /* ESPIPE */) {
+                    throw new SyscallException("lseek(" + reg.getName() + ")", (int) -r);
+                }
+            }
+            return got;
+        } catch (SyscallException e) {
+            throw new CryoException("cannot restore pid " + ctx.pid() + ": fd " + fd.getFd() + " (" + reg.getName()
+                    + "): " + e.getMessage(), e);
+        }
+    }
+}

@@ -1,0 +1,96 @@
+package dev.cryo.engine.resource;
+
+import dev.cryo.engine.ptrace.Ptrace;
+import dev.cryo.engine.ptrace.RemoteScratch;
+import dev.cryo.engine.ptrace.RemoteSyscall;
+import dev.cryo.engine.sys.Syscall;
+import dev.cryo.engine.sys.SyscallException;
+import dev.cryo.image.proto.sa_entry;
+import dev.cryo.image.proto.siginfo_entry;
+import dev.cryo.image.proto.signal_queue_entry;
+
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * Signal dispositions and queued signals. Handlers have no interface but rt_sigaction in the task itself, so
+ * both directions run remote syscalls; only caught signals need one on dump (the rest are SIG_DFL or SIG_IGN as
+ * /proc says).
+ */
+public final class Signals {
+    static final int SIGKILL = 9, SIGSTOP = 19, NSIG = 64, SIGACTION_SIZE = 32;
+
+    private Signals() {
+    }
+
+    /** The signals an sa_entry list covers, in order: 1..64 without SIGKILL and SIGSTOP (as CRIU writes them). */
+    public static List<Integer> numbered() {
+        List<Integer> s = new ArrayList<>();
+        for (int sig = 1; sig <= NSIG; sig++) {
+            if (sig != SIGKILL && sig != SIGSTOP) {
+                s.add(sig);
+            }
+        }
+        return s;
+    }
+
+    public static List<sa_entry> dumpActions(RemoteSyscall remote, RemoteScratch scratch, long caught, long ignored)
+            throws SyscallException {
+        List<sa_entry> out = new ArrayList<>();
+        for (int sig : numbered()) {
+            long bit = 1L << (sig - 1);
+            var e = sa_entry.newBuilder().setSigaction(0).setFlags(0).setRestorer(0).setMask(0).setCompatSigaction(false);
+            if ((caught & bit) != 0) {
+                remote.call("rt_sigaction(" + sig + ")", Syscall.RT_SIGACTION, sig, 0, scratch.address(), 8);
+                ByteBuffer b = ByteBuffer.wrap(scratch.read(0, SIGACTION_SIZE)).order(ByteOrder.LITTLE_ENDIAN);
+                e.setSigaction(b.getLong(0)).setFlags(b.getLong(8)).setRestorer(b.getLong(16)).setMask(b.getLong(24));
+            } else if ((ignored & bit) != 0) {
+                e.setSigaction(1);
+            }
+            out.add(e.build());
+        }
+        return out;
+    }
+
+    public static void restoreActions(RemoteSyscall remote, RemoteScratch scratch, int offset, List<sa_entry> actions)
+            throws SyscallException {
+        List<Integer> sigs = numbered();
+        for (int i = 0; i < actions.size() && i < sigs.size(); i++) {
+            sa_entry a = actions.get(i);
+            if (a.getSigaction() == 0 && a.getFlags() == 0 && a.getMask() == 0) {
+                continue; // SIG_DFL, as a new task has it
+            }
+            ByteBuffer b = ByteBuffer.allocate(SIGACTION_SIZE).order(ByteOrder.LITTLE_ENDIAN);
+            b.putLong(0, a.getSigaction()).putLong(8, a.getFlags()).putLong(16, a.getRestorer()).putLong(24, a.getMask());
+            scratch.write(offset, b.array());
+            remote.call("rt_sigaction(" + sigs.get(i) + ")", Syscall.RT_SIGACTION, sigs.get(i),
+                    scratch.address() + offset, 0, 8);
+        }
+    }
+
+    public static signal_queue_entry dumpQueue(int pid, boolean shared) throws SyscallException {
+        var q = signal_queue_entry.newBuilder();
+        for (byte[] info : Ptrace.pendingSignals(pid, shared)) {
+            q.addSignals(siginfo_entry.newBuilder().setSiginfo(com.google.protobuf.ByteString.copyFrom(info)));
+        }
+        return q.build();
+    }
+
+    /** Queues each siginfo to the task itself (a task may queue any siginfo to itself). */
+    public static void restoreQueue(RemoteSyscall remote, RemoteScratch scratch, int offset, int pid,
+                                    signal_queue_entry q, boolean shared) throws SyscallException {
+        for (siginfo_entry s : q.getSignalsList()) {
+            byte[] info = s.getSiginfo().toByteArray();
+            int signo = ByteBuffer.wrap(info).order(ByteOrder.LITTLE_ENDIAN).getInt(0);
+            scratch.write(offset, info);
+            if (shared) {
+                remote.call("rt_sigqueueinfo(" + signo + ")", Syscall.RT_SIGQUEUEINFO, pid, signo, scratch.address() + offset);
+            } else {
+                remote.call("rt_tgsigqueueinfo(" + signo + ")", Syscall.RT_TGSIGQUEUEINFO, pid, pid, signo,
+                        scratch.address() + offset);
+            }
+        }
+    }
+}

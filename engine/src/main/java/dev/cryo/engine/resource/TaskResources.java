@@ -1,0 +1,92 @@
+package dev.cryo.engine.resource;
+
+import dev.cryo.engine.proc.ProcFs;
+import dev.cryo.engine.proc.TaskStatus;
+import dev.cryo.engine.ptrace.Ptrace;
+import dev.cryo.engine.sys.NativeBuffer;
+import dev.cryo.engine.sys.Syscall;
+import dev.cryo.engine.sys.SyscallException;
+import dev.cryo.image.proto.creds_entry;
+import dev.cryo.image.proto.rlimit_entry;
+import dev.cryo.image.proto.rseq_entry;
+import dev.cryo.image.proto.task_kobj_ids_entry;
+import dev.cryo.image.proto.task_rlimits_entry;
+import dev.cryo.image.proto.thread_core_entry;
+import dev.cryo.image.proto.timens_entry;
+import dev.cryo.image.proto.timespec;
+
+import java.io.IOException;
+
+/** Task attributes readable from outside the task: rlimits, creds, robust futex list, rseq, ids. */
+public final class TaskResources {
+    public static final int RLIM_NLIMITS = 16;
+    static final int GET_ROBUST_LIST = 274, CLOCK_GETTIME = 228;
+
+    private TaskResources() {
+    }
+
+    public static task_rlimits_entry rlimits(int pid) throws SyscallException {
+        NativeBuffer b = NativeBuffer.allocate(16);
+        var r = task_rlimits_entry.newBuilder();
+        for (int res = 0; res < RLIM_NLIMITS; res++) {
+            Syscall.call("prlimit64(" + pid + ", " + res + ")", Syscall.PRLIMIT64, pid, res, 0, b.address());
+            r.addRlimits(rlimit_entry.newBuilder().setCur(b.getLong(0)).setMax(b.getLong(8)));
+        }
+        return r.build();
+    }
+
+    public static int oomScoreAdj(ProcFs proc, int pid) throws IOException {
+        return Integer.parseInt(java.nio.file.Files.readString(proc.dir(pid).resolve("oom_score_adj")).strip());
+    }
+
+    public static thread_core_entry threadCore(int pid, ProcFs proc, TaskStatus status, long sigmask)
+            throws SyscallException, IOException {
+        NativeBuffer b = NativeBuffer.allocate(16);
+        Syscall.call("get_robust_list(" + pid + ")", GET_ROBUST_LIST, pid, b.address(), b.address() + 8);
+        var t = thread_core_entry.newBuilder().setFutexRla(b.getLong(0)).setFutexRlaLen((int) b.getLong(8))
+                .setSchedNice(0).setSchedPolicy(0).setBlkSigset(sigmask)
+                .setSignalsP(Signals.dumpQueue(pid, false)).setCreds(creds(status)).setComm(proc.comm(pid));
+        Ptrace.RseqConfig rseq = Ptrace.rseqConfiguration(pid);
+        if (rseq != null && rseq.abiPointer() != 0) {
+            t.setRseqEntry(rseq_entry.newBuilder().setRseqAbiPointer(rseq.abiPointer())
+                    .setRseqAbiSize((int) rseq.abiSize()).setSignature(rseq.signature()));
+        }
+        return t.build();
+    }
+
+    static creds_entry creds(TaskStatus s) {
+        int[] uid = s.ids("Uid");
+        int[] gid = s.ids("Gid");
+        var c = creds_entry.newBuilder().setUid(uid[0]).setEuid(uid[1]).setSuid(uid[2]).setFsuid(uid[3])
+                .setGid(gid[0]).setEgid(gid[1]).setSgid(gid[2]).setFsgid(gid[3]).setSecbits(0);
+        addCaps(c::addCapInh, s.hex("CapInh"));
+        addCaps(c::addCapPrm, s.hex("CapPrm"));
+        addCaps(c::addCapEff, s.hex("CapEff"));
+        addCaps(c::addCapBnd, s.hex("CapBnd"));
+        for (int g : s.groups()) {
+            c.addGroups(g);
+        }
+        return c.build();
+    }
+
+    private static void addCaps(java.util.function.IntFunction<?> add, long caps) {
+        add.apply((int) caps);
+        add.apply((int) (caps >>> 32));
+    }
+
+    public static task_kobj_ids_entry ids(int id) {
+        return task_kobj_ids_entry.newBuilder().setVmId(id).setFilesId(id).setFsId(id).setSighandId(id)
+                .setPidNsId(1).setNetNsId(2).setIpcNsId(3).setUtsNsId(4).setMntNsId(5).setUserNsId(6)
+                .setCgroupNsId(7).setTimeNsId(8).build();
+    }
+
+    public static timens_entry timens() {
+        return timens_entry.newBuilder().setMonotonic(clock(1)).setBoottime(clock(7)).build();
+    }
+
+    private static timespec clock(int id) {
+        NativeBuffer b = NativeBuffer.allocate(16);
+        Syscall.raw(CLOCK_GETTIME, id, b.address());
+        return timespec.newBuilder().setTvSec(b.getLong(0)).setTvNsec(b.getLong(8)).build();
+    }
+}

@@ -1,0 +1,622 @@
+package dev.cryo.engine.restore;
+
+import dev.cryo.engine.CryoException;
+import dev.cryo.engine.log.Log;
+import dev.cryo.engine.mem.PageBuffer;
+import dev.cryo.engine.mem.PageRun;
+import dev.cryo.engine.mem.RemoteMemory;
+import dev.cryo.engine.proc.MapsEntry;
+import dev.cryo.engine.proc.ProcFs;
+import dev.cryo.engine.proc.TaskStat;
+import dev.cryo.engine.ptrace.Freezer;
+import dev.cryo.engine.ptrace.Ptrace;
+import dev.cryo.engine.ptrace.Registers;
+import dev.cryo.engine.ptrace.RemoteScratch;
+import dev.cryo.engine.ptrace.RemoteSyscall;
+import dev.cryo.engine.ptrace.SyscallSite;
+import dev.cryo.engine.ptrace.WaitStatus;
+import dev.cryo.engine.resource.FdKind;
+import dev.cryo.engine.resource.FdKinds;
+import dev.cryo.engine.resource.FdRestoreContext;
+import dev.cryo.engine.resource.FpuState;
+import dev.cryo.engine.resource.RegularFile;
+import dev.cryo.engine.resource.Signals;
+import dev.cryo.engine.resource.TaskRestore;
+import dev.cryo.engine.sys.NativeBuffer;
+import dev.cryo.engine.sys.Syscall;
+import dev.cryo.engine.sys.SyscallException;
+import dev.cryo.image.ImageDir;
+import dev.cryo.image.PageMap;
+import dev.cryo.image.proto.*;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * One restore: clone a task with the image's pid from a traced helper, then turn it into the image with remote
+ * syscalls. Runs on the tracer thread. On failure the new task and the helper are killed and reaped.
+ */
+final class RestoreRun {
+    static final long CLONE_PARENT = 0x00008000L;
+    static final int SCRATCH_SIZE = 3 * 4096, SCRATCH_STRUCTS = 4096, SCRATCH_AUXV = 8192;
+    static final int VMA_AREA_VSYSCALL = 1 << 2, VMA_AREA_VDSO = 1 << 3, VMA_AREA_VVAR = 1 << 12;
+    static final int MAP_SHARED = 1, MAP_PRIVATE = 2, MAP_FIXED = 0x10, MAP_ANON = 0x20, MAP_GROWSDOWN = 0x100;
+    static final int PR_SET_MM = 35, PR_SET_MM_MAP = 14;
+
+    private final RestoreOptions options;
+    private final Log log;
+    private final ProcFs proc = new ProcFs();
+    private ImageDir dir;
+    private int pid;
+
+    private int helper = -1;
+    private int child = -1;
+    private RemoteSyscall remote;
+    private RemoteScratch scratch;
+    private long pagesRestored;
+
+    RestoreRun(RestoreOptions options, Log log) {
+        this.options = options;
+        this.log = log;
+    }
+
+    /** The task image, read and checked before anything runs. */
+    record Image(pstree_entry pstree, core_entry core, mm_entry mm, PageMap pagemap, List<file_entry> files,
+                 List<fdinfo_entry> fdinfo, fs_entry fs) {
+        file_entry file(int id) throws CryoException {
+            return files.stream().filter(f -> f.getId() == id).findFirst()
+                    .orElseThrow(() -> new CryoException("images are inconsistent: no file with id " + id + " in files.img"));
+        }
+    }
+
+    int run() throws CryoException {
+        long t0 = System.nanoTime();
+        Image img = load();
+        pid = img.pstree().getPid();
+        log.info("Restoring pid %d from %s", pid, options.imagesDir());
+        precheckFiles(img);
+        PageBuffer pages = loadPages(img);
+        waitForPid();
+        long tf0 = System.nanoTime();
+        try {
+            fork();
+            long forkUs = (System.nanoTime() - tf0) / 1000;
+            build(img, pages);
+            long restoreUs = (System.nanoTime() - t0) / 1000;
+            log.info("Restored pid %d in %d us (fork %d us)", pid, restoreUs, forkUs);
+            writeStats(forkUs, restoreUs);
+            writePidfile();
+            log.msg("Restore finished successfully. Tasks resumed.");
+            return pid;
+        } catch (CryoException | RuntimeException e) {
+            log.error("%s", e.getMessage());
+            cleanUp();
+            throw e;
+        }
+    }
+
+    private Image load() throws CryoException {
+        Path d = options.imagesDir();
+        String where = "cannot restore from " + d + ": ";
+        try {
+            dir = ImageDir.open(d);
+        } catch (IOException e) {
+            throw new CryoException(where + "no such images directory");
+        }
+        String current = "inventory.img";
+        try {
+            inventory_entry inv = dir.inventory();
+            if (inv.getImgVersion() != 2) {
+                throw new CryoException(where + "inventory.img has image version " + inv.getImgVersion() + ", expected 2");
+            }
+            current = "pstree.img";
+            List<pstree_entry> tree = dir.pstree();
+            if (tree.size() != 1) {
+                throw new CryoException(where + "pstree.img holds " + tree.size()
+                        + " processes; only single processes can be restored yet");
+            }
+            pstree_entry root = tree.get(0);
+            if (root.getThreadsCount() != 1) {
+                throw new CryoException(where + "pid " + root.getPid() + " has " + root.getThreadsCount()
+                        + " threads; multithreaded processes are not supported yet");
+            }
+            int p = root.getPid();
+            current = "core-" + p + ".img";
+            core_entry core = dir.core(p);
+            if (core.getMtype() != core_entry.march.X86_64 || !core.hasThreadInfo()) {
+                throw new CryoException(where + current + " is not an x86_64 task");
+            }
+            current = "mm-" + p + ".img";
+            mm_entry mm = dir.mm(p);
+            current = "pagemap-" + p + ".img";
+            PageMap pm = dir.pagemap(p);
+            current = "ids-" + p + ".img";
+            task_kobj_ids_entry ids = dir.ids(p);
+            current = "files.img";
+            List<file_entry> files = dir.files();
+            current = "fdinfo-" + ids.getFilesId() + ".img";
+            List<fdinfo_entry> fdinfo = dir.fdinfo(ids.getFilesId());
+            current = "fs-" + p + ".img";
+            fs_entry fs = dir.fs(p);
+            return new Image(root, core, mm, pm, files, fdinfo, fs);
+        } catch (IOException | RuntimeException e) {
+            String why = e instanceof java.nio.file.NoSuchFileException ? "it is missing" : e.getMessage();
+            throw new CryoException(where + "cannot read " + current + ": " + why, e);
+        }
+    }
+
+    /** Files must be there before a task is made, so that a missing one leaves nothing behind. */
+    private void precheckFiles(Image img) throws CryoException {
+        for (vma_entry v : img.mm().getVmasList()) {
+            if (isFileVma(v)) {
+                RegularFile.verify(pid, img.file((int) v.getShmid()).getReg());
+            }
+        }
+        RegularFile.verify(pid, img.file(img.mm().getExeFileId()).getReg());
+        for (fdinfo_entry fd : img.fdinfo()) {
+            if (FdKinds.of(fd.getType()).isEmpty()) {
+                throw new CryoException("cannot restore pid " + pid + ": fd " + fd.getFd() + " is of type "
+                        + fd.getType() + ", which Cryo cannot restore yet");
+            }
+        }
+        for (int id : List.of(img.fs().getCwdId(), img.fs().getRootId())) {
+            String path = img.file(id).getReg().getName();
+            if (!Files.isDirectory(Path.of(path))) {
+                throw new CryoException("cannot restore pid " + pid + ": directory " + path + " is missing");
+            }
+        }
+    }
+
+    static boolean isFileVma(vma_entry v) {
+        return (v.getStatus() & ((1 << 6) | (1 << 7))) != 0;
+    }
+
+    static boolean isKernelVma(vma_entry v) {
+        return (v.getStatus() & (VMA_AREA_VDSO | VMA_AREA_VVAR | VMA_AREA_VSYSCALL)) != 0;
+    }
+
+    private PageBuffer loadPages(Image img) throws CryoException {
+        List<PageRun> runs = new ArrayList<>();
+        for (PageMap.PageRun r : img.pagemap().runs()) {
+            if (r.inParent()) {
+                throw new CryoException("cannot restore pid " + pid + ": pagemap refers to a parent image, which "
+                        + "Cryo cannot restore yet");
+            }
+            runs.add(new PageRun(r.vaddr(), (int) r.nrPages()));
+        }
+        PageBuffer pages = PageBuffer.forRuns(runs);
+        Path file = dir.pagesPath(img.pagemap().pagesId());
+        try {
+            long size = Files.size(file);
+            if (size < pages.bytes()) {
+                throw new CryoException("cannot restore pid " + pid + ": " + file.getFileName() + " holds " + size
+                        + " bytes, but its pagemap needs " + pages.bytes());
+            }
+            pages.readFrom(file, 0);
+        } catch (IOException e) {
+            throw new CryoException("cannot restore pid " + pid + ": cannot read " + file.getFileName() + ": "
+                    + e.getMessage(), e);
+        }
+        return pages;
+    }
+
+    /** A pid only still held by a dying or unreaped process is waited for, within a bound. */
+    private void waitForPid() throws CryoException {
+        long deadline = System.nanoTime() + 5_000_000_000L;
+        while (proc.exists(pid)) {
+            TaskStat st;
+            try {
+                st = proc.stat(pid);
+            } catch (IOException e) {
+                continue; // gone between the two reads
+            }
+            boolean dying = st.state() == 'Z' || st.state() == 'X';
+            if (!dying || System.nanoTime() > deadline) {
+                throw new CryoException("cannot restore pid " + pid + ": pid " + pid + " is in use by '" + st.comm()
+                        + "' (state " + st.state() + ")");
+            }
+            log.debug("pid %d is still held by a dead process; waiting", pid);
+            Thread.onSpinWait();
+            java.util.concurrent.locks.LockSupport.parkNanos(1_000_000);
+        }
+    }
+
+    private void fork() throws CryoException {
+        try {
+            helper = HelperProcess.spawn();
+            Freezer.freeze(helper, Ptrace.O_TRACESYSGOOD | Ptrace.O_TRACEFORK | Ptrace.O_TRACECLONE | Ptrace.O_EXITKILL);
+            Registers hr = Ptrace.registers(helper);
+            RemoteMemory hm = new RemoteMemory(helper);
+            List<MapsEntry> hmaps = proc.maps(helper);
+            RemoteSyscall hs = new RemoteSyscall(helper, SyscallSite.find(hm, hmaps, hr), hr);
+            Ptrace.setSigmask(helper, -1L);
+            RemoteScratch hscratch = RemoteScratch.map(hm, hs, 0, 4096);
+            NativeBuffer args = NativeBuffer.allocate(96);
+            args.putLong(0, CLONE_PARENT);
+            args.putLong(32, 0); // exit_signal: must be 0 with CLONE_PARENT
+            args.putLong(64, hscratch.address() + 88); // set_tid
+            args.putLong(72, 1); // set_tid_size
+            args.putLong(88, pid);
+            hscratch.write(0, args.bytes(0, 96));
+            long r = hs.raw(Syscall.CLONE3, hscratch.address(), 88);
+            if (r == -17) {
+                throw new CryoException("cannot restore pid " + pid + ": pid " + pid + " is taken (clone3: File exists)");
+            }
+            if (r < 0) {
+                throw new CryoException("cannot restore pid " + pid + ": clone3 with set_tid failed: "
+                        + SyscallException.describe((int) -r) + (r == -1 ? " (Cryo needs CAP_SYS_ADMIN or CAP_CHECKPOINT_RESTORE)" : ""));
+            }
+            child = (int) r;
+            WaitStatus st = Ptrace.waitFor(child);
+            if (!st.stopped()) {
+                throw new CryoException("cannot restore pid " + pid + ": new task " + st + " before it could be built");
+            }
+            log.debug("pid %d cloned from helper %d: %s", child, helper, st);
+            killHelper();
+        } catch (SyscallException | IOException e) {
+            throw new CryoException("cannot restore pid " + pid + ": creating the task failed: " + e.getMessage(), e);
+        }
+    }
+
+    private void killHelper() {
+        if (helper <= 0) {
+            return;
+        }
+        Syscall.raw(Syscall.KILL, helper, WaitStatus.SIGKILL);
+        try {
+            while (Ptrace.waitFor(helper).stopped()) {
+                Ptrace.cont(helper, 0);
+            }
+        } catch (SyscallException ignored) {
+            // already reaped
+        }
+        helper = -1;
+    }
+
+    private void cleanUp() {
+        if (child > 0) {
+            Syscall.raw(Syscall.KILL, child, WaitStatus.SIGKILL);
+            try {
+                while (Ptrace.waitFor(child).stopped()) {
+                    Ptrace.cont(child, 0);
+                }
+            } catch (SyscallException ignored) {
+                // already reaped
+            }
+            child = -1;
+        }
+        killHelper();
+    }
+
+    private void build(Image img, PageBuffer pages) throws CryoException {
+        String step = "prepare";
+        try {
+            Registers cr = Ptrace.registers(child);
+            RemoteMemory memory = new RemoteMemory(child);
+            List<MapsEntry> cmaps = proc.maps(child);
+            remote = new RemoteSyscall(child, SyscallSite.find(memory, cmaps, cr), cr);
+            Ptrace.setSigmask(child, -1L);
+
+            step = "rseq unregister";
+            Ptrace.RseqConfig rseq = Ptrace.rseqConfiguration(child);
+            if (rseq != null && rseq.abiPointer() != 0) {
+                // inherited from the helper; must go before its memory does
+                remote.call("rseq unregister", Syscall.RSEQ, rseq.abiPointer(), rseq.abiSize(), 1, rseq.signature());
+            }
+
+            step = "scratch";
+            List<long[]> busy = new ArrayList<>();
+            for (MapsEntry m : cmaps) {
+                busy.add(new long[]{m.start(), m.end()});
+            }
+            for (vma_entry v : img.mm().getVmasList()) {
+                busy.add(new long[]{v.getStart(), v.getEnd()});
+            }
+            long scratchAt = gap(busy, SCRATCH_SIZE);
+            scratch = RemoteScratch.map(memory, remote, scratchAt, SCRATCH_SIZE);
+
+            step = "unmap helper memory";
+            long[] block = vdsoBlock(cmaps);
+            for (MapsEntry m : cmaps) {
+                if (m.isKernelSpecial()) {
+                    continue;
+                }
+                remote.call("munmap " + m, Syscall.MUNMAP, m.start(), m.length());
+            }
+
+            step = "move vdso";
+            moveVdso(img, block, busy);
+
+            step = "map memory";
+            List<vma_entry> vmas = img.mm().getVmasList().stream().filter(v -> !isKernelVma(v)).toList();
+            Set<Integer> filled = vmasWithPages(vmas, pages.runs());
+            Map<Integer, Integer> fileFds = new HashMap<>();
+            for (int i = 0; i < vmas.size(); i++) {
+                mapVma(img, vmas.get(i), filled.contains(i), fileFds);
+            }
+            for (int fd : fileFds.values()) {
+                remote.call("close", Syscall.CLOSE, fd);
+            }
+
+            step = "write pages";
+            pages.writeTo(memory, Set.of());
+            pagesRestored = pages.pages();
+            for (int i : filled) {
+                vma_entry v = vmas.get(i);
+                if (v.getProt() != (v.getProt() | 3)) {
+                    remote.call("mprotect", Syscall.MPROTECT, v.getStart(), v.getEnd() - v.getStart(), v.getProt());
+                }
+            }
+
+            step = "mm";
+            setMm(img);
+
+            step = "files";
+            FdRestoreContext fdCtx = new FdRestoreContext(child, remote, scratch, options, log);
+            restoreFds(img, fdCtx);
+
+            step = "task";
+            TaskRestore.fs(fdCtx, img.file(img.fs().getCwdId()).getReg().getName(),
+                    img.file(img.fs().getRootId()).getReg().getName(), img.fs().getUmask());
+            TaskRestore.task(fdCtx, img.core(), img.pstree(), proc);
+
+            step = "signals";
+            task_core_entry tc = img.core().getTc();
+            Signals.restoreActions(remote, scratch, SCRATCH_STRUCTS, tc.getSigactionsList());
+            Signals.restoreQueue(remote, scratch, SCRATCH_STRUCTS, child, tc.getSignalsS(), true);
+            thread_core_entry th = img.core().getThreadCore();
+            Signals.restoreQueue(remote, scratch, SCRATCH_STRUCTS, child, th.getSignalsP(), false);
+
+            step = "rseq";
+            if (th.hasRseqEntry() && th.getRseqEntry().getRseqAbiPointer() != 0) {
+                rseq_entry re = th.getRseqEntry();
+                remote.call("rseq register", Syscall.RSEQ, re.getRseqAbiPointer(), re.getRseqAbiSize(), 0, re.getSignature());
+            }
+
+            step = "unmap scratch";
+            scratch.release();
+            scratch = null;
+
+            step = "registers";
+            thread_info_x86 ti = img.core().getThreadInfo();
+            byte[] xstate = FpuState.fromImage(ti.getFpregs(), Ptrace.xstate(child));
+            Ptrace.setXstate(child, xstate);
+            Registers regs = registersOf(ti.getGpregs()).forNewTask();
+            Ptrace.setRegisters(child, regs);
+            Ptrace.setSigmask(child, th.hasBlkSigset() ? th.getBlkSigset() : tc.getBlkSigset());
+            log.debug("pid %d starts at %s", child, regs);
+
+            step = "resume";
+            Ptrace.detach(child, 0);
+            child = -1;
+        } catch (SyscallException | IOException e) {
+            throw new CryoException("cannot restore pid " + pid + ": step '" + step + "' failed: " + e.getMessage(), e);
+        }
+    }
+
+    /** A free range of {@code size} bytes outside every busy range, low in the address space. */
+    static long gap(List<long[]> busy, long size) {
+        List<long[]> sorted = new ArrayList<>(busy);
+        sorted.sort(Comparator.comparingLong(a -> a[0]));
+        long candidate = 0x10000000L;
+        for (long[] b : sorted) {
+            if (b[1] <= candidate) {
+                continue;
+            }
+            if (b[0] >= candidate + size) {
+                return candidate;
+            }
+            candidate = (b[1] + 0xfff) & ~0xfffL;
+        }
+        return candidate;
+    }
+
+    /** [start, end) of the adjacent [vvar] [vvar_vclock] [vdso] block. */
+    private long[] vdsoBlock(List<MapsEntry> maps) throws CryoException {
+        long s = Long.MAX_VALUE, e = 0;
+        for (MapsEntry m : maps) {
+            if (m.isVdso() || m.isVvar()) {
+                s = Math.min(s, m.start());
+                e = Math.max(e, m.end());
+            }
+        }
+        if (e == 0) {
+            throw new CryoException("cannot restore pid " + pid + ": this kernel gave the new task no vDSO");
+        }
+        return new long[]{s, e};
+    }
+
+    private void moveVdso(Image img, long[] block, List<long[]> busy) throws SyscallException, CryoException {
+        long s = Long.MAX_VALUE, e = 0;
+        long vdsoStart = 0;
+        for (vma_entry v : img.mm().getVmasList()) {
+            if ((v.getStatus() & (VMA_AREA_VDSO | VMA_AREA_VVAR)) != 0) {
+                s = Math.min(s, v.getStart());
+                e = Math.max(e, v.getEnd());
+            }
+            if ((v.getStatus() & VMA_AREA_VDSO) != 0) {
+                vdsoStart = v.getStart();
+            }
+        }
+        if (e == 0) {
+            throw new CryoException("cannot restore pid " + pid + ": the image has no vDSO, which Cryo cannot restore yet");
+        }
+        long size = block[1] - block[0];
+        if (e - s != size) {
+            throw new CryoException("cannot restore pid " + pid + ": the vDSO block has " + (e - s) + " bytes in the "
+                    + "image but " + size + " on this kernel; the images come from a different kernel");
+        }
+        if (s == block[0]) {
+            return;
+        }
+        long from = block[0];
+        if (s < block[1] && block[0] < e) {
+            // overlapping move: go through a free place first
+            long tmp = gap(busy, size);
+            remote.call("mremap vdso", Syscall.MREMAP, from, size, size, 3, tmp);
+            remote.moveSite(remote.site() + (tmp - from));
+            from = tmp;
+        }
+        remote.call("mremap vdso", Syscall.MREMAP, from, size, size, 3, s);
+        remote.moveSite(remote.site() + (s - from));
+        log.debug("vDSO block moved to %x (vdso at %x)", s, vdsoStart);
+    }
+
+    /** Indexes of VMAs that receive pages (they are mapped writable until filled). */
+    private static Set<Integer> vmasWithPages(List<vma_entry> vmas, List<PageRun> runs) {
+        Set<Integer> out = new HashSet<>();
+        List<PageRun> sorted = new ArrayList<>(runs);
+        sorted.sort(Comparator.comparingLong(PageRun::address));
+        int j = 0;
+        for (int i = 0; i < vmas.size(); i++) {
+            vma_entry v = vmas.get(i);
+            while (j < sorted.size() && sorted.get(j).end() <= v.getStart()) {
+                j++;
+            }
+            if (j < sorted.size() && sorted.get(j).address() < v.getEnd()) {
+                out.add(i);
+            }
+        }
+        return out;
+    }
+
+    private void mapVma(Image img, vma_entry v, boolean filled, Map<Integer, Integer> fileFds)
+            throws SyscallException, CryoException {
+        int prot = filled ? v.getProt() | 3 : v.getProt();
+        long len = v.getEnd() - v.getStart();
+        int flags = (v.getFlags() & (MAP_SHARED | MAP_PRIVATE | MAP_GROWSDOWN)) | MAP_FIXED;
+        if (isFileVma(v)) {
+            int id = (int) v.getShmid();
+            Integer fd = fileFds.get(id);
+            if (fd == null) {
+                String path = img.file(id).getReg().getName();
+                boolean rw = (v.getFlags() & MAP_SHARED) != 0 && (v.getFdflags() & 3) == RegularFile.O_RDWR;
+                long p = scratch.string(0, path);
+                fd = (int) remote.call("open " + path, Syscall.OPENAT, -100, p, rw ? 2 : 0, 0);
+                fileFds.put(id, fd);
+            }
+            remote.call("mmap " + Long.toHexString(v.getStart()), Syscall.MMAP, v.getStart(), len, prot, flags, fd,
+                    v.getPgoff());
+        } else {
+            remote.call("mmap " + Long.toHexString(v.getStart()), Syscall.MMAP, v.getStart(), len, prot,
+                    flags | MAP_ANON, -1, 0);
+        }
+    }
+
+    private void setMm(Image img) throws SyscallException, CryoException {
+        mm_entry mm = img.mm();
+        String exe = img.file(mm.getExeFileId()).getReg().getName();
+        int exeFd = (int) remote.call("open " + exe, Syscall.OPENAT, -100, scratch.string(0, exe), 0, 0);
+        int auxvCount = Math.min(mm.getMmSavedAuxvCount(), 52);
+        NativeBuffer auxv = NativeBuffer.allocate(auxvCount * 8);
+        for (int i = 0; i < auxvCount; i++) {
+            auxv.putLong(i * 8, mm.getMmSavedAuxv(i));
+        }
+        scratch.write(SCRATCH_AUXV, auxv.bytes(0, auxvCount * 8));
+        NativeBuffer map = NativeBuffer.allocate(104);
+        long[] f = {mm.getMmStartCode(), mm.getMmEndCode(), mm.getMmStartData(), mm.getMmEndData(),
+                mm.getMmStartBrk(), mm.getMmBrk(), mm.getMmStartStack(), mm.getMmArgStart(), mm.getMmArgEnd(),
+                mm.getMmEnvStart(), mm.getMmEnvEnd()};
+        for (int i = 0; i < f.length; i++) {
+            map.putLong(i * 8, f[i]);
+        }
+        map.putLong(88, scratch.address() + SCRATCH_AUXV);
+        map.putInt(96, auxvCount * 8);
+        map.putInt(100, exeFd);
+        scratch.write(SCRATCH_STRUCTS, map.bytes(0, 104));
+        remote.call("prctl(PR_SET_MM_MAP)", Syscall.PRCTL, PR_SET_MM, PR_SET_MM_MAP,
+                scratch.address() + SCRATCH_STRUCTS, 104, 0);
+        remote.call("close", Syscall.CLOSE, exeFd);
+    }
+
+    private void restoreFds(Image img, FdRestoreContext ctx) throws SyscallException, CryoException {
+        remote.call("close_range", Syscall.CLOSE_RANGE, 0, 0xffffffffL, 0);
+        Map<Integer, List<fdinfo_entry>> byFile = new LinkedHashMap<>();
+        img.fdinfo().stream().sorted(Comparator.comparingInt(fdinfo_entry::getFd))
+                .forEach(fd -> byFile.computeIfAbsent(fd.getId(), k -> new ArrayList<>()).add(fd));
+        Set<Integer> targets = new HashSet<>();
+        img.fdinfo().forEach(fd -> targets.add(fd.getFd()));
+        for (List<fdinfo_entry> group : byFile.values()) {
+            fdinfo_entry first = group.get(0);
+            file_entry file = img.file(first.getId());
+            FdKind kind = FdKinds.of(file.getType()).orElseThrow();
+            int got = kind.restore(ctx, file, first);
+            for (fdinfo_entry fd : group) {
+                boolean cloexec = (fd.getFlags() & RegularFile.FD_CLOEXEC) != 0;
+                if (fd.getFd() != got) {
+                    remote.call("dup3", Syscall.DUP3, got, fd.getFd(), cloexec ? RegularFile.O_CLOEXEC : 0);
+                } else if (cloexec) {
+                    remote.call("fcntl(F_SETFD)", Syscall.FCNTL, got, 2, 1);
+                }
+            }
+            if (!targets.contains(got)) {
+                remote.call("close", Syscall.CLOSE, got);
+            }
+            log.debug("fd %s: %s", group.stream().map(g -> Integer.toString(g.getFd())).toList(),
+                    file.hasReg() ? file.getReg().getName() : file.getType());
+        }
+    }
+
+    static Registers registersOf(user_x86_regs_entry g) {
+        long[] w = new long[Registers.COUNT];
+        w[Registers.R15] = g.getR15();
+        w[Registers.R14] = g.getR14();
+        w[Registers.R13] = g.getR13();
+        w[Registers.R12] = g.getR12();
+        w[Registers.RBP] = g.getBp();
+        w[Registers.RBX] = g.getBx();
+        w[Registers.R11] = g.getR11();
+        w[Registers.R10] = g.getR10();
+        w[Registers.R9] = g.getR9();
+        w[Registers.R8] = g.getR8();
+        w[Registers.RAX] = g.getAx();
+        w[Registers.RCX] = g.getCx();
+        w[Registers.RDX] = g.getDx();
+        w[Registers.RSI] = g.getSi();
+        w[Registers.RDI] = g.getDi();
+        w[Registers.ORIG_RAX] = g.getOrigAx();
+        w[Registers.RIP] = g.getIp();
+        w[Registers.CS] = g.getCs();
+        w[Registers.EFLAGS] = g.getFlags();
+        w[Registers.RSP] = g.getSp();
+        w[Registers.SS] = g.getSs();
+        w[Registers.FS_BASE] = g.getFsBase();
+        w[Registers.GS_BASE] = g.getGsBase();
+        w[Registers.DS] = g.getDs();
+        w[Registers.ES] = g.getEs();
+        w[Registers.FS] = g.getFs();
+        w[Registers.GS] = g.getGs();
+        return new Registers(w);
+    }
+
+    private void writeStats(long forkUs, long restoreUs) {
+        try {
+            dir.writeRestoreStats(stats_entry.newBuilder().setRestore(restore_stats_entry.newBuilder()
+                    .setPagesCompared(0).setPagesSkippedCow(0).setForkingTime((int) forkUs)
+                    .setRestoreTime((int) restoreUs).setPagesRestored(pagesRestored)).build());
+        } catch (IOException e) {
+            log.warn("cannot write stats-restore: %s", e.getMessage());
+        }
+    }
+
+    private void writePidfile() throws CryoException {
+        if (options.pidfile() == null) {
+            return;
+        }
+        Path p = options.pidfile().isAbsolute() ? options.pidfile() : options.imagesDir().resolve(options.pidfile());
+        try {
+            Files.writeString(p, Integer.toString(pid));
+        } catch (IOException e) {
+            throw new CryoException("restored pid " + pid + ", but cannot write pidfile " + p + ": " + e.getMessage());
+        }
+    }
+}
