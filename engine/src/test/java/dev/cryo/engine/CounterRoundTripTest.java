@@ -6,6 +6,7 @@ import dev.cryo.engine.log.Log;
 import dev.cryo.engine.restore.RestoreOptions;
 import dev.cryo.engine.restore.Restorer;
 import dev.cryo.engine.testing.CProgram;
+import dev.cryo.engine.testing.Checkpoint;
 import dev.cryo.engine.testing.Privileges;
 import dev.cryo.engine.testing.Target;
 import org.junit.jupiter.api.BeforeEach;
@@ -49,19 +50,33 @@ class CounterRoundTripTest {
         Path img = tmp.resolve("img");
         try (Target t = Target.start(exe, tmp.resolve("out.txt"))) {
             t.awaitLines(3);
-            try (Log log = Log.toFile(tmp.resolve("dump.log"), 4)) {
-                Dumper.dump(dump(t.pid(), img, false), log);
-            }
+            Checkpoint.dump(t.pid(), img, false);
             await().atMost(Duration.ofSeconds(5)).until(() -> !t.alive());
             int before = t.lines().size();
-            try (Log log = Log.toFile(tmp.resolve("restore.log"), 4)) {
-                assertEquals(0, Restorer.restore(restore(img), log));
-            }
+            assertEquals(0, Checkpoint.restore(img));
             try (Target r = Target.adopt(t.pid(), t.out())) {
                 assertTrue(r.alive(), "restored pid " + t.pid() + " runs");
                 r.awaitLines(before + 5);
                 assertCounts(r.lines());
             }
+        }
+    }
+
+    @Test
+    void counterSurvivesTwentyCyclesInARow() throws Exception {
+        Path exe = CProgram.compile(tmp, "counter", CProgram.counter(5_000));
+        try (Target t = Target.start(exe, tmp.resolve("out.txt"))) {
+            t.awaitLines(3);
+            for (int cycle = 0; cycle < 20; cycle++) {
+                Path img = tmp.resolve("img-" + cycle);
+                Checkpoint.dump(t.pid(), img, false);
+                await().atMost(Duration.ofSeconds(5)).until(() -> !t.alive());
+                int before = t.lines().size();
+                assertEquals(0, Checkpoint.restore(img));
+                assertTrue(t.alive(), "cycle " + cycle + ": restored pid " + t.pid() + " runs");
+                t.awaitLines(before + 2);
+            }
+            assertCounts(t.lines());
         }
     }
 }

@@ -82,6 +82,7 @@ final class DumpRun {
                     + ": " + e.getMessage());
         }
 
+        step("warm up", Warmup::run);
         long t0 = System.nanoTime();
         step("freeze", () -> {
             try {
@@ -226,7 +227,7 @@ final class DumpRun {
 
             core_entry core = core_entry.newBuilder().setMtype(core_entry.march.X86_64)
                     .setThreadInfo(thread_info_x86.newBuilder().setClearTidAddr(0)
-                            .setGpregs(gpregs(regs)).setFpregs(FpuState.toImage(xstate)))
+                            .setGpregs(gpregsOf(regs)).setFpregs(FpuState.toImage(xstate)))
                     .setTc(task_core_entry.newBuilder().setTaskState(1).setExitCode(0)
                             .setPersonality(proc.personality(pid)).setFlags(stat.flags()).setBlkSigset(sigmask)
                             .setComm(proc.comm(pid)).setRlimits(TaskResources.rlimits(pid))
@@ -322,7 +323,7 @@ final class DumpRun {
         return v.setFlags(flags).setStatus(status).build();
     }
 
-    private static user_x86_regs_entry gpregs(Registers r) {
+    static user_x86_regs_entry gpregsOf(Registers r) {
         return user_x86_regs_entry.newBuilder().setR15(r.get(Registers.R15)).setR14(r.get(Registers.R14))
                 .setR13(r.get(Registers.R13)).setR12(r.get(Registers.R12)).setBp(r.get(Registers.RBP))
                 .setBx(r.get(Registers.RBX)).setR11(r.get(Registers.R11)).setR10(r.get(Registers.R10))

@@ -1,0 +1,74 @@
+package dev.cryo.engine.testing;
+
+import dev.cryo.engine.CryoException;
+import dev.cryo.engine.dump.DumpOptions;
+import dev.cryo.engine.dump.Dumper;
+import dev.cryo.engine.log.Log;
+import dev.cryo.engine.restore.RestoreOptions;
+import dev.cryo.engine.restore.Restorer;
+import dev.cryo.image.ImageDir;
+import dev.cryo.image.proto.stats_entry;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+/** Drives the engine in-process the way the CLI would, with -v4 logs next to the images. */
+public final class Checkpoint {
+    private Checkpoint() {
+    }
+
+    public static DumpOptions dumpOptions(int pid, Path dir, boolean leaveRunning) {
+        return new DumpOptions(pid, dir, false, leaveRunning, true, true, false, false, null, null, null);
+    }
+
+    public static RestoreOptions restoreOptions(Path dir) {
+        return new RestoreOptions(dir, true, true, true, null, null);
+    }
+
+    public static void dump(int pid, Path dir, boolean leaveRunning) throws CryoException, IOException {
+        dump(dumpOptions(pid, dir, leaveRunning));
+    }
+
+    public static void dump(DumpOptions options) throws CryoException, IOException {
+        Files.createDirectories(options.imagesDir());
+        Path logFile = options.imagesDir().resolve("dump.log");
+        try (Log log = Log.toFile(logFile, 4)) {
+            Dumper.dump(options, log);
+        } catch (CryoException | RuntimeException e) {
+            System.out.println("---- " + logFile + "\n" + Files.readString(logFile));
+            throw e;
+        }
+        if (System.getenv("CRYO_SHOW_LOGS") != null) {
+            System.out.println(Files.readString(logFile));
+        }
+        stats_entry s = ImageDir.open(options.imagesDir()).dumpStats();
+        System.out.printf("dump of pid %d: freezing %d us, frozen %d us, memdump %d us, memwrite %d us, %d pages%n",
+                options.pid(), s.getDump().getFreezingTime(), s.getDump().getFrozenTime(),
+                s.getDump().getMemdumpTime(), s.getDump().getMemwriteTime(), s.getDump().getPagesWritten());
+    }
+
+    public static int restore(Path dir) throws CryoException, IOException {
+        return restore(restoreOptions(dir));
+    }
+
+    public static int restore(RestoreOptions options) throws CryoException, IOException {
+        Path logFile = options.imagesDir().resolve("restore.log");
+        long t0 = System.nanoTime();
+        int r;
+        try (Log log = Log.toFile(logFile, 4)) {
+            r = Restorer.restore(options, log);
+        } catch (CryoException | RuntimeException e) {
+            if (Files.exists(logFile)) {
+                System.out.println("---- " + logFile + "\n" + Files.readString(logFile));
+            }
+            throw e;
+        }
+        if (options.detached()) {
+            stats_entry s = ImageDir.open(options.imagesDir()).restoreStats();
+            System.out.printf("restore: %d us (fork %d us), %d pages, call took %d us%n", s.getRestore().getRestoreTime(),
+                    s.getRestore().getForkingTime(), s.getRestore().getPagesRestored(), (System.nanoTime() - t0) / 1000);
+        }
+        return r;
+    }
+}
