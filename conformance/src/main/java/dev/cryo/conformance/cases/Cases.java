@@ -1,0 +1,49 @@
+package dev.cryo.conformance.cases;
+
+import dev.cryo.conformance.check.Check;
+import java.time.Duration;
+import java.util.List;
+
+/** The suite's fixed cases. Adding a case is adding a line here. */
+public final class Cases {
+    private Cases() {
+    }
+
+    public static List<Case> all() {
+        Fixture fastCounter = Fixture.counter("counter", "line", 10);
+        Fixture memory = Fixture.quiet("memory", "--maps=64", "--pages=16");
+        Duration second = Duration.ofSeconds(1);
+        Duration moment = Duration.ofMillis(200);
+        return List.of(
+                // the walk-through: `./counter > out`, fully buffered, dumped and restored 20 times
+                new Case("counter-walkthrough-20-cycles", Fixture.counter("counter", "full", 1000),
+                        Scenario.cycles(20, second), Check.counting()),
+                new Case("counter-line-buffered", Fixture.counter("counter", "line", 1000),
+                        Scenario.cycles(3, second), Check.counting()),
+                new Case("counter-fast", fastCounter, Scenario.cycles(5, moment), Check.counting()),
+                new Case("counter-leave-running", fastCounter, Scenario.cycles(3, moment).leavingRunning(false),
+                        Check.counting()),
+                new Case("counter-O0", Fixture.counter("counter-O0", "line", 10), Scenario.cycles(2, moment),
+                        Check.counting()),
+                new Case("counter-O2", Fixture.counter("counter-O2", "line", 10), Scenario.cycles(2, moment),
+                        Check.counting()),
+                new Case("counter-static", Fixture.counter("counter-static", "line", 10), Scenario.cycles(2, moment),
+                        Check.counting()),
+                new Case("memory-pattern", memory, Scenario.cycles(3, moment), Check.standard()),
+                new Case("memory-large", Fixture.quiet("memory", "--maps=16", "--pages=1024"),
+                        Scenario.cycles(1, moment), Check.standard()),
+                new Case("memory-pre-dumps", memory, Scenario.cycles(1, moment)
+                        .withPreDumps(2, List.of(new PageWrite(20, 1), new PageWrite(5, 2))), Check.standard()),
+                new Case("memory-leave-running-then-restore", memory, Scenario.cycles(1, moment).leavingRunning(true),
+                        Check.standard()),
+                new Case("signals", Fixture.quiet("signals"), Scenario.cycles(2, moment), Check.standard()),
+                new Case("pipe", Fixture.quiet("pipe"), Scenario.cycles(2, moment), Check.standard()),
+                new Case("nanosleep", Fixture.quiet("nanosleep"), Scenario.cycles(2, moment), Check.standard()),
+                new Case("files", Fixture.quiet("files"), Scenario.cycles(2, moment), Check.standard()),
+                new Case("threads", Fixture.quiet("threads"), Scenario.cycles(2, moment), Check.standard()),
+                new Case("forktree", Fixture.quiet("forktree"), Scenario.cycles(2, moment), Check.standard()),
+                new Case("tcp-loopback", Fixture.quiet("tcp-client", "--spawn-server={build}/tcp-server"),
+                        Scenario.cycles(1, moment).withOptions(List.of("--tcp-established"), List.of("--tcp-established")),
+                        Check.standard()));
+    }
+}

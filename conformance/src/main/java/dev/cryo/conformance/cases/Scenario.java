@@ -1,0 +1,74 @@
+package dev.cryo.conformance.cases;
+
+import java.time.Duration;
+import java.util.List;
+
+/**
+ * What the harness does to a fixture: {@code cycles} times, wait {@code dumpAfter}, run
+ * {@code preDumps} pre-dumps (applying one {@link PageWrite} after each, when given), dump, then
+ * restore. With {@code leaveRunning} the dump takes {@code -R} and the original goes on; then
+ * {@code restoreAfterLeaveRunning} kills it and restores from the images anyway.
+ */
+public record Scenario(int cycles, int preDumps, List<PageWrite> writes, boolean leaveRunning,
+                       boolean restoreAfterLeaveRunning, Duration dumpAfter, List<String> dumpOptions,
+                       List<String> restoreOptions) {
+
+    public Scenario {
+        if (cycles < 1 || preDumps < 0) {
+            throw new IllegalArgumentException("a scenario needs at least one cycle and no negative pre-dumps");
+        }
+        writes = List.copyOf(writes);
+        dumpOptions = List.copyOf(dumpOptions);
+        restoreOptions = List.copyOf(restoreOptions);
+    }
+
+    /** {@code cycles} plain dump and restore cycles, each after {@code dumpAfter}. */
+    public static Scenario cycles(int cycles, Duration dumpAfter) {
+        return new Scenario(cycles, 0, List.of(), false, false, dumpAfter, List.of(), List.of());
+    }
+
+    public Scenario withPreDumps(int count, List<PageWrite> writesBetween) {
+        return new Scenario(cycles, count, writesBetween, leaveRunning, restoreAfterLeaveRunning, dumpAfter,
+                dumpOptions, restoreOptions);
+    }
+
+    public Scenario leavingRunning(boolean thenRestore) {
+        return new Scenario(cycles, preDumps, writes, true, thenRestore, dumpAfter, dumpOptions, restoreOptions);
+    }
+
+    public Scenario withOptions(List<String> dump, List<String> restore) {
+        return new Scenario(cycles, preDumps, writes, leaveRunning, restoreAfterLeaveRunning, dumpAfter, dump, restore);
+    }
+
+    /** Whether each cycle ends in a restore (else the original process carries on after {@code dump -R}). */
+    public boolean restores() {
+        return !leaveRunning || restoreAfterLeaveRunning;
+    }
+
+    /** The write applied after pre-dump {@code index} (0-based), if any. */
+    public PageWrite writeAfterPreDump(int index) {
+        return index < writes.size() ? writes.get(index) : null;
+    }
+
+    @Override
+    public String toString() {
+        StringBuilder s = new StringBuilder(cycles + " cycle" + (cycles == 1 ? "" : "s"));
+        if (preDumps > 0) {
+            s.append(", ").append(preDumps).append(" pre-dump").append(preDumps == 1 ? "" : "s");
+        }
+        if (!writes.isEmpty()) {
+            s.append(", writes ").append(writes);
+        }
+        if (leaveRunning) {
+            s.append(restoreAfterLeaveRunning ? ", -R then kill and restore" : ", -R");
+        }
+        s.append(", dump after ").append(dumpAfter.toMillis()).append(" ms");
+        if (!dumpOptions.isEmpty()) {
+            s.append(", dump ").append(String.join(" ", dumpOptions));
+        }
+        if (!restoreOptions.isEmpty()) {
+            s.append(", restore ").append(String.join(" ", restoreOptions));
+        }
+        return s.toString();
+    }
+}

@@ -1,0 +1,46 @@
+package dev.cryo.conformance.property;
+
+import static org.quicktheories.generators.SourceDSL.booleans;
+import static org.quicktheories.generators.SourceDSL.integers;
+import static org.quicktheories.generators.SourceDSL.lists;
+import static org.quicktheories.generators.SourceDSL.longs;
+
+import dev.cryo.conformance.cases.Fixture;
+import dev.cryo.conformance.cases.PageWrite;
+import dev.cryo.conformance.cases.Scenario;
+import dev.cryo.conformance.check.Check;
+import java.time.Duration;
+import java.util.List;
+import org.quicktheories.core.Gen;
+
+/** The suite's property-based cases: random dump moments, cycle counts, pre-dump counts and page writes. */
+public final class Properties {
+    private Properties() {
+    }
+
+    public static List<ScenarioProperty> all() {
+        return List.of(counterScenarios(), memoryScenarios());
+    }
+
+    /** The fast counter through 1-4 cycles, 0-2 pre-dumps each, dumped at a random moment, sometimes with -R. */
+    public static ScenarioProperty counterScenarios() {
+        Gen<Scenario> scenarios = integers().between(1, 4).zip(integers().between(0, 2), integers().between(0, 500),
+                booleans().all(), (cycles, preDumps, ms, leaveRunning) -> {
+                    Scenario s = Scenario.cycles(cycles, Duration.ofMillis(ms)).withPreDumps(preDumps, List.of());
+                    return leaveRunning ? s.leavingRunning(false) : s;
+                });
+        return new ScenarioProperty("property-counter", Fixture.counter("counter", "line", 10), scenarios,
+                Check.counting());
+    }
+
+    /** The memory fixture through 1-3 cycles with 0-3 pre-dumps, random pages rewritten after each pre-dump. */
+    public static ScenarioProperty memoryScenarios() {
+        Gen<PageWrite> writes = integers().between(0, 64).zip(longs().between(1, 1000), PageWrite::new);
+        Gen<Scenario> scenarios = integers().between(1, 3).zip(integers().between(0, 3),
+                lists().of(writes).ofSizeBetween(0, 3), integers().between(0, 300),
+                (cycles, preDumps, pageWrites, ms) -> Scenario.cycles(cycles, Duration.ofMillis(ms))
+                        .withPreDumps(preDumps, pageWrites.subList(0, Math.min(preDumps, pageWrites.size()))));
+        return new ScenarioProperty("property-memory", Fixture.quiet("memory", "--maps=32", "--pages=16"), scenarios,
+                Check.standard());
+    }
+}

@@ -1,0 +1,235 @@
+package dev.cryo.conformance.run;
+
+import static org.awaitility.Awaitility.await;
+
+import dev.cryo.conformance.cases.Case;
+import dev.cryo.conformance.cases.PageWrite;
+import dev.cryo.conformance.cases.Scenario;
+import dev.cryo.conformance.check.Check;
+import dev.cryo.conformance.check.CheckFailure;
+import dev.cryo.conformance.engine.DumpRequest;
+import dev.cryo.conformance.engine.Engine;
+import dev.cryo.conformance.engine.RestoreRequest;
+import dev.cryo.conformance.proc.ProcSnapshot;
+import dev.cryo.conformance.sandbox.ExecResult;
+import dev.cryo.conformance.sandbox.Sandbox;
+import dev.cryo.conformance.sandbox.SandboxException;
+import dev.cryo.conformance.sandbox.SandboxKind;
+import dev.cryo.conformance.sandbox.SandboxSetup;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+import java.util.Optional;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.stream.Stream;
+
+/**
+ * Runs one case: a fresh sandbox, the fixture, the scenario's cycles of (pre-)dumps and restores,
+ * the checks at each moment, the fixture's verdict. The sandbox is stopped at the end whatever
+ * happened, so nothing the case started outlives it; the whole case has a time bound.
+ */
+public final class CaseRunner {
+    private final Path repo;
+    private final Path workRoot;
+    private final Timeouts timeouts;
+
+    public CaseRunner(Path repo, Path workRoot, Timeouts timeouts) {
+        this.repo = repo.toAbsolutePath().normalize();
+        this.workRoot = workRoot.toAbsolutePath().normalize();
+        this.timeouts = timeouts;
+    }
+
+    public CaseResult run(Case testCase, SandboxKind kind, Engine engine) {
+        Optional<String> unavailable = kind.unavailableReason();
+        if (unavailable.isPresent()) {
+            return CaseResult.skip(testCase.name(), kind.label(), engine.name(), unavailable.get());
+        }
+        long start = System.nanoTime();
+        Path workDir = workRoot.resolve(kind.label()).resolve(testCase.name());
+        Sandbox sandbox = kind.create(new SandboxSetup(repo, workDir, engine.mounts()));
+        Run run = new Run(testCase, sandbox, engine, repo, workDir, timeouts);
+        ExecutorService worker = Executors.newSingleThreadExecutor(r -> {
+            Thread t = new Thread(r, "case " + testCase.name());
+            t.setDaemon(true);
+            return t;
+        });
+        List<CheckFailure> failures = new ArrayList<>();
+        Duration bound = timeouts.caseBound(testCase.scenario().cycles());
+        try {
+            clean(workDir);
+            Future<List<CheckFailure>> body = worker.submit(() -> body(run));
+            failures.addAll(body.get(bound.toMillis(), TimeUnit.MILLISECONDS));
+        } catch (TimeoutException e) {
+            failures.add(new CheckFailure("harness", "the case did not finish within " + bound.toSeconds()
+                    + " s; it was at: " + run.step()));
+        } catch (ExecutionException e) {
+            Throwable cause = e.getCause();
+            failures.add(new CheckFailure("harness", "at " + run.step() + ": " + cause));
+        } catch (IOException e) {
+            failures.add(new CheckFailure("harness", "cannot prepare " + workDir + ": " + e.getMessage()));
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            failures.add(new CheckFailure("harness", "interrupted at " + run.step()));
+        } finally {
+            sandbox.stop();
+            worker.shutdownNow();
+        }
+        Duration took = Duration.ofNanos(System.nanoTime() - start);
+        if (failures.isEmpty()) {
+            return new CaseResult(testCase.name(), kind.label(), engine.name(), Outcome.PASS, "", List.of(), took);
+        }
+        String message = String.join("; ", failures.stream().map(f -> f.check() + ": " + f.getMessage()).toList());
+        return new CaseResult(testCase.name(), kind.label(), engine.name(), Outcome.FAIL, message,
+                failures.stream().map(CheckFailure::check).distinct().toList(), took);
+    }
+
+    /** The case's steps; returns the failures of the first phase that had any (or none). */
+    private List<CheckFailure> body(Run run) throws Exception {
+        Scenario scenario = run.testCase().scenario();
+        List<Check> checks = run.testCase().checks();
+        try {
+            run.step("starting the " + run.sandbox().kind() + " sandbox");
+            run.sandbox().start();
+            run.step("starting fixture " + run.testCase().fixture().binary());
+            run.launchFixture();
+            for (int cycle = 1; cycle <= scenario.cycles(); cycle++) {
+                run.cycle(cycle);
+                Path cycleDir = run.workDir().resolve("cycle-" + cycle);
+                run.step("cycle " + cycle + ": waiting " + scenario.dumpAfter().toMillis() + " ms before dumping");
+                pause(scenario.dumpAfter());
+                Optional<String> previous = Optional.empty();
+                for (int p = 1; p <= scenario.preDumps(); p++) {
+                    Path dir = cycleDir.resolve("pre-" + p);
+                    runEngine(run, "pre-dump " + p, run.engine().preDump(new DumpRequest(run.pid(), dir,
+                            "pre-dump.log", false, true, previous, scenario.dumpOptions())), dir.resolve("pre-dump.log"));
+                    phase(checks, c -> c.afterDump(run, dir));
+                    PageWrite write = scenario.writeAfterPreDump(p - 1);
+                    if (write != null && run.testCase().fixture().takesPageWrites()) {
+                        run.step("cycle " + cycle + ": page write " + write);
+                        run.pageWrite(write);
+                    }
+                    previous = Optional.of("../pre-" + p);
+                }
+                run.step("cycle " + cycle + ": reading /proc before the dump");
+                ProcSnapshot before = run.probe();
+                if (before.isEmpty()) {
+                    throw new CheckFailed(List.of(new CheckFailure("harness", "fixture pid " + run.pid()
+                            + " is not running before dump " + cycle + "; its stderr: " + run.fixtureStderrTail())));
+                }
+                phase(checks, c -> c.beforeDump(run));
+                Path dumpDir = cycleDir.resolve("dump");
+                runEngine(run, "dump", run.engine().dump(new DumpRequest(run.pid(), dumpDir, "dump.log",
+                        scenario.leaveRunning(), scenario.preDumps() > 0, previous, scenario.dumpOptions())),
+                        dumpDir.resolve("dump.log"));
+                phase(checks, c -> c.afterDump(run, dumpDir));
+                if (scenario.leaveRunning() && scenario.restoreAfterLeaveRunning()) {
+                    run.step("cycle " + cycle + ": killing the original after dump -R");
+                    run.killAndAwaitGone(List.copyOf(before.pids()));
+                }
+                if (scenario.restores()) {
+                    runEngine(run, "restore", run.engine().restore(new RestoreRequest(dumpDir, "restore.log",
+                            scenario.restoreOptions())), dumpDir.resolve("restore.log"));
+                }
+                run.step("cycle " + cycle + ": checking the " + (scenario.restores() ? "restored" : "running") + " tree");
+                ProcSnapshot after = run.probe();
+                phase(checks, c -> c.afterCycle(run, before, after));
+            }
+            run.step("asking the fixture for its verdict");
+            run.askVerdict();
+            run.step("final checks");
+            phase(checks, c -> c.atEnd(run));
+            return List.of();
+        } catch (CheckFailed failed) {
+            return failed.failures;
+        } catch (SandboxException e) {
+            return List.of(new CheckFailure("harness", e.getMessage()));
+        }
+    }
+
+    private static void runEngine(Run run, String what, List<String> argv, Path log) throws Exception {
+        run.step("cycle " + run.cycle() + ": " + what);
+        Files.createDirectories(log.getParent());
+        ExecResult result = run.sandbox().exec(argv, run.engine().environment(), run.timeouts().engine());
+        if (result.timedOut()) {
+            throw new CheckFailed(List.of(new CheckFailure("engine", what + " (cycle " + run.cycle()
+                    + ") did not finish within " + run.timeouts().engine().toSeconds() + " s")));
+        }
+        if (result.exitCode() != 0) {
+            throw new CheckFailed(List.of(new CheckFailure("engine", what + " (cycle " + run.cycle()
+                    + ") failed with exit " + result.exitCode() + ": " + engineError(result, log))));
+        }
+    }
+
+    /** The engine's own words: the last error line of its log, else of its output. */
+    static String engineError(ExecResult result, Path log) {
+        try {
+            if (Files.exists(log)) {
+                List<String> lines = Files.readAllLines(log);
+                for (int i = lines.size() - 1; i >= 0; i--) {
+                    if (lines.get(i).contains("Error")) {
+                        return lines.get(i).strip();
+                    }
+                }
+            }
+        } catch (IOException e) {
+            // fall back to the output
+        }
+        String last = result.lastLine();
+        return last.isEmpty() ? "(no output)" : last;
+    }
+
+    private interface Hook {
+        void call(Check check) throws CheckFailure;
+    }
+
+    /** Runs one hook of every check; all of them run, and every failure is reported. */
+    private static void phase(List<Check> checks, Hook hook) throws CheckFailed {
+        List<CheckFailure> failures = new ArrayList<>();
+        for (Check check : checks) {
+            try {
+                hook.call(check);
+            } catch (CheckFailure f) {
+                failures.add(f);
+            }
+        }
+        if (!failures.isEmpty()) {
+            throw new CheckFailed(failures);
+        }
+    }
+
+    /** The chosen moment of a dump: a declared wait, not a synchronisation. */
+    private static void pause(Duration d) {
+        if (!d.isZero()) {
+            await().pollDelay(d).atMost(d.plusSeconds(5)).until(() -> true);
+        }
+    }
+
+    private static void clean(Path dir) throws IOException {
+        if (Files.exists(dir)) {
+            try (Stream<Path> walk = Files.walk(dir)) {
+                for (Path p : walk.sorted(Comparator.reverseOrder()).toList()) {
+                    Files.delete(p);
+                }
+            }
+        }
+        Files.createDirectories(dir);
+    }
+
+    private static final class CheckFailed extends Exception {
+        private final List<CheckFailure> failures;
+
+        CheckFailed(List<CheckFailure> failures) {
+            super(failures.get(0).getMessage());
+            this.failures = failures;
+        }
+    }
+}
