@@ -1,12 +1,194 @@
 package dev.cryo.engine.cli;
 
-/** The {@code cryo} command. */
+import dev.cryo.engine.CryoException;
+import dev.cryo.engine.log.Log;
+import picocli.CommandLine;
+import picocli.CommandLine.ParameterException;
+
+import java.io.InputStream;
+import java.io.PrintStream;
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.util.Properties;
+import java.util.function.Function;
+import java.util.function.Supplier;
+
+/**
+ * The {@code cryo} command. Arguments follow CRIU's command line: the command may come after options,
+ * {@code -v} keeps CRIU's attached-argument rules, and every option has CRIU's long form. Only the chosen
+ * command's class is loaded and handed to picocli, which keeps start-up short.
+ *
+ * <p>Exit status: 0 on success; 1 on any error, printed as one line {@code Error (cryo CMD): ...} and never
+ * as a stack trace (that goes to the -o log file at -v4); restore without -d exits with the restored
+ * root's own status.
+ */
 public final class Main {
+    static final String USAGE = """
+            Usage:
+              cryo dump|pre-dump -t PID [-D DIR] [-o LOG] [-v4] [<options>]
+              cryo restore [-D DIR] [-d] [<options>]
+              cryo check [--feature NAME]
+              cryo show FILE|DIR
+              cryo decode [-i FILE] [-o FILE] [--pretty]
+              cryo encode [-i FILE] [-o FILE]
+
+            Commands:
+              dump       checkpoint a process tree identified by pid
+              pre-dump   copy the memory of a tree, leaving it running, ahead of a dump
+              restore    restore a process tree from its images
+              check      check whether this kernel has what dump and restore need
+              show       print images as crit-style JSON
+              decode     convert an image to crit-style JSON, like crit decode
+              encode     convert crit-style JSON back to an image, like crit encode
+
+            Try 'cryo COMMAND --help' for the options of a command; -V|--version shows the version.
+            """;
+
     private Main() {
     }
 
     public static void main(String[] args) {
-        System.err.println("cryo: the command line is not built yet");
-        System.exit(1);
+        int status = run(args, System.out, System.err, System.in);
+        System.out.flush();
+        System.exit(status);
+    }
+
+    /** Runs one command line; returns the exit status. */
+    static int run(String[] args, PrintStream out, PrintStream err, InputStream in) {
+        return run(args, out, err, in, Main::command);
+    }
+
+    /** As {@link #run(String[], PrintStream, PrintStream, InputStream)}, with the commands given (for tests). */
+    static int run(String[] args, PrintStream out, PrintStream err, InputStream in,
+                   Function<String, Supplier<CryoCommand>> commands) {
+        CommandLineScan scan = CommandLineScan.of(args);
+        String name = scan.command();
+        if (name == null) {
+            return topLevel(scan, out, err);
+        }
+        Supplier<CryoCommand> factory = commands.apply(name);
+        if (factory == null) {
+            err.println("Error: unknown command: " + name + " (try 'cryo --help')");
+            return 1;
+        }
+        Session session = new Session(out, err, in, scan.verbosity());
+        try {
+            CryoCommand command = factory.get();
+            CommandLine parser = parser(command, name);
+            parser.parseArgs(scan.arguments().toArray(String[]::new));
+            if (parser.isUsageHelpRequested()) {
+                parser.usage(out);
+                return 0;
+            }
+            return command.run(session);
+        } catch (ParameterException e) {
+            return fail(session, name, oneLine(e.getMessage()) + " (try 'cryo " + name + " --help')");
+        } catch (UsageError e) {
+            return fail(session, name, e.getMessage());
+        } catch (CryoException e) {
+            return fail(session, name, e.getMessage());
+        } catch (Throwable t) {
+            logStackTrace(session, t);
+            return fail(session, name, "unexpected " + t.getClass().getSimpleName()
+                    + (t.getMessage() == null ? "" : ": " + oneLine(t.getMessage()))
+                    + (session.logIsFile() && session.verbosity >= Log.DEBUG ? " (stack trace in the log)" : ""));
+        } finally {
+            if (session.log() != null) {
+                session.log().close();
+            }
+        }
+    }
+
+    /**
+     * Parses a command line without running it: the command object with its fields set.
+     * For tests and tools that want the parsed options.
+     */
+    static CryoCommand parse(String... args) throws UsageError {
+        CommandLineScan scan = CommandLineScan.of(args);
+        Supplier<CryoCommand> factory = scan.command() == null ? null : command(scan.command());
+        if (factory == null) {
+            throw new UsageError("unknown command: " + scan.command());
+        }
+        CryoCommand command = factory.get();
+        try {
+            parser(command, scan.command()).parseArgs(scan.arguments().toArray(String[]::new));
+        } catch (ParameterException e) {
+            throw new UsageError(oneLine(e.getMessage()));
+        }
+        return command;
+    }
+
+    /** The command a name stands for, constructed only when chosen. */
+    static Supplier<CryoCommand> command(String name) {
+        return switch (name) {
+            case "dump" -> () -> new DumpCommand(false);
+            case "pre-dump" -> () -> new DumpCommand(true);
+            case "restore" -> RestoreCommand::new;
+            case "check" -> CheckCommand::new;
+            default -> null;
+        };
+    }
+
+    /** Picocli as CRIU's getopt behaves: repeated options allowed (last wins), no @file expansion. */
+    static CommandLine parser(CryoCommand command, String name) {
+        // picocli registers converters for java.sql and java.time types by reflection; cryo needs neither
+        if (System.getProperty("picocli.converters.excludes") == null) {
+            System.setProperty("picocli.converters.excludes", "java\\.sql\\..*|java\\.time\\..*");
+        }
+        CommandLine cl = new CommandLine(command);
+        cl.setCommandName("cryo " + name);
+        cl.setOverwrittenOptionsAllowed(true);
+        cl.setExpandAtFiles(false);
+        return cl;
+    }
+
+    private static int topLevel(CommandLineScan scan, PrintStream out, PrintStream err) {
+        if (scan.arguments().contains("-V") || scan.arguments().contains("--version")) {
+            out.println("Version: " + version());
+            return 0;
+        }
+        if (scan.arguments().contains("-h") || scan.arguments().contains("--help")) {
+            out.print(USAGE);
+            return 0;
+        }
+        err.println("Error: a command is required (try 'cryo --help')");
+        return 1;
+    }
+
+    private static int fail(Session session, String name, String message) {
+        session.err.println("Error (cryo " + name + "): " + message);
+        if (session.logIsFile()) {
+            session.log().error("%s", message);
+        }
+        return 1;
+    }
+
+    private static void logStackTrace(Session session, Throwable t) {
+        if (session.logIsFile() && session.log().enabled(Log.DEBUG)) {
+            StringWriter trace = new StringWriter();
+            t.printStackTrace(new PrintWriter(trace));
+            session.log().debug("%s", trace.toString().stripTrailing());
+        }
+    }
+
+    static String oneLine(String message) {
+        if (message == null) {
+            return "";
+        }
+        String first = message.strip().lines().findFirst().orElse("");
+        return first.isEmpty() ? first : Character.toLowerCase(first.charAt(0)) + first.substring(1);
+    }
+
+    static String version() {
+        try (InputStream in = Main.class.getResourceAsStream("/META-INF/maven/dev.cryo/cryo-engine/pom.properties")) {
+            if (in != null) {
+                Properties p = new Properties();
+                p.load(in);
+                return p.getProperty("version", "unknown");
+            }
+        } catch (java.io.IOException e) {
+            // fall through
+        }
+        return "unknown";
     }
 }

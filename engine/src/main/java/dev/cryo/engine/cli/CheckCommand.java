@@ -1,0 +1,61 @@
+package dev.cryo.engine.cli;
+
+import dev.cryo.engine.check.CheckReport;
+import dev.cryo.engine.check.Feature;
+import dev.cryo.engine.check.KernelCheck;
+import dev.cryo.engine.sys.probe.Finding;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+
+import java.util.Optional;
+
+/** {@code cryo check}: probe every kernel feature the engine relies on. */
+@Command(name = "check", sortOptions = false,
+        description = {"Probe, for real, each kernel feature dump and restore rely on, and say whether this "
+                + "kernel can dump and restore. Exits 0 when it can."})
+final class CheckCommand implements CryoCommand {
+    @Option(names = "--feature", paramLabel = "NAME",
+            description = "check one feature (exit 0 when present); 'list' names them all")
+    String feature;
+
+    @Option(names = "--extra", negatable = true, description = "also report features CRIU checks that cryo does not use")
+    boolean extra;
+
+    @Option(names = "--experimental", negatable = true, description = "accepted for CRIU compatibility")
+    boolean experimental;
+
+    @Option(names = "--all", description = "same as --extra --experimental")
+    boolean all;
+
+    @Mixin
+    CommonOptions common = new CommonOptions();
+
+    /** The feature --feature names; empty for the full check. */
+    Optional<Feature> selected() throws UsageError {
+        if (feature == null || feature.equals("list")) {
+            return Optional.empty();
+        }
+        return Optional.of(Feature.byName(feature).orElseThrow(() -> new UsageError(
+                "unknown feature " + feature + " (cryo check --feature list names them)")));
+    }
+
+    @Override
+    public int run(Session session) throws UsageError {
+        if ("list".equals(feature)) {
+            session.out.println(String.join(" ", Feature.names()));
+            return 0;
+        }
+        Optional<Feature> one = selected();
+        KernelCheck check = new KernelCheck();
+        if (one.isPresent()) {
+            Finding f = check.probe(one.get());
+            session.out.println(one.get().featureName() + (f.present() ? " is supported: " : " is not supported: ")
+                    + f.detail());
+            return f.present() ? 0 : 1;
+        }
+        CheckReport report = check.report(Feature.listed(extra || all));
+        report.lines().forEach(session.out::println);
+        return report.exitCode();
+    }
+}

@@ -1,0 +1,98 @@
+package dev.cryo.engine.cli;
+
+import dev.cryo.engine.CryoException;
+import dev.cryo.engine.log.Log;
+import picocli.CommandLine.Option;
+
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+/** The options CRIU accepts with every command: images and work directories, log file, pidfile, verbosity. */
+final class CommonOptions {
+    @Option(names = {"-D", "--images-dir"}, paramLabel = "DIR", description = "directory of the image files (default: .)")
+    String imagesDir = ".";
+
+    @Option(names = {"-W", "--work-dir"}, paramLabel = "DIR",
+            description = "directory for logs and pidfiles (default: the images directory)")
+    String workDir;
+
+    @Option(names = {"-o", "--log-file"}, paramLabel = "FILE", description = "log file, relative to the work directory")
+    String logFile;
+
+    @Option(names = "--pidfile", paramLabel = "FILE", description = "write the root task's pid to FILE (relative to the work directory)")
+    String pidfile;
+
+    @Option(names = "--no-default-config", description = "accepted for CRIU compatibility: cryo reads no configuration files")
+    boolean noDefaultConfig;
+
+    // Never reaches picocli (CommandLineScan takes -v out first); declared for the usage text.
+    @Option(names = {"-v", "--verbosity"}, paramLabel = "NUM", arity = "0..1",
+            description = "-v[v...] adds a level per v, -vNUM or --verbosity=NUM sets it: 0 none, 1 errors, "
+                    + "2 warnings (default), 3 info, 4 debug")
+    String verbosity;
+
+    @Option(names = {"-h", "--help"}, usageHelp = true, description = "show this help")
+    boolean help;
+
+    /** The images directory as an absolute path; it must exist, as CRIU requires. */
+    Path imagesDir() throws CryoException {
+        return existingDirectory(imagesDir, "images directory");
+    }
+
+    /** Where logs and pidfiles go: -W, else the images directory. */
+    Path workDir() throws CryoException {
+        return workDir == null ? imagesDir() : existingDirectory(workDir, "work directory");
+    }
+
+    /** -o resolved against the work directory, or null for stderr. */
+    Path logPath() throws CryoException {
+        return logFile == null ? null : workDir().resolve(logFile).normalize();
+    }
+
+    Path pidfilePath() throws CryoException {
+        return pidfile == null ? null : workDir().resolve(pidfile).normalize();
+    }
+
+    /** Opens the log -o names (or stderr) at the session's level and hands it to the session. */
+    Log openLog(Session session) throws CryoException, UsageError {
+        if ("-".equals(logFile)) {
+            throw new UsageError("logging to stdout (-o -) is not supported yet; give a file name");
+        }
+        Path path = logPath();
+        if (path == null) {
+            Log log = Log.toStderr(session.verbosity);
+            session.useLog(log, false);
+            return log;
+        }
+        try {
+            Log log = Log.toFile(path, session.verbosity);
+            session.useLog(log, true);
+            return log;
+        } catch (UncheckedIOException e) {
+            throw new CryoException("cannot open log file " + path + ": " + reason(e.getCause()));
+        }
+    }
+
+    static Path existingDirectory(String given, String what) throws CryoException {
+        Path p = Path.of(given).toAbsolutePath().normalize();
+        if (!Files.isDirectory(p)) {
+            throw new CryoException("cannot use " + what + " " + p + ": "
+                    + (Files.exists(p) ? "not a directory" : "no such directory"));
+        }
+        return p;
+    }
+
+    static String reason(Throwable e) {
+        if (e instanceof java.nio.file.NoSuchFileException) {
+            return "no such file or directory";
+        }
+        if (e instanceof java.nio.file.AccessDeniedException) {
+            return "permission denied";
+        }
+        if (e instanceof java.nio.file.FileSystemException fse && fse.getReason() != null) {
+            return fse.getReason();
+        }
+        return e == null ? "unknown error" : String.valueOf(e.getMessage());
+    }
+}

@@ -1,0 +1,100 @@
+package dev.cryo.engine.cli;
+
+import dev.cryo.engine.CryoException;
+import dev.cryo.engine.dump.DumpOptions;
+import dev.cryo.engine.dump.Dumper;
+import dev.cryo.engine.log.Log;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+
+import java.nio.file.Path;
+import java.time.Duration;
+
+/** {@code cryo dump} and {@code cryo pre-dump}: checkpoint a process tree, or pre-copy its memory. */
+@Command(name = "dump", sortOptions = false,
+        description = {"Checkpoint the process tree rooted at PID into the images directory.",
+                "pre-dump copies memory only and leaves the tree running, for a later dump --prev-images-dir."})
+final class DumpCommand implements CryoCommand {
+    /** CRIU's default bound on freezing the tree, in seconds. */
+    static final int DEFAULT_TIMEOUT = 10;
+
+    @Option(names = {"-t", "--tree"}, paramLabel = "PID", description = "root of the process tree to dump")
+    String tree;
+
+    @Option(names = {"-R", "--leave-running"}, description = "leave the tree running after the dump")
+    boolean leaveRunning;
+
+    @Option(names = {"-j", "--shell-job"}, negatable = true, description = "allow dumping a shell job (session and group of cryo's own)")
+    boolean shellJob;
+
+    @Option(names = "--tcp-established", negatable = true, description = "dump established TCP connections")
+    boolean tcpEstablished;
+
+    @Option(names = {"-x", "--ext-unix-sk"}, arity = "0..1", paramLabel = "IDS", fallbackValue = "",
+            description = "allow external unix sockets")
+    String extUnixSk;
+
+    @Option(names = "--track-mem", negatable = true, description = "turn on the kernel's memory change tracker")
+    boolean trackMem;
+
+    @Option(names = "--prev-images-dir", paramLabel = "DIR", description = "images of the previous (pre-)dump, relative to -D")
+    String prevImagesDir;
+
+    @Option(names = "--pre-dump-mode", paramLabel = "splice|read", description = "how pre-dump copies memory (default: splice)")
+    String preDumpMode = "splice";
+
+    @Option(names = "--timeout", paramLabel = "SECONDS", description = "bound on freezing the tree (default: 10)")
+    String timeout;
+
+    @Mixin
+    CommonOptions common = new CommonOptions();
+
+    private final boolean preDump;
+
+    DumpCommand(boolean preDump) {
+        this.preDump = preDump;
+    }
+
+    String name() {
+        return preDump ? "pre-dump" : "dump";
+    }
+
+    /** The parsed options as the engine takes them; every check of a value happens here. */
+    DumpOptions options() throws UsageError, CryoException {
+        if (tree == null) {
+            throw new UsageError("pid not specified (-t PID)");
+        }
+        int pid = positive("-t", tree);
+        if (!preDumpMode.equals("splice") && !preDumpMode.equals("read")) {
+            throw new UsageError("invalid argument for --pre-dump-mode: " + preDumpMode + " (splice or read)");
+        }
+        Duration bound = Duration.ofSeconds(timeout == null ? DEFAULT_TIMEOUT : positive("--timeout", timeout));
+        Path images = common.imagesDir();
+        Path prev = prevImagesDir == null ? null : images.resolve(prevImagesDir).normalize();
+        return new DumpOptions(pid, images, preDump, leaveRunning, shellJob, tcpEstablished, extUnixSk != null,
+                trackMem, prev, preDumpMode, bound);
+    }
+
+    @Override
+    public int run(Session session) throws CryoException, UsageError {
+        DumpOptions options = options();
+        Log log = common.openLog(session);
+        log.info("cryo %s -t %d -D %s", name(), options.pid(), options.imagesDir());
+        Dumper.dump(options, log);
+        return 0;
+    }
+
+    /** A strictly positive decimal, or a CRIU-style "invalid argument" error naming the option. */
+    static int positive(String option, String value) throws UsageError {
+        try {
+            int n = Integer.parseInt(value);
+            if (n > 0) {
+                return n;
+            }
+        } catch (NumberFormatException e) {
+            // reported below
+        }
+        throw new UsageError("invalid argument for " + option + ": " + value);
+    }
+}
