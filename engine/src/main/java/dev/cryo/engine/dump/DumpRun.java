@@ -70,8 +70,10 @@ final class DumpRun {
         this.pid = options.pid();
     }
 
+    private FdDumpContext fdCtx;
+
     void run() throws CryoException {
-        FdDumpContext fdCtx = new FdDumpContext(pid, proc, options, log, List.of());
+        fdCtx = new FdDumpContext(pid, proc, options, log);
         log.info("Dumping pid %d to %s", pid, options.imagesDir());
         TargetCheck.requireDumpable(pid, proc, fdCtx);
         ImageDir dir;
@@ -207,7 +209,6 @@ final class DumpRun {
             for (FdInfo fd : fds) {
                 FdKind kind = FdKinds.of(fd).orElseThrow(() -> new CryoException("cannot dump pid " + pid + ": fd "
                         + fd.fd() + " is " + FdKinds.describe(fd)));
-                kind.check(fdCtx, fd);
                 Integer shared = sameDescription(fds, idOfFd, fd);
                 int id;
                 if (shared != null) {
@@ -352,6 +353,9 @@ final class DumpRun {
             dir.writePagemap(pid, img.pagemap());
             dir.writeFiles(files);
             dir.writeFdinfo(IDS, img.fdinfo());
+            if (!fdCtx.pipesData().isEmpty()) {
+                dir.writePipesData(fdCtx.pipesData());
+            }
             dir.writeFs(pid, img.fs());
             dir.writeSeccomp(seccomp_entry.newBuilder().build());
             dir.writeTimens(0, TaskResources.timens());

@@ -3,13 +3,18 @@ package dev.cryo.engine.resource;
 import dev.cryo.engine.dump.DumpOptions;
 import dev.cryo.engine.log.Log;
 import dev.cryo.engine.proc.ProcFs;
+import dev.cryo.image.ImageEntry;
 
+import java.util.ArrayList;
 import java.util.List;
 
 /**
- * What fd kinds see while dumping.
+ * What fd kinds see while dumping, and where they put what goes beyond files.img.
  *
- * @param otherHolders pids (besides the target) to look for shared resources in
+ * @param pipesData entries of pipes-data.img (pipe_data_entry + the buffered bytes)
  */
-public record FdDumpContext(int pid, ProcFs proc, DumpOptions options, Log log, List<Integer> otherHolders) {
+public record FdDumpContext(int pid, ProcFs proc, DumpOptions options, Log log, List<ImageEntry> pipesData) {
+    public FdDumpContext(int pid, ProcFs proc, DumpOptions options, Log log) {
+        this(pid, proc, options, log, new ArrayList<>());
+    }
 }

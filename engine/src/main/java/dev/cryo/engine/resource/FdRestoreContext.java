@@ -7,9 +7,23 @@ import dev.cryo.engine.restore.RestoreOptions;
 import dev.cryo.engine.sys.Syscall;
 import dev.cryo.engine.sys.SyscallException;
 
-/** What fd kinds use while restoring: syscalls in the new task and a scratch area for their arguments. */
-public record FdRestoreContext(int pid, RemoteSyscall syscall, RemoteScratch scratch, RestoreOptions options, Log log) {
+import java.util.HashMap;
+import java.util.Map;
+
+/**
+ * What fd kinds use while restoring: syscalls in the new task, a scratch area for their arguments, the data
+ * images beyond files.img, and a place to keep state between the fds of one resource (the two ends of a pipe).
+ *
+ * @param pipesData pipe_id to the bytes buffered in it at dump time
+ */
+public record FdRestoreContext(int pid, RemoteSyscall syscall, RemoteScratch scratch, RestoreOptions options, Log log,
+                               Map<Integer, byte[]> pipesData, Map<Object, Object> state) {
     static final int AT_FDCWD = -100;
+
+    public FdRestoreContext(int pid, RemoteSyscall syscall, RemoteScratch scratch, RestoreOptions options, Log log,
+                            Map<Integer, byte[]> pipesData) {
+        this(pid, syscall, scratch, options, log, pipesData, new HashMap<>());
+    }
 
     /** openat() in the new task; returns the fd it got. */
     public int open(String path, int flags, int mode) throws SyscallException {

@@ -2,12 +2,33 @@ package dev.cryo.engine.resource;
 
 import dev.cryo.engine.CryoException;
 import dev.cryo.engine.proc.FdInfo;
+import dev.cryo.engine.sys.NativeBuffer;
+import dev.cryo.engine.sys.Syscall;
+import dev.cryo.engine.sys.SyscallException;
+import dev.cryo.image.ImageEntry;
 import dev.cryo.image.proto.fd_types;
 import dev.cryo.image.proto.fdinfo_entry;
 import dev.cryo.image.proto.file_entry;
+import dev.cryo.image.proto.pipe_data_entry;
+import dev.cryo.image.proto.pipe_entry;
 
-/** Pipes. Not yet dumpable: refused before the process is touched. */
+import java.io.IOException;
+import java.nio.file.DirectoryStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+
+/**
+ * Pipes whose both ends the process holds (and nobody else). Dump: the buffered bytes are copied with tee()
+ * from the process's own read end (taken with pidfd_getfd), so nothing is consumed. Restore: pipe2() in the new
+ * task, then the bytes are written through its write end taken the same way.
+ */
 public final class Pipe implements FdKind {
+    static final int O_NONBLOCK = 04000, F_GETFL = 3, F_SETFL = 4, F_DUPFD = 0, F_SETPIPE_SZ = 1031,
+            F_GETPIPE_SZ = 1032, SPLICE_F_NONBLOCK = 2;
+    /** State key: the highest fd number the task will have; a pipe's other end waits above it. */
+    public static final String MAX_FD = "max-fd";
+
     @Override
     public fd_types type() {
         return fd_types.PIPE;
@@ -20,17 +41,169 @@ public final class Pipe implements FdKind {
 
     @Override
     public void check(FdDumpContext ctx, FdInfo fd) throws CryoException {
-        throw new CryoException("cannot dump pid " + ctx.pid() + ": fd " + fd.fd() + " is the pipe " + fd.target()
-                + ", which Cryo cannot dump yet");
+        String where = "cannot dump pid " + ctx.pid() + ": fd " + fd.fd() + " is the pipe " + fd.target();
+        try {
+            List<FdInfo> same = ctx.proc().fds(ctx.pid()).stream().filter(f -> f.target().equals(fd.target())).toList();
+            boolean reader = same.stream().anyMatch(f -> (f.flags() & RegularFile.O_ACCMODE) == 0);
+            boolean writer = same.stream().anyMatch(f -> (f.flags() & RegularFile.O_ACCMODE) == RegularFile.O_WRONLY);
+            if (!reader || !writer) {
+                throw new CryoException(where + ", whose other end is held by another process; pipes shared with "
+                        + "other processes are not supported yet");
+            }
+            int other = holderElsewhere(ctx.pid(), fd.target());
+            if (other > 0) {
+                throw new CryoException(where + ", which process " + other + " holds too; pipes shared with other "
+                        + "processes are not supported yet");
+            }
+        } catch (IOException e) {
+            throw new CryoException(where + ": cannot read its fds: " + e.getMessage());
+        }
+    }
+
+    /** Another process holding the same pipe, or 0. */
+    static int holderElsewhere(int pid, String target) {
+        try (DirectoryStream<Path> procs = Files.newDirectoryStream(Path.of("/proc"), p -> p.getFileName().toString().matches("\\d+"))) {
+            for (Path p : procs) {
+                int other = Integer.parseInt(p.getFileName().toString());
+                if (other == pid || other == ProcessHandle.current().pid()) {
+                    continue;
+                }
+                try (DirectoryStream<Path> fds = Files.newDirectoryStream(p.resolve("fd"))) {
+                    for (Path f : fds) {
+                        try {
+                            if (Files.readSymbolicLink(f).toString().equals(target)) {
+                                return other;
+                            }
+                        } catch (IOException gone) {
+                            // closed meanwhile
+                        }
+                    }
+                } catch (IOException | SecurityException unreadable) {
+                    // exited, or a kernel thread
+                }
+            }
+        } catch (IOException e) {
+            return 0;
+        }
+        return 0;
+    }
+
+    static int pipeId(String target) {
+        return (int) Long.parseLong(target.substring("pipe:[".length(), target.length() - 1));
     }
 
     @Override
     public file_entry dump(FdDumpContext ctx, FdInfo fd, int id) throws CryoException {
-        throw new UnsupportedOperationException();
+        int pipeId = pipeId(fd.target());
+        boolean readEnd = (fd.flags() & RegularFile.O_ACCMODE) == 0;
+        boolean seen = ctx.pipesData().stream().anyMatch(e -> ((pipe_data_entry) e.message()).getPipeId() == pipeId);
+        if (readEnd && !seen) {
+            ctx.pipesData().add(contents(ctx.pid(), fd.fd(), pipeId));
+        }
+        return file_entry.newBuilder().setType(fd_types.PIPE).setId(id).setPipe(pipe_entry.newBuilder().setId(id)
+                .setPipeId(pipeId).setFlags(fd.flags() & ~RegularFile.O_CLOEXEC).setFown(RegularFile.noOwner())).build();
+    }
+
+    /** The pipe's buffered bytes, copied without consuming them. */
+    static ImageEntry contents(int pid, int fd, int pipeId) throws CryoException {
+        int pidfd = -1, theirs = -1, ourR = -1, ourW = -1;
+        try {
+            pidfd = (int) Syscall.call("pidfd_open(" + pid + ")", Syscall.PIDFD_OPEN, pid, 0);
+            theirs = (int) Syscall.call("pidfd_getfd(" + pid + ", " + fd + ")", Syscall.PIDFD_GETFD, pidfd, fd, 0);
+            int size = (int) Syscall.call("fcntl(F_GETPIPE_SZ)", Syscall.FCNTL, theirs, F_GETPIPE_SZ);
+            NativeBuffer fds = NativeBuffer.allocate(8);
+            Syscall.call("pipe2", Syscall.PIPE2, fds.address(), O_NONBLOCK);
+            ourR = fds.getInt(0);
+            ourW = fds.getInt(4);
+            Syscall.call("fcntl(F_SETPIPE_SZ)", Syscall.FCNTL, ourW, F_SETPIPE_SZ, size);
+            long n = Syscall.raw(Syscall.TEE, theirs, ourW, size, SPLICE_F_NONBLOCK);
+            if (n == -11 /* EAGAIN: empty */) {
+                n = 0;
+            } else if (n < 0) {
+                throw new SyscallException("tee", (int) -n);
+            }
+            NativeBuffer data = NativeBuffer.allocate((int) Math.max(n, 1));
+            long got = 0;
+            while (got < n) {
+                got += Syscall.call("read", Syscall.READ, ourR, data.address() + got, n - got);
+            }
+            var e = pipe_data_entry.newBuilder().setPipeId(pipeId).setBytes((int) n).setSize(size).build();
+            return new ImageEntry(e, data.bytes(0, (int) n));
+        } catch (SyscallException e) {
+            throw new CryoException("cannot dump pid " + pid + ": reading pipe:[" + pipeId + "] at fd " + fd
+                    + " failed: " + e.getMessage(), e);
+        } finally {
+            for (int f : new int[]{ourR, ourW, theirs, pidfd}) {
+                if (f >= 0) {
+                    Syscall.raw(Syscall.CLOSE, f);
+                }
+            }
+        }
     }
 
     @Override
     public int restore(FdRestoreContext ctx, file_entry file, fdinfo_entry fd) throws CryoException {
-        throw new CryoException("cannot restore pid " + ctx.pid() + ": pipes are not supported yet");
+        pipe_entry p = file.getPipe();
+        String key = "pipe:" + p.getPipeId();
+        try {
+            int[] ends = (int[]) ctx.state().get(key);
+            boolean wantWrite = (p.getFlags() & RegularFile.O_ACCMODE) == RegularFile.O_WRONLY;
+            int got;
+            if (ends == null) {
+                ends = create(ctx, p.getPipeId());
+                ctx.state().put(key, ends);
+                got = wantWrite ? ends[1] : ends[0];
+                int other = wantWrite ? ends[0] : ends[1];
+                int parked = (int) ctx.syscall().call("fcntl(F_DUPFD)", Syscall.FCNTL, other, F_DUPFD,
+                        (Integer) ctx.state().getOrDefault(MAX_FD, 64) + 1 + ctx.state().size());
+                ctx.syscall().call("close", Syscall.CLOSE, other);
+                if (wantWrite) {
+                    ends[0] = parked;
+                } else {
+                    ends[1] = parked;
+                }
+            } else {
+                got = wantWrite ? ends[1] : ends[0];
+            }
+            if ((p.getFlags() & O_NONBLOCK) != 0) {
+                ctx.syscall().call("fcntl(F_SETFL)", Syscall.FCNTL, got, F_SETFL, O_NONBLOCK);
+            }
+            return got;
+        } catch (SyscallException e) {
+            throw new CryoException("cannot restore pid " + ctx.pid() + ": pipe:[" + p.getPipeId() + "] at fd "
+                    + fd.getFd() + ": " + e.getMessage(), e);
+        }
+    }
+
+    /** pipe2() in the new task, refilled with the bytes it held. */
+    private static int[] create(FdRestoreContext ctx, int pipeId) throws SyscallException {
+        long at = ctx.scratch().address() + 2048;
+        ctx.syscall().call("pipe2", Syscall.PIPE2, at, 0);
+        byte[] raw = ctx.scratch().read(2048, 8);
+        int r = (raw[0] & 0xff) | (raw[1] & 0xff) << 8 | (raw[2] & 0xff) << 16 | (raw[3] & 0xff) << 24;
+        int w = (raw[4] & 0xff) | (raw[5] & 0xff) << 8 | (raw[6] & 0xff) << 16 | (raw[7] & 0xff) << 24;
+        byte[] data = ctx.pipesData().get(pipeId);
+        if (data != null && data.length > 0) {
+            int pidfd = (int) Syscall.call("pidfd_open(" + ctx.pid() + ")", Syscall.PIDFD_OPEN, ctx.pid(), 0);
+            int ours = -1;
+            try {
+                ours = (int) Syscall.call("pidfd_getfd", Syscall.PIDFD_GETFD, pidfd, w, 0);
+                if (data.length > 65536) {
+                    Syscall.call("fcntl(F_SETPIPE_SZ)", Syscall.FCNTL, ours, F_SETPIPE_SZ, data.length);
+                }
+                NativeBuffer b = NativeBuffer.allocate(data.length);
+                b.put(0, data);
+                long done = 0;
+                while (done < data.length) {
+                    done += Syscall.call("write", Syscall.WRITE, ours, b.address() + done, data.length - done);
+                }
+            } finally {
+                if (ours >= 0) {
+                    Syscall.raw(Syscall.CLOSE, ours);
+                }
+                Syscall.raw(Syscall.CLOSE, pidfd);
+            }
+        }
+        return new int[]{r, w};
     }
 }

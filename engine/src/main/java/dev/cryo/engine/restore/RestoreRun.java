@@ -212,6 +212,7 @@ final class RestoreRun {
     /** A pid only still held by a dying or unreaped process is waited for, within a bound. */
     private void waitForPid() throws CryoException {
         long deadline = System.nanoTime() + 5_000_000_000L;
+        boolean logged = false;
         while (proc.exists(pid)) {
             TaskStat st;
             try {
@@ -224,7 +225,10 @@ final class RestoreRun {
                 throw new CryoException("cannot restore pid " + pid + ": pid " + pid + " is in use by '" + st.comm()
                         + "' (state " + st.state() + ")");
             }
-            log.debug("pid %d is still held by a dead process; waiting", pid);
+            if (!logged) {
+                log.info("pid %d is still held by a dead process; waiting for it to be reaped", pid);
+                logged = true;
+            }
             Thread.onSpinWait();
             java.util.concurrent.locks.LockSupport.parkNanos(1_000_000);
         }
@@ -361,7 +365,7 @@ final class RestoreRun {
             setMm(img);
 
             step = "files";
-            FdRestoreContext fdCtx = new FdRestoreContext(child, remote, scratch, options, log);
+            FdRestoreContext fdCtx = new FdRestoreContext(child, remote, scratch, options, log, pipesData());
             restoreFds(img, fdCtx);
 
             step = "task";
@@ -545,6 +549,7 @@ final class RestoreRun {
                 .forEach(fd -> byFile.computeIfAbsent(fd.getId(), k -> new ArrayList<>()).add(fd));
         Set<Integer> targets = new HashSet<>();
         img.fdinfo().forEach(fd -> targets.add(fd.getFd()));
+        ctx.state().put(dev.cryo.engine.resource.Pipe.MAX_FD, targets.stream().mapToInt(i -> i).max().orElse(0));
         for (List<fdinfo_entry> group : byFile.values()) {
             fdinfo_entry first = group.get(0);
             file_entry file = img.file(first.getId());
@@ -564,6 +569,16 @@ final class RestoreRun {
             log.debug("fd %s: %s", group.stream().map(g -> Integer.toString(g.getFd())).toList(),
                     file.hasReg() ? file.getReg().getName() : file.getType());
         }
+    }
+
+    private Map<Integer, byte[]> pipesData() throws IOException {
+        Map<Integer, byte[]> out = new HashMap<>();
+        if (dir.exists("pipes-data.img")) {
+            for (dev.cryo.image.ImageEntry e : dir.pipesData()) {
+                out.put(((pipe_data_entry) e.message()).getPipeId(), e.payload());
+            }
+        }
+        return out;
     }
 
     static Registers registersOf(user_x86_regs_entry g) {
