@@ -354,6 +354,8 @@ final class Json {
             b.append(bool ? "true" : "false");
         } else if (v instanceof Raw r) {
             b.append(r.text());
+        } else if (v instanceof java.math.BigInteger || v instanceof Long || v instanceof Integer) {
+            b.append(v);
         } else if (v == null) {
             b.append("null");
         } else {

@@ -144,6 +144,16 @@ final class MessageJson {
 
     /** Merges the members of {@code obj} into {@code b}; unknown keys are an error (crit drops them silently). */
     static void parse(Json.Obj obj, Message.Builder b, String skipKey) throws Problem {
+        parse(obj, b, skipKey, 0);
+    }
+
+    /** Messages nested deeper than protobuf's own parser accepts could be written but never read back. */
+    static final int MAX_NESTING = 64;
+
+    private static void parse(Json.Obj obj, Message.Builder b, String skipKey, int depth) throws Problem {
+        if (depth > MAX_NESTING) {
+            throw new Problem(obj.offset(), "messages nested deeper than " + MAX_NESTING + " levels");
+        }
         com.google.protobuf.Descriptors.Descriptor d = b.getDescriptorForType();
         for (Map.Entry<String, Json.Value> e : obj.members().entrySet()) {
             String key = e.getKey();
@@ -159,16 +169,16 @@ final class MessageJson {
                 if (!(v instanceof Json.Arr arr)) {
                     throw new Problem(v.offset(), d.getName() + "." + key + " must be a list, not " + v.kind());
                 }
-                repeated(f, arr, b);
+                repeated(f, arr, b, depth);
             } else if (f.getJavaType() == FieldDescriptor.JavaType.MESSAGE) {
-                b.setField(f, message(f, v, b));
+                b.setField(f, message(f, v, b, depth));
             } else {
                 b.setField(f, scalar(f, v));
             }
         }
     }
 
-    private static void repeated(FieldDescriptor f, Json.Arr arr, Message.Builder b) throws Problem {
+    private static void repeated(FieldDescriptor f, Json.Arr arr, Message.Builder b, int depth) throws Problem {
         List<Json.Value> items = arr.items();
         if (opts(f).getIpadd() && !items.isEmpty() && items.get(0) instanceof Json.Str s) {
             if (items.size() != 1) {
@@ -185,19 +195,19 @@ final class MessageJson {
         }
         for (Json.Value item : items) {
             if (f.getJavaType() == FieldDescriptor.JavaType.MESSAGE) {
-                b.addRepeatedField(f, message(f, item, b));
+                b.addRepeatedField(f, message(f, item, b, depth));
             } else {
                 b.addRepeatedField(f, scalar(f, item));
             }
         }
     }
 
-    private static Message message(FieldDescriptor f, Json.Value v, Message.Builder parent) throws Problem {
+    private static Message message(FieldDescriptor f, Json.Value v, Message.Builder parent, int depth) throws Problem {
         if (!(v instanceof Json.Obj obj)) {
             throw new Problem(v.offset(), f.getFullName() + " must be an object, not " + v.kind());
         }
         Message.Builder sub = parent.newBuilderForField(f);
-        parse(obj, sub, null);
+        parse(obj, sub, null, depth + 1);
         return sub.buildPartial();
     }
 

@@ -1,0 +1,50 @@
+package dev.cryo.image;
+
+import org.junit.jupiter.api.DynamicTest;
+import org.junit.jupiter.api.TestFactory;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.stream.Stream;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+/**
+ * Cryo and Debian's crit agree on every image of the CRIU 4.2 reference dump. crit 3.17 predates some CRIU 4.x
+ * fields (see {@link JsonTree#NEWER_THAN_CRIT_317}); comparisons use what crit 3.17 can express of them.
+ */
+class CritInteropTest {
+    @TempDir
+    Path tmp;
+
+    @TestFactory
+    Stream<DynamicTest> imagesCryoEncodesDecodeUnderCritToTheReferenceJson() throws IOException {
+        Crit.assumeInstalled();
+        return ReferenceDump.jsonFiles().stream().map(f -> DynamicTest.dynamicTest(f.getFileName().toString(), () -> {
+            String json = Files.readString(f, StandardCharsets.UTF_8);
+            Path img = tmp.resolve(f.getFileName() + ".img");
+            CritJson.fromJson(json, f.getFileName().toString()).write(img);
+            Object byCrit = JsonTree.parse(Crit.decode(img));
+            assertEquals(JsonTree.critView(JsonTree.parse(json)), byCrit);
+        }));
+    }
+
+    @TestFactory
+    Stream<DynamicTest> imagesCritEncodesDecodeUnderCryoToTheSameJson() throws IOException {
+        Crit.assumeInstalled();
+        return ReferenceDump.jsonFiles().stream().map(f -> DynamicTest.dynamicTest(f.getFileName().toString(), () -> {
+            // crit 3.17 is fed the reference as it understands it: CRIU 4.x-only fields left out, old names.
+            Object critInput = JsonTree.critView(JsonTree.parse(Files.readString(f, StandardCharsets.UTF_8)));
+            Path in = tmp.resolve(f.getFileName().toString());
+            Files.writeString(in, Json.print(critInput));
+            byte[] bin = Crit.encode(in, tmp.resolve(f.getFileName() + ".img"));
+            ImageFile img = ImageFile.read(f.getFileName().toString(), bin);
+            Object byCryo = JsonTree.critView(JsonTree.parse(CritJson.toJson(img)));
+            assertEquals(critInput, byCryo);
+            assertEquals(JsonTree.parse(Crit.decode(tmp.resolve(f.getFileName() + ".img"))), byCryo);
+        }));
+    }
+}
