@@ -99,13 +99,16 @@ final class DumpRun {
         freezingUs = (t1 - t0) / 1000;
         log.info("Frozen pid %d in %d us", pid, freezingUs);
         try {
-            Images images = collect(fdCtx);
-            writeImages(dir, images);
-            if (options.leaveRunning()) {
-                resume();
-            } else {
-                kill();
-            }
+            Images[] images = new Images[1];
+            step("collect", () -> images[0] = collect(fdCtx));
+            step("write images", () -> writeImages(dir, images[0]));
+            step(options.leaveRunning() ? "resume" : "kill", () -> {
+                if (options.leaveRunning()) {
+                    resume();
+                } else {
+                    kill();
+                }
+            });
         } catch (CryoException | RuntimeException e) {
             log.error("%s", e.getMessage());
             resumeQuietly();
@@ -130,8 +133,12 @@ final class DumpRun {
         void run() throws CryoException;
     }
 
+    /** Names a step for the log and for fault injection ({@code -Dcryo.fault.step=NAME} fails it, for tests). */
     private void step(String name, Step s) throws CryoException {
         log.debug("step %s", name);
+        if (name.equals(System.getProperty("cryo.fault.step"))) {
+            throw new CryoException("cannot dump pid " + pid + ": fault injected at step '" + name + "'");
+        }
         s.run();
     }
 

@@ -56,7 +56,7 @@ public final class Checkpoint {
         Path logFile = options.imagesDir().resolve("restore.log");
         long t0 = System.nanoTime();
         int r;
-        try (Log log = Log.toFile(logFile, 4)) {
+        try (Log log = Files.isDirectory(options.imagesDir()) ? Log.toFile(logFile, 4) : Log.discard()) {
             r = Restorer.restore(options, log);
         } catch (CryoException | RuntimeException e) {
             if (Files.exists(logFile)) {

@@ -162,4 +162,55 @@ public final class Programs {
                 }
             }
             """;
+
+    /** Many kinds of state at once, then blocked in read() on its own pipe: its registers stay put. */
+    public static final String STATE = """
+            #include <fcntl.h>
+            #include <signal.h>
+            #include <stdio.h>
+            #include <stdlib.h>
+            #include <unistd.h>
+            #include <sys/mman.h>
+            #include <sys/resource.h>
+            #include <sys/stat.h>
+            static int wake[2];
+            static void on_usr1(int s) { write(wake[1], "x", 1); }
+            int main(void) {
+                setvbuf(stdout, NULL, _IONBF, 0);
+                umask(027);
+                struct rlimit r = {1000, 2000};
+                setrlimit(RLIMIT_NOFILE, &r);
+                r.rlim_cur = 4 << 20; r.rlim_max = RLIM_INFINITY;
+                setrlimit(RLIMIT_STACK, &r);
+                int app = open("append.log", O_WRONLY | O_CREAT | O_APPEND, 0644);
+                int rw = open("rw.dat", O_RDWR | O_CREAT, 0644);
+                write(rw, "0123456789", 10);
+                lseek(rw, 4, SEEK_SET);
+                int ro = open("rw.dat", O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+                lseek(ro, 2, SEEK_SET);
+                dup2(rw, 12);
+                pipe(wake);
+                char *m = mmap(NULL, 1 << 20, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+                for (int i = 0; i < (1 << 20); i += 8192) m[i] = 1;
+                void *p = malloc(100000);
+                struct sigaction a = {0};
+                a.sa_handler = on_usr1;
+                a.sa_flags = SA_RESTART | SA_NODEFER;
+                sigaddset(&a.sa_mask, SIGTERM);
+                sigaction(SIGUSR1, &a, NULL);
+                signal(SIGHUP, SIG_IGN);
+                sigset_t s;
+                sigemptyset(&s);
+                sigaddset(&s, SIGUSR2);
+                sigaddset(&s, SIGRTMIN + 3);
+                sigprocmask(SIG_BLOCK, &s, NULL);
+                asm volatile("movq $0x1234567890abcdef, %%rax; movq %%rax, %%xmm7" ::: "rax", "xmm7");
+                printf("ready %p %p\n", m, p);
+                for (int n = 0;; n++) {
+                    char c;
+                    read(wake[0], &c, 1);
+                    printf("%d\n", n);
+                }
+            }
+            """;
 }

@@ -1,0 +1,165 @@
+package dev.cryo.engine;
+
+import dev.cryo.engine.testing.CProgram;
+import dev.cryo.engine.testing.Checkpoint;
+import dev.cryo.engine.testing.Privileges;
+import dev.cryo.engine.testing.Target;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+
+import static dev.cryo.engine.CounterRoundTripTest.assertCounts;
+import static org.awaitility.Awaitility.await;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** Failures say what went wrong and leave nothing behind: the target runs on, no half-built process remains. */
+class FailureTest {
+    @TempDir
+    Path tmp;
+    long childrenBefore;
+
+    @BeforeEach
+    void needRoot() throws Exception {
+        Privileges.assumeRootWithPtrace();
+        childrenBefore = ProcessHandle.current().children().count();
+    }
+
+    @AfterEach
+    void noProcessLeftBehind() {
+        System.clearProperty("cryo.fault.step");
+        assertEquals(childrenBefore, ProcessHandle.current().children().filter(ProcessHandle::isAlive).count(),
+                "no helper or half-built process remains");
+    }
+
+    private String dumpError(int pid) {
+        return assertThrows(CryoException.class, () -> Checkpoint.dump(pid, tmp.resolve("img"), false)).getMessage();
+    }
+
+    @Test
+    void missingPidIsNamed() {
+        String m = dumpError(0x3ffff0);
+        assertTrue(m.contains("pid " + 0x3ffff0) && m.contains("no such process"), m);
+    }
+
+    @Test
+    void kernelThreadIsRefused() {
+        String m = dumpError(2);
+        assertTrue(m.contains("pid 2") && m.contains("kernel thread"), m);
+    }
+
+    @Test
+    void cryoItselfIsRefused() {
+        int self = (int) ProcessHandle.current().pid();
+        String m = dumpError(self);
+        assertTrue(m.contains("Cryo itself"), m);
+    }
+
+    private Target startCounterWith(String setup) throws Exception {
+        String src = "#include <stdio.h>\n#include <unistd.h>\n#include <pthread.h>\n#include <sys/socket.h>\n"
+                + "#include <sys/eventfd.h>\n"
+                + "static void *idle(void *a) { for (;;) pause(); }\n"
+                + "int main(void) { setvbuf(stdout, NULL, _IONBF, 0); " + setup
+                + " for (int i = 0;; i++) { printf(\"%d\\n\", i); usleep(5000); } }\n";
+        Path exe = CProgram.compile(tmp, "p", src, "-pthread");
+        Target t = Target.start(exe, tmp.resolve("out.txt"));
+        t.awaitLines(2);
+        return t;
+    }
+
+    private static void keepsCounting(Target t) throws Exception {
+        assertTrue(t.alive(), "pid " + t.pid() + " still runs");
+        t.awaitLines(t.lines().size() + 3);
+        assertCounts(t.lines());
+    }
+
+    @Test
+    void socketIsRefusedBeforeTheProcessIsTouched() throws Exception {
+        try (Target t = startCounterWith("socket(AF_INET, SOCK_DGRAM, 0);")) {
+            String m = dumpError(t.pid());
+            assertTrue(m.contains("pid " + t.pid()) && m.contains("fd 3 is a socket"), m);
+            keepsCounting(t);
+        }
+    }
+
+    @Test
+    void eventfdIsRefusedWithItsName() throws Exception {
+        try (Target t = startCounterWith("eventfd(0, 0);")) {
+            String m = dumpError(t.pid());
+            assertTrue(m.contains("fd 3") && m.contains("eventfd"), m);
+            keepsCounting(t);
+        }
+    }
+
+    @Test
+    void threadsAreRefused() throws Exception {
+        try (Target t = startCounterWith("pthread_t th; pthread_create(&th, NULL, idle, NULL);")) {
+            String m = dumpError(t.pid());
+            assertTrue(m.contains("pid " + t.pid()) && m.contains("2 threads"), m);
+            keepsCounting(t);
+        }
+    }
+
+    @Test
+    void childrenAreRefused() throws Exception {
+        try (Target t = startCounterWith("if (fork() == 0) { for (;;) pause(); }")) {
+            String m = dumpError(t.pid());
+            assertTrue(m.contains("child process"), m);
+            keepsCounting(t);
+            ProcessHandle.of(t.pid()).ifPresent(p -> p.children().forEach(ProcessHandle::destroyForcibly));
+        }
+    }
+
+    @Test
+    void dumpFailingAfterFreezeLeavesTheTargetRunning() throws Exception {
+        try (Target t = startCounterWith("")) {
+            for (String step : new String[]{"collect", "write images", "kill"}) {
+                System.setProperty("cryo.fault.step", step);
+                String m = dumpError(t.pid());
+                assertTrue(m.contains("fault injected at step '" + step + "'"), m);
+                keepsCounting(t);
+            }
+        }
+    }
+
+    @Test
+    void missingImagesDirIsNamed() {
+        Path none = tmp.resolve("nowhere");
+        String m = assertThrows(CryoException.class, () -> Checkpoint.restore(none)).getMessage();
+        assertTrue(m.contains(none.toString()) && m.contains("no such images directory"), m);
+    }
+
+    @Test
+    void damagedImageIsNamedAndNothingIsStarted() throws Exception {
+        int pid;
+        try (Target t = startCounterWith("")) {
+            pid = t.pid();
+            Checkpoint.dump(pid, tmp.resolve("img"), false);
+            await().atMost(Duration.ofSeconds(5)).until(() -> !t.alive());
+            Path core = tmp.resolve("img").resolve("core-" + pid + ".img");
+            byte[] b = Files.readAllBytes(core);
+            Files.write(core, java.util.Arrays.copyOf(b, b.length / 2));
+            String m = assertThrows(CryoException.class, () -> Checkpoint.restore(tmp.resolve("img"))).getMessage();
+            assertTrue(m.contains("core-" + pid + ".img"), m);
+            assertFalse(t.alive(), "no process runs with pid " + pid);
+        }
+    }
+
+    @Test
+    void missingPagesAreNamed() throws Exception {
+        try (Target t = startCounterWith("")) {
+            Checkpoint.dump(t.pid(), tmp.resolve("img"), true);
+            Files.delete(tmp.resolve("img").resolve("pages-1.img"));
+            String m = assertThrows(CryoException.class, () -> Checkpoint.restore(tmp.resolve("img"))).getMessage();
+            assertTrue(m.contains("pages-1.img"), m);
+            keepsCounting(t);
+        }
+    }
+}
