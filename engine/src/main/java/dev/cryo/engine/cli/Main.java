@@ -5,10 +5,14 @@ import dev.cryo.engine.log.Log;
 import picocli.CommandLine;
 import picocli.CommandLine.ParameterException;
 
+import java.io.IOException;
 import java.io.InputStream;
 import java.io.PrintStream;
 import java.io.PrintWriter;
 import java.io.StringWriter;
+import java.nio.file.AccessDeniedException;
+import java.nio.file.FileSystemException;
+import java.nio.file.NoSuchFileException;
 import java.util.Properties;
 import java.util.function.Function;
 import java.util.function.Supplier;
@@ -82,11 +86,13 @@ public final class Main {
             }
             return command.run(session);
         } catch (ParameterException e) {
-            return fail(session, name, oneLine(e.getMessage()) + " (try 'cryo " + name + " --help')");
+            return fail(session, name, lowerFirst(oneLine(e.getMessage())) + " (try 'cryo " + name + " --help')");
         } catch (UsageError e) {
             return fail(session, name, e.getMessage());
         } catch (CryoException e) {
             return fail(session, name, e.getMessage());
+        } catch (IOException e) {
+            return fail(session, name, ioMessage(e));
         } catch (Throwable t) {
             logStackTrace(session, t);
             return fail(session, name, "unexpected " + t.getClass().getSimpleName()
@@ -113,7 +119,7 @@ public final class Main {
         try {
             parser(command, scan.command()).parseArgs(scan.arguments().toArray(String[]::new));
         } catch (ParameterException e) {
-            throw new UsageError(oneLine(e.getMessage()));
+            throw new UsageError(lowerFirst(oneLine(e.getMessage())));
         }
         return command;
     }
@@ -125,6 +131,9 @@ public final class Main {
             case "pre-dump" -> () -> new DumpCommand(true);
             case "restore" -> RestoreCommand::new;
             case "check" -> CheckCommand::new;
+            case "show" -> ShowCommand::new;
+            case "decode" -> DecodeCommand::new;
+            case "encode" -> EncodeCommand::new;
             default -> null;
         };
     }
@@ -171,12 +180,30 @@ public final class Main {
         }
     }
 
+    /** An I/O failure in one line: the file and what went wrong with it. */
+    static String ioMessage(IOException e) {
+        if (e instanceof NoSuchFileException f) {
+            return f.getFile() + ": " + (f.getReason() != null ? f.getReason() : "no such file or directory");
+        }
+        if (e instanceof AccessDeniedException f) {
+            return f.getFile() + ": permission denied";
+        }
+        if (e instanceof FileSystemException f) {
+            return f.getFile() + ": " + (f.getReason() != null ? f.getReason() : "cannot access");
+        }
+        return oneLine(e.getMessage());
+    }
+
     static String oneLine(String message) {
         if (message == null) {
             return "";
         }
-        String first = message.strip().lines().findFirst().orElse("");
-        return first.isEmpty() ? first : Character.toLowerCase(first.charAt(0)) + first.substring(1);
+        return message.strip().lines().findFirst().orElse("");
+    }
+
+    /** picocli's "Unknown option: ..." as the rest of the line after "Error (cryo dump): ". */
+    private static String lowerFirst(String s) {
+        return s.isEmpty() ? s : Character.toLowerCase(s.charAt(0)) + s.substring(1);
     }
 
     static String version() {

@@ -10,7 +10,7 @@ import java.util.function.Function;
 import java.util.function.Supplier;
 
 /** One in-process run of the cryo command line, with its output captured. */
-record CliRun(int status, String out, String err) {
+record CliRun(int status, byte[] stdout, String err) {
     static CliRun of(String... args) {
         return of(new byte[0], Main::command, args);
     }
@@ -27,7 +27,16 @@ record CliRun(int status, String out, String err) {
              PrintStream e = new PrintStream(err, true, StandardCharsets.UTF_8)) {
             status = Main.run(args, o, e, in, commands);
         }
-        return new CliRun(status, out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8));
+        return new CliRun(status, out.toByteArray(), err.toString(StandardCharsets.UTF_8));
+    }
+
+    String out() {
+        return new String(stdout, StandardCharsets.UTF_8);
+    }
+
+    @Override
+    public String toString() {
+        return "exit " + status + ", stdout: " + out() + ", stderr: " + err;
     }
 
     List<String> errLines() {
