@@ -205,11 +205,11 @@ public final class Programs {
                 sigaddset(&s, SIGRTMIN + 3);
                 sigprocmask(SIG_BLOCK, &s, NULL);
                 asm volatile("movq $0x1234567890abcdef, %%rax; movq %%rax, %%xmm7" ::: "rax", "xmm7");
-                printf("ready %p %p\n", m, p);
+                printf("ready %p %p\\n", m, p);
                 for (int n = 0;; n++) {
                     char c;
                     read(wake[0], &c, 1);
-                    printf("%d\n", n);
+                    printf("%d\\n", n);
                 }
             }
             """;
