@@ -64,13 +64,22 @@ final class DumpRun {
     private long freezingUs, frozenUs, memdumpUs, memwriteUs;
     private long pagesScanned, pagesWritten;
 
+    private final boolean rehearsal;
+
     DumpRun(DumpOptions options, Log log) {
+        this(options, log, false);
+    }
+
+    /** @param rehearsal a dump of Cryo's own helper that only warms the JVM up */
+    DumpRun(DumpOptions options, Log log, boolean rehearsal) {
+        this.rehearsal = rehearsal;
         this.options = options;
         this.log = log;
         this.pid = options.pid();
     }
 
     private FdDumpContext fdCtx;
+    private long releasedAt;
 
     void run() throws CryoException {
         fdCtx = new FdDumpContext(pid, proc, options, log);
@@ -84,7 +93,9 @@ final class DumpRun {
                     + ": " + e.getMessage());
         }
 
-        step("warm up", Warmup::run);
+        if (!rehearsal) {
+            step("warm up", () -> Warmup.rehearse(log));
+        }
         long t0 = System.nanoTime();
         step("freeze", () -> {
             try {
@@ -114,8 +125,7 @@ final class DumpRun {
             resumeQuietly();
             throw e;
         }
-        long t2 = System.nanoTime();
-        frozenUs = (t2 - t1) / 1000;
+        frozenUs = (releasedAt - t1) / 1000;
         log.info("Target was frozen for %d us", frozenUs);
         try {
             dir.writeDumpStats(stats_entry.newBuilder().setDump(dump_stats_entry.newBuilder()
@@ -158,9 +168,10 @@ final class DumpRun {
             byte[] xstate = Ptrace.xstate(pid);
             TaskStat stat = proc.stat(pid);
             TaskStatus status = proc.status(pid);
-            List<MapsEntry> maps = proc.maps(pid);
+            List<MapsEntry> maps = proc.fastMaps(pid);
             RemoteMemory memory = new RemoteMemory(pid);
 
+            log.debug("read /proc: %d VMAs", maps.size());
             // the remote part: brk and signal handlers have no other interface
             Ptrace.setSigmask(pid, -1L); // no signal may interrupt our syscalls
             sigmaskChanged = true;
@@ -175,6 +186,7 @@ final class DumpRun {
                 actions = Signals.dumpActions(remote, null, 0, status.hex("SigIgn"));
             }
 
+            log.debug("remote syscalls done (brk %#x)", brk);
             // memory
             long m0 = System.nanoTime();
             mm_entry.Builder mm = mmEntry(stat, brk);
@@ -210,6 +222,7 @@ final class DumpRun {
             }
 
             // files
+            log.debug("memory done");
             List<fdinfo_entry> fdinfo = new ArrayList<>();
             List<FdInfo> fds = proc.fds(pid);
             Map<Integer, Integer> idOfFd = new LinkedHashMap<>();
@@ -233,6 +246,7 @@ final class DumpRun {
             fs_entry fs = fs_entry.newBuilder().setCwdId(fileId(cwd, proc.dir(pid).resolve("cwd")))
                     .setRootId(fileId(root, proc.dir(pid).resolve("root"))).setUmask(status.umask()).build();
 
+            log.debug("files done");
             core_entry core = core_entry.newBuilder().setMtype(core_entry.march.X86_64)
                     .setThreadInfo(thread_info_x86.newBuilder().setClearTidAddr(0)
                             .setGpregs(gpregsOf(regs)).setFpregs(FpuState.toImage(xstate)))
@@ -350,6 +364,7 @@ final class DumpRun {
             img.pages().writeTo(dir.pagesPath(PAGES_ID));
             memwriteUs = (System.nanoTime() - w0) / 1000;
             task_kobj_ids_entry ids = TaskResources.ids(IDS);
+            log.debug("pages written");
             dir.writeInventory(inventory_entry.newBuilder().setImgVersion(2).setFdinfoPerId(true).setRootIds(ids)
                     .setNsPerId(true).setRootCgSet(1).setLsmtype(lsmtype.NO_LSM).setNetworkLockMethod(0)
                     .setDumpCriuRunId(UUID.randomUUID().toString()).build());
@@ -387,6 +402,7 @@ final class DumpRun {
             }
             // detach (not CONT): the kernel then restarts an interrupted syscall itself
             Ptrace.detach(pid, 0);
+            releasedAt = System.nanoTime();
             seized = false;
             log.info("Resumed pid %d", pid);
         } catch (SyscallException e) {
@@ -408,6 +424,7 @@ final class DumpRun {
     private void kill() throws CryoException {
         try {
             Syscall.call("kill(" + pid + ")", Syscall.KILL, pid, WaitStatus.SIGKILL);
+            releasedAt = System.nanoTime();
             while (true) {
                 WaitStatus st = Ptrace.waitFor(pid);
                 if (!st.stopped()) {

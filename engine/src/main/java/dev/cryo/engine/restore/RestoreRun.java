@@ -9,6 +9,7 @@ import dev.cryo.engine.proc.MapsEntry;
 import dev.cryo.engine.proc.ProcFs;
 import dev.cryo.engine.proc.TaskStat;
 import dev.cryo.engine.ptrace.Freezer;
+import dev.cryo.engine.ptrace.HelperProcess;
 import dev.cryo.engine.ptrace.Ptrace;
 import dev.cryo.engine.ptrace.Registers;
 import dev.cryo.engine.ptrace.RemoteScratch;

@@ -30,6 +30,14 @@ public interface LibC {
     /** Starts a program without the JDK's process reaper knowing about it. */
     int posix_spawn(@Out int[] pid, String path, Pointer fileActions, Pointer attr, String[] argv, String[] envp);
 
+    int posix_spawn_file_actions_init(Pointer actions);
+
+    int posix_spawn_file_actions_addopen(Pointer actions, int fd, String path, int flags, int mode);
+
+    int posix_spawn_file_actions_addclosefrom_np(Pointer actions, int from);
+
+    int posix_spawn_file_actions_destroy(Pointer actions);
+
     static int errno() {
         return RUNTIME.getLastError();
     }
