@@ -134,6 +134,7 @@ public final class Main {
             case "show" -> ShowCommand::new;
             case "decode" -> DecodeCommand::new;
             case "encode" -> EncodeCommand::new;
+            case "__train" -> Training::new;
             default -> null;
         };
     }
