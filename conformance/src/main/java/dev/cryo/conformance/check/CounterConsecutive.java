@@ -22,23 +22,20 @@ public final class CounterConsecutive implements Check {
     }
 
     @Override
-    public void beforeDump(Run run) {
-        run.linesBeforeDump(run.outputLines().size());
-    }
-
-    @Override
     public void afterCycle(Run run, ProcSnapshot before, ProcSnapshot after) throws CheckFailure {
         if (run.testCase().fixture().output() != Output.COUNT_LINE_BUFFERED) {
             return;
         }
         Duration bound = run.timeouts().progress().plusMillis(3 * run.testCase().fixture().stepMillis());
-        AtomicReference<String> broken = new AtomicReference<>();
+        // counted from now: lines written between the last look and the freeze are the old process's
+        int seen = run.outputLines().size();
+        AtomicReference<String> broken = new AtomicReference<>(firstBreak(run.outputLines()));
         try {
             await("counter goes on after cycle " + run.cycle()).atMost(bound).pollInterval(Duration.ofMillis(20))
                     .until(() -> {
                         List<String> lines = run.outputLines();
                         broken.set(firstBreak(lines));
-                        return broken.get() != null || lines.size() > run.linesBeforeDump();
+                        return broken.get() != null || lines.size() > seen;
                     });
         } catch (ConditionTimeoutException e) {
             throw new CheckFailure(name(), "cycle " + run.cycle() + ": no new number within " + bound.toMillis()

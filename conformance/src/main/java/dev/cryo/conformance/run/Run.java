@@ -35,7 +35,6 @@ public final class Run {
     private volatile String step = "starting";
     private int pid;
     private int cycle;
-    private long linesBeforeDump;
     private long commandSeq;
     private String verdict;
 
@@ -86,14 +85,6 @@ public final class Run {
 
     void step(String step) {
         this.step = step;
-    }
-
-    public long linesBeforeDump() {
-        return linesBeforeDump;
-    }
-
-    public void linesBeforeDump(long lines) {
-        this.linesBeforeDump = lines;
     }
 
     /** The fixture's verdict line ({@code PASS} or {@code FAIL: why}), if it gave one. */
