@@ -126,7 +126,7 @@ public final class CritJson {
         }
         for (Map.Entry<String, Json.Value> e : top.members().entrySet()) {
             if (!e.getKey().equals("magic") && !e.getKey().equals("entries")) {
-                throw new MessageJson.Problem(e.getValue().offset(), "unexpected key \"" + e.getKey() + "\" next to magic and entries");
+                throw new MessageJson.Problem(top.keyOffset(e.getKey()), "unexpected key \"" + e.getKey() + "\" next to magic and entries");
             }
         }
         Json.Value magicValue = top.members().get("magic");
@@ -201,7 +201,7 @@ public final class CritJson {
         }
         for (String k : q.members().keySet()) {
             if (!k.equals("inq") && !k.equals("outq")) {
-                throw new MessageJson.Problem(q.members().get(k).offset(), "tcp_stream extra has no key \"" + k + "\"");
+                throw new MessageJson.Problem(q.keyOffset(k), "tcp_stream extra has no key \"" + k + "\"");
             }
         }
         byte[] inq = q.members().containsKey("inq") ? base64(q.members().get("inq"), "inq") : new byte[0];

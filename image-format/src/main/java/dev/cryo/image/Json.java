@@ -36,7 +36,11 @@ final class Json {
         }
     }
 
-    record Obj(Map<String, Value> members, int offset) implements Value {
+    /** An object; {@code keyOffsets} says where each key starts, for errors about the key itself. */
+    record Obj(Map<String, Value> members, Map<String, Integer> keyOffsets, int offset) implements Value {
+        int keyOffset(String key) {
+            return keyOffsets.getOrDefault(key, offset);
+        }
     }
 
     record Arr(List<Value> items, int offset) implements Value {
@@ -110,7 +114,10 @@ final class Json {
             return switch (c) {
                 case '{' -> object(depth);
                 case '[' -> array(depth);
-                case '"' -> new Str(string(), pos);
+                case '"' -> {
+                    int start = pos;
+                    yield new Str(string(), start);
+                }
                 case 't' -> literal("true", new Bool(true, pos));
                 case 'f' -> literal("false", new Bool(false, pos));
                 case 'n' -> literal("null", new Null(pos));
@@ -134,10 +141,11 @@ final class Json {
         private Obj object(int depth) throws SyntaxError {
             int start = pos++;
             Map<String, Value> members = new LinkedHashMap<>();
+            Map<String, Integer> keyOffsets = new java.util.HashMap<>();
             ws();
             if (peek() == '}') {
                 pos++;
-                return new Obj(members, start);
+                return new Obj(members, keyOffsets, start);
             }
             while (true) {
                 ws();
@@ -153,11 +161,12 @@ final class Json {
                 if (members.put(key, v) != null) {
                     throw new SyntaxError(keyAt, "duplicate key \"" + key + "\"");
                 }
+                keyOffsets.put(key, keyAt);
                 ws();
                 char c = peek();
                 pos++;
                 if (c == '}') {
-                    return new Obj(members, start);
+                    return new Obj(members, keyOffsets, start);
                 }
                 if (c != ',') {
                     throw new SyntaxError(pos - 1, "expected ',' or '}'");

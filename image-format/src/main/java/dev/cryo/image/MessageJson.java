@@ -163,7 +163,7 @@ final class MessageJson {
             }
             FieldDescriptor f = d.findFieldByName(key);
             if (f == null) {
-                throw new Problem(v.offset(), d.getName() + " has no field \"" + key + "\"");
+                throw new Problem(obj.keyOffset(key), d.getName() + " has no field \"" + key + "\"");
             }
             if (f.isRepeated()) {
                 if (!(v instanceof Json.Arr arr)) {
