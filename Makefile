@@ -4,6 +4,7 @@ ENGINE   ?=
 SANDBOX  ?=
 SEED     ?=
 QUICK    ?=
+BENCH_CRIU ?=
 
 .PHONY: build test fixtures conformance bench clean
 
@@ -20,8 +21,11 @@ conformance: build fixtures
 	$(MVN) -pl conformance exec:java -Dexec.mainClass=dev.cryo.conformance.Main \
 	  -Dexec.args="$(if $(ENGINE),--engine=$(ENGINE)) $(if $(SANDBOX),--sandbox=$(SANDBOX)) $(if $(SEED),--seed=$(SEED))"
 
-bench: build fixtures
-	$(MVN) -pl bench exec:java -Dexec.mainClass=dev.cryo.bench.Main -Dexec.args="$(if $(QUICK),--quick)"
+# QUICK=1: counter, 64 MiB, 256 MiB on tmpfs, 2 reps. BENCH_CRIU=/path/to/criu: measure CRIU in the same run.
+bench: fixtures
+	$(MVN) -DskipTests -pl bench -am install
+	java -Djava.awt.headless=true -cp bench/target/benchmarks.jar dev.cryo.bench.Main --root=$(CURDIR) \
+	  $(if $(QUICK),--quick) $(if $(BENCH_CRIU),--criu=$(BENCH_CRIU))
 
 clean:
 	$(MVN) clean
