@@ -73,7 +73,8 @@ public record CheckpointTool(String name, List<String> command) {
         String found = null;
         for (String line : text.split("\n")) {
             if (line.contains("Error")) {
-                found = line.strip();
+                // CRIU-style logs start each line with "(SS.ssssss) "
+                found = line.strip().replaceFirst("^\\(\\d+\\.\\d+\\)\\s*", "");
             }
         }
         return found;

@@ -71,7 +71,7 @@ public final class TimeCharts {
         JFreeChart chart = ChartFactory.createXYLineChart(title, "private memory of the fixture (MiB)", "time (ms)",
                 data, PlotOrientation.VERTICAL, true, false, false);
         chart.addSubtitle(new TextTitle(String.format("%s run, medians of %d, %s", run.plan().quick() ? "QUICK" : "full",
-                run.plan().reps(), run.started())));
+                run.plan().reps(), run.started().truncatedTo(java.time.temporal.ChronoUnit.SECONDS))));
         XYPlot plot = chart.getXYPlot();
         plot.setBackgroundPaint(Color.WHITE);
         plot.setDomainGridlinePaint(Color.LIGHT_GRAY);

@@ -14,40 +14,52 @@ import java.util.List;
  */
 public record Workload(String name, String program, List<String> args, long nominalBytes) {
     static final int PAGE = 4096;
-    /** Mappings of the memory fixture; sizes vary between them (see fixtures-c/src/memory.c). */
-    static final int MAPS = 256;
     /** The memory fixture's page-count formula, prime and all. */
     static final long STRIDE = 7919;
+    /** The fixture's own bound on mappings (MAX_MAPS in memory.c). */
+    static final int MAX_MAPS = 1024;
 
     public static Workload counter() {
         return new Workload("counter", "counter", List.of("--step-ms=100"), 0);
     }
 
-    /** The memory fixture with at least {@code mib} MiB in {@value #MAPS} mappings. */
+    /** The memory fixture with at least {@code mib} MiB, and as little more as its formula allows. */
     public static Workload memory(int mib) {
         long target = ((long) mib << 20) / PAGE;
-        long pages = maxPagesFor(target);
+        long[] shape = shapeFor(target);
         String label = mib >= 1024 && mib % 1024 == 0 ? (mib / 1024) + "G" : mib + "M";
         return new Workload("memory-" + label, "memory",
-                List.of("--maps=" + MAPS, "--pages=" + pages, "--seed=42"), totalPages(pages) * PAGE);
+                List.of("--maps=" + shape[0], "--pages=" + shape[1], "--seed=42"), totalPages(shape[0], shape[1]) * PAGE);
     }
 
-    /** Pages the memory fixture maps for --maps=MAPS --pages=max: mapping k holds 1 + (k * 7919) % max. */
-    static long totalPages(long max) {
+    /** Pages the memory fixture maps for --maps=maps --pages=max: mapping k holds 1 + (k * 7919) % max. */
+    static long totalPages(long maps, long max) {
         long sum = 0;
-        for (long k = 0; k < MAPS; k++) {
+        for (long k = 0; k < maps; k++) {
             sum += 1 + (k * STRIDE) % max;
         }
         return sum;
     }
 
-    /** The smallest --pages for which the fixture maps at least {@code target} pages. */
-    static long maxPagesFor(long target) {
-        long max = 1;
-        while (totalPages(max) < target) {
-            max++;
+    /** {maps, max} whose total is the smallest at or above {@code target}, for maps in 64..1024 by 16. */
+    static long[] shapeFor(long target) {
+        long[] best = null;
+        long bestTotal = Long.MAX_VALUE;
+        for (long maps = 64; maps <= MAX_MAPS; maps += 16) {
+            // sizes are spread over 1..max, so the total is near maps * max / 2
+            long guess = Math.max(1, 2 * target / maps);
+            for (long max = Math.max(1, guess * 9 / 10); max <= guess * 12 / 10 + 2; max++) {
+                long total = totalPages(maps, max);
+                if (total >= target && total < bestTotal) {
+                    bestTotal = total;
+                    best = new long[]{maps, max};
+                }
+            }
         }
-        return max;
+        if (best == null) {
+            throw new IllegalArgumentException("no memory fixture shape holds " + target + " pages");
+        }
+        return best;
     }
 
     public Path binary(Path fixturesDir) {
