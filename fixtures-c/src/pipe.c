@@ -1,6 +1,10 @@
 /*
  * pipe: a parent and a child joined by two pipes, with bytes in flight when dumped.
  *
+ * --solo: one process and one pipe instead. It writes 0,1,2,... into its own pipe every --step-ms
+ * and reads them back 64 numbers behind, so the pipe always holds data. Verdict: everything read,
+ * up to the last number written, came out in order.
+ *
  * The parent writes numbers 0,1,2,... into pipe A every --step-ms (default 10); the child reads
  * them lazily (every 5 steps, so pipe A holds unread data), checks they are consecutive and echoes
  * each into pipe B; the parent reads the echoes back and checks them too.
@@ -50,6 +54,37 @@ static void child(int in, int out, long step_ms)
 	_exit(expect > 0 ? 0 : 3);
 }
 
+static void solo(long step_ms)
+{
+	unsigned next = 0, expect = 0, value;
+	int p[2];
+
+	if (pipe(p) < 0)
+		fx_fail("cannot make a pipe: %s", strerror(errno));
+	fcntl(p[0], F_SETFL, O_NONBLOCK);
+	fx_ready();
+	while (!fx_verify_requested()) {
+		if (write(p[1], &next, sizeof(next)) == (ssize_t)sizeof(next))
+			next++;
+		if (next - expect > 64) {
+			if (read(p[0], &value, sizeof(value)) != (ssize_t)sizeof(value))
+				fx_fail("pipe is empty while %u numbers should be in it", next - expect);
+			if (value != expect)
+				fx_fail("read %u from the pipe, expected %u", value, expect);
+			expect++;
+		}
+		fx_sleep_ms(step_ms);
+	}
+	while (read(p[0], &value, sizeof(value)) == (ssize_t)sizeof(value)) {
+		if (value != expect)
+			fx_fail("read %u from the pipe, expected %u", value, expect);
+		expect++;
+	}
+	if (expect != next)
+		fx_fail("the pipe ran dry at %u, but %u numbers were written", expect, next);
+	fx_finish();
+}
+
 int main(int argc, char **argv)
 {
 	long step_ms = fx_opt_long(argc, argv, "step-ms", 10);
@@ -58,6 +93,8 @@ int main(int argc, char **argv)
 	pid_t kid;
 
 	fx_init("pipe");
+	if (fx_opt_long(argc, argv, "solo", 0))
+		solo(step_ms);
 	if (pipe(a) < 0 || pipe(b) < 0)
 		fx_fail("cannot make pipes: %s", strerror(errno));
 	kid = fork();

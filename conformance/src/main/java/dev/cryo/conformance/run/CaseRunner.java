@@ -24,6 +24,8 @@ import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
 import java.util.Optional;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -38,6 +40,13 @@ import java.util.stream.Stream;
  * happened, so nothing the case started outlives it; the whole case has a time bound.
  */
 public final class CaseRunner {
+    // sandboxes still up if the JVM is told to stop mid-case (Ctrl-C): their processes go with them
+    private static final Set<Sandbox> LIVE = ConcurrentHashMap.newKeySet();
+
+    static {
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> LIVE.forEach(Sandbox::stop), "stop live sandboxes"));
+    }
+
     private final Path repo;
     private final Path workRoot;
     private final Timeouts timeouts;
@@ -64,6 +73,7 @@ public final class CaseRunner {
         });
         List<CheckFailure> failures = new ArrayList<>();
         Duration bound = timeouts.caseBound(testCase.scenario().cycles());
+        LIVE.add(sandbox);
         try {
             clean(workDir);
             Future<List<CheckFailure>> body = worker.submit(() -> body(run));
@@ -81,6 +91,7 @@ public final class CaseRunner {
             failures.add(new CheckFailure("harness", "interrupted at " + run.step()));
         } finally {
             sandbox.stop();
+            LIVE.remove(sandbox);
             worker.shutdownNow();
         }
         Duration took = Duration.ofNanos(System.nanoTime() - start);
