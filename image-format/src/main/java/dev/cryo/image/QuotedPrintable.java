@@ -14,7 +14,16 @@ final class QuotedPrintable {
     private QuotedPrintable() {
     }
 
+    /**
+     * crit's rendering, except where crit's text mode would change line ends ("\r\n" read back as "\n", or the
+     * reverse): then CR and LF are escaped as =0D/=0A, which crit reads back exactly.
+     */
     static String encode(byte[] in) {
+        String text = encode(in, true);
+        return java.util.Arrays.equals(decode(text), in) ? text : encode(in, false);
+    }
+
+    private static String encode(byte[] in, boolean istext) {
         int n = in.length;
         boolean crlf = false;
         for (int i = 0; i < n; i++) {
@@ -28,7 +37,7 @@ final class QuotedPrintable {
         int i = 0;
         while (i < n) {
             int c = in[i] & 0xff;
-            if (mustQuote(in, i, line)) {
+            if (mustQuote(in, i, line) || (!istext && (c == '\r' || c == '\n'))) {
                 if (line + 3 >= MAX_LINE) {
                     softBreak(out, crlf);
                     line = 0;
@@ -36,7 +45,7 @@ final class QuotedPrintable {
                 out.append('=').append(HEX[c >> 4]).append(HEX[c & 15]);
                 i++;
                 line += 3;
-            } else if (c == '\n' || (i + 1 < n && c == '\r' && in[i + 1] == '\n')) {
+            } else if (istext && (c == '\n' || (i + 1 < n && c == '\r' && in[i + 1] == '\n'))) {
                 line = 0;
                 int last = out.length() - 1;
                 if (last >= 0 && (out.charAt(last) == ' ' || out.charAt(last) == '\t')) {

@@ -32,6 +32,19 @@ class CritInteropTest {
         }));
     }
 
+    @org.junit.jupiter.api.Test
+    void critReadsEscapedLineEndsInUnixNamesBackExactly() throws Exception {
+        Crit.assumeInstalled();
+        byte[] name = {'\r', '\n', 'x', '\n', '\r', '\n'};
+        ImageFile img = ImageFile.of("UNIXSK", java.util.List.of(dev.cryo.image.proto.unix_sk_entry.newBuilder()
+                .setId(1).setIno(2).setType(1).setState(7).setFlags(0).setUflags(0).setBacklog(0).setPeer(0)
+                .setFown(ImageRoundTripProperties.fown(0)).setOpts(ImageRoundTripProperties.SK_OPTS)
+                .setName(com.google.protobuf.ByteString.copyFrom(name)).build()));
+        Path json = tmp.resolve("unixsk.json");
+        Files.writeString(json, CritJson.toJson(img));
+        assertEquals(img, ImageFile.read("unixsk.img", Crit.encode(json, tmp.resolve("unixsk.img"))));
+    }
+
     @TestFactory
     Stream<DynamicTest> imagesCritEncodesDecodeUnderCryoToTheSameJson() throws IOException {
         Crit.assumeInstalled();

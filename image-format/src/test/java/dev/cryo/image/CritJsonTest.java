@@ -148,4 +148,13 @@ class CritJsonTest {
         assertArrayEquals("a \nb".getBytes(), QuotedPrintable.decode("a=20\nb"));
         assertArrayEquals("ab".getBytes(), QuotedPrintable.decode("a=\nb"));
     }
+
+    @Test
+    void lineEndsCritsTextModeWouldAlterAreEscaped() {
+        // crit picks LF or CRLF line ends from the first newline; "x\ny\r\n" would come back as "x\ny\n".
+        assertEquals("x=0Ay=0D=0A", QuotedPrintable.encode("x\ny\r\n".getBytes()));
+        assertArrayEquals("x\ny\r\n".getBytes(), QuotedPrintable.decode(QuotedPrintable.encode("x\ny\r\n".getBytes())));
+        assertEquals("a\r\nb", QuotedPrintable.encode("a\r\nb".getBytes()));
+        assertEquals("a\nb", QuotedPrintable.encode("a\nb".getBytes()));
+    }
 }
