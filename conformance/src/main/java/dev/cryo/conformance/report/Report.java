@@ -78,6 +78,12 @@ public record Report(String engine, long seed, List<CaseResult> results, Duratio
         Files.writeString(targetDir.resolve("report.md"), markdown());
         Path junitDir = targetDir.resolve("conformance-reports");
         Files.createDirectories(junitDir);
+        // an earlier run's sandboxes must not look like part of this one
+        try (var old = Files.newDirectoryStream(junitDir, "TEST-conformance.*.xml")) {
+            for (Path p : old) {
+                Files.delete(p);
+            }
+        }
         Map<String, List<CaseResult>> bySandbox = new LinkedHashMap<>();
         results.forEach(r -> bySandbox.computeIfAbsent(r.sandbox(), k -> new ArrayList<>()).add(r));
         for (Map.Entry<String, List<CaseResult>> suite : bySandbox.entrySet()) {
