@@ -35,6 +35,9 @@ final class CommonOptions {
     @Option(names = {"-h", "--help"}, usageHelp = true, description = "show this help")
     boolean help;
 
+    @Option(names = {"-V", "--version"}, versionHelp = true, description = "show the version")
+    boolean version;
+
     /** The images directory as an absolute path; it must exist, as CRIU requires. */
     Path imagesDir() throws CryoException {
         return existingDirectory(imagesDir, "images directory");

@@ -84,6 +84,10 @@ public final class Main {
                 parser.usage(out);
                 return 0;
             }
+            if (parser.isVersionHelpRequested()) {
+                out.println("Version: " + version());
+                return 0;
+            }
             return command.run(session);
         } catch (ParameterException e) {
             return fail(session, name, lowerFirst(oneLine(e.getMessage())) + " (try 'cryo " + name + " --help')");

@@ -104,8 +104,10 @@ class CliErrorsTest {
 
     @Test
     void versionPrintsLikeCriu() {
-        CliRun run = CliRun.of("--version");
-        assertEquals(0, run.status());
-        assertTrue(run.out().startsWith("Version: "), run.out());
+        for (String[] args : new String[][]{{"--version"}, {"-V"}, {"dump", "-V"}, {"check", "--version"}}) {
+            CliRun run = CliRun.of(args);
+            assertEquals(0, run.status(), run.toString());
+            assertTrue(run.out().startsWith("Version: "), run.out());
+        }
     }
 }
