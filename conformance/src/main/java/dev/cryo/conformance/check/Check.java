@@ -14,10 +14,6 @@ public interface Check {
 
     String name();
 
-    /** Just before a dump, the fixture running. */
-    default void beforeDump(Run run) throws CheckFailure {
-    }
-
     /** After a dump (or pre-dump) wrote {@code imagesDir}. */
     default void afterDump(Run run, Path imagesDir) throws CheckFailure {
     }

@@ -136,7 +136,6 @@ public final class CaseRunner {
                     throw new CheckFailed(List.of(new CheckFailure("harness", "fixture pid " + run.pid()
                             + " is not running before dump " + cycle + "; its stderr: " + run.fixtureStderrTail())));
                 }
-                phase(checks, c -> c.beforeDump(run));
                 Path dumpDir = cycleDir.resolve("dump");
                 runEngine(run, "dump", run.engine().dump(new DumpRequest(run.pid(), dumpDir, "dump.log",
                         scenario.leaveRunning(), scenario.preDumps() > 0, previous, scenario.dumpOptions())),
