@@ -11,7 +11,7 @@ import java.util.Map;
  */
 final class Json {
     /** Deeper nesting than any image needs; stops stack exhaustion on hostile input. */
-    static final int MAX_DEPTH = 200;
+    static final int MAX_DEPTH = 512;
 
     private Json() {
     }

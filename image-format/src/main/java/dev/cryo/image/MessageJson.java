@@ -147,8 +147,8 @@ final class MessageJson {
         parse(obj, b, skipKey, 0);
     }
 
-    /** Messages nested deeper than protobuf's own parser accepts could be written but never read back. */
-    static final int MAX_NESTING = 64;
+    /** Protobuf's own parser refuses deeper messages; JSON must not produce images that cannot be read back. */
+    static final int MAX_NESTING = 100;
 
     private static void parse(Json.Obj obj, Message.Builder b, String skipKey, int depth) throws Problem {
         if (depth > MAX_NESTING) {
