@@ -80,11 +80,16 @@ final class DumpRun {
 
     private FdDumpContext fdCtx;
     private long releasedAt;
+    private IncrementalDump incremental = IncrementalDump.none();
+    private long pagesSkippedParent;
 
     void run() throws CryoException {
         fdCtx = new FdDumpContext(pid, proc, options, log);
         log.info("Dumping pid %d to %s", pid, options.imagesDir());
         TargetCheck.requireDumpable(pid, proc, fdCtx);
+        if (!rehearsal) {
+            incremental = IncrementalDump.prepare(options, proc, log); // refuses before the target is touched
+        }
         ImageDir dir;
         try {
             dir = ImageDir.create(options.imagesDir());
@@ -113,8 +118,12 @@ final class DumpRun {
             Images[] images = new Images[1];
             step("collect", () -> images[0] = collect(fdCtx));
             step("write images", () -> writeImages(dir, images[0]));
-            step(options.leaveRunning() ? "resume" : "kill", () -> {
-                if (options.leaveRunning()) {
+            if (incremental.active()) {
+                step("track memory", () -> incremental.finish(dir, new dev.cryo.engine.mem.TrackedTarget(pid, remote)));
+            }
+            boolean keepRunning = options.leaveRunning() || options.preDump();
+            step(keepRunning ? "resume" : "kill", () -> {
+                if (keepRunning) {
                     resume();
                 } else {
                     kill();
@@ -122,16 +131,18 @@ final class DumpRun {
             });
         } catch (CryoException | RuntimeException e) {
             log.error("%s", e.getMessage());
+            incremental.abort();
             resumeQuietly();
             throw e;
         }
+        incremental.commit();
         frozenUs = (releasedAt - t1) / 1000;
         log.info("Target was frozen for %d us", frozenUs);
         try {
             dir.writeDumpStats(stats_entry.newBuilder().setDump(dump_stats_entry.newBuilder()
                     .setFreezingTime((int) freezingUs).setFrozenTime((int) frozenUs)
                     .setMemdumpTime((int) memdumpUs).setMemwriteTime((int) memwriteUs)
-                    .setPagesScanned(pagesScanned).setPagesSkippedParent(0).setPagesWritten(pagesWritten)
+                    .setPagesScanned(pagesScanned).setPagesSkippedParent(pagesSkippedParent).setPagesWritten(pagesWritten)
                     .setPagesLazy(0)).build());
         } catch (IOException e) {
             throw new CryoException("dump of pid " + pid + " done, but stats-dump could not be written: " + e.getMessage());
@@ -206,19 +217,25 @@ final class DumpRun {
                     }
                 }
             }
-            PageBuffer pages = PageBuffer.forRuns(runs);
-            pages.readFrom(memory, unreadable);
+            IncrementalDump.MemoryPlan plan = incremental.plan(new dev.cryo.engine.mem.TrackedTarget(pid, remote),
+                    maps, runs, unreadable);
+            pagesSkippedParent = plan.skipped();
+            PageBuffer pages = PageBuffer.forRuns(plan.present());
+            pages.readFrom(memory, plan.unreadable());
             pagesWritten = pages.pages();
             memdumpUs = (System.nanoTime() - m0) / 1000;
             log.info("Read %d pages of %d scanned in %d us", pagesWritten, pagesScanned, memdumpUs);
-            List<pagemap_entry> pm = new ArrayList<>();
-            for (PageRun r : runs) {
-                pm.add(PageMap.entry(r.address(), r.pages(), PageMap.PE_PRESENT));
-            }
+            List<pagemap_entry> pm = plan.entries();
 
             mm.setExeFileId(fileId(proc.link(pid, "exe"), proc.dir(pid).resolve("exe")));
             for (long a : proc.auxv(pid)) {
                 mm.addMmSavedAuxv(a);
+            }
+            if (options.preDump()) {
+                // memory only: the process runs on and a later dump saves the rest
+                return new Images(pstree_entry.newBuilder().setPid(pid).setPpid(0).setPgid(stat.pgid())
+                        .setSid(stat.sid()).addThreads(pid).build(), null, mm.build(), new PageMap(PAGES_ID, pm),
+                        pages, null, null);
             }
 
             // files
@@ -369,6 +386,12 @@ final class DumpRun {
                     .setNsPerId(true).setRootCgSet(1).setLsmtype(lsmtype.NO_LSM).setNetworkLockMethod(0)
                     .setDumpCriuRunId(UUID.randomUUID().toString()).build());
             dir.writePstree(List.of(img.pstree()));
+            if (img.core() == null) {
+                dir.writeMm(pid, img.mm());
+                dir.writePagemap(pid, img.pagemap());
+                dir.writeFiles(files);
+                return;
+            }
             dir.writeCore(pid, img.core());
             dir.writeIds(pid, ids);
             dir.writeMm(pid, img.mm());

@@ -10,9 +10,6 @@ public final class Dumper {
     }
 
     public static void dump(DumpOptions options, Log log) throws CryoException {
-        if (options.preDump()) {
-            throw new CryoException("pre-dump is not supported yet; use dump");
-        }
         try (Tracer tracer = new Tracer()) {
             tracer.call(() -> {
                 new DumpRun(options, log).run();

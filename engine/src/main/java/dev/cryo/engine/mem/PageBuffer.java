@@ -110,6 +110,18 @@ public final class PageBuffer {
         }
     }
 
+    /** Fills {@code length} bytes of the buffer at {@code bufferOffset} from {@code ch} at {@code fileOffset}. */
+    public void readFrom(FileChannel ch, long fileOffset, long bufferOffset, long length) throws IOException {
+        ByteBuffer b = data.buffer().duplicate().position((int) bufferOffset).limit((int) (bufferOffset + length));
+        while (b.hasRemaining()) {
+            int m = ch.read(b, fileOffset + (b.position() - bufferOffset));
+            if (m < 0) {
+                throw new IOException("a pages image ends before its pagemap says (" + length + " bytes from "
+                        + fileOffset + ")");
+            }
+        }
+    }
+
     /** Fills the buffer from a pages image, starting at {@code fileOffset}. */
     public void readFrom(Path file, long fileOffset) throws IOException {
         try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {

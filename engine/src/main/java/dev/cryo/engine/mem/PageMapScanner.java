@@ -45,7 +45,7 @@ public final class PageMapScanner implements AutoCloseable {
         int runLen = 0;
         for (int i = 0; i < pages; i++) {
             long e = buffer.getLong(i * 8);
-            boolean own = (e & (PRESENT | SWAPPED)) != 0 && (e & FILE_OR_SHARED) == 0;
+            boolean own = (e & (PRESENT | SWAPPED)) != 0 && (e & FILE_OR_SHARED) == 0 && !ptMarker(e);
             if (own) {
                 if (runLen == 0) {
                     runStart = vma.start() + ((long) i << 12);
@@ -61,6 +61,16 @@ public final class PageMapScanner implements AutoCloseable {
         }
         return runs;
     }
+
+    /**
+     * A swap-type entry of type 31 (SWP_PTE_MARKER) is no memory: the uffd-wp tracker's marker on an empty PTE.
+     * The type shows only to CAP_SYS_ADMIN; without it such a page reads as swapped and is saved as zeros.
+     */
+    static boolean ptMarker(long e) {
+        return (e & PRESENT) == 0 && (e & SWAPPED) != 0 && (e & 0x1f) == PTE_MARKER_TYPE;
+    }
+
+    static final int PTE_MARKER_TYPE = 31;
 
     @Override
     public void close() throws IOException {

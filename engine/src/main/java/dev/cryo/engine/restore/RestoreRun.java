@@ -189,8 +189,13 @@ final class RestoreRun {
         List<PageRun> runs = new ArrayList<>();
         for (PageMap.PageRun r : img.pagemap().runs()) {
             if (r.inParent()) {
-                throw new CryoException("cannot restore pid " + pid + ": pagemap refers to a parent image, which "
-                        + "Cryo cannot restore yet");
+                try {
+                    // an incremental dump: the chain of parents holds the rest
+                    return dev.cryo.engine.mem.ChainPages.load(dir, img.pagemap(), pid);
+                } catch (IOException | RuntimeException e) {
+                    throw new CryoException("cannot restore pid " + pid + ": cannot read pages from the parent chain of "
+                            + dir.path() + ": " + e.getMessage(), e);
+                }
             }
             runs.add(new PageRun(r.vaddr(), (int) r.nrPages()));
         }

@@ -36,6 +36,8 @@ public interface LibC {
 
     int posix_spawn_file_actions_addclosefrom_np(Pointer actions, int from);
 
+    int posix_spawn_file_actions_adddup2(Pointer actions, int fd, int newfd);
+
     int posix_spawn_file_actions_destroy(Pointer actions);
 
     static int errno() {
