@@ -2,6 +2,9 @@ package dev.cryo.engine.cli;
 
 import dev.cryo.engine.log.Log;
 import dev.cryo.engine.sys.LibC;
+import dev.cryo.engine.sys.SyscallException;
+import dev.cryo.image.CritJson;
+import dev.cryo.image.ImageFile;
 import picocli.CommandLine.Command;
 
 import java.io.IOException;
@@ -21,9 +24,15 @@ import java.util.jar.JarFile;
  */
 @Command(name = "__train", hidden = true)
 final class Training implements CryoCommand {
-    /** Packages of the shaded jar a cryo run may load; the rest (terminal UI, JSON libraries) never is. */
-    private static final String[] PACKAGES = {"dev/cryo/", "picocli/", "jnr/", "com/kenai/", "com/google/protobuf/",
-            "org/objectweb/asm/"};
+    /**
+     * Cryo's own classes are all loaded, so that whichever the engine needs is in the archive; libraries only
+     * as far as the runs above use them: the archive's size costs every start (picocli and ASM cannot be
+     * archived anyway: their class files predate Java 6).
+     */
+    private static final String[] PACKAGES = {"dev/cryo/engine/"};
+
+    private static final String SAMPLE = "{\"magic\": \"PSTREE\", \"entries\": [{\"pid\": 1, \"ppid\": 0, "
+            + "\"pgid\": 1, \"sid\": 1, \"threads\": [1]}]}";
 
     @Override
     public int run(Session session) throws IOException {
@@ -36,6 +45,9 @@ final class Training implements CryoCommand {
             log.info("warming %d", 1);
         }
         LibC.INSTANCE.syscall(39, 0, 0, 0, 0, 0, 0); // getpid: binds the native library as every engine run does
+        sink.println(SyscallException.describe(2)); // errno names
+        ImageFile image = CritJson.fromJson(SAMPLE, "sample");
+        sink.println(CritJson.toJson(ImageFile.read("sample", image.toBytes())));
         loadAll(sink);
         return 0;
     }
