@@ -47,6 +47,7 @@ public final class Harness {
         Instant started = Instant.now();
         long t0 = System.nanoTime();
         ChildReaper.becomeSubreaper();
+        double loadAtStart = BenchRun.Host.loadAverage();
         Files.createDirectories(plan.resultsDir());
         Map<String, String> versions = new LinkedHashMap<>();
         for (CheckpointTool tool : plan.tools()) {
@@ -95,12 +96,42 @@ public final class Harness {
                     }
                 }
             }
+            // the limits again at the end: a figure is compared with the best the machine showed in this run
+            progress.println("[bench] machine limits again, at the end of the run...");
+            vm = vm.best(MachineLimits.vmCopy(plan.probeMiB()));
+            for (TargetDir dir : List.copyOf(opened)) {
+                BenchRun.Dir d = dirInfo.get(dir.kind());
+                dirInfo.put(dir.kind(), new BenchRun.Dir(d.note(), d.write().best(MachineLimits.ddWrite(dir, plan.probeMiB()))));
+            }
+            progress.printf("[bench]   best: process_vm_readv %.2f GB/s, process_vm_writev %.2f GB/s%s%n",
+                    vm.readvBytesPerSec() / 1e9, vm.writevBytesPerSec() / 1e9, dirRates(dirInfo));
         } finally {
             closeAll(opened);
             Runtime.getRuntime().removeShutdownHook(unmount);
         }
-        return new BenchRun(plan, started, (System.nanoTime() - t0) / 1e9, BenchRun.Host.current(), vm, dirInfo,
-                versions, rows);
+        return new BenchRun(plan, started, (System.nanoTime() - t0) / 1e9, BenchRun.Host.current(loadAtStart),
+                revision(), vm, dirInfo, versions, rows);
+    }
+
+    /** Which code was measured: the commit, and whether the engine or image format had local changes. */
+    private String revision() {
+        try {
+            ProcessResult head = ProcessResult.run(List.of("git", "-C", plan.root().toString(), "rev-parse", "--short", "HEAD"), 30);
+            if (head.exitCode() != 0) {
+                return "unknown (not a git checkout)";
+            }
+            ProcessResult dirty = ProcessResult.run(List.of("git", "-C", plan.root().toString(), "status", "--porcelain",
+                    "--", "engine", "image-format", "bin"), 30);
+            return head.lastLine() + (dirty.exitCode() == 0 && !dirty.output().isBlank() ? "+dirty" : "");
+        } catch (IOException e) {
+            return "unknown (" + e.getMessage() + ")";
+        }
+    }
+
+    private static String dirRates(Map<TargetDir.Kind, BenchRun.Dir> dirs) {
+        StringBuilder s = new StringBuilder();
+        dirs.forEach((k, d) -> s.append(String.format(", %s dd %.2f GB/s", k.label, d.write().bytesPerSec() / 1e9)));
+        return s.toString();
     }
 
     private synchronized void closeAll(List<TargetDir> dirs) {

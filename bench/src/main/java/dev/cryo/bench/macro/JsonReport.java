@@ -21,10 +21,12 @@ public final class JsonReport {
         root.put("schema", SCHEMA);
         root.put("started", run.started().toString());
         root.put("seconds", run.seconds());
+        root.put("revision", run.revision());
         root.put("quick", run.plan().quick());
         root.put("repetitions", run.plan().reps());
         BenchRun.Host h = run.host();
-        root.put("host", map("kernel", h.kernel(), "cpus", h.cpus(), "memory_bytes", h.memoryBytes(), "java", h.jvm()));
+        root.put("host", map("kernel", h.kernel(), "cpus", h.cpus(), "memory_bytes", h.memoryBytes(), "java", h.jvm(),
+                "load_average_start", h.loadAtStart(), "load_average_end", h.loadAtEnd()));
         root.put("tools", new LinkedHashMap<>(run.toolVersions()));
         root.put("tools_not_run", run.plan().absentTools());
         Map<String, Object> limits = new LinkedHashMap<>();

@@ -16,18 +16,21 @@ public final class MarkdownReport {
                 DateTimeFormatter.ofPattern("yyyy-MM-dd HH:mm 'UTC'").withZone(ZoneOffset.UTC).format(run.started())));
         BenchRun.Host h = run.host();
         s.append(String.format(Locale.ROOT, "%s, %d CPUs, %.0f GiB RAM, harness on %s; %d repetition%s per row "
-                        + "(medians), %.0f s in all.%n%n", h.kernel(), h.cpus(), h.memoryBytes() / 1073741824.0, h.jvm(),
-                plan.reps(), plan.reps() == 1 ? "" : "s", run.seconds()));
+                        + "(medians), %.0f s in all; load average %.1f at the start, %.1f at the end; code at %s.%n%n", h.kernel(),
+                h.cpus(), h.memoryBytes() / 1073741824.0, h.jvm(), plan.reps(), plan.reps() == 1 ? "" : "s",
+                run.seconds(), h.loadAtStart(), h.loadAtEnd(), run.revision()));
         run.toolVersions().forEach((tool, v) -> s.append("- ").append(tool).append(": ").append(v).append('\n'));
         for (String absent : plan.absentTools()) {
             s.append("- ").append(absent).append('\n');
         }
-        s.append("\nMachine limits, measured in this run:\n\n| limit | rate | how |\n|---|---:|---|\n");
+        s.append("\nMachine limits, measured at the start and the end of this run (the best of both):\n\n"
+                + "| limit | rate | how |\n|---|---:|---|\n");
         s.append(String.format(Locale.ROOT, "| process_vm_readv | %s | %s |%n", gbps(run.vmCopy().readvBytesPerSec()),
                 run.vmCopy().method()));
         s.append(String.format(Locale.ROOT, "| process_vm_writev | %s | same |%n", gbps(run.vmCopy().writevBytesPerSec())));
-        run.dirs().forEach((kind, d) -> s.append(String.format(Locale.ROOT, "| %s write (dd) | %s | `%s` on %s |%n",
-                kind.label, gbps(d.write().bytesPerSec()), d.write().command().replaceAll("of=\\S+/", "of=DIR/"), d.note())));
+        run.dirs().forEach((kind, d) -> s.append(String.format(Locale.ROOT, "| %s write (dd) | %s | `%s`, best of %d at the start and %d at the end, on %s |%n",
+                kind.label, gbps(d.write().bytesPerSec()), d.write().command().replaceAll("of=\\S+/", "of=DIR/"),
+                MachineLimits.DD_REPS, MachineLimits.DD_REPS, d.note())));
         s.append("\n| tool | workload | dir | memory | frozen | dump | restore | image | frozen rate | memdump | memwrite | restore rate | result |\n");
         s.append("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n");
         for (Row row : run.rows()) {

@@ -18,7 +18,7 @@ class ReportTest {
         MachineLimits.VmCopy vm = new MachineLimits.VmCopy(8e9, 7e9, "test");
         Map<TargetDir.Kind, BenchRun.Dir> dirs = Map.of(TargetDir.Kind.TMPFS,
                 new BenchRun.Dir("tmpfs for the test", new MachineLimits.DirWrite(2e9, "dd ...", "tmpfs")));
-        return new BenchRun(plan, Instant.parse("2026-01-01T00:00:00Z"), 1, new BenchRun.Host("Linux", 2, 1 << 30, "jvm"),
+        return new BenchRun(plan, Instant.parse("2026-01-01T00:00:00Z"), 1, new BenchRun.Host("Linux", 2, 1 << 30, "jvm", 1.0, 2.0), "abc1234",
                 vm, dirs, Map.of("cryo", "0.1"), List.of(rows));
     }
 
