@@ -26,12 +26,18 @@ import java.util.function.Supplier;
  * {@code cryo.trackers} system property or the {@code CRYO_TRACKERS} environment variable narrows or reorders
  * it (a comma list), e.g. to test one tracker or to forbid reading all memory.
  */
-final class MemoryTracking {
+public final class MemoryTracking {
     static final List<String> DEFAULT_ORDER = List.of("uffd-wp", "soft-dirty", "content-hash");
 
     /** Soft-dirty access; tests replace it where the kernel has none. */
-    static volatile SoftDirtyTracker.Kernel softDirtyKernel = SoftDirtyTracker.PROC;
-    static volatile Supplier<Finding> softDirtyProbe = SoftDirty::probe;
+    private static volatile SoftDirtyTracker.Kernel softDirtyKernel = SoftDirtyTracker.PROC;
+    private static volatile Supplier<Finding> softDirtyProbe = SoftDirty::probe;
+
+    /** For tests on kernels without soft-dirty: a stand-in kernel and its probe; null puts the real ones back. */
+    public static void standInForSoftDirty(SoftDirtyTracker.Kernel kernel, Supplier<Finding> probe) {
+        softDirtyKernel = kernel == null ? SoftDirtyTracker.PROC : kernel;
+        softDirtyProbe = probe == null ? SoftDirty::probe : probe;
+    }
 
     private MemoryTracking() {
     }
