@@ -13,14 +13,15 @@ public final class Cases {
         Fixture fastCounter = Fixture.counter("counter", "line", 10);
         Fixture memory = Fixture.quiet("memory", "--maps=64", "--pages=16");
         Duration second = Duration.ofSeconds(1);
+        Duration halfSecond = Duration.ofMillis(500);
         Duration moment = Duration.ofMillis(200);
         return List.of(
-                // the walk-through: `./counter > out`, fully buffered, dumped and restored 20 times
+                // the walk-through: `./counter > out`, fully buffered, dumped mid-sleep and restored 20 times
                 new Case("counter-walkthrough-20-cycles", Fixture.counter("counter", "full", 1000),
-                        Scenario.cycles(20, second), Check.counting()),
+                        Scenario.cycles(20, halfSecond), Check.counting()),
                 new Case("counter-line-buffered", Fixture.counter("counter", "line", 1000),
-                        Scenario.cycles(3, second), Check.counting()),
-                new Case("counter-fast", fastCounter, Scenario.cycles(5, moment), Check.counting()),
+                        Scenario.cycles(2, second), Check.counting()),
+                new Case("counter-fast", fastCounter, Scenario.cycles(3, moment), Check.counting()),
                 new Case("counter-leave-running", fastCounter, Scenario.cycles(3, moment).leavingRunning(false),
                         Check.counting()),
                 new Case("counter-O0", Fixture.counter("counter-O0", "line", 10), Scenario.cycles(2, moment),
