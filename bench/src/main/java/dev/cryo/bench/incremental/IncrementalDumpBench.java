@@ -15,11 +15,13 @@ import java.util.concurrent.TimeUnit;
  * Issue 5's benchmark: a process with {@code MIB} MiB of private memory (default 1024). In one run, side by side:
  * a full {@code dump -R}; then {@code pre-dump}, 1% of the pages written, and the final
  * {@code dump --prev-images-dir}. Prints the frozen time (stats-dump) and the bytes written (pages image) of
- * the full and the final dump. Run as root:
- * {@code java -cp bench/target/cryo-bench.jar:... dev.cryo.bench.incremental.IncrementalDumpBench [MIB] [ROUNDS]}
- * or {@code make -s bench-incremental} equivalent: {@code mvn -q -pl bench exec:java} is not set up, so use
- * {@code bench/run-incremental.sh}. Each measured dump starts after {@code sync}, so page-cache writeback of
- * the earlier gigabyte does not land in its frozen time.
+ * the full and the final dump. Run as root from the repository (after {@code mvn -q -B install -DskipTests}):
+ * <pre>
+ * mvn -q -B -o -pl bench dependency:build-classpath -Dmdep.outputFile=/tmp/cp.txt
+ * java -cp bench/target/classes:$(cat /tmp/cp.txt) dev.cryo.bench.incremental.IncrementalDumpBench [MIB] [ROUNDS]
+ * </pre>
+ * Each measured dump starts after {@code sync}, so page-cache writeback of the earlier gigabyte does not land
+ * in its frozen time.
  */
 public final class IncrementalDumpBench {
     static final String SOURCE = """
