@@ -10,6 +10,7 @@ import org.jfree.chart.title.TextTitle;
 import org.jfree.data.xy.XYSeries;
 import org.jfree.data.xy.XYSeriesCollection;
 
+import java.awt.BasicStroke;
 import java.awt.Color;
 import java.io.IOException;
 import java.nio.file.Path;
@@ -41,7 +42,8 @@ public final class TimeCharts {
                 data.addSeries(series("dump wall (" + kind.label + ")", run, tool, kind, r -> r.dumpWallNanos() / 1e6));
                 data.addSeries(series("restore wall (" + kind.label + ")", run, tool, kind, r -> r.restoreWallNanos() / 1e6));
             }
-            out.add(save(chart(tool + ": time against memory size", data, run), dir.resolve("chart-" + tool + ".png")));
+            // colour says the figure, a dashed line says disk
+            out.add(save(chart(tool + ": time against memory size", data, run, 3, true), dir.resolve("chart-" + tool + ".png")));
         }
         XYSeriesCollection frozen = new XYSeriesCollection();
         for (String tool : tools) {
@@ -49,7 +51,9 @@ public final class TimeCharts {
                 frozen.addSeries(series(tool + " (" + kind.label + ")", run, tool, kind, r -> r.frozenUs() / 1e3));
             }
         }
-        out.add(save(chart("frozen time against memory size", frozen, run), dir.resolve("chart-frozen.png")));
+        // colour says the tool, a dashed line says disk
+        out.add(save(chart("frozen time against memory size", frozen, run, run.plan().dirs().size(), false),
+                dir.resolve("chart-frozen.png")));
         return out;
     }
 
@@ -67,7 +71,16 @@ public final class TimeCharts {
         return s;
     }
 
-    private static JFreeChart chart(String title, XYSeriesCollection data, BenchRun run) {
+    static final Color[] COLOURS = {new Color(0xd62728), new Color(0x1f77b4), new Color(0x2ca02c), new Color(0x9467bd),
+            new Color(0xff7f0e), new Color(0x8c564b)};
+
+    /**
+     * @param group         series come in groups of this size
+     * @param colourInGroup the position in the group picks the colour and the group the line style (groups are
+     *                      directory kinds); else the other way round (groups are tools, positions directories)
+     */
+    private static JFreeChart chart(String title, XYSeriesCollection data, BenchRun run, int group,
+                                    boolean colourInGroup) {
         JFreeChart chart = ChartFactory.createXYLineChart(title, "private memory of the fixture (MiB)", "time (ms)",
                 data, PlotOrientation.VERTICAL, true, false, false);
         chart.addSubtitle(new TextTitle(String.format("%s run, medians of %d, %s", run.plan().quick() ? "QUICK" : "full",
@@ -77,6 +90,13 @@ public final class TimeCharts {
         plot.setDomainGridlinePaint(Color.LIGHT_GRAY);
         plot.setRangeGridlinePaint(Color.LIGHT_GRAY);
         XYLineAndShapeRenderer renderer = new XYLineAndShapeRenderer(true, true);
+        for (int i = 0; i < data.getSeriesCount(); i++) {
+            int colour = colourInGroup ? i % group : i / group;
+            int style = colourInGroup ? i / group : i % group;
+            renderer.setSeriesPaint(i, COLOURS[colour % COLOURS.length]);
+            renderer.setSeriesStroke(i, style == 0 ? new BasicStroke(2f)
+                    : new BasicStroke(2f, BasicStroke.CAP_BUTT, BasicStroke.JOIN_MITER, 10f, new float[]{8f, 5f}, 0f));
+        }
         plot.setRenderer(renderer);
         int items = 0;
         for (int i = 0; i < data.getSeriesCount(); i++) {
