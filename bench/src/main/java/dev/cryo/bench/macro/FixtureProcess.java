@@ -122,6 +122,8 @@ public final class FixtureProcess {
         }
         long deadline = System.nanoTime() + bound.toNanos();
         while (true) {
+            // looked at before the result: a fixture writes its verdict, then exits
+            boolean dead = !ChildReaper.alive(pid);
             if (Files.exists(result)) {
                 String verdict = Files.readString(result, StandardCharsets.UTF_8).strip();
                 String how = ChildReaper.reap(pid, Duration.ofSeconds(30));
@@ -130,7 +132,7 @@ public final class FixtureProcess {
                 }
                 return verdict.isEmpty() ? "empty verdict" : verdict;
             }
-            if (!ChildReaper.alive(pid)) {
+            if (dead) {
                 String how = ChildReaper.reap(pid, Duration.ofSeconds(5));
                 return "restored process died without a verdict (" + how + "): " + tail(workDir.resolve("stderr"));
             }
