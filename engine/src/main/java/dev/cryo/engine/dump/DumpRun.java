@@ -24,6 +24,7 @@ import dev.cryo.engine.resource.FdKinds;
 import dev.cryo.engine.resource.FpuState;
 import dev.cryo.engine.resource.RegularFile;
 import dev.cryo.engine.resource.Signals;
+import dev.cryo.engine.resource.SocketDump;
 import dev.cryo.engine.resource.TaskResources;
 import dev.cryo.engine.sys.Syscall;
 import dev.cryo.engine.sys.SyscallException;
@@ -129,8 +130,10 @@ final class DumpRun {
                     kill();
                 }
             });
+            SocketDump.release(fdCtx, true);
         } catch (CryoException | RuntimeException e) {
             log.error("%s", e.getMessage());
+            SocketDump.release(fdCtx, false);
             incremental.abort();
             resumeQuietly();
             throw e;

@@ -174,6 +174,9 @@ public final class ProcFs {
                     m.put(line.substring(0, c), line.substring(c + 1).trim());
                 }
             }
+            if (target.startsWith("socket:[")) {
+                m.put("sockproto", dev.cryo.engine.net.SocketProtocol.of(dir(pid).resolve("fd/" + fd)));
+            }
             out.add(new FdInfo(fd, target, Long.parseLong(m.getOrDefault("pos", "0")),
                     Integer.parseInt(m.getOrDefault("flags", "0"), 8), Integer.parseInt(m.getOrDefault("mnt_id", "0")),
                     Long.parseLong(m.getOrDefault("ino", "0")), Map.copyOf(m)));

@@ -22,6 +22,7 @@ import dev.cryo.engine.resource.FdRestoreContext;
 import dev.cryo.engine.resource.FpuState;
 import dev.cryo.engine.resource.RegularFile;
 import dev.cryo.engine.resource.Signals;
+import dev.cryo.engine.resource.SocketRestore;
 import dev.cryo.engine.resource.TaskRestore;
 import dev.cryo.engine.sys.NativeBuffer;
 import dev.cryo.engine.sys.Syscall;
@@ -293,6 +294,7 @@ final class RestoreRun {
     }
 
     private void cleanUp() {
+        SocketRestore.abort(pid, options.imagesDir(), log);
         if (child > 0) {
             Syscall.raw(Syscall.KILL, child, WaitStatus.SIGKILL);
             try {
@@ -404,6 +406,9 @@ final class RestoreRun {
             Ptrace.setRegisters(child, regs);
             Ptrace.setSigmask(child, th.hasBlkSigset() ? th.getBlkSigset() : tc.getBlkSigset());
             log.debug("pid %d starts at %s", child, regs);
+
+            step = "sockets";
+            SocketRestore.finish(fdCtx);
 
             step = "resume";
             Ptrace.detach(child, 0);

@@ -11,6 +11,10 @@ public final class Syscall {
             RT_TGSIGQUEUEINFO = 297, PRLIMIT64 = 302, PROCESS_VM_READV = 310, PROCESS_VM_WRITEV = 311, KCMP = 312,
             USERFAULTFD = 323, RSEQ = 334, PIDFD_SEND_SIGNAL = 424, PIDFD_OPEN = 434, CLONE3 = 435,
             CLOSE_RANGE = 436, PIDFD_GETFD = 438;
+    /** Sockets and namespaces (the net package). */
+    public static final int SOCKET = 41, CONNECT = 42, SENDTO = 44, RECVFROM = 45, SENDMSG = 46, RECVMSG = 47,
+            SHUTDOWN = 48, BIND = 49, LISTEN = 50, GETSOCKNAME = 51, GETPEERNAME = 52, SOCKETPAIR = 53,
+            SETSOCKOPT = 54, GETSOCKOPT = 55, GETXATTR = 191, SETNS = 308;
 
     private Syscall() {
     }

@@ -1,0 +1,104 @@
+package dev.cryo.engine.net;
+
+import dev.cryo.engine.CryoException;
+import dev.cryo.engine.log.Log;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * Holds the packets of checkpointed connections with an nftables table of Cryo's own, {@code inet cryo-lock-PID},
+ * from the dump until the restore is done: the peer's retransmits meet no socket and so no RST. The table is
+ * created and deleted in the namespace of the connections, with one nft run each.
+ */
+public final class NetworkLock {
+    public static final String TABLE_PREFIX = "cryo-lock-";
+
+    private NetworkLock() {
+    }
+
+    public static String table(int pid) {
+        return TABLE_PREFIX + pid;
+    }
+
+    /** Creates the table dropping both directions of every connection; {@code ns} null means Cryo's own namespace. */
+    public static void lock(int pid, Path ns, List<Connection> conns, Log log) throws CryoException {
+        StringBuilder in = new StringBuilder(), out = new StringBuilder();
+        for (Connection c : conns) {
+            out.append("    ").append(match(c.local(), c.remote())).append(" drop\n");
+            in.append("    ").append(match(c.remote(), c.local())).append(" drop\n");
+        }
+        String t = table(pid);
+        String script = "table inet " + t + " {}\ndelete table inet " + t + "\ntable inet " + t + " {\n"
+                + "  chain output {\n    type filter hook output priority -300; policy accept;\n" + out + "  }\n"
+                + "  chain input {\n    type filter hook input priority -300; policy accept;\n" + in + "  }\n}\n";
+        long t0 = System.nanoTime();
+        String err = nft(ns, script, "-f", "-");
+        if (err != null) {
+            throw new CryoException("cannot lock the network of pid " + pid + " (nft table inet " + t + "): " + err);
+        }
+        log.info("Network locked for %d connection(s) with table inet %s in %d us", conns.size(), t,
+                (System.nanoTime() - t0) / 1000);
+    }
+
+    /** Deletes the table if it is there; a failure is logged, never thrown (it runs on cleanup paths too). */
+    public static void unlock(int pid, Path ns, Log log) {
+        String t = table(pid);
+        long t0 = System.nanoTime();
+        String err = nft(ns, "table inet " + t + " {}\ndelete table inet " + t + "\n", "-f", "-");
+        if (err != null) {
+            log.error("cannot unlock the network: deleting nft table inet %s failed: %s", t, err);
+        } else {
+            log.info("Network unlocked (table inet %s deleted) in %d us", t, (System.nanoTime() - t0) / 1000);
+        }
+    }
+
+    private static String match(SockAddr from, SockAddr to) {
+        String ip = from.family() == SockAddr.AF_INET6 ? "ip6" : "ip";
+        return ip + " saddr " + host(from) + " " + ip + " daddr " + host(to) + " tcp sport " + from.port()
+                + " tcp dport " + to.port();
+    }
+
+    private static String host(SockAddr a) {
+        try {
+            return java.net.InetAddress.getByAddress(a.addr()).getHostAddress().replaceAll("%.*$", "");
+        } catch (java.net.UnknownHostException e) {
+            throw new IllegalArgumentException(e);
+        }
+    }
+
+    /** Runs nft with {@code stdin}; null on success, else what nft said. */
+    static String nft(Path ns, String stdin, String... args) {
+        try {
+            return NetNamespace.call(ns, () -> {
+                List<String> cmd = new java.util.ArrayList<>(List.of(nftPath()));
+                cmd.addAll(List.of(args));
+                Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
+                p.getOutputStream().write(stdin.getBytes(StandardCharsets.UTF_8));
+                p.getOutputStream().close();
+                String said = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8).strip();
+                if (!p.waitFor(10, TimeUnit.SECONDS)) {
+                    p.destroyForcibly();
+                    return "nft did not finish within 10 s";
+                }
+                return p.exitValue() == 0 ? null : said.isEmpty() ? "nft exited with " + p.exitValue() : said;
+            });
+        } catch (IOException e) {
+            return "cannot run nft (install nftables): " + e.getMessage();
+        } catch (Exception e) {
+            return e.getMessage();
+        }
+    }
+
+    static String nftPath() {
+        for (String p : List.of("/usr/sbin/nft", "/sbin/nft", "/usr/bin/nft")) {
+            if (java.nio.file.Files.isExecutable(Path.of(p))) {
+                return p;
+            }
+        }
+        return "nft";
+    }
+}

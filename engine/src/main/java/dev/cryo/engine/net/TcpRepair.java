@@ -1,0 +1,155 @@
+package dev.cryo.engine.net;
+
+import dev.cryo.engine.sys.NativeBuffer;
+import dev.cryo.engine.sys.SyscallException;
+import dev.cryo.image.ImageEntry;
+import dev.cryo.image.proto.tcp_stream_entry;
+
+import java.util.Arrays;
+
+/**
+ * An established TCP connection read and rebuilt through the kernel's repair mode: sequence numbers, both queues,
+ * negotiated options and the window. A socket in repair mode closes without FIN or RST.
+ */
+public final class TcpRepair {
+    public static final int TCP_NODELAY = 1, TCP_MAXSEG = 2, TCP_CORK = 3, TCP_KEEPIDLE = 4, TCP_KEEPINTVL = 5,
+            TCP_KEEPCNT = 6, TCP_INFO = 11, TCP_REPAIR = 19, TCP_REPAIR_QUEUE = 20, TCP_QUEUE_SEQ = 21,
+            TCP_REPAIR_OPTIONS = 22, TCP_TIMESTAMP = 24, TCP_REPAIR_WINDOW = 29;
+    static final int TCP_RECV_QUEUE = 1, TCP_SEND_QUEUE = 2;
+    static final int TCPI_OPT_TIMESTAMPS = 1, TCPI_OPT_SACK = 2, TCPI_OPT_WSCALE = 4;
+    static final int TCPOPT_MAXSEG = 2, TCPOPT_WINDOW = 3, TCPOPT_SACK_PERM = 4, TCPOPT_TIMESTAMP = 8;
+    public static final int TCP_ESTABLISHED = 1, TCP_CLOSE = 7, TCP_LISTEN = 10;
+
+    private TcpRepair() {
+    }
+
+    /** tcpi_state from TCP_INFO. */
+    public static int state(SocketFd s) throws SyscallException {
+        return s.getBytes(SocketFd.IPPROTO_TCP, TCP_INFO, 8)[0] & 0xff;
+    }
+
+    public static void repair(SocketFd s, boolean on) throws SyscallException {
+        s.setInt(SocketFd.IPPROTO_TCP, TCP_REPAIR, on ? 1 : 0);
+    }
+
+    /** Reads the stream of a socket already in repair mode: tcp_stream_entry followed by receive then send bytes. */
+    public static ImageEntry dump(SocketFd s) throws SyscallException {
+        byte[] info = s.getBytes(SocketFd.IPPROTO_TCP, TCP_INFO, 8);
+        int options = info[5] & 0xff;
+        int sndWscale = info[6] & 0x0f, rcvWscale = (info[6] >> 4) & 0x0f;
+        int inqLen = s.inq();
+        int outqLen = s.outq();
+        int unsqLen = s.outqNotSent();
+
+        s.setInt(SocketFd.IPPROTO_TCP, TCP_REPAIR_QUEUE, TCP_RECV_QUEUE);
+        int inqSeq = s.getInt(SocketFd.IPPROTO_TCP, TCP_QUEUE_SEQ);
+        byte[] in = peekAll(s, inqLen);
+        s.setInt(SocketFd.IPPROTO_TCP, TCP_REPAIR_QUEUE, TCP_SEND_QUEUE);
+        int outqSeq = s.getInt(SocketFd.IPPROTO_TCP, TCP_QUEUE_SEQ);
+        byte[] out = peekAll(s, outqLen);
+        s.setInt(SocketFd.IPPROTO_TCP, TCP_REPAIR_QUEUE, 0);
+
+        var e = tcp_stream_entry.newBuilder().setInqLen(in.length).setInqSeq(inqSeq).setOutqLen(out.length)
+                .setOutqSeq(outqSeq).setOptMask(options & (TCPI_OPT_TIMESTAMPS | TCPI_OPT_SACK | TCPI_OPT_WSCALE))
+                .setSndWscale(sndWscale).setRcvWscale(rcvWscale)
+                .setMssClamp(s.getInt(SocketFd.IPPROTO_TCP, TCP_MAXSEG))
+                .setTimestamp(s.getInt(SocketFd.IPPROTO_TCP, TCP_TIMESTAMP))
+                .setCork(s.getInt(SocketFd.IPPROTO_TCP, TCP_CORK) != 0)
+                .setNodelay(s.getInt(SocketFd.IPPROTO_TCP, TCP_NODELAY) != 0)
+                .setUnsqLen(Math.min(unsqLen, out.length));
+        byte[] w = s.getBytes(SocketFd.IPPROTO_TCP, TCP_REPAIR_WINDOW, 20);
+        if (w.length == 20) {
+            NativeBuffer b = NativeBuffer.allocate(20);
+            b.put(0, w);
+            e.setSndWl1(b.getInt(0)).setSndWnd(b.getInt(4)).setMaxWindow(b.getInt(8)).setRcvWnd(b.getInt(12))
+                    .setRcvWup(b.getInt(16));
+        }
+        byte[] payload = Arrays.copyOf(in, in.length + out.length);
+        System.arraycopy(out, 0, payload, in.length, out.length);
+        return new ImageEntry(e.build(), payload);
+    }
+
+    private static byte[] peekAll(SocketFd s, int len) throws SyscallException {
+        byte[] got = s.peek(len);
+        if (got.length != len) {
+            throw new SyscallException("peek of " + len + " queued bytes returned " + got.length, 5 /* EIO */);
+        }
+        return got;
+    }
+
+    /**
+     * Puts a new socket (repair mode on, not yet bound) into the dumped connection: sequence numbers, bind, connect
+     * without a SYN, options, the receive queue and the sent part of the send queue, the window. Repair stays on;
+     * {@link #finish} turns it off and sends what had not been sent.
+     */
+    public static void restore(SocketFd s, tcp_stream_entry e, byte[] payload, SockAddr local, SockAddr remote)
+            throws SyscallException {
+        int tcp = SocketFd.IPPROTO_TCP;
+        s.setInt(tcp, TCP_REPAIR_QUEUE, TCP_RECV_QUEUE);
+        s.setInt(tcp, TCP_QUEUE_SEQ, e.getInqSeq() - e.getInqLen());
+        s.setInt(tcp, TCP_REPAIR_QUEUE, TCP_SEND_QUEUE);
+        s.setInt(tcp, TCP_QUEUE_SEQ, e.getOutqSeq() - e.getOutqLen());
+        s.setInt(tcp, TCP_REPAIR_QUEUE, 0);
+        s.bind(local);
+        s.connect(remote);
+
+        NativeBuffer opts = NativeBuffer.allocate(32);
+        int n = 0;
+        opts.putInt(n * 8, TCPOPT_MAXSEG);
+        opts.putInt(n++ * 8 + 4, e.getMssClamp());
+        if ((e.getOptMask() & TCPI_OPT_WSCALE) != 0) {
+            opts.putInt(n * 8, TCPOPT_WINDOW);
+            opts.putInt(n++ * 8 + 4, e.getSndWscale() | e.getRcvWscale() << 16);
+        }
+        if ((e.getOptMask() & TCPI_OPT_SACK) != 0) {
+            opts.putInt(n * 8, TCPOPT_SACK_PERM);
+            opts.putInt(n++ * 8 + 4, 0);
+        }
+        if ((e.getOptMask() & TCPI_OPT_TIMESTAMPS) != 0) {
+            opts.putInt(n * 8, TCPOPT_TIMESTAMP);
+            opts.putInt(n++ * 8 + 4, 0);
+        }
+        s.setBytes(tcp, TCP_REPAIR_OPTIONS, opts.bytes(0, n * 8));
+        if ((e.getOptMask() & TCPI_OPT_TIMESTAMPS) != 0 && e.hasTimestamp()) {
+            s.setInt(tcp, TCP_TIMESTAMP, e.getTimestamp());
+        }
+
+        int inq = e.getInqLen(), outq = e.getOutqLen(), unsent = e.getUnsqLen();
+        // room for both queues whatever the defaults; the program's own sizes are set again afterwards
+        s.setInt(SocketFd.SOL_SOCKET, SocketFd.SO_SNDBUFFORCE, Math.max(outq, 65536));
+        s.setInt(SocketFd.SOL_SOCKET, SocketFd.SO_RCVBUFFORCE, Math.max(inq, 65536));
+        if (inq > 0) {
+            s.setInt(tcp, TCP_REPAIR_QUEUE, TCP_RECV_QUEUE);
+            s.sendAll(payload, 0, inq);
+        }
+        if (outq - unsent > 0) {
+            s.setInt(tcp, TCP_REPAIR_QUEUE, TCP_SEND_QUEUE);
+            s.sendAll(payload, inq, outq - unsent);
+        }
+        s.setInt(tcp, TCP_REPAIR_QUEUE, 0);
+        if (e.hasSndWl1()) {
+            NativeBuffer w = NativeBuffer.allocate(20);
+            w.putInt(0, e.getSndWl1());
+            w.putInt(4, e.getSndWnd());
+            w.putInt(8, e.getMaxWindow());
+            w.putInt(12, e.getRcvWnd());
+            w.putInt(16, e.getRcvWup());
+            s.setBytes(tcp, TCP_REPAIR_WINDOW, w.bytes(0, 20));
+        }
+        if (e.getNodelay()) {
+            s.setInt(tcp, TCP_NODELAY, 1);
+        }
+        if (e.getCork()) {
+            s.setInt(tcp, TCP_CORK, 1);
+        }
+    }
+
+    /** Repair off, then the bytes the program had queued but the kernel had not sent yet go out the normal way. */
+    public static void finish(SocketFd s, tcp_stream_entry e, byte[] payload) throws SyscallException {
+        repair(s, false);
+        int unsent = e.getUnsqLen();
+        if (unsent > 0) {
+            s.sendAll(payload, e.getInqLen() + e.getOutqLen() - unsent, unsent);
+        }
+    }
+}

@@ -1,0 +1,208 @@
+package dev.cryo.engine.resource;
+
+import dev.cryo.engine.CryoException;
+import dev.cryo.engine.net.Connection;
+import dev.cryo.engine.net.SockAddr;
+import dev.cryo.engine.net.SocketFd;
+import dev.cryo.engine.net.SocketOptions;
+import dev.cryo.engine.net.TcpRepair;
+import dev.cryo.engine.proc.FdInfo;
+import dev.cryo.engine.sys.Syscall;
+import dev.cryo.engine.sys.SyscallException;
+import dev.cryo.image.ImageDir;
+import dev.cryo.image.ImageEntry;
+import dev.cryo.image.proto.fd_types;
+import dev.cryo.image.proto.fdinfo_entry;
+import dev.cryo.image.proto.file_entry;
+import dev.cryo.image.proto.inet_sk_entry;
+import dev.cryo.image.proto.tcp_stream_entry;
+
+import java.io.IOException;
+import java.util.Set;
+
+/**
+ * TCP and UDP sockets, IPv4 and IPv6. Dump reads the socket through a copy of the fd taken with pidfd_getfd;
+ * established connections go through TCP repair (with --tcp-established) into tcp-stream-INO.img. Restore builds
+ * the socket in Cryo and puts it into the task the same way.
+ */
+public final class InetSocket implements FdKind {
+    static final Set<String> PROTOCOLS = Set.of("TCP", "TCPv6", "UDP", "UDPv6");
+    static final String[] TCP_STATES = {"?", "ESTABLISHED", "SYN_SENT", "SYN_RECV", "FIN_WAIT1", "FIN_WAIT2",
+            "TIME_WAIT", "CLOSE", "CLOSE_WAIT", "LAST_ACK", "LISTEN", "CLOSING", "NEW_SYN_RECV"};
+
+    @Override
+    public fd_types type() {
+        return fd_types.INETSK;
+    }
+
+    @Override
+    public boolean accepts(FdInfo fd) {
+        return fd.isSocket() && PROTOCOLS.contains(fd.extra().getOrDefault("sockproto", ""));
+    }
+
+    private static boolean tcp(FdInfo fd) {
+        return fd.extra().getOrDefault("sockproto", "").startsWith("TCP");
+    }
+
+    private static String where(FdDumpContext ctx, FdInfo fd) {
+        return "cannot dump pid " + ctx.pid() + ": fd " + fd.fd() + " (" + fd.extra().get("sockproto") + " socket "
+                + fd.target() + ")";
+    }
+
+    @Override
+    public void check(FdDumpContext ctx, FdInfo fd) throws CryoException {
+        if (!tcp(fd)) {
+            return;
+        }
+        try (SocketFd s = SocketFd.take(ctx.pid(), fd.fd())) {
+            byte[] info = s.getBytes(SocketFd.IPPROTO_TCP, TcpRepair.TCP_INFO, 32);
+            int state = info[0] & 0xff;
+            if (state == TcpRepair.TCP_ESTABLISHED) {
+                if (!ctx.options().tcpEstablished()) {
+                    throw new CryoException("cannot dump pid " + ctx.pid() + ": fd " + fd.fd()
+                            + " is the established TCP connection " + new Connection(s.name(), s.peer())
+                            + "; use --tcp-established to checkpoint it");
+                }
+            } else if (state == TcpRepair.TCP_LISTEN) {
+                int pending = intAt(info, 24);
+                if (pending > 0) {
+                    throw new CryoException(where(ctx, fd) + " listens on " + s.name() + " with " + pending
+                            + " connection(s) not yet accepted, which Cryo cannot dump yet");
+                }
+            } else if (state != TcpRepair.TCP_CLOSE) {
+                SockAddr peer = s.peer();
+                throw new CryoException(where(ctx, fd) + " is a TCP connection " + s.name()
+                        + (peer != null ? " -> " + peer : "") + " in state " + stateName(state)
+                        + ", which Cryo cannot dump yet");
+            }
+        } catch (SyscallException e) {
+            throw new CryoException(where(ctx, fd) + " cannot be read: " + e.getMessage(), e);
+        }
+    }
+
+    static String stateName(int state) {
+        return state < TCP_STATES.length ? TCP_STATES[state] : Integer.toString(state);
+    }
+
+    static int intAt(byte[] b, int off) {
+        return (b[off] & 0xff) | (b[off + 1] & 0xff) << 8 | (b[off + 2] & 0xff) << 16 | (b[off + 3] & 0xff) << 24;
+    }
+
+    @Override
+    public file_entry dump(FdDumpContext ctx, FdInfo fd, int id) throws CryoException {
+        SocketFd s = null;
+        boolean keep = false;
+        try {
+            s = SocketFd.take(ctx.pid(), fd.fd());
+            int family = s.getInt(SocketFd.SOL_SOCKET, SocketFd.SO_DOMAIN);
+            int type = s.getInt(SocketFd.SOL_SOCKET, SocketFd.SO_TYPE);
+            int proto = s.getInt(SocketFd.SOL_SOCKET, SocketFd.SO_PROTOCOL);
+            boolean isTcp = proto == SocketFd.IPPROTO_TCP;
+            SockAddr local = s.name();
+            SockAddr peer = s.peer();
+            int state;
+            int backlog = 0;
+            if (isTcp) {
+                byte[] info = s.getBytes(SocketFd.IPPROTO_TCP, TcpRepair.TCP_INFO, 32);
+                state = info[0] & 0xff;
+                if (state == TcpRepair.TCP_LISTEN) {
+                    backlog = intAt(info, 28);
+                }
+            } else {
+                state = peer != null ? TcpRepair.TCP_ESTABLISHED : TcpRepair.TCP_CLOSE;
+            }
+            var e = inet_sk_entry.newBuilder().setId(id).setIno((int) fd.ino()).setFamily(family).setType(type)
+                    .setProto(proto).setState(state).setSrcPort(local.port()).setDstPort(peer == null ? 0 : peer.port())
+                    .setFlags(fd.flags() & ~RegularFile.O_CLOEXEC).setBacklog(backlog).addAllSrcAddr(local.words())
+                    .addAllDstAddr(peer == null ? SockAddr.ofWords(family, java.util.List.of(), 0).words() : peer.words())
+                    .setFown(RegularFile.noOwner()).setOpts(SocketOptions.dump(s, isTcp));
+            if (family == SockAddr.AF_INET6) {
+                e.setV6Only(s.getInt(SocketFd.IPPROTO_IPV6, SocketFd.IPV6_V6ONLY) != 0);
+            }
+            if (isTcp && state == TcpRepair.TCP_ESTABLISHED) {
+                SocketDump sd = SocketDump.of(ctx);
+                sd.lock();
+                sd.repair(s);
+                keep = true;
+                ImageEntry stream = TcpRepair.dump(s);
+                ImageDir.open(ctx.options().imagesDir()).writeTcpStream(fd.ino(), stream);
+                tcp_stream_entry t = (tcp_stream_entry) stream.message();
+                ctx.log().info("fd %d: TCP %s -> %s, %d bytes to read, %d to send (%d unsent)", fd.fd(), local, peer,
+                        t.getInqLen(), t.getOutqLen(), t.getUnsqLen());
+            } else {
+                ctx.log().info("fd %d: %s socket %s%s state %s", fd.fd(), isTcp ? "TCP" : "UDP", local,
+                        peer == null ? "" : " -> " + peer, isTcp ? stateName(state) : "");
+            }
+            return file_entry.newBuilder().setType(fd_types.INETSK).setId(id).setIsk(e).build();
+        } catch (SyscallException | IOException e) {
+            throw new CryoException(where(ctx, fd) + ": dumping it failed: " + e.getMessage(), e);
+        } finally {
+            if (s != null && !keep) {
+                s.close();
+            }
+        }
+    }
+
+    @Override
+    public int restore(FdRestoreContext ctx, file_entry file, fdinfo_entry fd) throws CryoException {
+        inet_sk_entry e = file.getIsk();
+        int family = e.getFamily();
+        SockAddr local = SockAddr.ofWords(family, e.getSrcAddrList(), e.getSrcPort());
+        SockAddr remote = SockAddr.ofWords(family, e.getDstAddrList(), e.getDstPort());
+        boolean isTcp = e.getProto() == SocketFd.IPPROTO_TCP;
+        SocketFd s = null;
+        boolean held = false;
+        try {
+            s = SocketFd.open(family, e.getType(), e.getProto());
+            if (family == SockAddr.AF_INET6 && e.hasV6Only()) {
+                s.setInt(SocketFd.IPPROTO_IPV6, SocketFd.IPV6_V6ONLY, e.getV6Only() ? 1 : 0);
+            }
+            SocketFd sock = s;
+            if (isTcp && e.getState() == TcpRepair.TCP_ESTABLISHED) {
+                ImageEntry stream = ImageDir.open(ctx.options().imagesDir()).tcpStream(e.getIno());
+                tcp_stream_entry t = (tcp_stream_entry) stream.message();
+                TcpRepair.repair(s, true);
+                TcpRepair.restore(s, t, stream.payload(), local, remote);
+                SocketRestore r = SocketRestore.of(ctx);
+                r.hold(s, () -> {
+                    TcpRepair.finish(sock, t, stream.payload());
+                    SocketOptions.restore(sock, e.getOpts(), true);
+                    setFlags(sock, e.getFlags());
+                });
+                held = true;
+                if (ctx.options().tcpClose()) {
+                    r.abortLater(new Connection(local, remote));
+                }
+                ctx.log().info("fd %d: TCP %s -> %s restored, %d bytes to read, %d to send", fd.getFd(), local,
+                        remote, t.getInqLen(), t.getOutqLen());
+            } else {
+                boolean bound = e.getSrcPort() != 0 || !local.words().stream().allMatch(w -> w == 0);
+                if (bound) {
+                    s.setInt(SocketFd.SOL_SOCKET, SocketFd.SO_REUSEADDR, 1);
+                    s.bind(local);
+                }
+                if (isTcp && e.getState() == TcpRepair.TCP_LISTEN) {
+                    s.listen(e.getBacklog());
+                } else if (!isTcp && e.getDstPort() != 0) {
+                    s.connect(remote);
+                }
+                SocketOptions.restore(s, e.getOpts(), isTcp);
+                setFlags(s, e.getFlags());
+                ctx.log().info("fd %d: %s socket %s restored", fd.getFd(), isTcp ? "TCP" : "UDP", local);
+            }
+            return SocketRestore.inject(ctx, s);
+        } catch (SyscallException | IOException ex) {
+            throw new CryoException("cannot restore pid " + ctx.pid() + ": fd " + fd.getFd() + " ("
+                    + (isTcp ? "TCP " : "UDP ") + local + (e.getDstPort() != 0 ? " -> " + remote : "") + "): "
+                    + ex.getMessage(), ex);
+        } finally {
+            if (s != null && !held) {
+                s.close();
+            }
+        }
+    }
+
+    static void setFlags(SocketFd s, int flags) throws SyscallException {
+        Syscall.call("fcntl(F_SETFL)", Syscall.FCNTL, s.fd(), SocketRestore.F_SETFL, flags & Pipe.O_NONBLOCK);
+    }
+}
