@@ -40,6 +40,34 @@ public record Scenario(int cycles, int preDumps, List<PageWrite> writes, boolean
         return new Scenario(cycles, preDumps, writes, leaveRunning, restoreAfterLeaveRunning, dumpAfter, dump, restore);
     }
 
+    /**
+     * Scenarios one step simpler than this one (one cycle, a pre-dump less, no page writes, no -R,
+     * dump at once), simplest first: what a failure is shrunk through after QuickTheories.
+     */
+    public List<Scenario> simplifications() {
+        List<Scenario> simpler = new java.util.ArrayList<>();
+        if (cycles > 1) {
+            simpler.add(new Scenario(1, preDumps, writes, leaveRunning, restoreAfterLeaveRunning, dumpAfter, dumpOptions,
+                    restoreOptions));
+        }
+        if (preDumps > 0) {
+            simpler.add(new Scenario(cycles, preDumps - 1, writes.subList(0, Math.min(writes.size(), preDumps - 1)),
+                    leaveRunning, restoreAfterLeaveRunning, dumpAfter, dumpOptions, restoreOptions));
+        }
+        if (!writes.isEmpty()) {
+            simpler.add(new Scenario(cycles, preDumps, List.of(), leaveRunning, restoreAfterLeaveRunning, dumpAfter,
+                    dumpOptions, restoreOptions));
+        }
+        if (leaveRunning) {
+            simpler.add(new Scenario(cycles, preDumps, writes, false, false, dumpAfter, dumpOptions, restoreOptions));
+        }
+        if (!dumpAfter.isZero()) {
+            simpler.add(new Scenario(cycles, preDumps, writes, leaveRunning, restoreAfterLeaveRunning, Duration.ZERO,
+                    dumpOptions, restoreOptions));
+        }
+        return simpler;
+    }
+
     /** Whether each cycle ends in a restore (else the original process carries on after {@code dump -R}). */
     public boolean restores() {
         return !leaveRunning || restoreAfterLeaveRunning;

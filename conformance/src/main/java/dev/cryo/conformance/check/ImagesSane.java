@@ -24,7 +24,10 @@ public final class ImagesSane implements Check {
             errors, written, pages_bytes, decoded = [], None, 0, 0
             for name in sorted(os.listdir(d)):
                 path = os.path.join(d, name)
-                if os.path.islink(path) or not os.path.isfile(path) or name.endswith('.log'):
+                # image files are *.img, stats-* and irmap-cache; logs and an engine's own files are not
+                if os.path.islink(path) or not os.path.isfile(path):
+                    continue
+                if not (name.endswith('.img') or name.startswith('stats-') or name == 'irmap-cache'):
                     continue
                 if name.startswith('pages-') and name.endswith('.img'):
                     pages_bytes += os.path.getsize(path)

@@ -25,6 +25,7 @@ import org.quicktheories.core.Strategy;
  * and the same seed replays the same scenarios ({@code make conformance SEED=...}).
  */
 public record ScenarioProperty(String name, Fixture fixture, Gen<Scenario> scenarios, List<Check> checks) {
+    private static final int MAX_SIMPLIFICATIONS = 8;
 
     /** What a property run found; {@code smallest} is the shrunk failing scenario, when one failed. */
     public record Finding(boolean held, int examples, String smallest, String failure) {
@@ -67,25 +68,51 @@ public record ScenarioProperty(String name, Fixture fixture, Gen<Scenario> scena
         if (reporter.smallest == null) {
             return new Finding(true, ran[0], null, null);
         }
-        CaseResult result = results.get(reporter.smallest);
+        Scenario smallest = simplify(reporter.smallest, holds);
+        CaseResult result = results.get(smallest.toString());
         String why = result != null ? result.message() : "the property does not hold";
-        return new Finding(false, ran[0], reporter.smallest, why);
+        return new Finding(false, ran[0], smallest.toString(), why);
+    }
+
+    /**
+     * QuickTheories shrinks one drawn number at a time, and each try here costs a whole case: with few
+     * shrink cycles it stops early. A few greedy steps along {@link Scenario#simplifications()} finish it.
+     */
+    private static Scenario simplify(Scenario failing, Predicate<Scenario> holds) {
+        Scenario best = failing;
+        for (int tries = 0; tries < MAX_SIMPLIFICATIONS; ) {
+            Scenario next = null;
+            for (Scenario simpler : best.simplifications()) {
+                if (tries++ >= MAX_SIMPLIFICATIONS) {
+                    break;
+                }
+                if (!holds.test(simpler)) {
+                    next = simpler;
+                    break;
+                }
+            }
+            if (next == null) {
+                break;
+            }
+            best = next;
+        }
+        return best;
     }
 
     /** Keeps what QuickTheories found instead of throwing, so the suite can report it in its table. */
     private static final class FirstFalsification implements Reporter {
-        private String smallest;
+        private Scenario smallest;
 
         @Override
         public void falisification(long seed, int examplesUsed, Object smallest, Throwable cause,
                                    List<Object> examples, AsString<Object> toString) {
-            this.smallest = toString.asString(smallest);
+            this.smallest = (Scenario) smallest;
         }
 
         @Override
         public void falisification(long seed, int examplesUsed, Object smallest, List<Object> examples,
                                    AsString<Object> toString) {
-            this.smallest = toString.asString(smallest);
+            this.smallest = (Scenario) smallest;
         }
 
         @Override

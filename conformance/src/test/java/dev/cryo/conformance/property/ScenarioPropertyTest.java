@@ -21,6 +21,13 @@ class ScenarioPropertyTest {
     }
 
     @Test
+    void withoutShrinkCyclesTheFailureIsStillSimplifiedStepByStep() {
+        Finding finding = memory.check(1234, 50, 0, s -> s.preDumps() == 0);
+        assertFalse(finding.held());
+        assertEquals("1 cycle, 1 pre-dump, dump after 0 ms", finding.smallest());
+    }
+
+    @Test
     void theSameSeedReplaysTheSameFinding() {
         Finding first = memory.check(1234, 50, 100, s -> s.preDumps() < 2 || s.writes().isEmpty());
         Finding again = memory.check(1234, 50, 100, s -> s.preDumps() < 2 || s.writes().isEmpty());
