@@ -82,7 +82,7 @@ class FailureTest {
 
     @Test
     void socketIsRefusedBeforeTheProcessIsTouched() throws Exception {
-        try (Target t = startCounterWith("socket(AF_INET, SOCK_DGRAM, 0);")) {
+        try (Target t = startCounterWith("socket(AF_NETLINK, SOCK_RAW, 0);")) {
             String m = dumpError(t.pid());
             assertTrue(m.contains("pid " + t.pid()) && m.contains("fd 3 is a socket"), m);
             keepsCounting(t);
