@@ -224,8 +224,16 @@ final class MessageJson {
                     throw new Problem(v.offset(), where + ": " + e.getMessage());
                 }
             }
-            case STRING:
-                return string(f, v).value();
+            case STRING: {
+                String text = string(f, v).value();
+                int bad = unpairedSurrogate(text);
+                if (bad >= 0) {
+                    // UTF-8 cannot carry it: the image would hold '?' instead.
+                    throw new Problem(v.offset(), where + " is not valid Unicode: unpaired surrogate \\u"
+                            + Integer.toHexString(text.charAt(bad)) + " at character " + bad);
+                }
+                return text;
+            }
             case BOOL:
                 if (v instanceof Json.Bool bool) {
                     return bool.value();
@@ -316,6 +324,18 @@ final class MessageJson {
                     + " field " + f.getFullName());
         }
         return out;
+    }
+
+    private static int unpairedSurrogate(String s) {
+        for (int i = 0; i < s.length(); i++) {
+            char c = s.charAt(i);
+            if (Character.isHighSurrogate(c) && i + 1 < s.length() && Character.isLowSurrogate(s.charAt(i + 1))) {
+                i++;
+            } else if (Character.isSurrogate(c)) {
+                return i;
+            }
+        }
+        return -1;
     }
 
     private static Json.Str string(FieldDescriptor f, Json.Value v) throws Problem {

@@ -94,6 +94,13 @@ class CritJsonTest {
     }
 
     @Test
+    void unpairedSurrogatesAreRefusedBecauseUtf8CannotHoldThem() {
+        ImageFormatException e = fails("{\"magic\": \"UTSNS\", \"entries\": [{\"nodename\": \"a\\ude00\", \"domainname\": \"\"}]}");
+        assertEquals("x.json: offset 44: utsns_entry.nodename is not valid Unicode: unpaired surrogate \\ude00 at character 1",
+                e.getMessage());
+    }
+
+    @Test
     void unknownMagicIsNamed() {
         assertEquals("x.json: offset 10: unknown magic \"NOPE\"", fails("{\"magic\": \"NOPE\", \"entries\": []}").getMessage());
     }
