@@ -8,13 +8,14 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
+import java.util.List;
 import java.util.Optional;
 
 /** {@code cryo check}: probe every kernel feature the engine relies on. */
 @Command(name = "check", sortOptions = false,
         description = {"Probe, for real, each kernel feature dump and restore rely on, and say whether this "
                 + "kernel can dump and restore. Exits 0 when it can."})
-final class CheckCommand implements CryoCommand {
+final class CheckCommand implements CryoCommand, QuickParse.Target {
     @Option(names = "--feature", paramLabel = "NAME",
             description = "check one feature (exit 0 when present); 'list' names them all")
     String feature;
@@ -30,6 +31,33 @@ final class CheckCommand implements CryoCommand {
 
     @Mixin
     CommonOptions common = new CommonOptions();
+
+    /** The options above as {@link QuickParse} reads them; tests hold this to the annotations. */
+    static final List<QuickParse.Opt> QUICK = QuickParse.with(CommonOptions.QUICK,
+            new QuickParse.Opt((char) 0, QuickParse.Kind.VALUE, "feature"),
+            new QuickParse.Opt((char) 0, QuickParse.Kind.NEGATABLE, "extra"),
+            new QuickParse.Opt((char) 0, QuickParse.Kind.NEGATABLE, "experimental"),
+            new QuickParse.Opt((char) 0, QuickParse.Kind.FLAG, "all"));
+
+    @Override
+    public List<QuickParse.Opt> quickOptions() {
+        return QUICK;
+    }
+
+    @Override
+    public void set(String key, String value) {
+        switch (key) {
+            case "feature" -> feature = value;
+            case "extra" -> extra = Boolean.parseBoolean(value);
+            case "experimental" -> experimental = Boolean.parseBoolean(value);
+            case "all" -> all = Boolean.parseBoolean(value);
+            default -> {
+                if (!common.set(key, value)) {
+                    throw new IllegalArgumentException("no option " + key);
+                }
+            }
+        }
+    }
 
     /** The feature --feature names; empty for the full check. */
     Optional<Feature> selected() throws UsageError {

@@ -7,6 +7,7 @@ import picocli.CommandLine.Option;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 
 /** The options CRIU accepts with every command: images and work directories, log file, pidfile, verbosity. */
 final class CommonOptions {
@@ -37,6 +38,29 @@ final class CommonOptions {
 
     @Option(names = {"-V", "--version"}, versionHelp = true, description = "show the version")
     boolean version;
+
+    /** The options above as {@link QuickParse} reads them (help, version and -v excepted). */
+    static final List<QuickParse.Opt> QUICK = List.of(
+            new QuickParse.Opt('D', QuickParse.Kind.VALUE, "images-dir"),
+            new QuickParse.Opt('W', QuickParse.Kind.VALUE, "work-dir"),
+            new QuickParse.Opt('o', QuickParse.Kind.VALUE, "log-file"),
+            new QuickParse.Opt((char) 0, QuickParse.Kind.VALUE, "pidfile"),
+            new QuickParse.Opt((char) 0, QuickParse.Kind.FLAG, "no-default-config"));
+
+    /** Sets the option {@code key} of {@link #QUICK}; false when the key is not one of them. */
+    boolean set(String key, String value) {
+        switch (key) {
+            case "images-dir" -> imagesDir = value;
+            case "work-dir" -> workDir = value;
+            case "log-file" -> logFile = value;
+            case "pidfile" -> pidfile = value;
+            case "no-default-config" -> noDefaultConfig = Boolean.parseBoolean(value);
+            default -> {
+                return false;
+            }
+        }
+        return true;
+    }
 
     /** The images directory as an absolute path; it must exist, as CRIU requires. */
     Path imagesDir() throws CryoException {

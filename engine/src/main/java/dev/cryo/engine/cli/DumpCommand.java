@@ -10,12 +10,13 @@ import picocli.CommandLine.Option;
 
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.List;
 
 /** {@code cryo dump} and {@code cryo pre-dump}: checkpoint a process tree, or pre-copy its memory. */
 @Command(name = "dump", sortOptions = false,
         description = {"Checkpoint the process tree rooted at PID into the images directory.",
                 "pre-dump copies memory only and leaves the tree running, for a later dump --prev-images-dir."})
-final class DumpCommand implements CryoCommand {
+final class DumpCommand implements CryoCommand, QuickParse.Target {
     /** CRIU's default bound on freezing the tree, in seconds. */
     static final int DEFAULT_TIMEOUT = 10;
 
@@ -50,6 +51,18 @@ final class DumpCommand implements CryoCommand {
     @Mixin
     CommonOptions common = new CommonOptions();
 
+    /** The options above as {@link QuickParse} reads them; tests hold this to the annotations. */
+    static final List<QuickParse.Opt> QUICK = QuickParse.with(CommonOptions.QUICK,
+            new QuickParse.Opt('t', QuickParse.Kind.VALUE, "tree"),
+            new QuickParse.Opt('R', QuickParse.Kind.FLAG, "leave-running"),
+            new QuickParse.Opt('j', QuickParse.Kind.NEGATABLE, "shell-job"),
+            new QuickParse.Opt((char) 0, QuickParse.Kind.NEGATABLE, "tcp-established"),
+            new QuickParse.Opt('x', QuickParse.Kind.OPTIONAL_VALUE, "ext-unix-sk"),
+            new QuickParse.Opt((char) 0, QuickParse.Kind.NEGATABLE, "track-mem"),
+            new QuickParse.Opt((char) 0, QuickParse.Kind.VALUE, "prev-images-dir"),
+            new QuickParse.Opt((char) 0, QuickParse.Kind.VALUE, "pre-dump-mode"),
+            new QuickParse.Opt((char) 0, QuickParse.Kind.VALUE, "timeout"));
+
     private final boolean preDump;
 
     DumpCommand(boolean preDump) {
@@ -58,6 +71,31 @@ final class DumpCommand implements CryoCommand {
 
     String name() {
         return preDump ? "pre-dump" : "dump";
+    }
+
+    @Override
+    public List<QuickParse.Opt> quickOptions() {
+        return QUICK;
+    }
+
+    @Override
+    public void set(String key, String value) {
+        switch (key) {
+            case "tree" -> tree = value;
+            case "leave-running" -> leaveRunning = Boolean.parseBoolean(value);
+            case "shell-job" -> shellJob = Boolean.parseBoolean(value);
+            case "tcp-established" -> tcpEstablished = Boolean.parseBoolean(value);
+            case "ext-unix-sk" -> extUnixSk = value;
+            case "track-mem" -> trackMem = Boolean.parseBoolean(value);
+            case "prev-images-dir" -> prevImagesDir = value;
+            case "pre-dump-mode" -> preDumpMode = value;
+            case "timeout" -> timeout = value;
+            default -> {
+                if (!common.set(key, value)) {
+                    throw new IllegalArgumentException("no option " + key);
+                }
+            }
+        }
     }
 
     /** The parsed options as the engine takes them; every check of a value happens here. */

@@ -2,25 +2,26 @@ package dev.cryo.engine.cli;
 
 import dev.cryo.engine.CryoException;
 import dev.cryo.engine.log.Log;
-import picocli.CommandLine;
-import picocli.CommandLine.ParameterException;
 
 import java.io.IOException;
 import java.io.InputStream;
+import java.io.OutputStream;
 import java.io.PrintStream;
 import java.io.PrintWriter;
 import java.io.StringWriter;
 import java.nio.file.AccessDeniedException;
 import java.nio.file.FileSystemException;
 import java.nio.file.NoSuchFileException;
+import java.util.List;
 import java.util.Properties;
 import java.util.function.Function;
 import java.util.function.Supplier;
 
 /**
  * The {@code cryo} command. Arguments follow CRIU's command line: the command may come after options,
- * {@code -v} keeps CRIU's attached-argument rules, and every option has CRIU's long form. Only the chosen
- * command's class is loaded and handed to picocli, which keeps start-up short.
+ * {@code -v} keeps CRIU's attached-argument rules, and every option has CRIU's long form. The commands are
+ * picocli commands; only the chosen one is constructed, and the plain lines of dump, pre-dump, restore and check
+ * are read by {@link QuickParse} without loading picocli at all, which keeps start-up short.
  *
  * <p>Exit status: 0 on success; 1 on any error, printed as one line {@code Error (cryo CMD): ...} and never
  * as a stack trace (that goes to the -o log file at -v4); restore without -d exits with the restored
@@ -77,20 +78,8 @@ public final class Main {
         }
         Session session = new Session(out, err, in, scan.verbosity());
         try {
-            CryoCommand command = factory.get();
-            CommandLine parser = parser(command, name);
-            parser.parseArgs(scan.arguments().toArray(String[]::new));
-            if (parser.isUsageHelpRequested()) {
-                parser.usage(out);
-                return 0;
-            }
-            if (parser.isVersionHelpRequested()) {
-                out.println("Version: " + version());
-                return 0;
-            }
-            return command.run(session);
-        } catch (ParameterException e) {
-            return fail(session, name, lowerFirst(oneLine(e.getMessage())) + " (try 'cryo " + name + " --help')");
+            CryoCommand command = read(factory, name, scan.arguments(), out);
+            return command == null ? 0 : command.run(session);
         } catch (UsageError e) {
             return fail(session, name, e.getMessage());
         } catch (CryoException e) {
@@ -119,13 +108,21 @@ public final class Main {
         if (factory == null) {
             throw new UsageError("unknown command: " + scan.command());
         }
+        return read(factory, scan.command(), scan.arguments(), new PrintStream(OutputStream.nullOutputStream()));
+    }
+
+    /**
+     * The command with its options read: by {@link QuickParse} when the command has a table and the line is
+     * plain, else by picocli. Null when the line asked for help or the version, already printed.
+     */
+    static CryoCommand read(Supplier<CryoCommand> factory, String name, List<String> args, PrintStream out)
+            throws UsageError {
         CryoCommand command = factory.get();
-        try {
-            parser(command, scan.command()).parseArgs(scan.arguments().toArray(String[]::new));
-        } catch (ParameterException e) {
-            throw new UsageError(lowerFirst(oneLine(e.getMessage())));
+        if (command instanceof QuickParse.Target quick && QuickParse.parse(args, quick)) {
+            return command;
         }
-        return command;
+        command = factory.get(); // the quick reader may have set fields before it declined
+        return PicocliParse.read(command, name, args, out) ? command : null;
     }
 
     /** The command a name stands for, constructed only when chosen. */
@@ -141,19 +138,6 @@ public final class Main {
             case "__train" -> Training::new;
             default -> null;
         };
-    }
-
-    /** Picocli as CRIU's getopt behaves: repeated options allowed (last wins), no @file expansion. */
-    static CommandLine parser(CryoCommand command, String name) {
-        // picocli registers converters for java.sql and java.time types by reflection; cryo needs neither
-        if (System.getProperty("picocli.converters.excludes") == null) {
-            System.setProperty("picocli.converters.excludes", "java\\.sql\\..*|java\\.time\\..*");
-        }
-        CommandLine cl = new CommandLine(command);
-        cl.setCommandName("cryo " + name);
-        cl.setOverwrittenOptionsAllowed(true);
-        cl.setExpandAtFiles(false);
-        return cl;
     }
 
     private static int topLevel(CommandLineScan scan, PrintStream out, PrintStream err) {
@@ -206,10 +190,6 @@ public final class Main {
         return message.strip().lines().findFirst().orElse("");
     }
 
-    /** picocli's "Unknown option: ..." as the rest of the line after "Error (cryo dump): ". */
-    private static String lowerFirst(String s) {
-        return s.isEmpty() ? s : Character.toLowerCase(s.charAt(0)) + s.substring(1);
-    }
 
     static String version() {
         try (InputStream in = Main.class.getResourceAsStream("/META-INF/maven/dev.cryo/cryo-engine/pom.properties")) {

@@ -9,12 +9,13 @@ import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 import java.time.Duration;
+import java.util.List;
 
 /** {@code cryo restore}: bring back the tree in the images directory. */
 @Command(name = "restore", sortOptions = false,
         description = {"Restore the process tree in the images directory.",
                 "Without -d, cryo waits for the restored root and exits with its exit status."})
-final class RestoreCommand implements CryoCommand {
+final class RestoreCommand implements CryoCommand, QuickParse.Target {
     @Option(names = {"-d", "--restore-detached", "--daemon"}, negatable = true,
             description = "return once the tree runs, instead of waiting for it")
     boolean detached;
@@ -37,6 +38,37 @@ final class RestoreCommand implements CryoCommand {
 
     @Mixin
     CommonOptions common = new CommonOptions();
+
+    /** The options above as {@link QuickParse} reads them; tests hold this to the annotations. */
+    static final List<QuickParse.Opt> QUICK = QuickParse.with(CommonOptions.QUICK,
+            new QuickParse.Opt('d', QuickParse.Kind.NEGATABLE, "restore-detached", "daemon"),
+            new QuickParse.Opt('j', QuickParse.Kind.NEGATABLE, "shell-job"),
+            new QuickParse.Opt((char) 0, QuickParse.Kind.NEGATABLE, "tcp-close"),
+            new QuickParse.Opt((char) 0, QuickParse.Kind.NEGATABLE, "tcp-established"),
+            new QuickParse.Opt('t', QuickParse.Kind.VALUE, "tree"),
+            new QuickParse.Opt((char) 0, QuickParse.Kind.VALUE, "timeout"));
+
+    @Override
+    public List<QuickParse.Opt> quickOptions() {
+        return QUICK;
+    }
+
+    @Override
+    public void set(String key, String value) {
+        switch (key) {
+            case "restore-detached" -> detached = Boolean.parseBoolean(value);
+            case "shell-job" -> shellJob = Boolean.parseBoolean(value);
+            case "tcp-close" -> tcpClose = Boolean.parseBoolean(value);
+            case "tcp-established" -> tcpEstablished = Boolean.parseBoolean(value);
+            case "tree" -> tree = value;
+            case "timeout" -> timeout = value;
+            default -> {
+                if (!common.set(key, value)) {
+                    throw new IllegalArgumentException("no option " + key);
+                }
+            }
+        }
+    }
 
     RestoreOptions options() throws UsageError, CryoException {
         Duration bound = Duration.ofSeconds(timeout == null ? DumpCommand.DEFAULT_TIMEOUT

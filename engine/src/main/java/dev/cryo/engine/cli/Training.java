@@ -41,6 +41,10 @@ final class Training implements CryoCommand {
             Main.run(new String[]{name, "--help"}, sink, sink, session.in);
             Main.run(new String[]{name, "-v4", "--no-such-option"}, sink, sink, session.in);
         }
+        for (String name : new String[]{"dump", "pre-dump", "restore"}) { // the quick reader, up to the images dir
+            Main.run(new String[]{name, "-t", "1", "-D", "/nonexistent/cryo-training", "-o", "x.log", "-v4"}, sink,
+                    sink, session.in);
+        }
         try (Log log = Log.discard()) {
             log.info("warming %d", 1);
         }
