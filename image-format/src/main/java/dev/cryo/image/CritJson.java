@@ -28,6 +28,14 @@ public final class CritJson {
 
     /** The image as {@code crit decode --pretty} prints it (4-space indent, ASCII only), without trailing newline. */
     public static String toJson(ImageFile img) {
+        return toJson(img, true);
+    }
+
+    /**
+     * The image as {@code crit decode} prints it: {@code pretty} gives {@link #toJson(ImageFile)}; otherwise one
+     * line with plain numbers (no hex, flag names, device or address strings), as crit does without --pretty.
+     */
+    public static String toJson(ImageFile img, boolean pretty) {
         Map<String, Object> top = new LinkedHashMap<>();
         top.put("magic", img.magicName());
         ImageType type = ImageType.forMagic(img.magicName())
@@ -37,7 +45,7 @@ public final class CritJson {
         List<ImageEntry> records = img.records();
         for (int i = 0; i < records.size(); i++) {
             ImageEntry r = records.get(i);
-            Map<String, Object> e = MessageJson.render(r.message(), false);
+            Map<String, Object> e = MessageJson.render(r.message(), false, pretty);
             if (type.layout() == ImageType.Layout.GHOST_FILE && i == 0) {
                 ghostChunks = ((ghost_file_entry) r.message()).getChunks();
             }
@@ -47,7 +55,7 @@ public final class CritJson {
             entries.add(e);
         }
         top.put("entries", entries);
-        return Json.print(top);
+        return pretty ? Json.print(top) : Json.printCompact(top);
     }
 
     private static Object extra(ImageType.Payload kind, ImageEntry r) {

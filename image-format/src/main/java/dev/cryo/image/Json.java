@@ -315,12 +315,43 @@ final class Json {
         return b.toString();
     }
 
+    /** One line, as Python's {@code json.dump(obj, f)} without indent: ", " and ": " separators. */
+    static String printCompact(Object value) {
+        StringBuilder b = new StringBuilder();
+        print(b, value, -1);
+        return b.toString();
+    }
+
     /** A number already rendered as its decimal digits. */
     record Raw(String text) {
     }
 
+    /** {@code level} -1 prints on one line. */
     @SuppressWarnings("unchecked")
     private static void print(StringBuilder b, Object v, int level) {
+        boolean compact = level < 0;
+        if (compact && (v instanceof Map<?, ?> || v instanceof List<?>)) {
+            boolean map = v instanceof Map<?, ?>;
+            b.append(map ? '{' : '[');
+            boolean first = true;
+            Iterable<?> items = map ? ((Map<String, Object>) v).entrySet() : (List<?>) v;
+            for (Object item : items) {
+                if (!first) {
+                    b.append(", ");
+                }
+                first = false;
+                if (map) {
+                    Map.Entry<String, Object> e = (Map.Entry<String, Object>) item;
+                    quote(b, e.getKey());
+                    b.append(": ");
+                    print(b, e.getValue(), -1);
+                } else {
+                    print(b, item, -1);
+                }
+            }
+            b.append(map ? '}' : ']');
+            return;
+        }
         if (v instanceof Map<?, ?> m) {
             if (m.isEmpty()) {
                 b.append("{}");

@@ -18,6 +18,8 @@ public record Magic(String name, int value) {
     public static final int IMG_COMMON = 0x54564319;
     /** Leading magic of service files: stats-dump, stats-restore, irmap-cache. */
     public static final int IMG_SERVICE = 0x55105940;
+    /** inventory_entry.img_version of images with leading magics (CRIU's CRTOOLS_IMAGES_V1_1). */
+    public static final int IMAGES_V1_1 = 2;
 
     private static final Map<String, Magic> BY_NAME = new LinkedHashMap<>();
     private static final Map<Integer, Magic> BY_VALUE = new LinkedHashMap<>();

@@ -50,6 +50,11 @@ final class MessageJson {
     // ---- message -> dict
 
     static Map<String, Object> render(Message m, boolean hex) {
+        return render(m, hex, true);
+    }
+
+    /** crit's pb2dict: with {@code pretty} false, numbers stay plain (no hex, flags, dicts, devices, addresses). */
+    static Map<String, Object> render(Message m, boolean hex, boolean pretty) {
         Map<String, Object> out = new LinkedHashMap<>();
         for (FieldDescriptor f : fields(m.getDescriptorForType())) {
             if (f.isRepeated()) {
@@ -59,7 +64,7 @@ final class MessageJson {
                 }
                 cryo_field_opts o = opts(f);
                 List<Object> list = new ArrayList<>(n);
-                if (o.getIpadd() && (n == 1 || n == 4) && f.getJavaType() == FieldDescriptor.JavaType.INT) {
+                if (pretty && o.getIpadd() && (n == 1 || n == 4) && f.getJavaType() == FieldDescriptor.JavaType.INT) {
                     List<Integer> words = new ArrayList<>(n);
                     for (int i = 0; i < n; i++) {
                         words.add((Integer) m.getRepeatedField(f, i));
@@ -67,24 +72,24 @@ final class MessageJson {
                     list.add(AddressText.render(words));
                 } else {
                     for (int i = 0; i < n; i++) {
-                        list.add(value(f, m.getRepeatedField(f, i), hex));
+                        list.add(value(f, m.getRepeatedField(f, i), hex, pretty));
                     }
                 }
                 out.put(f.getName(), list);
             } else if (m.hasField(f)) {
-                out.put(f.getName(), value(f, m.getField(f), hex));
+                out.put(f.getName(), value(f, m.getField(f), hex, pretty));
             }
         }
         return out;
     }
 
-    private static Object value(FieldDescriptor f, Object v, boolean inheritedHex) {
+    private static Object value(FieldDescriptor f, Object v, boolean inheritedHex, boolean pretty) {
         cryo_field_opts o = opts(f);
         boolean hex = inheritedHex || o.getHex();
         switch (f.getType()) {
             case MESSAGE:
             case GROUP:
-                return render((Message) v, hex);
+                return render((Message) v, hex, pretty);
             case BYTES:
                 byte[] bytes = ((ByteString) v).toByteArray();
                 return "unix_name".equals(o.getConv()) ? QuotedPrintable.encode(bytes) : Base64Text.encode(bytes);
@@ -101,6 +106,9 @@ final class MessageJson {
                 break;
         }
         BigInteger n = integer(f, v);
+        if (!pretty) {
+            return new Json.Raw(n.toString());
+        }
         if (hex) {
             return IntText.hex(n);
         }

@@ -40,6 +40,11 @@ final class Crit {
         return new String(run(List.of("crit", "decode", "-i", image.toString(), "--pretty")), StandardCharsets.UTF_8);
     }
 
+    /** {@code crit decode -i FILE} (one line, plain numbers). */
+    static String decodeCompact(Path image) throws IOException {
+        return new String(run(List.of("crit", "decode", "-i", image.toString())), StandardCharsets.UTF_8);
+    }
+
     /** {@code crit encode -i JSON -o IMG}; returns the image bytes. */
     static byte[] encode(Path json, Path out) throws IOException {
         run(List.of("crit", "encode", "-i", json.toString(), "-o", out.toString()));
