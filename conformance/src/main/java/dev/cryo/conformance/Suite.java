@@ -20,9 +20,14 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 import java.util.Optional;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
 
 /**
- * Runs cases and properties in sandboxes with one engine and prints a progress line per case.
+ * Runs cases and properties in sandboxes with one engine and prints a progress line per case. Each
+ * sandbox kind runs its cases one after another; the kinds run side by side.
  * The vagrant sandbox runs the whole suite inside a VM instead, in its native and docker sandboxes.
  */
 public final class Suite {
@@ -44,37 +49,66 @@ public final class Suite {
         if (kinds.contains(SandboxKind.DOCKER)) {
             DockerSandbox.removeLeftovers();
         }
-        List<CaseResult> results = new ArrayList<>();
-        int total = (cases.size() + properties.size()) * kinds.size();
-        int n = 0;
+        Progress progress = new Progress((cases.size() + properties.size()) * kinds.size());
+        // sandboxes are independent: each runs its cases in order, beside the others
+        ExecutorService pool = Executors.newFixedThreadPool(kinds.size());
+        List<Future<List<CaseResult>>> perKind = new ArrayList<>();
         for (SandboxKind kind : kinds) {
-            if (kind == SandboxKind.VAGRANT) {
-                results.addAll(inVagrant(cases, properties, seed));
-                n += cases.size() + properties.size();
-                continue;
+            perKind.add(pool.submit(() -> kind == SandboxKind.VAGRANT
+                    ? inVagrant(cases, properties, seed)
+                    : inSandbox(kind, cases, properties, seed, examples, shrinkCycles, progress)));
+        }
+        List<CaseResult> results = new ArrayList<>();
+        try {
+            for (Future<List<CaseResult>> f : perKind) {
+                results.addAll(f.get());
             }
-            Optional<String> engineProblem = engine instanceof CryoEngine cryo ? cryo.unusableReason() : Optional.empty();
-            for (Case c : cases) {
-                out.printf(Locale.ROOT, "[%2d/%d] %-7s %-36s ", ++n, total, kind.label(), c.name());
-                out.flush();
-                CaseResult r = engineProblem.isPresent()
-                        ? new CaseResult(c.name(), kind.label(), engine.name(), Outcome.FAIL, "engine: " + engineProblem.get(),
-                        List.of("engine"), Duration.ZERO)
-                        : runner.run(c, kind, engine);
-                results.add(r);
-                out.println(line(r));
-            }
-            for (ScenarioProperty p : properties) {
-                out.printf(Locale.ROOT, "[%2d/%d] %-7s %-36s (seed %d)%n", ++n, total, kind.label(), p.name(), seed);
-                CaseResult r = engineProblem.isPresent()
-                        ? new CaseResult(p.name(), kind.label(), engine.name(), Outcome.FAIL, "engine: " + engineProblem.get(),
-                        List.of("engine"), Duration.ZERO)
-                        : property(p, kind, seed, examples, shrinkCycles);
-                results.add(r);
-                out.printf(Locale.ROOT, "        %-7s %-36s %s%n", kind.label(), p.name(), line(r));
-            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        } catch (ExecutionException e) {
+            throw new IllegalStateException("the suite itself failed: " + e.getCause(), e.getCause());
+        } finally {
+            pool.shutdownNow();
         }
         return new Report(engine.name(), seed, results, Duration.ofNanos(System.nanoTime() - start));
+    }
+
+    private List<CaseResult> inSandbox(SandboxKind kind, List<Case> cases, List<ScenarioProperty> properties, long seed,
+                                       int examples, int shrinkCycles, Progress progress) {
+        Optional<String> engineProblem = engine instanceof CryoEngine cryo ? cryo.unusableReason() : Optional.empty();
+        List<CaseResult> results = new ArrayList<>();
+        for (Case c : cases) {
+            CaseResult r = engineProblem.isPresent()
+                    ? new CaseResult(c.name(), kind.label(), engine.name(), Outcome.FAIL, "engine: " + engineProblem.get(),
+                    List.of("engine"), Duration.ZERO)
+                    : runner.run(c, kind, engine);
+            results.add(r);
+            progress.done(r);
+        }
+        for (ScenarioProperty p : properties) {
+            CaseResult r = engineProblem.isPresent()
+                    ? new CaseResult(p.name(), kind.label(), engine.name(), Outcome.FAIL, "engine: " + engineProblem.get(),
+                    List.of("engine"), Duration.ZERO)
+                    : property(p, kind, seed, examples, shrinkCycles);
+            results.add(r);
+            progress.done(r);
+        }
+        return results;
+    }
+
+    /** One line per finished case, whichever sandbox finished it. */
+    private final class Progress {
+        private final int total;
+        private int finished;
+
+        Progress(int total) {
+            this.total = total;
+        }
+
+        synchronized void done(CaseResult r) {
+            out.printf(Locale.ROOT, "[%2d/%d] %-7s %-36s %s%n", ++finished, total, r.sandbox(), r.caseName(), line(r));
+            out.flush();
+        }
     }
 
     private CaseResult property(ScenarioProperty p, SandboxKind kind, long seed, int examples, int shrinkCycles) {
@@ -86,7 +120,7 @@ public final class Suite {
         int[] example = {0};
         ScenarioProperty.Finding finding = p.checkCases(seed, examples, shrinkCycles, c -> {
             CaseResult r = runner.run(c, kind, engine);
-            out.printf(Locale.ROOT, "          %s #%d %s: %s%n", p.name(), ++example[0], c.scenario(), line(r));
+            out.printf(Locale.ROOT, "        %-7s %s #%d [%s]: %s%n", kind.label(), p.name(), ++example[0], c.scenario(), line(r));
             return r;
         });
         Duration took = Duration.ofNanos(System.nanoTime() - start);
