@@ -261,6 +261,7 @@ final class DumpRun {
                 fdinfo.add(fdinfo_entry.newBuilder().setId(id).setFd(fd.fd()).setType(kind.type())
                         .setFlags((fd.flags() & RegularFile.O_CLOEXEC) != 0 ? RegularFile.FD_CLOEXEC : 0).build());
             }
+            SocketDump.collected(fdCtx, idOfFd, files); // socket queues name passed fds by file id
             String cwd = proc.link(pid, "cwd");
             String root = proc.link(pid, "root");
             fs_entry fs = fs_entry.newBuilder().setCwdId(fileId(cwd, proc.dir(pid).resolve("cwd")))

@@ -113,6 +113,13 @@ public final class SocketFd implements AutoCloseable {
         Syscall.call("listen", Syscall.LISTEN, fd, backlog);
     }
 
+    static final int ACCEPT4 = 288;
+
+    /** Accepts a waiting connection (the caller knows one is there). */
+    public SocketFd accept() throws SyscallException {
+        return new SocketFd((int) Syscall.call("accept4", ACCEPT4, fd, 0, 0, 02000000));
+    }
+
     public void shutdown(int how) throws SyscallException {
         Syscall.call("shutdown", Syscall.SHUTDOWN, fd, how);
     }
@@ -173,6 +180,100 @@ public final class SocketFd implements AutoCloseable {
             int len = to.encode(a);
             Syscall.call("sendto(" + to + ")", Syscall.SENDTO, fd, b.address(), data.length, MSG_NOSIGNAL, a.address(), len);
         }
+    }
+
+    /** One message (or, on a stream, a run of bytes) seen with MSG_PEEK, and the descriptors it carries. */
+    public record Peeked(byte[] data, int[] fds, boolean truncated, SockAddr from) {
+    }
+
+    public static final int SCM_RIGHTS = 1;
+    static final int MSG_TRUNC = 0x20, MSG_CMSG_CLOEXEC = 0x40000000, EAGAIN = 11;
+
+    /**
+     * Peeks the next message into a buffer of {@code max} bytes; null when nothing is queued. Descriptors passed
+     * with SCM_RIGHTS arrive as new fds of this process (close-on-exec), which the caller closes.
+     */
+    public Peeked peekMessage(NativeBuffer data, int max) throws SyscallException {
+        NativeBuffer msg = NativeBuffer.allocate(56 + 16 + 4096 + SockAddr.SIZE);
+        long iov = msg.address() + 56, control = msg.address() + 72;
+        int nameAt = 72 + 4096;
+        msg.putLong(0, msg.address() + nameAt);
+        msg.putInt(8, SockAddr.SIZE);
+        msg.putLong(56, data.address());
+        msg.putLong(64, max);
+        msg.putLong(16, iov);
+        msg.putLong(24, 1);
+        msg.putLong(32, control);
+        msg.putLong(40, 4096);
+        long n = Syscall.raw(Syscall.RECVMSG, fd, msg.address(), MSG_PEEK | MSG_DONTWAIT | MSG_TRUNC | MSG_CMSG_CLOEXEC);
+        if (n == -EAGAIN) {
+            return null;
+        }
+        if (n < 0) {
+            throw new SyscallException("recvmsg(MSG_PEEK)", (int) -n);
+        }
+        int flags = msg.getInt(48);
+        long controlLen = msg.getLong(40);
+        java.util.List<Integer> fds = new java.util.ArrayList<>();
+        int at = 72;
+        while (at + 16 <= 72 + controlLen) {
+            long clen = msg.getLong(at);
+            int level = msg.getInt(at + 8), type = msg.getInt(at + 12);
+            if (clen < 16) {
+                break;
+            }
+            if (level == SOL_SOCKET && type == SCM_RIGHTS) {
+                for (int i = 16; i + 4 <= clen; i += 4) {
+                    fds.add(msg.getInt(at + i));
+                }
+            }
+            at += (int) ((clen + 7) & ~7L);
+        }
+        int got = (int) Math.min(n, max);
+        int nameLen = msg.getInt(8);
+        SockAddr from = null;
+        if (nameLen > 2) {
+            NativeBuffer a = NativeBuffer.allocate(SockAddr.SIZE);
+            a.put(0, msg.bytes(nameAt, nameLen));
+            from = SockAddr.decode(a, nameLen);
+        }
+        return new Peeked(data.bytes(0, got), fds.stream().mapToInt(i -> i).toArray(), (flags & MSG_TRUNC) != 0 || n > max,
+                from);
+    }
+
+    /**
+     * Sends {@code data} with {@code fds} attached as SCM_RIGHTS, to {@code to} (null: the peer); never blocks.
+     * Returns the bytes sent (a stream may take fewer).
+     */
+    public int sendMessage(byte[] data, int[] fds, SockAddr to) throws SyscallException {
+        NativeBuffer b = NativeBuffer.allocate(Math.max(1, data.length));
+        b.put(0, data);
+        NativeBuffer msg = NativeBuffer.allocate(56 + 16 + SockAddr.SIZE + 16 + 4 * fds.length + 8);
+        long iov = msg.address() + 56;
+        int nameAt = 72, controlAt = 72 + SockAddr.SIZE;
+        msg.putLong(56, b.address());
+        msg.putLong(64, data.length);
+        msg.putLong(16, iov);
+        msg.putLong(24, 1);
+        if (to != null) {
+            NativeBuffer a = NativeBuffer.allocate(SockAddr.SIZE);
+            int len = to.encode(a);
+            msg.put(nameAt, a.bytes(0, len));
+            msg.putLong(0, msg.address() + nameAt);
+            msg.putInt(8, len);
+        }
+        if (fds.length > 0) {
+            msg.putLong(controlAt, 16 + 4L * fds.length);
+            msg.putInt(controlAt + 8, SOL_SOCKET);
+            msg.putInt(controlAt + 12, SCM_RIGHTS);
+            for (int i = 0; i < fds.length; i++) {
+                msg.putInt(controlAt + 16 + 4 * i, fds[i]);
+            }
+            msg.putLong(32, msg.address() + controlAt);
+            msg.putLong(40, (16 + 4L * fds.length + 7) & ~7L);
+        }
+        return (int) Syscall.call("sendmsg(" + data.length + " bytes, " + fds.length + " fds)", Syscall.SENDMSG, fd,
+                msg.address(), MSG_NOSIGNAL | MSG_DONTWAIT);
     }
 
     @Override

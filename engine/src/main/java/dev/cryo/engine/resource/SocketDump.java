@@ -9,10 +9,20 @@ import dev.cryo.engine.net.TcpRepair;
 import dev.cryo.engine.proc.FdInfo;
 import dev.cryo.engine.sys.SyscallException;
 
+import dev.cryo.image.ImageDir;
+import dev.cryo.image.ImageEntry;
+import dev.cryo.image.ImageFile;
+import dev.cryo.image.proto.fd_types;
+import dev.cryo.image.proto.file_entry;
+import dev.cryo.image.proto.scm_entry;
+import dev.cryo.image.proto.sk_packet_entry;
+import dev.cryo.image.proto.unix_sk_entry;
+
 import java.io.IOException;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.IdentityHashMap;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
@@ -26,7 +36,13 @@ public final class SocketDump {
 
     private final FdDumpContext ctx;
     private final List<SocketFd> repaired = new ArrayList<>();
+    private final List<QueuedPacket> packets = new ArrayList<>();
+    private final Map<Integer, unix_sk_entry.Builder> externalPeers = new LinkedHashMap<>();
     private boolean locked;
+
+    /** A message in the receive queue of file {@code idFor}, carrying the process's fds {@code fds} (SCM_RIGHTS). */
+    record QueuedPacket(int idFor, byte[] data, int[] fds) {
+    }
 
     private SocketDump(FdDumpContext ctx) {
         this.ctx = ctx;
@@ -70,6 +86,55 @@ public final class SocketDump {
         TcpRepair.repair(s, true);
         repaired.add(s);
     }
+
+    void queue(int idFor, byte[] data, int[] fds) {
+        packets.add(new QueuedPacket(idFor, data, fds));
+    }
+
+    /** A unix socket outside the tree that a dumped one is connected to (--ext-unix-sk); one entry per inode. */
+    void externalPeer(unix_sk_entry.Builder peer) {
+        externalPeers.putIfAbsent(peer.getIno(), peer);
+    }
+
+    /**
+     * Once every fd has its files.img id: adds the entries of external unix peers to {@code files} and writes
+     * sk-queues.img, naming passed descriptors by their file ids.
+     */
+    public static void collected(FdDumpContext ctx, Map<Integer, Integer> idOfFd, List<file_entry> files)
+            throws CryoException {
+        SocketDump d = RUNS.get(ctx);
+        if (d == null) {
+            return;
+        }
+        for (unix_sk_entry.Builder peer : d.externalPeers.values()) {
+            int id = files.size() + 1;
+            files.add(file_entry.newBuilder().setType(fd_types.UNIXSK).setId(id).setUsk(peer.setId(id)).build());
+        }
+        if (d.packets.isEmpty()) {
+            return;
+        }
+        List<ImageEntry> entries = new ArrayList<>();
+        for (QueuedPacket p : d.packets) {
+            var e = sk_packet_entry.newBuilder().setIdFor(p.idFor()).setLength(p.data().length);
+            if (p.fds().length > 0) {
+                var scm = scm_entry.newBuilder().setType(SocketFd.SCM_RIGHTS);
+                for (int fd : p.fds()) {
+                    scm.addRights(idOfFd.get(fd));
+                }
+                e.addScm(scm);
+            }
+            entries.add(new ImageEntry(e.build(), p.data()));
+        }
+        try {
+            ImageDir.open(ctx.options().imagesDir()).write(SK_QUEUES, ImageFile.ofRecords("SK_QUEUES", entries));
+        } catch (IOException e) {
+            throw new CryoException("cannot dump pid " + ctx.pid() + ": writing " + SK_QUEUES + " failed: "
+                    + e.getMessage(), e);
+        }
+        ctx.log().info("%d queued socket message(s) written to %s", entries.size(), SK_QUEUES);
+    }
+
+    static final String SK_QUEUES = "sk-queues.img";
 
     /** Ends the dump's hold on sockets; {@code dumped} false after a failure. Never throws. */
     public static void release(FdDumpContext ctx, boolean dumped) {

@@ -29,12 +29,13 @@ public final class SocketRestore {
 
     /** Work left for a socket after all fds exist. */
     interface Finish {
-        void run() throws SyscallException;
+        void run() throws SyscallException, CryoException;
     }
 
     private final List<SocketFd> held = new ArrayList<>();
     private final List<Finish> finishes = new ArrayList<>();
     private final List<Connection> toAbort = new ArrayList<>();
+    private final List<Runnable> cleanups = new ArrayList<>();
 
     static SocketRestore of(FdRestoreContext ctx) {
         return RUNS.computeIfAbsent(ctx.pid(), p -> new SocketRestore());
@@ -43,6 +44,12 @@ public final class SocketRestore {
     void hold(SocketFd s, Finish finish) {
         held.add(s);
         finishes.add(finish);
+    }
+
+    /** Work for once every fd exists, and what releases its resources after it ran or the restore failed. */
+    void later(Finish finish, Runnable cleanup) {
+        finishes.add(finish);
+        cleanups.add(cleanup);
     }
 
     void abortLater(Connection c) {
@@ -78,6 +85,7 @@ public final class SocketRestore {
         } finally {
             if (r != null) {
                 r.held.forEach(SocketFd::close);
+                r.cleanups.forEach(Runnable::run);
             }
         }
         if (streams) {
@@ -101,6 +109,7 @@ public final class SocketRestore {
         SocketRestore r = RUNS.remove(pid);
         if (r != null) {
             r.held.forEach(SocketFd::close);
+            r.cleanups.forEach(Runnable::run);
         }
         if (hasStreams(imagesDir)) {
             NetworkLock.unlock(pid, null, log);

@@ -1,0 +1,246 @@
+package dev.cryo.engine.resource;
+
+import com.google.protobuf.ByteString;
+import dev.cryo.engine.CryoException;
+import dev.cryo.engine.net.NetNamespace;
+import dev.cryo.engine.net.SockAddr;
+import dev.cryo.engine.net.SocketFd;
+import dev.cryo.engine.net.SocketOptions;
+import dev.cryo.engine.net.SocketQueue;
+import dev.cryo.engine.net.UnixDiag;
+import dev.cryo.engine.proc.FdInfo;
+import dev.cryo.engine.sys.Syscall;
+import dev.cryo.engine.sys.SyscallException;
+import dev.cryo.image.proto.fd_types;
+import dev.cryo.image.proto.fdinfo_entry;
+import dev.cryo.image.proto.file_entry;
+import dev.cryo.image.proto.sk_opts_entry;
+import dev.cryo.image.proto.sk_shutdown;
+import dev.cryo.image.proto.unix_sk_entry;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Set;
+
+/**
+ * Unix sockets within the dumped process: socketpairs, bound, listening and connected sockets, their receive
+ * queues (with descriptors passed by SCM_RIGHTS) in sk-queues.img. The peer of each socket comes from sock_diag;
+ * a peer outside the tree is refused unless --ext-unix-sk, with which a datagram socket is reconnected to its
+ * peer's name on restore. Restore is {@link UnixRestore}.
+ */
+public final class UnixSocket implements FdKind {
+    static final int USK_EXTERN = 1;
+    static final int TCP_ESTABLISHED = 1, TCP_CLOSE = 7, TCP_LISTEN = 10;
+    static final int KCMP_FILE = 0;
+
+    @Override
+    public fd_types type() {
+        return fd_types.UNIXSK;
+    }
+
+    @Override
+    public boolean accepts(FdInfo fd) {
+        return fd.isSocket() && fd.extra().getOrDefault("sockproto", "").startsWith("UNIX"); // UNIX, UNIX-STREAM, ...
+    }
+
+    static long inode(FdInfo fd) {
+        return Long.parseLong(fd.target().substring("socket:[".length(), fd.target().length() - 1));
+    }
+
+    static String typeName(int type) {
+        return switch (type) {
+            case SocketFd.SOCK_STREAM -> "stream";
+            case SocketFd.SOCK_DGRAM -> "datagram";
+            case SocketFd.SOCK_SEQPACKET -> "seqpacket";
+            default -> "type " + type;
+        };
+    }
+
+    static String describe(UnixDiag.Info d) {
+        return d.named() ? d.address().toString() : "socket:[" + d.ino() + "]";
+    }
+
+    private static String where(FdDumpContext ctx, FdInfo fd, UnixDiag.Info d) {
+        return "cannot dump pid " + ctx.pid() + ": fd " + fd.fd() + " (unix " + typeName(d.type()) + " socket "
+                + describe(d) + ")";
+    }
+
+    /** sock_diag about one socket, asked from the process's network namespace (abstract names live there). */
+    static UnixDiag.Info diag(int pid, long ino) throws CryoException {
+        try {
+            Path ns = NetNamespace.of(pid);
+            if (Files.isSameFile(ns, Path.of("/proc/thread-self/ns/net"))) {
+                return UnixDiag.of(ino); // no thread to start when Cryo is already there
+            }
+            return NetNamespace.call(ns, () -> UnixDiag.of(ino));
+        } catch (Exception e) {
+            throw new CryoException("cannot dump pid " + pid + ": sock_diag about unix socket:[" + ino + "] failed: "
+                    + e.getMessage() + " (is CONFIG_UNIX_DIAG enabled?)", e);
+        }
+    }
+
+    /** Inodes of the unix sockets the process holds. */
+    static Set<Long> held(FdDumpContext ctx) throws IOException {
+        Set<Long> out = new HashSet<>();
+        for (FdInfo f : ctx.proc().fds(ctx.pid())) {
+            if (f.isSocket()) {
+                out.add(inode(f));
+            }
+        }
+        return out;
+    }
+
+    /** Runs while the process runs: its queues are read only once it is frozen (the peek offset is shared). */
+    @Override
+    public void check(FdDumpContext ctx, FdInfo fd) throws CryoException {
+        checkShape(ctx, fd, diag(ctx.pid(), inode(fd)));
+    }
+
+    /** Refusals that need no queue: connections not yet accepted, a peer outside the tree. */
+    private static void checkShape(FdDumpContext ctx, FdInfo fd, UnixDiag.Info d) throws CryoException {
+        if (d.state() == TCP_LISTEN && (d.rqueue() > 0 || !d.pending().isEmpty())) {
+            throw new CryoException(where(ctx, fd, d) + " listens with " + Math.max(d.rqueue(), d.pending().size())
+                    + " connection(s) not yet accepted, which Cryo cannot dump; dump once the program has accepted them");
+        }
+        if (d.peer() == 0) {
+            return;
+        }
+        Set<Long> held;
+        try {
+            held = held(ctx);
+        } catch (IOException e) {
+            throw new CryoException(where(ctx, fd, d) + ": cannot list its fds: " + e.getMessage(), e);
+        }
+        if (held.contains(d.peer())) {
+            return;
+        }
+        UnixDiag.Info peer;
+        try {
+            peer = diag(ctx.pid(), d.peer());
+        } catch (CryoException gone) {
+            peer = null;
+        }
+        int holder = Pipe.holderElsewhere(ctx.pid(), "socket:[" + d.peer() + "]");
+        String peerText = "socket:[" + d.peer() + "]" + (peer != null && peer.named() ? " (" + peer.address() + ")" : "")
+                + (holder > 0 ? ", held by pid " + holder : "");
+        String base = where(ctx, fd, d) + " is connected to " + peerText + ", which is outside the dumped tree";
+        if (!ctx.options().extUnixSk()) {
+            throw new CryoException(base + "; use --ext-unix-sk to dump it anyway"
+                    + (d.type() == SocketFd.SOCK_DGRAM ? " (it is reconnected to that name on restore)"
+                    : " (only datagram sockets can be reconnected)"));
+        }
+        if (d.type() != SocketFd.SOCK_DGRAM) {
+            throw new CryoException(base + "; a unix " + typeName(d.type())
+                    + " connection cannot be restored without its other end, even with --ext-unix-sk");
+        }
+        if (peer == null || !peer.named()) {
+            throw new CryoException(base + " and has no name to reconnect to on restore, even with --ext-unix-sk");
+        }
+    }
+
+    /** The process's fd numbers for descriptors a queued message carries; refuses one the process does not hold. */
+    static int[] passedFds(FdDumpContext ctx, FdInfo fd, UnixDiag.Info d, SocketQueue.Packet p) throws CryoException {
+        if (p.fds().length == 0) {
+            return p.fds();
+        }
+        List<FdInfo> fds;
+        try {
+            fds = ctx.proc().fds(ctx.pid());
+        } catch (IOException e) {
+            throw new CryoException(where(ctx, fd, d) + ": cannot list its fds: " + e.getMessage(), e);
+        }
+        long me = ProcessHandle.current().pid();
+        int[] out = new int[p.fds().length];
+        for (int i = 0; i < out.length; i++) {
+            int ours = p.fds()[i];
+            int theirs = -1;
+            for (FdInfo f : fds) {
+                if (Syscall.raw(Syscall.KCMP, me, ctx.pid(), KCMP_FILE, ours, f.fd()) == 0) {
+                    theirs = f.fd();
+                    break;
+                }
+            }
+            if (theirs < 0) {
+                String what;
+                try {
+                    what = Files.readSymbolicLink(Path.of("/proc/self/fd/" + ours)).toString();
+                } catch (IOException e) {
+                    what = "an open file";
+                }
+                throw new CryoException(where(ctx, fd, d) + " has " + what + " in flight (passed with SCM_RIGHTS) "
+                        + "that the process holds no fd for, which Cryo cannot dump; let the program receive it first");
+            }
+            out[i] = theirs;
+        }
+        return out;
+    }
+
+    @Override
+    public file_entry dump(FdDumpContext ctx, FdInfo fd, int id) throws CryoException {
+        UnixDiag.Info d = diag(ctx.pid(), inode(fd));
+        checkShape(ctx, fd, d);
+        SocketDump run = SocketDump.of(ctx);
+        try (SocketFd s = SocketFd.take(ctx.pid(), fd.fd())) {
+            var e = unix_sk_entry.newBuilder().setId(id).setIno((int) d.ino()).setType(d.type()).setState(d.state())
+                    .setFlags(fd.flags() & ~RegularFile.O_CLOEXEC).setUflags(0)
+                    .setBacklog(d.state() == TCP_LISTEN ? d.wqueue() : 0).setPeer((int) d.peer())
+                    .setFown(RegularFile.noOwner()).setOpts(SocketOptions.dump(s, false))
+                    .setName(ByteString.copyFrom(d.name())).setShutdown(sk_shutdown.forNumber(d.shutdown() & 3));
+            if (d.named() && !d.address().isAbstract()) {
+                String name = d.address().toString();
+                Path file = Path.of(name);
+                if (!file.isAbsolute()) {
+                    String cwd = ctx.proc().link(ctx.pid(), "cwd");
+                    e.setNameDir(cwd);
+                    file = Path.of(cwd).resolve(name);
+                }
+                e.setDeleted(!socketFile(file, d.vfsIno()));
+            }
+            if (d.peer() != 0 && !held(ctx).contains(d.peer())) {
+                UnixDiag.Info p = diag(ctx.pid(), d.peer());
+                run.externalPeer(unix_sk_entry.newBuilder().setIno((int) p.ino()).setType(p.type()).setState(p.state())
+                        .setFlags(0).setUflags(USK_EXTERN).setBacklog(0).setPeer(0).setFown(RegularFile.noOwner())
+                        .setOpts(sk_opts_entry.newBuilder().setSoSndbuf(0).setSoRcvbuf(0).setSoSndTmoSec(0)
+                                .setSoSndTmoUsec(0).setSoRcvTmoSec(0).setSoRcvTmoUsec(0))
+                        .setName(ByteString.copyFrom(p.name())));
+                ctx.log().info("fd %d: unix %s socket %s connected to %s outside the tree (--ext-unix-sk)", fd.fd(),
+                        typeName(d.type()), describe(d), describe(p));
+            }
+            int count = 0, bytes = 0;
+            List<SocketQueue.Packet> queue = d.state() == TCP_LISTEN ? List.of()
+                    : SocketQueue.peekAll(s, d.type() == SocketFd.SOCK_STREAM);
+            for (SocketQueue.Packet p : queue) {
+                try {
+                    run.queue(id, p.data(), passedFds(ctx, fd, d, p));
+                    count++;
+                    bytes += p.data().length;
+                } finally {
+                    p.closeFds();
+                }
+            }
+            ctx.log().info("fd %d: unix %s socket %s state %d peer %d, %d message(s) of %d bytes queued", fd.fd(),
+                    typeName(d.type()), describe(d), d.state(), d.peer(), count, bytes);
+            return file_entry.newBuilder().setType(fd_types.UNIXSK).setId(id).setUsk(e).build();
+        } catch (SyscallException | IOException e) {
+            throw new CryoException(where(ctx, fd, d) + ": dumping it failed: " + e.getMessage(), e);
+        }
+    }
+
+    /** Whether {@code file} is still the socket file the socket was bound to. */
+    static boolean socketFile(Path file, long vfsIno) {
+        try {
+            Object ino = Files.getAttribute(file, "unix:ino", java.nio.file.LinkOption.NOFOLLOW_LINKS);
+            return vfsIno == 0 || ((Number) ino).longValue() == vfsIno;
+        } catch (IOException | UnsupportedOperationException e) {
+            return false;
+        }
+    }
+
+    @Override
+    public int restore(FdRestoreContext ctx, file_entry file, fdinfo_entry fd) throws CryoException {
+        return UnixRestore.of(ctx).inject(ctx, file, fd);
+    }
+}

@@ -1,0 +1,96 @@
+package dev.cryo.engine.net;
+
+import dev.cryo.engine.CryoException;
+import dev.cryo.engine.testing.CProgram;
+import dev.cryo.engine.testing.Checkpoint;
+import dev.cryo.engine.testing.Privileges;
+import dev.cryo.engine.testing.Target;
+import dev.cryo.image.ImageDir;
+import dev.cryo.image.ImageEntry;
+import dev.cryo.image.proto.file_entry;
+import dev.cryo.image.proto.sk_packet_entry;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+
+import static org.awaitility.Awaitility.await;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** Unix sockets within the process: pairs, listener and its accepted connection, one-way datagrams, fds in flight. */
+class UnixSocketRoundTripTest {
+    @TempDir
+    Path tmp;
+
+    @BeforeEach
+    void needRoot() throws Exception {
+        Privileges.assumeRootWithPtrace();
+    }
+
+    static String source(String name) throws IOException {
+        try (InputStream in = UnixSocketRoundTripTest.class.getResourceAsStream(name)) {
+            return new String(in.readAllBytes(), StandardCharsets.UTF_8);
+        }
+    }
+
+    @Test
+    void everyShapeComesBackWithItsQueuesAndPassedFds() throws Exception {
+        Path exe = CProgram.compile(tmp, "unix", source("unix-sockets.c"));
+        try (Target t = Target.start(exe, tmp.resolve("out.txt"), tmp.toString())) {
+            t.awaitLines(1);
+            assertEquals("ready", t.lines().get(0));
+            Path img = tmp.resolve("img");
+            Checkpoint.dump(t.pid(), img, false);
+            await().atMost(Duration.ofSeconds(5)).until(() -> !t.alive());
+            ImageDir dir = ImageDir.open(img);
+            long unix = dir.files().stream().filter(file_entry::hasUsk).count();
+            assertEquals(11, unix, "every unix socket has its entry");
+            List<ImageEntry> queued = dir.read("sk-queues.img").records();
+            assertEquals(13, queued.size(), "every queued message is in sk-queues.img: " + queued);
+            assertTrue(queued.stream().map(r -> (sk_packet_entry) r.message())
+                    .anyMatch(p -> p.getScmCount() == 1 && p.getScm(0).getRightsCount() == 3), "the three passed fds are named");
+            Checkpoint.restore(img);
+            Files.createFile(tmp.resolve("go"));
+            await().atMost(Duration.ofSeconds(10)).until(() -> t.lines().size() >= 2);
+            assertEquals(List.of("ready", "PASS"), t.lines());
+        }
+    }
+
+    @Test
+    void socketPairsWithoutQueuesNeedNoQueueImage() throws Exception {
+        Path exe = CProgram.compile(tmp, "pair", """
+                #include <stdio.h>
+                #include <sys/socket.h>
+                #include <unistd.h>
+                int main(void) {
+                    int sv[2]; char b[4];
+                    setvbuf(stdout, NULL, _IONBF, 0);
+                    socketpair(AF_UNIX, SOCK_STREAM, 0, sv);
+                    printf("ready\\n");
+                    while (access("go", F_OK) != 0) usleep(1000);
+                    write(sv[0], "abc", 3);
+                    printf(read(sv[1], b, 4) == 3 ? "PASS\\n" : "FAIL\\n");
+                    while (1) pause();
+                }
+                """);
+        try (Target t = Target.start(exe, tmp.resolve("out.txt"))) {
+            t.awaitLines(1);
+            Path img = tmp.resolve("img");
+            Checkpoint.dump(t.pid(), img, false);
+            await().atMost(Duration.ofSeconds(5)).until(() -> !t.alive());
+            assertTrue(!Files.exists(img.resolve("sk-queues.img")));
+            Checkpoint.restore(img);
+            Files.createFile(tmp.resolve("go"));
+            await().atMost(Duration.ofSeconds(10)).until(() -> t.lines().size() >= 2);
+            assertEquals(List.of("ready", "PASS"), t.lines());
+        }
+    }
+}
