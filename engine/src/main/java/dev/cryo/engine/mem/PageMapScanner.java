@@ -2,11 +2,12 @@ package dev.cryo.engine.mem;
 
 import dev.cryo.engine.proc.MapsEntry;
 import dev.cryo.engine.sys.NativeBuffer;
+import dev.cryo.engine.sys.Syscall;
+import dev.cryo.engine.sys.SyscallException;
 
 import java.io.IOException;
-import java.nio.channels.FileChannel;
-import java.nio.file.Path;
-import java.nio.file.StandardOpenOption;
+
+import java.nio.LongBuffer;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -14,52 +15,176 @@ import java.util.List;
  * /proc/PID/pagemap: which pages of a VMA are the process's own. A private mapping's page that is present or
  * swapped and not a file page was written by the process (anonymous or copied on write) and must be saved;
  * clean file pages come back from the file.
+ *
+ * <p>Where the kernel has the {@code PAGEMAP_SCAN} ioctl (6.7+) it answers a range at a time: the kernel
+ * filters (present or swapped, not file) and returns runs, so a 1 GiB VMA costs one call instead of 262144
+ * entries read and tested in Java. Runs the ioctl calls swapped-only are read again as raw entries, because
+ * only the raw entry tells a real swapped page from a userfaultfd marker. Without the ioctl, raw entries.
  */
 public final class PageMapScanner implements AutoCloseable {
     static final long PRESENT = 1L << 63, SWAPPED = 1L << 62, FILE_OR_SHARED = 1L << 61;
 
-    private final FileChannel channel;
+    static final long PAGEMAP_SCAN = 0xC0606610L;
+    static final long PAGE_IS_FILE = 1 << 2, PAGE_IS_PRESENT = 1 << 3, PAGE_IS_SWAPPED = 1 << 4;
+    static final int SCAN_ARG_SIZE = 96, REGION_SIZE = 24, REGIONS = 4096;
+    static final int ENOTTY = 25, EINVAL = 22, AT_FDCWD = -100, O_RDONLY = 0, O_CLOEXEC = 0x80000;
+
+    private final int pid;
+    private final int fd;
     private NativeBuffer buffer = NativeBuffer.allocate(8 * 4096);
+    private NativeBuffer scanArg;
+    private NativeBuffer regions;
+    private boolean scan;
 
     public PageMapScanner(int pid) throws IOException {
-        this.channel = FileChannel.open(Path.of("/proc", Integer.toString(pid), "pagemap"), StandardOpenOption.READ);
+        this(pid, true);
+    }
+
+    /** @param useScan whether to try the PAGEMAP_SCAN ioctl (false: raw entries only, as on kernels before 6.7) */
+    public PageMapScanner(int pid, boolean useScan) throws IOException {
+        this.pid = pid;
+        NativeBuffer path = UffdWpTracker.cString("/proc/" + pid + "/pagemap");
+        long r = Syscall.raw(Syscall.OPENAT, AT_FDCWD, path.address(), O_RDONLY | O_CLOEXEC, 0);
+        java.lang.ref.Reference.reachabilityFence(path);
+        if (r < 0) {
+            throw new IOException("/proc/" + pid + "/pagemap: " + SyscallException.describe((int) -r));
+        }
+        this.fd = (int) r;
+        this.scan = useScan;
+    }
+
+    /** Whether the kernel answers with PAGEMAP_SCAN (false once it refused). */
+    public boolean scanning() {
+        return scan;
     }
 
     /** Runs of pages of {@code vma} to save, in address order. */
     public List<PageRun> ownPages(MapsEntry vma) throws IOException {
-        int pages = vma.pages();
-        int bytes = pages * 8;
-        if (buffer.capacity() < bytes) {
-            buffer = NativeBuffer.allocate(bytes);
-        }
-        var bb = buffer.buffer().clear().limit(bytes);
-        long pos = (vma.start() >>> 12) * 8;
-        while (bb.hasRemaining()) {
-            int n = channel.read(bb, pos + bb.position());
-            if (n < 0) {
-                break;
-            }
-        }
         List<PageRun> runs = new ArrayList<>();
-        long runStart = -1;
-        int runLen = 0;
-        for (int i = 0; i < pages; i++) {
-            long e = buffer.getLong(i * 8);
-            boolean own = (e & (PRESENT | SWAPPED)) != 0 && (e & FILE_OR_SHARED) == 0 && !ptMarker(e);
-            if (own) {
-                if (runLen == 0) {
-                    runStart = vma.start() + ((long) i << 12);
+        if (scan && scanRuns(vma.start(), vma.end(), mayHoldFilePages(vma), runs)) {
+            return runs;
+        }
+        runs.clear();
+        rawRuns(vma.start(), vma.pages(), runs);
+        return runs;
+    }
+
+    /**
+     * A private anonymous VMA holds anonymous pages and the zero page only, never a file page: its scan need not
+     * ask, which spares the kernel a page lookup for every PTE (about a third of the scan's time).
+     */
+    static boolean mayHoldFilePages(MapsEntry vma) {
+        return vma.shared() || vma.inode() != 0 || !vma.path().isEmpty() && !vma.path().startsWith("[");
+    }
+
+    /** The kernel's answer for [start, end); false when it has no PAGEMAP_SCAN (then never asked again). */
+    private boolean scanRuns(long start, long end, boolean fileTest, List<PageRun> runs) throws IOException {
+        if (scanArg == null) {
+            scanArg = NativeBuffer.allocate(SCAN_ARG_SIZE);
+            regions = NativeBuffer.allocate(REGIONS * REGION_SIZE);
+        }
+        long at = start;
+        long runStart = -1, runEnd = -1;
+        while (at < end) {
+            NativeBuffer arg = scanArg;
+            arg.clear();
+            arg.putLong(0, SCAN_ARG_SIZE);
+            arg.putLong(16, at);
+            arg.putLong(24, end);
+            arg.putLong(40, regions.address());
+            arg.putLong(48, REGIONS);
+            if (fileTest) {
+                arg.putLong(64, PAGE_IS_FILE); // category_inverted: "not a file page"
+                arg.putLong(72, PAGE_IS_FILE); // category_mask: must be not-file
+            }
+            arg.putLong(80, PAGE_IS_PRESENT | PAGE_IS_SWAPPED); // category_anyof_mask: present or swapped
+            arg.putLong(88, PAGE_IS_SWAPPED); // return_mask: swapped runs are told apart (markers look swapped)
+            long n = Syscall.raw(Syscall.IOCTL, fd, PAGEMAP_SCAN, arg.address());
+            if (n < 0) {
+                if (n == -ENOTTY || n == -EINVAL) {
+                    scan = false;
+                    return false;
                 }
-                runLen++;
-            } else if (runLen > 0) {
-                runs.add(new PageRun(runStart, runLen));
-                runLen = 0;
+                throw new IOException("PAGEMAP_SCAN of " + Long.toHexString(at) + "-" + Long.toHexString(end)
+                        + " failed: errno " + -n);
+            }
+            for (int i = 0; i < n; i++) {
+                long s = regions.getLong(i * REGION_SIZE), e = regions.getLong(i * REGION_SIZE + 8);
+                if ((regions.getLong(i * REGION_SIZE + 16) & PAGE_IS_SWAPPED) != 0) {
+                    // only the raw entry shows a userfaultfd marker, which is no page
+                    flush(runs, runStart, runEnd);
+                    runStart = -1;
+                    rawRuns(s, (int) ((e - s) >>> 12), runs);
+                    continue;
+                }
+                if (runStart >= 0 && s == runEnd) {
+                    runEnd = e;
+                } else {
+                    flush(runs, runStart, runEnd);
+                    runStart = s;
+                    runEnd = e;
+                }
+            }
+            long walkEnd = arg.getLong(32);
+            at = walkEnd <= at ? end : walkEnd;
+        }
+        flush(runs, runStart, runEnd);
+        return true;
+    }
+
+    private static void flush(List<PageRun> runs, long start, long end) {
+        if (start < 0) {
+            return;
+        }
+        // a run after a raw-read one may touch it: join them as the raw scan would have
+        if (!runs.isEmpty()) {
+            PageRun last = runs.get(runs.size() - 1);
+            if (last.end() == start) {
+                runs.set(runs.size() - 1, new PageRun(last.address(), last.pages() + (int) ((end - start) >>> 12)));
+                return;
             }
         }
-        if (runLen > 0) {
-            runs.add(new PageRun(runStart, runLen));
+        runs.add(new PageRun(start, (int) ((end - start) >>> 12)));
+    }
+
+    /** Raw pagemap entries of {@code pages} pages from {@code start}, in slices of the buffer's size. */
+    private void rawRuns(long start, int pages, List<PageRun> runs) throws IOException {
+        int slice = buffer.capacity() / 8;
+        long runStart = -1;
+        long runPages = 0;
+        for (int done = 0; done < pages; done += slice) {
+            int count = Math.min(slice, pages - done);
+            long pos = ((start >>> 12) + done) * 8;
+            int got = 0;
+            while (got < count * 8) {
+                long n = Syscall.raw(Syscall.PREAD64, fd, buffer.address() + got, count * 8 - got, pos + got);
+                if (n < 0) {
+                    throw new IOException("/proc/" + pid + "/pagemap: " + SyscallException.describe((int) -n));
+                }
+                if (n == 0) {
+                    break; // past the end of the address space: no pages
+                }
+                got += (int) n;
+            }
+            count = got / 8;
+            LongBuffer entries = buffer.buffer().clear().limit(count * 8).asLongBuffer();
+            for (int i = 0; i < count; i++) {
+                long e = entries.get(i);
+                boolean own = (e & (PRESENT | SWAPPED)) != 0 && (e & FILE_OR_SHARED) == 0 && !ptMarker(e);
+                if (own) {
+                    if (runPages == 0) {
+                        runStart = start + ((long) (done + i) << 12);
+                    }
+                    runPages++;
+                } else if (runPages > 0) {
+                    flush(runs, runStart, runStart + (runPages << 12));
+                    runPages = 0;
+                }
+            }
         }
-        return runs;
+        if (runPages > 0) {
+            flush(runs, runStart, runStart + (runPages << 12));
+        }
     }
 
     /**
@@ -74,6 +199,6 @@ public final class PageMapScanner implements AutoCloseable {
 
     @Override
     public void close() throws IOException {
-        channel.close();
+        Syscall.raw(Syscall.CLOSE, fd);
     }
 }
