@@ -14,8 +14,9 @@ build:
 fixtures:
 	$(MAKE) -C fixtures-c
 
+# Not quiet: Surefire's per-module summaries ("Tests run: ...") are the record of what ran.
 test: fixtures
-	$(MVN) install
+	mvn -B --no-transfer-progress install
 
 conformance: build fixtures
 	$(MVN) -pl conformance exec:java -Dexec.mainClass=dev.cryo.conformance.Main \
