@@ -60,7 +60,7 @@ public final class Signals {
         for (int i = 0; i < actions.size() && i < sigs.size(); i++) {
             sa_entry a = actions.get(i);
             if (a.getSigaction() == 0 && a.getFlags() == 0 && a.getMask() == 0) {
-                continue; // SIG_DFL, as a new task has it
+                continue; // SIG_DFL, as the helper the task is cloned from has every signal (HelperProcess)
             }
             ByteBuffer b = ByteBuffer.allocate(SIGACTION_SIZE).order(ByteOrder.LITTLE_ENDIAN);
             b.putLong(0, a.getSigaction()).putLong(8, a.getFlags()).putLong(16, a.getRestorer()).putLong(24, a.getMask());

@@ -40,6 +40,16 @@ public interface LibC {
 
     int posix_spawn_file_actions_destroy(Pointer actions);
 
+    int posix_spawnattr_init(Pointer attr);
+
+    int posix_spawnattr_setflags(Pointer attr, short flags);
+
+    int posix_spawnattr_setsigdefault(Pointer attr, Pointer sigset);
+
+    int posix_spawnattr_setsigmask(Pointer attr, Pointer sigset);
+
+    int posix_spawnattr_destroy(Pointer attr);
+
     static int errno() {
         return RUNTIME.getLastError();
     }
