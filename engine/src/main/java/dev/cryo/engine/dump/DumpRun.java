@@ -384,6 +384,11 @@ final class DumpRun {
             long w0 = System.nanoTime();
             img.pages().writeTo(dir.pagesPath(PAGES_ID));
             memwriteUs = (System.nanoTime() - w0) / 1000;
+            if (img.pages().streamed()) {
+                // read and written at once: each side's own time (they overlap)
+                memdumpUs += img.pages().streamedRemoteNanos() / 1000;
+                memwriteUs = img.pages().streamedFileNanos() / 1000;
+            }
             task_kobj_ids_entry ids = TaskResources.ids(IDS);
             log.debug("pages written");
             dir.writeInventory(inventory_entry.newBuilder().setImgVersion(2).setFdinfoPerId(true).setRootIds(ids)

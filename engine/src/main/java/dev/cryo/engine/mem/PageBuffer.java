@@ -8,20 +8,35 @@ import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.util.Collection;
 import java.util.List;
 
 /**
  * Page contents for a list of runs, laid end to end in one native buffer: filled from a process in iovec
  * batches, or from a pages image; written to a process or an image the same way. No per-page objects.
+ *
+ * <p>A large copy between a process and a pages image does not hold the pages at all: reading from one side
+ * only notes the source, and writing to the other streams through a {@link PagePipe} (a few reused chunks,
+ * process and file I/O overlapped). Holding a gigabyte would cost more than copying it: every page of a
+ * fresh buffer is faulted in and zeroed first.
  */
 public final class PageBuffer {
-    private final List<PageRun> runs;
-    private final NativeBuffer data;
-    private final long bytes;
+    /** Copies above this many bytes stream instead of filling the buffer. */
+    static final long STREAM_MIN = Long.getLong("cryo.pages.streamMin", 2L * PagePipe.CHUNK);
 
-    private PageBuffer(List<PageRun> runs, NativeBuffer data, long bytes) {
+    private final List<PageRun> runs;
+    private NativeBuffer data;
+    private final long bytes;
+    /** A process whose pages are still to be read (dump), with the runs it reads through /proc/PID/mem. */
+    private RemoteMemory pendingProcess;
+    private Collection<PageRun> pendingUnreadable;
+    /** A pages image still to be read (restore), open since {@link #readFrom(Path, long)}. */
+    private FileChannel pendingFile;
+    private long pendingOffset;
+    private long remoteNanos, fileNanos;
+
+    private PageBuffer(List<PageRun> runs, long bytes) {
         this.runs = List.copyOf(runs);
-        this.data = data;
         this.bytes = bytes;
     }
 
@@ -30,7 +45,33 @@ public final class PageBuffer {
         if (total > Integer.MAX_VALUE - 4096) {
             throw new IllegalArgumentException("more than 2 GiB of pages in one buffer");
         }
-        return new PageBuffer(runs, NativeBuffer.allocate((int) total), total);
+        return new PageBuffer(runs, total);
+    }
+
+    private NativeBuffer data() {
+        if (data == null) {
+            data = NativeBuffer.allocate((int) bytes);
+        }
+        return data;
+    }
+
+    private boolean streams() {
+        return bytes > STREAM_MIN;
+    }
+
+    /** Time spent in process_vm_readv/writev by a streamed copy (0 when not streamed). */
+    public long streamedRemoteNanos() {
+        return remoteNanos;
+    }
+
+    /** Time the file side of a streamed copy took, overlapping {@link #streamedRemoteNanos()} (0 when not streamed). */
+    public long streamedFileNanos() {
+        return fileNanos;
+    }
+
+    /** Whether the pages went straight from the process to the file, read while writing. */
+    public boolean streamed() {
+        return remoteNanos > 0 || fileNanos > 0;
     }
 
     public List<PageRun> runs() {
@@ -46,15 +87,35 @@ public final class PageBuffer {
     }
 
     /** Reads every run from the process; runs it cannot reach through process_vm_readv come from /proc/PID/mem. */
-    public void readFrom(RemoteMemory memory, java.util.Collection<PageRun> unreadable) throws SyscallException, IOException {
+    /**
+     * Reads every run from the process; runs it cannot reach through process_vm_readv come from /proc/PID/mem.
+     * A large buffer is read while {@link #writeTo(Path)} writes it: the process must stay frozen until then.
+     */
+    public void readFrom(RemoteMemory memory, Collection<PageRun> unreadable) throws SyscallException, IOException {
+        if (streams()) {
+            pendingProcess = memory;
+            pendingUnreadable = unreadable;
+            return;
+        }
         move(memory, false, unreadable);
     }
 
-    public void writeTo(RemoteMemory memory, java.util.Collection<PageRun> unwritable) throws SyscallException, IOException {
+    public void writeTo(RemoteMemory memory, Collection<PageRun> unwritable) throws SyscallException, IOException {
+        if (pendingFile != null) {
+            PagePipe pipe = new PagePipe();
+            try (FileChannel in = pendingFile) {
+                pendingFile = null;
+                pipe.toProcess(in, pendingOffset, runs, unwritable, memory);
+            }
+            remoteNanos = pipe.remoteNanos();
+            fileNanos = pipe.fileNanos();
+            return;
+        }
         move(memory, true, unwritable);
     }
 
-    private void move(RemoteMemory memory, boolean toRemote, java.util.Collection<PageRun> viaProcMem) throws SyscallException, IOException {
+    private void move(RemoteMemory memory, boolean toRemote, Collection<PageRun> viaProcMem) throws SyscallException, IOException {
+        NativeBuffer data = data();
         long[] addrs = new long[runs.size()];
         long[] lens = new long[runs.size()];
         long offset = 0;
@@ -103,7 +164,19 @@ public final class PageBuffer {
     public void writeTo(Path file) throws IOException {
         try (FileChannel ch = FileChannel.open(file, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
                 StandardOpenOption.TRUNCATE_EXISTING)) {
-            ByteBuffer b = data.buffer().duplicate().position(0).limit((int) bytes);
+            if (pendingProcess != null) {
+                PagePipe pipe = new PagePipe();
+                try {
+                    pipe.toFile(pendingProcess, runs, pendingUnreadable, ch);
+                } catch (SyscallException e) {
+                    throw new IOException(e.getMessage(), e);
+                }
+                pendingProcess = null;
+                remoteNanos = pipe.remoteNanos();
+                fileNanos = pipe.fileNanos();
+                return;
+            }
+            ByteBuffer b = data().buffer().duplicate().position(0).limit((int) bytes);
             while (b.hasRemaining()) {
                 ch.write(b);
             }
@@ -112,7 +185,7 @@ public final class PageBuffer {
 
     /** Fills {@code length} bytes of the buffer at {@code bufferOffset} from {@code ch} at {@code fileOffset}. */
     public void readFrom(FileChannel ch, long fileOffset, long bufferOffset, long length) throws IOException {
-        ByteBuffer b = data.buffer().duplicate().position((int) bufferOffset).limit((int) (bufferOffset + length));
+        ByteBuffer b = data().buffer().duplicate().position((int) bufferOffset).limit((int) (bufferOffset + length));
         while (b.hasRemaining()) {
             int m = ch.read(b, fileOffset + (b.position() - bufferOffset));
             if (m < 0) {
@@ -124,8 +197,13 @@ public final class PageBuffer {
 
     /** Fills the buffer from a pages image, starting at {@code fileOffset}. */
     public void readFrom(Path file, long fileOffset) throws IOException {
+        if (streams()) {
+            pendingFile = FileChannel.open(file, StandardOpenOption.READ); // read while the process is written
+            pendingOffset = fileOffset;
+            return;
+        }
         try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
-            ByteBuffer b = data.buffer().duplicate().position(0).limit((int) bytes);
+            ByteBuffer b = data().buffer().duplicate().position(0).limit((int) bytes);
             while (b.hasRemaining()) {
                 int m = ch.read(b, fileOffset + b.position());
                 if (m < 0) {
