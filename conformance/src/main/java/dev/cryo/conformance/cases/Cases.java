@@ -15,7 +15,7 @@ public final class Cases {
         Duration second = Duration.ofSeconds(1);
         Duration halfSecond = Duration.ofMillis(500);
         Duration moment = Duration.ofMillis(200);
-        return List.of(
+        return withSockets(List.of(
                 // the walk-through: `./counter > out`, fully buffered, dumped mid-sleep and restored 20 times
                 new Case("counter-walkthrough-20-cycles", Fixture.counter("counter", "full", 1000),
                         Scenario.cycles(20, halfSecond), Check.counting()),
@@ -46,6 +46,12 @@ public final class Cases {
                 new Case("forktree", Fixture.quiet("forktree"), Scenario.cycles(2, moment), Check.standard()),
                 new Case("tcp-loopback", Fixture.quiet("tcp-client", "--spawn-server={build}/tcp-server"),
                         Scenario.cycles(1, moment).withOptions(List.of("--tcp-established"), List.of("--tcp-established")),
-                        Check.standard()));
+                        Check.standard())));
+    }
+
+    private static List<Case> withSockets(List<Case> base) {
+        List<Case> all = new java.util.ArrayList<>(base);
+        all.addAll(SocketCases.all());
+        return List.copyOf(all);
     }
 }

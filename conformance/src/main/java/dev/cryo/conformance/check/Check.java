@@ -26,6 +26,10 @@ public interface Check {
     default void atEnd(Run run) throws CheckFailure {
     }
 
+    /** After every case, passed or failed, while its sandbox is still up. */
+    default void afterCase(Run run) throws CheckFailure {
+    }
+
     /** The checks every case gets unless it says otherwise. */
     static List<Check> standard() {
         return List.of(new PidsPreserved(), new Resumes(), new MapsUnchanged(), new FdsUnchanged(),

@@ -76,7 +76,7 @@ public final class CaseRunner {
         LIVE.add(sandbox);
         try {
             clean(workDir);
-            Future<List<CheckFailure>> body = worker.submit(() -> body(run));
+            Future<List<CheckFailure>> body = worker.submit(() -> withAfterCase(run, body(run)));
             failures.addAll(body.get(bound.toMillis(), TimeUnit.MILLISECONDS));
         } catch (TimeoutException e) {
             failures.add(new CheckFailure("harness", "the case did not finish within " + bound.toSeconds()
@@ -163,6 +163,19 @@ public final class CaseRunner {
         } catch (SandboxException e) {
             return List.of(new CheckFailure("harness", e.getMessage()));
         }
+    }
+
+    /** Every check's afterCase hook, whether the case passed or failed, while the sandbox is still up. */
+    private static List<CheckFailure> withAfterCase(Run run, List<CheckFailure> failures) {
+        List<CheckFailure> all = new ArrayList<>(failures);
+        for (Check check : run.testCase().checks()) {
+            try {
+                check.afterCase(run);
+            } catch (CheckFailure f) {
+                all.add(f);
+            }
+        }
+        return all;
     }
 
     private static void runEngine(Run run, String what, List<String> argv, Path log) throws Exception {

@@ -105,6 +105,8 @@ public final class DockerSandbox implements Sandbox {
             HostConfig host = HostConfig.newHostConfig()
                     .withBinds(binds(javaHome))
                     .withNetworkMode("none")
+                    // Docker turns IPv6 off in a container; the IPv6 socket cases need ::1 on its loopback
+                    .withSysctls(Map.of("net.ipv6.conf.all.disable_ipv6", "0", "net.ipv6.conf.lo.disable_ipv6", "0"))
                     .withCapAdd(Capability.SYS_PTRACE, Capability.SYS_ADMIN, Capability.NET_ADMIN)
                     .withSecurityOpts(List.of("seccomp=unconfined", "apparmor=unconfined"));
             CreateContainerResponse created = client().createContainerCmd(image)

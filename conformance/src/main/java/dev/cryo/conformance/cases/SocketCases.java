@@ -1,0 +1,42 @@
+package dev.cryo.conformance.cases;
+
+import dev.cryo.conformance.check.Check;
+import dev.cryo.conformance.check.NoNetworkLock;
+import java.time.Duration;
+import java.util.List;
+
+/**
+ * Cases with sockets. The far end is {@code sock-peer}, which the fixture starts detached: outside the
+ * dumped tree, on loopback in the sandbox's own namespace. Each also checks that no nftables table of
+ * Cryo's network lock is left, whatever the outcome.
+ */
+public final class SocketCases {
+    private SocketCases() {
+    }
+
+    public static List<Case> all() {
+        Duration moment = Duration.ofMillis(200);
+        Scenario established = Scenario.cycles(2, moment).withOptions(List.of("--tcp-established"), List.of());
+        List<Check> checks = NoNetworkLock.withStandard(Check.standard());
+        return List.of(
+                new Case("tcp-client", stream("tcp-client"), established, checks),
+                new Case("tcp-server", stream("tcp-server"), established, checks),
+                new Case("tcp-client-ipv6", stream("tcp-client", "--v6=1"), established, checks),
+                new Case("tcp-server-ipv6", stream("tcp-server", "--v6=1"), established, checks),
+                new Case("udp", stream("udp"), Scenario.cycles(2, moment), checks),
+                new Case("unix-socketpair", Fixture.quiet("unix-pair"), Scenario.cycles(2, moment), checks),
+                // the walk-through's options: the restored client sees its connection closed, reconnects and counts on
+                new Case("tcp-reconnect-walkthrough", new Fixture("sock-stream", List.of("--role=tcp-client",
+                        "--peer={build}/sock-peer", "--reconnect=1", "--expect-reconnect=1", "--print=1",
+                        "--step-ms=10"), Fixture.Output.COUNT_LINE_BUFFERED, 10),
+                        Scenario.cycles(2, moment).withOptions(List.of("--tcp-established", "-j"),
+                                List.of("--tcp-close", "-j")),
+                        NoNetworkLock.withStandard(Check.counting())));
+    }
+
+    private static Fixture stream(String role, String... more) {
+        List<String> args = new java.util.ArrayList<>(List.of("--role=" + role, "--peer={build}/sock-peer"));
+        args.addAll(List.of(more));
+        return Fixture.quiet("sock-stream", args.toArray(String[]::new));
+    }
+}

@@ -1,0 +1,91 @@
+/*
+ * unix-pair: unix socketpairs with data queued both ways while dumped, one carrying a pipe's fd (SCM_RIGHTS).
+ *
+ * A stream pair holds "ping" for one end and "pong" for the other; a datagram pair holds three datagrams
+ * one way and two the other; a third pair holds a message with the read end of a pipe (holding bytes).
+ * The fixture then waits for the verdict without touching them.
+ * Verdict: every queued byte and datagram arrives once, in order, with its boundaries; the passed fd is
+ * the pipe with its bytes; both pairs still carry new data.
+ */
+#define _GNU_SOURCE
+#include "fx.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+static void put(int fd, const char *s)
+{
+	if (send(fd, s, strlen(s), MSG_DONTWAIT) != (ssize_t)strlen(s))
+		fx_fail("cannot queue '%s': %s", s, strerror(errno));
+}
+
+static void expect(int fd, const char *s, const char *what)
+{
+	char b[256] = { 0 };
+	ssize_t n = recv(fd, b, sizeof(b) - 1, MSG_DONTWAIT);
+
+	if (n != (ssize_t)strlen(s) || memcmp(b, s, (size_t)n) != 0)
+		fx_fail("%s: got %zd bytes '%s', wanted '%s'%s%s", what, n, n > 0 ? b : "", s, n < 0 ? ": " : "",
+			n < 0 ? strerror(errno) : "");
+}
+
+int main(void)
+{
+	int st[2], dg[2], rp[2], pp[2];
+
+	fx_init("unix-pair");
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, st) || socketpair(AF_UNIX, SOCK_DGRAM, 0, dg) ||
+	    socketpair(AF_UNIX, SOCK_STREAM, 0, rp) || pipe(pp))
+		fx_fail("socketpair: %s", strerror(errno));
+	put(st[0], "ping");
+	put(st[1], "pong");
+	put(dg[0], "d1");
+	put(dg[0], "d22");
+	put(dg[0], "d333");
+	put(dg[1], "u1");
+	put(dg[1], "u22");
+	if (write(pp[1], "in-the-pipe", 11) != 11)
+		fx_fail("pipe write: %s", strerror(errno));
+	{
+		char c[CMSG_SPACE(sizeof(int))];
+		struct iovec io = { .iov_base = "fd", .iov_len = 2 };
+		struct msghdr m = { .msg_iov = &io, .msg_iovlen = 1, .msg_control = c, .msg_controllen = sizeof(c) };
+		struct cmsghdr *h = CMSG_FIRSTHDR(&m);
+
+		h->cmsg_level = SOL_SOCKET;
+		h->cmsg_type = SCM_RIGHTS;
+		h->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(h), &pp[0], sizeof(int));
+		if (sendmsg(rp[0], &m, 0) != 2)
+			fx_fail("sendmsg: %s", strerror(errno));
+	}
+	fx_ready();
+	fx_wait_verify();
+	expect(st[1], "ping", "stream pair, first end to second");
+	expect(st[0], "pong", "stream pair, second end to first");
+	expect(dg[1], "d1", "datagram 1");
+	expect(dg[1], "d22", "datagram 2");
+	expect(dg[1], "d333", "datagram 3");
+	expect(dg[0], "u1", "datagram back 1");
+	expect(dg[0], "u22", "datagram back 2");
+	{
+		char c[CMSG_SPACE(sizeof(int))], b[8] = { 0 }, got[16] = { 0 };
+		struct iovec io = { .iov_base = b, .iov_len = sizeof(b) };
+		struct msghdr m = { .msg_iov = &io, .msg_iovlen = 1, .msg_control = c, .msg_controllen = sizeof(c) };
+		struct cmsghdr *h;
+		int fd;
+
+		if (recvmsg(rp[1], &m, MSG_DONTWAIT) != 2 || !(h = CMSG_FIRSTHDR(&m)) || h->cmsg_type != SCM_RIGHTS)
+			fx_fail("the message with a passed fd did not come back: %s", strerror(errno));
+		memcpy(&fd, CMSG_DATA(h), sizeof(int));
+		if (read(fd, got, 11) != 11 || strcmp(got, "in-the-pipe") != 0)
+			fx_fail("the passed fd reads '%s', not the pipe's bytes", got);
+	}
+	put(st[0], "more");
+	expect(st[1], "more", "stream pair after the restore");
+	put(dg[1], "again");
+	expect(dg[0], "again", "datagram pair after the restore");
+	fx_pass();
+}
