@@ -1,5 +1,6 @@
 package dev.cryo.engine.cli;
 
+import dev.cryo.engine.dump.Warmup;
 import dev.cryo.engine.log.Log;
 import dev.cryo.engine.sys.LibC;
 import dev.cryo.engine.sys.SyscallException;
@@ -20,7 +21,7 @@ import java.util.jar.JarFile;
 /**
  * {@code cryo __train}: loads the classes a run of any command needs, so that {@code bin/cryo} can archive
  * them once per build (class data sharing) and later runs start without parsing and verifying them.
- * Touches nothing outside this process; prints nothing.
+ * Touches nothing outside this process and the helper it rehearses a dump on; prints nothing.
  */
 @Command(name = "__train", hidden = true)
 final class Training implements CryoCommand {
@@ -52,6 +53,7 @@ final class Training implements CryoCommand {
         sink.println(SyscallException.describe(2)); // errno names
         ImageFile image = CritJson.fromJson(SAMPLE, "sample");
         sink.println(CritJson.toJson(ImageFile.read("sample", image.toBytes())));
+        Warmup.train(); // a real dump of a helper: the classes a dump loads beyond Cryo's own (protobuf, JNR, NIO)
         loadAll(sink);
         return 0;
     }

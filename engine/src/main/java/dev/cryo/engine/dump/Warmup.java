@@ -16,11 +16,32 @@ import java.util.stream.Stream;
  * frozen: a rehearsal dumps a helper process of Cryo's own through the same code, into a throwaway directory.
  * The target's frozen time is then the real work only.
  */
-final class Warmup {
+public final class Warmup {
+    /** {@code -Dcryo.warmup=false} skips the rehearsal (to measure what it buys). */
+    static final boolean ENABLED = !"false".equals(System.getProperty("cryo.warmup"));
+
     private Warmup() {
     }
 
+    /**
+     * For {@code cryo __train}: one rehearsal on a tracer thread, so that the class-data archive holds every class
+     * a dump loads (protobuf, JNR, NIO), not only Cryo's own. Quietly does nothing where Cryo cannot trace.
+     */
+    public static void train() {
+        try (dev.cryo.engine.ptrace.Tracer tracer = new dev.cryo.engine.ptrace.Tracer()) {
+            tracer.call(() -> {
+                rehearse(Log.discard());
+                return null;
+            });
+        } catch (Exception | LinkageError e) {
+            // training is best effort: an archive without these classes only starts slower
+        }
+    }
+
     static void rehearse(Log log) {
+        if (!ENABLED) {
+            return;
+        }
         Path dir = null;
         int helper = -1;
         try {
