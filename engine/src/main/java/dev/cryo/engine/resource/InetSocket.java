@@ -5,6 +5,7 @@ import dev.cryo.engine.net.Connection;
 import dev.cryo.engine.net.SockAddr;
 import dev.cryo.engine.net.SocketFd;
 import dev.cryo.engine.net.SocketOptions;
+import dev.cryo.engine.net.SocketQueue;
 import dev.cryo.engine.net.TcpRepair;
 import dev.cryo.engine.proc.FdInfo;
 import dev.cryo.engine.sys.Syscall;
@@ -18,6 +19,7 @@ import dev.cryo.image.proto.inet_sk_entry;
 import dev.cryo.image.proto.tcp_stream_entry;
 
 import java.io.IOException;
+import java.util.List;
 import java.util.Set;
 
 /**
@@ -80,6 +82,24 @@ public final class InetSocket implements FdKind {
         }
     }
 
+    /**
+     * As CRIU: a corked datagram (bytes sent but held back) is refused, and datagrams waiting to be read are
+     * dropped, since the kernel has no way to put them back with their sender (they are counted in the log).
+     */
+    static void udpQueues(FdDumpContext ctx, FdInfo fd, SocketFd s, SockAddr local) throws CryoException, SyscallException {
+        int unsent = s.outq();
+        if (unsent > 0) {
+            throw new CryoException(where(ctx, fd) + " on " + local + " holds a corked datagram of " + unsent
+                    + " unsent bytes, which cannot be checkpointed; dump once it is sent");
+        }
+        List<SocketQueue.Packet> queued = SocketQueue.peekAll(s, false);
+        queued.forEach(SocketQueue.Packet::closeFds);
+        if (!queued.isEmpty()) {
+            ctx.log().warn("fd %d: UDP socket %s: %d datagram(s) of %d bytes waiting to be read are dropped, as CRIU "
+                    + "drops them", fd.fd(), local, queued.size(), queued.stream().mapToInt(p -> p.data().length).sum());
+        }
+    }
+
     static String stateName(int state) {
         return state < TCP_STATES.length ? TCP_STATES[state] : Integer.toString(state);
     }
@@ -130,6 +150,9 @@ public final class InetSocket implements FdKind {
                 ctx.log().info("fd %d: TCP %s -> %s, %d bytes to read, %d to send (%d unsent)", fd.fd(), local, peer,
                         t.getInqLen(), t.getOutqLen(), t.getUnsqLen());
             } else {
+                if (!isTcp) {
+                    udpQueues(ctx, fd, s, local);
+                }
                 ctx.log().info("fd %d: %s socket %s%s state %s", fd.fd(), isTcp ? "TCP" : "UDP", local,
                         peer == null ? "" : " -> " + peer, isTcp ? stateName(state) : "");
             }

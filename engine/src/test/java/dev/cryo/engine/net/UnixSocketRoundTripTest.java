@@ -23,6 +23,7 @@ import java.util.List;
 
 import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** Unix sockets within the process: pairs, listener and its accepted connection, one-way datagrams, fds in flight. */
@@ -61,6 +62,35 @@ class UnixSocketRoundTripTest {
             Files.createFile(tmp.resolve("go"));
             await().atMost(Duration.ofSeconds(10)).until(() -> t.lines().size() >= 2);
             assertEquals(List.of("ready", "PASS"), t.lines());
+        }
+    }
+
+    @Test
+    void aListenerWithConnectionsNotYetAcceptedIsRefused() throws Exception {
+        Path exe = CProgram.compile(tmp, "pending", """
+                #include <stdio.h>
+                #include <string.h>
+                #include <sys/socket.h>
+                #include <sys/un.h>
+                #include <unistd.h>
+                int main(int argc, char **argv) {
+                    struct sockaddr_un a = { .sun_family = AF_UNIX };
+                    strcpy(a.sun_path, argv[1]);
+                    int l = socket(AF_UNIX, SOCK_STREAM, 0), c = socket(AF_UNIX, SOCK_STREAM, 0);
+                    setvbuf(stdout, NULL, _IONBF, 0);
+                    if (bind(l, (void *)&a, sizeof a) || listen(l, 4) || connect(c, (void *)&a, sizeof a)) { perror("setup"); return 1; }
+                    printf("ready\\n");
+                    while (1) pause();
+                }
+                """);
+        Path path = tmp.resolve("pending.sock");
+        try (Target t = Target.start(exe, tmp.resolve("out.txt"), path.toString())) {
+            t.awaitLines(1);
+            CryoException e = assertThrows(CryoException.class, () -> Checkpoint.dump(t.pid(), tmp.resolve("img"), false));
+            assertEquals("cannot dump pid " + t.pid() + ": fd 3 (unix stream socket " + path + ") listens with 1 "
+                    + "connection(s) not yet accepted, which Cryo cannot dump; dump once the program has accepted them",
+                    e.getMessage());
+            assertTrue(t.alive(), "the refused process runs on");
         }
     }
 
