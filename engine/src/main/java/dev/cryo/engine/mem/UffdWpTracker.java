@@ -66,7 +66,9 @@ public final class UffdWpTracker implements DirtyTracker {
 
     @Override
     public PageRanges written(TrackedTarget target, PageRanges own, List<MapsEntry> tracked) throws CryoException {
-        long pagemap = Syscall.raw(Syscall.OPENAT, -100, cString("/proc/" + pid + "/pagemap").address(), O_CLOEXEC, 0);
+        NativeBuffer path = cString("/proc/" + pid + "/pagemap");
+        long pagemap = Syscall.raw(Syscall.OPENAT, -100, path.address(), O_CLOEXEC, 0);
+        java.lang.ref.Reference.reachabilityFence(path); // the buffer must outlive the call that reads it
         if (pagemap < 0) {
             throw new CryoException("cannot dump pid " + pid + ": cannot open /proc/" + pid + "/pagemap to scan for "
                     + "written pages: " + SyscallException.describe((int) -pagemap));
