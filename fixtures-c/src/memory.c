@@ -4,13 +4,19 @@
  * --maps=N mappings; mapping k holds 1 + (k * 7919) % --pages=M pages (sizes vary); every third is
  * made read-only after filling, so protections vary too. Each page's content is a function of
  * (seed, mapping, page, generation): the fixture keeps the generations, the pages hold the data.
- * Command (SIGUSR1 + CRYO_FX_CMD line "<seq> write <count> <seed>"): rewrites <count> pages chosen by
- * a PRNG seeded with <seed> to their next generation; for incremental (pre-dump) tests.
- * Verdict: every page of every mapping holds exactly the content its generation says.
+ * Commands (SIGUSR1 + CRYO_FX_CMD line "<seq> <verb> <args>"), for incremental (pre-dump) tests; each
+ * picks its mappings and pages with a PRNG seeded with <seed>:
+ *   write <count> <seed>  rewrites <count> pages to their next generation
+ *   mmap <seed>           maps a new mapping (1..--pages pages, own guard page) and fills it
+ *   munmap <seed>         unmaps a mapping (never the last one)
+ *   mprotect <seed>       turns a mapping's protection rw -> r -> none -> rw
+ *   mremap <seed>         grows a mapping by a page (it moves: its guard page is in the way) or shrinks it
+ * Verdict: every page of every live mapping holds exactly the content its generation says.
  */
 #define _GNU_SOURCE
 #include "fx.h"
 
+#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,14 +30,17 @@ static const char page_tag[8] = "CRYOPAT";
 
 struct region {
 	unsigned char *addr;
+	unsigned char *guard; /* the PROT_NONE page after it, or NULL */
 	long pages;
 	int prot;
+	int live;
 	unsigned *generation;
 };
 
 static struct region regions[MAX_MAPS];
 static int nregions;
 static long page_size;
+static long max_pages;
 static unsigned long long seed;
 
 static void fill_page(unsigned char *page, int map, long index, unsigned gen)
@@ -71,6 +80,101 @@ static void write_page(int map, long index)
 		mprotect(r->addr, r->pages * page_size, r->prot);
 }
 
+/* Maps region k with its pages at generation 0 and a guard page after it, which keeps the kernel from
+ * merging neighbours into one VMA. */
+static void map_region(int k, long pages, int prot)
+{
+	struct region *r = &regions[k];
+
+	r->pages = pages;
+	r->prot = prot;
+	r->generation = calloc((size_t)pages, sizeof(unsigned));
+	r->addr = mmap(NULL, (size_t)(pages + 1) * (size_t)page_size, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (r->addr == MAP_FAILED || !r->generation)
+		fx_fail("cannot map %ld pages for mapping %d", pages, k);
+	r->guard = r->addr + pages * page_size;
+	mprotect(r->guard, (size_t)page_size, PROT_NONE);
+	for (long p = 0; p < pages; p++)
+		fill_page(r->addr + p * page_size, k, p, 0);
+	if (prot != (PROT_READ | PROT_WRITE))
+		mprotect(r->addr, (size_t)pages * (size_t)page_size, prot);
+	r->live = 1;
+}
+
+static int live_regions(void)
+{
+	int n = 0;
+
+	for (int k = 0; k < nregions; k++)
+		n += regions[k].live;
+	return n;
+}
+
+/* A live mapping chosen by the PRNG. */
+static int pick_live(unsigned long long *state)
+{
+	int k = (int)(fx_rand(state) % (unsigned long long)nregions);
+
+	while (!regions[k].live)
+		k = (k + 1) % nregions;
+	return k;
+}
+
+static void unmap_region(int k)
+{
+	struct region *r = &regions[k];
+
+	if (munmap(r->addr, (size_t)r->pages * (size_t)page_size) || (r->guard && munmap(r->guard, (size_t)page_size)))
+		fx_fail("munmap of mapping %d: %s", k, strerror(errno));
+	free(r->generation);
+	r->live = 0;
+}
+
+static void protect_region(int k)
+{
+	struct region *r = &regions[k];
+	int next = r->prot == (PROT_READ | PROT_WRITE) ? PROT_READ : r->prot == PROT_READ ? PROT_NONE
+											     : PROT_READ | PROT_WRITE;
+
+	if (mprotect(r->addr, (size_t)r->pages * (size_t)page_size, next))
+		fx_fail("mprotect of mapping %d: %s", k, strerror(errno));
+	r->prot = next;
+}
+
+/* Grows by a page (moving, as the guard page blocks growth in place) or shrinks by one (in place). */
+static void remap_region(int k, unsigned long long *state)
+{
+	struct region *r = &regions[k];
+	long old = r->pages;
+	long pages = old == 1 || fx_rand(state) % 2 ? old + 1 : old - 1;
+	unsigned char *addr = mremap(r->addr, (size_t)old * (size_t)page_size, (size_t)pages * (size_t)page_size,
+				     MREMAP_MAYMOVE);
+
+	if (addr == MAP_FAILED)
+		fx_fail("mremap of mapping %d to %ld pages: %s", k, pages, strerror(errno));
+	if (addr != r->addr && r->guard) {
+		munmap(r->guard, (size_t)page_size);
+		r->guard = mmap(addr + pages * page_size, (size_t)page_size, PROT_NONE,
+				MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+		if (r->guard == MAP_FAILED)
+			r->guard = NULL;
+	}
+	r->addr = addr;
+	r->generation = realloc(r->generation, (size_t)pages * sizeof(unsigned));
+	if (!r->generation)
+		fx_fail("out of memory");
+	r->pages = pages;
+	if (pages > old) {
+		r->generation[old] = 0;
+		if (!(r->prot & PROT_WRITE))
+			mprotect(r->addr, (size_t)pages * (size_t)page_size, PROT_READ | PROT_WRITE);
+		fill_page(r->addr + old * page_size, k, old, 0);
+		if (!(r->prot & PROT_WRITE))
+			mprotect(r->addr, (size_t)pages * (size_t)page_size, r->prot);
+	}
+}
+
 static void run_command(void)
 {
 	char line[256];
@@ -82,9 +186,23 @@ static void run_command(void)
 		return;
 	if (sscanf(line, "write %ld %llu", &count, &wseed) == 2) {
 		for (long n = 0; n < count; n++) {
-			int map = (int)(fx_rand(&wseed) % (unsigned long long)nregions);
+			int map = pick_live(&wseed);
 			write_page(map, (long)(fx_rand(&wseed) % (unsigned long long)regions[map].pages));
 		}
+	} else if (sscanf(line, "mmap %llu", &wseed) == 1) {
+		if (nregions == MAX_MAPS)
+			fx_fail("too many mappings");
+		map_region(nregions, 1 + (long)(fx_rand(&wseed) % (unsigned long long)max_pages), PROT_READ | PROT_WRITE);
+		nregions++;
+	} else if (sscanf(line, "munmap %llu", &wseed) == 1) {
+		if (live_regions() > 1)
+			unmap_region(pick_live(&wseed));
+	} else if (sscanf(line, "mprotect %llu", &wseed) == 1) {
+		protect_region(pick_live(&wseed));
+	} else if (sscanf(line, "mremap %llu", &wseed) == 1) {
+		int k = pick_live(&wseed);
+
+		remap_region(k, &wseed);
 	} else {
 		fx_note_failure("unknown command '%s'", line);
 	}
@@ -94,7 +212,8 @@ static void run_command(void)
 int main(int argc, char **argv)
 {
 	int maps = (int)fx_opt_long(argc, argv, "maps", 64);
-	long max_pages = fx_opt_long(argc, argv, "pages", 16);
+
+	max_pages = fx_opt_long(argc, argv, "pages", 16);
 
 	fx_init("memory");
 	page_size = sysconf(_SC_PAGESIZE);
@@ -102,21 +221,7 @@ int main(int argc, char **argv)
 	if (maps < 1 || maps > MAX_MAPS || max_pages < 1)
 		fx_fail("bad parameters: --maps=%d --pages=%ld", maps, max_pages);
 	for (int k = 0; k < maps; k++) {
-		struct region *r = &regions[k];
-
-		r->pages = 1 + ((long)k * 7919) % max_pages;
-		r->prot = k % 3 == 2 ? PROT_READ : PROT_READ | PROT_WRITE;
-		r->generation = calloc((size_t)r->pages, sizeof(unsigned));
-		/* a guard page between mappings keeps the kernel from merging neighbours into one VMA */
-		r->addr = mmap(NULL, (size_t)(r->pages + 1) * (size_t)page_size, PROT_READ | PROT_WRITE,
-			       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-		if (r->addr == MAP_FAILED || !r->generation)
-			fx_fail("cannot map %ld pages for mapping %d", r->pages, k);
-		mprotect(r->addr + r->pages * page_size, (size_t)page_size, PROT_NONE);
-		for (long p = 0; p < r->pages; p++)
-			fill_page(r->addr + p * page_size, k, p, 0);
-		if (r->prot != (PROT_READ | PROT_WRITE))
-			mprotect(r->addr, (size_t)r->pages * (size_t)page_size, r->prot);
+		map_region(k, 1 + ((long)k * 7919) % max_pages, k % 3 == 2 ? PROT_READ : PROT_READ | PROT_WRITE);
 		nregions++;
 	}
 	fx_ready();
@@ -125,7 +230,11 @@ int main(int argc, char **argv)
 			run_command();
 		fx_sleep_ms(10);
 	}
-	for (int k = 0; k < nregions; k++)
+	for (int k = 0; k < nregions; k++) {
+		if (!regions[k].live)
+			continue;
+		if (regions[k].prot == PROT_NONE)
+			mprotect(regions[k].addr, (size_t)regions[k].pages * (size_t)page_size, PROT_READ);
 		for (long p = 0; p < regions[k].pages; p++) {
 			long off;
 
@@ -133,5 +242,6 @@ int main(int argc, char **argv)
 				fx_fail("mapping %d (%p) page %ld differs at byte %ld (generation %u)",
 					k, (void *)regions[k].addr, p, off, regions[k].generation[p]);
 		}
+	}
 	fx_finish();
 }

@@ -47,7 +47,7 @@ public final class Suite {
                       int examples, int shrinkCycles) {
         long start = System.nanoTime();
         if (kinds.contains(SandboxKind.DOCKER)) {
-            DockerSandbox.removeLeftovers();
+            DockerSandbox.removeLeftovers(repo.resolve("conformance/target/runs"));
         }
         Progress progress = new Progress((cases.size() + properties.size()) * kinds.size());
         // sandboxes are independent: each runs its cases in order, beside the others
@@ -118,7 +118,7 @@ public final class Suite {
         }
         long start = System.nanoTime();
         int[] example = {0};
-        ScenarioProperty.Finding finding = p.checkCases(seed, examples, shrinkCycles, c -> {
+        ScenarioProperty.Finding finding = p.checkCases(seed, Math.max(examples, p.minExamples()), shrinkCycles, c -> {
             CaseResult r = runner.run(c, kind, engine);
             out.printf(Locale.ROOT, "        %-7s %s #%d [%s]: %s%n", kind.label(), p.name(), ++example[0], c.scenario(), line(r));
             return r;

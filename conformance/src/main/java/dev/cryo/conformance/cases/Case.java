@@ -1,15 +1,30 @@
 package dev.cryo.conformance.cases;
 
 import dev.cryo.conformance.check.Check;
+import dev.cryo.conformance.engine.Feature;
+import java.util.EnumSet;
 import java.util.List;
+import java.util.Set;
 
 /**
- * A conformance case is data: a fixture, a scenario, and the checks that judge the run.
+ * A conformance case is data: a fixture, a scenario, the checks that judge the run, and the features
+ * it needs beyond a single-threaded process (matched against the engine's known gaps).
  * In fixture arguments, {@code {build}} stands for the fixtures' build directory.
  */
-public record Case(String name, Fixture fixture, Scenario scenario, List<Check> checks) {
+public record Case(String name, Fixture fixture, Scenario scenario, List<Check> checks, Set<Feature> needs) {
     public Case {
         checks = List.copyOf(checks);
+        needs = Set.copyOf(needs);
+    }
+
+    public Case(String name, Fixture fixture, Scenario scenario, List<Check> checks) {
+        this(name, fixture, scenario, checks, Set.of());
+    }
+
+    public Case needing(Feature first, Feature... more) {
+        Set<Feature> all = EnumSet.of(first, more);
+        all.addAll(needs);
+        return new Case(name, fixture, scenario, checks, all);
     }
 
     @Override

@@ -1,6 +1,7 @@
 package dev.cryo.conformance.cases;
 
 import dev.cryo.conformance.check.Check;
+import dev.cryo.conformance.engine.Feature;
 import java.time.Duration;
 import java.util.List;
 
@@ -39,14 +40,17 @@ public final class Cases {
                         Check.standard()),
                 new Case("signals", Fixture.quiet("signals"), Scenario.cycles(2, moment), Check.standard()),
                 new Case("pipe", Fixture.quiet("pipe", "--solo=1"), Scenario.cycles(2, moment), Check.standard()),
-                new Case("pipe-pair", Fixture.quiet("pipe"), Scenario.cycles(2, moment), Check.standard()),
+                new Case("pipe-pair", Fixture.quiet("pipe"), Scenario.cycles(2, moment), Check.standard())
+                        .needing(Feature.PROCESS_TREES),
                 new Case("nanosleep", Fixture.quiet("nanosleep"), Scenario.cycles(2, moment), Check.standard()),
                 new Case("files", Fixture.quiet("files"), Scenario.cycles(2, moment), Check.standard()),
-                new Case("threads", Fixture.quiet("threads"), Scenario.cycles(2, moment), Check.standard()),
-                new Case("forktree", Fixture.quiet("forktree"), Scenario.cycles(2, moment), Check.standard()),
+                new Case("threads", Fixture.quiet("threads"), Scenario.cycles(2, moment), Check.standard())
+                        .needing(Feature.THREADS),
+                new Case("forktree", Fixture.quiet("forktree"), Scenario.cycles(2, moment), Check.standard())
+                        .needing(Feature.PROCESS_TREES),
                 new Case("tcp-loopback", Fixture.quiet("tcp-client", "--spawn-server={build}/tcp-server"),
                         Scenario.cycles(1, moment).withOptions(List.of("--tcp-established"), List.of("--tcp-established")),
-                        Check.standard())));
+                        Check.standard()).needing(Feature.PROCESS_TREES)));
     }
 
     private static List<Case> withSockets(List<Case> base) {

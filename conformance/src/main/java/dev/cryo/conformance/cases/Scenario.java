@@ -41,7 +41,7 @@ public record Scenario(int cycles, int preDumps, List<PageWrite> writes, boolean
     }
 
     /**
-     * Scenarios one step simpler than this one (one cycle, a pre-dump less, no page writes, no -R,
+     * Scenarios one step simpler than this one (one cycle, a pre-dump less, no VMA changes, no page writes, no -R,
      * dump at once), simplest first: what a failure is shrunk through after QuickTheories.
      */
     public List<Scenario> simplifications() {
@@ -52,6 +52,15 @@ public record Scenario(int cycles, int preDumps, List<PageWrite> writes, boolean
         }
         if (preDumps > 0) {
             simpler.add(new Scenario(cycles, preDumps - 1, writes.subList(0, Math.min(writes.size(), preDumps - 1)),
+                    leaveRunning, restoreAfterLeaveRunning, dumpAfter, dumpOptions, restoreOptions));
+        }
+        for (int i = 0; i < writes.size(); i++) {
+            for (int c = 0; c < writes.get(i).vmaChanges().size(); c++) {
+                simpler.add(withWrite(i, writes.get(i).withoutVmaChange(c)));
+            }
+        }
+        if (writes.stream().anyMatch(w -> !w.vmaChanges().isEmpty())) {
+            simpler.add(new Scenario(cycles, preDumps, writes.stream().map(PageWrite::withoutVmaChanges).toList(),
                     leaveRunning, restoreAfterLeaveRunning, dumpAfter, dumpOptions, restoreOptions));
         }
         if (!writes.isEmpty()) {
@@ -66,6 +75,13 @@ public record Scenario(int cycles, int preDumps, List<PageWrite> writes, boolean
                     dumpOptions, restoreOptions));
         }
         return simpler;
+    }
+
+    private Scenario withWrite(int index, PageWrite write) {
+        List<PageWrite> changed = new java.util.ArrayList<>(writes);
+        changed.set(index, write);
+        return new Scenario(cycles, preDumps, changed, leaveRunning, restoreAfterLeaveRunning, dumpAfter, dumpOptions,
+                restoreOptions);
     }
 
     /** Whether each cycle ends in a restore (else the original process carries on after {@code dump -R}). */

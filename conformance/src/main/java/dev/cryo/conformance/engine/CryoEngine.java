@@ -4,6 +4,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Optional;
+import java.util.Set;
 
 /** Cryo itself: the repository's {@code bin/cryo}, which runs {@code engine/target/cryo.jar}. */
 public record CryoEngine(Path repo) implements Engine {
@@ -16,6 +17,12 @@ public record CryoEngine(Path repo) implements Engine {
     @Override
     public Path binary() {
         return repo.resolve("bin/cryo");
+    }
+
+    /** Cryo dumps one single-threaded process for now; trees and threads come with the later breadth work. */
+    @Override
+    public Set<Feature> knownGaps() {
+        return Set.of(Feature.PROCESS_TREES, Feature.THREADS);
     }
 
     @Override

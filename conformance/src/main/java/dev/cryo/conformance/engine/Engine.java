@@ -4,6 +4,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 
 /**
  * A checkpoint/restore engine driven by CRIU's command line. Every engine gets the same command
@@ -20,6 +21,14 @@ public interface Engine {
     /** Extra environment for the engine's process (mutant wrappers use it to find their inner engine). */
     default Map<String, String> environment() {
         return Map.of();
+    }
+
+    /**
+     * What this engine does not handle yet and refuses with a clear error: a case needing one of them
+     * runs anyway and ends {@code xfail} when refused, {@code xpass} (a failure) when it passes. None by default.
+     */
+    default Set<Feature> knownGaps() {
+        return Set.of();
     }
 
     /** Host paths the engine needs visible inside a container, besides the repository. */

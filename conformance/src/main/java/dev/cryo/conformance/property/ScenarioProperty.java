@@ -22,10 +22,16 @@ import org.quicktheories.core.Strategy;
 /**
  * A property over scenarios: for every scenario the generator makes, the fixture passes every check.
  * QuickTheories draws the scenarios from a seed; a failure is shrunk to the smallest failing scenario,
- * and the same seed replays the same scenarios ({@code make conformance SEED=...}).
+ * and the same seed replays the same scenarios ({@code make conformance SEED=...}). A property runs
+ * at least {@code minExamples} scenarios, whatever the suite's example count.
  */
-public record ScenarioProperty(String name, Fixture fixture, Gen<Scenario> scenarios, List<Check> checks) {
+public record ScenarioProperty(String name, Fixture fixture, Gen<Scenario> scenarios, List<Check> checks,
+                               int minExamples) {
     private static final int MAX_SIMPLIFICATIONS = 8;
+
+    public ScenarioProperty(String name, Fixture fixture, Gen<Scenario> scenarios, List<Check> checks) {
+        this(name, fixture, scenarios, checks, 0);
+    }
 
     /** What a property run found; {@code smallest} is the shrunk failing scenario, when one failed. */
     public record Finding(boolean held, int examples, String smallest, String failure) {
@@ -44,7 +50,7 @@ public record ScenarioProperty(String name, Fixture fixture, Gen<Scenario> scena
         Predicate<Scenario> holds = scenario -> {
             CaseResult result = runCase.apply(caseFor(scenario));
             results.put(scenario.toString(), result);
-            return result.outcome() != Outcome.FAIL;
+            return !result.outcome().failing();
         };
         return check(seed, examples, shrinkCycles, holds, results);
     }

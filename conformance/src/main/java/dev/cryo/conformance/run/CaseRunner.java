@@ -96,11 +96,13 @@ public final class CaseRunner {
         }
         Duration took = Duration.ofNanos(System.nanoTime() - start);
         if (failures.isEmpty()) {
-            return new CaseResult(testCase.name(), kind.label(), engine.name(), Outcome.PASS, "", List.of(), took);
+            return KnownGaps.classify(new CaseResult(testCase.name(), kind.label(), engine.name(), Outcome.PASS, "",
+                    List.of(), took), testCase.needs(), engine.knownGaps(), run.refusal());
         }
         String message = String.join("; ", failures.stream().map(f -> f.check() + ": " + f.getMessage()).toList());
-        return new CaseResult(testCase.name(), kind.label(), engine.name(), Outcome.FAIL, message,
-                failures.stream().map(CheckFailure::check).distinct().toList(), took);
+        return KnownGaps.classify(new CaseResult(testCase.name(), kind.label(), engine.name(), Outcome.FAIL, message,
+                failures.stream().map(CheckFailure::check).distinct().toList(), took), testCase.needs(),
+                engine.knownGaps(), run.refusal());
     }
 
     /** The case's steps; returns the failures of the first phase that had any (or none). */
@@ -180,6 +182,7 @@ public final class CaseRunner {
 
     private static void runEngine(Run run, String what, List<String> argv, Path log) throws Exception {
         run.step("cycle " + run.cycle() + ": " + what);
+        boolean first = run.engineCommandStarting() == 1;
         Files.createDirectories(log.getParent());
         ExecResult result = run.sandbox().exec(argv, run.engine().environment(), run.timeouts().engine());
         if (result.timedOut()) {
@@ -187,8 +190,12 @@ public final class CaseRunner {
                     + ") did not finish within " + run.timeouts().engine().toSeconds() + " s")));
         }
         if (result.exitCode() != 0) {
+            String error = engineError(result, log);
+            if (first) {
+                run.refused(error);
+            }
             throw new CheckFailed(List.of(new CheckFailure("engine", what + " (cycle " + run.cycle()
-                    + ") failed with exit " + result.exitCode() + ": " + engineError(result, log))));
+                    + ") failed with exit " + result.exitCode() + ": " + error)));
         }
     }
 

@@ -4,6 +4,7 @@ import static org.awaitility.Awaitility.await;
 
 import dev.cryo.conformance.cases.Case;
 import dev.cryo.conformance.cases.PageWrite;
+import dev.cryo.conformance.cases.VmaChange;
 import dev.cryo.conformance.engine.Engine;
 import dev.cryo.conformance.proc.ProcProbe;
 import dev.cryo.conformance.proc.ProcSnapshot;
@@ -37,6 +38,8 @@ public final class Run {
     private int cycle;
     private long commandSeq;
     private String verdict;
+    private int engineCommands;
+    private Refusal refusal;
 
     Run(Case testCase, Sandbox sandbox, Engine engine, Path repo, Path workDir, Timeouts timeouts) {
         this.testCase = testCase;
@@ -85,6 +88,28 @@ public final class Run {
 
     void step(String step) {
         this.step = step;
+    }
+
+    /** Counts an engine command about to run; returns how many ran in this case, this one included. */
+    int engineCommandStarting() {
+        return ++engineCommands;
+    }
+
+    /** Records the engine's refusal of the case's first command, and whether the fixture carried on untouched. */
+    void refused(String text) {
+        boolean untouched;
+        try {
+            ProcSnapshot now = probe();
+            untouched = now.pids().contains(pid) && now.tasks().stream().noneMatch(ProcSnapshot.TaskRow::stopped);
+        } catch (SandboxException e) {
+            untouched = false;
+        }
+        refusal = new Refusal(text, untouched);
+    }
+
+    /** The engine's refusal of the case's first command, if it refused it. */
+    public Optional<Refusal> refusal() {
+        return Optional.ofNullable(refusal);
     }
 
     /** The fixture's verdict line ({@code PASS} or {@code FAIL: why}), if it gave one. */
@@ -165,20 +190,28 @@ public final class Run {
         }
     }
 
-    /** Has the memory fixture rewrite pages, and waits for its acknowledgement. */
+    /** Has the memory fixture change its mappings and rewrite pages, and waits for its acknowledgements. */
     void pageWrite(PageWrite write) throws SandboxException, IOException {
+        for (VmaChange change : write.vmaChanges()) {
+            command(change.command());
+        }
+        command("write " + write.pages() + " " + write.seed());
+    }
+
+    /** Sends the fixture one command line and waits for its acknowledgement. */
+    private void command(String line) throws SandboxException, IOException {
         long seq = ++commandSeq;
         Path cmd = workDir.resolve("cmd");
         Path tmp = workDir.resolve("cmd.tmp");
-        Files.writeString(tmp, seq + " write " + write.pages() + " " + write.seed() + "\n");
+        Files.writeString(tmp, seq + " " + line + "\n");
         Files.move(tmp, cmd, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
         signal("USR1", List.of(pid));
         Path ack = workDir.resolve("ack");
         try {
-            await("fixture acknowledges page write " + seq).atMost(timeouts.ready()).pollInterval(Duration.ofMillis(10))
+            await("fixture acknowledges command " + seq + " (" + line + ")").atMost(timeouts.ready()).pollInterval(Duration.ofMillis(10))
                     .until(() -> Files.exists(ack) && Files.readString(ack).strip().equals(Long.toString(seq)));
         } catch (ConditionTimeoutException e) {
-            throw new SandboxException("the memory fixture did not do page write " + write + " within "
+            throw new SandboxException("the memory fixture did not do '" + line + "' within "
                     + timeouts.ready().toSeconds() + " s; its stderr: " + fixtureStderrTail());
         }
     }

@@ -6,6 +6,7 @@ import com.github.dockerjava.api.DockerClient;
 import com.github.dockerjava.api.async.ResultCallback;
 import com.github.dockerjava.api.command.CreateContainerResponse;
 import com.github.dockerjava.api.command.ExecCreateCmdResponse;
+import com.github.dockerjava.api.exception.ConflictException;
 import com.github.dockerjava.api.exception.NotFoundException;
 import com.github.dockerjava.api.model.AccessMode;
 import com.github.dockerjava.api.model.Bind;
@@ -77,11 +78,14 @@ public final class DockerSandbox implements Sandbox {
     }
 
     /** Removes containers an earlier, interrupted run left behind. */
-    public static void removeLeftovers() {
+    /** Removes containers an earlier suite of this checkout left (under {@code runsRoot}); another checkout's suite may be running. */
+    public static void removeLeftovers(Path runsRoot) {
         if (unavailableReason().isPresent()) {
             return;
         }
-        client().listContainersCmd().withShowAll(true).withLabelFilter(List.of(LABEL)).exec()
+        String mine = runsRoot.toAbsolutePath().normalize() + "/";
+        client().listContainersCmd().withShowAll(true).withLabelFilter(List.of(LABEL)).exec().stream()
+                .filter(c -> c.getLabels() != null && c.getLabels().getOrDefault(LABEL, "").startsWith(mine))
                 .forEach(c -> remove(c.getId()));
     }
 
@@ -212,6 +216,8 @@ public final class DockerSandbox implements Sandbox {
             client().removeContainerCmd(id).withForce(true).withRemoveVolumes(true).exec();
         } catch (NotFoundException e) {
             // already gone
+        } catch (ConflictException e) {
+            // already being removed
         }
     }
 }
