@@ -3,12 +3,24 @@ package dev.cryo.engine.dump;
 import dev.cryo.engine.CryoException;
 import dev.cryo.engine.log.Log;
 import dev.cryo.engine.ptrace.HelperProcess;
+import dev.cryo.engine.mem.RemoteMemory;
+import dev.cryo.engine.proc.ProcFs;
+import dev.cryo.engine.ptrace.Ptrace;
 import dev.cryo.engine.sys.Syscall;
+import dev.cryo.engine.sys.SyscallException;
+import dev.cryo.image.ImageDir;
+import dev.cryo.image.PageMap;
+import dev.cryo.image.proto.*;
+import com.google.protobuf.ByteString;
+import com.google.protobuf.Descriptors;
+import com.google.protobuf.Message;
 
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Comparator;
+import java.util.List;
+import java.util.UUID;
 import java.util.stream.Stream;
 
 /**
@@ -17,8 +29,13 @@ import java.util.stream.Stream;
  * The target's frozen time is then the real work only.
  */
 public final class Warmup {
-    /** {@code -Dcryo.warmup=false} skips the rehearsal (to measure what it buys). */
-    static final boolean ENABLED = !"false".equals(System.getProperty("cryo.warmup"));
+    /**
+     * {@code -Dcryo.warmup=}: {@code light} (default) runs the image encoders, /proc readers and native bindings
+     * without a helper; {@code full} rehearses a whole dump of a spawned helper; {@code false} skips it (to
+     * measure what it buys).
+     */
+    static final String MODE = System.getProperty("cryo.warmup", "light");
+    static final boolean ENABLED = !"false".equals(MODE);
 
     private Warmup() {
     }
@@ -30,7 +47,8 @@ public final class Warmup {
     public static void train() {
         try (dev.cryo.engine.ptrace.Tracer tracer = new dev.cryo.engine.ptrace.Tracer()) {
             tracer.call(() -> {
-                rehearse(Log.discard());
+                full(Log.discard());
+                light(Log.discard());
                 return null;
             });
         } catch (Exception | LinkageError e) {
@@ -42,6 +60,108 @@ public final class Warmup {
         if (!ENABLED) {
             return;
         }
+        if (!"full".equals(MODE)) {
+            light(log);
+            return;
+        }
+        full(log);
+    }
+
+    /**
+     * The cold costs of a dump without a process to dump: protobuf's generated serializers (every image message,
+     * filled), image files on disk, /proc readers on Cryo's own pid, JNR bindings of ptrace and waitpid (calls
+     * that fail on a pid that cannot exist), and SecureRandom for the inventory's run id.
+     */
+    static void light(Log log) {
+        Path dir = null;
+        try {
+            dir = Files.createTempDirectory("cryo-rehearsal");
+            ImageDir images = ImageDir.create(dir);
+            images.writeInventory(filled(inventory_entry.newBuilder(), 0).setDumpCriuRunId(UUID.randomUUID().toString())
+                    .build());
+            images.writePstree(List.of(filled(pstree_entry.newBuilder(), 0).build()));
+            images.writeCore(1, filled(core_entry.newBuilder(), 0).build());
+            images.writeIds(1, filled(task_kobj_ids_entry.newBuilder(), 0).build());
+            images.writeMm(1, filled(mm_entry.newBuilder(), 0).build());
+            images.writePagemap(1, new PageMap(1, List.of(PageMap.entry(0x10000, 1, PageMap.PE_PRESENT))));
+            images.writeFiles(List.of(filled(file_entry.newBuilder(), 0).build()));
+            images.writeFdinfo(1, List.of(filled(fdinfo_entry.newBuilder(), 0).build()));
+            images.writeFs(1, filled(fs_entry.newBuilder(), 0).build());
+            images.writeSeccomp(seccomp_entry.newBuilder().build());
+            images.writeTimens(0, filled(timens_entry.newBuilder(), 0).build());
+            images.writeDumpStats(filled(stats_entry.newBuilder(), 0).build());
+        } catch (IOException | RuntimeException e) {
+            log.debug("rehearsal of the images failed (only the frozen time suffers): %s", e.getMessage());
+        } finally {
+            delete(dir);
+        }
+        try {
+            int self = (int) ProcessHandle.current().pid();
+            ProcFs proc = new ProcFs();
+            proc.stat(self);
+            proc.status(self);
+            proc.tasks(self);
+            proc.fds(self);
+            new RemoteMemory(self).read(proc.fastMaps(self).get(0).start(), 8);
+            int nobody = 0x3ffffffe; // above any pid_max: every call below fails with ESRCH or ECHILD
+            quietly(() -> Ptrace.seize(nobody, Ptrace.O_TRACESYSGOOD));
+            quietly(() -> Ptrace.interrupt(nobody));
+            quietly(() -> Ptrace.poll(nobody));
+            quietly(() -> Ptrace.registers(nobody));
+            quietly(() -> Ptrace.xstate(nobody));
+            quietly(() -> Ptrace.sigmask(nobody));
+        } catch (IOException | RuntimeException | SyscallException e) {
+            log.debug("rehearsal of /proc and ptrace failed (only the frozen time suffers): %s", e.getMessage());
+        }
+    }
+
+    private interface NativeCall {
+        void call() throws SyscallException;
+    }
+
+    private static void quietly(NativeCall c) {
+        try {
+            c.call();
+        } catch (SyscallException expected) {
+            // the pid does not exist: the binding is made all the same
+        }
+    }
+
+    /** Every field set (one element per repeated field, optional messages three deep): all serializers run. */
+    private static <B extends Message.Builder> B filled(B b, int depth) {
+        for (Descriptors.FieldDescriptor f : b.getDescriptorForType().getFields()) {
+            Object v;
+            if (f.getJavaType() == Descriptors.FieldDescriptor.JavaType.MESSAGE) {
+                if (depth >= (f.isRequired() ? 8 : 3)) {
+                    continue;
+                }
+                v = filled(b.newBuilderForField(f), depth + 1).build();
+            } else {
+                v = switch (f.getJavaType()) {
+                    case INT -> 1;
+                    case LONG -> 1L;
+                    case FLOAT -> 1f;
+                    case DOUBLE -> 1d;
+                    case BOOLEAN -> true;
+                    case STRING -> "x";
+                    case BYTE_STRING -> ByteString.copyFrom(new byte[]{1});
+                    case ENUM -> f.getEnumType().getValues().get(0);
+                    default -> null;
+                };
+            }
+            if (v == null) {
+                continue;
+            }
+            if (f.isRepeated()) {
+                b.addRepeatedField(f, v);
+            } else {
+                b.setField(f, v);
+            }
+        }
+        return b;
+    }
+
+    private static void full(Log log) {
         Path dir = null;
         int helper = -1;
         try {
@@ -57,12 +177,16 @@ public final class Warmup {
                 Syscall.raw(Syscall.KILL, helper, 9);
                 Syscall.raw(Syscall.WAIT4, helper, 0, 0x40000000, 0);
             }
-            if (dir != null) {
-                try (Stream<Path> s = Files.walk(dir)) {
-                    s.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
-                } catch (IOException ignored) {
-                    // a temp dir left behind is harmless
-                }
+            delete(dir);
+        }
+    }
+
+    private static void delete(Path dir) {
+        if (dir != null) {
+            try (Stream<Path> s = Files.walk(dir)) {
+                s.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+            } catch (IOException ignored) {
+                // a temp dir left behind is harmless
             }
         }
     }
