@@ -84,7 +84,9 @@ final class CommonOptions {
     /** Opens the log -o names (or stderr) at the session's level and hands it to the session. */
     Log openLog(Session session) throws CryoException, UsageError {
         if ("-".equals(logFile)) {
-            throw new UsageError("logging to stdout (-o -) is not supported yet; give a file name");
+            Log log = Log.toStdout(session.verbosity);
+            session.useLog(log, false);
+            return log;
         }
         Path path = logPath();
         if (path == null) {

@@ -27,10 +27,7 @@ final class DecodeCommand implements CryoCommand {
     @Override
     public int run(Session session) throws IOException {
         byte[] data = ImageCommands.input(in, session);
-        String json = CritJson.toJson(ImageCommands.decode(ImageCommands.inputName(in), data));
-        if (!pretty) {
-            json = CompactJson.of(json);
-        }
+        String json = CritJson.toJson(ImageCommands.decode(ImageCommands.inputName(in), data), pretty);
         if (out == null || out.equals("-")) {
             session.out.println(json); // crit ends stdout, and only stdout, with a newline
         } else {

@@ -38,6 +38,11 @@ public final class Log implements Closeable {
         }
     }
 
+    /** CRIU's {@code -o -}: the log goes to standard output. */
+    public static Log toStdout(int level) {
+        return new Log(level, System.out, false);
+    }
+
     public static Log toStderr(int level) {
         return new Log(level, System.err, false);
     }
