@@ -4,6 +4,7 @@ import dev.cryo.engine.CryoException;
 import dev.cryo.engine.log.Log;
 import dev.cryo.engine.ptrace.HelperProcess;
 import dev.cryo.engine.mem.RemoteMemory;
+import dev.cryo.engine.proc.MapsEntry;
 import dev.cryo.engine.proc.ProcFs;
 import dev.cryo.engine.ptrace.Ptrace;
 import dev.cryo.engine.sys.Syscall;
@@ -13,6 +14,8 @@ import dev.cryo.image.PageMap;
 import dev.cryo.image.proto.*;
 import com.google.protobuf.ByteString;
 import com.google.protobuf.Descriptors;
+import com.google.protobuf.DynamicMessage;
+import com.google.protobuf.InvalidProtocolBufferException;
 import com.google.protobuf.Message;
 
 import java.io.IOException;
@@ -77,19 +80,19 @@ public final class Warmup {
         try {
             dir = Files.createTempDirectory("cryo-rehearsal");
             ImageDir images = ImageDir.create(dir);
-            images.writeInventory(filled(inventory_entry.newBuilder(), 0).setDumpCriuRunId(UUID.randomUUID().toString())
-                    .build());
-            images.writePstree(List.of(filled(pstree_entry.newBuilder(), 0).build()));
-            images.writeCore(1, filled(core_entry.newBuilder(), 0).build());
-            images.writeIds(1, filled(task_kobj_ids_entry.newBuilder(), 0).build());
-            images.writeMm(1, filled(mm_entry.newBuilder(), 0).build());
+            images.writeInventory(filled(inventory_entry.getDefaultInstance()).toBuilder()
+                    .setDumpCriuRunId(UUID.randomUUID().toString()).build());
+            images.writePstree(List.of(filled(pstree_entry.getDefaultInstance())));
+            images.writeCore(1, filled(core_entry.getDefaultInstance()));
+            images.writeIds(1, filled(task_kobj_ids_entry.getDefaultInstance()));
+            images.writeMm(1, filled(mm_entry.getDefaultInstance()));
             images.writePagemap(1, new PageMap(1, List.of(PageMap.entry(0x10000, 1, PageMap.PE_PRESENT))));
-            images.writeFiles(List.of(filled(file_entry.newBuilder(), 0).build()));
-            images.writeFdinfo(1, List.of(filled(fdinfo_entry.newBuilder(), 0).build()));
-            images.writeFs(1, filled(fs_entry.newBuilder(), 0).build());
+            images.writeFiles(List.of(filled(file_entry.getDefaultInstance())));
+            images.writeFdinfo(1, List.of(filled(fdinfo_entry.getDefaultInstance())));
+            images.writeFs(1, filled(fs_entry.getDefaultInstance()));
             images.writeSeccomp(seccomp_entry.newBuilder().build());
-            images.writeTimens(0, filled(timens_entry.newBuilder(), 0).build());
-            images.writeDumpStats(filled(stats_entry.newBuilder(), 0).build());
+            images.writeTimens(0, filled(timens_entry.getDefaultInstance()));
+            images.writeDumpStats(filled(stats_entry.getDefaultInstance()));
         } catch (IOException | RuntimeException e) {
             log.debug("rehearsal of the images failed (only the frozen time suffers): %s", e.getMessage());
         } finally {
@@ -102,7 +105,12 @@ public final class Warmup {
             proc.status(self);
             proc.tasks(self);
             proc.fds(self);
-            new RemoteMemory(self).read(proc.fastMaps(self).get(0).start(), 8);
+            for (MapsEntry m : proc.fastMaps(self)) {
+                if (m.read()) { // process_vm_readv, as the dump reads pages
+                    new RemoteMemory(self).read(m.start(), 8);
+                    break;
+                }
+            }
             int nobody = 0x3ffffffe; // above any pid_max: every call below fails with ESRCH or ECHILD
             quietly(() -> Ptrace.seize(nobody, Ptrace.O_TRACESYSGOOD));
             quietly(() -> Ptrace.interrupt(nobody));
@@ -127,28 +135,30 @@ public final class Warmup {
         }
     }
 
-    /** Every field set (one element per repeated field, optional messages three deep): all serializers run. */
-    private static <B extends Message.Builder> B filled(B b, int depth) {
-        for (Descriptors.FieldDescriptor f : b.getDescriptorForType().getFields()) {
-            Object v;
-            if (f.getJavaType() == Descriptors.FieldDescriptor.JavaType.MESSAGE) {
-                if (depth >= (f.isRequired() ? 8 : 3)) {
-                    continue;
-                }
-                v = filled(b.newBuilderForField(f), depth + 1).build();
-            } else {
-                v = switch (f.getJavaType()) {
-                    case INT -> 1;
-                    case LONG -> 1L;
-                    case FLOAT -> 1f;
-                    case DOUBLE -> 1d;
-                    case BOOLEAN -> true;
-                    case STRING -> "x";
-                    case BYTE_STRING -> ByteString.copyFrom(new byte[]{1});
-                    case ENUM -> f.getEnumType().getValues().get(0);
-                    default -> null;
-                };
-            }
+    /**
+     * A message of the generated type with every field set (one element per repeated field, optional messages three
+     * deep), so that all its serializers run. Filled as a DynamicMessage and parsed back: setting fields on the
+     * generated builder would go through Java reflection, which the dump itself never uses.
+     */
+    @SuppressWarnings("unchecked")
+    private static <M extends Message> M filled(M prototype) throws InvalidProtocolBufferException {
+        return (M) prototype.getParserForType().parseFrom(filled(prototype.getDescriptorForType(), 0).toByteArray());
+    }
+
+    private static DynamicMessage filled(Descriptors.Descriptor type, int depth) {
+        DynamicMessage.Builder b = DynamicMessage.newBuilder(type);
+        for (Descriptors.FieldDescriptor f : type.getFields()) {
+            Object v = switch (f.getJavaType()) {
+                case MESSAGE -> depth >= (f.isRequired() ? 8 : 3) ? null : filled(f.getMessageType(), depth + 1);
+                case INT -> 1;
+                case LONG -> 1L;
+                case FLOAT -> 1f;
+                case DOUBLE -> 1d;
+                case BOOLEAN -> true;
+                case STRING -> "x";
+                case BYTE_STRING -> ByteString.copyFrom(new byte[]{1});
+                case ENUM -> f.getEnumType().getValues().get(0);
+            };
             if (v == null) {
                 continue;
             }
@@ -158,7 +168,7 @@ public final class Warmup {
                 b.setField(f, v);
             }
         }
-        return b;
+        return b.build();
     }
 
     private static void full(Log log) {
