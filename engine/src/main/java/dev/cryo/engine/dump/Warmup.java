@@ -7,6 +7,7 @@ import dev.cryo.engine.mem.RemoteMemory;
 import dev.cryo.engine.proc.MapsEntry;
 import dev.cryo.engine.proc.ProcFs;
 import dev.cryo.engine.ptrace.Ptrace;
+import dev.cryo.engine.sys.LibC;
 import dev.cryo.engine.sys.Syscall;
 import dev.cryo.engine.sys.SyscallException;
 import dev.cryo.image.ImageDir;
@@ -17,6 +18,8 @@ import com.google.protobuf.Descriptors;
 import com.google.protobuf.DynamicMessage;
 import com.google.protobuf.InvalidProtocolBufferException;
 import com.google.protobuf.Message;
+import jnr.ffi.Memory;
+import jnr.ffi.Pointer;
 
 import java.io.IOException;
 import java.nio.file.Files;
@@ -121,6 +124,38 @@ public final class Warmup {
         } catch (IOException | RuntimeException | SyscallException e) {
             log.debug("rehearsal of /proc and ptrace failed (only the frozen time suffers): %s", e.getMessage());
         }
+    }
+
+    /**
+     * For a restore: binds, on a daemon thread while the images are read, the libc calls that spawn the helper
+     * (JNR binds each on first use, ~0.1 s together when cold). Spawns nothing: every object is initialised and
+     * destroyed again.
+     */
+    public static void bindSpawnInBackground() {
+        if (!ENABLED) {
+            return;
+        }
+        Thread t = new Thread(() -> {
+            try {
+                LibC c = LibC.INSTANCE;
+                Pointer actions = Memory.allocateDirect(LibC.RUNTIME, 256);
+                Pointer attr = Memory.allocateDirect(LibC.RUNTIME, 512);
+                Pointer set = Memory.allocateDirect(LibC.RUNTIME, 128);
+                c.posix_spawn_file_actions_init(actions);
+                c.posix_spawnattr_init(attr);
+                c.posix_spawnattr_setsigdefault(attr, set);
+                c.posix_spawnattr_setsigmask(attr, set);
+                c.posix_spawnattr_setflags(attr, (short) 0);
+                c.posix_spawn_file_actions_addopen(actions, 0, "/dev/null", 0, 0);
+                c.posix_spawn_file_actions_addclosefrom_np(actions, 3);
+                c.posix_spawnattr_destroy(attr);
+                c.posix_spawn_file_actions_destroy(actions);
+            } catch (RuntimeException | LinkageError e) {
+                // only the restore's fork gets slower
+            }
+        }, "cryo-bind");
+        t.setDaemon(true);
+        t.start();
     }
 
     private interface NativeCall {

@@ -82,6 +82,7 @@ final class RestoreRun {
 
     int run() throws CryoException {
         long t0 = System.nanoTime();
+        dev.cryo.engine.dump.Warmup.bindSpawnInBackground(); // overlaps the image reading below
         Image img = load();
         pid = img.pstree().getPid();
         log.info("Restoring pid %d from %s", pid, options.imagesDir());
