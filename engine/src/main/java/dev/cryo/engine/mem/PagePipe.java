@@ -64,6 +64,11 @@ final class PagePipe {
             free.add(new Slot(NativeBuffer.allocate(CHUNK), null, null));
         }
         FileChannel procMem = null;
+        long total = 0;
+        for (Chunk c : chunks) {
+            total += c.bytes();
+        }
+        PageProgress progress = PageProgress.forCopy(toRemote ? "Restoring memory" : "Dumping memory", total);
         Thread worker = new Thread(() -> fileSide(chunks, file, toRemote, free, full), "cryo-pages");
         worker.setDaemon(true);
         worker.start();
@@ -80,6 +85,7 @@ final class PagePipe {
                 long t = System.nanoTime();
                 processSide(memory, procMem, toRemote, s.buffer(), c);
                 remoteNanos += System.nanoTime() - t;
+                progress.advance(c.bytes());
                 (toRemote ? free : full).add(new Slot(s.buffer(), c, null));
             }
             if (!toRemote) {
@@ -92,6 +98,7 @@ final class PagePipe {
                 }
             }
         } finally {
+            progress.close();
             worker.interrupt();
             try {
                 worker.join();

@@ -50,6 +50,9 @@ public interface LibC {
 
     int posix_spawnattr_destroy(Pointer attr);
 
+    /** 1 when {@code fd} is a terminal. */
+    int isatty(int fd);
+
     static int errno() {
         return RUNTIME.getLastError();
     }
