@@ -94,6 +94,7 @@ final class DumpRun {
         ImageDir dir;
         try {
             dir = ImageDir.create(options.imagesDir());
+            dirForWriter = dir;
         } catch (IOException e) {
             throw new CryoException("cannot dump pid " + pid + ": cannot create images dir " + options.imagesDir()
                     + ": " + e.getMessage());
@@ -102,6 +103,8 @@ final class DumpRun {
         if (!rehearsal) {
             step("warm up", () -> Warmup.rehearse(log));
         }
+        previewMaps();
+        startWriter();
         long t0 = System.nanoTime();
         step("freeze", () -> {
             try {
@@ -136,7 +139,16 @@ final class DumpRun {
             SocketDump.release(fdCtx, false);
             incremental.abort();
             resumeQuietly();
+            if (memoryImages != null) {
+                try {
+                    memoryImages.get(); // nothing is written into the images dir after the dump reports its failure
+                } catch (InterruptedException | java.util.concurrent.ExecutionException ignored) {
+                    // the dump has failed already; this is only its leftover
+                }
+            }
             throw e;
+        } finally {
+            writerJobs.offer(() -> { }); // lets the writer thread end if it was given nothing
         }
         incremental.commit();
         frozenUs = (releasedAt - t1) / 1000;
@@ -173,7 +185,8 @@ final class DumpRun {
 
     private Images collect(FdDumpContext fdCtx) throws CryoException {
         try {
-            if (proc.tasks(pid).size() != 1) {
+            TaskStatus status = proc.status(pid); // its Threads: line spares listing /proc/PID/task
+            if (status.threads() != 1) {
                 throw new CryoException("cannot dump pid " + pid + ": it started a thread while being frozen");
             }
             regs = Ptrace.registers(pid);
@@ -181,8 +194,22 @@ final class DumpRun {
             log.debug("registers: %s, sigmask %#x", regs, sigmask);
             byte[] xstate = Ptrace.xstate(pid);
             TaskStat stat = proc.stat(pid);
-            TaskStatus status = proc.status(pid);
-            List<MapsEntry> maps = proc.fastMaps(pid);
+            List<MapsEntry> maps;
+            List<vma_entry> vmas;
+            String mapsText = proc.mapsText(pid);
+            if (preview != null && preview.text().equals(mapsText)) {
+                maps = preview.maps();
+                vmas = preview.vmas();
+            } else {
+                // changed since the preview (or none): the mapped files are found again from the frozen maps
+                files.clear();
+                fileIds.clear();
+                maps = ProcFs.parseMaps(mapsText);
+                vmas = new ArrayList<>(maps.size());
+                for (MapsEntry m : maps) {
+                    vmas.add(vmaEntry(m));
+                }
+            }
             RemoteMemory memory = new RemoteMemory(pid);
 
             log.debug("read /proc: %d VMAs", maps.size());
@@ -206,9 +233,9 @@ final class DumpRun {
             mm_entry.Builder mm = mmEntry(stat, brk);
             List<PageRun> runs = new ArrayList<>();
             Set<PageRun> unreadable = new HashSet<>();
+            mm.addAllVmas(vmas);
             try (PageMapScanner scanner = new PageMapScanner(pid)) {
                 for (MapsEntry m : maps) {
-                    mm.addVmas(vmaEntry(m));
                     if (m.isKernelSpecial() || m.shared()) {
                         continue;
                     }
@@ -241,6 +268,17 @@ final class DumpRun {
                         pages, null, null);
             }
 
+            // the memory images are final: a second core writes them while the files are collected
+            PageMap pagemap = new PageMap(PAGES_ID, pm);
+            mm_entry mmImage = mm.build();
+            pstree_entry pstree = pstree_entry.newBuilder().setPid(pid).setPpid(0).setPgid(stat.pgid())
+                    .setSid(stat.sid()).addThreads(pid).build();
+            memoryImages = new java.util.concurrent.FutureTask<>(() -> {
+                writeMemoryImages(dirForWriter, pages, mmImage, pagemap, pstree);
+                return null;
+            });
+            writerJobs.add(memoryImages);
+
             // files
             log.debug("memory done");
             List<fdinfo_entry> fdinfo = new ArrayList<>();
@@ -268,23 +306,49 @@ final class DumpRun {
                     .setRootId(fileId(root, proc.dir(pid).resolve("root"))).setUmask(status.umask()).build();
 
             log.debug("files done");
+            String comm = proc.comm(pid);
             core_entry core = core_entry.newBuilder().setMtype(core_entry.march.X86_64)
                     .setThreadInfo(thread_info_x86.newBuilder().setClearTidAddr(0)
                             .setGpregs(gpregsOf(regs)).setFpregs(FpuState.toImage(xstate)))
                     .setTc(task_core_entry.newBuilder().setTaskState(1).setExitCode(0)
                             .setPersonality(proc.personality(pid)).setFlags(stat.flags()).setBlkSigset(sigmask)
-                            .setComm(proc.comm(pid)).setRlimits(TaskResources.rlimits(pid))
+                            .setComm(comm).setRlimits(TaskResources.rlimits(pid))
                             .setSignalsS(Signals.dumpQueue(pid, true)).addAllSigactions(actions)
                             .setOomScoreAdj(TaskResources.oomScoreAdj(proc, pid)))
-                    .setThreadCore(TaskResources.threadCore(pid, proc, status, sigmask))
+                    .setThreadCore(TaskResources.threadCore(pid, comm, status, sigmask))
                     .build();
-            pstree_entry pstree = pstree_entry.newBuilder().setPid(pid).setPpid(0).setPgid(stat.pgid())
-                    .setSid(stat.sid()).addThreads(pid).build();
-            return new Images(pstree, core, mm.build(), new PageMap(PAGES_ID, pm), pages, fdinfo, fs);
+            return new Images(pstree, core, mmImage, pagemap, pages, fdinfo, fs);
         } catch (IOException e) {
             throw new CryoException("cannot dump pid " + pid + ": reading /proc failed: " + e.getMessage(), e);
         } catch (SyscallException e) {
             throw new CryoException("cannot dump pid " + pid + ": " + e.getMessage(), e);
+        }
+    }
+
+    /** Maps as read before the freeze, with their VMA entries and mapped files. */
+    private record MapsPreview(String text, List<MapsEntry> maps, List<vma_entry> vmas) {
+    }
+
+    private MapsPreview preview;
+
+    /**
+     * Reads and parses the maps while the target still runs; the frozen maps are then only compared byte for
+     * byte with these (any difference and they are read again), which keeps the parsing out of the frozen time.
+     */
+    private void previewMaps() {
+        try {
+            String text = proc.mapsText(pid);
+            List<MapsEntry> maps = ProcFs.parseMaps(text);
+            List<vma_entry> vmas = new ArrayList<>(maps.size());
+            for (MapsEntry m : maps) {
+                vmas.add(vmaEntry(m));
+            }
+            preview = new MapsPreview(text, maps, vmas);
+        } catch (IOException | CryoException | RuntimeException e) {
+            // the frozen read decides, and reports what it finds
+            files.clear();
+            fileIds.clear();
+            preview = null;
         }
     }
 
@@ -381,42 +445,84 @@ final class DumpRun {
 
     private void writeImages(ImageDir dir, Images img) throws CryoException {
         try {
-            long w0 = System.nanoTime();
-            img.pages().writeTo(dir.pagesPath(PAGES_ID));
-            memwriteUs = (System.nanoTime() - w0) / 1000;
-            if (img.pages().streamed()) {
-                // read and written at once: each side's own time (they overlap)
-                memdumpUs += img.pages().streamedRemoteNanos() / 1000;
-                memwriteUs = img.pages().streamedFileNanos() / 1000;
-            }
-            task_kobj_ids_entry ids = TaskResources.ids(IDS);
-            log.debug("pages written");
-            dir.writeInventory(inventory_entry.newBuilder().setImgVersion(2).setFdinfoPerId(true).setRootIds(ids)
-                    .setNsPerId(true).setRootCgSet(1).setLsmtype(lsmtype.NO_LSM).setNetworkLockMethod(0)
-                    .setDumpCriuRunId(UUID.randomUUID().toString()).build());
-            dir.writePstree(List.of(img.pstree()));
-            if (img.core() == null) {
-                dir.writeMm(pid, img.mm());
-                dir.writePagemap(pid, img.pagemap());
+            if (img.core() != null) {
+                task_kobj_ids_entry ids = TaskResources.ids(IDS);
+                dir.writeCore(pid, img.core());
+                dir.writeIds(pid, ids);
                 dir.writeFiles(files);
+                dir.writeFdinfo(IDS, img.fdinfo());
+                if (!fdCtx.pipesData().isEmpty()) {
+                    dir.writePipesData(fdCtx.pipesData());
+                }
+                dir.writeFs(pid, img.fs());
+                dir.writeSeccomp(seccomp_entry.newBuilder().build());
+                dir.writeTimens(0, TaskResources.timens());
+                awaitMemoryImages();
+                log.debug("images written");
                 return;
             }
-            dir.writeCore(pid, img.core());
-            dir.writeIds(pid, ids);
-            dir.writeMm(pid, img.mm());
-            dir.writePagemap(pid, img.pagemap());
+            writeMemoryImages(dir, img.pages(), img.mm(), img.pagemap(), img.pstree());
             dir.writeFiles(files);
-            dir.writeFdinfo(IDS, img.fdinfo());
-            if (!fdCtx.pipesData().isEmpty()) {
-                dir.writePipesData(fdCtx.pipesData());
-            }
-            dir.writeFs(pid, img.fs());
-            dir.writeSeccomp(seccomp_entry.newBuilder().build());
-            dir.writeTimens(0, TaskResources.timens());
         } catch (IOException e) {
             throw new CryoException("cannot dump pid " + pid + ": writing images to " + dir.path() + " failed: "
                     + e.getMessage(), e);
         }
+    }
+
+    private final java.util.concurrent.BlockingQueue<Runnable> writerJobs =
+            new java.util.concurrent.ArrayBlockingQueue<>(2);
+    private java.util.concurrent.FutureTask<Void> memoryImages;
+    private ImageDir dirForWriter;
+
+    /** Started before the freeze (a thread start is not free), it runs one job: the memory images. */
+    private void startWriter() {
+        Thread writer = new Thread(() -> {
+            try {
+                writerJobs.take().run();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }, "cryo-image-writer");
+        writer.setDaemon(true);
+        writer.start();
+    }
+
+    private void awaitMemoryImages() throws IOException, CryoException {
+        try {
+            memoryImages.get();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new CryoException("cannot dump pid " + pid + ": interrupted while its pages were written");
+        } catch (java.util.concurrent.ExecutionException e) {
+            if (e.getCause() instanceof IOException io) {
+                throw io;
+            }
+            if (e.getCause() instanceof RuntimeException r) {
+                throw r;
+            }
+            throw new IllegalStateException(e.getCause());
+        }
+    }
+
+    /** pages, inventory, pstree, mm, pagemap: everything that is known once the memory is read. */
+    private void writeMemoryImages(ImageDir dir, PageBuffer pages, mm_entry mm, PageMap pagemap, pstree_entry pstree)
+            throws IOException {
+        {
+            long w0 = System.nanoTime();
+            pages.writeTo(dir.pagesPath(PAGES_ID));
+            memwriteUs = (System.nanoTime() - w0) / 1000;
+            if (pages.streamed()) {
+                // read and written at once: each side's own time (they overlap)
+                memdumpUs += pages.streamedRemoteNanos() / 1000;
+                memwriteUs = pages.streamedFileNanos() / 1000;
+            }
+        }
+        dir.writeInventory(inventory_entry.newBuilder().setImgVersion(2).setFdinfoPerId(true)
+                .setRootIds(TaskResources.ids(IDS)).setNsPerId(true).setRootCgSet(1).setLsmtype(lsmtype.NO_LSM)
+                .setNetworkLockMethod(0).setDumpCriuRunId(UUID.randomUUID().toString()).build());
+        dir.writePstree(List.of(pstree));
+        dir.writeMm(pid, mm);
+        dir.writePagemap(pid, pagemap);
     }
 
     /** Puts everything back as it was and lets the target run on. */

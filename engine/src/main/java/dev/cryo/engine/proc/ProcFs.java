@@ -97,8 +97,18 @@ public final class ProcFs {
      * growing down, as the kernel makes it.
      */
     public List<MapsEntry> fastMaps(int pid) throws IOException {
+        return parseMaps(mapsText(pid));
+    }
+
+    /** The bytes of /proc/PID/maps, to compare a read made before a freeze with one made after it. */
+    public String mapsText(int pid) throws IOException {
+        return text(pid, "maps");
+    }
+
+    /** Parses the text of /proc/PID/maps (see {@link #fastMaps}). */
+    public static List<MapsEntry> parseMaps(String text) {
         List<MapsEntry> out = new ArrayList<>();
-        for (String line : text(pid, "maps").split("\n")) {
+        for (String line : text.split("\n")) {
             if (line.isEmpty()) {
                 continue;
             }

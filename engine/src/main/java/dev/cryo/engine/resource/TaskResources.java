@@ -39,13 +39,14 @@ public final class TaskResources {
         return Integer.parseInt(java.nio.file.Files.readString(proc.dir(pid).resolve("oom_score_adj")).strip());
     }
 
-    public static thread_core_entry threadCore(int pid, ProcFs proc, TaskStatus status, long sigmask)
-            throws SyscallException, IOException {
+    /** @param comm the task's name (/proc/PID/comm), read once by the caller for both core entries */
+    public static thread_core_entry threadCore(int pid, String comm, TaskStatus status, long sigmask)
+            throws SyscallException {
         NativeBuffer b = NativeBuffer.allocate(16);
         Syscall.call("get_robust_list(" + pid + ")", GET_ROBUST_LIST, pid, b.address(), b.address() + 8);
         var t = thread_core_entry.newBuilder().setFutexRla(b.getLong(0)).setFutexRlaLen((int) b.getLong(8))
                 .setSchedNice(0).setSchedPolicy(0).setBlkSigset(sigmask)
-                .setSignalsP(Signals.dumpQueue(pid, false)).setCreds(creds(status)).setComm(proc.comm(pid));
+                .setSignalsP(Signals.dumpQueue(pid, false)).setCreds(creds(status)).setComm(comm);
         Ptrace.RseqConfig rseq = Ptrace.rseqConfiguration(pid);
         if (rseq != null && rseq.abiPointer() != 0) {
             t.setRseqEntry(rseq_entry.newBuilder().setRseqAbiPointer(rseq.abiPointer())
