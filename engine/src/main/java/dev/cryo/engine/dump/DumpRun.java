@@ -216,7 +216,9 @@ final class DumpRun {
             // the remote part: brk and signal handlers have no other interface
             Ptrace.setSigmask(pid, -1L); // no signal may interrupt our syscalls
             sigmaskChanged = true;
-            remote = new RemoteSyscall(pid, SyscallSite.find(memory, maps, regs), regs);
+            long site = preview != null && maps == preview.maps() && preview.vdsoSite() >= 0 ? preview.vdsoSite()
+                    : SyscallSite.find(memory, maps, regs);
+            remote = new RemoteSyscall(pid, site, regs);
             long brk = remote.call("brk", Syscall.BRK, 0);
             long caught = status.hex("SigCgt");
             List<sa_entry> actions;
@@ -274,7 +276,7 @@ final class DumpRun {
             pstree_entry pstree = pstree_entry.newBuilder().setPid(pid).setPpid(0).setPgid(stat.pgid())
                     .setSid(stat.sid()).addThreads(pid).build();
             memoryImages = new java.util.concurrent.FutureTask<>(() -> {
-                writeMemoryImages(dirForWriter, pages, mmImage, pagemap, pstree);
+                writeMemoryImages(dirForWriter, pages, mmImage, pagemap, pstree, true);
                 return null;
             });
             writerJobs.add(memoryImages);
@@ -326,7 +328,7 @@ final class DumpRun {
     }
 
     /** Maps as read before the freeze, with their VMA entries and mapped files. */
-    private record MapsPreview(String text, List<MapsEntry> maps, List<vma_entry> vmas) {
+    private record MapsPreview(String text, List<MapsEntry> maps, List<vma_entry> vmas, long vdsoSite) {
     }
 
     private MapsPreview preview;
@@ -343,7 +345,14 @@ final class DumpRun {
             for (MapsEntry m : maps) {
                 vmas.add(vmaEntry(m));
             }
-            preview = new MapsPreview(text, maps, vmas);
+            // the vDSO's code is the kernel's, read-only; same maps after the freeze = same place
+            long site;
+            try {
+                site = SyscallSite.inVdso(new RemoteMemory(pid), maps);
+            } catch (SyscallException e) {
+                site = -1;
+            }
+            preview = new MapsPreview(text, maps, vmas, site);
         } catch (IOException | CryoException | RuntimeException e) {
             // the frozen read decides, and reports what it finds
             files.clear();
@@ -445,23 +454,23 @@ final class DumpRun {
 
     private void writeImages(ImageDir dir, Images img) throws CryoException {
         try {
+            if (memoryImages == null) {
+                writeMemoryImages(dir, img.pages(), img.mm(), img.pagemap(), img.pstree(), img.core() != null);
+            }
             if (img.core() != null) {
-                task_kobj_ids_entry ids = TaskResources.ids(IDS);
                 dir.writeCore(pid, img.core());
-                dir.writeIds(pid, ids);
                 dir.writeFiles(files);
                 dir.writeFdinfo(IDS, img.fdinfo());
                 if (!fdCtx.pipesData().isEmpty()) {
                     dir.writePipesData(fdCtx.pipesData());
                 }
                 dir.writeFs(pid, img.fs());
-                dir.writeSeccomp(seccomp_entry.newBuilder().build());
-                dir.writeTimens(0, TaskResources.timens());
-                awaitMemoryImages();
+                if (memoryImages != null) {
+                    awaitMemoryImages();
+                }
                 log.debug("images written");
                 return;
             }
-            writeMemoryImages(dir, img.pages(), img.mm(), img.pagemap(), img.pstree());
             dir.writeFiles(files);
         } catch (IOException e) {
             throw new CryoException("cannot dump pid " + pid + ": writing images to " + dir.path() + " failed: "
@@ -504,9 +513,12 @@ final class DumpRun {
         }
     }
 
-    /** pages, inventory, pstree, mm, pagemap: everything that is known once the memory is read. */
-    private void writeMemoryImages(ImageDir dir, PageBuffer pages, mm_entry mm, PageMap pagemap, pstree_entry pstree)
-            throws IOException {
+    /**
+     * pages, inventory, pstree, mm, pagemap: everything that is known once the memory is read; for a full dump
+     * also the images that hold no state of the target's own (ids, seccomp, timens).
+     */
+    private void writeMemoryImages(ImageDir dir, PageBuffer pages, mm_entry mm, PageMap pagemap, pstree_entry pstree,
+                                   boolean full) throws IOException {
         {
             long w0 = System.nanoTime();
             pages.writeTo(dir.pagesPath(PAGES_ID));
@@ -523,6 +535,11 @@ final class DumpRun {
         dir.writePstree(List.of(pstree));
         dir.writeMm(pid, mm);
         dir.writePagemap(pid, pagemap);
+        if (full) {
+            dir.writeIds(pid, TaskResources.ids(IDS));
+            dir.writeSeccomp(seccomp_entry.newBuilder().build());
+            dir.writeTimens(0, TaskResources.timens());
+        }
     }
 
     /** Puts everything back as it was and lets the target run on. */

@@ -29,7 +29,10 @@ public final class TaskResources {
         NativeBuffer b = NativeBuffer.allocate(16);
         var r = task_rlimits_entry.newBuilder();
         for (int res = 0; res < RLIM_NLIMITS; res++) {
-            Syscall.call("prlimit64(" + pid + ", " + res + ")", Syscall.PRLIMIT64, pid, res, 0, b.address());
+            long rc = Syscall.raw(Syscall.PRLIMIT64, pid, res, 0, b.address());
+            if (rc < 0) { // the message is built only on failure: this runs while the target is frozen
+                throw new SyscallException("prlimit64(" + pid + ", " + res + ")", (int) -rc);
+            }
             r.addRlimits(rlimit_entry.newBuilder().setCur(b.getLong(0)).setMax(b.getLong(8)));
         }
         return r.build();
