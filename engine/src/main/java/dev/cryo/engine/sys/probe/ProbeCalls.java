@@ -58,7 +58,10 @@ final class ProbeCalls {
     }
 
     static long open(String path, int flags) {
-        return sys(OPENAT, AT_FDCWD, cString(path).address(), flags | O_CLOEXEC, 0);
+        Pointer name = cString(path);
+        long fd = sys(OPENAT, AT_FDCWD, name.address(), flags | O_CLOEXEC, 0);
+        java.lang.ref.Reference.reachabilityFence(name); // the string must outlive the call that reads it
+        return fd;
     }
 
     static void close(long fd) {

@@ -55,6 +55,9 @@ final class ThrowawayChild implements AutoCloseable {
         Pointer envp = memory(8);
         Pointer pid = memory(4);
         int err = SpawnHolder.SPAWN.posix_spawn(pid, cString(path), null, null, argv, envp);
+        // argv holds only their addresses: keep the strings alive until posix_spawn has copied them
+        java.lang.ref.Reference.reachabilityFence(arg0);
+        java.lang.ref.Reference.reachabilityFence(arg1);
         if (err != 0) {
             throw new IOException("posix_spawn " + path + " failed: " + errno(-err));
         }
