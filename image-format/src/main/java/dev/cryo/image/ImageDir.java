@@ -24,10 +24,18 @@ public final class ImageDir {
     /** Longest parent chain followed; guards against symlink loops. */
     static final int MAX_CHAIN = 256;
 
-    private final Path path;
+    /** How an image's bytes reach its file; {@link #create(Path)} uses {@code Files.write}. */
+    @FunctionalInterface
+    public interface FileWriter {
+        void write(Path file, byte[] bytes) throws IOException;
+    }
 
-    private ImageDir(Path path) {
+    private final Path path;
+    private final FileWriter writer;
+
+    private ImageDir(Path path, FileWriter writer) {
         this.path = path;
+        this.writer = writer;
     }
 
     /** Opens an existing dump directory. */
@@ -35,13 +43,21 @@ public final class ImageDir {
         if (!Files.isDirectory(dir)) {
             throw new java.nio.file.NotDirectoryException(dir + " is not an image directory");
         }
-        return new ImageDir(dir);
+        return new ImageDir(dir, Files::write);
     }
 
     /** Creates the directory (and parents) if needed and opens it for writing. */
     public static ImageDir create(Path dir) throws IOException {
+        return create(dir, Files::write);
+    }
+
+    /**
+     * As {@link #create(Path)}, writing every image through {@code writer} (a caller with cheaper file access than
+     * NIO's, such as the engine's plain syscalls, passes its own).
+     */
+    public static ImageDir create(Path dir, FileWriter writer) throws IOException {
         Files.createDirectories(dir);
-        return new ImageDir(dir);
+        return new ImageDir(dir, writer);
     }
 
     public Path path() {
@@ -69,7 +85,7 @@ public final class ImageDir {
 
     /** Writes any image by file name, replacing an existing one. */
     public void write(String fileName, ImageFile image) throws IOException {
-        image.write(resolve(fileName));
+        writer.write(resolve(fileName), image.toBytes());
     }
 
     // ---- process tree
@@ -246,7 +262,7 @@ public final class ImageDir {
         if (!Files.isDirectory(target)) {
             throw new java.nio.file.NotDirectoryException(link + " points to " + target + ", which is not a directory");
         }
-        return Optional.of(new ImageDir(target));
+        return Optional.of(new ImageDir(target, writer));
     }
 
     /** Points the {@code parent} link at {@code previous} (stored relative to this directory, as CRIU does). */

@@ -26,6 +26,7 @@ import dev.cryo.engine.resource.RegularFile;
 import dev.cryo.engine.resource.Signals;
 import dev.cryo.engine.resource.SocketDump;
 import dev.cryo.engine.resource.TaskResources;
+import dev.cryo.engine.sys.DirectFiles;
 import dev.cryo.engine.sys.Syscall;
 import dev.cryo.engine.sys.SyscallException;
 import dev.cryo.image.ImageDir;
@@ -93,7 +94,7 @@ final class DumpRun {
         }
         ImageDir dir;
         try {
-            dir = ImageDir.create(options.imagesDir());
+            dir = ImageDir.create(options.imagesDir(), DirectFiles::write);
             dirForWriter = dir;
         } catch (IOException e) {
             throw new CryoException("cannot dump pid " + pid + ": cannot create images dir " + options.imagesDir()
@@ -105,6 +106,31 @@ final class DumpRun {
         }
         previewMaps();
         startWriter();
+        log.hold(); // lines logged while the target is frozen are formatted and written once it runs again (or is gone)
+        try {
+            frozenWindow(dir);
+        } finally {
+            log.release();
+        }
+        incremental.commit();
+        frozenUs = (releasedAt - frozenAt) / 1000;
+        log.info("Target was frozen for %d us", frozenUs);
+        try {
+            dir.writeDumpStats(stats_entry.newBuilder().setDump(dump_stats_entry.newBuilder()
+                    .setFreezingTime((int) freezingUs).setFrozenTime((int) frozenUs)
+                    .setMemdumpTime((int) memdumpUs).setMemwriteTime((int) memwriteUs)
+                    .setPagesScanned(pagesScanned).setPagesSkippedParent(pagesSkippedParent).setPagesWritten(pagesWritten)
+                    .setPagesLazy(0)).build());
+        } catch (IOException e) {
+            throw new CryoException("dump of pid " + pid + " done, but stats-dump could not be written: " + e.getMessage());
+        }
+        log.msg("Dumping finished successfully");
+    }
+
+    private long frozenAt;
+
+    /** Freeze, collect, write, then kill or resume: everything between the freeze and the target's release. */
+    private void frozenWindow(ImageDir dir) throws CryoException {
         long t0 = System.nanoTime();
         step("freeze", () -> {
             try {
@@ -116,6 +142,7 @@ final class DumpRun {
             seized = true;
         });
         long t1 = System.nanoTime();
+        frozenAt = t1;
         freezingUs = (t1 - t0) / 1000;
         log.info("Frozen pid %d in %d us", pid, freezingUs);
         try {
@@ -150,19 +177,6 @@ final class DumpRun {
         } finally {
             writerJobs.offer(() -> { }); // lets the writer thread end if it was given nothing
         }
-        incremental.commit();
-        frozenUs = (releasedAt - t1) / 1000;
-        log.info("Target was frozen for %d us", frozenUs);
-        try {
-            dir.writeDumpStats(stats_entry.newBuilder().setDump(dump_stats_entry.newBuilder()
-                    .setFreezingTime((int) freezingUs).setFrozenTime((int) frozenUs)
-                    .setMemdumpTime((int) memdumpUs).setMemwriteTime((int) memwriteUs)
-                    .setPagesScanned(pagesScanned).setPagesSkippedParent(pagesSkippedParent).setPagesWritten(pagesWritten)
-                    .setPagesLazy(0)).build());
-        } catch (IOException e) {
-            throw new CryoException("dump of pid " + pid + " done, but stats-dump could not be written: " + e.getMessage());
-        }
-        log.msg("Dumping finished successfully");
     }
 
     interface Step {

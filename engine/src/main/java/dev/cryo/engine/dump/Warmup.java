@@ -8,6 +8,7 @@ import dev.cryo.engine.proc.MapsEntry;
 import dev.cryo.engine.proc.ProcFs;
 import dev.cryo.engine.ptrace.Ptrace;
 import dev.cryo.engine.sys.LibC;
+import dev.cryo.engine.sys.DirectFiles;
 import dev.cryo.engine.sys.Syscall;
 import dev.cryo.engine.sys.SyscallException;
 import dev.cryo.image.ImageDir;
@@ -83,7 +84,7 @@ public final class Warmup {
         Path dir = null;
         try {
             dir = Files.createTempDirectory("cryo-rehearsal");
-            ImageDir images = ImageDir.create(dir);
+            ImageDir images = ImageDir.create(dir, DirectFiles::write);
             images.writeInventory(filled(inventory_entry.getDefaultInstance()).toBuilder()
                     .setDumpCriuRunId(UUID.randomUUID().toString()).build());
             images.writePstree(List.of(filled(pstree_entry.getDefaultInstance())));

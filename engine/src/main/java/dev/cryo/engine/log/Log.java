@@ -69,15 +69,69 @@ public final class Log implements Closeable {
         if (at > level) {
             return;
         }
-        long us = (System.nanoTime() - startNanos) / 1000;
+        long now = System.nanoTime();
+        synchronized (this) {
+            if (held != null) {
+                held.add(new Held(now, fmt, args));
+                return;
+            }
+        }
+        print(now, fmt, args);
+    }
+
+    private void print(long nanos, String fmt, Object[] args) {
+        long us = (nanos - startNanos) / 1000;
         String text = args.length == 0 ? fmt : String.format(fmt, args);
+        // the prefix by hand: Formatter costs more than the rest of a line while the JVM is still interpreting
+        StringBuilder line = new StringBuilder(text.length() + 16).append('(');
+        long s = us / 1_000_000, frac = us % 1_000_000;
+        if (s < 10) {
+            line.append('0');
+        }
+        line.append(s).append('.');
+        for (long d = 100_000; d > 1 && frac < d; d /= 10) {
+            line.append('0');
+        }
+        line.append(frac).append(") ").append(text).append(System.lineSeparator());
         synchronized (out) {
-            out.printf("(%02d.%06d) %s%n", us / 1_000_000, us % 1_000_000, text);
+            out.print(line);
+        }
+    }
+
+    /** A line logged while held: its time now, its text later. */
+    private record Held(long nanos, String fmt, Object[] args) {
+    }
+
+    private java.util.List<Held> held;
+
+    /**
+     * From here until {@link #release}, lines keep their time but are formatted and written only at the release:
+     * the dump holds its log while the target is frozen, so formatting and file writes stay out of that window.
+     * Arguments must not change meanwhile (the engine logs numbers, strings and immutable records).
+     */
+    public synchronized void hold() {
+        if (held == null) {
+            held = new java.util.ArrayList<>();
+        }
+    }
+
+    /** Writes the held lines, in order, with the times they were logged at; then logs directly again. */
+    public void release() {
+        java.util.List<Held> lines;
+        synchronized (this) {
+            lines = held;
+            held = null;
+        }
+        if (lines != null) {
+            for (Held h : lines) {
+                print(h.nanos(), h.fmt(), h.args());
+            }
         }
     }
 
     @Override
     public void close() {
+        release();
         out.flush();
         if (ownsStream) {
             out.close();

@@ -1,5 +1,7 @@
 package dev.cryo.engine.proc;
 
+import dev.cryo.engine.sys.DirectFiles;
+
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -13,11 +15,11 @@ import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
-import java.util.stream.Stream;
 
 /** Readers of /proc/PID/* into records. Each throws IOException when the process is gone or unreadable. */
 public final class ProcFs {
     private final Path root;
+    private final String rootText;
 
     public ProcFs() {
         this(Path.of("/proc"));
@@ -25,6 +27,12 @@ public final class ProcFs {
 
     public ProcFs(Path root) {
         this.root = root;
+        this.rootText = root.toString();
+    }
+
+    /** "/proc/PID/name" as a string: the readers go through {@link DirectFiles}, which takes plain paths. */
+    private String file(int pid, String name) {
+        return rootText + '/' + pid + '/' + name;
     }
 
     public Path dir(int pid) {
@@ -36,7 +44,7 @@ public final class ProcFs {
     }
 
     private String text(int pid, String name) throws IOException {
-        return new String(Files.readAllBytes(dir(pid).resolve(name)), StandardCharsets.UTF_8);
+        return DirectFiles.readText(file(pid, name));
     }
 
     public TaskStat stat(int pid) throws IOException {
@@ -51,14 +59,20 @@ public final class ProcFs {
         return text(pid, "comm").strip();
     }
 
+    public int oomScoreAdj(int pid) throws IOException {
+        return Integer.parseInt(text(pid, "oom_score_adj").strip());
+    }
+
     public int personality(int pid) throws IOException {
         return (int) Long.parseLong(text(pid, "personality").strip(), 16);
     }
 
     public List<Integer> tasks(int pid) throws IOException {
-        try (Stream<Path> s = Files.list(dir(pid).resolve("task"))) {
-            return s.map(p -> Integer.parseInt(p.getFileName().toString())).sorted().toList();
+        List<Integer> out = new ArrayList<>();
+        for (int tid : DirectFiles.numericNames(file(pid, "task"))) {
+            out.add(tid);
         }
+        return out;
     }
 
     public List<Integer> children(int pid) throws IOException {
@@ -80,11 +94,11 @@ public final class ProcFs {
     }
 
     public String link(int pid, String name) throws IOException {
-        return Files.readSymbolicLink(dir(pid).resolve(name)).toString();
+        return DirectFiles.readLink(file(pid, name));
     }
 
     public long[] auxv(int pid) throws IOException {
-        ByteBuffer b = ByteBuffer.wrap(Files.readAllBytes(dir(pid).resolve("auxv"))).order(ByteOrder.nativeOrder());
+        ByteBuffer b = ByteBuffer.wrap(DirectFiles.read(file(pid, "auxv"))).order(ByteOrder.nativeOrder());
         long[] out = new long[b.remaining() / 8];
         for (int i = 0; i < out.length; i++) {
             out[i] = b.getLong();
@@ -163,10 +177,7 @@ public final class ProcFs {
 
     /** Open fds with their links and fdinfo, in fd order. */
     public List<FdInfo> fds(int pid) throws IOException {
-        List<Integer> nums;
-        try (Stream<Path> s = Files.list(dir(pid).resolve("fd"))) {
-            nums = s.map(p -> Integer.parseInt(p.getFileName().toString())).sorted().toList();
-        }
+        int[] nums = DirectFiles.numericNames(file(pid, "fd"));
         List<FdInfo> out = new ArrayList<>();
         for (int fd : nums) {
             String target;

@@ -1,6 +1,6 @@
 package dev.cryo.engine.ptrace;
 
-import dev.cryo.engine.sys.LibC;
+import dev.cryo.engine.sys.Syscall;
 import dev.cryo.engine.sys.NativeBuffer;
 import dev.cryo.engine.sys.SyscallException;
 
@@ -20,13 +20,13 @@ public final class Ptrace {
     private Ptrace() {
     }
 
+    static final int SYS_PTRACE = 101;
+
+    /** Every request used here is a PTRACE_PEEK*-free one, for which the raw syscall and libc's wrapper agree. */
     private static long req(String name, long request, int pid, long addr, long data) throws SyscallException {
-        long r = LibC.INSTANCE.ptrace(request, pid, addr, data);
-        if (r == -1) {
-            int errno = LibC.errno();
-            if (errno != 0) {
-                throw new SyscallException("ptrace(" + name + ", " + pid + ")", errno);
-            }
+        long r = Syscall.raw(SYS_PTRACE, request, pid, addr, data);
+        if (r < 0 && r >= -4095) {
+            throw new SyscallException("ptrace(" + name + ", " + pid + ")", (int) -r);
         }
         return r;
     }
@@ -133,7 +133,7 @@ public final class Ptrace {
     /** rseq registration: abi pointer, length, flags, signature; null when the kernel has none. */
     public static RseqConfig rseqConfiguration(int pid) throws SyscallException {
         NativeBuffer b = SCRATCH.get();
-        b.clear();
+        b.zero(0, 32);
         long n = req("GET_RSEQ_CONFIGURATION", GET_RSEQ_CONFIGURATION, pid, 24, b.address());
         if (n < 24) {
             return null;
@@ -141,30 +141,32 @@ public final class Ptrace {
         return new RseqConfig(b.getLong(0), b.getInt(8) & 0xffffffffL, b.getInt(16), b.getInt(12));
     }
 
+    static final int SYS_WAIT4 = 61, EINTR = 4;
+    private static final ThreadLocal<NativeBuffer> STATUS = ThreadLocal.withInitial(() -> NativeBuffer.allocate(8));
+
     /** Waits for a state change of exactly {@code pid}, traced or not. */
     public static WaitStatus waitFor(int pid) throws SyscallException {
-        int[] status = new int[1];
+        NativeBuffer status = STATUS.get();
         while (true) {
-            int r = LibC.INSTANCE.waitpid(pid, status, WALL);
-            if (r == -1) {
-                int errno = LibC.errno();
-                if (errno == 4) {
-                    continue;
-                }
-                throw new SyscallException("waitpid(" + pid + ")", errno);
+            long r = Syscall.raw(SYS_WAIT4, pid, status.address(), WALL, 0);
+            if (r == -EINTR) {
+                continue;
             }
-            return new WaitStatus(r, status[0]);
+            if (r < 0) {
+                throw new SyscallException("waitpid(" + pid + ")", (int) -r);
+            }
+            return new WaitStatus((int) r, status.getInt(0));
         }
     }
 
     /** Non-blocking wait: null when nothing changed. */
     public static WaitStatus poll(int pid) throws SyscallException {
-        int[] status = new int[1];
-        int r = LibC.INSTANCE.waitpid(pid, status, WALL | 1 /* WNOHANG */);
-        if (r == -1) {
-            throw new SyscallException("waitpid(" + pid + ")", LibC.errno());
+        NativeBuffer status = STATUS.get();
+        long r = Syscall.raw(SYS_WAIT4, pid, status.address(), WALL | 1 /* WNOHANG */, 0);
+        if (r < 0) {
+            throw new SyscallException("waitpid(" + pid + ")", (int) -r);
         }
-        return r == 0 ? null : new WaitStatus(r, status[0]);
+        return r == 0 ? null : new WaitStatus((int) r, status.getInt(0));
     }
 
     /** The kernel's rseq registration of a task. */

@@ -38,21 +38,30 @@ public final class Signals {
 
     public static List<sa_entry> dumpActions(RemoteSyscall remote, RemoteScratch scratch, long caught, long ignored)
             throws SyscallException {
-        List<sa_entry> out = new ArrayList<>();
-        for (int sig : numbered()) {
-            long bit = 1L << (sig - 1);
-            var e = sa_entry.newBuilder().setSigaction(0).setFlags(0).setRestorer(0).setMask(0).setCompatSigaction(false);
-            if ((caught & bit) != 0) {
-                remote.call("rt_sigaction(" + sig + ")", Syscall.RT_SIGACTION, sig, 0, scratch.address(), 8);
-                ByteBuffer b = ByteBuffer.wrap(scratch.read(0, SIGACTION_SIZE)).order(ByteOrder.LITTLE_ENDIAN);
-                e.setSigaction(b.getLong(0)).setFlags(b.getLong(8)).setRestorer(b.getLong(16)).setMask(b.getLong(24));
-            } else if ((ignored & bit) != 0) {
-                e.setSigaction(1);
+        List<sa_entry> out = new ArrayList<>(NSIG - 2);
+        for (int sig = 1; sig <= NSIG; sig++) {
+            if (sig == SIGKILL || sig == SIGSTOP) {
+                continue;
             }
-            out.add(e.build());
+            long bit = 1L << (sig - 1);
+            if ((caught & bit) != 0) {
+                long r = remote.raw(Syscall.RT_SIGACTION, sig, 0, scratch.address(), 8);
+                if (r < 0 && r > -4096) { // named only on failure: this runs while the target is frozen
+                    throw new SyscallException("remote rt_sigaction(" + sig + ") in pid " + remote.pid(), (int) -r);
+                }
+                ByteBuffer b = ByteBuffer.wrap(scratch.read(0, SIGACTION_SIZE)).order(ByteOrder.LITTLE_ENDIAN);
+                out.add(sa_entry.newBuilder().setSigaction(b.getLong(0)).setFlags(b.getLong(8))
+                        .setRestorer(b.getLong(16)).setMask(b.getLong(24)).setCompatSigaction(false).build());
+            } else {
+                out.add((ignored & bit) != 0 ? IGNORED : DEFAULT); // messages are immutable: one of each serves all
+            }
         }
         return out;
     }
+
+    private static final sa_entry DEFAULT = sa_entry.newBuilder().setSigaction(0).setFlags(0).setRestorer(0).setMask(0)
+            .setCompatSigaction(false).build();
+    private static final sa_entry IGNORED = DEFAULT.toBuilder().setSigaction(1).build();
 
     public static void restoreActions(RemoteSyscall remote, RemoteScratch scratch, int offset, List<sa_entry> actions)
             throws SyscallException {

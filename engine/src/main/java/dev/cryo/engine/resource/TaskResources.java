@@ -25,8 +25,11 @@ public final class TaskResources {
     private TaskResources() {
     }
 
+    /** Two longs for prlimit64 and get_robust_list, per thread: a direct buffer is costly to allocate cold. */
+    private static final ThreadLocal<NativeBuffer> PAIR = ThreadLocal.withInitial(() -> NativeBuffer.allocate(16));
+
     public static task_rlimits_entry rlimits(int pid) throws SyscallException {
-        NativeBuffer b = NativeBuffer.allocate(16);
+        NativeBuffer b = PAIR.get();
         var r = task_rlimits_entry.newBuilder();
         for (int res = 0; res < RLIM_NLIMITS; res++) {
             long rc = Syscall.raw(Syscall.PRLIMIT64, pid, res, 0, b.address());
@@ -39,14 +42,17 @@ public final class TaskResources {
     }
 
     public static int oomScoreAdj(ProcFs proc, int pid) throws IOException {
-        return Integer.parseInt(java.nio.file.Files.readString(proc.dir(pid).resolve("oom_score_adj")).strip());
+        return proc.oomScoreAdj(pid);
     }
 
     /** @param comm the task's name (/proc/PID/comm), read once by the caller for both core entries */
     public static thread_core_entry threadCore(int pid, String comm, TaskStatus status, long sigmask)
             throws SyscallException {
-        NativeBuffer b = NativeBuffer.allocate(16);
-        Syscall.call("get_robust_list(" + pid + ")", GET_ROBUST_LIST, pid, b.address(), b.address() + 8);
+        NativeBuffer b = PAIR.get();
+        long r = Syscall.raw(GET_ROBUST_LIST, pid, b.address(), b.address() + 8);
+        if (r < 0) {
+            throw new SyscallException("get_robust_list(" + pid + ")", (int) -r);
+        }
         var t = thread_core_entry.newBuilder().setFutexRla(b.getLong(0)).setFutexRlaLen((int) b.getLong(8))
                 .setSchedNice(0).setSchedPolicy(0).setBlkSigset(sigmask)
                 .setSignalsP(Signals.dumpQueue(pid, false)).setCreds(creds(status)).setComm(comm);

@@ -19,22 +19,110 @@ public final class Syscall {
     private Syscall() {
     }
 
+    /**
+     * Calls with up to five arguments go straight to jffi, the layer under JNR-FFI: a JNI call with the longs as
+     * they are, where JNR's proxy boxes each argument, looks its invoker up and fills a heap buffer. In a short CLI
+     * run the engine's code is interpreted, and that difference is most of a syscall's cost; the frozen window of a
+     * dump makes a few hundred of them. Six-argument calls (libc's syscall() then takes a seventh C argument from the
+     * stack, which jffi's fast entries do not pass) keep JNR.
+     */
+    private static final Direct DIRECT = Direct.bind();
+
     /** Calls {@code nr}; returns its result, or throws with the errno named. */
+    public static long call(String what, long nr) throws SyscallException {
+        return checked(what, raw(nr, 0, 0, 0, 0, 0));
+    }
+
+    public static long call(String what, long nr, long a) throws SyscallException {
+        return checked(what, raw(nr, a, 0, 0, 0, 0));
+    }
+
+    public static long call(String what, long nr, long a, long b) throws SyscallException {
+        return checked(what, raw(nr, a, b, 0, 0, 0));
+    }
+
+    public static long call(String what, long nr, long a, long b, long c) throws SyscallException {
+        return checked(what, raw(nr, a, b, c, 0, 0));
+    }
+
+    public static long call(String what, long nr, long a, long b, long c, long d) throws SyscallException {
+        return checked(what, raw(nr, a, b, c, d, 0));
+    }
+
+    public static long call(String what, long nr, long a, long b, long c, long d, long e) throws SyscallException {
+        return checked(what, raw(nr, a, b, c, d, e));
+    }
+
     public static long call(String what, long nr, long... args) throws SyscallException {
-        long[] a = new long[6];
-        System.arraycopy(args, 0, a, 0, Math.min(args.length, 6));
-        long r = LibC.INSTANCE.syscall(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
-        if (r == -1) {
-            throw new SyscallException(what, LibC.errno());
+        return checked(what, raw(nr, args));
+    }
+
+    private static long checked(String what, long r) throws SyscallException {
+        if (r < 0 && r >= -4095) {
+            throw new SyscallException(what, (int) -r);
         }
         return r;
     }
 
     /** Calls {@code nr}; returns its result, or {@code -errno} (the kernel's own convention). */
+    public static long raw(long nr) {
+        return raw(nr, 0, 0, 0, 0, 0);
+    }
+
+    public static long raw(long nr, long a) {
+        return raw(nr, a, 0, 0, 0, 0);
+    }
+
+    public static long raw(long nr, long a, long b) {
+        return raw(nr, a, b, 0, 0, 0);
+    }
+
+    public static long raw(long nr, long a, long b, long c) {
+        return raw(nr, a, b, c, 0, 0);
+    }
+
+    public static long raw(long nr, long a, long b, long c, long d) {
+        return raw(nr, a, b, c, d, 0);
+    }
+
+    public static long raw(long nr, long a, long b, long c, long d, long e) {
+        if (DIRECT == null) {
+            return jnr(nr, a, b, c, d, e, 0);
+        }
+        return DIRECT.syscall(nr, a, b, c, d, e);
+    }
+
     public static long raw(long nr, long... args) {
         long[] a = new long[6];
         System.arraycopy(args, 0, a, 0, Math.min(args.length, 6));
-        long r = LibC.INSTANCE.syscall(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
+        return jnr(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
+    }
+
+    private static long jnr(long nr, long a, long b, long c, long d, long e, long f) {
+        long r = LibC.INSTANCE.syscall(nr, a, b, c, d, e, f);
         return r == -1 ? -LibC.errno() : r;
+    }
+
+    /** libc's syscall() reached through jffi's six-long JNI entry, errno saved by jffi right after the call. */
+    private record Direct(com.kenai.jffi.Invoker invoker, com.kenai.jffi.CallContext context, long function,
+                          com.kenai.jffi.LastError lastError) {
+        static Direct bind() {
+            try {
+                LibC.INSTANCE.getClass(); // JNR loads jffi's native stub (from the path bin/cryo gives it) first
+                com.kenai.jffi.Type l = com.kenai.jffi.Type.SINT64;
+                com.kenai.jffi.CallContext ctx = com.kenai.jffi.CallContext.getCallContext(l,
+                        new com.kenai.jffi.Type[]{l, l, l, l, l, l}, com.kenai.jffi.CallingConvention.DEFAULT, true);
+                long fn = com.kenai.jffi.Library.getDefault().getSymbolAddress("syscall");
+                return fn == 0 ? null
+                        : new Direct(com.kenai.jffi.Invoker.getInstance(), ctx, fn, com.kenai.jffi.LastError.getInstance());
+            } catch (RuntimeException | LinkageError e) {
+                return null; // JNR's path still works
+            }
+        }
+
+        long syscall(long nr, long a, long b, long c, long d, long e) {
+            long r = invoker.invokeN6(context, function, nr, a, b, c, d, e);
+            return r == -1 ? -lastError.get() : r;
+        }
     }
 }

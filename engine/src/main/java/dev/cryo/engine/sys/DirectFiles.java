@@ -1,0 +1,195 @@
+package dev.cryo.engine.sys;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.AccessDeniedException;
+import java.nio.file.FileSystemException;
+import java.nio.file.NoSuchFileException;
+import java.util.Arrays;
+
+/**
+ * Whole-file reads, writes, links and directory listings made with plain syscalls into reused native buffers.
+ * NIO opens a channel, registers a thread set and encodes through several layers for each of them; in a short CLI
+ * run all of that is interpreted, and a dump's frozen window reads some twenty /proc files and writes ten images.
+ * Errors come out as NIO's exceptions (NoSuchFileException and friends), so callers treat both alike.
+ */
+public final class DirectFiles {
+    static final int AT_FDCWD = -100, O_RDONLY = 0, O_WRONLY = 1, O_CREAT = 0100, O_TRUNC = 01000,
+            O_DIRECTORY = 0200000, O_CLOEXEC = 02000000, ENOENT = 2, ESRCH = 3, EACCES = 13, EPERM = 1, EINTR = 4;
+    static final int SYS_READLINKAT = 267, SYS_GETDENTS64 = 217;
+
+    /** Per thread: the path as a C string, and the data buffer (grown when a file does not fit). */
+    private static final ThreadLocal<NativeBuffer[]> BUFFERS = ThreadLocal.withInitial(
+            () -> new NativeBuffer[]{NativeBuffer.allocate(4096), NativeBuffer.allocate(64 * 1024)});
+
+    private DirectFiles() {
+    }
+
+    /** The whole content of {@code path}, read until end of file (proc files have no size to ask for). */
+    public static byte[] read(String path) throws IOException {
+        NativeBuffer[] b = BUFFERS.get();
+        int fd = open(b, path, O_RDONLY | O_CLOEXEC, 0);
+        try {
+            int got = 0;
+            while (true) {
+                NativeBuffer data = b[1];
+                if (got == data.capacity()) {
+                    NativeBuffer bigger = NativeBuffer.allocate(data.capacity() * 2);
+                    bigger.put(0, data.bytes(0, got));
+                    b[1] = data = bigger;
+                }
+                long n = Syscall.raw(Syscall.READ, fd, data.address() + got, data.capacity() - got);
+                if (n == -EINTR) {
+                    continue;
+                }
+                if (n < 0) {
+                    throw error(path, (int) -n);
+                }
+                if (n == 0) {
+                    return data.bytes(0, got);
+                }
+                got += (int) n;
+            }
+        } finally {
+            Syscall.raw(Syscall.CLOSE, fd);
+        }
+    }
+
+    /** {@link #read} as UTF-8 text. */
+    public static String readText(String path) throws IOException {
+        return new String(read(path), StandardCharsets.UTF_8);
+    }
+
+    /** Creates or truncates {@code path} (mode 0666 less the umask, as {@code Files.write}) and writes {@code data}. */
+    public static void write(String path, byte[] data) throws IOException {
+        NativeBuffer[] b = BUFFERS.get();
+        int fd = open(b, path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+        boolean done = false;
+        try {
+            if (data.length > b[1].capacity()) {
+                int size = b[1].capacity();
+                while (size < data.length) {
+                    size *= 2;
+                }
+                b[1] = NativeBuffer.allocate(size);
+            }
+            NativeBuffer buf = b[1];
+            buf.put(0, data);
+            int off = 0;
+            while (off < data.length) {
+                long n = Syscall.raw(Syscall.WRITE, fd, buf.address() + off, data.length - off);
+                if (n == -EINTR) {
+                    continue;
+                }
+                if (n < 0) {
+                    throw error(path, (int) -n);
+                }
+                off += (int) n;
+            }
+            done = true;
+        } finally {
+            long r = Syscall.raw(Syscall.CLOSE, fd);
+            if (done && r < 0 && r != -EINTR) {
+                throw error(path, (int) -r); // a close that fails may mean lost data (NFS, quota)
+            }
+        }
+    }
+
+    /** {@link #write(String, byte[])} in the shape {@code ImageDir} takes for its image files. */
+    public static void write(java.nio.file.Path path, byte[] data) throws IOException {
+        write(path.toString(), data);
+    }
+
+    /** Where the symbolic link {@code path} points. */
+    public static String readLink(String path) throws IOException {
+        NativeBuffer[] b = BUFFERS.get();
+        cString(b, path);
+        NativeBuffer data = b[1];
+        long n = Syscall.raw(SYS_READLINKAT, AT_FDCWD, b[0].address(), data.address(), data.capacity());
+        if (n < 0) {
+            throw error(path, (int) -n);
+        }
+        return new String(data.bytes(0, (int) n), StandardCharsets.UTF_8);
+    }
+
+    /** The numeric names in directory {@code path} (as /proc/PID/fd and /proc/PID/task hold), sorted. */
+    public static int[] numericNames(String path) throws IOException {
+        NativeBuffer[] b = BUFFERS.get();
+        int fd = open(b, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+        int[] out = new int[16];
+        int count = 0;
+        try {
+            NativeBuffer data = b[1];
+            while (true) {
+                long n = Syscall.raw(SYS_GETDENTS64, fd, data.address(), data.capacity());
+                if (n < 0) {
+                    throw error(path, (int) -n);
+                }
+                if (n == 0) {
+                    break;
+                }
+                // struct linux_dirent64: u64 ino, s64 off, u16 reclen, u8 type, char name[]
+                for (int at = 0; at < n; ) {
+                    int reclen = data.buffer().getShort(at + 16) & 0xffff;
+                    int value = 0;
+                    boolean numeric = true;
+                    int i = at + 19;
+                    for (byte c = data.buffer().get(i); c != 0; c = data.buffer().get(++i)) {
+                        if (c < '0' || c > '9') {
+                            numeric = false;
+                            break;
+                        }
+                        value = value * 10 + (c - '0');
+                    }
+                    if (numeric && i > at + 19) {
+                        if (count == out.length) {
+                            out = Arrays.copyOf(out, count * 2);
+                        }
+                        out[count++] = value;
+                    }
+                    at += reclen;
+                }
+            }
+        } finally {
+            Syscall.raw(Syscall.CLOSE, fd);
+        }
+        out = Arrays.copyOf(out, count);
+        Arrays.sort(out);
+        return out;
+    }
+
+    private static int open(NativeBuffer[] b, String path, int flags, int mode) throws IOException {
+        cString(b, path);
+        while (true) {
+            long fd = Syscall.raw(Syscall.OPENAT, AT_FDCWD, b[0].address(), flags, mode);
+            if (fd == -EINTR) {
+                continue;
+            }
+            if (fd < 0) {
+                throw error(path, (int) -fd);
+            }
+            return (int) fd;
+        }
+    }
+
+    private static void cString(NativeBuffer[] b, String path) throws IOException {
+        byte[] bytes = path.getBytes(StandardCharsets.UTF_8);
+        if (bytes.length >= 4096) {
+            throw new FileSystemException(path, null, "path too long");
+        }
+        if (bytes.length + 1 > b[0].capacity()) {
+            b[0] = NativeBuffer.allocate(4096);
+        }
+        b[0].put(0, bytes);
+        b[0].buffer().put(bytes.length, (byte) 0);
+    }
+
+    /** NIO's exception for an errno, so that callers catching NoSuchFileException see one here too. */
+    static IOException error(String path, int errno) {
+        return switch (errno) {
+            case ENOENT, ESRCH -> new NoSuchFileException(path);
+            case EACCES, EPERM -> new AccessDeniedException(path);
+            default -> new FileSystemException(path, null, SyscallException.describe(errno));
+        };
+    }
+}
