@@ -40,7 +40,6 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
-import java.util.UUID;
 
 /** One dump of one process, step by step. Runs on the tracer thread. */
 final class DumpRun {
@@ -545,7 +544,7 @@ final class DumpRun {
         }
         dir.writeInventory(inventory_entry.newBuilder().setImgVersion(2).setFdinfoPerId(true)
                 .setRootIds(TaskResources.ids(IDS)).setNsPerId(true).setRootCgSet(1).setLsmtype(lsmtype.NO_LSM)
-                .setNetworkLockMethod(0).setDumpCriuRunId(UUID.randomUUID().toString()).build());
+                .setNetworkLockMethod(0).setDumpCriuRunId(RunId.next()).build());
         dir.writePstree(List.of(pstree));
         dir.writeMm(pid, mm);
         dir.writePagemap(pid, pagemap);

@@ -7,7 +7,6 @@ import dev.cryo.engine.mem.RemoteMemory;
 import dev.cryo.engine.proc.MapsEntry;
 import dev.cryo.engine.proc.ProcFs;
 import dev.cryo.engine.ptrace.Ptrace;
-import dev.cryo.engine.sys.LibC;
 import dev.cryo.engine.sys.DirectFiles;
 import dev.cryo.engine.sys.Syscall;
 import dev.cryo.engine.sys.SyscallException;
@@ -19,15 +18,12 @@ import com.google.protobuf.Descriptors;
 import com.google.protobuf.DynamicMessage;
 import com.google.protobuf.InvalidProtocolBufferException;
 import com.google.protobuf.Message;
-import jnr.ffi.Memory;
-import jnr.ffi.Pointer;
 
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Comparator;
 import java.util.List;
-import java.util.UUID;
 import java.util.stream.Stream;
 
 /**
@@ -39,10 +35,11 @@ public final class Warmup {
     /**
      * {@code -Dcryo.warmup=}: {@code light} runs the image encoders, /proc readers and native bindings without a
      * helper; {@code full} rehearses a whole dump of a spawned helper; {@code false} skips it (to measure what it
-     * buys). Default: light on JDK 25+ (whose AOT cache leaves less to warm: same frozen time, ~60 ms less wall),
-     * full before (light left the frozen time at ~21 ms instead of ~12 on JDK 17 + CDS).
+     * buys). Default: full. Once the frozen path was trimmed (syscalls through jffi, no NIO, no JNR proxy) the
+     * cold dump of the helper cost about what the light one did, and it leaves nothing unrehearsed: the light one
+     * left the frozen time at ~8 ms where the full one gives ~5 (engine/docs/performance.md).
      */
-    static final String MODE = System.getProperty("cryo.warmup", Runtime.version().feature() >= 25 ? "light" : "full");
+    static final String MODE = System.getProperty("cryo.warmup", "full");
     static final boolean ENABLED = !"false".equals(MODE);
 
     private Warmup() {
@@ -62,6 +59,32 @@ public final class Warmup {
         } catch (Exception | LinkageError e) {
             // training is best effort: an archive without these classes only starts slower
         }
+    }
+
+    /**
+     * Starts building, on a thread of its own, the protobuf classes of every image a dump writes (their static
+     * initialisers parse and link the schema's descriptors, the largest single cold cost of a dump): the dump's
+     * first steps and the rehearsal go on meanwhile on the other core.
+     */
+    static void preloadInBackground() {
+        if (!ENABLED) {
+            return;
+        }
+        Thread t = new Thread(() -> {
+            try {
+                for (Message m : new Message[]{inventory_entry.getDefaultInstance(), pstree_entry.getDefaultInstance(),
+                        core_entry.getDefaultInstance(), mm_entry.getDefaultInstance(), pagemap_entry.getDefaultInstance(),
+                        file_entry.getDefaultInstance(), fdinfo_entry.getDefaultInstance(), fs_entry.getDefaultInstance(),
+                        task_kobj_ids_entry.getDefaultInstance(), seccomp_entry.getDefaultInstance(),
+                        timens_entry.getDefaultInstance(), stats_entry.getDefaultInstance()}) {
+                    m.getSerializedSize();
+                }
+            } catch (RuntimeException | LinkageError e) {
+                // the dump initialises them itself then
+            }
+        }, "cryo-preload");
+        t.setDaemon(true);
+        t.start();
     }
 
     static void rehearse(Log log) {
@@ -86,7 +109,7 @@ public final class Warmup {
             dir = Files.createTempDirectory("cryo-rehearsal");
             ImageDir images = ImageDir.create(dir, DirectFiles::write);
             images.writeInventory(filled(inventory_entry.getDefaultInstance()).toBuilder()
-                    .setDumpCriuRunId(UUID.randomUUID().toString()).build());
+                    .setDumpCriuRunId(RunId.next()).build());
             images.writePstree(List.of(filled(pstree_entry.getDefaultInstance())));
             images.writeCore(1, filled(core_entry.getDefaultInstance()));
             images.writeIds(1, filled(task_kobj_ids_entry.getDefaultInstance()));
@@ -129,9 +152,8 @@ public final class Warmup {
     }
 
     /**
-     * For a restore: binds, on a daemon thread while the images are read, the libc calls that spawn the helper
-     * (JNR binds each on first use, ~0.1 s together when cold). Spawns nothing: every object is initialised and
-     * destroyed again.
+     * For a restore: looks up, on a daemon thread while the images are read, the libc calls that spawn the helper
+     * (symbols, jffi's call context, the classes), so the fork does not wait for them.
      */
     public static void bindSpawnInBackground() {
         if (!ENABLED) {
@@ -139,21 +161,9 @@ public final class Warmup {
         }
         Thread t = new Thread(() -> {
             try {
-                LibC c = LibC.INSTANCE;
-                Pointer actions = Memory.allocateDirect(LibC.RUNTIME, 256);
-                Pointer attr = Memory.allocateDirect(LibC.RUNTIME, 512);
-                Pointer set = Memory.allocateDirect(LibC.RUNTIME, 128);
-                c.posix_spawn_file_actions_init(actions);
-                c.posix_spawnattr_init(attr);
-                c.posix_spawnattr_setsigdefault(attr, set);
-                c.posix_spawnattr_setsigmask(attr, set);
-                c.posix_spawnattr_setflags(attr, (short) 0);
-                c.posix_spawn_file_actions_addopen(actions, 0, "/dev/null", 0, 0);
-                c.posix_spawn_file_actions_addclosefrom_np(actions, 3);
-                c.posix_spawnattr_destroy(attr);
-                c.posix_spawn_file_actions_destroy(actions);
+                HelperProcess.bind();
             } catch (RuntimeException | LinkageError e) {
-                // only the restore's fork gets slower
+                // only the restore's fork gets slower, or fails there with its own message
             }
         }, "cryo-bind");
         t.setDaemon(true);

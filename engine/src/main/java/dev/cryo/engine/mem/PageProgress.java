@@ -1,6 +1,6 @@
 package dev.cryo.engine.mem;
 
-import dev.cryo.engine.sys.LibC;
+import dev.cryo.engine.sys.NativeBuffer;
 
 import java.io.PrintStream;
 
@@ -29,7 +29,16 @@ public interface PageProgress extends AutoCloseable {
 
     /** A bar for {@code totalBytes} labelled {@code task}, if stderr is a terminal; otherwise {@link #NONE}. */
     static PageProgress forCopy(String task, long totalBytes) {
-        return choose(task, totalBytes, LibC.INSTANCE.isatty(2) == 1, System.err);
+        return choose(task, totalBytes, stderrIsTerminal(), System.err);
+    }
+
+    /** isatty(2) as libc makes it: TCGETS succeeds on a terminal only. */
+    private static boolean stderrIsTerminal() {
+        NativeBuffer termios = NativeBuffer.allocate(64);
+        boolean terminal = dev.cryo.engine.sys.Syscall.raw(dev.cryo.engine.sys.Syscall.IOCTL, 2, 0x5401 /* TCGETS */,
+                termios.address()) >= 0;
+        java.lang.ref.Reference.reachabilityFence(termios);
+        return terminal;
     }
 
     static PageProgress choose(String task, long totalBytes, boolean terminal, PrintStream out) {

@@ -1,10 +1,10 @@
 package dev.cryo.engine.ptrace;
 
-import dev.cryo.engine.sys.LibC;
+import dev.cryo.engine.sys.NativeBuffer;
+import dev.cryo.engine.sys.NativeFunction;
 import dev.cryo.engine.sys.SyscallException;
-import jnr.ffi.Memory;
-import jnr.ffi.Pointer;
 
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 
@@ -15,41 +15,81 @@ import java.nio.file.Path;
  */
 public final class HelperProcess {
     private static final int SIGSET_SIZE = 128, POSIX_SPAWN_SETSIGDEF = 0x04, POSIX_SPAWN_SETSIGMASK = 0x08;
+    /** glibc's posix_spawn_file_actions_t is 80 bytes and posix_spawnattr_t 336: room to spare. */
+    private static final int ACTIONS = 0, ATTR = 256, ALL = 1024, NONE = ALL + SIGSET_SIZE, PID = NONE + SIGSET_SIZE,
+            ARGV = PID + 8, ENVP = ARGV + 32, STRINGS = ENVP + 16, SIZE = 2048;
+
+    /** libc's spawn calls, bound on first use (by a restore, on a thread of its own while it reads images). */
+    private static final class Libc {
+        static final NativeFunction ACTIONS_INIT = NativeFunction.libc("posix_spawn_file_actions_init"),
+                ACTIONS_DESTROY = NativeFunction.libc("posix_spawn_file_actions_destroy"),
+                ADD_OPEN = NativeFunction.libc("posix_spawn_file_actions_addopen"),
+                ADD_CLOSEFROM = NativeFunction.libc("posix_spawn_file_actions_addclosefrom_np"),
+                ATTR_INIT = NativeFunction.libc("posix_spawnattr_init"),
+                ATTR_DESTROY = NativeFunction.libc("posix_spawnattr_destroy"),
+                SET_SIGDEFAULT = NativeFunction.libc("posix_spawnattr_setsigdefault"),
+                SET_SIGMASK = NativeFunction.libc("posix_spawnattr_setsigmask"),
+                SET_FLAGS = NativeFunction.libc("posix_spawnattr_setflags"),
+                SPAWN = NativeFunction.libc("posix_spawn");
+    }
 
     private HelperProcess() {
     }
 
+    /** Binds the spawn calls now (a restore does this while it reads images, so its fork does not wait for it). */
+    public static void bind() {
+        Libc.SPAWN.name();
+    }
+
     public static int spawn() throws SyscallException {
         String sleep = Files.isExecutable(Path.of("/usr/bin/sleep")) ? "/usr/bin/sleep" : "/bin/sleep";
-        LibC c = LibC.INSTANCE;
-        Pointer actions = Memory.allocateDirect(LibC.RUNTIME, 256);
-        c.posix_spawn_file_actions_init(actions);
-        Pointer attr = Memory.allocateDirect(LibC.RUNTIME, 512);
-        c.posix_spawnattr_init(attr);
+        NativeBuffer m = NativeBuffer.allocate(SIZE);
+        long base = m.address();
+        int at = STRINGS;
+        long path = base + at;
+        at = putString(m, at, sleep);
+        long devNull = base + at;
+        at = putString(m, at, "/dev/null");
+        long arg0 = base + at;
+        at = putString(m, at, "cryo-helper");
+        long arg1 = base + at;
+        putString(m, at, "1000000");
+        m.putLong(ARGV, arg0);
+        m.putLong(ARGV + 8, arg1);
+        m.putLong(ARGV + 16, 0);
+        m.putLong(ENVP, 0);
+        Libc.ACTIONS_INIT.call(base + ACTIONS);
+        Libc.ATTR_INIT.call(base + ATTR);
         try {
             // The new task inherits the helper's dispositions, and glibc's posix_spawn leaves its internal signals
             // (32, 33) ignored across exec: an all-ones set (written raw, sigaddset refuses those two) resets 1..64.
-            Pointer all = Memory.allocateDirect(LibC.RUNTIME, SIGSET_SIZE);
-            all.setMemory(0, SIGSET_SIZE, (byte) 0xff);
-            Pointer none = Memory.allocateDirect(LibC.RUNTIME, SIGSET_SIZE);
-            none.setMemory(0, SIGSET_SIZE, (byte) 0);
-            c.posix_spawnattr_setsigdefault(attr, all);
-            c.posix_spawnattr_setsigmask(attr, none);
-            c.posix_spawnattr_setflags(attr, (short) (POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK));
-            c.posix_spawn_file_actions_addopen(actions, 0, "/dev/null", 0, 0);
-            c.posix_spawn_file_actions_addopen(actions, 1, "/dev/null", 1, 0);
-            c.posix_spawn_file_actions_addopen(actions, 2, "/dev/null", 1, 0);
-            c.posix_spawn_file_actions_addclosefrom_np(actions, 3);
-            int[] pid = new int[1];
-            int r = c.posix_spawn(pid, sleep, actions, attr, new String[]{"cryo-helper", "1000000", null},
-                    new String[]{null});
+            for (int i = 0; i < SIGSET_SIZE; i += 8) {
+                m.putLong(ALL + i, -1L);
+                m.putLong(NONE + i, 0);
+            }
+            Libc.SET_SIGDEFAULT.call(base + ATTR, base + ALL);
+            Libc.SET_SIGMASK.call(base + ATTR, base + NONE);
+            Libc.SET_FLAGS.call(base + ATTR, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
+            Libc.ADD_OPEN.call(base + ACTIONS, 0, devNull, 0, 0, 0);
+            Libc.ADD_OPEN.call(base + ACTIONS, 1, devNull, 1, 0, 0);
+            Libc.ADD_OPEN.call(base + ACTIONS, 2, devNull, 1, 0, 0);
+            Libc.ADD_CLOSEFROM.call(base + ACTIONS, 3);
+            int r = (int) Libc.SPAWN.call(base + PID, path, base + ACTIONS, base + ATTR, base + ARGV, base + ENVP);
             if (r != 0) {
                 throw new SyscallException("posix_spawn(" + sleep + ")", r);
             }
-            return pid[0];
+            return m.getInt(PID);
         } finally {
-            c.posix_spawnattr_destroy(attr);
-            c.posix_spawn_file_actions_destroy(actions);
+            Libc.ATTR_DESTROY.call(base + ATTR);
+            Libc.ACTIONS_DESTROY.call(base + ACTIONS);
+            java.lang.ref.Reference.reachabilityFence(m);
         }
+    }
+
+    private static int putString(NativeBuffer m, int at, String s) {
+        byte[] b = s.getBytes(StandardCharsets.UTF_8);
+        m.put(at, b);
+        m.buffer().put(at + b.length, (byte) 0);
+        return at + b.length + 1;
     }
 }

@@ -15,7 +15,7 @@ public final class NativeBuffer {
 
     private NativeBuffer(ByteBuffer buffer) {
         this.buffer = buffer.order(ByteOrder.nativeOrder());
-        this.address = MemoryIO.getInstance().getDirectBufferAddress(buffer);
+        this.address = com.kenai.jffi.MemoryIO.getInstance().getDirectBufferAddress(buffer);
     }
 
     public static NativeBuffer allocate(int size) {

@@ -95,6 +95,10 @@ public final class Syscall {
     public static long raw(long nr, long... args) {
         long[] a = new long[6];
         System.arraycopy(args, 0, a, 0, Math.min(args.length, 6));
+        long wrapper = DIRECT == null ? 0 : DIRECT.wrapperOf(nr);
+        if (wrapper != 0) {
+            return DIRECT.call(wrapper, a[0], a[1], a[2], a[3], a[4], a[5]);
+        }
         return jnr(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
     }
 
@@ -103,25 +107,51 @@ public final class Syscall {
         return r == -1 ? -LibC.errno() : r;
     }
 
-    /** libc's syscall() reached through jffi's six-long JNI entry, errno saved by jffi right after the call. */
+    /**
+     * libc's syscall() reached through jffi's six-long JNI entry, errno saved by jffi right after the call. The
+     * six-argument syscalls a dump or restore makes go to libc's own wrappers, which take exactly six; a dump then
+     * never binds JNR's proxy at all (about 25 ms of a cold start).
+     */
     private record Direct(com.kenai.jffi.Invoker invoker, com.kenai.jffi.CallContext context, long function,
-                          com.kenai.jffi.LastError lastError) {
+                          com.kenai.jffi.LastError lastError, long[] wrappers) {
+        /** Syscall numbers with six arguments, and the libc functions that make them. */
+        private static final int[] SIX = {MMAP, SENDTO, RECVFROM, PROCESS_VM_READV, PROCESS_VM_WRITEV};
+        private static final String[] SIX_NAMES = {"mmap", "sendto", "recvfrom", "process_vm_readv", "process_vm_writev"};
+
         static Direct bind() {
             try {
-                LibC.INSTANCE.getClass(); // JNR loads jffi's native stub (from the path bin/cryo gives it) first
                 com.kenai.jffi.Type l = com.kenai.jffi.Type.SINT64;
                 com.kenai.jffi.CallContext ctx = com.kenai.jffi.CallContext.getCallContext(l,
                         new com.kenai.jffi.Type[]{l, l, l, l, l, l}, com.kenai.jffi.CallingConvention.DEFAULT, true);
-                long fn = com.kenai.jffi.Library.getDefault().getSymbolAddress("syscall");
-                return fn == 0 ? null
-                        : new Direct(com.kenai.jffi.Invoker.getInstance(), ctx, fn, com.kenai.jffi.LastError.getInstance());
+                com.kenai.jffi.Library libc = com.kenai.jffi.Library.getDefault();
+                long fn = libc.getSymbolAddress("syscall");
+                long[] wrappers = new long[SIX.length];
+                for (int i = 0; i < SIX.length; i++) {
+                    wrappers[i] = libc.getSymbolAddress(SIX_NAMES[i]);
+                }
+                return fn == 0 ? null : new Direct(com.kenai.jffi.Invoker.getInstance(), ctx, fn,
+                        com.kenai.jffi.LastError.getInstance(), wrappers);
             } catch (RuntimeException | LinkageError e) {
                 return null; // JNR's path still works
             }
         }
 
         long syscall(long nr, long a, long b, long c, long d, long e) {
-            long r = invoker.invokeN6(context, function, nr, a, b, c, d, e);
+            return call(function, nr, a, b, c, d, e);
+        }
+
+        /** libc's wrapper for six-argument syscall {@code nr}, or 0. */
+        long wrapperOf(long nr) {
+            for (int i = 0; i < SIX.length; i++) {
+                if (SIX[i] == nr) {
+                    return wrappers[i];
+                }
+            }
+            return 0;
+        }
+
+        long call(long fn, long a, long b, long c, long d, long e, long f) {
+            long r = invoker.invokeN6(context, fn, a, b, c, d, e, f);
             return r == -1 ? -lastError.get() : r;
         }
     }
