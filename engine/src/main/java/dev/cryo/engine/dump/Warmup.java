@@ -47,17 +47,34 @@ public final class Warmup {
 
     /**
      * For {@code cryo __train}: one rehearsal on a tracer thread, so that the class-data archive holds every class
-     * a dump loads (protobuf, JNR, NIO), not only Cryo's own. Quietly does nothing where Cryo cannot trace.
+     * a dump loads (protobuf, JNR, NIO), not only Cryo's own; then a restore of what it dumped, so that a restore's
+     * classes, lambdas and method profiles are in the archive too. Quietly does nothing where Cryo cannot trace.
      */
     public static void train() {
-        try (dev.cryo.engine.ptrace.Tracer tracer = new dev.cryo.engine.ptrace.Tracer()) {
-            tracer.call(() -> {
-                full(Log.discard());
-                light(Log.discard());
-                return null;
-            });
+        Path dir = null;
+        try {
+            dir = Files.createTempDirectory("cryo-training");
+            Path images = dir;
+            try (dev.cryo.engine.ptrace.Tracer tracer = new dev.cryo.engine.ptrace.Tracer()) {
+                tracer.call(() -> {
+                    light(Log.discard());
+                    try {
+                        dumpHelper(images);
+                    } catch (SyscallException e) {
+                        throw new CryoException("training dump: " + e.getMessage(), e);
+                    }
+                    return null;
+                });
+            }
+            int pid = ImageDir.open(images).pstree().get(0).getPid();
+            dev.cryo.engine.restore.Restorer.restore(new dev.cryo.engine.restore.RestoreOptions(images, true, false,
+                    false, null, java.time.Duration.ofSeconds(5)), Log.discard());
+            Syscall.raw(Syscall.KILL, pid, 9); // the restored helper is our child (CLONE_PARENT)
+            Syscall.raw(Syscall.WAIT4, pid, 0, 0x40000000, 0);
         } catch (Exception | LinkageError e) {
             // training is best effort: an archive without these classes only starts slower
+        } finally {
+            delete(dir);
         }
     }
 
@@ -220,21 +237,28 @@ public final class Warmup {
 
     private static void full(Log log) {
         Path dir = null;
-        int helper = -1;
         try {
             dir = Files.createTempDirectory("cryo-rehearsal");
-            helper = HelperProcess.spawn();
+            dumpHelper(dir);
+        } catch (CryoException | IOException | RuntimeException | SyscallException e) {
+            log.debug("rehearsal dump failed (only the frozen time suffers): %s", e.getMessage());
+        } finally {
+            delete(dir);
+        }
+    }
+
+    /** Spawns a helper and dumps it into {@code dir} through the real dump (which kills it). */
+    private static void dumpHelper(Path dir) throws CryoException, SyscallException {
+        int helper = HelperProcess.spawn();
+        try {
             DumpOptions o = new DumpOptions(helper, dir, false, false, false, false, false, false, null, null, null);
             new DumpRun(o, Log.discard(), true).run();
             helper = -1;
-        } catch (CryoException | IOException | RuntimeException | dev.cryo.engine.sys.SyscallException e) {
-            log.debug("rehearsal dump failed (only the frozen time suffers): %s", e.getMessage());
         } finally {
             if (helper > 0) {
                 Syscall.raw(Syscall.KILL, helper, 9);
                 Syscall.raw(Syscall.WAIT4, helper, 0, 0x40000000, 0);
             }
-            delete(dir);
         }
     }
 

@@ -531,7 +531,10 @@ final class RestoreRun {
     private void setMm(Image img) throws SyscallException, CryoException {
         mm_entry mm = img.mm();
         String exe = img.file(mm.getExeFileId()).getReg().getName();
-        int exeFd = (int) remote.call("open " + exe, Syscall.OPENAT, -100, scratch.string(0, exe), 0, 0);
+        // The task still runs the helper's program. When that is also the restored one (a dumped sleep), it stays:
+        // the kernel refuses (EBUSY) to replace an exe file that the restored mappings map again.
+        boolean sameExe = exe.equals(currentExe());
+        int exeFd = sameExe ? -1 : (int) remote.call("open " + exe, Syscall.OPENAT, -100, scratch.string(0, exe), 0, 0);
         int auxvCount = Math.min(mm.getMmSavedAuxvCount(), 52);
         NativeBuffer auxv = NativeBuffer.allocate(auxvCount * 8);
         for (int i = 0; i < auxvCount; i++) {
@@ -551,7 +554,18 @@ final class RestoreRun {
         scratch.write(SCRATCH_STRUCTS, map.bytes(0, 104));
         remote.call("prctl(PR_SET_MM_MAP)", Syscall.PRCTL, PR_SET_MM, PR_SET_MM_MAP,
                 scratch.address() + SCRATCH_STRUCTS, 104, 0);
-        remote.call("close", Syscall.CLOSE, exeFd);
+        if (!sameExe) {
+            remote.call("close", Syscall.CLOSE, exeFd);
+        }
+    }
+
+    /** Where /proc/PID/exe of the task being built points now (null when unreadable). */
+    private String currentExe() {
+        try {
+            return dev.cryo.engine.sys.DirectFiles.readLink("/proc/" + pid + "/exe");
+        } catch (IOException e) {
+            return null;
+        }
     }
 
     private void restoreFds(Image img, FdRestoreContext ctx) throws SyscallException, CryoException {
