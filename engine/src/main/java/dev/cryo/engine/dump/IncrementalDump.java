@@ -49,7 +49,10 @@ final class IncrementalDump {
     private final DirtyTracker computing;
     /** The tracker to arm for the next dump, by name; null when this dump arms none. */
     private final String armName;
+    /** The tracker this dump arms, made before the freeze (finding earlier keepers lists /proc); null: none. */
     private DirtyTracker arming;
+    private List<MapsEntry> armedVmas;
+    private ImageDir armedDir;
     private List<MapsEntry> maps = List.of();
     private PageRanges own = PageRanges.EMPTY;
     private String armedKeeper;
@@ -73,6 +76,16 @@ final class IncrementalDump {
 
     boolean active() {
         return prev != null || armName != null;
+    }
+
+    /**
+     * Whether a pre-dump may read its pages after the target is resumed: the tracker it arms while the target is
+     * frozen is a kernel one (uffd-wp, soft-dirty), so every page written after the freeze is written for the next
+     * dump, and a page read late that the program changed meanwhile is saved again then. Not with content-hash: its
+     * hashes are of the frozen memory, and a page changed and changed back would be clean with the wrong content.
+     */
+    boolean pagesAfterResume() {
+        return "uffd-wp".equals(armName) || "soft-dirty".equals(armName);
     }
 
     static IncrementalDump prepare(DumpOptions options, ProcFs proc, Log log) throws CryoException {
@@ -108,6 +121,13 @@ final class IncrementalDump {
                     computing == null ? "none" : computing.name());
         }
         IncrementalDump dump = new IncrementalDump(log, pid, start, prev, computing, armName);
+        if (armName != null) {
+            dump.arming = computing != null && computing.name().equals(armName) ? computing
+                    : MemoryTracking.create(armName, pid, start, null, null, log);
+            if ("uffd-wp".equals(armName)) {
+                Warmup.bindSpawnInBackground(); // its keeper is spawned right after the target runs on again
+            }
+        }
         if (prev != null && !"false".equals(System.getProperty("cryo.incremental.rehearse"))) {
             dump.rehearse(proc);
         }
@@ -230,7 +250,10 @@ final class IncrementalDump {
         }
     }
 
-    /** While frozen, after the images are written: the parent link, the tracker armed, its state saved. */
+    /**
+     * While frozen, after the memory was planned: the parent link, and the tracker armed. What it needs to keep
+     * (the uffd-wp keeper, the hashes) and the track state are written by {@link #commit}, once the target runs.
+     */
     void finish(ImageDir dir, TrackedTarget target) throws CryoException {
         try {
             Files.deleteIfExists(dir.resolve(TrackState.FILE));
@@ -242,30 +265,34 @@ final class IncrementalDump {
             throw new CryoException("cannot dump pid " + pid + ": cannot link " + dir.path() + " to its parent: "
                     + e.getMessage(), e);
         }
-        if (armName == null) {
+        if (arming == null) {
             return;
         }
-        arming = computing != null && computing.name().equals(armName) ? computing
-                : MemoryTracking.create(armName, pid, startTime, null, null, log);
-        List<MapsEntry> armed = arming.arm(target, maps, own);
-        var extra = arming.save(dir.path());
-        armedKeeper = extra.get("keeper");
-        Set<String> keys = new LinkedHashSet<>();
-        armed.forEach(m -> keys.add(TrackState.key(m)));
-        try {
-            new TrackState(armName, pid, startTime, extra, keys).write(dir.path());
-        } catch (IOException e) {
-            throw new CryoException("cannot dump pid " + pid + ": cannot write " + dir.resolve(TrackState.FILE) + ": "
-                    + e.getMessage(), e);
-        }
+        armedVmas = arming.arm(target, maps, own);
+        armedDir = dir;
     }
 
-    /** After the target was released: the earlier armings end (a final dump ends tracking altogether). */
-    void commit() {
+    /**
+     * After the target was released and the images written: the armed tracker's state saved (a track state
+     * without it is never written, and then the next dump counts every page as written), and the earlier
+     * armings ended (a final dump ends tracking altogether).
+     */
+    void commit() throws CryoException {
         if (!active()) {
             return;
         }
-        if (arming != null) {
+        if (armedVmas != null) {
+            try {
+                var extra = arming.save(armedDir.path());
+                armedKeeper = extra.get("keeper");
+                Set<String> keys = new LinkedHashSet<>();
+                armedVmas.forEach(m -> keys.add(TrackState.key(m)));
+                new TrackState(armName, pid, startTime, extra, keys).write(armedDir.path());
+            } catch (CryoException | IOException | RuntimeException e) {
+                arming.abort();
+                throw new CryoException("pid " + pid + " was dumped and runs on, but tracking its memory failed: "
+                        + e.getMessage() + " (the next dump on " + armedDir.path() + " writes every page)", e);
+            }
             arming.commit();
         }
         if (computing != null && computing != arming) {
