@@ -147,7 +147,10 @@ final class DumpRun {
         try {
             Images[] images = new Images[1];
             step("collect", () -> images[0] = collect(fdCtx));
-            step("write images", () -> writeImages(dir, images[0]));
+            boolean late = options.preDump() && incremental.pagesAfterResume(); // tracking covers what runs on
+            if (!late) {
+                step("write images", () -> writeImages(dir, images[0]));
+            }
             if (incremental.active()) {
                 step("track memory", () -> incremental.finish(dir, new dev.cryo.engine.mem.TrackedTarget(pid, remote)));
             }
@@ -159,6 +162,9 @@ final class DumpRun {
                     kill();
                 }
             });
+            if (late) {
+                step("write images", () -> writeImages(dir, images[0]));
+            }
             SocketDump.release(fdCtx, true);
         } catch (CryoException | RuntimeException e) {
             log.error("%s", e.getMessage());

@@ -2,7 +2,10 @@ package dev.cryo.engine.dump;
 
 import dev.cryo.engine.CryoException;
 import dev.cryo.engine.log.Log;
+import dev.cryo.engine.mem.ContentHashTracker;
 import dev.cryo.engine.mem.DirtyTracker;
+import dev.cryo.engine.mem.PageBuffer;
+import dev.cryo.engine.mem.PageMapScanner;
 import dev.cryo.engine.mem.PageRanges;
 import dev.cryo.engine.mem.PageRun;
 import dev.cryo.engine.mem.TrackedTarget;
@@ -11,13 +14,15 @@ import dev.cryo.engine.mem.UffdWpTracker;
 import dev.cryo.engine.proc.MapsEntry;
 import dev.cryo.engine.proc.ProcFs;
 import dev.cryo.image.ImageDir;
+import dev.cryo.image.ImageFile;
 import dev.cryo.image.PageMap;
 import dev.cryo.image.proto.pagemap_entry;
+import dev.cryo.image.proto.pagemap_head;
 
 import java.io.IOException;
 import java.nio.file.Files;
 import java.util.ArrayList;
-import java.util.Arrays;
+import java.util.Collections;
 import java.util.HashSet;
 import java.util.LinkedHashSet;
 import java.util.List;
@@ -44,7 +49,10 @@ final class IncrementalDump {
     private final DirtyTracker computing;
     /** The tracker to arm for the next dump, by name; null when this dump arms none. */
     private final String armName;
+    /** The tracker this dump arms, made before the freeze (finding earlier keepers lists /proc); null: none. */
     private DirtyTracker arming;
+    private List<MapsEntry> armedVmas;
+    private ImageDir armedDir;
     private List<MapsEntry> maps = List.of();
     private PageRanges own = PageRanges.EMPTY;
     private String armedKeeper;
@@ -68,6 +76,16 @@ final class IncrementalDump {
 
     boolean active() {
         return prev != null || armName != null;
+    }
+
+    /**
+     * Whether a pre-dump may read its pages after the target is resumed: the tracker it arms while the target is
+     * frozen is a kernel one (uffd-wp, soft-dirty), so every page written after the freeze is written for the next
+     * dump, and a page read late that the program changed meanwhile is saved again then. Not with content-hash: its
+     * hashes are of the frozen memory, and a page changed and changed back would be clean with the wrong content.
+     */
+    boolean pagesAfterResume() {
+        return "uffd-wp".equals(armName) || "soft-dirty".equals(armName);
     }
 
     static IncrementalDump prepare(DumpOptions options, ProcFs proc, Log log) throws CryoException {
@@ -102,14 +120,35 @@ final class IncrementalDump {
             log.info("incremental dump on %s (chain of %d, tracker %s)", prev.dir().path(), prev.depth(),
                     computing == null ? "none" : computing.name());
         }
-        return new IncrementalDump(log, pid, start, prev, computing, armName);
+        IncrementalDump dump = new IncrementalDump(log, pid, start, prev, computing, armName);
+        if (armName != null) {
+            dump.arming = computing != null && computing.name().equals(armName) ? computing
+                    : MemoryTracking.create(armName, pid, start, null, null, log);
+            if ("uffd-wp".equals(armName)) {
+                Warmup.bindSpawnInBackground(); // its keeper is spawned right after the target runs on again
+            }
+        }
+        if (prev != null && !"false".equals(System.getProperty("cryo.incremental.rehearse"))) {
+            dump.rehearse(proc);
+        }
+        return dump;
     }
 
     /** While frozen: which of the {@code own} pages to write, and which to leave to the parent. */
     MemoryPlan plan(TrackedTarget target, List<MapsEntry> maps, List<PageRun> own, Set<PageRun> unreadable)
             throws CryoException {
+        PageRanges ownRanges = PageRanges.ofRuns(own);
         this.maps = maps;
-        this.own = PageRanges.ofRuns(own);
+        this.own = ownRanges;
+        return plan(target, maps, own, ownRanges, unreadable, computing);
+    }
+
+    /**
+     * The plan, computed without touching this dump's state. {@code tracker} answers "written since the parent";
+     * null: every page counts as written. Each own run lies in one VMA (the scanner's runs do), so its pieces do too.
+     */
+    private MemoryPlan plan(TrackedTarget target, List<MapsEntry> maps, List<PageRun> own, PageRanges ownRanges,
+                            Set<PageRun> unreadable, DirtyTracker tracker) throws CryoException {
         if (prev == null) {
             List<pagemap_entry> pm = new ArrayList<>(own.size());
             for (PageRun r : own) {
@@ -118,65 +157,103 @@ final class IncrementalDump {
             return new MemoryPlan(own, unreadable, pm, 0);
         }
         List<MapsEntry> tracked = new ArrayList<>();
-        if (computing != null) {
+        if (tracker != null) {
             for (MapsEntry m : prev.state().tracked(maps)) {
                 if (DirtyTracker.trackable(m)) {
                     tracked.add(m);
                 }
             }
         }
-        PageRanges written = computing == null ? PageRanges.EMPTY : computing.written(target, this.own, tracked);
+        PageRanges written = tracker == null ? PageRanges.EMPTY : tracker.written(target, ownRanges, tracked);
         PageRanges.Builder tb = PageRanges.builder();
-        tracked.forEach(m -> tb.add(m.start(), m.end()));
-        PageRanges clean = this.own.intersect(tb.build()).intersect(prev.coverage()).minus(written);
-        PageRanges present = this.own.minus(clean);
+        for (MapsEntry m : tracked) {
+            tb.add(m.start(), m.end());
+        }
+        // what may stay in the parent where the process has a page: tracked, held by the chain, not written
+        PageRanges clean = tb.build().intersect(prev.coverage()).minus(written);
 
-        List<MapsEntry> user = maps.stream().filter(m -> m.start() >= 0).toList(); // not [vsyscall], "negative" as a long
-        long[] starts = user.stream().mapToLong(MapsEntry::start).toArray();
-        List<PageRun> presentRuns = split(present, starts);
-        List<PageRun> parentRuns = split(clean, starts);
-        Set<PageRun> unreadablePresent = new HashSet<>();
-        for (PageRun r : presentRuns) {
-            int i = Arrays.binarySearch(starts, r.address());
-            MapsEntry m = user.get(i >= 0 ? i : -i - 2);
-            if (!m.read()) {
-                unreadablePresent.add(r);
+        List<PageRun> present = new ArrayList<>(written.size() + 16);
+        Set<PageRun> unreadablePresent = unreadable.isEmpty() ? Collections.emptySet() : new HashSet<>();
+        List<pagemap_entry> pm = new ArrayList<>(2 * written.size() + own.size() + 16);
+        long skipped = 0, presentPages = 0;
+        int k = 0, n = clean.size();
+        for (PageRun r : own) {
+            long at = r.address(), end = r.end();
+            boolean hidden = !unreadable.isEmpty() && unreadable.contains(r);
+            while (k < n && clean.end(k) <= at) {
+                k++;
+            }
+            while (at < end) { // invariant: clean ranges before k end at or before at
+                if (k < n && clean.start(k) <= at) {
+                    long e = Math.min(end, clean.end(k));
+                    int pages = (int) ((e - at) >>> 12);
+                    pm.add(PageMap.entry(at, pages, PageMap.PE_PARENT));
+                    skipped += pages;
+                    at = e;
+                    if (clean.end(k) <= at) {
+                        k++;
+                    }
+                } else {
+                    long e = k < n ? Math.min(end, clean.start(k)) : end;
+                    PageRun p = new PageRun(at, (int) ((e - at) >>> 12));
+                    present.add(p);
+                    if (hidden) {
+                        unreadablePresent.add(p);
+                    }
+                    pm.add(PageMap.entry(at, p.pages(), PageMap.PE_PRESENT));
+                    presentPages += p.pages();
+                    at = e;
+                }
             }
         }
-        List<pagemap_entry> pm = new ArrayList<>(presentRuns.size() + parentRuns.size());
-        int i = 0, j = 0;
-        while (i < presentRuns.size() || j < parentRuns.size()) {
-            if (j >= parentRuns.size() || (i < presentRuns.size()
-                    && presentRuns.get(i).address() < parentRuns.get(j).address())) {
-                PageRun r = presentRuns.get(i++);
-                pm.add(PageMap.entry(r.address(), r.pages(), PageMap.PE_PRESENT));
-            } else {
-                PageRun r = parentRuns.get(j++);
-                pm.add(PageMap.entry(r.address(), r.pages(), PageMap.PE_PARENT));
-            }
+        if (log != null && target != null) {
+            log.info("incremental: %d pages written of %d own (%d reported written in %d tracked VMAs), %d left to the parent",
+                    presentPages, ownRanges.pages(), written.pages(), tracked.size(), skipped);
         }
-        log.info("incremental: %d pages written of %d own (%d reported written in %d tracked VMAs), %d left to the parent",
-                present.pages(), this.own.pages(), written.pages(), tracked.size(), clean.pages());
-        return new MemoryPlan(presentRuns, unreadablePresent, pm, clean.pages());
+        return new MemoryPlan(present, unreadablePresent, pm, skipped);
     }
 
-    /** Runs of {@code r}, cut at every VMA start so that no run spans two VMAs. */
-    private static List<PageRun> split(PageRanges r, long[] vmaStarts) {
-        List<PageRun> out = new ArrayList<>();
-        for (int k = 0; k < r.size(); k++) {
-            long s = r.start(k), e = r.end(k);
-            int i = Arrays.binarySearch(vmaStarts, s);
-            i = i >= 0 ? i + 1 : -i - 1;
-            while (i < vmaStarts.length && vmaStarts[i] < e) {
-                out.addAll(PageRanges.of(s, vmaStarts[i]).runs());
-                s = vmaStarts[i++];
+    /**
+     * Before the freeze: the frozen window's scan and plan once on the running target (pagemap queries only, which
+     * change nothing), so that their code is compiled by the time it runs frozen. A content-hash tracker is not
+     * asked (that would read all memory); a failure only means a colder frozen window.
+     */
+    private void rehearse(ProcFs proc) {
+        long t0 = System.nanoTime();
+        try {
+            List<MapsEntry> live = ProcFs.parseMaps(proc.mapsText(pid));
+            List<PageRun> runs = new ArrayList<>();
+            Set<PageRun> hidden = new HashSet<>();
+            try (PageMapScanner scanner = new PageMapScanner(pid)) {
+                for (MapsEntry m : live) {
+                    if (m.isKernelSpecial() || m.shared()) {
+                        continue;
+                    }
+                    List<PageRun> o = scanner.ownPages(m);
+                    runs.addAll(o);
+                    if (!m.read()) {
+                        hidden.addAll(o);
+                    }
+                }
             }
-            out.addAll(PageRanges.of(s, e).runs());
+            DirtyTracker asked = computing instanceof ContentHashTracker ? null : computing;
+            MemoryPlan p = plan(null, live, runs, PageRanges.ofRuns(runs), hidden, asked);
+            List<com.google.protobuf.Message> image = new ArrayList<>(p.entries().size() + 1);
+            image.add(pagemap_head.newBuilder().setPagesId(1).build());
+            image.addAll(p.entries());
+            ImageFile.of("PAGEMAP", image).toBytes(); // the writer thread encodes the same
+            PageBuffer.reserveFor(PageBuffer.forRuns(p.present()).bytes());
+            log.debug("incremental plan rehearsed before the freeze in %d us (%d runs)", (System.nanoTime() - t0) / 1000,
+                    p.entries().size());
+        } catch (IOException | CryoException | RuntimeException e) {
+            log.debug("rehearsal of the incremental plan failed (only the frozen time suffers): %s", e.getMessage());
         }
-        return out;
     }
 
-    /** While frozen, after the images are written: the parent link, the tracker armed, its state saved. */
+    /**
+     * While frozen, after the memory was planned: the parent link, and the tracker armed. What it needs to keep
+     * (the uffd-wp keeper, the hashes) and the track state are written by {@link #commit}, once the target runs.
+     */
     void finish(ImageDir dir, TrackedTarget target) throws CryoException {
         try {
             Files.deleteIfExists(dir.resolve(TrackState.FILE));
@@ -188,30 +265,34 @@ final class IncrementalDump {
             throw new CryoException("cannot dump pid " + pid + ": cannot link " + dir.path() + " to its parent: "
                     + e.getMessage(), e);
         }
-        if (armName == null) {
+        if (arming == null) {
             return;
         }
-        arming = computing != null && computing.name().equals(armName) ? computing
-                : MemoryTracking.create(armName, pid, startTime, null, null, log);
-        List<MapsEntry> armed = arming.arm(target, maps, own);
-        var extra = arming.save(dir.path());
-        armedKeeper = extra.get("keeper");
-        Set<String> keys = new LinkedHashSet<>();
-        armed.forEach(m -> keys.add(TrackState.key(m)));
-        try {
-            new TrackState(armName, pid, startTime, extra, keys).write(dir.path());
-        } catch (IOException e) {
-            throw new CryoException("cannot dump pid " + pid + ": cannot write " + dir.resolve(TrackState.FILE) + ": "
-                    + e.getMessage(), e);
-        }
+        armedVmas = arming.arm(target, maps, own);
+        armedDir = dir;
     }
 
-    /** After the target was released: the earlier armings end (a final dump ends tracking altogether). */
-    void commit() {
+    /**
+     * After the target was released and the images written: the armed tracker's state saved (a track state
+     * without it is never written, and then the next dump counts every page as written), and the earlier
+     * armings ended (a final dump ends tracking altogether).
+     */
+    void commit() throws CryoException {
         if (!active()) {
             return;
         }
-        if (arming != null) {
+        if (armedVmas != null) {
+            try {
+                var extra = arming.save(armedDir.path());
+                armedKeeper = extra.get("keeper");
+                Set<String> keys = new LinkedHashSet<>();
+                armedVmas.forEach(m -> keys.add(TrackState.key(m)));
+                new TrackState(armName, pid, startTime, extra, keys).write(armedDir.path());
+            } catch (CryoException | IOException | RuntimeException e) {
+                arming.abort();
+                throw new CryoException("pid " + pid + " was dumped and runs on, but tracking its memory failed: "
+                        + e.getMessage() + " (the next dump on " + armedDir.path() + " writes every page)", e);
+            }
             arming.commit();
         }
         if (computing != null && computing != arming) {

@@ -33,7 +33,10 @@ public interface DirtyTracker {
      */
     List<MapsEntry> arm(TrackedTarget target, List<MapsEntry> vmas, PageRanges own) throws CryoException;
 
-    /** Writes what the next dump needs into {@code dir}; returns entries for the track state file. */
+    /**
+     * After {@link #arm}, once the target runs on again (what was armed while frozen counts from the freeze): keeps
+     * what the next dump needs, in {@code dir} or elsewhere; returns entries for the track state file.
+     */
     Map<String, String> save(Path dir) throws CryoException;
 
     /** The dump went through and the target runs on (or died): let go of what the previous arming held. */

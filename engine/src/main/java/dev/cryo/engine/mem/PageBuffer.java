@@ -23,6 +23,10 @@ import java.util.List;
 public final class PageBuffer {
     /** Copies above this many bytes stream instead of filling the buffer. */
     static final long STREAM_MIN = Long.getLong("cryo.pages.streamMin", 2L * PagePipe.CHUNK);
+    /** The most a dump reserves ahead (see {@link #reserve}) to read its pages in one go instead of streaming. */
+    static final long RESERVE_MAX = Long.getLong("cryo.pages.reserveMax", 64L << 20);
+    /** A buffer faulted in before the freeze, for the next dump's pages; taken by the first dump that fits in it. */
+    private static volatile NativeBuffer spare;
 
     private final List<PageRun> runs;
     private NativeBuffer data;
@@ -30,6 +34,8 @@ public final class PageBuffer {
     /** A process whose pages are still to be read (dump), with the runs it reads through /proc/PID/mem. */
     private RemoteMemory pendingProcess;
     private Collection<PageRun> pendingUnreadable;
+    /** The pending process read goes into {@link #data} (a reserved buffer), not through a pipe. */
+    private boolean pendingIntoData;
     /** A pages image still to be read (restore), open since {@link #readFrom(Path, long)}. */
     private FileChannel pendingFile;
     private long pendingOffset;
@@ -41,11 +47,30 @@ public final class PageBuffer {
     }
 
     public static PageBuffer forRuns(List<PageRun> runs) {
-        long total = runs.stream().mapToLong(PageRun::bytes).sum();
+        long total = 0;
+        for (PageRun r : runs) { // a loop, not a stream: this runs while the target is frozen
+            total += r.bytes();
+        }
         if (total > Integer.MAX_VALUE - 4096) {
             throw new IllegalArgumentException("more than 2 GiB of pages in one buffer");
         }
         return new PageBuffer(runs, total);
+    }
+
+    /**
+     * Before a freeze: keeps a buffer, allocated and faulted in now, for the pages the next dump reads, which an
+     * incremental dump expects to be about {@code expected} bytes (from its rehearsal). Pages written until the
+     * freeze join those: room for twice as many and 4 MiB more, at most {@link #RESERVE_MAX}.
+     */
+    public static void reserveFor(long expected) {
+        long bytes = Math.min(expected * 2 + (4 << 20), RESERVE_MAX);
+        if (expected >= RESERVE_MAX || bytes <= STREAM_MIN) {
+            return; // streams anyway, or small enough to read at once
+        }
+        NativeBuffer s = spare;
+        if (s == null || s.capacity() < bytes) {
+            spare = NativeBuffer.allocate((int) bytes); // a direct buffer is zeroed, so every page is touched
+        }
     }
 
     private NativeBuffer data() {
@@ -92,6 +117,16 @@ public final class PageBuffer {
      * A large buffer is read while {@link #writeTo(Path)} writes it: the process must stay frozen until then.
      */
     public void readFrom(RemoteMemory memory, Collection<PageRun> unreadable) throws SyscallException, IOException {
+        NativeBuffer reserved = spare;
+        if (streams() && reserved != null && reserved.capacity() >= bytes) {
+            // faulted in already: batched reads into it and one write beat a pipe of fresh chunks
+            spare = null;
+            data = reserved;
+            pendingIntoData = true;
+            pendingProcess = memory;
+            pendingUnreadable = unreadable;
+            return;
+        }
         if (streams()) {
             pendingProcess = memory;
             pendingUnreadable = unreadable;
@@ -164,6 +199,24 @@ public final class PageBuffer {
     public void writeTo(Path file) throws IOException {
         try (FileChannel ch = FileChannel.open(file, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
                 StandardOpenOption.TRUNCATE_EXISTING)) {
+            if (pendingIntoData) {
+                long t0 = System.nanoTime();
+                try {
+                    move(pendingProcess, false, pendingUnreadable);
+                } catch (SyscallException e) {
+                    throw new IOException(e.getMessage(), e);
+                }
+                pendingIntoData = false;
+                pendingProcess = null;
+                long t1 = System.nanoTime();
+                ByteBuffer b = data.buffer().duplicate().position(0).limit((int) bytes);
+                while (b.hasRemaining()) {
+                    ch.write(b);
+                }
+                remoteNanos = Math.max(1, t1 - t0);
+                fileNanos = Math.max(1, System.nanoTime() - t1);
+                return;
+            }
             if (pendingProcess != null) {
                 PagePipe pipe = new PagePipe();
                 try {

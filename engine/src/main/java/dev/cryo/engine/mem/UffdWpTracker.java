@@ -157,13 +157,9 @@ public final class UffdWpTracker implements DirtyTracker {
                 }
                 armed.add(m);
             }
-            keeper = UffdKeeper.spawn(pid, startTime, localFd);
-            Syscall.raw(Syscall.CLOSE, localFd);
-            localFd = -1;
-            log.info("uffd-wp: %d of %d VMAs write-protected; userfaultfd kept by pid %d", armed.size(),
-                    vmas.size(), keeper.pid());
-            return armed;
-        } catch (SyscallException | IOException e) {
+            log.info("uffd-wp: %d of %d VMAs write-protected", armed.size(), vmas.size());
+            return armed; // Cryo holds the userfaultfd until save() hands it to a keeper, once the target runs on
+        } catch (SyscallException e) {
             throw new CryoException("cannot dump pid " + pid + ": cannot start tracking memory with uffd-wp: "
                     + e.getMessage(), e);
         }
@@ -191,8 +187,20 @@ public final class UffdWpTracker implements DirtyTracker {
         }
     }
 
+    /** Hands the userfaultfd to a new keeper (after the target was released: spawning takes a while). */
     @Override
-    public Map<String, String> save(Path dir) {
+    public Map<String, String> save(Path dir) throws CryoException {
+        if (localFd >= 0) {
+            try {
+                keeper = UffdKeeper.spawn(pid, startTime, localFd);
+            } catch (SyscallException | IOException e) {
+                throw new CryoException("cannot start the process that keeps the userfaultfd of pid " + pid + ": "
+                        + e.getMessage(), e);
+            }
+            Syscall.raw(Syscall.CLOSE, localFd);
+            localFd = -1;
+            log.info("uffd-wp: userfaultfd kept by pid %d", keeper.pid());
+        }
         return keeper == null ? Map.of() : Map.of("keeper", keeper.format());
     }
 
