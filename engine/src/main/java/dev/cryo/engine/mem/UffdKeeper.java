@@ -1,6 +1,7 @@
 package dev.cryo.engine.mem;
 
 import dev.cryo.engine.sys.LibC;
+import dev.cryo.engine.sys.NativeBuffer;
 import dev.cryo.engine.sys.Syscall;
 import dev.cryo.engine.sys.SyscallException;
 import jnr.ffi.Memory;
@@ -106,10 +107,28 @@ public record UffdKeeper(int pid, long startTime) {
 
     /** Ends the keeper; its userfaultfd closes with it. Only if it still is the keeper it was. */
     public void stop(int target, long targetStart) {
-        if (alive()) {
-            Syscall.raw(Syscall.KILL, pid, 9);
+        long pidfd = Syscall.raw(Syscall.PIDFD_OPEN, pid, 0);
+        if (pidfd < 0) {
+            return; // gone already
+        }
+        try {
+            if (!alive()) {
+                return; // the pid is another process's now: the pidfd names that one
+            }
+            Syscall.raw(Syscall.PIDFD_SEND_SIGNAL, pidfd, 9, 0, 0);
+            // returns once it has exited, so its userfaultfd is closed when the caller goes on (it is not our
+            // child to wait for; a pidfd turns readable at exit)
+            NativeBuffer poll = NativeBuffer.allocate(8);
+            poll.putInt(0, (int) pidfd);
+            poll.putInt(4, 1); // events = POLLIN
+            Syscall.raw(POLL, poll.address(), 1, 2000);
+            java.lang.ref.Reference.reachabilityFence(poll);
+        } finally {
+            Syscall.raw(Syscall.CLOSE, pidfd);
         }
     }
+
+    static final int POLL = 7;
 
     private boolean alive() {
         try {
