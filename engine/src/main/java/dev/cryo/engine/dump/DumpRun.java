@@ -87,21 +87,25 @@ final class DumpRun {
     void run() throws CryoException {
         fdCtx = new FdDumpContext(pid, proc, options, log);
         log.info("Dumping pid %d to %s", pid, options.imagesDir());
-        TargetCheck.requireDumpable(pid, proc, fdCtx);
-        if (!rehearsal) {
-            incremental = IncrementalDump.prepare(options, proc, log); // refuses before the target is touched
-        }
+        Warmup.Rehearsal warm = rehearsal ? Warmup.Rehearsal.NONE : Warmup.start(log);
         ImageDir dir;
         try {
-            dir = ImageDir.create(options.imagesDir(), DirectFiles::write);
-            dirForWriter = dir;
-        } catch (IOException e) {
-            throw new CryoException("cannot dump pid " + pid + ": cannot create images dir " + options.imagesDir()
-                    + ": " + e.getMessage());
+            TargetCheck.requireDumpable(pid, proc, fdCtx);
+            if (!rehearsal) {
+                incremental = IncrementalDump.prepare(options, proc, log); // refuses before the target is touched
+            }
+            try {
+                dir = ImageDir.create(options.imagesDir(), DirectFiles::write);
+                dirForWriter = dir;
+            } catch (IOException e) {
+                throw new CryoException("cannot dump pid " + pid + ": cannot create images dir " + options.imagesDir()
+                        + ": " + e.getMessage());
+            }
+        } finally {
+            warm.await(); // its helper is gone before anything else happens, refusal or not
         }
-
         if (!rehearsal) {
-            step("warm up", () -> Warmup.rehearse(log));
+            step("warm up", () -> { }); // a named step for fault injection, as before
         }
         previewMaps();
         startWriter();

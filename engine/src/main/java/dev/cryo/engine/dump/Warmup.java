@@ -104,6 +104,49 @@ public final class Warmup {
         t.start();
     }
 
+    /** A rehearsal running on a thread of its own; {@link #await} waits for it (and its helper's end). */
+    static final class Rehearsal {
+        static final Rehearsal NONE = new Rehearsal(null);
+        private final Thread thread;
+
+        private Rehearsal(Thread thread) {
+            this.thread = thread;
+        }
+
+        void await() {
+            if (thread == null) {
+                return;
+            }
+            boolean interrupted = false;
+            while (true) {
+                try {
+                    thread.join();
+                    break;
+                } catch (InterruptedException e) {
+                    interrupted = true; // the helper must be gone before Cryo goes on or exits
+                }
+            }
+            if (interrupted) {
+                Thread.currentThread().interrupt();
+            }
+        }
+    }
+
+    /**
+     * Starts the rehearsal beside the dump's own checks of the target (which touch nothing): on two cores the
+     * helper's cold dump and the checks' cold /proc reads overlap. The helper is traced by the rehearsal's thread,
+     * the target later by the tracer thread: ptrace ties each tracee to the thread that seized it, nothing more.
+     */
+    static Rehearsal start(Log log) {
+        if (!ENABLED) {
+            return Rehearsal.NONE;
+        }
+        Thread t = new Thread(() -> rehearse(log), "cryo-rehearsal");
+        t.setDaemon(true);
+        t.start();
+        return new Rehearsal(t);
+    }
+
     static void rehearse(Log log) {
         if (!ENABLED) {
             return;
@@ -236,15 +279,19 @@ public final class Warmup {
     }
 
     private static void full(Log log) {
-        Path dir = null;
+        String dir = null;
+        long t0 = System.nanoTime();
         try {
-            dir = Files.createTempDirectory("cryo-rehearsal");
-            dumpHelper(dir);
+            dir = DirectFiles.makeTempDir(System.getProperty("java.io.tmpdir", "/tmp"), "cryo-rehearsal-");
+            dumpHelper(Path.of(dir));
         } catch (CryoException | IOException | RuntimeException | SyscallException e) {
             log.debug("rehearsal dump failed (only the frozen time suffers): %s", e.getMessage());
         } finally {
-            delete(dir);
+            if (dir != null) {
+                DirectFiles.removeFlatDir(dir);
+            }
         }
+        log.debug("rehearsal: a dump of a helper in %d us", (System.nanoTime() - t0) / 1000);
     }
 
     /** Spawns a helper and dumps it into {@code dir} through the real dump (which kills it). */

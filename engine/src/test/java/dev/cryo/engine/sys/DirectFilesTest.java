@@ -82,4 +82,18 @@ class DirectFilesTest {
         }
         assertArrayEquals(new int[]{3, 12, 40000}, DirectFiles.numericNames(tmp.resolve("d").toString()));
     }
+
+    @Test
+    void tempDirIsPrivateAndRemovedWithItsFiles() throws IOException {
+        String dir = DirectFiles.makeTempDir(tmp.toString(), "cryo-rehearsal-");
+        assertTrue(Files.isDirectory(Path.of(dir)), dir);
+        assertEquals("rwx------", java.nio.file.attribute.PosixFilePermissions.toString(
+                Files.getPosixFilePermissions(Path.of(dir))));
+        String other = DirectFiles.makeTempDir(tmp.toString(), "cryo-rehearsal-");
+        assertTrue(!other.equals(dir), "two directories, two names");
+        DirectFiles.write(dir + "/core-1.img", new byte[10]);
+        DirectFiles.write(dir + "/pages-1.img", new byte[10]);
+        DirectFiles.removeFlatDir(dir);
+        assertTrue(Files.notExists(Path.of(dir)), dir + " removed");
+    }
 }

@@ -1,0 +1,62 @@
+package dev.cryo.engine.dump;
+
+import dev.cryo.engine.CryoException;
+import dev.cryo.engine.log.Log;
+import dev.cryo.engine.testing.Privileges;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.stream.Stream;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** The rehearsal runs beside the target checks: a refused dump still ends with its helper gone. */
+class RehearsalTest {
+    @TempDir
+    Path tmp;
+
+    @BeforeEach
+    void needRoot() throws Exception {
+        Privileges.assumeRootWithPtrace();
+    }
+
+    @Test
+    void aRefusedDumpLeavesNoRehearsalHelperBehind() throws Exception {
+        assertTrue(Warmup.ENABLED, "rehearsals are on by default");
+        DumpOptions o = new DumpOptions(0x3ffffffd, tmp.resolve("img"), false, false, false, false, false, false,
+                null, null, null);
+        List<Path> dirsBefore = rehearsalDirs();
+        CryoException e = assertThrows(CryoException.class, () -> Dumper.dump(o, Log.discard()));
+        assertTrue(e.getMessage().contains("no such process"), e.getMessage());
+        assertEquals(List.of(), helpersOfOurs(), "helpers of this JVM still running");
+        assertEquals(dirsBefore, rehearsalDirs(), "rehearsal directories left in the temporary directory");
+    }
+
+    private static List<Path> rehearsalDirs() throws IOException {
+        try (Stream<Path> s = Files.list(Path.of(System.getProperty("java.io.tmpdir")))) {
+            return s.filter(p -> p.getFileName().toString().startsWith("cryo-rehearsal-")).sorted().toList();
+        }
+    }
+
+    /** Pids whose parent is this JVM and whose command line is the helper's. */
+    private static List<Long> helpersOfOurs() throws IOException {
+        long self = ProcessHandle.current().pid();
+        try (Stream<Path> s = Files.list(Path.of("/proc"))) {
+            return s.filter(p -> p.getFileName().toString().matches("\\d+")).filter(p -> {
+                try {
+                    return Files.readString(p.resolve("cmdline")).startsWith("cryo-helper")
+                            && Files.readString(p.resolve("status")).contains("\nPPid:\t" + self + "\n");
+                } catch (IOException gone) {
+                    return false;
+                }
+            }).map(p -> Long.parseLong(p.getFileName().toString())).toList();
+        }
+    }
+}
