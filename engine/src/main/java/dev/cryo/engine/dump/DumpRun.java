@@ -109,6 +109,9 @@ final class DumpRun {
         }
         previewMaps();
         startWriter();
+        Ptrace.prepareThread(); // buffers the frozen window uses, made now
+        RemoteMemory.prepareThread();
+        TaskResources.prepareThread();
         log.hold(); // lines logged while the target is frozen are formatted and written once it runs again (or is gone)
         try {
             frozenWindow(dir);

@@ -31,7 +31,14 @@ public final class PageMapScanner implements AutoCloseable {
 
     private final int pid;
     private final int fd;
-    private NativeBuffer buffer = NativeBuffer.allocate(8 * 4096);
+    /**
+     * The buffers of the last scanner closed, for the next one: a direct buffer is zeroed and faulted in when it is
+     * made, ~130 KiB here, and the rehearsal's scanner thereby pays for the dump's.
+     */
+    private static final java.util.concurrent.atomic.AtomicReference<NativeBuffer[]> SPARE =
+            new java.util.concurrent.atomic.AtomicReference<>();
+
+    private NativeBuffer buffer;
     private NativeBuffer scanArg;
     private NativeBuffer regions;
     private boolean scan;
@@ -51,6 +58,14 @@ public final class PageMapScanner implements AutoCloseable {
         }
         this.fd = (int) r;
         this.scan = useScan;
+        NativeBuffer[] spare = SPARE.getAndSet(null);
+        if (spare != null) {
+            buffer = spare[0];
+            scanArg = spare[1];
+            regions = spare[2];
+        } else {
+            buffer = NativeBuffer.allocate(8 * 4096);
+        }
     }
 
     /** Whether the kernel answers with PAGEMAP_SCAN (false once it refused). */
@@ -199,6 +214,9 @@ public final class PageMapScanner implements AutoCloseable {
 
     @Override
     public void close() throws IOException {
+        if (scanArg != null) {
+            SPARE.set(new NativeBuffer[]{buffer, scanArg, regions});
+        }
         Syscall.raw(Syscall.CLOSE, fd);
     }
 }

@@ -11,8 +11,11 @@ import dev.cryo.engine.sys.SyscallException;
 public final class RemoteMemory {
     static final int IOV_MAX = 1024;
 
+    /** Per thread: the iovec arrays, and a small buffer for read/write (made once, not in every frozen window). */
+    private static final ThreadLocal<NativeBuffer[]> BUFFERS = ThreadLocal.withInitial(
+            () -> new NativeBuffer[]{NativeBuffer.allocate(16 * (IOV_MAX + 1)), NativeBuffer.allocate(4096)});
+
     private final int pid;
-    private final NativeBuffer iovs = NativeBuffer.allocate(16 * (IOV_MAX + 1));
 
     public RemoteMemory(int pid) {
         this.pid = pid;
@@ -22,16 +25,25 @@ public final class RemoteMemory {
         return pid;
     }
 
+    /** Makes this thread's buffers now (before a freeze), so that the first transfer does not. */
+    public static void prepareThread() {
+        BUFFERS.get();
+    }
+
     public byte[] read(long address, int length) throws SyscallException {
-        NativeBuffer local = NativeBuffer.allocate(length);
+        NativeBuffer local = small(length);
         transfer(false, local.address(), new long[]{address}, new long[]{length}, 1);
         return local.bytes(0, length);
     }
 
     public void write(long address, byte[] bytes) throws SyscallException {
-        NativeBuffer local = NativeBuffer.allocate(bytes.length);
+        NativeBuffer local = small(bytes.length);
         local.put(0, bytes);
         transfer(true, local.address(), new long[]{address}, new long[]{bytes.length}, 1);
+    }
+
+    private static NativeBuffer small(int length) {
+        return length <= 4096 ? BUFFERS.get()[1] : NativeBuffer.allocate(length);
     }
 
     /**
@@ -40,6 +52,7 @@ public final class RemoteMemory {
      */
     public void transfer(boolean toRemote, long localAddress, long[] remoteAddrs, long[] lengths, int count)
             throws SyscallException {
+        NativeBuffer iovs = BUFFERS.get()[0];
         long localCursor = localAddress;
         int done = 0;
         while (done < count) {
@@ -53,9 +66,11 @@ public final class RemoteMemory {
             // one local iovec covering the whole batch
             iovs.putLong(16 * IOV_MAX, localCursor);
             iovs.putLong(16 * IOV_MAX + 8, total);
-            long n = Syscall.call(toRemote ? "process_vm_writev(" + pid + ")" : "process_vm_readv(" + pid + ")",
-                    toRemote ? Syscall.PROCESS_VM_WRITEV : Syscall.PROCESS_VM_READV,
+            long n = Syscall.raw(toRemote ? Syscall.PROCESS_VM_WRITEV : Syscall.PROCESS_VM_READV,
                     pid, iovs.address() + 16L * IOV_MAX, 1, iovs.address(), batch, 0);
+            if (n < 0) { // named only on failure: this runs while the target is frozen
+                throw new SyscallException((toRemote ? "process_vm_writev(" : "process_vm_readv(") + pid + ")", (int) -n);
+            }
             if (n != total) {
                 // partial transfer: the kernel stops at the first range it cannot reach
                 throw new SyscallException((toRemote ? "process_vm_writev" : "process_vm_readv")

@@ -31,6 +31,12 @@ public final class Ptrace {
         return r;
     }
 
+    /** Makes this thread's buffers now (before a freeze), so that the frozen window does not. */
+    public static void prepareThread() {
+        SCRATCH.get();
+        STATUS.get();
+    }
+
     public static void seize(int pid, int options) throws SyscallException {
         req("SEIZE", SEIZE, pid, 0, options);
     }

@@ -1,5 +1,7 @@
 package dev.cryo.engine.resource;
 
+import dev.cryo.engine.sys.DirectFiles;
+
 import dev.cryo.engine.CryoException;
 import dev.cryo.engine.proc.FdInfo;
 import dev.cryo.engine.sys.Syscall;
@@ -56,11 +58,10 @@ public final class RegularFile implements FdKind {
         var reg = reg_file_entry.newBuilder().setId(id).setFlags(fd.flags() & ~O_CLOEXEC).setPos(fd.pos())
                 .setFown(noOwner()).setName(fd.target());
         try {
-            Map<String, Object> st = Files.readAttributes(ctx.proc().dir(ctx.pid()).resolve("fd/" + fd.fd()), "unix:mode,size");
-            int mode = (Integer) st.get("mode");
-            reg.setMode(mode);
-            if ((mode & S_IFMT) == S_IFREG) {
-                reg.setSize((Long) st.get("size"));
+            DirectFiles.Stat st = DirectFiles.stat(ctx.proc().dir(ctx.pid()) + "/fd/" + fd.fd());
+            reg.setMode(st.mode());
+            if ((st.mode() & S_IFMT) == S_IFREG) {
+                reg.setSize(st.size());
             }
         } catch (IOException e) {
             throw new CryoException("cannot dump pid " + ctx.pid() + ": fd " + fd.fd() + " (" + fd.target()
@@ -71,9 +72,9 @@ public final class RegularFile implements FdKind {
 
     /** A file entry for a mapped file or the executable: no fd, only identity. */
     public static file_entry mapped(int id, String path, Path statPath) throws IOException {
-        Map<String, Object> st = Files.readAttributes(statPath, "unix:mode,size");
+        DirectFiles.Stat st = DirectFiles.stat(statPath.toString());
         var reg = reg_file_entry.newBuilder().setId(id).setFlags(0).setPos(0).setFown(noOwner()).setName(path)
-                .setMode((Integer) st.get("mode")).setSize((Long) st.get("size"));
+                .setMode(st.mode()).setSize(st.size());
         return file_entry.newBuilder().setType(fd_types.REG).setId(id).setReg(reg).build();
     }
 

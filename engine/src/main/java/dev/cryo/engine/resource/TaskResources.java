@@ -28,6 +28,11 @@ public final class TaskResources {
     /** Two longs for prlimit64 and get_robust_list, per thread: a direct buffer is costly to allocate cold. */
     private static final ThreadLocal<NativeBuffer> PAIR = ThreadLocal.withInitial(() -> NativeBuffer.allocate(16));
 
+    /** Makes this thread's buffer now (before a freeze), so that the frozen window does not. */
+    public static void prepareThread() {
+        PAIR.get();
+    }
+
     public static task_rlimits_entry rlimits(int pid) throws SyscallException {
         NativeBuffer b = PAIR.get();
         var r = task_rlimits_entry.newBuilder();

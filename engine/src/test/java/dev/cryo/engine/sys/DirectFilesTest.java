@@ -96,4 +96,17 @@ class DirectFilesTest {
         DirectFiles.removeFlatDir(dir);
         assertTrue(Files.notExists(Path.of(dir)), dir + " removed");
     }
+
+    @Test
+    void statMatchesNioForFilesAndDevices() throws IOException {
+        Path f = tmp.resolve("sized");
+        Files.write(f, new byte[12345]);
+        for (Path p : new Path[]{f, Path.of("/dev/null"), tmp}) {
+            java.util.Map<String, Object> nio = Files.readAttributes(p, "unix:mode,size");
+            DirectFiles.Stat st = DirectFiles.stat(p.toString());
+            assertEquals(nio.get("mode"), st.mode(), p.toString());
+            assertEquals(nio.get("size"), st.size(), p.toString());
+        }
+        assertThrows(NoSuchFileException.class, () -> DirectFiles.stat(tmp.resolve("absent").toString()));
+    }
 }
