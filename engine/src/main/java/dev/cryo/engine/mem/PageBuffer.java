@@ -74,6 +74,11 @@ public final class PageBuffer {
         return remoteNanos > 0 || fileNanos > 0;
     }
 
+    /** Address of the contents, as filled by the {@code readFrom} calls; valid while this buffer is reachable. */
+    public long address() {
+        return data().address();
+    }
+
     public List<PageRun> runs() {
         return runs;
     }
