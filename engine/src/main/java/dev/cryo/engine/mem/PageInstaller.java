@@ -25,8 +25,8 @@ public final class PageInstaller {
     record Piece(long dst, long srcOffset, long length, boolean viaUffd) {
     }
 
-    /** What went where. */
-    public record Result(long uffdBytes, long writevBytes, int threads, int vmasRegistered) {
+    /** What went where; {@code repeatedBytes}: pages the runs name more than once, written once (the last). */
+    public record Result(long uffdBytes, long writevBytes, int threads, int vmasRegistered, long repeatedBytes) {
     }
 
     private final RemoteMemory memory;
@@ -53,7 +53,8 @@ public final class PageInstaller {
             }
             ranges.sort(Comparator.comparingLong(v -> v[0]));
         }
-        List<Piece> pieces = pieces(runs, ranges);
+        List<Piece> named = pieces(runs, ranges);
+        List<Piece> pieces = lastCopies(named);
         long uffdBytes = 0, writevBytes = 0;
         List<Piece> viaUffd = new ArrayList<>();
         for (Piece p : pieces) {
@@ -102,7 +103,8 @@ public final class PageInstaller {
                 }
             }
         }
-        return new Result(uffdBytes, writevBytes, threads, ranges.size());
+        long repeated = named.stream().mapToLong(Piece::length).sum() - uffdBytes - writevBytes;
+        return new Result(uffdBytes, writevBytes, threads, ranges.size(), repeated);
     }
 
     private void copyShare(List<Piece> share, PageSource source, PageProgress progress)
@@ -191,6 +193,62 @@ public final class PageInstaller {
             offset += r.bytes();
         }
         return out;
+    }
+
+    /**
+     * The pieces with every page named twice kept only where it is named last, as writing them all in order
+     * would leave it (UFFDIO_COPY refuses a page that is there already). The common case, no page named twice,
+     * returns {@code pieces} itself.
+     */
+    static List<Piece> lastCopies(List<Piece> pieces) {
+        List<Piece> byAddress = new ArrayList<>(pieces);
+        byAddress.sort(Comparator.comparingLong(Piece::dst));
+        boolean overlap = false;
+        for (int i = 1; i < byAddress.size() && !overlap; i++) {
+            Piece a = byAddress.get(i - 1);
+            overlap = byAddress.get(i).dst() < a.dst() + a.length();
+        }
+        if (!overlap) {
+            return pieces;
+        }
+        java.util.TreeMap<Long, Long> covered = new java.util.TreeMap<>(); // start -> end, disjoint
+        List<Piece> kept = new ArrayList<>();
+        for (int i = pieces.size() - 1; i >= 0; i--) {
+            Piece p = pieces.get(i);
+            long end = p.dst() + p.length();
+            List<Piece> parts = new ArrayList<>();
+            long at = p.dst();
+            var before = covered.floorEntry(at);
+            if (before != null && before.getValue() > at) {
+                at = before.getValue();
+            }
+            for (var c : covered.subMap(p.dst(), true, end, false).entrySet()) {
+                if (c.getKey() > at) {
+                    parts.add(new Piece(at, p.srcOffset() + (at - p.dst()), c.getKey() - at, p.viaUffd()));
+                }
+                at = Math.max(at, c.getValue());
+            }
+            if (at < end) {
+                parts.add(new Piece(at, p.srcOffset() + (at - p.dst()), end - at, p.viaUffd()));
+            }
+            for (int j = parts.size() - 1; j >= 0; j--) {
+                kept.add(parts.get(j));
+            }
+            // merge [p.dst, end) into the covered set
+            long start = p.dst(), stop = end;
+            if (before != null && before.getValue() >= start) {
+                start = before.getKey();
+                stop = Math.max(stop, before.getValue());
+            }
+            var inside = covered.subMap(start, true, stop, true);
+            for (long e : inside.values()) {
+                stop = Math.max(stop, e);
+            }
+            inside.clear();
+            covered.put(start, stop);
+        }
+        java.util.Collections.reverse(kept);
+        return kept;
     }
 
     private static long[] containing(List<long[]> ranges, long at) {

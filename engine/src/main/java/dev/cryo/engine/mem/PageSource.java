@@ -1,12 +1,12 @@
 package dev.cryo.engine.mem;
 
 import dev.cryo.engine.sys.NativeBuffer;
-import dev.cryo.engine.sys.Syscall;
-import dev.cryo.engine.sys.SyscallException;
 
 import java.io.IOException;
-import java.nio.charset.StandardCharsets;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
 import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
 
 /**
  * Where a restore's pages come from, laid end to end from offset 0: a pages image, read in small pieces into a
@@ -63,48 +63,34 @@ public sealed interface PageSource extends AutoCloseable {
         }
     }
 
-    /** A pages image read with pread: several threads may read it at once, each into its own buffer. */
+    /**
+     * A pages image read with positional reads (pread): several threads may read it at once, each into its own
+     * buffer. A JDK channel, not a JNR call: opening it early does not wait for JNR's first binding.
+     */
     final class PagesFile implements PageSource {
-        static final int O_RDONLY = 0, O_CLOEXEC = 0x80000, AT_FDCWD = -100;
-
         private final Path file;
-        private int fd;
+        private final FileChannel channel;
 
-        private PagesFile(Path file, int fd) {
+        private PagesFile(Path file, FileChannel channel) {
             this.file = file;
-            this.fd = fd;
+            this.channel = channel;
         }
 
         static PagesFile open(Path file) throws IOException {
-            byte[] name = file.toString().getBytes(StandardCharsets.UTF_8);
-            NativeBuffer path = NativeBuffer.allocate(name.length + 1);
-            path.put(0, name);
-            path.buffer().put(name.length, (byte) 0);
-            try {
-                return new PagesFile(file, (int) Syscall.call("open " + file.getFileName(), Syscall.OPENAT, AT_FDCWD,
-                        path.address(), O_RDONLY | O_CLOEXEC));
-            } catch (SyscallException e) {
-                throw new IOException(e.getMessage(), e);
-            }
+            return new PagesFile(file, FileChannel.open(file, StandardOpenOption.READ));
         }
 
         @Override
         public long bytesAt(long offset, long length, NativeBuffer staging) throws IOException {
-            long to = aligned(staging), done = 0;
-            while (done < length) {
-                long n = Syscall.raw(Syscall.PREAD64, fd, to + done, length - done, offset + done);
-                if (n == 0) {
-                    throw new IOException(file.getFileName() + " ends at byte " + (offset + done)
+            long to = aligned(staging);
+            int from = (int) (to - staging.address());
+            ByteBuffer b = staging.buffer().duplicate().limit(from + (int) length).position(from);
+            while (b.hasRemaining()) {
+                long at = offset + (b.position() - from);
+                if (channel.read(b, at) < 0) {
+                    throw new IOException(file.getFileName() + " ends at byte " + at
                             + ", before its pagemap says (it needs " + (offset + length) + " at least)");
                 }
-                if (n < 0) {
-                    if (n == -4) { // EINTR
-                        continue;
-                    }
-                    throw new IOException(new SyscallException("pread " + file.getFileName() + " at " + (offset + done),
-                            (int) -n).getMessage());
-                }
-                done += n;
             }
             return to;
         }
@@ -115,10 +101,11 @@ public sealed interface PageSource extends AutoCloseable {
         }
 
         @Override
-        public synchronized void close() {
-            if (fd >= 0) {
-                Syscall.raw(Syscall.CLOSE, fd);
-                fd = -1;
+        public void close() {
+            try {
+                channel.close();
+            } catch (IOException e) {
+                // read-only: nothing is lost
             }
         }
     }

@@ -450,7 +450,11 @@ final class RestoreRun {
         try (UffdCopy uffd = anon.isEmpty() ? null : openUffd()) {
             r = new PageInstaller(memory, uffd).install(pages.runs(), pages.source(), anon);
         }
-        pagesRestored = pages.bytes() >>> 12;
+        pagesRestored = (r.uffdBytes() + r.writevBytes()) >>> 12;
+        if (r.repeatedBytes() > 0) {
+            log.warn("pagemap-%d.img names %d pages more than once; each is restored from its last copy", pid,
+                    r.repeatedBytes() >>> 12);
+        }
         log.info("%d pages written in %d us: %d by UFFDIO_COPY into %d VMAs on %d threads, %d by process_vm_writev",
                 pagesRestored, (System.nanoTime() - t) / 1000, r.uffdBytes() >>> 12, r.vmasRegistered(), r.threads(),
                 r.writevBytes() >>> 12);
