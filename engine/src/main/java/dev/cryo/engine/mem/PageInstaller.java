@@ -20,6 +20,15 @@ public final class PageInstaller {
     static final long PARALLEL_MIN = Long.getLong("cryo.restore.parallelMin", 32L << 20);
     static final int THREADS = Integer.getInteger("cryo.restore.threads",
             Math.min(2, Runtime.getRuntime().availableProcessors()));
+    /** Below this many bytes a restore writes every page: a userfaultfd costs more to set up than it saves. */
+    public static final long UFFD_MIN = Long.getLong("cryo.restore.uffdMin", 4L << 20);
+    /** Orders by start address; a class, not a lambda: a restore's JVM is cold, and lambdas link slowly. */
+    static final Comparator<long[]> BY_START = new Comparator<>() {
+        @Override
+        public int compare(long[] a, long[] b) {
+            return Long.compare(a[0], b[0]);
+        }
+    };
 
     /** A stretch of one run: {@code length} bytes to {@code dst} from {@code srcOffset} in the source. */
     record Piece(long dst, long srcOffset, long length, boolean viaUffd) {
@@ -51,7 +60,7 @@ public final class PageInstaller {
                     ranges.add(v);
                 }
             }
-            ranges.sort(Comparator.comparingLong(v -> v[0]));
+            ranges.sort(BY_START);
         }
         List<Piece> named = pieces(runs, ranges);
         List<Piece> pieces = lastCopies(named);
@@ -103,7 +112,10 @@ public final class PageInstaller {
                 }
             }
         }
-        long repeated = named.stream().mapToLong(Piece::length).sum() - uffdBytes - writevBytes;
+        long repeated = -uffdBytes - writevBytes;
+        for (Piece p : named) {
+            repeated += p.length();
+        }
         return new Result(uffdBytes, writevBytes, threads, ranges.size(), repeated);
     }
 
@@ -201,14 +213,12 @@ public final class PageInstaller {
      * returns {@code pieces} itself.
      */
     static List<Piece> lastCopies(List<Piece> pieces) {
+        if (ascending(pieces)) {
+            return pieces;
+        }
         List<Piece> byAddress = new ArrayList<>(pieces);
         byAddress.sort(Comparator.comparingLong(Piece::dst));
-        boolean overlap = false;
-        for (int i = 1; i < byAddress.size() && !overlap; i++) {
-            Piece a = byAddress.get(i - 1);
-            overlap = byAddress.get(i).dst() < a.dst() + a.length();
-        }
-        if (!overlap) {
+        if (ascending(byAddress)) {
             return pieces;
         }
         java.util.TreeMap<Long, Long> covered = new java.util.TreeMap<>(); // start -> end, disjoint
@@ -249,6 +259,17 @@ public final class PageInstaller {
         }
         java.util.Collections.reverse(kept);
         return kept;
+    }
+
+    /** Whether each piece starts at or after the end of the one before (so none overlap). */
+    private static boolean ascending(List<Piece> pieces) {
+        for (int i = 1; i < pieces.size(); i++) {
+            Piece a = pieces.get(i - 1);
+            if (pieces.get(i).dst() < a.dst() + a.length()) {
+                return false;
+            }
+        }
+        return true;
     }
 
     private static long[] containing(List<long[]> ranges, long at) {

@@ -219,7 +219,10 @@ final class RestoreRun {
             }
             runs.add(new PageRun(r.vaddr(), (int) r.nrPages()));
         }
-        long bytes = runs.stream().mapToLong(PageRun::bytes).sum();
+        long bytes = 0;
+        for (PageRun r : runs) {
+            bytes += r.bytes();
+        }
         Path file = dir.pagesPath(img.pagemap().pagesId());
         try {
             long size = Files.size(file);
@@ -447,7 +450,7 @@ final class RestoreRun {
             }
         }
         PageInstaller.Result r;
-        try (UffdCopy uffd = anon.isEmpty() ? null : openUffd()) {
+        try (UffdCopy uffd = anon.isEmpty() || pages.bytes() < PageInstaller.UFFD_MIN ? null : openUffd()) {
             r = new PageInstaller(memory, uffd).install(pages.runs(), pages.source(), anon);
         }
         pagesRestored = (r.uffdBytes() + r.writevBytes()) >>> 12;
