@@ -469,7 +469,10 @@ final class RestoreRun {
             return null;
         }
         try {
-            return UffdCopy.open(remote);
+            long t = System.nanoTime();
+            UffdCopy u = UffdCopy.open(remote);
+            log.debug("userfaultfd of pid %d taken in %d us", pid, (System.nanoTime() - t) / 1000);
+            return u;
         } catch (SyscallException e) {
             log.info("no userfaultfd for pid %d (%s): its pages go in with process_vm_writev", pid, e.getMessage());
             return null;
