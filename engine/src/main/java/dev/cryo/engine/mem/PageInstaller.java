@@ -40,6 +40,8 @@ public final class PageInstaller {
 
     private final RemoteMemory memory;
     private final UffdCopy uffd;
+    /** Set when a thread failed: the others stop at their next piece instead of copying on into a lost cause. */
+    private volatile boolean failed;
 
     /** @param uffd the process's userfaultfd, or null to write everything with process_vm_writev */
     public PageInstaller(RemoteMemory memory, UffdCopy uffd) {
@@ -78,14 +80,15 @@ public final class PageInstaller {
         try (PageProgress progress = PageProgress.forCopy("Restoring memory", uffdBytes + writevBytes)) {
             List<List<Piece>> shares = split(viaUffd, uffdBytes, threads);
             List<Thread> workers = new ArrayList<>();
-            Exception[] failed = new Exception[shares.size()];
+            Exception[] errors = new Exception[shares.size()];
             for (int i = 1; i < shares.size(); i++) {
                 int n = i;
                 Thread t = new Thread(() -> {
                     try {
                         copyShare(shares.get(n), source, progress);
                     } catch (SyscallException | IOException | RuntimeException e) {
-                        failed[n] = e;
+                        failed = true;
+                        errors[n] = e;
                     }
                 }, "cryo-uffd-" + i);
                 t.setDaemon(true);
@@ -94,13 +97,18 @@ public final class PageInstaller {
             }
             try {
                 copyShare(shares.get(0), source, progress);
-                write(pieces, source, progress);
+                if (!failed) {
+                    write(pieces, source, progress);
+                }
+            } catch (SyscallException | IOException | RuntimeException e) {
+                failed = true;
+                throw e;
             } finally {
                 for (Thread t : workers) {
                     joinUninterruptibly(t);
                 }
             }
-            for (Exception e : failed) {
+            for (Exception e : errors) {
                 if (e instanceof SyscallException se) {
                     throw se;
                 }
@@ -125,7 +133,7 @@ public final class PageInstaller {
         NativeBuffer staging = share.isEmpty() || source.inPlace() ? null : PageSource.staging();
         long step = source.inPlace() ? PIECE : PageSource.STAGE;
         for (Piece p : share) {
-            for (long at = 0; at < p.length(); at += step) {
+            for (long at = 0; at < p.length() && !failed; at += step) {
                 long n = Math.min(step, p.length() - at);
                 uffd.copy(p.dst() + at, source.bytesAt(p.srcOffset() + at, n, staging), n, arg);
                 progress(progress, n);

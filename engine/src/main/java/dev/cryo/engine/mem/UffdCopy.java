@@ -43,7 +43,7 @@ public final class UffdCopy implements AutoCloseable {
         if (remoteFd < 0) {
             throw new SyscallException("remote userfaultfd in pid " + pid, (int) -remoteFd);
         }
-        int local;
+        int local = -1;
         try {
             long pidfd = Syscall.call("pidfd_open(" + pid + ")", Syscall.PIDFD_OPEN, pid, 0);
             try {
@@ -51,8 +51,13 @@ public final class UffdCopy implements AutoCloseable {
             } finally {
                 Syscall.raw(Syscall.CLOSE, pidfd);
             }
-        } finally {
             remote.call("close", Syscall.CLOSE, remoteFd);
+        } catch (SyscallException e) {
+            remote.raw(Syscall.CLOSE, remoteFd); // a second close of a closed fd only says EBADF
+            if (local >= 0) {
+                Syscall.raw(Syscall.CLOSE, local);
+            }
+            throw e;
         }
         return handshake(local, pid);
     }
