@@ -159,12 +159,13 @@ class PageInstallerTest {
         long fresh = anon(6L * PG);
         try (UffdCopy uffd = uffdOrSkip()) {
             new PageInstaller(new RemoteMemory((int) ProcessHandle.current().pid()), uffd).install(
-                    List.of(new PageRun(fresh, 2), new PageRun(fresh + 3L * PG, 4)), PageSource.inMemory(source),
+                    List.of(new PageRun(fresh, 2), new PageRun(fresh + 3L * PG, 3)), PageSource.inMemory(source),
                     List.of(new long[]{fresh, fresh + 6L * PG}));
         }
         assertPage(fresh, 0);
         assertPage(fresh + PG, 1);
         assertEquals(0, MemoryIO.getInstance().getByte(fresh + 2L * PG), "a page no run names stays empty");
+        assertPage(fresh + 3L * PG, 2);
         assertPage(fresh + 5L * PG, 4);
     }
 
