@@ -13,10 +13,11 @@ import java.util.List;
 
 /**
  * Page contents for a list of runs, laid end to end in one native buffer: filled from a process in iovec
- * batches, or from a pages image; written to a process or an image the same way. No per-page objects.
+ * batches, or from pages images (an incremental chain's, which a restore then copies from {@link #address()});
+ * written to an image. No per-page objects.
  *
- * <p>A large copy between a process and a pages image does not hold the pages at all: reading from one side
- * only notes the source, and writing to the other streams through a {@link PagePipe} (a few reused chunks,
+ * <p>A large copy from a process into a pages image does not hold the pages at all: reading the process only
+ * notes the source, and writing the image streams through a {@link PagePipe} (a few reused chunks,
  * process and file I/O overlapped). Holding a gigabyte would cost more than copying it: every page of a
  * fresh buffer is faulted in and zeroed first.
  */
@@ -36,9 +37,6 @@ public final class PageBuffer {
     private Collection<PageRun> pendingUnreadable;
     /** The pending process read goes into {@link #data} (a reserved buffer), not through a pipe. */
     private boolean pendingIntoData;
-    /** A pages image still to be read (restore), open since {@link #readFrom(Path, long)}. */
-    private FileChannel pendingFile;
-    private long pendingOffset;
     private long remoteNanos, fileNanos;
 
     private PageBuffer(List<PageRun> runs, long bytes) {
@@ -99,6 +97,11 @@ public final class PageBuffer {
         return remoteNanos > 0 || fileNanos > 0;
     }
 
+    /** Address of the contents, as filled by the {@code readFrom} calls; valid while this buffer is reachable. */
+    public long address() {
+        return data().address();
+    }
+
     public List<PageRun> runs() {
         return runs;
     }
@@ -133,20 +136,6 @@ public final class PageBuffer {
             return;
         }
         move(memory, false, unreadable);
-    }
-
-    public void writeTo(RemoteMemory memory, Collection<PageRun> unwritable) throws SyscallException, IOException {
-        if (pendingFile != null) {
-            PagePipe pipe = new PagePipe();
-            try (FileChannel in = pendingFile) {
-                pendingFile = null;
-                pipe.toProcess(in, pendingOffset, runs, unwritable, memory);
-            }
-            remoteNanos = pipe.remoteNanos();
-            fileNanos = pipe.fileNanos();
-            return;
-        }
-        move(memory, true, unwritable);
     }
 
     private void move(RemoteMemory memory, boolean toRemote, Collection<PageRun> viaProcMem) throws SyscallException, IOException {
@@ -250,11 +239,6 @@ public final class PageBuffer {
 
     /** Fills the buffer from a pages image, starting at {@code fileOffset}. */
     public void readFrom(Path file, long fileOffset) throws IOException {
-        if (streams()) {
-            pendingFile = FileChannel.open(file, StandardOpenOption.READ); // read while the process is written
-            pendingOffset = fileOffset;
-            return;
-        }
         try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
             ByteBuffer b = data().buffer().duplicate().position(0).limit((int) bytes);
             while (b.hasRemaining()) {

@@ -140,8 +140,13 @@ public final class PageMapScanner implements AutoCloseable {
                     runEnd = e;
                 }
             }
+            // Go on after what was answered. With many regions in one answer this kernel's walk_end can stop short of
+            // the last region returned (2048 regions reaching +0x2800000, walk_end at +0x1e01000); going on from it
+            // would report those pages twice.
             long walkEnd = arg.getLong(32);
-            at = walkEnd <= at ? end : walkEnd;
+            long answered = n > 0 ? regions.getLong((int) (n - 1) * REGION_SIZE + 8) : at;
+            long next = Math.max(walkEnd, answered);
+            at = next <= at ? end : next;
         }
         flush(runs, runStart, runEnd);
         return true;

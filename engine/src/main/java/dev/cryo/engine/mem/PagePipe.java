@@ -15,10 +15,10 @@ import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.BlockingQueue;
 
 /**
- * Pages copied between a process and a pages file through a few reused chunk buffers, the process side
- * (process_vm_readv/writev, on the calling thread, which may be the tracer) overlapping the file side (write or
- * pread, on a worker thread): chunk N+1 is read while chunk N is written. Nothing grows with the image but one
- * small layout record per chunk, and no buffer is ever faulted in twice.
+ * Pages copied from a process into a pages file through a few reused chunk buffers, the process side
+ * (process_vm_readv, on the calling thread, which may be the tracer) overlapping the file side (write, on a
+ * worker thread): chunk N+1 is read while chunk N is written. Nothing grows with the image but one small
+ * layout record per chunk, and no buffer is ever faulted in twice. (A restore copies with {@link PageInstaller}.)
  */
 final class PagePipe {
     /** Bytes per chunk; a chunk is also at most {@link RemoteMemory#IOV_MAX} ranges. */
@@ -42,21 +42,10 @@ final class PagePipe {
         return fileNanos;
     }
 
-    /** The dump's direction: {@code runs} of the process into {@code out}, from its position 0. */
-    void toFile(RemoteMemory memory, List<PageRun> runs, Collection<PageRun> viaProcMem, FileChannel out)
+    /** {@code runs} of the process into {@code file}, from its position 0. */
+    void toFile(RemoteMemory memory, List<PageRun> runs, Collection<PageRun> viaProcMem, FileChannel file)
             throws SyscallException, IOException {
-        run(memory, runs, viaProcMem, out, 0, false);
-    }
-
-    /** The restore's direction: {@code runs} from {@code in} at {@code fileOffset} into the process. */
-    void toProcess(FileChannel in, long fileOffset, List<PageRun> runs, Collection<PageRun> viaProcMem,
-                   RemoteMemory memory) throws SyscallException, IOException {
-        run(memory, runs, viaProcMem, in, fileOffset, true);
-    }
-
-    private void run(RemoteMemory memory, List<PageRun> runs, Collection<PageRun> viaProcMem, FileChannel file,
-                     long fileOffset, boolean toRemote) throws SyscallException, IOException {
-        List<Chunk> chunks = layout(runs, viaProcMem, fileOffset);
+        List<Chunk> chunks = layout(runs, viaProcMem, 0);
         BlockingQueue<Slot> free = new ArrayBlockingQueue<>(BUFFERS + 1);
         BlockingQueue<Slot> full = new ArrayBlockingQueue<>(BUFFERS + 1);
         int buffers = Math.min(BUFFERS, chunks.size());
@@ -68,33 +57,30 @@ final class PagePipe {
         for (Chunk c : chunks) {
             total += c.bytes();
         }
-        PageProgress progress = PageProgress.forCopy(toRemote ? "Restoring memory" : "Dumping memory", total);
-        Thread worker = new Thread(() -> fileSide(chunks, file, toRemote, free, full), "cryo-pages");
+        PageProgress progress = PageProgress.forCopy("Dumping memory", total);
+        Thread worker = new Thread(() -> fileSide(chunks, file, free, full), "cryo-pages");
         worker.setDaemon(true);
         worker.start();
         try {
             if (!viaProcMem.isEmpty()) {
-                procMem = FileChannel.open(Path.of("/proc", Integer.toString(memory.pid()), "mem"),
-                        toRemote ? StandardOpenOption.WRITE : StandardOpenOption.READ);
+                procMem = FileChannel.open(Path.of("/proc", Integer.toString(memory.pid()), "mem"), StandardOpenOption.READ);
             }
             for (Chunk c : chunks) {
-                Slot s = take(toRemote ? full : free);
+                Slot s = take(free);
                 if (s.failure() != null) {
                     rethrow(s.failure());
                 }
                 long t = System.nanoTime();
-                processSide(memory, procMem, toRemote, s.buffer(), c);
+                processSide(memory, procMem, s.buffer(), c);
                 remoteNanos += System.nanoTime() - t;
                 progress.advance(c.bytes());
-                (toRemote ? free : full).add(new Slot(s.buffer(), c, null));
+                full.add(new Slot(s.buffer(), c, null));
             }
-            if (!toRemote) {
-                // the worker's last writes: every buffer back means every chunk is in the file
-                for (int i = 0; i < buffers; i++) {
-                    Slot s = take(free);
-                    if (s.failure() != null) {
-                        rethrow(s.failure());
-                    }
+            // the worker's last writes: every buffer back means every chunk is in the file
+            for (int i = 0; i < buffers; i++) {
+                Slot s = take(free);
+                if (s.failure() != null) {
+                    rethrow(s.failure());
                 }
             }
         } finally {
@@ -111,41 +97,31 @@ final class PagePipe {
         }
     }
 
-    /** The worker: writes filled chunks (dump) or fills chunks from the file (restore), in chunk order. */
-    private void fileSide(List<Chunk> chunks, FileChannel file, boolean toRemote, BlockingQueue<Slot> free,
-                          BlockingQueue<Slot> full) {
+    /** The worker: writes filled chunks in chunk order. */
+    private void fileSide(List<Chunk> chunks, FileChannel file, BlockingQueue<Slot> free, BlockingQueue<Slot> full) {
         try {
             for (Chunk c : chunks) {
-                Slot s = (toRemote ? free : full).take();
+                Slot s = full.take();
                 long t = System.nanoTime();
                 ByteBuffer b = s.buffer().buffer().duplicate().clear().limit(c.bytes());
                 try {
-                    if (toRemote) {
-                        while (b.hasRemaining()) {
-                            if (file.read(b, c.fileOffset() + b.position()) < 0) {
-                                throw new IOException("a pages image ends before its pagemap says (at "
-                                        + (c.fileOffset() + b.position()) + ")");
-                            }
-                        }
-                    } else {
-                        while (b.hasRemaining()) {
-                            file.write(b, c.fileOffset() + b.position());
-                        }
+                    while (b.hasRemaining()) {
+                        file.write(b, c.fileOffset() + b.position());
                     }
                 } catch (IOException | RuntimeException e) {
-                    (toRemote ? full : free).add(new Slot(s.buffer(), c, e));
+                    free.add(new Slot(s.buffer(), c, e));
                     return;
                 }
                 fileNanos += System.nanoTime() - t;
-                (toRemote ? full : free).add(new Slot(s.buffer(), c, null));
+                free.add(new Slot(s.buffer(), c, null));
             }
         } catch (InterruptedException e) {
             // the process side gave up
         }
     }
 
-    private static void processSide(RemoteMemory memory, FileChannel procMem, boolean toRemote, NativeBuffer buf,
-                                    Chunk c) throws SyscallException, IOException {
+    private static void processSide(RemoteMemory memory, FileChannel procMem, NativeBuffer buf, Chunk c)
+            throws SyscallException, IOException {
         int i = 0;
         long local = 0;
         while (i < c.count()) {
@@ -154,7 +130,7 @@ final class PagePipe {
                 ByteBuffer slice = buf.buffer().duplicate().clear().position((int) local).limit((int) (local + c.lens()[i]));
                 while (slice.hasRemaining()) {
                     long at = c.addrs()[i] + (slice.position() - local);
-                    int m = toRemote ? procMem.write(slice, at) : procMem.read(slice, at);
+                    int m = procMem.read(slice, at);
                     if (m <= 0) {
                         throw new IOException("/proc/" + memory.pid() + "/mem: short transfer at " + Long.toHexString(at));
                     }
@@ -168,10 +144,10 @@ final class PagePipe {
                 bytes += c.lens()[j++];
             }
             if (i == 0 && j == c.count()) {
-                memory.transfer(toRemote, buf.address() + local, c.addrs(), c.lens(), j);
+                memory.transfer(false, buf.address() + local, c.addrs(), c.lens(), j);
             } else {
                 long[] a = java.util.Arrays.copyOfRange(c.addrs(), i, j), l = java.util.Arrays.copyOfRange(c.lens(), i, j);
-                memory.transfer(toRemote, buf.address() + local, a, l, j - i);
+                memory.transfer(false, buf.address() + local, a, l, j - i);
             }
             local += bytes;
             i = j;

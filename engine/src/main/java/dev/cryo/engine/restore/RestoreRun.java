@@ -3,8 +3,11 @@ package dev.cryo.engine.restore;
 import dev.cryo.engine.CryoException;
 import dev.cryo.engine.log.Log;
 import dev.cryo.engine.mem.PageBuffer;
+import dev.cryo.engine.mem.PageInstaller;
 import dev.cryo.engine.mem.PageRun;
+import dev.cryo.engine.mem.PageSource;
 import dev.cryo.engine.mem.RemoteMemory;
+import dev.cryo.engine.mem.UffdCopy;
 import dev.cryo.engine.proc.MapsEntry;
 import dev.cryo.engine.proc.ProcFs;
 import dev.cryo.engine.proc.TaskStat;
@@ -87,23 +90,37 @@ final class RestoreRun {
         pid = img.pstree().getPid();
         log.info("Restoring pid %d from %s", pid, options.imagesDir());
         precheckFiles(img);
-        PageBuffer pages = loadPages(img);
-        waitForPid();
-        long tf0 = System.nanoTime();
+        Pages pages = loadPages(img);
         try {
-            fork();
-            long forkUs = (System.nanoTime() - tf0) / 1000;
-            build(img, pages);
-            long restoreUs = (System.nanoTime() - t0) / 1000;
-            log.info("Restored pid %d in %d us (fork %d us)", pid, restoreUs, forkUs);
-            writeStats(forkUs, restoreUs);
-            writePidfile();
-            log.msg("Restore finished successfully. Tasks resumed.");
-            return pid;
-        } catch (CryoException | RuntimeException e) {
-            log.error("%s", e.getMessage());
-            cleanUp();
-            throw e;
+            waitForPid();
+            long tf0 = System.nanoTime();
+            try {
+                fork();
+                long forkUs = (System.nanoTime() - tf0) / 1000;
+                build(img, pages);
+                long restoreUs = (System.nanoTime() - t0) / 1000;
+                log.info("Restored pid %d in %d us (fork %d us)", pid, restoreUs, forkUs);
+                writeStats(forkUs, restoreUs);
+                writePidfile();
+                log.msg("Restore finished successfully. Tasks resumed.");
+                return pid;
+            } catch (CryoException | RuntimeException e) {
+                log.error("%s", e.getMessage());
+                cleanUp();
+                throw e;
+            }
+        } finally {
+            pages.release();
+        }
+    }
+
+    /**
+     * The pages to restore and where they come from: a pages image (opened, not read yet), or a buffer holding
+     * an incremental chain's pages, gathered from several images. The buffer is kept reachable until released.
+     */
+    record Pages(List<PageRun> runs, long bytes, PageSource source, PageBuffer buffer) {
+        void release() {
+            source.close();
         }
     }
 
@@ -187,13 +204,14 @@ final class RestoreRun {
         return (v.getStatus() & (VMA_AREA_VDSO | VMA_AREA_VVAR | VMA_AREA_VSYSCALL)) != 0;
     }
 
-    private PageBuffer loadPages(Image img) throws CryoException {
+    private Pages loadPages(Image img) throws CryoException {
         List<PageRun> runs = new ArrayList<>();
         for (PageMap.PageRun r : img.pagemap().runs()) {
             if (r.inParent()) {
                 try {
                     // an incremental dump: the chain of parents holds the rest
-                    return dev.cryo.engine.mem.ChainPages.load(dir, img.pagemap(), pid);
+                    PageBuffer b = dev.cryo.engine.mem.ChainPages.load(dir, img.pagemap(), pid);
+                    return new Pages(b.runs(), b.bytes(), PageSource.inMemory(b.address()), b);
                 } catch (IOException | RuntimeException e) {
                     throw new CryoException("cannot restore pid " + pid + ": cannot read pages from the parent chain of "
                             + dir.path() + ": " + e.getMessage(), e);
@@ -201,20 +219,22 @@ final class RestoreRun {
             }
             runs.add(new PageRun(r.vaddr(), (int) r.nrPages()));
         }
-        PageBuffer pages = PageBuffer.forRuns(runs);
+        long bytes = 0;
+        for (PageRun r : runs) {
+            bytes += r.bytes();
+        }
         Path file = dir.pagesPath(img.pagemap().pagesId());
         try {
             long size = Files.size(file);
-            if (size < pages.bytes()) {
+            if (size < bytes) {
                 throw new CryoException("cannot restore pid " + pid + ": " + file.getFileName() + " holds " + size
-                        + " bytes, but its pagemap needs " + pages.bytes());
+                        + " bytes, but its pagemap needs " + bytes);
             }
-            pages.readFrom(file, 0);
+            return new Pages(runs, bytes, PageSource.file(file), null);
         } catch (IOException e) {
             throw new CryoException("cannot restore pid " + pid + ": cannot read " + file.getFileName() + ": "
                     + e.getMessage(), e);
         }
-        return pages;
     }
 
     /** A pid only still held by a dying or unreaped process is waited for, within a bound. */
@@ -310,7 +330,7 @@ final class RestoreRun {
         killHelper();
     }
 
-    private void build(Image img, PageBuffer pages) throws CryoException {
+    private void build(Image img, Pages pages) throws CryoException {
         String step = "prepare";
         try {
             Registers cr = Ptrace.registers(child);
@@ -361,8 +381,7 @@ final class RestoreRun {
             }
 
             step = "write pages";
-            pages.writeTo(memory, Set.of());
-            pagesRestored = pages.pages();
+            writePages(pages, vmas, filled, memory);
             for (int i : filled) {
                 vma_entry v = vmas.get(i);
                 if (v.getProt() != (v.getProt() | 3)) {
@@ -416,6 +435,47 @@ final class RestoreRun {
             child = -1;
         } catch (SyscallException | IOException e) {
             throw new CryoException("cannot restore pid " + pid + ": step '" + step + "' failed: " + e.getMessage(), e);
+        }
+    }
+
+    /** Pages into the VMAs just mapped: UFFDIO_COPY where the kernel allows it, process_vm_writev elsewhere. */
+    private void writePages(Pages pages, List<vma_entry> vmas, Set<Integer> filled, RemoteMemory memory)
+            throws SyscallException, IOException {
+        long t = System.nanoTime();
+        List<long[]> anon = new ArrayList<>();
+        for (int i : filled) {
+            vma_entry v = vmas.get(i);
+            if (!isFileVma(v) && (v.getFlags() & MAP_SHARED) == 0) {
+                anon.add(new long[]{v.getStart(), v.getEnd()});
+            }
+        }
+        PageInstaller.Result r;
+        try (UffdCopy uffd = anon.isEmpty() || pages.bytes() < PageInstaller.UFFD_MIN ? null : openUffd()) {
+            r = new PageInstaller(memory, uffd).install(pages.runs(), pages.source(), anon);
+        }
+        pagesRestored = (r.uffdBytes() + r.writevBytes()) >>> 12;
+        if (r.repeatedBytes() > 0) {
+            log.warn("pagemap-%d.img names %d pages more than once; each is restored from its last copy", pid,
+                    r.repeatedBytes() >>> 12);
+        }
+        log.info("%d pages written in %d us: %d by UFFDIO_COPY into %d VMAs on %d threads, %d by process_vm_writev",
+                pagesRestored, (System.nanoTime() - t) / 1000, r.uffdBytes() >>> 12, r.vmasRegistered(), r.threads(),
+                r.writevBytes() >>> 12);
+    }
+
+    /** The new task's userfaultfd, or null where the kernel has none for it (then every page is written). */
+    private UffdCopy openUffd() {
+        if ("false".equals(System.getProperty("cryo.restore.uffd"))) {
+            return null;
+        }
+        try {
+            long t = System.nanoTime();
+            UffdCopy u = UffdCopy.open(remote);
+            log.debug("userfaultfd of pid %d taken in %d us", pid, (System.nanoTime() - t) / 1000);
+            return u;
+        } catch (SyscallException e) {
+            log.info("no userfaultfd for pid %d (%s): its pages go in with process_vm_writev", pid, e.getMessage());
+            return null;
         }
     }
 

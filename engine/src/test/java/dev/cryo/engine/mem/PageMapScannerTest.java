@@ -20,7 +20,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 class PageMapScannerTest {
     /**
-     * Anonymous memory written in a pattern (every third page, and a dense block), a private file mapping with
+     * Anonymous memory written in a pattern (every third page, and a dense block; every other page of a larger
+     * mapping, more runs than one scan call returns), a private file mapping with
      * a few pages copied on write and others only read, and a shared file mapping written: only the anonymous
      * and copied-on-write pages are the process's own.
      */
@@ -36,6 +37,10 @@ class PageMapScannerTest {
                 for (long i = 0; i < 1500; i += 3) a[i * pg] = 1;
                 memset(a + 2000 * pg, 7, 600 * pg);
                 volatile unsigned char sink = a[2800 * pg]; /* read only: the zero page, saved like the kernel says */
+                /* 5000 one-page runs: more regions than one PAGEMAP_SCAN call returns (here its walk_end then
+                   stops short of the last region it returned) */
+                unsigned char *b = mmap(NULL, 10000 * pg, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+                for (long i = 0; i < 10000; i += 2) b[i * pg] = 1;
                 int fd = open(argv[1], O_RDWR);
                 unsigned char *f = mmap(NULL, 64 * pg, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
                 for (int i = 0; i < 64; i++) sink += f[i * pg];

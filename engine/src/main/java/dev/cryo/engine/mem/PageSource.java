@@ -1,0 +1,112 @@
+package dev.cryo.engine.mem;
+
+import dev.cryo.engine.sys.NativeBuffer;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+
+/**
+ * Where a restore's pages come from, laid end to end from offset 0: a pages image, read in small pieces into a
+ * buffer each copying thread reuses (it stays in that core's cache, so the second copy, into the process, reads
+ * from cache), or memory Cryo already holds (an incremental chain's pages, gathered from several images).
+ */
+public sealed interface PageSource extends AutoCloseable {
+    /** Bytes read or copied at a time per thread; a staging buffer holds this many. */
+    int STAGE = Integer.getInteger("cryo.restore.stage", 1 << 20);
+
+    /**
+     * The address in Cryo of the {@code length} bytes at {@code offset}: in place, or read into {@code staging}
+     * (made by {@link #staging()}) when {@code length <= STAGE}.
+     */
+    long bytesAt(long offset, long length, NativeBuffer staging) throws IOException;
+
+    /** A staging buffer: {@link #STAGE} bytes from a page boundary (an unaligned buffer slows both copies). */
+    static NativeBuffer staging() {
+        return NativeBuffer.allocate(STAGE + 4096);
+    }
+
+    private static long aligned(NativeBuffer staging) {
+        return (staging.address() + 4095) & ~4095L;
+    }
+
+    /** Whether the bytes are in Cryo's memory already (no staging, any length at a time). */
+    boolean inPlace();
+
+    @Override
+    void close();
+
+    static PageSource inMemory(long address) {
+        return new InMemory(address);
+    }
+
+    /** A pages image, opened now: a missing or unreadable file fails here, before any process is made. */
+    static PageSource file(Path file) throws IOException {
+        return PagesFile.open(file);
+    }
+
+    record InMemory(long address) implements PageSource {
+        @Override
+        public long bytesAt(long offset, long length, NativeBuffer staging) {
+            return address + offset;
+        }
+
+        @Override
+        public boolean inPlace() {
+            return true;
+        }
+
+        @Override
+        public void close() {
+        }
+    }
+
+    /**
+     * A pages image read with positional reads (pread): several threads may read it at once, each into its own
+     * buffer. A JDK channel, not a JNR call: opening it early does not wait for JNR's first binding.
+     */
+    final class PagesFile implements PageSource {
+        private final Path file;
+        private final FileChannel channel;
+
+        private PagesFile(Path file, FileChannel channel) {
+            this.file = file;
+            this.channel = channel;
+        }
+
+        static PagesFile open(Path file) throws IOException {
+            return new PagesFile(file, FileChannel.open(file, StandardOpenOption.READ));
+        }
+
+        @Override
+        public long bytesAt(long offset, long length, NativeBuffer staging) throws IOException {
+            long to = aligned(staging);
+            int from = (int) (to - staging.address());
+            ByteBuffer b = staging.buffer().duplicate().limit(from + (int) length).position(from);
+            while (b.hasRemaining()) {
+                long at = offset + (b.position() - from);
+                if (channel.read(b, at) < 0) {
+                    throw new IOException(file.getFileName() + " ends at byte " + at
+                            + ", before its pagemap says (it needs " + (offset + length) + " at least)");
+                }
+            }
+            return to;
+        }
+
+        @Override
+        public boolean inPlace() {
+            return false;
+        }
+
+        @Override
+        public void close() {
+            try {
+                channel.close();
+            } catch (IOException e) {
+                // read-only: nothing is lost
+            }
+        }
+    }
+}
