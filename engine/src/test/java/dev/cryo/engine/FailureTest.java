@@ -130,6 +130,35 @@ class FailureTest {
     }
 
     @Test
+    void aDumpFailingWhileFrozenLogsItsStepsAndErrorOnceTheTargetRuns() throws Exception {
+        try (Target t = startCounterWith("")) {
+            System.setProperty("cryo.fault.step", "write images");
+            Path log = tmp.resolve("dump.log");
+            Path img = tmp.resolve("img");
+            Files.createDirectories(img);
+            var options = Checkpoint.dumpOptions(t.pid(), img, false);
+            try (var l = dev.cryo.engine.log.Log.toFile(log, dev.cryo.engine.log.Log.DEBUG)) {
+                assertThrows(CryoException.class, () -> dev.cryo.engine.dump.Dumper.dump(options, l));
+            }
+            java.util.List<String> lines = Files.readAllLines(log);
+            int frozen = indexOf(lines, "Frozen pid " + t.pid());
+            int collect = indexOf(lines, "step collect");
+            int error = indexOf(lines, "Error: cannot dump pid " + t.pid() + ": fault injected at step 'write images'");
+            assertTrue(frozen >= 0 && frozen < collect && collect < error, "in order: " + lines);
+            keepsCounting(t);
+        }
+    }
+
+    private static int indexOf(java.util.List<String> lines, String text) {
+        for (int i = 0; i < lines.size(); i++) {
+            if (lines.get(i).contains(text)) {
+                return i;
+            }
+        }
+        return -1;
+    }
+
+    @Test
     void missingImagesDirIsNamed() {
         Path none = tmp.resolve("nowhere");
         String m = assertThrows(CryoException.class, () -> Checkpoint.restore(none)).getMessage();
