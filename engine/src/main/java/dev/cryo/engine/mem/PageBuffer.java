@@ -139,15 +139,73 @@ public final class PageBuffer {
     }
 
     private void move(RemoteMemory memory, boolean toRemote, Collection<PageRun> viaProcMem) throws SyscallException, IOException {
+        move(memory, toRemote, viaProcMem, 0, runs.size(), 0);
+    }
+
+    /** Runs from this many on, scattered reads are shared by two threads (see {@link #moveOnTwoThreads}). */
+    static final int PARALLEL_RUNS = 256;
+
+    /**
+     * Reads the runs with two threads, each half of the runs (by bytes). Scattered pages cost the kernel a page
+     * walk each: an incremental dump's 2600 single pages take ≈9 ms on one core, and the dump's other thread only
+     * waits for them meanwhile.
+     */
+    private void moveOnTwoThreads(RemoteMemory memory, Collection<PageRun> viaProcMem) throws SyscallException, IOException {
+        long half = bytes / 2, offset = 0;
+        int split = 0;
+        while (split < runs.size() && offset < half) {
+            offset += runs.get(split++).bytes();
+        }
+        long splitOffset = offset;
+        int at = split;
+        Throwable[] failure = new Throwable[1];
+        Thread other = new Thread(() -> {
+            try {
+                move(memory, false, viaProcMem, at, runs.size(), splitOffset);
+            } catch (SyscallException | IOException | RuntimeException e) {
+                failure[0] = e;
+            }
+        }, "cryo-page-reader");
+        other.start();
+        try {
+            move(memory, false, viaProcMem, 0, split, 0);
+        } finally {
+            boolean interrupted = false;
+            while (true) {
+                try {
+                    other.join(); // its writes into the buffer end before anyone reads or frees it
+                    break;
+                } catch (InterruptedException e) {
+                    interrupted = true;
+                }
+            }
+            if (interrupted) {
+                Thread.currentThread().interrupt();
+            }
+        }
+        if (failure[0] instanceof SyscallException e) {
+            throw e;
+        }
+        if (failure[0] instanceof IOException e) {
+            throw e;
+        }
+        if (failure[0] instanceof RuntimeException e) {
+            throw e;
+        }
+    }
+
+    /** Moves runs [from, to), the first of them at {@code startOffset} in the buffer. */
+    private void move(RemoteMemory memory, boolean toRemote, Collection<PageRun> viaProcMem, int from, int to,
+                      long startOffset) throws SyscallException, IOException {
         NativeBuffer data = data();
-        long[] addrs = new long[runs.size()];
-        long[] lens = new long[runs.size()];
-        long offset = 0;
+        long[] addrs = new long[to - from];
+        long[] lens = new long[to - from];
+        long offset = startOffset;
         int n = 0;
         long batchLocal = -1;
         FileChannel procMem = null;
         try {
-            for (PageRun r : runs) {
+            for (PageRun r : runs.subList(from, to)) {
                 if (viaProcMem.contains(r)) {
                     if (n > 0) {
                         memory.transfer(toRemote, data.address() + batchLocal, addrs, lens, n);
@@ -191,7 +249,11 @@ public final class PageBuffer {
             if (pendingIntoData) {
                 long t0 = System.nanoTime();
                 try {
-                    move(pendingProcess, false, pendingUnreadable);
+                    if (runs.size() >= PARALLEL_RUNS) {
+                        moveOnTwoThreads(pendingProcess, pendingUnreadable);
+                    } else {
+                        move(pendingProcess, false, pendingUnreadable);
+                    }
                 } catch (SyscallException e) {
                     throw new IOException(e.getMessage(), e);
                 }
