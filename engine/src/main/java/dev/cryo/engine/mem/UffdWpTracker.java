@@ -99,8 +99,12 @@ public final class UffdWpTracker implements DirtyTracker {
                     for (int i = 0; i < n; i++) {
                         out.add(regions.getLong(i * REGION_SIZE), regions.getLong(i * REGION_SIZE + 8));
                     }
+                    // on after what was answered: this kernel's walk_end can stop short of the last region returned
+                    // (see PageMapScanner); the ranges would only be merged again, but scanned twice
                     long walkEnd = arg.getLong(32);
-                    at = walkEnd <= at ? m.end() : walkEnd;
+                    long answered = n > 0 ? regions.getLong((int) (n - 1) * REGION_SIZE + 8) : at;
+                    long next = Math.max(walkEnd, answered);
+                    at = next <= at ? m.end() : next;
                 }
             }
             return out.build();
