@@ -11,7 +11,6 @@ import dev.cryo.conformance.cases.PageWrite;
 import dev.cryo.conformance.cases.Scenario;
 import dev.cryo.conformance.cases.VmaChange;
 import dev.cryo.conformance.check.Check;
-import dev.cryo.conformance.check.MapsUnchanged;
 import java.time.Duration;
 import java.util.List;
 import org.quicktheories.core.Gen;
@@ -59,10 +58,7 @@ public final class Properties {
         Gen<Scenario> scenarios = integers().between(0, 5).zip(lists().of(between).ofSize(5), integers().between(0, 200),
                 (preDumps, steps, ms) -> Scenario.cycles(1, Duration.ofMillis(ms))
                         .withPreDumps(preDumps, steps.subList(0, preDumps)));
-        // Cryo's restore merges adjacent anonymous VMAs a moving mremap had left apart (a known finding, see the
-        // conformance README): the maps check joins them here so the property judges the pages and the rest
-        List<Check> checks = Check.standard().stream()
-                .map(c -> c instanceof MapsUnchanged ? new MapsUnchanged(true) : c).toList();
+        List<Check> checks = Check.standard();
         // QuickTheories' first draws are the simplest (no pre-dump): a few more examples reach real scripts
         return new ScenarioProperty("property-memory-churn", Fixture.quiet("memory", "--maps=16", "--pages=8"), scenarios,
                 checks, 5);

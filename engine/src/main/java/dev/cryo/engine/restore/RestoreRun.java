@@ -373,8 +373,18 @@ final class RestoreRun {
             List<vma_entry> vmas = img.mm().getVmasList().stream().filter(v -> !isKernelVma(v)).toList();
             Set<Integer> filled = vmasWithPages(vmas, pages.runs());
             Map<Integer, Integer> fileFds = new HashMap<>();
-            for (int i = 0; i < vmas.size(); i++) {
-                mapVma(img, vmas.get(i), filled.contains(i), fileFds);
+            busy.add(new long[]{scratch.address(), scratch.address() + scratch.size()});
+            boolean moved = false;
+            try (VmaSeparator separator = new VmaSeparator(busy)) {
+                for (int i = 0; i < vmas.size(); i++) {
+                    vma_entry v = vmas.get(i);
+                    // every other one of a row of mergeable neighbours is enough: each border then has a moved side
+                    moved = !moved && i > 0 && mergesWithPrevious(vmas.get(i - 1), v)
+                            && separator.map(v, filled.contains(i));
+                    if (!moved) {
+                        mapVma(img, v, filled.contains(i), fileFds);
+                    }
+                }
             }
             for (int fd : fileFds.values()) {
                 remote.call("close", Syscall.CLOSE, fd);
@@ -563,6 +573,85 @@ final class RestoreRun {
             }
         }
         return out;
+    }
+
+    /**
+     * Whether the kernel would merge {@code v}, mapped fresh, with the VMA before it: both private anonymous,
+     * touching, with the same protections and flags. In the dumped process they were two VMAs, so something kept
+     * them apart there (each had its own anon_vma, or a moving mremap left them with unrelated page offsets).
+     */
+    static boolean mergesWithPrevious(vma_entry prev, vma_entry v) {
+        return prev.getEnd() == v.getStart() && privateAnonymous(prev) && privateAnonymous(v)
+                && prev.getProt() == v.getProt()
+                && (prev.getFlags() & (MAP_SHARED | MAP_PRIVATE | MAP_GROWSDOWN)) == (v.getFlags() & (MAP_SHARED | MAP_PRIVATE | MAP_GROWSDOWN));
+    }
+
+    private static boolean privateAnonymous(vma_entry v) {
+        return !isFileVma(v) && !isKernelVma(v) && (v.getFlags() & MAP_SHARED) == 0;
+    }
+
+    /**
+     * Maps private anonymous VMAs so that the kernel keeps them apart from the fresh neighbour before them, the way
+     * a program's moving mremap does: mapped in a free place, given an anon_vma there (one page written through
+     * /proc/PID/mem, then dropped), then moved into place. A VMA moved with an anon_vma keeps the page offset of
+     * where it was made, which continues no neighbour's, so neither a merge nor a shared anon_vma can join them
+     * (an empty VMA would take the offset of its new place and merge). It ends empty, as freshly mapped, so its
+     * pages go in as any other VMA's; only its page offset, which no /proc file shows, and the anon_vma, which a
+     * VMA with no pages in the image may not have had, differ from a fresh mapping.
+     */
+    private final class VmaSeparator implements AutoCloseable {
+        static final int MADV_DONTNEED = 4, MREMAP_MAYMOVE_FIXED = 3, MAP_FIXED_NOREPLACE = 0x100000;
+        private final List<long[]> busy;
+        private java.nio.channels.FileChannel mem;
+        private boolean unavailable;
+
+        VmaSeparator(List<long[]> busy) {
+            this.busy = busy;
+        }
+
+        /** Maps {@code v} apart from its predecessor; false (nothing mapped) where /proc/PID/mem cannot be written. */
+        boolean map(vma_entry v, boolean filled) throws SyscallException, CryoException {
+            if (unavailable) {
+                return false;
+            }
+            long len = v.getEnd() - v.getStart();
+            long at = gap(busy, len + 2 * 4096) + 4096; // a page of room each side: no merge with anything there
+            int prot = filled ? v.getProt() | 3 : v.getProt();
+            int flags = (v.getFlags() & (MAP_PRIVATE | MAP_GROWSDOWN)) | MAP_ANON | MAP_FIXED_NOREPLACE;
+            String where = Long.toHexString(v.getStart());
+            remote.call("mmap " + where + " (made apart at " + Long.toHexString(at) + ")", Syscall.MMAP, at, len, prot,
+                    flags, -1, 0);
+            try {
+                if (mem == null) {
+                    mem = java.nio.channels.FileChannel.open(Path.of("/proc/" + child + "/mem"),
+                            java.nio.file.StandardOpenOption.WRITE);
+                }
+                // FOLL_FORCE: the write reaches read-only and PROT_NONE VMAs too, and faults in an anon_vma
+                mem.write(java.nio.ByteBuffer.wrap(new byte[1]), at);
+            } catch (IOException e) {
+                unavailable = true;
+                log.warn("cannot write /proc/%d/mem (%s): adjacent anonymous VMAs may come back merged", child,
+                        e.getMessage());
+                remote.call("munmap", Syscall.MUNMAP, at, len);
+                return false;
+            }
+            // the whole range: a written page in an aligned VMA may have become a huge page
+            remote.call("madvise " + Long.toHexString(at) + " MADV_DONTNEED", Syscall.MADVISE, at, len, MADV_DONTNEED);
+            remote.call("mremap " + Long.toHexString(at) + " to " + where, Syscall.MREMAP, at, len, len,
+                    MREMAP_MAYMOVE_FIXED, v.getStart());
+            return true;
+        }
+
+        @Override
+        public void close() {
+            if (mem != null) {
+                try {
+                    mem.close();
+                } catch (IOException ignored) {
+                    // a /proc file: nothing was buffered
+                }
+            }
+        }
     }
 
     private void mapVma(Image img, vma_entry v, boolean filled, Map<Integer, Integer> fileFds)
