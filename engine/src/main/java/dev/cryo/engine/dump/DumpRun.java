@@ -108,6 +108,7 @@ final class DumpRun {
             step("warm up", () -> { }); // a named step for fault injection, as before
         }
         previewMaps();
+        writeStaticImages(dir);
         startWriter();
         Ptrace.prepareThread(); // buffers the frozen window uses, made now
         RemoteMemory.prepareThread();
@@ -214,6 +215,10 @@ final class DumpRun {
             TaskStatus status = proc.status(pid); // its Threads: line spares listing /proc/PID/task
             if (status.threads() != 1) {
                 throw new CryoException("cannot dump pid " + pid + ": it started a thread while being frozen");
+            }
+            if (status.seccompMode() != 0) {
+                throw new CryoException("cannot dump pid " + pid + ": it entered seccomp mode " + status.seccompMode()
+                        + " while being frozen, which Cryo cannot restore yet");
             }
             regs = Ptrace.registers(pid);
             sigmask = Ptrace.sigmask(pid);
@@ -540,8 +545,28 @@ final class DumpRun {
     }
 
     /**
-     * pages, inventory, pstree, mm, pagemap: everything that is known once the memory is read; for a full dump
-     * also the images that hold no state of the target's own (ids, seccomp, timens).
+     * Before the freeze: the images that hold nothing of the target's state, inventory always, for a full dump also
+     * ids and seccomp (empty: a target in seccomp mode is refused, before the freeze and again frozen). They are
+     * written once more by nothing; a dump that fails leaves them beside whatever else it wrote, as CRIU does.
+     */
+    private void writeStaticImages(ImageDir dir) throws CryoException {
+        try {
+            dir.writeInventory(inventory_entry.newBuilder().setImgVersion(2).setFdinfoPerId(true)
+                    .setRootIds(TaskResources.ids(IDS)).setNsPerId(true).setRootCgSet(1).setLsmtype(lsmtype.NO_LSM)
+                    .setNetworkLockMethod(0).setDumpCriuRunId(RunId.next()).build());
+            if (!options.preDump()) {
+                dir.writeIds(pid, TaskResources.ids(IDS));
+                dir.writeSeccomp(seccomp_entry.newBuilder().build());
+            }
+        } catch (IOException e) {
+            throw new CryoException("cannot dump pid " + pid + ": writing images to " + dir.path() + " failed: "
+                    + e.getMessage(), e);
+        }
+    }
+
+    /**
+     * pages, pstree, mm, pagemap: everything that is known once the memory is read; for a full dump also timens
+     * (the clocks at the dump).
      */
     private void writeMemoryImages(ImageDir dir, PageBuffer pages, mm_entry mm, PageMap pagemap, pstree_entry pstree,
                                    boolean full) throws IOException {
@@ -556,17 +581,12 @@ final class DumpRun {
             }
         }
         long w1 = System.nanoTime();
-        dir.writeInventory(inventory_entry.newBuilder().setImgVersion(2).setFdinfoPerId(true)
-                .setRootIds(TaskResources.ids(IDS)).setNsPerId(true).setRootCgSet(1).setLsmtype(lsmtype.NO_LSM)
-                .setNetworkLockMethod(0).setDumpCriuRunId(RunId.next()).build());
         dir.writePstree(List.of(pstree));
         dir.writeMm(pid, mm);
         long w2 = System.nanoTime();
         dir.writePagemap(pid, pagemap);
         long w3 = System.nanoTime();
         if (full) {
-            dir.writeIds(pid, TaskResources.ids(IDS));
-            dir.writeSeccomp(seccomp_entry.newBuilder().build());
             dir.writeTimens(0, TaskResources.timens());
         }
         log.debug("memory images: pages %d us, pagemap (%d entries) %d us, the others %d us", (w1 - w0) / 1000,
