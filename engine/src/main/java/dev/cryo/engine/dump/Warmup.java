@@ -212,8 +212,9 @@ public final class Warmup {
     }
 
     /**
-     * For a restore: looks up, on a daemon thread while the images are read, the libc calls that spawn the helper
-     * (symbols, jffi's call context, the classes), so the fork does not wait for them.
+     * Looks up, on a daemon thread, the libc calls that spawn a program (symbols, jffi's call context, the
+     * classes): a restore while it reads its images, before it spawns the helper; a dump that arms uffd-wp, before
+     * it spawns the keeper.
      */
     public static void bindSpawnInBackground() {
         if (!ENABLED) {
@@ -221,9 +222,9 @@ public final class Warmup {
         }
         Thread t = new Thread(() -> {
             try {
-                HelperProcess.bind();
+                dev.cryo.engine.sys.Spawn.bind();
             } catch (RuntimeException | LinkageError e) {
-                // only the restore's fork gets slower, or fails there with its own message
+                // only the spawn gets slower, or fails there with its own message
             }
         }, "cryo-bind");
         t.setDaemon(true);

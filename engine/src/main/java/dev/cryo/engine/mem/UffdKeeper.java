@@ -1,11 +1,9 @@
 package dev.cryo.engine.mem;
 
-import dev.cryo.engine.sys.LibC;
 import dev.cryo.engine.sys.NativeBuffer;
+import dev.cryo.engine.sys.Spawn;
 import dev.cryo.engine.sys.Syscall;
 import dev.cryo.engine.sys.SyscallException;
-import jnr.ffi.Memory;
-import jnr.ffi.Pointer;
 
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
@@ -34,26 +32,9 @@ public record UffdKeeper(int pid, long startTime) {
     /** Starts a keeper for {@code target} holding {@code uffd} (an fd of Cryo's) as its fd 3. */
     static UffdKeeper spawn(int target, long targetStart, int uffd) throws SyscallException, IOException {
         String tail = Files.isExecutable(Path.of("/usr/bin/tail")) ? "/usr/bin/tail" : "/bin/tail";
-        LibC c = LibC.INSTANCE;
-        Pointer actions = Memory.allocateDirect(LibC.RUNTIME, 256);
-        c.posix_spawn_file_actions_init(actions);
-        try {
-            c.posix_spawn_file_actions_addopen(actions, 0, "/dev/null", 0, 0);
-            c.posix_spawn_file_actions_addopen(actions, 1, "/dev/null", 1, 0);
-            c.posix_spawn_file_actions_addopen(actions, 2, "/dev/null", 1, 0);
-            c.posix_spawn_file_actions_adddup2(actions, uffd, FD); // dup2 clears FD_CLOEXEC on fd 3
-            c.posix_spawn_file_actions_addclosefrom_np(actions, FD + 1);
-            int[] pid = new int[1];
-            int r = c.posix_spawn(pid, tail, actions, null,
-                    new String[]{"tail", "--pid=" + target, "-f", "/dev/null", null},
-                    new String[]{ENV + "=" + target + ":" + targetStart, null});
-            if (r != 0) {
-                throw new SyscallException("posix_spawn(" + tail + ")", r);
-            }
-            return new UffdKeeper(pid[0], startTime(pid[0]));
-        } finally {
-            c.posix_spawn_file_actions_destroy(actions);
-        }
+        int pid = Spawn.program(tail, new String[]{"tail", "--pid=" + target, "-f", "/dev/null"},
+                new String[]{ENV + "=" + target + ":" + targetStart}, uffd, FD, false);
+        return new UffdKeeper(pid, startTime(pid));
     }
 
     /** Whether this keeper still runs, still holds a userfaultfd, and keeps it for {@code target}. */
