@@ -114,20 +114,8 @@ public final class Warmup {
         }
 
         void await() {
-            if (thread == null) {
-                return;
-            }
-            boolean interrupted = false;
-            while (true) {
-                try {
-                    thread.join();
-                    break;
-                } catch (InterruptedException e) {
-                    interrupted = true; // the helper must be gone before Cryo goes on or exits
-                }
-            }
-            if (interrupted) {
-                Thread.currentThread().interrupt();
+            if (thread != null) {
+                dev.cryo.engine.sys.Threads.joinUninterruptibly(thread); // its helper is gone before Cryo goes on or exits
             }
         }
     }

@@ -170,18 +170,7 @@ public final class PageBuffer {
         try {
             move(memory, false, viaProcMem, 0, split, 0);
         } finally {
-            boolean interrupted = false;
-            while (true) {
-                try {
-                    other.join(); // its writes into the buffer end before anyone reads or frees it
-                    break;
-                } catch (InterruptedException e) {
-                    interrupted = true;
-                }
-            }
-            if (interrupted) {
-                Thread.currentThread().interrupt();
-            }
+            dev.cryo.engine.sys.Threads.joinUninterruptibly(other); // its writes into the buffer end before anyone reads
         }
         if (failure[0] instanceof SyscallException e) {
             throw e;

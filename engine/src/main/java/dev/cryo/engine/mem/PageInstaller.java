@@ -2,6 +2,7 @@ package dev.cryo.engine.mem;
 
 import dev.cryo.engine.sys.NativeBuffer;
 import dev.cryo.engine.sys.SyscallException;
+import dev.cryo.engine.sys.Threads;
 
 import java.io.IOException;
 import java.util.ArrayList;
@@ -105,7 +106,7 @@ public final class PageInstaller {
                 throw e;
             } finally {
                 for (Thread t : workers) {
-                    joinUninterruptibly(t);
+                    Threads.joinUninterruptibly(t);
                 }
             }
             for (Exception e : errors) {
@@ -327,20 +328,5 @@ public final class PageInstaller {
         }
         shares.add(share);
         return shares;
-    }
-
-    private static void joinUninterruptibly(Thread t) {
-        boolean interrupted = false;
-        while (true) {
-            try {
-                t.join();
-                break;
-            } catch (InterruptedException e) {
-                interrupted = true;
-            }
-        }
-        if (interrupted) {
-            Thread.currentThread().interrupt();
-        }
     }
 }
