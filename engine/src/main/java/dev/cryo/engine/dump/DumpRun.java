@@ -546,8 +546,8 @@ final class DumpRun {
 
     /**
      * Before the freeze: the images that hold nothing of the target's state, inventory always, for a full dump also
-     * ids and seccomp (empty: a target in seccomp mode is refused, before the freeze and again frozen). They are
-     * written once more by nothing; a dump that fails leaves them beside whatever else it wrote, as CRIU does.
+     * ids and seccomp (empty: a target in seccomp mode is refused, before the freeze and again frozen). A dump that
+     * fails later leaves them beside whatever else it wrote, as CRIU leaves its partial images.
      */
     private void writeStaticImages(ImageDir dir) throws CryoException {
         try {

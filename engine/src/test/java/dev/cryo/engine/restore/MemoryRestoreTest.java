@@ -87,15 +87,26 @@ class MemoryRestoreTest {
         return out;
     }
 
-    @Test
-    void largeAnonymousMemoryComesBackWithTheSameVmasFlagsAndContents() throws Exception {
+    /** The LAYOUT program with its 4-page data file, once it is ready. */
+    private Target startLayout() throws Exception {
         Path exe = CProgram.compile(tmp, "layout", LAYOUT);
         Path data = tmp.resolve("data.bin");
         byte[] b = new byte[4 * 4096];
         java.util.Arrays.fill(b, (byte) 0x11);
         Files.write(data, b);
-        try (Target t = Target.start(exe, tmp.resolve("out.txt"), data.toString())) {
+        Target t = Target.start(exe, tmp.resolve("out.txt"), data.toString());
+        try {
             t.awaitLines(1);
+        } catch (RuntimeException | Error e) {
+            t.close();
+            throw e;
+        }
+        return t;
+    }
+
+    @Test
+    void largeAnonymousMemoryComesBackWithTheSameVmasFlagsAndContents() throws Exception {
+        try (Target t = startLayout()) {
             List<String> before = vmas(t.pid());
             Checkpoint.dump(t.pid(), tmp.resolve("img"), false);
             await().atMost(Duration.ofSeconds(5)).until(() -> !t.alive());
@@ -116,13 +127,7 @@ class MemoryRestoreTest {
 
     @Test
     void truncatedPagesImageIsNamedAndLeavesNoProcessNorHeldPid() throws Exception {
-        Path exe = CProgram.compile(tmp, "layout", LAYOUT);
-        Path data = tmp.resolve("data.bin");
-        byte[] b = new byte[4 * 4096];
-        java.util.Arrays.fill(b, (byte) 0x11);
-        Files.write(data, b);
-        try (Target t = Target.start(exe, tmp.resolve("out.txt"), data.toString())) {
-            t.awaitLines(1);
+        try (Target t = startLayout()) {
             Path img = tmp.resolve("img");
             Checkpoint.dump(t.pid(), img, false);
             await().atMost(Duration.ofSeconds(5)).until(() -> !t.alive());
