@@ -30,29 +30,6 @@ public interface LibC {
     /** Starts a program without the JDK's process reaper knowing about it. */
     int posix_spawn(@Out int[] pid, String path, Pointer fileActions, Pointer attr, String[] argv, String[] envp);
 
-    int posix_spawn_file_actions_init(Pointer actions);
-
-    int posix_spawn_file_actions_addopen(Pointer actions, int fd, String path, int flags, int mode);
-
-    int posix_spawn_file_actions_addclosefrom_np(Pointer actions, int from);
-
-    int posix_spawn_file_actions_adddup2(Pointer actions, int fd, int newfd);
-
-    int posix_spawn_file_actions_destroy(Pointer actions);
-
-    int posix_spawnattr_init(Pointer attr);
-
-    int posix_spawnattr_setflags(Pointer attr, short flags);
-
-    int posix_spawnattr_setsigdefault(Pointer attr, Pointer sigset);
-
-    int posix_spawnattr_setsigmask(Pointer attr, Pointer sigset);
-
-    int posix_spawnattr_destroy(Pointer attr);
-
-    /** 1 when {@code fd} is a terminal. */
-    int isatty(int fd);
-
     static int errno() {
         return RUNTIME.getLastError();
     }
