@@ -66,6 +66,13 @@ final class DumpRun {
     private long pagesScanned, pagesWritten;
 
     private final boolean rehearsal;
+    /** The caller's stops (CRIU's action scripts, RPC notifications); none from the command line. */
+    private dev.cryo.engine.ActionScripts scripts = dev.cryo.engine.ActionScripts.NONE;
+
+    DumpRun withScripts(dev.cryo.engine.ActionScripts scripts) {
+        this.scripts = scripts;
+        return this;
+    }
 
     DumpRun(DumpOptions options, Log log) {
         this(options, log, false);
@@ -139,6 +146,9 @@ final class DumpRun {
 
     /** Freeze, collect, write, then kill or resume: everything between the freeze and the target's release. */
     private void frozenWindow(ImageDir dir) throws CryoException {
+        if (!options.preDump()) {
+            scripts.run("pre-dump");
+        }
         long t0 = System.nanoTime();
         step("freeze", () -> {
             try {
@@ -159,6 +169,9 @@ final class DumpRun {
         freezingUs = (t1 - t0) / 1000;
         log.info("Frozen pid %d in %d us", pid, freezingUs);
         try {
+            if (!options.preDump()) {
+                scripts.run("network-lock");
+            }
             Images[] images = new Images[1];
             step("collect", () -> images[0] = collect(fdCtx));
             boolean late = options.preDump() && incremental.pagesAfterResume(); // tracking covers what runs on
@@ -169,6 +182,9 @@ final class DumpRun {
                 step("track memory", () -> incremental.finish(dir, new dev.cryo.engine.mem.TrackedTarget(pid, remote)));
             }
             boolean keepRunning = options.leaveRunning() || options.preDump();
+            if (!options.preDump()) {
+                scripts.run("post-dump");
+            }
             step(keepRunning ? "resume" : "kill", () -> {
                 if (keepRunning) {
                     resume();
@@ -180,11 +196,17 @@ final class DumpRun {
                 step("write images", () -> writeImages(dir, images[0]));
             }
             SocketDump.release(fdCtx, true);
+            if (options.leaveRunning() && !options.preDump()) {
+                scripts.run("network-unlock");
+            }
         } catch (CryoException | RuntimeException e) {
             log.error("%s", e.getMessage());
             SocketDump.release(fdCtx, false);
             incremental.abort();
             resumeQuietly();
+            if (!options.preDump()) {
+                scripts.runQuietly("network-unlock");
+            }
             if (memoryImages != null) {
                 try {
                     memoryImages.get(); // nothing is written into the images dir after the dump reports its failure

@@ -75,6 +75,14 @@ final class RestoreRun {
         this.log = log;
     }
 
+    /** The caller's stops (CRIU's action scripts, RPC notifications); none from the command line. */
+    private dev.cryo.engine.ActionScripts scripts = dev.cryo.engine.ActionScripts.NONE;
+
+    RestoreRun withScripts(dev.cryo.engine.ActionScripts scripts) {
+        this.scripts = scripts;
+        return this;
+    }
+
     /** The task image, read and checked before anything runs. */
     record Image(pstree_entry pstree, core_entry core, Map<Integer, core_entry> threads, mm_entry mm, PageMap pagemap, List<file_entry> files,
                  List<fdinfo_entry> fdinfo, fs_entry fs) {
@@ -93,6 +101,7 @@ final class RestoreRun {
         precheckFiles(img);
         Pages pages = loadPages(img);
         try {
+            scripts.run("pre-restore");
             waitForPid();
             for (int tid : img.threads().keySet()) {
                 if (proc.exists(tid)) { // clone3 would refuse it after the task is made; say so before
@@ -102,8 +111,11 @@ final class RestoreRun {
             long tf0 = System.nanoTime();
             try {
                 fork();
+                scripts.run("setup-namespaces", child);
+                scripts.run("post-setup-namespaces");
                 long forkUs = (System.nanoTime() - tf0) / 1000;
                 build(img, pages);
+                scripts.runQuietly("post-resume"); // the tree runs already: CRIU only logs a failure here
                 long restoreUs = (System.nanoTime() - t0) / 1000;
                 log.info("Restored pid %d in %d us (fork %d us)", pid, restoreUs, forkUs);
                 writeStats(forkUs, restoreUs);
@@ -508,6 +520,11 @@ final class RestoreRun {
 
             step = "sockets";
             SocketRestore.finish(fdCtx);
+
+            step = "post-restore";
+            scripts.run("post-restore", child);
+            scripts.run("network-unlock");
+            scripts.run("pre-resume");
 
             step = "resume";
             // every thread is whole before any runs: the leader goes first, its threads follow
