@@ -5,6 +5,8 @@
  *   anon  MAP_SHARED|MAP_ANONYMOUS, 8 pages (two left untouched), plus a second view of the same object
  *         (mremap with old size 0) and a middle piece moved away (a partial mremap: three VMAs, one object)
  *   zero  /dev/zero mapped shared twice from one fd: two separate objects, which must stay separate
+ *   memfd a memfd (sealed against shrinking and growing) mapped shared twice (rw whole, ro from page 1) and
+ *         privately with a page of its own, then closed: only the mappings hold it
  *   madvise  private and shared mappings given MADV_HUGEPAGE, MADV_NOHUGEPAGE, MADV_DONTFORK, MADV_DONTDUMP,
  *         MADV_WIPEONFORK, MADV_MERGEABLE, MADV_RANDOM, MADV_SEQUENTIAL (each one this kernel accepts): smaps'
  *         VmFlags must show each again
@@ -207,6 +209,66 @@ static void check_apart(void)
 		fx_fail("zero: a write to one /dev/zero mapping reached the other: they became one object");
 }
 
+static unsigned char *memfd_private;
+
+static void setup_memfd(void)
+{
+	struct object *o = object("memfd", 6);
+	int fd = memfd_create("cryo-fx", MFD_ALLOW_SEALING);
+
+	if (fd < 0)
+		fx_fail("memfd: memfd_create: %s", strerror(errno));
+	if (ftruncate(fd, 6 * page))
+		fx_fail("memfd: ftruncate: %s", strerror(errno));
+	unsigned char *rw = mmap(NULL, 6 * page, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	unsigned char *ro = mmap(NULL, 4 * page, PROT_READ, MAP_SHARED, fd, page);
+	memfd_private = mmap(NULL, 2 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+	if (rw == MAP_FAILED || ro == MAP_FAILED || memfd_private == MAP_FAILED)
+		fx_fail("memfd: mmap: %s", strerror(errno));
+	view(o, rw, 0, 6);
+	for (long i = 0; i < 6; i++)
+		if (i != 2)
+			write_page(o, i);
+	memset(memfd_private + page, 0xa5, page); /* copied on write: the mapping's own page */
+	if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW))
+		fx_fail("memfd: F_ADD_SEALS: %s", strerror(errno));
+	close(fd);
+	view(o, ro, 1, 4);
+}
+
+static void check_memfd(void)
+{
+	char path[64], link[256];
+	struct object *o = NULL;
+
+	for (int k = 0; k < nobjects; k++)
+		if (!strcmp(objects[k].name, "memfd"))
+			o = &objects[k];
+	if (!o)
+		return;
+	/* the private mapping: page 0 still the file's (as it was at the dump or later), page 1 its own */
+	for (long i = 0; i < page; i++)
+		if (memfd_private[page + i] != 0xa5)
+			fx_fail("memfd: the private mapping lost its own page");
+	snprintf(path, sizeof(path), "/proc/self/map_files/%lx-%lx", (unsigned long)o->view[0],
+		 (unsigned long)o->view[0] + 6 * page);
+	ssize_t n = readlink(path, link, sizeof(link) - 1);
+	if (n < 0)
+		fx_fail("memfd: readlink %s: %s", path, strerror(errno));
+	link[n] = 0;
+	if (strcmp(link, "/memfd:cryo-fx (deleted)"))
+		fx_fail("memfd: the mapping shows %s, not /memfd:cryo-fx (deleted)", link);
+	int fd = open(path, O_RDONLY);
+	if (fd < 0)
+		fx_fail("memfd: open %s: %s", path, strerror(errno));
+	int seals = fcntl(fd, F_GET_SEALS);
+	if (seals != (F_SEAL_SHRINK | F_SEAL_GROW))
+		fx_fail("memfd: seals are %#x, not F_SEAL_SHRINK|F_SEAL_GROW (%#x)", seals, F_SEAL_SHRINK | F_SEAL_GROW);
+	if (lseek(fd, 0, SEEK_END) != 6 * page)
+		fx_fail("memfd: its size is %ld, not %ld", (long)lseek(fd, 0, SEEK_END), 6 * page);
+	close(fd);
+}
+
 struct advised {
 	unsigned char *addr;
 	const char *flag; /* the VmFlags mnemonic it shows */
@@ -336,6 +398,8 @@ int main(int argc, char **argv)
 		setup_anon();
 	if (has(with, "zero"))
 		setup_zero();
+	if (has(with, "memfd"))
+		setup_memfd();
 	if (has(with, "madvise"))
 		setup_madvise();
 	fx_ready();
@@ -350,5 +414,6 @@ int main(int argc, char **argv)
 		check_object(&objects[k]);
 	check_apart();
 	check_madvise();
+	check_memfd();
 	fx_pass();
 }

@@ -21,6 +21,12 @@ public final class MemoryCases {
                 new Case("shmem-anon-pre-dumps", Fixture.quiet("shmem", "--with=anon,zero"), Scenario.cycles(1, moment)
                         .withPreDumps(2, List.of(new PageWrite(6, 1), new PageWrite(4, 2))), Check.standard()),
                 new Case("shmem-anon-leave-running", Fixture.quiet("shmem", "--with=anon,zero"),
-                        Scenario.cycles(1, moment).leavingRunning(true), Check.standard()));
+                        Scenario.cycles(1, moment).leavingRunning(true), Check.standard()),
+                // a sealed memfd mapped shared twice and privately, its fd closed
+                new Case("shmem-memfd", Fixture.quiet("shmem", "--with=memfd"), Scenario.cycles(2, moment),
+                        Check.standard()),
+                // MADV_HUGEPAGE, MADV_DONTFORK, MADV_WIPEONFORK, ... on private and shared mappings
+                new Case("madvise-flags", Fixture.quiet("shmem", "--with=madvise"), Scenario.cycles(2, moment),
+                        Check.standard()));
     }
 }

@@ -451,6 +451,20 @@ final class DumpRun {
         return newId;
     }
 
+    /** A files.img entry (type MEMFD) for a mapped memfd, one per memfd and open mode. */
+    private int memfdFileId(MapsEntry m, int flags) {
+        String key = "memfd " + m.inode() + " " + flags;
+        Integer id = fileIds.get(key);
+        if (id != null) {
+            return id;
+        }
+        int newId = files.size() + 1;
+        String open = proc.dir(pid).resolve(String.format("map_files/%x-%x", m.start(), m.end())).toString();
+        files.add(shmem.memfdFile(pid, m.inode(), m.path(), open, m.start(), m.end(), newId, flags, 0));
+        fileIds.put(key, newId);
+        return newId;
+    }
+
     private mm_entry.Builder mmEntry(TaskStat s, long brk) {
         return mm_entry.newBuilder().setMmStartCode(s.startCode()).setMmEndCode(s.endCode())
                 .setMmStartData(s.startData()).setMmEndData(s.endData()).setMmStartStack(s.startStack())
@@ -481,6 +495,11 @@ final class DumpRun {
             status = VMA_AREA_REGULAR | VMA_ANON_SHARED;
             flags |= MAP_ANON;
             v.setShmid(shmem.collect(pid, m));
+        } else if (SharedMemory.isMemfd(m)) {
+            status = VMA_AREA_REGULAR | (m.shared() ? VMA_FILE_SHARED : VMA_FILE_PRIVATE) | SharedMemory.VMA_AREA_MEMFD;
+            int fdflags = m.shared() && m.write() ? RegularFile.O_RDWR : 0;
+            v.setShmid(memfdFileId(m, fdflags));
+            v.setFdflags(fdflags);
         } else if (m.fileBacked()) {
             if (m.path().endsWith(" (deleted)")) {
                 throw new CryoException("cannot dump pid " + pid + ": it maps the deleted file " + m.path()

@@ -182,7 +182,7 @@ final class RestoreRun {
     /** Files must be there before a task is made, so that a missing one leaves nothing behind. */
     private void precheckFiles(Image img) throws CryoException {
         for (vma_entry v : img.mm().getVmasList()) {
-            if (isFileVma(v)) {
+            if (isFileVma(v) && !SharedMemory.isMemfd(v)) {
                 RegularFile.verify(pid, img.file((int) v.getShmid()).getReg());
             }
         }
@@ -674,6 +674,8 @@ final class RestoreRun {
         int flags = (v.getFlags() & (MAP_SHARED | MAP_PRIVATE | MAP_GROWSDOWN)) | MAP_FIXED;
         if (SharedMemory.isAnonShared(v)) {
             shmem.map(remote, v);
+        } else if (SharedMemory.isMemfd(v)) {
+            shmem.mapMemfd(remote, v, img.file((int) v.getShmid()), prot);
         } else if (isFileVma(v)) {
             int id = (int) v.getShmid();
             Integer fd = fileFds.get(id);
