@@ -7,6 +7,8 @@
  *   zero  /dev/zero mapped shared twice from one fd: two separate objects, which must stay separate
  *   memfd a memfd (sealed against shrinking and growing) mapped shared twice (rw whole, ro from page 1) and
  *         privately with a page of its own, then closed: only the mappings hold it
+ *   file  a regular file in --dir (default /tmp) mapped shared twice; writes through the mapping reach the file
+ *   devshm  the same with a POSIX shared memory file (shm_open, in /dev/shm)
  *   madvise  private and shared mappings given MADV_HUGEPAGE, MADV_NOHUGEPAGE, MADV_DONTFORK, MADV_DONTDUMP,
  *         MADV_WIPEONFORK, MADV_MERGEABLE, MADV_RANDOM, MADV_SEQUENTIAL (each one this kernel accepts): smaps'
  *         VmFlags must show each again
@@ -269,6 +271,51 @@ static void check_memfd(void)
 	close(fd);
 }
 
+static char file_path[2][256];
+static int nfiles;
+
+/* a file of 4 pages mapped shared twice (whole, and pages 2..3), its fd closed */
+static void setup_file(int fd, const char *name, const char *path)
+{
+	struct object *o = object(name, 4);
+
+	snprintf(file_path[nfiles++], sizeof(file_path[0]), "%s", path);
+	if (fd < 0)
+		fx_fail("%s: open %s: %s", name, path, strerror(errno));
+	if (ftruncate(fd, 4 * page))
+		fx_fail("%s: ftruncate: %s", name, strerror(errno));
+	unsigned char *a = mmap(NULL, 4 * page, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	unsigned char *b = mmap(NULL, 2 * page, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 2 * page);
+	if (a == MAP_FAILED || b == MAP_FAILED)
+		fx_fail("%s: mmap: %s", name, strerror(errno));
+	view(o, a, 0, 4);
+	for (long i = 0; i < 4; i++)
+		write_page(o, i);
+	view(o, b, 2, 2);
+	close(fd);
+}
+
+/* what the mappings hold is what the file holds */
+static void check_files(void)
+{
+	static unsigned char buf[1 << 16];
+
+	for (int k = 0; k < nobjects; k++) {
+		struct object *o = &objects[k];
+		int n = !strcmp(o->name, "file") ? 0 : !strcmp(o->name, "devshm") ? 1 : -1;
+		if (n < 0)
+			continue;
+		int fd = open(file_path[n], O_RDONLY);
+		if (fd < 0)
+			fx_fail("%s: reopen %s: %s", o->name, file_path[n], strerror(errno));
+		for (long i = 0; i < 4; i++)
+			if (pread(fd, buf, page, i * page) != page || memcmp(buf, o->view[0] + i * page, page))
+				fx_fail("%s: page %ld of %s differs from its mapping", o->name, i, file_path[n]);
+		close(fd);
+		unlink(file_path[n]);
+	}
+}
+
 struct advised {
 	unsigned char *addr;
 	const char *flag; /* the VmFlags mnemonic it shows */
@@ -400,6 +447,17 @@ int main(int argc, char **argv)
 		setup_zero();
 	if (has(with, "memfd"))
 		setup_memfd();
+	if (has(with, "file")) {
+		char path[256];
+		snprintf(path, sizeof(path), "%s/cryo-shmem-%d", fx_opt_str(argc, argv, "dir", "/tmp"), (int)getpid());
+		setup_file(open(path, O_RDWR | O_CREAT | O_TRUNC, 0600), "file", path);
+	}
+	if (has(with, "devshm")) {
+		char name[64], path[128];
+		snprintf(name, sizeof(name), "/cryo-shmem-%d", (int)getpid());
+		snprintf(path, sizeof(path), "/dev/shm%s", name);
+		setup_file(shm_open(name, O_RDWR | O_CREAT | O_TRUNC, 0600), "devshm", path);
+	}
 	if (has(with, "madvise"))
 		setup_madvise();
 	fx_ready();
@@ -415,5 +473,6 @@ int main(int argc, char **argv)
 	check_apart();
 	check_madvise();
 	check_memfd();
+	check_files();
 	fx_pass();
 }

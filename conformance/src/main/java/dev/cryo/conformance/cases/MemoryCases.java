@@ -25,6 +25,9 @@ public final class MemoryCases {
                 // a sealed memfd mapped shared twice and privately, its fd closed
                 new Case("shmem-memfd", Fixture.quiet("shmem", "--with=memfd"), Scenario.cycles(2, moment),
                         Check.standard()),
+                // a regular file and a POSIX shm file (/dev/shm) mapped shared: the pages stay in the files
+                new Case("shmem-files", Fixture.quiet("shmem", "--with=file,devshm"), Scenario.cycles(2, moment),
+                        Check.standard()),
                 // MADV_HUGEPAGE, MADV_DONTFORK, MADV_WIPEONFORK, ... on private and shared mappings
                 new Case("madvise-flags", Fixture.quiet("shmem", "--with=madvise"), Scenario.cycles(2, moment),
                         Check.standard()));
