@@ -72,6 +72,7 @@ public final class Cases {
     private static List<Case> withSockets(List<Case> base) {
         List<Case> all = new java.util.ArrayList<>(base);
         all.addAll(SocketCases.all());
+        all.addAll(MemoryCases.all());
         return List.copyOf(all);
     }
 }
