@@ -3,10 +3,18 @@ MVN      ?= mvn -B -q
 ENGINE   ?=
 SANDBOX  ?=
 SEED     ?=
+CASES    ?=
 QUICK    ?=
 BENCH_CRIU ?=
 
-.PHONY: build test fixtures conformance bench clean
+.PHONY: setup build test fixtures conformance bench clean
+
+# Set-up, first thing in `make test` and `make conformance`: as root, .ci/provision installs the Debian
+# packages that are missing and .ci/dockerd starts dockerd if it is installed but stopped; as a user, both
+# say what is missing and how to fix it, and the build goes on. Fast when nothing is missing.
+setup:
+	@bash .ci/provision
+	@bash .ci/dockerd
 
 build:
 	$(MVN) -DskipTests install
@@ -14,13 +22,16 @@ build:
 fixtures:
 	$(MAKE) -C fixtures-c
 
+# .ci/provision-test: provision and dockerd ask for the right thing when something is missing (fakes, dry runs).
 # Not quiet: Surefire's per-module summaries ("Tests run: ...") are the record of what ran.
-test: fixtures
+test: setup fixtures
+	bash .ci/provision-test
 	mvn -B --no-transfer-progress install
 
-conformance: build fixtures
+# CASES=REGEX: only the cases and properties whose name matches (e.g. CASES=apps- for the apps group).
+conformance: setup build fixtures
 	$(MVN) -pl conformance exec:java -Dexec.mainClass=dev.cryo.conformance.Main \
-	  -Dexec.args="$(if $(ENGINE),--engine=$(ENGINE)) $(if $(SANDBOX),--sandbox=$(SANDBOX)) $(if $(SEED),--seed=$(SEED))"
+	  -Dexec.args="$(if $(ENGINE),--engine=$(ENGINE)) $(if $(SANDBOX),--sandbox=$(SANDBOX)) $(if $(SEED),--seed=$(SEED)) $(if $(CASES),--cases=$(CASES))"
 
 # QUICK=1: counter, 64 MiB, 256 MiB on tmpfs, 2 reps. BENCH_CRIU=/path/to/criu: measure CRIU in the same run.
 bench: fixtures
