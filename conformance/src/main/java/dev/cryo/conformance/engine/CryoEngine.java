@@ -22,7 +22,7 @@ public record CryoEngine(Path repo) implements Engine {
     /** Cryo dumps one single-threaded process for now; trees and threads come with the later breadth work. */
     @Override
     public Set<Feature> knownGaps() {
-        return Set.of(Feature.PROCESS_TREES, Feature.THREADS);
+        return Set.of(Feature.PROCESS_TREES, Feature.THREADS, Feature.EPOLL, Feature.EVENTFD);
     }
 
     @Override
