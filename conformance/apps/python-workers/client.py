@@ -1,11 +1,15 @@
 """The workers program's client: submits jobs and checks every result against its own computation.
 
 client.py submit FIRST COUNT ROUNDS   queues jobs FIRST..FIRST+COUNT-1
+client.py load FIRST                  from FIRST on, 20 jobs every 0.5 s over one kept-alive connection, until
+                                      $WORK/load.stop exists; $WORK/load.count is the next job's number
 client.py wait-done SECONDS           waits until every submitted job is done
 client.py verify [all]                every result is the chain the client computes itself; with `all`, every
                                       submitted job has its result
 """
 import hashlib
+import http.client
+import os
 import sys
 import time
 import urllib.request
@@ -38,6 +42,25 @@ def main(args):
         first, count = int(args[1]), int(args[2])
         body = ''.join('%d %s %d\n' % (i, seed_of(i), rounds_of(i)) for i in range(first, first + count))
         urllib.request.urlopen(urllib.request.Request(URL + '/jobs', data=body.encode(), method='POST'), timeout=60).read()
+    elif args[0] == 'load':
+        n, work = int(args[1]), os.environ['WORK']
+        conn = http.client.HTTPConnection('127.0.0.1', 8001, timeout=120)
+        while not os.path.exists(os.path.join(work, 'load.stop')):
+            body = ''.join('%d %s %d\n' % (i, seed_of(i), rounds_of(i)) for i in range(n, n + 20))
+            try:
+                conn.request('POST', '/jobs', body=body.encode())
+                r = conn.getresponse()
+                r.read()
+                if r.status != 200:
+                    raise OSError('HTTP %d' % r.status)
+                n += 20
+                with open(os.path.join(work, 'load.count'), 'w') as f:
+                    f.write('%d\n' % n)
+            except (OSError, http.client.HTTPException) as e:
+                print('submitting jobs %d.. failed: %s' % (n, e), flush=True)
+                return 1
+            time.sleep(0.5)
+        print('load: %d jobs submitted' % n)
     elif args[0] == 'wait-done':
         end = time.monotonic() + float(args[1])
         while True:

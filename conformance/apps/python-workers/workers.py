@@ -1,5 +1,5 @@
 """A program with worker threads: four workers take jobs from a queue and compute a SHA-256 chain for each;
-the main thread answers a small HTTP control interface on loopback.
+a small HTTP/1.1 control interface on loopback (a thread per connection) takes jobs and gives results.
 
 POST /jobs   body: lines "ID SEED ROUNDS"; queues them
 GET /results lines "ID DIGEST" of every finished job, in ID order
@@ -33,6 +33,8 @@ def worker():
 
 
 class Control(http.server.BaseHTTPRequestHandler):
+    protocol_version = 'HTTP/1.1'
+
     def do_POST(self):
         global submitted
         body = self.rfile.read(int(self.headers.get('Content-Length', 0))).decode()
@@ -70,4 +72,4 @@ class Control(http.server.BaseHTTPRequestHandler):
 if __name__ == '__main__':
     for _ in range(4):
         threading.Thread(target=worker, daemon=True).start()
-    http.server.HTTPServer(('127.0.0.1', int(sys.argv[1])), Control).serve_forever()
+    http.server.ThreadingHTTPServer(('127.0.0.1', int(sys.argv[1])), Control).serve_forever()

@@ -34,11 +34,11 @@ public final class AppCases {
                         .needing(Feature.PROCESS_TREES, Feature.EPOLL, Feature.EVENTFD),
                 Case.ofApp("apps-jvm17", jvm(jdk("17").orElse(Path.of("/usr/lib/jvm/java-17-openjdk-amd64"))),
                         midWork, AppAnswers.forApp(true)).needing(Feature.THREADS, Feature.EPOLL),
-                // a request's thread comes and goes with the request: processes only
+                // a connection's thread comes and goes with the connection: processes only
                 Case.ofApp("apps-python-http", new App("python3 -m http.server", "python-http"), midWork,
                         AppAnswers.forApp(true)).needing(Feature.THREADS),
                 Case.ofApp("apps-python-workers", new App("python3 workers.py", "python-workers"), midWork,
-                        AppAnswers.forApp(false)).needing(Feature.THREADS)));
+                        AppAnswers.forApp(true)).needing(Feature.THREADS)));
         // the JDK 25 this machine has, if it has one (Debian 12 has no package of it: not provisioned)
         jdk("25").ifPresent(home -> cases.add(3, Case.ofApp("apps-jvm25", jvm(home), midWork, AppAnswers.forApp(true))
                 .needing(Feature.THREADS, Feature.EPOLL, Feature.EVENTFD)));
