@@ -73,6 +73,7 @@ public final class Cases {
         List<Case> all = new java.util.ArrayList<>(base);
         all.addAll(SocketCases.all());
         all.addAll(MemoryCases.all());
+        all.addAll(AppCases.all());
         return List.copyOf(all);
     }
 }
