@@ -111,6 +111,7 @@ final class RestoreRun {
             } catch (CryoException | RuntimeException e) {
                 log.error("%s", e.getMessage());
                 cleanUp();
+                shmem.abort();
                 throw e;
             }
         } finally {
@@ -672,7 +673,9 @@ final class RestoreRun {
         int prot = filled ? v.getProt() | 3 : v.getProt();
         long len = v.getEnd() - v.getStart();
         int flags = (v.getFlags() & (MAP_SHARED | MAP_PRIVATE | MAP_GROWSDOWN)) | MAP_FIXED;
-        if (SharedMemory.isAnonShared(v)) {
+        if (SharedMemory.isSysv(v)) {
+            shmem.attachSysv(remote, v);
+        } else if (SharedMemory.isAnonShared(v)) {
             shmem.map(remote, v);
         } else if (SharedMemory.isMemfd(v)) {
             shmem.mapMemfd(remote, v, img.file((int) v.getShmid()), prot);
