@@ -87,7 +87,7 @@ final class DumpRun {
         this.options = options;
         this.log = log;
         this.pid = options.pid();
-        this.shmem = new SharedMemory.Dump(log);
+        this.shmem = new SharedMemory.Dump(log).register(pid);
     }
 
     private FdDumpContext fdCtx;

@@ -34,7 +34,7 @@ import java.util.Map;
 import java.util.function.IntSupplier;
 
 /**
- * Shared anonymous memory: the shmem object (an unlinked file of the kernel's internal tmpfs) behind a
+ * Shared memory objects. Shared anonymous memory: the shmem object (an unlinked file of the kernel's internal tmpfs) behind a
  * {@code MAP_SHARED|MAP_ANONYMOUS} mapping or {@code /dev/zero} mapped shared, which {@code /proc/PID/maps} shows as
  * {@code /dev/zero (deleted)}. Several VMAs, of one task or of several, may map one object (after a partial
  * {@code mremap}, or across {@code fork}); the object is saved once and comes back as one object.
@@ -42,6 +42,11 @@ import java.util.function.IntSupplier;
  * <p>Images, as CRIU writes them: a VMA is {@code VMA_AREA_REGULAR|VMA_ANON_SHARED} with {@code MAP_SHARED|MAP_ANONYMOUS}
  * and {@code shmid} = the object's inode number; the object's pages are in {@code pagemap-shmem-SHMID.img} (a
  * PAGEMAP image whose {@code vaddr}s are byte offsets into the object) and the {@code pages-N.img} its head names.
+ * A memfd mapping is {@code VMA_FILE_SHARED|VMA_AREA_MEMFD} (or private) whose {@code shmid} is a MEMFD entry of
+ * files.img; that entry's {@code inode_id} names a memfd_inode_entry of memfd.img (name, size, owner, seals,
+ * {@code shmid} = inode), and the contents are in pagemap-shmem-SHMID.img as above. A SysV segment is
+ * {@code VMA_ANON_SHARED|VMA_AREA_SYSVIPC} with {@code shmid} = the segment's id; ipcns-shm-3.img holds its
+ * ipc_shm_entry with the contents inline.
  *
  * <p>API:
  * <ul>
@@ -55,7 +60,12 @@ import java.util.function.IntSupplier;
  *   shared anonymous mapping, opened through {@code /proc/self/map_files}, then unmapped), fills it from the
  *   images, and every call puts the object's fd into that task ({@code pidfd_getfd}) and maps it there with the
  *   VMA's page offset. {@link Restore#doneWith(RemoteSyscall)} closes the fds a task was given (its mappings keep
- *   the object), {@link Restore#close()} the engine's own once every task is built.</li>
+ *   the object), {@link Restore#close()} the engine's own once every task is built (memfds are sealed then),
+ *   {@link Restore#abort()} removes the SysV segments a failed restore made. {@link Restore#mapMemfd} and
+ *   {@link Restore#attachSysv} do the same for memfd and SysV VMAs.</li>
+ *   <li>memfd held as an fd: {@link Dump#of(FdDumpContext)} then {@link Dump#memfdFile} gives the files.img entry
+ *   (one memfd_inode_entry per memfd, whether mapped, held open or both); {@link Restore#of(FdRestoreContext)} then
+ *   {@link Restore#openMemfd} gives the task an fd of the same object its mappings map.</li>
  * </ul>
  * Incremental dumps save every object in full each time (correct, not incremental).
  */
@@ -187,8 +197,22 @@ public final class SharedMemory {
         private long pagesScanned, pagesWritten;
         private int nextMemfdInode = 1;
 
+        /** The dump of each task being dumped, for the fd kinds that meet shared objects (a memfd held open). */
+        private static final Map<Integer, Dump> OF_TASK = new java.util.concurrent.ConcurrentHashMap<>();
+
         public Dump(Log log) {
             this.log = log;
+        }
+
+        /** Makes this the dump {@link #of(FdDumpContext)} gives for {@code pid}'s fds. */
+        public Dump register(int pid) {
+            OF_TASK.put(pid, this);
+            return this;
+        }
+
+        /** The shared objects of the dump an fd belongs to (a memfd fd calls {@link #memfdFile} on it). */
+        public static Dump of(FdDumpContext ctx) {
+            return OF_TASK.get(ctx.pid());
         }
 
         /** Notes one VMA of a shared object; returns the object's shmid (its inode number) for the vma_entry. */
@@ -455,6 +479,16 @@ public final class SharedMemory {
         public Restore(ImageDir dir, Log log) {
             this.dir = dir;
             this.log = log;
+        }
+
+        /** The restore's shared objects, for the fd kinds that meet them (a memfd held open calls {@link #openMemfd}). */
+        public static Restore of(FdRestoreContext ctx) {
+            return (Restore) ctx.state().get(Restore.class);
+        }
+
+        /** Makes this the restore {@link #of(FdRestoreContext)} gives. */
+        public void register(FdRestoreContext ctx) {
+            ctx.state().put(Restore.class, this);
         }
 
         /** Reads the object images before any task is made, so that a missing one leaves nothing behind. */

@@ -494,6 +494,7 @@ final class RestoreRun {
 
             step = "files";
             FdRestoreContext fdCtx = new FdRestoreContext(child, remote, scratch, options, log, pipesData());
+            shmem.register(fdCtx); // a memfd held open is the object its mappings map
             restoreFds(img, fdCtx);
 
             step = "task";
