@@ -60,7 +60,8 @@ import java.util.function.IntSupplier;
  *   shared anonymous mapping, opened through {@code /proc/self/map_files}, then unmapped), fills it from the
  *   images, and every call puts the object's fd into that task ({@code pidfd_getfd}) and maps it there with the
  *   VMA's page offset. {@link Restore#doneWith(RemoteSyscall)} closes the fds a task was given (its mappings keep
- *   the object), {@link Restore#close()} the engine's own once every task is built (memfds are sealed then),
+ *   the object), {@link Restore#finish()} seals memfds once every task is built and before any runs,
+ *   {@link Restore#close()} drops the engine's fds,
  *   {@link Restore#abort()} removes the SysV segments a failed restore made. {@link Restore#mapMemfd} and
  *   {@link Restore#attachSysv} do the same for memfd and SysV VMAs.</li>
  *   <li>memfd held as an fd: {@link Dump#of(FdDumpContext)} then {@link Dump#memfdFile} gives the files.img entry
@@ -683,9 +684,11 @@ public final class SharedMemory {
             }
         }
 
-        /** Seals the memfds as they were (once every task has mapped them), then drops the engine's fds. */
-        @Override
-        public void close() {
+        /**
+         * Once every task has its mappings and before any runs: seals the memfds as they were, and removes again the
+         * SysV segments that were marked removed at the dump.
+         */
+        public void finish() {
             for (Made m : made.values()) {
                 if (m.seals != 0) {
                     long r = Syscall.raw(Syscall.FCNTL, m.fd, F_ADD_SEALS, m.seals);
@@ -693,14 +696,23 @@ public final class SharedMemory {
                         log.warn("memfd %s: its seals %#x could not be set again (%s)", Long.toUnsignedString(m.shmid),
                                 m.seals, SyscallException.describe((int) -r));
                     }
+                    m.seals = 0;
                 }
-                Syscall.raw(Syscall.CLOSE, m.fd);
             }
-            made.clear();
             for (long id : destroyed) {
                 Syscall.raw(SHMCTL, id, IPC_RMID, 0);
             }
             destroyed.clear();
+            created.clear(); // the restore holds: its segments stay
+        }
+
+        /** Drops the engine's fds (the tasks' mappings keep the objects). */
+        @Override
+        public void close() {
+            for (Made m : made.values()) {
+                Syscall.raw(Syscall.CLOSE, m.fd);
+            }
+            made.clear();
         }
 
         private static int inject(RemoteSyscall remote, int ours) throws SyscallException {

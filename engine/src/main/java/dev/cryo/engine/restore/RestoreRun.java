@@ -542,6 +542,7 @@ final class RestoreRun {
             scripts.run("pre-resume");
 
             step = "resume";
+            shmem.finish(); // memfd seals, once every mapping is made
             // every thread is whole before any runs: the leader goes first, its threads follow
             Ptrace.detach(child, 0);
             child = -1;
