@@ -9,6 +9,7 @@
  *         privately with a page of its own, then closed: only the mappings hold it
  *   file  a regular file in --dir (default /tmp) mapped shared twice; writes through the mapping reach the file
  *   devshm  the same with a POSIX shared memory file (shm_open, in /dev/shm)
+ *   sysv  a SysV segment (key from the pid, 3 pages) attached twice, rw and ro; removed at the end
  *   madvise  private and shared mappings given MADV_HUGEPAGE, MADV_NOHUGEPAGE, MADV_DONTFORK, MADV_DONTDUMP,
  *         MADV_WIPEONFORK, MADV_MERGEABLE, MADV_RANDOM, MADV_SEQUENTIAL (each one this kernel accepts): smaps'
  *         VmFlags must show each again
@@ -25,7 +26,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ipc.h>
 #include <sys/mman.h>
+#include <sys/shm.h>
 #include <unistd.h>
 
 static long page;
@@ -316,6 +319,43 @@ static void check_files(void)
 	}
 }
 
+static int sysv_id = -1;
+static key_t sysv_key;
+
+static void setup_sysv(void)
+{
+	struct object *o = object("sysv", 3);
+
+	sysv_key = (key_t)(0x43520000 | (getpid() & 0xffff));
+	sysv_id = shmget(sysv_key, 3 * page, IPC_CREAT | IPC_EXCL | 0600);
+	if (sysv_id < 0)
+		fx_fail("sysv: shmget: %s", strerror(errno));
+	unsigned char *rw = shmat(sysv_id, NULL, 0);
+	unsigned char *ro = shmat(sysv_id, NULL, SHM_RDONLY);
+	if (rw == (void *)-1 || ro == (void *)-1)
+		fx_fail("sysv: shmat: %s", strerror(errno));
+	view(o, rw, 0, 3);
+	write_page(o, 0);
+	write_page(o, 2);
+	view(o, ro, 0, 3);
+}
+
+static void check_sysv(void)
+{
+	struct shmid_ds ds;
+
+	if (sysv_id < 0)
+		return;
+	if (shmctl(sysv_id, IPC_STAT, &ds))
+		fx_fail("sysv: IPC_STAT of segment %d: %s (its id changed?)", sysv_id, strerror(errno));
+	if (ds.shm_perm.__key != sysv_key || ds.shm_segsz != (size_t)(3 * page))
+		fx_fail("sysv: segment %d has key %#x and %zu bytes, not %#x and %ld", sysv_id, ds.shm_perm.__key,
+			ds.shm_segsz, sysv_key, 3 * page);
+	if (ds.shm_nattch != 2)
+		fx_fail("sysv: segment %d is attached %lu times, not 2", sysv_id, (unsigned long)ds.shm_nattch);
+	shmctl(sysv_id, IPC_RMID, NULL);
+}
+
 struct advised {
 	unsigned char *addr;
 	const char *flag; /* the VmFlags mnemonic it shows */
@@ -458,6 +498,8 @@ int main(int argc, char **argv)
 		snprintf(path, sizeof(path), "/dev/shm%s", name);
 		setup_file(shm_open(name, O_RDWR | O_CREAT | O_TRUNC, 0600), "devshm", path);
 	}
+	if (has(with, "sysv"))
+		setup_sysv();
 	if (has(with, "madvise"))
 		setup_madvise();
 	fx_ready();
@@ -474,5 +516,6 @@ int main(int argc, char **argv)
 	check_madvise();
 	check_memfd();
 	check_files();
+	check_sysv();
 	fx_pass();
 }

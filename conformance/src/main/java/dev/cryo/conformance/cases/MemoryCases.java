@@ -28,6 +28,13 @@ public final class MemoryCases {
                 // a regular file and a POSIX shm file (/dev/shm) mapped shared: the pages stay in the files
                 new Case("shmem-files", Fixture.quiet("shmem", "--with=file,devshm"), Scenario.cycles(2, moment),
                         Check.standard()),
+                // a SysV segment attached rw and ro: same key, id, size and contents, attached twice again
+                new Case("shmem-sysv", Fixture.quiet("shmem", "--with=sysv"), Scenario.cycles(2, moment),
+                        Check.standard()),
+                // everything at once, with pre-dumps: shared objects are saved in full by every dump
+                new Case("shmem-all-pre-dumps", Fixture.quiet("shmem", "--with=anon,zero,memfd,file,devshm,sysv,madvise"),
+                        Scenario.cycles(1, moment).withPreDumps(2, List.of(new PageWrite(8, 3), new PageWrite(8, 4))),
+                        Check.standard()),
                 // MADV_HUGEPAGE, MADV_DONTFORK, MADV_WIPEONFORK, ... on private and shared mappings
                 new Case("madvise-flags", Fixture.quiet("shmem", "--with=madvise"), Scenario.cycles(2, moment),
                         Check.standard()));

@@ -87,7 +87,7 @@ final class DumpRun {
         this.options = options;
         this.log = log;
         this.pid = options.pid();
-        this.shmem = new SharedMemory.Dump(log);
+        this.shmem = new SharedMemory.Dump(log).register(pid);
     }
 
     private FdDumpContext fdCtx;
@@ -559,6 +559,11 @@ final class DumpRun {
             status = VMA_AREA_REGULAR | VMA_ANON_SHARED;
             flags |= MAP_ANON;
             v.setShmid(shmem.collect(pid, m));
+        } else if (SharedMemory.isSysv(m)) {
+            status = VMA_AREA_REGULAR | VMA_ANON_SHARED | SharedMemory.VMA_AREA_SYSVIPC;
+            flags |= MAP_ANON;
+            v.setShmid(shmem.collectSysv(pid, m));
+            v.setFdflags(m.write() ? RegularFile.O_RDWR : 0);
         } else if (SharedMemory.isMemfd(m)) {
             status = VMA_AREA_REGULAR | (m.shared() ? VMA_FILE_SHARED : VMA_FILE_PRIVATE) | SharedMemory.VMA_AREA_MEMFD;
             int fdflags = m.shared() && m.write() ? RegularFile.O_RDWR : 0;

@@ -10,7 +10,10 @@ import dev.cryo.engine.sys.SyscallException;
 import dev.cryo.image.ImageDir;
 import dev.cryo.image.ImageFile;
 import dev.cryo.image.PageMap;
+import dev.cryo.image.ImageEntry;
 import dev.cryo.image.proto.fd_types;
+import dev.cryo.image.proto.ipc_desc_entry;
+import dev.cryo.image.proto.ipc_shm_entry;
 import dev.cryo.image.proto.file_entry;
 import dev.cryo.image.proto.fown_entry;
 import dev.cryo.image.proto.memfd_file_entry;
@@ -31,7 +34,7 @@ import java.util.Map;
 import java.util.function.IntSupplier;
 
 /**
- * Shared anonymous memory: the shmem object (an unlinked file of the kernel's internal tmpfs) behind a
+ * Shared memory objects. Shared anonymous memory: the shmem object (an unlinked file of the kernel's internal tmpfs) behind a
  * {@code MAP_SHARED|MAP_ANONYMOUS} mapping or {@code /dev/zero} mapped shared, which {@code /proc/PID/maps} shows as
  * {@code /dev/zero (deleted)}. Several VMAs, of one task or of several, may map one object (after a partial
  * {@code mremap}, or across {@code fork}); the object is saved once and comes back as one object.
@@ -39,6 +42,11 @@ import java.util.function.IntSupplier;
  * <p>Images, as CRIU writes them: a VMA is {@code VMA_AREA_REGULAR|VMA_ANON_SHARED} with {@code MAP_SHARED|MAP_ANONYMOUS}
  * and {@code shmid} = the object's inode number; the object's pages are in {@code pagemap-shmem-SHMID.img} (a
  * PAGEMAP image whose {@code vaddr}s are byte offsets into the object) and the {@code pages-N.img} its head names.
+ * A memfd mapping is {@code VMA_FILE_SHARED|VMA_AREA_MEMFD} (or private) whose {@code shmid} is a MEMFD entry of
+ * files.img; that entry's {@code inode_id} names a memfd_inode_entry of memfd.img (name, size, owner, seals,
+ * {@code shmid} = inode), and the contents are in pagemap-shmem-SHMID.img as above. A SysV segment is
+ * {@code VMA_ANON_SHARED|VMA_AREA_SYSVIPC} with {@code shmid} = the segment's id; ipcns-shm-3.img holds its
+ * ipc_shm_entry with the contents inline.
  *
  * <p>API:
  * <ul>
@@ -52,13 +60,22 @@ import java.util.function.IntSupplier;
  *   shared anonymous mapping, opened through {@code /proc/self/map_files}, then unmapped), fills it from the
  *   images, and every call puts the object's fd into that task ({@code pidfd_getfd}) and maps it there with the
  *   VMA's page offset. {@link Restore#doneWith(RemoteSyscall)} closes the fds a task was given (its mappings keep
- *   the object), {@link Restore#close()} the engine's own once every task is built.</li>
+ *   the object), {@link Restore#finish()} seals memfds once every task is built and before any runs,
+ *   {@link Restore#close()} drops the engine's fds,
+ *   {@link Restore#abort()} removes the SysV segments a failed restore made. {@link Restore#mapMemfd} and
+ *   {@link Restore#attachSysv} do the same for memfd and SysV VMAs.</li>
+ *   <li>memfd held as an fd: {@link Dump#of(FdDumpContext)} then {@link Dump#memfdFile} gives the files.img entry
+ *   (one memfd_inode_entry per memfd, whether mapped, held open or both); {@link Restore#of(FdRestoreContext)} then
+ *   {@link Restore#openMemfd} gives the task an fd of the same object its mappings map.</li>
  * </ul>
  * Incremental dumps save every object in full each time (correct, not incremental).
  */
 public final class SharedMemory {
     public static final int VMA_AREA_REGULAR = 1, VMA_FILE_PRIVATE = 1 << 6, VMA_FILE_SHARED = 1 << 7,
             VMA_ANON_SHARED = 1 << 8, VMA_AREA_MEMFD = 1 << 14;
+    public static final int VMA_AREA_SYSVIPC = 1 << 10;
+    static final int SHMGET = 29, SHMAT = 30, SHMCTL = 31, SHMDT = 67, IPC_STAT = 2, IPC_RMID = 0, IPC_CREAT = 01000,
+            IPC_EXCL = 02000, SHM_RDONLY = 010000, SHM_EXEC = 0100000, SHM_DEST = 01000, SHMID_DS = 112;
     /** memfd.img: one memfd_inode_entry per memfd object, which files.img's MEMFD entries name by inode_id. */
     public static final String MEMFD_IMAGE = "memfd.img";
     static final int F_ADD_SEALS = 1033, F_GET_SEALS = 1034, MEMFD_CREATE = 319, MFD_CLOEXEC = 1,
@@ -67,6 +84,9 @@ public final class SharedMemory {
     static final int PROT_RW = 3, O_RDONLY = 0, O_RDWR = 2, O_CLOEXEC = 0x80000, AT_FDCWD = -100;
     static final int SEEK_DATA = 3, SEEK_HOLE = 4, ENXIO = 6, FTRUNCATE = 77, F_SETFD = 2;
     static final long PAGE = 4096;
+
+    /** The IPC namespace id Cryo's images give every task (ids-PID.img, TaskResources.ids). */
+    public static final int IPC_NS_ID = 3;
 
     private SharedMemory() {
     }
@@ -87,6 +107,27 @@ public final class SharedMemory {
         return (v.getStatus() & VMA_AREA_MEMFD) != 0;
     }
 
+    /** Whether a VMA of /proc/PID/maps is a SysV shared memory segment ({@code /SYSV<key> (deleted)}, inode = its id). */
+    public static boolean isSysv(MapsEntry m) {
+        return m.path().startsWith("/SYSV") && m.devMajor() == 0;
+    }
+
+    public static boolean isSysv(vma_entry v) {
+        return (v.getStatus() & VMA_AREA_SYSVIPC) != 0;
+    }
+
+    /** ipcns-shm-ID.img: the SysV segments the tasks attach, each with its contents inline. */
+    public static String sysvImage(int ipcNsId) {
+        return "ipcns-shm-" + ipcNsId + ".img";
+    }
+
+    /** IPC_STAT of segment {@code id} in Cryo's IPC namespace: a struct shmid64_ds, or null if there is none. */
+    static NativeBuffer shmStat(long id) {
+        NativeBuffer ds = NativeBuffer.allocate(SHMID_DS);
+        long r = Syscall.raw(SHMCTL, id, IPC_STAT, ds.address());
+        return r < 0 ? null : ds;
+    }
+
     /** The name memfd_create was given, from the path /proc shows. */
     static String memfdName(String path) {
         String n = path.substring("/memfd:".length());
@@ -95,7 +136,7 @@ public final class SharedMemory {
 
     /** Whether an image's VMA maps a shared anonymous object. */
     public static boolean isAnonShared(vma_entry v) {
-        return (v.getStatus() & VMA_ANON_SHARED) != 0;
+        return (v.getStatus() & VMA_ANON_SHARED) != 0 && !isSysv(v);
     }
 
     /** The image that lists the pages of object {@code shmid}. */
@@ -139,6 +180,8 @@ public final class SharedMemory {
         private static final class DumpedObject {
             final long shmid;
             long size;
+            /** a SysV segment: its contents go to ipcns-shm, not to a pagemap */
+            boolean sysv;
             /** for a memfd: its memfd.img entry so far (size, owner and seals are read while frozen) */
             memfd_inode_entry.Builder memfd;
             final List<long[]> where = new ArrayList<>(); // {pid, start, end, page offset in bytes}
@@ -155,8 +198,22 @@ public final class SharedMemory {
         private long pagesScanned, pagesWritten;
         private int nextMemfdInode = 1;
 
+        /** The dump of each task being dumped, for the fd kinds that meet shared objects (a memfd held open). */
+        private static final Map<Integer, Dump> OF_TASK = new java.util.concurrent.ConcurrentHashMap<>();
+
         public Dump(Log log) {
             this.log = log;
+        }
+
+        /** Makes this the dump {@link #of(FdDumpContext)} gives for {@code pid}'s fds. */
+        public Dump register(int pid) {
+            OF_TASK.put(pid, this);
+            return this;
+        }
+
+        /** The shared objects of the dump an fd belongs to (a memfd fd calls {@link #memfdFile} on it). */
+        public static Dump of(FdDumpContext ctx) {
+            return OF_TASK.get(ctx.pid());
         }
 
         /** Notes one VMA of a shared object; returns the object's shmid (its inode number) for the vma_entry. */
@@ -190,6 +247,13 @@ public final class SharedMemory {
                     .build();
         }
 
+        /** Notes one VMA of a SysV segment; returns the segment's id (its shmid). */
+        public long collectSysv(int pid, MapsEntry m) {
+            long id = collect(pid, m);
+            objects.get(m.inode()).sysv = true;
+            return id;
+        }
+
         /** Drops the VMAs of {@code pid} collected so far (its maps are read again). */
         public void forget(int pid) {
             objects.values().forEach(o -> o.where.removeIf(w -> w[0] == pid));
@@ -218,10 +282,22 @@ public final class SharedMemory {
          */
         public void writeImages(ImageDir dir, IntSupplier pagesIds) throws CryoException {
             List<memfd_inode_entry> memfds = new ArrayList<>();
+            List<ImageEntry> segments = new ArrayList<>();
             for (DumpedObject o : objects.values()) {
+                if (o.sysv) {
+                    segments.add(sysvSegment(o));
+                    continue;
+                }
                 writeObject(dir, o, pagesIds.getAsInt());
                 if (o.memfd != null) {
                     memfds.add(o.memfd.build());
+                }
+            }
+            if (!segments.isEmpty()) {
+                try {
+                    dir.write(sysvImage(IPC_NS_ID), ImageFile.ofRecords("IPCNS_SHM", segments));
+                } catch (IOException e) {
+                    throw new CryoException("cannot dump: writing " + sysvImage(IPC_NS_ID) + " failed: " + e.getMessage(), e);
                 }
             }
             if (!memfds.isEmpty()) {
@@ -311,6 +387,43 @@ public final class SharedMemory {
                     o.size, entries.stream().mapToLong(PageMap::pageCount).sum(), pagesId);
         }
 
+        /** A SysV segment's ipc_shm_entry (key, owner, mode, id, size) with its contents inline, as CRIU writes it. */
+        private ImageEntry sysvSegment(DumpedObject o) throws CryoException {
+            long[] w = o.where.get(0);
+            String what = "cannot dump pid " + w[0] + ": SysV shared memory " + o.shmid;
+            try {
+                String ours = dev.cryo.engine.sys.DirectFiles.readLink("/proc/self/ns/ipc");
+                String theirs = dev.cryo.engine.sys.DirectFiles.readLink("/proc/" + w[0] + "/ns/ipc");
+                if (!ours.equals(theirs)) {
+                    throw new CryoException(what + ": it lives in another IPC namespace (" + theirs
+                            + ") than Cryo's (" + ours + "); run Cryo in the process's IPC namespace");
+                }
+            } catch (IOException e) {
+                throw new CryoException(what + ": cannot read its IPC namespace: " + e.getMessage(), e);
+            }
+            NativeBuffer ds = shmStat(o.shmid);
+            if (ds == null) {
+                throw new CryoException(what + ": IPC_STAT failed (the segment is gone)");
+            }
+            long size = ds.getLong(48);
+            ipc_desc_entry desc = ipc_desc_entry.newBuilder().setKey(ds.getInt(0)).setUid(ds.getInt(4))
+                    .setGid(ds.getInt(8)).setCuid(ds.getInt(12)).setCgid(ds.getInt(16))
+                    .setMode(ds.getInt(20) & 0xffff).setId((int) o.shmid).build();
+            byte[] data = new byte[(int) ((size + 3) & ~3L)];
+            String path = mapFiles((int) w[0], w[1], w[2]);
+            try (FileChannel in = FileChannel.open(Path.of(path), StandardOpenOption.READ)) {
+                java.nio.ByteBuffer b = java.nio.ByteBuffer.wrap(data, 0, (int) size);
+                while (b.hasRemaining() && in.read(b, b.position()) > 0) {
+                    // positional reads until the segment's end
+                }
+            } catch (IOException e) {
+                throw new CryoException(what + ": reading its contents through " + path + " failed: " + e.getMessage(), e);
+            }
+            pagesScanned += (size + PAGE - 1) / PAGE;
+            log.info("SysV shared memory %d (key %#x): %d bytes", o.shmid, desc.getKey(), size);
+            return new ImageEntry(ipc_shm_entry.newBuilder().setDesc(desc).setSize(size).build(), data);
+        }
+
         /** Size, owner, mode and seals of the memfd open at {@code fd}. */
         private static void memfdState(int fd, memfd_inode_entry.Builder e) throws SyscallException {
             NativeBuffer st = NativeBuffer.allocate(144);
@@ -348,10 +461,35 @@ public final class SharedMemory {
         private final Map<Integer, Map<Long, Integer>> given = new HashMap<>();
         /** memfd.img by inode_id, read when a memfd is first needed */
         private Map<Long, memfd_inode_entry> memfds;
+        /** SysV segments: image id to the id they have now */
+        private final Map<Long, Long> segments = new HashMap<>();
+        /** segments that were marked removed (IPC_RMID) at the dump */
+        private final List<Long> destroyed = new ArrayList<>();
+        /** segments this restore made, removed again if it fails */
+        private final List<Long> created = new ArrayList<>();
+
+        /** The restore failed: the SysV segments it made are removed (the fds go at {@link #close}). */
+        public void abort() {
+            for (long id : created) {
+                Syscall.raw(SHMCTL, id, IPC_RMID, 0);
+            }
+            created.clear();
+            destroyed.clear();
+        }
 
         public Restore(ImageDir dir, Log log) {
             this.dir = dir;
             this.log = log;
+        }
+
+        /** The restore's shared objects, for the fd kinds that meet them (a memfd held open calls {@link #openMemfd}). */
+        public static Restore of(FdRestoreContext ctx) {
+            return (Restore) ctx.state().get(Restore.class);
+        }
+
+        /** Makes this the restore {@link #of(FdRestoreContext)} gives. */
+        public void register(FdRestoreContext ctx) {
+            ctx.state().put(Restore.class, this);
         }
 
         /** Reads the object images before any task is made, so that a missing one leaves nothing behind. */
@@ -360,6 +498,10 @@ public final class SharedMemory {
                 if (isAnonShared(v) && !dir.exists(pagemapName(v.getShmid()))) {
                     throw new CryoException("cannot restore pid " + pid + ": the shared memory mapped at "
                             + Long.toHexString(v.getStart()) + " has no " + pagemapName(v.getShmid()));
+                }
+                if (isSysv(v) && !dir.exists(sysvImage(IPC_NS_ID))) {
+                    throw new CryoException("cannot restore pid " + pid + ": the SysV shared memory attached at "
+                            + Long.toHexString(v.getStart()) + " has no " + sysvImage(IPC_NS_ID));
                 }
                 if (isMemfd(v) && !dir.exists(MEMFD_IMAGE)) {
                     throw new CryoException("cannot restore pid " + pid + ": the memfd mapped at "
@@ -433,6 +575,105 @@ public final class SharedMemory {
             return e;
         }
 
+        /**
+         * Attaches SysV segment {@code v.shmid} in the task at {@code v}'s place (the VMA at page offset 0 attaches the
+         * whole segment; later ones only take their protection). The segment is found by its id and key, or made
+         * again with them (the id through /proc/sys/kernel/shm_next_id), and given its contents once.
+         */
+        public void attachSysv(RemoteSyscall remote, vma_entry v) throws CryoException, SyscallException {
+            long id = sysvSegment(remote.pid(), v.getShmid());
+            if (v.getPgoff() == 0) {
+                int flags = ((v.getFdflags() & 3) == O_RDONLY ? SHM_RDONLY : 0) | ((v.getProt() & 4) != 0 ? SHM_EXEC : 0);
+                remote.call("shmat " + id + " at " + Long.toHexString(v.getStart()), SHMAT, id, v.getStart(), flags);
+            }
+            long len = v.getEnd() - v.getStart();
+            remote.call("mprotect " + Long.toHexString(v.getStart()), Syscall.MPROTECT, v.getStart(), len, v.getProt());
+        }
+
+        /** The id of the segment the image calls {@code imageId}, made and filled the first time it is asked for. */
+        private long sysvSegment(int pid, long imageId) throws CryoException {
+            Long got = segments.get(imageId);
+            if (got != null) {
+                return got;
+            }
+            String what = "cannot restore pid " + pid + ": SysV shared memory " + imageId;
+            ImageEntry e = sysvEntry(pid, imageId);
+            ipc_shm_entry shm = (ipc_shm_entry) e.message();
+            ipc_desc_entry d = shm.getDesc();
+            long id;
+            NativeBuffer ds = shmStat(d.getId());
+            if (ds != null && ds.getInt(0) == d.getKey() && ds.getLong(48) == shm.getSize()) {
+                id = d.getId(); // still there (the dumped process was left running, or the segment outlived it)
+            } else {
+                if (d.getKey() != 0 && Syscall.raw(SHMGET, d.getKey(), 0, 0) >= 0) {
+                    throw new CryoException(what + ": key " + String.format("%#x", d.getKey())
+                            + " is taken by another segment (ipcs -m shows it); remove it or restore elsewhere");
+                }
+                writeNextId(d.getId());
+                long r = Syscall.raw(SHMGET, d.getKey(), shm.getSize(), IPC_CREAT | IPC_EXCL | (d.getMode() & 0777));
+                writeNextId(-1);
+                if (r < 0) {
+                    throw new CryoException(what + ": shmget failed: " + SyscallException.describe((int) -r));
+                }
+                id = r;
+                created.add(id);
+                if (id != d.getId()) {
+                    log.warn("SysV shared memory %d comes back as %d (its id was taken)", d.getId(), id);
+                }
+            }
+            fillSysv(what, id, shm.getSize(), e.payload());
+            if ((d.getMode() & SHM_DEST) != 0) {
+                destroyed.add(id); // removed once attached, as it was
+            }
+            segments.put(imageId, id);
+            return id;
+        }
+
+        private static void writeNextId(long id) {
+            try {
+                java.nio.file.Files.writeString(Path.of("/proc/sys/kernel/shm_next_id"), Long.toString(id));
+            } catch (IOException ignored) {
+                // without it the kernel picks the id, and the restore says so
+            }
+        }
+
+        private ImageEntry sysvEntry(int pid, long id) throws CryoException {
+            try {
+                String name = sysvImage(IPC_NS_ID);
+                if (dir.exists(name)) {
+                    for (ImageEntry e : dir.read(name).records()) {
+                        if (((ipc_shm_entry) e.message()).getDesc().getId() == id) {
+                            return e;
+                        }
+                    }
+                }
+            } catch (IOException e) {
+                throw new CryoException("cannot restore pid " + pid + ": cannot read " + sysvImage(IPC_NS_ID) + ": "
+                        + e.getMessage(), e);
+            }
+            throw new CryoException("cannot restore pid " + pid + ": SysV shared memory " + id + " is not in "
+                    + sysvImage(IPC_NS_ID));
+        }
+
+        /** Writes the dumped contents into segment {@code id}, attached in Cryo for the time it takes. */
+        private static void fillSysv(String what, long id, long size, byte[] data) throws CryoException {
+            long at = Syscall.raw(SHMAT, id, 0, 0);
+            if (at < 0 && at > -4096) {
+                throw new CryoException(what + ": shmat in Cryo failed: " + SyscallException.describe((int) -at));
+            }
+            try (FileChannel out = FileChannel.open(Path.of(mapFiles((int) ProcessHandle.current().pid(), at,
+                    at + ((size + PAGE - 1) & ~(PAGE - 1)))), StandardOpenOption.WRITE)) {
+                java.nio.ByteBuffer b = java.nio.ByteBuffer.wrap(data, 0, (int) size);
+                while (b.hasRemaining()) {
+                    out.write(b, b.position());
+                }
+            } catch (IOException e) {
+                throw new CryoException(what + ": writing its contents failed: " + e.getMessage(), e);
+            } finally {
+                Syscall.raw(SHMDT, at);
+            }
+        }
+
         /** Closes the fds {@link #map} put into this task; its mappings keep the objects. */
         public void doneWith(RemoteSyscall remote) throws SyscallException {
             Map<Long, Integer> fds = given.remove(remote.pid());
@@ -443,9 +684,11 @@ public final class SharedMemory {
             }
         }
 
-        /** Seals the memfds as they were (once every task has mapped them), then drops the engine's fds. */
-        @Override
-        public void close() {
+        /**
+         * Once every task has its mappings and before any runs: seals the memfds as they were, and removes again the
+         * SysV segments that were marked removed at the dump.
+         */
+        public void finish() {
             for (Made m : made.values()) {
                 if (m.seals != 0) {
                     long r = Syscall.raw(Syscall.FCNTL, m.fd, F_ADD_SEALS, m.seals);
@@ -453,7 +696,20 @@ public final class SharedMemory {
                         log.warn("memfd %s: its seals %#x could not be set again (%s)", Long.toUnsignedString(m.shmid),
                                 m.seals, SyscallException.describe((int) -r));
                     }
+                    m.seals = 0;
                 }
+            }
+            for (long id : destroyed) {
+                Syscall.raw(SHMCTL, id, IPC_RMID, 0);
+            }
+            destroyed.clear();
+            created.clear(); // the restore holds: its segments stay
+        }
+
+        /** Drops the engine's fds (the tasks' mappings keep the objects). */
+        @Override
+        public void close() {
+            for (Made m : made.values()) {
                 Syscall.raw(Syscall.CLOSE, m.fd);
             }
             made.clear();

@@ -129,6 +129,7 @@ final class RestoreRun {
             } catch (CryoException | RuntimeException e) {
                 log.error("%s", e.getMessage());
                 cleanUp();
+                shmem.abort();
                 throw e;
             }
         } finally {
@@ -493,6 +494,7 @@ final class RestoreRun {
 
             step = "files";
             FdRestoreContext fdCtx = new FdRestoreContext(child, remote, scratch, options, log, pipesData());
+            shmem.register(fdCtx); // a memfd held open is the object its mappings map
             restoreFds(img, fdCtx);
 
             step = "task";
@@ -540,6 +542,7 @@ final class RestoreRun {
             scripts.run("pre-resume");
 
             step = "resume";
+            shmem.finish(); // memfd seals, once every mapping is made
             // every thread is whole before any runs: the leader goes first, its threads follow
             Ptrace.detach(child, 0);
             child = -1;
@@ -763,7 +766,9 @@ final class RestoreRun {
         int prot = filled ? v.getProt() | 3 : v.getProt();
         long len = v.getEnd() - v.getStart();
         int flags = (v.getFlags() & (MAP_SHARED | MAP_PRIVATE | MAP_GROWSDOWN)) | MAP_FIXED;
-        if (SharedMemory.isAnonShared(v)) {
+        if (SharedMemory.isSysv(v)) {
+            shmem.attachSysv(remote, v);
+        } else if (SharedMemory.isAnonShared(v)) {
             shmem.map(remote, v);
         } else if (SharedMemory.isMemfd(v)) {
             shmem.mapMemfd(remote, v, img.file((int) v.getShmid()), prot);
