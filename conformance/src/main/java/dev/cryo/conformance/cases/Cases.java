@@ -48,6 +48,11 @@ public final class Cases {
                         .needing(Feature.THREADS),
                 new Case("forktree", Fixture.quiet("forktree"), Scenario.cycles(2, moment), Check.standard())
                         .needing(Feature.PROCESS_TREES),
+                // trees: sessions, groups, dead leaders, a zombie and a stopped child; an fd shared across fork
+                new Case("sessions", Fixture.quiet("sessions"), Scenario.cycles(2, moment), Check.standard())
+                        .needing(Feature.PROCESS_TREES),
+                new Case("shared-fd", Fixture.quiet("shared-fd"), Scenario.cycles(2, moment), Check.standard())
+                        .needing(Feature.PROCESS_TREES),
                 new Case("tcp-loopback", Fixture.quiet("tcp-client", "--spawn-server={build}/tcp-server"),
                         Scenario.cycles(1, moment).withOptions(List.of("--tcp-established"), List.of("--tcp-established")),
                         Check.standard()).needing(Feature.PROCESS_TREES)));

@@ -36,6 +36,13 @@ public record TreeTask(int pid, int ppid, int pgid, int sid, List<Integer> threa
         return new TreeTask(pid, ppid, pgid, sid, tids, state, exitCode, stopSignal, subreaper);
     }
 
+    /** A task of pstree.img, with its state from its core (CRIU's task_state, exit_code, stop_signo). */
+    public static TreeTask fromImage(dev.cryo.image.proto.pstree_entry e, dev.cryo.image.proto.task_core_entry tc) {
+        TaskState state = TaskState.ofCode(tc.getTaskState());
+        return new TreeTask(e.getPid(), e.getPpid(), e.getPgid(), e.getSid(), e.getThreadsList(), state,
+                state == TaskState.DEAD ? tc.getExitCode() : 0, tc.getStopSigno(), tc.getChildSubreaper());
+    }
+
     public boolean sessionLeader() {
         return sid == pid;
     }
