@@ -23,6 +23,7 @@ import dev.cryo.engine.resource.FdKind;
 import dev.cryo.engine.resource.FdKinds;
 import dev.cryo.engine.resource.FpuState;
 import dev.cryo.engine.resource.RegularFile;
+import dev.cryo.engine.resource.SharedMemory;
 import dev.cryo.engine.resource.Signals;
 import dev.cryo.engine.resource.SocketDump;
 import dev.cryo.engine.resource.TaskResources;
@@ -64,8 +65,17 @@ final class DumpRun {
     private final Map<String, Integer> fileIds = new LinkedHashMap<>();
     private long freezingUs, frozenUs, memdumpUs, memwriteUs;
     private long pagesScanned, pagesWritten;
+    private final SharedMemory.Dump shmem;
+    private int nextPagesId = PAGES_ID + 1;
 
     private final boolean rehearsal;
+    /** The caller's stops (CRIU's action scripts, RPC notifications); none from the command line. */
+    private dev.cryo.engine.ActionScripts scripts = dev.cryo.engine.ActionScripts.NONE;
+
+    DumpRun withScripts(dev.cryo.engine.ActionScripts scripts) {
+        this.scripts = scripts;
+        return this;
+    }
 
     DumpRun(DumpOptions options, Log log) {
         this(options, log, false);
@@ -77,6 +87,7 @@ final class DumpRun {
         this.options = options;
         this.log = log;
         this.pid = options.pid();
+        this.shmem = new SharedMemory.Dump(log);
     }
 
     private FdDumpContext fdCtx;
@@ -128,7 +139,8 @@ final class DumpRun {
                     .setFreezingTime((int) freezingUs).setFrozenTime((int) frozenUs)
                     .setMemdumpTime((int) memdumpUs).setMemwriteTime((int) memwriteUs)
                     .setPagesScanned(pagesScanned).setPagesSkippedParent(pagesSkippedParent).setPagesWritten(pagesWritten)
-                    .setPagesLazy(0)).build());
+                    .setPagesLazy(0).setShpagesScanned(shmem.pagesScanned()).setShpagesSkippedParent(0)
+                    .setShpagesWritten(shmem.pagesWritten())).build());
         } catch (IOException e) {
             throw new CryoException("dump of pid " + pid + " done, but stats-dump could not be written: " + e.getMessage());
         }
@@ -139,6 +151,9 @@ final class DumpRun {
 
     /** Freeze, collect, write, then kill or resume: everything between the freeze and the target's release. */
     private void frozenWindow(ImageDir dir) throws CryoException {
+        if (!options.preDump()) {
+            scripts.run("pre-dump");
+        }
         long t0 = System.nanoTime();
         step("freeze", () -> {
             try {
@@ -159,6 +174,9 @@ final class DumpRun {
         freezingUs = (t1 - t0) / 1000;
         log.info("Frozen pid %d in %d us", pid, freezingUs);
         try {
+            if (!options.preDump()) {
+                scripts.run("network-lock");
+            }
             Images[] images = new Images[1];
             step("collect", () -> images[0] = collect(fdCtx));
             boolean late = options.preDump() && incremental.pagesAfterResume(); // tracking covers what runs on
@@ -169,6 +187,9 @@ final class DumpRun {
                 step("track memory", () -> incremental.finish(dir, new dev.cryo.engine.mem.TrackedTarget(pid, remote)));
             }
             boolean keepRunning = options.leaveRunning() || options.preDump();
+            if (!options.preDump()) {
+                scripts.run("post-dump");
+            }
             step(keepRunning ? "resume" : "kill", () -> {
                 if (keepRunning) {
                     resume();
@@ -180,11 +201,17 @@ final class DumpRun {
                 step("write images", () -> writeImages(dir, images[0]));
             }
             SocketDump.release(fdCtx, true);
+            if (options.leaveRunning() && !options.preDump()) {
+                scripts.run("network-unlock");
+            }
         } catch (CryoException | RuntimeException e) {
             log.error("%s", e.getMessage());
             SocketDump.release(fdCtx, false);
             incremental.abort();
             resumeQuietly();
+            if (!options.preDump()) {
+                scripts.runQuietly("network-unlock");
+            }
             if (memoryImages != null) {
                 try {
                     memoryImages.get(); // nothing is written into the images dir after the dump reports its failure
@@ -244,7 +271,8 @@ final class DumpRun {
                 // changed since the preview (or none): the mapped files are found again from the frozen maps
                 files.clear();
                 fileIds.clear();
-                maps = ProcFs.parseMaps(mapsText);
+                shmem.forget(pid);
+                maps = smapsOf(mapsText); // VmFlags (madvise) come from smaps
                 vmas = new ArrayList<>(maps.size());
                 for (MapsEntry m : maps) {
                     vmas.add(vmaEntry(m));
@@ -299,6 +327,10 @@ final class DumpRun {
             memdumpUs = (System.nanoTime() - m0) / 1000;
             log.info("Read %d pages of %d scanned in %d us", pagesWritten, pagesScanned, memdumpUs);
             List<pagemap_entry> pm = plan.entries();
+            if (!options.preDump()) {
+                // shared objects in full, once each, while frozen (pre-dumps leave them to the final dump)
+                shmem.writeImages(dirForWriter, () -> nextPagesId++);
+            }
 
             mm.setExeFileId(fileId(proc.link(pid, "exe"), proc.dir(pid).resolve("exe")));
             for (long a : proc.auxv(pid)) {
@@ -413,7 +445,7 @@ final class DumpRun {
     private void previewMaps() {
         try {
             String text = proc.mapsText(pid);
-            List<MapsEntry> maps = ProcFs.parseMaps(text);
+            List<MapsEntry> maps = smapsOf(text); // smaps walks page tables: read while the target still runs
             List<vma_entry> vmas = new ArrayList<>(maps.size());
             for (MapsEntry m : maps) {
                 vmas.add(vmaEntry(m));
@@ -430,8 +462,29 @@ final class DumpRun {
             // the frozen read decides, and reports what it finds
             files.clear();
             fileIds.clear();
+            shmem.forget(pid);
             preview = null;
         }
+    }
+
+    /**
+     * The VMAs of {@code mapsText} with their VmFlags from /proc/PID/smaps, which {@code maps} lacks; the maps text as
+     * it is (a [stack] taken as growing down) when smaps shows other VMAs (they changed between the two reads).
+     */
+    private List<MapsEntry> smapsOf(String mapsText) throws IOException {
+        List<MapsEntry> plain = ProcFs.parseMaps(mapsText);
+        List<MapsEntry> smaps = proc.maps(pid);
+        if (smaps.size() != plain.size()) {
+            return plain;
+        }
+        for (int i = 0; i < plain.size(); i++) {
+            MapsEntry a = plain.get(i), b = smaps.get(i);
+            if (a.start() != b.start() || a.end() != b.end() || a.prot() != b.prot() || a.offset() != b.offset()
+                    || a.inode() != b.inode()) {
+                return plain;
+            }
+        }
+        return smaps;
     }
 
     /** The id of an earlier fd with the same open file description (kcmp), or null. */
@@ -462,6 +515,20 @@ final class DumpRun {
         return newId;
     }
 
+    /** A files.img entry (type MEMFD) for a mapped memfd, one per memfd and open mode. */
+    private int memfdFileId(MapsEntry m, int flags) {
+        String key = "memfd " + m.inode() + " " + flags;
+        Integer id = fileIds.get(key);
+        if (id != null) {
+            return id;
+        }
+        int newId = files.size() + 1;
+        String open = proc.dir(pid).resolve(String.format("map_files/%x-%x", m.start(), m.end())).toString();
+        files.add(shmem.memfdFile(pid, m.inode(), m.path(), open, m.start(), m.end(), newId, flags, 0));
+        fileIds.put(key, newId);
+        return newId;
+    }
+
     private mm_entry.Builder mmEntry(TaskStat s, long brk) {
         return mm_entry.newBuilder().setMmStartCode(s.startCode()).setMmEndCode(s.endCode())
                 .setMmStartData(s.startData()).setMmEndData(s.endData()).setMmStartStack(s.startStack())
@@ -488,6 +555,15 @@ final class DumpRun {
         } else if (m.isVvar()) {
             status = VMA_AREA_REGULAR | VMA_AREA_VVAR | VMA_ANON_PRIVATE;
             flags |= MAP_ANON;
+        } else if (SharedMemory.isAnonShared(m)) {
+            status = VMA_AREA_REGULAR | VMA_ANON_SHARED;
+            flags |= MAP_ANON;
+            v.setShmid(shmem.collect(pid, m));
+        } else if (SharedMemory.isMemfd(m)) {
+            status = VMA_AREA_REGULAR | (m.shared() ? VMA_FILE_SHARED : VMA_FILE_PRIVATE) | SharedMemory.VMA_AREA_MEMFD;
+            int fdflags = m.shared() && m.write() ? RegularFile.O_RDWR : 0;
+            v.setShmid(memfdFileId(m, fdflags));
+            v.setFdflags(fdflags);
         } else if (m.fileBacked()) {
             if (m.path().endsWith(" (deleted)")) {
                 throw new CryoException("cannot dump pid " + pid + ": it maps the deleted file " + m.path()
@@ -508,6 +584,10 @@ final class DumpRun {
         }
         if (m.growsDown()) {
             flags |= MAP_GROWSDOWN;
+        }
+        long madv = dev.cryo.engine.mem.Madvise.fromVmFlags(m.vmFlags());
+        if (madv != 0) {
+            v.setMadv(madv);
         }
         return v.setFlags(flags).setStatus(status).build();
     }

@@ -24,6 +24,7 @@ import dev.cryo.engine.resource.FdKinds;
 import dev.cryo.engine.resource.FdRestoreContext;
 import dev.cryo.engine.resource.FpuState;
 import dev.cryo.engine.resource.RegularFile;
+import dev.cryo.engine.resource.SharedMemory;
 import dev.cryo.engine.resource.Signals;
 import dev.cryo.engine.resource.SocketRestore;
 import dev.cryo.engine.resource.TaskRestore;
@@ -69,10 +70,19 @@ final class RestoreRun {
     private RemoteSyscall remote;
     private RemoteScratch scratch;
     private long pagesRestored;
+    private SharedMemory.Restore shmem;
 
     RestoreRun(RestoreOptions options, Log log) {
         this.options = options;
         this.log = log;
+    }
+
+    /** The caller's stops (CRIU's action scripts, RPC notifications); none from the command line. */
+    private dev.cryo.engine.ActionScripts scripts = dev.cryo.engine.ActionScripts.NONE;
+
+    RestoreRun withScripts(dev.cryo.engine.ActionScripts scripts) {
+        this.scripts = scripts;
+        return this;
     }
 
     /** The task image, read and checked before anything runs. */
@@ -91,8 +101,11 @@ final class RestoreRun {
         pid = img.pstree().getPid();
         log.info("Restoring pid %d from %s", pid, options.imagesDir());
         precheckFiles(img);
+        shmem = new SharedMemory.Restore(dir, log);
+        shmem.check(pid, img.mm().getVmasList());
         Pages pages = loadPages(img);
         try {
+            scripts.run("pre-restore");
             waitForPid();
             for (int tid : img.threads().keySet()) {
                 if (proc.exists(tid)) { // clone3 would refuse it after the task is made; say so before
@@ -102,8 +115,11 @@ final class RestoreRun {
             long tf0 = System.nanoTime();
             try {
                 fork();
+                scripts.run("setup-namespaces", child);
+                scripts.run("post-setup-namespaces");
                 long forkUs = (System.nanoTime() - tf0) / 1000;
                 build(img, pages);
+                scripts.runQuietly("post-resume"); // the tree runs already: CRIU only logs a failure here
                 long restoreUs = (System.nanoTime() - t0) / 1000;
                 log.info("Restored pid %d in %d us (fork %d us)", pid, restoreUs, forkUs);
                 writeStats(forkUs, restoreUs);
@@ -117,6 +133,7 @@ final class RestoreRun {
             }
         } finally {
             pages.release();
+            shmem.close();
         }
     }
 
@@ -191,7 +208,7 @@ final class RestoreRun {
     /** Files must be there before a task is made, so that a missing one leaves nothing behind. */
     private void precheckFiles(Image img) throws CryoException {
         for (vma_entry v : img.mm().getVmasList()) {
-            if (isFileVma(v)) {
+            if (isFileVma(v) && !SharedMemory.isMemfd(v)) {
                 RegularFile.verify(pid, img.file((int) v.getShmid()).getReg());
             }
         }
@@ -453,6 +470,7 @@ final class RestoreRun {
             for (int fd : fileFds.values()) {
                 remote.call("close", Syscall.CLOSE, fd);
             }
+            shmem.doneWith(remote);
 
             step = "write pages";
             writePages(pages, vmas, filled, memory);
@@ -460,6 +478,13 @@ final class RestoreRun {
                 vma_entry v = vmas.get(i);
                 if (v.getProt() != (v.getProt() | 3)) {
                     remote.call("mprotect", Syscall.MPROTECT, v.getStart(), v.getEnd() - v.getStart(), v.getProt());
+                }
+            }
+
+            step = "madvise";
+            for (vma_entry v : vmas) {
+                if (v.getMadv() != 0) {
+                    dev.cryo.engine.mem.Madvise.apply(remote, v, log);
                 }
             }
 
@@ -508,6 +533,11 @@ final class RestoreRun {
 
             step = "sockets";
             SocketRestore.finish(fdCtx);
+
+            step = "post-restore";
+            scripts.run("post-restore", child);
+            scripts.run("network-unlock");
+            scripts.run("pre-resume");
 
             step = "resume";
             // every thread is whole before any runs: the leader goes first, its threads follow
@@ -733,7 +763,11 @@ final class RestoreRun {
         int prot = filled ? v.getProt() | 3 : v.getProt();
         long len = v.getEnd() - v.getStart();
         int flags = (v.getFlags() & (MAP_SHARED | MAP_PRIVATE | MAP_GROWSDOWN)) | MAP_FIXED;
-        if (isFileVma(v)) {
+        if (SharedMemory.isAnonShared(v)) {
+            shmem.map(remote, v);
+        } else if (SharedMemory.isMemfd(v)) {
+            shmem.mapMemfd(remote, v, img.file((int) v.getShmid()), prot);
+        } else if (isFileVma(v)) {
             int id = (int) v.getShmid();
             Integer fd = fileFds.get(id);
             if (fd == null) {
