@@ -184,7 +184,9 @@ class TreePlanTest {
             }
             play(plan, tree);
         });
-        assertTrue(refused[0] < 40, refused[0] + " of 200 random trees refused");
+        // each refusal's kind is asserted above (mostly a group or session of the shell's, outside the tree, when
+        // the drawn root did not setsid); this bound only catches a plan that refuses most trees
+        assertTrue(refused[0] < 80, refused[0] + " of 200 random trees refused");
     }
 
     /** A tree as a program's life leaves it: forks, setsid, setpgid, exits, subreapers; then the dump's view. */
