@@ -2,6 +2,7 @@ package dev.cryo.conformance.cases;
 
 import dev.cryo.conformance.check.Check;
 import dev.cryo.conformance.engine.Feature;
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
 
@@ -62,15 +63,49 @@ public final class Cases {
                         Check.standard()).needing(Feature.THREADS),
                 new Case("threads-500", Fixture.quiet("threads-state", "--threads=500"), Scenario.cycles(1, moment),
                         Check.standard()).needing(Feature.THREADS),
+                // a JVM: a thread pool prints 0, 1, 2, ... with a 256 MiB heap; nothing missing or repeated
+                new Case("jvm17-thread-pool", jvm(Path.of("/usr/lib/jvm/java-17-openjdk-amd64")),
+                        Scenario.cycles(2, second), Check.counting()).needing(Feature.THREADS),
                 new Case("forktree", Fixture.quiet("forktree"), Scenario.cycles(2, moment), Check.standard())
+                        .needing(Feature.PROCESS_TREES),
+                // trees: sessions, groups, dead leaders, a zombie and a stopped child; an fd shared across fork
+                new Case("sessions", Fixture.quiet("sessions"), Scenario.cycles(2, moment), Check.standard())
+                        .needing(Feature.PROCESS_TREES),
+                new Case("shared-fd", Fixture.quiet("shared-fd"), Scenario.cycles(2, moment), Check.standard())
                         .needing(Feature.PROCESS_TREES),
                 new Case("tcp-loopback", Fixture.quiet("tcp-client", "--spawn-server={build}/tcp-server"),
                         Scenario.cycles(1, moment).withOptions(List.of("--tcp-established"), List.of("--tcp-established")),
                         Check.standard()).needing(Feature.PROCESS_TREES)));
     }
 
+    /** {@link dev.cryo.conformance.fixtures.JvmCounter} on the JDK at {@code home}, from the suite's own classes. */
+    static Fixture jvm(Path home) {
+        return new Fixture("/usr/bin/env", List.of("_JAVA_SR_SIGNUM=40", home.resolve("bin/java").toString(),
+                "-Xms256m", "-Xmx256m", "-cp", "{build}/../../conformance/target/classes",
+                "dev.cryo.conformance.fixtures.JvmCounter", "--threads=8", "--data-mib=128", "--step-ms=20"),
+                Fixture.Output.COUNT_LINE_BUFFERED, 20);
+    }
+
+    /** An installed JDK 25 (under /usr/lib/jvm or /opt), if any. */
+    static java.util.Optional<Path> jdk25() {
+        for (Path root : List.of(Path.of("/usr/lib/jvm"), Path.of("/opt"))) {
+            try (var dirs = java.nio.file.Files.list(root)) {
+                var found = dirs.filter(d -> d.getFileName().toString().matches("(.*[^0-9])?25([^0-9].*)?")
+                        && java.nio.file.Files.isExecutable(d.resolve("bin/java"))).sorted().findFirst();
+                if (found.isPresent()) {
+                    return found;
+                }
+            } catch (java.io.IOException e) {
+                // no such root
+            }
+        }
+        return java.util.Optional.empty();
+    }
+
     private static List<Case> withSockets(List<Case> base) {
         List<Case> all = new java.util.ArrayList<>(base);
+        jdk25().ifPresent(home -> all.add(new Case("jvm25-thread-pool", jvm(home), Scenario.cycles(2, Duration.ofSeconds(1)),
+                Check.counting()).needing(Feature.THREADS)));
         all.addAll(SocketCases.all());
         all.addAll(MemoryCases.all());
         all.addAll(AppCases.all());

@@ -10,8 +10,9 @@ public record Timeouts(Duration engine, Duration ready, Duration verdict, Durati
                        Duration caseBase, Duration perCycle) {
 
     public static Timeouts standard() {
+        // the probe reads every thread's status with a shell loop: 500 threads on a loaded machine take seconds
         return new Timeouts(Duration.ofSeconds(90), Duration.ofSeconds(15), Duration.ofSeconds(15),
-                Duration.ofSeconds(15), Duration.ofSeconds(10), Duration.ofSeconds(60), Duration.ofSeconds(240));
+                Duration.ofSeconds(60), Duration.ofSeconds(10), Duration.ofSeconds(60), Duration.ofSeconds(240));
     }
 
     public Timeouts withEngine(Duration engine) {

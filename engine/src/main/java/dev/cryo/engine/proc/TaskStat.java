@@ -1,9 +1,13 @@
 package dev.cryo.engine.proc;
 
-/** The fields of /proc/PID/stat the engine uses (mm layout, tree position, state). */
+/**
+ * The fields of /proc/PID/stat the engine uses (mm layout, tree position, state). {@code exitCode} is field 52, the
+ * wait status a zombie's parent would read.
+ */
 public record TaskStat(int pid, String comm, char state, int ppid, int pgid, int sid, int numThreads, int flags,
                        long startCode, long endCode, long startStack, long startData, long endData, long startBrk,
-                       long argStart, long argEnd, long envStart, long envEnd, int exitSignal) {
+                       long argStart, long argEnd, long envStart, long envEnd, int exitSignal,
+                       int exitCode) {
     public static final int PF_KTHREAD = 0x00200000;
 
     public boolean kernelThread() {
@@ -22,6 +26,6 @@ public record TaskStat(int pid, String comm, char state, int ppid, int pgid, int
                 Long.parseUnsignedLong(f[23]), Long.parseUnsignedLong(f[24]), Long.parseUnsignedLong(f[25]),
                 Long.parseUnsignedLong(f[42]), Long.parseUnsignedLong(f[43]), Long.parseUnsignedLong(f[44]),
                 Long.parseUnsignedLong(f[45]), Long.parseUnsignedLong(f[46]), Long.parseUnsignedLong(f[47]),
-                Long.parseUnsignedLong(f[48]), Integer.parseInt(f[35]));
+                Long.parseUnsignedLong(f[48]), Integer.parseInt(f[35]), f.length > 49 ? Integer.parseInt(f[49]) : 0);
     }
 }

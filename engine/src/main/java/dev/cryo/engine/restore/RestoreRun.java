@@ -64,6 +64,7 @@ final class RestoreRun {
     private final ProcFs proc = new ProcFs();
     private ImageDir dir;
     private int pid;
+    private dev.cryo.engine.tree.TreePlan plan; // how the tree is rebuilt: for now always one task
 
     private int helper = -1;
     private int child = -1;
@@ -164,9 +165,21 @@ final class RestoreRun {
             }
             current = "pstree.img";
             List<pstree_entry> tree = dir.pstree();
+            List<dev.cryo.engine.tree.TreeTask> tasks = new ArrayList<>();
+            for (pstree_entry e : tree) {
+                current = "core-" + e.getPid() + ".img";
+                core_entry c = dir.core(e.getPid());
+                if (!c.hasTc()) {
+                    throw new CryoException(where + current + " holds no task state");
+                }
+                tasks.add(dev.cryo.engine.tree.TreeTask.fromImage(e, c.getTc()));
+            }
+            current = "pstree.img";
+            plan = dev.cryo.engine.tree.TreePlan.of(tasks, options.shellJob()); // refuses a tree it cannot rebuild
+            log.debug("restore plan:\n%s", plan);
             if (tree.size() != 1) {
                 throw new CryoException(where + "pstree.img holds " + tree.size()
-                        + " processes; only single processes can be restored yet");
+                        + " processes; restoring process trees is not supported yet");
             }
             pstree_entry root = tree.get(0);
             int p = root.getPid();
@@ -174,6 +187,11 @@ final class RestoreRun {
             core_entry core = dir.core(p);
             if (core.getMtype() != core_entry.march.X86_64 || !core.hasThreadInfo() || !core.hasTc()) {
                 throw new CryoException(where + current + " is not an x86_64 task");
+            }
+            if (core.getTc().getTaskState() != dev.cryo.engine.tree.TaskState.ALIVE.code()) {
+                throw new CryoException(where + "pid " + p + " is "
+                        + dev.cryo.engine.tree.TaskState.ofCode(core.getTc().getTaskState()).name().toLowerCase()
+                        + " in " + current + "; only a live root can be restored");
             }
             Map<Integer, core_entry> threads = new LinkedHashMap<>(); // the leader's own thread is not one of them
             for (int tid : root.getThreadsList()) {
