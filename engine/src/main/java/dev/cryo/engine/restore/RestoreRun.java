@@ -744,6 +744,7 @@ final class RestoreRun {
             log.debug("fd %s: %s", group.stream().map(g -> Integer.toString(g.getFd())).toList(),
                     file.hasReg() ? file.getReg().getName() : file.getType());
         }
+        ctx.runAfterFds(); // epoll registrations: every target is at its number now
     }
 
     private Map<Integer, byte[]> pipesData() throws IOException {
