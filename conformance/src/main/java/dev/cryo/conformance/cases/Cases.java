@@ -56,6 +56,7 @@ public final class Cases {
     private static List<Case> withSockets(List<Case> base) {
         List<Case> all = new java.util.ArrayList<>(base);
         all.addAll(SocketCases.all());
+        all.addAll(FdCases.all());
         return List.copyOf(all);
     }
 }

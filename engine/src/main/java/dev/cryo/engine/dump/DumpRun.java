@@ -21,6 +21,7 @@ import dev.cryo.engine.ptrace.WaitStatus;
 import dev.cryo.engine.resource.FdDumpContext;
 import dev.cryo.engine.resource.FdKind;
 import dev.cryo.engine.resource.FdKinds;
+import dev.cryo.engine.resource.Timers;
 import dev.cryo.engine.resource.FpuState;
 import dev.cryo.engine.resource.RegularFile;
 import dev.cryo.engine.resource.Signals;
@@ -259,6 +260,15 @@ final class DumpRun {
             } else {
                 actions = Signals.dumpActions(remote, null, 0, status.hex("SigIgn"));
             }
+            task_timers_entry timers = null;
+            if (!options.preDump()) {
+                RemoteScratch timerScratch = RemoteScratch.borrowStack(memory, regs, remote, 64);
+                try {
+                    timers = Timers.dump(pid, remote, timerScratch); // itimers, alarm, POSIX timers
+                } finally {
+                    timerScratch.release();
+                }
+            }
 
             log.debug("remote syscalls done (brk %#x)", brk);
             // memory
@@ -347,7 +357,7 @@ final class DumpRun {
                             .setPersonality(proc.personality(pid)).setFlags(stat.flags()).setBlkSigset(sigmask)
                             .setComm(comm).setRlimits(TaskResources.rlimits(pid))
                             .setSignalsS(Signals.dumpQueue(pid, true)).addAllSigactions(actions)
-                            .setOomScoreAdj(TaskResources.oomScoreAdj(proc, pid)))
+                            .setOomScoreAdj(TaskResources.oomScoreAdj(proc, pid)).setTimers(timers))
                     .setThreadCore(TaskResources.threadCore(pid, comm, status, sigmask))
                     .build();
             return new Images(pstree, core, mmImage, pagemap, pages, fdinfo, fs);

@@ -63,7 +63,7 @@ public final class Inotify implements FdKind {
             int bytes = Integer.parseInt(EventObjects.field(line, "fhandle-bytes"), 16);
             int type = Integer.parseInt(EventObjects.field(line, "fhandle-type"), 16);
             byte[] handle = hex(EventObjects.field(line, "f_handle"), bytes);
-            String path = pathOf(ctx, fd, wd, sdev, type, handle);
+            String path = pathOf(ctx, fd, wd, sdev, ino, type, handle);
             var fh = fh_entry.newBuilder().setBytes(bytes).setType(type).setPath(path);
             for (int i = 0; i < handle.length; i += 8) {
                 long w = 0;
@@ -90,7 +90,7 @@ public final class Inotify implements FdKind {
     }
 
     /** The path of a watched inode, found through its file handle on a mount of its filesystem. */
-    private static String pathOf(FdDumpContext ctx, FdInfo fd, int wd, int sdev, int type, byte[] handle)
+    private static String pathOf(FdDumpContext ctx, FdInfo fd, int wd, int sdev, long ino, int type, byte[] handle)
             throws CryoException {
         String where = "cannot dump pid " + ctx.pid() + ": fd " + fd.fd() + " (inotify) watch " + wd;
         String dev = (sdev >>> 20) + ":" + (sdev & 0xfffff);
@@ -144,8 +144,15 @@ public final class Inotify implements FdKind {
         if (deleted != null) {
             throw new CryoException(where + " is on the deleted file " + deleted + ", which Cryo cannot restore");
         }
-        throw new CryoException(where + ": its inode (device " + dev + ") cannot be found by its file handle on any "
-                + "mount the process sees");
+        // No handle decoding (open_by_handle_at needs CAP_DAC_READ_SEARCH, which containers often lack): look for
+        // the inode by number near what the process uses, as CRIU's irmap does.
+        String found = InodeSearch.find(ctx, sdev, ino);
+        if (found != null) {
+            return found;
+        }
+        throw new CryoException(where + ": its inode " + ino + " (device " + dev + ") cannot be found: its file handle "
+                + "does not open (CAP_DAC_READ_SEARCH missing?) and it is not under the process's cwd, its open files' "
+                + "directories, /etc, /tmp or /var");
     }
 
     private static NativeBuffer cString(String s) {

@@ -21,6 +21,7 @@ import dev.cryo.engine.ptrace.SyscallSite;
 import dev.cryo.engine.ptrace.WaitStatus;
 import dev.cryo.engine.resource.FdKind;
 import dev.cryo.engine.resource.FdKinds;
+import dev.cryo.engine.resource.Timers;
 import dev.cryo.engine.resource.FdRestoreContext;
 import dev.cryo.engine.resource.FpuState;
 import dev.cryo.engine.resource.RegularFile;
@@ -417,6 +418,11 @@ final class RestoreRun {
             Signals.restoreQueue(remote, scratch, SCRATCH_STRUCTS, child, tc.getSignalsS(), true);
             thread_core_entry th = img.core().getThreadCore();
             Signals.restoreQueue(remote, scratch, SCRATCH_STRUCTS, child, th.getSignalsP(), false);
+
+            step = "timers";
+            if (tc.hasTimers()) {
+                Timers.restore(child, remote, scratch, SCRATCH_STRUCTS, tc.getTimers());
+            }
 
             step = "rseq";
             if (th.hasRseqEntry() && th.getRseqEntry().getRseqAbiPointer() != 0) {
