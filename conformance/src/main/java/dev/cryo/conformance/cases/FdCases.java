@@ -17,6 +17,7 @@ public final class FdCases {
                 new Case("epoll", Fixture.quiet("epoll"), Scenario.cycles(2, moment), Check.standard()),
                 new Case("timerfd", Fixture.quiet("timerfd"), Scenario.cycles(2, moment), Check.standard()),
                 new Case("signalfd", Fixture.quiet("signalfd"), Scenario.cycles(2, moment), Check.standard()),
-                new Case("inotify", Fixture.quiet("inotify"), Scenario.cycles(2, moment), Check.standard()));
+                new Case("inotify", Fixture.quiet("inotify"), Scenario.cycles(2, moment), Check.standard()),
+                new Case("timers", Fixture.quiet("timers"), Scenario.cycles(2, moment), Check.standard()));
     }
 }
