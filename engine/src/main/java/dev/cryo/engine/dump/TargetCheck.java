@@ -46,11 +46,6 @@ final class TargetCheck {
             throw new CryoException("cannot dump pid 1: it is the init of this pid namespace");
         }
         try {
-            List<Integer> tasks = proc.tasks(pid);
-            if (tasks.size() > 1) {
-                throw new CryoException("cannot dump pid " + pid + ": it has " + tasks.size()
-                        + " threads; multithreaded processes are not supported yet");
-            }
             List<Integer> children = proc.children(pid);
             if (!children.isEmpty()) {
                 throw new CryoException("cannot dump pid " + pid + ": it has child process " + children.get(0)
