@@ -107,6 +107,7 @@ public final class Cases {
         jdk25().ifPresent(home -> all.add(new Case("jvm25-thread-pool", jvm(home), Scenario.cycles(2, Duration.ofSeconds(1)),
                 Check.counting()).needing(Feature.THREADS)));
         all.addAll(SocketCases.all());
+        all.addAll(FdCases.all());
         all.addAll(MemoryCases.all());
         all.addAll(AppCases.all());
         return List.copyOf(all);

@@ -21,6 +21,7 @@ import dev.cryo.engine.ptrace.WaitStatus;
 import dev.cryo.engine.resource.FdDumpContext;
 import dev.cryo.engine.resource.FdKind;
 import dev.cryo.engine.resource.FdKinds;
+import dev.cryo.engine.resource.Timers;
 import dev.cryo.engine.resource.FpuState;
 import dev.cryo.engine.resource.RegularFile;
 import dev.cryo.engine.resource.SharedMemory;
@@ -297,6 +298,10 @@ final class DumpRun {
             } else {
                 actions = Signals.dumpActions(remote, null, 0, status.hex("SigIgn"));
             }
+            task_timers_entry timers = null;
+            if (!options.preDump()) {
+                timers = Timers.dump(pid, remote, scratch); // itimers, alarm, POSIX timers (scratch's first 32 bytes)
+            }
 
             log.debug("remote syscalls done (brk %#x)", brk);
             // memory
@@ -391,7 +396,7 @@ final class DumpRun {
                             .setPersonality(proc.personality(pid)).setFlags(stat.flags()).setBlkSigset(t.sigmask())
                             .setComm(comm).setRlimits(TaskResources.rlimits(pid))
                             .setSignalsS(Signals.dumpQueue(pid, true)).addAllSigactions(actions)
-                            .setOomScoreAdj(TaskResources.oomScoreAdj(proc, pid)));
+                            .setOomScoreAdj(TaskResources.oomScoreAdj(proc, pid)).setTimers(timers));
                 }
                 cores.put(t.tid(), core.build());
             }

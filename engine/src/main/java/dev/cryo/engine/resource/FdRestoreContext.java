@@ -7,7 +7,11 @@ import dev.cryo.engine.restore.RestoreOptions;
 import dev.cryo.engine.sys.Syscall;
 import dev.cryo.engine.sys.SyscallException;
 
+import dev.cryo.engine.CryoException;
+
+import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
 
 /**
@@ -23,6 +27,30 @@ public record FdRestoreContext(int pid, RemoteSyscall syscall, RemoteScratch scr
     public FdRestoreContext(int pid, RemoteSyscall syscall, RemoteScratch scratch, RestoreOptions options, Log log,
                             Map<Integer, byte[]> pipesData) {
         this(pid, syscall, scratch, options, log, pipesData, new HashMap<>());
+    }
+
+    /** Work that needs every fd of the task in place (epoll registrations name their targets by fd number). */
+    public interface AfterFds {
+        void run() throws CryoException, SyscallException;
+    }
+
+    private static final String AFTER_FDS = "after-fds";
+
+    /** Runs {@code work} once all fds of this task are at their numbers, in the order given. */
+    @SuppressWarnings("unchecked")
+    public void afterFds(AfterFds work) {
+        ((List<AfterFds>) state.computeIfAbsent(AFTER_FDS, k -> new ArrayList<AfterFds>())).add(work);
+    }
+
+    /** Called by the restore once every fd of the task has its number. */
+    @SuppressWarnings("unchecked")
+    public void runAfterFds() throws CryoException, SyscallException {
+        List<AfterFds> work = (List<AfterFds>) state.remove(AFTER_FDS);
+        if (work != null) {
+            for (AfterFds w : work) {
+                w.run();
+            }
+        }
     }
 
     /** openat() in the new task; returns the fd it got. */

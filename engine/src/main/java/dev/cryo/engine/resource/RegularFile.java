@@ -24,7 +24,7 @@ import java.util.Map;
 public final class RegularFile implements FdKind {
     public static final int O_WRONLY = 01, O_RDWR = 02, O_ACCMODE = 03, O_CREAT = 0100, O_EXCL = 0200, O_NOCTTY = 0400,
             O_TRUNC = 01000, O_APPEND = 02000, O_CLOEXEC = 02000000;
-    static final int S_IFMT = 0170000, S_IFREG = 0100000, S_IFCHR = 0020000;
+    static final int S_IFMT = 0170000, S_IFREG = 0100000, S_IFCHR = 0020000, S_IFIFO = 0010000;
     public static final int FD_CLOEXEC = 1;
 
     @Override
@@ -46,6 +46,25 @@ public final class RegularFile implements FdKind {
         if (fd.target().endsWith(" (deleted)")) {
             throw new CryoException("cannot dump pid " + ctx.pid() + ": fd " + fd.fd() + " is the deleted file "
                     + fd.target() + ", which Cryo cannot dump yet");
+        }
+        String lock = fd.extra().get("lock");
+        if (lock != null) {
+            throw new CryoException("cannot dump pid " + ctx.pid() + ": fd " + fd.fd() + " (" + fd.target()
+                    + ") holds a file lock (" + lock + "), which Cryo cannot dump yet (CRIU's --file-locks)");
+        }
+        if (fd.target().equals("/dev/ptmx") || fd.target().startsWith("/dev/pts/ptmx")) {
+            throw new CryoException("cannot dump pid " + ctx.pid() + ": fd " + fd.fd() + " is a pty master ("
+                    + fd.target() + "), which Cryo cannot dump yet");
+        }
+        try {
+            int mode = DirectFiles.stat(ctx.proc().dir(ctx.pid()) + "/fd/" + fd.fd()).mode();
+            if ((mode & S_IFMT) == S_IFIFO) {
+                throw new CryoException("cannot dump pid " + ctx.pid() + ": fd " + fd.fd() + " is the FIFO "
+                        + fd.target() + ", which Cryo cannot dump yet");
+            }
+        } catch (IOException e) {
+            throw new CryoException("cannot dump pid " + ctx.pid() + ": fd " + fd.fd() + " (" + fd.target()
+                    + "): stat failed: " + e.getMessage(), e);
         }
         if (isTerminal(fd.target()) && !ctx.options().shellJob()) {
             throw new CryoException("cannot dump pid " + ctx.pid() + ": fd " + fd.fd() + " is the terminal "

@@ -21,6 +21,7 @@ import dev.cryo.engine.ptrace.SyscallSite;
 import dev.cryo.engine.ptrace.WaitStatus;
 import dev.cryo.engine.resource.FdKind;
 import dev.cryo.engine.resource.FdKinds;
+import dev.cryo.engine.resource.Timers;
 import dev.cryo.engine.resource.FdRestoreContext;
 import dev.cryo.engine.resource.FpuState;
 import dev.cryo.engine.resource.RegularFile;
@@ -531,6 +532,11 @@ final class RestoreRun {
             Signals.restoreActions(remote, scratch, SCRATCH_STRUCTS, tc.getSigactionsList());
             Signals.restoreShared(remote, scratch, SCRATCH_STRUCTS, child, tc.getSignalsS());
 
+            step = "timers";
+            if (tc.hasTimers()) {
+                Timers.restore(child, remote, scratch, SCRATCH_STRUCTS, tc.getTimers());
+            }
+
             step = "thread state";
             ThreadState.restoreOwn(remote, scratch, SCRATCH_STRUCTS, pid, img.core());
             for (Map.Entry<Integer, RemoteSyscall> t : inThread.entrySet()) {
@@ -875,6 +881,7 @@ final class RestoreRun {
             log.debug("fd %s: %s", group.stream().map(g -> Integer.toString(g.getFd())).toList(),
                     file.hasReg() ? file.getReg().getName() : file.getType());
         }
+        ctx.runAfterFds(); // epoll registrations: every target is at its number now
     }
 
     private Map<Integer, byte[]> pipesData() throws IOException {

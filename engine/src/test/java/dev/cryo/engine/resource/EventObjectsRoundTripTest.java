@@ -1,0 +1,104 @@
+package dev.cryo.engine.resource;
+
+import dev.cryo.engine.testing.CProgram;
+import dev.cryo.engine.testing.Checkpoint;
+import dev.cryo.engine.testing.Privileges;
+import dev.cryo.engine.testing.Target;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+
+import static org.awaitility.Awaitility.await;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * One process holding an eventfd, an epoll set, a timerfd, a signalfd, an inotify watch and an alarm goes through
+ * a dump and a restore; once told (a file appears in its directory, which its inotify watch must report), it
+ * checks every one of them and prints "ok" or what differs.
+ */
+class EventObjectsRoundTripTest {
+    @TempDir
+    Path tmp;
+
+    static final String PROGRAM = """
+            #define _GNU_SOURCE
+            #include <stdio.h>
+            #include <stdint.h>
+            #include <string.h>
+            #include <signal.h>
+            #include <unistd.h>
+            #include <sys/epoll.h>
+            #include <sys/eventfd.h>
+            #include <sys/inotify.h>
+            #include <sys/signalfd.h>
+            #include <sys/timerfd.h>
+            int main(int argc, char **argv) {
+                setvbuf(stdout, NULL, _IONBF, 0);
+                char check[4096]; snprintf(check, sizeof(check), "%s/check", argv[1]);
+                int efd = eventfd(7, EFD_SEMAPHORE | EFD_NONBLOCK);
+                int ep = epoll_create1(0);
+                struct epoll_event ev = {.events = EPOLLIN, .data.u64 = 0xabcdef0123456789ULL};
+                epoll_ctl(ep, EPOLL_CTL_ADD, efd, &ev);
+                int tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK);
+                struct itimerspec its = {.it_interval = {5, 0}, .it_value = {3600, 0}};
+                timerfd_settime(tfd, 0, &its, NULL);
+                sigset_t m; sigemptyset(&m); sigaddset(&m, SIGHUP); sigprocmask(SIG_BLOCK, &m, NULL);
+                int sfd = signalfd(-1, &m, SFD_NONBLOCK);
+                kill(getpid(), SIGHUP);
+                int in = inotify_init1(IN_NONBLOCK);
+                int wd = inotify_add_watch(in, argv[1], IN_CREATE);
+                alarm(3000);
+                for (int i = 0;; i++) {
+                    if (access(check, F_OK) == 0) {
+                        const char *bad = NULL;
+                        uint64_t v = 0;
+                        struct epoll_event got;
+                        char buf[4096] __attribute__((aligned(8)));
+                        struct signalfd_siginfo si;
+                        struct itimerspec now;
+                        if (epoll_wait(ep, &got, 1, 0) != 1 || got.data.u64 != 0xabcdef0123456789ULL) bad = "epoll";
+                        else if (read(efd, &v, 8) != 8 || v != 1) bad = "eventfd semaphore";
+                        else if (timerfd_gettime(tfd, &now) || now.it_interval.tv_sec != 5 || now.it_value.tv_sec > 3600
+                                 || now.it_value.tv_sec == 0) bad = "timerfd";
+                        else if (read(sfd, &si, sizeof(si)) != sizeof(si) || si.ssi_signo != SIGHUP) bad = "signalfd";
+                        else if (read(in, buf, sizeof(buf)) <= 0 || ((struct inotify_event *)buf)->wd != wd
+                                 || strcmp(((struct inotify_event *)buf)->name, "check")) bad = "inotify";
+                        else { unsigned left = alarm(0); if (left == 0 || left > 3000) bad = "alarm"; }
+                        printf("%s\\n", bad ? bad : "ok");
+                        return 0;
+                    }
+                    printf("%d\\n", i);
+                    usleep(10000);
+                }
+            }
+            """;
+
+    @BeforeEach
+    void needRoot() throws Exception {
+        Privileges.assumeRootWithPtrace();
+    }
+
+    @Test
+    void everyEventObjectKeepsItsState() throws Exception {
+        Path exe = CProgram.compile(tmp, "events", PROGRAM);
+        Path dir = Files.createDirectory(tmp.resolve("watched"));
+        try (Target t = Target.start(exe, tmp.resolve("out.txt"), dir.toString())) {
+            t.awaitLines(2);
+            Checkpoint.dump(t.pid(), tmp.resolve("img"), false);
+            await().atMost(Duration.ofSeconds(5)).until(() -> !t.alive());
+            assertEquals(0, Checkpoint.restore(tmp.resolve("img")));
+            assertTrue(t.alive(), "restored pid " + t.pid() + " runs");
+            t.awaitLines(t.lines().size() + 2);
+            Files.createFile(dir.resolve("check"));
+            await().atMost(Duration.ofSeconds(20)).until(() -> !t.alive());
+            List<String> lines = t.lines();
+            assertEquals("ok", lines.get(lines.size() - 1));
+        }
+    }
+}
