@@ -111,6 +111,7 @@ public final class Cases {
                 jvmChecks()).needing(Feature.THREADS)));
         all.addAll(SocketCases.all());
         all.addAll(MemoryCases.all());
+        all.addAll(AppCases.all());
         return List.copyOf(all);
     }
 }

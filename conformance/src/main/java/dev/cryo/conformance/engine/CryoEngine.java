@@ -22,7 +22,7 @@ public record CryoEngine(Path repo) implements Engine {
     /** Cryo dumps one process (with all its threads) for now; trees come with the later breadth work. */
     @Override
     public Set<Feature> knownGaps() {
-        return Set.of(Feature.PROCESS_TREES);
+        return Set.of(Feature.PROCESS_TREES, Feature.EPOLL, Feature.EVENTFD);
     }
 
     @Override

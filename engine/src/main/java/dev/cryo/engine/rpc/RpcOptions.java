@@ -135,9 +135,6 @@ final class RpcOptions {
         if (opts.getExecCmdCount() > 0) {
             refused.add("exec_cmd");
         }
-        if (opts.getOrphanPtsMaster()) {
-            refused.add("orphan_pts_master (Cryo cannot restore a container's console yet)");
-        }
         if (opts.hasRoot() && !opts.getRoot().isEmpty() && !isHostRoot(opts.getRoot())) {
             refused.add("root " + opts.getRoot() + " (Cryo cannot restore into another root yet: mount namespaces "
                     + "are not supported)");
