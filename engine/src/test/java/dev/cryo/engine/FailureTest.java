@@ -66,6 +66,9 @@ class FailureTest {
         String src = "#include <stdio.h>\n#include <unistd.h>\n#include <pthread.h>\n#include <sys/socket.h>\n"
                 + "#include <sys/eventfd.h>\n#include <sys/syscall.h>\n"
                 + "static void *idle(void *a) { for (;;) pause(); }\n"
+                + "static void *brief(void *a) { return a; }\n"
+                + "static void *spawner(void *a) { for (;;) { pthread_t b; if (pthread_create(&b, NULL, brief, NULL) == 0) "
+                + "pthread_detach(b); } }\n"
                 + "int main(void) { setvbuf(stdout, NULL, _IONBF, 0); " + setup
                 + " for (int i = 0;; i++) { printf(\"%d\\n\", i); usleep(5000); } }\n";
         Path exe = CProgram.compile(tmp, "p", src, "-pthread");
@@ -113,6 +116,28 @@ class FailureTest {
                     String status = Files.readString(Path.of("/proc/" + t.pid() + "/task/" + tid + "/status"));
                     assertFalse(status.contains("TracerPid:\t" + ProcessHandle.current().pid()), "thread " + tid + " is let go");
                 }
+            }
+        }
+    }
+
+    @Test
+    void threadsBornAndEndingDuringTheFreezeAreHandled() throws Exception {
+        // a spawner thread starts short-lived threads without pause: some are born, some end while the dump freezes
+        try (Target t = startCounterWith("pthread_t sp; pthread_create(&sp, NULL, spawner, NULL);")) {
+            for (int round = 0; round < 3; round++) {
+                Path img = tmp.resolve("img" + round);
+                try {
+                    Checkpoint.dump(t.pid(), img, true);
+                    var threads = dev.cryo.image.ImageDir.open(img).pstree().get(0).getThreadsList();
+                    for (int tid : threads) {
+                        assertTrue(Files.exists(img.resolve("core-" + tid + ".img")), "core of every listed thread " + tid);
+                    }
+                } catch (CryoException e) {
+                    assertTrue(e.getMessage().contains("pid " + t.pid()) && e.getMessage().contains("thread"), e.getMessage());
+                }
+                keepsCounting(t);
+                String status = Files.readString(Path.of("/proc/" + t.pid() + "/status"));
+                assertTrue(status.contains("TracerPid:\t0"), "let go: " + status);
             }
         }
     }

@@ -47,6 +47,12 @@ final class TargetCheck {
         }
         requireCryosNamespaces(pid);
         try {
+            for (int tid : proc.tasks(pid)) {
+                if (tid != pid && seccompOf(proc, tid) != 0) {
+                    throw new CryoException("cannot dump pid " + pid + ": its thread " + tid
+                            + " runs under seccomp, which Cryo cannot restore yet");
+                }
+            }
             List<Integer> children = proc.children(pid);
             if (!children.isEmpty()) {
                 throw new CryoException("cannot dump pid " + pid + ": it has child process " + children.get(0)
@@ -63,6 +69,15 @@ final class TargetCheck {
             }
         } catch (IOException e) {
             throw new CryoException("cannot dump pid " + pid + ": cannot read /proc/" + pid + ": " + e.getMessage());
+        }
+    }
+
+    /** A thread's seccomp mode; 0 when it ended meanwhile (the freeze finds the threads again). */
+    private static int seccompOf(ProcFs proc, int tid) {
+        try {
+            return proc.status(tid).seccompMode();
+        } catch (IOException e) {
+            return 0;
         }
     }
 
