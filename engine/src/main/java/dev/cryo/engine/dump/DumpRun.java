@@ -162,9 +162,13 @@ final class DumpRun {
             if (incremental.active()) {
                 step("track memory", () -> incremental.finish(dir, new dev.cryo.engine.mem.TrackedTarget(pid, remote)));
             }
-            boolean keepRunning = options.leaveRunning() || options.preDump();
+            boolean stopped = options.leaveStopped() && !options.preDump(); // -s: stopped once detached
+            boolean keepRunning = options.leaveRunning() || options.preDump() || stopped;
             step(keepRunning ? "resume" : "kill", () -> {
                 if (keepRunning) {
+                    if (stopped && Syscall.raw(Syscall.KILL, pid, WaitStatus.SIGSTOP) < 0) {
+                        throw new CryoException("cannot leave pid " + pid + " stopped (-s): kill(SIGSTOP) failed");
+                    }
                     resume();
                 } else {
                     kill();

@@ -441,7 +441,7 @@ final class RestoreRun {
             SocketRestore.finish(fdCtx);
 
             step = "resume";
-            Ptrace.detach(child, 0);
+            Ptrace.detach(child, options.leaveStopped() ? WaitStatus.SIGSTOP : 0); // -s leaves it stopped
             child = -1;
         } catch (SyscallException | IOException e) {
             throw new CryoException("cannot restore pid " + pid + ": step '" + step + "' failed: " + e.getMessage(), e);

@@ -18,10 +18,21 @@ public final class Restorer {
      * @return the exit status for the CLI: 0 when detached; otherwise the restored root's exit status
      */
     public static int restore(RestoreOptions options, Log log) throws CryoException {
+        return restore(options, log, pid -> { });
+    }
+
+    /** What runs once the tree runs, before restore waits for it (action scripts, stats). */
+    public interface Running {
+        void accept(int rootPid) throws CryoException;
+    }
+
+    /** As {@link #restore(RestoreOptions, Log)}, with {@code running} called once the tree runs. */
+    public static int restore(RestoreOptions options, Log log, Running running) throws CryoException {
         int pid;
         try (Tracer tracer = new Tracer()) {
             pid = tracer.call(() -> new RestoreRun(options, log).run());
         }
+        running.accept(pid);
         if (options.detached()) {
             return 0;
         }
