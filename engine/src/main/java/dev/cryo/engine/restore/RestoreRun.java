@@ -424,6 +424,9 @@ final class RestoreRun {
                 remote.call("rseq register", Syscall.RSEQ, re.getRseqAbiPointer(), re.getRseqAbiSize(), 0, re.getSignature());
             }
 
+            step = "credentials"; // last in the task: nothing after it needs the restorer's privileges there
+            TaskRestore.creds(fdCtx, img.core(), img.mm().getDumpable(), proc);
+
             step = "unmap scratch";
             scratch.release();
             scratch = null;
