@@ -16,7 +16,7 @@ import java.util.List;
  * pre-resume and post-resume once the tree runs (Cryo resumes each task as soon as it is built, so the last
  * three come together, in CRIU's order).
  */
-final class ActionScripts {
+final class ActionScripts implements dev.cryo.engine.ActionScripts {
     private final List<String> scripts;
     private final Path imagesDir;
     private final Log log;
@@ -37,7 +37,8 @@ final class ActionScripts {
     }
 
     /** Runs every script for {@code action}; {@code pid} 0 when there is no root yet. */
-    void run(String action, int pid) throws CryoException {
+    @Override
+    public void run(String action, int pid) throws CryoException {
         for (String script : scripts) {
             ProcessBuilder pb = new ProcessBuilder(script).inheritIO();
             pb.environment().put("CRTOOLS_SCRIPT_ACTION", action);

@@ -142,9 +142,7 @@ final class DumpCommand implements CryoCommand, QuickParse.Target {
         Log log = common.openLog(session);
         log.info("cryo %s -t %d -D %s", name(), options.pid(), options.imagesDir());
         ActionScripts scripts = new ActionScripts(options.actionScripts(), options.imagesDir(), log);
-        scripts.run("pre-dump", options.pid());
-        Dumper.dump(options, log);
-        scripts.run("post-dump", options.pid());
+        Dumper.dump(options, log, options.actionScripts().isEmpty() ? dev.cryo.engine.ActionScripts.NONE : scripts);
         if (criu.displayStats) {
             Stats.print(options.imagesDir(), "dump", session.out);
         }

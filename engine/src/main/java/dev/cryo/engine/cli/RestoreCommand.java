@@ -137,17 +137,11 @@ final class RestoreCommand implements CryoCommand, QuickParse.Target {
         }
         log.info("cryo restore -D %s%s", options.imagesDir(), options.detached() ? " -d" : "");
         ActionScripts scripts = new ActionScripts(options.actionScripts(), options.imagesDir(), log);
-        scripts.run("pre-restore", 0);
-        int[] root = new int[1];
-        int status = Restorer.restore(options, log, pid -> {
-            root[0] = pid;
-            scripts.run("post-restore", pid);
-            scripts.run("pre-resume", pid);
-            scripts.run("post-resume", pid);
-            if (criu.displayStats) {
-                Stats.print(options.imagesDir(), "restore", session.out);
-            }
-        });
+        int status = Restorer.restore(options, log,
+                options.actionScripts().isEmpty() ? dev.cryo.engine.ActionScripts.NONE : scripts);
+        if (criu.displayStats) {
+            Stats.print(options.imagesDir(), "restore", session.out);
+        }
         if (criu.execCmd) {
             session.out.flush();
             session.err.flush();

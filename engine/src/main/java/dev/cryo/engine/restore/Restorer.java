@@ -13,26 +13,31 @@ public final class Restorer {
     }
 
     /**
+     * Restores the tree and returns once it runs, stopping at each of CRIU's action points for {@code scripts}.
+     * The restored root is Cryo's child until Cryo exits, then its reaper's (the caller's, when it is a subreaper).
+     *
+     * @return the restored root's pid
+     */
+    public static int restoreTree(RestoreOptions options, Log log, dev.cryo.engine.ActionScripts scripts)
+            throws CryoException {
+        try (Tracer tracer = new Tracer()) {
+            return tracer.call(() -> new RestoreRun(options, log).withScripts(scripts).run());
+        }
+    }
+
+    /**
      * Restores the tree in {@code options.imagesDir()}.
      *
      * @return the exit status for the CLI: 0 when detached; otherwise the restored root's exit status
      */
     public static int restore(RestoreOptions options, Log log) throws CryoException {
-        return restore(options, log, pid -> { });
+        return restore(options, log, dev.cryo.engine.ActionScripts.NONE);
     }
 
-    /** What runs once the tree runs, before restore waits for it (action scripts, stats). */
-    public interface Running {
-        void accept(int rootPid) throws CryoException;
-    }
-
-    /** As {@link #restore(RestoreOptions, Log)}, with {@code running} called once the tree runs. */
-    public static int restore(RestoreOptions options, Log log, Running running) throws CryoException {
-        int pid;
-        try (Tracer tracer = new Tracer()) {
-            pid = tracer.call(() -> new RestoreRun(options, log).run());
-        }
-        running.accept(pid);
+    /** As {@link #restore(RestoreOptions, Log)}, stopping at CRIU's action points for {@code scripts}. */
+    public static int restore(RestoreOptions options, Log log, dev.cryo.engine.ActionScripts scripts)
+            throws CryoException {
+        int pid = restoreTree(options, log, scripts);
         if (options.detached()) {
             return 0;
         }
