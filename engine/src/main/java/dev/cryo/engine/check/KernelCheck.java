@@ -2,6 +2,7 @@ package dev.cryo.engine.check;
 
 import dev.cryo.engine.sys.probe.Clone3SetTid;
 import dev.cryo.engine.sys.probe.Finding;
+import dev.cryo.engine.sys.probe.KernelApis;
 import dev.cryo.engine.sys.probe.PidfdGetfd;
 import dev.cryo.engine.sys.probe.PrctlMmMap;
 import dev.cryo.engine.sys.probe.SoftDirty;
@@ -72,6 +73,136 @@ public final class KernelCheck {
             case SOFT_DIRTY -> found.put(feature, softDirty());
             case VDSO_LAYOUT -> found.put(feature, vdso());
             case MEM_DIRTY_TRACK -> found.put(feature, memDirtyTrack());
+            case SECCOMP_SUSPEND, SECCOMP_FILTERS, BREAKPOINTS -> {
+                Finding[] t = KernelApis.tracedSeccompAndBreakpoints();
+                found.put(Feature.SECCOMP_SUSPEND, t[0]);
+                found.put(Feature.SECCOMP_FILTERS, t[1]);
+                found.put(Feature.BREAKPOINTS, t[2]);
+            }
+            default -> found.put(feature, criuFeature(feature));
+        }
+    }
+
+    /** The features only CRIU's check names: each probed on its own. */
+    private Finding criuFeature(Feature feature) {
+        return switch (feature) {
+            case MNT_ID -> KernelApis.mntId();
+            case AIO_REMAP -> KernelApis.aioRemap();
+            case TIMERFD -> KernelApis.timerfd();
+            case TUN -> KernelApis.tun();
+            case TUN_NS -> KernelApis.tunNs();
+            case USERNS -> KernelApis.userns();
+            case FDINFO_LOCK -> KernelApis.fdinfoLock();
+            case LOGINUID -> KernelApis.procFile("loginuid", null, "the audit login uid (/proc/self/loginuid)");
+            case CGROUPNS -> KernelApis.namespace("cgroup", "cgroup namespaces");
+            case TIMENS -> KernelApis.namespace("time", "time namespaces");
+            case AUTOFS -> KernelApis.filesystem("autofs", "autofs");
+            case TCP_HALF_CLOSED -> KernelApis.tcpHalfClosed();
+            case COMPAT_CR -> KernelApis.mapVdso(0x2002 /* ARCH_MAP_VDSO_32 */, "32-bit vDSO mapping (ia32 emulation)");
+            case CAN_MAP_VDSO -> KernelApis.mapVdso(0x2003 /* ARCH_MAP_VDSO_64 */, "vDSO mapping by arch_prctl");
+            case SK_NS -> KernelApis.socketNetns();
+            case SK_UNIX_FILE -> KernelApis.unixSocketFile();
+            case NET_DIAG_RAW -> KernelApis.rawSocketDiag();
+            case NSID -> KernelApis.netnsId();
+            case LINK_NSID -> linkNsid();
+            case KCMP_EPOLL -> KernelApis.kcmpEpoll();
+            case EXTERNAL_NET_NS -> both(Feature.NSID, Feature.LINK_NSID, "network namespace ids for links");
+            case NEWIFINDEX -> kernelAtLeast(5, 4, "IFLA_NEW_IFINDEX");
+            case NFTABLES -> nft("--version");
+            case HAS_IPT_LEGACY -> {
+                String ipt = KernelApis.executable("/usr/sbin/iptables-legacy", "/sbin/iptables-legacy",
+                        "/usr/bin/iptables-legacy");
+                yield ipt == null ? Finding.no("no iptables-legacy in /usr/sbin, /sbin or /usr/bin")
+                        : KernelApis.program("iptables-legacy runs (" + ipt + ")", null, ipt, "--version");
+            }
+            case NS_PID -> KernelApis.procFile("status", "NSpid:", "NSpid in /proc/PID/status");
+            case APPARMOR_STACKING -> apparmorStacking();
+            case NETWORK_LOCK_NFTABLES -> nft("-c", "-f", "-");
+            case SOCKOPT_BUF_LOCK -> KernelApis.sockoptBufLock();
+            case MEMFD_HUGETLB -> KernelApis.memfdHugetlb();
+            case MOVE_MOUNT_SET_GROUP -> KernelApis.moveMountSetGroup();
+            case OPENAT2 -> KernelApis.openat2();
+            case IPV6_FREEBIND -> KernelApis.ipv6Freebind();
+            case TIMER_CR_IDS -> KernelApis.timerRestoreIds();
+            case OVERLAYFS_MAPS -> overlayfsMaps();
+            case PAGEMAP_SCAN_GUARD_PAGES -> KernelApis.pagemapScanGuardPages();
+            default -> Finding.no("no probe for " + feature.featureName());
+        };
+    }
+
+    private Finding both(Feature a, Feature b, String what) {
+        Finding fa = probe(a), fb = probe(b);
+        return fa.present() && fb.present() ? Finding.yes(what + ": " + a.featureName() + " and " + b.featureName())
+                : Finding.no("needs " + a.featureName() + " and " + b.featureName() + ": "
+                + (fa.present() ? fb.detail() : fa.detail()));
+    }
+
+    /** nft, which cryo's network lock runs; with "-c -f -" a lock-shaped table is checked, never applied. */
+    private static Finding nft(String... args) {
+        String nft = KernelApis.executable("/usr/sbin/nft", "/sbin/nft", "/usr/bin/nft");
+        if (nft == null) {
+            return Finding.no("no nft in /usr/sbin, /sbin or /usr/bin (install nftables)");
+        }
+        String[] command = new String[args.length + 1];
+        command[0] = nft;
+        System.arraycopy(args, 0, command, 1, args.length);
+        boolean check = args.length > 1;
+        return KernelApis.program(check ? "the kernel takes a network-lock table (nft -c, nothing applied)"
+                        : "nft runs (" + nft + ")",
+                check ? "table inet cryo-check {\n chain input {\n  type filter hook input priority 0; policy accept;\n }\n}\n"
+                        : null, command);
+    }
+
+    private static Finding linkNsid() {
+        String veth = KernelConfig.running().flatMap(c -> c.value("CONFIG_VETH")).orElse("?");
+        Finding version = kernelAtLeast(4, 0, "IFLA_LINK_NETNSID");
+        if (!version.present()) {
+            return version;
+        }
+        return veth.equals("n") ? Finding.no("CONFIG_VETH is not set: no veth pair can span namespaces")
+                : Finding.yes(version.detail() + ", CONFIG_VETH=" + veth + " (from the kernel's version and config)");
+    }
+
+    private static Finding overlayfsMaps() {
+        Finding fs = KernelApis.filesystem("overlay", "overlayfs");
+        if (!fs.present()) {
+            return fs;
+        }
+        Finding version = kernelAtLeast(4, 19, "maps of overlayfs files naming the overlay path");
+        return version.present() ? Finding.yes(fs.detail() + "; " + version.detail()) : version;
+    }
+
+    /** The running kernel's release against the first one with a feature (used only where no call can tell). */
+    static Finding kernelAtLeast(int major, int minor, String what) {
+        try {
+            String release = java.nio.file.Files.readString(java.nio.file.Path.of("/proc/sys/kernel/osrelease")).strip();
+            String[] v = release.split("[.-]");
+            int ma = Integer.parseInt(v[0]), mi = Integer.parseInt(v[1]);
+            boolean ok = ma > major || ma == major && mi >= minor;
+            String detail = what + (ok ? " is in" : " is not in") + " kernel " + release + " (since " + major + "."
+                    + minor + ")";
+            return ok ? Finding.yes(detail) : Finding.no(detail);
+        } catch (java.io.IOException | RuntimeException e) {
+            return Finding.no("cannot read the kernel release: " + e.getMessage());
+        }
+    }
+
+    private static Finding apparmorStacking() {
+        java.nio.file.Path enabled = java.nio.file.Path.of("/sys/module/apparmor/parameters/enabled");
+        java.nio.file.Path stack = java.nio.file.Path.of("/sys/kernel/security/apparmor/features/domain/stack");
+        try {
+            if (!java.nio.file.Files.exists(enabled)
+                    || !java.nio.file.Files.readString(enabled).strip().equals("Y")) {
+                return Finding.no("AppArmor is not enabled (/sys/module/apparmor/parameters/enabled)");
+            }
+            if (!java.nio.file.Files.exists(stack)) {
+                return Finding.no("AppArmor has no domain stacking (" + stack + ")");
+            }
+            return java.nio.file.Files.readString(stack).strip().startsWith("yes")
+                    ? Finding.yes("AppArmor stacks profiles (" + stack + ")")
+                    : Finding.no("AppArmor does not stack profiles (" + stack + ")");
+        } catch (java.io.IOException e) {
+            return Finding.no("cannot read AppArmor's state: " + e.getMessage());
         }
     }
 

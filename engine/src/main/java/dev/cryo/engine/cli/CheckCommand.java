@@ -26,7 +26,7 @@ final class CheckCommand implements CryoCommand, QuickParse.Target {
     @Option(names = "--experimental", negatable = true, description = "accepted for CRIU compatibility")
     boolean experimental;
 
-    @Option(names = "--all", description = "same as --extra --experimental")
+    @Option(names = "--all", description = "the whole table: every feature cryo and CRIU 4.2 know, probed")
     boolean all;
 
     @Mixin
@@ -82,7 +82,7 @@ final class CheckCommand implements CryoCommand, QuickParse.Target {
                     + f.detail());
             return f.present() ? 0 : 1;
         }
-        CheckReport report = check.report(Feature.listed(extra || all));
+        CheckReport report = check.report(Feature.listed(extra || all, all));
         report.lines().forEach(session.out::println);
         return report.exitCode();
     }

@@ -15,11 +15,21 @@ import java.util.Set;
  */
 record CommandLineScan(String command, List<String> arguments, int verbosity) {
     /** Short options whose value is attached or the next argument. */
-    private static final String SHORT_WITH_VALUE = "tDoWi";
+    private static final String SHORT_WITH_VALUE = "tDoWirJLM";
     /** Short options with an optional attached value, as {@code -x[ids]}. */
     private static final String SHORT_WITH_ATTACHED_VALUE = "x";
-    private static final Set<String> LONG_WITH_VALUE = Set.of("tree", "images-dir", "log-file", "work-dir",
-            "pidfile", "prev-images-dir", "timeout", "pre-dump-mode", "feature", "in", "out");
+    static final Set<String> LONG_WITH_VALUE = longWithValue();
+
+    private static Set<String> longWithValue() {
+        Set<String> names = new java.util.HashSet<>(Set.of("tree", "images-dir", "log-file", "work-dir",
+                "pidfile", "prev-images-dir", "timeout", "pre-dump-mode", "feature", "in", "out"));
+        for (QuickParse.Opt o : CriuOptions.QUICK) {
+            if (o.kind() == QuickParse.Kind.VALUE) {
+                names.addAll(List.of(o.names()));
+            }
+        }
+        return Set.copyOf(names);
+    }
 
     static CommandLineScan of(String... args) {
         String command = null;

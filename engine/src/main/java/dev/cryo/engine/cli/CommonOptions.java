@@ -24,7 +24,7 @@ final class CommonOptions {
     @Option(names = "--pidfile", paramLabel = "FILE", description = "write the root task's pid to FILE (relative to the work directory)")
     String pidfile;
 
-    @Option(names = "--no-default-config", description = "accepted for CRIU compatibility: cryo reads no configuration files")
+    @Option(names = "--no-default-config", description = "do not read /etc/criu/default.conf and ~/.criu/default.conf")
     boolean noDefaultConfig;
 
     // Never reaches picocli (CommandLineScan takes -v out first); declared for the usage text.

@@ -13,7 +13,7 @@ import java.time.Duration;
 import java.util.List;
 
 /** {@code cryo dump} and {@code cryo pre-dump}: checkpoint a process tree, or pre-copy its memory. */
-@Command(name = "dump", sortOptions = false,
+@Command(name = "dump", sortOptions = false, customSynopsis = "cryo dump|pre-dump -t PID [-D DIR] [-o LOG] [-v4] [OPTIONS]",
         description = {"Checkpoint the process tree rooted at PID into the images directory.",
                 "pre-dump copies memory only and leaves the tree running, for a later dump --prev-images-dir."})
 final class DumpCommand implements CryoCommand, QuickParse.Target {
@@ -48,11 +48,22 @@ final class DumpCommand implements CryoCommand, QuickParse.Target {
     @Option(names = "--timeout", paramLabel = "SECONDS", description = "bound on freezing the tree (default: 10)")
     String timeout;
 
+    @Option(names = "--tcp-close", negatable = true,
+            description = "established connections are taken as --tcp-established takes them, for a restore with "
+                    + "--tcp-close that brings them back closed")
+    boolean tcpClose;
+
+    @Option(names = {"-d", "--restore-detached", "--daemon"}, negatable = true, description = "restore's option: ignored by dump")
+    boolean restoreDetached;
+
     @Mixin
     CommonOptions common = new CommonOptions();
 
+    @Mixin
+    CriuOptions criu = new CriuOptions();
+
     /** The options above as {@link QuickParse} reads them; tests hold this to the annotations. */
-    static final List<QuickParse.Opt> QUICK = QuickParse.with(CommonOptions.QUICK,
+    static final List<QuickParse.Opt> QUICK = QuickParse.with(QuickParse.join(CommonOptions.QUICK, CriuOptions.QUICK),
             new QuickParse.Opt('t', QuickParse.Kind.VALUE, "tree"),
             new QuickParse.Opt('R', QuickParse.Kind.FLAG, "leave-running"),
             new QuickParse.Opt('j', QuickParse.Kind.NEGATABLE, "shell-job"),
@@ -61,7 +72,9 @@ final class DumpCommand implements CryoCommand, QuickParse.Target {
             new QuickParse.Opt((char) 0, QuickParse.Kind.NEGATABLE, "track-mem"),
             new QuickParse.Opt((char) 0, QuickParse.Kind.VALUE, "prev-images-dir"),
             new QuickParse.Opt((char) 0, QuickParse.Kind.VALUE, "pre-dump-mode"),
-            new QuickParse.Opt((char) 0, QuickParse.Kind.VALUE, "timeout"));
+            new QuickParse.Opt((char) 0, QuickParse.Kind.VALUE, "timeout"),
+            new QuickParse.Opt((char) 0, QuickParse.Kind.NEGATABLE, "tcp-close"),
+            new QuickParse.Opt('d', QuickParse.Kind.NEGATABLE, "restore-detached", "daemon"));
 
     private final boolean preDump;
 
@@ -90,8 +103,10 @@ final class DumpCommand implements CryoCommand, QuickParse.Target {
             case "prev-images-dir" -> prevImagesDir = value;
             case "pre-dump-mode" -> preDumpMode = value;
             case "timeout" -> timeout = value;
+            case "tcp-close" -> tcpClose = Boolean.parseBoolean(value);
+            case "restore-detached" -> restoreDetached = Boolean.parseBoolean(value);
             default -> {
-                if (!common.set(key, value)) {
+                if (!common.set(key, value) && !criu.set(key, value)) {
                     throw new IllegalArgumentException("no option " + key);
                 }
             }
@@ -108,10 +123,17 @@ final class DumpCommand implements CryoCommand, QuickParse.Target {
             throw new UsageError("invalid argument for --pre-dump-mode: " + preDumpMode + " (splice or read)");
         }
         Duration bound = Duration.ofSeconds(timeout == null ? DEFAULT_TIMEOUT : positive("--timeout", timeout));
+        criu.validate();
+        String refused = criu.refusal(false);
+        if (refused != null) {
+            throw new UsageError("cannot " + name() + " pid " + pid + " with " + refused);
+        }
         Path images = common.imagesDir();
         Path prev = prevImagesDir == null ? null : images.resolve(prevImagesDir).normalize();
         return new DumpOptions(pid, images, preDump, leaveRunning, shellJob, tcpEstablished, extUnixSk != null,
-                trackMem, prev, preDumpMode, bound);
+                trackMem, prev, preDumpMode, bound, criu.files(), criu.leaveStopped && !leaveRunning, tcpClose,
+                criu.skipInFlight, criu.networkLock == null ? "nftables" : criu.networkLock,
+                ActionScripts.resolve(criu.actionScripts));
     }
 
     @Override
@@ -119,7 +141,11 @@ final class DumpCommand implements CryoCommand, QuickParse.Target {
         DumpOptions options = options();
         Log log = common.openLog(session);
         log.info("cryo %s -t %d -D %s", name(), options.pid(), options.imagesDir());
-        Dumper.dump(options, log);
+        ActionScripts scripts = new ActionScripts(options.actionScripts(), options.imagesDir(), log);
+        Dumper.dump(options, log, options.actionScripts().isEmpty() ? dev.cryo.engine.ActionScripts.NONE : scripts);
+        if (criu.displayStats) {
+            Stats.print(options.imagesDir(), "dump", session.out);
+        }
         return 0;
     }
 

@@ -75,6 +75,12 @@ public final class Main {
     /** As {@link #run(String[], PrintStream, PrintStream, InputStream)}, with the commands given (for tests). */
     static int run(String[] args, PrintStream out, PrintStream err, InputStream in,
                    Function<String, Supplier<CryoCommand>> commands) {
+        try {
+            args = ConfigFiles.expand(args);
+        } catch (UsageError e) {
+            err.println("Error: " + e.getMessage());
+            return 1;
+        }
         CommandLineScan scan = CommandLineScan.of(args);
         String name = scan.command();
         if (name == null) {

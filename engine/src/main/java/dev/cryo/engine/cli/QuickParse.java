@@ -54,6 +54,12 @@ final class QuickParse {
         return List.copyOf(all);
     }
 
+    static List<Opt> join(List<Opt> a, List<Opt> b) {
+        List<Opt> all = new java.util.ArrayList<>(a);
+        all.addAll(b);
+        return List.copyOf(all);
+    }
+
     /** Applies {@code args} to {@code target}; false, part-way or not, when the line is picocli's to read. */
     static boolean parse(List<String> args, Target target) {
         List<Opt> table = target.quickOptions();

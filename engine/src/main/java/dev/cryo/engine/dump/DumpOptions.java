@@ -1,7 +1,10 @@
 package dev.cryo.engine.dump;
 
+import dev.cryo.engine.resource.FileOptions;
+
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.List;
 
 /**
  * What {@code cryo dump} and {@code cryo pre-dump} were asked to do, after parsing.
@@ -17,6 +20,15 @@ import java.time.Duration;
  * @param prevImagesDir  --prev-images-dir, resolved against imagesDir as CRIU does; null when absent
  * @param preDumpMode    --pre-dump-mode: "splice" (default) or "read"
  * @param timeout        --timeout: bound on freezing the tree
+ * @param files          the options about files (-l, --link-remap, --ghost-limit, --external, ...)
+ * @param leaveStopped   -s/--leave-stopped: the tree stays, stopped (SIGSTOP), instead of being killed
+ * @param tcpClose       --tcp-close: established connections are taken as --tcp-established takes them, for a
+ *                       restore that brings them back closed
+ * @param skipInFlight   --skip-in-flight: connections a listener has not accepted yet are left out (their peers
+ *                       see a reset once the tree is gone)
+ * @param networkLock    --network-lock: "nftables" (default here), "iptables" (Cryo locks with nftables either
+ *                       way), or "skip": no lock, the caller holds the traffic itself
+ * @param actionScripts  --action-script, run at pre-dump and post-dump
  */
 public record DumpOptions(
         int pid,
@@ -29,5 +41,25 @@ public record DumpOptions(
         boolean trackMem,
         Path prevImagesDir,
         String preDumpMode,
-        Duration timeout) {
+        Duration timeout,
+        FileOptions files,
+        boolean leaveStopped,
+        boolean tcpClose,
+        boolean skipInFlight,
+        String networkLock,
+        List<String> actionScripts) {
+
+    public DumpOptions {
+        files = files == null ? FileOptions.DEFAULTS : files;
+        networkLock = networkLock == null ? "nftables" : networkLock;
+        actionScripts = actionScripts == null ? List.of() : List.copyOf(actionScripts);
+    }
+
+    /** The options of the first commands, every later option at its default. */
+    public DumpOptions(int pid, Path imagesDir, boolean preDump, boolean leaveRunning, boolean shellJob,
+                       boolean tcpEstablished, boolean extUnixSk, boolean trackMem, Path prevImagesDir,
+                       String preDumpMode, Duration timeout) {
+        this(pid, imagesDir, preDump, leaveRunning, shellJob, tcpEstablished, extUnixSk, trackMem, prevImagesDir,
+                preDumpMode, timeout, FileOptions.DEFAULTS, false, false, false, "nftables", List.of());
+    }
 }

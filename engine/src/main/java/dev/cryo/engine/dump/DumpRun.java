@@ -187,12 +187,16 @@ final class DumpRun {
             if (incremental.active()) {
                 step("track memory", () -> incremental.finish(dir, new dev.cryo.engine.mem.TrackedTarget(pid, remote)));
             }
-            boolean keepRunning = options.leaveRunning() || options.preDump();
+            boolean stopped = options.leaveStopped() && !options.preDump(); // -s: stopped once detached
+            boolean keepRunning = options.leaveRunning() || options.preDump() || stopped;
             if (!options.preDump()) {
                 scripts.run("post-dump");
             }
             step(keepRunning ? "resume" : "kill", () -> {
                 if (keepRunning) {
+                    if (stopped && Syscall.raw(Syscall.KILL, pid, WaitStatus.SIGSTOP) < 0) {
+                        throw new CryoException("cannot leave pid " + pid + " stopped (-s): kill(SIGSTOP) failed");
+                    }
                     resume();
                 } else {
                     kill();
@@ -538,7 +542,19 @@ final class DumpRun {
         return mm_entry.newBuilder().setMmStartCode(s.startCode()).setMmEndCode(s.endCode())
                 .setMmStartData(s.startData()).setMmEndData(s.endData()).setMmStartStack(s.startStack())
                 .setMmStartBrk(s.startBrk()).setMmBrk(brk).setMmArgStart(s.argStart()).setMmArgEnd(s.argEnd())
-                .setMmEnvStart(s.envStart()).setMmEnvEnd(s.envEnd()).setDumpable(1);
+                .setMmEnvStart(s.envStart()).setMmEnvEnd(s.envEnd()).setDumpable(dumpable());
+    }
+
+    /** PR_GET_DUMPABLE in the task (a uid change sets it to 0, and restore puts back what it was). */
+    private int dumpable() {
+        if (remote == null) {
+            return 1;
+        }
+        try {
+            return (int) remote.call("prctl(PR_GET_DUMPABLE)", Syscall.PRCTL, 3 /* PR_GET_DUMPABLE */);
+        } catch (SyscallException e) {
+            return 1;
+        }
     }
 
     static final int VMA_AREA_REGULAR = 1, VMA_AREA_VSYSCALL = 1 << 2, VMA_AREA_VDSO = 1 << 3,

@@ -60,16 +60,19 @@ public final class InetSocket implements FdKind {
             byte[] info = s.getBytes(SocketFd.IPPROTO_TCP, TcpRepair.TCP_INFO, 32);
             int state = info[0] & 0xff;
             if (state == TcpRepair.TCP_ESTABLISHED) {
-                if (!ctx.options().tcpEstablished()) {
+                if (!ctx.options().tcpEstablished() && !ctx.options().tcpClose()) {
                     throw new CryoException("cannot dump pid " + ctx.pid() + ": fd " + fd.fd()
                             + " is the established TCP connection " + new Connection(s.name(), s.peer())
-                            + "; use --tcp-established to checkpoint it");
+                            + "; use --tcp-established to checkpoint it (or --tcp-close to restore it closed)");
                 }
             } else if (state == TcpRepair.TCP_LISTEN) {
                 int pending = intAt(info, 24);
-                if (pending > 0) {
+                if (pending > 0 && ctx.options().skipInFlight()) {
+                    ctx.log().warn("fd %d: %d connection(s) on %s not yet accepted are left out (--skip-in-flight)",
+                            fd.fd(), pending, s.name());
+                } else if (pending > 0) {
                     throw new CryoException(where(ctx, fd) + " listens on " + s.name() + " with " + pending
-                            + " connection(s) not yet accepted, which Cryo cannot dump yet");
+                            + " connection(s) not yet accepted, which Cryo cannot dump yet; --skip-in-flight leaves them out");
                 }
             } else if (state != TcpRepair.TCP_CLOSE) {
                 SockAddr peer = s.peer();

@@ -57,6 +57,10 @@ public final class SocketDump {
         if (locked) {
             return;
         }
+        if ("skip".equals(ctx.options().networkLock())) {
+            ctx.log().info("pid %d: no network lock (--network-lock skip): the caller holds the traffic", ctx.pid());
+            return;
+        }
         List<Connection> conns = new ArrayList<>();
         try {
             for (FdInfo fd : ctx.proc().fds(ctx.pid())) {

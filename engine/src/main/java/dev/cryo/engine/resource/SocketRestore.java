@@ -88,7 +88,7 @@ public final class SocketRestore {
                 r.cleanups.forEach(Runnable::run);
             }
         }
-        if (streams) {
+        if (streams && !"skip".equals(ctx.options().networkLock())) {
             NetworkLock.unlock(ctx.pid(), null, ctx.log());
         }
         if (r != null) {

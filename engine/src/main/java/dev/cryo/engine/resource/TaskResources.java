@@ -35,12 +35,45 @@ public final class TaskResources {
         var r = task_rlimits_entry.newBuilder();
         for (int res = 0; res < RLIM_NLIMITS; res++) {
             long rc = Syscall.raw(Syscall.PRLIMIT64, pid, res, 0, b.address());
+            if (rc == -1 /* EPERM */) {
+                // another user's task and no CAP_SYS_RESOURCE (CRIU stops at "Can't get rlimit"): the kernel shows
+                // the same limits to anyone in /proc/PID/limits
+                return rlimitsFromProc(pid);
+            }
             if (rc < 0) { // the message is built only on failure: this runs while the target is frozen
                 throw new SyscallException("prlimit64(" + pid + ", " + res + ")", (int) -rc);
             }
             r.addRlimits(rlimit_entry.newBuilder().setCur(b.getLong(0)).setMax(b.getLong(8)));
         }
         return r.build();
+    }
+
+    /** The limits as /proc/PID/limits prints them, in RLIMIT_* order ("unlimited" is RLIM_INFINITY). */
+    static task_rlimits_entry rlimitsFromProc(int pid) throws SyscallException {
+        java.util.List<String> lines;
+        try {
+            lines = java.nio.file.Files.readAllLines(java.nio.file.Path.of("/proc/" + pid + "/limits"));
+        } catch (IOException e) {
+            throw new SyscallException("prlimit64(" + pid + ") and /proc/" + pid + "/limits (" + e.getMessage() + ")", 1);
+        }
+        return parseLimits(lines);
+    }
+
+    static task_rlimits_entry parseLimits(java.util.List<String> lines) {
+        var r = task_rlimits_entry.newBuilder();
+        // the file's rows come in the kernel's RLIMIT_* order; the columns start where the header's do
+        int soft = lines.get(0).indexOf("Soft Limit"), hard = lines.get(0).indexOf("Hard Limit"),
+                units = lines.get(0).indexOf("Units");
+        for (String line : lines.subList(1, Math.min(lines.size(), RLIM_NLIMITS + 1))) {
+            r.addRlimits(rlimit_entry.newBuilder().setCur(limit(line.substring(soft, hard)))
+                    .setMax(limit(line.substring(hard, Math.min(units, line.length())))));
+        }
+        return r.build();
+    }
+
+    private static long limit(String column) {
+        String v = column.strip();
+        return v.equals("unlimited") ? -1L : Long.parseUnsignedLong(v);
     }
 
     public static int oomScoreAdj(ProcFs proc, int pid) throws IOException {
@@ -57,6 +90,12 @@ public final class TaskResources {
         addCaps(c::addCapPrm, s.hex("CapPrm"));
         addCaps(c::addCapEff, s.hex("CapEff"));
         addCaps(c::addCapBnd, s.hex("CapBnd"));
+        if (!s.get("CapAmb").isEmpty()) {
+            addCaps(c::addCapAmb, s.hex("CapAmb"));
+        }
+        if (!s.get("NoNewPrivs").isEmpty()) {
+            c.setNoNewPrivs(Integer.parseInt(s.get("NoNewPrivs").strip()));
+        }
         for (int g : s.groups()) {
             c.addGroups(g);
         }

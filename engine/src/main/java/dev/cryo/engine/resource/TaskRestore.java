@@ -34,7 +34,6 @@ public final class TaskRestore {
         int pid = ctx.pid();
         var tc = core.getTc();
         var th = core.getThreadCore();
-        checkCreds(pid, th.getCreds(), proc.status(pid));
         ctx.syscall().call("personality", Syscall.PERSONALITY, tc.getPersonality());
         // comm and the robust list are the leader thread's own: ThreadState sets them
         rlimits(ctx, tc.getRlimits().getRlimitsList());
@@ -47,15 +46,99 @@ public final class TaskRestore {
         }
     }
 
-    /** Creds are checked, not changed: the task runs with the restorer's. */
-    static void checkCreds(int pid, creds_entry c, TaskStatus now) throws CryoException {
-        int[] uid = now.ids("Uid");
-        int[] gid = now.ids("Gid");
-        if (c.getUid() != uid[0] || c.getEuid() != uid[1] || c.getGid() != gid[0] || c.getEgid() != gid[1]) {
-            throw new CryoException("cannot restore pid " + pid + ": it ran as uid " + c.getUid() + " gid "
-                    + c.getGid() + ", but the restore runs as uid " + uid[0] + " gid " + gid[0]
-                    + "; restore as the same user");
+    static final int SETRESUID = 117, SETRESGID = 119, SETGROUPS = 116, SETFSUID = 122, SETFSGID = 123, CAPSET = 126;
+    static final int PR_SET_KEEPCAPS = 8, PR_CAPBSET_DROP = 24, PR_SET_NO_NEW_PRIVS = 38, PR_CAP_AMBIENT = 47,
+            PR_CAP_AMBIENT_RAISE = 2, LINUX_CAPABILITY_VERSION_3 = 0x20080522;
+
+    /**
+     * The task's credentials, as the image has them: bounding set, groups, gids, uids (capabilities kept across
+     * the change), then the capability sets, ambient capabilities and no_new_privs. Runs last, once nothing the
+     * restore still does in the task needs the restorer's privileges; it changes nothing when the task already
+     * has the image's credentials. A process of another user comes back as that user when root restores it.
+     */
+    public static void creds(FdRestoreContext ctx, core_entry core, int dumpable, ProcFs proc) throws SyscallException,
+            CryoException, IOException {
+        creds_entry c = core.getThreadCore().getCreds();
+        TaskStatus now = proc.status(ctx.pid());
+        int[] uid = now.ids("Uid"), gid = now.ids("Gid");
+        long inh = caps(c.getCapInhList()), prm = caps(c.getCapPrmList()), eff = caps(c.getCapEffList()),
+                bnd = caps(c.getCapBndList()), amb = caps(c.getCapAmbList());
+        java.util.Set<Integer> groups = new java.util.TreeSet<>(c.getGroupsList());
+        java.util.Set<Integer> groupsNow = new java.util.TreeSet<>();
+        for (int g : now.groups()) {
+            groupsNow.add(g);
         }
+        boolean idsSame = uid[0] == c.getUid() && uid[1] == c.getEuid() && uid[2] == c.getSuid() && uid[3] == c.getFsuid()
+                && gid[0] == c.getGid() && gid[1] == c.getEgid() && gid[2] == c.getSgid() && gid[3] == c.getFsgid()
+                && groups.equals(groupsNow);
+        boolean capsSame = c.getCapEffCount() == 0 || now.hex("CapInh") == inh && now.hex("CapPrm") == prm
+                && now.hex("CapEff") == eff && now.hex("CapBnd") == bnd && (amb == 0 || now.hex("CapAmb") == amb);
+        String step = "credentials";
+        try {
+            if (!capsSame && c.getCapBndCount() > 0) {
+                step = "bounding set";
+                long drop = now.hex("CapBnd") & ~bnd;
+                for (int cap = 0; cap < 64; cap++) {
+                    if ((drop & (1L << cap)) != 0) {
+                        ctx.syscall().call("prctl(PR_CAPBSET_DROP, " + cap + ")", Syscall.PRCTL, PR_CAPBSET_DROP, cap);
+                    }
+                }
+            }
+            if (!idsSame) {
+                step = "groups, gids and uids";
+                ctx.syscall().call("prctl(PR_SET_KEEPCAPS)", Syscall.PRCTL, PR_SET_KEEPCAPS, 1);
+                NativeBuffer list = NativeBuffer.allocate(Math.max(4, 4 * groups.size()));
+                int i = 0;
+                for (int g : c.getGroupsList()) {
+                    list.putInt(4 * i++, g);
+                }
+                ctx.scratch().write(0, list.bytes(0, 4 * i));
+                ctx.syscall().call("setgroups", SETGROUPS, i, ctx.scratch().address());
+                ctx.syscall().call("setresgid", SETRESGID, c.getGid(), c.getEgid(), c.getSgid());
+                ctx.syscall().call("setresuid", SETRESUID, c.getUid(), c.getEuid(), c.getSuid());
+                ctx.syscall().call("setfsgid", SETFSGID, c.getFsgid());
+                ctx.syscall().call("setfsuid", SETFSUID, c.getFsuid());
+                ctx.syscall().call("prctl(PR_SET_KEEPCAPS, 0)", Syscall.PRCTL, PR_SET_KEEPCAPS, 0);
+            }
+            if (!capsSame || !idsSame) {
+                step = "capabilities";
+                NativeBuffer capData = NativeBuffer.allocate(32); // header (version, pid) + two data structs
+                capData.putInt(0, LINUX_CAPABILITY_VERSION_3);
+                capData.putInt(4, 0);
+                capData.putInt(8, (int) eff);
+                capData.putInt(12, (int) prm);
+                capData.putInt(16, (int) inh);
+                capData.putInt(20, (int) (eff >>> 32));
+                capData.putInt(24, (int) (prm >>> 32));
+                capData.putInt(28, (int) (inh >>> 32));
+                ctx.scratch().write(0, capData.bytes(0, 32));
+                ctx.syscall().call("capset", CAPSET, ctx.scratch().address(), ctx.scratch().address() + 8);
+                for (int cap = 0; cap < 64; cap++) {
+                    if ((amb & (1L << cap)) != 0) {
+                        ctx.syscall().call("prctl(PR_CAP_AMBIENT_RAISE, " + cap + ")", Syscall.PRCTL, PR_CAP_AMBIENT,
+                                PR_CAP_AMBIENT_RAISE, cap, 0, 0);
+                    }
+                }
+            }
+            if (!idsSame) {
+                step = "dumpable flag"; // the uid change cleared it
+                ctx.syscall().call("prctl(PR_SET_DUMPABLE)", Syscall.PRCTL, 4 /* PR_SET_DUMPABLE */, dumpable == 1 ? 1 : 0);
+            }
+            if (c.getNoNewPrivs() != 0) {
+                step = "no_new_privs";
+                ctx.syscall().call("prctl(PR_SET_NO_NEW_PRIVS)", Syscall.PRCTL, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+            }
+        } catch (SyscallException e) {
+            throw new CryoException("cannot restore pid " + ctx.pid() + ": setting its " + step + " (uid "
+                    + c.getUid() + ", gid " + c.getGid() + ") failed: " + e.getMessage()
+                    + "; a process of another user is restored by root (CAP_SETUID, CAP_SETGID, CAP_SETPCAP)", e);
+        }
+    }
+
+    private static long caps(java.util.List<Integer> words) {
+        long lo = words.isEmpty() ? 0 : Integer.toUnsignedLong(words.get(0));
+        long hi = words.size() < 2 ? 0 : Integer.toUnsignedLong(words.get(1));
+        return lo | hi << 32;
     }
 
     /** prlimit from outside; a hard limit this process may not raise is kept, and the soft one clamped. */

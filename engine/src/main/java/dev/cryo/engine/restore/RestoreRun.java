@@ -544,6 +544,9 @@ final class RestoreRun {
                 ThreadState.restoreOwn(t.getValue(), scratch, SCRATCH_STRUCTS, pid, img.threads().get(t.getKey()));
             }
 
+            step = "credentials"; // last in the task: nothing after it needs the restorer's privileges there
+            TaskRestore.creds(fdCtx, img.core(), img.mm().getDumpable(), proc);
+
             step = "unmap scratch";
             scratch.release();
             scratch = null;
@@ -568,7 +571,7 @@ final class RestoreRun {
             step = "resume";
             shmem.finish(); // memfd seals, once every mapping is made
             // every thread is whole before any runs: the leader goes first, its threads follow
-            Ptrace.detach(child, 0);
+            Ptrace.detach(child, options.leaveStopped() ? WaitStatus.SIGSTOP : 0); // -s leaves it stopped
             child = -1;
             for (int tid : inThread.keySet()) {
                 Ptrace.detach(tid, 0);

@@ -31,7 +31,13 @@ public final class Restorer {
      * @return the exit status for the CLI: 0 when detached; otherwise the restored root's exit status
      */
     public static int restore(RestoreOptions options, Log log) throws CryoException {
-        int pid = restoreTree(options, log, dev.cryo.engine.ActionScripts.NONE);
+        return restore(options, log, dev.cryo.engine.ActionScripts.NONE);
+    }
+
+    /** As {@link #restore(RestoreOptions, Log)}, stopping at CRIU's action points for {@code scripts}. */
+    public static int restore(RestoreOptions options, Log log, dev.cryo.engine.ActionScripts scripts)
+            throws CryoException {
+        int pid = restoreTree(options, log, scripts);
         if (options.detached()) {
             return 0;
         }

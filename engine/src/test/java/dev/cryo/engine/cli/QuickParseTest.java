@@ -76,17 +76,28 @@ class QuickParseTest {
     }
 
     /** Every field of a command and its common options, as text, to compare two readings. */
-    private static String fields(Object command) throws IllegalAccessException {
+    static String fields(Object command) throws IllegalAccessException {
         StringBuilder b = new StringBuilder();
-        for (Object o : new Object[]{command, commonOf(command)}) {
+        for (Object o : new Object[]{command, commonOf(command), criuOf(command)}) {
+            if (o == null) {
+                continue;
+            }
             for (Field f : o.getClass().getDeclaredFields()) {
-                if (!java.lang.reflect.Modifier.isStatic(f.getModifiers()) && f.getType() != CommonOptions.class) {
+                if (!java.lang.reflect.Modifier.isStatic(f.getModifiers()) && f.getType() != CommonOptions.class
+                        && f.getType() != CriuOptions.class) {
                     f.setAccessible(true);
                     b.append(f.getName()).append('=').append(f.get(o)).append(' ');
                 }
             }
         }
         return b.toString();
+    }
+
+    private static Object criuOf(Object command) {
+        if (command instanceof DumpCommand d) {
+            return d.criu;
+        }
+        return command instanceof RestoreCommand r ? r.criu : null;
     }
 
     private static Object commonOf(Object command) {
