@@ -11,7 +11,7 @@ public final class Dumper {
 
     public static void dump(DumpOptions options, Log log) throws CryoException {
         Warmup.preloadInBackground();
-        try (Tracer tracer = new Tracer()) {
+        try (var signals = dev.cryo.engine.sys.StopSignals.catchThem(); Tracer tracer = new Tracer()) {
             tracer.call(() -> {
                 new DumpRun(options, log).run();
                 return null;

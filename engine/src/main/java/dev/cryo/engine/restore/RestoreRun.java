@@ -441,6 +441,11 @@ final class RestoreRun {
             SocketRestore.finish(fdCtx);
 
             step = "resume";
+            String stop = dev.cryo.engine.sys.StopSignals.at(step); // a stop signal during the build: cleanUp kills it
+            if (stop != null) {
+                throw new CryoException("cannot restore pid " + pid + ": Cryo was stopped by " + stop
+                        + "; the process being built was killed, nothing is left");
+            }
             Ptrace.detach(child, 0);
             child = -1;
         } catch (SyscallException | IOException e) {

@@ -19,7 +19,9 @@ public final class Restorer {
      */
     public static int restore(RestoreOptions options, Log log) throws CryoException {
         int pid;
-        try (Tracer tracer = new Tracer()) {
+        try (var signals = dev.cryo.engine.sys.StopSignals.catchThem();
+             ImageDirLock lock = ImageDirLock.take(options.imagesDir()); Tracer tracer = new Tracer()) {
+            ImageIntegrity.check(options.imagesDir(), log);
             pid = tracer.call(() -> new RestoreRun(options, log).run());
         }
         if (options.detached()) {
