@@ -22,7 +22,9 @@ import java.util.zip.CRC32C;
  * bit in any file, the pages included, is refused naming the file and the offset of the damaged block; CRIU's
  * format has no such thing, and CRIU restores damaged pages silently.
  *
- * <p>The manifest is a text file, {@value #FILE}, beside the images (crit reads images by name and never opens it):
+ * <p>The manifest, {@value #FILE}, lies beside the images. So that crit (and anything that decodes every file of
+ * a dump) reads it too, it is framed as a CRIU image: a STATS image whose one stats_entry carries the manifest's
+ * text in field {@value #TEXT_FIELD}, which CRIU's schema does not have (crit shows an empty entry). The text:
  * <pre>
  * cryo-checksums 1 crc32c 1048576
  * core-42.img 1234 1a2b3c4d
@@ -39,6 +41,8 @@ public final class ImageChecksums {
     /** Bytes per checksum: small enough to name where damage is, large enough that the manifest stays small. */
     public static final int BLOCK = 1 << 20;
     static final String HEADER = "cryo-checksums 1 crc32c " + BLOCK;
+    /** Field of stats_entry that holds the text: far above CRIU's (1 and 2). */
+    static final int TEXT_FIELD = 1000;
 
     /** The checksums of one file, in blocks. */
     public record Sums(long size, int[] blocks) {
@@ -71,8 +75,32 @@ public final class ImageChecksums {
         return files.get(name);
     }
 
+    /** The manifest file's bytes: its text framed as a STATS image (see above). */
+    public byte[] manifest() throws ImageFormatException {
+        var text = com.google.protobuf.UnknownFieldSet.newBuilder().addField(TEXT_FIELD,
+                com.google.protobuf.UnknownFieldSet.Field.newBuilder()
+                        .addLengthDelimited(com.google.protobuf.ByteString.copyFrom(text())).build()).build();
+        return ImageFile.of("STATS", List.of(dev.cryo.image.proto.stats_entry.newBuilder().setUnknownFields(text).build()))
+                .toBytes();
+    }
+
+    /** The text of a manifest file (see above). */
+    static byte[] text(byte[] file) throws ImageFormatException {
+        ImageFile img = ImageFile.read(FILE, file);
+        List<com.google.protobuf.Message> entries = img.entries();
+        if (!img.magicName().equals("STATS") || entries.size() != 1) {
+            throw new ImageFormatException(FILE, 0, "not a manifest: a " + img.magicName() + " image of "
+                    + entries.size() + " entries");
+        }
+        var field = entries.get(0).getUnknownFields().getField(TEXT_FIELD);
+        if (field == null || field.getLengthDelimitedList().size() != 1) {
+            throw new ImageFormatException(FILE, 0, "not a manifest: its entry holds no text");
+        }
+        return field.getLengthDelimitedList().get(0).toByteArray();
+    }
+
     /** The manifest's text, files sorted by name. */
-    public byte[] manifest() {
+    byte[] text() {
         StringBuilder sb = new StringBuilder(HEADER).append('\n');
         for (Map.Entry<String, Sums> e : new TreeMap<>(files).entrySet()) {
             sb.append(e.getKey()).append(' ').append(e.getValue().size());
@@ -88,7 +116,8 @@ public final class ImageChecksums {
     }
 
     /** Reads a manifest; an {@link ImageFormatException} names the line that is damaged. */
-    public static Map<String, Sums> parse(byte[] data) throws ImageFormatException {
+    public static Map<String, Sums> parse(byte[] file) throws ImageFormatException {
+        byte[] data = text(file);
         String text = new String(data, StandardCharsets.US_ASCII);
         Map<String, Sums> out = new TreeMap<>();
         if (!text.startsWith(HEADER + "\n")) {
