@@ -3,10 +3,19 @@ MVN      ?= mvn -B -q
 ENGINE   ?=
 SANDBOX  ?=
 SEED     ?=
+CASES    ?=
 QUICK    ?=
 BENCH_CRIU ?=
+BENCH_APPS ?=
 
-.PHONY: build test fixtures conformance bench clean
+.PHONY: setup build test fixtures conformance bench clean
+
+# Set-up, first thing in `make test` and `make conformance`: as root, .ci/provision installs the Debian
+# packages that are missing and .ci/dockerd starts dockerd if it is installed but stopped; as a user, both
+# say what is missing and how to fix it, and the build goes on. Fast when nothing is missing.
+setup:
+	@bash .ci/provision
+	@bash .ci/dockerd
 
 build:
 	$(MVN) -DskipTests install
@@ -14,19 +23,28 @@ build:
 fixtures:
 	$(MAKE) -C fixtures-c
 
+# .ci/provision-test: provision and dockerd ask for the right thing when something is missing (fakes, dry runs).
 # Not quiet: Surefire's per-module summaries ("Tests run: ...") are the record of what ran.
-test: fixtures
+test: setup fixtures
+	bash .ci/provision-test
 	mvn -B --no-transfer-progress install
 
-conformance: build fixtures
+# CASES=REGEX: only the cases and properties whose name matches (e.g. CASES=apps- for the apps group).
+conformance: setup build fixtures
 	$(MVN) -pl conformance exec:java -Dexec.mainClass=dev.cryo.conformance.Main \
-	  -Dexec.args="$(if $(ENGINE),--engine=$(ENGINE)) $(if $(SANDBOX),--sandbox=$(SANDBOX)) $(if $(SEED),--seed=$(SEED))"
+	  -Dexec.args="$(if $(ENGINE),--engine=$(ENGINE)) $(if $(SANDBOX),--sandbox=$(SANDBOX)) $(if $(SEED),--seed=$(SEED)) $(if $(CASES),--cases=$(CASES))"
 
 # QUICK=1: counter, 64 MiB, 256 MiB on tmpfs, 2 reps. BENCH_CRIU=/path/to/criu: measure CRIU in the same run.
+# Then the real programs of the apps group and the JVM start-up figure (dev.cryo.conformance.apps.AppBench);
+# BENCH_APPS=REGEX picks programs (redis|nginx|jvm17|jvm25|python-http|python-workers; QUICK=1: redis|jvm17).
+# The exit status is the first part's that failed.
 bench: fixtures
-	$(MVN) -DskipTests -pl bench -am install
+	$(MVN) -DskipTests -pl bench,conformance -am install
 	java -Djava.awt.headless=true -cp bench/target/benchmarks.jar dev.cryo.bench.Main --root=$(CURDIR) \
-	  $(if $(QUICK),--quick) $(if $(BENCH_CRIU),--criu=$(BENCH_CRIU))
+	  $(if $(QUICK),--quick) $(if $(BENCH_CRIU),--criu=$(BENCH_CRIU)); status=$$?; \
+	$(MVN) -pl conformance exec:java@apps-bench \
+	  -Dexec.args="--repo=$(CURDIR) $(if $(BENCH_CRIU),--criu=$(BENCH_CRIU)) $(if $(BENCH_APPS),--apps=$(BENCH_APPS),$(if $(QUICK),--apps=redis|jvm17))" \
+	  || { apps=$$?; [ $$status != 0 ] || status=$$apps; }; exit $$status
 
 clean:
 	$(MVN) clean

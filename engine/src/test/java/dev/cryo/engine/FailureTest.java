@@ -99,11 +99,27 @@ class FailureTest {
     }
 
     @Test
-    void threadsAreRefused() throws Exception {
-        try (Target t = startCounterWith("pthread_t th; pthread_create(&th, NULL, idle, NULL);")) {
-            String m = dumpError(t.pid());
-            assertTrue(m.contains("pid " + t.pid()) && m.contains("2 threads"), m);
-            keepsCounting(t);
+    void threadedDumpFailingWhileFrozenLetsEveryThreadRunOn() throws Exception {
+        try (Target t = startCounterWith("pthread_t th[3]; for (int k = 0; k < 3; k++) pthread_create(&th[k], NULL, idle, NULL);")) {
+            java.util.List<String> tasks = tasks(t.pid());
+            assertEquals(4, tasks.size(), "threads: " + tasks);
+            for (String step : new String[]{"collect", "write images", "kill"}) {
+                System.setProperty("cryo.fault.step", step);
+                String m = dumpError(t.pid());
+                assertTrue(m.contains("fault injected at step '" + step + "'"), m);
+                keepsCounting(t);
+                assertEquals(tasks, tasks(t.pid()), "the same threads run on");
+                for (String tid : tasks) {
+                    String status = Files.readString(Path.of("/proc/" + t.pid() + "/task/" + tid + "/status"));
+                    assertFalse(status.contains("TracerPid:\t" + ProcessHandle.current().pid()), "thread " + tid + " is let go");
+                }
+            }
+        }
+    }
+
+    private static java.util.List<String> tasks(int pid) throws Exception {
+        try (var s = Files.list(Path.of("/proc/" + pid + "/task"))) {
+            return s.map(p -> p.getFileName().toString()).sorted().toList();
         }
     }
 

@@ -46,6 +46,22 @@ public final class Cases {
                 new Case("files", Fixture.quiet("files"), Scenario.cycles(2, moment), Check.standard()),
                 new Case("threads", Fixture.quiet("threads"), Scenario.cycles(2, moment), Check.standard())
                         .needing(Feature.THREADS),
+                // every thread in its own state, checking itself: TLS counter with its own mask, altstack and a
+                // pending pthread_kill signal; condvar, nanosleep, pipe read, spinning, robust mutex holder
+                new Case("threads-states", Fixture.quiet("threads-state", "--states=cvnrsmc"), Scenario.cycles(2, moment),
+                        Check.standard()).needing(Feature.THREADS),
+                new Case("threads-states-leave-running", Fixture.quiet("threads-state", "--states=cvnrsm"),
+                        Scenario.cycles(2, moment).leavingRunning(false), Check.standard()).needing(Feature.THREADS),
+                new Case("threads-states-pre-dumps", Fixture.quiet("threads-state", "--states=cvnrsm"),
+                        Scenario.cycles(1, moment).withPreDumps(2, List.of()), Check.standard()).needing(Feature.THREADS),
+                new Case("threads-1", Fixture.quiet("threads-state", "--threads=1"), Scenario.cycles(2, moment),
+                        Check.standard()).needing(Feature.THREADS),
+                new Case("threads-2", Fixture.quiet("threads-state", "--threads=2"), Scenario.cycles(2, moment),
+                        Check.standard()).needing(Feature.THREADS),
+                new Case("threads-64", Fixture.quiet("threads-state", "--threads=64"), Scenario.cycles(2, moment),
+                        Check.standard()).needing(Feature.THREADS),
+                new Case("threads-500", Fixture.quiet("threads-state", "--threads=500"), Scenario.cycles(1, moment),
+                        Check.standard()).needing(Feature.THREADS),
                 new Case("forktree", Fixture.quiet("forktree"), Scenario.cycles(2, moment), Check.standard())
                         .needing(Feature.PROCESS_TREES),
                 new Case("tcp-loopback", Fixture.quiet("tcp-client", "--spawn-server={build}/tcp-server"),
@@ -56,6 +72,8 @@ public final class Cases {
     private static List<Case> withSockets(List<Case> base) {
         List<Case> all = new java.util.ArrayList<>(base);
         all.addAll(SocketCases.all());
+        all.addAll(MemoryCases.all());
+        all.addAll(AppCases.all());
         return List.copyOf(all);
     }
 }

@@ -11,7 +11,7 @@ import java.util.List;
 /**
  * The image set is one CRIU's tools read: crit's decoder ({@code pycriu.images.load}, what
  * {@code crit decode} runs) decodes every image file, and the pages files hold exactly
- * pages_written (from stats-dump) pages.
+ * pages_written + shpages_written (from stats-dump) pages.
  */
 public final class ImagesSane implements Check {
     static final long PAGE_SIZE = 4096;
@@ -42,7 +42,9 @@ public final class ImagesSane implements Check {
                 if name == 'stats-dump':
                     for entry in img.get('entries', []):
                         if 'dump' in entry:
-                            written = int(entry['dump'].get('pages_written', 0))
+                            # shared memory's pages (shpages_written) are in pages files too
+                            written = int(entry['dump'].get('pages_written', 0)) \
+                                + int(entry['dump'].get('shpages_written', 0))
             for e in errors:
                 print('error ' + e.replace('\\n', ' '))
             print('pages_written %s' % ('none' if written is None else written))

@@ -8,7 +8,11 @@ import java.util.Locale;
  */
 public enum Feature {
     PROCESS_TREES("process trees"),
-    THREADS("threads");
+    THREADS("threads"),
+    /** epoll instances (redis, nginx and the JVM's selectors wait on one) */
+    EPOLL("epoll"),
+    /** eventfd instances (nginx's event loop notifications, JDK 21+ selector wake-ups) */
+    EVENTFD("eventfd");
 
     private final String label;
 

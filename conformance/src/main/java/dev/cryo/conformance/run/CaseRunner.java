@@ -112,8 +112,13 @@ public final class CaseRunner {
         try {
             run.step("starting the " + run.sandbox().kind() + " sandbox");
             run.sandbox().start();
-            run.step("starting fixture " + run.testCase().fixture().binary());
-            run.launchFixture();
+            if (run.testCase().program().isPresent()) {
+                run.step("starting " + run.testCase().fixture().binary() + ", filling it, starting its load");
+                run.launchApp();
+            } else {
+                run.step("starting fixture " + run.testCase().fixture().binary());
+                run.launchFixture();
+            }
             for (int cycle = 1; cycle <= scenario.cycles(); cycle++) {
                 run.cycle(cycle);
                 Path cycleDir = run.workDir().resolve("cycle-" + cycle);
@@ -155,8 +160,10 @@ public final class CaseRunner {
                 ProcSnapshot after = run.probe();
                 phase(checks, c -> c.afterCycle(run, before, after));
             }
-            run.step("asking the fixture for its verdict");
-            run.askVerdict();
+            if (run.testCase().program().isEmpty()) {
+                run.step("asking the fixture for its verdict");
+                run.askVerdict();
+            }
             run.step("final checks");
             phase(checks, c -> c.atEnd(run));
             return List.of();

@@ -2,6 +2,7 @@ package dev.cryo.conformance.run;
 
 import static org.awaitility.Awaitility.await;
 
+import dev.cryo.conformance.cases.App;
 import dev.cryo.conformance.cases.Case;
 import dev.cryo.conformance.cases.PageWrite;
 import dev.cryo.conformance.cases.VmaChange;
@@ -169,6 +170,55 @@ public final class Run {
         } catch (ConditionTimeoutException e) {
             throw new SandboxException("fixture " + testCase.fixture().binary() + " was not ready within "
                     + timeouts.ready().toSeconds() + " s; its stderr: " + fixtureStderrTail());
+        }
+    }
+
+    /** How long one of an app's scripts may take (a JVM filling its heap on a loaded machine included). */
+    static final Duration APP_SCRIPT = Duration.ofSeconds(180);
+
+    /**
+     * Starts the case's real program with its {@code start} script, reads the pid it left in {@code app.pid},
+     * puts state in with {@code fill}, and starts {@code load}, if the app has one, in the background.
+     */
+    void launchApp() throws SandboxException, IOException {
+        App app = testCase.program().orElseThrow();
+        requireApp("start", appScript("start"));
+        Path pidFile = workDir.resolve("app.pid");
+        String text = Files.exists(pidFile) ? Files.readString(pidFile).strip() : "";
+        if (!text.matches("\\d+")) {
+            throw new SandboxException(app + ": its start script left no pid in " + pidFile + " (found '" + text + "')");
+        }
+        pid = Integer.parseInt(text);
+        requireApp("fill", appScript("fill"));
+        if (Files.exists(app.scripts(repo).resolve("load"))) {
+            ExecResult load = sandbox.exec(List.of("sh", "-c", "setsid sh \"$APP/load\" </dev/null >\"$WORK/load.out\" "
+                    + "2>&1 & echo $! >\"$WORK/load.pid\""), appEnvironment(), timeouts.probe());
+            requireApp("load", load);
+        }
+    }
+
+    /** Runs one of the app's scripts ({@code start}, {@code fill}, {@code check}, {@code finish}) in the sandbox. */
+    public ExecResult appScript(String script) throws SandboxException {
+        App app = testCase.program().orElseThrow(() -> new IllegalStateException(testCase.name() + " is not an app's case"));
+        return sandbox.exec(List.of("sh", app.scripts(repo).resolve(script).toString()), appEnvironment(), APP_SCRIPT);
+    }
+
+    /** Whether the app has the script (load and finish are optional). */
+    public boolean appHas(String script) {
+        return testCase.program().map(a -> Files.exists(a.scripts(repo).resolve(script))).orElse(false);
+    }
+
+    private java.util.Map<String, String> appEnvironment() {
+        App app = testCase.program().orElseThrow();
+        java.util.Map<String, String> env = new java.util.HashMap<>(app.env());
+        env.putAll(java.util.Map.of("WORK", workDir.toString(), "APP", app.scripts(repo).toString(), "REPO", repo.toString()));
+        return env;
+    }
+
+    private void requireApp(String script, ExecResult r) throws SandboxException {
+        if (!r.ok()) {
+            throw new SandboxException(testCase.program().orElseThrow() + " " + script + ": "
+                    + (r.timedOut() ? "did not finish within " + APP_SCRIPT.toSeconds() + " s" : r.lastLine()));
         }
     }
 

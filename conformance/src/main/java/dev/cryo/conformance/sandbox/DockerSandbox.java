@@ -111,7 +111,8 @@ public final class DockerSandbox implements Sandbox {
                     .withNetworkMode("none")
                     // Docker turns IPv6 off in a container; the IPv6 socket cases need ::1 on its loopback
                     .withSysctls(Map.of("net.ipv6.conf.all.disable_ipv6", "0", "net.ipv6.conf.lo.disable_ipv6", "0"))
-                    .withCapAdd(Capability.SYS_PTRACE, Capability.SYS_ADMIN, Capability.NET_ADMIN)
+                    // SYS_TIME: CRIU restores a process's monotonic clock through a time namespace's offsets
+                    .withCapAdd(Capability.SYS_PTRACE, Capability.SYS_ADMIN, Capability.NET_ADMIN, Capability.SYS_TIME)
                     .withSecurityOpts(List.of("seccomp=unconfined", "apparmor=unconfined"));
             CreateContainerResponse created = client().createContainerCmd(image)
                     .withName("cryo-conformance-" + UUID.randomUUID().toString().substring(0, 8))
@@ -139,6 +140,9 @@ public final class DockerSandbox implements Sandbox {
             etc.filter(p -> p.getFileName().toString().startsWith("java-")).forEach(readOnly::add);
         }
         readOnly.add(Path.of("/etc/ld.so.cache"));
+        // the apps group's programs read their packages' configuration (redis.conf, nginx's mime.types)
+        readOnly.add(Path.of("/etc/redis"));
+        readOnly.add(Path.of("/etc/nginx"));
         if (!Path.of(javaHome).startsWith("/usr")) {
             readOnly.add(Path.of(javaHome));
         }

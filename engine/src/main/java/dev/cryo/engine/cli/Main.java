@@ -33,6 +33,7 @@ public final class Main {
               cryo dump|pre-dump -t PID [-D DIR] [-o LOG] [-v4] [<options>]
               cryo restore [-D DIR] [-d] [<options>]
               cryo check [--feature NAME]
+              cryo swrk FD | cryo service [--address PATH]
               cryo show FILE|DIR
               cryo decode [-i FILE] [-o FILE] [--pretty]
               cryo encode [-i FILE] [-o FILE]
@@ -42,6 +43,8 @@ public final class Main {
               pre-dump   copy the memory of a tree, leaving it running, ahead of a dump
               restore    restore a process tree from its images
               check      check whether this kernel has what dump and restore need
+              swrk       serve CRIU's RPC on an inherited socket (how runc, Podman and pycriu call CRIU)
+              service    serve CRIU's RPC on a listening unix socket
               show       print images as crit-style JSON
               decode     convert an image to crit-style JSON, like crit decode
               encode     convert crit-style JSON back to an image, like crit encode
@@ -141,6 +144,8 @@ public final class Main {
             case "show" -> ShowCommand::new;
             case "decode" -> DecodeCommand::new;
             case "encode" -> EncodeCommand::new;
+            case "swrk" -> SwrkCommand::new;
+            case "service" -> ServiceCommand::new;
             case "__train" -> Training::new;
             default -> null;
         };

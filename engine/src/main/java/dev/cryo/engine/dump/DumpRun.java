@@ -23,9 +23,11 @@ import dev.cryo.engine.resource.FdKind;
 import dev.cryo.engine.resource.FdKinds;
 import dev.cryo.engine.resource.FpuState;
 import dev.cryo.engine.resource.RegularFile;
+import dev.cryo.engine.resource.SharedMemory;
 import dev.cryo.engine.resource.Signals;
 import dev.cryo.engine.resource.SocketDump;
 import dev.cryo.engine.resource.TaskResources;
+import dev.cryo.engine.resource.ThreadState;
 import dev.cryo.engine.sys.DirectFiles;
 import dev.cryo.engine.sys.Syscall;
 import dev.cryo.engine.sys.SyscallException;
@@ -53,10 +55,9 @@ final class DumpRun {
 
     // state of the frozen target that must be put back if it keeps running
     private boolean seized;
-    private Registers regs;
-    private long sigmask;
-    private boolean sigmaskChanged;
-    private RemoteSyscall remote;
+    private List<ThreadState> threads = List.of(); // every frozen thread, the leader first
+    private Registers regs; // the leader's
+    private RemoteSyscall remote; // in the leader
     private RemoteScratch scratch;
 
     // what the dump found
@@ -64,8 +65,17 @@ final class DumpRun {
     private final Map<String, Integer> fileIds = new LinkedHashMap<>();
     private long freezingUs, frozenUs, memdumpUs, memwriteUs;
     private long pagesScanned, pagesWritten;
+    private final SharedMemory.Dump shmem;
+    private int nextPagesId = PAGES_ID + 1;
 
     private final boolean rehearsal;
+    /** The caller's stops (CRIU's action scripts, RPC notifications); none from the command line. */
+    private dev.cryo.engine.ActionScripts scripts = dev.cryo.engine.ActionScripts.NONE;
+
+    DumpRun withScripts(dev.cryo.engine.ActionScripts scripts) {
+        this.scripts = scripts;
+        return this;
+    }
 
     DumpRun(DumpOptions options, Log log) {
         this(options, log, false);
@@ -77,6 +87,7 @@ final class DumpRun {
         this.options = options;
         this.log = log;
         this.pid = options.pid();
+        this.shmem = new SharedMemory.Dump(log);
     }
 
     private FdDumpContext fdCtx;
@@ -130,6 +141,7 @@ final class DumpRun {
         Ptrace.prepareThread(); // buffers the frozen window uses, made now
         RemoteMemory.prepareThread();
         TaskResources.prepareThread();
+        ThreadState.prepareThread();
         log.hold(); // lines logged while the target is frozen are formatted and written once it runs again (or is gone)
         try {
             frozenWindow(dir);
@@ -144,7 +156,8 @@ final class DumpRun {
                     .setFreezingTime((int) freezingUs).setFrozenTime((int) frozenUs)
                     .setMemdumpTime((int) memdumpUs).setMemwriteTime((int) memwriteUs)
                     .setPagesScanned(pagesScanned).setPagesSkippedParent(pagesSkippedParent).setPagesWritten(pagesWritten)
-                    .setPagesLazy(0)).build());
+                    .setPagesLazy(0).setShpagesScanned(shmem.pagesScanned()).setShpagesSkippedParent(0)
+                    .setShpagesWritten(shmem.pagesWritten())).build());
             dir.commitDump();
         } catch (IOException e) {
             throw new CryoException("dump of pid " + pid + " done, but stats-dump or " + dev.cryo.image.ImageChecksums.FILE
@@ -157,10 +170,18 @@ final class DumpRun {
 
     /** Freeze, collect, write, then kill or resume: everything between the freeze and the target's release. */
     private void frozenWindow(ImageDir dir) throws CryoException {
+        if (!options.preDump()) {
+            scripts.run("pre-dump");
+        }
         long t0 = System.nanoTime();
         step("freeze", () -> {
             try {
-                Tracers.freeze(proc, pid);
+                List<Integer> tids = Tracers.freeze(proc, pid);
+                List<ThreadState> frozen = new ArrayList<>(tids.size());
+                for (int tid : tids) {
+                    frozen.add(ThreadState.frozen(tid));
+                }
+                threads = frozen;
             } catch (SyscallException e) {
                 throw new CryoException("cannot dump pid " + pid + ": cannot freeze it: " + e.getMessage()
                         + (e.errno() == 1 ? " (is it traced by another process, or does Cryo lack CAP_SYS_PTRACE?)" : ""));
@@ -172,6 +193,9 @@ final class DumpRun {
         freezingUs = (t1 - t0) / 1000;
         log.info("Frozen pid %d in %d us", pid, freezingUs);
         try {
+            if (!options.preDump()) {
+                scripts.run("network-lock");
+            }
             Images[] images = new Images[1];
             step("collect", () -> images[0] = collect(fdCtx));
             boolean late = options.preDump() && incremental.pagesAfterResume(); // tracking covers what runs on
@@ -182,6 +206,9 @@ final class DumpRun {
                 step("track memory", () -> incremental.finish(dir, new dev.cryo.engine.mem.TrackedTarget(pid, remote)));
             }
             boolean keepRunning = options.leaveRunning() || options.preDump();
+            if (!options.preDump()) {
+                scripts.run("post-dump");
+            }
             step(keepRunning ? "resume" : "kill", () -> {
                 if (keepRunning) {
                     resume();
@@ -193,11 +220,17 @@ final class DumpRun {
                 step("write images", () -> writeImages(dir, images[0]));
             }
             SocketDump.release(fdCtx, true);
+            if (options.leaveRunning() && !options.preDump()) {
+                scripts.run("network-unlock");
+            }
         } catch (CryoException | RuntimeException e) {
             log.error("%s", e.getMessage());
             SocketDump.release(fdCtx, false);
             incremental.abort();
             resumeQuietly();
+            if (!options.preDump()) {
+                scripts.runQuietly("network-unlock");
+            }
             if (memoryImages != null) {
                 try {
                     memoryImages.get(); // nothing is written into the images dir after the dump reports its failure
@@ -230,24 +263,27 @@ final class DumpRun {
     }
 
     /** What goes into the images, gathered while the target is frozen. */
-    record Images(pstree_entry pstree, core_entry core, mm_entry mm, PageMap pagemap, PageBuffer pages,
+    record Images(pstree_entry pstree, Map<Integer, core_entry> cores, mm_entry mm, PageMap pagemap, PageBuffer pages,
                   List<fdinfo_entry> fdinfo, fs_entry fs) {
     }
 
     private Images collect(FdDumpContext fdCtx) throws CryoException {
         try {
             TaskStatus status = proc.status(pid); // its Threads: line spares listing /proc/PID/task
-            if (status.threads() != 1) {
-                throw new CryoException("cannot dump pid " + pid + ": it started a thread while being frozen");
+            if (status.threads() != threads.size()) {
+                throw new CryoException("cannot dump pid " + pid + ": it has " + status.threads() + " threads, "
+                        + threads.size() + " were frozen (" + unfrozen() + "); try again");
             }
             if (status.seccompMode() != 0) {
                 throw new CryoException("cannot dump pid " + pid + ": it entered seccomp mode " + status.seccompMode()
                         + " while being frozen, which Cryo cannot restore yet");
             }
-            regs = Ptrace.registers(pid);
-            sigmask = Ptrace.sigmask(pid);
-            log.debug("registers: %s, sigmask %#x", regs, sigmask);
-            byte[] xstate = Ptrace.xstate(pid);
+            for (ThreadState t : threads) {
+                t.read();
+            }
+            ThreadState leader = threads.get(0);
+            regs = leader.registers();
+            log.debug("registers: %s, sigmask %#x, %d threads", regs, leader.sigmask(), threads.size());
             TaskStat stat = proc.stat(pid);
             List<MapsEntry> maps;
             List<vma_entry> vmas;
@@ -259,7 +295,8 @@ final class DumpRun {
                 // changed since the preview (or none): the mapped files are found again from the frozen maps
                 files.clear();
                 fileIds.clear();
-                maps = ProcFs.parseMaps(mapsText);
+                shmem.forget(pid);
+                maps = smapsOf(mapsText); // VmFlags (madvise) come from smaps
                 vmas = new ArrayList<>(maps.size());
                 for (MapsEntry m : maps) {
                     vmas.add(vmaEntry(m));
@@ -269,16 +306,17 @@ final class DumpRun {
 
             log.debug("read /proc: %d VMAs", maps.size());
             // the remote part: brk and signal handlers have no other interface
-            Ptrace.setSigmask(pid, -1L); // no signal may interrupt our syscalls
-            sigmaskChanged = true;
             long site = preview != null && maps == preview.maps() && preview.vdsoSite() >= 0 ? preview.vdsoSite()
                     : SyscallSite.find(memory, maps, regs);
-            remote = new RemoteSyscall(pid, site, regs);
+            remote = leader.remote(site); // blocks every signal in it: none may interrupt our syscalls
             long brk = remote.call("brk", Syscall.BRK, 0);
             long caught = status.hex("SigCgt");
             List<sa_entry> actions;
+            if (caught != 0 || !options.preDump()) {
+                // the handlers' structs at 0, each thread's altstack and tid address at SCRATCH_THREAD
+                scratch = RemoteScratch.borrowStack(memory, regs, remote, SCRATCH_THREAD + ThreadState.SCRATCH_BYTES);
+            }
             if (caught != 0) {
-                scratch = RemoteScratch.borrowStack(memory, regs, remote, 64);
                 actions = Signals.dumpActions(remote, scratch, caught, status.hex("SigIgn"));
             } else {
                 actions = Signals.dumpActions(remote, null, 0, status.hex("SigIgn"));
@@ -313,6 +351,10 @@ final class DumpRun {
             memdumpUs = (System.nanoTime() - m0) / 1000;
             log.info("Read %d pages of %d scanned in %d us", pagesWritten, pagesScanned, memdumpUs);
             List<pagemap_entry> pm = plan.entries();
+            if (!options.preDump()) {
+                // shared objects in full, once each, while frozen (pre-dumps leave them to the final dump)
+                shmem.writeImages(dirForWriter, () -> nextPagesId++);
+            }
 
             mm.setExeFileId(fileId(proc.link(pid, "exe"), proc.dir(pid).resolve("exe")));
             for (long a : proc.auxv(pid)) {
@@ -320,16 +362,14 @@ final class DumpRun {
             }
             if (options.preDump()) {
                 // memory only: the process runs on and a later dump saves the rest
-                return new Images(pstree_entry.newBuilder().setPid(pid).setPpid(0).setPgid(stat.pgid())
-                        .setSid(stat.sid()).addThreads(pid).build(), null, mm.build(), new PageMap(PAGES_ID, pm),
+                return new Images(pstree(stat), null, mm.build(), new PageMap(PAGES_ID, pm),
                         pages, null, null);
             }
 
             // the memory images are final: a second core writes them while the files are collected
             PageMap pagemap = new PageMap(PAGES_ID, pm);
             mm_entry mmImage = mm.build();
-            pstree_entry pstree = pstree_entry.newBuilder().setPid(pid).setPpid(0).setPgid(stat.pgid())
-                    .setSid(stat.sid()).addThreads(pid).build();
+            pstree_entry pstree = pstree(stat);
             memoryImages = new java.util.concurrent.FutureTask<>(() -> {
                 writeMemoryImages(dirForWriter, pages, mmImage, pagemap, pstree, true);
                 return null;
@@ -364,21 +404,55 @@ final class DumpRun {
 
             log.debug("files done");
             String comm = proc.comm(pid);
-            core_entry core = core_entry.newBuilder().setMtype(core_entry.march.X86_64)
-                    .setThreadInfo(thread_info_x86.newBuilder().setClearTidAddr(0)
-                            .setGpregs(gpregsOf(regs)).setFpregs(FpuState.toImage(xstate)))
-                    .setTc(task_core_entry.newBuilder().setTaskState(1).setExitCode(0)
-                            .setPersonality(proc.personality(pid)).setFlags(stat.flags()).setBlkSigset(sigmask)
+            creds_entry creds = TaskResources.creds(status);
+            Map<Integer, core_entry> cores = new LinkedHashMap<>();
+            for (ThreadState t : threads) {
+                t.readRemote(site, scratch, SCRATCH_THREAD);
+                var core = core_entry.newBuilder().setMtype(core_entry.march.X86_64).setThreadInfo(t.threadInfo())
+                        .setThreadCore(t.threadCore(creds, t.tid() == pid ? comm : proc.comm(t.tid())));
+                if (t.tid() == pid) { // what the threads share is the task's, written once in the leader's core
+                    core.setTc(task_core_entry.newBuilder().setTaskState(1).setExitCode(0)
+                            .setPersonality(proc.personality(pid)).setFlags(stat.flags()).setBlkSigset(t.sigmask())
                             .setComm(comm).setRlimits(TaskResources.rlimits(pid))
                             .setSignalsS(Signals.dumpQueue(pid, true)).addAllSigactions(actions)
-                            .setOomScoreAdj(TaskResources.oomScoreAdj(proc, pid)))
-                    .setThreadCore(TaskResources.threadCore(pid, comm, status, sigmask))
-                    .build();
-            return new Images(pstree, core, mmImage, pagemap, pages, fdinfo, fs);
+                            .setOomScoreAdj(TaskResources.oomScoreAdj(proc, pid)));
+                }
+                cores.put(t.tid(), core.build());
+            }
+            return new Images(pstree, cores, mmImage, pagemap, pages, fdinfo, fs);
         } catch (IOException e) {
             throw new CryoException("cannot dump pid " + pid + ": reading /proc failed: " + e.getMessage(), e);
         } catch (SyscallException e) {
             throw new CryoException("cannot dump pid " + pid + ": " + e.getMessage(), e);
+        }
+    }
+
+    static final int SCRATCH_THREAD = 64;
+
+    private pstree_entry pstree(TaskStat stat) {
+        var e = pstree_entry.newBuilder().setPid(pid).setPpid(0).setPgid(stat.pgid()).setSid(stat.sid());
+        for (ThreadState t : threads) {
+            e.addThreads(t.tid());
+        }
+        return e.build();
+    }
+
+    /** The threads /proc lists now that were not frozen, or the frozen ones it no longer lists. */
+    private String unfrozen() {
+        try {
+            Set<Integer> listed = new HashSet<>(proc.tasks(pid));
+            List<String> out = new ArrayList<>();
+            for (ThreadState t : threads) {
+                if (!listed.remove(t.tid())) {
+                    out.add("thread " + t.tid() + " is gone");
+                }
+            }
+            for (int tid : listed) {
+                out.add("thread " + tid + " was born");
+            }
+            return String.join(", ", out);
+        } catch (IOException e) {
+            return "its threads cannot be listed: " + e.getMessage();
         }
     }
 
@@ -395,7 +469,7 @@ final class DumpRun {
     private void previewMaps() {
         try {
             String text = proc.mapsText(pid);
-            List<MapsEntry> maps = ProcFs.parseMaps(text);
+            List<MapsEntry> maps = smapsOf(text); // smaps walks page tables: read while the target still runs
             List<vma_entry> vmas = new ArrayList<>(maps.size());
             for (MapsEntry m : maps) {
                 vmas.add(vmaEntry(m));
@@ -412,8 +486,29 @@ final class DumpRun {
             // the frozen read decides, and reports what it finds
             files.clear();
             fileIds.clear();
+            shmem.forget(pid);
             preview = null;
         }
+    }
+
+    /**
+     * The VMAs of {@code mapsText} with their VmFlags from /proc/PID/smaps, which {@code maps} lacks; the maps text as
+     * it is (a [stack] taken as growing down) when smaps shows other VMAs (they changed between the two reads).
+     */
+    private List<MapsEntry> smapsOf(String mapsText) throws IOException {
+        List<MapsEntry> plain = ProcFs.parseMaps(mapsText);
+        List<MapsEntry> smaps = proc.maps(pid);
+        if (smaps.size() != plain.size()) {
+            return plain;
+        }
+        for (int i = 0; i < plain.size(); i++) {
+            MapsEntry a = plain.get(i), b = smaps.get(i);
+            if (a.start() != b.start() || a.end() != b.end() || a.prot() != b.prot() || a.offset() != b.offset()
+                    || a.inode() != b.inode()) {
+                return plain;
+            }
+        }
+        return smaps;
     }
 
     /** The id of an earlier fd with the same open file description (kcmp), or null. */
@@ -444,6 +539,20 @@ final class DumpRun {
         return newId;
     }
 
+    /** A files.img entry (type MEMFD) for a mapped memfd, one per memfd and open mode. */
+    private int memfdFileId(MapsEntry m, int flags) {
+        String key = "memfd " + m.inode() + " " + flags;
+        Integer id = fileIds.get(key);
+        if (id != null) {
+            return id;
+        }
+        int newId = files.size() + 1;
+        String open = proc.dir(pid).resolve(String.format("map_files/%x-%x", m.start(), m.end())).toString();
+        files.add(shmem.memfdFile(pid, m.inode(), m.path(), open, m.start(), m.end(), newId, flags, 0));
+        fileIds.put(key, newId);
+        return newId;
+    }
+
     private mm_entry.Builder mmEntry(TaskStat s, long brk) {
         return mm_entry.newBuilder().setMmStartCode(s.startCode()).setMmEndCode(s.endCode())
                 .setMmStartData(s.startData()).setMmEndData(s.endData()).setMmStartStack(s.startStack())
@@ -470,6 +579,15 @@ final class DumpRun {
         } else if (m.isVvar()) {
             status = VMA_AREA_REGULAR | VMA_AREA_VVAR | VMA_ANON_PRIVATE;
             flags |= MAP_ANON;
+        } else if (SharedMemory.isAnonShared(m)) {
+            status = VMA_AREA_REGULAR | VMA_ANON_SHARED;
+            flags |= MAP_ANON;
+            v.setShmid(shmem.collect(pid, m));
+        } else if (SharedMemory.isMemfd(m)) {
+            status = VMA_AREA_REGULAR | (m.shared() ? VMA_FILE_SHARED : VMA_FILE_PRIVATE) | SharedMemory.VMA_AREA_MEMFD;
+            int fdflags = m.shared() && m.write() ? RegularFile.O_RDWR : 0;
+            v.setShmid(memfdFileId(m, fdflags));
+            v.setFdflags(fdflags);
         } else if (m.fileBacked()) {
             if (m.path().endsWith(" (deleted)")) {
                 throw new CryoException("cannot dump pid " + pid + ": it maps the deleted file " + m.path()
@@ -491,29 +609,22 @@ final class DumpRun {
         if (m.growsDown()) {
             flags |= MAP_GROWSDOWN;
         }
+        long madv = dev.cryo.engine.mem.Madvise.fromVmFlags(m.vmFlags());
+        if (madv != 0) {
+            v.setMadv(madv);
+        }
         return v.setFlags(flags).setStatus(status).build();
-    }
-
-    static user_x86_regs_entry gpregsOf(Registers r) {
-        return user_x86_regs_entry.newBuilder().setR15(r.get(Registers.R15)).setR14(r.get(Registers.R14))
-                .setR13(r.get(Registers.R13)).setR12(r.get(Registers.R12)).setBp(r.get(Registers.RBP))
-                .setBx(r.get(Registers.RBX)).setR11(r.get(Registers.R11)).setR10(r.get(Registers.R10))
-                .setR9(r.get(Registers.R9)).setR8(r.get(Registers.R8)).setAx(r.get(Registers.RAX))
-                .setCx(r.get(Registers.RCX)).setDx(r.get(Registers.RDX)).setSi(r.get(Registers.RSI))
-                .setDi(r.get(Registers.RDI)).setOrigAx(r.get(Registers.ORIG_RAX)).setIp(r.get(Registers.RIP))
-                .setCs(r.get(Registers.CS)).setFlags(r.get(Registers.EFLAGS)).setSp(r.get(Registers.RSP))
-                .setSs(r.get(Registers.SS)).setFsBase(r.get(Registers.FS_BASE)).setGsBase(r.get(Registers.GS_BASE))
-                .setDs(r.get(Registers.DS)).setEs(r.get(Registers.ES)).setFs(r.get(Registers.FS))
-                .setGs(r.get(Registers.GS)).setMode(user_x86_regs_mode.NATIVE).build();
     }
 
     private void writeImages(ImageDir dir, Images img) throws CryoException {
         try {
             if (memoryImages == null) {
-                writeMemoryImages(dir, img.pages(), img.mm(), img.pagemap(), img.pstree(), img.core() != null);
+                writeMemoryImages(dir, img.pages(), img.mm(), img.pagemap(), img.pstree(), img.cores() != null);
             }
-            if (img.core() != null) {
-                dir.writeCore(pid, img.core());
+            if (img.cores() != null) {
+                for (Map.Entry<Integer, core_entry> c : img.cores().entrySet()) {
+                    dir.writeCore(c.getKey(), c.getValue());
+                }
                 dir.writeFiles(files);
                 dir.writeFdinfo(IDS, img.fdinfo());
                 if (!fdCtx.pipesData().isEmpty()) {
@@ -619,25 +730,37 @@ final class DumpRun {
 
     /** Puts everything back as it was and lets the target run on. */
     private void resume() throws CryoException {
+        SyscallException failed = null;
+        int failedTid = 0;
         try {
             if (scratch != null) {
                 scratch.release();
                 scratch = null;
             }
-            if (regs != null) {
-                Ptrace.setRegisters(pid, regs);
-            }
-            if (sigmaskChanged) {
-                Ptrace.setSigmask(pid, sigmask);
-            }
-            // detach (not CONT): the kernel then restarts an interrupted syscall itself
-            Ptrace.detach(pid, 0);
-            releasedAt = System.nanoTime();
-            seized = false;
-            log.info("Resumed pid %d", pid);
         } catch (SyscallException e) {
-            throw new CryoException("pid " + pid + " could not be resumed after the dump: " + e.getMessage(), e);
+            failed = e;
+            failedTid = pid;
         }
+        // every thread is let go, even after one failed: none may stay stopped
+        for (ThreadState t : threads) {
+            try {
+                t.putBack();
+                // detach (not CONT): the kernel then restarts an interrupted syscall itself
+                Ptrace.detach(t.tid(), 0);
+            } catch (SyscallException e) {
+                if (failed == null) {
+                    failed = e;
+                    failedTid = t.tid();
+                }
+            }
+        }
+        releasedAt = System.nanoTime();
+        seized = false;
+        if (failed != null) {
+            throw new CryoException("pid " + pid + " could not be resumed after the dump (thread " + failedTid + "): "
+                    + failed.getMessage(), failed);
+        }
+        log.info("Resumed pid %d (%d threads)", pid, threads.size());
     }
 
     private void resumeQuietly() {
@@ -657,12 +780,22 @@ final class DumpRun {
         try {
             Syscall.call("kill(" + pid + ")", Syscall.KILL, pid, WaitStatus.SIGKILL);
             releasedAt = System.nanoTime();
-            while (true) {
-                WaitStatus st = Ptrace.waitFor(pid);
-                if (!st.stopped()) {
-                    break;
+            // every traced thread is reaped by its tracer, the leader last (its exit is reported once it is alone)
+            for (int i = threads.size() - 1; i >= 0; i--) {
+                int tid = threads.get(i).tid();
+                try {
+                    while (true) {
+                        WaitStatus st = Ptrace.waitFor(tid);
+                        if (!st.stopped()) {
+                            break;
+                        }
+                        Ptrace.cont(tid, 0);
+                    }
+                } catch (SyscallException e) {
+                    if (tid == pid || e.errno() != 10 /* ECHILD: reaped with the group */) {
+                        throw e;
+                    }
                 }
-                Ptrace.cont(pid, 0);
             }
             seized = false;
             killed = true;

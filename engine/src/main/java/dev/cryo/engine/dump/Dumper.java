@@ -10,10 +10,15 @@ public final class Dumper {
     }
 
     public static void dump(DumpOptions options, Log log) throws CryoException {
+        dump(options, log, dev.cryo.engine.ActionScripts.NONE);
+    }
+
+    /** As {@link #dump(DumpOptions, Log)}, stopping at each of CRIU's action points for {@code scripts}. */
+    public static void dump(DumpOptions options, Log log, dev.cryo.engine.ActionScripts scripts) throws CryoException {
         Warmup.preloadInBackground();
         try (var signals = dev.cryo.engine.sys.StopSignals.catchThem(); Tracer tracer = new Tracer()) {
             tracer.call(() -> {
-                new DumpRun(options, log).run();
+                new DumpRun(options, log).withScripts(scripts).run();
                 return null;
             });
         }

@@ -46,12 +46,8 @@ final class TargetCheck {
         if (pid == 1) {
             throw new CryoException("cannot dump pid 1: it is the init of this pid namespace");
         }
+        requireCryosNamespaces(pid);
         try {
-            List<Integer> tasks = proc.tasks(pid);
-            if (tasks.size() > 1) {
-                throw new CryoException("cannot dump pid " + pid + ": it has " + tasks.size()
-                        + " threads; multithreaded processes are not supported yet");
-            }
             List<Integer> children = proc.children(pid);
             if (!children.isEmpty()) {
                 throw new CryoException("cannot dump pid " + pid + ": it has child process " + children.get(0)
@@ -68,6 +64,34 @@ final class TargetCheck {
             }
         } catch (IOException e) {
             throw new CryoException("cannot dump pid " + pid + ": cannot read /proc/" + pid + ": " + e.getMessage());
+        }
+    }
+
+    /**
+     * A process in a pid or mount namespace of its own (a container's) would be dumped with the pids and paths
+     * Cryo sees, and come back as something else: refused, until those namespaces are dumped, rather than killed
+     * for images that cannot give it back.
+     */
+    static void requireCryosNamespaces(int pid) throws CryoException {
+        java.nio.file.Path proc = java.nio.file.Path.of("/proc", Integer.toString(pid));
+        try {
+            String mine = java.nio.file.Files.readSymbolicLink(java.nio.file.Path.of("/proc/self/ns/pid")).toString();
+            if (!java.nio.file.Files.readSymbolicLink(proc.resolve("ns/pid")).toString().equals(mine)) {
+                String nspid = java.nio.file.Files.readAllLines(proc.resolve("status")).stream()
+                        .filter(l -> l.startsWith("NSpid:")).findFirst().orElse("NSpid: ?").substring(6).strip();
+                throw new CryoException("cannot dump pid " + pid + ": it lives in a pid namespace of its own (NSpid "
+                        + nspid.replaceAll("\\s+", " ") + "), which Cryo cannot dump yet: a restore would not give "
+                        + "it the same pids");
+            }
+            boolean ownMounts = !java.nio.file.Files.readSymbolicLink(proc.resolve("ns/mnt")).equals(
+                    java.nio.file.Files.readSymbolicLink(java.nio.file.Path.of("/proc/self/ns/mnt")));
+            if (ownMounts && !java.nio.file.Files.isSameFile(proc.resolve("root"), java.nio.file.Path.of("/"))) {
+                throw new CryoException("cannot dump pid " + pid + ": it lives in a mount namespace of its own with "
+                        + "another root (a container's), which Cryo cannot dump yet: its paths would not be found again");
+            }
+        } catch (java.io.IOException e) {
+            throw new CryoException("cannot dump pid " + pid + ": cannot read its namespaces in /proc/" + pid + ": "
+                    + e.getMessage());
         }
     }
 }

@@ -60,11 +60,10 @@ final class Tracers {
      * again by the time it is looked for (the other dump was quick) leaves the task free: the freeze is tried once
      * more.
      */
-    static void freeze(ProcFs proc, int pid) throws CryoException, SyscallException {
+    static java.util.List<Integer> freeze(ProcFs proc, int pid) throws CryoException, SyscallException {
         for (int attempt = 0; ; attempt++) {
             try {
-                Freezer.freeze(pid, Ptrace.O_TRACESYSGOOD);
-                return;
+                return Freezer.freezeAll(pid, Ptrace.O_TRACESYSGOOD, () -> proc.tasks(pid));
             } catch (SyscallException e) {
                 if (e.errno() != EPERM) {
                     throw e;

@@ -2,6 +2,12 @@ package dev.cryo.engine.ptrace;
 
 import dev.cryo.engine.sys.SyscallException;
 
+import java.io.IOException;
+import java.util.ArrayList;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Set;
+
 /** Seizes a task and brings it to a ptrace stop without sending it a signal it could see. */
 public final class Freezer {
     private Freezer() {
@@ -27,6 +33,110 @@ public final class Freezer {
                 Ptrace.interrupt(pid);
             } else {
                 Ptrace.cont(pid, 0);
+            }
+        }
+    }
+
+    /** The thread ids of a process as /proc lists them now. */
+    @FunctionalInterface
+    public interface ThreadList {
+        List<Integer> tids() throws IOException;
+    }
+
+    /** Bounds the re-listing: a process that makes threads faster than they can be frozen is refused. */
+    static final int MAX_ROUNDS = 1000;
+
+    /**
+     * Freezes every thread of process {@code pid}: seizes and interrupts each listed thread, waits for each to
+     * stop, and lists the threads again until a listing brings no new one (a running thread may start another
+     * until it is itself stopped). A thread that exits meanwhile is dropped. On failure every thread frozen so
+     * far is let go as it was, and the error names the thread.
+     *
+     * @return the frozen thread ids, the leader first
+     */
+    public static List<Integer> freezeAll(int pid, int options, ThreadList list) throws SyscallException {
+        Set<Integer> frozen = new LinkedHashSet<>();
+        Set<Integer> gone = new LinkedHashSet<>();
+        Set<Integer> stopped = new LinkedHashSet<>();
+        try {
+            for (int round = 0; ; round++) {
+                if (round == MAX_ROUNDS) {
+                    throw new SyscallException("pid " + pid + " kept starting threads while being frozen", 11 /* EAGAIN */);
+                }
+                List<Integer> listed = new ArrayList<>();
+                listed.add(pid); // the leader first, whatever the listing's order
+                try {
+                    for (int tid : list.tids()) {
+                        if (tid != pid) {
+                            listed.add(tid);
+                        }
+                    }
+                } catch (IOException e) {
+                    throw new SyscallException("listing /proc/" + pid + "/task", 3 /* ESRCH */);
+                }
+                List<Integer> fresh = new ArrayList<>();
+                for (int tid : listed) {
+                    if (frozen.contains(tid) || gone.contains(tid)) {
+                        continue;
+                    }
+                    try {
+                        Ptrace.seize(tid, options);
+                    } catch (SyscallException e) {
+                        if (e.errno() == 3 && tid != pid) { // exited between the listing and the seize
+                            gone.add(tid);
+                            continue;
+                        }
+                        throw tid == pid ? e : new SyscallException("thread " + tid + " of pid " + pid
+                                + ": ptrace(SEIZE)", e.errno());
+                    }
+                    frozen.add(tid); // seized: from here on it must be let go on failure
+                    Ptrace.interrupt(tid);
+                    fresh.add(tid);
+                }
+                if (fresh.isEmpty()) {
+                    return new ArrayList<>(frozen);
+                }
+                for (int tid : fresh) {
+                    if (awaitStop(tid)) {
+                        stopped.add(tid);
+                    } else {
+                        frozen.remove(tid);
+                        gone.add(tid);
+                        if (tid == pid) {
+                            throw new SyscallException("pid " + pid + " exited while being frozen", 3);
+                        }
+                    }
+                }
+            }
+        } catch (SyscallException | RuntimeException e) {
+            for (int tid : frozen) {
+                try {
+                    if (stopped.contains(tid) || awaitStop(tid)) { // detach needs it stopped
+                        Ptrace.detach(tid, 0);
+                    }
+                } catch (SyscallException ignored) {
+                    // gone
+                }
+            }
+            throw e;
+        }
+    }
+
+    /** Waits for the interrupt stop of a seized thread; false when it exited instead. */
+    private static boolean awaitStop(int tid) throws SyscallException {
+        while (true) {
+            WaitStatus st = Ptrace.waitFor(tid);
+            if (!st.stopped()) {
+                return false;
+            }
+            if (st.eventStop()) {
+                return true;
+            }
+            if (st.signalStop()) {
+                Ptrace.cont(tid, st.stopSignal());
+                Ptrace.interrupt(tid);
+            } else {
+                Ptrace.cont(tid, 0);
             }
         }
     }

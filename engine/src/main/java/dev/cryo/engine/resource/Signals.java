@@ -87,9 +87,20 @@ public final class Signals {
         return q.build();
     }
 
-    /** Queues each siginfo to the task itself (a task may queue any siginfo to itself). */
-    public static void restoreQueue(RemoteSyscall remote, RemoteScratch scratch, int offset, int pid,
-                                    signal_queue_entry q, boolean shared) throws SyscallException {
+    /** Queues each siginfo of the process-wide queue (a task may queue any siginfo to its own process). */
+    public static void restoreShared(RemoteSyscall remote, RemoteScratch scratch, int offset, int pid,
+                                     signal_queue_entry q) throws SyscallException {
+        restore(remote, scratch, offset, pid, pid, q, true);
+    }
+
+    /** Queues each siginfo of one thread's private queue, run in that thread itself (from outside it is EPERM). */
+    public static void restoreQueue(RemoteSyscall inThread, RemoteScratch scratch, int offset, int pid, int tid,
+                                    signal_queue_entry q) throws SyscallException {
+        restore(inThread, scratch, offset, pid, tid, q, false);
+    }
+
+    private static void restore(RemoteSyscall remote, RemoteScratch scratch, int offset, int pid, int tid,
+                                signal_queue_entry q, boolean shared) throws SyscallException {
         for (siginfo_entry s : q.getSignalsList()) {
             byte[] info = s.getSiginfo().toByteArray();
             int signo = ByteBuffer.wrap(info).order(ByteOrder.LITTLE_ENDIAN).getInt(0);
@@ -97,7 +108,7 @@ public final class Signals {
             if (shared) {
                 remote.call("rt_sigqueueinfo(" + signo + ")", Syscall.RT_SIGQUEUEINFO, pid, signo, scratch.address() + offset);
             } else {
-                remote.call("rt_tgsigqueueinfo(" + signo + ")", Syscall.RT_TGSIGQUEUEINFO, pid, pid, signo,
+                remote.call("rt_tgsigqueueinfo(" + tid + ", " + signo + ")", Syscall.RT_TGSIGQUEUEINFO, pid, tid, signo,
                         scratch.address() + offset);
             }
         }

@@ -2,25 +2,22 @@ package dev.cryo.engine.resource;
 
 import dev.cryo.engine.proc.ProcFs;
 import dev.cryo.engine.proc.TaskStatus;
-import dev.cryo.engine.ptrace.Ptrace;
 import dev.cryo.engine.sys.NativeBuffer;
 import dev.cryo.engine.sys.Syscall;
 import dev.cryo.engine.sys.SyscallException;
 import dev.cryo.image.proto.creds_entry;
 import dev.cryo.image.proto.rlimit_entry;
-import dev.cryo.image.proto.rseq_entry;
 import dev.cryo.image.proto.task_kobj_ids_entry;
 import dev.cryo.image.proto.task_rlimits_entry;
-import dev.cryo.image.proto.thread_core_entry;
 import dev.cryo.image.proto.timens_entry;
 import dev.cryo.image.proto.timespec;
 
 import java.io.IOException;
 
-/** Task attributes readable from outside the task: rlimits, creds, robust futex list, rseq, ids. */
+/** Task attributes readable from outside the task: rlimits, creds, ids (a thread's own are {@link ThreadState}'s). */
 public final class TaskResources {
     public static final int RLIM_NLIMITS = 16;
-    static final int GET_ROBUST_LIST = 274, CLOCK_GETTIME = 228;
+    static final int CLOCK_GETTIME = 228;
 
     private TaskResources() {
     }
@@ -50,26 +47,8 @@ public final class TaskResources {
         return proc.oomScoreAdj(pid);
     }
 
-    /** @param comm the task's name (/proc/PID/comm), read once by the caller for both core entries */
-    public static thread_core_entry threadCore(int pid, String comm, TaskStatus status, long sigmask)
-            throws SyscallException {
-        NativeBuffer b = PAIR.get();
-        long r = Syscall.raw(GET_ROBUST_LIST, pid, b.address(), b.address() + 8);
-        if (r < 0) {
-            throw new SyscallException("get_robust_list(" + pid + ")", (int) -r);
-        }
-        var t = thread_core_entry.newBuilder().setFutexRla(b.getLong(0)).setFutexRlaLen((int) b.getLong(8))
-                .setSchedNice(0).setSchedPolicy(0).setBlkSigset(sigmask)
-                .setSignalsP(Signals.dumpQueue(pid, false)).setCreds(creds(status)).setComm(comm);
-        Ptrace.RseqConfig rseq = Ptrace.rseqConfiguration(pid);
-        if (rseq != null && rseq.abiPointer() != 0) {
-            t.setRseqEntry(rseq_entry.newBuilder().setRseqAbiPointer(rseq.abiPointer())
-                    .setRseqAbiSize((int) rseq.abiSize()).setSignature(rseq.signature()));
-        }
-        return t.build();
-    }
-
-    static creds_entry creds(TaskStatus s) {
+    /** The task's creds as /proc shows them (checked on restore, never set). */
+    public static creds_entry creds(TaskStatus s) {
         int[] uid = s.ids("Uid");
         int[] gid = s.ids("Gid");
         var c = creds_entry.newBuilder().setUid(uid[0]).setEuid(uid[1]).setSuid(uid[2]).setFsuid(uid[3])

@@ -14,9 +14,9 @@ import dev.cryo.image.proto.rlimit_entry;
 
 import java.io.IOException;
 
-/** Task attributes set in the new task: fs (cwd, root, umask), personality, comm, rlimits, groups, creds check. */
+/** Task attributes set in the new task: fs (cwd, root, umask), personality, rlimits, groups, creds check. */
 public final class TaskRestore {
-    static final int CHDIR = 80, CHROOT = 161, SET_ROBUST_LIST = 273, PR_SET_NAME = 15;
+    static final int CHDIR = 80, CHROOT = 161;
 
     private TaskRestore() {
     }
@@ -36,10 +36,7 @@ public final class TaskRestore {
         var th = core.getThreadCore();
         checkCreds(pid, th.getCreds(), proc.status(pid));
         ctx.syscall().call("personality", Syscall.PERSONALITY, tc.getPersonality());
-        ctx.syscall().call("prctl(PR_SET_NAME)", Syscall.PRCTL, PR_SET_NAME, ctx.scratch().string(0, tc.getComm()));
-        if (th.getFutexRla() != 0) {
-            ctx.syscall().call("set_robust_list", SET_ROBUST_LIST, th.getFutexRla(), th.getFutexRlaLen());
-        }
+        // comm and the robust list are the leader thread's own: ThreadState sets them
         rlimits(ctx, tc.getRlimits().getRlimitsList());
         // session and group: a shell job joins the restorer's session; otherwise the process leads its own again
         TaskStat now = proc.stat(pid);

@@ -24,9 +24,11 @@ import dev.cryo.engine.resource.FdKinds;
 import dev.cryo.engine.resource.FdRestoreContext;
 import dev.cryo.engine.resource.FpuState;
 import dev.cryo.engine.resource.RegularFile;
+import dev.cryo.engine.resource.SharedMemory;
 import dev.cryo.engine.resource.Signals;
 import dev.cryo.engine.resource.SocketRestore;
 import dev.cryo.engine.resource.TaskRestore;
+import dev.cryo.engine.resource.ThreadState;
 import dev.cryo.engine.sys.NativeBuffer;
 import dev.cryo.engine.sys.Syscall;
 import dev.cryo.engine.sys.SyscallException;
@@ -68,14 +70,23 @@ final class RestoreRun {
     private RemoteSyscall remote;
     private RemoteScratch scratch;
     private long pagesRestored;
+    private SharedMemory.Restore shmem;
 
     RestoreRun(RestoreOptions options, Log log) {
         this.options = options;
         this.log = log;
     }
 
+    /** The caller's stops (CRIU's action scripts, RPC notifications); none from the command line. */
+    private dev.cryo.engine.ActionScripts scripts = dev.cryo.engine.ActionScripts.NONE;
+
+    RestoreRun withScripts(dev.cryo.engine.ActionScripts scripts) {
+        this.scripts = scripts;
+        return this;
+    }
+
     /** The task image, read and checked before anything runs. */
-    record Image(pstree_entry pstree, core_entry core, mm_entry mm, PageMap pagemap, List<file_entry> files,
+    record Image(pstree_entry pstree, core_entry core, Map<Integer, core_entry> threads, mm_entry mm, PageMap pagemap, List<file_entry> files,
                  List<fdinfo_entry> fdinfo, fs_entry fs) {
         file_entry file(int id) throws CryoException {
             return files.stream().filter(f -> f.getId() == id).findFirst()
@@ -90,14 +101,25 @@ final class RestoreRun {
         pid = img.pstree().getPid();
         log.info("Restoring pid %d from %s", pid, options.imagesDir());
         precheckFiles(img);
+        shmem = new SharedMemory.Restore(dir, log);
+        shmem.check(pid, img.mm().getVmasList());
         Pages pages = loadPages(img);
         try {
+            scripts.run("pre-restore");
             waitForPid();
+            for (int tid : img.threads().keySet()) {
+                if (proc.exists(tid)) { // clone3 would refuse it after the task is made; say so before
+                    throw new CryoException("cannot restore pid " + pid + ": its thread id " + tid + " is in use");
+                }
+            }
             long tf0 = System.nanoTime();
             try {
                 fork();
+                scripts.run("setup-namespaces", child);
+                scripts.run("post-setup-namespaces");
                 long forkUs = (System.nanoTime() - tf0) / 1000;
                 build(img, pages);
+                scripts.runQuietly("post-resume"); // the tree runs already: CRIU only logs a failure here
                 long restoreUs = (System.nanoTime() - t0) / 1000;
                 log.info("Restored pid %d in %d us (fork %d us)", pid, restoreUs, forkUs);
                 writeStats(forkUs, restoreUs);
@@ -111,6 +133,7 @@ final class RestoreRun {
             }
         } finally {
             pages.release();
+            shmem.close();
         }
     }
 
@@ -145,15 +168,23 @@ final class RestoreRun {
                         + " processes; only single processes can be restored yet");
             }
             pstree_entry root = tree.get(0);
-            if (root.getThreadsCount() != 1) {
-                throw new CryoException(where + "pid " + root.getPid() + " has " + root.getThreadsCount()
-                        + " threads; multithreaded processes are not supported yet");
-            }
             int p = root.getPid();
             current = "core-" + p + ".img";
             core_entry core = dir.core(p);
-            if (core.getMtype() != core_entry.march.X86_64 || !core.hasThreadInfo()) {
+            if (core.getMtype() != core_entry.march.X86_64 || !core.hasThreadInfo() || !core.hasTc()) {
                 throw new CryoException(where + current + " is not an x86_64 task");
+            }
+            Map<Integer, core_entry> threads = new LinkedHashMap<>(); // the leader's own thread is not one of them
+            for (int tid : root.getThreadsList()) {
+                if (tid == p) {
+                    continue;
+                }
+                current = "core-" + tid + ".img";
+                core_entry tc = dir.core(tid);
+                if (tc.getMtype() != core_entry.march.X86_64 || !tc.hasThreadInfo() || !tc.hasThreadCore()) {
+                    throw new CryoException(where + current + " is not an x86_64 thread");
+                }
+                threads.put(tid, tc);
             }
             current = "mm-" + p + ".img";
             mm_entry mm = dir.mm(p);
@@ -167,7 +198,7 @@ final class RestoreRun {
             List<fdinfo_entry> fdinfo = dir.fdinfo(ids.getFilesId());
             current = "fs-" + p + ".img";
             fs_entry fs = dir.fs(p);
-            return new Image(root, core, mm, pm, files, fdinfo, fs);
+            return new Image(root, core, threads, mm, pm, files, fdinfo, fs);
         } catch (IOException | RuntimeException e) {
             String why = e instanceof java.nio.file.NoSuchFileException ? "it is missing" : e.getMessage();
             throw new CryoException(where + "cannot read " + current + ": " + why, e);
@@ -177,7 +208,7 @@ final class RestoreRun {
     /** Files must be there before a task is made, so that a missing one leaves nothing behind. */
     private void precheckFiles(Image img) throws CryoException {
         for (vma_entry v : img.mm().getVmasList()) {
-            if (isFileVma(v)) {
+            if (isFileVma(v) && !SharedMemory.isMemfd(v)) {
                 RegularFile.verify(pid, img.file((int) v.getShmid()).getReg());
             }
         }
@@ -318,6 +349,16 @@ final class RestoreRun {
         SocketRestore.abort(pid, options.imagesDir(), log);
         if (child > 0) {
             Syscall.raw(Syscall.KILL, child, WaitStatus.SIGKILL);
+            for (int tid : threadsMade) { // the tracer reaps each thread it made; the leader is reported last
+                try {
+                    while (Ptrace.waitFor(tid).stopped()) {
+                        Ptrace.cont(tid, 0);
+                    }
+                } catch (SyscallException ignored) {
+                    // already reaped
+                }
+            }
+            threadsMade.clear();
             try {
                 while (Ptrace.waitFor(child).stopped()) {
                     Ptrace.cont(child, 0);
@@ -328,6 +369,46 @@ final class RestoreRun {
             child = -1;
         }
         killHelper();
+    }
+
+    static final long CLONE_VM = 0x100, CLONE_FS = 0x200, CLONE_FILES = 0x400, CLONE_SIGHAND = 0x800,
+            CLONE_THREAD = 0x10000, CLONE_SYSVSEM = 0x40000;
+    private final List<Integer> threadsMade = new ArrayList<>();
+
+    /**
+     * A thread with the image's tid, made by a remote clone3 in the leader. It stops before it runs a user
+     * instruction (the leader is traced with PTRACE_O_TRACECLONE), so it needs no stack: its registers are set
+     * before it ever runs. It starts with the leader's mask, which blocks every signal.
+     *
+     * @return remote syscalls in the new thread
+     */
+    private RemoteSyscall cloneThread(int tid) throws SyscallException, CryoException {
+        NativeBuffer args = NativeBuffer.allocate(96);
+        args.zero(0, 96);
+        args.putLong(0, CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM);
+        args.putLong(32, 0); // exit_signal: a thread has none
+        args.putLong(64, scratch.address() + SCRATCH_STRUCTS + 88); // set_tid
+        args.putLong(72, 1); // set_tid_size
+        args.putLong(88, tid);
+        scratch.write(SCRATCH_STRUCTS, args.bytes(0, 96));
+        long r = remote.raw(Syscall.CLONE3, scratch.address() + SCRATCH_STRUCTS, 88);
+        if (r == -17) {
+            throw new CryoException("cannot restore pid " + pid + ": thread id " + tid + " is taken (clone3: File exists)");
+        }
+        if (r < 0) {
+            throw new CryoException("cannot restore pid " + pid + ": clone3 of thread " + tid + " failed: "
+                    + SyscallException.describe((int) -r));
+        }
+        threadsMade.add((int) r);
+        if (r != tid) {
+            throw new CryoException("cannot restore pid " + pid + ": thread " + tid + " came back as " + r);
+        }
+        WaitStatus st = Ptrace.waitFor(tid);
+        if (!st.stopped()) {
+            throw new CryoException("cannot restore pid " + pid + ": new thread " + tid + " " + st
+                    + " before it could be built");
+        }
+        return new RemoteSyscall(tid, remote.site(), Ptrace.registers(tid));
     }
 
     private void build(Image img, Pages pages) throws CryoException {
@@ -389,6 +470,7 @@ final class RestoreRun {
             for (int fd : fileFds.values()) {
                 remote.call("close", Syscall.CLOSE, fd);
             }
+            shmem.doneWith(remote);
 
             step = "write pages";
             writePages(pages, vmas, filled, memory);
@@ -396,6 +478,13 @@ final class RestoreRun {
                 vma_entry v = vmas.get(i);
                 if (v.getProt() != (v.getProt() | 3)) {
                     remote.call("mprotect", Syscall.MPROTECT, v.getStart(), v.getEnd() - v.getStart(), v.getProt());
+                }
+            }
+
+            step = "madvise";
+            for (vma_entry v : vmas) {
+                if (v.getMadv() != 0) {
+                    dev.cryo.engine.mem.Madvise.apply(remote, v, log);
                 }
             }
 
@@ -411,17 +500,22 @@ final class RestoreRun {
                     img.file(img.fs().getRootId()).getReg().getName(), img.fs().getUmask());
             TaskRestore.task(fdCtx, img.core(), img.pstree(), proc);
 
+            step = "threads";
+            Map<Integer, RemoteSyscall> inThread = new LinkedHashMap<>();
+            for (int tid : img.threads().keySet()) {
+                inThread.put(tid, cloneThread(tid));
+            }
+
             step = "signals";
             task_core_entry tc = img.core().getTc();
             Signals.restoreActions(remote, scratch, SCRATCH_STRUCTS, tc.getSigactionsList());
-            Signals.restoreQueue(remote, scratch, SCRATCH_STRUCTS, child, tc.getSignalsS(), true);
-            thread_core_entry th = img.core().getThreadCore();
-            Signals.restoreQueue(remote, scratch, SCRATCH_STRUCTS, child, th.getSignalsP(), false);
+            Signals.restoreShared(remote, scratch, SCRATCH_STRUCTS, child, tc.getSignalsS());
 
-            step = "rseq";
-            if (th.hasRseqEntry() && th.getRseqEntry().getRseqAbiPointer() != 0) {
-                rseq_entry re = th.getRseqEntry();
-                remote.call("rseq register", Syscall.RSEQ, re.getRseqAbiPointer(), re.getRseqAbiSize(), 0, re.getSignature());
+            step = "thread state";
+            ThreadState.restoreOwn(remote, scratch, SCRATCH_STRUCTS, pid, img.core());
+            for (Map.Entry<Integer, RemoteSyscall> t : inThread.entrySet()) {
+                step = "thread " + t.getKey() + " state";
+                ThreadState.restoreOwn(t.getValue(), scratch, SCRATCH_STRUCTS, pid, img.threads().get(t.getKey()));
             }
 
             step = "unmap scratch";
@@ -429,16 +523,21 @@ final class RestoreRun {
             scratch = null;
 
             step = "registers";
-            thread_info_x86 ti = img.core().getThreadInfo();
-            byte[] xstate = FpuState.fromImage(ti.getFpregs(), Ptrace.xstate(child));
-            Ptrace.setXstate(child, xstate);
-            Registers regs = registersOf(ti.getGpregs()).forNewTask();
-            Ptrace.setRegisters(child, regs);
-            Ptrace.setSigmask(child, th.hasBlkSigset() ? th.getBlkSigset() : tc.getBlkSigset());
+            Registers regs = ThreadState.restoreRegisters(child, img.core());
             log.debug("pid %d starts at %s", child, regs);
+            for (int tid : inThread.keySet()) {
+                step = "thread " + tid + " registers";
+                Registers tr = ThreadState.restoreRegisters(tid, img.threads().get(tid));
+                log.debug("thread %d starts at %s", tid, tr);
+            }
 
             step = "sockets";
             SocketRestore.finish(fdCtx);
+
+            step = "post-restore";
+            scripts.run("post-restore", child);
+            scripts.run("network-unlock");
+            scripts.run("pre-resume");
 
             step = "resume";
             String stop = dev.cryo.engine.sys.StopSignals.at(step); // a stop signal during the build: cleanUp kills it
@@ -446,8 +545,13 @@ final class RestoreRun {
                 throw new CryoException("cannot restore pid " + pid + ": Cryo was stopped by " + stop
                         + "; the process being built was killed, nothing is left");
             }
+            // every thread is whole before any runs: the leader goes first, its threads follow
             Ptrace.detach(child, 0);
             child = -1;
+            for (int tid : inThread.keySet()) {
+                Ptrace.detach(tid, 0);
+            }
+            threadsMade.clear();
         } catch (SyscallException | IOException e) {
             throw new CryoException("cannot restore pid " + pid + ": step '" + step + "' failed: " + e.getMessage(), e);
         }
@@ -664,7 +768,11 @@ final class RestoreRun {
         int prot = filled ? v.getProt() | 3 : v.getProt();
         long len = v.getEnd() - v.getStart();
         int flags = (v.getFlags() & (MAP_SHARED | MAP_PRIVATE | MAP_GROWSDOWN)) | MAP_FIXED;
-        if (isFileVma(v)) {
+        if (SharedMemory.isAnonShared(v)) {
+            shmem.map(remote, v);
+        } else if (SharedMemory.isMemfd(v)) {
+            shmem.mapMemfd(remote, v, img.file((int) v.getShmid()), prot);
+        } else if (isFileVma(v)) {
             int id = (int) v.getShmid();
             Integer fd = fileFds.get(id);
             if (fd == null) {
@@ -759,38 +867,6 @@ final class RestoreRun {
             }
         }
         return out;
-    }
-
-    static Registers registersOf(user_x86_regs_entry g) {
-        long[] w = new long[Registers.COUNT];
-        w[Registers.R15] = g.getR15();
-        w[Registers.R14] = g.getR14();
-        w[Registers.R13] = g.getR13();
-        w[Registers.R12] = g.getR12();
-        w[Registers.RBP] = g.getBp();
-        w[Registers.RBX] = g.getBx();
-        w[Registers.R11] = g.getR11();
-        w[Registers.R10] = g.getR10();
-        w[Registers.R9] = g.getR9();
-        w[Registers.R8] = g.getR8();
-        w[Registers.RAX] = g.getAx();
-        w[Registers.RCX] = g.getCx();
-        w[Registers.RDX] = g.getDx();
-        w[Registers.RSI] = g.getSi();
-        w[Registers.RDI] = g.getDi();
-        w[Registers.ORIG_RAX] = g.getOrigAx();
-        w[Registers.RIP] = g.getIp();
-        w[Registers.CS] = g.getCs();
-        w[Registers.EFLAGS] = g.getFlags();
-        w[Registers.RSP] = g.getSp();
-        w[Registers.SS] = g.getSs();
-        w[Registers.FS_BASE] = g.getFsBase();
-        w[Registers.GS_BASE] = g.getGsBase();
-        w[Registers.DS] = g.getDs();
-        w[Registers.ES] = g.getEs();
-        w[Registers.FS] = g.getFs();
-        w[Registers.GS] = g.getGs();
-        return new Registers(w);
     }
 
     private void writeStats(long forkUs, long restoreUs) {

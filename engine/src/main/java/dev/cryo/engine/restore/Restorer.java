@@ -13,17 +13,27 @@ public final class Restorer {
     }
 
     /**
+     * Restores the tree and returns once it runs, stopping at each of CRIU's action points for {@code scripts}.
+     * The restored root is Cryo's child until Cryo exits, then its reaper's (the caller's, when it is a subreaper).
+     *
+     * @return the restored root's pid
+     */
+    public static int restoreTree(RestoreOptions options, Log log, dev.cryo.engine.ActionScripts scripts)
+            throws CryoException {
+        try (var signals = dev.cryo.engine.sys.StopSignals.catchThem();
+             ImageDirLock lock = ImageDirLock.take(options.imagesDir()); Tracer tracer = new Tracer()) {
+            ImageIntegrity.check(options.imagesDir(), log); // before anything is touched
+            return tracer.call(() -> new RestoreRun(options, log).withScripts(scripts).run());
+        }
+    }
+
+    /**
      * Restores the tree in {@code options.imagesDir()}.
      *
      * @return the exit status for the CLI: 0 when detached; otherwise the restored root's exit status
      */
     public static int restore(RestoreOptions options, Log log) throws CryoException {
-        int pid;
-        try (var signals = dev.cryo.engine.sys.StopSignals.catchThem();
-             ImageDirLock lock = ImageDirLock.take(options.imagesDir()); Tracer tracer = new Tracer()) {
-            ImageIntegrity.check(options.imagesDir(), log);
-            pid = tracer.call(() -> new RestoreRun(options, log).run());
-        }
+        int pid = restoreTree(options, log, dev.cryo.engine.ActionScripts.NONE);
         if (options.detached()) {
             return 0;
         }

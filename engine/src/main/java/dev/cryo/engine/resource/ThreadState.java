@@ -1,0 +1,250 @@
+package dev.cryo.engine.resource;
+
+import dev.cryo.engine.ptrace.Ptrace;
+import dev.cryo.engine.ptrace.Registers;
+import dev.cryo.engine.ptrace.RemoteScratch;
+import dev.cryo.engine.ptrace.RemoteSyscall;
+import dev.cryo.engine.sys.NativeBuffer;
+import dev.cryo.engine.sys.Syscall;
+import dev.cryo.engine.sys.SyscallException;
+import dev.cryo.image.proto.core_entry;
+import dev.cryo.image.proto.creds_entry;
+import dev.cryo.image.proto.rseq_entry;
+import dev.cryo.image.proto.thread_core_entry;
+import dev.cryo.image.proto.thread_info_x86;
+import dev.cryo.image.proto.thread_sas_entry;
+import dev.cryo.image.proto.user_x86_regs_entry;
+import dev.cryo.image.proto.user_x86_regs_mode;
+
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+
+/**
+ * One thread's own state, dumped and restored here: registers with the xstate and fs/gs base, signal mask, its
+ * private pending signals, sigaltstack, clear-child-tid address, robust futex list, rseq, comm and the syscall
+ * it was stopped in (its restart follows the kernel's rules on restore). A process's leader is a thread like any
+ * other; what the threads share (memory, files, handlers, the shared signal queue) belongs to the task.
+ *
+ * <p>Dump side, one instance per frozen thread: {@link #read} takes what ptrace gives from outside,
+ * {@link #readRemote} what only the thread itself can tell (sigaltstack, clear-child-tid), {@link #putBack}
+ * undoes what the dump changed before the thread is let go. Restore side: {@link #restoreOwn} in a thread already
+ * made with its tid, while the scratch page is still mapped, then {@link #restoreRegisters} last.
+ */
+public final class ThreadState {
+    static final int GET_ROBUST_LIST = 274, SET_ROBUST_LIST = 273, SET_TID_ADDRESS = 218;
+    static final int PR_SET_NAME = 15, PR_GET_TID_ADDRESS = 40;
+    static final int SS_ONSTACK = 1, SS_DISABLE = 2, SS_AUTODISARM = 1 << 31;
+    /** Bytes of scratch {@link #readRemote} and {@link #restoreOwn} use: a stack_t and the tid address. */
+    public static final int SCRATCH_BYTES = 32;
+
+    private final int tid;
+    private Registers regs;
+    private long sigmask;
+    private boolean masked;
+    private RemoteSyscall remote;
+    private long clearTid;
+    private thread_sas_entry sas;
+
+    private ThreadState(int tid) {
+        this.tid = tid;
+    }
+
+    /** A thread in a ptrace stop, about to be dumped. */
+    public static ThreadState frozen(int tid) {
+        return new ThreadState(tid);
+    }
+
+    public int tid() {
+        return tid;
+    }
+
+    /** Its registers as found at the freeze (null before {@link #read}). */
+    public Registers registers() {
+        return regs;
+    }
+
+    public long sigmask() {
+        return sigmask;
+    }
+
+    /** Registers and signal mask: read first, they are what {@link #putBack} restores. */
+    public void read() throws SyscallException {
+        regs = Ptrace.registers(tid);
+        sigmask = Ptrace.sigmask(tid);
+    }
+
+    /**
+     * Remote syscalls in this thread from now on: every signal is blocked first, so none can interrupt them (the
+     * mask is put back by {@link #putBack}).
+     */
+    public RemoteSyscall remote(long site) throws SyscallException {
+        if (remote == null) {
+            Ptrace.setSigmask(tid, -1L);
+            masked = true;
+            remote = new RemoteSyscall(tid, site, regs);
+        }
+        return remote;
+    }
+
+    /** sigaltstack and the clear-child-tid address: no interface but the thread's own syscalls gives them. */
+    public void readRemote(long site, RemoteScratch scratch, int offset) throws SyscallException {
+        RemoteSyscall r = remote(site);
+        long at = scratch.address() + offset;
+        r.call("sigaltstack", Syscall.SIGALTSTACK, 0, at);
+        r.call("prctl(PR_GET_TID_ADDRESS)", Syscall.PRCTL, PR_GET_TID_ADDRESS, at + 24);
+        ByteBuffer b = ByteBuffer.wrap(scratch.read(offset, 32)).order(ByteOrder.LITTLE_ENDIAN);
+        sas = thread_sas_entry.newBuilder().setSsSp(b.getLong(0)).setSsFlags(b.getInt(8)).setSsSize(b.getLong(16))
+                .build();
+        clearTid = b.getLong(24);
+    }
+
+    /** thread_info: registers, xstate, clear-child-tid. */
+    public thread_info_x86 threadInfo() throws SyscallException {
+        return thread_info_x86.newBuilder().setClearTidAddr(clearTid).setGpregs(gpregsOf(regs))
+                .setFpregs(FpuState.toImage(Ptrace.xstate(tid))).build();
+    }
+
+    /**
+     * thread_core: mask, own pending signals, altstack, robust list, rseq, comm.
+     *
+     * @param creds the task's (threads of one process share them in every program Cryo restores: it checks,
+     *              never sets, creds)
+     */
+    public thread_core_entry threadCore(creds_entry creds, String comm) throws SyscallException {
+        NativeBuffer b = PAIR.get();
+        long r = Syscall.raw(GET_ROBUST_LIST, tid, b.address(), b.address() + 8);
+        if (r < 0) {
+            throw new SyscallException("get_robust_list(" + tid + ")", (int) -r);
+        }
+        var t = thread_core_entry.newBuilder().setFutexRla(b.getLong(0)).setFutexRlaLen((int) b.getLong(8))
+                .setSchedNice(0).setSchedPolicy(0).setBlkSigset(sigmask)
+                .setSignalsP(Signals.dumpQueue(tid, false)).setCreds(creds).setComm(comm);
+        if (sas != null) {
+            t.setSas(sas);
+        }
+        Ptrace.RseqConfig rseq = Ptrace.rseqConfiguration(tid);
+        if (rseq != null && rseq.abiPointer() != 0) {
+            t.setRseqEntry(rseq_entry.newBuilder().setRseqAbiPointer(rseq.abiPointer())
+                    .setRseqAbiSize((int) rseq.abiSize()).setSignature(rseq.signature()));
+        }
+        return t.build();
+    }
+
+    /** The thread as it was: registers (a syscall it was in restarts on detach) and mask. */
+    public void putBack() throws SyscallException {
+        if (remote != null && regs != null) {
+            Ptrace.setRegisters(tid, regs);
+        }
+        if (masked) {
+            Ptrace.setSigmask(tid, sigmask);
+            masked = false;
+        }
+        remote = null;
+    }
+
+    private static final ThreadLocal<NativeBuffer> PAIR = ThreadLocal.withInitial(() -> NativeBuffer.allocate(16));
+
+    /** Makes this thread's buffer now (before a freeze), so that the frozen window does not. */
+    public static void prepareThread() {
+        PAIR.get();
+    }
+
+    // ---- restore
+
+    /**
+     * Everything of the thread's own that takes a syscall in the thread itself: altstack, robust list, rseq,
+     * clear-child-tid, comm and its private pending signals (queued to itself, which needs no permission). The
+     * thread's mask blocks every signal until {@link #restoreRegisters}.
+     *
+     * @param pid the process (thread group) the thread belongs to
+     */
+    public static void restoreOwn(RemoteSyscall inThread, RemoteScratch scratch, int offset, int pid, core_entry core)
+            throws SyscallException {
+        thread_core_entry th = core.getThreadCore();
+        int tid = inThread.pid();
+        if (th.hasSas() && (th.getSas().getSsFlags() & SS_DISABLE) == 0) {
+            thread_sas_entry s = th.getSas();
+            NativeBuffer b = NativeBuffer.allocate(24);
+            b.putLong(0, s.getSsSp());
+            b.putInt(8, s.getSsFlags() & SS_AUTODISARM); // SS_ONSTACK is a state, not a setting
+            b.putLong(16, s.getSsSize());
+            scratch.write(offset, b.bytes(0, 24));
+            inThread.call("sigaltstack", Syscall.SIGALTSTACK, scratch.address() + offset, 0);
+        }
+        if (th.getFutexRla() != 0) {
+            inThread.call("set_robust_list", SET_ROBUST_LIST, th.getFutexRla(), th.getFutexRlaLen());
+        }
+        if (core.getThreadInfo().getClearTidAddr() != 0) {
+            inThread.call("set_tid_address", SET_TID_ADDRESS, core.getThreadInfo().getClearTidAddr());
+        }
+        String comm = th.hasComm() ? th.getComm() : core.getTc().getComm();
+        if (!comm.isEmpty()) {
+            inThread.call("prctl(PR_SET_NAME)", Syscall.PRCTL, PR_SET_NAME, scratch.string(offset, comm));
+        }
+        if (th.hasRseqEntry() && th.getRseqEntry().getRseqAbiPointer() != 0) {
+            rseq_entry re = th.getRseqEntry();
+            inThread.call("rseq register", Syscall.RSEQ, re.getRseqAbiPointer(), re.getRseqAbiSize(), 0,
+                    re.getSignature());
+        }
+        Signals.restoreQueue(inThread, scratch, offset, pid, tid, th.getSignalsP());
+    }
+
+    /**
+     * Last, with no remote syscall after it in this thread: xstate, registers (a syscall it was stopped in is
+     * set to restart by the kernel's rules) and its own signal mask.
+     */
+    public static Registers restoreRegisters(int tid, core_entry core) throws SyscallException {
+        thread_info_x86 ti = core.getThreadInfo();
+        Ptrace.setXstate(tid, FpuState.fromImage(ti.getFpregs(), Ptrace.xstate(tid)));
+        Registers regs = registersOf(ti.getGpregs()).forNewTask();
+        Ptrace.setRegisters(tid, regs);
+        thread_core_entry th = core.getThreadCore();
+        Ptrace.setSigmask(tid, th.hasBlkSigset() ? th.getBlkSigset() : core.getTc().getBlkSigset());
+        return regs;
+    }
+
+    public static user_x86_regs_entry gpregsOf(Registers r) {
+        return user_x86_regs_entry.newBuilder().setR15(r.get(Registers.R15)).setR14(r.get(Registers.R14))
+                .setR13(r.get(Registers.R13)).setR12(r.get(Registers.R12)).setBp(r.get(Registers.RBP))
+                .setBx(r.get(Registers.RBX)).setR11(r.get(Registers.R11)).setR10(r.get(Registers.R10))
+                .setR9(r.get(Registers.R9)).setR8(r.get(Registers.R8)).setAx(r.get(Registers.RAX))
+                .setCx(r.get(Registers.RCX)).setDx(r.get(Registers.RDX)).setSi(r.get(Registers.RSI))
+                .setDi(r.get(Registers.RDI)).setOrigAx(r.get(Registers.ORIG_RAX)).setIp(r.get(Registers.RIP))
+                .setCs(r.get(Registers.CS)).setFlags(r.get(Registers.EFLAGS)).setSp(r.get(Registers.RSP))
+                .setSs(r.get(Registers.SS)).setFsBase(r.get(Registers.FS_BASE)).setGsBase(r.get(Registers.GS_BASE))
+                .setDs(r.get(Registers.DS)).setEs(r.get(Registers.ES)).setFs(r.get(Registers.FS))
+                .setGs(r.get(Registers.GS)).setMode(user_x86_regs_mode.NATIVE).build();
+    }
+
+    public static Registers registersOf(user_x86_regs_entry g) {
+        long[] w = new long[Registers.COUNT];
+        w[Registers.R15] = g.getR15();
+        w[Registers.R14] = g.getR14();
+        w[Registers.R13] = g.getR13();
+        w[Registers.R12] = g.getR12();
+        w[Registers.RBP] = g.getBp();
+        w[Registers.RBX] = g.getBx();
+        w[Registers.R11] = g.getR11();
+        w[Registers.R10] = g.getR10();
+        w[Registers.R9] = g.getR9();
+        w[Registers.R8] = g.getR8();
+        w[Registers.RAX] = g.getAx();
+        w[Registers.RCX] = g.getCx();
+        w[Registers.RDX] = g.getDx();
+        w[Registers.RSI] = g.getSi();
+        w[Registers.RDI] = g.getDi();
+        w[Registers.ORIG_RAX] = g.getOrigAx();
+        w[Registers.RIP] = g.getIp();
+        w[Registers.CS] = g.getCs();
+        w[Registers.EFLAGS] = g.getFlags();
+        w[Registers.RSP] = g.getSp();
+        w[Registers.SS] = g.getSs();
+        w[Registers.FS_BASE] = g.getFsBase();
+        w[Registers.GS_BASE] = g.getGsBase();
+        w[Registers.DS] = g.getDs();
+        w[Registers.ES] = g.getEs();
+        w[Registers.FS] = g.getFs();
+        w[Registers.GS] = g.getGs();
+        return new Registers(w);
+    }
+}
