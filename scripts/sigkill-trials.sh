@@ -12,7 +12,7 @@ work=$(mktemp -d /tmp/cryo-sigkill-XXXXXX)
 trap 'kill -9 "$target" 2>/dev/null; rm -rf "$work"' EXIT
 
 # the counting loop, one number every 10 ms, each written at once, not our child (a shell in between exits)
-target=$(cd "$work" && sh -c "'$root/fixtures-c/build/counter' --buffer=line --step-ms=10 > out.txt 2>&1 < /dev/null & echo \$!")
+target=$(cd "$work" && bash -c "for fd in \$(ls /proc/self/fd); do [ \$fd -gt 2 ] && eval \"exec \$fd>&-\"; done; exec '$root/fixtures-c/build/counter' --buffer=line --step-ms=10 > out.txt 2>&1 < /dev/null & echo \$!")
 while [ "$(wc -l < "$work/out.txt")" -lt 3 ]; do sleep 0.05; done
 
 snapshot() { # what must not change: maps, blocked and caught signals, tracer

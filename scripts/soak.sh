@@ -9,7 +9,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 n=${1:-1000}
 cryo="$root/bin/cryo"
 work=$(mktemp -d /tmp/cryo-soak-XXXXXX)
-pid=$(cd "$work" && sh -c "'$root/fixtures-c/build/counter' --buffer=line --step-ms=10 > out.txt 2>&1 < /dev/null & echo \$!")
+pid=$(cd "$work" && bash -c "for fd in \$(ls /proc/self/fd); do [ \$fd -gt 2 ] && eval \"exec \$fd>&-\"; done; exec '$root/fixtures-c/build/counter' --buffer=line --step-ms=10 > out.txt 2>&1 < /dev/null & echo \$!")
 trap 'kill -9 "$pid" 2>/dev/null; rm -rf "$work"' EXIT
 while [ "$(wc -l < "$work/out.txt")" -lt 3 ]; do sleep 0.05; done
 
