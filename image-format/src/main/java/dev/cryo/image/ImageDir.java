@@ -24,7 +24,7 @@ public final class ImageDir {
     /** Longest parent chain followed; guards against symlink loops. */
     static final int MAX_CHAIN = 256;
 
-    /** How an image's bytes reach its file; {@link #create(Path)} uses {@code Files.write}. */
+    /** How an image's bytes reach its file; {@link #create(Path)} uses {@link ImageAccess#write}. */
     @FunctionalInterface
     public interface FileWriter {
         void write(Path file, byte[] bytes) throws IOException;
@@ -32,10 +32,13 @@ public final class ImageDir {
 
     private final Path path;
     private final FileWriter writer;
+    /** Checksums of what this directory's writer wrote (a directory opened to write only); null when read. */
+    private final ImageChecksums checksums;
 
-    private ImageDir(Path path, FileWriter writer) {
+    private ImageDir(Path path, FileWriter writer, ImageChecksums checksums) {
         this.path = path;
         this.writer = writer;
+        this.checksums = checksums;
     }
 
     /** Opens an existing dump directory. */
@@ -43,12 +46,12 @@ public final class ImageDir {
         if (!Files.isDirectory(dir)) {
             throw new java.nio.file.NotDirectoryException(dir + " is not an image directory");
         }
-        return new ImageDir(dir, Files::write);
+        return new ImageDir(dir, ImageAccess::write, null);
     }
 
     /** Creates the directory (and parents) if needed and opens it for writing. */
     public static ImageDir create(Path dir) throws IOException {
-        return create(dir, Files::write);
+        return create(dir, ImageAccess::write);
     }
 
     /**
@@ -56,8 +59,11 @@ public final class ImageDir {
      * NIO's, such as the engine's plain syscalls, passes its own).
      */
     public static ImageDir create(Path dir, FileWriter writer) throws IOException {
-        Files.createDirectories(dir);
-        return new ImageDir(dir, writer);
+        if (!Files.isDirectory(dir)) {
+            Files.createDirectories(dir);
+            ImageAccess.tighten(dir);
+        }
+        return new ImageDir(dir, writer, new ImageChecksums());
     }
 
     public Path path() {
@@ -83,9 +89,66 @@ public final class ImageDir {
         return exists(fileName) ? Optional.of(read(fileName)) : Optional.empty();
     }
 
-    /** Writes any image by file name, replacing an existing one. */
+    /** Writes any image by file name, replacing an existing one; its checksums join the manifest. */
     public void write(String fileName, ImageFile image) throws IOException {
-        writer.write(resolve(fileName), image.toBytes());
+        byte[] bytes = image.toBytes();
+        ImageChecksums.Sink sums = checksumSink(fileName); // before the write: a failed dump removes what it began
+        writer.write(resolve(fileName), bytes);
+        sums.update(java.nio.ByteBuffer.wrap(bytes));
+        sums.close();
+    }
+
+    // ---- manifest (see ImageChecksums)
+
+    /** The running checksum of a file the caller writes itself (pages), front to back. */
+    public ImageChecksums.Sink checksumSink(String fileName) {
+        return checksums == null ? ImageChecksums.Sink.NONE : checksums.sink(fileName);
+    }
+
+    /**
+     * A dump starts writing here: an older dump's manifest goes, and {@value ImageChecksums#INCOMPLETE} marks the
+     * directory until {@link #commitDump()}, so that a restore refuses what a failed or killed dump leaves.
+     *
+     * @return what was done to the directory's mode, for the log, or null
+     */
+    public String beginDump() throws IOException {
+        String tightened = ImageAccess.tighten(path);
+        Files.deleteIfExists(resolve(ImageChecksums.FILE));
+        writer.write(resolve(ImageChecksums.INCOMPLETE), new byte[0]);
+        return tightened;
+    }
+
+    /** The dump is complete: the manifest is written and the directory's mark taken away. */
+    public void commitDump() throws IOException {
+        writer.write(resolve(ImageChecksums.FILE), checksums.manifest());
+        Files.deleteIfExists(resolve(ImageChecksums.INCOMPLETE));
+    }
+
+    /**
+     * The dump failed after its target was killed (writing the stats or the manifest): the images are all that is
+     * left of the process, so they stay restorable, unchecked, without a manifest.
+     */
+    public void keepWithoutManifest() {
+        try {
+            Files.deleteIfExists(resolve(ImageChecksums.FILE));
+            Files.deleteIfExists(resolve(ImageChecksums.INCOMPLETE));
+        } catch (IOException e) {
+            // a restore then refuses the directory, naming the mark, which can be removed by hand
+        }
+    }
+
+    /**
+     * The dump failed: the images it wrote are removed (they free a full disk's space, and none of them could be
+     * restored); the mark stays, so that a restore says why the directory holds nothing it can use.
+     */
+    public void abandonDump() {
+        for (String name : checksums.names()) {
+            try {
+                Files.deleteIfExists(resolve(name));
+            } catch (IOException e) {
+                // the mark makes the leftover harmless
+            }
+        }
     }
 
     // ---- process tree
@@ -262,7 +325,7 @@ public final class ImageDir {
         if (!Files.isDirectory(target)) {
             throw new java.nio.file.NotDirectoryException(link + " points to " + target + ", which is not a directory");
         }
-        return Optional.of(new ImageDir(target, writer));
+        return Optional.of(new ImageDir(target, writer, null));
     }
 
     /** Points the {@code parent} link at {@code previous} (stored relative to this directory, as CRIU does). */

@@ -55,6 +55,17 @@ class DecoderFuzzTest {
         decode(name, ImageFileTest.concat(head, body));
     }
 
+    /** The checksum manifest a dump writes (cryo-checksums): read or refused naming itself, never anything else. */
+    @FuzzTest(maxDuration = "2m")
+    void checksumManifest(byte[] data) {
+        try {
+            ImageChecksums.parse(data);
+        } catch (ImageFormatException e) {
+            assertEquals(ImageChecksums.FILE, e.file(), e.getMessage());
+            assertTrue(e.offset() >= 0, e.getMessage());
+        }
+    }
+
     @FuzzTest(maxDuration = "2m")
     void anyImage(byte[] data) {
         decode("any.img", data);

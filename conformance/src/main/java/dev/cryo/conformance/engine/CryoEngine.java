@@ -19,10 +19,10 @@ public record CryoEngine(Path repo) implements Engine {
         return repo.resolve("bin/cryo");
     }
 
-    /** Cryo dumps one process (with all its threads) for now; trees come with the later breadth work. */
+    /** Cryo dumps one process with all its threads (eventfd and epoll too); process trees are still refused. */
     @Override
     public Set<Feature> knownGaps() {
-        return Set.of(Feature.PROCESS_TREES, Feature.EPOLL, Feature.EVENTFD);
+        return Set.of(Feature.PROCESS_TREES);
     }
 
     @Override

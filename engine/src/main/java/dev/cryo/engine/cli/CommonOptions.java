@@ -24,6 +24,11 @@ final class CommonOptions {
     @Option(names = "--pidfile", paramLabel = "FILE", description = "write the root task's pid to FILE (relative to the work directory)")
     String pidfile;
 
+    @Option(names = "--shared-images", description = "make images readable by all, as CRIU does (files 0644, "
+            + "directory 0755, less the umask); by default they are private (files 0600, directory 0700): they hold "
+            + "the process's memory")
+    boolean sharedImages;
+
     @Option(names = "--no-default-config", description = "do not read /etc/criu/default.conf and ~/.criu/default.conf")
     boolean noDefaultConfig;
 
@@ -45,6 +50,7 @@ final class CommonOptions {
             new QuickParse.Opt('W', QuickParse.Kind.VALUE, "work-dir"),
             new QuickParse.Opt('o', QuickParse.Kind.VALUE, "log-file"),
             new QuickParse.Opt((char) 0, QuickParse.Kind.VALUE, "pidfile"),
+            new QuickParse.Opt((char) 0, QuickParse.Kind.FLAG, "shared-images"),
             new QuickParse.Opt((char) 0, QuickParse.Kind.FLAG, "no-default-config"));
 
     /** Sets the option {@code key} of {@link #QUICK}; false when the key is not one of them. */
@@ -54,6 +60,7 @@ final class CommonOptions {
             case "work-dir" -> workDir = value;
             case "log-file" -> logFile = value;
             case "pidfile" -> pidfile = value;
+            case "shared-images" -> sharedImages = Boolean.parseBoolean(value);
             case "no-default-config" -> noDefaultConfig = Boolean.parseBoolean(value);
             default -> {
                 return false;
@@ -83,6 +90,7 @@ final class CommonOptions {
 
     /** Opens the log -o names (or stderr) at the session's level and hands it to the session. */
     Log openLog(Session session) throws CryoException, UsageError {
+        dev.cryo.image.ImageAccess.share(sharedImages); // before the log: it is as private as the images
         if ("-".equals(logFile)) {
             Log log = Log.toStdout(session.verbosity);
             session.useLog(log, false);

@@ -97,6 +97,19 @@ final class DumpRun {
     private long pagesSkippedParent;
 
     void run() throws CryoException {
+        try {
+            runSteps();
+        } catch (CryoException | RuntimeException e) {
+            if (dirForWriter != null && !killed) {
+                dirForWriter.abandonDump(); // marked incomplete (see ImageDir.beginDump), its partial images gone
+            } else if (dirForWriter != null) {
+                dirForWriter.keepWithoutManifest(); // the target is gone: its images are all there is of it
+            }
+            throw e;
+        }
+    }
+
+    private void runSteps() throws CryoException {
         fdCtx = new FdDumpContext(pid, proc, options, log);
         log.info("Dumping pid %d to %s", pid, options.imagesDir());
         Warmup.Rehearsal warm = rehearsal ? Warmup.Rehearsal.NONE : Warmup.start(log);
@@ -108,7 +121,11 @@ final class DumpRun {
             }
             try {
                 dir = ImageDir.create(options.imagesDir(), DirectFiles::write);
+                String mode = dir.beginDump();
                 dirForWriter = dir;
+                if (mode != null) {
+                    log.info("%s", mode);
+                }
             } catch (IOException e) {
                 throw new CryoException("cannot dump pid " + pid + ": cannot create images dir " + options.imagesDir()
                         + ": " + e.getMessage());
@@ -142,8 +159,10 @@ final class DumpRun {
                     .setPagesScanned(pagesScanned).setPagesSkippedParent(pagesSkippedParent).setPagesWritten(pagesWritten)
                     .setPagesLazy(0).setShpagesScanned(shmem.pagesScanned()).setShpagesSkippedParent(0)
                     .setShpagesWritten(shmem.pagesWritten())).build());
+            dir.commitDump();
         } catch (IOException e) {
-            throw new CryoException("dump of pid " + pid + " done, but stats-dump could not be written: " + e.getMessage());
+            throw new CryoException("dump of pid " + pid + " done, but stats-dump or " + dev.cryo.image.ImageChecksums.FILE
+                    + " could not be written: " + e.getMessage());
         }
         log.msg("Dumping finished successfully");
     }
@@ -158,7 +177,7 @@ final class DumpRun {
         long t0 = System.nanoTime();
         step("freeze", () -> {
             try {
-                List<Integer> tids = Freezer.freezeAll(pid, Ptrace.O_TRACESYSGOOD, () -> proc.tasks(pid));
+                List<Integer> tids = Tracers.freeze(proc, pid);
                 List<ThreadState> frozen = new ArrayList<>(tids.size());
                 for (int tid : tids) {
                     frozen.add(ThreadState.frozen(tid));
@@ -239,6 +258,11 @@ final class DumpRun {
         log.debug("step %s", name);
         if (name.equals(System.getProperty("cryo.fault.step"))) {
             throw new CryoException("cannot dump pid " + pid + ": fault injected at step '" + name + "'");
+        }
+        String stop = dev.cryo.engine.sys.StopSignals.at(name);
+        if (stop != null && !killed) { // once killed, the images are all that is left of the target: finish them
+            throw new CryoException("cannot dump pid " + pid + ": Cryo was stopped by " + stop + " before step '" + name
+                    + "'; pid " + pid + " was put back as it was and runs on");
         }
         s.run();
     }
@@ -709,7 +733,7 @@ final class DumpRun {
                                    boolean full) throws IOException {
         long w0 = System.nanoTime();
         {
-            pages.writeTo(dir.pagesPath(PAGES_ID));
+            pages.writeTo(dir.pagesPath(PAGES_ID), dir.checksumSink(dir.pagesPath(PAGES_ID).getFileName().toString()));
             memwriteUs = (System.nanoTime() - w0) / 1000;
             if (pages.streamed()) {
                 // read and written at once: each side's own time (they overlap)
@@ -776,6 +800,8 @@ final class DumpRun {
         }
     }
 
+    private boolean killed;
+
     private void kill() throws CryoException {
         try {
             Syscall.call("kill(" + pid + ")", Syscall.KILL, pid, WaitStatus.SIGKILL);
@@ -798,6 +824,7 @@ final class DumpRun {
                 }
             }
             seized = false;
+            killed = true;
             log.info("Killed pid %d", pid);
         } catch (SyscallException e) {
             throw new CryoException("cannot kill pid " + pid + " after the dump: " + e.getMessage(), e);

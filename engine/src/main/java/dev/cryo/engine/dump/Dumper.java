@@ -16,7 +16,7 @@ public final class Dumper {
     /** As {@link #dump(DumpOptions, Log)}, stopping at each of CRIU's action points for {@code scripts}. */
     public static void dump(DumpOptions options, Log log, dev.cryo.engine.ActionScripts scripts) throws CryoException {
         Warmup.preloadInBackground();
-        try (Tracer tracer = new Tracer()) {
+        try (var signals = dev.cryo.engine.sys.StopSignals.catchThem(); Tracer tracer = new Tracer()) {
             tracer.call(() -> {
                 new DumpRun(options, log).withScripts(scripts).run();
                 return null;

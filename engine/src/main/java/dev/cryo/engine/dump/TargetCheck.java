@@ -42,6 +42,7 @@ final class TargetCheck {
         if (stat.state() == 'Z' || stat.state() == 'X') {
             throw new CryoException("cannot dump pid " + pid + ": it is a zombie (exited, not yet reaped)");
         }
+        Tracers.requireUntraced(proc, pid, pid);
         if (pid == 1) {
             throw new CryoException("cannot dump pid 1: it is the init of this pid namespace");
         }

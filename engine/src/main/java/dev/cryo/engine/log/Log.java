@@ -5,9 +5,7 @@ import java.io.IOException;
 import java.io.PrintStream;
 import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardOpenOption;
 
 /**
  * CRIU-style log: each line is "(SS.uuuuuu) message", timed from the start of the run.
@@ -30,8 +28,8 @@ public final class Log implements Closeable {
     /** A log to a file (created or truncated), as CRIU's -o does. */
     public static Log toFile(Path file, int level) {
         try {
-            var stream = Files.newOutputStream(file, StandardOpenOption.CREATE,
-                    StandardOpenOption.TRUNCATE_EXISTING, StandardOpenOption.WRITE);
+            // private as the images are (dev.cryo.image.ImageAccess): it names the process's files and addresses
+            var stream = java.nio.channels.Channels.newOutputStream(dev.cryo.image.ImageAccess.create(file));
             return new Log(level, new PrintStream(stream, true, StandardCharsets.UTF_8), true);
         } catch (IOException e) {
             throw new UncheckedIOException("cannot open log file " + file, e);

@@ -2,6 +2,8 @@ package dev.cryo.engine.mem;
 
 import dev.cryo.engine.sys.NativeBuffer;
 import dev.cryo.engine.sys.SyscallException;
+import dev.cryo.image.ImageAccess;
+import dev.cryo.image.ImageChecksums;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -233,8 +235,27 @@ public final class PageBuffer {
     }
 
     public void writeTo(Path file) throws IOException {
-        try (FileChannel ch = FileChannel.open(file, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
-                StandardOpenOption.TRUNCATE_EXISTING)) {
+        writeTo(file, ImageChecksums.Sink.NONE);
+    }
+
+    /**
+     * Writes the pages image (an image file's mode: {@link ImageAccess}), feeding {@code sums} every byte as it is
+     * written, and closes {@code sums} once the file is complete.
+     */
+    public void writeTo(Path file, ImageChecksums.Sink sums) throws IOException {
+        try {
+            write(file, sums);
+        } catch (java.nio.file.FileSystemException e) {
+            throw e; // names the file already
+        } catch (IOException e) {
+            // a channel's write says "No space left on device" and nothing of where
+            throw new IOException(file + ": " + e.getMessage(), e);
+        }
+        sums.close();
+    }
+
+    private void write(Path file, ImageChecksums.Sink sums) throws IOException {
+        try (FileChannel ch = ImageAccess.create(file)) {
             if (pendingIntoData) {
                 long t0 = System.nanoTime();
                 try {
@@ -250,28 +271,28 @@ public final class PageBuffer {
                 pendingProcess = null;
                 long t1 = System.nanoTime();
                 ByteBuffer b = data.buffer().duplicate().position(0).limit((int) bytes);
+                sums.update(b);
                 while (b.hasRemaining()) {
                     ch.write(b);
                 }
                 remoteNanos = Math.max(1, t1 - t0);
                 fileNanos = Math.max(1, System.nanoTime() - t1);
-                return;
-            }
-            if (pendingProcess != null) {
+            } else if (pendingProcess != null) {
                 PagePipe pipe = new PagePipe();
                 try {
-                    pipe.toFile(pendingProcess, runs, pendingUnreadable, ch);
+                    pipe.toFile(pendingProcess, runs, pendingUnreadable, ch, sums);
                 } catch (SyscallException e) {
                     throw new IOException(e.getMessage(), e);
                 }
                 pendingProcess = null;
                 remoteNanos = pipe.remoteNanos();
                 fileNanos = pipe.fileNanos();
-                return;
-            }
-            ByteBuffer b = data().buffer().duplicate().position(0).limit((int) bytes);
-            while (b.hasRemaining()) {
-                ch.write(b);
+            } else {
+                ByteBuffer b = data().buffer().duplicate().position(0).limit((int) bytes);
+                sums.update(b);
+                while (b.hasRemaining()) {
+                    ch.write(b);
+                }
             }
         }
     }

@@ -45,6 +45,12 @@ final class PagePipe {
     /** {@code runs} of the process into {@code file}, from its position 0. */
     void toFile(RemoteMemory memory, List<PageRun> runs, Collection<PageRun> viaProcMem, FileChannel file)
             throws SyscallException, IOException {
+        toFile(memory, runs, viaProcMem, file, dev.cryo.image.ImageChecksums.Sink.NONE);
+    }
+
+    /** As above, the worker feeding {@code sums} each chunk (in file order) from the buffer it writes. */
+    void toFile(RemoteMemory memory, List<PageRun> runs, Collection<PageRun> viaProcMem, FileChannel file,
+                dev.cryo.image.ImageChecksums.Sink sums) throws SyscallException, IOException {
         List<Chunk> chunks = layout(runs, viaProcMem, 0);
         BlockingQueue<Slot> free = new ArrayBlockingQueue<>(BUFFERS + 1);
         BlockingQueue<Slot> full = new ArrayBlockingQueue<>(BUFFERS + 1);
@@ -58,7 +64,7 @@ final class PagePipe {
             total += c.bytes();
         }
         PageProgress progress = PageProgress.forCopy("Dumping memory", total);
-        Thread worker = new Thread(() -> fileSide(chunks, file, free, full), "cryo-pages");
+        Thread worker = new Thread(() -> fileSide(chunks, file, free, full, sums), "cryo-pages");
         worker.setDaemon(true);
         worker.start();
         try {
@@ -98,12 +104,14 @@ final class PagePipe {
     }
 
     /** The worker: writes filled chunks in chunk order. */
-    private void fileSide(List<Chunk> chunks, FileChannel file, BlockingQueue<Slot> free, BlockingQueue<Slot> full) {
+    private void fileSide(List<Chunk> chunks, FileChannel file, BlockingQueue<Slot> free, BlockingQueue<Slot> full,
+                          dev.cryo.image.ImageChecksums.Sink sums) {
         try {
             for (Chunk c : chunks) {
                 Slot s = full.take();
                 long t = System.nanoTime();
                 ByteBuffer b = s.buffer().buffer().duplicate().clear().limit(c.bytes());
+                sums.update(b);
                 try {
                     while (b.hasRemaining()) {
                         file.write(b, c.fileOffset() + b.position());

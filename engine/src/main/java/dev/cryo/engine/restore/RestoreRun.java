@@ -569,6 +569,11 @@ final class RestoreRun {
             scripts.run("pre-resume");
 
             step = "resume";
+            String stop = dev.cryo.engine.sys.StopSignals.at(step); // a stop signal during the build: cleanUp kills it
+            if (stop != null) {
+                throw new CryoException("cannot restore pid " + pid + ": Cryo was stopped by " + stop
+                        + "; the process being built was killed, nothing is left");
+            }
             shmem.finish(); // memfd seals, once every mapping is made
             // every thread is whole before any runs: the leader goes first, its threads follow
             Ptrace.detach(child, options.leaveStopped() ? WaitStatus.SIGSTOP : 0); // -s leaves it stopped

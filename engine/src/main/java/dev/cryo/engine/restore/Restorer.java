@@ -20,7 +20,9 @@ public final class Restorer {
      */
     public static int restoreTree(RestoreOptions options, Log log, dev.cryo.engine.ActionScripts scripts)
             throws CryoException {
-        try (Tracer tracer = new Tracer()) {
+        try (var signals = dev.cryo.engine.sys.StopSignals.catchThem();
+             ImageDirLock lock = ImageDirLock.take(options.imagesDir()); Tracer tracer = new Tracer()) {
+            ImageIntegrity.check(options.imagesDir(), log); // before anything is touched
             return tracer.call(() -> new RestoreRun(options, log).withScripts(scripts).run());
         }
     }

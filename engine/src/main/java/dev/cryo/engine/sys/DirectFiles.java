@@ -63,10 +63,26 @@ public final class DirectFiles {
 
     /** Creates or truncates {@code path} (mode 0666 less the umask, as {@code Files.write}) and writes {@code data}. */
     public static void write(String path, byte[] data) throws IOException {
+        write(path, data, 0666, false);
+    }
+
+    static final int SYS_FCHMOD = 91;
+
+    /**
+     * Creates or truncates {@code path} with {@code mode} (less the umask) and writes {@code data}; {@code exact}
+     * sets the mode even on a file that existed before, with wider bits.
+     */
+    static void write(String path, byte[] data, int mode, boolean exact) throws IOException {
         NativeBuffer[] b = BUFFERS.get();
-        int fd = open(b, path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+        int fd = open(b, path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
         boolean done = false;
         try {
+            if (exact) {
+                long r = Syscall.raw(SYS_FCHMOD, fd, mode);
+                if (r < 0) {
+                    throw error(path, (int) -r);
+                }
+            }
             if (data.length > b[1].capacity()) {
                 int size = b[1].capacity();
                 while (size < data.length) {
@@ -96,9 +112,13 @@ public final class DirectFiles {
         }
     }
 
-    /** {@link #write(String, byte[])} in the shape {@code ImageDir} takes for its image files. */
+    /**
+     * An image file, in the shape {@code ImageDir} takes for its writer: 0600 whatever the umask and even if the
+     * file existed with wider bits, unless images are shared ({@link dev.cryo.image.ImageAccess}).
+     */
     public static void write(java.nio.file.Path path, byte[] data) throws IOException {
-        write(path.toString(), data);
+        boolean shared = dev.cryo.image.ImageAccess.shared();
+        write(path.toString(), data, dev.cryo.image.ImageAccess.fileMode(), !shared);
     }
 
     /** What stat(2) says of a file: its type and permission bits, and its size. */
@@ -180,6 +200,38 @@ public final class DirectFiles {
         } catch (IOException e) {
             // a leftover temporary directory is harmless
         }
+    }
+
+    static final int SYS_FLOCK = 73, LOCK_EX = 2, LOCK_NB = 4, EWOULDBLOCK = 11;
+
+    /**
+     * An exclusive flock(2) on directory {@code path}, held until {@link #unlock}: nothing is created in the
+     * directory, and the kernel drops the lock with its holder, however that ends (even SIGKILL).
+     *
+     * @return the descriptor holding the lock, or -1 when another open file description holds it
+     */
+    public static int tryLockDir(String path) throws IOException {
+        NativeBuffer[] b = BUFFERS.get();
+        int fd = open(b, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+        while (true) {
+            long r = Syscall.raw(SYS_FLOCK, fd, LOCK_EX | LOCK_NB);
+            if (r == 0) {
+                return fd;
+            }
+            if (r == -EINTR) {
+                continue;
+            }
+            Syscall.raw(Syscall.CLOSE, fd);
+            if (r == -EWOULDBLOCK) {
+                return -1;
+            }
+            throw error(path, (int) -r);
+        }
+    }
+
+    /** Lets go of a {@link #tryLockDir} lock. */
+    public static void unlock(int fd) {
+        Syscall.raw(Syscall.CLOSE, fd);
     }
 
     /** Digits only (a loop: this runs while a target is frozen, where a first lambda costs a bootstrap). */
