@@ -138,7 +138,9 @@ class MemoryRestoreTest {
                 ch.truncate(ch.size() / 2);
             }
             String m = assertThrows(CryoException.class, () -> Checkpoint.restore(img)).getMessage();
-            assertTrue(m.contains("cannot restore pid " + t.pid()) && m.contains("pages-1.img"), m);
+            // the manifest check refuses it before the pid is read from the images: it names the directory
+            assertTrue((m.contains("cannot restore pid " + t.pid()) || m.contains("cannot restore from " + img))
+                    && m.contains("pages-1.img") && m.contains("truncated"), m);
             assertFalse(t.alive(), "nothing runs as pid " + t.pid());
 
             Files.move(whole, pages, StandardCopyOption.REPLACE_EXISTING);
