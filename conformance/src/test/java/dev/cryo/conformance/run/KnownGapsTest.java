@@ -102,7 +102,7 @@ class KnownGapsTest {
 
     @Test
     void cryoDeclaresTreesAndThreadsAndAnyOtherEngineNothing() {
-        assertEquals(Set.of(Feature.PROCESS_TREES, Feature.EPOLL, Feature.EVENTFD),
+        assertEquals(Set.of(Feature.PROCESS_TREES),
                 new CryoEngine(Path.of("/repo")).knownGaps());
         assertEquals(Set.of(), CriuEngine.at(Path.of("/opt/criu/criu")).knownGaps());
     }
