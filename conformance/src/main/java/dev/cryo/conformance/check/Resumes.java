@@ -10,7 +10,10 @@ import java.util.List;
 import java.util.concurrent.atomic.AtomicReference;
 import org.awaitility.core.ConditionTimeoutException;
 
-/** The tree runs after the cycle: no task is left stopped (T) or in a tracing stop (t). */
+/**
+ * The tree runs after the cycle: no task is left stopped (T) or in a tracing stop (t), except a task that was
+ * stopped (T) before the dump, which must come back stopped.
+ */
 public final class Resumes implements Check {
     private static final Duration SETTLE = Duration.ofSeconds(3);
 
@@ -21,7 +24,9 @@ public final class Resumes implements Check {
 
     @Override
     public void afterCycle(Run run, ProcSnapshot before, ProcSnapshot after) throws CheckFailure {
-        AtomicReference<List<TaskRow>> stopped = new AtomicReference<>(stoppedTasks(after));
+        java.util.Set<Integer> stoppedBefore = before.tasks().stream().filter(t -> t.state().equals("T"))
+                .map(TaskRow::tid).collect(java.util.stream.Collectors.toSet());
+        AtomicReference<List<TaskRow>> stopped = new AtomicReference<>(stoppedTasks(after, stoppedBefore));
         if (stopped.get().isEmpty()) {
             return;
         }
@@ -29,7 +34,7 @@ public final class Resumes implements Check {
             // an engine may still be detaching when it returns; a task stopped for good stays stopped
             await("tree of pid " + run.pid() + " running").atMost(SETTLE).pollInterval(Duration.ofMillis(100))
                     .until(() -> {
-                        stopped.set(stoppedTasks(run.probe()));
+                        stopped.set(stoppedTasks(run.probe(), stoppedBefore));
                         return stopped.get().isEmpty();
                     });
         } catch (ConditionTimeoutException e) {
@@ -39,7 +44,8 @@ public final class Resumes implements Check {
         }
     }
 
-    private static List<TaskRow> stoppedTasks(ProcSnapshot snapshot) {
-        return snapshot.tasks().stream().filter(TaskRow::stopped).toList();
+    private static List<TaskRow> stoppedTasks(ProcSnapshot snapshot, java.util.Set<Integer> stoppedBefore) {
+        return snapshot.tasks().stream().filter(TaskRow::stopped)
+                .filter(t -> !(t.state().equals("T") && stoppedBefore.contains(t.tid()))).toList();
     }
 }

@@ -101,7 +101,8 @@ public final class Run {
         boolean untouched;
         try {
             ProcSnapshot now = probe();
-            untouched = now.pids().contains(pid) && now.tasks().stream().noneMatch(ProcSnapshot.TaskRow::stopped);
+            // no task left in a tracing stop; a task the fixture stopped itself (T) stays so (the resumes check compares)
+            untouched = now.pids().contains(pid) && now.tasks().stream().noneMatch(t -> t.state().equals("t"));
         } catch (SandboxException e) {
             untouched = false;
         }

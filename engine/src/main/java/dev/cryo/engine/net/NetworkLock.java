@@ -57,17 +57,24 @@ public final class NetworkLock {
     }
 
     private static String match(SockAddr from, SockAddr to) {
-        String ip = from.family() == SockAddr.AF_INET6 ? "ip6" : "ip";
-        return ip + " saddr " + host(from) + " " + ip + " daddr " + host(to) + " tcp sport " + from.port()
+        java.net.InetAddress src = inet(from), dst = inet(to);
+        // an AF_INET6 socket talking to a v4-mapped address (::ffff:a.b.c.d, as a JVM's dual-stack sockets do)
+        // sends IPv4 packets: Java gives it back as an Inet4Address, and the rule must match it as ip, not ip6
+        String ip = src instanceof java.net.Inet6Address ? "ip6" : "ip";
+        return ip + " saddr " + host(src) + " " + ip + " daddr " + host(dst) + " tcp sport " + from.port()
                 + " tcp dport " + to.port();
     }
 
-    private static String host(SockAddr a) {
+    private static java.net.InetAddress inet(SockAddr a) {
         try {
-            return java.net.InetAddress.getByAddress(a.addr()).getHostAddress().replaceAll("%.*$", "");
+            return java.net.InetAddress.getByAddress(a.addr());
         } catch (java.net.UnknownHostException e) {
             throw new IllegalArgumentException(e);
         }
+    }
+
+    private static String host(java.net.InetAddress a) {
+        return a.getHostAddress().replaceAll("%.*$", "");
     }
 
     /** Runs nft with {@code stdin}; null on success, else what nft said. */
