@@ -56,7 +56,7 @@ public final class NetworkLock {
         }
     }
 
-    private static String match(SockAddr from, SockAddr to) {
+    static String match(SockAddr from, SockAddr to) {
         java.net.InetAddress src = inet(from), dst = inet(to);
         // an AF_INET6 socket talking to a v4-mapped address (::ffff:a.b.c.d, as a JVM's dual-stack sockets do)
         // sends IPv4 packets: Java gives it back as an Inet4Address, and the rule must match it as ip, not ip6
