@@ -26,6 +26,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** A target somebody else traces (a debugger, strace, another dump) is refused naming that tracer. */
+@org.junit.jupiter.api.extension.ExtendWith(dev.cryo.engine.testing.NoProcessLeftBehind.class)
 class ConcurrentUseTest {
     /** A stand-in for gdb or strace: seizes the pid it is given and holds it. */
     static final String TRACER = """
@@ -42,18 +43,6 @@ class ConcurrentUseTest {
 
     @TempDir
     Path tmp;
-    long childrenBefore;
-
-    @BeforeEach
-    void needRoot() throws Exception {
-        Privileges.assumeRootWithPtrace();
-        childrenBefore = ProcessHandle.current().children().count();
-    }
-
-    @AfterEach
-    void noProcessLeftBehind() {
-        assertEquals(childrenBefore, ProcessHandle.current().children().filter(ProcessHandle::isAlive).count());
-    }
 
     private Target counter() throws Exception {
         Target t = Target.start(CProgram.compile(tmp, "counter", CProgram.counter(5_000)), tmp.resolve("out.txt"));

@@ -21,23 +21,10 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** Failures say what went wrong and leave nothing behind: the target runs on, no half-built process remains. */
+@org.junit.jupiter.api.extension.ExtendWith(dev.cryo.engine.testing.NoProcessLeftBehind.class)
 class FailureTest {
     @TempDir
     Path tmp;
-    long childrenBefore;
-
-    @BeforeEach
-    void needRoot() throws Exception {
-        Privileges.assumeRootWithPtrace();
-        childrenBefore = ProcessHandle.current().children().count();
-    }
-
-    @AfterEach
-    void noProcessLeftBehind() {
-        System.clearProperty("cryo.fault.step");
-        assertEquals(childrenBefore, ProcessHandle.current().children().filter(ProcessHandle::isAlive).count(),
-                "no helper or half-built process remains");
-    }
 
     private String dumpError(int pid) {
         return assertThrows(CryoException.class, () -> Checkpoint.dump(pid, tmp.resolve("img"), false)).getMessage();

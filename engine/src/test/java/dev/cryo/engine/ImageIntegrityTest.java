@@ -37,23 +37,10 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * of checksums; a flipped byte in any of them, a dump that did not finish, or a second restore of the same images
  * running at once is refused before anything is built, and leaves no process.
  */
+@org.junit.jupiter.api.extension.ExtendWith(dev.cryo.engine.testing.NoProcessLeftBehind.class)
 class ImageIntegrityTest {
     @TempDir
     Path tmp;
-    long childrenBefore;
-
-    @BeforeEach
-    void needRoot() throws Exception {
-        Privileges.assumeRootWithPtrace();
-        childrenBefore = ProcessHandle.current().children().count();
-    }
-
-    @AfterEach
-    void noProcessLeftBehind() {
-        System.clearProperty("cryo.fault.step");
-        assertEquals(childrenBefore, ProcessHandle.current().children().filter(ProcessHandle::isAlive).count(),
-                "no helper or half-built process remains");
-    }
 
     /** Dumps a counter (killed by the dump); returns its images. */
     private Path dumpedCounter(Target t) throws Exception {
