@@ -17,7 +17,9 @@ import java.util.List;
 /**
  * epoll: its registrations (target fd, events, data), read from the "tfd:" lines of fdinfo. A registration names
  * its target by the fd number it was added with; kcmp(KCMP_EPOLL_TFD) proves that this fd still holds the same
- * file, so a registration whose fd was closed (or reused) since is refused rather than restored on the wrong file.
+ * file. A registration whose fd was closed (or reused) since is never restored on the wrong file: it watches the fd
+ * that holds its file now, or, when no fd does (the file only lives on in a syscall in flight), it is left out with
+ * a warning, as CRIU does.
  * Restore: epoll_create1() in place, and the epoll_ctl(ADD) calls once every fd of the task is at its number
  * (targets may come after the epoll, or be epolls themselves).
  */
@@ -65,23 +67,47 @@ public final class EventPoll implements FdKind {
             if (pos != null) {
                 t.setPos(Long.parseLong(pos));
             }
-            if (!sameFile(ctx.pid(), fd.fd(), tfd)) {
-                throw new CryoException("cannot dump pid " + ctx.pid() + ": fd " + fd.fd() + " (epoll) watches fd "
-                        + tfd + ", which the process has closed or reused since (the registration lives on "
-                        + "through a dup); Cryo cannot restore such a registration");
+            if (!sameFile(ctx.pid(), fd.fd(), tfd, tfd)) {
+                // The fd the file was added with was closed or reused, yet the registration lives on: the file is
+                // held elsewhere (a dup, or a syscall in flight such as the JDK's dup2-over-close of a socket
+                // another thread blocks on). Watch it through the fd that still holds it; if none does, the
+                // registration goes when that hold ends, so it is left out, as CRIU does.
+                int holder = holder(ctx, fd.fd(), tfd);
+                if (holder < 0) {
+                    ctx.log().warn("pid %d: fd %d (epoll) watches fd %d, which the process closed or reused since; "
+                            + "no fd holds the watched file any more, so the registration is left out", ctx.pid(),
+                            fd.fd(), tfd);
+                    continue;
+                }
+                ctx.log().info("pid %d: fd %d (epoll) watches fd %d, closed since; the file is held by fd %d, "
+                        + "which the registration will watch", ctx.pid(), fd.fd(), tfd, holder);
+                t.setTfd(holder);
             }
             out.add(t.build());
         }
         return out;
     }
 
-    /** kcmp(KCMP_EPOLL_TFD): does fd {@code tfd} of the task hold the file registered as {@code tfd}? */
-    private static boolean sameFile(int pid, int epfd, int tfd) {
+    /** kcmp(KCMP_EPOLL_TFD): does fd {@code fd} of the task hold the file registered as {@code tfd}? */
+    private static boolean sameFile(int pid, int epfd, int fd, int tfd) {
         NativeBuffer slot = NativeBuffer.allocate(12);
         slot.putInt(0, epfd);
         slot.putInt(4, tfd);
         slot.putInt(8, 0);
-        return Syscall.raw(Syscall.KCMP, pid, pid, KCMP_EPOLL_TFD, tfd, slot.address()) == 0;
+        return Syscall.raw(Syscall.KCMP, pid, pid, KCMP_EPOLL_TFD, fd, slot.address()) == 0;
+    }
+
+    /** The lowest fd of the task that holds the file registered as {@code tfd}, or -1. */
+    private static int holder(FdDumpContext ctx, int epfd, int tfd) throws CryoException {
+        List<FdInfo> fds;
+        try {
+            fds = ctx.proc().fds(ctx.pid());
+        } catch (java.io.IOException x) {
+            throw new CryoException("cannot dump pid " + ctx.pid() + ": listing its fds for epoll fd " + epfd + ": "
+                    + x.getMessage());
+        }
+        return fds.stream().mapToInt(FdInfo::fd).filter(f -> f != epfd && sameFile(ctx.pid(), epfd, f, tfd))
+                .sorted().findFirst().orElse(-1);
     }
 
     @Override
