@@ -64,6 +64,8 @@ final class RestoreRun {
     /** Every pid made so far (tasks, helpers, zombies), in creation order: what a failure kills. */
     private final List<Integer> everMade = new ArrayList<>();
     private final List<Integer> running = new ArrayList<>();
+    /** A zombie's name, from its core (task_core_entry.comm): the only thing of it besides its status. */
+    private final Map<Integer, String> zombieComms = new HashMap<>();
 
     private int helper = -1;
     private SharedMemory.Restore shmem;
@@ -163,6 +165,9 @@ final class RestoreRun {
                     throw new CryoException(where + current + " holds no task state");
                 }
                 cores.put(e.getPid(), c);
+                if (c.getTc().getTaskState() == TaskState.DEAD.code()) {
+                    zombieComms.put(e.getPid(), c.getTc().getComm());
+                }
                 tasks.add(TreeTask.fromImage(e, c.getTc()));
             }
             current = "pstree.img";
@@ -497,6 +502,10 @@ final class RestoreRun {
      */
     private void becomeZombie(int z, int waitStatus) throws CryoException, SyscallException {
         NewTask t = task(z);
+        String comm = zombieComms.getOrDefault(z, "");
+        if (!comm.isEmpty()) { // /proc/Z/stat of a zombie still names it
+            t.remote.call("prctl(PR_SET_NAME)", Syscall.PRCTL, 15 /* PR_SET_NAME */, t.scratch.string(0, comm));
+        }
         int sig = waitStatus & 0x7f;
         WaitStatus st;
         if (sig != 0) {

@@ -493,7 +493,9 @@ final class TaskBuilder {
         }
         PageInstaller.Result r;
         try (UffdCopy uffd = anon.isEmpty() || pages.bytes() < PageInstaller.UFFD_MIN ? null : openUffd()) {
-            r = new PageInstaller(memory, uffd).install(pages.runs(), pages.source(), anon);
+            List<long[]> kernel = img.mm().getVmasList().stream().filter(TaskBuilder::isKernelVma)
+                    .map(v -> new long[]{v.getStart(), v.getEnd()}).toList();
+            r = new PageInstaller(memory, uffd).install(pages.runs(), pages.source(), anon, kernel);
         }
         pagesRestored = (r.uffdBytes() + r.writevBytes()) >>> 12;
         if (r.repeatedBytes() > 0) {
