@@ -264,8 +264,9 @@ final class RestoreRun {
                 }
                 boolean dying = st.state() == 'Z' || st.state() == 'X';
                 if (!dying || System.nanoTime() > deadline) {
-                    throw new CryoException("cannot restore pid " + pid + ": pid " + p + " " + role(p)
-                            + " is in use by '" + st.comm() + "' (state " + st.state() + "); nothing was restored");
+                    throw new CryoException("cannot restore pid " + pid + ": pid " + p + " is in use by '" + st.comm()
+                            + "' (state " + st.state() + "), and the tree needs it " + role(p)
+                            + "; nothing was restored");
                 }
                 if (!logged) {
                     log.info("pid %d is still held by a dead process; waiting for it to be reaped", p);
@@ -279,17 +280,17 @@ final class RestoreRun {
     /** What a pid is in the tree, for messages. */
     private String role(int p) {
         if (p == pid) {
-            return "(the root)";
+            return "as its root";
         }
         if (plan.helpers().contains(p)) {
-            return "(a helper for its dead session or group leader)";
+            return "for a helper standing in for a dead session or group leader";
         }
         for (TreeTask t : plan.tasks()) {
             if (t.pid() == p) {
-                return "(a task of the tree)";
+                return "for a task";
             }
             if (t.threads().contains(p)) {
-                return "(a thread of pid " + t.pid() + ")";
+                return "for a thread of pid " + t.pid();
             }
         }
         return "";
@@ -470,8 +471,8 @@ final class RestoreRun {
 
     private void checkCloned(int want, long r, String by) throws CryoException {
         if (r == -17) {
-            throw new CryoException("cannot restore pid " + pid + ": pid " + want + " " + role(want)
-                    + " is taken (clone3: File exists)");
+            throw new CryoException("cannot restore pid " + pid + ": pid " + want + " is taken (clone3: File exists), "
+                    + "and the tree needs it " + role(want));
         }
         if (r < 0) {
             throw new CryoException("cannot restore pid " + pid + ": clone3 of pid " + want + " in " + by
