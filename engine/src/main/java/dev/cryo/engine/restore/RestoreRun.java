@@ -64,8 +64,8 @@ final class RestoreRun {
     /** Every pid made so far (tasks, helpers, zombies), in creation order: what a failure kills. */
     private final List<Integer> everMade = new ArrayList<>();
     private final List<Integer> running = new ArrayList<>();
-    /** A zombie's name, from its core (task_core_entry.comm): the only thing of it besides its status. */
-    private final Map<Integer, String> zombieComms = new HashMap<>();
+    /** A zombie's core (task_core_entry): its name, status, and whatever signal state the dump kept. */
+    private final Map<Integer, task_core_entry> zombieCores = new HashMap<>();
 
     private int helper = -1;
     private SharedMemory.Restore shmem;
@@ -166,7 +166,7 @@ final class RestoreRun {
                 }
                 cores.put(e.getPid(), c);
                 if (c.getTc().getTaskState() == TaskState.DEAD.code()) {
-                    zombieComms.put(e.getPid(), c.getTc().getComm());
+                    zombieCores.put(e.getPid(), c.getTc());
                 }
                 tasks.add(TreeTask.fromImage(e, c.getTc()));
             }
@@ -419,15 +419,18 @@ final class RestoreRun {
             return runUntilGone(0);
         }
 
-        /** Lets the task go on until it is gone, passing {@code signal} at the first stop. */
+        /**
+         * Lets the task go on until it is gone. Only {@code signal} (0: none) is delivered; any other signal it
+         * meets is suppressed (it still runs its creator's code: a handler of the image's would not be there).
+         */
         WaitStatus runUntilGone(int signal) throws SyscallException {
-            Ptrace.cont(pid, signal);
+            Ptrace.cont(pid, 0);
             while (true) {
                 WaitStatus st = Ptrace.waitFor(pid);
                 if (!st.stopped()) {
                     return st;
                 }
-                Ptrace.cont(pid, st.signalStop() ? st.stopSignal() : 0);
+                Ptrace.cont(pid, st.signalStop() && st.stopSignal() == signal && signal != 0 ? signal : 0);
             }
         }
     }
@@ -498,26 +501,37 @@ final class RestoreRun {
     }
 
     /**
-     * A zombie: the task exits with the image's status (exit_group, or its signal re-sent with nothing blocking
-     * it); the tracer sees the exit first, then it is its parent's, unreaped.
+     * A zombie: the task exits with the image's status (exit_group, or its signal sent with nothing blocking it);
+     * the tracer sees the exit first, then it is its parent's, unreaped. /proc still shows a zombie's name,
+     * signal mask and dispositions: they are the zombie's core's where it has them, else its parent's (which a
+     * child inherits at fork), set before it exits. No other signal reaches it on the way out.
      */
     private void becomeZombie(int z, int waitStatus) throws CryoException, SyscallException {
         NewTask t = task(z);
-        String comm = zombieComms.getOrDefault(z, "");
-        if (!comm.isEmpty()) { // /proc/Z/stat of a zombie still names it
-            t.remote.call("prctl(PR_SET_NAME)", Syscall.PRCTL, 15 /* PR_SET_NAME */, t.scratch.string(0, comm));
+        task_core_entry own = zombieCores.get(z);
+        TreeTask model = plan.task(z);
+        TaskBuilder parent = builders.get(model.ppid());
+        core_entry pc = parent != null ? parent.image().core() : null;
+        if (!own.getComm().isEmpty()) {
+            t.remote.call("prctl(PR_SET_NAME)", Syscall.PRCTL, 15 /* PR_SET_NAME */, t.scratch.string(0, own.getComm()));
         }
+        List<sa_entry> actions = own.getSigactionsCount() > 0 || pc == null ? own.getSigactionsList()
+                : pc.getTc().getSigactionsList();
+        dev.cryo.engine.resource.Signals.restoreActions(t.remote, t.scratch, 0, actions);
+        long blocked = own.hasBlkSigset() || pc == null ? own.getBlkSigset()
+                : pc.getThreadCore().hasBlkSigset() ? pc.getThreadCore().getBlkSigset() : pc.getTc().getBlkSigset();
         int sig = waitStatus & 0x7f;
         WaitStatus st;
         if (sig != 0) {
             NativeBuffer act = NativeBuffer.allocate(32);
             act.zero(0, 32); // SIG_DFL, no flags, empty mask
             t.scratch.write(0, act.bytes(0, 32));
-            t.remote.call("rt_sigaction(" + sig + ", SIG_DFL)", 13, sig, t.scratch.address(), 0, 8);
-            Ptrace.setSigmask(z, 0);
+            t.remote.call("rt_sigaction(" + sig + ", SIG_DFL)", 13 /* rt_sigaction */, sig, t.scratch.address(), 0, 8);
+            Ptrace.setSigmask(z, blocked & ~(1L << (sig - 1)));
             Syscall.call("kill(" + z + ", " + sig + ")", Syscall.KILL, z, sig);
-            st = t.runUntilGone(0);
+            st = t.runUntilGone(sig);
         } else {
+            Ptrace.setSigmask(z, blocked);
             st = t.exit((waitStatus >> 8) & 0xff);
         }
         made.remove(z);
