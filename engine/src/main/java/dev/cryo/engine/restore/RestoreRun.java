@@ -518,7 +518,9 @@ final class RestoreRun {
         List<sa_entry> actions = own.getSigactionsCount() > 0 || pc == null ? own.getSigactionsList()
                 : pc.getTc().getSigactionsList();
         dev.cryo.engine.resource.Signals.restoreActions(t.remote, t.scratch, 0, actions);
-        long blocked = own.hasBlkSigset() || pc == null ? own.getBlkSigset()
+        // a zombie cannot be seized: a dump without its dispositions had no view of its mask either, unless it
+        // wrote one (from /proc/Z/status); a zero there is no news
+        long blocked = own.getSigactionsCount() > 0 || own.getBlkSigset() != 0 || pc == null ? own.getBlkSigset()
                 : pc.getThreadCore().hasBlkSigset() ? pc.getThreadCore().getBlkSigset() : pc.getTc().getBlkSigset();
         int sig = waitStatus & 0x7f;
         WaitStatus st;
