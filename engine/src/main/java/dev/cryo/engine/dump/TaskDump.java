@@ -236,6 +236,7 @@ final class TaskDump {
             if (!options.preDump()) {
                 timers = Timers.dump(pid, remote, scratch); // itimers, alarm, POSIX timers (scratch's first 32 bytes)
             }
+            boolean subreaper = !options.preDump() && subreaper();
 
             log.debug("pid %d: remote syscalls done (brk %#x)", pid, brk);
             // memory
@@ -316,7 +317,7 @@ final class TaskDump {
                     if (task.state() == TaskState.STOPPED) {
                         tc.setStopSigno(task.stopSignal());
                     }
-                    if (task.subreaper()) {
+                    if (subreaper) {
                         tc.setChildSubreaper(true);
                     }
                     core.setTc(tc);
@@ -329,6 +330,15 @@ final class TaskDump {
         } catch (SyscallException e) {
             throw new CryoException("cannot dump pid " + pid + ": " + e.getMessage(), e);
         }
+    }
+
+    static final int PR_GET_CHILD_SUBREAPER = 37;
+
+    /** Whether the task is a child subreaper (orphans below it are its to reap); only the task can say. */
+    private boolean subreaper() throws SyscallException {
+        remote.call("prctl(PR_GET_CHILD_SUBREAPER)", Syscall.PRCTL, PR_GET_CHILD_SUBREAPER, scratch.address());
+        byte[] b = scratch.read(0, 4);
+        return (b[0] | b[1] | b[2] | b[3]) != 0;
     }
 
     /** The threads /proc lists now that were not frozen, or the frozen ones it no longer lists. */
