@@ -129,6 +129,20 @@ class TreeRestoreTest {
             }
             assertFalse(Files.readString(Path.of("/proc/" + tree.d() + "/status")).contains("TracerPid:\t" +
                     ProcessHandle.current().pid()), "no task is left traced");
+            // the plan's steps ran, each once, in the plan's order (the -v4 log prints the plan, then each step)
+            List<String> log = Files.readAllLines(tree.images().resolve("restore.log"));
+            int at = log.indexOf(log.stream().filter(l -> l.endsWith("restore plan:")).findFirst().orElseThrow());
+            List<String> plan = new ArrayList<>();
+            for (int i = at + 1; i < log.size() && !log.get(i).startsWith("("); i++) {
+                if (!log.get(i).isBlank()) {
+                    plan.add(log.get(i));
+                }
+            }
+            List<String> ran = log.stream().filter(l -> l.contains(") plan step: "))
+                    .map(l -> l.substring(l.indexOf("plan step: ") + "plan step: ".length())).toList();
+            assertEquals(plan, ran, "the steps run are the plan's, in its order");
+            assertTrue(plan.stream().anyMatch(l -> l.startsWith("fork helper")) && plan.stream().anyMatch(
+                    l -> l.startsWith("zombie")) && plan.stream().anyMatch(l -> l.contains("stopped")), plan.toString());
             int before = Files.readAllLines(tree.out()).size();
             await().atMost(Duration.ofSeconds(20)).until(() -> Files.readAllLines(tree.out()).size() > before + 20);
         } finally {

@@ -405,7 +405,14 @@ final class RestoreRun {
             args.putLong(72, 1); // set_tid_size
             args.putLong(88, child);
             scratch.write(0, args.bytes(0, 96));
-            return remote.raw(Syscall.CLONE3, scratch.address(), 88);
+            long r = remote.raw(Syscall.CLONE3, scratch.address(), 88);
+            // a pid /proc no longer shows may still be held for a moment by the task being reaped: try again,
+            // within a bound
+            for (int tries = 0; r == -17 && tries < 200 && !java.nio.file.Files.exists(Path.of("/proc/" + child)); tries++) {
+                java.util.concurrent.locks.LockSupport.parkNanos(5_000_000);
+                r = remote.raw(Syscall.CLONE3, scratch.address(), 88);
+            }
+            return r;
         }
 
         /** exit_group(code) run in the task; returns once the tracer has seen it exit. */
