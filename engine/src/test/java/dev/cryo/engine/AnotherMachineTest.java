@@ -33,10 +33,7 @@ class AnotherMachineTest {
     Path tmp;
 
     private Path dumpedCounter(Target t) throws Exception {
-        t.awaitLines(2);
-        Path img = tmp.resolve("img");
-        Checkpoint.dump(t.pid(), img, false);
-        await().atMost(Duration.ofSeconds(5)).until(() -> !t.alive());
+        Path img = Checkpoint.dumpUntilGone(t, 2, tmp.resolve("img"));
         Files.delete(img.resolve(ImageChecksums.FILE)); // the images are changed below, as another machine's would be
         return img;
     }
