@@ -237,6 +237,9 @@ final class DumpRun {
                             }
                         }
                     }
+                    // repair mode off (and the lock gone, with -R) before any task runs: a task of the tree would
+                    // otherwise send on a socket still in repair mode and fail (EINVAL)
+                    SocketDump.release(fdCtx, true);
                     resume();
                 } else {
                     kill();
