@@ -148,8 +148,70 @@ final class TaskDump {
     }
 
     /** What goes into the images for one task, gathered while the tree is frozen. */
-    record Images(TaskDump task, pstree_entry pstree, Map<Integer, core_entry> cores, mm_entry mm, PageMap pagemap,
-                  PageBuffer pages, List<fdinfo_entry> fdinfo, fs_entry fs) {
+    record Images(TaskDump task, pstree_entry pstree, Map<Integer, core_entry> cores, mm_entry mm, Memory memory,
+                  List<fdinfo_entry> fdinfo, fs_entry fs) {
+    }
+
+    /**
+     * A frozen task's own pages: scanned (/proc/PID/pagemap), planned (what an incremental dump leaves to the parent)
+     * and read (process_vm_readv; a large buffer is read while it is written). Any thread may do it.
+     */
+    final class Memory {
+        private final List<MapsEntry> maps;
+        private final dev.cryo.engine.mem.TrackedTarget target;
+        private PageMap pagemap;
+        private PageBuffer pages;
+
+        Memory(List<MapsEntry> maps, dev.cryo.engine.mem.TrackedTarget target) {
+            this.maps = maps;
+            this.target = target;
+        }
+
+        boolean read() throws CryoException {
+            if (pages != null) {
+                return true;
+            }
+            try {
+                long m0 = System.nanoTime();
+                List<PageRun> runs = new ArrayList<>();
+                Set<PageRun> unreadable = new HashSet<>();
+                try (PageMapScanner scanner = new PageMapScanner(pid)) {
+                    for (MapsEntry m : maps) {
+                        if (m.isKernelSpecial() || m.shared()) {
+                            continue;
+                        }
+                        pagesScanned += m.pages();
+                        List<PageRun> own = scanner.ownPages(m);
+                        runs.addAll(own);
+                        if (!m.read()) {
+                            unreadable.addAll(own);
+                        }
+                    }
+                }
+                IncrementalDump.MemoryPlan plan = incremental.plan(target, maps, runs, unreadable);
+                pagesSkippedParent = plan.skipped();
+                PageBuffer buffer = PageBuffer.forRuns(plan.present());
+                buffer.readFrom(new RemoteMemory(pid), plan.unreadable());
+                pagesWritten = buffer.pages();
+                memdumpUs = (System.nanoTime() - m0) / 1000;
+                log.info("pid %d: read %d pages of %d scanned in %d us", pid, pagesWritten, pagesScanned, memdumpUs);
+                pagemap = new PageMap(pagesId(), plan.entries());
+                pages = buffer;
+                return true;
+            } catch (IOException e) {
+                throw new CryoException("cannot dump pid " + pid + ": reading its memory failed: " + e.getMessage(), e);
+            } catch (SyscallException e) {
+                throw new CryoException("cannot dump pid " + pid + ": reading its memory failed: " + e.getMessage(), e);
+            }
+        }
+
+        PageMap pagemap() {
+            return pagemap;
+        }
+
+        PageBuffer pages() {
+            return pages;
+        }
     }
 
     /** pstree.img's entry: root's ppid is 0, as CRIU writes it. */
@@ -176,7 +238,7 @@ final class TaskDump {
         var core = core_entry.newBuilder().setMtype(core_entry.march.X86_64)
                 .setTc(task_core_entry.newBuilder().setTaskState(TaskState.DEAD.code()).setExitCode(task.exitCode())
                         .setPersonality(0).setFlags(0).setBlkSigset(0).setComm(comm));
-        return new Images(this, pstree(), Map.of(pid, core.build()), null, null, null, null, null);
+        return new Images(this, pstree(), Map.of(pid, core.build()), null, null, null, null);
     }
 
     /** Memory, remote state, files and cores of a frozen live (or stopped) task. */
@@ -214,7 +276,6 @@ final class TaskDump {
                 }
             }
             RemoteMemory memory = new RemoteMemory(pid);
-
             log.debug("pid %d: read /proc: %d VMAs", pid, maps.size());
             // the remote part: brk and signal handlers have no other interface
             long site = preview != null && maps == preview.maps() && preview.vdsoSite() >= 0 ? preview.vdsoSite()
@@ -239,43 +300,22 @@ final class TaskDump {
             boolean subreaper = !options.preDump() && subreaper();
 
             log.debug("pid %d: remote syscalls done (brk %#x)", pid, brk);
-            // memory
-            long m0 = System.nanoTime();
+            // memory: the VMAs now; the pages are scanned and read by a writer thread while this one goes on with
+            // the next task (process_vm_readv and /proc need no tracer), unless an incremental dump's tracker must
+            // see them here
             mm_entry.Builder mm = mmEntry(stat, brk);
-            List<PageRun> runs = new ArrayList<>();
-            Set<PageRun> unreadable = new HashSet<>();
             mm.addAllVmas(vmas);
-            try (PageMapScanner scanner = new PageMapScanner(pid)) {
-                for (MapsEntry m : maps) {
-                    if (m.isKernelSpecial() || m.shared()) {
-                        continue;
-                    }
-                    pagesScanned += m.pages();
-                    List<PageRun> own = scanner.ownPages(m);
-                    runs.addAll(own);
-                    if (!m.read()) {
-                        unreadable.addAll(own);
-                    }
-                }
-            }
-            IncrementalDump.MemoryPlan plan = incremental.plan(new dev.cryo.engine.mem.TrackedTarget(pid, remote),
-                    maps, runs, unreadable);
-            pagesSkippedParent = plan.skipped();
-            PageBuffer pages = PageBuffer.forRuns(plan.present());
-            pages.readFrom(memory, plan.unreadable());
-            pagesWritten = pages.pages();
-            memdumpUs = (System.nanoTime() - m0) / 1000;
-            log.info("pid %d: read %d pages of %d scanned in %d us", pid, pagesWritten, pagesScanned, memdumpUs);
-            List<pagemap_entry> pm = plan.entries();
-
             mm.setExeFileId(files.mapped(proc.link(pid, "exe"), proc.dir(pid).resolve("exe")));
             for (long a : proc.auxv(pid)) {
                 mm.addMmSavedAuxv(a);
             }
-            PageMap pagemap = new PageMap(pagesId(), pm);
+            Memory pages = new Memory(maps, new dev.cryo.engine.mem.TrackedTarget(pid, remote));
+            if (incremental.active() || options.preDump()) {
+                pages.read();
+            }
             if (options.preDump()) {
                 // memory only: the process runs on and a later dump saves the rest
-                return new Images(this, pstree(), null, mm.build(), pagemap, pages, null, null);
+                return new Images(this, pstree(), null, mm.build(), pages, null, null);
             }
 
             // files
@@ -324,7 +364,7 @@ final class TaskDump {
                 }
                 cores.put(t.tid(), core.build());
             }
-            return new Images(this, pstree(), cores, mm.build(), pagemap, pages, fdinfo, fs);
+            return new Images(this, pstree(), cores, mm.build(), pages, fdinfo, fs);
         } catch (IOException e) {
             throw new CryoException("cannot dump pid " + pid + ": reading /proc failed: " + e.getMessage(), e);
         } catch (SyscallException e) {
