@@ -52,6 +52,7 @@ import java.util.Set;
  * thread.
  */
 final class DumpRun {
+    /** The dumper's own kernel-object ids in inventory.img's root_ids, as CRIU writes its own; tasks' are 2, 3... */
     static final int IDS = 1;
     static final int PAGES_ID = 1;
 

@@ -58,6 +58,11 @@ import java.util.Set;
  */
 final class TaskDump {
     static final int SCRATCH_THREAD = 64;
+    /**
+     * The most auxv words CRIU keeps (its AT_VECTOR_SIZE): CRIU's restore refuses more as a corrupted image. This
+     * kernel's /proc/PID/auxv has 46 here, the last pair AT_NULL, which a restore's PR_SET_MM_MAP fills in anyway.
+     */
+    static final int CRIU_AT_VECTOR_SIZE = 44;
 
     private final int pid;
     /** kernel-object ids (vm, files, fs, sighand) and pages id: this task's own number in the tree, from 1 */
@@ -120,9 +125,13 @@ final class TaskDump {
         return remote;
     }
 
-    /** The ids-PID.img of the task: its own vm, files, fs and sighand (shared ones are refused before the freeze). */
+    /**
+     * The ids-PID.img of the task: its own vm, files, fs and sighand (shared ones are refused before the freeze),
+     * numbered from 2 as CRIU numbers them: 1 is the dumper's own, which inventory.img's root_ids holds (a restore
+     * compares the root's ids with those to know what it shares with its restorer: nothing).
+     */
     task_kobj_ids_entry ids() {
-        return TaskResources.ids(number);
+        return TaskResources.ids(number + 1);
     }
 
     int pagesId() {
@@ -306,8 +315,9 @@ final class TaskDump {
             mm_entry.Builder mm = mmEntry(stat, brk);
             mm.addAllVmas(vmas);
             mm.setExeFileId(files.mapped(proc.link(pid, "exe"), proc.dir(pid).resolve("exe")));
-            for (long a : proc.auxv(pid)) {
-                mm.addMmSavedAuxv(a);
+            long[] auxv = proc.auxv(pid);
+            for (int i = 0; i < Math.min(auxv.length, CRIU_AT_VECTOR_SIZE); i++) {
+                mm.addMmSavedAuxv(auxv[i]);
             }
             Memory pages = new Memory(maps, new dev.cryo.engine.mem.TrackedTarget(pid, remote));
             if (incremental.active() || options.preDump()) {
