@@ -44,7 +44,7 @@ class ImageCompatibilityTest {
             assertEquals(0, Checkpoint.restore(img));
         }
         List<String> expected = List.of("inventory.img", "pstree.img", "files.img", "seccomp.img", "timens-0.img",
-                "stats-dump", "stats-restore", "pipes-data.img", "fdinfo-1.img");
+                "stats-dump", "stats-restore", "pipes-data.img", "fdinfo-2.img");
         List<Path> images;
         try (Stream<Path> s = Files.list(img)) {
             images = s.filter(p -> !p.getFileName().toString().endsWith(".log")

@@ -110,7 +110,7 @@ class StateComparisonTest {
             assertEquals(a.mm(t.pid()).toBuilder().clearMmSavedAuxv().build().getVmasList(),
                     b.mm(t.pid()).getVmasList(), "memory layout");
             assertEquals(a.mm(t.pid()).getMmSavedAuxvList(), b.mm(t.pid()).getMmSavedAuxvList(), "auxv");
-            assertEquals(a.fdinfo(1), b.fdinfo(1), "fds");
+            assertEquals(a.fdinfo(a.ids(t.pid()).getFilesId()), b.fdinfo(b.ids(t.pid()).getFilesId()), "fds");
             assertEquals(a.fs(t.pid()), b.fs(t.pid()), "cwd, root, umask");
 
             ProcessStateRoundTripTest.kill("-USR1", t.pid());

@@ -168,7 +168,9 @@ class TreeDumpTest {
             assertEquals(out, fds.stream().filter(f -> f.getFd() == 2).findFirst().orElseThrow().getId(),
                     "stderr is a dup of stdout");
         }
-        assertEquals(img.ids(t.pid()).getFilesId(), img.inventory().getRootIds().getFilesId(), "inventory's root ids");
+        assertEquals(1, img.inventory().getRootIds().getFilesId(), "inventory's root_ids: the dumper's own, as CRIU's");
+        assertEquals(2, img.ids(t.pid()).getFilesId(), "the root's fd table: the first after the dumper's (a restore "
+                + "by CRIU reads an equal one as an fd table shared with the restorer, and refuses it)");
         assertEquals(1, img.files().stream().filter(f -> f.getType() == fd_types.REG
                 && f.getReg().getName().endsWith("out.txt")).count(), "one entry for the shared stdout");
         critReads(dir, "pstree.img", "\"pid\": " + pstree.get(pstree.size() - 1).getPid());
@@ -342,6 +344,68 @@ class TreeDumpTest {
                 // not ours
             }
         }
+    }
+
+    /** A parent and child joined by a stream and a datagram socketpair, messages queued both ways. */
+    static final String SOCKETPAIRS = """
+            #define _GNU_SOURCE
+            #include <sys/socket.h>
+            #include <stdio.h>
+            #include <string.h>
+            #include <unistd.h>
+            #include <stdlib.h>
+            #include <signal.h>
+            #include <sys/wait.h>
+            static volatile int go;
+            static void on(int s) { go = 1; }
+            int main(void) {
+                int st[2], dg[2];
+                socketpair(AF_UNIX, SOCK_STREAM, 0, st); socketpair(AF_UNIX, SOCK_DGRAM, 0, dg);
+                signal(SIGUSR2, on);
+                pid_t kid = fork();
+                if (kid == 0) {
+                    close(st[0]); close(dg[0]);
+                    send(st[1], "to-parent", 9, 0); send(dg[1], "d1", 2, 0); send(dg[1], "d2", 2, 0);
+                    while (!go) pause();
+                    char b[16] = {0}; int n = recv(st[1], b, sizeof b, MSG_DONTWAIT);
+                    _exit(n == 8 && !memcmp(b, "to-child", 8) ? 0 : 1);
+                }
+                close(st[1]); close(dg[1]);
+                send(st[0], "to-child", 8, 0);
+                usleep(100000);
+                FILE *f = fopen(getenv("CRYO_FX_READY"), "w"); fprintf(f, "%d\\n", getpid()); fclose(f);
+                while (!go) pause();
+                kill(kid, SIGUSR2);
+                char b[16] = {0}; int n = recv(st[0], b, sizeof b, MSG_DONTWAIT);
+                char d1[4] = {0}, d2[4] = {0}; recv(dg[0], d1, 4, MSG_DONTWAIT); recv(dg[0], d2, 4, MSG_DONTWAIT);
+                int status; waitpid(kid, &status, 0);
+                int ok = n == 9 && !memcmp(b, "to-parent", 9) && !strcmp(d1, "d1") && !strcmp(d2, "d2") && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+                f = fopen(getenv("CRYO_FX_RESULT"), "w"); fprintf(f, ok ? "PASS\\n" : "FAIL %d %s %s %s %d\\n", n, b, d1, d2, status); fclose(f);
+                return 0;
+            }
+            """;
+
+    @Test
+    void socketpairsBetweenParentAndChildAreDumpedWithTheirQueuesOnce() throws Exception {
+        Path dir = Files.createDirectories(tmp.resolve("socketpairs"));
+        Path exe = CProgram.compile(dir, "socketpairs", SOCKETPAIRS);
+        Target t = Target.start(Path.of("/usr/bin/env"), dir.resolve("out.txt"), "CRYO_FX_READY=" + dir.resolve("ready"),
+                "CRYO_FX_RESULT=" + dir.resolve("result"), exe.toString());
+        started.add(t.pid());
+        await().atMost(Duration.ofSeconds(30)).until(() -> Files.exists(dir.resolve("ready")));
+        Path img = tmp.resolve("img");
+        Checkpoint.dump(t.pid(), img, true);
+        ImageDir d = ImageDir.open(img);
+        List<file_entry> unix = d.files().stream().filter(f -> f.getType() == fd_types.UNIXSK).toList();
+        assertEquals(4, unix.size(), "four ends, none external: " + unix);
+        Set<Integer> inodes = new HashSet<>();
+        unix.forEach(f -> inodes.add(f.getUsk().getIno()));
+        for (file_entry f : unix) {
+            assertTrue(inodes.contains(f.getUsk().getPeer()), "each peer is an end in the tree: " + f);
+        }
+        assertEquals(4, d.read("sk-queues.img").entries().size(), "ping, pong and two datagrams, each once");
+        critReads(img, "sk-queues.img", "SK_QUEUES");
+        assertEquals("PASS", verdict("socketpairs", t), "every message arrives once after -R");
     }
 
     /** crit (CRIU's image tool, Debian's) decodes {@code file} and finds {@code expect} in it; skipped if absent. */

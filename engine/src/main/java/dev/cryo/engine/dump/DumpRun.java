@@ -52,6 +52,7 @@ import java.util.Set;
  * thread.
  */
 final class DumpRun {
+    /** The dumper's own kernel-object ids in inventory.img's root_ids, as CRIU writes its own; tasks' are 2, 3... */
     static final int IDS = 1;
     static final int PAGES_ID = 1;
 
@@ -363,8 +364,8 @@ final class DumpRun {
         for (TaskDump t : tasks.values()) {
             TaskDump.Images img = t.zombie() ? t.zombieImages() : t.collect();
             out.add(img);
-            if (img.pages() != null && !options.preDump()) {
-                submitMemoryImages(img); // a writer saves them while the next task is collected
+            if (img.memory() != null && !options.preDump()) {
+                submitMemoryImages(img); // a writer reads and saves them while the next task is collected
             }
         }
         memdumpUs = (System.nanoTime() - m0) / 1000;
@@ -381,7 +382,7 @@ final class DumpRun {
             long w0 = System.nanoTime();
             if (options.preDump()) {
                 for (TaskDump.Images img : images) {
-                    if (img.pages() != null) {
+                    if (img.memory() != null) {
                         writeMemoryImages(dir, img);
                     }
                 }
@@ -435,6 +436,7 @@ final class DumpRun {
 
     private void submitMemoryImages(TaskDump.Images img) {
         memoryImages.add(writers.submit(() -> {
+            img.memory().read();
             writeMemoryImages(dirForWriter, img);
             return null;
         }));
@@ -492,13 +494,13 @@ final class DumpRun {
     /** A task's pages-N, mm-PID and pagemap-PID: everything that is known once its memory is read. */
     private void writeMemoryImages(ImageDir dir, TaskDump.Images img) throws IOException {
         long w0 = System.nanoTime();
-        PageBuffer pages = img.pages();
-        int pagesId = img.pagemap().pagesId();
+        PageBuffer pages = img.memory().pages();
+        int pagesId = img.memory().pagemap().pagesId();
         pages.writeTo(dir.pagesPath(pagesId), dir.checksumSink(dir.pagesPath(pagesId).getFileName().toString()));
         long w1 = System.nanoTime();
         int p = img.task().pid();
         dir.writeMm(p, img.mm());
-        dir.writePagemap(p, img.pagemap());
+        dir.writePagemap(p, img.memory().pagemap());
         synchronized (this) {
             if (pages.streamed()) {
                 // read and written at once: each side's own time (they overlap)
@@ -509,7 +511,7 @@ final class DumpRun {
             }
         }
         log.debug("pid %d: memory images: pages %d us, mm and pagemap (%d entries) %d us", p, (w1 - w0) / 1000,
-                img.pagemap().entries().size(), (System.nanoTime() - w1) / 1000);
+                img.memory().pagemap().entries().size(), (System.nanoTime() - w1) / 1000);
     }
 
     /** Puts every task back as it was and lets it run on: children first, so no parent runs before its tree. */

@@ -58,6 +58,11 @@ import java.util.Set;
  */
 final class TaskDump {
     static final int SCRATCH_THREAD = 64;
+    /**
+     * The most auxv words CRIU keeps (its AT_VECTOR_SIZE): CRIU's restore refuses more as a corrupted image. This
+     * kernel's /proc/PID/auxv has 46 here, the last pair AT_NULL, which a restore's PR_SET_MM_MAP fills in anyway.
+     */
+    static final int CRIU_AT_VECTOR_SIZE = 44;
 
     private final int pid;
     /** kernel-object ids (vm, files, fs, sighand) and pages id: this task's own number in the tree, from 1 */
@@ -120,9 +125,13 @@ final class TaskDump {
         return remote;
     }
 
-    /** The ids-PID.img of the task: its own vm, files, fs and sighand (shared ones are refused before the freeze). */
+    /**
+     * The ids-PID.img of the task: its own vm, files, fs and sighand (shared ones are refused before the freeze),
+     * numbered from 2 as CRIU numbers them: 1 is the dumper's own, which inventory.img's root_ids holds (a restore
+     * compares the root's ids with those to know what it shares with its restorer: nothing).
+     */
     task_kobj_ids_entry ids() {
-        return TaskResources.ids(number);
+        return TaskResources.ids(number + 1);
     }
 
     int pagesId() {
@@ -148,8 +157,70 @@ final class TaskDump {
     }
 
     /** What goes into the images for one task, gathered while the tree is frozen. */
-    record Images(TaskDump task, pstree_entry pstree, Map<Integer, core_entry> cores, mm_entry mm, PageMap pagemap,
-                  PageBuffer pages, List<fdinfo_entry> fdinfo, fs_entry fs) {
+    record Images(TaskDump task, pstree_entry pstree, Map<Integer, core_entry> cores, mm_entry mm, Memory memory,
+                  List<fdinfo_entry> fdinfo, fs_entry fs) {
+    }
+
+    /**
+     * A frozen task's own pages: scanned (/proc/PID/pagemap), planned (what an incremental dump leaves to the parent)
+     * and read (process_vm_readv; a large buffer is read while it is written). Any thread may do it.
+     */
+    final class Memory {
+        private final List<MapsEntry> maps;
+        private final dev.cryo.engine.mem.TrackedTarget target;
+        private PageMap pagemap;
+        private PageBuffer pages;
+
+        Memory(List<MapsEntry> maps, dev.cryo.engine.mem.TrackedTarget target) {
+            this.maps = maps;
+            this.target = target;
+        }
+
+        boolean read() throws CryoException {
+            if (pages != null) {
+                return true;
+            }
+            try {
+                long m0 = System.nanoTime();
+                List<PageRun> runs = new ArrayList<>();
+                Set<PageRun> unreadable = new HashSet<>();
+                try (PageMapScanner scanner = new PageMapScanner(pid)) {
+                    for (MapsEntry m : maps) {
+                        if (m.isKernelSpecial() || m.shared()) {
+                            continue;
+                        }
+                        pagesScanned += m.pages();
+                        List<PageRun> own = scanner.ownPages(m);
+                        runs.addAll(own);
+                        if (!m.read()) {
+                            unreadable.addAll(own);
+                        }
+                    }
+                }
+                IncrementalDump.MemoryPlan plan = incremental.plan(target, maps, runs, unreadable);
+                pagesSkippedParent = plan.skipped();
+                PageBuffer buffer = PageBuffer.forRuns(plan.present());
+                buffer.readFrom(new RemoteMemory(pid), plan.unreadable());
+                pagesWritten = buffer.pages();
+                memdumpUs = (System.nanoTime() - m0) / 1000;
+                log.info("pid %d: read %d pages of %d scanned in %d us", pid, pagesWritten, pagesScanned, memdumpUs);
+                pagemap = new PageMap(pagesId(), plan.entries());
+                pages = buffer;
+                return true;
+            } catch (IOException e) {
+                throw new CryoException("cannot dump pid " + pid + ": reading its memory failed: " + e.getMessage(), e);
+            } catch (SyscallException e) {
+                throw new CryoException("cannot dump pid " + pid + ": reading its memory failed: " + e.getMessage(), e);
+            }
+        }
+
+        PageMap pagemap() {
+            return pagemap;
+        }
+
+        PageBuffer pages() {
+            return pages;
+        }
     }
 
     /** pstree.img's entry: root's ppid is 0, as CRIU writes it. */
@@ -176,7 +247,7 @@ final class TaskDump {
         var core = core_entry.newBuilder().setMtype(core_entry.march.X86_64)
                 .setTc(task_core_entry.newBuilder().setTaskState(TaskState.DEAD.code()).setExitCode(task.exitCode())
                         .setPersonality(0).setFlags(0).setBlkSigset(0).setComm(comm));
-        return new Images(this, pstree(), Map.of(pid, core.build()), null, null, null, null, null);
+        return new Images(this, pstree(), Map.of(pid, core.build()), null, null, null, null);
     }
 
     /** Memory, remote state, files and cores of a frozen live (or stopped) task. */
@@ -214,7 +285,6 @@ final class TaskDump {
                 }
             }
             RemoteMemory memory = new RemoteMemory(pid);
-
             log.debug("pid %d: read /proc: %d VMAs", pid, maps.size());
             // the remote part: brk and signal handlers have no other interface
             long site = preview != null && maps == preview.maps() && preview.vdsoSite() >= 0 ? preview.vdsoSite()
@@ -239,43 +309,23 @@ final class TaskDump {
             boolean subreaper = !options.preDump() && subreaper();
 
             log.debug("pid %d: remote syscalls done (brk %#x)", pid, brk);
-            // memory
-            long m0 = System.nanoTime();
+            // memory: the VMAs now; the pages are scanned and read by a writer thread while this one goes on with
+            // the next task (process_vm_readv and /proc need no tracer), unless an incremental dump's tracker must
+            // see them here
             mm_entry.Builder mm = mmEntry(stat, brk);
-            List<PageRun> runs = new ArrayList<>();
-            Set<PageRun> unreadable = new HashSet<>();
             mm.addAllVmas(vmas);
-            try (PageMapScanner scanner = new PageMapScanner(pid)) {
-                for (MapsEntry m : maps) {
-                    if (m.isKernelSpecial() || m.shared()) {
-                        continue;
-                    }
-                    pagesScanned += m.pages();
-                    List<PageRun> own = scanner.ownPages(m);
-                    runs.addAll(own);
-                    if (!m.read()) {
-                        unreadable.addAll(own);
-                    }
-                }
-            }
-            IncrementalDump.MemoryPlan plan = incremental.plan(new dev.cryo.engine.mem.TrackedTarget(pid, remote),
-                    maps, runs, unreadable);
-            pagesSkippedParent = plan.skipped();
-            PageBuffer pages = PageBuffer.forRuns(plan.present());
-            pages.readFrom(memory, plan.unreadable());
-            pagesWritten = pages.pages();
-            memdumpUs = (System.nanoTime() - m0) / 1000;
-            log.info("pid %d: read %d pages of %d scanned in %d us", pid, pagesWritten, pagesScanned, memdumpUs);
-            List<pagemap_entry> pm = plan.entries();
-
             mm.setExeFileId(files.mapped(proc.link(pid, "exe"), proc.dir(pid).resolve("exe")));
-            for (long a : proc.auxv(pid)) {
-                mm.addMmSavedAuxv(a);
+            long[] auxv = proc.auxv(pid);
+            for (int i = 0; i < Math.min(auxv.length, CRIU_AT_VECTOR_SIZE); i++) {
+                mm.addMmSavedAuxv(auxv[i]);
             }
-            PageMap pagemap = new PageMap(pagesId(), pm);
+            Memory pages = new Memory(maps, new dev.cryo.engine.mem.TrackedTarget(pid, remote));
+            if (incremental.active() || options.preDump()) {
+                pages.read();
+            }
             if (options.preDump()) {
                 // memory only: the process runs on and a later dump saves the rest
-                return new Images(this, pstree(), null, mm.build(), pagemap, pages, null, null);
+                return new Images(this, pstree(), null, mm.build(), pages, null, null);
             }
 
             // files
@@ -324,7 +374,7 @@ final class TaskDump {
                 }
                 cores.put(t.tid(), core.build());
             }
-            return new Images(this, pstree(), cores, mm.build(), pagemap, pages, fdinfo, fs);
+            return new Images(this, pstree(), cores, mm.build(), pages, fdinfo, fs);
         } catch (IOException e) {
             throw new CryoException("cannot dump pid " + pid + ": reading /proc failed: " + e.getMessage(), e);
         } catch (SyscallException e) {
