@@ -18,6 +18,10 @@ public final class FdCases {
                 new Case("timerfd", Fixture.quiet("timerfd"), Scenario.cycles(2, moment), Check.standard()),
                 new Case("signalfd", Fixture.quiet("signalfd"), Scenario.cycles(2, moment), Check.standard()),
                 new Case("inotify", Fixture.quiet("inotify"), Scenario.cycles(2, moment), Check.standard()),
-                new Case("timers", Fixture.quiet("timers"), Scenario.cycles(2, moment), Check.standard()));
+                new Case("timers", Fixture.quiet("timers"), Scenario.cycles(2, moment), Check.standard()),
+                // files unlinked while open or mapped: ghosts (contents in the images), link remaps (--link-remap)
+                new Case("deleted-files", Fixture.quiet("deleted-files"), Scenario.cycles(2, moment), Check.standard()),
+                new Case("link-remap", Fixture.quiet("deleted-files", "--mode=link"),
+                        Scenario.cycles(2, moment).withOptions(List.of("--link-remap"), List.of()), Check.standard()));
     }
 }

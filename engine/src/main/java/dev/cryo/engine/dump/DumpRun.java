@@ -100,6 +100,9 @@ final class DumpRun {
         try {
             runSteps();
         } catch (CryoException | RuntimeException e) {
+            if (fdCtx != null && !killed) {
+                fdCtx.deleted().undo(log); // the link remaps it made
+            }
             if (dirForWriter != null && !killed) {
                 dirForWriter.abandonDump(); // marked incomplete (see ImageDir.beginDump), its partial images gone
             } else if (dirForWriter != null) {
@@ -225,6 +228,9 @@ final class DumpRun {
                 step("write images", () -> writeImages(dir, images[0]));
             }
             SocketDump.release(fdCtx, true);
+            if (options.leaveRunning()) {
+                fdCtx.deleted().undo(log); // as CRIU: a tree that runs on keeps its file system as it was
+            }
             if (options.leaveRunning() && !options.preDump()) {
                 scripts.run("network-unlock");
             }
@@ -537,13 +543,13 @@ final class DumpRun {
     }
 
     /** A files.img entry for a path the process uses without an fd (exe, mappings, cwd, root). */
-    private int fileId(String path, java.nio.file.Path statPath) throws IOException {
+    private int fileId(String path, java.nio.file.Path statPath) throws IOException, CryoException {
         Integer id = fileIds.get(path);
         if (id != null) {
             return id;
         }
         int newId = files.size() + 1;
-        files.add(RegularFile.mapped(newId, path, statPath));
+        files.add(RegularFile.mapped(newId, path, statPath, fdCtx)); // a deleted one is kept (DeletedFiles)
         fileIds.put(path, newId);
         return newId;
     }
@@ -615,10 +621,6 @@ final class DumpRun {
             v.setShmid(memfdFileId(m, fdflags));
             v.setFdflags(fdflags);
         } else if (m.fileBacked()) {
-            if (m.path().endsWith(" (deleted)")) {
-                throw new CryoException("cannot dump pid " + pid + ": it maps the deleted file " + m.path()
-                        + ", which Cryo cannot dump yet");
-            }
             status = VMA_AREA_REGULAR | (m.shared() ? VMA_FILE_SHARED : VMA_FILE_PRIVATE);
             v.setShmid(fileId(m.path(), proc.dir(pid).resolve(String.format("map_files/%x-%x", m.start(), m.end()))));
             v.setFdflags(m.shared() && m.write() ? RegularFile.O_RDWR : 0);
@@ -651,6 +653,7 @@ final class DumpRun {
                 for (Map.Entry<Integer, core_entry> c : img.cores().entrySet()) {
                     dir.writeCore(c.getKey(), c.getValue());
                 }
+                fdCtx.deleted().write(dir, files, pid, options.files(), log); // ghosts, link remaps
                 dir.writeFiles(files);
                 dir.writeFdinfo(IDS, img.fdinfo());
                 if (!fdCtx.pipesData().isEmpty()) {

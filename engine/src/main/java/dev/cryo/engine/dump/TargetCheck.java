@@ -68,6 +68,7 @@ final class TargetCheck {
                         + fd.fd() + " is " + FdKinds.describe(fd)));
                 kind.check(fdCtx, fd);
             }
+            dev.cryo.engine.resource.DeletedFiles.checkMappings(pid, proc, fdCtx.options().files());
         } catch (IOException e) {
             throw new CryoException("cannot dump pid " + pid + ": cannot read /proc/" + pid + ": " + e.getMessage());
         }

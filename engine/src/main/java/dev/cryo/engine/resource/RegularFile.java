@@ -43,9 +43,9 @@ public final class RegularFile implements FdKind {
 
     @Override
     public void check(FdDumpContext ctx, FdInfo fd) throws CryoException {
-        if (fd.target().endsWith(" (deleted)")) {
-            throw new CryoException("cannot dump pid " + ctx.pid() + ": fd " + fd.fd() + " is the deleted file "
-                    + fd.target() + ", which Cryo cannot dump yet");
+        if (DeletedFiles.isDeleted(fd.target())) {
+            DeletedFiles.check(ctx.pid(), "fd " + fd.fd(), fd.target(), ctx.proc().dir(ctx.pid()) + "/fd/" + fd.fd(),
+                    ctx.options().files());
         }
         String lock = fd.extra().get("lock");
         if (lock != null) {
@@ -74,8 +74,9 @@ public final class RegularFile implements FdKind {
 
     @Override
     public file_entry dump(FdDumpContext ctx, FdInfo fd, int id) throws CryoException {
+        String name = ctx.deleted().note(ctx.pid(), id, fd.target(), ctx.proc().dir(ctx.pid()) + "/fd/" + fd.fd());
         var reg = reg_file_entry.newBuilder().setId(id).setFlags(fd.flags() & ~O_CLOEXEC).setPos(fd.pos())
-                .setFown(noOwner()).setName(fd.target());
+                .setFown(noOwner()).setName(name);
         try {
             DirectFiles.Stat st = DirectFiles.stat(ctx.proc().dir(ctx.pid()) + "/fd/" + fd.fd());
             reg.setMode(st.mode());
@@ -87,6 +88,15 @@ public final class RegularFile implements FdKind {
                     + "): stat failed: " + e.getMessage(), e);
         }
         return file_entry.newBuilder().setType(fd_types.REG).setId(id).setReg(reg).build();
+    }
+
+    /**
+     * A file entry for a mapped file or the executable: no fd, only identity. A deleted one is noted in
+     * {@code ctx}'s deleted files (its contents are kept, or it is linked back) and named by its original path.
+     */
+    public static file_entry mapped(int id, String path, Path statPath, FdDumpContext ctx)
+            throws IOException, CryoException {
+        return mapped(id, ctx.deleted().note(ctx.pid(), id, path, statPath.toString()), statPath);
     }
 
     /** A file entry for a mapped file or the executable: no fd, only identity. */

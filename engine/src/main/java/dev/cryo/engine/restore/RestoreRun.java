@@ -19,6 +19,7 @@ import dev.cryo.engine.ptrace.RemoteScratch;
 import dev.cryo.engine.ptrace.RemoteSyscall;
 import dev.cryo.engine.ptrace.SyscallSite;
 import dev.cryo.engine.ptrace.WaitStatus;
+import dev.cryo.engine.resource.DeletedFiles;
 import dev.cryo.engine.resource.FdKind;
 import dev.cryo.engine.resource.FdKinds;
 import dev.cryo.engine.resource.Timers;
@@ -73,6 +74,7 @@ final class RestoreRun {
     private RemoteScratch scratch;
     private long pagesRestored;
     private SharedMemory.Restore shmem;
+    private DeletedFiles.Restore remaps;
 
     RestoreRun(RestoreOptions options, Log log) {
         this.options = options;
@@ -90,6 +92,10 @@ final class RestoreRun {
     /** The task image, read and checked before anything runs. */
     record Image(pstree_entry pstree, core_entry core, Map<Integer, core_entry> threads, mm_entry mm, PageMap pagemap, List<file_entry> files,
                  List<fdinfo_entry> fdinfo, fs_entry fs) {
+        Image withFiles(List<file_entry> other) {
+            return new Image(pstree, core, threads, mm, pagemap, other, fdinfo, fs);
+        }
+
         file_entry file(int id) throws CryoException {
             return files.stream().filter(f -> f.getId() == id).findFirst()
                     .orElseThrow(() -> new CryoException("images are inconsistent: no file with id " + id + " in files.img"));
@@ -102,10 +108,18 @@ final class RestoreRun {
         Image img = load();
         pid = img.pstree().getPid();
         log.info("Restoring pid %d from %s", pid, options.imagesDir());
-        precheckFiles(img);
-        shmem = new SharedMemory.Restore(dir, log);
-        shmem.check(pid, img.mm().getVmasList());
-        Pages pages = loadPages(img);
+        remaps = DeletedFiles.Restore.open(dir, img.files(), pid, log); // deleted files: named again until restored
+        img = img.withFiles(remaps.files());
+        Pages pages;
+        try {
+            precheckFiles(img);
+            shmem = new SharedMemory.Restore(dir, log);
+            shmem.check(pid, img.mm().getVmasList());
+            pages = loadPages(img);
+        } catch (CryoException | RuntimeException e) {
+            remaps.close();
+            throw e;
+        }
         try {
             scripts.run("pre-restore");
             waitForPid();
@@ -137,6 +151,7 @@ final class RestoreRun {
         } finally {
             pages.release();
             shmem.close();
+            remaps.close(); // a failed restore's ghosts go; after a good one, nothing is left to remove
         }
     }
 
@@ -575,6 +590,7 @@ final class RestoreRun {
                         + "; the process being built was killed, nothing is left");
             }
             shmem.finish(); // memfd seals, once every mapping is made
+            remaps.finish(); // deleted files are deleted again before the task runs
             // every thread is whole before any runs: the leader goes first, its threads follow
             Ptrace.detach(child, options.leaveStopped() ? WaitStatus.SIGSTOP : 0); // -s leaves it stopped
             child = -1;
@@ -806,13 +822,14 @@ final class RestoreRun {
             shmem.mapMemfd(remote, v, img.file((int) v.getShmid()), prot);
         } else if (isFileVma(v)) {
             int id = (int) v.getShmid();
-            Integer fd = fileFds.get(id);
+            boolean rw = (v.getFlags() & MAP_SHARED) != 0 && (v.getFdflags() & 3) == RegularFile.O_RDWR;
+            // a file mapped private and shared-writable needs a read-only and a read-write open
+            Integer fd = fileFds.get(rw ? -id : id);
             if (fd == null) {
                 String path = img.file(id).getReg().getName();
-                boolean rw = (v.getFlags() & MAP_SHARED) != 0 && (v.getFdflags() & 3) == RegularFile.O_RDWR;
                 long p = scratch.string(0, path);
                 fd = (int) remote.call("open " + path, Syscall.OPENAT, -100, p, rw ? 2 : 0, 0);
-                fileFds.put(id, fd);
+                fileFds.put(rw ? -id : id, fd);
             }
             remote.call("mmap " + Long.toHexString(v.getStart()), Syscall.MMAP, v.getStart(), len, prot, flags, fd,
                     v.getPgoff());
