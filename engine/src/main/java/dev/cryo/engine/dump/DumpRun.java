@@ -412,6 +412,7 @@ final class DumpRun {
                         .setFlags((fd.flags() & RegularFile.O_CLOEXEC) != 0 ? RegularFile.FD_CLOEXEC : 0).build());
             }
             SocketDump.collected(fdCtx, idOfFd, files); // socket queues name passed fds by file id
+            shmem.writeImages(dirForWriter, () -> nextPagesId++); // memfds held only as fds, not mapped
             String cwd = proc.link(pid, "cwd");
             String root = proc.link(pid, "root");
             fs_entry fs = fs_entry.newBuilder().setCwdId(fileId(cwd, proc.dir(pid).resolve("cwd")))
