@@ -22,6 +22,8 @@ public final class FdCases {
                 // files unlinked while open or mapped: ghosts (contents in the images), link remaps (--link-remap)
                 new Case("deleted-files", Fixture.quiet("deleted-files"), Scenario.cycles(2, moment), Check.standard()),
                 new Case("link-remap", Fixture.quiet("deleted-files", "--mode=link"),
-                        Scenario.cycles(2, moment).withOptions(List.of("--link-remap"), List.of()), Check.standard()));
+                        Scenario.cycles(2, moment).withOptions(List.of("--link-remap"), List.of()), Check.standard()),
+                new Case("memfd-fd", Fixture.quiet("memfd-fd"), Scenario.cycles(2, moment), Check.standard()),
+                new Case("opath", Fixture.quiet("opath"), Scenario.cycles(2, moment), Check.standard()));
     }
 }
