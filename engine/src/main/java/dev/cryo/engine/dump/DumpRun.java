@@ -654,7 +654,7 @@ final class DumpRun {
                 for (Map.Entry<Integer, core_entry> c : img.cores().entrySet()) {
                     dir.writeCore(c.getKey(), c.getValue());
                 }
-                fdCtx.deleted().write(dir, files, pid, options.files(), log); // ghosts, link remaps
+                fdCtx.writeImages(dir, files); // ghosts, link remaps, file locks
                 dir.writeFiles(files);
                 dir.writeFdinfo(IDS, img.fdinfo());
                 if (!fdCtx.pipesData().isEmpty()) {

@@ -13,10 +13,21 @@ import java.util.List;
  *
  * @param pipesData entries of pipes-data.img (pipe_data_entry + the buffered bytes)
  * @param deleted   the files whose names were unlinked (ghosts and link remaps), written with files.img
+ * @param locks     the file locks the fds hold (with --file-locks), for filelocks.img
  */
 public record FdDumpContext(int pid, ProcFs proc, DumpOptions options, Log log, List<ImageEntry> pipesData,
-                            DeletedFiles.Dump deleted) {
+                            DeletedFiles.Dump deleted, FileLocks.Dump locks) {
     public FdDumpContext(int pid, ProcFs proc, DumpOptions options, Log log) {
-        this(pid, proc, options, log, new ArrayList<>(), new DeletedFiles.Dump());
+        this(pid, proc, options, log, new ArrayList<>(), new DeletedFiles.Dump(), new FileLocks.Dump());
+    }
+
+    /**
+     * Writes what the fds gathered beyond files.img (ghost files, link remaps, file locks), adding to {@code files}
+     * the entries that brings (a link remap's); once every fd is dumped, while the task is frozen, before files.img.
+     */
+    public void writeImages(dev.cryo.image.ImageDir dir, List<dev.cryo.image.proto.file_entry> files)
+            throws dev.cryo.engine.CryoException {
+        deleted.write(dir, files, pid, options.files(), log);
+        locks.write(dir, pid);
     }
 }

@@ -32,10 +32,12 @@ public final class Memfd implements FdKind {
             throw new CryoException("cannot dump pid " + ctx.pid() + ": fd " + fd.fd() + " is the memfd "
                     + fd.target() + ", but this dump collects no shared memory (an engine bug)");
         }
+        FileLocks.check(ctx, fd);
     }
 
     @Override
     public file_entry dump(FdDumpContext ctx, FdInfo fd, int id) throws CryoException {
+        ctx.locks().collect(ctx, fd);
         String open = ctx.proc().dir(ctx.pid()) + "/fd/" + fd.fd();
         return SharedMemory.Dump.of(ctx).memfdFile(ctx.pid(), fd.ino(), fd.target(), open, 0, 0, id,
                 fd.flags() & ~RegularFile.O_CLOEXEC, fd.pos());

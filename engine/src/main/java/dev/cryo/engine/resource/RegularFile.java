@@ -52,11 +52,7 @@ public final class RegularFile implements FdKind {
         if ((fd.flags() & O_PATH) != 0) {
             return; // names a file without opening it: any kind of file (a FIFO, a symlink, a tty) reopens the same way
         }
-        String lock = fd.extra().get("lock");
-        if (lock != null) {
-            throw new CryoException("cannot dump pid " + ctx.pid() + ": fd " + fd.fd() + " (" + fd.target()
-                    + ") holds a file lock (" + lock + "), which Cryo cannot dump yet (CRIU's --file-locks)");
-        }
+        FileLocks.check(ctx, fd);
         if (fd.target().equals("/dev/ptmx") || fd.target().startsWith("/dev/pts/ptmx")) {
             throw new CryoException("cannot dump pid " + ctx.pid() + ": fd " + fd.fd() + " is a pty master ("
                     + fd.target() + "), which Cryo cannot dump yet");
@@ -79,6 +75,7 @@ public final class RegularFile implements FdKind {
 
     @Override
     public file_entry dump(FdDumpContext ctx, FdInfo fd, int id) throws CryoException {
+        ctx.locks().collect(ctx, fd);
         String name = ctx.deleted().note(ctx.pid(), id, fd.target(), ctx.proc().dir(ctx.pid()) + "/fd/" + fd.fd());
         var reg = reg_file_entry.newBuilder().setId(id).setFlags(fd.flags() & ~O_CLOEXEC).setPos(fd.pos())
                 .setFown(noOwner()).setName(name);

@@ -21,6 +21,7 @@ import dev.cryo.engine.ptrace.SyscallSite;
 import dev.cryo.engine.ptrace.WaitStatus;
 import dev.cryo.engine.resource.DeletedFiles;
 import dev.cryo.engine.resource.FdKind;
+import dev.cryo.engine.resource.FileLocks;
 import dev.cryo.engine.resource.FdKinds;
 import dev.cryo.engine.resource.Timers;
 import dev.cryo.engine.resource.FdRestoreContext;
@@ -529,6 +530,7 @@ final class RestoreRun {
             step = "files";
             FdRestoreContext fdCtx = new FdRestoreContext(child, remote, scratch, options, log, pipesData());
             shmem.register(fdCtx); // a memfd held open is the object its mappings map
+            FileLocks.restoreAfterFds(fdCtx, dir); // taken again once every fd is in place
             restoreFds(img, fdCtx);
 
             step = "task";
