@@ -27,6 +27,7 @@ public final class FdCases {
                 new Case("opath", Fixture.quiet("opath"), Scenario.cycles(2, moment), Check.standard()),
                 new Case("file-locks", Fixture.quiet("file-locks"),
                         Scenario.cycles(2, moment).withOptions(List.of("--file-locks"), List.of("--file-locks")),
-                        Check.standard()));
+                        Check.standard()),
+                new Case("fifo", Fixture.quiet("fifo"), Scenario.cycles(2, moment), Check.standard()));
     }
 }

@@ -531,6 +531,7 @@ final class RestoreRun {
             FdRestoreContext fdCtx = new FdRestoreContext(child, remote, scratch, options, log, pipesData());
             shmem.register(fdCtx); // a memfd held open is the object its mappings map
             FileLocks.restoreAfterFds(fdCtx, dir); // taken again once every fd is in place
+            dev.cryo.engine.resource.Fifo.prepare(fdCtx, img.files(), dir); // the paths FIFO fds name, their bytes
             restoreFds(img, fdCtx);
 
             step = "task";
