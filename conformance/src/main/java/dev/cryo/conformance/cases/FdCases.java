@@ -28,6 +28,8 @@ public final class FdCases {
                 new Case("file-locks", Fixture.quiet("file-locks"),
                         Scenario.cycles(2, moment).withOptions(List.of("--file-locks"), List.of("--file-locks")),
                         Check.standard()),
-                new Case("fifo", Fixture.quiet("fifo"), Scenario.cycles(2, moment), Check.standard()));
+                new Case("fifo", Fixture.quiet("fifo"), Scenario.cycles(2, moment), Check.standard()),
+                // not an fd, but issue 13's too: the prctl flags /proc does not show
+                new Case("task-flags", Fixture.quiet("task-flags"), Scenario.cycles(2, moment), Check.standard()));
     }
 }

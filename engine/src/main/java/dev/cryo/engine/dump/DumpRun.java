@@ -278,6 +278,8 @@ final class DumpRun {
                   List<fdinfo_entry> fdinfo, fs_entry fs) {
     }
 
+    private dev.cryo.engine.resource.TaskFlags taskFlags;
+
     private Images collect(FdDumpContext fdCtx) throws CryoException {
         try {
             TaskStatus status = proc.status(pid); // its Threads: line spares listing /proc/PID/task
@@ -335,12 +337,16 @@ final class DumpRun {
             task_timers_entry timers = null;
             if (!options.preDump()) {
                 timers = Timers.dump(pid, remote, scratch); // itimers, alarm, POSIX timers (scratch's first 32 bytes)
+                taskFlags = dev.cryo.engine.resource.TaskFlags.dump(remote, scratch); // subreaper, THP, pdeathsig
             }
 
             log.debug("remote syscalls done (brk %#x)", brk);
             // memory
             long m0 = System.nanoTime();
             mm_entry.Builder mm = mmEntry(stat, brk);
+            if (taskFlags != null) {
+                taskFlags.into(mm);
+            }
             List<PageRun> runs = new ArrayList<>();
             Set<PageRun> unreadable = new HashSet<>();
             mm.addAllVmas(vmas);
@@ -432,6 +438,9 @@ final class DumpRun {
                             .setComm(comm).setRlimits(TaskResources.rlimits(pid))
                             .setSignalsS(Signals.dumpQueue(pid, true)).addAllSigactions(actions)
                             .setOomScoreAdj(TaskResources.oomScoreAdj(proc, pid)).setTimers(timers));
+                }
+                if (t.tid() == pid && taskFlags != null) {
+                    taskFlags.into(core);
                 }
                 cores.put(t.tid(), core.build());
             }

@@ -538,6 +538,7 @@ final class RestoreRun {
             TaskRestore.fs(fdCtx, img.file(img.fs().getCwdId()).getReg().getName(),
                     img.file(img.fs().getRootId()).getReg().getName(), img.fs().getUmask());
             TaskRestore.task(fdCtx, img.core(), img.pstree(), proc);
+            dev.cryo.engine.resource.TaskFlags.restore(fdCtx, img.core(), img.mm(), true, log); // prctl flags
 
             step = "threads";
             Map<Integer, RemoteSyscall> inThread = new LinkedHashMap<>();
