@@ -19,6 +19,7 @@ import java.util.stream.Stream;
 
 import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -141,6 +142,30 @@ class DeletedFilesTest {
             critDecodes(img, "remap-fpath.img", "ghost-file-1.img");
             assertEquals("ok", restoreAndCheck(t, img));
             assertTrue(Files.notExists(tmp.resolve("data")), "nothing left under the old name");
+        }
+    }
+
+    @Test
+    void failedRestoreLeavesNoGhostBehind() throws Exception {
+        try (Target t = start(100000, false)) {
+            Path img = Files.createDirectories(tmp.resolve("img"));
+            Checkpoint.dump(options(t.pid(), img, false, FileOptions.DEFAULTS));
+            await().atMost(Duration.ofSeconds(5)).until(() -> !t.alive());
+            try {
+                System.setProperty("cryo.fault.signal.step", "resume");
+                System.setProperty("cryo.fault.signal", "TERM");
+                String m = assertThrows(CryoException.class, () -> Checkpoint.restore(img)).getMessage();
+                assertTrue(m.contains("stopped by SIGTERM"), m);
+            } finally {
+                System.clearProperty("cryo.fault.signal.step");
+                System.clearProperty("cryo.fault.signal");
+            }
+            assertFalse(t.alive(), "no half-restored pid " + t.pid());
+            try (Stream<Path> left = Files.list(tmp)) {
+                assertEquals(List.of(), left.filter(p -> p.getFileName().toString().startsWith("data")).toList(),
+                        "the ghost made for the restore is gone with it");
+            }
+            assertEquals("ok", restoreAndCheck(t, img), "the images are intact");
         }
     }
 
