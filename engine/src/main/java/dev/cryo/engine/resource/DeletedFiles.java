@@ -55,6 +55,8 @@ public final class DeletedFiles {
     public static final String REMAP_IMAGE = "remap-fpath.img";
     static final int S_IFMT = 0170000, S_IFREG = 0100000, S_IFDIR = 0040000;
     static final long SEEK_DATA = 3, SEEK_HOLE = 4;
+    /** one image entry's payload is one Java array */
+    static final long MAX_GHOST = Integer.MAX_VALUE - 4096;
 
     private DeletedFiles() {
     }
@@ -151,6 +153,10 @@ public final class DeletedFiles {
             throw new CryoException(where + " of " + inode.size() + " bytes, over the ghost file limit of "
                     + options.ghostLimit() + " bytes; raise it with --ghost-limit " + inode.size()
                     + " (its contents go into the images)");
+        }
+        if (inode.size() > MAX_GHOST) {
+            throw new CryoException(where + " of " + inode.size() + " bytes; Cryo keeps deleted files of up to "
+                    + MAX_GHOST + " bytes in its images");
         }
     }
 
