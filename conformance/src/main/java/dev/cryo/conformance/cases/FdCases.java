@@ -30,6 +30,7 @@ public final class FdCases {
                         Check.standard()),
                 new Case("fifo", Fixture.quiet("fifo"), Scenario.cycles(2, moment), Check.standard()),
                 // not an fd, but issue 13's too: the prctl flags /proc does not show
-                new Case("task-flags", Fixture.quiet("task-flags"), Scenario.cycles(2, moment), Check.standard()));
+                new Case("task-flags", Fixture.quiet("task-flags"), Scenario.cycles(2, moment), Check.standard()),
+                new Case("netlink", Fixture.quiet("netlink"), Scenario.cycles(2, moment), Check.standard()));
     }
 }
