@@ -307,14 +307,20 @@ final class TaskDump {
                 timers = Timers.dump(pid, remote, scratch); // itimers, alarm, POSIX timers (scratch's first 32 bytes)
             }
             boolean subreaper = !options.preDump() && subreaper();
+            // THP disable and the parent-death signal (and the subreaper flag again): TaskFlags
+            dev.cryo.engine.resource.TaskFlags flags = options.preDump() ? null
+                    : dev.cryo.engine.resource.TaskFlags.dump(remote, scratch);
 
             log.debug("pid %d: remote syscalls done (brk %#x)", pid, brk);
             // memory: the VMAs now; the pages are scanned and read by a writer thread while this one goes on with
             // the next task (process_vm_readv and /proc need no tracer), unless an incremental dump's tracker must
             // see them here
             mm_entry.Builder mm = mmEntry(stat, brk);
+            if (flags != null) {
+                flags.into(mm);
+            }
             mm.addAllVmas(vmas);
-            mm.setExeFileId(files.mapped(proc.link(pid, "exe"), proc.dir(pid).resolve("exe")));
+            mm.setExeFileId(files.mapped(proc.link(pid, "exe"), proc.dir(pid).resolve("exe"), fdCtx));
             long[] auxv = proc.auxv(pid);
             for (int i = 0; i < Math.min(auxv.length, CRIU_AT_VECTOR_SIZE); i++) {
                 mm.addMmSavedAuxv(auxv[i]);
@@ -347,8 +353,8 @@ final class TaskDump {
             }
             String cwd = proc.link(pid, "cwd");
             String root = proc.link(pid, "root");
-            fs_entry fs = fs_entry.newBuilder().setCwdId(files.mapped(cwd, proc.dir(pid).resolve("cwd")))
-                    .setRootId(files.mapped(root, proc.dir(pid).resolve("root"))).setUmask(status.umask()).build();
+            fs_entry fs = fs_entry.newBuilder().setCwdId(files.mapped(cwd, proc.dir(pid).resolve("cwd"), fdCtx))
+                    .setRootId(files.mapped(root, proc.dir(pid).resolve("root"), fdCtx)).setUmask(status.umask()).build();
 
             log.debug("pid %d: files done", pid);
             String comm = proc.comm(pid);
@@ -371,6 +377,9 @@ final class TaskDump {
                         tc.setChildSubreaper(true);
                     }
                     core.setTc(tc);
+                }
+                if (t.tid() == pid && flags != null) {
+                    flags.into(core);
                 }
                 cores.put(t.tid(), core.build());
             }
@@ -526,12 +535,8 @@ final class TaskDump {
             v.setShmid(memfdFileId(m, fdflags));
             v.setFdflags(fdflags);
         } else if (m.fileBacked()) {
-            if (m.path().endsWith(" (deleted)")) {
-                throw new CryoException("cannot dump pid " + pid + ": it maps the deleted file " + m.path()
-                        + ", which Cryo cannot dump yet");
-            }
             status = VMA_AREA_REGULAR | (m.shared() ? VMA_FILE_SHARED : VMA_FILE_PRIVATE);
-            v.setShmid(files.mapped(m.path(), proc.dir(pid).resolve(String.format("map_files/%x-%x", m.start(), m.end()))));
+            v.setShmid(files.mapped(m.path(), proc.dir(pid).resolve(String.format("map_files/%x-%x", m.start(), m.end())), fdCtx));
             v.setFdflags(m.shared() && m.write() ? RegularFile.O_RDWR : 0);
         } else if (m.inode() != 0 || m.shared()) {
             throw new CryoException("cannot dump pid " + pid + ": mapping " + m + " is shared memory, which Cryo "
