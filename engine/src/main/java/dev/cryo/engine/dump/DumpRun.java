@@ -297,6 +297,17 @@ final class DumpRun {
             throw new CryoException("cannot dump pid " + pid + ": cannot freeze it: " + e.getMessage()
                     + (e.errno() == 1 ? " (is it traced by another process, or does Cryo lack CAP_SYS_PTRACE?)" : ""));
         }
+        try {
+            adoptFrozen(before, frozen);
+        } catch (CryoException | RuntimeException e) {
+            resumeQuietly(); // every task frozen so far goes on as it was
+            throw e;
+        }
+    }
+
+    /** The tree read again once frozen: each task's TaskDump gets its frozen threads and its final ids. */
+    private void adoptFrozen(Map<Integer, dev.cryo.engine.tree.TreeTask> before, Map<Integer, List<Integer>> frozen)
+            throws CryoException {
         List<dev.cryo.engine.tree.TreeTask> now = ProcessTree.read(proc, pid); // frozen: ids and children are final
         Map<Integer, TaskDump> byPid = new LinkedHashMap<>(tasks);
         tasks.clear();
