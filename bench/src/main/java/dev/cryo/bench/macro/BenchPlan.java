@@ -14,13 +14,13 @@ import java.util.List;
 public record BenchPlan(boolean quick, List<Workload> workloads, List<TargetDir.Kind> dirs, int reps, int probeMiB,
                         List<CheckpointTool> tools, List<String> absentTools, Path root) {
     public static BenchPlan quick(Path root, List<CheckpointTool> tools, List<String> absent) {
-        return new BenchPlan(true, List.of(Workload.counter(), Workload.memory(64), Workload.memory(256)),
-                List.of(TargetDir.Kind.TMPFS), 2, 256, tools, absent, root);
+        return new BenchPlan(true, List.of(Workload.counter(), Workload.threads(64), Workload.memory(64),
+                Workload.memory(256)), List.of(TargetDir.Kind.TMPFS), 2, 256, tools, absent, root);
     }
 
     public static BenchPlan full(Path root, List<CheckpointTool> tools, List<String> absent) {
-        return new BenchPlan(false, List.of(Workload.counter(), Workload.memory(64), Workload.memory(256),
-                Workload.memory(1024)), List.of(TargetDir.Kind.TMPFS, TargetDir.Kind.DISK), 3, 1024, tools, absent, root);
+        return new BenchPlan(false, List.of(Workload.counter(), Workload.threads(64), Workload.memory(64),
+                Workload.memory(256), Workload.memory(1024)), List.of(TargetDir.Kind.TMPFS, TargetDir.Kind.DISK), 3, 1024, tools, absent, root);
     }
 
     public Path fixturesDir() {

@@ -42,6 +42,7 @@ public final class MarkdownReport {
                     ratio(f.memwriteRate(), f.ddWrite(), "dd"), ratio(f.restoreRate(), f.writev(), "writev"),
                     result(row)));
         }
+        s.append(perThread(run));
         s.append("""
 
                 memory: the fixture's private anonymous memory before the dump. frozen: stats-dump frozen_time, how long \
@@ -54,6 +55,29 @@ public final class MarkdownReport {
                 there measures fixed costs). result: the restored fixture's own verdict, or the tool's error.
                 """);
         return s.toString();
+    }
+
+    /**
+     * Frozen time per extra thread, for each tool and directory where both the counter (one thread) and a
+     * threads-N row passed: (frozen(threads-N) - frozen(counter)) / N, both medians of this run.
+     */
+    static String perThread(BenchRun run) {
+        StringBuilder s = new StringBuilder();
+        for (Row t : run.rows()) {
+            int extra = t.workload().extraThreads();
+            if (extra == 0 || !t.passed()) {
+                continue;
+            }
+            for (Row c : run.rows()) {
+                if (c.tool().equals(t.tool()) && c.dir() == t.dir() && c.workload().name().equals("counter") && c.passed()) {
+                    double us = (t.frozenUs() - c.frozenUs()) / extra;
+                    s.append(String.format(Locale.ROOT, "%n- %s, %s: frozen time per extra thread %.0f us "
+                                    + "((%s - %s) / %d, %s minus counter)", t.tool(), t.dir().label, us,
+                            ms(t.frozenUs() / 1e3), ms(c.frozenUs() / 1e3), extra, t.workload().name()));
+                }
+            }
+        }
+        return s.length() == 0 ? "" : s.append('\n').toString();
     }
 
     static String result(Row row) {

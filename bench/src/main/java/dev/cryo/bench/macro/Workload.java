@@ -23,6 +23,19 @@ public record Workload(String name, String program, List<String> args, long nomi
         return new Workload("counter", "counter", List.of("--step-ms=100"), 0);
     }
 
+    /**
+     * The threads fixture with {@code n} counting threads besides its main thread (each checks its own count and
+     * tid after the restore): what a frozen time per extra thread is measured on, against the one-thread counter.
+     */
+    public static Workload threads(int n) {
+        return new Workload("threads-" + n, "threads", List.of("--threads=" + n, "--step-ms=100"), 0);
+    }
+
+    /** Threads besides the main one: {@code n} for threads-n, 0 for every other workload. */
+    public int extraThreads() {
+        return name.startsWith("threads-") ? Integer.parseInt(name.substring("threads-".length())) : 0;
+    }
+
     /** The memory fixture with at least {@code mib} MiB, and as little more as its formula allows. */
     public static Workload memory(int mib) {
         long target = ((long) mib << 20) / PAGE;

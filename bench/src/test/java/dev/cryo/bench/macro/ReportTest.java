@@ -50,6 +50,30 @@ class ReportTest {
         assertTrue(r.allPassed());
     }
 
+    private static Measurement frozen(long frozenUs) {
+        return new Measurement(MIB, 1_000_000_000L, null, new Measurement.DumpStats(100, frozenUs, 10, 10, 1, 1),
+                MIB, 4096, 1_000_000_000L, null, 400_000, "PASS");
+    }
+
+    @Test
+    void frozenTimePerExtraThreadIsTheThreadsRowMinusTheCounterRowOfTheSameTool() {
+        BenchRun r = run(new Row("cryo", Workload.counter(), TargetDir.Kind.TMPFS, List.of(frozen(4_000))),
+                new Row("cryo", Workload.threads(64), TargetDir.Kind.TMPFS, List.of(frozen(10_400))),
+                new Row("criu", Workload.counter(), TargetDir.Kind.TMPFS, List.of(frozen(11_000))),
+                new Row("criu", Workload.threads(64), TargetDir.Kind.TMPFS, List.of(frozen(43_000))));
+        String table = MarkdownReport.render(r);
+        assertTrue(table.contains("cryo, tmpfs: frozen time per extra thread 100 us"), table);
+        assertTrue(table.contains("criu, tmpfs: frozen time per extra thread 500 us"), table);
+    }
+
+    @Test
+    void noPerThreadFigureWithoutAPassedCounterRow() {
+        Measurement failed = new Measurement(MIB, 10, "boom", null, 0, 0, 0, "not tried", -1, null);
+        String table = MarkdownReport.render(run(new Row("cryo", Workload.counter(), TargetDir.Kind.TMPFS, List.of(failed)),
+                new Row("cryo", Workload.threads(64), TargetDir.Kind.TMPFS, List.of(frozen(10_400)))));
+        assertFalse(table.contains("per extra thread"), table);
+    }
+
     @Test
     void jsonHasEveryRepetitionAndNullForWhatWasNotMeasured() {
         Measurement failed = new Measurement(MIB, 10, "boom \"quoted\"", null, 0, 0, 0, "not tried", -1, null);

@@ -23,6 +23,7 @@ public final class Restorer {
         try (var signals = dev.cryo.engine.sys.StopSignals.catchThem();
              ImageDirLock lock = ImageDirLock.take(options.imagesDir()); Tracer tracer = new Tracer()) {
             ImageIntegrity.check(options.imagesDir(), log); // before anything is touched
+            HostCompatibility.check(options.imagesDir(), log); // images from another machine: refused here too
             return tracer.call(() -> new RestoreRun(options, log).withScripts(scripts).run());
         }
     }
