@@ -169,7 +169,8 @@ public final class QemuVm {
         argv.addAll(List.of(
                 "-kernel", image.resolve("vmlinuz").toString(),
                 "-initrd", image.resolve("initrd.img").toString(),
-                "-append", "root=/dev/vda rw console=ttyS0 init=/sbin/cryo-vm-init panic=-1 quiet net.ifnames=0 cryo.share=repo:" + repo,
+                "-append", "root=/dev/vda rw console=ttyS0 init=/sbin/cryo-vm-init panic=-1 quiet net.ifnames=0 cryo.share=repo:" + repo
+                        + String.join("", jdkShares().stream().map(j -> " cryo.share=jvm" + jdkShares().indexOf(j) + ":" + j).toList()),
                 "-drive", "file=" + image.resolve("rootfs.img") + ",format=raw,if=virtio,snapshot=on",
                 // user-mode networking only: restrict=on cuts the guest off from everything but the forward
                 "-netdev", "user,id=net0,restrict=on,hostfwd=tcp:127.0.0.1:" + port + "-:22",
@@ -177,7 +178,25 @@ public final class QemuVm {
                 "-virtfs", "local,path=" + repo + ",mount_tag=repo,security_model=passthrough,id=repo",
                 "-serial", "file:" + state.resolve("console.log"),
                 "-display", "none", "-monitor", "none", "-no-reboot"));
+        for (int i = 0; i < jdkShares().size(); i++) {
+            argv.addAll(List.of("-virtfs", "local,path=" + jdkShares().get(i) + ",mount_tag=jvm" + i
+                    + ",security_model=passthrough,readonly=on,id=jvm" + i));
+        }
         return argv;
+    }
+
+    /**
+     * The host's JDKs that Debian 12 has no package of (a JDK 25 under /usr/lib/jvm): programs the suite runs
+     * (the jvm25 cases), shared read-only at their own paths. Debian's own ({@code java-*}) are in the image.
+     */
+    static List<Path> jdkShares() {
+        try (var dirs = Files.list(Path.of("/usr/lib/jvm"))) {
+            return dirs.filter(d -> Files.isDirectory(d, java.nio.file.LinkOption.NOFOLLOW_LINKS))
+                    .filter(d -> !d.getFileName().toString().startsWith("java-") && !d.getFileName().toString().startsWith("openjdk-"))
+                    .filter(d -> Files.isExecutable(d.resolve("bin/java"))).sorted().toList();
+        } catch (IOException e) {
+            return List.of();
+        }
     }
 
     private List<String> ssh(List<String> args) {

@@ -89,7 +89,9 @@ public final class VagrantSandbox implements Sandbox {
         if (initPid < 0) {
             throw new SandboxException("the vagrant sandbox is not running");
         }
-        StringBuilder command = new StringBuilder("cd ").append(quote(setup.workDir().toString())).append(" && exec env");
+        // the engine on Debian's JDK 17 of the image: bin/cryo would prefer a JDK 25 shared from the host
+        StringBuilder command = new StringBuilder("cd ").append(quote(setup.workDir().toString()))
+                .append(" && exec env CRYO_JAVA=/usr/lib/jvm/java-17-openjdk-amd64/bin/java");
         env.forEach((k, v) -> command.append(' ').append(quote(k + "=" + v)));
         command.append(" nsenter --target ").append(initPid).append(" --pid --net --mount --ipc --uts --wd=")
                 .append(quote(setup.workDir().toString())).append(" --");
