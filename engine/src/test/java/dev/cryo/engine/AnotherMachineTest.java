@@ -15,9 +15,7 @@ import org.junit.jupiter.api.io.TempDir;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.time.Duration;
 
-import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -33,10 +31,7 @@ class AnotherMachineTest {
     Path tmp;
 
     private Path dumpedCounter(Target t) throws Exception {
-        t.awaitLines(2);
-        Path img = tmp.resolve("img");
-        Checkpoint.dump(t.pid(), img, false);
-        await().atMost(Duration.ofSeconds(5)).until(() -> !t.alive());
+        Path img = Checkpoint.dumpUntilGone(t, 2, tmp.resolve("img"));
         Files.delete(img.resolve(ImageChecksums.FILE)); // the images are changed below, as another machine's would be
         return img;
     }

@@ -136,11 +136,20 @@ class FailureTest {
     }
 
     @Test
-    void childrenAreRefused() throws Exception {
+    void aChildIsDumpedWithItsParentAndBothRunOnWithLeaveRunning() throws Exception {
         try (Target t = startCounterWith("if (fork() == 0) { for (;;) pause(); }")) {
-            String m = dumpError(t.pid());
-            assertTrue(m.contains("child process"), m);
+            int child = org.awaitility.Awaitility.await().atMost(Duration.ofSeconds(20)).until(() -> ProcessHandle.of(t.pid())
+                    .map(p -> p.children().mapToInt(c -> (int) c.pid()).findFirst().orElse(0)).orElse(0), c -> c > 0);
+            Path img = tmp.resolve("img");
+            Checkpoint.dump(t.pid(), img, true);
+            var pstree = dev.cryo.image.ImageDir.open(img).pstree();
+            assertEquals(2, pstree.size(), pstree.toString());
+            assertEquals(t.pid(), pstree.get(0).getPid());
+            assertEquals(0, pstree.get(0).getPpid(), "the root's parent is outside the tree");
+            assertEquals(child, pstree.get(1).getPid());
+            assertEquals(t.pid(), pstree.get(1).getPpid());
             keepsCounting(t);
+            assertTrue(ProcessHandle.of(child).map(ProcessHandle::isAlive).orElse(false), "the child runs on");
             ProcessHandle.of(t.pid()).ifPresent(p -> p.children().forEach(ProcessHandle::destroyForcibly));
         }
     }

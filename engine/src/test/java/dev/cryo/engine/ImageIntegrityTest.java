@@ -44,11 +44,7 @@ class ImageIntegrityTest {
 
     /** Dumps a counter (killed by the dump); returns its images. */
     private Path dumpedCounter(Target t) throws Exception {
-        t.awaitLines(2);
-        Path img = tmp.resolve("img");
-        Checkpoint.dump(t.pid(), img, false);
-        await().atMost(Duration.ofSeconds(5)).until(() -> !t.alive());
-        return img;
+        return Checkpoint.dumpUntilGone(t, 2, tmp.resolve("img"));
     }
 
     private Target counter() throws Exception {

@@ -73,6 +73,9 @@ public final class Cases {
                         .needing(Feature.PROCESS_TREES),
                 new Case("shared-fd", Fixture.quiet("shared-fd"), Scenario.cycles(2, moment), Check.standard())
                         .needing(Feature.PROCESS_TREES),
+                // shared anonymous and /dev/zero memory that parent and child both write after the restore
+                new Case("shmem-tree", Fixture.quiet("shmem-tree"), Scenario.cycles(2, moment), Check.standard())
+                        .needing(Feature.PROCESS_TREES),
                 new Case("tcp-loopback", Fixture.quiet("tcp-client", "--spawn-server={build}/tcp-server"),
                         Scenario.cycles(1, moment).withOptions(List.of("--tcp-established"), List.of("--tcp-established")),
                         Check.standard()).needing(Feature.PROCESS_TREES)));

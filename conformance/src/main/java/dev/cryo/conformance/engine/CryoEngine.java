@@ -19,10 +19,10 @@ public record CryoEngine(Path repo) implements Engine {
         return repo.resolve("bin/cryo");
     }
 
-    /** Cryo dumps one process with all its threads (eventfd and epoll too); process trees are still refused. */
+    /** Cryo dumps and restores process trees with their threads: no known gap left. */
     @Override
     public Set<Feature> knownGaps() {
-        return Set.of(Feature.PROCESS_TREES);
+        return Set.of();
     }
 
     @Override

@@ -32,6 +32,7 @@ import dev.cryo.engine.resource.ThreadState;
 import dev.cryo.engine.sys.DirectFiles;
 import dev.cryo.engine.sys.Syscall;
 import dev.cryo.engine.sys.SyscallException;
+import dev.cryo.engine.tree.TaskState;
 import dev.cryo.image.ImageDir;
 import dev.cryo.image.PageMap;
 import dev.cryo.image.proto.*;
@@ -44,30 +45,30 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 
-/** One dump of one process, step by step. Runs on the tracer thread. */
+/**
+ * One dump of a process tree ({@code dump -t PID}: PID and all its descendants), step by step: check every task,
+ * freeze them all, collect each ({@link TaskDump}: threads, memory, fds, core), write, then kill or resume them
+ * all. A single process is the one-task tree. Any failure leaves every task resumed as it was. Runs on the tracer
+ * thread.
+ */
 final class DumpRun {
     static final int IDS = 1;
     static final int PAGES_ID = 1;
 
     private final DumpOptions options;
     private final Log log;
-    private final int pid;
+    private final int pid; // the root
     private final ProcFs proc = new ProcFs();
 
-    // state of the frozen target that must be put back if it keeps running
-    private boolean seized;
-    private List<ThreadState> threads = List.of(); // every frozen thread, the leader first
-    private Registers regs; // the leader's
-    private RemoteSyscall remote; // in the leader
-    private RemoteScratch scratch;
+    // the tree: every task by pid, parents before children (the root first)
+    private final Map<Integer, TaskDump> tasks = new LinkedHashMap<>();
+    private TreeFreezer freezer;
 
     // what the dump found
-    private final List<file_entry> files = new ArrayList<>();
-    private final Map<String, Integer> fileIds = new LinkedHashMap<>();
+    private final FileTable files = new FileTable();
     private long freezingUs, frozenUs, memdumpUs, memwriteUs;
-    private long pagesScanned, pagesWritten;
     private final SharedMemory.Dump shmem;
-    private int nextPagesId = PAGES_ID + 1;
+    private int nextPagesId;
 
     private final boolean rehearsal;
     /** The caller's stops (CRIU's action scripts, RPC notifications); none from the command line. */
@@ -91,10 +92,9 @@ final class DumpRun {
         this.shmem = new SharedMemory.Dump(log).register(pid);
     }
 
-    private FdDumpContext fdCtx;
+    private FdDumpContext fdCtx; // the root's; every task's shares its pipe data and task set
     private long releasedAt;
     private IncrementalDump incremental = IncrementalDump.none();
-    private long pagesSkippedParent;
 
     void run() throws CryoException {
         try {
@@ -106,7 +106,18 @@ final class DumpRun {
                 dirForWriter.keepWithoutManifest(); // the target is gone: its images are all there is of it
             }
             throw e;
+        } finally {
+            writers.shutdown();
         }
+    }
+
+    private TaskDump root() {
+        return tasks.get(pid);
+    }
+
+    private TaskDump newTask(dev.cryo.engine.tree.TreeTask t) {
+        return new TaskDump(t, tasks.size() + 1, options, log, proc, files, shmem,
+                t.pid() == pid ? fdCtx : fdCtx.forTask(t.pid()));
     }
 
     private void runSteps() throws CryoException {
@@ -115,9 +126,20 @@ final class DumpRun {
         Warmup.Rehearsal warm = rehearsal ? Warmup.Rehearsal.NONE : Warmup.start(log);
         ImageDir dir;
         try {
-            TargetCheck.requireDumpable(pid, proc, fdCtx);
+            for (dev.cryo.engine.tree.TreeTask t : TargetCheck.requireDumpable(pid, proc, fdCtx)) {
+                tasks.put(t.pid(), newTask(t));
+            }
+            if (tasks.size() > 1) {
+                log.info("the tree of pid %d: %d tasks %s", pid, tasks.size(), tasks.keySet());
+            }
             if (!rehearsal) {
+                if (tasks.size() > 1 && (options.preDump() || options.trackMem() || options.prevImagesDir() != null)) {
+                    throw new CryoException("cannot dump pid " + pid + ": it has " + (tasks.size() - 1)
+                            + " descendant process(es), and incremental dumps (pre-dump, --track-mem, "
+                            + "--prev-images-dir) of process trees are not supported yet; dump the tree in full");
+                }
                 incremental = IncrementalDump.prepare(options, proc, log); // refuses before the target is touched
+                root().incremental = incremental;
             }
             try {
                 dir = ImageDir.create(options.imagesDir(), DirectFiles::write);
@@ -136,9 +158,10 @@ final class DumpRun {
         if (!rehearsal) {
             step("warm up", () -> { }); // a named step for fault injection, as before
         }
-        previewMaps();
+        for (TaskDump t : tasks.values()) {
+            t.previewMaps();
+        }
         writeStaticImages(dir);
-        startWriter();
         Ptrace.prepareThread(); // buffers the frozen window uses, made now
         RemoteMemory.prepareThread();
         TaskResources.prepareThread();
@@ -152,11 +175,17 @@ final class DumpRun {
         incremental.commit();
         frozenUs = (releasedAt - frozenAt) / 1000;
         log.info("Target was frozen for %d us", frozenUs);
+        long scanned = 0, written = 0, skipped = 0;
+        for (TaskDump t : tasks.values()) {
+            scanned += t.pagesScanned;
+            written += t.pagesWritten;
+            skipped += t.pagesSkippedParent;
+        }
         try {
             dir.writeDumpStats(stats_entry.newBuilder().setDump(dump_stats_entry.newBuilder()
                     .setFreezingTime((int) freezingUs).setFrozenTime((int) frozenUs)
                     .setMemdumpTime((int) memdumpUs).setMemwriteTime((int) memwriteUs)
-                    .setPagesScanned(pagesScanned).setPagesSkippedParent(pagesSkippedParent).setPagesWritten(pagesWritten)
+                    .setPagesScanned(scanned).setPagesSkippedParent(skipped).setPagesWritten(written)
                     .setPagesLazy(0).setShpagesScanned(shmem.pagesScanned()).setShpagesSkippedParent(0)
                     .setShpagesWritten(shmem.pagesWritten())).build());
             dir.commitDump();
@@ -169,42 +198,30 @@ final class DumpRun {
 
     private long frozenAt;
 
-    /** Freeze, collect, write, then kill or resume: everything between the freeze and the target's release. */
+    /** Freeze, collect, write, then kill or resume: everything between the freeze and the tree's release. */
     private void frozenWindow(ImageDir dir) throws CryoException {
         if (!options.preDump()) {
             scripts.run("pre-dump");
         }
         long t0 = System.nanoTime();
-        step("freeze", () -> {
-            try {
-                List<Integer> tids = Tracers.freeze(proc, pid);
-                List<ThreadState> frozen = new ArrayList<>(tids.size());
-                for (int tid : tids) {
-                    frozen.add(ThreadState.frozen(tid));
-                }
-                threads = frozen;
-            } catch (SyscallException e) {
-                throw new CryoException("cannot dump pid " + pid + ": cannot freeze it: " + e.getMessage()
-                        + (e.errno() == 1 ? " (is it traced by another process, or does Cryo lack CAP_SYS_PTRACE?)" : ""));
-            }
-            seized = true;
-        });
+        step("freeze", this::freeze);
         long t1 = System.nanoTime();
         frozenAt = t1;
         freezingUs = (t1 - t0) / 1000;
-        log.info("Frozen pid %d in %d us", pid, freezingUs);
+        log.info("Frozen pid %d (a tree of %d tasks) in %d us", pid, tasks.size(), freezingUs);
         try {
             if (!options.preDump()) {
                 scripts.run("network-lock");
             }
-            Images[] images = new Images[1];
-            step("collect", () -> images[0] = collect(fdCtx));
+            List<TaskDump.Images> images = new ArrayList<>();
+            step("collect", () -> images.addAll(collect()));
             boolean late = options.preDump() && incremental.pagesAfterResume(); // tracking covers what runs on
             if (!late) {
-                step("write images", () -> writeImages(dir, images[0]));
+                step("write images", () -> writeImages(dir, images));
             }
             if (incremental.active()) {
-                step("track memory", () -> incremental.finish(dir, new dev.cryo.engine.mem.TrackedTarget(pid, remote)));
+                step("track memory", () -> incremental.finish(dir,
+                        new dev.cryo.engine.mem.TrackedTarget(pid, root().remote())));
             }
             boolean stopped = options.leaveStopped() && !options.preDump(); // -s: stopped once detached
             boolean keepRunning = options.leaveRunning() || options.preDump() || stopped;
@@ -213,16 +230,23 @@ final class DumpRun {
             }
             step(keepRunning ? "resume" : "kill", () -> {
                 if (keepRunning) {
-                    if (stopped && Syscall.raw(Syscall.KILL, pid, WaitStatus.SIGSTOP) < 0) {
-                        throw new CryoException("cannot leave pid " + pid + " stopped (-s): kill(SIGSTOP) failed");
+                    if (stopped) {
+                        for (TaskDump t : tasks.values()) {
+                            if (!t.zombie() && Syscall.raw(Syscall.KILL, t.pid(), WaitStatus.SIGSTOP) < 0) {
+                                throw new CryoException("cannot leave pid " + t.pid() + " stopped (-s): kill(SIGSTOP) failed");
+                            }
+                        }
                     }
+                    // repair mode off (and the lock gone, with -R) before any task runs: a task of the tree would
+                    // otherwise send on a socket still in repair mode and fail (EINVAL)
+                    SocketDump.release(fdCtx, true);
                     resume();
                 } else {
                     kill();
                 }
             });
             if (late) {
-                step("write images", () -> writeImages(dir, images[0]));
+                step("write images", () -> writeImages(dir, images));
             }
             SocketDump.release(fdCtx, true);
             if (options.leaveRunning() && !options.preDump()) {
@@ -236,16 +260,77 @@ final class DumpRun {
             if (!options.preDump()) {
                 scripts.runQuietly("network-unlock");
             }
-            if (memoryImages != null) {
-                try {
-                    memoryImages.get(); // nothing is written into the images dir after the dump reports its failure
-                } catch (InterruptedException | java.util.concurrent.ExecutionException ignored) {
-                    // the dump has failed already; this is only its leftover
+            awaitWritersQuietly(); // nothing is written into the images dir after the dump reports its failure
+            throw e;
+        }
+    }
+
+    /**
+     * Freezes every task of the tree; a task born meanwhile is frozen too and joins it. The tree is then read
+     * again: its ids are final, and a task that exited since the check is a zombie now, or gone.
+     */
+    private void freeze() throws CryoException {
+        Map<Integer, dev.cryo.engine.tree.TreeTask> before = new LinkedHashMap<>();
+        for (TaskDump t : tasks.values()) {
+            before.put(t.pid(), t.task());
+        }
+        freezer = new TreeFreezer(proc, Ptrace.O_TRACESYSGOOD);
+        Map<Integer, List<Integer>> frozen;
+        try {
+            frozen = freezer.freeze(pid);
+        } catch (SyscallException e) {
+            if (e.errno() == Tracers.EPERM) {
+                for (int p : before.keySet()) {
+                    String tracer = Tracers.tracerOf(proc, p);
+                    if (tracer != null) {
+                        throw Tracers.refusal(pid, p, tracer);
+                    }
                 }
             }
-            throw e;
-        } finally {
-            writerJobs.offer(() -> { }); // lets the writer thread end if it was given nothing
+            throw new CryoException("cannot dump pid " + pid + ": cannot freeze it: " + e.getMessage()
+                    + (e.errno() == 1 ? " (is it traced by another process, or does Cryo lack CAP_SYS_PTRACE?)" : ""));
+        }
+        List<dev.cryo.engine.tree.TreeTask> now = ProcessTree.read(proc, pid); // frozen: ids and children are final
+        Map<Integer, TaskDump> byPid = new LinkedHashMap<>(tasks);
+        tasks.clear();
+        for (dev.cryo.engine.tree.TreeTask t : now) {
+            List<Integer> tids = frozen.get(t.pid());
+            dev.cryo.engine.tree.TreeTask known = before.get(t.pid());
+            dev.cryo.engine.tree.TreeTask state;
+            if (tids == null) {
+                if (t.state() != TaskState.DEAD) {
+                    throw new CryoException("cannot dump pid " + pid + ": process " + t.pid() + " of its tree was "
+                            + "not frozen (it was born or changed while the tree was frozen); try again");
+                }
+                state = t;
+            } else if (known != null && known.state() == TaskState.STOPPED) {
+                // frozen, /proc says traced ('t'): the state it had before the freeze decides
+                state = new dev.cryo.engine.tree.TreeTask(t.pid(), t.ppid(), t.pgid(), t.sid(), tids,
+                        TaskState.STOPPED, 0, known.stopSignal() != 0 ? known.stopSignal() : WaitStatus.SIGSTOP,
+                        t.subreaper());
+            } else {
+                state = new dev.cryo.engine.tree.TreeTask(t.pid(), t.ppid(), t.pgid(), t.sid(), tids,
+                        TaskState.ALIVE, 0, 0, t.subreaper());
+            }
+            TaskDump d = byPid.remove(t.pid());
+            if (d == null) {
+                d = newTask(state); // born during the freeze
+                log.info("pid %d joined the tree while it was frozen", t.pid());
+            }
+            tasks.put(t.pid(), d);
+            if (tids != null) {
+                d.frozen(tids, state);
+            } else {
+                d.dead(state);
+            }
+        }
+        fdCtx.tasks().set(tasks.keySet());
+        if (frozen.size() != tasks.values().stream().filter(t -> !t.zombie()).count()) {
+            throw new CryoException("cannot dump pid " + pid + ": the tree changed while it was frozen (frozen "
+                    + frozen.keySet() + ", the tree " + tasks.keySet() + "); try again");
+        }
+        if (tasks.size() > 1) {
+            TargetCheck.requireNothingSharedBetweenProcesses(now);
         }
     }
 
@@ -267,448 +352,128 @@ final class DumpRun {
         s.run();
     }
 
-    /** What goes into the images, gathered while the target is frozen. */
-    record Images(pstree_entry pstree, Map<Integer, core_entry> cores, mm_entry mm, PageMap pagemap, PageBuffer pages,
-                  List<fdinfo_entry> fdinfo, fs_entry fs) {
+    /**
+     * Every task in tree order (its remote syscalls on this, the tracer thread), then what tasks share: shared
+     * memory once, socket queues naming passed fds by file id.
+     */
+    private List<TaskDump.Images> collect() throws CryoException {
+        List<TaskDump.Images> out = new ArrayList<>(tasks.size());
+        nextPagesId = tasks.size() + 1; // a task's pages id is its number; shared objects' come after
+        long m0 = System.nanoTime();
+        for (TaskDump t : tasks.values()) {
+            TaskDump.Images img = t.zombie() ? t.zombieImages() : t.collect();
+            out.add(img);
+            if (img.pages() != null && !options.preDump()) {
+                submitMemoryImages(img); // a writer saves them while the next task is collected
+            }
+        }
+        memdumpUs = (System.nanoTime() - m0) / 1000;
+        if (!options.preDump()) {
+            // shared objects in full, once each, while every task that maps them is frozen
+            shmem.writeImages(dirForWriter, () -> nextPagesId++);
+            SocketDump.collected(fdCtx, (p, fd) -> tasks.get(p).idOfFd.get(fd), files.entries());
+        }
+        return out;
     }
 
-    private Images collect(FdDumpContext fdCtx) throws CryoException {
+    private void writeImages(ImageDir dir, List<TaskDump.Images> images) throws CryoException {
         try {
-            TaskStatus status = proc.status(pid); // its Threads: line spares listing /proc/PID/task
-            if (status.threads() != threads.size()) {
-                throw new CryoException("cannot dump pid " + pid + ": it has " + status.threads() + " threads, "
-                        + threads.size() + " were frozen (" + unfrozen() + "); try again");
-            }
-            if (status.seccompMode() != 0) {
-                throw new CryoException("cannot dump pid " + pid + ": it entered seccomp mode " + status.seccompMode()
-                        + " while being frozen, which Cryo cannot restore yet");
-            }
-            for (ThreadState t : threads) {
-                t.read();
-            }
-            ThreadState leader = threads.get(0);
-            regs = leader.registers();
-            log.debug("registers: %s, sigmask %#x, %d threads", regs, leader.sigmask(), threads.size());
-            TaskStat stat = proc.stat(pid);
-            List<MapsEntry> maps;
-            List<vma_entry> vmas;
-            String mapsText = proc.mapsText(pid);
-            if (preview != null && preview.text().equals(mapsText)) {
-                maps = preview.maps();
-                vmas = preview.vmas();
-            } else {
-                // changed since the preview (or none): the mapped files are found again from the frozen maps
-                files.clear();
-                fileIds.clear();
-                shmem.forget(pid);
-                maps = smapsOf(mapsText); // VmFlags (madvise) come from smaps
-                vmas = new ArrayList<>(maps.size());
-                for (MapsEntry m : maps) {
-                    vmas.add(vmaEntry(m));
-                }
-            }
-            RemoteMemory memory = new RemoteMemory(pid);
-
-            log.debug("read /proc: %d VMAs", maps.size());
-            // the remote part: brk and signal handlers have no other interface
-            long site = preview != null && maps == preview.maps() && preview.vdsoSite() >= 0 ? preview.vdsoSite()
-                    : SyscallSite.find(memory, maps, regs);
-            remote = leader.remote(site); // blocks every signal in it: none may interrupt our syscalls
-            long brk = remote.call("brk", Syscall.BRK, 0);
-            long caught = status.hex("SigCgt");
-            List<sa_entry> actions;
-            if (caught != 0 || !options.preDump()) {
-                // the handlers' structs at 0, each thread's altstack and tid address at SCRATCH_THREAD
-                scratch = RemoteScratch.borrowStack(memory, regs, remote, SCRATCH_THREAD + ThreadState.SCRATCH_BYTES);
-            }
-            if (caught != 0) {
-                actions = Signals.dumpActions(remote, scratch, caught, status.hex("SigIgn"));
-            } else {
-                actions = Signals.dumpActions(remote, null, 0, status.hex("SigIgn"));
-            }
-            task_timers_entry timers = null;
-            if (!options.preDump()) {
-                timers = Timers.dump(pid, remote, scratch); // itimers, alarm, POSIX timers (scratch's first 32 bytes)
-            }
-
-            log.debug("remote syscalls done (brk %#x)", brk);
-            // memory
-            long m0 = System.nanoTime();
-            mm_entry.Builder mm = mmEntry(stat, brk);
-            List<PageRun> runs = new ArrayList<>();
-            Set<PageRun> unreadable = new HashSet<>();
-            mm.addAllVmas(vmas);
-            try (PageMapScanner scanner = new PageMapScanner(pid)) {
-                for (MapsEntry m : maps) {
-                    if (m.isKernelSpecial() || m.shared()) {
-                        continue;
-                    }
-                    pagesScanned += m.pages();
-                    List<PageRun> own = scanner.ownPages(m);
-                    runs.addAll(own);
-                    if (!m.read()) {
-                        unreadable.addAll(own);
-                    }
-                }
-            }
-            IncrementalDump.MemoryPlan plan = incremental.plan(new dev.cryo.engine.mem.TrackedTarget(pid, remote),
-                    maps, runs, unreadable);
-            pagesSkippedParent = plan.skipped();
-            PageBuffer pages = PageBuffer.forRuns(plan.present());
-            pages.readFrom(memory, plan.unreadable());
-            pagesWritten = pages.pages();
-            memdumpUs = (System.nanoTime() - m0) / 1000;
-            log.info("Read %d pages of %d scanned in %d us", pagesWritten, pagesScanned, memdumpUs);
-            List<pagemap_entry> pm = plan.entries();
-            if (!options.preDump()) {
-                // shared objects in full, once each, while frozen (pre-dumps leave them to the final dump)
-                shmem.writeImages(dirForWriter, () -> nextPagesId++);
-            }
-
-            mm.setExeFileId(fileId(proc.link(pid, "exe"), proc.dir(pid).resolve("exe")));
-            for (long a : proc.auxv(pid)) {
-                mm.addMmSavedAuxv(a);
-            }
+            long w0 = System.nanoTime();
             if (options.preDump()) {
-                // memory only: the process runs on and a later dump saves the rest
-                return new Images(pstree(stat), null, mm.build(), new PageMap(PAGES_ID, pm),
-                        pages, null, null);
-            }
-
-            // the memory images are final: a second core writes them while the files are collected
-            PageMap pagemap = new PageMap(PAGES_ID, pm);
-            mm_entry mmImage = mm.build();
-            pstree_entry pstree = pstree(stat);
-            memoryImages = new java.util.concurrent.FutureTask<>(() -> {
-                writeMemoryImages(dirForWriter, pages, mmImage, pagemap, pstree, true);
-                return null;
-            });
-            writerJobs.add(memoryImages);
-
-            // files
-            log.debug("memory done");
-            List<fdinfo_entry> fdinfo = new ArrayList<>();
-            List<FdInfo> fds = proc.fds(pid);
-            Map<Integer, Integer> idOfFd = new LinkedHashMap<>();
-            for (FdInfo fd : fds) {
-                FdKind kind = FdKinds.of(fd).orElseThrow(() -> new CryoException("cannot dump pid " + pid + ": fd "
-                        + fd.fd() + " is " + FdKinds.describe(fd)));
-                Integer shared = sameDescription(fds, idOfFd, fd);
-                int id;
-                if (shared != null) {
-                    id = shared;
-                } else {
-                    id = files.size() + 1;
-                    files.add(kind.dump(fdCtx, fd, id));
-                }
-                idOfFd.put(fd.fd(), id);
-                fdinfo.add(fdinfo_entry.newBuilder().setId(id).setFd(fd.fd()).setType(kind.type())
-                        .setFlags((fd.flags() & RegularFile.O_CLOEXEC) != 0 ? RegularFile.FD_CLOEXEC : 0).build());
-            }
-            SocketDump.collected(fdCtx, idOfFd, files); // socket queues name passed fds by file id
-            String cwd = proc.link(pid, "cwd");
-            String root = proc.link(pid, "root");
-            fs_entry fs = fs_entry.newBuilder().setCwdId(fileId(cwd, proc.dir(pid).resolve("cwd")))
-                    .setRootId(fileId(root, proc.dir(pid).resolve("root"))).setUmask(status.umask()).build();
-
-            log.debug("files done");
-            String comm = proc.comm(pid);
-            creds_entry creds = TaskResources.creds(status);
-            Map<Integer, core_entry> cores = new LinkedHashMap<>();
-            for (ThreadState t : threads) {
-                t.readRemote(site, scratch, SCRATCH_THREAD);
-                var core = core_entry.newBuilder().setMtype(core_entry.march.X86_64).setThreadInfo(t.threadInfo())
-                        .setThreadCore(t.threadCore(creds, t.tid() == pid ? comm : proc.comm(t.tid())));
-                if (t.tid() == pid) { // what the threads share is the task's, written once in the leader's core
-                    core.setTc(task_core_entry.newBuilder().setTaskState(1).setExitCode(0)
-                            .setPersonality(proc.personality(pid)).setFlags(stat.flags()).setBlkSigset(t.sigmask())
-                            .setComm(comm).setRlimits(TaskResources.rlimits(pid))
-                            .setSignalsS(Signals.dumpQueue(pid, true)).addAllSigactions(actions)
-                            .setOomScoreAdj(TaskResources.oomScoreAdj(proc, pid)).setTimers(timers));
-                }
-                cores.put(t.tid(), core.build());
-            }
-            return new Images(pstree, cores, mmImage, pagemap, pages, fdinfo, fs);
-        } catch (IOException e) {
-            throw new CryoException("cannot dump pid " + pid + ": reading /proc failed: " + e.getMessage(), e);
-        } catch (SyscallException e) {
-            throw new CryoException("cannot dump pid " + pid + ": " + e.getMessage(), e);
-        }
-    }
-
-    static final int SCRATCH_THREAD = 64;
-
-    private pstree_entry pstree(TaskStat stat) {
-        var e = pstree_entry.newBuilder().setPid(pid).setPpid(0).setPgid(stat.pgid()).setSid(stat.sid());
-        for (ThreadState t : threads) {
-            e.addThreads(t.tid());
-        }
-        return e.build();
-    }
-
-    /** The threads /proc lists now that were not frozen, or the frozen ones it no longer lists. */
-    private String unfrozen() {
-        try {
-            Set<Integer> listed = new HashSet<>(proc.tasks(pid));
-            List<String> out = new ArrayList<>();
-            for (ThreadState t : threads) {
-                if (!listed.remove(t.tid())) {
-                    out.add("thread " + t.tid() + " is gone");
+                for (TaskDump.Images img : images) {
+                    if (img.pages() != null) {
+                        writeMemoryImages(dir, img);
+                    }
                 }
             }
-            for (int tid : listed) {
-                out.add("thread " + tid + " was born");
+            List<pstree_entry> pstree = new ArrayList<>(images.size());
+            for (TaskDump.Images img : images) {
+                pstree.add(img.pstree());
             }
-            return String.join(", ", out);
-        } catch (IOException e) {
-            return "its threads cannot be listed: " + e.getMessage();
-        }
-    }
-
-    /** Maps as read before the freeze, with their VMA entries and mapped files. */
-    private record MapsPreview(String text, List<MapsEntry> maps, List<vma_entry> vmas, long vdsoSite) {
-    }
-
-    private MapsPreview preview;
-
-    /**
-     * Reads and parses the maps while the target still runs; the frozen maps are then only compared byte for
-     * byte with these (any difference and they are read again), which keeps the parsing out of the frozen time.
-     */
-    private void previewMaps() {
-        try {
-            String text = proc.mapsText(pid);
-            List<MapsEntry> maps = smapsOf(text); // smaps walks page tables: read while the target still runs
-            List<vma_entry> vmas = new ArrayList<>(maps.size());
-            for (MapsEntry m : maps) {
-                vmas.add(vmaEntry(m));
-            }
-            // the vDSO's code is the kernel's, read-only; same maps after the freeze = same place
-            long site;
-            try {
-                site = SyscallSite.inVdso(new RemoteMemory(pid), maps);
-            } catch (SyscallException e) {
-                site = -1;
-            }
-            preview = new MapsPreview(text, maps, vmas, site);
-        } catch (IOException | CryoException | RuntimeException e) {
-            // the frozen read decides, and reports what it finds
-            files.clear();
-            fileIds.clear();
-            shmem.forget(pid);
-            preview = null;
-        }
-    }
-
-    /**
-     * The VMAs of {@code mapsText} with their VmFlags from /proc/PID/smaps, which {@code maps} lacks; the maps text as
-     * it is (a [stack] taken as growing down) when smaps shows other VMAs (they changed between the two reads).
-     */
-    private List<MapsEntry> smapsOf(String mapsText) throws IOException {
-        List<MapsEntry> plain = ProcFs.parseMaps(mapsText);
-        List<MapsEntry> smaps = proc.maps(pid);
-        if (smaps.size() != plain.size()) {
-            return plain;
-        }
-        for (int i = 0; i < plain.size(); i++) {
-            MapsEntry a = plain.get(i), b = smaps.get(i);
-            if (a.start() != b.start() || a.end() != b.end() || a.prot() != b.prot() || a.offset() != b.offset()
-                    || a.inode() != b.inode()) {
-                return plain;
-            }
-        }
-        return smaps;
-    }
-
-    /** The id of an earlier fd with the same open file description (kcmp), or null. */
-    private Integer sameDescription(List<FdInfo> fds, Map<Integer, Integer> idOfFd, FdInfo fd) {
-        for (FdInfo other : fds) {
-            if (other.fd() >= fd.fd()) {
-                break;
-            }
-            if (other.target().equals(fd.target()) && idOfFd.containsKey(other.fd())) {
-                long r = Syscall.raw(Syscall.KCMP, pid, pid, 0 /* KCMP_FILE */, other.fd(), fd.fd());
-                if (r == 0) {
-                    return idOfFd.get(other.fd());
+            dir.writePstree(pstree);
+            if (!options.preDump()) {
+                for (TaskDump.Images img : images) {
+                    TaskDump t = img.task();
+                    for (Map.Entry<Integer, core_entry> c : img.cores().entrySet()) {
+                        dir.writeCore(c.getKey(), c.getValue());
+                    }
+                    if (t.zombie()) {
+                        continue; // a zombie has its core and its place in pstree.img, nothing else
+                    }
+                    dir.writeIds(t.pid(), t.ids());
+                    dir.writeFdinfo(t.ids().getFilesId(), img.fdinfo());
+                    dir.writeFs(t.pid(), img.fs());
                 }
-            }
-        }
-        return null;
-    }
-
-    /** A files.img entry for a path the process uses without an fd (exe, mappings, cwd, root). */
-    private int fileId(String path, java.nio.file.Path statPath) throws IOException {
-        Integer id = fileIds.get(path);
-        if (id != null) {
-            return id;
-        }
-        int newId = files.size() + 1;
-        files.add(RegularFile.mapped(newId, path, statPath));
-        fileIds.put(path, newId);
-        return newId;
-    }
-
-    /** A files.img entry (type MEMFD) for a mapped memfd, one per memfd and open mode. */
-    private int memfdFileId(MapsEntry m, int flags) {
-        String key = "memfd " + m.inode() + " " + flags;
-        Integer id = fileIds.get(key);
-        if (id != null) {
-            return id;
-        }
-        int newId = files.size() + 1;
-        String open = proc.dir(pid).resolve(String.format("map_files/%x-%x", m.start(), m.end())).toString();
-        files.add(shmem.memfdFile(pid, m.inode(), m.path(), open, m.start(), m.end(), newId, flags, 0));
-        fileIds.put(key, newId);
-        return newId;
-    }
-
-    private mm_entry.Builder mmEntry(TaskStat s, long brk) {
-        return mm_entry.newBuilder().setMmStartCode(s.startCode()).setMmEndCode(s.endCode())
-                .setMmStartData(s.startData()).setMmEndData(s.endData()).setMmStartStack(s.startStack())
-                .setMmStartBrk(s.startBrk()).setMmBrk(brk).setMmArgStart(s.argStart()).setMmArgEnd(s.argEnd())
-                .setMmEnvStart(s.envStart()).setMmEnvEnd(s.envEnd()).setDumpable(dumpable());
-    }
-
-    /** PR_GET_DUMPABLE in the task (a uid change sets it to 0, and restore puts back what it was). */
-    private int dumpable() {
-        if (remote == null) {
-            return 1;
-        }
-        try {
-            return (int) remote.call("prctl(PR_GET_DUMPABLE)", Syscall.PRCTL, 3 /* PR_GET_DUMPABLE */);
-        } catch (SyscallException e) {
-            return 1;
-        }
-    }
-
-    static final int VMA_AREA_REGULAR = 1, VMA_AREA_VSYSCALL = 1 << 2, VMA_AREA_VDSO = 1 << 3,
-            VMA_AREA_HEAP = 1 << 5, VMA_FILE_PRIVATE = 1 << 6, VMA_FILE_SHARED = 1 << 7, VMA_ANON_SHARED = 1 << 8,
-            VMA_ANON_PRIVATE = 1 << 9, VMA_AREA_VVAR = 1 << 12;
-    static final int MAP_SHARED = 1, MAP_PRIVATE = 2, MAP_ANON = 0x20, MAP_GROWSDOWN = 0x100;
-
-    private vma_entry vmaEntry(MapsEntry m) throws IOException, CryoException {
-        var v = vma_entry.newBuilder().setStart(m.start()).setEnd(m.end()).setPgoff(m.offset()).setShmid(0)
-                .setProt(m.prot()).setFd(-1);
-        int flags = m.shared() ? MAP_SHARED : MAP_PRIVATE;
-        int status;
-        if (m.isVsyscall()) {
-            status = VMA_AREA_VSYSCALL | VMA_ANON_PRIVATE;
-            flags |= MAP_ANON;
-        } else if (m.isVdso()) {
-            status = VMA_AREA_REGULAR | VMA_AREA_VDSO | VMA_ANON_PRIVATE;
-            flags |= MAP_ANON;
-        } else if (m.isVvar()) {
-            status = VMA_AREA_REGULAR | VMA_AREA_VVAR | VMA_ANON_PRIVATE;
-            flags |= MAP_ANON;
-        } else if (SharedMemory.isAnonShared(m)) {
-            status = VMA_AREA_REGULAR | VMA_ANON_SHARED;
-            flags |= MAP_ANON;
-            v.setShmid(shmem.collect(pid, m));
-        } else if (SharedMemory.isSysv(m)) {
-            status = VMA_AREA_REGULAR | VMA_ANON_SHARED | SharedMemory.VMA_AREA_SYSVIPC;
-            flags |= MAP_ANON;
-            v.setShmid(shmem.collectSysv(pid, m));
-            v.setFdflags(m.write() ? RegularFile.O_RDWR : 0);
-        } else if (SharedMemory.isMemfd(m)) {
-            status = VMA_AREA_REGULAR | (m.shared() ? VMA_FILE_SHARED : VMA_FILE_PRIVATE) | SharedMemory.VMA_AREA_MEMFD;
-            int fdflags = m.shared() && m.write() ? RegularFile.O_RDWR : 0;
-            v.setShmid(memfdFileId(m, fdflags));
-            v.setFdflags(fdflags);
-        } else if (m.fileBacked()) {
-            if (m.path().endsWith(" (deleted)")) {
-                throw new CryoException("cannot dump pid " + pid + ": it maps the deleted file " + m.path()
-                        + ", which Cryo cannot dump yet");
-            }
-            status = VMA_AREA_REGULAR | (m.shared() ? VMA_FILE_SHARED : VMA_FILE_PRIVATE);
-            v.setShmid(fileId(m.path(), proc.dir(pid).resolve(String.format("map_files/%x-%x", m.start(), m.end()))));
-            v.setFdflags(m.shared() && m.write() ? RegularFile.O_RDWR : 0);
-        } else if (m.inode() != 0 || m.shared()) {
-            throw new CryoException("cannot dump pid " + pid + ": mapping " + m + " is shared memory, which Cryo "
-                    + "cannot dump yet");
-        } else {
-            status = VMA_AREA_REGULAR | VMA_ANON_PRIVATE;
-            flags |= MAP_ANON;
-            if (m.path().equals("[heap]")) {
-                status |= VMA_AREA_HEAP;
-            }
-        }
-        if (m.growsDown()) {
-            flags |= MAP_GROWSDOWN;
-        }
-        long madv = dev.cryo.engine.mem.Madvise.fromVmFlags(m.vmFlags());
-        if (madv != 0) {
-            v.setMadv(madv);
-        }
-        return v.setFlags(flags).setStatus(status).build();
-    }
-
-    private void writeImages(ImageDir dir, Images img) throws CryoException {
-        try {
-            if (memoryImages == null) {
-                writeMemoryImages(dir, img.pages(), img.mm(), img.pagemap(), img.pstree(), img.cores() != null);
-            }
-            if (img.cores() != null) {
-                for (Map.Entry<Integer, core_entry> c : img.cores().entrySet()) {
-                    dir.writeCore(c.getKey(), c.getValue());
-                }
-                dir.writeFiles(files);
-                dir.writeFdinfo(IDS, img.fdinfo());
                 if (!fdCtx.pipesData().isEmpty()) {
                     dir.writePipesData(fdCtx.pipesData());
                 }
-                dir.writeFs(pid, img.fs());
-                if (memoryImages != null) {
-                    awaitMemoryImages();
-                }
-                log.debug("images written");
-                return;
+                dir.writeTimens(0, TaskResources.timens());
             }
-            dir.writeFiles(files);
+            dir.writeFiles(files.entries());
+            awaitWriters();
+            memwriteUs = Math.max(memwriteUs, (System.nanoTime() - w0) / 1000);
+            log.debug("images written");
         } catch (IOException e) {
             throw new CryoException("cannot dump pid " + pid + ": writing images to " + dir.path() + " failed: "
                     + e.getMessage(), e);
         }
     }
 
-    private final java.util.concurrent.BlockingQueue<Runnable> writerJobs =
-            new java.util.concurrent.ArrayBlockingQueue<>(2);
-    private java.util.concurrent.FutureTask<Void> memoryImages;
+    /**
+     * Writers of memory images: a task's pages, mm and pagemap are final once it is collected, and a large buffer
+     * is read from the frozen task while it is written, so a writer per core copies while the tracer thread goes
+     * on with the next task.
+     */
+    private final java.util.concurrent.ExecutorService writers = java.util.concurrent.Executors.newFixedThreadPool(
+            Math.max(1, Math.min(4, Runtime.getRuntime().availableProcessors())), r -> {
+                Thread t = new Thread(r, "cryo-image-writer");
+                t.setDaemon(true);
+                return t;
+            });
+    private final List<java.util.concurrent.Future<?>> memoryImages = new ArrayList<>();
     private ImageDir dirForWriter;
 
-    /** Started before the freeze (a thread start is not free), it runs one job: the memory images. */
-    private void startWriter() {
-        Thread writer = new Thread(() -> {
-            try {
-                writerJobs.take().run();
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-            }
-        }, "cryo-image-writer");
-        writer.setDaemon(true);
-        writer.start();
+    private void submitMemoryImages(TaskDump.Images img) {
+        memoryImages.add(writers.submit(() -> {
+            writeMemoryImages(dirForWriter, img);
+            return null;
+        }));
     }
 
-    private void awaitMemoryImages() throws IOException, CryoException {
-        try {
-            memoryImages.get();
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new CryoException("cannot dump pid " + pid + ": interrupted while its pages were written");
-        } catch (java.util.concurrent.ExecutionException e) {
-            if (e.getCause() instanceof IOException io) {
-                throw io;
+    private void awaitWriters() throws IOException, CryoException {
+        for (java.util.concurrent.Future<?> f : memoryImages) {
+            try {
+                f.get();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new CryoException("cannot dump pid " + pid + ": interrupted while its pages were written");
+            } catch (java.util.concurrent.ExecutionException e) {
+                if (e.getCause() instanceof IOException io) {
+                    throw io;
+                }
+                if (e.getCause() instanceof RuntimeException r) {
+                    throw r;
+                }
+                throw new IllegalStateException(e.getCause());
             }
-            if (e.getCause() instanceof RuntimeException r) {
-                throw r;
+        }
+        memoryImages.clear();
+    }
+
+    private void awaitWritersQuietly() {
+        for (java.util.concurrent.Future<?> f : memoryImages) {
+            try {
+                f.get();
+            } catch (InterruptedException | java.util.concurrent.ExecutionException ignored) {
+                // the dump has failed already; this is only its leftover
             }
-            throw new IllegalStateException(e.getCause());
         }
     }
 
     /**
-     * Before the freeze: the images that hold nothing of the target's state, inventory always, for a full dump also
-     * ids and seccomp (empty: a target in seccomp mode is refused, before the freeze and again frozen). A dump that
-     * fails later leaves them beside whatever else it wrote, as CRIU leaves its partial images.
+     * Before the freeze: the images that hold nothing of the target's state: inventory (the root's ids) always,
+     * for a full dump also seccomp (empty: a task in seccomp mode is refused, before the freeze and again frozen).
+     * A dump that fails later leaves them beside whatever else it wrote, as CRIU leaves its partial images.
      */
     private void writeStaticImages(ImageDir dir) throws CryoException {
         try {
@@ -716,7 +481,6 @@ final class DumpRun {
                     .setRootIds(TaskResources.ids(IDS)).setNsPerId(true).setRootCgSet(1).setLsmtype(lsmtype.NO_LSM)
                     .setNetworkLockMethod(0).setDumpCriuRunId(RunId.next()).build());
             if (!options.preDump()) {
-                dir.writeIds(pid, TaskResources.ids(IDS));
                 dir.writeSeccomp(seccomp_entry.newBuilder().build());
             }
         } catch (IOException e) {
@@ -725,74 +489,53 @@ final class DumpRun {
         }
     }
 
-    /**
-     * pages, pstree, mm, pagemap: everything that is known once the memory is read; for a full dump also timens
-     * (the clocks at the dump).
-     */
-    private void writeMemoryImages(ImageDir dir, PageBuffer pages, mm_entry mm, PageMap pagemap, pstree_entry pstree,
-                                   boolean full) throws IOException {
+    /** A task's pages-N, mm-PID and pagemap-PID: everything that is known once its memory is read. */
+    private void writeMemoryImages(ImageDir dir, TaskDump.Images img) throws IOException {
         long w0 = System.nanoTime();
-        {
-            pages.writeTo(dir.pagesPath(PAGES_ID), dir.checksumSink(dir.pagesPath(PAGES_ID).getFileName().toString()));
-            memwriteUs = (System.nanoTime() - w0) / 1000;
+        PageBuffer pages = img.pages();
+        int pagesId = img.pagemap().pagesId();
+        pages.writeTo(dir.pagesPath(pagesId), dir.checksumSink(dir.pagesPath(pagesId).getFileName().toString()));
+        long w1 = System.nanoTime();
+        int p = img.task().pid();
+        dir.writeMm(p, img.mm());
+        dir.writePagemap(p, img.pagemap());
+        synchronized (this) {
             if (pages.streamed()) {
                 // read and written at once: each side's own time (they overlap)
                 memdumpUs += pages.streamedRemoteNanos() / 1000;
-                memwriteUs = pages.streamedFileNanos() / 1000;
+                memwriteUs += pages.streamedFileNanos() / 1000;
+            } else {
+                memwriteUs += (w1 - w0) / 1000;
             }
         }
-        long w1 = System.nanoTime();
-        dir.writePstree(List.of(pstree));
-        dir.writeMm(pid, mm);
-        long w2 = System.nanoTime();
-        dir.writePagemap(pid, pagemap);
-        long w3 = System.nanoTime();
-        if (full) {
-            dir.writeTimens(0, TaskResources.timens());
-        }
-        log.debug("memory images: pages %d us, pagemap (%d entries) %d us, the others %d us", (w1 - w0) / 1000,
-                pagemap.entries().size(), (w3 - w2) / 1000, (System.nanoTime() - w3 + w2 - w1) / 1000);
+        log.debug("pid %d: memory images: pages %d us, mm and pagemap (%d entries) %d us", p, (w1 - w0) / 1000,
+                img.pagemap().entries().size(), (System.nanoTime() - w1) / 1000);
     }
 
-    /** Puts everything back as it was and lets the target run on. */
+    /** Puts every task back as it was and lets it run on: children first, so no parent runs before its tree. */
     private void resume() throws CryoException {
-        SyscallException failed = null;
-        int failedTid = 0;
-        try {
-            if (scratch != null) {
-                scratch.release();
-                scratch = null;
-            }
-        } catch (SyscallException e) {
-            failed = e;
-            failedTid = pid;
-        }
-        // every thread is let go, even after one failed: none may stay stopped
-        for (ThreadState t : threads) {
+        CryoException failed = null;
+        List<TaskDump> all = new ArrayList<>(tasks.values());
+        for (int i = all.size() - 1; i >= 0; i--) {
             try {
-                t.putBack();
-                // detach (not CONT): the kernel then restarts an interrupted syscall itself
-                Ptrace.detach(t.tid(), 0);
-            } catch (SyscallException e) {
+                all.get(i).resume();
+            } catch (CryoException e) {
                 if (failed == null) {
                     failed = e;
-                    failedTid = t.tid();
                 }
             }
         }
-        releasedAt = System.nanoTime();
-        seized = false;
-        if (failed != null) {
-            throw new CryoException("pid " + pid + " could not be resumed after the dump (thread " + failedTid + "): "
-                    + failed.getMessage(), failed);
+        if (freezer != null) {
+            freezer.release(); // any task frozen that the tree no longer lists (none, unless it changed)
         }
-        log.info("Resumed pid %d (%d threads)", pid, threads.size());
+        releasedAt = System.nanoTime();
+        if (failed != null) {
+            throw failed;
+        }
+        log.info("Resumed the tree of pid %d (%d tasks)", pid, tasks.size());
     }
 
     private void resumeQuietly() {
-        if (!seized) {
-            return;
-        }
         try {
             resume();
         } catch (CryoException e) {
@@ -802,32 +545,25 @@ final class DumpRun {
 
     private boolean killed;
 
+    /** SIGKILL to every task, as CRIU's dump ends without -R; each is reaped by its tracer (us). */
     private void kill() throws CryoException {
-        try {
-            Syscall.call("kill(" + pid + ")", Syscall.KILL, pid, WaitStatus.SIGKILL);
-            releasedAt = System.nanoTime();
-            // every traced thread is reaped by its tracer, the leader last (its exit is reported once it is alone)
-            for (int i = threads.size() - 1; i >= 0; i--) {
-                int tid = threads.get(i).tid();
-                try {
-                    while (true) {
-                        WaitStatus st = Ptrace.waitFor(tid);
-                        if (!st.stopped()) {
-                            break;
-                        }
-                        Ptrace.cont(tid, 0);
-                    }
-                } catch (SyscallException e) {
-                    if (tid == pid || e.errno() != 10 /* ECHILD: reaped with the group */) {
-                        throw e;
-                    }
-                }
+        for (TaskDump t : tasks.values()) {
+            if (!t.zombie()) {
+                Syscall.raw(Syscall.KILL, t.pid(), WaitStatus.SIGKILL);
             }
-            seized = false;
-            killed = true;
-            log.info("Killed pid %d", pid);
-        } catch (SyscallException e) {
-            throw new CryoException("cannot kill pid " + pid + " after the dump: " + e.getMessage(), e);
         }
+        releasedAt = System.nanoTime();
+        killed = true;
+        for (TaskDump t : tasks.values()) {
+            try {
+                t.reapKilled();
+            } catch (SyscallException e) {
+                throw new CryoException("cannot kill pid " + t.pid() + " after the dump: " + e.getMessage(), e);
+            }
+        }
+        if (freezer != null) {
+            freezer.frozen().clear(); // gone: nothing to let go
+        }
+        log.info("Killed the tree of pid %d (%d tasks)", pid, tasks.size());
     }
 }

@@ -11,16 +11,22 @@ import dev.cryo.engine.resource.FdKinds;
 
 import java.io.IOException;
 import java.util.List;
+import dev.cryo.engine.tree.TaskState;
+import dev.cryo.engine.tree.TreeTask;
 
 /**
- * Everything that makes a process impossible to dump, found from /proc before the process is touched.
+ * Everything that makes a process tree impossible to dump, found from /proc before any task is touched.
  * Each refusal names the pid, the resource and why (or the option that would allow it).
  */
 final class TargetCheck {
     private TargetCheck() {
     }
 
-    static void requireDumpable(int pid, ProcFs proc, FdDumpContext fdCtx) throws CryoException {
+    /**
+     * Checks the tree under {@code pid} (the process and all its descendants), task by task, before any is touched;
+     * returns the tree as read.
+     */
+    static List<TreeTask> requireDumpable(int pid, ProcFs proc, FdDumpContext fdCtx) throws CryoException {
         if (pid <= 0) {
             throw new CryoException("cannot dump pid " + pid + ": not a valid pid");
         }
@@ -28,10 +34,8 @@ final class TargetCheck {
             throw new CryoException("cannot dump pid " + pid + ": it is Cryo itself");
         }
         TaskStat stat;
-        TaskStatus status;
         try {
             stat = proc.stat(pid);
-            status = proc.status(pid);
         } catch (IOException e) {
             throw new CryoException("cannot dump pid " + pid + ": no such process");
         }
@@ -42,25 +46,42 @@ final class TargetCheck {
         if (stat.state() == 'Z' || stat.state() == 'X') {
             throw new CryoException("cannot dump pid " + pid + ": it is a zombie (exited, not yet reaped)");
         }
-        Tracers.requireUntraced(proc, pid, pid);
         if (pid == 1) {
             throw new CryoException("cannot dump pid 1: it is the init of this pid namespace");
         }
+        List<TreeTask> tree = ProcessTree.read(proc, pid);
+        fdCtx.tasks().set(tree.stream().map(TreeTask::pid).toList());
+        for (TreeTask t : tree) {
+            if (t.state() != TaskState.DEAD) {
+                requireTaskDumpable(t.pid(), pid, proc, fdCtx.forTask(t.pid()));
+            }
+        }
+        requireNothingSharedBetweenProcesses(tree);
+        return tree;
+    }
+
+    private static void requireTaskDumpable(int pid, int root, ProcFs proc, FdDumpContext fdCtx) throws CryoException {
+        String who = pid == root ? "pid " + pid : "pid " + pid + " (in the tree of " + root + ")";
+        TaskStatus status;
+        try {
+            status = proc.status(pid);
+        } catch (IOException e) {
+            if (pid == root) {
+                throw new CryoException("cannot dump pid " + pid + ": no such process");
+            }
+            return; // exited meanwhile: it left the tree
+        }
+        Tracers.requireUntraced(proc, pid, pid);
         requireCryosNamespaces(pid);
         try {
             for (int tid : proc.tasks(pid)) {
                 if (tid != pid && seccompOf(proc, tid) != 0) {
-                    throw new CryoException("cannot dump pid " + pid + ": its thread " + tid
+                    throw new CryoException("cannot dump " + who + ": its thread " + tid
                             + " runs under seccomp, which Cryo cannot restore yet");
                 }
             }
-            List<Integer> children = proc.children(pid);
-            if (!children.isEmpty()) {
-                throw new CryoException("cannot dump pid " + pid + ": it has child process " + children.get(0)
-                        + "; process trees are not supported yet");
-            }
             if (status.seccompMode() != 0) {
-                throw new CryoException("cannot dump pid " + pid + ": it runs under seccomp (mode "
+                throw new CryoException("cannot dump " + who + ": it runs under seccomp (mode "
                         + status.seccompMode() + "), which Cryo cannot restore yet");
             }
             for (FdInfo fd : proc.fds(pid)) {
@@ -68,8 +89,38 @@ final class TargetCheck {
                         + fd.fd() + " is " + FdKinds.describe(fd)));
                 kind.check(fdCtx, fd);
             }
+        } catch (java.nio.file.NoSuchFileException e) {
+            if (pid == root) {
+                throw new CryoException("cannot dump pid " + pid + ": no such process");
+            }
         } catch (IOException e) {
-            throw new CryoException("cannot dump pid " + pid + ": cannot read /proc/" + pid + ": " + e.getMessage());
+            throw new CryoException("cannot dump " + who + ": cannot read /proc/" + pid + ": " + e.getMessage());
+        }
+    }
+
+    static final int KCMP_VM = 1, KCMP_FILES = 2, KCMP_FS = 3, KCMP_SIGHAND = 4;
+
+    /**
+     * Two processes (not threads) of the tree that share their fd table (CLONE_FILES), fs info (CLONE_FS), signal
+     * handlers (CLONE_SIGHAND) or memory (CLONE_VM, a vfork child) are refused: the images give each task its own,
+     * and a restore would split what the program relies on being one.
+     */
+    static void requireNothingSharedBetweenProcesses(List<TreeTask> tree) throws CryoException {
+        int[][] kinds = {{KCMP_FILES, 0}, {KCMP_FS, 0}, {KCMP_SIGHAND, 0}, {KCMP_VM, 0}};
+        String[] names = {"fd table (CLONE_FILES)", "filesystem info, cwd and umask (CLONE_FS)",
+                "signal handlers (CLONE_SIGHAND)", "memory (CLONE_VM, as a vfork child does until it execs)"};
+        List<TreeTask> live = tree.stream().filter(t -> t.state() != TaskState.DEAD).toList();
+        for (int k = 0; k < kinds.length; k++) {
+            for (int i = 0; i < live.size(); i++) {
+                for (int j = i + 1; j < live.size(); j++) {
+                    int a = live.get(i).pid(), b = live.get(j).pid();
+                    if (dev.cryo.engine.sys.Syscall.raw(dev.cryo.engine.sys.Syscall.KCMP, a, b, kinds[k][0], 0, 0) == 0) {
+                        throw new CryoException("cannot dump pid " + tree.get(0).pid() + ": processes " + a + " and "
+                                + b + " of its tree share their " + names[k] + ", which Cryo cannot dump: each task "
+                                + "would come back with its own");
+                    }
+                }
+            }
         }
     }
 

@@ -56,6 +56,15 @@ public final class PageInstaller {
      */
     public Result install(List<PageRun> runs, PageSource source, List<long[]> emptyAnonVmas)
             throws SyscallException, IOException {
+        return install(runs, source, emptyAnonVmas, List.of());
+    }
+
+    /**
+     * As {@link #install(List, PageSource, List)}, leaving out the pages that fall in {@code skipped} ([start,
+     * end) ranges): CRIU's images hold the vDSO's pages, which are the running kernel's and cannot be written.
+     */
+    public Result install(List<PageRun> runs, PageSource source, List<long[]> emptyAnonVmas, List<long[]> skipped)
+            throws SyscallException, IOException {
         List<long[]> ranges = new ArrayList<>();
         if (uffd != null) {
             for (long[] v : emptyAnonVmas) {
@@ -66,6 +75,10 @@ public final class PageInstaller {
             ranges.sort(BY_START);
         }
         List<Piece> named = pieces(runs, ranges);
+        if (!skipped.isEmpty()) {
+            named = named.stream().filter(p -> skipped.stream().noneMatch(k -> p.dst() >= k[0] && p.dst() < k[1]))
+                    .toList();
+        }
         List<Piece> pieces = lastCopies(named);
         long uffdBytes = 0, writevBytes = 0;
         List<Piece> viaUffd = new ArrayList<>();

@@ -11,6 +11,8 @@ public final class RemoteSyscall {
     private final int pid;
     private long site;
     private Registers base;
+    /** The tracee's own signal mask, put back with its registers after each call; null: neither is put back. */
+    private final Long ownMask;
 
     /**
      * @param pid  a tracee in a ptrace stop
@@ -18,9 +20,26 @@ public final class RemoteSyscall {
      * @param base registers to start every call from (the tracee's own, with rip/rax/args replaced)
      */
     public RemoteSyscall(int pid, long site, Registers base) {
+        this(pid, site, base, null);
+    }
+
+    private RemoteSyscall(int pid, long site, Registers base, Long ownMask) {
         this.pid = pid;
         this.site = site;
         this.base = base;
+        this.ownMask = ownMask;
+    }
+
+    /**
+     * For a task that must run on as it was (a dump): every signal is blocked only for the span of each call
+     * (none may interrupt it), and after each call the task's own registers and mask are back. Should the tracer
+     * die between calls (SIGKILL), the kernel detaches a task that is exactly as it was, and it runs on, its
+     * interrupted syscall restarted; only a death inside a call leaves it changed.
+     *
+     * @param ownMask the tracee's signal mask as found at the freeze
+     */
+    public static RemoteSyscall puttingBack(int pid, long site, Registers base, long ownMask) {
+        return new RemoteSyscall(pid, site, base, ownMask);
     }
 
     public int pid() {
@@ -46,10 +65,18 @@ public final class RemoteSyscall {
         for (int i = 0; i < 6; i++) {
             w[argRegs[i]] = i < args.length ? args[i] : 0;
         }
+        if (ownMask != null) {
+            Ptrace.setSigmask(pid, -1L);
+        }
         Ptrace.setRegisters(pid, new Registers(w));
         runToSyscallStop("entry of syscall " + nr);
         runToSyscallStop("exit of syscall " + nr);
-        return Ptrace.registers(pid).rax();
+        long result = Ptrace.registers(pid).rax();
+        if (ownMask != null) {
+            Ptrace.setRegisters(pid, base);
+            Ptrace.setSigmask(pid, ownMask);
+        }
+        return result;
     }
 
     /** Calls {@code nr}; throws with its name and errno when it fails. */

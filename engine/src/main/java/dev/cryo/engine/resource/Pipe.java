@@ -19,9 +19,10 @@ import java.nio.file.Path;
 import java.util.List;
 
 /**
- * Pipes whose both ends the process holds (and nobody else). Dump: the buffered bytes are copied with tee()
- * from the process's own read end (taken with pidfd_getfd), so nothing is consumed. Restore: pipe2() in the new
- * task, then the bytes are written through its write end taken the same way.
+ * Pipes whose both ends the dumped tree holds (one task or several, and nobody else). Dump: the buffered bytes
+ * are copied with tee() from the process's own read end (taken with pidfd_getfd), so nothing is consumed.
+ * Restore: pipe2() in the first task of the tree that holds an end, then the bytes are written through its write
+ * end taken the same way; the other ends are Cryo's copies given to their tasks.
  */
 public final class Pipe implements FdKind {
     static final int O_NONBLOCK = 04000, F_GETFL = 3, F_SETFL = 4, F_DUPFD = 0, F_SETPIPE_SZ = 1031,
@@ -43,17 +44,27 @@ public final class Pipe implements FdKind {
     public void check(FdDumpContext ctx, FdInfo fd) throws CryoException {
         String where = "cannot dump pid " + ctx.pid() + ": fd " + fd.fd() + " is the pipe " + fd.target();
         try {
-            List<FdInfo> same = ctx.proc().fds(ctx.pid()).stream().filter(f -> f.target().equals(fd.target())).toList();
-            boolean reader = same.stream().anyMatch(f -> (f.flags() & RegularFile.O_ACCMODE) == 0);
-            boolean writer = same.stream().anyMatch(f -> (f.flags() & RegularFile.O_ACCMODE) == RegularFile.O_WRONLY);
-            if (!reader || !writer) {
-                throw new CryoException(where + ", whose other end is held by another process; pipes shared with "
-                        + "other processes are not supported yet");
+            // both ends must be in the dumped tree (one task or several): the data in flight is read from the
+            // read end, and a restore makes the pipe once for every task that holds it
+            boolean reader = false, writer = false;
+            for (int pid : ctx.tasks().pids()) {
+                List<FdInfo> same;
+                try {
+                    same = ctx.proc().fds(pid).stream().filter(f -> f.target().equals(fd.target())).toList();
+                } catch (java.nio.file.NoSuchFileException | java.nio.file.AccessDeniedException gone) {
+                    continue; // a zombie, or exited since the listing
+                }
+                reader |= same.stream().anyMatch(f -> (f.flags() & RegularFile.O_ACCMODE) == 0);
+                writer |= same.stream().anyMatch(f -> (f.flags() & RegularFile.O_ACCMODE) == RegularFile.O_WRONLY);
             }
-            int other = holderElsewhere(ctx.pid(), fd.target());
+            if (!reader || !writer) {
+                throw new CryoException(where + ", whose " + (reader ? "write" : "read") + " end is held by a "
+                        + "process outside the dumped tree; dump the tree that holds both ends");
+            }
+            int other = holderOutside(ctx.tasks().pids(), fd.target());
             if (other > 0) {
-                throw new CryoException(where + ", which process " + other + " holds too; pipes shared with other "
-                        + "processes are not supported yet");
+                throw new CryoException(where + ", which process " + other + " outside the dumped tree holds too; "
+                        + "dump the tree that holds every end");
             }
         } catch (IOException e) {
             throw new CryoException(where + ": cannot read its fds: " + e.getMessage());
@@ -62,10 +73,15 @@ public final class Pipe implements FdKind {
 
     /** Another process holding the same pipe, or 0. */
     static int holderElsewhere(int pid, String target) {
+        return holderOutside(java.util.Set.of(pid), target);
+    }
+
+    /** A process outside {@code tasks} (and not Cryo) holding {@code target} (a pipe:[N] or socket:[N]), or 0. */
+    static int holderOutside(java.util.Set<Integer> tasks, String target) {
         try (DirectoryStream<Path> procs = Files.newDirectoryStream(Path.of("/proc"), p -> p.getFileName().toString().matches("\\d+"))) {
             for (Path p : procs) {
                 int other = Integer.parseInt(p.getFileName().toString());
-                if (other == pid || other == ProcessHandle.current().pid()) {
+                if (tasks.contains(other) || other == ProcessHandle.current().pid()) {
                     continue;
                 }
                 try (DirectoryStream<Path> fds = Files.newDirectoryStream(p.resolve("fd"))) {
@@ -141,29 +157,28 @@ public final class Pipe implements FdKind {
         }
     }
 
+    /**
+     * The first fd of a pipe met anywhere in the tree makes it: pipe2() in that task, refilled, and Cryo keeps
+     * both ends (pidfd_getfd); every other end, in this task or another, is Cryo's copy given to it, so a pipe
+     * between parent and child comes back one pipe with its bytes in flight.
+     */
     @Override
     public int restore(FdRestoreContext ctx, file_entry file, fdinfo_entry fd) throws CryoException {
         pipe_entry p = file.getPipe();
         String key = "pipe:" + p.getPipeId();
         try {
-            int[] ends = (int[]) ctx.state().get(key);
+            SharedFiles cryo = SharedFiles.of(ctx);
+            int[] ours = (int[]) ctx.state().get(key); // Cryo's copies of the read and the write end
             boolean wantWrite = (p.getFlags() & RegularFile.O_ACCMODE) == RegularFile.O_WRONLY;
             int got;
-            if (ends == null) {
-                ends = create(ctx, p.getPipeId());
-                ctx.state().put(key, ends);
+            if (ours == null) {
+                int[] ends = create(ctx, p.getPipeId());
+                ours = new int[]{cryo.take(ctx.pid(), ends[0]), cryo.take(ctx.pid(), ends[1])};
+                ctx.state().put(key, ours);
                 got = wantWrite ? ends[1] : ends[0];
-                int other = wantWrite ? ends[0] : ends[1];
-                int parked = (int) ctx.syscall().call("fcntl(F_DUPFD)", Syscall.FCNTL, other, F_DUPFD,
-                        (Integer) ctx.state().getOrDefault(MAX_FD, 64) + 1 + ctx.state().size());
-                ctx.syscall().call("close", Syscall.CLOSE, other);
-                if (wantWrite) {
-                    ends[0] = parked;
-                } else {
-                    ends[1] = parked;
-                }
+                ctx.syscall().call("close", Syscall.CLOSE, wantWrite ? ends[0] : ends[1]);
             } else {
-                got = wantWrite ? ends[1] : ends[0];
+                got = cryo.give(ctx, wantWrite ? ours[1] : ours[0]);
             }
             if ((p.getFlags() & O_NONBLOCK) != 0) {
                 ctx.syscall().call("fcntl(F_SETFL)", Syscall.FCNTL, got, F_SETFL, O_NONBLOCK);

@@ -32,7 +32,7 @@ import java.util.Map;
  * with -R or on failure repair is turned off and the lock removed.
  */
 public final class SocketDump {
-    private static final Map<FdDumpContext, SocketDump> RUNS = Collections.synchronizedMap(new IdentityHashMap<>());
+    private static final Map<DumpedTasks, SocketDump> RUNS = Collections.synchronizedMap(new IdentityHashMap<>());
 
     private final FdDumpContext ctx;
     private final List<SocketFd> repaired = new ArrayList<>();
@@ -40,8 +40,8 @@ public final class SocketDump {
     private final Map<Integer, unix_sk_entry.Builder> externalPeers = new LinkedHashMap<>();
     private boolean locked;
 
-    /** A message in the receive queue of file {@code idFor}, carrying the process's fds {@code fds} (SCM_RIGHTS). */
-    record QueuedPacket(int idFor, byte[] data, int[] fds) {
+    /** A message in the receive queue of file {@code idFor}, carrying task {@code pid}'s fds {@code fds} (SCM_RIGHTS). */
+    record QueuedPacket(int pid, int idFor, byte[] data, int[] fds) {
     }
 
     private SocketDump(FdDumpContext ctx) {
@@ -49,10 +49,10 @@ public final class SocketDump {
     }
 
     static SocketDump of(FdDumpContext ctx) {
-        return RUNS.computeIfAbsent(ctx, SocketDump::new);
+        return RUNS.computeIfAbsent(ctx.tasks(), t -> new SocketDump(ctx.forTask(t.root())));
     }
 
-    /** Locks every established TCP connection of the process at once, before the first goes into repair mode. */
+    /** Locks every established TCP connection of the tree at once, before the first goes into repair mode. */
     void lock() throws CryoException {
         if (locked) {
             return;
@@ -63,12 +63,19 @@ public final class SocketDump {
         }
         List<Connection> conns = new ArrayList<>();
         try {
-            for (FdInfo fd : ctx.proc().fds(ctx.pid())) {
+            for (int pid : ctx.tasks().ordered()) {
+              List<FdInfo> fds;
+              try {
+                  fds = ctx.proc().fds(pid);
+              } catch (java.nio.file.NoSuchFileException | java.nio.file.AccessDeniedException zombie) {
+                  continue;
+              }
+              for (FdInfo fd : fds) {
                 String proto = fd.extra().getOrDefault("sockproto", "");
                 if (!proto.startsWith("TCP")) {
                     continue;
                 }
-                try (SocketFd s = SocketFd.take(ctx.pid(), fd.fd())) {
+                try (SocketFd s = SocketFd.take(pid, fd.fd())) {
                     if (TcpRepair.state(s) == TcpRepair.TCP_ESTABLISHED) {
                         Connection c = new Connection(s.name(), s.peer());
                         if (!conns.contains(c)) {
@@ -76,6 +83,7 @@ public final class SocketDump {
                         }
                     }
                 }
+              }
             }
         } catch (IOException | SyscallException e) {
             throw new CryoException("cannot dump pid " + ctx.pid() + ": listing its connections for the network lock "
@@ -91,22 +99,22 @@ public final class SocketDump {
         repaired.add(s);
     }
 
-    void queue(int idFor, byte[] data, int[] fds) {
-        packets.add(new QueuedPacket(idFor, data, fds));
+    synchronized void queue(int pid, int idFor, byte[] data, int[] fds) {
+        packets.add(new QueuedPacket(pid, idFor, data, fds));
     }
 
     /** A unix socket outside the tree that a dumped one is connected to (--ext-unix-sk); one entry per inode. */
-    void externalPeer(unix_sk_entry.Builder peer) {
+    synchronized void externalPeer(unix_sk_entry.Builder peer) {
         externalPeers.putIfAbsent(peer.getIno(), peer);
     }
 
     /**
-     * Once every fd has its files.img id: adds the entries of external unix peers to {@code files} and writes
-     * sk-queues.img, naming passed descriptors by their file ids.
+     * Once every fd of every task has its files.img id: adds the entries of external unix peers to {@code files}
+     * and writes sk-queues.img, naming passed descriptors by their file ids ({@code idOfFd}: task, fd -> id).
      */
-    public static void collected(FdDumpContext ctx, Map<Integer, Integer> idOfFd, List<file_entry> files)
-            throws CryoException {
-        SocketDump d = RUNS.get(ctx);
+    public static void collected(FdDumpContext ctx, java.util.function.BiFunction<Integer, Integer, Integer> idOfFd,
+                                 List<file_entry> files) throws CryoException {
+        SocketDump d = RUNS.get(ctx.tasks());
         if (d == null) {
             return;
         }
@@ -123,7 +131,7 @@ public final class SocketDump {
             if (p.fds().length > 0) {
                 var scm = scm_entry.newBuilder().setType(SocketFd.SCM_RIGHTS);
                 for (int fd : p.fds()) {
-                    scm.addRights(idOfFd.get(fd));
+                    scm.addRights(idOfFd.apply(p.pid(), fd));
                 }
                 e.addScm(scm);
             }
@@ -142,7 +150,7 @@ public final class SocketDump {
 
     /** Ends the dump's hold on sockets; {@code dumped} false after a failure. Never throws. */
     public static void release(FdDumpContext ctx, boolean dumped) {
-        SocketDump d = RUNS.remove(ctx);
+        SocketDump d = RUNS.remove(ctx.tasks());
         if (d == null) {
             return;
         }

@@ -71,6 +71,14 @@ public final class SocketRestore {
 
     /** Called once all fds are restored, before the task runs. */
     public static void finish(FdRestoreContext ctx) throws CryoException {
+        finish(ctx, true);
+    }
+
+    /**
+     * Called once all fds of every task are restored, before any runs; {@code unlockNetwork}: this task's finish
+     * lifts the dump's network lock (the last task's of a tree, the root).
+     */
+    public static void finish(FdRestoreContext ctx, boolean unlockNetwork) throws CryoException {
         SocketRestore r = RUNS.remove(ctx.pid());
         boolean streams = hasStreams(ctx.options().imagesDir());
         try {
@@ -88,7 +96,7 @@ public final class SocketRestore {
                 r.cleanups.forEach(Runnable::run);
             }
         }
-        if (streams && !"skip".equals(ctx.options().networkLock())) {
+        if (unlockNetwork && streams && !"skip".equals(ctx.options().networkLock())) {
             NetworkLock.unlock(ctx.pid(), null, ctx.log());
         }
         if (r != null) {

@@ -74,14 +74,13 @@ public final class ThreadState {
     }
 
     /**
-     * Remote syscalls in this thread from now on: every signal is blocked first, so none can interrupt them (the
-     * mask is put back by {@link #putBack}).
+     * Remote syscalls in this thread: each blocks every signal for its span, so none can interrupt it, and puts
+     * the thread's registers and mask back once done (a Cryo killed between two calls leaves it as it was).
      */
     public RemoteSyscall remote(long site) throws SyscallException {
         if (remote == null) {
-            Ptrace.setSigmask(tid, -1L);
-            masked = true;
-            remote = new RemoteSyscall(tid, site, regs);
+            masked = true; // putBack sets the mask again, whatever a failed call left
+            remote = RemoteSyscall.puttingBack(tid, site, regs, sigmask);
         }
         return remote;
     }

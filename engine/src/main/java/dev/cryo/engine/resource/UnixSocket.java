@@ -82,12 +82,20 @@ public final class UnixSocket implements FdKind {
         }
     }
 
-    /** Inodes of the unix sockets the process holds. */
+    /** Inodes of the sockets the dumped tree holds (a socketpair between parent and child is inside it). */
     static Set<Long> held(FdDumpContext ctx) throws IOException {
         Set<Long> out = new HashSet<>();
-        for (FdInfo f : ctx.proc().fds(ctx.pid())) {
-            if (f.isSocket()) {
-                out.add(inode(f));
+        for (int pid : ctx.tasks().pids()) {
+            List<FdInfo> fds;
+            try {
+                fds = ctx.proc().fds(pid);
+            } catch (java.nio.file.NoSuchFileException | java.nio.file.AccessDeniedException zombie) {
+                continue;
+            }
+            for (FdInfo f : fds) {
+                if (f.isSocket()) {
+                    out.add(inode(f));
+                }
             }
         }
         return out;
@@ -123,7 +131,7 @@ public final class UnixSocket implements FdKind {
         } catch (CryoException gone) {
             peer = null;
         }
-        int holder = Pipe.holderElsewhere(ctx.pid(), "socket:[" + d.peer() + "]");
+        int holder = Pipe.holderOutside(ctx.tasks().pids(), "socket:[" + d.peer() + "]");
         String peerText = "socket:[" + d.peer() + "]" + (peer != null && peer.named() ? " (" + peer.address() + ")" : "")
                 + (holder > 0 ? ", held by pid " + holder : "");
         String base = where(ctx, fd, d) + " is connected to " + peerText + ", which is outside the dumped tree";
@@ -214,7 +222,7 @@ public final class UnixSocket implements FdKind {
                     : SocketQueue.peekAll(s, d.type() == SocketFd.SOCK_STREAM);
             for (SocketQueue.Packet p : queue) {
                 try {
-                    run.queue(id, p.data(), passedFds(ctx, fd, d, p));
+                    run.queue(ctx.pid(), id, p.data(), passedFds(ctx, fd, d, p));
                     count++;
                     bytes += p.data().length;
                 } finally {

@@ -2,13 +2,7 @@ package dev.cryo.engine.restore;
 
 import dev.cryo.engine.CryoException;
 import dev.cryo.engine.log.Log;
-import dev.cryo.engine.mem.PageBuffer;
-import dev.cryo.engine.mem.PageInstaller;
-import dev.cryo.engine.mem.PageRun;
-import dev.cryo.engine.mem.PageSource;
 import dev.cryo.engine.mem.RemoteMemory;
-import dev.cryo.engine.mem.UffdCopy;
-import dev.cryo.engine.proc.MapsEntry;
 import dev.cryo.engine.proc.ProcFs;
 import dev.cryo.engine.proc.TaskStat;
 import dev.cryo.engine.ptrace.Freezer;
@@ -19,60 +13,64 @@ import dev.cryo.engine.ptrace.RemoteScratch;
 import dev.cryo.engine.ptrace.RemoteSyscall;
 import dev.cryo.engine.ptrace.SyscallSite;
 import dev.cryo.engine.ptrace.WaitStatus;
-import dev.cryo.engine.resource.FdKind;
-import dev.cryo.engine.resource.FdKinds;
-import dev.cryo.engine.resource.Timers;
-import dev.cryo.engine.resource.FdRestoreContext;
-import dev.cryo.engine.resource.FpuState;
-import dev.cryo.engine.resource.RegularFile;
+import dev.cryo.engine.resource.SharedFiles;
 import dev.cryo.engine.resource.SharedMemory;
-import dev.cryo.engine.resource.Signals;
 import dev.cryo.engine.resource.SocketRestore;
-import dev.cryo.engine.resource.TaskRestore;
-import dev.cryo.engine.resource.ThreadState;
 import dev.cryo.engine.sys.NativeBuffer;
 import dev.cryo.engine.sys.Syscall;
 import dev.cryo.engine.sys.SyscallException;
+import dev.cryo.engine.tree.PlanStep;
+import dev.cryo.engine.tree.TaskState;
+import dev.cryo.engine.tree.TreePlan;
+import dev.cryo.engine.tree.TreeTask;
 import dev.cryo.image.ImageDir;
-import dev.cryo.image.PageMap;
 import dev.cryo.image.proto.*;
 
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Comparator;
 import java.util.HashMap;
-import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.TreeSet;
 
 /**
- * One restore: clone a task with the image's pid from a traced helper, then turn it into the image with remote
- * syscalls. Runs on the tracer thread. On failure the new task and the helper are killed and reaped.
+ * One restore of a tree: every image read and checked and every pid checked free before anything is made; then
+ * the {@link TreePlan}'s steps in order (forks by remote clone3 with set_tid, sessions, groups, subreapers,
+ * helpers that exit, one {@link TaskBuilder} per task, zombies), every task made ready, and only then all run.
+ * A single process is the one-task tree. Runs on the tracer thread. On failure every task, thread and helper
+ * made so far is killed and reaped.
  */
 final class RestoreRun {
     static final long CLONE_PARENT = 0x00008000L;
-    static final int SCRATCH_SIZE = 3 * 4096, SCRATCH_STRUCTS = 4096, SCRATCH_AUXV = 8192;
-    static final int VMA_AREA_VSYSCALL = 1 << 2, VMA_AREA_VDSO = 1 << 3, VMA_AREA_VVAR = 1 << 12;
-    static final int MAP_SHARED = 1, MAP_PRIVATE = 2, MAP_FIXED = 0x10, MAP_ANON = 0x20, MAP_GROWSDOWN = 0x100;
-    static final int PR_SET_MM = 35, PR_SET_MM_MAP = 14;
+    static final int SIGCHLD = 17, EXIT_GROUP = 231, PR_SET_CHILD_SUBREAPER = 36, WALL = 0x40000000;
+    /** Each task's restore steps, named for the log and for fault injection ({@code -Dcryo.fault.step=NAME}). */
+    static final List<String> STEPS = List.of("check pids", "fork", "setsid", "setpgid", "subreaper", "exit helper",
+            "build", "zombie", "ready", "resume");
 
     private final RestoreOptions options;
     private final Log log;
     private final ProcFs proc = new ProcFs();
     private ImageDir dir;
-    private int pid;
-    private dev.cryo.engine.tree.TreePlan plan; // how the tree is rebuilt: for now always one task
+    private TreePlan plan;
+    private int pid; // the root's
+    /** One builder per live or stopped task, in the plan's order. */
+    private final Map<Integer, TaskBuilder> builders = new LinkedHashMap<>();
+    /** Tasks and helpers made so far, before they are built: pid to remote syscalls in them. */
+    private final Map<Integer, NewTask> made = new LinkedHashMap<>();
+    /** Every pid made so far (tasks, helpers, zombies), in creation order: what a failure kills. */
+    private final List<Integer> everMade = new ArrayList<>();
+    private final List<Integer> running = new ArrayList<>();
+    /** A zombie's core (task_core_entry): its name, status, and whatever signal state the dump kept. */
+    private final Map<Integer, task_core_entry> zombieCores = new HashMap<>();
 
     private int helper = -1;
-    private int child = -1;
-    private RemoteSyscall remote;
-    private RemoteScratch scratch;
-    private long pagesRestored;
     private SharedMemory.Restore shmem;
+    private SharedFiles sharedFiles;
+    private final Map<Object, Object> fdState = new HashMap<>();
 
     RestoreRun(RestoreOptions options, Log log) {
         this.options = options;
@@ -87,43 +85,33 @@ final class RestoreRun {
         return this;
     }
 
-    /** The task image, read and checked before anything runs. */
-    record Image(pstree_entry pstree, core_entry core, Map<Integer, core_entry> threads, mm_entry mm, PageMap pagemap, List<file_entry> files,
-                 List<fdinfo_entry> fdinfo, fs_entry fs) {
-        file_entry file(int id) throws CryoException {
-            return files.stream().filter(f -> f.getId() == id).findFirst()
-                    .orElseThrow(() -> new CryoException("images are inconsistent: no file with id " + id + " in files.img"));
-        }
-    }
-
     int run() throws CryoException {
         long t0 = System.nanoTime();
         dev.cryo.engine.dump.Warmup.bindSpawnInBackground(); // overlaps the image reading below
-        Image img = load();
-        pid = img.pstree().getPid();
-        log.info("Restoring pid %d from %s", pid, options.imagesDir());
-        precheckFiles(img);
-        shmem = new SharedMemory.Restore(dir, log);
-        shmem.check(pid, img.mm().getVmasList());
-        Pages pages = loadPages(img);
         try {
+            load();
+            log.info("Restoring pid %d (%d tasks, %d helpers) from %s", pid, plan.tasks().size(),
+                    plan.helpers().size(), options.imagesDir());
             scripts.run("pre-restore");
-            waitForPid();
-            for (int tid : img.threads().keySet()) {
-                if (proc.exists(tid)) { // clone3 would refuse it after the task is made; say so before
-                    throw new CryoException("cannot restore pid " + pid + ": its thread id " + tid + " is in use");
-                }
-            }
+            step("check pids", pid);
+            checkPidsFree();
             long tf0 = System.nanoTime();
+            long forkUs = 0;
             try {
-                fork();
-                scripts.run("setup-namespaces", child);
-                scripts.run("post-setup-namespaces");
-                long forkUs = (System.nanoTime() - tf0) / 1000;
-                build(img, pages);
+                boolean ready = false;
+                for (PlanStep s : plan.steps()) {
+                    if (s instanceof PlanStep.Build && forkUs == 0) {
+                        forkUs = (System.nanoTime() - tf0) / 1000;
+                    }
+                    if (s instanceof PlanStep.Resume && !ready) {
+                        readyAll();
+                        ready = true;
+                    }
+                    execute(s);
+                }
                 scripts.runQuietly("post-resume"); // the tree runs already: CRIU only logs a failure here
                 long restoreUs = (System.nanoTime() - t0) / 1000;
-                log.info("Restored pid %d in %d us (fork %d us)", pid, restoreUs, forkUs);
+                log.info("Restored pid %d (%d tasks) in %d us (fork %d us)", pid, builders.size(), restoreUs, forkUs);
                 writeStats(forkUs, restoreUs);
                 writePidfile();
                 log.msg("Restore finished successfully. Tasks resumed.");
@@ -135,22 +123,21 @@ final class RestoreRun {
                 throw e;
             }
         } finally {
-            pages.release();
-            shmem.close();
+            builders.values().forEach(TaskBuilder::release);
+            if (shmem != null) {
+                shmem.close();
+            }
+            if (sharedFiles != null) {
+                sharedFiles.close();
+            }
         }
     }
 
     /**
-     * The pages to restore and where they come from: a pages image (opened, not read yet), or a buffer holding
-     * an incremental chain's pages, gathered from several images. The buffer is kept reachable until released.
+     * pstree.img, then per task its core (state), and for each task that is not a zombie what its builder reads
+     * ({@link TaskBuilder#load}); files.img and pipes-data.img once for the tree.
      */
-    record Pages(List<PageRun> runs, long bytes, PageSource source, PageBuffer buffer) {
-        void release() {
-            source.close();
-        }
-    }
-
-    private Image load() throws CryoException {
+    private void load() throws CryoException {
         Path d = options.imagesDir();
         String where = "cannot restore from " + d + ": ";
         try {
@@ -159,195 +146,398 @@ final class RestoreRun {
             throw new CryoException(where + "no such images directory");
         }
         String current = "inventory.img";
+        List<pstree_entry> tree;
+        Map<Integer, core_entry> cores = new HashMap<>();
+        List<file_entry> files;
+        Map<Integer, byte[]> pipesData = new HashMap<>();
         try {
             inventory_entry inv = dir.inventory();
             if (inv.getImgVersion() != 2) {
                 throw new CryoException(where + "inventory.img has image version " + inv.getImgVersion() + ", expected 2");
             }
             current = "pstree.img";
-            List<pstree_entry> tree = dir.pstree();
-            List<dev.cryo.engine.tree.TreeTask> tasks = new ArrayList<>();
+            tree = dir.pstree();
+            List<TreeTask> tasks = new ArrayList<>();
             for (pstree_entry e : tree) {
                 current = "core-" + e.getPid() + ".img";
                 core_entry c = dir.core(e.getPid());
                 if (!c.hasTc()) {
                     throw new CryoException(where + current + " holds no task state");
                 }
-                tasks.add(dev.cryo.engine.tree.TreeTask.fromImage(e, c.getTc()));
+                cores.put(e.getPid(), c);
+                if (c.getTc().getTaskState() == TaskState.DEAD.code()) {
+                    zombieCores.put(e.getPid(), c.getTc());
+                }
+                tasks.add(TreeTask.fromImage(e, c.getTc()));
             }
             current = "pstree.img";
-            plan = dev.cryo.engine.tree.TreePlan.of(tasks, options.shellJob()); // refuses a tree it cannot rebuild
+            plan = TreePlan.of(tasks, options.shellJob()); // refuses a tree it cannot rebuild
             log.debug("restore plan:\n%s", plan);
-            if (tree.size() != 1) {
-                throw new CryoException(where + "pstree.img holds " + tree.size()
-                        + " processes; restoring process trees is not supported yet");
+            pid = plan.root().pid();
+            if (plan.root().state() == TaskState.DEAD) {
+                throw new CryoException(where + "pid " + pid + " is dead in core-" + pid
+                        + ".img; only a live root can be restored");
             }
-            pstree_entry root = tree.get(0);
-            int p = root.getPid();
-            current = "core-" + p + ".img";
-            core_entry core = dir.core(p);
-            if (core.getMtype() != core_entry.march.X86_64 || !core.hasThreadInfo() || !core.hasTc()) {
-                throw new CryoException(where + current + " is not an x86_64 task");
-            }
-            if (core.getTc().getTaskState() != dev.cryo.engine.tree.TaskState.ALIVE.code()) {
-                throw new CryoException(where + "pid " + p + " is "
-                        + dev.cryo.engine.tree.TaskState.ofCode(core.getTc().getTaskState()).name().toLowerCase()
-                        + " in " + current + "; only a live root can be restored");
-            }
-            Map<Integer, core_entry> threads = new LinkedHashMap<>(); // the leader's own thread is not one of them
-            for (int tid : root.getThreadsList()) {
-                if (tid == p) {
-                    continue;
-                }
-                current = "core-" + tid + ".img";
-                core_entry tc = dir.core(tid);
-                if (tc.getMtype() != core_entry.march.X86_64 || !tc.hasThreadInfo() || !tc.hasThreadCore()) {
-                    throw new CryoException(where + current + " is not an x86_64 thread");
-                }
-                threads.put(tid, tc);
-            }
-            current = "mm-" + p + ".img";
-            mm_entry mm = dir.mm(p);
-            current = "pagemap-" + p + ".img";
-            PageMap pm = dir.pagemap(p);
-            current = "ids-" + p + ".img";
-            task_kobj_ids_entry ids = dir.ids(p);
             current = "files.img";
-            List<file_entry> files = dir.files();
-            current = "fdinfo-" + ids.getFilesId() + ".img";
-            List<fdinfo_entry> fdinfo = dir.fdinfo(ids.getFilesId());
-            current = "fs-" + p + ".img";
-            fs_entry fs = dir.fs(p);
-            return new Image(root, core, threads, mm, pm, files, fdinfo, fs);
+            files = dir.files();
+            current = "pipes-data.img";
+            if (dir.exists("pipes-data.img")) {
+                for (dev.cryo.image.ImageEntry e : dir.pipesData()) {
+                    pipesData.put(((pipe_data_entry) e.message()).getPipeId(), e.payload());
+                }
+            }
         } catch (IOException | RuntimeException e) {
             String why = e instanceof java.nio.file.NoSuchFileException ? "it is missing" : e.getMessage();
             throw new CryoException(where + "cannot read " + current + ": " + why, e);
         }
-    }
-
-    /** Files must be there before a task is made, so that a missing one leaves nothing behind. */
-    private void precheckFiles(Image img) throws CryoException {
-        for (vma_entry v : img.mm().getVmasList()) {
-            if (isFileVma(v) && !SharedMemory.isMemfd(v)) {
-                RegularFile.verify(pid, img.file((int) v.getShmid()).getReg());
+        shmem = new SharedMemory.Restore(dir, log);
+        Map<Integer, TaskBuilder.Image> images = new LinkedHashMap<>();
+        for (TreeTask t : plan.tasks()) {
+            if (t.state() != TaskState.DEAD) {
+                pstree_entry e = tree.stream().filter(x -> x.getPid() == t.pid()).findFirst().orElseThrow();
+                images.put(t.pid(), TaskBuilder.load(dir, e, cores.get(t.pid()), files));
             }
         }
-        RegularFile.verify(pid, img.file(img.mm().getExeFileId()).getReg());
-        for (fdinfo_entry fd : img.fdinfo()) {
-            if (FdKinds.of(fd.getType()).isEmpty()) {
-                throw new CryoException("cannot restore pid " + pid + ": fd " + fd.getFd() + " is of type "
-                        + fd.getType() + ", which Cryo cannot restore yet");
-            }
-        }
-        for (int id : List.of(img.fs().getCwdId(), img.fs().getRootId())) {
-            String path = img.file(id).getReg().getName();
-            if (!Files.isDirectory(Path.of(path))) {
-                throw new CryoException("cannot restore pid " + pid + ": directory " + path + " is missing");
-            }
+        refuseSharedTables(images);
+        sharedFiles = new SharedFiles(sharedFileIds(images));
+        sharedFiles.register(fdState);
+        for (TaskBuilder.Image img : images.values()) {
+            builders.put(img.pstree().getPid(), new TaskBuilder(img, dir, shmem, fdState, pipesData, options, log));
         }
     }
 
-    static boolean isFileVma(vma_entry v) {
-        return (v.getStatus() & ((1 << 6) | (1 << 7))) != 0;
-    }
-
-    static boolean isKernelVma(vma_entry v) {
-        return (v.getStatus() & (VMA_AREA_VDSO | VMA_AREA_VVAR | VMA_AREA_VSYSCALL)) != 0;
-    }
-
-    private Pages loadPages(Image img) throws CryoException {
-        List<PageRun> runs = new ArrayList<>();
-        for (PageMap.PageRun r : img.pagemap().runs()) {
-            if (r.inParent()) {
-                try {
-                    // an incremental dump: the chain of parents holds the rest
-                    PageBuffer b = dev.cryo.engine.mem.ChainPages.load(dir, img.pagemap(), pid);
-                    return new Pages(b.runs(), b.bytes(), PageSource.inMemory(b.address()), b);
-                } catch (IOException | RuntimeException e) {
-                    throw new CryoException("cannot restore pid " + pid + ": cannot read pages from the parent chain of "
-                            + dir.path() + ": " + e.getMessage(), e);
+    /**
+     * Processes (not threads) that shared an fd table, fs or signal handlers (clone without CLONE_THREAD) are
+     * refused: Cryo gives each process its own.
+     */
+    private static void refuseSharedTables(Map<Integer, TaskBuilder.Image> images) throws CryoException {
+        String[] what = {"fd table (CLONE_FILES)", "fs (CLONE_FS)", "signal handlers (CLONE_SIGHAND)", "memory (CLONE_VM)"};
+        List<Map<Integer, Integer>> seen = List.of(new HashMap<>(), new HashMap<>(), new HashMap<>(), new HashMap<>());
+        for (TaskBuilder.Image img : images.values()) {
+            task_kobj_ids_entry ids = img.ids();
+            int[] id = {ids.getFilesId(), ids.getFsId(), ids.getSighandId(), ids.getVmId()};
+            boolean[] has = {ids.hasFilesId(), ids.hasFsId(), ids.hasSighandId(), ids.hasVmId()};
+            for (int i = 0; i < id.length; i++) {
+                if (!has[i] || id[i] == 0) {
+                    continue;
+                }
+                Integer other = seen.get(i).putIfAbsent(id[i], img.pstree().getPid());
+                if (other != null) {
+                    throw new CryoException("cannot restore the process tree: pids " + other + " and "
+                            + img.pstree().getPid() + " share one " + what[i] + " (id " + id[i]
+                            + " in their ids images); Cryo cannot restore processes that share it yet");
                 }
             }
-            runs.add(new PageRun(r.vaddr(), (int) r.nrPages()));
-        }
-        long bytes = 0;
-        for (PageRun r : runs) {
-            bytes += r.bytes();
-        }
-        Path file = dir.pagesPath(img.pagemap().pagesId());
-        try {
-            long size = Files.size(file);
-            if (size < bytes) {
-                throw new CryoException("cannot restore pid " + pid + ": " + file.getFileName() + " holds " + size
-                        + " bytes, but its pagemap needs " + bytes);
-            }
-            return new Pages(runs, bytes, PageSource.file(file), null);
-        } catch (IOException e) {
-            throw new CryoException("cannot restore pid " + pid + ": cannot read " + file.getFileName() + ": "
-                    + e.getMessage(), e);
         }
     }
 
-    /** A pid only still held by a dying or unreaped process is waited for, within a bound. */
-    private void waitForPid() throws CryoException {
+    /** File ids (files.img) that more than one task's fdinfo names: each comes back one open file description. */
+    private static Set<Integer> sharedFileIds(Map<Integer, TaskBuilder.Image> images) {
+        Map<Integer, Integer> holders = new HashMap<>();
+        for (TaskBuilder.Image img : images.values()) {
+            img.fdinfo().stream().map(fdinfo_entry::getId).distinct().forEach(id -> holders.merge(id, 1, Integer::sum));
+        }
+        Set<Integer> out = new TreeSet<>();
+        holders.forEach((id, n) -> {
+            if (n > 1) {
+                out.add(id);
+            }
+        });
+        return out;
+    }
+
+    /**
+     * Every pid and tid the tree takes, and every helper's, must be free before the first fork: one taken pid
+     * fails the whole restore with nothing made. A pid still held by a dying or unreaped process is waited for,
+     * within a bound.
+     */
+    private void checkPidsFree() throws CryoException {
         long deadline = System.nanoTime() + 5_000_000_000L;
-        boolean logged = false;
-        while (proc.exists(pid)) {
-            TaskStat st;
-            try {
-                st = proc.stat(pid);
-            } catch (IOException e) {
-                continue; // gone between the two reads
+        for (int p : plan.pids()) {
+            boolean logged = false;
+            while (proc.exists(p)) {
+                TaskStat st;
+                try {
+                    st = proc.stat(p);
+                } catch (IOException e) {
+                    continue; // gone between the two reads
+                }
+                boolean dying = st.state() == 'Z' || st.state() == 'X';
+                if (!dying || System.nanoTime() > deadline) {
+                    throw new CryoException("cannot restore pid " + pid + ": pid " + p + " is in use by '" + st.comm()
+                            + "' (state " + st.state() + "), and the tree needs it " + role(p)
+                            + "; nothing was restored");
+                }
+                if (!logged) {
+                    log.info("pid %d is still held by a dead process; waiting for it to be reaped", p);
+                    logged = true;
+                }
+                java.util.concurrent.locks.LockSupport.parkNanos(1_000_000);
             }
-            boolean dying = st.state() == 'Z' || st.state() == 'X';
-            if (!dying || System.nanoTime() > deadline) {
-                throw new CryoException("cannot restore pid " + pid + ": pid " + pid + " is in use by '" + st.comm()
-                        + "' (state " + st.state() + ")");
-            }
-            if (!logged) {
-                log.info("pid %d is still held by a dead process; waiting for it to be reaped", pid);
-                logged = true;
-            }
-            Thread.onSpinWait();
-            java.util.concurrent.locks.LockSupport.parkNanos(1_000_000);
         }
     }
 
-    private void fork() throws CryoException {
+    /** What a pid is in the tree, for messages. */
+    private String role(int p) {
+        if (p == pid) {
+            return "as its root";
+        }
+        if (plan.helpers().contains(p)) {
+            return "for a helper standing in for a dead session or group leader";
+        }
+        for (TreeTask t : plan.tasks()) {
+            if (t.pid() == p) {
+                return "for a task";
+            }
+            if (t.threads().contains(p)) {
+                return "for a thread of pid " + t.pid();
+            }
+        }
+        return "";
+    }
+
+    private void step(String name, int at) throws CryoException {
+        if (name.equals(System.getProperty("cryo.fault.step"))) {
+            throw new CryoException("cannot restore pid " + pid + ": fault injected at step '" + name + "' (pid " + at
+                    + ")");
+        }
+    }
+
+    private void execute(PlanStep s) throws CryoException {
+        log.debug("plan step: %s", s);
+        try {
+            if (s instanceof PlanStep.Fork f) {
+                step("fork", f.pid());
+                if (f.creator() == 0) {
+                    forkRoot(f.pid());
+                    scripts.run("setup-namespaces", f.pid());
+                    scripts.run("post-setup-namespaces");
+                } else {
+                    forkFrom(task(f.creator()), f.pid());
+                }
+            } else if (s instanceof PlanStep.SetSid x) {
+                step("setsid", x.pid());
+                task(x.pid()).remote.call("setsid", Syscall.SETSID);
+            } else if (s instanceof PlanStep.SetPgid x) {
+                step("setpgid", x.pid());
+                int pgid = x.rootGroup() ? proc.stat(pid).pgid() : x.pgid();
+                task(x.pid()).remote.call("setpgid(0, " + pgid + ")", Syscall.SETPGID, 0, pgid);
+            } else if (s instanceof PlanStep.Subreaper x) {
+                step("subreaper", x.pid());
+                task(x.pid()).remote.call("prctl(PR_SET_CHILD_SUBREAPER)", Syscall.PRCTL, PR_SET_CHILD_SUBREAPER,
+                        x.on() ? 1 : 0);
+            } else if (s instanceof PlanStep.ExitHelper x) {
+                step("exit helper", x.pid());
+                exitHelper(x.pid(), x.reaper());
+            } else if (s instanceof PlanStep.Build x) {
+                step("build", x.pid());
+                made.remove(x.pid()); // its memory, and the scratch page in it, go now
+                builders.get(x.pid()).build(sharedFiles);
+            } else if (s instanceof PlanStep.BecomeZombie x) {
+                step("zombie", x.pid());
+                becomeZombie(x.pid(), x.waitStatus());
+            } else if (s instanceof PlanStep.Resume x) {
+                if (running.isEmpty()) {
+                    step("resume", x.pid()); // once one task runs, the rest must follow
+                }
+                builders.get(x.pid()).resume(options.leaveStopped() ? WaitStatus.SIGSTOP : x.stopSignal());
+                running.add(x.pid());
+            }
+        } catch (SyscallException | IOException e) {
+            throw new CryoException("cannot restore pid " + pid + ": step '" + s + "' failed: " + e.getMessage(), e);
+        }
+    }
+
+    private NewTask task(int p) throws CryoException {
+        NewTask t = made.get(p);
+        if (t == null) {
+            throw new CryoException("cannot restore pid " + pid + ": the plan uses pid " + p + " before it is made");
+        }
+        return t;
+    }
+
+    /**
+     * Every task whole, none running: the SIGCHLDs the restore caused go, registers are set, sockets finish
+     * (the root's last, which lifts the network lock), then the caller's last stops before anything runs.
+     */
+    private void readyAll() throws CryoException {
+        step("ready", pid);
+        List<TaskBuilder> order = new ArrayList<>(builders.values());
+        order.remove(builders.get(pid));
+        order.add(builders.get(pid));
+        for (TaskBuilder b : order) {
+            b.ready(b.pid() == pid);
+        }
+        scripts.run("post-restore", pid);
+        scripts.run("network-unlock");
+        scripts.run("pre-resume");
+        String stop = dev.cryo.engine.sys.StopSignals.at("resume"); // a stop signal during the build: cleanUp kills it
+        if (stop != null) {
+            throw new CryoException("cannot restore pid " + pid + ": Cryo was stopped by " + stop
+                    + "; the processes being built were killed, nothing is left");
+        }
+        shmem.finish(); // memfd seals, once every mapping is made
+        sharedFiles.close(); // Cryo's copies of shared descriptions: every task holds its own now
+    }
+
+    /** A task in a ptrace stop that still runs its creator's program: remote syscalls and a page for their structs. */
+    private static final class NewTask {
+        final int pid;
+        final RemoteSyscall remote;
+        final RemoteScratch scratch;
+
+        NewTask(int pid, Long site) throws SyscallException, IOException {
+            this.pid = pid;
+            Registers r = Ptrace.registers(pid);
+            RemoteMemory m = new RemoteMemory(pid);
+            long at = site != null ? site : SyscallSite.find(m, new ProcFs().maps(pid), r);
+            this.remote = new RemoteSyscall(pid, at, r);
+            this.scratch = RemoteScratch.map(m, remote, 0, 4096);
+        }
+
+        /** clone3 with set_tid {child}: a child of this task ({@code flags} 0) or of its parent (CLONE_PARENT). */
+        long clone3(int child, long flags) throws SyscallException {
+            NativeBuffer args = NativeBuffer.allocate(96);
+            args.zero(0, 96);
+            args.putLong(0, flags);
+            args.putLong(32, (flags & CLONE_PARENT) != 0 ? 0 : SIGCHLD); // exit_signal: must be 0 with CLONE_PARENT
+            args.putLong(64, scratch.address() + 88); // set_tid
+            args.putLong(72, 1); // set_tid_size
+            args.putLong(88, child);
+            scratch.write(0, args.bytes(0, 96));
+            return remote.raw(Syscall.CLONE3, scratch.address(), 88);
+        }
+
+        /** exit_group(code) run in the task; returns once the tracer has seen it exit. */
+        WaitStatus exit(int code) throws SyscallException {
+            long[] w = Ptrace.registers(pid).words();
+            w[Registers.RIP] = remote.site();
+            w[Registers.RAX] = EXIT_GROUP;
+            w[Registers.ORIG_RAX] = -1;
+            w[Registers.RDI] = code;
+            Ptrace.setRegisters(pid, new Registers(w));
+            return runUntilGone(0);
+        }
+
+        /**
+         * Lets the task go on until it is gone. Only {@code signal} (0: none) is delivered; any other signal it
+         * meets is suppressed (it still runs its creator's code: a handler of the image's would not be there).
+         */
+        WaitStatus runUntilGone(int signal) throws SyscallException {
+            Ptrace.cont(pid, 0);
+            while (true) {
+                WaitStatus st = Ptrace.waitFor(pid);
+                if (!st.stopped()) {
+                    return st;
+                }
+                Ptrace.cont(pid, st.signalStop() && st.stopSignal() == signal && signal != 0 ? signal : 0);
+            }
+        }
+    }
+
+    /** The root: cloned with its pid from a traced helper of Cryo's, with CLONE_PARENT, so it is Cryo's child. */
+    private void forkRoot(int root) throws CryoException {
         try {
             helper = HelperProcess.spawn();
+            everMade.add(helper);
             Freezer.freeze(helper, Ptrace.O_TRACESYSGOOD | Ptrace.O_TRACEFORK | Ptrace.O_TRACECLONE | Ptrace.O_EXITKILL);
-            Registers hr = Ptrace.registers(helper);
-            RemoteMemory hm = new RemoteMemory(helper);
-            List<MapsEntry> hmaps = proc.maps(helper);
-            RemoteSyscall hs = new RemoteSyscall(helper, SyscallSite.find(hm, hmaps, hr), hr);
-            Ptrace.setSigmask(helper, -1L);
-            RemoteScratch hscratch = RemoteScratch.map(hm, hs, 0, 4096);
-            NativeBuffer args = NativeBuffer.allocate(96);
-            args.putLong(0, CLONE_PARENT);
-            args.putLong(32, 0); // exit_signal: must be 0 with CLONE_PARENT
-            args.putLong(64, hscratch.address() + 88); // set_tid
-            args.putLong(72, 1); // set_tid_size
-            args.putLong(88, pid);
-            hscratch.write(0, args.bytes(0, 96));
-            long r = hs.raw(Syscall.CLONE3, hscratch.address(), 88);
-            if (r == -17) {
-                throw new CryoException("cannot restore pid " + pid + ": pid " + pid + " is taken (clone3: File exists)");
-            }
-            if (r < 0) {
-                throw new CryoException("cannot restore pid " + pid + ": clone3 with set_tid failed: "
-                        + SyscallException.describe((int) -r) + (r == -1 ? " (Cryo needs CAP_SYS_ADMIN or CAP_CHECKPOINT_RESTORE)" : ""));
-            }
-            child = (int) r;
-            WaitStatus st = Ptrace.waitFor(child);
+            Ptrace.setSigmask(helper, -1L); // every task of the tree inherits it: no signal runs a handler while built
+            NewTask h = new NewTask(helper, null);
+            long r = h.clone3(root, CLONE_PARENT);
+            checkCloned(root, r, "Cryo's helper " + helper);
+            everMade.add(root);
+            WaitStatus st = Ptrace.waitFor(root);
             if (!st.stopped()) {
                 throw new CryoException("cannot restore pid " + pid + ": new task " + st + " before it could be built");
             }
-            log.debug("pid %d cloned from helper %d: %s", child, helper, st);
+            log.debug("pid %d cloned from helper %d: %s", root, helper, st);
             killHelper();
+            made.put(root, new NewTask(root, h.remote.site()));
         } catch (SyscallException | IOException e) {
             throw new CryoException("cannot restore pid " + pid + ": creating the task failed: " + e.getMessage(), e);
         }
+    }
+
+    /** A child of {@code creator} with its pid; it starts in an event stop, traced like its creator. */
+    private void forkFrom(NewTask creator, int child) throws CryoException, SyscallException, IOException {
+        long r = creator.clone3(child, 0);
+        checkCloned(child, r, "pid " + creator.pid);
+        everMade.add(child);
+        WaitStatus st = Ptrace.waitFor(child);
+        if (!st.stopped()) {
+            throw new CryoException("cannot restore pid " + pid + ": new task " + child + " " + st
+                    + " before it could be built");
+        }
+        log.debug("pid %d forked by %d", child, creator.pid);
+        made.put(child, new NewTask(child, creator.remote.site()));
+    }
+
+    private void checkCloned(int want, long r, String by) throws CryoException {
+        if (r == -17) {
+            throw new CryoException("cannot restore pid " + pid + ": pid " + want + " is taken (clone3: File exists), "
+                    + "and the tree needs it " + role(want));
+        }
+        if (r < 0) {
+            throw new CryoException("cannot restore pid " + pid + ": clone3 of pid " + want + " in " + by
+                    + " failed: " + SyscallException.describe((int) -r)
+                    + (r == -1 ? " (Cryo needs CAP_SYS_ADMIN or CAP_CHECKPOINT_RESTORE)" : ""));
+        }
+        if (r != want) {
+            everMade.add((int) r);
+            throw new CryoException("cannot restore pid " + pid + ": pid " + want + " came back as " + r);
+        }
+    }
+
+    /** A helper exits; its creator reaps it (a remote wait4), and its children fall to their subreaper. */
+    private void exitHelper(int h, int reaper) throws CryoException, SyscallException {
+        WaitStatus st = task(h).exit(0);
+        made.remove(h);
+        log.debug("helper %d %s", h, st);
+        long r = task(reaper).remote.call("wait4(" + h + ")", Syscall.WAIT4, h, 0, WALL, 0);
+        if (r != h) {
+            throw new CryoException("cannot restore pid " + pid + ": helper " + h + " was not reaped by " + reaper);
+        }
+        everMade.remove(Integer.valueOf(h));
+    }
+
+    /**
+     * A zombie: the task exits with the image's status (exit_group, or its signal sent with nothing blocking it);
+     * the tracer sees the exit first, then it is its parent's, unreaped. /proc still shows a zombie's name,
+     * signal mask and dispositions: they are the zombie's core's where it has them, else its parent's (which a
+     * child inherits at fork), set before it exits. No other signal reaches it on the way out.
+     */
+    private void becomeZombie(int z, int waitStatus) throws CryoException, SyscallException {
+        NewTask t = task(z);
+        task_core_entry own = zombieCores.get(z);
+        TreeTask model = plan.task(z);
+        TaskBuilder parent = builders.get(model.ppid());
+        core_entry pc = parent != null ? parent.image().core() : null;
+        if (!own.getComm().isEmpty()) {
+            t.remote.call("prctl(PR_SET_NAME)", Syscall.PRCTL, 15 /* PR_SET_NAME */, t.scratch.string(0, own.getComm()));
+        }
+        List<sa_entry> actions = own.getSigactionsCount() > 0 || pc == null ? own.getSigactionsList()
+                : pc.getTc().getSigactionsList();
+        dev.cryo.engine.resource.Signals.restoreActions(t.remote, t.scratch, 0, actions);
+        // a zombie cannot be seized: a dump without its dispositions had no view of its mask either, unless it
+        // wrote one (from /proc/Z/status); a zero there is no news
+        long blocked = own.getSigactionsCount() > 0 || own.getBlkSigset() != 0 || pc == null ? own.getBlkSigset()
+                : pc.getThreadCore().hasBlkSigset() ? pc.getThreadCore().getBlkSigset() : pc.getTc().getBlkSigset();
+        int sig = waitStatus & 0x7f;
+        WaitStatus st;
+        if (sig != 0) {
+            NativeBuffer act = NativeBuffer.allocate(32);
+            act.zero(0, 32); // SIG_DFL, no flags, empty mask
+            t.scratch.write(0, act.bytes(0, 32));
+            t.remote.call("rt_sigaction(" + sig + ", SIG_DFL)", 13 /* rt_sigaction */, sig, t.scratch.address(), 0, 8);
+            Ptrace.setSigmask(z, blocked & ~(1L << (sig - 1)));
+            Syscall.call("kill(" + z + ", " + sig + ")", Syscall.KILL, z, sig);
+            st = t.runUntilGone(sig);
+        } else {
+            Ptrace.setSigmask(z, blocked);
+            st = t.exit((waitStatus >> 8) & 0xff);
+        }
+        made.remove(z);
+        log.debug("pid %d is a zombie again: %s", z, st);
     }
 
     private void killHelper() {
@@ -362,584 +552,60 @@ final class RestoreRun {
         } catch (SyscallException ignored) {
             // already reaped
         }
+        everMade.remove(Integer.valueOf(helper));
         helper = -1;
     }
 
+    /**
+     * After a failure: every task and helper made is killed, the tracer takes each exit (threads too), the
+     * root is reaped here and the rest by their parents or reaper; then it waits, bounded, until no pid of the
+     * tree is held.
+     */
     private void cleanUp() {
-        SocketRestore.abort(pid, options.imagesDir(), log);
-        if (child > 0) {
-            Syscall.raw(Syscall.KILL, child, WaitStatus.SIGKILL);
-            for (int tid : threadsMade) { // the tracer reaps each thread it made; the leader is reported last
-                try {
-                    while (Ptrace.waitFor(tid).stopped()) {
-                        Ptrace.cont(tid, 0);
-                    }
-                } catch (SyscallException ignored) {
-                    // already reaped
-                }
+        for (TaskBuilder b : builders.values()) {
+            SocketRestore.abort(b.pid(), options.imagesDir(), log);
+        }
+        for (int p : everMade) {
+            if (!running.contains(p)) {
+                Syscall.raw(Syscall.KILL, p, WaitStatus.SIGKILL);
             }
-            threadsMade.clear();
+        }
+        List<Integer> reap = new ArrayList<>();
+        for (TaskBuilder b : builders.values()) {
+            reap.addAll(b.threadsMade());
+        }
+        List<Integer> procs = new ArrayList<>(everMade);
+        java.util.Collections.reverse(procs); // children first: each is taken while its parent still holds it
+        reap.addAll(procs);
+        for (int p : reap) {
             try {
-                while (Ptrace.waitFor(child).stopped()) {
-                    Ptrace.cont(child, 0);
+                while (Ptrace.waitFor(p).stopped()) {
+                    Ptrace.cont(p, 0);
                 }
             } catch (SyscallException ignored) {
-                // already reaped
-            }
-            child = -1;
-        }
-        killHelper();
-    }
-
-    static final long CLONE_VM = 0x100, CLONE_FS = 0x200, CLONE_FILES = 0x400, CLONE_SIGHAND = 0x800,
-            CLONE_THREAD = 0x10000, CLONE_SYSVSEM = 0x40000;
-    private final List<Integer> threadsMade = new ArrayList<>();
-
-    /**
-     * A thread with the image's tid, made by a remote clone3 in the leader. It stops before it runs a user
-     * instruction (the leader is traced with PTRACE_O_TRACECLONE), so it needs no stack: its registers are set
-     * before it ever runs. It starts with the leader's mask, which blocks every signal.
-     *
-     * @return remote syscalls in the new thread
-     */
-    private RemoteSyscall cloneThread(int tid) throws SyscallException, CryoException {
-        NativeBuffer args = NativeBuffer.allocate(96);
-        args.zero(0, 96);
-        args.putLong(0, CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM);
-        args.putLong(32, 0); // exit_signal: a thread has none
-        args.putLong(64, scratch.address() + SCRATCH_STRUCTS + 88); // set_tid
-        args.putLong(72, 1); // set_tid_size
-        args.putLong(88, tid);
-        scratch.write(SCRATCH_STRUCTS, args.bytes(0, 96));
-        long r = remote.raw(Syscall.CLONE3, scratch.address() + SCRATCH_STRUCTS, 88);
-        if (r == -17) {
-            throw new CryoException("cannot restore pid " + pid + ": thread id " + tid + " is taken (clone3: File exists)");
-        }
-        if (r < 0) {
-            throw new CryoException("cannot restore pid " + pid + ": clone3 of thread " + tid + " failed: "
-                    + SyscallException.describe((int) -r));
-        }
-        threadsMade.add((int) r);
-        if (r != tid) {
-            throw new CryoException("cannot restore pid " + pid + ": thread " + tid + " came back as " + r);
-        }
-        WaitStatus st = Ptrace.waitFor(tid);
-        if (!st.stopped()) {
-            throw new CryoException("cannot restore pid " + pid + ": new thread " + tid + " " + st
-                    + " before it could be built");
-        }
-        return new RemoteSyscall(tid, remote.site(), Ptrace.registers(tid));
-    }
-
-    private void build(Image img, Pages pages) throws CryoException {
-        String step = "prepare";
-        try {
-            Registers cr = Ptrace.registers(child);
-            RemoteMemory memory = new RemoteMemory(child);
-            List<MapsEntry> cmaps = proc.maps(child);
-            remote = new RemoteSyscall(child, SyscallSite.find(memory, cmaps, cr), cr);
-            Ptrace.setSigmask(child, -1L);
-
-            step = "rseq unregister";
-            Ptrace.RseqConfig rseq = Ptrace.rseqConfiguration(child);
-            if (rseq != null && rseq.abiPointer() != 0) {
-                // inherited from the helper; must go before its memory does
-                remote.call("rseq unregister", Syscall.RSEQ, rseq.abiPointer(), rseq.abiSize(), 1, rseq.signature());
-            }
-
-            step = "scratch";
-            List<long[]> busy = new ArrayList<>();
-            for (MapsEntry m : cmaps) {
-                busy.add(new long[]{m.start(), m.end()});
-            }
-            for (vma_entry v : img.mm().getVmasList()) {
-                busy.add(new long[]{v.getStart(), v.getEnd()});
-            }
-            long scratchAt = gap(busy, SCRATCH_SIZE);
-            scratch = RemoteScratch.map(memory, remote, scratchAt, SCRATCH_SIZE);
-
-            step = "unmap helper memory";
-            long[] block = vdsoBlock(cmaps);
-            for (MapsEntry m : cmaps) {
-                if (m.isKernelSpecial()) {
-                    continue;
-                }
-                remote.call("munmap " + m, Syscall.MUNMAP, m.start(), m.length());
-            }
-
-            step = "move vdso";
-            moveVdso(img, block, vdsoPieces(cmaps), busy);
-
-            step = "map memory";
-            List<vma_entry> vmas = img.mm().getVmasList().stream().filter(v -> !isKernelVma(v)).toList();
-            Set<Integer> filled = vmasWithPages(vmas, pages.runs());
-            Map<Integer, Integer> fileFds = new HashMap<>();
-            busy.add(new long[]{scratch.address(), scratch.address() + scratch.size()});
-            boolean moved = false;
-            try (VmaSeparator separator = new VmaSeparator(busy)) {
-                for (int i = 0; i < vmas.size(); i++) {
-                    vma_entry v = vmas.get(i);
-                    // every other one of a row of mergeable neighbours is enough: each border then has a moved side
-                    moved = !moved && i > 0 && mergesWithPrevious(vmas.get(i - 1), v)
-                            && separator.map(v, filled.contains(i));
-                    if (!moved) {
-                        mapVma(img, v, filled.contains(i), fileFds);
-                    }
-                }
-            }
-            for (int fd : fileFds.values()) {
-                remote.call("close", Syscall.CLOSE, fd);
-            }
-            shmem.doneWith(remote);
-
-            step = "write pages";
-            writePages(pages, vmas, filled, memory);
-            for (int i : filled) {
-                vma_entry v = vmas.get(i);
-                if (v.getProt() != (v.getProt() | 3)) {
-                    remote.call("mprotect", Syscall.MPROTECT, v.getStart(), v.getEnd() - v.getStart(), v.getProt());
-                }
-            }
-
-            step = "madvise";
-            for (vma_entry v : vmas) {
-                if (v.getMadv() != 0) {
-                    dev.cryo.engine.mem.Madvise.apply(remote, v, log);
-                }
-            }
-
-            step = "mm";
-            setMm(img);
-
-            step = "files";
-            FdRestoreContext fdCtx = new FdRestoreContext(child, remote, scratch, options, log, pipesData());
-            shmem.register(fdCtx); // a memfd held open is the object its mappings map
-            restoreFds(img, fdCtx);
-
-            step = "task";
-            TaskRestore.fs(fdCtx, img.file(img.fs().getCwdId()).getReg().getName(),
-                    img.file(img.fs().getRootId()).getReg().getName(), img.fs().getUmask());
-            TaskRestore.task(fdCtx, img.core(), img.pstree(), proc);
-
-            step = "threads";
-            Map<Integer, RemoteSyscall> inThread = new LinkedHashMap<>();
-            for (int tid : img.threads().keySet()) {
-                inThread.put(tid, cloneThread(tid));
-            }
-
-            step = "signals";
-            task_core_entry tc = img.core().getTc();
-            Signals.restoreActions(remote, scratch, SCRATCH_STRUCTS, tc.getSigactionsList());
-            Signals.restoreShared(remote, scratch, SCRATCH_STRUCTS, child, tc.getSignalsS());
-
-            step = "timers";
-            if (tc.hasTimers()) {
-                Timers.restore(child, remote, scratch, SCRATCH_STRUCTS, tc.getTimers());
-            }
-
-            step = "thread state";
-            ThreadState.restoreOwn(remote, scratch, SCRATCH_STRUCTS, pid, img.core());
-            for (Map.Entry<Integer, RemoteSyscall> t : inThread.entrySet()) {
-                step = "thread " + t.getKey() + " state";
-                ThreadState.restoreOwn(t.getValue(), scratch, SCRATCH_STRUCTS, pid, img.threads().get(t.getKey()));
-            }
-
-            step = "credentials"; // last in the task: nothing after it needs the restorer's privileges there
-            TaskRestore.creds(fdCtx, img.core(), img.mm().getDumpable(), proc);
-
-            step = "unmap scratch";
-            scratch.release();
-            scratch = null;
-
-            step = "registers";
-            Registers regs = ThreadState.restoreRegisters(child, img.core());
-            log.debug("pid %d starts at %s", child, regs);
-            for (int tid : inThread.keySet()) {
-                step = "thread " + tid + " registers";
-                Registers tr = ThreadState.restoreRegisters(tid, img.threads().get(tid));
-                log.debug("thread %d starts at %s", tid, tr);
-            }
-
-            step = "sockets";
-            SocketRestore.finish(fdCtx);
-
-            step = "post-restore";
-            scripts.run("post-restore", child);
-            scripts.run("network-unlock");
-            scripts.run("pre-resume");
-
-            step = "resume";
-            String stop = dev.cryo.engine.sys.StopSignals.at(step); // a stop signal during the build: cleanUp kills it
-            if (stop != null) {
-                throw new CryoException("cannot restore pid " + pid + ": Cryo was stopped by " + stop
-                        + "; the process being built was killed, nothing is left");
-            }
-            shmem.finish(); // memfd seals, once every mapping is made
-            // every thread is whole before any runs: the leader goes first, its threads follow
-            Ptrace.detach(child, options.leaveStopped() ? WaitStatus.SIGSTOP : 0); // -s leaves it stopped
-            child = -1;
-            for (int tid : inThread.keySet()) {
-                Ptrace.detach(tid, 0);
-            }
-            threadsMade.clear();
-        } catch (SyscallException | IOException e) {
-            throw new CryoException("cannot restore pid " + pid + ": step '" + step + "' failed: " + e.getMessage(), e);
-        }
-    }
-
-    /** Pages into the VMAs just mapped: UFFDIO_COPY where the kernel allows it, process_vm_writev elsewhere. */
-    private void writePages(Pages pages, List<vma_entry> vmas, Set<Integer> filled, RemoteMemory memory)
-            throws SyscallException, IOException {
-        long t = System.nanoTime();
-        List<long[]> anon = new ArrayList<>();
-        for (int i : filled) {
-            vma_entry v = vmas.get(i);
-            if (!isFileVma(v) && (v.getFlags() & MAP_SHARED) == 0) {
-                anon.add(new long[]{v.getStart(), v.getEnd()});
+                // already reaped, or not ours to wait for
             }
         }
-        PageInstaller.Result r;
-        try (UffdCopy uffd = anon.isEmpty() || pages.bytes() < PageInstaller.UFFD_MIN ? null : openUffd()) {
-            r = new PageInstaller(memory, uffd).install(pages.runs(), pages.source(), anon);
-        }
-        pagesRestored = (r.uffdBytes() + r.writevBytes()) >>> 12;
-        if (r.repeatedBytes() > 0) {
-            log.warn("pagemap-%d.img names %d pages more than once; each is restored from its last copy", pid,
-                    r.repeatedBytes() >>> 12);
-        }
-        log.info("%d pages written in %d us: %d by UFFDIO_COPY into %d VMAs on %d threads, %d by process_vm_writev",
-                pagesRestored, (System.nanoTime() - t) / 1000, r.uffdBytes() >>> 12, r.vmasRegistered(), r.threads(),
-                r.writevBytes() >>> 12);
-    }
-
-    /** The new task's userfaultfd, or null where the kernel has none for it (then every page is written). */
-    private UffdCopy openUffd() {
-        if ("false".equals(System.getProperty("cryo.restore.uffd"))) {
-            return null;
-        }
-        try {
-            long t = System.nanoTime();
-            UffdCopy u = UffdCopy.open(remote);
-            log.debug("userfaultfd of pid %d taken in %d us", pid, (System.nanoTime() - t) / 1000);
-            return u;
-        } catch (SyscallException e) {
-            log.info("no userfaultfd for pid %d (%s): its pages go in with process_vm_writev", pid, e.getMessage());
-            return null;
-        }
-    }
-
-    /** A free range of {@code size} bytes outside every busy range, low in the address space. */
-    static long gap(List<long[]> busy, long size) {
-        List<long[]> sorted = new ArrayList<>(busy);
-        sorted.sort(Comparator.comparingLong(a -> a[0]));
-        long candidate = 0x10000000L;
-        for (long[] b : sorted) {
-            if (b[1] <= candidate) {
-                continue;
+        helper = -1;
+        long deadline = System.nanoTime() + 10_000_000_000L;
+        for (int p : everMade) {
+            while (proc.exists(p) && System.nanoTime() < deadline) {
+                java.util.concurrent.locks.LockSupport.parkNanos(1_000_000);
             }
-            if (b[0] >= candidate + size) {
-                return candidate;
-            }
-            candidate = (b[1] + 0xfff) & ~0xfffL;
-        }
-        return candidate;
-    }
-
-    /** [start, end) of the adjacent [vvar] [vvar_vclock] [vdso] block. */
-    private long[] vdsoBlock(List<MapsEntry> maps) throws CryoException {
-        long s = Long.MAX_VALUE, e = 0;
-        for (MapsEntry m : maps) {
-            if (m.isVdso() || m.isVvar()) {
-                s = Math.min(s, m.start());
-                e = Math.max(e, m.end());
+            if (proc.exists(p)) {
+                log.warn("pid %d of the failed restore is still held", p);
             }
         }
-        if (e == 0) {
-            throw new CryoException("cannot restore pid " + pid + ": this kernel gave the new task no vDSO");
-        }
-        return new long[]{s, e};
-    }
-
-    /** The VMAs of the vDSO block, [start, end) each, in address order. */
-    private static List<long[]> vdsoPieces(List<MapsEntry> maps) {
-        List<long[]> pieces = new ArrayList<>();
-        for (MapsEntry m : maps) {
-            if (m.isVdso() || m.isVvar()) {
-                pieces.add(new long[]{m.start(), m.end()});
-            }
-        }
-        pieces.sort((a, b) -> Long.compare(a[0], b[0]));
-        return pieces;
-    }
-
-    /**
-     * Moves the vDSO block from {@code from} to {@code to} (ranges apart) one VMA at a time: kernels before 6.17
-     * refuse to mremap a range spanning several VMAs (EFAULT; Debian 12's 6.1 does). The VMA holding the remote
-     * syscall site goes last, and the site with it.
-     */
-    private void mremapVdsoBlock(List<long[]> pieces, long block, long from, long to) throws SyscallException {
-        long site = remote.site() - from + block;
-        long[] last = null;
-        for (long[] p : pieces) {
-            if (site >= p[0] && site < p[1]) {
-                last = p;
-                continue;
-            }
-            remote.call("mremap vdso", Syscall.MREMAP, from + (p[0] - block), p[1] - p[0], p[1] - p[0], 3, to + (p[0] - block));
-        }
-        if (last != null) {
-            remote.call("mremap vdso", Syscall.MREMAP, from + (last[0] - block), last[1] - last[0], last[1] - last[0], 3,
-                    to + (last[0] - block));
-            remote.moveSite(remote.site() + (to - from));
-        }
-    }
-
-    private void moveVdso(Image img, long[] block, List<long[]> pieces, List<long[]> busy)
-            throws SyscallException, CryoException {
-        long s = Long.MAX_VALUE, e = 0;
-        long vdsoStart = 0;
-        for (vma_entry v : img.mm().getVmasList()) {
-            if ((v.getStatus() & (VMA_AREA_VDSO | VMA_AREA_VVAR)) != 0) {
-                s = Math.min(s, v.getStart());
-                e = Math.max(e, v.getEnd());
-            }
-            if ((v.getStatus() & VMA_AREA_VDSO) != 0) {
-                vdsoStart = v.getStart();
-            }
-        }
-        if (e == 0) {
-            throw new CryoException("cannot restore pid " + pid + ": the image has no vDSO, which Cryo cannot restore yet");
-        }
-        long size = block[1] - block[0];
-        if (e - s != size) {
-            throw new CryoException("cannot restore pid " + pid + ": the vDSO block has " + (e - s) + " bytes in the "
-                    + "image but " + size + " on this kernel; the images come from a different kernel");
-        }
-        if (s == block[0]) {
-            return;
-        }
-        long from = block[0];
-        if (s < block[1] && block[0] < e) {
-            // overlapping move: go through a free place first
-            long tmp = gap(busy, size);
-            mremapVdsoBlock(pieces, block[0], from, tmp);
-            from = tmp;
-        }
-        mremapVdsoBlock(pieces, block[0], from, s);
-        log.debug("vDSO block moved to %x (vdso at %x)", s, vdsoStart);
-    }
-
-    /** Indexes of VMAs that receive pages (they are mapped writable until filled). */
-    private static Set<Integer> vmasWithPages(List<vma_entry> vmas, List<PageRun> runs) {
-        Set<Integer> out = new HashSet<>();
-        List<PageRun> sorted = new ArrayList<>(runs);
-        sorted.sort(Comparator.comparingLong(PageRun::address));
-        int j = 0;
-        for (int i = 0; i < vmas.size(); i++) {
-            vma_entry v = vmas.get(i);
-            while (j < sorted.size() && sorted.get(j).end() <= v.getStart()) {
-                j++;
-            }
-            if (j < sorted.size() && sorted.get(j).address() < v.getEnd()) {
-                out.add(i);
-            }
-        }
-        return out;
-    }
-
-    /**
-     * Whether the kernel would merge {@code v}, mapped fresh, with the VMA before it: both private anonymous,
-     * touching, with the same protections and flags. In the dumped process they were two VMAs, so something kept
-     * them apart there (each had its own anon_vma, or a moving mremap left them with unrelated page offsets).
-     */
-    static boolean mergesWithPrevious(vma_entry prev, vma_entry v) {
-        return prev.getEnd() == v.getStart() && privateAnonymous(prev) && privateAnonymous(v)
-                && prev.getProt() == v.getProt()
-                && (prev.getFlags() & (MAP_SHARED | MAP_PRIVATE | MAP_GROWSDOWN)) == (v.getFlags() & (MAP_SHARED | MAP_PRIVATE | MAP_GROWSDOWN));
-    }
-
-    private static boolean privateAnonymous(vma_entry v) {
-        return !isFileVma(v) && !isKernelVma(v) && (v.getFlags() & MAP_SHARED) == 0;
-    }
-
-    /**
-     * Maps private anonymous VMAs so that the kernel keeps them apart from the fresh neighbour before them, the way
-     * a program's moving mremap does: mapped in a free place, given an anon_vma there (one page written through
-     * /proc/PID/mem, then dropped), then moved into place. A VMA moved with an anon_vma keeps the page offset of
-     * where it was made, which continues no neighbour's, so neither a merge nor a shared anon_vma can join them
-     * (an empty VMA would take the offset of its new place and merge). It ends empty, as freshly mapped, so its
-     * pages go in as any other VMA's; only its page offset, which no /proc file shows, and the anon_vma, which a
-     * VMA with no pages in the image may not have had, differ from a fresh mapping.
-     */
-    private final class VmaSeparator implements AutoCloseable {
-        static final int MADV_DONTNEED = 4, MREMAP_MAYMOVE_FIXED = 3, MAP_FIXED_NOREPLACE = 0x100000;
-        private final List<long[]> busy;
-        private java.nio.channels.FileChannel mem;
-        private boolean unavailable;
-
-        VmaSeparator(List<long[]> busy) {
-            this.busy = busy;
-        }
-
-        /** Maps {@code v} apart from its predecessor; false (nothing mapped) where /proc/PID/mem cannot be written. */
-        boolean map(vma_entry v, boolean filled) throws SyscallException, CryoException {
-            if (unavailable) {
-                return false;
-            }
-            long len = v.getEnd() - v.getStart();
-            long at = gap(busy, len + 2 * 4096) + 4096; // a page of room each side: no merge with anything there
-            int prot = filled ? v.getProt() | 3 : v.getProt();
-            int flags = (v.getFlags() & (MAP_PRIVATE | MAP_GROWSDOWN)) | MAP_ANON | MAP_FIXED_NOREPLACE;
-            String where = Long.toHexString(v.getStart());
-            remote.call("mmap " + where + " (made apart at " + Long.toHexString(at) + ")", Syscall.MMAP, at, len, prot,
-                    flags, -1, 0);
-            try {
-                if (mem == null) {
-                    mem = java.nio.channels.FileChannel.open(Path.of("/proc/" + child + "/mem"),
-                            java.nio.file.StandardOpenOption.WRITE);
-                }
-                // FOLL_FORCE: the write reaches read-only and PROT_NONE VMAs too, and faults in an anon_vma
-                mem.write(java.nio.ByteBuffer.wrap(new byte[1]), at);
-            } catch (IOException e) {
-                unavailable = true;
-                log.warn("cannot write /proc/%d/mem (%s): adjacent anonymous VMAs may come back merged", child,
-                        e.getMessage());
-                remote.call("munmap", Syscall.MUNMAP, at, len);
-                return false;
-            }
-            // the whole range: a written page in an aligned VMA may have become a huge page
-            remote.call("madvise " + Long.toHexString(at) + " MADV_DONTNEED", Syscall.MADVISE, at, len, MADV_DONTNEED);
-            remote.call("mremap " + Long.toHexString(at) + " to " + where, Syscall.MREMAP, at, len, len,
-                    MREMAP_MAYMOVE_FIXED, v.getStart());
-            return true;
-        }
-
-        @Override
-        public void close() {
-            if (mem != null) {
-                try {
-                    mem.close();
-                } catch (IOException ignored) {
-                    // a /proc file: nothing was buffered
-                }
-            }
-        }
-    }
-
-    private void mapVma(Image img, vma_entry v, boolean filled, Map<Integer, Integer> fileFds)
-            throws SyscallException, CryoException {
-        int prot = filled ? v.getProt() | 3 : v.getProt();
-        long len = v.getEnd() - v.getStart();
-        int flags = (v.getFlags() & (MAP_SHARED | MAP_PRIVATE | MAP_GROWSDOWN)) | MAP_FIXED;
-        if (SharedMemory.isSysv(v)) {
-            shmem.attachSysv(remote, v);
-        } else if (SharedMemory.isAnonShared(v)) {
-            shmem.map(remote, v);
-        } else if (SharedMemory.isMemfd(v)) {
-            shmem.mapMemfd(remote, v, img.file((int) v.getShmid()), prot);
-        } else if (isFileVma(v)) {
-            int id = (int) v.getShmid();
-            Integer fd = fileFds.get(id);
-            if (fd == null) {
-                String path = img.file(id).getReg().getName();
-                boolean rw = (v.getFlags() & MAP_SHARED) != 0 && (v.getFdflags() & 3) == RegularFile.O_RDWR;
-                long p = scratch.string(0, path);
-                fd = (int) remote.call("open " + path, Syscall.OPENAT, -100, p, rw ? 2 : 0, 0);
-                fileFds.put(id, fd);
-            }
-            remote.call("mmap " + Long.toHexString(v.getStart()), Syscall.MMAP, v.getStart(), len, prot, flags, fd,
-                    v.getPgoff());
-        } else {
-            remote.call("mmap " + Long.toHexString(v.getStart()), Syscall.MMAP, v.getStart(), len, prot,
-                    flags | MAP_ANON, -1, 0);
-        }
-    }
-
-    private void setMm(Image img) throws SyscallException, CryoException {
-        mm_entry mm = img.mm();
-        String exe = img.file(mm.getExeFileId()).getReg().getName();
-        // The task still runs the helper's program. When that is also the restored one (a dumped sleep), it stays:
-        // the kernel refuses (EBUSY) to replace an exe file that the restored mappings map again.
-        boolean sameExe = exe.equals(currentExe());
-        int exeFd = sameExe ? -1 : (int) remote.call("open " + exe, Syscall.OPENAT, -100, scratch.string(0, exe), 0, 0);
-        int auxvCount = Math.min(mm.getMmSavedAuxvCount(), 52);
-        NativeBuffer auxv = NativeBuffer.allocate(auxvCount * 8);
-        for (int i = 0; i < auxvCount; i++) {
-            auxv.putLong(i * 8, mm.getMmSavedAuxv(i));
-        }
-        scratch.write(SCRATCH_AUXV, auxv.bytes(0, auxvCount * 8));
-        NativeBuffer map = NativeBuffer.allocate(104);
-        long[] f = {mm.getMmStartCode(), mm.getMmEndCode(), mm.getMmStartData(), mm.getMmEndData(),
-                mm.getMmStartBrk(), mm.getMmBrk(), mm.getMmStartStack(), mm.getMmArgStart(), mm.getMmArgEnd(),
-                mm.getMmEnvStart(), mm.getMmEnvEnd()};
-        for (int i = 0; i < f.length; i++) {
-            map.putLong(i * 8, f[i]);
-        }
-        map.putLong(88, scratch.address() + SCRATCH_AUXV);
-        map.putInt(96, auxvCount * 8);
-        map.putInt(100, exeFd);
-        scratch.write(SCRATCH_STRUCTS, map.bytes(0, 104));
-        remote.call("prctl(PR_SET_MM_MAP)", Syscall.PRCTL, PR_SET_MM, PR_SET_MM_MAP,
-                scratch.address() + SCRATCH_STRUCTS, 104, 0);
-        if (!sameExe) {
-            remote.call("close", Syscall.CLOSE, exeFd);
-        }
-    }
-
-    /** Where /proc/PID/exe of the task being built points now (null when unreadable). */
-    private String currentExe() {
-        try {
-            return dev.cryo.engine.sys.DirectFiles.readLink("/proc/" + pid + "/exe");
-        } catch (IOException e) {
-            return null;
-        }
-    }
-
-    private void restoreFds(Image img, FdRestoreContext ctx) throws SyscallException, CryoException {
-        remote.call("close_range", Syscall.CLOSE_RANGE, 0, 0xffffffffL, 0);
-        Map<Integer, List<fdinfo_entry>> byFile = new LinkedHashMap<>();
-        img.fdinfo().stream().sorted(Comparator.comparingInt(fdinfo_entry::getFd))
-                .forEach(fd -> byFile.computeIfAbsent(fd.getId(), k -> new ArrayList<>()).add(fd));
-        Set<Integer> targets = new HashSet<>();
-        img.fdinfo().forEach(fd -> targets.add(fd.getFd()));
-        ctx.state().put(dev.cryo.engine.resource.Pipe.MAX_FD, targets.stream().mapToInt(i -> i).max().orElse(0));
-        for (List<fdinfo_entry> group : byFile.values()) {
-            fdinfo_entry first = group.get(0);
-            file_entry file = img.file(first.getId());
-            FdKind kind = FdKinds.of(file.getType()).orElseThrow();
-            int got = kind.restore(ctx, file, first);
-            for (fdinfo_entry fd : group) {
-                boolean cloexec = (fd.getFlags() & RegularFile.FD_CLOEXEC) != 0;
-                if (fd.getFd() != got) {
-                    remote.call("dup3", Syscall.DUP3, got, fd.getFd(), cloexec ? RegularFile.O_CLOEXEC : 0);
-                } else if (cloexec) {
-                    remote.call("fcntl(F_SETFD)", Syscall.FCNTL, got, 2, 1);
-                }
-            }
-            if (!targets.contains(got)) {
-                remote.call("close", Syscall.CLOSE, got);
-            }
-            log.debug("fd %s: %s", group.stream().map(g -> Integer.toString(g.getFd())).toList(),
-                    file.hasReg() ? file.getReg().getName() : file.getType());
-        }
-        ctx.runAfterFds(); // epoll registrations: every target is at its number now
-    }
-
-    private Map<Integer, byte[]> pipesData() throws IOException {
-        Map<Integer, byte[]> out = new HashMap<>();
-        if (dir.exists("pipes-data.img")) {
-            for (dev.cryo.image.ImageEntry e : dir.pipesData()) {
-                out.put(((pipe_data_entry) e.message()).getPipeId(), e.payload());
-            }
-        }
-        return out;
+        everMade.clear();
+        made.clear();
     }
 
     private void writeStats(long forkUs, long restoreUs) {
+        long pages = builders.values().stream().mapToLong(TaskBuilder::pagesRestored).sum();
         try {
             dir.writeRestoreStats(stats_entry.newBuilder().setRestore(restore_stats_entry.newBuilder()
                     .setPagesCompared(0).setPagesSkippedCow(0).setForkingTime((int) forkUs)
-                    .setRestoreTime((int) restoreUs).setPagesRestored(pagesRestored)).build());
+                    .setRestoreTime((int) restoreUs).setPagesRestored(pages)).build());
         } catch (IOException e) {
             log.warn("cannot write stats-restore: %s", e.getMessage());
         }

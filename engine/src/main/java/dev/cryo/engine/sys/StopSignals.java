@@ -64,10 +64,32 @@ public final class StopSignals implements AutoCloseable {
      * @return the signal received, such as "SIGTERM", or null
      */
     public static String at(String step) {
+        String hang = System.getProperty("cryo.fault.hang.step");
+        if (hang != null && step.equals(hang.replace('_', ' '))) {
+            hang(step);
+        }
         if (step.equals(System.getProperty("cryo.fault.signal.step"))) {
             raise(System.getProperty("cryo.fault.signal", "TERM"));
         }
         return received;
+    }
+
+    /**
+     * For tests of a Cryo killed by SIGKILL at a named step ({@code -Dcryo.fault.hang.step=STEP}, '_' for a space):
+     * says so in {@code -Dcryo.fault.hang.file} and waits there for the kill.
+     */
+    private static void hang(String step) {
+        String marker = System.getProperty("cryo.fault.hang.file");
+        try {
+            if (marker != null) {
+                java.nio.file.Files.writeString(java.nio.file.Path.of(marker), step);
+            }
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
+        while (true) {
+            java.util.concurrent.locks.LockSupport.park();
+        }
     }
 
     @Override

@@ -30,6 +30,14 @@ public final class Checkpoint {
         dump(dumpOptions(pid, dir, leaveRunning));
     }
 
+    /** Dumps {@code t} once it printed {@code lines} lines, and waits until the dump's kill took it. */
+    public static Path dumpUntilGone(Target t, int lines, Path dir) throws CryoException, IOException {
+        t.awaitLines(lines);
+        dump(t.pid(), dir, false);
+        org.awaitility.Awaitility.await().atMost(java.time.Duration.ofSeconds(5)).until(() -> !t.alive());
+        return dir;
+    }
+
     public static void dump(DumpOptions options) throws CryoException, IOException {
         Files.createDirectories(options.imagesDir());
         Path logFile = options.imagesDir().resolve("dump.log");

@@ -1,0 +1,570 @@
+package dev.cryo.engine.dump;
+
+import dev.cryo.engine.CryoException;
+import dev.cryo.engine.log.Log;
+import dev.cryo.engine.mem.PageBuffer;
+import dev.cryo.engine.mem.PageMapScanner;
+import dev.cryo.engine.mem.PageRun;
+import dev.cryo.engine.mem.RemoteMemory;
+import dev.cryo.engine.proc.FdInfo;
+import dev.cryo.engine.proc.MapsEntry;
+import dev.cryo.engine.proc.ProcFs;
+import dev.cryo.engine.proc.TaskStat;
+import dev.cryo.engine.proc.TaskStatus;
+import dev.cryo.engine.ptrace.Ptrace;
+import dev.cryo.engine.ptrace.Registers;
+import dev.cryo.engine.ptrace.RemoteScratch;
+import dev.cryo.engine.ptrace.RemoteSyscall;
+import dev.cryo.engine.ptrace.SyscallSite;
+import dev.cryo.engine.ptrace.WaitStatus;
+import dev.cryo.engine.resource.FdDumpContext;
+import dev.cryo.engine.resource.FdKind;
+import dev.cryo.engine.resource.FdKinds;
+import dev.cryo.engine.resource.RegularFile;
+import dev.cryo.engine.resource.SharedMemory;
+import dev.cryo.engine.resource.Signals;
+import dev.cryo.engine.resource.TaskResources;
+import dev.cryo.engine.resource.ThreadState;
+import dev.cryo.engine.resource.Timers;
+import dev.cryo.engine.sys.SyscallException;
+import dev.cryo.engine.sys.Syscall;
+import dev.cryo.engine.tree.TaskState;
+import dev.cryo.engine.tree.TreeTask;
+import dev.cryo.image.PageMap;
+import dev.cryo.image.proto.core_entry;
+import dev.cryo.image.proto.fdinfo_entry;
+import dev.cryo.image.proto.fs_entry;
+import dev.cryo.image.proto.mm_entry;
+import dev.cryo.image.proto.pagemap_entry;
+import dev.cryo.image.proto.pstree_entry;
+import dev.cryo.image.proto.sa_entry;
+import dev.cryo.image.proto.task_core_entry;
+import dev.cryo.image.proto.task_kobj_ids_entry;
+import dev.cryo.image.proto.task_timers_entry;
+import dev.cryo.image.proto.vma_entry;
+
+import java.io.IOException;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * One task of a tree dump: its threads, memory, fds and core, collected while the whole tree is frozen. A zombie
+ * has only its core (task_state dead, its exit status) and its place in pstree.img; a stopped task is dumped as a
+ * live one, with task_state stopped. Its ptrace work runs on the tracer thread.
+ */
+final class TaskDump {
+    static final int SCRATCH_THREAD = 64;
+
+    private final int pid;
+    /** kernel-object ids (vm, files, fs, sighand) and pages id: this task's own number in the tree, from 1 */
+    private final int number;
+    private final DumpOptions options;
+    private final Log log;
+    private final ProcFs proc;
+    private final FileTable files;
+    private final SharedMemory.Dump shmem;
+    final FdDumpContext fdCtx;
+    private TreeTask task;
+
+    // state of the frozen task that must be put back if it keeps running
+    private List<ThreadState> threads = List.of(); // every frozen thread, the leader first
+    private Registers regs; // the leader's
+    private RemoteSyscall remote; // in the leader
+    private RemoteScratch scratch;
+    private boolean frozen;
+
+    /** fd number -> files.img id, once collected */
+    final Map<Integer, Integer> idOfFd = new LinkedHashMap<>();
+    long pagesScanned, pagesWritten, memdumpUs, pagesSkippedParent;
+    IncrementalDump incremental = IncrementalDump.none();
+
+    TaskDump(TreeTask task, int number, DumpOptions options, Log log, ProcFs proc, FileTable files,
+             SharedMemory.Dump shmem, FdDumpContext fdCtx) {
+        this.task = task;
+        this.pid = task.pid();
+        this.number = number;
+        this.options = options;
+        this.log = log;
+        this.proc = proc;
+        this.files = files;
+        this.shmem = shmem;
+        this.fdCtx = fdCtx;
+        shmem.register(pid);
+    }
+
+    int pid() {
+        return pid;
+    }
+
+    int number() {
+        return number;
+    }
+
+    TreeTask task() {
+        return task;
+    }
+
+    boolean zombie() {
+        return task.state() == TaskState.DEAD;
+    }
+
+    List<ThreadState> threads() {
+        return threads;
+    }
+
+    RemoteSyscall remote() {
+        return remote;
+    }
+
+    /** The ids-PID.img of the task: its own vm, files, fs and sighand (shared ones are refused before the freeze). */
+    task_kobj_ids_entry ids() {
+        return TaskResources.ids(number);
+    }
+
+    int pagesId() {
+        return number;
+    }
+
+    /** The task is frozen: its threads, the leader first, and its state as seen frozen. */
+    void frozen(List<Integer> tids, TreeTask now) {
+        List<ThreadState> t = new ArrayList<>(tids.size());
+        for (int tid : tids) {
+            t.add(ThreadState.frozen(tid));
+        }
+        threads = t;
+        task = now.withThreads(tids);
+        frozen = true;
+    }
+
+    /** The task is a zombie (it exited before or while the tree was frozen). */
+    void dead(TreeTask now) {
+        task = now;
+        threads = List.of();
+        frozen = false;
+    }
+
+    /** What goes into the images for one task, gathered while the tree is frozen. */
+    record Images(TaskDump task, pstree_entry pstree, Map<Integer, core_entry> cores, mm_entry mm, PageMap pagemap,
+                  PageBuffer pages, List<fdinfo_entry> fdinfo, fs_entry fs) {
+    }
+
+    /** pstree.img's entry: root's ppid is 0, as CRIU writes it. */
+    pstree_entry pstree() {
+        var e = pstree_entry.newBuilder().setPid(pid).setPpid(task.ppid()).setPgid(task.pgid()).setSid(task.sid());
+        if (threads.isEmpty()) {
+            e.addAllThreads(task.threads());
+        } else {
+            for (ThreadState t : threads) {
+                e.addThreads(t.tid());
+            }
+        }
+        return e.build();
+    }
+
+    /** A zombie: its core says it is dead and with which wait status; it has no memory, files or threads. */
+    Images zombieImages() throws CryoException {
+        String comm;
+        try {
+            comm = proc.comm(pid);
+        } catch (IOException e) {
+            comm = "";
+        }
+        var core = core_entry.newBuilder().setMtype(core_entry.march.X86_64)
+                .setTc(task_core_entry.newBuilder().setTaskState(TaskState.DEAD.code()).setExitCode(task.exitCode())
+                        .setPersonality(0).setFlags(0).setBlkSigset(0).setComm(comm));
+        return new Images(this, pstree(), Map.of(pid, core.build()), null, null, null, null, null);
+    }
+
+    /** Memory, remote state, files and cores of a frozen live (or stopped) task. */
+    Images collect() throws CryoException {
+        try {
+            TaskStatus status = proc.status(pid); // its Threads: line spares listing /proc/PID/task
+            if (status.threads() != threads.size()) {
+                throw new CryoException("cannot dump pid " + pid + ": it has " + status.threads() + " threads, "
+                        + threads.size() + " were frozen (" + unfrozen() + "); try again");
+            }
+            if (status.seccompMode() != 0) {
+                throw new CryoException("cannot dump pid " + pid + ": it entered seccomp mode " + status.seccompMode()
+                        + " while being frozen, which Cryo cannot restore yet");
+            }
+            for (ThreadState t : threads) {
+                t.read();
+            }
+            ThreadState leader = threads.get(0);
+            regs = leader.registers();
+            log.debug("pid %d: registers: %s, sigmask %#x, %d threads", pid, regs, leader.sigmask(), threads.size());
+            TaskStat stat = proc.stat(pid);
+            List<MapsEntry> maps;
+            List<vma_entry> vmas;
+            String mapsText = proc.mapsText(pid);
+            if (preview != null && preview.text().equals(mapsText)) {
+                maps = preview.maps();
+                vmas = preview.vmas();
+            } else {
+                // changed since the preview (or none): the mapped files are found again from the frozen maps
+                shmem.forget(pid);
+                maps = smapsOf(mapsText); // VmFlags (madvise) come from smaps
+                vmas = new ArrayList<>(maps.size());
+                for (MapsEntry m : maps) {
+                    vmas.add(vmaEntry(m));
+                }
+            }
+            RemoteMemory memory = new RemoteMemory(pid);
+
+            log.debug("pid %d: read /proc: %d VMAs", pid, maps.size());
+            // the remote part: brk and signal handlers have no other interface
+            long site = preview != null && maps == preview.maps() && preview.vdsoSite() >= 0 ? preview.vdsoSite()
+                    : SyscallSite.find(memory, maps, regs);
+            remote = leader.remote(site); // blocks every signal in it: none may interrupt our syscalls
+            long brk = remote.call("brk", Syscall.BRK, 0);
+            long caught = status.hex("SigCgt");
+            List<sa_entry> actions;
+            if (caught != 0 || !options.preDump()) {
+                // the handlers' structs at 0, each thread's altstack and tid address at SCRATCH_THREAD
+                scratch = RemoteScratch.borrowStack(memory, regs, remote, SCRATCH_THREAD + ThreadState.SCRATCH_BYTES);
+            }
+            if (caught != 0) {
+                actions = Signals.dumpActions(remote, scratch, caught, status.hex("SigIgn"));
+            } else {
+                actions = Signals.dumpActions(remote, null, 0, status.hex("SigIgn"));
+            }
+            task_timers_entry timers = null;
+            if (!options.preDump()) {
+                timers = Timers.dump(pid, remote, scratch); // itimers, alarm, POSIX timers (scratch's first 32 bytes)
+            }
+            boolean subreaper = !options.preDump() && subreaper();
+
+            log.debug("pid %d: remote syscalls done (brk %#x)", pid, brk);
+            // memory
+            long m0 = System.nanoTime();
+            mm_entry.Builder mm = mmEntry(stat, brk);
+            List<PageRun> runs = new ArrayList<>();
+            Set<PageRun> unreadable = new HashSet<>();
+            mm.addAllVmas(vmas);
+            try (PageMapScanner scanner = new PageMapScanner(pid)) {
+                for (MapsEntry m : maps) {
+                    if (m.isKernelSpecial() || m.shared()) {
+                        continue;
+                    }
+                    pagesScanned += m.pages();
+                    List<PageRun> own = scanner.ownPages(m);
+                    runs.addAll(own);
+                    if (!m.read()) {
+                        unreadable.addAll(own);
+                    }
+                }
+            }
+            IncrementalDump.MemoryPlan plan = incremental.plan(new dev.cryo.engine.mem.TrackedTarget(pid, remote),
+                    maps, runs, unreadable);
+            pagesSkippedParent = plan.skipped();
+            PageBuffer pages = PageBuffer.forRuns(plan.present());
+            pages.readFrom(memory, plan.unreadable());
+            pagesWritten = pages.pages();
+            memdumpUs = (System.nanoTime() - m0) / 1000;
+            log.info("pid %d: read %d pages of %d scanned in %d us", pid, pagesWritten, pagesScanned, memdumpUs);
+            List<pagemap_entry> pm = plan.entries();
+
+            mm.setExeFileId(files.mapped(proc.link(pid, "exe"), proc.dir(pid).resolve("exe")));
+            for (long a : proc.auxv(pid)) {
+                mm.addMmSavedAuxv(a);
+            }
+            PageMap pagemap = new PageMap(pagesId(), pm);
+            if (options.preDump()) {
+                // memory only: the process runs on and a later dump saves the rest
+                return new Images(this, pstree(), null, mm.build(), pagemap, pages, null, null);
+            }
+
+            // files
+            List<fdinfo_entry> fdinfo = new ArrayList<>();
+            for (FdInfo fd : proc.fds(pid)) {
+                FdKind kind = FdKinds.of(fd).orElseThrow(() -> new CryoException("cannot dump pid " + pid + ": fd "
+                        + fd.fd() + " is " + FdKinds.describe(fd)));
+                Integer shared = files.sameDescription(pid, fd); // inherited across fork, or dup'ed
+                int id;
+                if (shared != null) {
+                    id = shared;
+                } else {
+                    id = files.reserve(pid, fd);
+                    files.put(id, kind.dump(fdCtx, fd, id));
+                }
+                idOfFd.put(fd.fd(), id);
+                fdinfo.add(fdinfo_entry.newBuilder().setId(id).setFd(fd.fd()).setType(kind.type())
+                        .setFlags((fd.flags() & RegularFile.O_CLOEXEC) != 0 ? RegularFile.FD_CLOEXEC : 0).build());
+            }
+            String cwd = proc.link(pid, "cwd");
+            String root = proc.link(pid, "root");
+            fs_entry fs = fs_entry.newBuilder().setCwdId(files.mapped(cwd, proc.dir(pid).resolve("cwd")))
+                    .setRootId(files.mapped(root, proc.dir(pid).resolve("root"))).setUmask(status.umask()).build();
+
+            log.debug("pid %d: files done", pid);
+            String comm = proc.comm(pid);
+            var creds = TaskResources.creds(status);
+            Map<Integer, core_entry> cores = new LinkedHashMap<>();
+            for (ThreadState t : threads) {
+                t.readRemote(site, scratch, SCRATCH_THREAD);
+                var core = core_entry.newBuilder().setMtype(core_entry.march.X86_64).setThreadInfo(t.threadInfo())
+                        .setThreadCore(t.threadCore(creds, t.tid() == pid ? comm : proc.comm(t.tid())));
+                if (t.tid() == pid) { // what the threads share is the task's, written once in the leader's core
+                    var tc = task_core_entry.newBuilder().setTaskState(task.state().code()).setExitCode(0)
+                            .setPersonality(proc.personality(pid)).setFlags(stat.flags()).setBlkSigset(t.sigmask())
+                            .setComm(comm).setRlimits(TaskResources.rlimits(pid))
+                            .setSignalsS(Signals.dumpQueue(pid, true)).addAllSigactions(actions)
+                            .setOomScoreAdj(TaskResources.oomScoreAdj(proc, pid)).setTimers(timers);
+                    if (task.state() == TaskState.STOPPED) {
+                        tc.setStopSigno(task.stopSignal());
+                    }
+                    if (subreaper) {
+                        tc.setChildSubreaper(true);
+                    }
+                    core.setTc(tc);
+                }
+                cores.put(t.tid(), core.build());
+            }
+            return new Images(this, pstree(), cores, mm.build(), pagemap, pages, fdinfo, fs);
+        } catch (IOException e) {
+            throw new CryoException("cannot dump pid " + pid + ": reading /proc failed: " + e.getMessage(), e);
+        } catch (SyscallException e) {
+            throw new CryoException("cannot dump pid " + pid + ": " + e.getMessage(), e);
+        }
+    }
+
+    static final int PR_GET_CHILD_SUBREAPER = 37;
+
+    /** Whether the task is a child subreaper (orphans below it are its to reap); only the task can say. */
+    private boolean subreaper() throws SyscallException {
+        remote.call("prctl(PR_GET_CHILD_SUBREAPER)", Syscall.PRCTL, PR_GET_CHILD_SUBREAPER, scratch.address());
+        byte[] b = scratch.read(0, 4);
+        return (b[0] | b[1] | b[2] | b[3]) != 0;
+    }
+
+    /** The threads /proc lists now that were not frozen, or the frozen ones it no longer lists. */
+    private String unfrozen() {
+        try {
+            Set<Integer> listed = new HashSet<>(proc.tasks(pid));
+            List<String> out = new ArrayList<>();
+            for (ThreadState t : threads) {
+                if (!listed.remove(t.tid())) {
+                    out.add("thread " + t.tid() + " is gone");
+                }
+            }
+            for (int tid : listed) {
+                out.add("thread " + tid + " was born");
+            }
+            return String.join(", ", out);
+        } catch (IOException e) {
+            return "its threads cannot be listed: " + e.getMessage();
+        }
+    }
+
+    /** Maps as read before the freeze, with their VMA entries and mapped files. */
+    private record MapsPreview(String text, List<MapsEntry> maps, List<vma_entry> vmas, long vdsoSite) {
+    }
+
+    private MapsPreview preview;
+
+    /**
+     * Reads and parses the maps while the task still runs; the frozen maps are then only compared byte for
+     * byte with these (any difference and they are read again), which keeps the parsing out of the frozen time.
+     */
+    void previewMaps() {
+        if (zombie()) {
+            return;
+        }
+        try {
+            String text = proc.mapsText(pid);
+            List<MapsEntry> maps = smapsOf(text); // smaps walks page tables: read while the target still runs
+            List<vma_entry> vmas = new ArrayList<>(maps.size());
+            for (MapsEntry m : maps) {
+                vmas.add(vmaEntry(m));
+            }
+            // the vDSO's code is the kernel's, read-only; same maps after the freeze = same place
+            long site;
+            try {
+                site = SyscallSite.inVdso(new RemoteMemory(pid), maps);
+            } catch (SyscallException e) {
+                site = -1;
+            }
+            preview = new MapsPreview(text, maps, vmas, site);
+        } catch (IOException | CryoException | RuntimeException e) {
+            // the frozen read decides, and reports what it finds
+            shmem.forget(pid);
+            preview = null;
+        }
+    }
+
+    /**
+     * The VMAs of {@code mapsText} with their VmFlags from /proc/PID/smaps, which {@code maps} lacks; the maps text as
+     * it is (a [stack] taken as growing down) when smaps shows other VMAs (they changed between the two reads).
+     */
+    private List<MapsEntry> smapsOf(String mapsText) throws IOException {
+        List<MapsEntry> plain = ProcFs.parseMaps(mapsText);
+        List<MapsEntry> smaps = proc.maps(pid);
+        if (smaps.size() != plain.size()) {
+            return plain;
+        }
+        for (int i = 0; i < plain.size(); i++) {
+            MapsEntry a = plain.get(i), b = smaps.get(i);
+            if (a.start() != b.start() || a.end() != b.end() || a.prot() != b.prot() || a.offset() != b.offset()
+                    || a.inode() != b.inode()) {
+                return plain;
+            }
+        }
+        return smaps;
+    }
+
+    /** A files.img entry (type MEMFD) for a mapped memfd, one per memfd, open mode and task. */
+    private int memfdFileId(MapsEntry m, int flags) {
+        String open = proc.dir(pid).resolve(String.format("map_files/%x-%x", m.start(), m.end())).toString();
+        return files.byKey("memfd " + m.inode() + " " + flags + " of " + pid, id ->
+                shmem.memfdFile(pid, m.inode(), m.path(), open, m.start(), m.end(), id, flags, 0));
+    }
+
+    private mm_entry.Builder mmEntry(TaskStat s, long brk) {
+        return mm_entry.newBuilder().setMmStartCode(s.startCode()).setMmEndCode(s.endCode())
+                .setMmStartData(s.startData()).setMmEndData(s.endData()).setMmStartStack(s.startStack())
+                .setMmStartBrk(s.startBrk()).setMmBrk(brk).setMmArgStart(s.argStart()).setMmArgEnd(s.argEnd())
+                .setMmEnvStart(s.envStart()).setMmEnvEnd(s.envEnd()).setDumpable(dumpable());
+    }
+
+    /** PR_GET_DUMPABLE in the task (a uid change sets it to 0, and restore puts back what it was). */
+    private int dumpable() {
+        if (remote == null) {
+            return 1;
+        }
+        try {
+            return (int) remote.call("prctl(PR_GET_DUMPABLE)", Syscall.PRCTL, 3 /* PR_GET_DUMPABLE */);
+        } catch (SyscallException e) {
+            return 1;
+        }
+    }
+
+    static final int VMA_AREA_REGULAR = 1, VMA_AREA_VSYSCALL = 1 << 2, VMA_AREA_VDSO = 1 << 3,
+            VMA_AREA_HEAP = 1 << 5, VMA_FILE_PRIVATE = 1 << 6, VMA_FILE_SHARED = 1 << 7, VMA_ANON_SHARED = 1 << 8,
+            VMA_ANON_PRIVATE = 1 << 9, VMA_AREA_VVAR = 1 << 12;
+    static final int MAP_SHARED = 1, MAP_PRIVATE = 2, MAP_ANON = 0x20, MAP_GROWSDOWN = 0x100;
+
+    private vma_entry vmaEntry(MapsEntry m) throws IOException, CryoException {
+        var v = vma_entry.newBuilder().setStart(m.start()).setEnd(m.end()).setPgoff(m.offset()).setShmid(0)
+                .setProt(m.prot()).setFd(-1);
+        int flags = m.shared() ? MAP_SHARED : MAP_PRIVATE;
+        int status;
+        if (m.isVsyscall()) {
+            status = VMA_AREA_VSYSCALL | VMA_ANON_PRIVATE;
+            flags |= MAP_ANON;
+        } else if (m.isVdso()) {
+            status = VMA_AREA_REGULAR | VMA_AREA_VDSO | VMA_ANON_PRIVATE;
+            flags |= MAP_ANON;
+        } else if (m.isVvar()) {
+            status = VMA_AREA_REGULAR | VMA_AREA_VVAR | VMA_ANON_PRIVATE;
+            flags |= MAP_ANON;
+        } else if (SharedMemory.isAnonShared(m)) {
+            status = VMA_AREA_REGULAR | VMA_ANON_SHARED;
+            flags |= MAP_ANON;
+            v.setShmid(shmem.collect(pid, m));
+        } else if (SharedMemory.isSysv(m)) {
+            status = VMA_AREA_REGULAR | VMA_ANON_SHARED | SharedMemory.VMA_AREA_SYSVIPC;
+            flags |= MAP_ANON;
+            v.setShmid(shmem.collectSysv(pid, m));
+            v.setFdflags(m.write() ? RegularFile.O_RDWR : 0);
+        } else if (SharedMemory.isMemfd(m)) {
+            status = VMA_AREA_REGULAR | (m.shared() ? VMA_FILE_SHARED : VMA_FILE_PRIVATE) | SharedMemory.VMA_AREA_MEMFD;
+            int fdflags = m.shared() && m.write() ? RegularFile.O_RDWR : 0;
+            v.setShmid(memfdFileId(m, fdflags));
+            v.setFdflags(fdflags);
+        } else if (m.fileBacked()) {
+            if (m.path().endsWith(" (deleted)")) {
+                throw new CryoException("cannot dump pid " + pid + ": it maps the deleted file " + m.path()
+                        + ", which Cryo cannot dump yet");
+            }
+            status = VMA_AREA_REGULAR | (m.shared() ? VMA_FILE_SHARED : VMA_FILE_PRIVATE);
+            v.setShmid(files.mapped(m.path(), proc.dir(pid).resolve(String.format("map_files/%x-%x", m.start(), m.end()))));
+            v.setFdflags(m.shared() && m.write() ? RegularFile.O_RDWR : 0);
+        } else if (m.inode() != 0 || m.shared()) {
+            throw new CryoException("cannot dump pid " + pid + ": mapping " + m + " is shared memory, which Cryo "
+                    + "cannot dump yet");
+        } else {
+            status = VMA_AREA_REGULAR | VMA_ANON_PRIVATE;
+            flags |= MAP_ANON;
+            if (m.path().equals("[heap]")) {
+                status |= VMA_AREA_HEAP;
+            }
+        }
+        if (m.growsDown()) {
+            flags |= MAP_GROWSDOWN;
+        }
+        long madv = dev.cryo.engine.mem.Madvise.fromVmFlags(m.vmFlags());
+        if (madv != 0) {
+            v.setMadv(madv);
+        }
+        return v.setFlags(flags).setStatus(status).build();
+    }
+
+    /** Puts everything back as it was and lets the task run on (a stopped one stays stopped). */
+    void resume() throws CryoException {
+        if (!frozen) {
+            return;
+        }
+        SyscallException failed = null;
+        int failedTid = 0;
+        try {
+            if (scratch != null) {
+                scratch.release();
+                scratch = null;
+            }
+        } catch (SyscallException e) {
+            failed = e;
+            failedTid = pid;
+        }
+        // every thread is let go, even after one failed: none may stay stopped
+        for (ThreadState t : threads) {
+            try {
+                t.putBack();
+                // detach (not CONT): the kernel then restarts an interrupted syscall itself
+                Ptrace.detach(t.tid(), 0);
+            } catch (SyscallException e) {
+                if (failed == null) {
+                    failed = e;
+                    failedTid = t.tid();
+                }
+            }
+        }
+        frozen = false;
+        if (failed != null) {
+            throw new CryoException("pid " + pid + " could not be resumed after the dump (thread " + failedTid + "): "
+                    + failed.getMessage(), failed);
+        }
+        log.info("Resumed pid %d (%d threads)", pid, threads.size());
+    }
+
+    boolean isFrozen() {
+        return frozen;
+    }
+
+    /** After SIGKILL: every traced thread is reaped by its tracer, the leader last. */
+    void reapKilled() throws SyscallException {
+        if (!frozen) {
+            return;
+        }
+        for (int i = threads.size() - 1; i >= 0; i--) {
+            int tid = threads.get(i).tid();
+            try {
+                while (true) {
+                    WaitStatus st = Ptrace.waitFor(tid);
+                    if (!st.stopped()) {
+                        break;
+                    }
+                    Ptrace.cont(tid, 0);
+                }
+            } catch (SyscallException e) {
+                if (tid == pid || e.errno() != 10 /* ECHILD: reaped with the group */) {
+                    throw e;
+                }
+            }
+        }
+        frozen = false;
+    }
+}

@@ -1,0 +1,91 @@
+package dev.cryo.engine.resource;
+
+import dev.cryo.engine.sys.Syscall;
+import dev.cryo.engine.sys.SyscallException;
+
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * Open file descriptions that several tasks of a restored tree hold (inherited across fork, or both ends of a
+ * pipe between them). The first task to need one makes it the way its kind does; Cryo then keeps a copy
+ * ({@code pidfd_getfd} into Cryo), and every later task gets that copy ({@code pidfd_getfd} from Cryo, run in
+ * the task). Why not open it in the creator before the fork: the plan forks every task before any is built,
+ * and a description may be shared by tasks that are not parent and child (cousins, or one passed over a unix
+ * socket); going through Cryo serves any pair, costs two syscalls per extra holder, and keeps the fd numbers of
+ * each task its own. Cryo's copies close when the restore ends, before anything runs on.
+ */
+public final class SharedFiles implements AutoCloseable {
+    static final int F_SETFD = 2;
+
+    private final Set<Integer> shared;
+    private final Map<Integer, Integer> byFileId = new HashMap<>();
+    private final List<Integer> ours = new ArrayList<>();
+
+    /** @param shared the ids of files.img entries that more than one task's fdinfo names */
+    public SharedFiles(Set<Integer> shared) {
+        this.shared = Set.copyOf(shared);
+    }
+
+    /** The restore's shared files (an empty set where the restore registered none). */
+    public static SharedFiles of(FdRestoreContext ctx) {
+        return (SharedFiles) ctx.state().computeIfAbsent(SharedFiles.class, k -> new SharedFiles(Set.of()));
+    }
+
+    /** Makes this the one {@link #of} gives for {@code state}. */
+    public void register(Map<Object, Object> state) {
+        state.put(SharedFiles.class, this);
+    }
+
+    public boolean isShared(int fileId) {
+        return shared.contains(fileId);
+    }
+
+    /** Cryo's copy of file {@code fileId}, or null when no task has made it yet. */
+    public Integer held(int fileId) {
+        return byFileId.get(fileId);
+    }
+
+    /** Cryo takes a copy of fd {@code fd} of task {@code pid}, as the description of {@code fileId}. */
+    public void take(int pid, int fd, int fileId) throws SyscallException {
+        byFileId.put(fileId, take(pid, fd));
+    }
+
+    /** Cryo takes a copy of fd {@code fd} of task {@code pid}; returns Cryo's fd, closed at {@link #close}. */
+    public int take(int pid, int fd) throws SyscallException {
+        int pidfd = (int) Syscall.call("pidfd_open(" + pid + ")", Syscall.PIDFD_OPEN, pid, 0);
+        try {
+            int mine = (int) Syscall.call("pidfd_getfd(" + pid + ", " + fd + ")", Syscall.PIDFD_GETFD, pidfd, fd, 0);
+            ours.add(mine);
+            return mine;
+        } finally {
+            Syscall.raw(Syscall.CLOSE, pidfd);
+        }
+    }
+
+    /** Puts Cryo's fd {@code mine} into the task; returns its fd there, close-on-exec cleared. */
+    public int give(FdRestoreContext ctx, int mine) throws SyscallException {
+        long me = ProcessHandle.current().pid();
+        int pidfd = (int) ctx.syscall().call("pidfd_open(cryo)", Syscall.PIDFD_OPEN, me, 0);
+        try {
+            int fd = (int) ctx.syscall().call("pidfd_getfd", Syscall.PIDFD_GETFD, pidfd, mine, 0);
+            ctx.syscall().call("fcntl(F_SETFD)", Syscall.FCNTL, fd, F_SETFD, 0);
+            return fd;
+        } finally {
+            ctx.syscall().raw(Syscall.CLOSE, pidfd);
+        }
+    }
+
+    /** Cryo's copies go: a pipe's reader sees its end once the tasks' writers close, not Cryo's. */
+    @Override
+    public void close() {
+        for (int fd : ours) {
+            Syscall.raw(Syscall.CLOSE, fd);
+        }
+        ours.clear();
+        byFileId.clear();
+    }
+}

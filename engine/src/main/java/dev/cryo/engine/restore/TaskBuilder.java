@@ -1,0 +1,836 @@
+package dev.cryo.engine.restore;
+
+import dev.cryo.engine.CryoException;
+import dev.cryo.engine.log.Log;
+import dev.cryo.engine.mem.PageBuffer;
+import dev.cryo.engine.mem.PageInstaller;
+import dev.cryo.engine.mem.PageRun;
+import dev.cryo.engine.mem.PageSource;
+import dev.cryo.engine.mem.RemoteMemory;
+import dev.cryo.engine.mem.UffdCopy;
+import dev.cryo.engine.proc.MapsEntry;
+import dev.cryo.engine.proc.ProcFs;
+import dev.cryo.engine.proc.TaskStat;
+import dev.cryo.engine.ptrace.Freezer;
+import dev.cryo.engine.ptrace.HelperProcess;
+import dev.cryo.engine.ptrace.Ptrace;
+import dev.cryo.engine.ptrace.Registers;
+import dev.cryo.engine.ptrace.RemoteScratch;
+import dev.cryo.engine.ptrace.RemoteSyscall;
+import dev.cryo.engine.ptrace.SyscallSite;
+import dev.cryo.engine.ptrace.WaitStatus;
+import dev.cryo.engine.resource.FdKind;
+import dev.cryo.engine.resource.FdKinds;
+import dev.cryo.engine.resource.Timers;
+import dev.cryo.engine.resource.FdRestoreContext;
+import dev.cryo.engine.resource.FpuState;
+import dev.cryo.engine.resource.RegularFile;
+import dev.cryo.engine.resource.SharedFiles;
+import dev.cryo.engine.resource.SharedMemory;
+import dev.cryo.engine.resource.Signals;
+import dev.cryo.engine.resource.SocketRestore;
+import dev.cryo.engine.resource.TaskRestore;
+import dev.cryo.engine.resource.ThreadState;
+import dev.cryo.engine.sys.NativeBuffer;
+import dev.cryo.engine.sys.Syscall;
+import dev.cryo.engine.sys.SyscallException;
+import dev.cryo.image.ImageDir;
+import dev.cryo.image.PageMap;
+import dev.cryo.image.proto.*;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+/**
+ * One task of the tree while the restore makes it its image: memory, files, threads, signals, credentials
+ * ({@link #build}), then its SIGCHLDs from the restore dropped, the scratch page gone and its registers set
+ * ({@link #ready}), then it runs ({@link #resume}). Runs on the tracer thread. The task exists already (forked
+ * by the plan) and is in a ptrace stop; it still holds its creator's memory until {@link #build}.
+ */
+final class TaskBuilder {
+    static final int SCRATCH_SIZE = 3 * 4096, SCRATCH_STRUCTS = 4096, SCRATCH_AUXV = 8192;
+    static final int VMA_AREA_VSYSCALL = 1 << 2, VMA_AREA_VDSO = 1 << 3, VMA_AREA_VVAR = 1 << 12;
+    static final int MAP_SHARED = 1, MAP_PRIVATE = 2, MAP_FIXED = 0x10, MAP_ANON = 0x20, MAP_GROWSDOWN = 0x100;
+    static final int PR_SET_MM = 35, PR_SET_MM_MAP = 14;
+
+    private final RestoreOptions options;
+    private final Log log;
+    private final ProcFs proc = new ProcFs();
+    private final ImageDir dir;
+    private final int pid;
+    private final Image img;
+    private final Pages pages;
+    private final SharedMemory.Restore shmem;
+    /** The restore's fd state, one map for every task: what tasks share (pipes, sockets, descriptions) is met once. */
+    private final Map<Object, Object> fdState;
+    private final Map<Integer, byte[]> pipesData;
+
+    private RemoteSyscall remote;
+    private RemoteScratch scratch;
+    private FdRestoreContext fdCtx;
+    private long pagesRestored;
+    private final Map<Integer, RemoteSyscall> inThread = new LinkedHashMap<>();
+
+    /** The task image, read and checked before anything runs. */
+    record Image(pstree_entry pstree, core_entry core, Map<Integer, core_entry> threads, mm_entry mm, PageMap pagemap, List<file_entry> files,
+                 List<fdinfo_entry> fdinfo, fs_entry fs, task_kobj_ids_entry ids) {
+        file_entry file(int id) throws CryoException {
+            return files.stream().filter(f -> f.getId() == id).findFirst()
+                    .orElseThrow(() -> new CryoException("images are inconsistent: no file with id " + id + " in files.img"));
+        }
+    }
+
+    /**
+     * The pages to restore and where they come from: a pages image (opened, not read yet), or a buffer holding
+     * an incremental chain's pages, gathered from several images. The buffer is kept reachable until released.
+     */
+    record Pages(List<PageRun> runs, long bytes, PageSource source, PageBuffer buffer) {
+        void release() {
+            source.close();
+        }
+    }
+
+    /**
+     * A live or stopped task's images: core-PID (+ core-TID per thread), mm-PID, pagemap-PID, ids-PID (its
+     * files_id names fdinfo-ID), fs-PID; files.img is the tree's, read once by the caller.
+     */
+    static Image load(ImageDir dir, pstree_entry e, core_entry core, List<file_entry> files) throws CryoException {
+        int p = e.getPid();
+        String where = "cannot restore pid " + p + " from " + dir.path() + ": ";
+        String current = "core-" + p + ".img";
+        try {
+            if (core.getMtype() != core_entry.march.X86_64 || !core.hasThreadInfo() || !core.hasTc()) {
+                throw new CryoException(where + current + " is not an x86_64 task");
+            }
+            Map<Integer, core_entry> threads = new LinkedHashMap<>(); // the leader's own thread is not one of them
+            for (int tid : e.getThreadsList()) {
+                if (tid == p) {
+                    continue;
+                }
+                current = "core-" + tid + ".img";
+                core_entry tc = dir.core(tid);
+                if (tc.getMtype() != core_entry.march.X86_64 || !tc.hasThreadInfo() || !tc.hasThreadCore()) {
+                    throw new CryoException(where + current + " is not an x86_64 thread");
+                }
+                threads.put(tid, tc);
+            }
+            current = "mm-" + p + ".img";
+            mm_entry mm = dir.mm(p);
+            current = "pagemap-" + p + ".img";
+            PageMap pm = dir.pagemap(p);
+            current = "ids-" + p + ".img";
+            task_kobj_ids_entry ids = dir.ids(p);
+            current = "fdinfo-" + ids.getFilesId() + ".img";
+            List<fdinfo_entry> fdinfo = dir.fdinfo(ids.getFilesId());
+            current = "fs-" + p + ".img";
+            fs_entry fs = dir.fs(p);
+            return new Image(e, core, threads, mm, pm, files, fdinfo, fs, ids);
+        } catch (IOException | RuntimeException ex) {
+            String why = ex instanceof java.nio.file.NoSuchFileException ? "it is missing" : ex.getMessage();
+            throw new CryoException(where + "cannot read " + current + ": " + why, ex);
+        }
+    }
+
+    /**
+     * Reads what the task needs and checks that its files are there, before any task of the tree is made.
+     */
+    TaskBuilder(Image img, ImageDir dir, SharedMemory.Restore shmem, Map<Object, Object> fdState,
+                Map<Integer, byte[]> pipesData, RestoreOptions options, Log log) throws CryoException {
+        this.pipesData = pipesData;
+        this.img = img;
+        this.pid = img.pstree().getPid();
+        this.dir = dir;
+        this.shmem = shmem;
+        this.fdState = fdState;
+        this.options = options;
+        this.log = log;
+        precheckFiles(img);
+        shmem.check(pid, img.mm().getVmasList());
+        this.pages = loadPages(img);
+    }
+
+    int pid() {
+        return pid;
+    }
+
+    Image image() {
+        return img;
+    }
+
+    /** Thread ids made so far (the leader not among them), for the clean-up of a failed restore. */
+    List<Integer> threadsMade() {
+        return List.copyOf(threadsMade);
+    }
+
+    /** Pages the build wrote. */
+    long pagesRestored() {
+        return pagesRestored;
+    }
+
+    /** The pages source goes (a failed or finished restore). */
+    void release() {
+        pages.release();
+    }
+
+    /** Files must be there before a task is made, so that a missing one leaves nothing behind. */
+    private void precheckFiles(Image img) throws CryoException {
+        for (vma_entry v : img.mm().getVmasList()) {
+            if (isFileVma(v) && !SharedMemory.isMemfd(v)) {
+                RegularFile.verify(pid, img.file((int) v.getShmid()).getReg());
+            }
+        }
+        RegularFile.verify(pid, img.file(img.mm().getExeFileId()).getReg());
+        for (fdinfo_entry fd : img.fdinfo()) {
+            if (FdKinds.of(fd.getType()).isEmpty()) {
+                throw new CryoException("cannot restore pid " + pid + ": fd " + fd.getFd() + " is of type "
+                        + fd.getType() + ", which Cryo cannot restore yet");
+            }
+        }
+        for (int id : List.of(img.fs().getCwdId(), img.fs().getRootId())) {
+            String path = img.file(id).getReg().getName();
+            if (!Files.isDirectory(Path.of(path))) {
+                throw new CryoException("cannot restore pid " + pid + ": directory " + path + " is missing");
+            }
+        }
+    }
+
+    static boolean isFileVma(vma_entry v) {
+        return (v.getStatus() & ((1 << 6) | (1 << 7))) != 0;
+    }
+
+    static boolean isKernelVma(vma_entry v) {
+        return (v.getStatus() & (VMA_AREA_VDSO | VMA_AREA_VVAR | VMA_AREA_VSYSCALL)) != 0;
+    }
+
+    private Pages loadPages(Image img) throws CryoException {
+        List<PageRun> runs = new ArrayList<>();
+        for (PageMap.PageRun r : img.pagemap().runs()) {
+            if (r.inParent()) {
+                try {
+                    // an incremental dump: the chain of parents holds the rest
+                    PageBuffer b = dev.cryo.engine.mem.ChainPages.load(dir, img.pagemap(), pid);
+                    return new Pages(b.runs(), b.bytes(), PageSource.inMemory(b.address()), b);
+                } catch (IOException | RuntimeException e) {
+                    throw new CryoException("cannot restore pid " + pid + ": cannot read pages from the parent chain of "
+                            + dir.path() + ": " + e.getMessage(), e);
+                }
+            }
+            runs.add(new PageRun(r.vaddr(), (int) r.nrPages()));
+        }
+        long bytes = 0;
+        for (PageRun r : runs) {
+            bytes += r.bytes();
+        }
+        Path file = dir.pagesPath(img.pagemap().pagesId());
+        try {
+            long size = Files.size(file);
+            if (size < bytes) {
+                throw new CryoException("cannot restore pid " + pid + ": " + file.getFileName() + " holds " + size
+                        + " bytes, but its pagemap needs " + bytes);
+            }
+            return new Pages(runs, bytes, PageSource.file(file), null);
+        } catch (IOException e) {
+            throw new CryoException("cannot restore pid " + pid + ": cannot read " + file.getFileName() + ": "
+                    + e.getMessage(), e);
+        }
+    }
+
+    static final long CLONE_VM = 0x100, CLONE_FS = 0x200, CLONE_FILES = 0x400, CLONE_SIGHAND = 0x800,
+            CLONE_THREAD = 0x10000, CLONE_SYSVSEM = 0x40000;
+    private final List<Integer> threadsMade = new ArrayList<>();
+
+    /**
+     * A thread with the image's tid, made by a remote clone3 in the leader. It stops before it runs a user
+     * instruction (the leader is traced with PTRACE_O_TRACECLONE), so it needs no stack: its registers are set
+     * before it ever runs. It starts with the leader's mask, which blocks every signal.
+     *
+     * @return remote syscalls in the new thread
+     */
+    private RemoteSyscall cloneThread(int tid) throws SyscallException, CryoException {
+        NativeBuffer args = NativeBuffer.allocate(96);
+        args.zero(0, 96);
+        args.putLong(0, CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM);
+        args.putLong(32, 0); // exit_signal: a thread has none
+        args.putLong(64, scratch.address() + SCRATCH_STRUCTS + 88); // set_tid
+        args.putLong(72, 1); // set_tid_size
+        args.putLong(88, tid);
+        scratch.write(SCRATCH_STRUCTS, args.bytes(0, 96));
+        long r = remote.raw(Syscall.CLONE3, scratch.address() + SCRATCH_STRUCTS, 88);
+        if (r == -17) {
+            throw new CryoException("cannot restore pid " + pid + ": thread id " + tid + " is taken (clone3: File exists)");
+        }
+        if (r < 0) {
+            throw new CryoException("cannot restore pid " + pid + ": clone3 of thread " + tid + " failed: "
+                    + SyscallException.describe((int) -r));
+        }
+        threadsMade.add((int) r);
+        if (r != tid) {
+            throw new CryoException("cannot restore pid " + pid + ": thread " + tid + " came back as " + r);
+        }
+        WaitStatus st = Ptrace.waitFor(tid);
+        if (!st.stopped()) {
+            throw new CryoException("cannot restore pid " + pid + ": new thread " + tid + " " + st
+                    + " before it could be built");
+        }
+        return new RemoteSyscall(tid, remote.site(), Ptrace.registers(tid));
+    }
+
+    /**
+     * The task becomes its image: memory, files, threads, signals, credentials. It keeps its scratch page and
+     * every signal blocked until {@link #ready}. {@code shared}: the file ids that other tasks hold too.
+     */
+    void build(SharedFiles shared) throws CryoException {
+        String step = "prepare";
+        try {
+            Registers cr = Ptrace.registers(pid);
+            RemoteMemory memory = new RemoteMemory(pid);
+            List<MapsEntry> cmaps = proc.maps(pid);
+            remote = new RemoteSyscall(pid, SyscallSite.find(memory, cmaps, cr), cr);
+            Ptrace.setSigmask(pid, -1L);
+
+            step = "rseq unregister";
+            Ptrace.RseqConfig rseq = Ptrace.rseqConfiguration(pid);
+            if (rseq != null && rseq.abiPointer() != 0) {
+                // inherited from the helper; must go before its memory does
+                remote.call("rseq unregister", Syscall.RSEQ, rseq.abiPointer(), rseq.abiSize(), 1, rseq.signature());
+            }
+
+            step = "scratch";
+            List<long[]> busy = new ArrayList<>();
+            for (MapsEntry m : cmaps) {
+                busy.add(new long[]{m.start(), m.end()});
+            }
+            for (vma_entry v : img.mm().getVmasList()) {
+                busy.add(new long[]{v.getStart(), v.getEnd()});
+            }
+            long scratchAt = gap(busy, SCRATCH_SIZE);
+            scratch = RemoteScratch.map(memory, remote, scratchAt, SCRATCH_SIZE);
+
+            step = "unmap helper memory";
+            long[] block = vdsoBlock(cmaps);
+            for (MapsEntry m : cmaps) {
+                if (m.isKernelSpecial()) {
+                    continue;
+                }
+                remote.call("munmap " + m, Syscall.MUNMAP, m.start(), m.length());
+            }
+
+            step = "move vdso";
+            moveVdso(img, block, vdsoPieces(cmaps), busy);
+
+            step = "map memory";
+            List<vma_entry> vmas = img.mm().getVmasList().stream().filter(v -> !isKernelVma(v)).toList();
+            Set<Integer> filled = vmasWithPages(vmas, pages.runs());
+            Map<Integer, Integer> fileFds = new HashMap<>();
+            busy.add(new long[]{scratch.address(), scratch.address() + scratch.size()});
+            boolean moved = false;
+            try (VmaSeparator separator = new VmaSeparator(busy)) {
+                for (int i = 0; i < vmas.size(); i++) {
+                    vma_entry v = vmas.get(i);
+                    // every other one of a row of mergeable neighbours is enough: each border then has a moved side
+                    moved = !moved && i > 0 && mergesWithPrevious(vmas.get(i - 1), v)
+                            && separator.map(v, filled.contains(i));
+                    if (!moved) {
+                        mapVma(img, v, filled.contains(i), fileFds);
+                    }
+                }
+            }
+            for (int fd : fileFds.values()) {
+                remote.call("close", Syscall.CLOSE, fd);
+            }
+            shmem.doneWith(remote);
+
+            step = "write pages";
+            writePages(pages, vmas, filled, memory);
+            for (int i : filled) {
+                vma_entry v = vmas.get(i);
+                if (v.getProt() != (v.getProt() | 3)) {
+                    remote.call("mprotect", Syscall.MPROTECT, v.getStart(), v.getEnd() - v.getStart(), v.getProt());
+                }
+            }
+
+            step = "madvise";
+            for (vma_entry v : vmas) {
+                if (v.getMadv() != 0) {
+                    dev.cryo.engine.mem.Madvise.apply(remote, v, log);
+                }
+            }
+
+            step = "mm";
+            setMm(img);
+
+            step = "files";
+            fdCtx = new FdRestoreContext(pid, remote, scratch, options, log, pipesData, fdState);
+            shmem.register(fdCtx); // a memfd held open is the object its mappings map
+            restoreFds(img, fdCtx, shared);
+
+            step = "task";
+            TaskRestore.fs(fdCtx, img.file(img.fs().getCwdId()).getReg().getName(),
+                    img.file(img.fs().getRootId()).getReg().getName(), img.fs().getUmask());
+            TaskRestore.task(fdCtx, img.core(), img.pstree(), proc);
+
+            step = "threads";
+            for (int tid : img.threads().keySet()) {
+                inThread.put(tid, cloneThread(tid));
+            }
+
+            step = "signals";
+            task_core_entry tc = img.core().getTc();
+            Signals.restoreActions(remote, scratch, SCRATCH_STRUCTS, tc.getSigactionsList());
+            Signals.restoreShared(remote, scratch, SCRATCH_STRUCTS, pid, tc.getSignalsS());
+
+            step = "timers";
+            if (tc.hasTimers()) {
+                Timers.restore(pid, remote, scratch, SCRATCH_STRUCTS, tc.getTimers());
+            }
+
+            step = "thread state";
+            ThreadState.restoreOwn(remote, scratch, SCRATCH_STRUCTS, pid, img.core());
+            for (Map.Entry<Integer, RemoteSyscall> t : inThread.entrySet()) {
+                step = "thread " + t.getKey() + " state";
+                ThreadState.restoreOwn(t.getValue(), scratch, SCRATCH_STRUCTS, pid, img.threads().get(t.getKey()));
+            }
+
+            step = "credentials"; // last in the task: nothing after it needs the restorer's privileges there
+            TaskRestore.creds(fdCtx, img.core(), img.mm().getDumpable(), proc);
+        } catch (SyscallException | IOException e) {
+            throw new CryoException("cannot restore pid " + pid + ": step '" + step + "' failed: " + e.getMessage(), e);
+        }
+    }
+
+    static final int SIGCHLD = 17, RT_SIGTIMEDWAIT = 128;
+
+    /**
+     * Last before it runs: the SIGCHLDs the restore itself caused (a helper or a zombie child exiting) are taken
+     * back unless the image had one pending, the scratch page goes, then the registers and signal masks of every
+     * thread are set; no remote syscall can follow. Its sockets leave repair mode.
+     *
+     * @param unlockNetwork whether this task's finish lifts the dump's network lock (the root's, done last)
+     */
+    void ready(boolean unlockNetwork) throws CryoException {
+        String step = "sigchld";
+        try {
+            if (!pending(img.core().getTc().getSignalsS(), SIGCHLD)
+                    && !pending(img.core().getThreadCore().getSignalsP(), SIGCHLD)) {
+                NativeBuffer set = NativeBuffer.allocate(24); // sigset, then a zero timespec
+                set.zero(0, 24);
+                set.putLong(0, 1L << (SIGCHLD - 1));
+                scratch.write(SCRATCH_STRUCTS, set.bytes(0, 24));
+                long got = remote.raw(RT_SIGTIMEDWAIT, scratch.address() + SCRATCH_STRUCTS, 0,
+                        scratch.address() + SCRATCH_STRUCTS + 8, 8);
+                if (got == SIGCHLD) {
+                    log.debug("pid %d: the SIGCHLD the restore caused was taken back", pid);
+                }
+            }
+
+            step = "unmap scratch";
+            scratch.release();
+            scratch = null;
+
+            step = "registers";
+            Registers regs = ThreadState.restoreRegisters(pid, img.core());
+            log.debug("pid %d starts at %s", pid, regs);
+            for (int tid : inThread.keySet()) {
+                step = "thread " + tid + " registers";
+                Registers tr = ThreadState.restoreRegisters(tid, img.threads().get(tid));
+                log.debug("thread %d starts at %s", tid, tr);
+            }
+
+            step = "sockets";
+            SocketRestore.finish(fdCtx, unlockNetwork);
+        } catch (SyscallException e) {
+            throw new CryoException("cannot restore pid " + pid + ": step '" + step + "' failed: " + e.getMessage(), e);
+        }
+    }
+
+    private static boolean pending(signal_queue_entry q, int signo) {
+        for (siginfo_entry s : q.getSignalsList()) {
+            byte[] info = s.getSiginfo().toByteArray();
+            if (info.length >= 4 && java.nio.ByteBuffer.wrap(info).order(java.nio.ByteOrder.LITTLE_ENDIAN).getInt(0) == signo) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /**
+     * The task runs: the leader first, its threads follow (every task of the tree is whole by now). A task the
+     * image has stopped gets its stop signal queued first, so it stops again as soon as it is let go.
+     */
+    void resume(int stopSignal) throws CryoException {
+        try {
+            if (stopSignal != 0) {
+                Syscall.call("kill(" + pid + ", " + stopSignal + ")", Syscall.KILL, pid, stopSignal);
+            }
+            Ptrace.detach(pid, 0);
+            for (int tid : inThread.keySet()) {
+                Ptrace.detach(tid, 0);
+            }
+            threadsMade.clear();
+        } catch (SyscallException e) {
+            throw new CryoException("cannot restore pid " + pid + ": letting it run failed: " + e.getMessage(), e);
+        }
+    }
+
+    /** Pages into the VMAs just mapped: UFFDIO_COPY where the kernel allows it, process_vm_writev elsewhere. */
+    private void writePages(Pages pages, List<vma_entry> vmas, Set<Integer> filled, RemoteMemory memory)
+            throws SyscallException, IOException {
+        long t = System.nanoTime();
+        List<long[]> anon = new ArrayList<>();
+        for (int i : filled) {
+            vma_entry v = vmas.get(i);
+            if (!isFileVma(v) && (v.getFlags() & MAP_SHARED) == 0) {
+                anon.add(new long[]{v.getStart(), v.getEnd()});
+            }
+        }
+        PageInstaller.Result r;
+        try (UffdCopy uffd = anon.isEmpty() || pages.bytes() < PageInstaller.UFFD_MIN ? null : openUffd()) {
+            List<long[]> kernel = img.mm().getVmasList().stream().filter(TaskBuilder::isKernelVma)
+                    .map(v -> new long[]{v.getStart(), v.getEnd()}).toList();
+            r = new PageInstaller(memory, uffd).install(pages.runs(), pages.source(), anon, kernel);
+        }
+        pagesRestored = (r.uffdBytes() + r.writevBytes()) >>> 12;
+        if (r.repeatedBytes() > 0) {
+            log.warn("pagemap-%d.img names %d pages more than once; each is restored from its last copy", pid,
+                    r.repeatedBytes() >>> 12);
+        }
+        log.info("%d pages written in %d us: %d by UFFDIO_COPY into %d VMAs on %d threads, %d by process_vm_writev",
+                pagesRestored, (System.nanoTime() - t) / 1000, r.uffdBytes() >>> 12, r.vmasRegistered(), r.threads(),
+                r.writevBytes() >>> 12);
+    }
+
+    /** The new task's userfaultfd, or null where the kernel has none for it (then every page is written). */
+    private UffdCopy openUffd() {
+        if ("false".equals(System.getProperty("cryo.restore.uffd"))) {
+            return null;
+        }
+        try {
+            long t = System.nanoTime();
+            UffdCopy u = UffdCopy.open(remote);
+            log.debug("userfaultfd of pid %d taken in %d us", pid, (System.nanoTime() - t) / 1000);
+            return u;
+        } catch (SyscallException e) {
+            log.info("no userfaultfd for pid %d (%s): its pages go in with process_vm_writev", pid, e.getMessage());
+            return null;
+        }
+    }
+
+    /** A free range of {@code size} bytes outside every busy range, low in the address space. */
+    static long gap(List<long[]> busy, long size) {
+        List<long[]> sorted = new ArrayList<>(busy);
+        sorted.sort(Comparator.comparingLong(a -> a[0]));
+        long candidate = 0x10000000L;
+        for (long[] b : sorted) {
+            if (b[1] <= candidate) {
+                continue;
+            }
+            if (b[0] >= candidate + size) {
+                return candidate;
+            }
+            candidate = (b[1] + 0xfff) & ~0xfffL;
+        }
+        return candidate;
+    }
+
+    /** [start, end) of the adjacent [vvar] [vvar_vclock] [vdso] block. */
+    private long[] vdsoBlock(List<MapsEntry> maps) throws CryoException {
+        long s = Long.MAX_VALUE, e = 0;
+        for (MapsEntry m : maps) {
+            if (m.isVdso() || m.isVvar()) {
+                s = Math.min(s, m.start());
+                e = Math.max(e, m.end());
+            }
+        }
+        if (e == 0) {
+            throw new CryoException("cannot restore pid " + pid + ": this kernel gave the new task no vDSO");
+        }
+        return new long[]{s, e};
+    }
+
+    /** The VMAs of the vDSO block, [start, end) each, in address order. */
+    private static List<long[]> vdsoPieces(List<MapsEntry> maps) {
+        List<long[]> pieces = new ArrayList<>();
+        for (MapsEntry m : maps) {
+            if (m.isVdso() || m.isVvar()) {
+                pieces.add(new long[]{m.start(), m.end()});
+            }
+        }
+        pieces.sort((a, b) -> Long.compare(a[0], b[0]));
+        return pieces;
+    }
+
+    /**
+     * Moves the vDSO block from {@code from} to {@code to} (ranges apart) one VMA at a time: kernels before 6.17
+     * refuse to mremap a range spanning several VMAs (EFAULT; Debian 12's 6.1 does). The VMA holding the remote
+     * syscall site goes last, and the site with it.
+     */
+    private void mremapVdsoBlock(List<long[]> pieces, long block, long from, long to) throws SyscallException {
+        long site = remote.site() - from + block;
+        long[] last = null;
+        for (long[] p : pieces) {
+            if (site >= p[0] && site < p[1]) {
+                last = p;
+                continue;
+            }
+            remote.call("mremap vdso", Syscall.MREMAP, from + (p[0] - block), p[1] - p[0], p[1] - p[0], 3, to + (p[0] - block));
+        }
+        if (last != null) {
+            remote.call("mremap vdso", Syscall.MREMAP, from + (last[0] - block), last[1] - last[0], last[1] - last[0], 3,
+                    to + (last[0] - block));
+            remote.moveSite(remote.site() + (to - from));
+        }
+    }
+
+    private void moveVdso(Image img, long[] block, List<long[]> pieces, List<long[]> busy)
+            throws SyscallException, CryoException {
+        long s = Long.MAX_VALUE, e = 0;
+        long vdsoStart = 0;
+        for (vma_entry v : img.mm().getVmasList()) {
+            if ((v.getStatus() & (VMA_AREA_VDSO | VMA_AREA_VVAR)) != 0) {
+                s = Math.min(s, v.getStart());
+                e = Math.max(e, v.getEnd());
+            }
+            if ((v.getStatus() & VMA_AREA_VDSO) != 0) {
+                vdsoStart = v.getStart();
+            }
+        }
+        if (e == 0) {
+            throw new CryoException("cannot restore pid " + pid + ": the image has no vDSO, which Cryo cannot restore yet");
+        }
+        long size = block[1] - block[0];
+        if (e - s != size) {
+            throw new CryoException("cannot restore pid " + pid + ": the vDSO block has " + (e - s) + " bytes in the "
+                    + "image but " + size + " on this kernel; the images come from a different kernel");
+        }
+        if (s == block[0]) {
+            return;
+        }
+        long from = block[0];
+        if (s < block[1] && block[0] < e) {
+            // overlapping move: go through a free place first
+            long tmp = gap(busy, size);
+            mremapVdsoBlock(pieces, block[0], from, tmp);
+            from = tmp;
+        }
+        mremapVdsoBlock(pieces, block[0], from, s);
+        log.debug("vDSO block moved to %x (vdso at %x)", s, vdsoStart);
+    }
+
+    /** Indexes of VMAs that receive pages (they are mapped writable until filled). */
+    private static Set<Integer> vmasWithPages(List<vma_entry> vmas, List<PageRun> runs) {
+        Set<Integer> out = new HashSet<>();
+        List<PageRun> sorted = new ArrayList<>(runs);
+        sorted.sort(Comparator.comparingLong(PageRun::address));
+        int j = 0;
+        for (int i = 0; i < vmas.size(); i++) {
+            vma_entry v = vmas.get(i);
+            while (j < sorted.size() && sorted.get(j).end() <= v.getStart()) {
+                j++;
+            }
+            if (j < sorted.size() && sorted.get(j).address() < v.getEnd()) {
+                out.add(i);
+            }
+        }
+        return out;
+    }
+
+    /**
+     * Whether the kernel would merge {@code v}, mapped fresh, with the VMA before it: both private anonymous,
+     * touching, with the same protections and flags. In the dumped process they were two VMAs, so something kept
+     * them apart there (each had its own anon_vma, or a moving mremap left them with unrelated page offsets).
+     */
+    static boolean mergesWithPrevious(vma_entry prev, vma_entry v) {
+        return prev.getEnd() == v.getStart() && privateAnonymous(prev) && privateAnonymous(v)
+                && prev.getProt() == v.getProt()
+                && (prev.getFlags() & (MAP_SHARED | MAP_PRIVATE | MAP_GROWSDOWN)) == (v.getFlags() & (MAP_SHARED | MAP_PRIVATE | MAP_GROWSDOWN));
+    }
+
+    private static boolean privateAnonymous(vma_entry v) {
+        return !isFileVma(v) && !isKernelVma(v) && (v.getFlags() & MAP_SHARED) == 0;
+    }
+
+    /**
+     * Maps private anonymous VMAs so that the kernel keeps them apart from the fresh neighbour before them, the way
+     * a program's moving mremap does: mapped in a free place, given an anon_vma there (one page written through
+     * /proc/PID/mem, then dropped), then moved into place. A VMA moved with an anon_vma keeps the page offset of
+     * where it was made, which continues no neighbour's, so neither a merge nor a shared anon_vma can join them
+     * (an empty VMA would take the offset of its new place and merge). It ends empty, as freshly mapped, so its
+     * pages go in as any other VMA's; only its page offset, which no /proc file shows, and the anon_vma, which a
+     * VMA with no pages in the image may not have had, differ from a fresh mapping.
+     */
+    private final class VmaSeparator implements AutoCloseable {
+        static final int MADV_DONTNEED = 4, MREMAP_MAYMOVE_FIXED = 3, MAP_FIXED_NOREPLACE = 0x100000;
+        private final List<long[]> busy;
+        private java.nio.channels.FileChannel mem;
+        private boolean unavailable;
+
+        VmaSeparator(List<long[]> busy) {
+            this.busy = busy;
+        }
+
+        /** Maps {@code v} apart from its predecessor; false (nothing mapped) where /proc/PID/mem cannot be written. */
+        boolean map(vma_entry v, boolean filled) throws SyscallException, CryoException {
+            if (unavailable) {
+                return false;
+            }
+            long len = v.getEnd() - v.getStart();
+            long at = gap(busy, len + 2 * 4096) + 4096; // a page of room each side: no merge with anything there
+            int prot = filled ? v.getProt() | 3 : v.getProt();
+            int flags = (v.getFlags() & (MAP_PRIVATE | MAP_GROWSDOWN)) | MAP_ANON | MAP_FIXED_NOREPLACE;
+            String where = Long.toHexString(v.getStart());
+            remote.call("mmap " + where + " (made apart at " + Long.toHexString(at) + ")", Syscall.MMAP, at, len, prot,
+                    flags, -1, 0);
+            try {
+                if (mem == null) {
+                    mem = java.nio.channels.FileChannel.open(Path.of("/proc/" + pid + "/mem"),
+                            java.nio.file.StandardOpenOption.WRITE);
+                }
+                // FOLL_FORCE: the write reaches read-only and PROT_NONE VMAs too, and faults in an anon_vma
+                mem.write(java.nio.ByteBuffer.wrap(new byte[1]), at);
+            } catch (IOException e) {
+                unavailable = true;
+                log.warn("cannot write /proc/%d/mem (%s): adjacent anonymous VMAs may come back merged", pid,
+                        e.getMessage());
+                remote.call("munmap", Syscall.MUNMAP, at, len);
+                return false;
+            }
+            // the whole range: a written page in an aligned VMA may have become a huge page
+            remote.call("madvise " + Long.toHexString(at) + " MADV_DONTNEED", Syscall.MADVISE, at, len, MADV_DONTNEED);
+            remote.call("mremap " + Long.toHexString(at) + " to " + where, Syscall.MREMAP, at, len, len,
+                    MREMAP_MAYMOVE_FIXED, v.getStart());
+            return true;
+        }
+
+        @Override
+        public void close() {
+            if (mem != null) {
+                try {
+                    mem.close();
+                } catch (IOException ignored) {
+                    // a /proc file: nothing was buffered
+                }
+            }
+        }
+    }
+
+    private void mapVma(Image img, vma_entry v, boolean filled, Map<Integer, Integer> fileFds)
+            throws SyscallException, CryoException {
+        int prot = filled ? v.getProt() | 3 : v.getProt();
+        long len = v.getEnd() - v.getStart();
+        int flags = (v.getFlags() & (MAP_SHARED | MAP_PRIVATE | MAP_GROWSDOWN)) | MAP_FIXED;
+        if (SharedMemory.isSysv(v)) {
+            shmem.attachSysv(remote, v);
+        } else if (SharedMemory.isAnonShared(v)) {
+            shmem.map(remote, v);
+        } else if (SharedMemory.isMemfd(v)) {
+            shmem.mapMemfd(remote, v, img.file((int) v.getShmid()), prot);
+        } else if (isFileVma(v)) {
+            int id = (int) v.getShmid();
+            Integer fd = fileFds.get(id);
+            if (fd == null) {
+                String path = img.file(id).getReg().getName();
+                boolean rw = (v.getFlags() & MAP_SHARED) != 0 && (v.getFdflags() & 3) == RegularFile.O_RDWR;
+                long p = scratch.string(0, path);
+                fd = (int) remote.call("open " + path, Syscall.OPENAT, -100, p, rw ? 2 : 0, 0);
+                fileFds.put(id, fd);
+            }
+            remote.call("mmap " + Long.toHexString(v.getStart()), Syscall.MMAP, v.getStart(), len, prot, flags, fd,
+                    v.getPgoff());
+        } else {
+            remote.call("mmap " + Long.toHexString(v.getStart()), Syscall.MMAP, v.getStart(), len, prot,
+                    flags | MAP_ANON, -1, 0);
+        }
+    }
+
+    private void setMm(Image img) throws SyscallException, CryoException {
+        mm_entry mm = img.mm();
+        String exe = img.file(mm.getExeFileId()).getReg().getName();
+        // The task still runs the helper's program. When that is also the restored one (a dumped sleep), it stays:
+        // the kernel refuses (EBUSY) to replace an exe file that the restored mappings map again.
+        boolean sameExe = exe.equals(currentExe());
+        int exeFd = sameExe ? -1 : (int) remote.call("open " + exe, Syscall.OPENAT, -100, scratch.string(0, exe), 0, 0);
+        int auxvCount = Math.min(mm.getMmSavedAuxvCount(), 52);
+        NativeBuffer auxv = NativeBuffer.allocate(auxvCount * 8);
+        for (int i = 0; i < auxvCount; i++) {
+            auxv.putLong(i * 8, mm.getMmSavedAuxv(i));
+        }
+        scratch.write(SCRATCH_AUXV, auxv.bytes(0, auxvCount * 8));
+        NativeBuffer map = NativeBuffer.allocate(104);
+        long[] f = {mm.getMmStartCode(), mm.getMmEndCode(), mm.getMmStartData(), mm.getMmEndData(),
+                mm.getMmStartBrk(), mm.getMmBrk(), mm.getMmStartStack(), mm.getMmArgStart(), mm.getMmArgEnd(),
+                mm.getMmEnvStart(), mm.getMmEnvEnd()};
+        for (int i = 0; i < f.length; i++) {
+            map.putLong(i * 8, f[i]);
+        }
+        map.putLong(88, scratch.address() + SCRATCH_AUXV);
+        map.putInt(96, auxvCount * 8);
+        map.putInt(100, exeFd);
+        scratch.write(SCRATCH_STRUCTS, map.bytes(0, 104));
+        remote.call("prctl(PR_SET_MM_MAP)", Syscall.PRCTL, PR_SET_MM, PR_SET_MM_MAP,
+                scratch.address() + SCRATCH_STRUCTS, 104, 0);
+        if (!sameExe) {
+            remote.call("close", Syscall.CLOSE, exeFd);
+        }
+    }
+
+    /** Where /proc/PID/exe of the task being built points now (null when unreadable). */
+    private String currentExe() {
+        try {
+            return dev.cryo.engine.sys.DirectFiles.readLink("/proc/" + pid + "/exe");
+        } catch (IOException e) {
+            return null;
+        }
+    }
+
+    /**
+     * Every fd at its number. A file id that other tasks hold too is one open file description: the first task
+     * to meet it opens it and Cryo keeps a copy (pidfd_getfd), every later task gets that copy (see
+     * {@link SharedFiles}).
+     */
+    private void restoreFds(Image img, FdRestoreContext ctx, SharedFiles shared) throws SyscallException, CryoException {
+        remote.call("close_range", Syscall.CLOSE_RANGE, 0, 0xffffffffL, 0);
+        Map<Integer, List<fdinfo_entry>> byFile = new LinkedHashMap<>();
+        img.fdinfo().stream().sorted(Comparator.comparingInt(fdinfo_entry::getFd))
+                .forEach(fd -> byFile.computeIfAbsent(fd.getId(), k -> new ArrayList<>()).add(fd));
+        Set<Integer> targets = new HashSet<>();
+        img.fdinfo().forEach(fd -> targets.add(fd.getFd()));
+        ctx.state().put(dev.cryo.engine.resource.Pipe.MAX_FD, targets.stream().mapToInt(i -> i).max().orElse(0));
+        for (List<fdinfo_entry> group : byFile.values()) {
+            fdinfo_entry first = group.get(0);
+            file_entry file = img.file(first.getId());
+            FdKind kind = FdKinds.of(file.getType()).orElseThrow();
+            Integer held = shared.held(file.getId());
+            int got;
+            if (held != null) {
+                got = shared.give(ctx, held);
+            } else {
+                got = kind.restore(ctx, file, first);
+                if (shared.isShared(file.getId())) {
+                    shared.take(pid, got, file.getId());
+                }
+            }
+            for (fdinfo_entry fd : group) {
+                boolean cloexec = (fd.getFlags() & RegularFile.FD_CLOEXEC) != 0;
+                if (fd.getFd() != got) {
+                    remote.call("dup3", Syscall.DUP3, got, fd.getFd(), cloexec ? RegularFile.O_CLOEXEC : 0);
+                } else if (cloexec) {
+                    remote.call("fcntl(F_SETFD)", Syscall.FCNTL, got, 2, 1);
+                }
+            }
+            if (!targets.contains(got)) {
+                remote.call("close", Syscall.CLOSE, got);
+            }
+            log.debug("fd %s: %s%s", group.stream().map(g -> Integer.toString(g.getFd())).toList(),
+                    file.hasReg() ? file.getReg().getName() : file.getType(), held != null ? " (shared)" : "");
+        }
+        ctx.runAfterFds(); // epoll registrations: every target is at its number now
+    }
+}

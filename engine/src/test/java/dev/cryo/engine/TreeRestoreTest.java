@@ -1,0 +1,183 @@
+package dev.cryo.engine;
+
+import dev.cryo.engine.sys.Syscall;
+import dev.cryo.engine.testing.CProgram;
+import dev.cryo.engine.testing.Checkpoint;
+import dev.cryo.engine.testing.Reaper;
+import dev.cryo.engine.testing.Target;
+import dev.cryo.engine.testing.TreeImages;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+
+import static org.awaitility.Awaitility.await;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * The restore of a process tree, on trees made from one process's dump ({@link TreeImages}): every task with
+ * its pid, parent, group, session and state (helpers for a dead session leader and a dead group leader, a
+ * zombie with its status, a stopped task), files shared as one description; a taken pid fails the whole
+ * restore before any task is made; a fault at any step leaves no task, helper or held pid.
+ */
+@ExtendWith(dev.cryo.engine.testing.NoProcessLeftBehind.class)
+class TreeRestoreTest {
+    /** RestoreRun's steps, each faulted in turn. */
+    static final List<String> STEPS = List.of("check pids", "fork", "setsid", "setpgid", "subreaper", "exit helper",
+            "build", "zombie", "ready", "resume");
+
+    @TempDir
+    Path tmp;
+
+    /** What /proc/PID/stat says: state, ppid, pgid, sid; null when the pid is free. */
+    record Stat(char state, int ppid, int pgid, int sid) {
+        static Stat of(int pid) {
+            try {
+                String s = Files.readString(Path.of("/proc/" + pid + "/stat"));
+                String[] f = s.substring(s.lastIndexOf(')') + 2).split(" ");
+                return new Stat(f[0].charAt(0), Integer.parseInt(f[1]), Integer.parseInt(f[2]), Integer.parseInt(f[3]));
+            } catch (IOException e) {
+                return null;
+            }
+        }
+    }
+
+    /**
+     * A counter dumped, then its tree: root P; A leads its own group; B is in A's group; D is in session S,
+     * whose leader is dead; E is in group G, whose leader is dead; Z is a zombie (exit 3); T is stopped.
+     */
+    private record Tree(Path images, Path out, int root, int a, int b, int d, int e, int z, int t, int s, int g) {
+        List<Integer> tasks() {
+            return List.of(root, a, b, d, e, z, t);
+        }
+
+        List<Integer> all() {
+            return List.of(root, a, b, d, e, z, t, s, g);
+        }
+    }
+
+    private Tree dumpedTree() throws Exception {
+        Path exe = CProgram.compile(tmp, "counter", CProgram.counter(20_000));
+        Path img = tmp.resolve("img");
+        Path out = tmp.resolve("out.txt");
+        int root;
+        try (Target t = Target.start(exe, out)) {
+            t.awaitLines(3);
+            Checkpoint.dump(t.pid(), img, false);
+            await().atMost(Duration.ofSeconds(5)).until(() -> !t.alive());
+            root = t.pid();
+        }
+        int original = root; // the killed original is init's to reap: its pid is free only then
+        await().atMost(Duration.ofSeconds(10)).until(() -> Stat.of(original) == null);
+        List<Integer> p = TreeImages.freePids(8);
+        int a = p.get(0), b = p.get(1), d = p.get(2), e = p.get(3), z = p.get(4), t = p.get(5), s = p.get(6), g = p.get(7);
+        TreeImages tree = TreeImages.of(img);
+        int[] r = tree.rootIds();
+        int pgid = r[2], sid = r[3];
+        tree.twin(a, root, a, sid, 0)
+                .twin(b, root, a, sid, 0)
+                .twin(d, root, d, s, 0)
+                .twin(e, root, g, sid, 0)
+                .zombie(z, root, pgid, sid, 3 << 8)
+                .twin(t, root, pgid, sid, 19);
+        return new Tree(img, out, root, a, b, d, e, z, t, s, g);
+    }
+
+    private static void killAll(Tree tree) {
+        for (int p : tree.tasks()) {
+            Syscall.raw(Syscall.KILL, p, 9);
+        }
+        Reaper.reap(tree.root());
+        await().atMost(Duration.ofSeconds(10)).until(() -> tree.tasks().stream().allMatch(p -> Stat.of(p) == null));
+    }
+
+    private static void nothingLeft(Tree tree, String what) {
+        for (int p : tree.all()) {
+            assertEquals(null, Stat.of(p), what + ": pid " + p + " is not held");
+        }
+    }
+
+    @Test
+    void everyTaskComesBackWithItsIdsStateAndSharedFiles() throws Exception {
+        Tree tree = dumpedTree();
+        assertEquals(0, Checkpoint.restore(tree.images()));
+        try {
+            Stat root = Stat.of(tree.root());
+            assertTrue(root != null && root.state() != 'Z', "the root runs");
+            int pgid = root.pgid(), sid = root.sid(), p = tree.root();
+            assertEquals(new Stat('S', p, tree.a(), sid), sleeping(tree.a()), "A leads its own group");
+            assertEquals(new Stat('S', p, tree.a(), sid), sleeping(tree.b()), "B is in A's group");
+            assertEquals(new Stat('S', p, tree.d(), tree.s()), sleeping(tree.d()), "D is in the dead leader's session");
+            assertEquals(new Stat('S', p, tree.g(), sid), sleeping(tree.e()), "E is in the dead leader's group");
+            assertEquals(new Stat('Z', p, pgid, sid), Stat.of(tree.z()), "Z is the root's zombie again");
+            assertEquals('T', Stat.of(tree.t()).state(), "T is stopped again");
+            assertEquals(null, Stat.of(tree.s()), "the session helper is gone");
+            assertEquals(null, Stat.of(tree.g()), "the group helper is gone");
+            assertEquals("zombie", Files.readString(Path.of("/proc/" + tree.z() + "/comm")).strip());
+            for (int task : List.of(tree.a(), tree.b(), tree.d(), tree.e(), tree.t())) {
+                assertEquals(0, Syscall.raw(Syscall.KCMP, p, task, 0 /* KCMP_FILE */, 1, 1),
+                        "fd 1 of pid " + task + " is the root's open file description, not a copy");
+            }
+            assertFalse(Files.readString(Path.of("/proc/" + tree.d() + "/status")).contains("TracerPid:\t" +
+                    ProcessHandle.current().pid()), "no task is left traced");
+            int before = Files.readAllLines(tree.out()).size();
+            await().atMost(Duration.ofSeconds(20)).until(() -> Files.readAllLines(tree.out()).size() > before + 20);
+        } finally {
+            killAll(tree);
+        }
+    }
+
+    /** The state of a task that counts and sleeps: S, or R caught between two sleeps. */
+    private static Stat sleeping(int pid) {
+        Stat s = Stat.of(pid);
+        return s == null ? null : new Stat(s.state() == 'R' ? 'S' : s.state(), s.ppid(), s.pgid(), s.sid());
+    }
+
+    @Test
+    void oneTakenPidFailsTheWholeRestoreBeforeAnyTaskIsMade() throws Exception {
+        Tree tree = dumpedTree();
+        Path sleep = Path.of(Files.isExecutable(Path.of("/usr/bin/sleep")) ? "/usr/bin/sleep" : "/bin/sleep");
+        try (Target holder = Target.start(sleep, tmp.resolve("sleep.txt"), "600")) {
+            // the holder's pid stands for E in the images: one pid of the tree is in use
+            var dir = dev.cryo.image.ImageDir.open(tree.images());
+            List<dev.cryo.image.proto.pstree_entry> entries = new ArrayList<>();
+            for (var e : dir.pstree()) {
+                entries.add(e.getPid() == tree.e() ? e.toBuilder().setPid(holder.pid()).clearThreads()
+                        .addThreads(holder.pid()).build() : e);
+            }
+            dir.writePstree(entries);
+            for (String kind : List.of("core", "mm", "pagemap", "fs", "ids")) {
+                Files.copy(tree.images().resolve(kind + "-" + tree.e() + ".img"),
+                        tree.images().resolve(kind + "-" + holder.pid() + ".img"));
+            }
+            String m = assertThrows(CryoException.class, () -> Checkpoint.restore(tree.images())).getMessage();
+            assertTrue(m.contains("pid " + holder.pid()) && m.contains("in use") && m.contains("nothing was restored"), m);
+            nothingLeft(tree, "after a taken pid");
+            assertTrue(holder.alive(), "the process holding the pid is untouched");
+        }
+    }
+
+    @Test
+    void aFaultAtEveryRestoreStepLeavesNoTaskHelperOrHeldPid() throws Exception {
+        Tree tree = dumpedTree();
+        for (String step : STEPS) {
+            System.setProperty("cryo.fault.step", step);
+            String m = assertThrows(CryoException.class, () -> Checkpoint.restore(tree.images()),
+                    "restore faulted at " + step).getMessage();
+            assertTrue(m.contains("fault injected at step '" + step + "'"), m);
+            nothingLeft(tree, "restore faulted at " + step);
+        }
+        System.clearProperty("cryo.fault.step");
+        assertEquals(0, Checkpoint.restore(tree.images()), "the images are intact");
+        killAll(tree);
+    }
+}
