@@ -18,6 +18,19 @@ public final class FdCases {
                 new Case("timerfd", Fixture.quiet("timerfd"), Scenario.cycles(2, moment), Check.standard()),
                 new Case("signalfd", Fixture.quiet("signalfd"), Scenario.cycles(2, moment), Check.standard()),
                 new Case("inotify", Fixture.quiet("inotify"), Scenario.cycles(2, moment), Check.standard()),
-                new Case("timers", Fixture.quiet("timers"), Scenario.cycles(2, moment), Check.standard()));
+                new Case("timers", Fixture.quiet("timers"), Scenario.cycles(2, moment), Check.standard()),
+                // files unlinked while open or mapped: ghosts (contents in the images), link remaps (--link-remap)
+                new Case("deleted-files", Fixture.quiet("deleted-files"), Scenario.cycles(2, moment), Check.standard()),
+                new Case("link-remap", Fixture.quiet("deleted-files", "--mode=link"),
+                        Scenario.cycles(2, moment).withOptions(List.of("--link-remap"), List.of()), Check.standard()),
+                new Case("memfd-fd", Fixture.quiet("memfd-fd"), Scenario.cycles(2, moment), Check.standard()),
+                new Case("opath", Fixture.quiet("opath"), Scenario.cycles(2, moment), Check.standard()),
+                new Case("file-locks", Fixture.quiet("file-locks"),
+                        Scenario.cycles(2, moment).withOptions(List.of("--file-locks"), List.of("--file-locks")),
+                        Check.standard()),
+                new Case("fifo", Fixture.quiet("fifo"), Scenario.cycles(2, moment), Check.standard()),
+                // not an fd, but issue 13's too: the prctl flags /proc does not show
+                new Case("task-flags", Fixture.quiet("task-flags"), Scenario.cycles(2, moment), Check.standard()),
+                new Case("netlink", Fixture.quiet("netlink"), Scenario.cycles(2, moment), Check.standard()));
     }
 }

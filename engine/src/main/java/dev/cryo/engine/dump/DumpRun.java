@@ -100,6 +100,9 @@ final class DumpRun {
         try {
             runSteps();
         } catch (CryoException | RuntimeException e) {
+            if (fdCtx != null && !killed) {
+                fdCtx.deleted().undo(log); // the link remaps it made
+            }
             if (dirForWriter != null && !killed) {
                 dirForWriter.abandonDump(); // marked incomplete (see ImageDir.beginDump), its partial images gone
             } else if (dirForWriter != null) {
@@ -249,6 +252,9 @@ final class DumpRun {
                 step("write images", () -> writeImages(dir, images));
             }
             SocketDump.release(fdCtx, true);
+            if (options.leaveRunning()) {
+                fdCtx.deleted().undo(log); // as CRIU: a tree that runs on keeps its file system as it was
+            }
             if (options.leaveRunning() && !options.preDump()) {
                 scripts.run("network-unlock");
             }
@@ -408,6 +414,7 @@ final class DumpRun {
                     dir.writePipesData(fdCtx.pipesData());
                 }
                 dir.writeTimens(0, TaskResources.timens());
+                fdCtx.writeImages(dir, files.entries()); // ghosts, link remaps, file locks, FIFOs
             }
             dir.writeFiles(files.entries());
             awaitWriters();

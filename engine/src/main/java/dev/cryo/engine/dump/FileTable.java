@@ -43,13 +43,17 @@ final class FileTable {
         return newId;
     }
 
-    /** A files.img entry for a path the process uses without an fd (exe, mappings, cwd, root). */
-    int mapped(String path, Path statPath) throws IOException {
-        IOException[] failed = new IOException[1];
+    /**
+     * A files.img entry for a path the process uses without an fd (exe, mappings, cwd, root); a deleted one is
+     * noted in {@code ctx}'s deleted files (DeletedFiles: its contents kept, or linked back).
+     */
+    int mapped(String path, Path statPath, dev.cryo.engine.resource.FdDumpContext ctx)
+            throws IOException, dev.cryo.engine.CryoException {
+        Exception[] failed = new Exception[1];
         int id = byKey(path, newId -> {
             try {
-                return RegularFile.mapped(newId, path, statPath);
-            } catch (IOException e) {
+                return RegularFile.mapped(newId, path, statPath, ctx);
+            } catch (IOException | dev.cryo.engine.CryoException e) {
                 failed[0] = e;
                 return null;
             }
@@ -59,7 +63,10 @@ final class FileTable {
                 files.remove(files.size() - 1);
                 byKey.remove(path);
             }
-            throw failed[0];
+            if (failed[0] instanceof IOException io) {
+                throw io;
+            }
+            throw (dev.cryo.engine.CryoException) failed[0];
         }
         return id;
     }

@@ -89,6 +89,7 @@ final class TargetCheck {
                         + fd.fd() + " is " + FdKinds.describe(fd)));
                 kind.check(fdCtx, fd);
             }
+            dev.cryo.engine.resource.DeletedFiles.checkMappings(pid, proc, fdCtx.options().files());
         } catch (java.nio.file.NoSuchFileException e) {
             if (pid == root) {
                 throw new CryoException("cannot dump pid " + pid + ": no such process");

@@ -237,11 +237,17 @@ final class TaskDump {
                 timers = Timers.dump(pid, remote, scratch); // itimers, alarm, POSIX timers (scratch's first 32 bytes)
             }
             boolean subreaper = !options.preDump() && subreaper();
+            // THP disable and the parent-death signal (and the subreaper flag again): TaskFlags
+            dev.cryo.engine.resource.TaskFlags flags = options.preDump() ? null
+                    : dev.cryo.engine.resource.TaskFlags.dump(remote, scratch);
 
             log.debug("pid %d: remote syscalls done (brk %#x)", pid, brk);
             // memory
             long m0 = System.nanoTime();
             mm_entry.Builder mm = mmEntry(stat, brk);
+            if (flags != null) {
+                flags.into(mm);
+            }
             List<PageRun> runs = new ArrayList<>();
             Set<PageRun> unreadable = new HashSet<>();
             mm.addAllVmas(vmas);
@@ -268,7 +274,7 @@ final class TaskDump {
             log.info("pid %d: read %d pages of %d scanned in %d us", pid, pagesWritten, pagesScanned, memdumpUs);
             List<pagemap_entry> pm = plan.entries();
 
-            mm.setExeFileId(files.mapped(proc.link(pid, "exe"), proc.dir(pid).resolve("exe")));
+            mm.setExeFileId(files.mapped(proc.link(pid, "exe"), proc.dir(pid).resolve("exe"), fdCtx));
             for (long a : proc.auxv(pid)) {
                 mm.addMmSavedAuxv(a);
             }
@@ -297,8 +303,8 @@ final class TaskDump {
             }
             String cwd = proc.link(pid, "cwd");
             String root = proc.link(pid, "root");
-            fs_entry fs = fs_entry.newBuilder().setCwdId(files.mapped(cwd, proc.dir(pid).resolve("cwd")))
-                    .setRootId(files.mapped(root, proc.dir(pid).resolve("root"))).setUmask(status.umask()).build();
+            fs_entry fs = fs_entry.newBuilder().setCwdId(files.mapped(cwd, proc.dir(pid).resolve("cwd"), fdCtx))
+                    .setRootId(files.mapped(root, proc.dir(pid).resolve("root"), fdCtx)).setUmask(status.umask()).build();
 
             log.debug("pid %d: files done", pid);
             String comm = proc.comm(pid);
@@ -321,6 +327,9 @@ final class TaskDump {
                         tc.setChildSubreaper(true);
                     }
                     core.setTc(tc);
+                }
+                if (t.tid() == pid && flags != null) {
+                    flags.into(core);
                 }
                 cores.put(t.tid(), core.build());
             }
@@ -476,12 +485,8 @@ final class TaskDump {
             v.setShmid(memfdFileId(m, fdflags));
             v.setFdflags(fdflags);
         } else if (m.fileBacked()) {
-            if (m.path().endsWith(" (deleted)")) {
-                throw new CryoException("cannot dump pid " + pid + ": it maps the deleted file " + m.path()
-                        + ", which Cryo cannot dump yet");
-            }
             status = VMA_AREA_REGULAR | (m.shared() ? VMA_FILE_SHARED : VMA_FILE_PRIVATE);
-            v.setShmid(files.mapped(m.path(), proc.dir(pid).resolve(String.format("map_files/%x-%x", m.start(), m.end()))));
+            v.setShmid(files.mapped(m.path(), proc.dir(pid).resolve(String.format("map_files/%x-%x", m.start(), m.end())), fdCtx));
             v.setFdflags(m.shared() && m.write() ? RegularFile.O_RDWR : 0);
         } else if (m.inode() != 0 || m.shared()) {
             throw new CryoException("cannot dump pid " + pid + ": mapping " + m + " is shared memory, which Cryo "

@@ -9,6 +9,13 @@ import java.util.Map;
  * @param flags  open flags as fdinfo reports them (O_CLOEXEC included when the fd has FD_CLOEXEC)
  */
 public record FdInfo(int fd, String target, long pos, int flags, int mntId, long ino, Map<String, String> extra) {
+    /** Key of {@link #extra()} set for a named pipe (FIFO), whose fdinfo looks like a file's. */
+    public static final String FIFO = "cryo-fifo";
+
+    public boolean isFifo() {
+        return extra.containsKey(FIFO);
+    }
+
     public boolean isPipe() {
         return target.startsWith("pipe:[");
     }

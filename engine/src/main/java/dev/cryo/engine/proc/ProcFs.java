@@ -176,6 +176,14 @@ public final class ProcFs {
     }
 
     /** Open fds with their links and fdinfo, in fd order. */
+    private boolean isFifo(int pid, int fd) {
+        try {
+            return (DirectFiles.stat(dir(pid) + "/fd/" + fd).mode() & 0170000) == 0010000;
+        } catch (IOException e) {
+            return false; // closed meanwhile
+        }
+    }
+
     public List<FdInfo> fds(int pid) throws IOException {
         int[] nums = DirectFiles.numericNames(file(pid, "fd"));
         List<FdInfo> out = new ArrayList<>();
@@ -197,6 +205,9 @@ public final class ProcFs {
             }
             if (target.startsWith("socket:[")) {
                 m.put("sockproto", dev.cryo.engine.net.SocketProtocol.of(dir(pid).resolve("fd/" + fd)));
+            }
+            if (target.startsWith("/") && !target.startsWith("/dev/") && isFifo(pid, fd)) {
+                m.put(FdInfo.FIFO, "1"); // a named pipe: fdinfo does not say, its mode does
             }
             out.add(new FdInfo(fd, target, Long.parseLong(m.getOrDefault("pos", "0")),
                     Integer.parseInt(m.getOrDefault("flags", "0"), 8), Integer.parseInt(m.getOrDefault("mnt_id", "0")),

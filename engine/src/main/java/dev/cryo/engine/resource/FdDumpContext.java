@@ -13,15 +13,31 @@ import java.util.List;
  *
  * @param pipesData entries of pipes-data.img (pipe_data_entry + the buffered bytes), one list for the whole tree
  * @param tasks     the processes of the dump: a pipe or socket whose other end one of them holds is inside it
+ * @param deleted   the files whose names were unlinked (ghosts and link remaps), one for the whole tree
+ * @param locks     the file locks the fds hold (with --file-locks), for filelocks.img, one for the whole tree
+ * @param fifos     the paths FIFO entries name and their bytes in flight, for files.img and fifo-data.img
  */
 public record FdDumpContext(int pid, ProcFs proc, DumpOptions options, Log log, List<ImageEntry> pipesData,
-                            DumpedTasks tasks) {
+                            DumpedTasks tasks, DeletedFiles.Dump deleted, FileLocks.Dump locks, Fifo.Dump fifos) {
     public FdDumpContext(int pid, ProcFs proc, DumpOptions options, Log log) {
-        this(pid, proc, options, log, java.util.Collections.synchronizedList(new ArrayList<>()), new DumpedTasks(pid));
+        this(pid, proc, options, log, java.util.Collections.synchronizedList(new ArrayList<>()), new DumpedTasks(pid),
+                new DeletedFiles.Dump(), new FileLocks.Dump(), new Fifo.Dump());
     }
 
-    /** The context of another task of the same dump: same pipe data, same tasks. */
+    /** The context of another task of the same dump: same pipe data, same tasks, same deleted files, locks, FIFOs. */
     public FdDumpContext forTask(int other) {
-        return new FdDumpContext(other, proc, options, log, pipesData, tasks);
+        return new FdDumpContext(other, proc, options, log, pipesData, tasks, deleted, locks, fifos);
+    }
+
+    /**
+     * Writes what the fds of every task gathered beyond files.img (ghost files, link remaps, file locks, FIFOs),
+     * adding to {@code files} the entries that brings; once every fd is dumped, while the tree is frozen, before
+     * files.img.
+     */
+    public void writeImages(dev.cryo.image.ImageDir dir, List<dev.cryo.image.proto.file_entry> files)
+            throws dev.cryo.engine.CryoException {
+        deleted.write(dir, files, pid, options.files(), log);
+        locks.write(dir, pid);
+        fifos.write(dir, files, pid);
     }
 }

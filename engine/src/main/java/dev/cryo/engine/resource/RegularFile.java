@@ -19,11 +19,13 @@ import java.util.Map;
 
 /**
  * Files opened by path: regular files, directories, /dev/null and other character devices, and (with
- * -j/--shell-job) the terminal. Restored by opening the same path with the same flags and seeking.
+ * -j/--shell-job) the terminal. Restored by opening the same path with the same flags and seeking. An
+ * {@code O_PATH} fd (of any kind of file: a FIFO, a symlink opened with O_NOFOLLOW) is opened again with
+ * {@code O_PATH} and its other flags. Deleted files are {@link DeletedFiles}'.
  */
 public final class RegularFile implements FdKind {
     public static final int O_WRONLY = 01, O_RDWR = 02, O_ACCMODE = 03, O_CREAT = 0100, O_EXCL = 0200, O_NOCTTY = 0400,
-            O_TRUNC = 01000, O_APPEND = 02000, O_CLOEXEC = 02000000;
+            O_TRUNC = 01000, O_APPEND = 02000, O_CLOEXEC = 02000000, O_PATH = 010000000;
     static final int S_IFMT = 0170000, S_IFREG = 0100000, S_IFCHR = 0020000, S_IFIFO = 0010000;
     public static final int FD_CLOEXEC = 1;
 
@@ -43,15 +45,14 @@ public final class RegularFile implements FdKind {
 
     @Override
     public void check(FdDumpContext ctx, FdInfo fd) throws CryoException {
-        if (fd.target().endsWith(" (deleted)")) {
-            throw new CryoException("cannot dump pid " + ctx.pid() + ": fd " + fd.fd() + " is the deleted file "
-                    + fd.target() + ", which Cryo cannot dump yet");
+        if (DeletedFiles.isDeleted(fd.target())) {
+            DeletedFiles.check(ctx.pid(), "fd " + fd.fd(), fd.target(), ctx.proc().dir(ctx.pid()) + "/fd/" + fd.fd(),
+                    ctx.options().files());
         }
-        String lock = fd.extra().get("lock");
-        if (lock != null) {
-            throw new CryoException("cannot dump pid " + ctx.pid() + ": fd " + fd.fd() + " (" + fd.target()
-                    + ") holds a file lock (" + lock + "), which Cryo cannot dump yet (CRIU's --file-locks)");
+        if ((fd.flags() & O_PATH) != 0) {
+            return; // names a file without opening it: any kind of file (a FIFO, a symlink, a tty) reopens the same way
         }
+        FileLocks.check(ctx, fd);
         if (fd.target().equals("/dev/ptmx") || fd.target().startsWith("/dev/pts/ptmx")) {
             throw new CryoException("cannot dump pid " + ctx.pid() + ": fd " + fd.fd() + " is a pty master ("
                     + fd.target() + "), which Cryo cannot dump yet");
@@ -74,8 +75,10 @@ public final class RegularFile implements FdKind {
 
     @Override
     public file_entry dump(FdDumpContext ctx, FdInfo fd, int id) throws CryoException {
+        ctx.locks().collect(ctx, fd);
+        String name = ctx.deleted().note(ctx.pid(), id, fd.target(), ctx.proc().dir(ctx.pid()) + "/fd/" + fd.fd());
         var reg = reg_file_entry.newBuilder().setId(id).setFlags(fd.flags() & ~O_CLOEXEC).setPos(fd.pos())
-                .setFown(noOwner()).setName(fd.target());
+                .setFown(noOwner()).setName(name);
         try {
             DirectFiles.Stat st = DirectFiles.stat(ctx.proc().dir(ctx.pid()) + "/fd/" + fd.fd());
             reg.setMode(st.mode());
@@ -87,6 +90,15 @@ public final class RegularFile implements FdKind {
                     + "): stat failed: " + e.getMessage(), e);
         }
         return file_entry.newBuilder().setType(fd_types.REG).setId(id).setReg(reg).build();
+    }
+
+    /**
+     * A file entry for a mapped file or the executable: no fd, only identity. A deleted one is noted in
+     * {@code ctx}'s deleted files (its contents are kept, or it is linked back) and named by its original path.
+     */
+    public static file_entry mapped(int id, String path, Path statPath, FdDumpContext ctx)
+            throws IOException, CryoException {
+        return mapped(id, ctx.deleted().note(ctx.pid(), id, path, statPath.toString()), statPath);
     }
 
     /** A file entry for a mapped file or the executable: no fd, only identity. */
@@ -104,6 +116,12 @@ public final class RegularFile implements FdKind {
     /** Says what differs when a file a process had open is not the one it was. */
     public static void verify(int pid, reg_file_entry reg) throws CryoException {
         Path p = Path.of(reg.getName());
+        if ((reg.getFlags() & O_PATH) != 0) { // may name a symlink itself (O_NOFOLLOW): its own size, not its target's
+            if (!Files.exists(p, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
+                throw new CryoException("cannot restore pid " + pid + ": file " + reg.getName() + " is missing");
+            }
+            return;
+        }
         if (!Files.exists(p)) {
             throw new CryoException("cannot restore pid " + pid + ": file " + reg.getName() + " is missing");
         }
@@ -132,7 +150,7 @@ public final class RegularFile implements FdKind {
         int flags = reg.getFlags() & ~(O_CREAT | O_EXCL | O_TRUNC | O_CLOEXEC);
         try {
             int got = ctx.open(reg.getName(), flags | O_NOCTTY, 0);
-            if (reg.getPos() != 0) {
+            if (reg.getPos() != 0 && (flags & O_PATH) == 0) {
                 long r = ctx.syscall().raw(Syscall.LSEEK, got, reg.getPos(), 0);
                 if (r < 0 && r != -29 /* ESPIPE */) {
                     throw new SyscallException("lseek(" + reg.getName() + ")", (int) -r);

@@ -187,6 +187,10 @@ public final class SharedMemory {
             final List<long[]> where = new ArrayList<>(); // {pid, start, end, page offset in bytes}
             /** where a memfd is opened from: /proc/PID/map_files/START-END or /proc/PID/fd/N */
             final List<String> openPaths = new ArrayList<>();
+            /** saved already (a later {@link #writeImages} call saves only what was collected since) */
+            boolean written;
+            /** a SysV segment's entry, once saved */
+            ImageEntry segment;
 
             DumpedObject(long shmid) {
                 this.shmid = shmid;
@@ -278,20 +282,36 @@ public final class SharedMemory {
 
         /**
          * Saves every object's pages once: pagemap-shmem-SHMID.img and its pages-N.img, N from {@code pagesIds}.
-         * Runs while every task that maps the objects is frozen.
+         * Runs while every task that maps the objects is frozen. A later call saves only the objects collected since
+         * (memfds that the fds, read after the mappings, hold without mapping them), and rewrites memfd.img whole.
          */
         public void writeImages(ImageDir dir, IntSupplier pagesIds) throws CryoException {
             List<memfd_inode_entry> memfds = new ArrayList<>();
             List<ImageEntry> segments = new ArrayList<>();
+            boolean newSegments = false, newMemfds = false;
             for (DumpedObject o : objects.values()) {
                 if (o.sysv) {
-                    segments.add(sysvSegment(o));
+                    if (o.segment == null) {
+                        o.segment = sysvSegment(o);
+                        newSegments = true;
+                    }
+                    segments.add(o.segment);
                     continue;
                 }
-                writeObject(dir, o, pagesIds.getAsInt());
+                if (!o.written) {
+                    writeObject(dir, o, pagesIds.getAsInt());
+                    o.written = true;
+                    newMemfds |= o.memfd != null;
+                }
                 if (o.memfd != null) {
                     memfds.add(o.memfd.build());
                 }
+            }
+            if (!newSegments) {
+                segments.clear(); // written by an earlier call, as they are
+            }
+            if (!newMemfds) {
+                memfds.clear();
             }
             if (!segments.isEmpty()) {
                 try {

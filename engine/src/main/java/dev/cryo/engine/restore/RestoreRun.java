@@ -13,6 +13,7 @@ import dev.cryo.engine.ptrace.RemoteScratch;
 import dev.cryo.engine.ptrace.RemoteSyscall;
 import dev.cryo.engine.ptrace.SyscallSite;
 import dev.cryo.engine.ptrace.WaitStatus;
+import dev.cryo.engine.resource.DeletedFiles;
 import dev.cryo.engine.resource.SharedFiles;
 import dev.cryo.engine.resource.SharedMemory;
 import dev.cryo.engine.resource.SocketRestore;
@@ -85,6 +86,8 @@ final class RestoreRun {
         return this;
     }
 
+    private DeletedFiles.Restore remaps;
+
     int run() throws CryoException {
         long t0 = System.nanoTime();
         dev.cryo.engine.dump.Warmup.bindSpawnInBackground(); // overlaps the image reading below
@@ -129,6 +132,9 @@ final class RestoreRun {
             }
             if (sharedFiles != null) {
                 sharedFiles.close();
+            }
+            if (remaps != null) {
+                remaps.close(); // a failed restore's ghosts go; after a good one, nothing is left to remove
             }
         }
     }
@@ -180,6 +186,8 @@ final class RestoreRun {
             }
             current = "files.img";
             files = dir.files();
+            remaps = DeletedFiles.Restore.open(dir, files, pid, log); // deleted files: named again until restored
+            files = remaps.files();
             current = "pipes-data.img";
             if (dir.exists("pipes-data.img")) {
                 for (dev.cryo.image.ImageEntry e : dir.pipesData()) {
@@ -377,6 +385,7 @@ final class RestoreRun {
                     + "; the processes being built were killed, nothing is left");
         }
         shmem.finish(); // memfd seals, once every mapping is made
+        remaps.finish(); // deleted files are deleted again before the tasks run
         sharedFiles.close(); // Cryo's copies of shared descriptions: every task holds its own now
     }
 

@@ -370,12 +370,17 @@ final class TaskBuilder {
             step = "files";
             fdCtx = new FdRestoreContext(pid, remote, scratch, options, log, pipesData, fdState);
             shmem.register(fdCtx); // a memfd held open is the object its mappings map
+            dev.cryo.engine.resource.FileLocks.restoreAfterFds(fdCtx, dir); // taken again once every fd is in place
+            dev.cryo.engine.resource.Fifo.prepare(fdCtx, img.files(), dir); // the paths FIFO fds name, their bytes
             restoreFds(img, fdCtx, shared);
 
             step = "task";
             TaskRestore.fs(fdCtx, img.file(img.fs().getCwdId()).getReg().getName(),
                     img.file(img.fs().getRootId()).getReg().getName(), img.fs().getUmask());
             TaskRestore.task(fdCtx, img.core(), img.pstree(), proc);
+            // prctl flags; the parent-death signal not on the root, whose parent is the restorer
+            dev.cryo.engine.resource.TaskFlags.restore(fdCtx, img.core(), img.mm(),
+                    proc.stat(pid).ppid() == ProcessHandle.current().pid(), log);
 
             step = "threads";
             for (int tid : img.threads().keySet()) {
@@ -734,13 +739,14 @@ final class TaskBuilder {
             shmem.mapMemfd(remote, v, img.file((int) v.getShmid()), prot);
         } else if (isFileVma(v)) {
             int id = (int) v.getShmid();
-            Integer fd = fileFds.get(id);
+            boolean rw = (v.getFlags() & MAP_SHARED) != 0 && (v.getFdflags() & 3) == RegularFile.O_RDWR;
+            // a file mapped private and shared-writable needs a read-only and a read-write open
+            Integer fd = fileFds.get(rw ? -id : id);
             if (fd == null) {
                 String path = img.file(id).getReg().getName();
-                boolean rw = (v.getFlags() & MAP_SHARED) != 0 && (v.getFdflags() & 3) == RegularFile.O_RDWR;
                 long p = scratch.string(0, path);
                 fd = (int) remote.call("open " + path, Syscall.OPENAT, -100, p, rw ? 2 : 0, 0);
-                fileFds.put(id, fd);
+                fileFds.put(rw ? -id : id, fd);
             }
             remote.call("mmap " + Long.toHexString(v.getStart()), Syscall.MMAP, v.getStart(), len, prot, flags, fd,
                     v.getPgoff());

@@ -120,9 +120,14 @@ final class RpcOptions {
             }
         }
         String mode = opts.getPreDumpMode() == criu_pre_dump_mode.VM_READ ? "read" : "splice";
+        // the file options runc and others set: locks, link remaps, the ghost limit (CRIU's default when unset)
+        var d = dev.cryo.engine.resource.FileOptions.DEFAULTS;
+        var files = new dev.cryo.engine.resource.FileOptions(opts.getFileLocks(), opts.getLinkRemap(),
+                Integer.toUnsignedLong(opts.getGhostLimit()), d.ghostFiemap(), d.inheritFds(), d.external(),
+                d.evasiveDevices(), d.fileValidation(), d.skipFileRwxCheck(), d.forceIrmap(), d.irmapScanPaths());
         return new DumpOptions(pid, imagesDir, preDump, opts.getLeaveRunning(), opts.getShellJob(),
                 opts.getTcpEstablished(), opts.getExtUnixSk() || opts.getUnixSkInoCount() > 0, opts.getTrackMem(),
-                prev, mode, timeout());
+                prev, mode, timeout(), files, false, false, false, "nftables", List.of());
     }
 
     /** What a RESTORE asks for: always detached, as CRIU restores over RPC; the caller gets the pid. */

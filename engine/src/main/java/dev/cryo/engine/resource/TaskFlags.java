@@ -1,0 +1,72 @@
+package dev.cryo.engine.resource;
+
+import dev.cryo.engine.log.Log;
+import dev.cryo.engine.ptrace.RemoteScratch;
+import dev.cryo.engine.ptrace.RemoteSyscall;
+import dev.cryo.engine.sys.Syscall;
+import dev.cryo.engine.sys.SyscallException;
+import dev.cryo.image.proto.core_entry;
+import dev.cryo.image.proto.mm_entry;
+
+/**
+ * The prctl flags of a task that /proc does not show: child subreaper ({@code PR_SET_CHILD_SUBREAPER}), THP
+ * disabled ({@code PR_SET_THP_DISABLE}, a flag of the mm) and the parent-death signal ({@code PR_SET_PDEATHSIG},
+ * the leader thread's). Read with remote prctl calls while the task is frozen, kept where CRIU keeps them
+ * ({@code task_core_entry.child_subreaper}, {@code mm_entry.thp_disabled}, {@code thread_core_entry.pdeath_sig}),
+ * and set again in the new task. The parent-death signal is not set again on the root of a restore: its parent
+ * is then the restorer, whose exit would send it (CRIU sets it only where the parent is restored too).
+ */
+public record TaskFlags(boolean childSubreaper, boolean thpDisabled, int pdeathSig) {
+    static final int PR_GET_PDEATHSIG = 2, PR_SET_PDEATHSIG = 1, PR_SET_CHILD_SUBREAPER = 36,
+            PR_GET_CHILD_SUBREAPER = 37, PR_SET_THP_DISABLE = 41, PR_GET_THP_DISABLE = 42;
+
+    /** Reads the flags in the frozen task; {@code scratch}'s first 8 bytes take the values prctl writes. */
+    public static TaskFlags dump(RemoteSyscall remote, RemoteScratch scratch) throws SyscallException {
+        long at = scratch.address();
+        remote.call("prctl(PR_GET_CHILD_SUBREAPER)", Syscall.PRCTL, PR_GET_CHILD_SUBREAPER, at);
+        remote.call("prctl(PR_GET_PDEATHSIG)", Syscall.PRCTL, PR_GET_PDEATHSIG, at + 4);
+        byte[] b = scratch.read(0, 8);
+        int subreaper = le(b, 0), pdeath = le(b, 4);
+        long thp = remote.raw(Syscall.PRCTL, PR_GET_THP_DISABLE, 0, 0, 0, 0);
+        return new TaskFlags(subreaper != 0, thp > 0 && (thp & 1) != 0, pdeath);
+    }
+
+    private static int le(byte[] b, int at) {
+        return (b[at] & 0xff) | (b[at + 1] & 0xff) << 8 | (b[at + 2] & 0xff) << 16 | (b[at + 3] & 0xff) << 24;
+    }
+
+    /** Into the images: the mm's flag. */
+    public void into(mm_entry.Builder mm) {
+        if (thpDisabled) {
+            mm.setThpDisabled(true);
+        }
+    }
+
+    /** Into the images: the leader's core (task and thread parts). */
+    public void into(core_entry.Builder core) {
+        if (childSubreaper && core.hasTc()) {
+            core.getTcBuilder().setChildSubreaper(true);
+        }
+        if (pdeathSig != 0 && core.hasThreadCore()) {
+            core.getThreadCoreBuilder().setPdeathSig(pdeathSig);
+        }
+    }
+
+    /** Sets the flags again in the task {@code ctx} builds, its root being a restore's root. */
+    public static void restore(FdRestoreContext ctx, core_entry core, mm_entry mm, boolean root, Log log)
+            throws SyscallException {
+        if (core.hasTc() && core.getTc().getChildSubreaper()) {
+            ctx.syscall().call("prctl(PR_SET_CHILD_SUBREAPER)", Syscall.PRCTL, PR_SET_CHILD_SUBREAPER, 1);
+        }
+        if (mm.getThpDisabled()) {
+            ctx.syscall().call("prctl(PR_SET_THP_DISABLE)", Syscall.PRCTL, PR_SET_THP_DISABLE, 1, 0, 0, 0);
+        }
+        int sig = core.hasThreadCore() ? core.getThreadCore().getPdeathSig() : 0;
+        if (sig != 0 && root) {
+            log.info("pid %d had parent-death signal %d; not set on the restored root, whose parent is the restorer",
+                    ctx.pid(), sig);
+        } else if (sig != 0) {
+            ctx.syscall().call("prctl(PR_SET_PDEATHSIG)", Syscall.PRCTL, PR_SET_PDEATHSIG, sig);
+        }
+    }
+}

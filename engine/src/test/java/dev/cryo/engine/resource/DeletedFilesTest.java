@@ -1,0 +1,224 @@
+package dev.cryo.engine.resource;
+
+import dev.cryo.engine.CryoException;
+import dev.cryo.engine.dump.DumpOptions;
+import dev.cryo.engine.testing.CProgram;
+import dev.cryo.engine.testing.Checkpoint;
+import dev.cryo.engine.testing.Privileges;
+import dev.cryo.engine.testing.Target;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import java.util.stream.Stream;
+
+import static org.awaitility.Awaitility.await;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * Deleted files: a ghost over --ghost-limit and a file unlinked but linked elsewhere without --link-remap are
+ * refused before the process is touched, naming fd, path, size and the option; with the option they go through
+ * a dump and a restore, crit decodes the images, and -R leaves no link remap behind.
+ */
+@org.junit.jupiter.api.extension.ExtendWith(dev.cryo.engine.testing.NoProcessLeftBehind.class)
+class DeletedFilesTest {
+    @TempDir
+    Path tmp;
+
+    /** Makes argv[1] of argv[2] bytes, opens it, unlinks it (after linking it as argv[3] if given), then counts. */
+    static final String PROGRAM = """
+            #include <fcntl.h>
+            #include <stdio.h>
+            #include <stdlib.h>
+            #include <string.h>
+            #include <sys/stat.h>
+            #include <unistd.h>
+            int main(int argc, char **argv) {
+                setvbuf(stdout, NULL, _IONBF, 0);
+                long size = atol(argv[2]);
+                int fd = open(argv[1], O_CREAT | O_RDWR, 0600);
+                char block[4096];
+                for (long i = 0; i < size; i += sizeof(block)) {
+                    memset(block, (int)(i / 4096), sizeof(block));
+                    if (write(fd, block, size - i < 4096 ? size - i : 4096) < 0) return 2;
+                }
+                lseek(fd, size / 2, SEEK_SET);
+                if (argc > 3) link(argv[1], argv[3]);
+                unlink(argv[1]);
+                for (int i = 0;; i++) {
+                    if (access(argv[1], F_OK) == 0) { /* told to check: contents, offset, still deleted */
+                        struct stat st;
+                        const char *bad = NULL;
+                        unlink(argv[1]);
+                        if (fstat(fd, &st) || st.st_size != size) bad = "size";
+                        else if (lseek(fd, 0, SEEK_CUR) != size / 2) bad = "offset";
+                        else if (st.st_nlink != (argc > 3 ? 1 : 0)) bad = "links";
+                        else for (long j = 0; j < size && !bad; j += 4096) {
+                            char c;
+                            if (pread(fd, &c, 1, j) != 1 || c != (char)(j / 4096)) bad = "contents";
+                        }
+                        printf("%s\\n", bad ? bad : "ok");
+                        return 0;
+                    }
+                    printf("%d\\n", i);
+                    usleep(5000);
+                }
+            }
+            """;
+
+    @BeforeEach
+    void needRoot() throws Exception {
+        Privileges.assumeRootWithPtrace();
+    }
+
+    private Target start(long size, boolean otherLink) throws Exception {
+        Path exe = CProgram.compile(tmp, "deleted", PROGRAM);
+        Path file = tmp.resolve("data");
+        Target t = otherLink
+                ? Target.start(exe, tmp.resolve("out.txt"), file.toString(), Long.toString(size), tmp.resolve("other").toString())
+                : Target.start(exe, tmp.resolve("out.txt"), file.toString(), Long.toString(size));
+        t.awaitLines(2);
+        return t;
+    }
+
+    private static DumpOptions options(int pid, Path dir, boolean leaveRunning, FileOptions files) {
+        return new DumpOptions(pid, dir, false, leaveRunning, true, true, false, false, null, null, null, files,
+                false, false, false, "nftables", List.of());
+    }
+
+    private static FileOptions files(boolean linkRemap, long ghostLimit) {
+        return new FileOptions(false, linkRemap, ghostLimit, false, List.of(), List.of(), false, "buildid", false,
+                false, List.of());
+    }
+
+    private static void keepsCounting(Target t) throws Exception {
+        assertTrue(t.alive(), "pid " + t.pid() + " still runs");
+        t.awaitLines(t.lines().size() + 3);
+        List<String> lines = t.lines();
+        for (int i = 0; i < lines.size(); i++) {
+            assertEquals(Integer.toString(i), lines.get(i), "line " + i + " of pid " + t.pid());
+        }
+    }
+
+    /** Restores the images, lets the program check its file, and returns its verdict. */
+    private String restoreAndCheck(Target t, Path img) throws Exception {
+        await().atMost(Duration.ofSeconds(5)).until(() -> !t.alive());
+        assertEquals(0, Checkpoint.restore(img));
+        assertTrue(t.alive(), "restored pid " + t.pid() + " runs");
+        t.awaitLines(t.lines().size() + 2);
+        Files.write(tmp.resolve("data"), new byte[0]); // the program's cue to check
+        await().atMost(Duration.ofSeconds(20)).until(() -> !t.alive());
+        List<String> lines = t.lines();
+        return lines.get(lines.size() - 1);
+    }
+
+    @Test
+    void ghostOverTheLimitIsRefusedNamingSizeAndOption() throws Exception {
+        try (Target t = start(2 << 20, false)) {
+            Files.createDirectories(tmp.resolve("img"));
+            String m = assertThrows(CryoException.class, () -> Checkpoint.dump(options(t.pid(), tmp.resolve("img"),
+                    false, FileOptions.DEFAULTS))).getMessage();
+            assertTrue(m.contains("pid " + t.pid()) && m.contains("fd 3") && m.contains(tmp.resolve("data").toString())
+                    && m.contains("2097152 bytes") && m.contains("1048576") && m.contains("--ghost-limit"), m);
+            keepsCounting(t);
+        }
+    }
+
+    @Test
+    void ghostWithinARaisedLimitComesBackDeleted() throws Exception {
+        try (Target t = start(2 << 20, false)) {
+            Path img = Files.createDirectories(tmp.resolve("img"));
+            Checkpoint.dump(options(t.pid(), img, false, files(false, 4 << 20)));
+            assertTrue(Files.exists(img.resolve("remap-fpath.img")) && Files.exists(img.resolve("ghost-file-1.img")));
+            assertTrue(Files.notExists(tmp.resolve("data")), "the dump leaves the name free");
+            critDecodes(img, "remap-fpath.img", "ghost-file-1.img");
+            assertEquals("ok", restoreAndCheck(t, img));
+            assertTrue(Files.notExists(tmp.resolve("data")), "nothing left under the old name");
+        }
+    }
+
+    @Test
+    void failedRestoreLeavesNoGhostBehind() throws Exception {
+        try (Target t = start(100000, false)) {
+            Path img = Files.createDirectories(tmp.resolve("img"));
+            Checkpoint.dump(options(t.pid(), img, false, FileOptions.DEFAULTS));
+            await().atMost(Duration.ofSeconds(5)).until(() -> !t.alive());
+            try {
+                System.setProperty("cryo.fault.signal.step", "resume");
+                System.setProperty("cryo.fault.signal", "TERM");
+                String m = assertThrows(CryoException.class, () -> Checkpoint.restore(img)).getMessage();
+                assertTrue(m.contains("stopped by SIGTERM"), m);
+            } finally {
+                System.clearProperty("cryo.fault.signal.step");
+                System.clearProperty("cryo.fault.signal");
+            }
+            assertFalse(t.alive(), "no half-restored pid " + t.pid());
+            try (Stream<Path> left = Files.list(tmp)) {
+                assertEquals(List.of(), left.filter(p -> p.getFileName().toString().startsWith("data")).toList(),
+                        "the ghost made for the restore is gone with it");
+            }
+            assertEquals("ok", restoreAndCheck(t, img), "the images are intact");
+        }
+    }
+
+    @Test
+    void fileLinkedElsewhereIsRefusedWithoutLinkRemap() throws Exception {
+        try (Target t = start(10000, true)) {
+            Files.createDirectories(tmp.resolve("img"));
+            String m = assertThrows(CryoException.class, () -> Checkpoint.dump(t.pid(), tmp.resolve("img"), false))
+                    .getMessage();
+            assertTrue(m.contains("pid " + t.pid()) && m.contains("fd 3") && m.contains("--link-remap"), m);
+            keepsCounting(t);
+        }
+    }
+
+    @Test
+    void linkRemapIsRemovedWhenTheTreeRunsOn() throws Exception {
+        try (Target t = start(10000, true)) {
+            Path img = Files.createDirectories(tmp.resolve("img"));
+            Checkpoint.dump(options(t.pid(), img, true, files(true, FileOptions.DEFAULT_GHOST_LIMIT)));
+            try (Stream<Path> left = Files.list(tmp)) {
+                assertEquals(List.of(), left.filter(p -> p.getFileName().toString().startsWith("link_remap")).toList());
+            }
+            keepsCounting(t);
+        }
+    }
+
+    @Test
+    void linkRemapRoundTripKeepsOneFile() throws Exception {
+        try (Target t = start(10000, true)) {
+            Path img = Files.createDirectories(tmp.resolve("img"));
+            Checkpoint.dump(options(t.pid(), img, false, files(true, FileOptions.DEFAULT_GHOST_LIMIT)));
+            critDecodes(img, "remap-fpath.img", "files.img");
+            assertEquals("ok", restoreAndCheck(t, img));
+            try (Stream<Path> left = Files.list(tmp)) {
+                assertEquals(List.of(), left.filter(p -> p.getFileName().toString().startsWith("link_remap")).toList(),
+                        "the restore removes the link remap");
+            }
+        }
+    }
+
+    /** crit 3.17 decodes each image (skipped, saying why, where crit is not installed). */
+    static void critDecodes(Path dir, String... images) throws Exception {
+        Path crit = Path.of("/usr/bin/crit");
+        if (!Files.isExecutable(crit)) {
+            System.out.println("crit decode not checked: " + crit + " is not installed");
+            return;
+        }
+        for (String image : images) {
+            Process p = new ProcessBuilder(crit.toString(), "decode", "-i", dir.resolve(image).toString())
+                    .redirectErrorStream(true).start();
+            String out = new String(p.getInputStream().readAllBytes());
+            assertTrue(p.waitFor(60, TimeUnit.SECONDS), "crit decode " + image + " ends");
+            assertEquals(0, p.exitValue(), "crit decode " + image + ": " + out);
+        }
+    }
+}
