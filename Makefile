@@ -14,7 +14,7 @@ BENCH_APPS ?=
 # packages that are missing and .ci/dockerd starts dockerd if it is installed but stopped; as a user, both
 # say what is missing and how to fix it, and the build goes on. Fast when nothing is missing.
 setup:
-	@bash .ci/provision
+	@bash .ci/provision $(if $(findstring vagrant,$(SANDBOX)),--with-vagrant)
 	@bash .ci/dockerd
 
 build:

@@ -65,6 +65,7 @@ public final class CaseRunner {
         long start = System.nanoTime();
         Path workDir = workRoot.resolve(kind.label()).resolve(testCase.name());
         Sandbox sandbox = kind.create(new SandboxSetup(repo, workDir, engine.mounts()));
+        Timeouts timeouts = this.timeouts.times(kind.slowdown());
         Run run = new Run(testCase, sandbox, engine, repo, workDir, timeouts);
         ExecutorService worker = Executors.newSingleThreadExecutor(r -> {
             Thread t = new Thread(r, "case " + testCase.name());
@@ -95,8 +96,13 @@ public final class CaseRunner {
             worker.shutdownNow();
         }
         Duration took = Duration.ofNanos(System.nanoTime() - start);
+        // incremental dumps: which tracker they used, shown with the result; a kernel known to offer one must get it
+        Set<String> trackers = TrackersArmed.in(workDir);
+        TrackersArmed.unexpected(trackers, kind.expectedTracker()).ifPresent(why ->
+                failures.add(new CheckFailure("tracker", why)));
         if (failures.isEmpty()) {
-            return KnownGaps.classify(new CaseResult(testCase.name(), kind.label(), engine.name(), Outcome.PASS, "",
+            return KnownGaps.classify(new CaseResult(testCase.name(), kind.label(), engine.name(), Outcome.PASS,
+                    trackers.isEmpty() ? "" : "tracker " + String.join(", ", trackers),
                     List.of(), took), testCase.needs(), engine.knownGaps(), run.refusal());
         }
         String message = String.join("; ", failures.stream().map(f -> f.check() + ": " + f.getMessage()).toList());

@@ -23,6 +23,13 @@ public record Timeouts(Duration engine, Duration ready, Duration verdict, Durati
         return new Timeouts(engine, ready, verdict, probe, progress, base, cycle);
     }
 
+    /** Every bound {@code factor} times as long: for a sandbox whose steps run slower (a VM without KVM). */
+    public Timeouts times(int factor) {
+        return new Timeouts(engine.multipliedBy(factor), ready.multipliedBy(factor), verdict.multipliedBy(factor),
+                probe.multipliedBy(factor), progress.multipliedBy(factor), caseBase.multipliedBy(factor),
+                perCycle.multipliedBy(factor));
+    }
+
     /** The most one case may take, all told. */
     public Duration caseBound(int cycles) {
         return caseBase.plus(perCycle.multipliedBy(cycles));

@@ -36,7 +36,7 @@ public enum SandboxKind {
 
         @Override
         public Sandbox create(SandboxSetup setup) {
-            return new VagrantSandbox(setup.repo());
+            return new VagrantSandbox(setup);
         }
     };
 
@@ -44,6 +44,22 @@ public enum SandboxKind {
     public abstract Optional<String> unavailableReason();
 
     public abstract Sandbox create(SandboxSetup setup);
+
+    /**
+     * How many times longer than on this machine a step may take in this kind: the VM runs on qemu's TCG where
+     * there is no KVM (this machine is itself a guest without nested virtualisation), several times slower.
+     */
+    public int slowdown() {
+        return this == VAGRANT ? (QemuVm.kvm() ? 2 : 6) : 1;
+    }
+
+    /**
+     * The dirty-page tracker Cryo's incremental dumps must arm here, where the kernel is known: Debian 12's 6.1 in
+     * the VM has soft-dirty and no {@code PAGEMAP_SCAN} (so no uffd-wp tracker). Elsewhere, whatever the host has.
+     */
+    public Optional<String> expectedTracker() {
+        return this == VAGRANT ? Optional.of("soft-dirty") : Optional.empty();
+    }
 
     public String label() {
         return name().toLowerCase(Locale.ROOT);

@@ -324,7 +324,7 @@ final class TaskBuilder {
             }
 
             step = "move vdso";
-            moveVdso(img, block, busy);
+            moveVdso(img, block, vdsoPieces(cmaps), busy);
 
             step = "map memory";
             List<vma_entry> vmas = img.mm().getVmasList().stream().filter(v -> !isKernelVma(v)).toList();
@@ -560,7 +560,42 @@ final class TaskBuilder {
         return new long[]{s, e};
     }
 
-    private void moveVdso(Image img, long[] block, List<long[]> busy) throws SyscallException, CryoException {
+    /** The VMAs of the vDSO block, [start, end) each, in address order. */
+    private static List<long[]> vdsoPieces(List<MapsEntry> maps) {
+        List<long[]> pieces = new ArrayList<>();
+        for (MapsEntry m : maps) {
+            if (m.isVdso() || m.isVvar()) {
+                pieces.add(new long[]{m.start(), m.end()});
+            }
+        }
+        pieces.sort((a, b) -> Long.compare(a[0], b[0]));
+        return pieces;
+    }
+
+    /**
+     * Moves the vDSO block from {@code from} to {@code to} (ranges apart) one VMA at a time: kernels before 6.17
+     * refuse to mremap a range spanning several VMAs (EFAULT; Debian 12's 6.1 does). The VMA holding the remote
+     * syscall site goes last, and the site with it.
+     */
+    private void mremapVdsoBlock(List<long[]> pieces, long block, long from, long to) throws SyscallException {
+        long site = remote.site() - from + block;
+        long[] last = null;
+        for (long[] p : pieces) {
+            if (site >= p[0] && site < p[1]) {
+                last = p;
+                continue;
+            }
+            remote.call("mremap vdso", Syscall.MREMAP, from + (p[0] - block), p[1] - p[0], p[1] - p[0], 3, to + (p[0] - block));
+        }
+        if (last != null) {
+            remote.call("mremap vdso", Syscall.MREMAP, from + (last[0] - block), last[1] - last[0], last[1] - last[0], 3,
+                    to + (last[0] - block));
+            remote.moveSite(remote.site() + (to - from));
+        }
+    }
+
+    private void moveVdso(Image img, long[] block, List<long[]> pieces, List<long[]> busy)
+            throws SyscallException, CryoException {
         long s = Long.MAX_VALUE, e = 0;
         long vdsoStart = 0;
         for (vma_entry v : img.mm().getVmasList()) {
@@ -587,12 +622,10 @@ final class TaskBuilder {
         if (s < block[1] && block[0] < e) {
             // overlapping move: go through a free place first
             long tmp = gap(busy, size);
-            remote.call("mremap vdso", Syscall.MREMAP, from, size, size, 3, tmp);
-            remote.moveSite(remote.site() + (tmp - from));
+            mremapVdsoBlock(pieces, block[0], from, tmp);
             from = tmp;
         }
-        remote.call("mremap vdso", Syscall.MREMAP, from, size, size, 3, s);
-        remote.moveSite(remote.site() + (s - from));
+        mremapVdsoBlock(pieces, block[0], from, s);
         log.debug("vDSO block moved to %x (vdso at %x)", s, vdsoStart);
     }
 
