@@ -31,7 +31,12 @@ public final class EventFd implements FdKind {
     @Override
     public file_entry dump(FdDumpContext ctx, FdInfo fd, int id) throws CryoException {
         long count = Long.parseUnsignedLong(EventObjects.required(ctx, fd, "eventfd-count"), 16);
-        boolean semaphore = "1".equals(fd.extra().get("eventfd-semaphore"));
+        String mode = fd.extra().get("eventfd-semaphore");
+        boolean semaphore = "1".equals(mode);
+        if (mode == null) { // older kernels (6.1) do not show it, and nothing else does without changing the counter
+            ctx.log().warn("pid %d: fd %d (eventfd): this kernel's fdinfo does not say whether it counts as a semaphore "
+                    + "(EFD_SEMAPHORE); it comes back counting in the normal mode", ctx.pid(), fd.fd());
+        }
         int flags = EventObjects.fileFlags(fd) | (semaphore ? EFD_SEMAPHORE : 0);
         var e = eventfd_file_entry.newBuilder().setId(id).setFlags(flags).setFown(RegularFile.noOwner()).setCounter(count);
         return file_entry.newBuilder().setType(fd_types.EVENTFD).setId(id).setEfd(e).build();
