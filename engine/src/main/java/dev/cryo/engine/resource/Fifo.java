@@ -3,7 +3,6 @@ package dev.cryo.engine.resource;
 import dev.cryo.engine.CryoException;
 import dev.cryo.engine.proc.FdInfo;
 import dev.cryo.engine.sys.DirectFiles;
-import dev.cryo.engine.sys.NativeBuffer;
 import dev.cryo.engine.sys.Syscall;
 import dev.cryo.engine.sys.SyscallException;
 import dev.cryo.image.ImageDir;
@@ -176,7 +175,7 @@ public final class Fifo implements FdKind {
                         (Integer) ctx.state().getOrDefault(Pipe.MAX_FD, 64) + 1 + ctx.state().size());
                 ctx.syscall().call("close", Syscall.CLOSE, opened);
                 helpers.put(f.getPipeId(), helper);
-                refill(ctx, helper, ((Map<Integer, byte[]>) ctx.state().getOrDefault(DATA, Map.of())).get(f.getPipeId()));
+                Pipe.refill(ctx.pid(), helper, ((Map<Integer, byte[]>) ctx.state().getOrDefault(DATA, Map.of())).get(f.getPipeId()));
                 ctx.afterFds(() -> ctx.syscall().call("close(FIFO helper)", Syscall.CLOSE, helper));
             }
             int flags = reg.getFlags() & ~(RegularFile.O_CREAT | RegularFile.O_EXCL | RegularFile.O_TRUNC
@@ -188,32 +187,6 @@ public final class Fifo implements FdKind {
             return got;
         } catch (SyscallException e) {
             throw new CryoException(what + ": " + e.getMessage(), e);
-        }
-    }
-
-    /** Writes the bytes the FIFO held through the task's helper fd, taken with pidfd_getfd. */
-    private static void refill(FdRestoreContext ctx, int helper, byte[] data) throws SyscallException {
-        if (data == null || data.length == 0) {
-            return;
-        }
-        int pidfd = (int) Syscall.call("pidfd_open(" + ctx.pid() + ")", Syscall.PIDFD_OPEN, ctx.pid(), 0);
-        int ours = -1;
-        try {
-            ours = (int) Syscall.call("pidfd_getfd", Syscall.PIDFD_GETFD, pidfd, helper, 0);
-            if (data.length > 65536) {
-                Syscall.call("fcntl(F_SETPIPE_SZ)", Syscall.FCNTL, ours, Pipe.F_SETPIPE_SZ, data.length);
-            }
-            NativeBuffer b = NativeBuffer.allocate(data.length);
-            b.put(0, data);
-            long done = 0;
-            while (done < data.length) {
-                done += Syscall.call("write(FIFO)", Syscall.WRITE, ours, b.address() + done, data.length - done);
-            }
-        } finally {
-            if (ours >= 0) {
-                Syscall.raw(Syscall.CLOSE, ours);
-            }
-            Syscall.raw(Syscall.CLOSE, pidfd);
         }
     }
 }

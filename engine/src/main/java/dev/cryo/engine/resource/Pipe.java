@@ -197,28 +197,36 @@ public final class Pipe implements FdKind {
         byte[] raw = ctx.scratch().read(2048, 8);
         int r = (raw[0] & 0xff) | (raw[1] & 0xff) << 8 | (raw[2] & 0xff) << 16 | (raw[3] & 0xff) << 24;
         int w = (raw[4] & 0xff) | (raw[5] & 0xff) << 8 | (raw[6] & 0xff) << 16 | (raw[7] & 0xff) << 24;
-        byte[] data = ctx.pipesData().get(pipeId);
-        if (data != null && data.length > 0) {
-            int pidfd = (int) Syscall.call("pidfd_open(" + ctx.pid() + ")", Syscall.PIDFD_OPEN, ctx.pid(), 0);
-            int ours = -1;
-            try {
-                ours = (int) Syscall.call("pidfd_getfd", Syscall.PIDFD_GETFD, pidfd, w, 0);
-                if (data.length > 65536) {
-                    Syscall.call("fcntl(F_SETPIPE_SZ)", Syscall.FCNTL, ours, F_SETPIPE_SZ, data.length);
-                }
-                NativeBuffer b = NativeBuffer.allocate(data.length);
-                b.put(0, data);
-                long done = 0;
-                while (done < data.length) {
-                    done += Syscall.call("write", Syscall.WRITE, ours, b.address() + done, data.length - done);
-                }
-            } finally {
-                if (ours >= 0) {
-                    Syscall.raw(Syscall.CLOSE, ours);
-                }
-                Syscall.raw(Syscall.CLOSE, pidfd);
-            }
-        }
+        refill(ctx.pid(), w, ctx.pipesData().get(pipeId));
         return new int[]{r, w};
+    }
+
+    /**
+     * Writes the bytes a pipe (or FIFO) held through fd {@code fd} of task {@code pid}, taken into Cryo with
+     * pidfd_getfd: the new task need not run, and the pipe is grown first when the bytes exceed its default size.
+     */
+    static void refill(int pid, int fd, byte[] data) throws SyscallException {
+        if (data == null || data.length == 0) {
+            return;
+        }
+        int pidfd = (int) Syscall.call("pidfd_open(" + pid + ")", Syscall.PIDFD_OPEN, pid, 0);
+        int ours = -1;
+        try {
+            ours = (int) Syscall.call("pidfd_getfd", Syscall.PIDFD_GETFD, pidfd, fd, 0);
+            if (data.length > 65536) {
+                Syscall.call("fcntl(F_SETPIPE_SZ)", Syscall.FCNTL, ours, F_SETPIPE_SZ, data.length);
+            }
+            NativeBuffer b = NativeBuffer.allocate(data.length);
+            b.put(0, data);
+            long done = 0;
+            while (done < data.length) {
+                done += Syscall.call("write", Syscall.WRITE, ours, b.address() + done, data.length - done);
+            }
+        } finally {
+            if (ours >= 0) {
+                Syscall.raw(Syscall.CLOSE, ours);
+            }
+            Syscall.raw(Syscall.CLOSE, pidfd);
+        }
     }
 }
