@@ -97,13 +97,8 @@ public final class DockerSandbox implements Sandbox {
     @Override
     public void start() throws SandboxException {
         Path init = setup.initBinary();
-        if (!Files.isExecutable(init)) {
-            throw new SandboxException(init + " is not built (run `make fixtures`)");
-        }
-        Path ready = setup.workDir().resolve(".sandbox-ready");
+        Path ready = setup.prepareStart();
         try {
-            Files.createDirectories(setup.workDir());
-            Files.deleteIfExists(ready);
             String image = DockerBaseImage.ensure(client(), http, setup.workDir().getParent());
             String javaHome = javaHome();
             HostConfig host = HostConfig.newHostConfig()

@@ -46,13 +46,8 @@ public final class NativeSandbox implements Sandbox {
     @Override
     public void start() throws SandboxException {
         Path init = setup.initBinary();
-        if (!Files.isExecutable(init)) {
-            throw new SandboxException(init + " is not built (run `make fixtures`)");
-        }
-        Path ready = setup.workDir().resolve(".sandbox-ready");
+        Path ready = setup.prepareStart();
         try {
-            Files.createDirectories(setup.workDir());
-            Files.deleteIfExists(ready);
             unshare = new ProcessBuilder("unshare", "--pid", "--fork", "--mount-proc", "--net", "--mount", "--ipc",
                     "--uts", "--kill-child", init.toString(), ready.toString())
                     .redirectErrorStream(true)

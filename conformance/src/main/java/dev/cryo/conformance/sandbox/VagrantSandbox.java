@@ -47,16 +47,7 @@ public final class VagrantSandbox implements Sandbox {
     public void start() throws SandboxException {
         vm.ensureUp();
         Path init = setup.initBinary();
-        if (!Files.isExecutable(init)) {
-            throw new SandboxException(init + " is not built (run `make fixtures`)");
-        }
-        Path ready = setup.workDir().resolve(".sandbox-ready");
-        try {
-            Files.createDirectories(setup.workDir());
-            Files.deleteIfExists(ready);
-        } catch (IOException e) {
-            throw new SandboxException("cannot prepare " + setup.workDir() + ": " + e.getMessage(), e);
-        }
+        Path ready = setup.prepareStart();
         String w = quote(setup.workDir().toString());
         // `cd` apart from the `&`: a backgrounded list would keep a subshell, and ssh's session, open
         ExecResult started = vm.run("cd " + w + " || exit 1; setsid unshare --pid --fork --mount-proc --net --mount --ipc --uts"
