@@ -141,6 +141,12 @@ public final class HostCompatibility {
     }
 
     static long vdsoBlockBytes(mm_entry mm) {
+        long[] b = vdsoBlock(mm);
+        return b == null ? 0 : b[1] - b[0];
+    }
+
+    /** [start, end) of the image's adjacent [vvar] [vvar_vclock] [vdso] block, or null when it has none. */
+    static long[] vdsoBlock(mm_entry mm) {
         long s = Long.MAX_VALUE, e = 0;
         for (vma_entry v : mm.getVmasList()) {
             if ((v.getStatus() & (VMA_AREA_VDSO | VMA_AREA_VVAR)) != 0) {
@@ -148,19 +154,25 @@ public final class HostCompatibility {
                 e = Math.max(e, v.getEnd());
             }
         }
-        return e == 0 ? 0 : e - s;
+        return e == 0 ? null : new long[]{s, e};
+    }
+
+    /** The same block in a task's maps, or null. */
+    static long[] vdsoBlock(List<MapsEntry> maps) {
+        long s = Long.MAX_VALUE, e = 0;
+        for (MapsEntry m : maps) {
+            if (m.isVdso() || m.isVvar()) {
+                s = Math.min(s, m.start());
+                e = Math.max(e, m.end());
+            }
+        }
+        return e == 0 ? null : new long[]{s, e};
     }
 
     static long vdsoBlockBytes(ProcFs proc) throws CryoException {
         try {
-            long s = Long.MAX_VALUE, e = 0;
-            for (MapsEntry m : proc.fastMaps((int) ProcessHandle.current().pid())) {
-                if (m.isVdso() || m.isVvar()) {
-                    s = Math.min(s, m.start());
-                    e = Math.max(e, m.end());
-                }
-            }
-            return e == 0 ? 0 : e - s;
+            long[] b = vdsoBlock(proc.fastMaps((int) ProcessHandle.current().pid()));
+            return b == null ? 0 : b[1] - b[0];
         } catch (IOException e) {
             throw new CryoException("cannot restore: reading this kernel's vDSO layout from /proc/self/maps: "
                     + e.getMessage());

@@ -57,7 +57,8 @@ import java.util.Set;
  */
 final class TaskBuilder {
     static final int SCRATCH_SIZE = 3 * 4096, SCRATCH_STRUCTS = 4096, SCRATCH_AUXV = 8192;
-    static final int VMA_AREA_VSYSCALL = 1 << 2, VMA_AREA_VDSO = 1 << 3, VMA_AREA_VVAR = 1 << 12;
+    static final int VMA_AREA_VSYSCALL = 1 << 2, VMA_AREA_VDSO = HostCompatibility.VMA_AREA_VDSO,
+            VMA_AREA_VVAR = HostCompatibility.VMA_AREA_VVAR;
     static final int MAP_SHARED = 1, MAP_PRIVATE = 2, MAP_FIXED = 0x10, MAP_ANON = 0x20, MAP_GROWSDOWN = 0x100;
     static final int PR_SET_MM = 35, PR_SET_MM_MAP = 14;
 
@@ -547,17 +548,11 @@ final class TaskBuilder {
 
     /** [start, end) of the adjacent [vvar] [vvar_vclock] [vdso] block. */
     private long[] vdsoBlock(List<MapsEntry> maps) throws CryoException {
-        long s = Long.MAX_VALUE, e = 0;
-        for (MapsEntry m : maps) {
-            if (m.isVdso() || m.isVvar()) {
-                s = Math.min(s, m.start());
-                e = Math.max(e, m.end());
-            }
-        }
-        if (e == 0) {
+        long[] b = HostCompatibility.vdsoBlock(maps);
+        if (b == null) {
             throw new CryoException("cannot restore pid " + pid + ": this kernel gave the new task no vDSO");
         }
-        return new long[]{s, e};
+        return b;
     }
 
     /** The VMAs of the vDSO block, [start, end) each, in address order. */
@@ -596,19 +591,16 @@ final class TaskBuilder {
 
     private void moveVdso(Image img, long[] block, List<long[]> pieces, List<long[]> busy)
             throws SyscallException, CryoException {
-        long s = Long.MAX_VALUE, e = 0;
+        long[] imageBlock = HostCompatibility.vdsoBlock(img.mm());
+        if (imageBlock == null) {
+            throw new CryoException("cannot restore pid " + pid + ": the image has no vDSO, which Cryo cannot restore yet");
+        }
+        long s = imageBlock[0], e = imageBlock[1];
         long vdsoStart = 0;
         for (vma_entry v : img.mm().getVmasList()) {
-            if ((v.getStatus() & (VMA_AREA_VDSO | VMA_AREA_VVAR)) != 0) {
-                s = Math.min(s, v.getStart());
-                e = Math.max(e, v.getEnd());
-            }
             if ((v.getStatus() & VMA_AREA_VDSO) != 0) {
                 vdsoStart = v.getStart();
             }
-        }
-        if (e == 0) {
-            throw new CryoException("cannot restore pid " + pid + ": the image has no vDSO, which Cryo cannot restore yet");
         }
         long size = block[1] - block[0];
         if (e - s != size) {
