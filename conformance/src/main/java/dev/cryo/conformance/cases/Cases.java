@@ -76,6 +76,14 @@ public final class Cases {
                 // shared anonymous and /dev/zero memory that parent and child both write after the restore
                 new Case("shmem-tree", Fixture.quiet("shmem-tree"), Scenario.cycles(2, moment), Check.standard())
                         .needing(Feature.PROCESS_TREES),
+                // incremental dumps of trees: each task's pagemap on its own parent, its own tracker; the tasks keep
+                // rewriting private pages (copy-on-write shared at first) and counting in shared memory meanwhile
+                new Case("forktree-pre-dumps", Fixture.quiet("forktree", "--pages=64"),
+                        Scenario.cycles(1, moment).withPreDumps(2, List.of()), Check.standard())
+                        .needing(Feature.PROCESS_TREES),
+                new Case("shmem-tree-pre-dumps", Fixture.quiet("shmem-tree", "--tick-ms=20"),
+                        Scenario.cycles(2, moment).withPreDumps(2, List.of()), Check.standard())
+                        .needing(Feature.PROCESS_TREES),
                 new Case("tcp-loopback", Fixture.quiet("tcp-client", "--spawn-server={build}/tcp-server"),
                         Scenario.cycles(1, moment).withOptions(List.of("--tcp-established"), List.of("--tcp-established")),
                         Check.standard()).needing(Feature.PROCESS_TREES)));

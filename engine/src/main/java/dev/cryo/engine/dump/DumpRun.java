@@ -95,7 +95,7 @@ final class DumpRun {
 
     private FdDumpContext fdCtx; // the root's; every task's shares its pipe data and task set
     private long releasedAt;
-    private IncrementalDump incremental = IncrementalDump.none();
+    private IncrementalTree incremental = IncrementalTree.none();
 
     void run() throws CryoException {
         try {
@@ -113,10 +113,6 @@ final class DumpRun {
         } finally {
             writers.shutdown();
         }
-    }
-
-    private TaskDump root() {
-        return tasks.get(pid);
     }
 
     private TaskDump newTask(dev.cryo.engine.tree.TreeTask t) {
@@ -137,13 +133,10 @@ final class DumpRun {
                 log.info("the tree of pid %d: %d tasks %s", pid, tasks.size(), tasks.keySet());
             }
             if (!rehearsal) {
-                if (tasks.size() > 1 && (options.preDump() || options.trackMem() || options.prevImagesDir() != null)) {
-                    throw new CryoException("cannot dump pid " + pid + ": it has " + (tasks.size() - 1)
-                            + " descendant process(es), and incremental dumps (pre-dump, --track-mem, "
-                            + "--prev-images-dir) of process trees are not supported yet; dump the tree in full");
-                }
-                incremental = IncrementalDump.prepare(options, proc, log); // refuses before the target is touched
-                root().incremental = incremental;
+                // each task's parent images and tracker; refuses before the tree is touched
+                List<Integer> live = new ArrayList<>();
+                tasks.values().stream().filter(t -> !t.zombie()).forEach(t -> live.add(t.pid()));
+                incremental = IncrementalTree.prepare(options, proc, log, live);
             }
             try {
                 dir = ImageDir.create(options.imagesDir(), DirectFiles::write);
@@ -224,8 +217,7 @@ final class DumpRun {
                 step("write images", () -> writeImages(dir, images));
             }
             if (incremental.active()) {
-                step("track memory", () -> incremental.finish(dir,
-                        new dev.cryo.engine.mem.TrackedTarget(pid, root().remote())));
+                step("track memory", () -> incremental.finish(dir, tasks.values()));
             }
             boolean stopped = options.leaveStopped() && !options.preDump(); // -s: stopped once detached
             boolean keepRunning = options.leaveRunning() || options.preDump() || stopped;
@@ -343,6 +335,12 @@ final class DumpRun {
             }
         }
         fdCtx.tasks().set(tasks.keySet());
+        incremental.retain(tasks.keySet());
+        for (TaskDump d : tasks.values()) {
+            if (!d.zombie()) {
+                d.incremental = incremental.of(d.pid()); // a task born during the freeze: in full, tracked from now
+            }
+        }
         if (frozen.size() != tasks.values().stream().filter(t -> !t.zombie()).count()) {
             throw new CryoException("cannot dump pid " + pid + ": the tree changed while it was frozen (frozen "
                     + frozen.keySet() + ", the tree " + tasks.keySet() + "); try again");

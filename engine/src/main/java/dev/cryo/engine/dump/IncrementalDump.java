@@ -5,6 +5,7 @@ import dev.cryo.engine.log.Log;
 import dev.cryo.engine.mem.ContentHashTracker;
 import dev.cryo.engine.mem.DirtyTracker;
 import dev.cryo.engine.mem.PageBuffer;
+import dev.cryo.engine.mem.PageHashes;
 import dev.cryo.engine.mem.PageMapScanner;
 import dev.cryo.engine.mem.PageRanges;
 import dev.cryo.engine.mem.PageRun;
@@ -20,21 +21,21 @@ import dev.cryo.image.proto.pagemap_entry;
 import dev.cryo.image.proto.pagemap_head;
 
 import java.io.IOException;
-import java.nio.file.Files;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.HashSet;
 import java.util.LinkedHashSet;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
 
 /**
- * The incremental side of a dump: {@code --prev-images-dir} (write only pages written since the previous
+ * The incremental side of one task's dump: {@code --prev-images-dir} (write only pages written since the previous
  * dump, leave the rest to it), and {@code pre-dump} / {@code --track-mem} (arm a tracker for the next one).
- * {@link DumpRun} calls it at three points: {@link #prepare} before the freeze (every refusal happens there,
- * with the target untouched), {@link #plan} and {@link #finish} while frozen, {@link #commit} or
- * {@link #abort} after.
+ * {@link IncrementalTree} holds one per task of the tree and calls it at three points: {@link #prepare} before the
+ * freeze (every refusal happens there, with the target untouched), {@link #plan} (from the task's
+ * {@link TaskDump}) and {@link #finish} while frozen, {@link #commit} or {@link #abort} after.
  *
  * <p>A page goes to the parent only if all of these hold: its VMA was armed by the previous dump and is
  * unchanged (same bounds, protection and backing), the tracker does not report it written, and the chain
@@ -57,13 +58,21 @@ final class IncrementalDump {
     private PageRanges own = PageRanges.EMPTY;
     private String armedKeeper;
 
-    private IncrementalDump(Log log, int pid, long startTime, PrevImages prev, DirtyTracker computing, String armName) {
+    /** The root's track state goes to {@code cryo-track}, another task's to {@code cryo-track-PID}. */
+    private final boolean root;
+    /** Live uffd-wp keepers of this task found before the freeze: ended once this dump went through. */
+    private final List<UffdKeeper> keepers;
+
+    private IncrementalDump(Log log, int pid, long startTime, PrevImages prev, DirtyTracker computing, String armName,
+                            boolean root, List<UffdKeeper> keepers) {
         this.log = log;
         this.pid = pid;
         this.startTime = startTime;
         this.prev = prev;
         this.computing = computing;
         this.armName = armName;
+        this.root = root;
+        this.keepers = keepers;
     }
 
     /** What a dump of memory saves: pages to read and write, the pagemap, and how many pages stay in the parent. */
@@ -71,7 +80,12 @@ final class IncrementalDump {
     }
 
     static IncrementalDump none() {
-        return new IncrementalDump(null, 0, 0, null, null, null);
+        return new IncrementalDump(null, 0, 0, null, null, null, true, List.of());
+    }
+
+    /** The tracker this dump arms, or null. */
+    String armName() {
+        return armName;
     }
 
     boolean active() {
@@ -88,48 +102,59 @@ final class IncrementalDump {
         return "uffd-wp".equals(armName) || "soft-dirty".equals(armName);
     }
 
-    static IncrementalDump prepare(DumpOptions options, ProcFs proc, Log log) throws CryoException {
+    /**
+     * The incremental side of task {@code pid}'s dump (the root's or another task's of the tree), before the freeze:
+     * its part of the previous dump ({@code chain}, null without {@code --prev-images-dir}), the tracker that tells
+     * what it wrote since, and the tracker to arm. {@code keepers}: every live uffd-wp keeper, by target.
+     * A task that is gone already gets nothing (it is not dumped).
+     */
+    static IncrementalDump prepare(DumpOptions options, ProcFs proc, Log log, int pid, boolean root,
+                                   PrevImages.Chain chain, Map<String, List<UffdKeeper>> keepers) throws CryoException {
         boolean arm = options.preDump() || options.trackMem();
-        if (options.prevImagesDir() == null && !arm) {
+        if (chain == null && !arm) {
             return none();
         }
-        int pid = options.pid();
         long start;
         try {
             start = UffdKeeper.startTime(pid);
         } catch (IOException e) {
+            if (!root) {
+                return none(); // exited meanwhile: the frozen tree no longer has it
+            }
             throw new CryoException("cannot dump pid " + pid + ": no such process");
         }
-        PrevImages prev = options.prevImagesDir() == null ? null
-                : PrevImages.open(options.prevImagesDir(), options.imagesDir(), pid, start);
+        PrevImages prev = chain == null ? null : chain.task(pid, start);
+        if (chain != null && prev == null) {
+            log.info("pid %d is not in %s (born since, or its pid reused): all its pages are written", pid,
+                    chain.dir().path());
+        }
         String armName = arm ? MemoryTracking.best(pid, proc, log) : null;
+        List<UffdKeeper> mine = keepers.getOrDefault(pid + ":" + start, List.of());
+        String hashes = root ? PageHashes.FILE : PageHashes.FILE + "-" + pid;
         DirtyTracker computing = null;
         if (prev != null) {
             TrackState st = prev.state();
             if (st == null) {
-                log.info("%s armed no tracker: every page counts as written", prev.dir().path());
+                log.info("%s armed no tracker for pid %d: every page counts as written", prev.dir().path(), pid);
             } else if (st.tracker().equals("uffd-wp")
                     && UffdWpTracker.liveKeeper(st.extra(), pid, start).isEmpty()) {
-                log.warn("the userfaultfd armed by %s is gone (re-armed by another dump, or its keeper ended): "
-                        + "every page counts as written", prev.dir().path());
+                log.warn("the userfaultfd %s armed on pid %d is gone (re-armed by another dump, or its keeper ended): "
+                        + "every page counts as written", prev.dir().path(), pid);
             } else if (st.tracker().equals("soft-dirty") && MemoryTracking.unavailable("soft-dirty", pid, proc) != null) {
                 log.warn("%s armed soft-dirty, which this kernel lacks: every page counts as written", prev.dir().path());
             } else {
-                computing = MemoryTracking.create(st.tracker(), pid, start, prev.dir().path(), st, log);
+                computing = MemoryTracking.create(st.tracker(), pid, start, prev.dir().path(), st, log, mine, hashes);
             }
-            log.info("incremental dump on %s (chain of %d, tracker %s)", prev.dir().path(), prev.depth(),
+            log.info("pid %d: incremental dump on %s (chain of %d, tracker %s)", pid, prev.dir().path(), prev.depth(),
                     computing == null ? "none" : computing.name());
         }
-        IncrementalDump dump = new IncrementalDump(log, pid, start, prev, computing, armName);
+        IncrementalDump dump = new IncrementalDump(log, pid, start, prev, computing, armName, root, mine);
         if (armName != null) {
             dump.arming = computing != null && computing.name().equals(armName) ? computing
-                    : MemoryTracking.create(armName, pid, start, null, null, log);
-            if ("uffd-wp".equals(armName)) {
-                Warmup.bindSpawnInBackground(); // its keeper is spawned right after the target runs on again
-            }
+                    : MemoryTracking.create(armName, pid, start, null, null, log, mine, hashes);
         }
-        if (prev != null && !"false".equals(System.getProperty("cryo.incremental.rehearse"))) {
-            dump.rehearse(proc);
+        if (root && prev != null && !"false".equals(System.getProperty("cryo.incremental.rehearse"))) {
+            dump.rehearse(proc); // the root's warms the code up for every task
         }
         return dump;
     }
@@ -251,20 +276,11 @@ final class IncrementalDump {
     }
 
     /**
-     * While frozen, after the memory was planned: the parent link, and the tracker armed. What it needs to keep
+     * While frozen, after the memory was planned: the tracker armed (the parent link is the tree's, {@link
+     * IncrementalTree#finish}). What it needs to keep
      * (the uffd-wp keeper, the hashes) and the track state are written by {@link #commit}, once the target runs.
      */
     void finish(ImageDir dir, TrackedTarget target) throws CryoException {
-        try {
-            Files.deleteIfExists(dir.resolve(TrackState.FILE));
-            Files.deleteIfExists(dir.resolve(ImageDir.PARENT_LINK));
-            if (prev != null) {
-                dir.linkParent(prev.dir().path().toAbsolutePath());
-            }
-        } catch (IOException e) {
-            throw new CryoException("cannot dump pid " + pid + ": cannot link " + dir.path() + " to its parent: "
-                    + e.getMessage(), e);
-        }
         if (arming == null) {
             return;
         }
@@ -287,7 +303,7 @@ final class IncrementalDump {
                 armedKeeper = extra.get("keeper");
                 Set<String> keys = new LinkedHashSet<>();
                 armedVmas.forEach(m -> keys.add(TrackState.key(m)));
-                new TrackState(armName, pid, startTime, extra, keys).write(armedDir.path());
+                new TrackState(armName, pid, startTime, extra, keys).write(armedDir.path(), TrackState.file(pid, root));
             } catch (CryoException | IOException | RuntimeException e) {
                 arming.abort();
                 throw new CryoException("pid " + pid + " was dumped and runs on, but tracking its memory failed: "
@@ -299,7 +315,7 @@ final class IncrementalDump {
             computing.commit();
         }
         Optional<UffdKeeper> mine = UffdKeeper.parse(armedKeeper);
-        for (UffdKeeper k : UffdKeeper.of(pid, startTime)) {
+        for (UffdKeeper k : keepers) {
             if (mine.isEmpty() || mine.get().pid() != k.pid()) {
                 log.debug("ending uffd keeper %d of an earlier arming", k.pid());
                 k.stop(pid, startTime);

@@ -111,9 +111,18 @@ public final class MemoryTracking {
      * starting fresh). Returns null when the previous state cannot be trusted (then everything is written).
      */
     static DirtyTracker create(String name, int pid, long startTime, Path prevDir, TrackState prev, Log log) {
+        return create(name, pid, startTime, prevDir, prev, log, UffdKeeper.of(pid, startTime), PageHashes.FILE);
+    }
+
+    /**
+     * As above, for one task of a tree: {@code keepers} are its live uffd-wp keepers (found for the whole tree in
+     * one walk of /proc), {@code hashesFile} the file its content hashes go to in the images directory.
+     */
+    static DirtyTracker create(String name, int pid, long startTime, Path prevDir, TrackState prev, Log log,
+                               List<UffdKeeper> keepers, String hashesFile) {
         switch (name) {
             case "uffd-wp" -> {
-                return new UffdWpTracker(log, pid, startTime, UffdKeeper.of(pid, startTime));
+                return new UffdWpTracker(log, pid, startTime, keepers);
             }
             case "soft-dirty" -> {
                 return new SoftDirtyTracker(softDirtyKernel, pid);
@@ -122,12 +131,12 @@ public final class MemoryTracking {
                 PageHashes previous = null;
                 if (prev != null && prev.tracker().equals("content-hash")) {
                     try {
-                        previous = ContentHashTracker.load(prevDir);
+                        previous = ContentHashTracker.load(prevDir, prev.extra().getOrDefault("hashes", PageHashes.FILE));
                     } catch (IOException e) {
                         log.warn("cannot read the previous page hashes (%s); every page counts as written", e.getMessage());
                     }
                 }
-                return new ContentHashTracker(log, pid, previous);
+                return new ContentHashTracker(log, pid, previous, hashesFile);
             }
             default -> {
                 return null;

@@ -10,11 +10,14 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
+import java.util.HashSet;
 import java.util.List;
+import java.util.Set;
 
 /**
- * The images {@code --prev-images-dir} points at, checked before the target is touched: a dump of this very
- * process, and a parent chain in which every page a pagemap leaves to a parent is really there.
+ * The images {@code --prev-images-dir} points at, for one task of the tree, checked before the target is touched:
+ * a dump of this very process, and a parent chain in which every page a pagemap leaves to a parent is really there.
+ * {@link Chain} checks the directory once for the whole tree; {@link Chain#task} gives each task's part.
  *
  * @param dir      the previous dump
  * @param coverage every page the chain can give back (what a new pagemap may leave to the parent)
@@ -23,53 +26,84 @@ import java.util.List;
  */
 record PrevImages(ImageDir dir, PageRanges coverage, TrackState state, int depth) {
 
-    static PrevImages open(Path prev, Path imagesDir, int pid, long startTime) throws CryoException {
-        String where = "cannot dump pid " + pid + ": --prev-images-dir " + prev + ": ";
-        if (!Files.isDirectory(prev)) {
-            throw new CryoException(where + "no such images directory");
-        }
-        try {
-            if (Files.isSameFile(prev, imagesDir)) {
-                throw new CryoException(where + "it is the images directory itself; give the previous dump's directory");
+    /**
+     * The previous dump of a tree: its directory and parent chain, and the pids its pstree.img lists.
+     *
+     * @param root the tree's root, which the previous dump must be of
+     */
+    record Chain(ImageDir dir, List<ImageDir> chain, Set<Integer> pids, int root) {
+
+        static Chain open(Path prev, Path imagesDir, int root) throws CryoException {
+            String where = "cannot dump pid " + root + ": --prev-images-dir " + prev + ": ";
+            if (!Files.isDirectory(prev)) {
+                throw new CryoException(where + "no such images directory");
             }
-        } catch (IOException e) {
-            throw new CryoException(where + e.getMessage());
+            try {
+                if (Files.isSameFile(prev, imagesDir)) {
+                    throw new CryoException(where + "it is the images directory itself; give the previous dump's directory");
+                }
+            } catch (IOException e) {
+                throw new CryoException(where + e.getMessage());
+            }
+            ImageDir dir;
+            List<ImageDir> chain;
+            try {
+                dir = ImageDir.open(prev);
+                chain = dir.chain();
+            } catch (IOException e) {
+                throw new CryoException(where + "broken chain: " + e.getMessage());
+            }
+            List<pstree_entry> tree;
+            try {
+                tree = dir.pstree();
+            } catch (NoSuchFileException e) {
+                throw new CryoException(where + "holds no dump (pstree.img is missing)");
+            } catch (IOException e) {
+                throw new CryoException(where + "cannot read pstree.img: " + e.getMessage());
+            }
+            if (tree.isEmpty() || tree.get(0).getPid() != root) {
+                throw new CryoException(where + "holds the images of pid " + (tree.isEmpty() ? "(none)" : tree.get(0).getPid())
+                        + ", not of pid " + root);
+            }
+            Set<Integer> pids = new HashSet<>();
+            tree.forEach(e -> pids.add(e.getPid()));
+            return new Chain(dir, chain, pids, root);
         }
-        ImageDir dir;
-        List<ImageDir> chain;
-        try {
-            dir = ImageDir.open(prev);
-            chain = dir.chain();
-        } catch (IOException e) {
-            throw new CryoException(where + "broken chain: " + e.getMessage());
+
+        /**
+         * The part of task {@code pid} (started at {@code startTime}), or null when the previous dump does not hold
+         * this process: a task born since, or another process that reuses a pid of the previous tree. Such a task is
+         * dumped in full. A root that does not match is refused: the chain is of another process.
+         */
+        PrevImages task(int pid, long startTime) throws CryoException {
+            boolean isRoot = pid == root;
+            String where = "cannot dump pid " + pid + ": --prev-images-dir " + dir.path() + ": ";
+            if (!isRoot && (!pids.contains(pid) || !Files.exists(dir.resolve("pagemap-" + pid + ".img")))) {
+                return null; // new since, or a zombie then: nothing of its memory is there
+            }
+            TrackState state;
+            try {
+                state = TrackState.read(dir.path(), TrackState.file(pid, isRoot));
+            } catch (IOException e) {
+                throw new CryoException(where + "cannot read its track state: " + e.getMessage());
+            }
+            if (state != null && (state.pid() != pid || state.startTime() != startTime)) {
+                if (!isRoot) {
+                    return null; // the pid is another process's now
+                }
+                throw new CryoException(where + "holds the images of an earlier process with pid " + pid
+                        + " (started at tick " + state.startTime() + ", this one at tick " + startTime + ")");
+            }
+            return new PrevImages(dir, coverage(chain, pid, isRoot, where), state, chain.size());
         }
-        List<pstree_entry> tree;
-        try {
-            tree = dir.pstree();
-        } catch (NoSuchFileException e) {
-            throw new CryoException(where + "holds no dump (pstree.img is missing)");
-        } catch (IOException e) {
-            throw new CryoException(where + "cannot read pstree.img: " + e.getMessage());
-        }
-        if (tree.isEmpty() || tree.get(0).getPid() != pid) {
-            throw new CryoException(where + "holds the images of pid " + (tree.isEmpty() ? "(none)" : tree.get(0).getPid())
-                    + ", not of pid " + pid);
-        }
-        TrackState state;
-        try {
-            state = TrackState.read(prev);
-        } catch (IOException e) {
-            throw new CryoException(where + "cannot read its track state: " + e.getMessage());
-        }
-        if (state != null && (state.pid() != pid || state.startTime() != startTime)) {
-            throw new CryoException(where + "holds the images of an earlier process with pid " + pid
-                    + " (started at tick " + state.startTime() + ", this one at tick " + startTime + ")");
-        }
-        return new PrevImages(dir, coverage(chain, pid, where), state, chain.size());
     }
 
-    /** What the chain holds, checked from the oldest dump on: every in-parent run must be in the parent. */
-    private static PageRanges coverage(List<ImageDir> chain, int pid, String where) throws CryoException {
+    /**
+     * What the chain holds for {@code pid}, checked from the oldest dump on: every in-parent run must be in the
+     * parent. Every dump of the chain holds the root; a dump without another task's pagemap (it was not born yet)
+     * ends what lies below it.
+     */
+    private static PageRanges coverage(List<ImageDir> chain, int pid, boolean root, String where) throws CryoException {
         PageRanges below = null;
         for (int i = chain.size() - 1; i >= 0; i--) {
             ImageDir d = chain.get(i);
@@ -78,7 +112,11 @@ record PrevImages(ImageDir dir, PageRanges coverage, TrackState state, int depth
             try {
                 map = d.pagemap(pid);
             } catch (NoSuchFileException e) {
-                throw new CryoException(where + "broken chain: " + name + " is missing");
+                if (i == 0 || root) {
+                    throw new CryoException(where + "broken chain: " + name + " is missing");
+                }
+                below = null; // the task is younger than this dump: a later one holds it in full
+                continue;
             } catch (IOException | RuntimeException e) {
                 throw new CryoException(where + "broken chain: cannot read " + name + ": " + e.getMessage());
             }
@@ -106,7 +144,7 @@ record PrevImages(ImageDir dir, PageRanges coverage, TrackState state, int depth
             if (!inParent.isEmpty()) {
                 if (below == null) {
                     throw new CryoException(where + "broken chain: " + name + " leaves pages to a parent, but "
-                            + d.path() + " has no parent link");
+                            + d.path() + " has no parent link, or its parent no pagemap of pid " + pid);
                 }
                 PageRanges missing = inParent.minus(below);
                 if (!missing.isEmpty()) {

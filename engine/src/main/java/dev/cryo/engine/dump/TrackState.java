@@ -28,6 +28,11 @@ record TrackState(String tracker, int pid, long startTime, Map<String, String> e
     static final String FILE = "cryo-track";
     static final String HEADER = "cryo-track 1";
 
+    /** The state file of one task: the root's is {@code cryo-track}, each other task's {@code cryo-track-PID}. */
+    static String file(int pid, boolean root) {
+        return root ? FILE : FILE + "-" + pid;
+    }
+
     /** What identifies a VMA across dumps: bounds, protection, sharing and backing. */
     static String key(MapsEntry m) {
         return String.format("%x %x %d %c %x %x:%x %d %s", m.start(), m.end(), m.prot(), m.shared() ? 's' : 'p',
@@ -35,20 +40,29 @@ record TrackState(String tracker, int pid, long startTime, Map<String, String> e
     }
 
     void write(Path dir) throws IOException {
+        write(dir, FILE);
+    }
+
+    void write(Path dir, String name) throws IOException {
         StringBuilder sb = new StringBuilder(HEADER).append('\n');
         sb.append("tracker ").append(tracker).append('\n');
         sb.append("pid ").append(pid).append('\n');
         sb.append("starttime ").append(startTime).append('\n');
         extra.forEach((k, v) -> sb.append(k).append(' ').append(v).append('\n'));
         vmas.forEach(v -> sb.append("vma ").append(v).append('\n'));
-        Path tmp = dir.resolve(FILE + ".tmp");
+        Path tmp = dir.resolve(name + ".tmp");
         Files.writeString(tmp, sb);
-        Files.move(tmp, dir.resolve(FILE), java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+        Files.move(tmp, dir.resolve(name), java.nio.file.StandardCopyOption.REPLACE_EXISTING);
     }
 
     /** The state in {@code dir}, or null when the dump there armed no tracker. */
     static TrackState read(Path dir) throws IOException {
-        Path f = dir.resolve(FILE);
+        return read(dir, FILE);
+    }
+
+    /** The state in file {@code name} of {@code dir} (see {@link #file}), or null when there is none. */
+    static TrackState read(Path dir, String name) throws IOException {
+        Path f = dir.resolve(name);
         if (!Files.exists(f)) {
             return null;
         }

@@ -28,16 +28,28 @@ public final class ContentHashTracker implements DirtyTracker {
     /** Hashes the previous dump saved; null when it kept none (then every page counts as written). */
     private final PageHashes previous;
     private PageHashes current;
+    /** The file, in the images directory, this tracker's hashes go to (one per task of a tree). */
+    private final String file;
 
     public ContentHashTracker(Log log, int pid, PageHashes previous) {
+        this(log, pid, previous, PageHashes.FILE);
+    }
+
+    public ContentHashTracker(Log log, int pid, PageHashes previous, String file) {
         this.log = log;
         this.pid = pid;
         this.previous = previous;
+        this.file = file;
     }
 
     /** The previous hashes of a track state's directory. */
     public static PageHashes load(Path dir) throws IOException {
-        return PageHashes.read(dir.resolve(PageHashes.FILE));
+        return load(dir, PageHashes.FILE);
+    }
+
+    /** The previous hashes a track state names ({@code file} in its directory). */
+    public static PageHashes load(Path dir, String file) throws IOException {
+        return PageHashes.read(dir.resolve(file));
     }
 
     @Override
@@ -79,12 +91,12 @@ public final class ContentHashTracker implements DirtyTracker {
     @Override
     public Map<String, String> save(Path dir) throws CryoException {
         try {
-            current.write(dir.resolve(PageHashes.FILE));
+            current.write(dir.resolve(file));
         } catch (IOException e) {
-            throw new CryoException("cannot dump pid " + pid + ": cannot write " + dir.resolve(PageHashes.FILE) + ": "
+            throw new CryoException("cannot dump pid " + pid + ": cannot write " + dir.resolve(file) + ": "
                     + e.getMessage(), e);
         }
-        return Map.of("hashes", PageHashes.FILE);
+        return Map.of("hashes", file);
     }
 
     private PageHashes hashAll(PageRanges own) throws CryoException {

@@ -51,7 +51,15 @@ public record UffdKeeper(int pid, long startTime) {
 
     /** Every live keeper of {@code target}, found in /proc (from earlier chains, or runs that lost track). */
     public static List<UffdKeeper> of(int target, long targetStart) {
-        List<UffdKeeper> out = new ArrayList<>();
+        return all().getOrDefault(target + ":" + targetStart, List.of());
+    }
+
+    /**
+     * Every live keeper in /proc, by the {@code PID:STARTTIME} of the target it keeps a userfaultfd for: one walk
+     * of /proc for a whole tree's tasks.
+     */
+    public static java.util.Map<String, List<UffdKeeper>> all() {
+        java.util.Map<String, List<UffdKeeper>> out = new java.util.HashMap<>();
         try (Stream<Path> s = Files.list(Path.of("/proc"))) {
             for (Path p : (Iterable<Path>) s::iterator) {
                 String name = p.getFileName().toString();
@@ -63,10 +71,12 @@ public record UffdKeeper(int pid, long startTime) {
                         continue;
                     }
                     UffdKeeper k = new UffdKeeper(Integer.parseInt(name), startTime(Integer.parseInt(name)));
-                    if (k.holds(target, targetStart)) {
-                        out.add(k);
+                    String target = targetOf(p);
+                    if (target != null && k.holds(Integer.parseInt(target.substring(0, target.indexOf(':'))),
+                            Long.parseLong(target.substring(target.indexOf(':') + 1)))) {
+                        out.computeIfAbsent(target, t -> new ArrayList<>()).add(k);
                     }
-                } catch (IOException e) {
+                } catch (IOException | RuntimeException e) {
                     // gone meanwhile, or not ours to read
                 }
             }
@@ -117,6 +127,16 @@ public record UffdKeeper(int pid, long startTime) {
         } catch (IOException e) {
             return false;
         }
+    }
+
+    /** The {@code PID:STARTTIME} a keeper's environment names, or null. */
+    private static String targetOf(Path dir) throws IOException {
+        for (String line : environ(dir).split("\n")) {
+            if (line.startsWith(ENV + "=") && line.indexOf(':') > 0) {
+                return line.substring(ENV.length() + 1);
+            }
+        }
+        return null;
     }
 
     private static String environ(Path dir) throws IOException {
