@@ -84,6 +84,13 @@ public final class Cases {
                 new Case("shmem-tree-pre-dumps", Fixture.quiet("shmem-tree", "--tick-ms=20"),
                         Scenario.cycles(2, moment).withPreDumps(2, List.of()), Check.standard())
                         .needing(Feature.PROCESS_TREES),
+                // a shell with a real pipeline, dumped from the shell: bash, its loop's subshell and cat joined by a
+                // pipe; the numbers go on through cat with none missing or repeated. The loop waits on a FIFO of its
+                // own (no child), so every pid of the tree stays; the second waits with sleep, as people write it
+                new Case("bash-pipeline", bashPipeline("read -t 0.3 -u 3", true), Scenario.cycles(2, second),
+                        Check.counting()).needing(Feature.PROCESS_TREES),
+                new Case("bash-pipeline-sleep", bashPipeline("sleep 0.3", false), Scenario.cycles(2, second),
+                        outputChecks()).needing(Feature.PROCESS_TREES),
                 new Case("tcp-loopback", Fixture.quiet("tcp-client", "--spawn-server={build}/tcp-server"),
                         Scenario.cycles(1, moment).withOptions(List.of("--tcp-established"), List.of("--tcp-established")),
                         Check.standard()).needing(Feature.PROCESS_TREES)));
@@ -103,6 +110,33 @@ public final class Cases {
      */
     static List<Check> jvmChecks() {
         return Check.counting().stream().filter(c -> !(c instanceof dev.cryo.conformance.check.MapsUnchanged)).toList();
+    }
+
+    /**
+     * {@code bash -c}: a loop counting 0, 1, 2, ... every 0.3 s ({@code pause}), piped through {@code cat} into the
+     * fixture's stdout, started in the background beside a root shell that waits for it; the fixture protocol in
+     * shell (the ready marker with the root's pid; on SIGUSR2, PASS if the pipeline still runs). With
+     * {@code fifo} the loop first opens a FIFO of its own as fd 3 (for {@code read -t}).
+     */
+    static Fixture bashPipeline(String pause, boolean fifo) {
+        String script = "trap 'if kill -0 $! 2>/dev/null; then r=PASS; else r=\"FAIL: the pipeline is gone\"; fi; "
+                + "echo \"$r\" >\"$CRYO_FX_RESULT.tmp\"; mv -f \"$CRYO_FX_RESULT.tmp\" \"$CRYO_FX_RESULT\"; exit 0' USR2\n"
+                + (fifo ? "rm -f tick; mkfifo tick\n" : "")
+                + "{ " + (fifo ? "exec 3<>tick; " : "") + "i=0; while :; do echo $i; i=$((i+1)); " + pause
+                + "; done; } | cat &\n"
+                + "echo $$ >\"$CRYO_FX_READY.tmp\"; mv -f \"$CRYO_FX_READY.tmp\" \"$CRYO_FX_READY\"\n"
+                + "while :; do wait $!; kill -0 $! 2>/dev/null || sleep 1; done\n";
+        return new Fixture("/bin/bash", List.of("-c", script), Fixture.Output.COUNT_LINE_BUFFERED, 300);
+    }
+
+    /**
+     * The output's continuity, the verdict, nothing left stopped and sane images, but not the comparisons of /proc
+     * before and after: a tree whose short-lived children (a loop's {@code sleep}) come and go between the harness's
+     * look and the freeze is not the tree dumped.
+     */
+    static List<Check> outputChecks() {
+        return List.of(new dev.cryo.conformance.check.Resumes(), new dev.cryo.conformance.check.ImagesSane(),
+                new dev.cryo.conformance.check.FixtureVerdict(), new dev.cryo.conformance.check.CounterConsecutive());
     }
 
     /** An installed JDK 25 (under /usr/lib/jvm or /opt), if any. */

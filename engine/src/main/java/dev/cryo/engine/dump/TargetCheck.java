@@ -71,8 +71,15 @@ final class TargetCheck {
             }
             return; // exited meanwhile: it left the tree
         }
-        Tracers.requireUntraced(proc, pid, pid);
-        requireCryosNamespaces(pid);
+        try {
+            Tracers.requireUntraced(proc, pid, pid);
+            requireCryosNamespaces(pid);
+        } catch (CryoException e) {
+            if (pid != root && gone(proc, pid)) {
+                return; // exited since the tree was listed (a shell loop's `sleep`): the freeze sees it gone
+            }
+            throw e;
+        }
         try {
             for (int tid : proc.tasks(pid)) {
                 if (tid != pid && seccompOf(proc, tid) != 0) {
@@ -95,7 +102,20 @@ final class TargetCheck {
                 throw new CryoException("cannot dump pid " + pid + ": no such process");
             }
         } catch (IOException e) {
+            if (pid != root && gone(proc, pid)) {
+                return;
+            }
             throw new CryoException("cannot dump " + who + ": cannot read /proc/" + pid + ": " + e.getMessage());
+        }
+    }
+
+    /** Whether {@code pid} has exited (a zombie, or reaped) since the tree was listed. */
+    private static boolean gone(ProcFs proc, int pid) {
+        try {
+            char state = proc.stat(pid).state();
+            return state == 'Z' || state == 'X';
+        } catch (IOException e) {
+            return true;
         }
     }
 

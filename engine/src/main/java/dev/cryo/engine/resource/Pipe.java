@@ -84,6 +84,9 @@ public final class Pipe implements FdKind {
                 if (tasks.contains(other) || other == ProcessHandle.current().pid()) {
                     continue;
                 }
+                if (bornInto(tasks, other)) {
+                    continue; // forked since the tree was listed (a shell's loop runs `sleep`): the freeze takes it in
+                }
                 try (DirectoryStream<Path> fds = Files.newDirectoryStream(p.resolve("fd"))) {
                     for (Path f : fds) {
                         try {
@@ -102,6 +105,23 @@ public final class Pipe implements FdKind {
             return 0;
         }
         return 0;
+    }
+
+    /** Whether {@code pid} descends from a task of {@code tasks} (a child born after they were listed). */
+    static boolean bornInto(java.util.Set<Integer> tasks, int pid) {
+        int p = pid;
+        for (int depth = 0; depth < 64 && p > 1; depth++) {
+            try {
+                String stat = Files.readString(Path.of("/proc", Integer.toString(p), "stat"));
+                p = Integer.parseInt(stat.substring(stat.lastIndexOf(')') + 2).split(" ")[1]);
+            } catch (IOException | RuntimeException e) {
+                return false;
+            }
+            if (tasks.contains(p)) {
+                return true;
+            }
+        }
+        return false;
     }
 
     static int pipeId(String target) {
