@@ -11,7 +11,7 @@ import java.util.List;
  */
 public record Scenario(int cycles, int preDumps, List<PageWrite> writes, boolean leaveRunning,
                        boolean restoreAfterLeaveRunning, Duration dumpAfter, List<String> dumpOptions,
-                       List<String> restoreOptions) {
+                       List<String> restoreOptions, List<String> fixtureArgs) {
 
     public Scenario {
         if (cycles < 1 || preDumps < 0) {
@@ -20,6 +20,20 @@ public record Scenario(int cycles, int preDumps, List<PageWrite> writes, boolean
         writes = List.copyOf(writes);
         dumpOptions = List.copyOf(dumpOptions);
         restoreOptions = List.copyOf(restoreOptions);
+        fixtureArgs = List.copyOf(fixtureArgs);
+    }
+
+    public Scenario(int cycles, int preDumps, List<PageWrite> writes, boolean leaveRunning,
+                    boolean restoreAfterLeaveRunning, Duration dumpAfter, List<String> dumpOptions,
+                    List<String> restoreOptions) {
+        this(cycles, preDumps, writes, leaveRunning, restoreAfterLeaveRunning, dumpAfter, dumpOptions, restoreOptions,
+                List.of());
+    }
+
+    /** The same scenario on a fixture given {@code args} beyond its own (a property's drawn tree, say). */
+    public Scenario withFixtureArgs(List<String> args) {
+        return new Scenario(cycles, preDumps, writes, leaveRunning, restoreAfterLeaveRunning, dumpAfter, dumpOptions,
+                restoreOptions, args);
     }
 
     /** {@code cycles} plain dump and restore cycles, each after {@code dumpAfter}. */
@@ -29,15 +43,15 @@ public record Scenario(int cycles, int preDumps, List<PageWrite> writes, boolean
 
     public Scenario withPreDumps(int count, List<PageWrite> writesBetween) {
         return new Scenario(cycles, count, writesBetween, leaveRunning, restoreAfterLeaveRunning, dumpAfter,
-                dumpOptions, restoreOptions);
+                dumpOptions, restoreOptions, fixtureArgs);
     }
 
     public Scenario leavingRunning(boolean thenRestore) {
-        return new Scenario(cycles, preDumps, writes, true, thenRestore, dumpAfter, dumpOptions, restoreOptions);
+        return new Scenario(cycles, preDumps, writes, true, thenRestore, dumpAfter, dumpOptions, restoreOptions, fixtureArgs);
     }
 
     public Scenario withOptions(List<String> dump, List<String> restore) {
-        return new Scenario(cycles, preDumps, writes, leaveRunning, restoreAfterLeaveRunning, dumpAfter, dump, restore);
+        return new Scenario(cycles, preDumps, writes, leaveRunning, restoreAfterLeaveRunning, dumpAfter, dump, restore, fixtureArgs);
     }
 
     /**
@@ -48,11 +62,11 @@ public record Scenario(int cycles, int preDumps, List<PageWrite> writes, boolean
         List<Scenario> simpler = new java.util.ArrayList<>();
         if (cycles > 1) {
             simpler.add(new Scenario(1, preDumps, writes, leaveRunning, restoreAfterLeaveRunning, dumpAfter, dumpOptions,
-                    restoreOptions));
+                    restoreOptions, fixtureArgs));
         }
         if (preDumps > 0) {
             simpler.add(new Scenario(cycles, preDumps - 1, writes.subList(0, Math.min(writes.size(), preDumps - 1)),
-                    leaveRunning, restoreAfterLeaveRunning, dumpAfter, dumpOptions, restoreOptions));
+                    leaveRunning, restoreAfterLeaveRunning, dumpAfter, dumpOptions, restoreOptions, fixtureArgs));
         }
         for (int i = 0; i < writes.size(); i++) {
             for (int c = 0; c < writes.get(i).vmaChanges().size(); c++) {
@@ -61,18 +75,18 @@ public record Scenario(int cycles, int preDumps, List<PageWrite> writes, boolean
         }
         if (writes.stream().anyMatch(w -> !w.vmaChanges().isEmpty())) {
             simpler.add(new Scenario(cycles, preDumps, writes.stream().map(PageWrite::withoutVmaChanges).toList(),
-                    leaveRunning, restoreAfterLeaveRunning, dumpAfter, dumpOptions, restoreOptions));
+                    leaveRunning, restoreAfterLeaveRunning, dumpAfter, dumpOptions, restoreOptions, fixtureArgs));
         }
         if (!writes.isEmpty()) {
             simpler.add(new Scenario(cycles, preDumps, List.of(), leaveRunning, restoreAfterLeaveRunning, dumpAfter,
-                    dumpOptions, restoreOptions));
+                    dumpOptions, restoreOptions, fixtureArgs));
         }
         if (leaveRunning) {
-            simpler.add(new Scenario(cycles, preDumps, writes, false, false, dumpAfter, dumpOptions, restoreOptions));
+            simpler.add(new Scenario(cycles, preDumps, writes, false, false, dumpAfter, dumpOptions, restoreOptions, fixtureArgs));
         }
         if (!dumpAfter.isZero()) {
             simpler.add(new Scenario(cycles, preDumps, writes, leaveRunning, restoreAfterLeaveRunning, Duration.ZERO,
-                    dumpOptions, restoreOptions));
+                    dumpOptions, restoreOptions, fixtureArgs));
         }
         return simpler;
     }
@@ -81,7 +95,7 @@ public record Scenario(int cycles, int preDumps, List<PageWrite> writes, boolean
         List<PageWrite> changed = new java.util.ArrayList<>(writes);
         changed.set(index, write);
         return new Scenario(cycles, preDumps, changed, leaveRunning, restoreAfterLeaveRunning, dumpAfter, dumpOptions,
-                restoreOptions);
+                restoreOptions, fixtureArgs);
     }
 
     /** Whether each cycle ends in a restore (else the original process carries on after {@code dump -R}). */
@@ -112,6 +126,9 @@ public record Scenario(int cycles, int preDumps, List<PageWrite> writes, boolean
         }
         if (!restoreOptions.isEmpty()) {
             s.append(", restore ").append(String.join(" ", restoreOptions));
+        }
+        if (!fixtureArgs.isEmpty()) {
+            s.append(", fixture ").append(String.join(" ", fixtureArgs));
         }
         return s.toString();
     }

@@ -103,7 +103,10 @@ public record ProcSnapshot(List<TaskRow> tasks, List<MapRow> maps, List<FdRow> f
     public List<String> normalisedFds() {
         Map<String, String> names = new LinkedHashMap<>();
         List<String> rows = new ArrayList<>();
-        for (FdRow fd : fds) {
+        // numbered in pid and fd order, not the probe's: a restore may list a task's children in another order
+        List<FdRow> ordered = fds.stream().sorted(java.util.Comparator.comparingInt(FdRow::pid)
+                .thenComparingInt(FdRow::fd)).toList();
+        for (FdRow fd : ordered) {
             String target = fd.target();
             int open = target.indexOf(":[");
             if (open > 0 && target.endsWith("]")) {

@@ -21,7 +21,7 @@ public final class Properties {
     }
 
     public static List<ScenarioProperty> all() {
-        return List.of(counterScenarios(), memoryScenarios(), memoryChurn());
+        return List.of(counterScenarios(), memoryScenarios(), memoryChurn(), trees());
     }
 
     /** The fast counter through 1-4 cycles, 0-2 pre-dumps each, dumped at a random moment, sometimes with -R. */
@@ -62,5 +62,24 @@ public final class Properties {
         // QuickTheories' first draws are the simplest (no pre-dump): a few more examples reach real scripts
         return new ScenarioProperty("property-memory-churn", Fixture.quiet("memory", "--maps=16", "--pages=8"), scenarios,
                 checks, 5);
+    }
+
+    /**
+     * Random process trees ({@code randtree}, issue 12): 1 to 30 tasks, 4 levels at most, random sessions and groups
+     * (dead leaders among them, whose children the root adopts), zombies, stopped tasks, 0-2 threads per task, pipes
+     * from children to parents and a page of shared memory; 1 to 3 cycles, each with 0-1 pre-dump, plain, with
+     * {@code -R}, or {@code -R} then kill and restore. Pids, ppids, pgids, sids and states (the harness's checks and
+     * each task's own) hold.
+     */
+    public static ScenarioProperty trees() {
+        // one pre-dump at most: a 30-task tree's dump takes seconds here, and CI runs 3 examples
+        Gen<Scenario> base = integers().between(1, 3).zip(integers().between(0, 1), integers().between(0, 2),
+                integers().between(0, 300), (cycles, preDumps, mode, ms) -> {
+                    Scenario s = Scenario.cycles(cycles, Duration.ofMillis(ms)).withPreDumps(preDumps, List.of());
+                    return mode == 0 ? s : s.leavingRunning(mode == 2);
+                });
+        Gen<Scenario> scenarios = base.zip(lists().of(integers().between(0, Integer.MAX_VALUE)).ofSizeBetween(1, 30),
+                (s, ops) -> s.withFixtureArgs(TreeSpec.of(ops)));
+        return new ScenarioProperty("property-trees", Fixture.quiet("randtree"), scenarios, Check.standard());
     }
 }

@@ -37,8 +37,15 @@ public record ScenarioProperty(String name, Fixture fixture, Gen<Scenario> scena
     public record Finding(boolean held, int examples, String smallest, String failure) {
     }
 
+    /** The case of one drawn scenario: the fixture gets the scenario's own arguments too (a drawn tree, say). */
     public Case caseFor(Scenario scenario) {
-        return new Case(name, fixture, scenario, checks);
+        Fixture f = fixture;
+        if (!scenario.fixtureArgs().isEmpty()) {
+            List<String> args = new java.util.ArrayList<>(fixture.args());
+            args.addAll(scenario.fixtureArgs());
+            f = new Fixture(fixture.binary(), args, fixture.output(), fixture.stepMillis());
+        }
+        return new Case(name, f, scenario, checks);
     }
 
     /**

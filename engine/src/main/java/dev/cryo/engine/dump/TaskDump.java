@@ -244,11 +244,36 @@ final class TaskDump {
         } catch (IOException e) {
             comm = "";
         }
-        var core = core_entry.newBuilder().setMtype(core_entry.march.X86_64)
-                .setTc(task_core_entry.newBuilder().setTaskState(TaskState.DEAD.code()).setExitCode(task.exitCode())
-                        .setPersonality(0).setFlags(0).setBlkSigset(0).setComm(comm));
+        var tc = task_core_entry.newBuilder().setTaskState(TaskState.DEAD.code()).setExitCode(task.exitCode())
+                .setPersonality(0).setFlags(0).setBlkSigset(0).setComm(comm);
+        zombieSignals(tc);
+        var core = core_entry.newBuilder().setMtype(core_entry.march.X86_64).setTc(tc);
         return new Images(this, pstree(), Map.of(pid, core.build()), null, null, null, null);
     }
+
+    /**
+     * What /proc still shows of an unreaped zombie's signals: its mask and which signals it ignores or catches (its
+     * sighand lives until it is reaped). A caught signal's handler cannot be read (a zombie cannot be seized) and is
+     * never run again: any address other than SIG_DFL and SIG_IGN shows the same.
+     */
+    private void zombieSignals(task_core_entry.Builder tc) {
+        try {
+            TaskStatus status = proc.status(pid);
+            long ignored = status.hex("SigIgn"), caught = status.hex("SigCgt");
+            tc.setBlkSigset(status.hex("SigBlk"));
+            for (int sig : Signals.numbered()) {
+                long bit = 1L << (sig - 1);
+                long handler = (caught & bit) != 0 ? ZOMBIE_HANDLER : (ignored & bit) != 0 ? 1 : 0;
+                tc.addSigactions(sa_entry.newBuilder().setSigaction(handler).setFlags(0).setRestorer(0).setMask(0)
+                        .setCompatSigaction(false));
+            }
+        } catch (IOException | RuntimeException e) {
+            // reaped meanwhile: the restore gives it its parent's, as a child inherits them at fork
+        }
+    }
+
+    /** The handler a zombie's caught signals are written with (a page-aligned address no handler would have). */
+    static final long ZOMBIE_HANDLER = 0x1000;
 
     /** Memory, remote state, files and cores of a frozen live (or stopped) task. */
     Images collect() throws CryoException {

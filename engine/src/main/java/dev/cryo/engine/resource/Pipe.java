@@ -57,11 +57,13 @@ public final class Pipe implements FdKind {
                 reader |= same.stream().anyMatch(f -> (f.flags() & RegularFile.O_ACCMODE) == 0);
                 writer |= same.stream().anyMatch(f -> (f.flags() & RegularFile.O_ACCMODE) == RegularFile.O_WRONLY);
             }
-            if (!reader || !writer) {
+            int other = holderOutside(ctx.tasks().pids(), fd.target());
+            if ((!reader || !writer) && other > 0) {
                 throw new CryoException(where + ", whose " + (reader ? "write" : "read") + " end is held by a "
                         + "process outside the dumped tree; dump the tree that holds both ends");
             }
-            int other = holderOutside(ctx.tasks().pids(), fd.target());
+            // an end no process holds is closed (a reader at EOF, a writer whose reader left): the restore makes the
+            // pipe and closes that end again
             if (other > 0) {
                 throw new CryoException(where + ", which process " + other + " outside the dumped tree holds too; "
                         + "dump the tree that holds every end");
