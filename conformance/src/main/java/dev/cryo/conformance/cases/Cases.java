@@ -91,6 +91,11 @@ public final class Cases {
                         Check.counting()).needing(Feature.PROCESS_TREES),
                 new Case("bash-pipeline-sleep", bashPipeline("sleep 0.3", false), Scenario.cycles(2, second),
                         outputChecks()).needing(Feature.PROCESS_TREES),
+                // and incrementally: between the pre-dumps and the dump a `sleep` is born (dumped in full), another
+                // is gone (its pagemap in the parent images is not looked at)
+                new Case("bash-pipeline-sleep-pre-dumps", bashPipeline("sleep 0.3", false),
+                        Scenario.cycles(2, second).withPreDumps(2, List.of()), outputChecks())
+                        .needing(Feature.PROCESS_TREES),
                 new Case("tcp-loopback", Fixture.quiet("tcp-client", "--spawn-server={build}/tcp-server"),
                         Scenario.cycles(1, moment).withOptions(List.of("--tcp-established"), List.of("--tcp-established")),
                         Check.standard()).needing(Feature.PROCESS_TREES)));
