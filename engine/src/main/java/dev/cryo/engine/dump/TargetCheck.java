@@ -106,6 +106,11 @@ final class TargetCheck {
                 return;
             }
             throw new CryoException("cannot dump " + who + ": cannot read /proc/" + pid + ": " + e.getMessage());
+        } catch (CryoException e) {
+            if (pid != root && gone(proc, pid)) {
+                return; // its fds vanished while they were checked: it exited, and the freeze sees it gone
+            }
+            throw e;
         }
     }
 
