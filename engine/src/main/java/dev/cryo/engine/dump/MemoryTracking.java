@@ -131,7 +131,9 @@ public final class MemoryTracking {
                 PageHashes previous = null;
                 if (prev != null && prev.tracker().equals("content-hash")) {
                     try {
-                        previous = ContentHashTracker.load(prevDir, prev.extra().getOrDefault("hashes", PageHashes.FILE));
+                        String file = prev.extra().getOrDefault("hashes", PageHashes.FILE);
+                        // a file of that directory, whatever the track state says
+                        previous = ContentHashTracker.load(prevDir, file.contains("/") ? PageHashes.FILE : file);
                     } catch (IOException e) {
                         log.warn("cannot read the previous page hashes (%s); every page counts as written", e.getMessage());
                     }
