@@ -85,7 +85,9 @@ class TreeRestorePropertyTest {
         numbers.remove(modelRoot.pid());
         numbers.remove(modelRoot.pgid());
         numbers.remove(modelRoot.sid());
-        List<Integer> free = TreeImages.freePids(numbers.size());
+        // the dumped root's pid is free too (it exited) but is the restored root's: never a task's or helper's
+        List<Integer> free = new java.util.ArrayList<>(TreeImages.freePids(numbers.size() + 1));
+        free.remove(Integer.valueOf(root));
         Map<Integer, Integer> real = new HashMap<>();
         real.put(modelRoot.pid(), root);
         int i = 0;
