@@ -36,6 +36,8 @@ public final class FdCases {
                 // in the foreground; and a shell job's terminal, its master outside the tree (-j)
                 new Case("pty", Fixture.quiet("pty"), Scenario.cycles(2, moment), Check.standard()),
                 new Case("pty-shell-job", Fixture.quiet("pty", "--outside"),
-                        Scenario.cycles(2, moment).withOptions(List.of("-j"), List.of("-j")), Check.standard()));
+                        Scenario.cycles(2, moment).withOptions(List.of("-j"), List.of("-j")), Check.standard()),
+                // unix SOCK_SEQPACKET: record boundaries of queued messages, a listener and its connection
+                new Case("unix-seqpacket", Fixture.quiet("unix-seqpacket"), Scenario.cycles(2, moment), Check.standard()));
     }
 }
