@@ -814,11 +814,13 @@ final class TaskBuilder {
             file_entry file = img.file(first.getId(), first.getType());
             FdKind kind = FdKinds.of(file.getType()).orElseThrow();
             Integer held = shared.held(file.getId());
+            Integer inherited = held == null ? dev.cryo.engine.resource.InheritedFds.match(ctx, file) : null;
             int got;
             if (held != null) {
                 got = shared.give(ctx, held);
             } else {
-                got = kind.restore(ctx, file, first);
+                got = inherited != null ? dev.cryo.engine.resource.InheritedFds.give(ctx, inherited, "fd " + first.getFd())
+                        : kind.restore(ctx, file, first); // --inherit-fd: the restorer's fd stands for the file
                 if (shared.isShared(file.getId())) {
                     shared.take(pid, got, file.getId());
                 }
