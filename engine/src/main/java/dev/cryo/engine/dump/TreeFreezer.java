@@ -61,7 +61,7 @@ public final class TreeFreezer {
                 }
                 List<Integer> tids;
                 try {
-                    tids = Freezer.freezeAll(pid, options, () -> proc.tasks(pid));
+                    tids = Freezer.freezeAll(pid, options, threadsOf(proc, pid));
                 } catch (SyscallException e) {
                     if (e.errno() == 3 && pid != root) {
                         continue; // exited (and was reaped) before it could be frozen: it left the tree
@@ -81,6 +81,21 @@ public final class TreeFreezer {
             release();
             throw e;
         }
+    }
+
+    /** The threads of {@code pid} as /proc lists them, with the count that tells a listing that missed one. */
+    static Freezer.ThreadList threadsOf(ProcFs proc, int pid) {
+        return new Freezer.ThreadList() {
+            @Override
+            public List<Integer> tids() throws IOException {
+                return proc.tasks(pid);
+            }
+
+            @Override
+            public int count() throws IOException {
+                return proc.stat(pid).numThreads();
+            }
+        };
     }
 
     private boolean zombie(int pid, boolean root) throws SyscallException {
