@@ -8,7 +8,8 @@
  * Verdict (SIGUSR2 to P): P writes "check" to the master; G checks that its fd 0 is a terminal, is the same
  * /dev/pts/N, keeps the termios and window size, that C's session controls it (tcgetsid, /proc/C/stat tty_nr)
  * and that G's group is in the foreground (tcgetpgrp, /proc/C/stat tpgid), and answers "ok" or "bad: why"
- * through the slave; P reads it from the master and checks its own master (same index, still unlocked).
+ * through /dev/tty, which G holds open (the controlling terminal by its own name, dumped without -j); P reads
+ * it from the master and checks its own master (same index, still unlocked).
  *
  * --outside: the master stays outside the dumped tree (a shell job's terminal, dumped and restored with -j).
  * P holds the master and answers "ping" with "pong"; its child C, on the slave (fds 0, 1, 2) with the same
@@ -134,7 +135,11 @@ static int proc_tty(pid_t pid, int *sid, long *tty, int *tpgid)
 static void reader(pid_t leader)
 {
 	char line[128], why[200];
+	/* the controlling terminal by its own name: the answers go back through it */
+	int ctty = open("/dev/tty", O_RDWR);
 
+	if (ctty < 0)
+		_exit(5);
 	say(1, "ready\n");
 	for (;;) {
 		if (read_line(0, line, sizeof(line)) < 0)
@@ -158,12 +163,16 @@ static void reader(pid_t leader)
 			snprintf(why, sizeof(why), "/proc/%d/stat: session %d tty %#lx tpgid %d", leader, sid, tty, tpgid);
 			bad = why;
 		}
+		if (!bad && tcgetpgrp(ctty) != getpgrp()) {
+			snprintf(why, sizeof(why), "/dev/tty's foreground group is %d, not %d", tcgetpgrp(ctty), getpgrp());
+			bad = why;
+		}
 		if (bad) {
 			char out[256];
 			snprintf(out, sizeof(out), "bad: %s\n", bad);
-			say(1, out);
+			say(ctty, out);
 		} else {
-			say(1, "ok\n");
+			say(ctty, "ok\n");
 		}
 	}
 }

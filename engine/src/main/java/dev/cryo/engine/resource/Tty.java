@@ -228,6 +228,22 @@ public final class Tty implements FdKind {
         }
     }
 
+    /** The path by which a task opens its controlling terminal, whichever it is. */
+    public static final String CONTROLLING = "/dev/tty";
+
+    /**
+     * Whether {@code path} is {@code /dev/tty} and the task's controlling terminal a pty whose master the tree
+     * holds: the restore makes that terminal the session's again, so {@code /dev/tty} opens to it without -j.
+     */
+    static boolean controlledFromTree(FdDumpContext ctx, String path) {
+        long[] t = controllingTerminal(ctx.pid());
+        if (!path.equals(CONTROLLING) || t == null) {
+            return false;
+        }
+        Node n = new Node(0, t[0], 0, 0, 0);
+        return n.slave() && ctx.ttys().mastersInTree(ctx).contains(n.slaveIndex());
+    }
+
     @Override
     public void check(FdDumpContext ctx, FdInfo fd) throws CryoException {
         String where = "cannot dump pid " + ctx.pid() + ": fd " + fd.fd() + " (" + fd.target() + ")";
