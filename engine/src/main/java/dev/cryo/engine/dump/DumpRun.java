@@ -407,7 +407,8 @@ final class DumpRun {
         List<TaskDump.Images> out = new ArrayList<>(tasks.size());
         nextPagesId = tasks.size() + 1; // a task's pages id is its number; shared objects' come after
         long m0 = System.nanoTime();
-        // each task's own state read by its tracer, all tracers at once; the shared tables then in tree order
+        // each task's own state read by its tracer, all tracers at once; the shared tables then in tree order, each
+        // task's as soon as its own state is in, and its memory to a writer right after
         Map<TaskDump, java.util.concurrent.Future<Object>> own = new LinkedHashMap<>();
         if (tracers != null) {
             for (TaskDump t : tasks.values()) {
@@ -420,21 +421,21 @@ final class DumpRun {
             }
         }
         try {
-            for (java.util.concurrent.Future<Object> f : own.values()) {
-                dev.cryo.engine.ptrace.Tracer.await(f);
+            for (TaskDump t : tasks.values()) {
+                if (own.containsKey(t)) {
+                    dev.cryo.engine.ptrace.Tracer.await(own.get(t));
+                }
+                TaskDump.Images img = t.zombie() ? t.zombieImages() : t.collect();
+                out.add(img);
+                if (img.memory() != null && !options.preDump()) {
+                    submitMemoryImages(img); // a writer reads and saves them while the next task is collected
+                }
             }
         } finally {
             own.values().forEach(f -> f.cancel(false)); // after a failure: what has not started never does
         }
-        log.debug("tasks' own state read in %d us (%d tracer threads)", (System.nanoTime() - m0) / 1000,
+        log.debug("tasks collected in %d us (%d tracer threads)", (System.nanoTime() - m0) / 1000,
                 tracers == null ? 1 : tracers.size());
-        for (TaskDump t : tasks.values()) {
-            TaskDump.Images img = t.zombie() ? t.zombieImages() : t.collect();
-            out.add(img);
-            if (img.memory() != null && !options.preDump()) {
-                submitMemoryImages(img); // a writer reads and saves them while the next task is collected
-            }
-        }
         memdumpUs = (System.nanoTime() - m0) / 1000;
         if (!options.preDump()) {
             // shared objects in full, once each, while every task that maps them is frozen
