@@ -53,10 +53,14 @@ class ThreadsRoundTripTest {
     }
 
     private Target start(String... args) throws Exception {
+        return startFixture("threads-state", args);
+    }
+
+    private Target startFixture(String name, String... args) throws Exception {
         String[] all = new String[args.length + 3];
         all[0] = "CRYO_FX_READY=" + tmp.resolve("ready");
         all[1] = "CRYO_FX_RESULT=" + tmp.resolve("result");
-        all[2] = fixture("threads-state").toString();
+        all[2] = fixture(name).toString();
         System.arraycopy(args, 0, all, 3, args.length);
         Target t = Target.start(Path.of("/usr/bin/env"), tmp.resolve("out.txt"), all);
         await().atMost(Duration.ofSeconds(30)).until(() -> Files.exists(tmp.resolve("ready")));
@@ -92,6 +96,23 @@ class ThreadsRoundTripTest {
             }
             assertEquals(0, Checkpoint.restore(tmp.resolve("img")));
             assertEquals(before, tids(t.pid()), "every tid kept");
+            assertEquals("PASS", verdict(t));
+        }
+    }
+
+    /**
+     * Threads spinning with values in zmm8-31 and k1-k7 (ymm8-15 without AVX-512), stopped mid-loop: every extended
+     * register comes back where this CPU keeps it. On an AMD CPU the AVX-512 parts were read at Intel's offsets and
+     * lost.
+     */
+    @Test
+    void extendedRegistersComeBack() throws Exception {
+        try (Target t = startFixture("xstate", "--threads=3")) {
+            for (int cycle = 1; cycle <= 2; cycle++) {
+                Checkpoint.dump(t.pid(), tmp.resolve("img" + cycle), false);
+                await().atMost(Duration.ofSeconds(10)).until(() -> !t.alive());
+                assertEquals(0, Checkpoint.restore(tmp.resolve("img" + cycle)));
+            }
             assertEquals("PASS", verdict(t));
         }
     }

@@ -63,6 +63,9 @@ public final class Cases {
                         Check.standard()).needing(Feature.THREADS),
                 new Case("threads-500", Fixture.quiet("threads-state", "--threads=500"), Scenario.cycles(1, moment),
                         Check.standard()).needing(Feature.THREADS),
+                // threads stopped mid-loop with values in zmm8-31 and k1-k7 (ymm8-15 without AVX-512)
+                new Case("xstate", Fixture.quiet("xstate", "--threads=3"), Scenario.cycles(2, moment),
+                        Check.standard()).needing(Feature.THREADS),
                 // a JVM: a thread pool prints 0, 1, 2, ... with a 256 MiB heap; nothing missing or repeated
                 new Case("jvm17-thread-pool", jvm(Path.of("/usr/lib/jvm/java-17-openjdk-amd64")),
                         Scenario.cycles(2, second), jvmChecks()).needing(Feature.THREADS),

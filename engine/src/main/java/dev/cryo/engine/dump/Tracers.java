@@ -63,7 +63,7 @@ final class Tracers {
     static java.util.List<Integer> freeze(ProcFs proc, int pid) throws CryoException, SyscallException {
         for (int attempt = 0; ; attempt++) {
             try {
-                return Freezer.freezeAll(pid, Ptrace.O_TRACESYSGOOD, () -> proc.tasks(pid));
+                return Freezer.freezeAll(pid, Ptrace.O_TRACESYSGOOD, TreeFreezer.threadsOf(proc, pid));
             } catch (SyscallException e) {
                 if (e.errno() != EPERM) {
                     throw e;

@@ -132,7 +132,7 @@ public final class TreeFreezer {
     /** Freezes every thread of one task, on the thread that is to be its tracer. */
     private Outcome freezeOne(int pid, int root) {
         try {
-            return new Outcome(Freezer.freezeAll(pid, options, () -> proc.tasks(pid)), null);
+            return new Outcome(Freezer.freezeAll(pid, options, threadsOf(proc, pid)), null);
         } catch (SyscallException e) {
             if (e.errno() == 3 && pid != root) {
                 return new Outcome(null, null); // exited (and was reaped) before it could be frozen: it left the tree
@@ -140,6 +140,21 @@ public final class TreeFreezer {
             return new Outcome(null, new SyscallException("process " + pid + " of the tree of " + root + ": "
                     + e.getMessage(), e.errno()));
         }
+    }
+
+    /** The threads of {@code pid} as /proc lists them, with the count that tells a listing that missed one. */
+    static Freezer.ThreadList threadsOf(ProcFs proc, int pid) {
+        return new Freezer.ThreadList() {
+            @Override
+            public List<Integer> tids() throws IOException {
+                return proc.tasks(pid);
+            }
+
+            @Override
+            public int count() throws IOException {
+                return proc.stat(pid).numThreads();
+            }
+        };
     }
 
     private boolean zombie(int pid, boolean root) throws SyscallException {

@@ -22,9 +22,7 @@ import com.google.protobuf.Message;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.Comparator;
 import java.util.List;
-import java.util.stream.Stream;
 
 /**
  * Pays the JVM's one-time costs (class loading, JNR stub generation, protobuf descriptors) before the target is
@@ -154,7 +152,7 @@ public final class Warmup {
     static void light(Log log) {
         Path dir = null;
         try {
-            dir = Files.createTempDirectory("cryo-rehearsal");
+            dir = Path.of(makeDir());
             ImageDir images = ImageDir.create(dir, DirectFiles::write);
             images.writeInventory(filled(inventory_entry.getDefaultInstance()).toBuilder()
                     .setDumpCriuRunId(RunId.next()).build());
@@ -271,7 +269,7 @@ public final class Warmup {
         String dir = null;
         long t0 = System.nanoTime();
         try {
-            dir = DirectFiles.makeTempDir(System.getProperty("java.io.tmpdir", "/tmp"), "cryo-rehearsal-");
+            dir = makeDir();
             dumpHelper(Path.of(dir));
         } catch (CryoException | IOException | RuntimeException | SyscallException e) {
             log.debug("rehearsal dump failed (only the frozen time suffers): %s", e.getMessage());
@@ -300,11 +298,50 @@ public final class Warmup {
 
     private static void delete(Path dir) {
         if (dir != null) {
-            try (Stream<Path> s = Files.walk(dir)) {
-                s.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
-            } catch (IOException ignored) {
-                // a temp dir left behind is harmless
-            }
+            DirectFiles.removeFlatDir(dir.toString());
         }
+    }
+
+    static final String DIR_PREFIX = "cryo-rehearsal-";
+
+    /**
+     * A rehearsal's images directory in the temporary directory, named after this Cryo's pid. A Cryo killed by
+     * SIGKILL cannot remove its own: each rehearsal first removes those whose Cryo is gone.
+     */
+    static String makeDir() throws IOException {
+        String parent = System.getProperty("java.io.tmpdir", "/tmp");
+        removeOrphans(parent);
+        return DirectFiles.makeTempDir(parent, DIR_PREFIX + ProcessHandle.current().pid() + "-");
+    }
+
+    /** Removes the rehearsal directories in {@code parent} whose Cryo no longer runs; returns how many. */
+    static int removeOrphans(String parent) {
+        java.util.List<String> names;
+        try {
+            names = DirectFiles.names(parent);
+        } catch (IOException e) {
+            return 0;
+        }
+        int removed = 0;
+        for (String name : names) {
+            if (!name.startsWith(DIR_PREFIX)) {
+                continue;
+            }
+            String rest = name.substring(DIR_PREFIX.length());
+            int dash = rest.indexOf('-');
+            int pid;
+            try {
+                pid = dash > 0 ? Integer.parseInt(rest.substring(0, dash)) : -1;
+            } catch (NumberFormatException e) {
+                pid = -1;
+            }
+            // kill(pid, 0): 0 or EPERM when the pid runs (a reused pid keeps the directory until it ends too)
+            if (pid <= 0 || Syscall.raw(Syscall.KILL, pid, 0) != -3 /* ESRCH */) {
+                continue;
+            }
+            DirectFiles.removeFlatDir(parent + "/" + name);
+            removed++;
+        }
+        return removed;
     }
 }

@@ -41,6 +41,15 @@ public final class Freezer {
     @FunctionalInterface
     public interface ThreadList {
         List<Integer> tids() throws IOException;
+
+        /**
+         * How many threads the process has now, or -1 when unknown. A listing of /proc/PID/task walks the thread
+         * list by position, so a thread that exits while it is read can make it skip a live one: a last listing
+         * that brings nothing new is believed only when this count agrees.
+         */
+        default int count() throws IOException {
+            return -1;
+        }
     }
 
     /** Bounds the re-listing: a process that makes threads faster than they can be frozen is refused. */
@@ -94,7 +103,16 @@ public final class Freezer {
                     fresh.add(tid);
                 }
                 if (fresh.isEmpty()) {
-                    return new ArrayList<>(frozen);
+                    int live;
+                    try {
+                        live = list.count();
+                    } catch (IOException e) {
+                        throw new SyscallException("reading the thread count of pid " + pid, 3 /* ESRCH */);
+                    }
+                    if (live <= frozen.size()) {
+                        return new ArrayList<>(frozen);
+                    }
+                    continue; // the listing skipped a thread: list again
                 }
                 for (int tid : fresh) {
                     if (awaitStop(tid)) {

@@ -1,5 +1,6 @@
 package dev.cryo.engine.resource;
 
+import dev.cryo.engine.CryoException;
 import dev.cryo.engine.ptrace.Ptrace;
 import dev.cryo.engine.ptrace.Registers;
 import dev.cryo.engine.ptrace.RemoteScratch;
@@ -131,9 +132,9 @@ public final class ThreadState {
     }
 
     /** thread_info: registers, xstate, clear-child-tid. */
-    public thread_info_x86 threadInfo() throws SyscallException {
+    public thread_info_x86 threadInfo() throws SyscallException, CryoException {
         return thread_info_x86.newBuilder().setClearTidAddr(clearTid).setGpregs(gpregsOf(regs))
-                .setFpregs(FpuState.toImage(Ptrace.xstate(tid))).build();
+                .setFpregs(FpuState.toImage(Ptrace.xstate(tid), tid)).build();
     }
 
     /**
@@ -225,7 +226,7 @@ public final class ThreadState {
      * Last, with no remote syscall after it in this thread: xstate, registers (a syscall it was stopped in is
      * set to restart by the kernel's rules) and its own signal mask.
      */
-    public static Registers restoreRegisters(int tid, core_entry core) throws SyscallException {
+    public static Registers restoreRegisters(int tid, core_entry core) throws SyscallException, CryoException {
         thread_info_x86 ti = core.getThreadInfo();
         Ptrace.setXstate(tid, FpuState.fromImage(ti.getFpregs(), Ptrace.xstate(tid)));
         Registers regs = registersOf(ti.getGpregs()).forNewTask();

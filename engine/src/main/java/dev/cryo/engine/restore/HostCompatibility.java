@@ -180,7 +180,7 @@ public final class HostCompatibility {
     }
 
     /** The user xfeatures this CPU and kernel support. */
-    static long xfeatures() throws CryoException {
+    public static long xfeatures() throws CryoException {
         NativeBuffer b = NativeBuffer.allocate(8);
         long r = Syscall.raw(Syscall.ARCH_PRCTL, ARCH_GET_XCOMP_SUPP, b.address());
         if (r < 0) {
@@ -189,7 +189,8 @@ public final class HostCompatibility {
         return b.getLong(0);
     }
 
-    static String names(long mask) {
+    /** The names of the xsave components in {@code mask}. */
+    public static String names(long mask) {
         List<String> out = new ArrayList<>();
         for (int bit = 0; bit < 64; bit++) {
             if ((mask & (1L << bit)) != 0) {

@@ -248,7 +248,7 @@ public final class DirectFiles {
     }
 
     /** The names in directory {@code path}, without "." and "..". */
-    static java.util.List<String> names(String path) throws IOException {
+    public static java.util.List<String> names(String path) throws IOException {
         NativeBuffer[] b = BUFFERS.get();
         int fd = open(b, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
         java.util.List<String> out = new java.util.ArrayList<>();

@@ -39,6 +39,20 @@ class RehearsalTest {
         assertEquals(dirsBefore, rehearsalDirs(), "rehearsal directories left in the temporary directory");
     }
 
+    /** A Cryo killed by SIGKILL leaves its rehearsal directory: the next rehearsal removes it, and only it. */
+    @Test
+    void aKilledCryosRehearsalDirectoryIsRemovedByTheNext() throws Exception {
+        Process gone = new ProcessBuilder("true").start();
+        gone.waitFor();
+        Path orphan = Files.createDirectory(tmp.resolve(Warmup.DIR_PREFIX + gone.pid() + "-1f"));
+        Files.writeString(orphan.resolve("core-1.img"), "x");
+        Path running = Files.createDirectory(tmp.resolve(Warmup.DIR_PREFIX + ProcessHandle.current().pid() + "-2f"));
+        Path other = Files.createDirectory(tmp.resolve("cryo-rehearsal-notapid"));
+        assertEquals(1, Warmup.removeOrphans(tmp.toString()));
+        assertTrue(!Files.exists(orphan), "the killed Cryo's directory is gone");
+        assertTrue(Files.isDirectory(running) && Files.isDirectory(other), "a running Cryo's and a foreign one kept");
+    }
+
     private static List<Path> rehearsalDirs() throws IOException {
         try (Stream<Path> s = Files.list(Path.of(System.getProperty("java.io.tmpdir")))) {
             return s.filter(p -> p.getFileName().toString().startsWith("cryo-rehearsal-")).sorted().toList();
