@@ -32,6 +32,10 @@ public final class AppCases {
                         .needing(Feature.THREADS, Feature.EPOLL),
                 Case.ofApp("apps-nginx", new App("nginx", "nginx"), midWork, AppAnswers.forApp(false))
                         .needing(Feature.PROCESS_TREES, Feature.EPOLL, Feature.EVENTFD),
+                // a postmaster, its background processes and a backend per pgbench connection; SysV and POSIX
+                // shared memory, latches on pipes and signalfd-free self-pipes, epoll
+                Case.ofApp("apps-postgres", new App("postgres", "postgres"), midWork, AppAnswers.forApp(true))
+                        .needing(Feature.PROCESS_TREES, Feature.EPOLL),
                 Case.ofApp("apps-jvm17", jvm(jdk("17").orElse(Path.of("/usr/lib/jvm/java-17-openjdk-amd64"))),
                         midWork, AppAnswers.forApp(true)).needing(Feature.THREADS, Feature.EPOLL),
                 // a connection's thread comes and goes with the connection: processes only

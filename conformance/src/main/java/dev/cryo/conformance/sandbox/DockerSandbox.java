@@ -138,6 +138,9 @@ public final class DockerSandbox implements Sandbox {
         // the apps group's programs read their packages' configuration (redis.conf, nginx's mime.types)
         readOnly.add(Path.of("/etc/redis"));
         readOnly.add(Path.of("/etc/nginx"));
+        // postgres runs as its package's user, whom initdb and the server look up
+        readOnly.add(Path.of("/etc/passwd"));
+        readOnly.add(Path.of("/etc/group"));
         if (!Path.of(javaHome).startsWith("/usr")) {
             readOnly.add(Path.of(javaHome));
         }

@@ -549,6 +549,8 @@ final class TaskDump {
     /** A files.img entry (type MEMFD) for a mapped memfd, one per memfd, open mode and task. */
     private int memfdFileId(MapsEntry m, int flags) {
         String open = proc.dir(pid).resolve(String.format("map_files/%x-%x", m.start(), m.end())).toString();
+        // noted for every view, and again when the maps are read again after the freeze: the entry is made once
+        shmem.noteMemfd(pid, m.inode(), m.path(), open, m.start(), m.end());
         return files.byKey("memfd " + m.inode() + " " + flags + " of " + pid, id ->
                 shmem.memfdFile(pid, m.inode(), m.path(), open, m.start(), m.end(), id, flags, 0));
     }

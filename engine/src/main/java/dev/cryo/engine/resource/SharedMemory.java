@@ -74,7 +74,7 @@ public final class SharedMemory {
     public static final int VMA_AREA_REGULAR = 1, VMA_FILE_PRIVATE = 1 << 6, VMA_FILE_SHARED = 1 << 7,
             VMA_ANON_SHARED = 1 << 8, VMA_AREA_MEMFD = 1 << 14;
     public static final int VMA_AREA_SYSVIPC = 1 << 10;
-    static final int SHMGET = 29, SHMAT = 30, SHMCTL = 31, SHMDT = 67, IPC_STAT = 2, IPC_RMID = 0, IPC_CREAT = 01000,
+    static final int SHMGET = 29, SHMAT = 30, SHMCTL = 31, SHMDT = 67, IPC_STAT = 2, IPC_SET = 1, IPC_RMID = 0, IPC_CREAT = 01000,
             IPC_EXCL = 02000, SHM_RDONLY = 010000, SHM_EXEC = 0100000, SHM_DEST = 01000, SHMID_DS = 112;
     /** memfd.img: one memfd_inode_entry per memfd object, which files.img's MEMFD entries name by inode_id. */
     public static final String MEMFD_IMAGE = "memfd.img";
@@ -121,11 +121,53 @@ public final class SharedMemory {
         return "ipcns-shm-" + ipcNsId + ".img";
     }
 
-    /** IPC_STAT of segment {@code id} in Cryo's IPC namespace: a struct shmid64_ds, or null if there is none. */
-    static NativeBuffer shmStat(long id) {
+    /** What IPC_STAT tells of a SysV segment: its key, owner, creator, mode (with SHM_DEST) and size. */
+    record Segment(int key, int uid, int gid, int cuid, int cgid, int mode, long size) {
+    }
+
+    /**
+     * Segment {@code id} of Cryo's IPC namespace, or null if there is none. IPC_STAT needs read permission, which
+     * root lacks on another user's 0600 segment without CAP_IPC_OWNER (a container's usual capabilities): then
+     * /proc/sysvipc/shm, which shows every segment of the namespace to anyone, says the same.
+     */
+    static Segment segment(long id) {
         NativeBuffer ds = NativeBuffer.allocate(SHMID_DS);
         long r = Syscall.raw(SHMCTL, id, IPC_STAT, ds.address());
-        return r < 0 ? null : ds;
+        if (r >= 0) {
+            return new Segment(ds.getInt(0), ds.getInt(4), ds.getInt(8), ds.getInt(12), ds.getInt(16),
+                    ds.getInt(20) & 0xffff, ds.getLong(48));
+        }
+        if (r != -13 /* EACCES */ && r != -1 /* EPERM */) {
+            return null;
+        }
+        try {
+            return sysvipcLine(java.nio.file.Files.readAllLines(Path.of("/proc/sysvipc/shm")), id);
+        } catch (IOException e) {
+            return null;
+        }
+    }
+
+    /** The segment {@code id} in /proc/sysvipc/shm's lines (key shmid perms size cpid lpid nattch uid gid cuid cgid ...). */
+    static Segment sysvipcLine(List<String> lines, long id) {
+        for (String line : lines) {
+            String[] f = line.trim().split("\\s+");
+            if (f.length < 11 || !f[1].equals(Long.toString(id))) {
+                continue;
+            }
+            return new Segment((int) Long.parseLong(f[0]), Integer.parseInt(f[7]), Integer.parseInt(f[8]),
+                    Integer.parseInt(f[9]), Integer.parseInt(f[10]), Integer.parseInt(f[2], 8), Long.parseLong(f[3]));
+        }
+        return null;
+    }
+
+    /** IPC_SET: owner and mode of segment {@code id}; the errno, or 0. */
+    static int setOwner(long id, int uid, int gid, int mode) {
+        NativeBuffer ds = NativeBuffer.allocate(SHMID_DS);
+        ds.putInt(4, uid);
+        ds.putInt(8, gid);
+        ds.putInt(20, mode & 0777);
+        long r = Syscall.raw(SHMCTL, id, IPC_SET, ds.address());
+        return r < 0 ? (int) -r : 0;
     }
 
     /** The name memfd_create was given, from the path /proc shows. */
@@ -200,7 +242,8 @@ public final class SharedMemory {
         private final Log log;
         private final Map<Long, DumpedObject> objects = new LinkedHashMap<>();
         private long pagesScanned, pagesWritten;
-        private int nextMemfdInode = 1;
+        /** memfd.img's inode_id of each memfd (by inode) named so far; kept when a task's maps are read again */
+        private final Map<Long, Integer> memfdInodeIds = new HashMap<>();
 
         /** The dump of each task being dumped, for the fd kinds that meet shared objects (a memfd held open). */
         private static final Map<Integer, Dump> OF_TASK = new java.util.concurrent.ConcurrentHashMap<>();
@@ -238,17 +281,28 @@ public final class SharedMemory {
          */
         public file_entry memfdFile(int pid, long inode, String procPath, String openPath, long start, long end,
                                     int id, int flags, long pos) {
+            int inodeId = noteMemfd(pid, inode, procPath, openPath, start, end);
+            return file_entry.newBuilder().setId(id).setType(fd_types.MEMFD).setMemfd(memfd_file_entry.newBuilder()
+                    .setId(id).setFlags(flags).setPos(pos).setInodeId(inodeId)
+                    .setFown(fown_entry.newBuilder().setUid(0).setEuid(0).setSignum(0).setPidType(0).setPid(0)))
+                    .build();
+        }
+
+        /**
+         * Notes where memfd {@code inode} is mapped or held, and returns its memfd.img inode_id. The id is the
+         * memfd's for the whole dump: a task's maps read again after the freeze ({@link #forget}) find the same one,
+         * which the files.img entries made from the first read already name.
+         */
+        public int noteMemfd(int pid, long inode, String procPath, String openPath, long start, long end) {
             DumpedObject o = objects.computeIfAbsent(inode, DumpedObject::new);
             if (o.memfd == null) {
+                int inodeId = memfdInodeIds.computeIfAbsent(inode, i -> memfdInodeIds.size() + 1);
                 o.memfd = memfd_inode_entry.newBuilder().setName(memfdName(procPath)).setShmid((int) inode)
-                        .setInodeId(nextMemfdInode++).setUid(0).setGid(0).setSize(0).setSeals(0);
+                        .setInodeId(inodeId).setUid(0).setGid(0).setSize(0).setSeals(0);
             }
             o.where.add(new long[]{pid, start, end, 0});
             o.openPaths.add(openPath);
-            return file_entry.newBuilder().setId(id).setType(fd_types.MEMFD).setMemfd(memfd_file_entry.newBuilder()
-                    .setId(id).setFlags(flags).setPos(pos).setInodeId((int) o.memfd.getInodeId())
-                    .setFown(fown_entry.newBuilder().setUid(0).setEuid(0).setSignum(0).setPidType(0).setPid(0)))
-                    .build();
+            return (int) o.memfd.getInodeId();
         }
 
         /** Notes one VMA of a SysV segment; returns the segment's id (its shmid). */
@@ -421,14 +475,14 @@ public final class SharedMemory {
             } catch (IOException e) {
                 throw new CryoException(what + ": cannot read its IPC namespace: " + e.getMessage(), e);
             }
-            NativeBuffer ds = shmStat(o.shmid);
-            if (ds == null) {
-                throw new CryoException(what + ": IPC_STAT failed (the segment is gone)");
+            Segment seg = segment(o.shmid);
+            if (seg == null) {
+                throw new CryoException(what + ": neither IPC_STAT nor /proc/sysvipc/shm knows it (the segment is gone)");
             }
-            long size = ds.getLong(48);
-            ipc_desc_entry desc = ipc_desc_entry.newBuilder().setKey(ds.getInt(0)).setUid(ds.getInt(4))
-                    .setGid(ds.getInt(8)).setCuid(ds.getInt(12)).setCgid(ds.getInt(16))
-                    .setMode(ds.getInt(20) & 0xffff).setId((int) o.shmid).build();
+            long size = seg.size();
+            ipc_desc_entry desc = ipc_desc_entry.newBuilder().setKey(seg.key()).setUid(seg.uid())
+                    .setGid(seg.gid()).setCuid(seg.cuid()).setCgid(seg.cgid())
+                    .setMode(seg.mode()).setId((int) o.shmid).build();
             byte[] data = new byte[(int) ((size + 3) & ~3L)];
             String path = mapFiles((int) w[0], w[1], w[2]);
             try (FileChannel in = FileChannel.open(Path.of(path), StandardOpenOption.READ)) {
@@ -485,6 +539,8 @@ public final class SharedMemory {
         private final Map<Long, Long> segments = new HashMap<>();
         /** segments that were marked removed (IPC_RMID) at the dump */
         private final List<Long> destroyed = new ArrayList<>();
+        /** SysV segments Cryo holds while the tasks attach them, with the owner and mode each gets back. */
+        private final Map<Long, ipc_desc_entry> owners = new java.util.LinkedHashMap<>();
         /** segments this restore made, removed again if it fails */
         private final List<Long> created = new ArrayList<>();
 
@@ -621,8 +677,8 @@ public final class SharedMemory {
             ipc_shm_entry shm = (ipc_shm_entry) e.message();
             ipc_desc_entry d = shm.getDesc();
             long id;
-            NativeBuffer ds = shmStat(d.getId());
-            if (ds != null && ds.getInt(0) == d.getKey() && ds.getLong(48) == shm.getSize()) {
+            Segment there = segment(d.getId());
+            if (there != null && there.key() == d.getKey() && there.size() == shm.getSize()) {
                 id = d.getId(); // still there (the dumped process was left running, or the segment outlived it)
             } else {
                 if (d.getKey() != 0 && Syscall.raw(SHMGET, d.getKey(), 0, 0) >= 0) {
@@ -641,6 +697,11 @@ public final class SharedMemory {
                     log.warn("SysV shared memory %d comes back as %d (its id was taken)", d.getId(), id);
                 }
             }
+            // Cryo's until every task has attached it, then given back (finish): root may not attach another
+            // user's 0600 segment without CAP_IPC_OWNER, and neither may the tasks while they are still root, but
+            // with CAP_SYS_ADMIN (a container's root has that one) root may change a segment's owner
+            setOwner(id, (int) Syscall.raw(Syscall.GETEUID), (int) Syscall.raw(Syscall.GETEGID), 0600);
+            owners.put(id, d);
             fillSysv(what, id, shm.getSize(), e.payload());
             if ((d.getMode() & SHM_DEST) != 0) {
                 destroyed.add(id); // removed once attached, as it was
@@ -719,6 +780,16 @@ public final class SharedMemory {
                     m.seals = 0;
                 }
             }
+            for (Map.Entry<Long, ipc_desc_entry> o : owners.entrySet()) {
+                ipc_desc_entry d = o.getValue();
+                int err = setOwner(o.getKey(), d.getUid(), d.getGid(), d.getMode());
+                if (err != 0) {
+                    log.warn("SysV shared memory %d: giving it back to uid %d gid %d, mode %o (IPC_SET) failed: %s; "
+                            + "it stays Cryo's", o.getKey(), d.getUid(), d.getGid(), d.getMode() & 0777,
+                            SyscallException.describe(err));
+                }
+            }
+            owners.clear();
             for (long id : destroyed) {
                 Syscall.raw(SHMCTL, id, IPC_RMID, 0);
             }
