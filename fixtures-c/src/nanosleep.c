@@ -4,7 +4,8 @@
  * A sleep may end early only with EINTR (what a restored process sees in place of the kernel's
  * restart block), and then it sleeps again. Any other error, for example the restart
  * code 516 leaking as "Unknown error 516", is a failure; so is a sleep that returned 0 too early.
- * --sleep-ms=N is the length of one sleep (default 60000).
+ * --sleep-ms=N is the length of one sleep (default 60000). --no-eintr=1: an EINTR (but the verdict's signal's) is a failure too (the kernel
+ * restarts a sleep that was only stopped and continued, and an engine may do as the kernel does).
  */
 #define _GNU_SOURCE
 #include "fx.h"
@@ -24,6 +25,7 @@ static long long now_ns(void)
 int main(int argc, char **argv)
 {
 	long sleep_ms = fx_opt_long(argc, argv, "sleep-ms", 60000);
+	int no_eintr = fx_opt_long(argc, argv, "no-eintr", 0) != 0;
 	int rounds = 0;
 
 	fx_init("nanosleep");
@@ -38,6 +40,10 @@ int main(int argc, char **argv)
 				fx_note_failure("a %ld ms nanosleep returned 0 after %lld ms", sleep_ms,
 						(now_ns() - start) / 1000000LL);
 			rounds++;
+		} else if (errno == EINTR && no_eintr && !fx_verify_requested()) {
+			fx_note_failure("a %ld ms nanosleep returned EINTR after %lld ms", sleep_ms,
+					(now_ns() - start) / 1000000LL);
+			break;
 		} else if (errno != EINTR) {
 			fx_note_failure("nanosleep failed with errno %d (%s)", errno, strerror(errno));
 			break;

@@ -22,6 +22,17 @@ enum { PATTERN = 1536 + 16 };
 
 static volatile int stop;
 
+/* the end of each spinner's loop: check again until the verdict stops it (0), or leave at a change (label 2: 1) */
+#define SPIN_UNTIL_STOPPED \
+        "pause\n\t" \
+        "cmpl $0, (%2)\n\t" \
+        "je 1b\n\t" \
+        "xor %0, %0\n\t" \
+        "jmp 3f\n\t" \
+        "2:\n\t" \
+        "mov $1, %0\n\t" \
+        "3:\n\t"
+
 struct spinner {
     pthread_t thread;
     int index;
@@ -183,14 +194,7 @@ static int spin512(const unsigned char *p, volatile int *stop_flag) {
         "kmovw %%k7, %%eax\n\t"
         "cmpw 1548(%1), %%ax\n\t"
         "jne 2f\n\t"
-        "pause\n\t"
-        "cmpl $0, (%2)\n\t"
-        "je 1b\n\t"
-        "xor %0, %0\n\t"
-        "jmp 3f\n\t"
-        "2:\n\t"
-        "mov $1, %0\n\t"
-        "3:\n\t"
+        SPIN_UNTIL_STOPPED
         : "=&a"(bad) : "r"(p), "r"(stop_flag)
         : "memory", "cc", "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15", "xmm16", "xmm17", "xmm18", "xmm19", "xmm20", "xmm21", "xmm22", "xmm23", "xmm24", "xmm25", "xmm26", "xmm27", "xmm28", "xmm29", "xmm30", "xmm31", "k0", "k1", "k2", "k3", "k4", "k5", "k6", "k7");
     return bad;
@@ -241,14 +245,7 @@ static int spin256(const unsigned char *p, volatile int *stop_flag) {
         "vpmovmskb %%ymm0, %%eax\n\t"
         "cmp $-1, %%eax\n\t"
         "jne 2f\n\t"
-        "pause\n\t"
-        "cmpl $0, (%2)\n\t"
-        "je 1b\n\t"
-        "xor %0, %0\n\t"
-        "jmp 3f\n\t"
-        "2:\n\t"
-        "mov $1, %0\n\t"
-        "3:\n\t"
+        SPIN_UNTIL_STOPPED
         : "=&a"(bad) : "r"(p), "r"(stop_flag)
         : "memory", "cc", "xmm0", "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15");
     return bad;

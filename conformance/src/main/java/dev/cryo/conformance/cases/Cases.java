@@ -69,6 +69,10 @@ public final class Cases {
                 // a JVM: a thread pool prints 0, 1, 2, ... with a 256 MiB heap; nothing missing or repeated
                 new Case("jvm17-thread-pool", jvm(Path.of("/usr/lib/jvm/java-17-openjdk-amd64")),
                         Scenario.cycles(2, second), jvmChecks()).needing(Feature.THREADS),
+                // ZGC: the heap is a memfd held open and mapped three times (its colored-pointer views), and the JVM
+                // maps more of it as the heap grows, so its maps change between Cryo's first look and the freeze
+                new Case("jvm17-zgc", jvm(Path.of("/usr/lib/jvm/java-17-openjdk-amd64"), "-XX:+UseZGC"),
+                        Scenario.cycles(2, second), jvmChecks()).needing(Feature.THREADS),
                 new Case("forktree", Fixture.quiet("forktree"), Scenario.cycles(2, moment), Check.standard())
                         .needing(Feature.PROCESS_TREES),
                 // trees: sessions, groups, dead leaders, a zombie and a stopped child; an fd shared across fork
@@ -85,11 +89,13 @@ public final class Cases {
     }
 
     /** {@link dev.cryo.conformance.fixtures.JvmCounter} on the JDK at {@code home}, from the suite's own classes. */
-    static Fixture jvm(Path home) {
-        return new Fixture("/usr/bin/env", List.of("_JAVA_SR_SIGNUM=40", home.resolve("bin/java").toString(),
-                "-Xms256m", "-Xmx256m", "-cp", "{build}/../../conformance/target/classes",
-                "dev.cryo.conformance.fixtures.JvmCounter", "--threads=8", "--data-mib=128", "--step-ms=20"),
-                Fixture.Output.COUNT_LINE_BUFFERED, 20);
+    static Fixture jvm(Path home, String... vmOptions) {
+        List<String> args = new java.util.ArrayList<>(List.of("_JAVA_SR_SIGNUM=40", home.resolve("bin/java").toString(),
+                "-Xms256m", "-Xmx256m"));
+        args.addAll(List.of(vmOptions));
+        args.addAll(List.of("-cp", "{build}/../../conformance/target/classes",
+                "dev.cryo.conformance.fixtures.JvmCounter", "--threads=8", "--data-mib=128", "--step-ms=20"));
+        return new Fixture("/usr/bin/env", args, Fixture.Output.COUNT_LINE_BUFFERED, 20);
     }
 
     /**

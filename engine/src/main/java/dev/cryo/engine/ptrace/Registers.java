@@ -61,12 +61,34 @@ public final class Registers {
                 w[RAX] = w[ORIG_RAX];
                 w[RIP] -= 2;
             } else if (rax == ERESTART_RESTARTBLOCK) {
-                // the restart block lived in the old task; the call returns EINTR instead
-                w[RAX] = EINTR;
+                restartBlock(w);
             }
         }
         w[ORIG_RAX] = -1;
         return new Registers(w);
+    }
+
+    static final long NANOSLEEP = 35, CLOCK_NANOSLEEP = 230, TIMER_ABSTIME = 1;
+
+    /**
+     * A syscall the kernel would have resumed through its restart block, which lived in the old task. A relative
+     * sleep that was given a place for the time left (nanosleep's rem, clock_nanosleep's) found that time written
+     * there when it stopped: it sleeps again for just that long, as the kernel's restart would have, by asking
+     * for the time left out of the same place. Any other (poll or a futex wait with a timeout, a sleep without
+     * rem) returns EINTR, as CRIU makes it do, since what was left of its timeout is nowhere to be read.
+     */
+    private static void restartBlock(long[] w) {
+        long nr = w[ORIG_RAX];
+        if (nr == NANOSLEEP && w[RSI] != 0) {
+            w[RDI] = w[RSI]; // nanosleep(rem, rem)
+        } else if (nr == CLOCK_NANOSLEEP && (w[RSI] & TIMER_ABSTIME) == 0 && w[R10] != 0) {
+            w[RDX] = w[R10]; // clock_nanosleep(clock, 0, rem, rem)
+        } else {
+            w[RAX] = EINTR;
+            return;
+        }
+        w[RAX] = nr;
+        w[RIP] -= 2;
     }
 
     @Override

@@ -242,7 +242,8 @@ public final class SharedMemory {
         private final Log log;
         private final Map<Long, DumpedObject> objects = new LinkedHashMap<>();
         private long pagesScanned, pagesWritten;
-        private int nextMemfdInode = 1;
+        /** memfd.img's inode_id of each memfd (by inode) named so far; kept when a task's maps are read again */
+        private final Map<Long, Integer> memfdInodeIds = new HashMap<>();
 
         /** The dump of each task being dumped, for the fd kinds that meet shared objects (a memfd held open). */
         private static final Map<Integer, Dump> OF_TASK = new java.util.concurrent.ConcurrentHashMap<>();
@@ -280,17 +281,28 @@ public final class SharedMemory {
          */
         public file_entry memfdFile(int pid, long inode, String procPath, String openPath, long start, long end,
                                     int id, int flags, long pos) {
+            int inodeId = noteMemfd(pid, inode, procPath, openPath, start, end);
+            return file_entry.newBuilder().setId(id).setType(fd_types.MEMFD).setMemfd(memfd_file_entry.newBuilder()
+                    .setId(id).setFlags(flags).setPos(pos).setInodeId(inodeId)
+                    .setFown(fown_entry.newBuilder().setUid(0).setEuid(0).setSignum(0).setPidType(0).setPid(0)))
+                    .build();
+        }
+
+        /**
+         * Notes where memfd {@code inode} is mapped or held, and returns its memfd.img inode_id. The id is the
+         * memfd's for the whole dump: a task's maps read again after the freeze ({@link #forget}) find the same one,
+         * which the files.img entries made from the first read already name.
+         */
+        public int noteMemfd(int pid, long inode, String procPath, String openPath, long start, long end) {
             DumpedObject o = objects.computeIfAbsent(inode, DumpedObject::new);
             if (o.memfd == null) {
+                int inodeId = memfdInodeIds.computeIfAbsent(inode, i -> memfdInodeIds.size() + 1);
                 o.memfd = memfd_inode_entry.newBuilder().setName(memfdName(procPath)).setShmid((int) inode)
-                        .setInodeId(nextMemfdInode++).setUid(0).setGid(0).setSize(0).setSeals(0);
+                        .setInodeId(inodeId).setUid(0).setGid(0).setSize(0).setSeals(0);
             }
             o.where.add(new long[]{pid, start, end, 0});
             o.openPaths.add(openPath);
-            return file_entry.newBuilder().setId(id).setType(fd_types.MEMFD).setMemfd(memfd_file_entry.newBuilder()
-                    .setId(id).setFlags(flags).setPos(pos).setInodeId((int) o.memfd.getInodeId())
-                    .setFown(fown_entry.newBuilder().setUid(0).setEuid(0).setSignum(0).setPidType(0).setPid(0)))
-                    .build();
+            return (int) o.memfd.getInodeId();
         }
 
         /** Notes one VMA of a SysV segment; returns the segment's id (its shmid). */

@@ -1,0 +1,46 @@
+package dev.cryo.engine.ptrace;
+
+import org.junit.jupiter.api.Test;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+/** How a task stopped inside a syscall starts again in the restored process. */
+class SyscallRestartTest {
+    private static Registers stoppedIn(long nr, long rax) {
+        return new Registers(new long[Registers.COUNT]).with(Registers.ORIG_RAX, nr).with(Registers.RAX, rax)
+                .with(Registers.RIP, 0x1002);
+    }
+
+    @Test
+    void aRestartableSyscallIsMadeAgain() {
+        Registers r = stoppedIn(0 /* read */, Registers.ERESTARTSYS).forNewTask();
+        assertEquals(0, r.get(Registers.RAX));
+        assertEquals(0x1000, r.rip());
+        assertEquals(-1, r.get(Registers.ORIG_RAX));
+    }
+
+    @Test
+    void aRelativeSleepSleepsWhatWasLeftOfIt() {
+        Registers n = stoppedIn(35, Registers.ERESTART_RESTARTBLOCK).with(Registers.RDI, 0x7000).with(Registers.RSI, 0x7010)
+                .forNewTask();
+        assertEquals(35, n.get(Registers.RAX), "nanosleep again");
+        assertEquals(0x7010, n.get(Registers.RDI), "for the time left, which the kernel wrote to rem");
+        assertEquals(0x1000, n.rip());
+        Registers c = stoppedIn(230, Registers.ERESTART_RESTARTBLOCK).with(Registers.RSI, 0).with(Registers.RDX, 0x7000)
+                .with(Registers.R10, 0x7010).forNewTask();
+        assertEquals(230, c.get(Registers.RAX));
+        assertEquals(0x7010, c.get(Registers.RDX));
+    }
+
+    @Test
+    void whatLeavesNoTimeLeftToReadReturnsEintr() {
+        Registers noRem = stoppedIn(35, Registers.ERESTART_RESTARTBLOCK).with(Registers.RSI, 0).forNewTask();
+        assertEquals(Registers.EINTR, noRem.get(Registers.RAX));
+        assertEquals(0x1002, noRem.rip());
+        Registers poll = stoppedIn(7, Registers.ERESTART_RESTARTBLOCK).forNewTask();
+        assertEquals(Registers.EINTR, poll.get(Registers.RAX));
+        Registers abs = stoppedIn(230, Registers.ERESTART_RESTARTBLOCK).with(Registers.RSI, 1).with(Registers.R10, 0x7010)
+                .forNewTask();
+        assertEquals(Registers.EINTR, abs.get(Registers.RAX));
+    }
+}
