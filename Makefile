@@ -7,6 +7,7 @@ CASES    ?=
 QUICK    ?=
 BENCH_CRIU ?=
 BENCH_APPS ?=
+BENCH_ROWS ?=
 
 .PHONY: setup build test fixtures conformance bench clean
 
@@ -34,14 +35,15 @@ conformance: setup build fixtures
 	$(MVN) -pl conformance exec:java -Dexec.mainClass=dev.cryo.conformance.Main \
 	  -Dexec.args="$(if $(ENGINE),--engine=$(ENGINE)) $(if $(SANDBOX),--sandbox=$(SANDBOX)) $(if $(SEED),--seed=$(SEED)) $(if $(CASES),--cases=$(CASES))"
 
-# QUICK=1: counter, 64 MiB, 256 MiB on tmpfs, 2 reps. BENCH_CRIU=/path/to/criu: measure CRIU in the same run.
+# QUICK=1: counter, 64 threads, 64 MiB, 256 MiB, the 100-task tree on tmpfs, 2 reps. BENCH_CRIU=/path/to/criu: measure CRIU in the same run.
 # Then the real programs of the apps group and the JVM start-up figure (dev.cryo.conformance.apps.AppBench);
 # BENCH_APPS=REGEX picks programs (redis|nginx|jvm17|jvm25|python-http|python-workers; QUICK=1: redis|jvm17).
+# BENCH_ROWS=REGEX picks the fixture rows by workload name (counter|threads-64|memory-64M|tree-100...).
 # The exit status is the first part's that failed.
 bench: fixtures
 	$(MVN) -DskipTests -pl bench,conformance -am install
 	java -Djava.awt.headless=true -cp bench/target/benchmarks.jar dev.cryo.bench.Main --root=$(CURDIR) \
-	  $(if $(QUICK),--quick) $(if $(BENCH_CRIU),--criu=$(BENCH_CRIU)); status=$$?; \
+	  $(if $(QUICK),--quick) $(if $(BENCH_CRIU),--criu=$(BENCH_CRIU)) $(if $(BENCH_ROWS),"--workloads=$(BENCH_ROWS)"); status=$$?; \
 	$(MVN) -pl conformance exec:java@apps-bench \
 	  -Dexec.args="--repo=$(CURDIR) $(if $(BENCH_CRIU),--criu=$(BENCH_CRIU)) $(if $(BENCH_APPS),--apps=$(BENCH_APPS),$(if $(QUICK),--apps=redis|jvm17))" \
 	  || { apps=$$?; [ $$status != 0 ] || status=$$apps; }; exit $$status

@@ -7,6 +7,24 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 n=${1:-1000}
+
+# The dump kills the target and the restore needs its pid free again. On a busy machine (pid_max 32768, builds
+# starting threads) another process can take that pid in between, and the restore rightly refuses. So the soak
+# runs in a pid namespace of its own, whose pid 1 (fixtures-c's cryo-init) reaps every orphan.
+if [ -z "${CRYO_SOAK_IN_NS:-}" ] && [ "$(id -u)" = 0 ] && command -v unshare >/dev/null && command -v nsenter >/dev/null; then
+  ready=$(mktemp -u /tmp/cryo-soak-init-XXXXXX)
+  unshare --pid --fork --mount-proc "$root/fixtures-c/build/cryo-init" "$ready" &
+  unshared=$!
+  for _ in $(seq 1 200); do [ -s "$ready" ] && break; sleep 0.05; done
+  init=$(pgrep -P "$unshared" | head -1)
+  [ -n "$init" ] || { echo "soak: the pid namespace's init did not start"; kill "$unshared"; exit 1; }
+  rc=0
+  nsenter -t "$init" -p -m env CRYO_SOAK_IN_NS=1 "$root/scripts/$(basename "$0")" "$@" || rc=$?
+  kill -TERM "$init" 2>/dev/null || true
+  wait "$unshared" 2>/dev/null || true
+  rm -f "$ready"
+  exit $rc
+fi
 cryo="$root/bin/cryo"
 work=$(mktemp -d /tmp/cryo-soak-XXXXXX)
 pid=$(cd "$work" && bash -c "for fd in \$(ls /proc/self/fd); do [ \$fd -gt 2 ] && eval \"exec \$fd>&-\"; done; exec '$root/fixtures-c/build/counter' --buffer=line --step-ms=10 > out.txt 2>&1 < /dev/null & echo \$!")

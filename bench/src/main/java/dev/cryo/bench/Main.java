@@ -34,15 +34,18 @@ public final class Main {
         boolean quick = false;
         String criu = System.getenv("BENCH_CRIU");
         Path root = Path.of("").toAbsolutePath();
+        String workloads = null;
         for (String a : args) {
             if (a.equals("--quick")) {
                 quick = true;
+            } else if (a.startsWith("--workloads=")) {
+                workloads = a.substring("--workloads=".length());
             } else if (a.startsWith("--criu=")) {
                 criu = a.substring(7);
             } else if (a.startsWith("--root=")) {
                 root = Path.of(a.substring(7)).toAbsolutePath();
             } else {
-                System.err.println("usage: dev.cryo.bench.Main [--quick] [--criu=PATH] [--root=REPO]");
+                System.err.println("usage: dev.cryo.bench.Main [--quick] [--criu=PATH] [--root=REPO] [--workloads=REGEX]");
                 System.exit(2);
             }
         }
@@ -55,6 +58,9 @@ public final class Main {
             absent.add("criu: not run (no BENCH_CRIU=/path/to/criu given)");
         }
         BenchPlan plan = quick ? BenchPlan.quick(root, tools, absent) : BenchPlan.full(root, tools, absent);
+        if (workloads != null && !workloads.isBlank()) {
+            plan = plan.only(workloads);
+        }
         try {
             BenchRun run = new Harness(plan, System.err).run();
             String table = MarkdownReport.render(run);

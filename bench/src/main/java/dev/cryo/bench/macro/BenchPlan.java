@@ -15,12 +15,19 @@ public record BenchPlan(boolean quick, List<Workload> workloads, List<TargetDir.
                         List<CheckpointTool> tools, List<String> absentTools, Path root) {
     public static BenchPlan quick(Path root, List<CheckpointTool> tools, List<String> absent) {
         return new BenchPlan(true, List.of(Workload.counter(), Workload.threads(64), Workload.memory(64),
-                Workload.memory(256)), List.of(TargetDir.Kind.TMPFS), 2, 256, tools, absent, root);
+                Workload.memory(256), Workload.tree(100)), List.of(TargetDir.Kind.TMPFS), 2, 256, tools, absent, root);
     }
 
     public static BenchPlan full(Path root, List<CheckpointTool> tools, List<String> absent) {
         return new BenchPlan(false, List.of(Workload.counter(), Workload.threads(64), Workload.memory(64),
-                Workload.memory(256), Workload.memory(1024)), List.of(TargetDir.Kind.TMPFS, TargetDir.Kind.DISK), 3, 1024, tools, absent, root);
+                Workload.memory(256), Workload.memory(1024), Workload.tree(100)), List.of(TargetDir.Kind.TMPFS, TargetDir.Kind.DISK), 3, 1024, tools, absent, root);
+    }
+
+    /** The same plan with only the workloads whose name matches {@code regex} (BENCH_ROWS=tree, for one row). */
+    public BenchPlan only(String regex) {
+        java.util.regex.Pattern p = java.util.regex.Pattern.compile(regex);
+        return new BenchPlan(quick, workloads.stream().filter(w -> p.matcher(w.name()).find()).toList(), dirs, reps,
+                probeMiB, tools, absentTools, root);
     }
 
     public Path fixturesDir() {

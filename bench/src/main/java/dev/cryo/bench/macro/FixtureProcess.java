@@ -25,12 +25,39 @@ public final class FixtureProcess {
     private final Process process;
     private final Path workDir;
     private final int pid;
+    /** The fixture and its descendants once it was ready, the root first (one pid but for a tree). */
+    private final List<Integer> tree;
 
-    private FixtureProcess(Workload workload, Process process, Path workDir, int pid) {
+    private FixtureProcess(Workload workload, Process process, Path workDir, int pid) throws IOException {
         this.workload = workload;
         this.process = process;
         this.workDir = workDir;
         this.pid = pid;
+        this.tree = descendants(pid);
+    }
+
+    /** {@code root} and every process below it, parents first, from /proc/PID/task/TID/children. */
+    static List<Integer> descendants(int root) throws IOException {
+        List<Integer> out = new ArrayList<>(List.of(root));
+        for (int i = 0; i < out.size(); i++) {
+            Path tasks = Path.of("/proc", Integer.toString(out.get(i)), "task");
+            try (var tids = Files.list(tasks)) {
+                for (Path tid : (Iterable<Path>) tids::iterator) {
+                    String kids = Files.readString(tid.resolve("children"), StandardCharsets.UTF_8).strip();
+                    for (String k : kids.isEmpty() ? new String[0] : kids.split("\\s+")) {
+                        out.add(Integer.parseInt(k));
+                    }
+                }
+            } catch (java.nio.file.NoSuchFileException e) {
+                // exited meanwhile: nothing below it
+            }
+        }
+        return out;
+    }
+
+    /** The fixture's processes as they were when it was ready, the root first. */
+    public List<Integer> tree() {
+        return tree;
     }
 
     /** Starts the fixture and waits (bounded) until it says it is ready to be dumped. */
@@ -78,8 +105,19 @@ public final class FixtureProcess {
         return workload;
     }
 
-    /** Private anonymous memory of the process (smaps_rollup "Anonymous"), what a dump must copy at least. */
+    /**
+     * Private anonymous memory of the process (smaps_rollup "Anonymous"), what a dump must copy at least; of a tree,
+     * the sum over its processes (pages they still share copy-on-write counted in each).
+     */
     public long anonymousBytes() throws IOException {
+        long total = 0;
+        for (int p : tree) {
+            total += anonymousBytes(p);
+        }
+        return total;
+    }
+
+    private static long anonymousBytes(int pid) throws IOException {
         for (String line : Files.readAllLines(Path.of("/proc", Integer.toString(pid), "smaps_rollup"))) {
             if (line.startsWith("Anonymous:")) {
                 return Long.parseLong(line.substring(10).replace("kB", "").strip()) * 1024;
@@ -102,10 +140,29 @@ public final class FixtureProcess {
         return process.isAlive();
     }
 
-    /** Kills the original process (a failed dump must leave it running; the bench does not need it any more). */
+    /**
+     * Kills the original process and what is left of its tree (a failed dump must leave it running; the bench does
+     * not need it any more), and reaps the orphans, which come to the harness (the child subreaper).
+     */
     public void killOriginal() {
         process.destroyForcibly();
         awaitExit(Duration.ofSeconds(10));
+        for (int p : tree.subList(1, tree.size())) {
+            ChildReaper.kill(p);
+        }
+    }
+
+    /**
+     * After a dump that killed the tree: every process of it is gone and reaped (orphans are the harness's to
+     * reap), so that the restore finds every pid free. False if one still exists after {@code bound}.
+     */
+    public boolean awaitTreeGone(Duration bound) {
+        for (int p : tree.subList(1, tree.size())) {
+            if (ChildReaper.reap(p, bound) == null) {
+                return false;
+            }
+        }
+        return true;
     }
 
     /**

@@ -168,7 +168,7 @@ public final class Harness {
         Path images = dir.freshDir(name);
         FixtureProcess fx = FixtureProcess.start(w, plan.fixturesDir(), work, READY_BOUND);
         int pid = fx.pid();
-        inFlight.add(pid);
+        inFlight.addAll(fx.tree());
         try {
             long memory = fx.anonymousBytes();
             ProcessResult dump = tool.dump(pid, images);
@@ -185,6 +185,12 @@ public final class Harness {
                 fx.killOriginal();
                 keepLogs(name, images);
                 return new Measurement(memory, dump.wallNanos(), "dump exited 0 but pid " + pid
+                        + " still ran " + EXIT_BOUND.toSeconds() + " s later", null, 0, 0, 0, "not tried", -1, null);
+            }
+            if (!fx.awaitTreeGone(EXIT_BOUND)) {
+                fx.killOriginal();
+                keepLogs(name, images);
+                return new Measurement(memory, dump.wallNanos(), "dump exited 0 but a process of the tree of " + pid
                         + " still ran " + EXIT_BOUND.toSeconds() + " s later", null, 0, 0, 0, "not tried", -1, null);
             }
             Measurement.DumpStats stats = dumpStats(images);
@@ -217,13 +223,15 @@ public final class Harness {
             if (fx.originalAlive()) {
                 fx.killOriginal();
             }
-            if (ChildReaper.alive(pid)) {
-                ChildReaper.kill(pid);
+            for (int p : fx.tree()) { // the restored tree's, when its root did not give its verdict
+                if (ChildReaper.alive(p)) {
+                    ChildReaper.kill(p);
+                }
             }
             TargetDir.deleteTree(images);
             Files.deleteIfExists(images.resolveSibling(name + ".dump.out"));
             Files.deleteIfExists(images.resolveSibling(name + ".restore.out"));
-            inFlight.remove(pid);
+            inFlight.removeAll(fx.tree());
         }
     }
 

@@ -77,6 +77,20 @@ public final class MarkdownReport {
                 }
             }
         }
+        for (Row t : run.rows()) {
+            int extra = t.workload().extraTasks();
+            if (extra == 0 || !t.passed()) {
+                continue;
+            }
+            for (Row c : run.rows()) {
+                if (c.tool().equals(t.tool()) && c.dir() == t.dir() && c.workload().name().equals("counter") && c.passed()) {
+                    s.append(String.format(Locale.ROOT, "%n- %s, %s: frozen time per extra task %.1f ms "
+                                    + "((%s - %s) / %d, %s minus counter; each task with 1 MiB of its own)", t.tool(),
+                            t.dir().label, (t.frozenUs() - c.frozenUs()) / extra / 1e3, ms(t.frozenUs() / 1e3),
+                            ms(c.frozenUs() / 1e3), extra, t.workload().name()));
+                }
+            }
+        }
         return s.length() == 0 ? "" : s.append('\n').toString();
     }
 

@@ -36,6 +36,21 @@ public record Workload(String name, String program, List<String> args, long nomi
         return name.startsWith("threads-") ? Integer.parseInt(name.substring("threads-".length())) : 0;
     }
 
+    /**
+     * The process-tree fixture: {@code tasks} processes (ten children a task), each with 1 MiB of private memory of
+     * its own, all sharing one 16 MiB shared anonymous mapping; each task checks its own pages, the shared ones and
+     * its ids after the restore. Its nominal memory is the tasks' private pages and the shared mapping.
+     */
+    public static Workload tree(int tasks) {
+        return new Workload("tree-" + tasks, "memtree", List.of("--tasks=" + tasks, "--width=10", "--own-kib=1024",
+                "--shared-mib=16"), ((long) tasks << 20) + (16L << 20));
+    }
+
+    /** Processes besides the root: {@code n - 1} for tree-n, 0 for every other workload. */
+    public int extraTasks() {
+        return name.startsWith("tree-") ? Integer.parseInt(name.substring("tree-".length())) - 1 : 0;
+    }
+
     /** The memory fixture with at least {@code mib} MiB, and as little more as its formula allows. */
     public static Workload memory(int mib) {
         long target = ((long) mib << 20) / PAGE;

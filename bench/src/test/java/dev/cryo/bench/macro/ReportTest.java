@@ -67,6 +67,15 @@ class ReportTest {
     }
 
     @Test
+    void frozenTimePerExtraTaskIsTheTreeRowMinusTheCounterRowOfTheSameTool() {
+        BenchRun r = run(new Row("cryo", Workload.counter(), TargetDir.Kind.TMPFS, List.of(frozen(4_000))),
+                new Row("cryo", Workload.tree(100), TargetDir.Kind.TMPFS, List.of(frozen(301_000))));
+        String table = MarkdownReport.render(r);
+        assertTrue(table.contains("cryo, tmpfs: frozen time per extra task 3.0 ms"), table);
+        assertFalse(table.contains("per extra thread"), table);
+    }
+
+    @Test
     void noPerThreadFigureWithoutAPassedCounterRow() {
         Measurement failed = new Measurement(MIB, 10, "boom", null, 0, 0, 0, "not tried", -1, null);
         String table = MarkdownReport.render(run(new Row("cryo", Workload.counter(), TargetDir.Kind.TMPFS, List.of(failed)),

@@ -27,6 +27,16 @@ class WorkloadTest {
     }
 
     @Test
+    void treeHoldsAMebibyteATaskAndTheSharedMapping() {
+        Workload w = Workload.tree(100);
+        assertEquals("tree-100", w.name());
+        assertEquals(99, w.extraTasks());
+        assertEquals(0, w.extraThreads());
+        assertEquals(116L << 20, w.nominalBytes());
+        assertTrue(w.args().contains("--tasks=100"), w.args().toString());
+    }
+
+    @Test
     void namesSayTheSize() {
         assertEquals("memory-64M", Workload.memory(64).name());
         assertEquals("memory-1G", Workload.memory(1024).name());

@@ -42,7 +42,10 @@ public final class AppCases {
                 Case.ofApp("apps-python-http", new App("python3 -m http.server", "python-http"), midWork,
                         AppAnswers.forApp(true)).needing(Feature.THREADS),
                 Case.ofApp("apps-python-workers", new App("python3 workers.py", "python-workers"), midWork,
-                        AppAnswers.forApp(true)).needing(Feature.THREADS)));
+                        AppAnswers.forApp(true)).needing(Feature.THREADS),
+                // a terminal multiplexer: the pty's master in the server, an interactive shell on its slave
+                Case.ofApp("apps-tmux", new App("tmux", "tmux"), Scenario.cycles(1, Duration.ofSeconds(1)),
+                        AppAnswers.forApp(false)).needing(Feature.PROCESS_TREES)));
         // the JDK 25 this machine has, if it has one (Debian 12 has no package of it: not provisioned)
         jdk("25").ifPresent(home -> cases.add(3, Case.ofApp("apps-jvm25", jvm(home), midWork, AppAnswers.forApp(true))
                 .needing(Feature.THREADS, Feature.EPOLL, Feature.EVENTFD)));

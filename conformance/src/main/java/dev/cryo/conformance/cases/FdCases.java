@@ -31,6 +31,13 @@ public final class FdCases {
                 new Case("fifo", Fixture.quiet("fifo"), Scenario.cycles(2, moment), Check.standard()),
                 // not an fd, but issue 13's too: the prctl flags /proc does not show
                 new Case("task-flags", Fixture.quiet("task-flags"), Scenario.cycles(2, moment), Check.standard()),
-                new Case("netlink", Fixture.quiet("netlink"), Scenario.cycles(2, moment), Check.standard()));
+                new Case("netlink", Fixture.quiet("netlink"), Scenario.cycles(2, moment), Check.standard()),
+                // terminals: a pty pair in the tree, the slave a session's controlling terminal with another group
+                // in the foreground; and a shell job's terminal, its master outside the tree (-j)
+                new Case("pty", Fixture.quiet("pty"), Scenario.cycles(2, moment), Check.standard()),
+                new Case("pty-shell-job", Fixture.quiet("pty", "--outside"),
+                        Scenario.cycles(2, moment).withOptions(List.of("-j"), List.of("-j")), Check.standard()),
+                // unix SOCK_SEQPACKET: record boundaries of queued messages, a listener and its connection
+                new Case("unix-seqpacket", Fixture.quiet("unix-seqpacket"), Scenario.cycles(2, moment), Check.standard()));
     }
 }

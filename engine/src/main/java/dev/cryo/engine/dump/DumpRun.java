@@ -112,7 +112,35 @@ final class DumpRun {
             throw e;
         } finally {
             writers.shutdown();
+            if (tracers != null) {
+                tracers.close();
+            }
         }
+    }
+
+    /**
+     * A tree dumped in full is spread over several tracer threads, each freezing and reading its share of the tasks
+     * at once; null: this thread traces every task (a single process, and incremental dumps, whose tracking runs
+     * syscalls in the tasks from the dump's thread).
+     */
+    private dev.cryo.engine.ptrace.TracerPool tracers;
+
+    /** Tracer threads for a tree: a few per core, for much of a task's reading is waiting for it to stop. */
+    private dev.cryo.engine.ptrace.TracerPool tracersFor(int taskCount) {
+        if (taskCount < 2 || rehearsal || options.preDump() || options.trackMem() || options.prevImagesDir() != null) {
+            return null;
+        }
+        int size = Math.min(taskCount, Math.min(8, 2 * Runtime.getRuntime().availableProcessors()));
+        return new dev.cryo.engine.ptrace.TracerPool(size, () -> {
+            Ptrace.prepareThread();
+            RemoteMemory.prepareThread();
+            TaskResources.prepareThread();
+            ThreadState.prepareThread();
+        });
+    }
+
+    private TaskDump root() {
+        return tasks.get(pid);
     }
 
     private TaskDump newTask(dev.cryo.engine.tree.TreeTask t) {
@@ -159,6 +187,7 @@ final class DumpRun {
             t.previewMaps();
         }
         writeStaticImages(dir);
+        tracers = tracersFor(tasks.size()); // their threads and buffers made now, before the freeze
         Ptrace.prepareThread(); // buffers the frozen window uses, made now
         RemoteMemory.prepareThread();
         TaskResources.prepareThread();
@@ -274,6 +303,9 @@ final class DumpRun {
             before.put(t.pid(), t.task());
         }
         freezer = new TreeFreezer(proc, Ptrace.O_TRACESYSGOOD);
+        if (tracers != null) {
+            freezer.withTracers(tracers::assign);
+        }
         Map<Integer, List<Integer>> frozen;
         try {
             frozen = freezer.freeze(pid);
@@ -329,6 +361,7 @@ final class DumpRun {
             }
             tasks.put(t.pid(), d);
             if (tids != null) {
+                d.tracedBy(tracers == null ? null : tracers.of(t.pid()));
                 d.frozen(tids, state);
             } else {
                 d.dead(state);
@@ -376,13 +409,35 @@ final class DumpRun {
         List<TaskDump.Images> out = new ArrayList<>(tasks.size());
         nextPagesId = tasks.size() + 1; // a task's pages id is its number; shared objects' come after
         long m0 = System.nanoTime();
-        for (TaskDump t : tasks.values()) {
-            TaskDump.Images img = t.zombie() ? t.zombieImages() : t.collect();
-            out.add(img);
-            if (img.memory() != null && !options.preDump()) {
-                submitMemoryImages(img); // a writer reads and saves them while the next task is collected
+        // each task's own state read by its tracer, all tracers at once; the shared tables then in tree order, each
+        // task's as soon as its own state is in, and its memory to a writer right after
+        Map<TaskDump, java.util.concurrent.Future<Object>> own = new LinkedHashMap<>();
+        if (tracers != null) {
+            for (TaskDump t : tasks.values()) {
+                if (!t.zombie()) {
+                    own.put(t, t.onTracerLater(() -> {
+                        t.readOwn();
+                        return null;
+                    }));
+                }
             }
         }
+        try {
+            for (TaskDump t : tasks.values()) {
+                if (own.containsKey(t)) {
+                    dev.cryo.engine.ptrace.Tracer.await(own.get(t));
+                }
+                TaskDump.Images img = t.zombie() ? t.zombieImages() : t.collect();
+                out.add(img);
+                if (img.memory() != null && !options.preDump()) {
+                    submitMemoryImages(img); // a writer reads and saves them while the next task is collected
+                }
+            }
+        } finally {
+            own.values().forEach(f -> f.cancel(false)); // after a failure: what has not started never does
+        }
+        log.debug("tasks collected in %d us (%d tracer threads)", (System.nanoTime() - m0) / 1000,
+                tracers == null ? 1 : tracers.size());
         memdumpUs = (System.nanoTime() - m0) / 1000;
         if (!options.preDump()) {
             // shared objects in full, once each, while every task that maps them is frozen
@@ -535,11 +590,19 @@ final class DumpRun {
         CryoException failed = null;
         List<TaskDump> all = new ArrayList<>(tasks.values());
         for (int i = all.size() - 1; i >= 0; i--) {
+            TaskDump t = all.get(i);
             try {
-                all.get(i).resume();
+                t.onTracer(() -> {
+                    t.resume();
+                    return null;
+                });
             } catch (CryoException e) {
                 if (failed == null) {
                     failed = e;
+                }
+            } catch (RuntimeException e) {
+                if (failed == null) {
+                    failed = new CryoException("pid " + t.pid() + " could not be resumed after the dump: " + e, e);
                 }
             }
         }
@@ -573,11 +636,14 @@ final class DumpRun {
         releasedAt = System.nanoTime();
         killed = true;
         for (TaskDump t : tasks.values()) {
-            try {
-                t.reapKilled();
-            } catch (SyscallException e) {
-                throw new CryoException("cannot kill pid " + t.pid() + " after the dump: " + e.getMessage(), e);
-            }
+            t.onTracer(() -> {
+                try {
+                    t.reapKilled();
+                } catch (SyscallException e) {
+                    throw new CryoException("cannot kill pid " + t.pid() + " after the dump: " + e.getMessage(), e);
+                }
+                return null;
+            });
         }
         if (freezer != null) {
             freezer.frozen().clear(); // gone: nothing to let go

@@ -58,6 +58,8 @@ import java.util.Set;
  */
 final class TaskDump {
     static final int SCRATCH_THREAD = 64;
+    /** Threads whose altstack and tid address are read together, each with its own bytes of the scratch. */
+    static final int THREAD_BATCH = 32;
     /**
      * The most auxv words CRIU keeps (its AT_VECTOR_SIZE): CRIU's restore refuses more as a corrupted image. This
      * kernel's /proc/PID/auxv has 46 here, the last pair AT_NULL, which a restore's PR_SET_MM_MAP fills in anyway.
@@ -275,9 +277,44 @@ final class TaskDump {
     /** The handler a zombie's caught signals are written with (a page-aligned address no handler would have). */
     static final long ZOMBIE_HANDLER = 0x1000;
 
-    /** Memory, remote state, files and cores of a frozen live (or stopped) task. */
-    Images collect() throws CryoException {
+    /**
+     * What only the task's tracer (ptrace, remote syscalls) or its own /proc files tell, read by {@link #readOwn}:
+     * everything of a task that the tables the tasks share (files, shared memory) do not hold.
+     */
+    private record Own(TaskStatus status, TaskStat stat, String mapsText, List<MapsEntry> maps, List<vma_entry> vmas,
+                       long brk, task_timers_entry timers, dev.cryo.engine.resource.TaskFlags flags, int dumpable,
+                       long[] auxv, Map<Integer, core_entry> cores) {
+    }
+
+    private Own own;
+    private dev.cryo.engine.ptrace.Tracer tracer; // null: the dump's own thread attached the task
+
+    /** The tracer thread that froze the task: every ptrace request for it must come from there. */
+    void tracedBy(dev.cryo.engine.ptrace.Tracer tracer) {
+        this.tracer = tracer;
+    }
+
+    /** Runs {@code work} on the task's tracer (here, when this thread is it). */
+    <T> T onTracer(dev.cryo.engine.ptrace.Tracer.Task<T> work) throws CryoException {
+        return tracer == null ? work.run() : tracer.call(work);
+    }
+
+    /** Starts {@code work} on the task's tracer, which must be a thread of its own (a tree's, see TracerPool). */
+    <T> java.util.concurrent.Future<T> onTracerLater(dev.cryo.engine.ptrace.Tracer.Task<T> work) {
+        return tracer.submit(work);
+    }
+
+    /**
+     * The first half of {@link #collect}, on the task's tracer: threads (registers, masks, altstacks, xstate...),
+     * what only remote syscalls tell (brk, handlers, timers, flags), /proc's own files, and the cores. It touches
+     * nothing the tasks share, so the tasks of a tree are read concurrently, each by its tracer.
+     */
+    void readOwn() throws CryoException {
+        if (own != null) {
+            return;
+        }
         try {
+            long t0 = System.nanoTime();
             TaskStatus status = proc.status(pid); // its Threads: line spares listing /proc/PID/task
             if (status.threads() != threads.size()) {
                 throw new CryoException("cannot dump pid " + pid + ": it has " + status.threads() + " threads, "
@@ -295,32 +332,28 @@ final class TaskDump {
             log.debug("pid %d: registers: %s, sigmask %#x, %d threads", pid, regs, leader.sigmask(), threads.size());
             TaskStat stat = proc.stat(pid);
             List<MapsEntry> maps;
-            List<vma_entry> vmas;
+            List<vma_entry> vmas = null; // null: the maps changed since the preview, collect() makes them again
             String mapsText = proc.mapsText(pid);
-            if (preview != null && preview.text().equals(mapsText)) {
+            boolean previewed = preview != null && preview.text().equals(mapsText);
+            if (previewed) {
                 maps = preview.maps();
                 vmas = preview.vmas();
             } else {
-                // changed since the preview (or none): the mapped files are found again from the frozen maps
-                shmem.forget(pid);
-                maps = smapsOf(mapsText); // VmFlags (madvise) come from smaps
-                vmas = new ArrayList<>(maps.size());
-                for (MapsEntry m : maps) {
-                    vmas.add(vmaEntry(m));
-                }
+                maps = ProcFs.parseMaps(mapsText);
             }
             RemoteMemory memory = new RemoteMemory(pid);
             log.debug("pid %d: read /proc: %d VMAs", pid, maps.size());
             // the remote part: brk and signal handlers have no other interface
-            long site = preview != null && maps == preview.maps() && preview.vdsoSite() >= 0 ? preview.vdsoSite()
-                    : SyscallSite.find(memory, maps, regs);
+            long site = previewed && preview.vdsoSite() >= 0 ? preview.vdsoSite() : SyscallSite.find(memory, maps, regs);
             remote = leader.remote(site); // blocks every signal in it: none may interrupt our syscalls
             long brk = remote.call("brk", Syscall.BRK, 0);
             long caught = status.hex("SigCgt");
             List<sa_entry> actions;
             if (caught != 0 || !options.preDump()) {
-                // the handlers' structs at 0, each thread's altstack and tid address at SCRATCH_THREAD
-                scratch = RemoteScratch.borrowStack(memory, regs, remote, SCRATCH_THREAD + ThreadState.SCRATCH_BYTES);
+                // the handlers' structs at 0; each thread's altstack and tid address from SCRATCH_THREAD on, room for
+                // a batch of threads read at once
+                scratch = RemoteScratch.borrowStack(memory, regs, remote,
+                        SCRATCH_THREAD + ThreadState.SCRATCH_BYTES * Math.min(threads.size(), THREAD_BATCH));
             }
             if (caught != 0) {
                 actions = Signals.dumpActions(remote, scratch, caught, status.hex("SigIgn"));
@@ -335,24 +368,91 @@ final class TaskDump {
             // THP disable and the parent-death signal (and the subreaper flag again): TaskFlags
             dev.cryo.engine.resource.TaskFlags flags = options.preDump() ? null
                     : dev.cryo.engine.resource.TaskFlags.dump(remote, scratch);
+            int dumpable = dumpable();
+            long[] auxv = proc.auxv(pid);
+            long t1 = System.nanoTime();
+            log.debug("pid %d: remote syscalls done (brk %#x) in %d us", pid, brk, (t1 - t0) / 1000);
+            Map<Integer, core_entry> cores = new LinkedHashMap<>();
+            if (!options.preDump()) {
+                String comm = proc.comm(pid);
+                var creds = TaskResources.creds(status);
+                ThreadState.readRemoteAll(threads, site, scratch, SCRATCH_THREAD);
+                long t2 = System.nanoTime();
+                for (ThreadState t : threads) {
+                    var core = core_entry.newBuilder().setMtype(core_entry.march.X86_64).setThreadInfo(t.threadInfo())
+                            .setThreadCore(t.threadCore(creds, t.tid() == pid ? comm : proc.comm(t.tid())));
+                    if (t.tid() == pid) { // what the threads share is the task's, written once in the leader's core
+                        var tc = task_core_entry.newBuilder().setTaskState(task.state().code()).setExitCode(0)
+                                .setPersonality(proc.personality(pid)).setFlags(stat.flags()).setBlkSigset(t.sigmask())
+                                .setComm(comm).setRlimits(TaskResources.rlimits(pid))
+                                .setSignalsS(Signals.dumpQueue(pid, true)).addAllSigactions(actions)
+                                .setOomScoreAdj(TaskResources.oomScoreAdj(proc, pid)).setTimers(timers);
+                        if (task.state() == TaskState.STOPPED) {
+                            tc.setStopSigno(task.stopSignal());
+                        }
+                        if (subreaper) {
+                            tc.setChildSubreaper(true);
+                        }
+                        core.setTc(tc);
+                    }
+                    if (t.tid() == pid && flags != null) {
+                        flags.into(core);
+                    }
+                    cores.put(t.tid(), core.build());
+                }
+                log.debug("pid %d: %d threads' altstacks and tid addresses in %d us, their cores in %d us", pid,
+                        threads.size(), (t2 - t1) / 1000, (System.nanoTime() - t2) / 1000);
+            }
+            own = new Own(status, stat, mapsText, maps, vmas, brk, timers, flags, dumpable, auxv, cores);
+        } catch (IOException e) {
+            throw new CryoException("cannot dump pid " + pid + ": reading /proc failed: " + e.getMessage(), e);
+        } catch (SyscallException e) {
+            throw new CryoException("cannot dump pid " + pid + ": " + e.getMessage(), e);
+        }
+    }
 
-            log.debug("pid %d: remote syscalls done (brk %#x)", pid, brk);
+    /**
+     * Memory, remote state, files and cores of a frozen live (or stopped) task: {@link #readOwn} (here, unless its
+     * tracer did it already), then what goes into the tables the tasks share (mapped files, shared memory, fds), in
+     * the tree's order on the dump's thread.
+     */
+    Images collect() throws CryoException {
+        if (own == null) {
+            onTracer(() -> {
+                readOwn();
+                return null;
+            });
+        }
+        try {
+            long t0 = System.nanoTime();
+            TaskStatus status = own.status();
+            List<MapsEntry> maps = own.maps();
+            List<vma_entry> vmas = own.vmas();
+            if (vmas == null) {
+                // changed since the preview (or none): the mapped files are found again from the frozen maps
+                shmem.forget(pid);
+                maps = smapsOf(own.mapsText()); // VmFlags (madvise) come from smaps
+                vmas = new ArrayList<>(maps.size());
+                for (MapsEntry m : maps) {
+                    vmas.add(vmaEntry(m));
+                }
+            }
             // memory: the VMAs now; the pages are scanned and read by a writer thread while this one goes on with
             // the next task (process_vm_readv and /proc need no tracer), unless an incremental dump's tracker must
             // see them here
-            mm_entry.Builder mm = mmEntry(stat, brk);
-            if (flags != null) {
-                flags.into(mm);
+            mm_entry.Builder mm = mmEntry(own.stat(), own.brk());
+            if (own.flags() != null) {
+                own.flags().into(mm);
             }
             mm.addAllVmas(vmas);
             mm.setExeFileId(files.mapped(proc.link(pid, "exe"), proc.dir(pid).resolve("exe"), fdCtx));
-            long[] auxv = proc.auxv(pid);
+            long[] auxv = own.auxv();
             for (int i = 0; i < Math.min(auxv.length, CRIU_AT_VECTOR_SIZE); i++) {
                 mm.addMmSavedAuxv(auxv[i]);
             }
             Memory pages = new Memory(maps, new dev.cryo.engine.mem.TrackedTarget(pid, remote));
             if (incremental.active() || options.preDump()) {
-                pages.read();
+                onTracer(pages::read); // the tracker may run syscalls in the task
             }
             if (options.preDump()) {
                 // memory only: the process runs on and a later dump saves the rest
@@ -380,39 +480,10 @@ final class TaskDump {
             String root = proc.link(pid, "root");
             fs_entry fs = fs_entry.newBuilder().setCwdId(files.mapped(cwd, proc.dir(pid).resolve("cwd"), fdCtx))
                     .setRootId(files.mapped(root, proc.dir(pid).resolve("root"), fdCtx)).setUmask(status.umask()).build();
-
-            log.debug("pid %d: files done", pid);
-            String comm = proc.comm(pid);
-            var creds = TaskResources.creds(status);
-            Map<Integer, core_entry> cores = new LinkedHashMap<>();
-            for (ThreadState t : threads) {
-                t.readRemote(site, scratch, SCRATCH_THREAD);
-                var core = core_entry.newBuilder().setMtype(core_entry.march.X86_64).setThreadInfo(t.threadInfo())
-                        .setThreadCore(t.threadCore(creds, t.tid() == pid ? comm : proc.comm(t.tid())));
-                if (t.tid() == pid) { // what the threads share is the task's, written once in the leader's core
-                    var tc = task_core_entry.newBuilder().setTaskState(task.state().code()).setExitCode(0)
-                            .setPersonality(proc.personality(pid)).setFlags(stat.flags()).setBlkSigset(t.sigmask())
-                            .setComm(comm).setRlimits(TaskResources.rlimits(pid))
-                            .setSignalsS(Signals.dumpQueue(pid, true)).addAllSigactions(actions)
-                            .setOomScoreAdj(TaskResources.oomScoreAdj(proc, pid)).setTimers(timers);
-                    if (task.state() == TaskState.STOPPED) {
-                        tc.setStopSigno(task.stopSignal());
-                    }
-                    if (subreaper) {
-                        tc.setChildSubreaper(true);
-                    }
-                    core.setTc(tc);
-                }
-                if (t.tid() == pid && flags != null) {
-                    flags.into(core);
-                }
-                cores.put(t.tid(), core.build());
-            }
-            return new Images(this, pstree(), cores, mm.build(), pages, fdinfo, fs);
+            log.debug("pid %d: mm, files and fs in %d us", pid, (System.nanoTime() - t0) / 1000);
+            return new Images(this, pstree(), own.cores(), mm.build(), pages, fdinfo, fs);
         } catch (IOException e) {
             throw new CryoException("cannot dump pid " + pid + ": reading /proc failed: " + e.getMessage(), e);
-        } catch (SyscallException e) {
-            throw new CryoException("cannot dump pid " + pid + ": " + e.getMessage(), e);
         }
     }
 
@@ -513,7 +584,7 @@ final class TaskDump {
         return mm_entry.newBuilder().setMmStartCode(s.startCode()).setMmEndCode(s.endCode())
                 .setMmStartData(s.startData()).setMmEndData(s.endData()).setMmStartStack(s.startStack())
                 .setMmStartBrk(s.startBrk()).setMmBrk(brk).setMmArgStart(s.argStart()).setMmArgEnd(s.argEnd())
-                .setMmEnvStart(s.envStart()).setMmEnvEnd(s.envEnd()).setDumpable(dumpable());
+                .setMmEnvStart(s.envStart()).setMmEnvEnd(s.envEnd()).setDumpable(own.dumpable());
     }
 
     /** PR_GET_DUMPABLE in the task (a uid change sets it to 0, and restore puts back what it was). */

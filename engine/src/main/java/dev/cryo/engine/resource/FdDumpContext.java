@@ -16,17 +16,19 @@ import java.util.List;
  * @param deleted   the files whose names were unlinked (ghosts and link remaps), one for the whole tree
  * @param locks     the file locks the fds hold (with --file-locks), for filelocks.img, one for the whole tree
  * @param fifos     the paths FIFO entries name and their bytes in flight, for files.img and fifo-data.img
+ * @param ttys      the terminals' tty-info entries and the paths their TTY entries name, one for the whole tree
  */
 public record FdDumpContext(int pid, ProcFs proc, DumpOptions options, Log log, List<ImageEntry> pipesData,
-                            DumpedTasks tasks, DeletedFiles.Dump deleted, FileLocks.Dump locks, Fifo.Dump fifos) {
+                            DumpedTasks tasks, DeletedFiles.Dump deleted, FileLocks.Dump locks, Fifo.Dump fifos,
+                            Tty.Dump ttys) {
     public FdDumpContext(int pid, ProcFs proc, DumpOptions options, Log log) {
         this(pid, proc, options, log, java.util.Collections.synchronizedList(new ArrayList<>()), new DumpedTasks(pid),
-                new DeletedFiles.Dump(), new FileLocks.Dump(), new Fifo.Dump());
+                new DeletedFiles.Dump(), new FileLocks.Dump(), new Fifo.Dump(), new Tty.Dump());
     }
 
     /** The context of another task of the same dump: same pipe data, same tasks, same deleted files, locks, FIFOs. */
     public FdDumpContext forTask(int other) {
-        return new FdDumpContext(other, proc, options, log, pipesData, tasks, deleted, locks, fifos);
+        return new FdDumpContext(other, proc, options, log, pipesData, tasks, deleted, locks, fifos, ttys);
     }
 
     /**
@@ -39,5 +41,6 @@ public record FdDumpContext(int pid, ProcFs proc, DumpOptions options, Log log, 
         deleted.write(dir, files, pid, options.files(), log);
         locks.write(dir, pid);
         fifos.write(dir, files, pid);
+        ttys.write(dir, files, pid);
     }
 }

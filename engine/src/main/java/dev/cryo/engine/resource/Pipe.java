@@ -19,7 +19,8 @@ import java.nio.file.Path;
 import java.util.List;
 
 /**
- * Pipes whose both ends the dumped tree holds (one task or several, and nobody else). Dump: the buffered bytes
+ * Pipes, both ends held by the dumped tree (one task or several), or one end outside it (a pipeline's other
+ * program, a runtime's stdio; restored as a new pipe, or as the restorer's fd with --inherit-fd). Dump: the buffered bytes
  * are copied with tee() from the process's own read end (taken with pidfd_getfd), so nothing is consumed.
  * Restore: pipe2() in the first task of the tree that holds an end, then the bytes are written through its write
  * end taken the same way; the other ends are Cryo's copies given to their tasks.
@@ -44,8 +45,8 @@ public final class Pipe implements FdKind {
     public void check(FdDumpContext ctx, FdInfo fd) throws CryoException {
         String where = "cannot dump pid " + ctx.pid() + ": fd " + fd.fd() + " is the pipe " + fd.target();
         try {
-            // both ends must be in the dumped tree (one task or several): the data in flight is read from the
-            // read end, and a restore makes the pipe once for every task that holds it
+            // the data in flight is read from a read end in the tree, and a restore makes the pipe once for every
+            // task that holds it
             boolean reader = false, writer = false;
             for (int pid : ctx.tasks().pids()) {
                 List<FdInfo> same;
@@ -57,16 +58,15 @@ public final class Pipe implements FdKind {
                 reader |= same.stream().anyMatch(f -> (f.flags() & RegularFile.O_ACCMODE) == 0);
                 writer |= same.stream().anyMatch(f -> (f.flags() & RegularFile.O_ACCMODE) == RegularFile.O_WRONLY);
             }
-            int other = holderOutside(ctx.tasks().pids(), fd.target());
-            if ((!reader || !writer) && other > 0) {
-                throw new CryoException(where + ", whose " + (reader ? "write" : "read") + " end is held by a "
-                        + "process outside the dumped tree; dump the tree that holds both ends");
-            }
-            // an end no process holds is closed (a reader at EOF, a writer whose reader left): the restore makes the
-            // pipe and closes that end again
-            if (other > 0) {
-                throw new CryoException(where + ", which process " + other + " outside the dumped tree holds too; "
-                        + "dump the tree that holds every end");
+            // an end outside the tree (a pipeline's other program, a shell's leaked fd, a runtime's stdio) is
+            // dumped as CRIU does: the restore makes a new pipe, whose missing end is closed, unless
+            // --inherit-fd fd[N]:pipe:[INO] gives the restorer's own pipe in its place
+            int other = !reader || !writer ? -1 : holderOutside(ctx.tasks().pids(), fd.target());
+            if (other != 0) {
+                ctx.log().info("pid %d: fd %d is %s, whose %s outside the dumped tree; the restore reattaches it "
+                        + "with --inherit-fd fd[N]:%s, otherwise it gets a new pipe", ctx.pid(), fd.fd(), fd.target(),
+                        other > 0 ? "ends process " + other + " holds too, is" : (reader ? "write" : "read") + " end is",
+                        fd.target());
             }
         } catch (IOException e) {
             throw new CryoException(where + ": cannot read its fds: " + e.getMessage());

@@ -67,7 +67,7 @@ public final class RegularFile implements FdKind {
             throw new CryoException("cannot dump pid " + ctx.pid() + ": fd " + fd.fd() + " (" + fd.target()
                     + "): stat failed: " + e.getMessage(), e);
         }
-        if (isTerminal(fd.target()) && !ctx.options().shellJob()) {
+        if (isTerminal(fd.target()) && !ctx.options().shellJob() && !Tty.controlledFromTree(ctx, fd.target())) {
             throw new CryoException("cannot dump pid " + ctx.pid() + ": fd " + fd.fd() + " is the terminal "
                     + fd.target() + "; dump with -j/--shell-job to let the restore reattach it");
         }
@@ -142,7 +142,8 @@ public final class RegularFile implements FdKind {
     @Override
     public int restore(FdRestoreContext ctx, file_entry file, fdinfo_entry fd) throws CryoException {
         reg_file_entry reg = file.getReg();
-        if (isTerminal(reg.getName()) && !ctx.options().shellJob()) {
+        // /dev/tty without -j: the dump found the task's controlling terminal a pty of the tree, taken back by now
+        if (isTerminal(reg.getName()) && !ctx.options().shellJob() && !reg.getName().equals(Tty.CONTROLLING)) {
             throw new CryoException("cannot restore pid " + ctx.pid() + ": fd " + fd.getFd() + " was the terminal "
                     + reg.getName() + "; restore with -j/--shell-job");
         }

@@ -88,14 +88,47 @@ public final class ThreadState {
 
     /** sigaltstack and the clear-child-tid address: no interface but the thread's own syscalls gives them. */
     public void readRemote(long site, RemoteScratch scratch, int offset) throws SyscallException {
-        RemoteSyscall r = remote(site);
-        long at = scratch.address() + offset;
-        r.call("sigaltstack", Syscall.SIGALTSTACK, 0, at);
-        r.call("prctl(PR_GET_TID_ADDRESS)", Syscall.PRCTL, PR_GET_TID_ADDRESS, at + 24);
-        ByteBuffer b = ByteBuffer.wrap(scratch.read(offset, 32)).order(ByteOrder.LITTLE_ENDIAN);
-        sas = thread_sas_entry.newBuilder().setSsSp(b.getLong(0)).setSsFlags(b.getInt(8)).setSsSize(b.getLong(16))
-                .build();
-        clearTid = b.getLong(24);
+        readRemoteAll(java.util.List.of(this), site, scratch, offset);
+    }
+
+    /**
+     * {@link #readRemote} for many threads of one process at once: each thread's two calls run in all of them
+     * together ({@link RemoteSyscall#rawEach}), so a process's threads cost two overlapped round trips per batch
+     * instead of four each. Each thread of a batch has its own {@link #SCRATCH_BYTES} at {@code offset}; the
+     * scratch's size decides how many go in a batch.
+     */
+    public static void readRemoteAll(java.util.List<ThreadState> threads, long site, RemoteScratch scratch, int offset)
+            throws SyscallException {
+        int batch = Math.max(1, (scratch.size() - offset) / SCRATCH_BYTES);
+        for (int from = 0; from < threads.size(); from += batch) {
+            java.util.List<ThreadState> some = threads.subList(from, Math.min(threads.size(), from + batch));
+            java.util.List<RemoteSyscall> calls = new java.util.ArrayList<>(some.size());
+            long[][] altstack = new long[some.size()][], tidAddress = new long[some.size()][];
+            for (int i = 0; i < some.size(); i++) {
+                calls.add(some.get(i).remote(site));
+                long at = scratch.address() + offset + (long) i * SCRATCH_BYTES;
+                altstack[i] = new long[]{0, at};
+                tidAddress[i] = new long[]{PR_GET_TID_ADDRESS, at + 24};
+            }
+            failed("sigaltstack", some, RemoteSyscall.rawEach(calls, Syscall.SIGALTSTACK, altstack));
+            failed("prctl(PR_GET_TID_ADDRESS)", some, RemoteSyscall.rawEach(calls, Syscall.PRCTL, tidAddress));
+            ByteBuffer b = ByteBuffer.wrap(scratch.read(offset, some.size() * SCRATCH_BYTES)).order(ByteOrder.LITTLE_ENDIAN);
+            for (int i = 0; i < some.size(); i++) {
+                int o = i * SCRATCH_BYTES;
+                ThreadState t = some.get(i);
+                t.sas = thread_sas_entry.newBuilder().setSsSp(b.getLong(o)).setSsFlags(b.getInt(o + 8))
+                        .setSsSize(b.getLong(o + 16)).build();
+                t.clearTid = b.getLong(o + 24);
+            }
+        }
+    }
+
+    private static void failed(String name, java.util.List<ThreadState> threads, long[] results) throws SyscallException {
+        for (int i = 0; i < results.length; i++) {
+            if (results[i] < 0 && results[i] > -4096) {
+                throw new SyscallException("remote " + name + " in thread " + threads.get(i).tid, (int) -results[i]);
+            }
+        }
     }
 
     /** thread_info: registers, xstate, clear-child-tid. */

@@ -136,6 +136,8 @@ final class RestoreRun {
             if (remaps != null) {
                 remaps.close(); // a failed restore's ghosts go; after a good one, nothing is left to remove
             }
+            dev.cryo.engine.resource.Tty.close(fdState); // Cryo's ends of the ptys it made
+
         }
     }
 
@@ -209,6 +211,7 @@ final class RestoreRun {
         refuseSharedTables(images);
         sharedFiles = new SharedFiles(sharedFileIds(images));
         sharedFiles.register(fdState);
+        dev.cryo.engine.resource.Tty.load(fdState, files, dir, log); // ptys: made once, their sessions at setsid
         for (TaskBuilder.Image img : images.values()) {
             builders.put(img.pstree().getPid(), new TaskBuilder(img, dir, shmem, fdState, pipesData, options, log));
         }
@@ -325,7 +328,11 @@ final class RestoreRun {
                 }
             } else if (s instanceof PlanStep.SetSid x) {
                 step("setsid", x.pid());
-                task(x.pid()).remote.call("setsid", Syscall.SETSID);
+                NewTask t = task(x.pid());
+                t.remote.call("setsid", Syscall.SETSID);
+                // a session leader takes its terminal before it forks the members, which inherit it
+                dev.cryo.engine.resource.Tty.afterSetsid(new dev.cryo.engine.resource.FdRestoreContext(x.pid(),
+                        t.remote, t.scratch, options, log, Map.of(), fdState));
             } else if (s instanceof PlanStep.SetPgid x) {
                 step("setpgid", x.pid());
                 int pgid = x.rootGroup() ? proc.stat(pid).pgid() : x.pgid();
@@ -384,6 +391,7 @@ final class RestoreRun {
             throw new CryoException("cannot restore pid " + pid + ": Cryo was stopped by " + stop
                     + "; the processes being built were killed, nothing is left");
         }
+        dev.cryo.engine.resource.InheritedFds.reportUnused(options.files().inheritFds(), fdState, log);
         shmem.finish(); // memfd seals, once every mapping is made
         remaps.finish(); // deleted files are deleted again before the tasks run
         sharedFiles.close(); // Cryo's copies of shared descriptions: every task holds its own now

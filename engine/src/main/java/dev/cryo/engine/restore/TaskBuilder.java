@@ -87,6 +87,11 @@ final class TaskBuilder {
             return files.stream().filter(f -> f.getId() == id).findFirst()
                     .orElseThrow(() -> new CryoException("images are inconsistent: no file with id " + id + " in files.img"));
         }
+
+        /** The entry of {@code id} of that type: CRIU writes a terminal's REG entry with its TTY entry's id. */
+        file_entry file(int id, fd_types type) throws CryoException {
+            return files.stream().filter(f -> f.getId() == id && f.getType() == type).findFirst().orElse(file(id));
+        }
     }
 
     /**
@@ -373,12 +378,15 @@ final class TaskBuilder {
             shmem.register(fdCtx); // a memfd held open is the object its mappings map
             dev.cryo.engine.resource.FileLocks.restoreAfterFds(fdCtx, dir); // taken again once every fd is in place
             dev.cryo.engine.resource.Fifo.prepare(fdCtx, img.files(), dir); // the paths FIFO fds name, their bytes
+            dev.cryo.engine.resource.Tty.prepare(fdCtx, img.files(), dir); // tty-info.img, once per restore
             restoreFds(img, fdCtx, shared);
 
             step = "task";
             TaskRestore.fs(fdCtx, img.file(img.fs().getCwdId()).getReg().getName(),
                     img.file(img.fs().getRootId()).getReg().getName(), img.fs().getUmask());
             TaskRestore.task(fdCtx, img.core(), img.pstree(), proc);
+            step = "terminal"; // a session leader takes its pty back once its session is made
+            dev.cryo.engine.resource.Tty.controllingTerminal(fdCtx, img.pstree());
             // prctl flags; the parent-death signal not on the root, whose parent is the restorer
             dev.cryo.engine.resource.TaskFlags.restore(fdCtx, img.core(), img.mm(),
                     proc.stat(pid).ppid() == ProcessHandle.current().pid(), log);
@@ -803,14 +811,16 @@ final class TaskBuilder {
         ctx.state().put(dev.cryo.engine.resource.Pipe.MAX_FD, targets.stream().mapToInt(i -> i).max().orElse(0));
         for (List<fdinfo_entry> group : byFile.values()) {
             fdinfo_entry first = group.get(0);
-            file_entry file = img.file(first.getId());
+            file_entry file = img.file(first.getId(), first.getType());
             FdKind kind = FdKinds.of(file.getType()).orElseThrow();
             Integer held = shared.held(file.getId());
+            Integer inherited = held == null ? dev.cryo.engine.resource.InheritedFds.match(ctx, file) : null;
             int got;
             if (held != null) {
                 got = shared.give(ctx, held);
             } else {
-                got = kind.restore(ctx, file, first);
+                got = inherited != null ? dev.cryo.engine.resource.InheritedFds.give(ctx, inherited, "fd " + first.getFd())
+                        : kind.restore(ctx, file, first); // --inherit-fd: the restorer's fd stands for the file
                 if (shared.isShared(file.getId())) {
                     shared.take(pid, got, file.getId());
                 }

@@ -133,10 +133,6 @@ final class RpcOptions {
     /** What a RESTORE asks for: always detached, as CRIU restores over RPC; the caller gets the pid. */
     RestoreOptions restore() throws RpcException {
         List<String> refused = commonRefusals();
-        if (opts.getInheritFdCount() > 0) {
-            refused.add("inherit_fd " + opts.getInheritFd(0).getKey() + " (Cryo cannot restore a file as an "
-                    + "inherited one yet)");
-        }
         if (opts.getExecCmdCount() > 0) {
             refused.add("exec_cmd");
         }
@@ -151,7 +147,17 @@ final class RpcOptions {
             refused.add("lazy_pages (Cryo has no lazy restore)");
         }
         refuse(refused);
-        return new RestoreOptions(imagesDir, true, opts.getShellJob(), opts.getTcpClose(), null, timeout());
+        // inherit_fd: the fds are this process's own (runc passes them to swrk), as CRIU takes them
+        List<dev.cryo.engine.resource.FileOptions.InheritFd> inherit = new ArrayList<>();
+        for (var i : opts.getInheritFdList()) {
+            inherit.add(new dev.cryo.engine.resource.FileOptions.InheritFd(i.getFd(), i.getKey()));
+        }
+        var d = dev.cryo.engine.resource.FileOptions.DEFAULTS;
+        var files = new dev.cryo.engine.resource.FileOptions(opts.getFileLocks(), opts.getLinkRemap(), d.ghostLimit(),
+                d.ghostFiemap(), inherit, d.external(), d.evasiveDevices(), d.fileValidation(), d.skipFileRwxCheck(),
+                d.forceIrmap(), d.irmapScanPaths());
+        return new RestoreOptions(imagesDir, true, opts.getShellJob(), opts.getTcpClose(), null, timeout(), files,
+                false, "nftables", List.of());
     }
 
     /** Refusals shared by dump and restore: what would change the result and Cryo cannot do. */

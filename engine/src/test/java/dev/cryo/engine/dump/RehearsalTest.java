@@ -55,7 +55,9 @@ class RehearsalTest {
 
     private static List<Path> rehearsalDirs() throws IOException {
         try (Stream<Path> s = Files.list(Path.of(System.getProperty("java.io.tmpdir")))) {
-            return s.filter(p -> p.getFileName().toString().startsWith("cryo-rehearsal-")).sorted().toList();
+            // this JVM's own: other Cryo runs on the machine make and remove theirs meanwhile
+            String ours = Warmup.DIR_PREFIX + ProcessHandle.current().pid() + "-";
+            return s.filter(p -> p.getFileName().toString().startsWith(ours)).sorted().toList();
         }
     }
 

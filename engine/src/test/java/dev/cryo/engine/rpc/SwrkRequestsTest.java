@@ -6,7 +6,6 @@ import dev.cryo.image.rpc.criu_opts;
 import dev.cryo.image.rpc.criu_req;
 import dev.cryo.image.rpc.criu_req_type;
 import dev.cryo.image.rpc.criu_resp;
-import dev.cryo.image.rpc.inherit_fd;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -142,10 +141,10 @@ class SwrkRequestsTest {
         int dirFd = SwrkClient.openDirectory(img);
         try (SwrkClient swrk = SwrkClient.start()) {
             criu_resp resp = swrk.call(SwrkClient.request(criu_req_type.RESTORE, criu_opts.newBuilder()
-                    .setImagesDirFd(dirFd).addInheritFd(inherit_fd.newBuilder().setKey("pipe:[1234]").setFd(0))));
+                    .setImagesDirFd(dirFd).setLazyPages(true)));
             assertEquals(criu_req_type.RESTORE, resp.getType());
             assertFalse(resp.getSuccess());
-            assertTrue(resp.getCrErrmsg().contains("inherit_fd pipe:[1234]"), resp.getCrErrmsg());
+            assertTrue(resp.getCrErrmsg().contains("lazy_pages"), resp.getCrErrmsg());
             assertEquals(95, resp.getCrErrno());
         } finally {
             SwrkClient.closeFd(dirFd);
