@@ -58,6 +58,9 @@ class TreeRestorePropertyTest {
         qt().withExamples(10).withShrinkCycles(3).forAll(lists().of(integers().between(0, 1 << 20)).ofSizeBetween(1, 40))
                 .checkAssert(ops -> {
                     List<TreeTask> model = TreePlanTest.live(false, ops);
+                    if (reusesOutsideIds(model)) {
+                        return; // the model's root's group or session, outside the tree, numbered as a task of it
+                    }
                     try {
                         TreePlan.of(model, false);
                     } catch (CryoException e) {
@@ -69,6 +72,17 @@ class TreeRestorePropertyTest {
                         throw new AssertionError(e);
                     }
                 });
+    }
+
+    /**
+     * Whether a task of the model has the number the model gives the root's group or session, which lie outside the
+     * tree: the model then means two things by one number, and the test could not tell which real pid stands for it.
+     */
+    static boolean reusesOutsideIds(List<TreeTask> model) {
+        TreeTask root = model.get(0);
+        Set<Integer> outside = new java.util.HashSet<>(List.of(root.pgid(), root.sid()));
+        outside.remove(root.pid());
+        return model.stream().anyMatch(t -> t != root && outside.contains(t.pid()));
     }
 
     private static void restoreAndCheck(Path pristine, int root, List<TreeTask> model, Path images) throws Exception {
