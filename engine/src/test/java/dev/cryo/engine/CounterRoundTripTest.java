@@ -7,9 +7,8 @@ import dev.cryo.engine.restore.RestoreOptions;
 import dev.cryo.engine.restore.Restorer;
 import dev.cryo.engine.testing.CProgram;
 import dev.cryo.engine.testing.Checkpoint;
-import dev.cryo.engine.testing.Privileges;
+import dev.cryo.engine.testing.RootWithPtrace;
 import dev.cryo.engine.testing.Target;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -21,14 +20,10 @@ import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+@RootWithPtrace
 class CounterRoundTripTest {
     @TempDir
     Path tmp;
-
-    @BeforeEach
-    void needRoot() throws Exception {
-        Privileges.assumeRootWithPtrace();
-    }
 
     static DumpOptions dump(int pid, Path dir, boolean leaveRunning) {
         return new DumpOptions(pid, dir, false, leaveRunning, true, true, false, false, null, null, null);

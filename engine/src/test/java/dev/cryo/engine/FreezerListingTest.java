@@ -4,9 +4,8 @@ import dev.cryo.engine.proc.ProcFs;
 import dev.cryo.engine.ptrace.Freezer;
 import dev.cryo.engine.ptrace.Ptrace;
 import dev.cryo.engine.sys.SyscallException;
-import dev.cryo.engine.testing.Privileges;
+import dev.cryo.engine.testing.RootWithPtrace;
 import dev.cryo.engine.testing.Target;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -27,16 +26,12 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
  * the list by position). A freeze that believed such a listing would leave that thread running through the dump,
  * free to change memory while it is read. The freeze checks the last listing against the process's thread count.
  */
+@RootWithPtrace
 class FreezerListingTest {
     @TempDir
     Path tmp;
 
     private final ProcFs proc = new ProcFs();
-
-    @BeforeEach
-    void needRoot() throws Exception {
-        Privileges.assumeRootWithPtrace();
-    }
 
     @Test
     void aListingThatSkippedAThreadIsListedAgain() throws Exception {

@@ -2,9 +2,8 @@ package dev.cryo.engine;
 
 import dev.cryo.engine.testing.CProgram;
 import dev.cryo.engine.testing.Checkpoint;
-import dev.cryo.engine.testing.Privileges;
+import dev.cryo.engine.testing.RootWithPtrace;
 import dev.cryo.engine.testing.Target;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -19,6 +18,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** The restored task ends with exactly the image's dispositions, whatever the restorer's own processes ignore. */
+@RootWithPtrace
 class SignalDispositionsRoundTripTest {
     /** Sets every signal to SIG_DFL with the raw syscall (glibc refuses 32 and 33), then ignores two and catches one. */
     static final String DISPOSITIONS = """
@@ -50,11 +50,6 @@ class SignalDispositionsRoundTripTest {
 
     @TempDir
     Path tmp;
-
-    @BeforeEach
-    void needRoot() throws Exception {
-        Privileges.assumeRootWithPtrace();
-    }
 
     @Test
     void defaultDispositionsStayDefaultAfterRestore() throws Exception {

@@ -1,9 +1,8 @@
 package dev.cryo.engine;
 
 import dev.cryo.engine.testing.Checkpoint;
-import dev.cryo.engine.testing.Privileges;
+import dev.cryo.engine.testing.RootWithPtrace;
 import dev.cryo.engine.testing.Target;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -18,14 +17,10 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
  * A sleep the dump stopped goes on sleeping after the restore for the time it had left, as the kernel restarts a
  * sleep that was stopped and continued: it returns neither early nor with EINTR (CRIU makes it return EINTR).
  */
+@RootWithPtrace
 class SleepRestartTest {
     @TempDir
     Path tmp;
-
-    @BeforeEach
-    void needRoot() throws Exception {
-        Privileges.assumeRootWithPtrace();
-    }
 
     @Test
     void aStoppedSleepSleepsWhatItHadLeft() throws Exception {

@@ -2,12 +2,11 @@ package dev.cryo.engine;
 
 import dev.cryo.engine.testing.CProgram;
 import dev.cryo.engine.testing.Checkpoint;
-import dev.cryo.engine.testing.Privileges;
+import dev.cryo.engine.testing.RootWithPtrace;
 import dev.cryo.engine.testing.Programs;
 import dev.cryo.engine.testing.Target;
 import dev.cryo.image.ImageDir;
 import dev.cryo.image.proto.core_entry;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -27,14 +26,10 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
  * A process blocked in read() is compared before its dump and after its restore: what /proc shows, and what a
  * second dump (-R) of the restored process records (registers, FPU state, signal handlers, memory layout, files).
  */
+@RootWithPtrace
 class StateComparisonTest {
     @TempDir
     Path tmp;
-
-    @BeforeEach
-    void needRoot() throws Exception {
-        Privileges.assumeRootWithPtrace();
-    }
 
     /** What /proc says about a process, in a form that compares field by field. */
     static Map<String, String> observe(int pid) throws IOException {

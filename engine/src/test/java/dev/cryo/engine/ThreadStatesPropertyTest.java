@@ -2,9 +2,8 @@ package dev.cryo.engine;
 
 import dev.cryo.engine.dump.DumpOptions;
 import dev.cryo.engine.testing.Checkpoint;
-import dev.cryo.engine.testing.Privileges;
+import dev.cryo.engine.testing.RootWithPtrace;
 import dev.cryo.engine.testing.Target;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -27,16 +26,12 @@ import static org.quicktheories.generators.SourceDSL.lists;
  * without a -R dump first, with or without a pre-dump before each dump. Holds: every thread's own check passes and
  * every tid is kept.
  */
+@RootWithPtrace
 class ThreadStatesPropertyTest {
     private static final String KINDS = "cvnrsm";
 
     @TempDir
     Path tmp;
-
-    @BeforeEach
-    void needRoot() throws Exception {
-        Privileges.assumeRootWithPtrace();
-    }
 
     @Test
     void everyThreadChecksItselfAndKeepsItsTid() throws Exception {

@@ -1,12 +1,11 @@
 package dev.cryo.engine;
 
 import dev.cryo.engine.testing.Checkpoint;
-import dev.cryo.engine.testing.Privileges;
+import dev.cryo.engine.testing.RootWithPtrace;
 import dev.cryo.engine.testing.Target;
 import dev.cryo.image.ImageDir;
 import dev.cryo.image.proto.core_entry;
 import dev.cryo.image.proto.thread_core_entry;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -30,14 +29,10 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * (counting in TLS with its own mask, altstack and pending signal; condvar; nanosleep; pipe read; spinning; robust
  * mutex holder) and checks itself after the restore; its name says its kind and index ("v-1").
  */
+@RootWithPtrace
 class ThreadsRoundTripTest {
     @TempDir
     Path tmp;
-
-    @BeforeEach
-    void needRoot() throws Exception {
-        Privileges.assumeRootWithPtrace();
-    }
 
     /** The fixture binary, built by the fixtures' Makefile when missing. */
     static Path fixture(String name) throws IOException, InterruptedException {

@@ -3,7 +3,7 @@ package dev.cryo.engine;
 import dev.cryo.engine.dump.DumpOptions;
 import dev.cryo.engine.testing.CProgram;
 import dev.cryo.engine.testing.Checkpoint;
-import dev.cryo.engine.testing.Privileges;
+import dev.cryo.engine.testing.RootWithPtrace;
 import dev.cryo.engine.testing.Target;
 import dev.cryo.image.ImageDir;
 import dev.cryo.image.PageMap;
@@ -14,7 +14,6 @@ import dev.cryo.image.proto.file_entry;
 import dev.cryo.image.proto.pstree_entry;
 import dev.cryo.image.proto.task_kobj_ids_entry;
 import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -41,15 +40,11 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * task and of what tasks share, checked through the image-format module and, when installed, CRIU's crit; -R and
  * a failed dump leave every task of the tree as it was.
  */
+@RootWithPtrace
 class TreeDumpTest {
     @TempDir
     Path tmp;
     private final List<Integer> started = new ArrayList<>();
-
-    @BeforeEach
-    void needRoot() throws Exception {
-        Privileges.assumeRootWithPtrace();
-    }
 
     @AfterEach
     void killTrees() {

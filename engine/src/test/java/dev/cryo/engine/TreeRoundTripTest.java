@@ -2,10 +2,9 @@ package dev.cryo.engine;
 
 import dev.cryo.engine.testing.CProgram;
 import dev.cryo.engine.testing.Checkpoint;
-import dev.cryo.engine.testing.Privileges;
+import dev.cryo.engine.testing.RootWithPtrace;
 import dev.cryo.engine.testing.Reaper;
 import dev.cryo.engine.testing.Target;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -24,6 +23,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * The parent prints what it reads from the pipe and the shared counter; after each restore the numbers go on
  * with no gap, the child keeps its pid and parent, and the counter keeps counting the child's adds.
  */
+@RootWithPtrace
 class TreeRoundTripTest {
     static final String PROGRAM = """
             #include <stdio.h>
@@ -56,11 +56,6 @@ class TreeRoundTripTest {
 
     @TempDir
     Path tmp;
-
-    @BeforeEach
-    void needRoot() throws Exception {
-        Privileges.assumeRootWithPtrace();
-    }
 
     @Test
     void parentAndChildGoOnWithTheirPipeSharedMemoryAndPids() throws Exception {

@@ -2,8 +2,7 @@ package dev.cryo.engine.dump;
 
 import dev.cryo.engine.CryoException;
 import dev.cryo.engine.log.Log;
-import dev.cryo.engine.testing.Privileges;
-import org.junit.jupiter.api.BeforeEach;
+import dev.cryo.engine.testing.RootWithPtrace;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -21,14 +20,10 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
  * A container's init (pid 1 of its own pid namespace, as runc starts it) is refused before it is touched: dumped as
  * a plain process it would be killed for images that cannot give it its pid back.
  */
+@RootWithPtrace
 class ContainerRefusalTest {
     @TempDir
     Path tmp;
-
-    @BeforeEach
-    void needRoot() throws Exception {
-        Privileges.assumeRootWithPtrace();
-    }
 
     @Test
     void initOfItsOwnPidNamespaceIsRefusedAndRunsOn() throws Exception {

@@ -2,8 +2,7 @@ package dev.cryo.engine.dump;
 
 import dev.cryo.engine.CryoException;
 import dev.cryo.engine.log.Log;
-import dev.cryo.engine.testing.Privileges;
-import org.junit.jupiter.api.BeforeEach;
+import dev.cryo.engine.testing.RootWithPtrace;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -18,14 +17,10 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** The rehearsal runs beside the target checks: a refused dump still ends with its helper gone. */
+@RootWithPtrace
 class RehearsalTest {
     @TempDir
     Path tmp;
-
-    @BeforeEach
-    void needRoot() throws Exception {
-        Privileges.assumeRootWithPtrace();
-    }
 
     @Test
     void aRefusedDumpLeavesNoRehearsalHelperBehind() throws Exception {

@@ -2,10 +2,9 @@ package dev.cryo.engine.incremental;
 
 import dev.cryo.engine.testing.CProgram;
 import dev.cryo.engine.testing.Checkpoint;
-import dev.cryo.engine.testing.Privileges;
+import dev.cryo.engine.testing.RootWithPtrace;
 import dev.cryo.engine.testing.Target;
 import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
@@ -22,6 +21,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
  * by the next dump: after the restore from the final dump, each page holds the fill the program last wrote into
  * it, which it keeps in a separate table and checks itself.
  */
+@RootWithPtrace
 class ConcurrentWritesTest {
     static final String SOURCE = """
             #include <signal.h>
@@ -63,11 +63,6 @@ class ConcurrentWritesTest {
 
     @TempDir
     Path tmp;
-
-    @BeforeEach
-    void needRoot() throws Exception {
-        Privileges.assumeRootWithPtrace();
-    }
 
     @AfterEach
     void trackersBack() {

@@ -3,12 +3,11 @@ package dev.cryo.engine.incremental;
 import dev.cryo.engine.check.Feature;
 import dev.cryo.engine.check.KernelCheck;
 import dev.cryo.engine.testing.Checkpoint;
-import dev.cryo.engine.testing.Privileges;
+import dev.cryo.engine.testing.RootWithPtrace;
 import dev.cryo.engine.testing.Target;
 import dev.cryo.image.ImageDir;
 import dev.cryo.image.proto.dump_stats_entry;
 import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
@@ -31,14 +30,10 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
  * {@code dump --track-mem -R}, each link after pages changed, then a final {@code dump --prev-images-dir};
  * restore from the last directory must give back every page.
  */
+@RootWithPtrace
 class IncrementalChainTest {
     @TempDir
     Path tmp;
-
-    @BeforeEach
-    void needRoot() throws Exception {
-        Privileges.assumeRootWithPtrace();
-    }
 
     @AfterEach
     void trackersBack() {

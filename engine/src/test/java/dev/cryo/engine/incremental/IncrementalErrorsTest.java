@@ -3,9 +3,8 @@ package dev.cryo.engine.incremental;
 import dev.cryo.engine.CryoException;
 import dev.cryo.engine.mem.UffdKeeper;
 import dev.cryo.engine.sys.probe.SoftDirty;
-import dev.cryo.engine.testing.Privileges;
+import dev.cryo.engine.testing.RootWithPtrace;
 import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -18,14 +17,10 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeFalse;
 
 /** Bad --prev-images-dir and --track-mem: a one-line error, and the process runs on untouched. */
+@RootWithPtrace
 class IncrementalErrorsTest {
     @TempDir
     Path tmp;
-
-    @BeforeEach
-    void needRoot() throws Exception {
-        Privileges.assumeRootWithPtrace();
-    }
 
     @AfterEach
     void trackersBack() {

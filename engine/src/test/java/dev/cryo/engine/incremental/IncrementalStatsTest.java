@@ -1,9 +1,8 @@
 package dev.cryo.engine.incremental;
 
-import dev.cryo.engine.testing.Privileges;
+import dev.cryo.engine.testing.RootWithPtrace;
 import dev.cryo.image.proto.dump_stats_entry;
 import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
@@ -18,14 +17,10 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * over-approximation (the program's own pages outside the pattern: its stack, libc's data), and the rest is
  * counted as left to the parent.
  */
+@RootWithPtrace
 class IncrementalStatsTest {
     @TempDir
     Path tmp;
-
-    @BeforeEach
-    void needRoot() throws Exception {
-        Privileges.assumeRootWithPtrace();
-    }
 
     @AfterEach
     void trackersBack() {

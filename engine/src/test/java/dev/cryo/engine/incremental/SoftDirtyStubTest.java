@@ -5,10 +5,9 @@ import dev.cryo.engine.mem.PageHashes;
 import dev.cryo.engine.mem.SoftDirtyTracker;
 import dev.cryo.engine.sys.probe.Finding;
 import dev.cryo.engine.testing.Checkpoint;
-import dev.cryo.engine.testing.Privileges;
+import dev.cryo.engine.testing.RootWithPtrace;
 import dev.cryo.engine.testing.Target;
 import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -30,6 +29,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * The soft-dirty tracker on a kernel without soft-dirty, through a stand-in kernel: clearing remembers every
  * page's content, and pagemap reports bit 55 for a page whose content changed since (or that was not there).
  */
+@RootWithPtrace
 class SoftDirtyStubTest {
     @TempDir
     Path tmp;
@@ -88,11 +88,6 @@ class SoftDirtyStubTest {
             }
             return PageHashes.hash(ByteBuffer.wrap(page).order(ByteOrder.LITTLE_ENDIAN), 0)[0];
         }
-    }
-
-    @BeforeEach
-    void needRoot() throws Exception {
-        Privileges.assumeRootWithPtrace();
     }
 
     @AfterEach

@@ -3,13 +3,12 @@ package dev.cryo.engine.incremental;
 import dev.cryo.engine.sys.Syscall;
 import dev.cryo.engine.testing.CProgram;
 import dev.cryo.engine.testing.Checkpoint;
-import dev.cryo.engine.testing.Privileges;
+import dev.cryo.engine.testing.RootWithPtrace;
 import dev.cryo.engine.testing.Reaper;
 import dev.cryo.engine.testing.Target;
 import dev.cryo.image.ImageDir;
 import dev.cryo.image.PageMap;
 import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
@@ -29,6 +28,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * was born. The parent's pagemap leaves pages to the pre-dump, B's is whole, A's is not looked at; restored, each
  * task finds every page as it last wrote it and its private count equal to the one it keeps in shared memory.
  */
+@RootWithPtrace
 class TreeIncrementalTest {
     static final String PROGRAM = """
             #include <signal.h>
@@ -95,11 +95,6 @@ class TreeIncrementalTest {
 
     @TempDir
     Path tmp;
-
-    @BeforeEach
-    void needRoot() throws Exception {
-        Privileges.assumeRootWithPtrace();
-    }
 
     @AfterEach
     void trackersBack() {

@@ -4,9 +4,8 @@ import dev.cryo.engine.CryoException;
 import dev.cryo.engine.dump.DumpOptions;
 import dev.cryo.engine.testing.CProgram;
 import dev.cryo.engine.testing.Checkpoint;
-import dev.cryo.engine.testing.Privileges;
+import dev.cryo.engine.testing.RootWithPtrace;
 import dev.cryo.engine.testing.Target;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -25,6 +24,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** A unix socket connected to a socket outside the dumped tree: refused, or with --ext-unix-sk reconnected. */
+@RootWithPtrace
 class ExternalUnixSocketTest {
     @TempDir
     Path tmp;
@@ -49,11 +49,6 @@ class ExternalUnixSocketTest {
                 while (1) pause();
             }
             """;
-
-    @BeforeEach
-    void needRoot() throws Exception {
-        Privileges.assumeRootWithPtrace();
-    }
 
     private DumpOptions options(int pid, boolean extUnixSk) {
         return new DumpOptions(pid, tmp.resolve("img"), false, false, true, false, extUnixSk, false, null, null, null);

@@ -5,9 +5,8 @@ import dev.cryo.engine.dump.DumpOptions;
 import dev.cryo.engine.restore.RestoreOptions;
 import dev.cryo.engine.testing.CProgram;
 import dev.cryo.engine.testing.Checkpoint;
-import dev.cryo.engine.testing.Privileges;
+import dev.cryo.engine.testing.RootWithPtrace;
 import dev.cryo.engine.testing.Target;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -28,14 +27,10 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** --tcp-established refusals, -R and --tcp-close, and the lock left behind by none of them. */
+@RootWithPtrace
 class TcpOptionsTest {
     @TempDir
     Path tmp;
-
-    @BeforeEach
-    void needRoot() throws Exception {
-        Privileges.assumeRootWithPtrace();
-    }
 
     interface Body {
         void run(Target t, StreamPeer peer, StreamSession s, SocketChannel raw) throws Exception;

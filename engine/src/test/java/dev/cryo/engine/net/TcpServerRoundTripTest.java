@@ -4,12 +4,11 @@ import dev.cryo.engine.dump.DumpOptions;
 import dev.cryo.engine.restore.RestoreOptions;
 import dev.cryo.engine.testing.CProgram;
 import dev.cryo.engine.testing.Checkpoint;
-import dev.cryo.engine.testing.Privileges;
+import dev.cryo.engine.testing.RootWithPtrace;
 import dev.cryo.engine.testing.Target;
 import dev.cryo.image.ImageDir;
 import dev.cryo.image.proto.file_entry;
 import dev.cryo.image.proto.inet_sk_entry;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -28,14 +27,10 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** A server holding its listening socket and an accepted connection with bytes queued both ways. */
+@RootWithPtrace
 class TcpServerRoundTripTest {
     @TempDir
     Path tmp;
-
-    @BeforeEach
-    void needRoot() throws Exception {
-        Privileges.assumeRootWithPtrace();
-    }
 
     @Test
     void ipv4ServerKeepsItsConnectionAndListener() throws Exception {

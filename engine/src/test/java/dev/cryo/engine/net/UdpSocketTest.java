@@ -4,9 +4,8 @@ import dev.cryo.engine.CryoException;
 import dev.cryo.engine.dump.DumpOptions;
 import dev.cryo.engine.testing.CProgram;
 import dev.cryo.engine.testing.Checkpoint;
-import dev.cryo.engine.testing.Privileges;
+import dev.cryo.engine.testing.RootWithPtrace;
 import dev.cryo.engine.testing.Target;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -24,6 +23,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** UDP sockets as CRIU treats them: datagrams waiting to be read are dropped (and logged), a corked one is refused. */
+@RootWithPtrace
 class UdpSocketTest {
     @TempDir
     Path tmp;
@@ -63,11 +63,6 @@ class UdpSocketTest {
                 }
             }
             """;
-
-    @BeforeEach
-    void needRoot() throws Exception {
-        Privileges.assumeRootWithPtrace();
-    }
 
     private DumpOptions options(int pid) {
         return new DumpOptions(pid, tmp.resolve("img"), false, false, true, false, false, false, null, null, null);

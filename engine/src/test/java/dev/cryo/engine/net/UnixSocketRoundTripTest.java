@@ -3,13 +3,12 @@ package dev.cryo.engine.net;
 import dev.cryo.engine.CryoException;
 import dev.cryo.engine.testing.CProgram;
 import dev.cryo.engine.testing.Checkpoint;
-import dev.cryo.engine.testing.Privileges;
+import dev.cryo.engine.testing.RootWithPtrace;
 import dev.cryo.engine.testing.Target;
 import dev.cryo.image.ImageDir;
 import dev.cryo.image.ImageEntry;
 import dev.cryo.image.proto.file_entry;
 import dev.cryo.image.proto.sk_packet_entry;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -27,14 +26,10 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** Unix sockets within the process: pairs, listener and its accepted connection, one-way datagrams, fds in flight. */
+@RootWithPtrace
 class UnixSocketRoundTripTest {
     @TempDir
     Path tmp;
-
-    @BeforeEach
-    void needRoot() throws Exception {
-        Privileges.assumeRootWithPtrace();
-    }
 
     static String source(String name) throws IOException {
         try (InputStream in = UnixSocketRoundTripTest.class.getResourceAsStream(name)) {

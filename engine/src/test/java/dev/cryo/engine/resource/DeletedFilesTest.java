@@ -4,9 +4,8 @@ import dev.cryo.engine.CryoException;
 import dev.cryo.engine.dump.DumpOptions;
 import dev.cryo.engine.testing.CProgram;
 import dev.cryo.engine.testing.Checkpoint;
-import dev.cryo.engine.testing.Privileges;
+import dev.cryo.engine.testing.RootWithPtrace;
 import dev.cryo.engine.testing.Target;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -29,6 +28,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * a dump and a restore, crit decodes the images, and -R leaves no link remap behind.
  */
 @org.junit.jupiter.api.extension.ExtendWith(dev.cryo.engine.testing.NoProcessLeftBehind.class)
+@RootWithPtrace
 class DeletedFilesTest {
     @TempDir
     Path tmp;
@@ -73,11 +73,6 @@ class DeletedFilesTest {
                 }
             }
             """;
-
-    @BeforeEach
-    void needRoot() throws Exception {
-        Privileges.assumeRootWithPtrace();
-    }
 
     private Target start(long size, boolean otherLink) throws Exception {
         Path exe = CProgram.compile(tmp, "deleted", PROGRAM);

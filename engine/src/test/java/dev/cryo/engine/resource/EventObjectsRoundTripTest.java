@@ -2,9 +2,8 @@ package dev.cryo.engine.resource;
 
 import dev.cryo.engine.testing.CProgram;
 import dev.cryo.engine.testing.Checkpoint;
-import dev.cryo.engine.testing.Privileges;
+import dev.cryo.engine.testing.RootWithPtrace;
 import dev.cryo.engine.testing.Target;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -22,6 +21,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * a dump and a restore; once told (a file appears in its directory, which its inotify watch must report), it
  * checks every one of them and prints "ok" or what differs.
  */
+@RootWithPtrace
 class EventObjectsRoundTripTest {
     @TempDir
     Path tmp;
@@ -78,11 +78,6 @@ class EventObjectsRoundTripTest {
                 }
             }
             """;
-
-    @BeforeEach
-    void needRoot() throws Exception {
-        Privileges.assumeRootWithPtrace();
-    }
 
     @Test
     void everyEventObjectKeepsItsState() throws Exception {

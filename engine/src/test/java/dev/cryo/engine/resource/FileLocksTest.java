@@ -4,9 +4,8 @@ import dev.cryo.engine.CryoException;
 import dev.cryo.engine.dump.DumpOptions;
 import dev.cryo.engine.testing.CProgram;
 import dev.cryo.engine.testing.Checkpoint;
-import dev.cryo.engine.testing.Privileges;
+import dev.cryo.engine.testing.RootWithPtrace;
 import dev.cryo.engine.testing.Target;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -29,6 +28,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * a restore that finds the lock taken by someone else fails, says so, and leaves nothing behind.
  */
 @org.junit.jupiter.api.extension.ExtendWith(dev.cryo.engine.testing.NoProcessLeftBehind.class)
+@RootWithPtrace
 class FileLocksTest {
     @TempDir
     Path tmp;
@@ -46,11 +46,6 @@ class FileLocksTest {
                 for (int i = 0;; i++) { printf("%d\\n", i); usleep(5000); }
             }
             """;
-
-    @BeforeEach
-    void needRoot() throws Exception {
-        Privileges.assumeRootWithPtrace();
-    }
 
     private Target start() throws Exception {
         Path exe = CProgram.compile(tmp, "locker", PROGRAM);

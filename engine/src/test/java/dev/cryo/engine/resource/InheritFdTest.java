@@ -6,12 +6,11 @@ import dev.cryo.engine.sys.NativeBuffer;
 import dev.cryo.engine.sys.Syscall;
 import dev.cryo.engine.testing.CProgram;
 import dev.cryo.engine.testing.Checkpoint;
-import dev.cryo.engine.testing.Privileges;
+import dev.cryo.engine.testing.RootWithPtrace;
 import dev.cryo.engine.testing.Target;
 import dev.cryo.image.ImageDir;
 import dev.cryo.image.proto.fd_types;
 import dev.cryo.image.proto.file_entry;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -33,6 +32,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * pipe N, going on from the number after the last one the old reader got.
  */
 @org.junit.jupiter.api.extension.ExtendWith(dev.cryo.engine.testing.NoProcessLeftBehind.class)
+@RootWithPtrace
 class InheritFdTest {
     @TempDir
     Path tmp;
@@ -48,11 +48,6 @@ class InheritFdTest {
                 for (int i = 0;; i++) { printf("%d\\n", i); fflush(stdout); usleep(5000); }
             }
             """;
-
-    @BeforeEach
-    void needRoot() throws Exception {
-        Privileges.assumeRootWithPtrace();
-    }
 
     @Test
     void pipeToAProgramOutsideIsDumpedAndReattachedToTheRestorersPipe() throws Exception {

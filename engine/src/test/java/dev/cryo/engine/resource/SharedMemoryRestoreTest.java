@@ -2,9 +2,8 @@ package dev.cryo.engine.resource;
 
 import dev.cryo.engine.testing.CProgram;
 import dev.cryo.engine.testing.Checkpoint;
-import dev.cryo.engine.testing.Privileges;
+import dev.cryo.engine.testing.RootWithPtrace;
 import dev.cryo.engine.testing.Target;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -22,6 +21,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * Shared memory in one process comes back shared: every view of an object is the same object again, its pages
  * saved once; a memfd keeps its name and seals; madvise flags come back in smaps.
  */
+@RootWithPtrace
 class SharedMemoryRestoreTest {
     static final String PROGRAM = """
             #define _GNU_SOURCE
@@ -65,11 +65,6 @@ class SharedMemoryRestoreTest {
 
     @TempDir
     Path tmp;
-
-    @BeforeEach
-    void needRoot() throws Exception {
-        Privileges.assumeRootWithPtrace();
-    }
 
     @Test
     void viewsOfOneObjectAreOneObjectAgainAndItsPagesAreSavedOnce() throws Exception {

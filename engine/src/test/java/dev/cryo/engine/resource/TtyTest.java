@@ -7,12 +7,11 @@ import dev.cryo.engine.sys.NativeBuffer;
 import dev.cryo.engine.sys.Syscall;
 import dev.cryo.engine.testing.CProgram;
 import dev.cryo.engine.testing.Checkpoint;
-import dev.cryo.engine.testing.Privileges;
+import dev.cryo.engine.testing.RootWithPtrace;
 import dev.cryo.engine.testing.Target;
 import dev.cryo.image.ImageFile;
 import dev.cryo.image.proto.TtyType;
 import dev.cryo.image.proto.tty_info_entry;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -36,6 +35,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * with nothing left behind.
  */
 @org.junit.jupiter.api.extension.ExtendWith(dev.cryo.engine.testing.NoProcessLeftBehind.class)
+@RootWithPtrace
 class TtyTest {
     @TempDir
     Path tmp;
@@ -87,11 +87,6 @@ class TtyTest {
                 return 4;
             }
             """;
-
-    @BeforeEach
-    void needRoot() throws Exception {
-        Privileges.assumeRootWithPtrace();
-    }
 
     private Target start() throws Exception {
         Path exe = CProgram.compile(tmp, "ptypair", PROGRAM);

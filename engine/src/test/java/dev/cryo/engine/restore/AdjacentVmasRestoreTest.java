@@ -2,9 +2,8 @@ package dev.cryo.engine.restore;
 
 import dev.cryo.engine.testing.CProgram;
 import dev.cryo.engine.testing.Checkpoint;
-import dev.cryo.engine.testing.Privileges;
+import dev.cryo.engine.testing.RootWithPtrace;
 import dev.cryo.engine.testing.Target;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 import org.junit.jupiter.api.io.TempDir;
@@ -21,6 +20,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
  * Neighbouring private anonymous VMAs that the kernel kept apart in the dumped process (a moving mremap put one
  * beside the other) come back as two VMAs, not merged into one.
  */
+@RootWithPtrace
 class AdjacentVmasRestoreTest {
     /**
      * In one hole: an 8 MiB pair (pages in both), a pair whose moved half has no pages left (MADV_DONTNEED), a
@@ -83,11 +83,6 @@ class AdjacentVmasRestoreTest {
 
     @TempDir
     Path tmp;
-
-    @BeforeEach
-    void needRoot() throws Exception {
-        Privileges.assumeRootWithPtrace();
-    }
 
     @ParameterizedTest(name = "cryo.restore.uffd={0}")
     @ValueSource(strings = {"true", "false"})

@@ -3,9 +3,8 @@ package dev.cryo.engine.restore;
 import dev.cryo.engine.CryoException;
 import dev.cryo.engine.testing.CProgram;
 import dev.cryo.engine.testing.Checkpoint;
-import dev.cryo.engine.testing.Privileges;
+import dev.cryo.engine.testing.RootWithPtrace;
 import dev.cryo.engine.testing.Target;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -24,6 +23,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** The restored memory: same contents, same VMAs with the same flags, whichever way its pages went in. */
+@RootWithPtrace
 class MemoryRestoreTest {
     /** 40 MiB of patterned anonymous memory, a read-only anonymous VMA, a dirty private file page; checks all on SIGUSR1. */
     static final String LAYOUT = """
@@ -65,11 +65,6 @@ class MemoryRestoreTest {
 
     @TempDir
     Path tmp;
-
-    @BeforeEach
-    void needRoot() throws Exception {
-        Privileges.assumeRootWithPtrace();
-    }
 
     /** Each VMA of /proc/PID/smaps: its maps line, VmFlags and Anonymous (pages the restore wrote). */
     static List<String> vmas(int pid) throws IOException {

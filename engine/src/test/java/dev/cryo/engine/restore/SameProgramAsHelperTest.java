@@ -1,9 +1,8 @@
 package dev.cryo.engine.restore;
 
 import dev.cryo.engine.testing.Checkpoint;
-import dev.cryo.engine.testing.Privileges;
+import dev.cryo.engine.testing.RootWithPtrace;
 import dev.cryo.engine.testing.Target;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -19,14 +18,10 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * A restore builds its task from a helper running sleep. A dumped sleep maps that same file again, and the kernel
  * refuses (EBUSY) to set an exe file while the old one is still mapped: the restore must keep it instead.
  */
+@RootWithPtrace
 class SameProgramAsHelperTest {
     @TempDir
     Path tmp;
-
-    @BeforeEach
-    void needRoot() throws Exception {
-        Privileges.assumeRootWithPtrace();
-    }
 
     @Test
     void dumpedSleepIsRestoredWithItsOwnExe() throws Exception {

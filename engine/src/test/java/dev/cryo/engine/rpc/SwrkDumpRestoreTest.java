@@ -2,13 +2,12 @@ package dev.cryo.engine.rpc;
 
 import dev.cryo.engine.rpc.SwrkClient.Notification;
 import dev.cryo.engine.testing.CProgram;
-import dev.cryo.engine.testing.Privileges;
+import dev.cryo.engine.testing.RootWithPtrace;
 import dev.cryo.engine.testing.Target;
 import dev.cryo.image.rpc.criu_opts;
 import dev.cryo.image.rpc.criu_req;
 import dev.cryo.image.rpc.criu_req_type;
 import dev.cryo.image.rpc.criu_resp;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -24,14 +23,10 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** A counting loop checkpointed and restored through {@code cryo swrk}, the way runc drives CRIU. */
+@RootWithPtrace
 class SwrkDumpRestoreTest {
     @TempDir
     Path tmp;
-
-    @BeforeEach
-    void needRoot() throws Exception {
-        Privileges.assumeRootWithPtrace();
-    }
 
     static criu_opts.Builder opts(int dirFd, String log) {
         return criu_opts.newBuilder().setImagesDirFd(dirFd).setLogFile(log).setLogLevel(4).setShellJob(true)

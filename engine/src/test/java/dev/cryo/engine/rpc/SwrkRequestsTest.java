@@ -1,12 +1,11 @@
 package dev.cryo.engine.rpc;
 
-import dev.cryo.engine.testing.Privileges;
+import dev.cryo.engine.testing.RootWithPtrace;
 import dev.cryo.image.rpc.criu_features;
 import dev.cryo.image.rpc.criu_opts;
 import dev.cryo.image.rpc.criu_req;
 import dev.cryo.image.rpc.criu_req_type;
 import dev.cryo.image.rpc.criu_resp;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -21,14 +20,10 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** Every request type of CRIU's RPC, sent to {@code cryo swrk} by a client built from the same rpc.proto. */
+@RootWithPtrace
 class SwrkRequestsTest {
     @TempDir
     Path tmp;
-
-    @BeforeEach
-    void needRoot() throws Exception {
-        Privileges.assumeRootWithPtrace();
-    }
 
     @Test
     void versionNamesTheCriuReleaseWhoseBehaviourCryoFollows() throws Exception {

@@ -2,9 +2,8 @@ package dev.cryo.engine.task;
 
 import dev.cryo.engine.testing.CProgram;
 import dev.cryo.engine.testing.Checkpoint;
-import dev.cryo.engine.testing.Privileges;
+import dev.cryo.engine.testing.RootWithPtrace;
 import dev.cryo.engine.testing.Target;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -23,6 +22,7 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
  * A process of another user, with its own groups, a smaller bounding set, no_new_privs and a personality flag,
  * dumped and restored by root: it comes back with every one of them, and says so itself each second.
  */
+@RootWithPtrace
 class CredentialsRoundTripTest {
     /** Prints its counter and its task state each second; the state must never change. */
     static final String PROGRAM = """
@@ -66,11 +66,6 @@ class CredentialsRoundTripTest {
 
     @TempDir
     Path tmp;
-
-    @BeforeEach
-    void needRoot() throws Exception {
-        Privileges.assumeRootWithPtrace();
-    }
 
     @Test
     void anotherUsersProcessComesBackWithItsCredentials() throws Exception {
