@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static const char *fx_name = "fixture";
@@ -204,4 +205,22 @@ long fx_opt_long(int argc, char **argv, const char *key, long def)
 	const char *v = fx_opt_str(argc, argv, key, NULL);
 
 	return v ? strtol(v, NULL, 0) : def;
+}
+
+int fx_children_passed(const pid_t *kids, int n)
+{
+	int ok = 1, status;
+
+	for (int i = 0; i < n; i++)
+		kill(kids[i], SIGUSR2);
+	for (int i = 0; i < n; i++) {
+		while (waitpid(kids[i], &status, 0) < 0)
+			if (errno != EINTR) {
+				fprintf(stderr, "%s: cannot wait for %d\n", fx_name, kids[i]);
+				return 0;
+			}
+		if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+			ok = 0;
+	}
+	return ok;
 }

@@ -51,6 +51,10 @@ void fx_finish(void) __attribute__((noreturn));
 /* Sleeps ms milliseconds of CLOCK_MONOTONIC, resuming after EINTR; returns early if verify was asked. */
 void fx_sleep_ms(long ms);
 
+/* A tree's verdict: asks each of the n children for theirs (SIGUSR2), waits for each, and returns 1 when all
+   exited 0 (one that cannot be waited for is named on stderr). */
+int fx_children_passed(const pid_t *kids, int n);
+
 /* Small deterministic PRNG (xorshift64*), the same in every fixture. */
 unsigned long long fx_rand(unsigned long long *state);
 

@@ -113,25 +113,6 @@ static int ids_unchanged(pid_t pid, pid_t ppid, pid_t pgid, pid_t sid)
 	return 1;
 }
 
-/* Asks the children, waits for them, returns 1 when all passed. */
-static int children_passed(void)
-{
-	int ok = 1, status;
-
-	for (int i = 0; i < nkids; i++)
-		kill(kids[i], SIGUSR2);
-	for (int i = 0; i < nkids; i++) {
-		while (waitpid(kids[i], &status, 0) < 0)
-			if (errno != EINTR) {
-				fprintf(stderr, "forktree: cannot wait for %d\n", kids[i]);
-				return 0;
-			}
-		if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-			ok = 0;
-	}
-	return ok;
-}
-
 static void grow(int depth, int width)
 {
 	for (int i = 0; i < width && depth > 0; i++) {
@@ -158,7 +139,7 @@ static void grow(int depth, int width)
 				churn();
 				fx_sleep_ms(100);
 			}
-			_exit(ids_unchanged(me, parent, pgid, sid) && pages_hold() && children_passed() ? 0 : 1);
+			_exit(ids_unchanged(me, parent, pgid, sid) && pages_hold() && fx_children_passed(kids, nkids) ? 0 : 1);
 		}
 		kids[nkids++] = kid;
 	}
@@ -213,7 +194,7 @@ int main(int argc, char **argv)
 		fx_fail("the root's ids changed (see stderr)");
 	if (!pages_hold())
 		fx_fail("the root's pages are not what it wrote (see stderr)");
-	if (!children_passed())
+	if (!fx_children_passed(kids, nkids))
 		fx_fail("a process of the tree failed its check (see stderr)");
 	fx_pass();
 }

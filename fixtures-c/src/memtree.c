@@ -69,25 +69,6 @@ static void take_own(int task)
 			own[p * PAGE + i] = own_byte(task, p, i);
 }
 
-/* Asks the children, waits for them, returns 1 when all passed. */
-static int children_passed(void)
-{
-	int ok = 1, status;
-
-	for (int i = 0; i < nkids; i++)
-		kill(kids[i], SIGUSR2);
-	for (int i = 0; i < nkids; i++) {
-		while (waitpid(kids[i], &status, 0) < 0)
-			if (errno != EINTR) {
-				fprintf(stderr, "memtree: cannot wait for %d\n", kids[i]);
-				return 0;
-			}
-		if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-			ok = 0;
-	}
-	return ok;
-}
-
 static void grow(int task);
 
 static void child(int task)
@@ -117,7 +98,7 @@ static void child(int task)
 	}
 	if (ok)
 		shared[task] = SLOT_DONE;
-	_exit(children_passed() && ok ? 0 : 1);
+	_exit(fx_children_passed(kids, nkids) && ok ? 0 : 1);
 }
 
 static void grow(int task)
@@ -178,7 +159,7 @@ int main(int argc, char **argv)
 		fx_fail("the root's own pages came back wrong");
 	if (!shared_intact())
 		fx_fail("the shared pages came back wrong in the root");
-	if (!children_passed())
+	if (!fx_children_passed(kids, nkids))
 		fx_fail("a task of the tree failed its check (see stderr)");
 	for (int t = 1; t < ntasks; t++)
 		if (shared[t] != SLOT_DONE)
