@@ -43,9 +43,12 @@ class ProcessTreeTest {
     @Test
     void aShellWithABackgroundGroupAndAZombieIsReadWholeAndPlanned() throws Exception {
         // the shell leads a session; "sleep &" runs in a group of its own (job control), and the subshell
-        // that exits 7 stays a zombie of the final sleep, which never waits
+        // that exits 7 stays a zombie of the final sleep, which never waits. The subshell exits only once its parent
+        // is that sleep: had it exited before the exec, bash could have reaped it (CI saw no zombie once)
         shell = new ProcessBuilder("setsid", "bash", "-c",
-                "set -m; sleep 1000 & exec bash -c '(exit 7) & exec sleep 1000'").start();
+                "set -m; sleep 1000 & exec bash -c '(read -r _ _ _ p _ < /proc/$BASHPID/stat; "
+                        + "until read -r c < /proc/$p/comm && [ \"$c\" = sleep ]; do :; done; exit 7) & exec sleep 1000'")
+                .start();
         int root = (int) shell.pid();
         Map<Integer, TreeTask> tree = readWhen(root, 3);
         TreeTask top = tree.get(root);
