@@ -51,20 +51,26 @@ static int make(const char *name, const void *data, size_t len, off_t at, int fl
 	return fd;
 }
 
-static void still_deleted(int fd, const char *path, const char *what)
+/* /proc/self/fd/FD names PATH as the kernel names a file with no name left: "PATH (deleted)" */
+static void named_deleted(int fd, const char *path, const char *what)
 {
-	struct stat st;
-	char link[64], target[512];
+	char link[64], target[512], want[512];
 
-	if (fstat(fd, &st) || st.st_nlink != 0)
-		fx_note_failure("%s: nlink is %lu, expected 0 (deleted)", what, (unsigned long)st.st_nlink);
 	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
 	ssize_t n = readlink(link, target, sizeof(target) - 1);
 	target[n < 0 ? 0 : n] = 0;
-	char want[512];
 	snprintf(want, sizeof(want), "%s (deleted)", path);
 	if (strcmp(target, want))
 		fx_note_failure("%s: /proc/self/fd/%d is \"%s\", expected \"%s\"", what, fd, target, want);
+}
+
+static void still_deleted(int fd, const char *path, const char *what)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) || st.st_nlink != 0)
+		fx_note_failure("%s: nlink is %lu, expected 0 (deleted)", what, (unsigned long)st.st_nlink);
+	named_deleted(fd, path, what);
 	if (access(path, F_OK) == 0)
 		fx_note_failure("%s: its old name %s exists again", what, path);
 }
@@ -178,14 +184,7 @@ static int linked(void)
 	char got[6];
 	if (o < 0 || pread(o, got, 6, 0) != 6 || memcmp(got, "via-fd", 6))
 		fx_note_failure("a write through the fd does not show under %s", other);
-	char link[64], target[512];
-	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
-	ssize_t n = readlink(link, target, sizeof(target) - 1);
-	target[n < 0 ? 0 : n] = 0;
-	char want[512];
-	snprintf(want, sizeof(want), "%s (deleted)", path);
-	if (strcmp(target, want))
-		fx_note_failure("/proc/self/fd/%d is \"%s\", expected \"%s\"", fd, target, want);
+	named_deleted(fd, path, "the linked file");
 	unlink(other);
 	rmdir(dir);
 	fx_finish();

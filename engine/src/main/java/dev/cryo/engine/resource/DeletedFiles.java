@@ -392,14 +392,7 @@ public final class DeletedFiles {
 
         /** Removes the link_remap names this dump made (the dump failed, or the tree runs on). */
         public void undo(Log log) {
-            for (Path link : links) {
-                try {
-                    Files.deleteIfExists(link);
-                } catch (IOException e) {
-                    log.warn("cannot remove the link remap %s: %s", link, e.getMessage());
-                }
-            }
-            links.clear();
+            removeAll(links, log);
         }
     }
 
@@ -621,14 +614,7 @@ public final class DeletedFiles {
         }
 
         private void unlink(List<Path> names) {
-            for (Path p : names) {
-                try {
-                    Files.deleteIfExists(p);
-                } catch (IOException e) {
-                    log.warn("cannot remove %s: %s", p, e.getMessage());
-                }
-            }
-            names.clear();
+            removeAll(names, log);
         }
 
         /** Removes what a failed restore made (the dump's link remaps stay for another try). */
@@ -636,5 +622,17 @@ public final class DeletedFiles {
         public void close() {
             unlink(made);
         }
+    }
+
+    /** Removes each of {@code names} (a name already gone is fine; one that stays is logged) and forgets them. */
+    static void removeAll(List<Path> names, Log log) {
+        for (Path p : names) {
+            try {
+                Files.deleteIfExists(p);
+            } catch (IOException e) {
+                log.warn("cannot remove %s: %s", p, e.getMessage());
+            }
+        }
+        names.clear();
     }
 }
