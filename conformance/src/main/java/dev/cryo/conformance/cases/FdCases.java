@@ -37,6 +37,12 @@ public final class FdCases {
                 new Case("pty", Fixture.quiet("pty"), Scenario.cycles(2, moment), Check.standard()),
                 new Case("pty-shell-job", Fixture.quiet("pty", "--outside"),
                         Scenario.cycles(2, moment).withOptions(List.of("-j"), List.of("-j")), Check.standard()),
+                // bytes in flight in a pty, both ways (tty-data.img); -R: read at the dump, they must be put back
+                new Case("pty-data", Fixture.quiet("pty-data"), Scenario.cycles(2, moment), Check.standard()),
+                new Case("pty-data-R", Fixture.quiet("pty-data"), Scenario.cycles(1, moment).leavingRunning(false),
+                        Check.standard()),
+                new Case("pty-data-R-restore", Fixture.quiet("pty-data"),
+                        Scenario.cycles(1, moment).leavingRunning(true), Check.standard()),
                 // unix SOCK_SEQPACKET: record boundaries of queued messages, a listener and its connection
                 new Case("unix-seqpacket", Fixture.quiet("unix-seqpacket"), Scenario.cycles(2, moment), Check.standard()));
     }
