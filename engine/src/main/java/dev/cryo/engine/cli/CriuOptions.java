@@ -61,8 +61,9 @@ final class CriuOptions {
     List<String> inheritFds = new ArrayList<>();
 
     @Option(names = "--external", paramLabel = "RES", order = 115,
-            description = "an object outside the tree: file[mnt_id:inode], tty[rdev:dev], unix[ino] (as --ext-unix-sk) "
-                    + "are left to --inherit-fd on restore; mnt[], dev[], veth[], macvlan[], netdev[] name namespace "
+            description = "an object outside the tree: unix[ino] dumps the tree's unix socket ino whatever its other "
+                    + "end (restore: --inherit-fd fd[N]:socket:[ino]); file[mnt_id:inode], tty[rdev:dev] are left to "
+                    + "--inherit-fd on restore; mnt[], dev[], veth[], macvlan[], netdev[] name namespace "
                     + "objects, which cryo does not dump (no meaning); repeatable")
     List<String> external = new ArrayList<>();
 
