@@ -32,6 +32,8 @@ public final class FdCases {
                 // not an fd, but issue 13's too: the prctl flags /proc does not show
                 new Case("task-flags", Fixture.quiet("task-flags"), Scenario.cycles(2, moment), Check.standard()),
                 new Case("netlink", Fixture.quiet("netlink"), Scenario.cycles(2, moment), Check.standard()),
+                // packet sockets: options, the interface it is bound to, a membership, a live capture on lo
+                new Case("packet", Fixture.quiet("packet"), Scenario.cycles(2, moment), Check.standard()),
                 // terminals: a pty pair in the tree, the slave a session's controlling terminal with another group
                 // in the foreground; and a shell job's terminal, its master outside the tree (-j)
                 new Case("pty", Fixture.quiet("pty"), Scenario.cycles(2, moment), Check.standard()),
