@@ -302,6 +302,14 @@ public final class Tty implements FdKind {
         }
     }
 
+    /**
+     * CRIU's name of a terminal for --external and --inherit-fd: {@code tty[RDEV:DEV]}, in hex. A slave named with
+     * --external is dumped though its master is outside (without -j), and the restore takes it from --inherit-fd.
+     */
+    static String externalName(Node n) {
+        return "tty[" + Long.toHexString(n.rdev()) + ":" + Long.toHexString(n.dev()) + "]";
+    }
+
     /** The path by which a task opens its controlling terminal, whichever it is. */
     public static final String CONTROLLING = "/dev/tty";
 
@@ -333,10 +341,12 @@ public final class Tty implements FdKind {
                     throw new CryoException(where + " is a terminal that was hung up (its other end closed); "
                             + "Cryo cannot dump a hung-up terminal");
                 }
-                if (n.slave() && !ctx.options().shellJob() && !ctx.ttys().mastersInTree(ctx).contains(n.slaveIndex())) {
+                if (n.slave() && !ctx.options().shellJob() && !ctx.ttys().mastersInTree(ctx).contains(n.slaveIndex())
+                        && !ctx.options().files().external().contains(externalName(n))) {
                     throw new CryoException("cannot dump pid " + ctx.pid() + ": fd " + fd.fd() + " is the terminal "
                             + fd.target() + ", whose master is held outside the dumped tree; dump with -j/--shell-job "
-                            + "to let the restore reattach it");
+                            + "to let the restore reattach it, or with --external " + externalName(n)
+                            + " to give it back on restore with --inherit-fd fd[N]:" + externalName(n));
                 }
             } finally {
                 Syscall.raw(Syscall.CLOSE, mine);
@@ -586,8 +596,10 @@ public final class Tty implements FdKind {
     private static int inherited(FdRestoreContext ctx, Restore r, tty_info_entry info, String path, int flags,
                                  String where) throws CryoException, SyscallException {
         if (!ctx.options().shellJob()) {
+            String name = "tty[" + Integer.toHexString(info.getRdev()) + ":" + Integer.toHexString(info.getDev()) + "]";
             throw new CryoException(where + " was the terminal " + path + ", whose master was outside the dumped "
-                    + "tree; restore with -j/--shell-job to reattach it");
+                    + "tree; restore with -j/--shell-job to reattach it, or give the terminal with --inherit-fd fd[N]:"
+                    + name);
         }
         int got;
         String what;
