@@ -842,6 +842,10 @@ public final class SharedMemory {
                         }
                     }
                     fill(m, pm);
+                    if (memfd != null) {
+                        // fill writes whole pages: a memfd whose size is not a page multiple gets it back exactly
+                        Syscall.call("ftruncate", FTRUNCATE, m.fd, need);
+                    }
                     log.debug("%s made (%d bytes)", what.substring(what.indexOf(": ") + 2), need);
                 } else if (m.size < size && memfd == null) {
                     Syscall.call("ftruncate", FTRUNCATE, m.fd, size);
