@@ -21,7 +21,7 @@ public final class Properties {
     }
 
     public static List<ScenarioProperty> all() {
-        return List.of(counterScenarios(), memoryScenarios(), memoryChurn(), trees());
+        return List.of(counterScenarios(), memoryScenarios(), memoryChurn(), trees(), fds());
     }
 
     /** The fast counter through 1-4 cycles, 0-2 pre-dumps each, dumped at a random moment, sometimes with -R. */
@@ -81,5 +81,24 @@ public final class Properties {
         Gen<Scenario> scenarios = base.zip(lists().of(integers().between(0, Integer.MAX_VALUE)).ofSizeBetween(1, 30),
                 (s, ops) -> s.withFixtureArgs(TreeSpec.of(ops)));
         return new ScenarioProperty("property-trees", Fixture.quiet("randtree"), scenarios, Check.standard());
+    }
+
+    /**
+     * Random sets of fds ({@code randfds}, issue 13): 1 to 12 fds of random kinds (eventfd, pipe, unix socketpairs,
+     * timerfd, signalfd, inotify, epoll over earlier fds, memfd, FIFO, deleted file, {@code /dev/null}), each with
+     * random state (counts, bytes and messages in flight, armed timers, pending signals, watches, seals); 1 to 3
+     * cycles, each with 0-1 pre-dump, plain, with {@code -R}, or {@code -R} then kill and restore. Every fd checks
+     * itself while the fixture runs (after each restore) and at the verdict, naming the fd that is wrong.
+     */
+    public static ScenarioProperty fds() {
+        Gen<Scenario> base = integers().between(1, 3).zip(integers().between(0, 1), integers().between(0, 2),
+                integers().between(0, 300), (cycles, preDumps, mode, ms) -> {
+                    Scenario s = Scenario.cycles(cycles, Duration.ofMillis(ms)).withPreDumps(preDumps, List.of());
+                    return mode == 0 ? s : s.leavingRunning(mode == 2);
+                });
+        Gen<Scenario> scenarios = base.zip(lists().of(integers().between(0, Integer.MAX_VALUE)).ofSizeBetween(1, 12),
+                (s, ops) -> s.withFixtureArgs(List.of("--fds=" + FdSpec.of(ops))));
+        // QuickTheories's first draws are the smallest sets: a few more examples reach a dozen fds of mixed kinds
+        return new ScenarioProperty("property-fds", Fixture.quiet("randfds"), scenarios, Check.standard(), 6);
     }
 }
