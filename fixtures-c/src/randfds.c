@@ -608,8 +608,12 @@ static void use(struct fdx *f)
 	switch (f->kind) {
 	case EVENTFD:
 		if (f->n) {
-			if (read(f->fd, &v, 8) != 8 || v != (f->flag ? 1 : (uint64_t)f->n))
-				bad(f, "read gives %llu (%s)", (unsigned long long)v, strerror(errno));
+			ssize_t r = read(f->fd, &v, 8);
+			if (r != 8)
+				bad(f, "cannot read its count: %s", r < 0 ? strerror(errno) : "short read");
+			else if (v != (f->flag ? 1 : (uint64_t)f->n))
+				bad(f, "read gives %llu, expected %llu", (unsigned long long)v,
+				    (unsigned long long)(f->flag ? 1 : f->n));
 		}
 		v = 3;
 		if (write(f->fd, &v, 8) != 8)
