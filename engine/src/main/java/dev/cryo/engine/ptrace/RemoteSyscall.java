@@ -192,7 +192,7 @@ public final class RemoteSyscall {
     static final long SIGTRAP_BIT = 1L << (WaitStatus.SIGTRAP - 1);
 
     /**
-     * {@link #rawEachChain}, each call optionally run by stepping over the syscall instruction
+     * {@link #rawEachChain}, each call but the last optionally run by stepping over the syscall instruction
      * (PTRACE_SINGLESTEP): the kernel reports the step at the call's exit as a SIGTRAP, one stop per call instead
      * of an entry and an exit stop. The step's SIGTRAP is forced on the thread, which is harmless only where
      * SIGTRAP is neither ignored by the process nor pending in the thread or the process (forcing an ignored one
@@ -201,7 +201,7 @@ public final class RemoteSyscall {
      */
     public static long[][] rawEachChain(java.util.List<RemoteSyscall> calls, long[] nrs, long[][][] args,
                                         boolean stepping) throws SyscallException {
-        if (stepping) {
+        if (stepping && nrs.length > 1) {
             return rawEachStepped(calls, nrs, args);
         }
         int n = calls.size();
@@ -246,12 +246,18 @@ public final class RemoteSyscall {
         return results;
     }
 
+    /**
+     * Every call but the last stepped over; the last one, loaded at the step's stop and resumed with the step's
+     * SIGTRAP discarded, runs to its entry and exit stops as {@link #raw} does. So the tracee never waits in a
+     * SIGTRAP stop once the sequence is done: should Cryo die then, the kernel's detach would deliver that SIGTRAP.
+     */
     private static long[][] rawEachStepped(java.util.List<RemoteSyscall> calls, long[] nrs, long[][][] args)
             throws SyscallException {
         int n = calls.size();
+        int last = nrs.length - 1;
         long[][] results = new long[n][nrs.length];
         SyscallException[] failed = new SyscallException[n];
-        for (int k = 0; k < nrs.length; k++) {
+        for (int k = 0; k <= last; k++) {
             for (int i = 0; i < n; i++) {
                 if (failed[i] == null) {
                     try {
@@ -266,22 +272,30 @@ public final class RemoteSyscall {
                             results[i][k - 1] = c.stepped(nrs[k - 1]);
                         }
                         Ptrace.setRegisters(c.pid, c.callRegisters(nrs[k], args[i][k]));
-                        Ptrace.singlestep(c.pid, 0);
+                        if (k < last) {
+                            Ptrace.singlestep(c.pid, 0);
+                        } else {
+                            Ptrace.syscall(c.pid, 0);
+                        }
                     } catch (SyscallException e) {
                         failed[i] = e;
                     }
                 }
             }
         }
-        int last = nrs.length - 1;
         for (int i = 0; i < n; i++) {
             if (failed[i] == null) {
                 try {
-                    RemoteSyscall c = calls.get(i);
-                    results[i][last] = c.stepped(nrs[last]);
-                    Ptrace.setRegisters(c.pid, c.base);
-                    Ptrace.setSigmask(c.pid, c.ownMask);
-                    c.putBack = true;
+                    calls.get(i).toExit(nrs[last]);
+                } catch (SyscallException e) {
+                    failed[i] = e;
+                }
+            }
+        }
+        for (int i = 0; i < n; i++) {
+            if (failed[i] == null) {
+                try {
+                    results[i][last] = calls.get(i).finish(nrs[last]);
                 } catch (SyscallException e) {
                     failed[i] = e;
                 }
