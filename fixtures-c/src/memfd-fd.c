@@ -4,7 +4,7 @@
  * "plain": 10000 bytes, fd at offset 4321, a dup of it (same description) and a second read-only open
  * through /proc/self/fd (its own description, offset 0). "mapped": 8192 bytes, mapped shared and held open at
  * offset 100, sealed against shrinking and growing.
- * Verdict: names, contents, offsets, access modes and FD_CLOEXEC are kept; the dup still shares its offset and
+ * Verdict: names, sizes, contents, offsets, access modes and FD_CLOEXEC are kept; the dup still shares its offset and
  * the second open does not; a write through the fd of "mapped" shows in its mapping (one object); the seals hold.
  */
 #define _GNU_SOURCE
@@ -70,6 +70,9 @@ int main(void)
 		fx_note_failure("the second open of plain is at %lld, expected 0", (long long)lseek(ro, 0, SEEK_CUR));
 	if (lseek(b, 0, SEEK_CUR) != 100)
 		fx_note_failure("mapped: offset %lld, expected 100", (long long)lseek(b, 0, SEEK_CUR));
+	struct stat st;
+	if (fstat(a, &st) || st.st_size != (off_t)sizeof(plain)) /* not a page multiple: no page's tail added */
+		fx_note_failure("plain: size %lld, expected %zu", (long long)st.st_size, sizeof(plain));
 	unsigned char buf[10000];
 	if (pread(ro, buf, sizeof(plain), 0) != sizeof(plain) || memcmp(buf, plain, sizeof(plain)))
 		fx_note_failure("plain: contents differ");
