@@ -81,6 +81,49 @@ final class FdSpec {
         return String.join(",", fds);
     }
 
+    /**
+     * Simpler fd sets than {@code spec}, each with fewer fds, largest cuts first: the first half, the second half,
+     * then all but one fd. An epoll keeps its targets that stay, renumbered.
+     */
+    static List<String> simpler(String spec) {
+        String[] fds = spec.split(",");
+        List<String> out = new ArrayList<>();
+        int n = fds.length;
+        if (n > 2) {
+            out.add(keep(fds, 0, n / 2, -1));
+            out.add(keep(fds, n / 2, n, -1));
+        }
+        for (int k = n - 1; n > 1 && k >= 0; k--) {
+            out.add(keep(fds, 0, n, k));
+        }
+        return out;
+    }
+
+    /** The fds {@code from} to {@code to} but {@code drop}, numbered again from 0. */
+    private static String keep(String[] fds, int from, int to, int drop) {
+        List<Integer> newIndex = new ArrayList<>();
+        List<String> kept = new ArrayList<>();
+        for (int i = 0; i < fds.length; i++) {
+            boolean stays = i >= from && i < to && i != drop;
+            newIndex.add(stays ? kept.size() : -1);
+            if (!stays) {
+                continue;
+            }
+            String fd = fds[i];
+            if (fd.startsWith("epoll:")) {
+                StringBuilder targets = new StringBuilder();
+                for (String t : fd.substring(6).split("\\.")) {
+                    if (!t.isEmpty() && newIndex.get(Integer.parseInt(t)) >= 0) {
+                        targets.append(targets.length() > 0 ? "." : "").append(newIndex.get(Integer.parseInt(t)));
+                    }
+                }
+                fd = "epoll:" + targets;
+            }
+            kept.add(fd);
+        }
+        return String.join(",", kept);
+    }
+
     /** Bytes in flight or in a file: none, a few, or up to 60000 (below a pipe's 64 KiB). */
     private static int size(int bits) {
         return switch (bits % 4) {

@@ -56,4 +56,20 @@ class FdSpecTest {
         List<Integer> ops = List.of(5, 77, 77, 77, 123456, 9);
         assertEquals(FdSpec.of(ops), FdSpec.of(ops));
     }
+
+    @Test
+    void simplerSetsHaveFewerFdsAndEpollsKeepTheirRemainingTargets() {
+        List<String> simpler = FdSpec.simpler("pipe:3,null,eventfd:1:sem,epoll:0.2");
+        assertEquals(List.of("pipe:3,null", "eventfd:1:sem,epoll:0", "pipe:3,null,eventfd:1:sem",
+                "pipe:3,null,epoll:0", "pipe:3,eventfd:1:sem,epoll:0.1", "null,eventfd:1:sem,epoll:1"), simpler);
+        assertEquals(List.of(), FdSpec.simpler("null"));
+    }
+
+    @Test
+    void aFailureIsShrunkToTheFdThatFails() {
+        ScenarioProperty fds = Properties.fds();
+        ScenarioProperty.Finding f = fds.check(7, 30, 20, s -> !s.fixtureArgs().get(0).contains("memfd"));
+        assertFalse(f.held());
+        assertTrue(f.smallest().matches(".*--fds=memfd:\\d+:\\d+\\]?$"), f.smallest());
+    }
 }
