@@ -507,6 +507,7 @@ final class DumpRun {
 
     private void submitMemoryImages(TaskDump.Images img) {
         memoryImages.add(writers.submit(() -> {
+            img.memory().onThreadBuffer(); // written by this thread right away: its buffer serves the next task
             img.memory().read();
             writeMemoryImages(dirForWriter, img);
             return null;

@@ -178,6 +178,13 @@ final class TaskDump {
             this.target = target;
         }
 
+        /** Set before {@link #read}: its pages go into the reading thread's buffer, which writes them right after. */
+        private boolean onThreadBuffer;
+
+        void onThreadBuffer() {
+            onThreadBuffer = true;
+        }
+
         boolean read() throws CryoException {
             if (pages != null) {
                 return true;
@@ -202,6 +209,9 @@ final class TaskDump {
                 IncrementalDump.MemoryPlan plan = incremental.plan(target, maps, runs, unreadable);
                 pagesSkippedParent = plan.skipped();
                 PageBuffer buffer = PageBuffer.forRuns(plan.present());
+                if (onThreadBuffer) {
+                    buffer.onThreadBuffer();
+                }
                 buffer.readFrom(new RemoteMemory(pid), plan.unreadable());
                 pagesWritten = buffer.pages();
                 memdumpUs = (System.nanoTime() - m0) / 1000;
