@@ -183,6 +183,23 @@ final class DumpRun {
         if (!rehearsal) {
             step("warm up", () -> { }); // a named step for fault injection, as before
         }
+        if (tasks.size() > 1) {
+            // a tree's maps read on the writers, idle until the freeze; the VMA entries then in tree order
+            List<java.util.concurrent.Future<?>> reads = new ArrayList<>(tasks.size());
+            for (TaskDump t : tasks.values()) {
+                reads.add(writers.submit(t::readMapsAhead));
+            }
+            for (java.util.concurrent.Future<?> f : reads) {
+                try {
+                    f.get();
+                } catch (java.util.concurrent.ExecutionException e) {
+                    // readMapsAhead keeps what it met for previewMaps
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    break;
+                }
+            }
+        }
         for (TaskDump t : tasks.values()) {
             t.previewMaps();
         }
