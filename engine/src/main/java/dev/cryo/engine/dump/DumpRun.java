@@ -276,6 +276,7 @@ final class DumpRun {
                 scripts.run("post-dump");
             }
             step(keepRunning ? "resume" : "kill", () -> {
+                fdCtx.ttys().release(keepRunning); // the ptys' queued bytes go back while the tree is still frozen
                 if (keepRunning) {
                     if (stopped) {
                         for (TaskDump t : tasks.values()) {
@@ -305,6 +306,9 @@ final class DumpRun {
         } catch (CryoException | RuntimeException e) {
             log.error("%s", e.getMessage());
             SocketDump.release(fdCtx, false);
+            if (fdCtx != null) {
+                fdCtx.ttys().release(true); // bytes read from the ptys go back before any task runs
+            }
             incremental.abort();
             resumeQuietly();
             if (!options.preDump()) {

@@ -123,8 +123,10 @@ final class RpcOptions {
         // the file options runc and others set: locks, link remaps, the ghost limit (CRIU's default when unset)
         var d = dev.cryo.engine.resource.FileOptions.DEFAULTS;
         var files = new dev.cryo.engine.resource.FileOptions(opts.getFileLocks(), opts.getLinkRemap(),
-                Integer.toUnsignedLong(opts.getGhostLimit()), d.ghostFiemap(), d.inheritFds(), d.external(),
-                d.evasiveDevices(), d.fileValidation(), d.skipFileRwxCheck(), d.forceIrmap(), d.irmapScanPaths());
+                Integer.toUnsignedLong(opts.getGhostLimit()), d.ghostFiemap(), d.inheritFds(), opts.getExternalList(),
+                d.evasiveDevices(), d.fileValidation(), d.skipFileRwxCheck(), d.forceIrmap(), d.irmapScanPaths())
+                .withExternal(opts.getUnixSkInoList().stream().map(u -> "unix[" + Integer.toUnsignedString(u.getInode())
+                        + "]").toList()); // external sockets: --external unix[INO], and CRIU's older unix_sk_ino
         return new DumpOptions(pid, imagesDir, preDump, opts.getLeaveRunning(), opts.getShellJob(),
                 opts.getTcpEstablished(), opts.getExtUnixSk() || opts.getUnixSkInoCount() > 0, opts.getTrackMem(),
                 prev, mode, timeout(), files, false, false, false, "nftables", List.of());
