@@ -72,7 +72,7 @@ class FailureTest {
 
     @Test
     void socketIsRefusedBeforeTheProcessIsTouched() throws Exception {
-        try (Target t = startCounterWith("socket(AF_PACKET, SOCK_DGRAM, 0);")) { // packet sockets: not yet
+        try (Target t = startCounterWith("socket(AF_INET, SOCK_RAW, 1);")) { // raw IP sockets (ICMP): not yet
             String m = dumpError(t.pid());
             assertTrue(m.contains("pid " + t.pid()) && m.contains("fd 3 is a socket"), m);
             keepsCounting(t);

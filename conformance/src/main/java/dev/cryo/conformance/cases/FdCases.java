@@ -32,11 +32,19 @@ public final class FdCases {
                 // not an fd, but issue 13's too: the prctl flags /proc does not show
                 new Case("task-flags", Fixture.quiet("task-flags"), Scenario.cycles(2, moment), Check.standard()),
                 new Case("netlink", Fixture.quiet("netlink"), Scenario.cycles(2, moment), Check.standard()),
+                // packet sockets: options, the interface it is bound to, a membership, a live capture on lo
+                new Case("packet", Fixture.quiet("packet"), Scenario.cycles(2, moment), Check.standard()),
                 // terminals: a pty pair in the tree, the slave a session's controlling terminal with another group
                 // in the foreground; and a shell job's terminal, its master outside the tree (-j)
                 new Case("pty", Fixture.quiet("pty"), Scenario.cycles(2, moment), Check.standard()),
                 new Case("pty-shell-job", Fixture.quiet("pty", "--outside"),
                         Scenario.cycles(2, moment).withOptions(List.of("-j"), List.of("-j")), Check.standard()),
+                // bytes in flight in a pty, both ways (tty-data.img); -R: read at the dump, they must be put back
+                new Case("pty-data", Fixture.quiet("pty-data"), Scenario.cycles(2, moment), Check.standard()),
+                new Case("pty-data-R", Fixture.quiet("pty-data"), Scenario.cycles(1, moment).leavingRunning(false),
+                        Check.standard()),
+                new Case("pty-data-R-restore", Fixture.quiet("pty-data"),
+                        Scenario.cycles(1, moment).leavingRunning(true), Check.standard()),
                 // unix SOCK_SEQPACKET: record boundaries of queued messages, a listener and its connection
                 new Case("unix-seqpacket", Fixture.quiet("unix-seqpacket"), Scenario.cycles(2, moment), Check.standard()));
     }

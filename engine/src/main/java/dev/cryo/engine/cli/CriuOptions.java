@@ -61,9 +61,11 @@ final class CriuOptions {
     List<String> inheritFds = new ArrayList<>();
 
     @Option(names = "--external", paramLabel = "RES", order = 115,
-            description = "an object outside the tree: file[mnt_id:inode], tty[rdev:dev], unix[ino] (as --ext-unix-sk) "
-                    + "are left to --inherit-fd on restore; mnt[], dev[], veth[], macvlan[], netdev[] name namespace "
-                    + "objects, which cryo does not dump (no meaning); repeatable")
+            description = "an object outside the tree: unix[ino] dumps the tree's unix socket ino whatever its other "
+                    + "end (restore: --inherit-fd fd[N]:socket:[ino]); tty[rdev:dev] dumps that terminal though its "
+                    + "master is outside, without -j (restore: --inherit-fd fd[N]:tty[rdev:dev]); file[mnt_id:inode] "
+                    + "has no effect (cryo reopens files by path); mnt[], dev[], veth[], macvlan[], netdev[] name "
+                    + "namespace objects, which cryo does not dump (no meaning); repeatable")
     List<String> external = new ArrayList<>();
 
     @Option(names = "--evasive-devices", negatable = true, order = 116,

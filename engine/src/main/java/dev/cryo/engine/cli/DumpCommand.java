@@ -131,7 +131,8 @@ final class DumpCommand implements CryoCommand, QuickParse.Target {
         Path images = common.imagesDir();
         Path prev = prevImagesDir == null ? null : images.resolve(prevImagesDir).normalize();
         return new DumpOptions(pid, images, preDump, leaveRunning, shellJob, tcpEstablished, extUnixSk != null,
-                trackMem, prev, preDumpMode, bound, criu.files(), criu.leaveStopped && !leaveRunning, tcpClose,
+                trackMem, prev, preDumpMode, bound, criu.files().withExternal(
+                dev.cryo.engine.resource.FileOptions.unixInodes(extUnixSk)), criu.leaveStopped && !leaveRunning, tcpClose,
                 criu.skipInFlight, criu.networkLock == null ? "nftables" : criu.networkLock,
                 ActionScripts.resolve(criu.actionScripts));
     }

@@ -253,10 +253,17 @@ final class DumpRun {
             }
             boolean stopped = options.leaveStopped() && !options.preDump(); // -s: stopped once detached
             boolean keepRunning = options.leaveRunning() || options.preDump() || stopped;
+            // cores are built from raw state once the tree runs again, unless a caller's post-dump stop (a container
+            // runtime's hook) may look at the images before that: it gets them whole
+            boolean coresLate = scripts == dev.cryo.engine.ActionScripts.NONE;
+            if (!options.preDump() && !coresLate) {
+                writeCores(dir, images);
+            }
             if (!options.preDump()) {
                 scripts.run("post-dump");
             }
             step(keepRunning ? "resume" : "kill", () -> {
+                fdCtx.ttys().release(keepRunning); // the ptys' queued bytes go back while the tree is still frozen
                 if (keepRunning) {
                     if (stopped) {
                         for (TaskDump t : tasks.values()) {
@@ -276,6 +283,9 @@ final class DumpRun {
             if (late) {
                 step("write images", () -> writeImages(dir, images));
             }
+            if (!options.preDump() && coresLate) {
+                writeCores(dir, images); // from what the frozen window read: nothing of the tree is needed any more
+            }
             SocketDump.release(fdCtx, true);
             if (options.leaveRunning()) {
                 fdCtx.deleted().undo(log); // as CRIU: a tree that runs on keeps its file system as it was
@@ -286,6 +296,9 @@ final class DumpRun {
         } catch (CryoException | RuntimeException e) {
             log.error("%s", e.getMessage());
             SocketDump.release(fdCtx, false);
+            if (fdCtx != null) {
+                fdCtx.ttys().release(true); // bytes read from the ptys go back before any task runs
+            }
             incremental.abort();
             resumeQuietly();
             if (!options.preDump()) {
@@ -468,9 +481,6 @@ final class DumpRun {
             if (!options.preDump()) {
                 for (TaskDump.Images img : images) {
                     TaskDump t = img.task();
-                    for (Map.Entry<Integer, core_entry> c : img.cores().entrySet()) {
-                        dir.writeCore(container.inner(c.getKey()), c.getValue());
-                    }
                     if (t.zombie()) {
                         continue; // a zombie has its core and its place in pstree.img, nothing else
                     }
@@ -493,6 +503,24 @@ final class DumpRun {
             throw new CryoException("cannot dump pid " + pid + ": writing images to " + dir.path() + " failed: "
                     + e.getMessage(), e);
         }
+    }
+
+    /** Every task's core-TID.img, built from the state its threads had while frozen. */
+    private void writeCores(ImageDir dir, List<TaskDump.Images> images) throws CryoException {
+        long c0 = System.nanoTime();
+        int n = 0;
+        try {
+            for (TaskDump.Images img : images) {
+                for (Map.Entry<Integer, core_entry> c : img.cores().build().entrySet()) {
+                    dir.writeCore(container.inner(c.getKey()), c.getValue());
+                    n++;
+                }
+            }
+        } catch (IOException e) {
+            throw new CryoException("cannot dump pid " + pid + ": writing images to " + dir.path() + " failed: "
+                    + e.getMessage(), e);
+        }
+        log.debug("%d cores written in %d us", n, (System.nanoTime() - c0) / 1000);
     }
 
     /**
@@ -596,10 +624,14 @@ final class DumpRun {
         for (int i = all.size() - 1; i >= 0; i--) {
             TaskDump t = all.get(i);
             try {
+                boolean own = t.isFrozen(); // its threads are those the freezer froze for it
                 t.onTracer(() -> {
                     t.resume();
                     return null;
                 });
+                if (own && freezer != null) {
+                    freezer.released(t.pid()); // detached, every thread: nothing left for the freezer to let go
+                }
             } catch (CryoException e) {
                 if (failed == null) {
                     failed = e;

@@ -159,7 +159,7 @@ final class TaskDump {
     }
 
     /** What goes into the images for one task, gathered while the tree is frozen. */
-    record Images(TaskDump task, pstree_entry pstree, Map<Integer, core_entry> cores, mm_entry mm, Memory memory,
+    record Images(TaskDump task, pstree_entry pstree, Cores cores, mm_entry mm, Memory memory,
                   List<fdinfo_entry> fdinfo, fs_entry fs) {
     }
 
@@ -250,7 +250,8 @@ final class TaskDump {
                 .setPersonality(0).setFlags(0).setBlkSigset(0).setComm(comm);
         zombieSignals(tc);
         var core = core_entry.newBuilder().setMtype(core_entry.march.X86_64).setTc(tc);
-        return new Images(this, pstree(), Map.of(pid, core.build()), null, null, null, null);
+        core_entry built = core.build();
+        return new Images(this, pstree(), () -> Map.of(pid, built), null, null, null, null);
     }
 
     /**
@@ -283,7 +284,15 @@ final class TaskDump {
      */
     private record Own(TaskStatus status, TaskStat stat, String mapsText, List<MapsEntry> maps, List<vma_entry> vmas,
                        long brk, task_timers_entry timers, dev.cryo.engine.resource.TaskFlags flags, int dumpable,
-                       long[] auxv, Map<Integer, core_entry> cores) {
+                       long[] auxv, Cores cores) {
+    }
+
+    /**
+     * A task's core entries, one per thread, built from the state read while it was frozen: the dump builds them
+     * once the tree was let go (the frozen window only reads), as the entries need nothing of the task itself.
+     */
+    interface Cores {
+        Map<Integer, core_entry> build() throws CryoException;
     }
 
     private Own own;
@@ -372,36 +381,48 @@ final class TaskDump {
             long[] auxv = proc.auxv(pid);
             long t1 = System.nanoTime();
             log.debug("pid %d: remote syscalls done (brk %#x) in %d us", pid, brk, (t1 - t0) / 1000);
-            Map<Integer, core_entry> cores = new LinkedHashMap<>();
+            Cores cores = null;
             if (!options.preDump()) {
                 String comm = proc.comm(pid);
                 var creds = TaskResources.creds(status);
-                ThreadState.readRemoteAll(threads, site, scratch, SCRATCH_THREAD);
-                long t2 = System.nanoTime();
                 for (ThreadState t : threads) {
-                    var core = core_entry.newBuilder().setMtype(core_entry.march.X86_64).setThreadInfo(t.threadInfo())
-                            .setThreadCore(t.threadCore(creds, t.tid() == pid ? comm : proc.comm(t.tid())));
-                    if (t.tid() == pid) { // what the threads share is the task's, written once in the leader's core
-                        var tc = task_core_entry.newBuilder().setTaskState(task.state().code()).setExitCode(0)
-                                .setPersonality(proc.personality(pid)).setFlags(stat.flags()).setBlkSigset(t.sigmask())
-                                .setComm(comm).setRlimits(TaskResources.rlimits(pid))
-                                .setSignalsS(Signals.dumpQueue(pid, true)).addAllSigactions(actions)
-                                .setOomScoreAdj(TaskResources.oomScoreAdj(proc, pid)).setTimers(timers);
-                        if (task.state() == TaskState.STOPPED) {
-                            tc.setStopSigno(task.stopSignal());
-                        }
-                        if (subreaper) {
-                            tc.setChildSubreaper(true);
-                        }
-                        core.setTc(tc);
-                    }
-                    if (t.tid() == pid && flags != null) {
-                        flags.into(core);
-                    }
-                    cores.put(t.tid(), core.build());
+                    t.readFrozen(t.tid() == pid ? comm : proc.comm(t.tid()));
                 }
-                log.debug("pid %d: %d threads' altstacks and tid addresses in %d us, their cores in %d us", pid,
-                        threads.size(), (t2 - t1) / 1000, (System.nanoTime() - t2) / 1000);
+                long t2 = System.nanoTime();
+                // SIGTRAP neither ignored nor pending in the process: the threads' calls may be stepped over
+                long trap = 1L << (WaitStatus.SIGTRAP - 1);
+                boolean stepping = (status.hex("SigIgn") & trap) == 0 && (status.hex("ShdPnd") & trap) == 0;
+                ThreadState.readRemoteAll(threads, site, scratch, SCRATCH_THREAD, stepping);
+                // what the threads share is the task's, written once in the leader's core
+                var tc = task_core_entry.newBuilder().setTaskState(task.state().code()).setExitCode(0)
+                        .setPersonality(proc.personality(pid)).setFlags(stat.flags()).setBlkSigset(leader.sigmask())
+                        .setComm(comm).setRlimits(TaskResources.rlimits(pid))
+                        .setSignalsS(Signals.dumpQueue(pid, true)).addAllSigactions(actions)
+                        .setOomScoreAdj(TaskResources.oomScoreAdj(proc, pid)).setTimers(timers);
+                if (task.state() == TaskState.STOPPED) {
+                    tc.setStopSigno(task.stopSignal());
+                }
+                if (subreaper) {
+                    tc.setChildSubreaper(true);
+                }
+                List<ThreadState> frozenThreads = threads;
+                cores = () -> {
+                    Map<Integer, core_entry> out = new LinkedHashMap<>();
+                    for (ThreadState t : frozenThreads) {
+                        var core = t.core(creds);
+                        if (t.tid() == pid) {
+                            core.setTc(tc);
+                            if (flags != null) {
+                                flags.into(core);
+                            }
+                        }
+                        out.put(t.tid(), core.build());
+                    }
+                    return out;
+                };
+                log.debug("pid %d: %d threads' own state in %d us, their altstacks and tid addresses in %d us%s",
+                        pid, threads.size(), (t2 - t1) / 1000, (System.nanoTime() - t2) / 1000,
+                        stepping ? " (stepped)" : "");
             }
             own = new Own(status, stat, mapsText, maps, vmas, brk, timers, flags, dumpable, auxv, cores);
         } catch (IOException e) {

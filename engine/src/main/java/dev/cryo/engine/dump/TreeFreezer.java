@@ -171,6 +171,11 @@ public final class TreeFreezer {
         }
     }
 
+    /** The threads of {@code pid} were let go by its own dump: {@link #release} leaves them alone. */
+    public void released(int pid) {
+        frozen.remove(pid);
+    }
+
     /** Lets every frozen thread go as it was (detach: the kernel restarts interrupted syscalls itself). */
     public void release() {
         List<Integer> pids = new ArrayList<>(frozen.keySet());

@@ -6,7 +6,7 @@ import dev.cryo.engine.sys.SyscallException;
 
 /** ptrace requests, each named after the request. Call only from the {@link Tracer} thread. */
 public final class Ptrace {
-    static final int PEEKDATA = 2, POKEDATA = 5, CONT = 7, KILL = 8, GETREGS = 12, SETREGS = 13, GETFPREGS = 14,
+    static final int PEEKDATA = 2, POKEDATA = 5, CONT = 7, KILL = 8, SINGLESTEP = 9, GETREGS = 12, SETREGS = 13, GETFPREGS = 14,
             DETACH = 17, SYSCALL = 24, SETOPTIONS = 0x4200, GETEVENTMSG = 0x4201, GETREGSET = 0x4204,
             SETREGSET = 0x4205, SEIZE = 0x4206, INTERRUPT = 0x4207, PEEKSIGINFO = 0x4209, GETSIGMASK = 0x420a,
             SETSIGMASK = 0x420b, GET_RSEQ_CONFIGURATION = 0x420f;
@@ -51,6 +51,11 @@ public final class Ptrace {
 
     public static void syscall(int pid, int signal) throws SyscallException {
         req("SYSCALL", SYSCALL, pid, 0, signal);
+    }
+
+    /** Runs one instruction (a {@code syscall} one: the whole call), then stops with SIGTRAP (TRAP_BRKPT). */
+    public static void singlestep(int pid, int signal) throws SyscallException {
+        req("SINGLESTEP", SINGLESTEP, pid, 0, signal);
     }
 
     public static void detach(int pid, int signal) throws SyscallException {

@@ -13,6 +13,8 @@ public final class RemoteSyscall {
     private Registers base;
     /** The tracee's own signal mask, put back with its registers after each call; null: neither is put back. */
     private final Long ownMask;
+    /** Whether the tracee's own registers and mask are in place (no call of a {@link #puttingBack} one under way). */
+    private boolean putBack = true;
 
     /**
      * @param pid  a tracee in a ptrace stop
@@ -50,6 +52,14 @@ public final class RemoteSyscall {
         return site;
     }
 
+    /**
+     * Whether the tracee has its own registers and mask again: true for a {@link #puttingBack} call that ran to its
+     * end, false while one is under way or after one failed half-way (the caller then puts them back itself).
+     */
+    public boolean putBack() {
+        return ownMask != null && putBack;
+    }
+
     /** The syscall instruction moved (the vDSO was remapped). */
     public void moveSite(long newSite) {
         this.site = newSite;
@@ -64,6 +74,17 @@ public final class RemoteSyscall {
 
     /** Loads the call into the tracee and lets it run to the syscall's entry. */
     private void start(long nr, long[] args) throws SyscallException {
+        Registers call = callRegisters(nr, args);
+        if (ownMask != null) {
+            putBack = false;
+            Ptrace.setSigmask(pid, -1L);
+        }
+        Ptrace.setRegisters(pid, call);
+        Ptrace.syscall(pid, 0);
+    }
+
+    /** The registers of a call {@code nr(args)} from {@link #base}, at the syscall instruction. */
+    private Registers callRegisters(long nr, long[] args) {
         long[] w = base.words();
         w[Registers.RIP] = site;
         w[Registers.RAX] = nr;
@@ -72,11 +93,7 @@ public final class RemoteSyscall {
         for (int i = 0; i < 6; i++) {
             w[argRegs[i]] = i < args.length ? args[i] : 0;
         }
-        if (ownMask != null) {
-            Ptrace.setSigmask(pid, -1L);
-        }
-        Ptrace.setRegisters(pid, new Registers(w));
-        Ptrace.syscall(pid, 0);
+        return new Registers(w);
     }
 
     /** Waits for the entry stop and lets the syscall run to its exit. */
@@ -92,7 +109,20 @@ public final class RemoteSyscall {
         if (ownMask != null) {
             Ptrace.setRegisters(pid, base);
             Ptrace.setSigmask(pid, ownMask);
+            putBack = true;
         }
+        return result;
+    }
+
+    /**
+     * From the exit stop of one call straight to the next: its registers are loaded there, and the tracee goes back
+     * to the syscall instruction with every signal still blocked (the first call's result is read first).
+     */
+    private long chain(long nr, long[] args) throws SyscallException {
+        awaitSyscallStop("exit of a syscall before " + nr);
+        long result = Ptrace.registers(pid).rax();
+        Ptrace.setRegisters(pid, callRegisters(nr, args));
+        Ptrace.syscall(pid, 0);
         return result;
     }
 
@@ -141,6 +171,163 @@ public final class RemoteSyscall {
             }
         }
         return results;
+    }
+
+    /**
+     * Several syscalls in each of several tracees ({@link #rawEach} for a sequence): in every tracee, call
+     * {@code k + 1} is loaded at the exit stop of call {@code k}, and the tracee's own registers and mask are put
+     * back once, after the last. Of {@link #puttingBack} tracees only; a Cryo killed in the middle of a sequence
+     * leaves that tracee changed, as one killed in the middle of a single call does.
+     *
+     * @param nrs  the syscalls, in order, the same in every tracee
+     * @param args {@code args[i][k]}: tracee {@code i}'s arguments of call {@code k}
+     * @return {@code results[i][k]}: a value or {@code -errno}
+     */
+    public static long[][] rawEachChain(java.util.List<RemoteSyscall> calls, long[] nrs, long[][][] args)
+            throws SyscallException {
+        return rawEachChain(calls, nrs, args, false);
+    }
+
+    /** SIGTRAP's bit in a signal mask: the one signal a stepped call leaves unblocked. */
+    static final long SIGTRAP_BIT = 1L << (WaitStatus.SIGTRAP - 1);
+
+    /**
+     * {@link #rawEachChain}, each call but the last optionally run by stepping over the syscall instruction
+     * (PTRACE_SINGLESTEP): the kernel reports the step at the call's exit as a SIGTRAP, one stop per call instead
+     * of an entry and an exit stop. The step's SIGTRAP is forced on the thread, which is harmless only where
+     * SIGTRAP is neither ignored by the process nor pending in the thread or the process (forcing an ignored one
+     * resets its disposition; a pending one would merge with it): the caller checks, and passes
+     * {@code stepping} only then. Every other signal stays blocked, and the step's SIGTRAP is discarded.
+     */
+    public static long[][] rawEachChain(java.util.List<RemoteSyscall> calls, long[] nrs, long[][][] args,
+                                        boolean stepping) throws SyscallException {
+        if (stepping && nrs.length > 1) {
+            return rawEachStepped(calls, nrs, args);
+        }
+        int n = calls.size();
+        long[][] results = new long[n][nrs.length];
+        SyscallException[] failed = new SyscallException[n];
+        for (int i = 0; i < n; i++) {
+            try {
+                if (calls.get(i).ownMask == null) {
+                    throw new IllegalArgumentException("rawEachChain: pid " + calls.get(i).pid + " does not put back");
+                }
+                calls.get(i).start(nrs[0], args[i][0]);
+            } catch (SyscallException e) {
+                failed[i] = e;
+            }
+        }
+        for (int k = 0; k < nrs.length; k++) {
+            for (int i = 0; i < n; i++) {
+                if (failed[i] == null) {
+                    try {
+                        calls.get(i).toExit(nrs[k]);
+                    } catch (SyscallException e) {
+                        failed[i] = e;
+                    }
+                }
+            }
+            for (int i = 0; i < n; i++) {
+                if (failed[i] == null) {
+                    try {
+                        results[i][k] = k + 1 < nrs.length ? calls.get(i).chain(nrs[k + 1], args[i][k + 1])
+                                : calls.get(i).finish(nrs[k]);
+                    } catch (SyscallException e) {
+                        failed[i] = e;
+                    }
+                }
+            }
+        }
+        for (SyscallException e : failed) {
+            if (e != null) {
+                throw e;
+            }
+        }
+        return results;
+    }
+
+    /**
+     * Every call but the last stepped over; the last one, loaded at the step's stop and resumed with the step's
+     * SIGTRAP discarded, runs to its entry and exit stops as {@link #raw} does. So the tracee never waits in a
+     * SIGTRAP stop once the sequence is done: should Cryo die then, the kernel's detach would deliver that SIGTRAP.
+     */
+    private static long[][] rawEachStepped(java.util.List<RemoteSyscall> calls, long[] nrs, long[][][] args)
+            throws SyscallException {
+        int n = calls.size();
+        int last = nrs.length - 1;
+        long[][] results = new long[n][nrs.length];
+        SyscallException[] failed = new SyscallException[n];
+        for (int k = 0; k <= last; k++) {
+            for (int i = 0; i < n; i++) {
+                if (failed[i] == null) {
+                    try {
+                        RemoteSyscall c = calls.get(i);
+                        if (c.ownMask == null) {
+                            throw new IllegalArgumentException("rawEachChain: pid " + c.pid + " does not put back");
+                        }
+                        if (k == 0) {
+                            c.putBack = false;
+                            Ptrace.setSigmask(c.pid, ~SIGTRAP_BIT);
+                        } else {
+                            results[i][k - 1] = c.stepped(nrs[k - 1]);
+                        }
+                        Ptrace.setRegisters(c.pid, c.callRegisters(nrs[k], args[i][k]));
+                        if (k < last) {
+                            Ptrace.singlestep(c.pid, 0);
+                        } else {
+                            Ptrace.syscall(c.pid, 0);
+                        }
+                    } catch (SyscallException e) {
+                        failed[i] = e;
+                    }
+                }
+            }
+        }
+        for (int i = 0; i < n; i++) {
+            if (failed[i] == null) {
+                try {
+                    calls.get(i).toExit(nrs[last]);
+                } catch (SyscallException e) {
+                    failed[i] = e;
+                }
+            }
+        }
+        for (int i = 0; i < n; i++) {
+            if (failed[i] == null) {
+                try {
+                    results[i][last] = calls.get(i).finish(nrs[last]);
+                } catch (SyscallException e) {
+                    failed[i] = e;
+                }
+            }
+        }
+        for (SyscallException e : failed) {
+            if (e != null) {
+                throw e;
+            }
+        }
+        return results;
+    }
+
+    /**
+     * Waits for the step over the syscall instruction to end, and returns the call's result. Any other stop (a
+     * group stop, SIGKILL's way out, a SIGTRAP from elsewhere that came before the call ran) is stepped past,
+     * its signal suppressed, as {@link #awaitSyscallStop} does.
+     */
+    private long stepped(long nr) throws SyscallException {
+        while (true) {
+            WaitStatus st = Ptrace.waitFor(pid);
+            if (!st.stopped()) {
+                throw new SyscallException("pid " + pid + " " + st + " during syscall " + nr, 3 /* ESRCH */);
+            }
+            if (st.signalStop() && st.stopSignal() == WaitStatus.SIGTRAP) {
+                Registers r = Ptrace.registers(pid);
+                if (r.rip() == site + 2) {
+                    return r.rax();
+                }
+            }
+            Ptrace.singlestep(pid, 0);
+        }
     }
 
     /** Calls {@code nr}; throws with its name and errno when it fails. */

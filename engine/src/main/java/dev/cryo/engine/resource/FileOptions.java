@@ -43,6 +43,30 @@ public record FileOptions(
         irmapScanPaths = List.copyOf(irmapScanPaths);
     }
 
+    /** The same options with {@code more} external resources (CRIU's {@code --ext-unix-sk=INO}: {@code unix[INO]}). */
+    public FileOptions withExternal(List<String> more) {
+        if (more.isEmpty()) {
+            return this;
+        }
+        List<String> all = new java.util.ArrayList<>(external);
+        all.addAll(more);
+        return new FileOptions(fileLocks, linkRemap, ghostLimit, ghostFiemap, inheritFds, all, evasiveDevices,
+                fileValidation, skipFileRwxCheck, forceIrmap, irmapScanPaths);
+    }
+
+    /** {@code unix[INO]} for each inode of CRIU's {@code --ext-unix-sk=INO[,INO...]} (none for a bare flag). */
+    public static List<String> unixInodes(String extUnixSk) {
+        List<String> out = new java.util.ArrayList<>();
+        if (extUnixSk != null) {
+            for (String ino : extUnixSk.split(",")) {
+                if (!ino.isBlank()) {
+                    out.add("unix[" + ino.trim() + "]");
+                }
+            }
+        }
+        return out;
+    }
+
     /**
      * One {@code --inherit-fd fd[N]:RES}: the restored tree's fd that stands for {@code resource} is taken from
      * the restorer's own fd {@code fd} instead of being opened.

@@ -22,6 +22,28 @@ public final class FpuState {
     }
 
     /**
+     * Refuses an area {@link #toImage} could not turn into an image, without building one: run while the thread is
+     * frozen, so that the refusal comes while it can still run on as it was.
+     *
+     * @throws CryoException as {@link #toImage} would
+     */
+    public static void check(byte[] xsave, int tid) throws CryoException {
+        if (xsave.length > XSTATE_BV + 64) {
+            unknown(ByteBuffer.wrap(xsave).order(ByteOrder.LITTLE_ENDIAN).getLong(XSTATE_BV), tid);
+            XsaveLayout.of(xsave);
+        }
+    }
+
+    private static void unknown(long bv, int tid) throws CryoException {
+        long unknown = bv & ~XsaveLayout.KNOWN & ~0b11L;
+        if (unknown != 0) {
+            throw new CryoException("thread " + tid + " holds xsave state " + Long.toHexString(unknown)
+                    + " (" + dev.cryo.engine.restore.HostCompatibility.names(unknown) + "), which CRIU's "
+                    + "image format has no place for: it cannot be dumped");
+        }
+    }
+
+    /**
      * The image of thread {@code tid}'s area.
      *
      * @throws CryoException when the thread holds state the image has no place for, or the layout is unknown
@@ -43,12 +65,7 @@ public final class FpuState {
         }
         if (xsave.length > XSTATE_BV + 64) {
             long bv = b.getLong(XSTATE_BV);
-            long unknown = bv & ~XsaveLayout.KNOWN & ~0b11L;
-            if (unknown != 0) {
-                throw new CryoException("thread " + tid + " holds xsave state " + Long.toHexString(unknown)
-                        + " (" + dev.cryo.engine.restore.HostCompatibility.names(unknown) + "), which CRIU's "
-                        + "image format has no place for: it cannot be dumped");
-            }
+            unknown(bv, tid);
             XsaveLayout layout = XsaveLayout.of(xsave);
             var x = user_x86_xsave_entry.newBuilder().setXstateBv(bv);
             if (layout.holds(XsaveLayout.YMM, xsave.length)) {

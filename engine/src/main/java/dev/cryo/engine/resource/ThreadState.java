@@ -11,6 +11,8 @@ import dev.cryo.engine.sys.SyscallException;
 import dev.cryo.image.proto.core_entry;
 import dev.cryo.image.proto.creds_entry;
 import dev.cryo.image.proto.rseq_entry;
+import dev.cryo.image.proto.siginfo_entry;
+import dev.cryo.image.proto.signal_queue_entry;
 import dev.cryo.image.proto.thread_core_entry;
 import dev.cryo.image.proto.thread_info_x86;
 import dev.cryo.image.proto.thread_sas_entry;
@@ -26,9 +28,10 @@ import java.nio.ByteOrder;
  * it was stopped in (its restart follows the kernel's rules on restore). A process's leader is a thread like any
  * other; what the threads share (memory, files, handlers, the shared signal queue) belongs to the task.
  *
- * <p>Dump side, one instance per frozen thread: {@link #read} takes what ptrace gives from outside,
- * {@link #readRemote} what only the thread itself can tell (sigaltstack, clear-child-tid), {@link #putBack}
- * undoes what the dump changed before the thread is let go. Restore side: {@link #restoreOwn} in a thread already
+ * <p>Dump side, one instance per frozen thread: {@link #read} takes registers and mask, {@link #readRemote} what
+ * only the thread itself can tell (sigaltstack, clear-child-tid), {@link #readFrozen} the rest ptrace and the
+ * kernel give from outside, all kept raw; {@link #putBack} undoes what the dump changed before the thread is let go;
+ * {@link #core} turns the raw state into the image's entry afterwards, off the frozen window. Restore side: {@link #restoreOwn} in a thread already
  * made with its tid, while the scratch page is still mapped, then {@link #restoreRegisters} last.
  */
 public final class ThreadState {
@@ -43,8 +46,16 @@ public final class ThreadState {
     private long sigmask;
     private boolean masked;
     private RemoteSyscall remote;
+    // read while frozen, turned into the core entry once the tree runs again (see core)
     private long clearTid;
-    private thread_sas_entry sas;
+    private boolean sasRead;
+    private long sasSp, sasSize;
+    private int sasFlags;
+    private byte[] xsave;
+    private long robustHead, robustLen;
+    private java.util.List<byte[]> pending = java.util.List.of();
+    private Ptrace.RseqConfig rseq;
+    private String comm = "";
 
     private ThreadState(int tid) {
         this.tid = tid;
@@ -88,84 +99,130 @@ public final class ThreadState {
 
     /** sigaltstack and the clear-child-tid address: no interface but the thread's own syscalls gives them. */
     public void readRemote(long site, RemoteScratch scratch, int offset) throws SyscallException {
-        readRemoteAll(java.util.List.of(this), site, scratch, offset);
+        readRemoteAll(java.util.List.of(this), site, scratch, offset, false);
     }
 
+    private static final long[] REMOTE_CALLS = {Syscall.SIGALTSTACK, Syscall.PRCTL};
+
     /**
-     * {@link #readRemote} for many threads of one process at once: each thread's two calls run in all of them
-     * together ({@link RemoteSyscall#rawEach}), so a process's threads cost two overlapped round trips per batch
-     * instead of four each. Each thread of a batch has its own {@link #SCRATCH_BYTES} at {@code offset}; the
-     * scratch's size decides how many go in a batch.
+     * {@link #readRemote} for many threads of one process at once: each thread runs its two calls one after the
+     * other ({@link RemoteSyscall#rawEachChain}: the second is loaded at the first's exit stop, the thread's own
+     * registers and mask are put back once), and all of them together, so that the threads' wake-ups and stops
+     * overlap. Each thread of a batch has its own {@link #SCRATCH_BYTES} at {@code offset}; the scratch's size
+     * decides how many go in a batch.
+     *
+     * @param stepping whether the process neither ignores SIGTRAP nor has one pending in its shared queue: then
+     *                 the calls of threads without a SIGTRAP of their own pending ({@link #readFrozen} says, read
+     *                 first) are stepped over, one stop each instead of two ({@link RemoteSyscall#rawEachChain})
      */
-    public static void readRemoteAll(java.util.List<ThreadState> threads, long site, RemoteScratch scratch, int offset)
-            throws SyscallException {
+    public static void readRemoteAll(java.util.List<ThreadState> threads, long site, RemoteScratch scratch, int offset,
+                                     boolean stepping) throws SyscallException {
         int batch = Math.max(1, (scratch.size() - offset) / SCRATCH_BYTES);
         for (int from = 0; from < threads.size(); from += batch) {
             java.util.List<ThreadState> some = threads.subList(from, Math.min(threads.size(), from + batch));
             java.util.List<RemoteSyscall> calls = new java.util.ArrayList<>(some.size());
-            long[][] altstack = new long[some.size()][], tidAddress = new long[some.size()][];
+            long[][][] args = new long[some.size()][][];
             for (int i = 0; i < some.size(); i++) {
                 calls.add(some.get(i).remote(site));
                 long at = scratch.address() + offset + (long) i * SCRATCH_BYTES;
-                altstack[i] = new long[]{0, at};
-                tidAddress[i] = new long[]{PR_GET_TID_ADDRESS, at + 24};
+                args[i] = new long[][]{{0, at}, {PR_GET_TID_ADDRESS, at + 24}};
             }
-            failed("sigaltstack", some, RemoteSyscall.rawEach(calls, Syscall.SIGALTSTACK, altstack));
-            failed("prctl(PR_GET_TID_ADDRESS)", some, RemoteSyscall.rawEach(calls, Syscall.PRCTL, tidAddress));
+            boolean step = stepping;
+            for (ThreadState t : some) {
+                step &= t.noTrapPending();
+            }
+            long[][] results = RemoteSyscall.rawEachChain(calls, REMOTE_CALLS, args, step);
+            for (int i = 0; i < results.length; i++) {
+                failed("sigaltstack", some.get(i), results[i][0]);
+                failed("prctl(PR_GET_TID_ADDRESS)", some.get(i), results[i][1]);
+            }
             ByteBuffer b = ByteBuffer.wrap(scratch.read(offset, some.size() * SCRATCH_BYTES)).order(ByteOrder.LITTLE_ENDIAN);
             for (int i = 0; i < some.size(); i++) {
                 int o = i * SCRATCH_BYTES;
                 ThreadState t = some.get(i);
-                t.sas = thread_sas_entry.newBuilder().setSsSp(b.getLong(o)).setSsFlags(b.getInt(o + 8))
-                        .setSsSize(b.getLong(o + 16)).build();
+                t.sasSp = b.getLong(o);
+                t.sasFlags = b.getInt(o + 8);
+                t.sasSize = b.getLong(o + 16);
+                t.sasRead = true;
                 t.clearTid = b.getLong(o + 24);
             }
         }
     }
 
-    private static void failed(String name, java.util.List<ThreadState> threads, long[] results) throws SyscallException {
-        for (int i = 0; i < results.length; i++) {
-            if (results[i] < 0 && results[i] > -4096) {
-                throw new SyscallException("remote " + name + " in thread " + threads.get(i).tid, (int) -results[i]);
+    /** Whether {@link #readFrozen} found no SIGTRAP in the thread's own queue (false before it ran). */
+    private boolean noTrapPending() {
+        if (xsave == null) {
+            return false;
+        }
+        for (byte[] info : pending) {
+            if (ByteBuffer.wrap(info).order(ByteOrder.LITTLE_ENDIAN).getInt(0) == SIGTRAP) {
+                return false;
             }
+        }
+        return true;
+    }
+
+    static final int SIGTRAP = 5;
+
+    private static void failed(String name, ThreadState thread, long result) throws SyscallException {
+        if (result < 0 && result > -4096) {
+            throw new SyscallException("remote " + name + " in thread " + thread.tid, (int) -result);
         }
     }
 
-    /** thread_info: registers, xstate, clear-child-tid. */
-    public thread_info_x86 threadInfo() throws SyscallException, CryoException {
-        return thread_info_x86.newBuilder().setClearTidAddr(clearTid).setGpregs(gpregsOf(regs))
-                .setFpregs(FpuState.toImage(Ptrace.xstate(tid), tid)).build();
-    }
-
     /**
-     * thread_core: mask, own pending signals, altstack, robust list, rseq, comm.
-     *
-     * @param creds the task's (threads of one process share them in every program Cryo restores: it checks,
-     *              never sets, creds)
+     * What ptrace and the kernel tell from outside of a frozen thread, as raw values: its xstate (checked here, so
+     * that an area the image cannot hold is refused while the thread can still run on), robust list, rseq, own
+     * pending signals and comm. Nothing here builds an image entry: {@link #core} does, once the tree runs again.
      */
-    public thread_core_entry threadCore(creds_entry creds, String comm) throws SyscallException {
+    public void readFrozen(String comm) throws SyscallException, CryoException {
+        xsave = Ptrace.xstate(tid);
+        FpuState.check(xsave, tid);
         NativeBuffer b = PAIR.get();
         long r = Syscall.raw(GET_ROBUST_LIST, tid, b.address(), b.address() + 8);
         if (r < 0) {
             throw new SyscallException("get_robust_list(" + tid + ")", (int) -r);
         }
-        var t = thread_core_entry.newBuilder().setFutexRla(b.getLong(0)).setFutexRlaLen((int) b.getLong(8))
-                .setSchedNice(0).setSchedPolicy(0).setBlkSigset(sigmask)
-                .setSignalsP(Signals.dumpQueue(tid, false)).setCreds(creds).setComm(comm);
-        if (sas != null) {
-            t.setSas(sas);
+        robustHead = b.getLong(0);
+        robustLen = b.getLong(8);
+        pending = Ptrace.pendingSignals(tid, false);
+        rseq = Ptrace.rseqConfiguration(tid);
+        this.comm = comm;
+    }
+
+    /**
+     * The thread's core entry from what {@link #read}, {@link #readRemoteAll} and {@link #readFrozen} kept:
+     * thread_info (registers, xstate, clear-child-tid) and thread_core (mask, own pending signals, altstack, robust
+     * list, rseq, comm). It needs nothing of the thread itself, so it is built after the tree was let go.
+     *
+     * @param creds the task's (threads of one process share them in every program Cryo restores: it checks,
+     *              never sets, creds)
+     */
+    public core_entry.Builder core(creds_entry creds) throws CryoException {
+        var info = thread_info_x86.newBuilder().setClearTidAddr(clearTid).setGpregs(gpregsOf(regs))
+                .setFpregs(FpuState.toImage(xsave, tid));
+        var queue = signal_queue_entry.newBuilder();
+        for (byte[] info1 : pending) {
+            queue.addSignals(siginfo_entry.newBuilder().setSiginfo(com.google.protobuf.ByteString.copyFrom(info1)));
         }
-        Ptrace.RseqConfig rseq = Ptrace.rseqConfiguration(tid);
+        var t = thread_core_entry.newBuilder().setFutexRla(robustHead).setFutexRlaLen((int) robustLen)
+                .setSchedNice(0).setSchedPolicy(0).setBlkSigset(sigmask)
+                .setSignalsP(queue).setCreds(creds).setComm(comm);
+        if (sasRead) {
+            t.setSas(thread_sas_entry.newBuilder().setSsSp(sasSp).setSsFlags(sasFlags).setSsSize(sasSize));
+        }
         if (rseq != null && rseq.abiPointer() != 0) {
             t.setRseqEntry(rseq_entry.newBuilder().setRseqAbiPointer(rseq.abiPointer())
                     .setRseqAbiSize((int) rseq.abiSize()).setSignature(rseq.signature()));
         }
-        return t.build();
+        return core_entry.newBuilder().setMtype(core_entry.march.X86_64).setThreadInfo(info).setThreadCore(t);
     }
 
     /** The thread as it was: registers (a syscall it was in restarts on detach) and mask. */
     public void putBack() throws SyscallException {
-        if (remote != null && regs != null) {
+        if (remote != null && remote.putBack()) {
+            masked = false; // its last remote call ran to its end and put both back
+        } else if (remote != null && regs != null) {
             Ptrace.setRegisters(tid, regs);
         }
         if (masked) {

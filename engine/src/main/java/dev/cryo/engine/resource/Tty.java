@@ -48,7 +48,8 @@ import java.util.Set;
  * only with {@code -j}, it becomes the restorer's own terminal (its stdin, as CRIU does), or the same
  * {@code /dev/pts/N} again when the restorer has none, with the image's termios and window size.
  *
- * <p>Bytes queued in a terminal are not kept (a tty cannot be read without consuming it); the dump logs how many.
+ * <p>Bytes queued in a pty whose two ends the tree holds go to {@code tty-data.img} ({@link TtyQueuedData}); those of
+ * a terminal whose other end is outside are not kept (logged).
  */
 public final class Tty implements FdKind {
     public static final String INFO_IMAGE = "tty-info.img";
@@ -176,6 +177,12 @@ public final class Tty implements FdKind {
         private final Map<Integer, tty_info_entry> infos = new LinkedHashMap<>();
         private final List<file_entry> regs = new ArrayList<>();
         private Set<Integer> mastersInTree;
+        /** by tty-info id: a task and fd holding that end, whose queue is read at the end of the dump */
+        private final Map<Integer, int[]> holders = new HashMap<>();
+        /** by tty-info id: bytes the end had to read when it was met (FIONREAD), for the log of those not kept */
+        private final Map<Integer, Integer> queued = new HashMap<>();
+        private final List<TtyQueuedData.Captured> captured = new ArrayList<>();
+        private Log log;
 
         /** Indexes of the ptys whose master some task of the tree holds (read once per dump). */
         synchronized Set<Integer> mastersInTree(FdDumpContext ctx) {
@@ -212,6 +219,73 @@ public final class Tty implements FdKind {
             } catch (IOException e) {
                 throw new CryoException("cannot dump pid " + pid + ": writing " + INFO_IMAGE + " failed: " + e.getMessage(), e);
             }
+            writeQueuedData(dir, pid);
+        }
+
+        /**
+         * The bytes queued in the ptys whose two ends the tree holds go to tty-data.img, as CRIU does (read, so
+         * {@link #release} puts them back when the tree goes on). An end whose other end is outside keeps its bytes
+         * out of the images (logged): the outside holder may still read or write them.
+         */
+        private void writeQueuedData(ImageDir dir, int pid) throws CryoException {
+            List<dev.cryo.image.proto.tty_data_entry> entries = new ArrayList<>();
+            for (Map.Entry<Integer, int[]> e : holders.entrySet()) {
+                int infoId = e.getKey();
+                if ((infoId & 1) == 0 || !holders.containsKey(infoId - 1)) {
+                    continue;
+                }
+                int index = infoId / 2;
+                int[] m = e.getValue(), sl = holders.get(infoId - 1);
+                int master = -1, slave = -1;
+                try {
+                    master = copyOf(m[0], m[1]);
+                    slave = copyOf(sl[0], sl[1]);
+                    TtyQueuedData.Captured c = TtyQueuedData.capture(index, master, slave,
+                            infos.get(infoId).getPacketMode(), log);
+                    captured.add(c);
+                    entries.addAll(c.entries());
+                } catch (SyscallException ex) {
+                    if (master >= 0) {
+                        Syscall.raw(Syscall.CLOSE, master);
+                    }
+                    if (slave >= 0) {
+                        Syscall.raw(Syscall.CLOSE, slave);
+                    }
+                    throw new CryoException("cannot dump pid " + m[0] + ": fd " + m[1] + " (the master of pty " + index
+                            + "): reading the bytes queued in the terminal failed: " + ex.getMessage(), ex);
+                }
+            }
+            for (Map.Entry<Integer, Integer> q : queued.entrySet()) {
+                int id = q.getKey();
+                if (!holders.containsKey(id ^ 1)) {
+                    log.warn("pid %d: %d bytes queued on the %s of pty %d are not kept: its other end is outside the "
+                            + "dumped tree", holders.get(id)[0], q.getValue(), (id & 1) == 1 ? "master" : "slave", id / 2);
+                }
+            }
+            if (entries.isEmpty()) {
+                return;
+            }
+            try {
+                dir.write(TtyQueuedData.IMAGE, ImageFile.of("TTY_DATA", entries));
+            } catch (IOException e) {
+                throw new CryoException("cannot dump pid " + pid + ": writing " + TtyQueuedData.IMAGE + " failed: "
+                        + e.getMessage(), e);
+            }
+        }
+
+        /**
+         * Once the dump is over: the bytes read from the terminals go back into them when the tree goes on
+         * ({@code putBack}: -R, -s, or a failed dump), while it is still frozen; Cryo's copies of the ends are closed.
+         * Idempotent.
+         */
+        public synchronized void release(boolean putBack) {
+            for (TtyQueuedData.Captured c : captured) {
+                if (putBack) {
+                    TtyQueuedData.putBack(c, log);
+                }
+                c.close();
+            }
+            captured.clear();
         }
     }
 
@@ -226,6 +300,14 @@ public final class Tty implements FdKind {
         } catch (SyscallException e) {
             return null;
         }
+    }
+
+    /**
+     * CRIU's name of a terminal for --external and --inherit-fd: {@code tty[RDEV:DEV]}, in hex. A slave named with
+     * --external is dumped though its master is outside (without -j), and the restore takes it from --inherit-fd.
+     */
+    static String externalName(Node n) {
+        return "tty[" + Long.toHexString(n.rdev()) + ":" + Long.toHexString(n.dev()) + "]";
     }
 
     /** The path by which a task opens its controlling terminal, whichever it is. */
@@ -259,10 +341,12 @@ public final class Tty implements FdKind {
                     throw new CryoException(where + " is a terminal that was hung up (its other end closed); "
                             + "Cryo cannot dump a hung-up terminal");
                 }
-                if (n.slave() && !ctx.options().shellJob() && !ctx.ttys().mastersInTree(ctx).contains(n.slaveIndex())) {
+                if (n.slave() && !ctx.options().shellJob() && !ctx.ttys().mastersInTree(ctx).contains(n.slaveIndex())
+                        && !ctx.options().files().external().contains(externalName(n))) {
                     throw new CryoException("cannot dump pid " + ctx.pid() + ": fd " + fd.fd() + " is the terminal "
                             + fd.target() + ", whose master is held outside the dumped tree; dump with -j/--shell-job "
-                            + "to let the restore reattach it");
+                            + "to let the restore reattach it, or with --external " + externalName(n)
+                            + " to give it back on restore with --inherit-fd fd[N]:" + externalName(n));
                 }
             } finally {
                 Syscall.raw(Syscall.CLOSE, mine);
@@ -289,6 +373,12 @@ public final class Tty implements FdKind {
                 synchronized (d) {
                     if (!d.infos.containsKey(infoId)) {
                         d.infos.put(infoId, info(ctx, mine, n, infoId, index, master));
+                        d.holders.put(infoId, new int[]{ctx.pid(), fd.fd()});
+                        d.log = ctx.log();
+                        Integer queued = ioctlInt(mine, FIONREAD);
+                        if (queued != null && queued > 0) {
+                            d.queued.put(infoId, queued);
+                        }
                     }
                     int regId = Fifo.REGF_IDS + id;
                     var reg = reg_file_entry.newBuilder().setId(regId).setFlags(fd.flags() & ~RegularFile.O_CLOEXEC)
@@ -327,11 +417,6 @@ public final class Tty implements FdKind {
         }
         Integer locked = master ? ioctlInt(fd, TIOCGPTLCK) : null, packet = master ? ioctlInt(fd, TIOCGPKT) : null,
                 excl = ioctlInt(fd, TIOCGEXCL);
-        Integer queued = ioctlInt(fd, FIONREAD);
-        if (queued != null && queued > 0) {
-            ctx.log().warn("pid %d: %d bytes queued on the %s of pty %d are not kept (a terminal cannot be read "
-                    + "without consuming it)", ctx.pid(), queued, master ? "master" : "slave", index);
-        }
         return tty_info_entry.newBuilder().setId(infoId).setType(TtyType.PTY).setLocked(locked != null && locked != 0)
                 .setExclusive(excl != null && excl != 0).setPacketMode(packet != null && packet != 0).setSid(sid)
                 .setPgrp(pgrp).setRdev((int) n.rdev()).setDev((int) n.dev()).setUid(n.uid()).setGid(n.gid())
@@ -366,6 +451,8 @@ public final class Tty implements FdKind {
         final Map<Integer, tty_file_entry> files = new HashMap<>();
         final Map<Integer, Pair> pairs = new HashMap<>();
         final Set<Integer> paramsSet = new HashSet<>();
+        /** tty-data.img: by tty-info id, the bytes that end had to read */
+        final Map<Integer, byte[]> queued = new HashMap<>();
         final Log log;
 
         Restore(Log log) {
@@ -427,6 +514,15 @@ public final class Tty implements FdKind {
             try {
                 for (tty_info_entry e : dir.read(INFO_IMAGE).entries(tty_info_entry.class)) {
                     r.infos.put(e.getId(), e);
+                }
+                if (dir.exists(TtyQueuedData.IMAGE)) {
+                    for (var e : dir.read(TtyQueuedData.IMAGE).entries(dev.cryo.image.proto.tty_data_entry.class)) {
+                        r.queued.merge(e.getTtyId(), e.getData().toByteArray(), (a, b) -> {
+                            byte[] both = java.util.Arrays.copyOf(a, a.length + b.length);
+                            System.arraycopy(b, 0, both, a.length, b.length);
+                            return both;
+                        });
+                    }
                 }
             } catch (IOException e) {
                 throw new CryoException("cannot restore from " + dir.path() + ": cannot read " + INFO_IMAGE + ": "
@@ -500,8 +596,10 @@ public final class Tty implements FdKind {
     private static int inherited(FdRestoreContext ctx, Restore r, tty_info_entry info, String path, int flags,
                                  String where) throws CryoException, SyscallException {
         if (!ctx.options().shellJob()) {
+            String name = "tty[" + Integer.toHexString(info.getRdev()) + ":" + Integer.toHexString(info.getDev()) + "]";
             throw new CryoException(where + " was the terminal " + path + ", whose master was outside the dumped "
-                    + "tree; restore with -j/--shell-job to reattach it");
+                    + "tree; restore with -j/--shell-job to reattach it, or give the terminal with --inherit-fd fd[N]:"
+                    + name);
         }
         int got;
         String what;
@@ -580,6 +678,14 @@ public final class Tty implements FdKind {
                 if (si.getExclusive()) {
                     Syscall.call("ioctl(TIOCEXCL)", Syscall.IOCTL, slave, TIOCEXCL, 0);
                 }
+            }
+            byte[] forMaster = r.queued.getOrDefault(index * 2 + 1, new byte[0]),
+                    forSlave = r.queued.getOrDefault(index * 2, new byte[0]);
+            if (forMaster.length + forSlave.length > 0) {
+                // tty-data.img: what each end had to read is queued again, before any task holds the pair
+                TtyQueuedData.requeue(master, slave, TtyQueuedData.getTermios(slave), forMaster, forSlave, index, r.log);
+                r.log.info("pty %d: %d bytes queued again for the master's reader, %d for the slave's", index,
+                        forMaster.length, forSlave.length);
             }
             r.log.info("pty %d made again (%s, %s)", index, ptmx, sp);
             return p;

@@ -41,6 +41,8 @@ final class UnixRestore {
     /** Sockets that write into a socket's queue when its peer is not one of the task's (a closed peer's stand-in). */
     private final Map<Integer, SocketFd> feeders = new HashMap<>();
     private final List<SocketFd> ours = new ArrayList<>();
+    /** sockets the restorer's fds stand for (--inherit-fd fd[N]:socket:[INO]): not built here */
+    private final java.util.Set<Integer> inherited = new java.util.HashSet<>();
 
     static UnixRestore of(FdRestoreContext ctx) throws CryoException {
         UnixRestore r = (UnixRestore) ctx.state().get(STATE);
@@ -67,6 +69,9 @@ final class UnixRestore {
                 if (f.hasUsk()) {
                     byId.put(f.getId(), f.getUsk());
                     byIno.put(Integer.toUnsignedLong(f.getUsk().getIno()), f.getUsk());
+                    if (InheritedFds.match(ctx, f) != null) {
+                        inherited.add(f.getId());
+                    }
                 }
             }
         } catch (IOException e) {
@@ -78,6 +83,18 @@ final class UnixRestore {
             // bound and listening sockets, and those whose peer is gone or outside
             for (unix_sk_entry e : byId.values()) {
                 current = e;
+                if (inherited.contains(e.getId())) {
+                    continue;
+                }
+                unix_sk_entry outside = e.getPeer() != 0 && peerOf(e) != null && external(peerOf(e)) ? peerOf(e) : null;
+                if (outside != null && e.getType() != SocketFd.SOCK_DGRAM) {
+                    String ino = Integer.toUnsignedString(e.getIno());
+                    throw new CryoException(where(ctx, e) + " was connected to socket:["
+                            + Integer.toUnsignedString(outside.getIno()) + "] outside the dumped tree (dumped with "
+                            + "--external unix[" + ino + "]), and a " + UnixSocket.typeName(e.getType()) + " connection "
+                            + "cannot be made again without its other end; restore with --inherit-fd fd[N]:socket:["
+                            + ino + "], N an fd of cryo's connected to its new other end");
+                }
                 if (external(e) || (e.getPeer() != 0 && peerOf(e) != null && !external(peerOf(e)))) {
                     continue;
                 }
@@ -102,7 +119,8 @@ final class UnixRestore {
             for (unix_sk_entry e : byId.values()) {
                 current = e;
                 unix_sk_entry p = peerOf(e);
-                if (built.containsKey(e.getId()) || external(e) || p == null || p.getPeer() != e.getIno()) {
+                if (built.containsKey(e.getId()) || external(e) || p == null || p.getPeer() != e.getIno()
+                        || inherited.contains(e.getId()) || inherited.contains(p.getId())) {
                     continue;
                 }
                 unix_sk_entry listener = e.getType() != SocketFd.SOCK_DGRAM ? listenerFor(e, p) : null;
@@ -127,7 +145,7 @@ final class UnixRestore {
             // one-way datagram connections, now that every name is bound
             for (unix_sk_entry e : byId.values()) {
                 current = e;
-                if (!built.containsKey(e.getId()) && !external(e)) {
+                if (!built.containsKey(e.getId()) && !external(e) && !inherited.contains(e.getId())) {
                     SocketFd s = fresh(e);
                     bind(ctx, e, s);
                     connect(ctx, e, s, peerOf(e));

@@ -29,7 +29,8 @@ import java.util.Set;
  * Unix sockets within the dumped process: socketpairs, bound, listening and connected sockets, their receive
  * queues (with descriptors passed by SCM_RIGHTS) in sk-queues.img. The peer of each socket comes from sock_diag;
  * a peer outside the tree is refused unless --ext-unix-sk, with which a datagram socket is reconnected to its
- * peer's name on restore. Restore is {@link UnixRestore}.
+ * peer's name on restore, or unless the socket is named with --external unix[INO] (any type, as CRIU: the restore
+ * takes it from --inherit-fd fd[N]:socket:[INO]). Restore is {@link UnixRestore}.
  */
 public final class UnixSocket implements FdKind {
     static final int USK_EXTERN = 1;
@@ -135,18 +136,32 @@ public final class UnixSocket implements FdKind {
         String peerText = "socket:[" + d.peer() + "]" + (peer != null && peer.named() ? " (" + peer.address() + ")" : "")
                 + (holder > 0 ? ", held by pid " + holder : "");
         String base = where(ctx, fd, d) + " is connected to " + peerText + ", which is outside the dumped tree";
+        if (namedExternal(ctx, d.ino())) {
+            return; // as CRIU: the user takes care of its other end (--inherit-fd fd[N]:socket:[INO] on restore)
+        }
+        String half = "; a unix " + typeName(d.type()) + " connection cannot be restored without its other end: "
+                + "dump with --external unix[" + d.ino() + "] and restore with --inherit-fd fd[N]:socket:[" + d.ino()
+                + "], N an fd of cryo's connected to the new other end";
         if (!ctx.options().extUnixSk()) {
-            throw new CryoException(base + "; use --ext-unix-sk to dump it anyway"
-                    + (d.type() == SocketFd.SOCK_DGRAM ? " (it is reconnected to that name on restore)"
-                    : " (only datagram sockets can be reconnected)"));
+            throw new CryoException(base + (d.type() == SocketFd.SOCK_DGRAM
+                    ? "; use --ext-unix-sk to dump it anyway (it is reconnected to that name on restore)"
+                    : half + " (--ext-unix-sk reconnects only datagram sockets)"));
         }
         if (d.type() != SocketFd.SOCK_DGRAM) {
-            throw new CryoException(base + "; a unix " + typeName(d.type())
-                    + " connection cannot be restored without its other end, even with --ext-unix-sk");
+            throw new CryoException(base + half + " (--ext-unix-sk is not enough)");
         }
         if (peer == null || !peer.named()) {
             throw new CryoException(base + " and has no name to reconnect to on restore, even with --ext-unix-sk");
         }
+    }
+
+    /**
+     * Whether the user named the socket of inode {@code ino} (the tree's end) as external: {@code --external
+     * unix[INO]} or {@code --ext-unix-sk=INO}. CRIU dumps such a socket whatever its other end, which the restore
+     * must then be given ({@code --inherit-fd fd[N]:socket:[INO]}).
+     */
+    static boolean namedExternal(FdDumpContext ctx, long ino) {
+        return ctx.options().files().external().contains("unix[" + ino + "]");
     }
 
     /** The process's fd numbers for descriptors a queued message carries; refuses one the process does not hold. */
@@ -214,8 +229,9 @@ public final class UnixSocket implements FdKind {
                         .setOpts(sk_opts_entry.newBuilder().setSoSndbuf(0).setSoRcvbuf(0).setSoSndTmoSec(0)
                                 .setSoSndTmoUsec(0).setSoRcvTmoSec(0).setSoRcvTmoUsec(0))
                         .setName(ByteString.copyFrom(p.name())));
-                ctx.log().info("fd %d: unix %s socket %s connected to %s outside the tree (--ext-unix-sk)", fd.fd(),
-                        typeName(d.type()), describe(d), describe(p));
+                ctx.log().info("fd %d: unix %s socket %s connected to %s outside the tree (%s)", fd.fd(),
+                        typeName(d.type()), describe(d), describe(p), namedExternal(ctx, d.ino())
+                                ? "--external unix[" + d.ino() + "]: --inherit-fd gives it back" : "--ext-unix-sk");
             }
             int count = 0, bytes = 0;
             List<SocketQueue.Packet> queue = d.state() == TCP_LISTEN ? List.of()

@@ -127,7 +127,9 @@ final class RpcOptions {
         opts.getExtMntList().forEach(m -> external.add("mnt[" + m.getKey() + "]:" + m.getVal()));
         var files = new dev.cryo.engine.resource.FileOptions(opts.getFileLocks(), opts.getLinkRemap(),
                 Integer.toUnsignedLong(opts.getGhostLimit()), d.ghostFiemap(), d.inheritFds(), external,
-                d.evasiveDevices(), d.fileValidation(), d.skipFileRwxCheck(), d.forceIrmap(), d.irmapScanPaths());
+                d.evasiveDevices(), d.fileValidation(), d.skipFileRwxCheck(), d.forceIrmap(), d.irmapScanPaths())
+                .withExternal(opts.getUnixSkInoList().stream().map(u -> "unix[" + Integer.toUnsignedString(u.getInode())
+                        + "]").toList()); // external sockets: --external unix[INO], and CRIU's older unix_sk_ino
         return new DumpOptions(pid, imagesDir, preDump, opts.getLeaveRunning(), opts.getShellJob(),
                 opts.getTcpEstablished(), opts.getExtUnixSk() || opts.getUnixSkInoCount() > 0, opts.getTrackMem(),
                 prev, mode, timeout(), files, false, false, false, "nftables", List.of());

@@ -66,13 +66,59 @@ class ExternalUnixSocketTest {
                 CryoException plain = assertThrows(CryoException.class, () -> Checkpoint.dump(options(t.pid(), false)));
                 assertTrue(plain.getMessage().matches("cannot dump pid " + t.pid() + ": fd 3 \\(unix stream socket "
                         + "socket:\\[\\d+\\]\\) is connected to socket:\\[\\d+\\] \\(" + path
-                        + "\\), which is outside the dumped tree; use --ext-unix-sk.*"), plain.getMessage());
+                        + "\\), which is outside the dumped tree; a unix stream connection cannot be restored without "
+                        + "its other end: dump with --external unix\\[\\d+\\] and restore with --inherit-fd "
+                        + "fd\\[N\\]:socket:\\[\\d+\\].*"), plain.getMessage());
                 CryoException ext = assertThrows(CryoException.class, () -> Checkpoint.dump(options(t.pid(), true)));
-                assertTrue(ext.getMessage().contains("cannot be restored without its other end, even with --ext-unix-sk"),
-                        ext.getMessage());
+                assertTrue(ext.getMessage().contains("(--ext-unix-sk is not enough)"), ext.getMessage());
                 Files.createFile(tmp.resolve("go"));
                 t.awaitLines(2);
                 assertEquals(List.of("ready", "sent"), t.lines(), "the refused process runs on untouched");
+            }
+        }
+    }
+
+    /**
+     * As CRIU: a stream socket named with --external unix[INO] is dumped whatever its other end; the restore refuses
+     * it without --inherit-fd fd[N]:socket:[INO] (leaving nothing), and with it the restorer's fd N is the socket.
+     */
+    @Test
+    void streamNamedExternalComesBackThroughInheritFd() throws Exception {
+        Path exe = CProgram.compile(tmp, "client", CLIENT);
+        Path path = tmp.resolve("server.sock");
+        try (ServerSocketChannel server = ServerSocketChannel.open(java.net.StandardProtocolFamily.UNIX)) {
+            server.bind(UnixDomainSocketAddress.of(path));
+            try (Target t = Target.start(exe, tmp.resolve("out.txt"), path.toString(), "stream");
+                 SocketChannel accepted = server.accept()) {
+                t.awaitLines(1);
+                String link = Files.readSymbolicLink(Path.of("/proc/" + t.pid() + "/fd/3")).toString();
+                String ino = link.substring("socket:[".length(), link.length() - 1);
+                var files = dev.cryo.engine.resource.FileOptions.DEFAULTS.withExternal(List.of("unix[" + ino + "]"));
+                Checkpoint.dump(new DumpOptions(t.pid(), tmp.resolve("img"), false, false, true, false, false, false,
+                        null, null, null, files, false, false, false, "nftables", List.of()));
+                await().atMost(Duration.ofSeconds(5)).until(() -> !t.alive());
+
+                CryoException missing = assertThrows(CryoException.class, () -> Checkpoint.restore(tmp.resolve("img")));
+                assertTrue(missing.getMessage().contains("restore with --inherit-fd fd[N]:socket:[" + ino + "]"),
+                        missing.getMessage());
+                assertTrue(!t.alive(), "nothing restored by the refused restore");
+
+                SocketFd[] pair = SocketFd.pair(SocketFd.SOCK_STREAM);
+                try {
+                    var inherit = new dev.cryo.engine.resource.FileOptions(false, false,
+                            dev.cryo.engine.resource.FileOptions.DEFAULT_GHOST_LIMIT, false,
+                            List.of(new dev.cryo.engine.resource.FileOptions.InheritFd(pair[0].fd(), "socket:[" + ino + "]")),
+                            List.of(), false, "buildid", false, false, List.of());
+                    Checkpoint.restore(new dev.cryo.engine.restore.RestoreOptions(tmp.resolve("img"), true, true, false,
+                            null, null, inherit, false, "nftables", List.of()));
+                    Files.createFile(tmp.resolve("go"));
+                    t.awaitLines(2);
+                    assertEquals(List.of("ready", "sent"), t.lines());
+                    assertEquals("after", new String(receive(pair[1])), "the restored socket is the inherited one");
+                } finally {
+                    pair[0].close();
+                    pair[1].close();
+                }
             }
         }
     }

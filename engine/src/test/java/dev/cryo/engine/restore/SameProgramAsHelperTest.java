@@ -28,7 +28,10 @@ class SameProgramAsHelperTest {
         Path sleep = Files.isExecutable(Path.of("/usr/bin/sleep")) ? Path.of("/usr/bin/sleep") : Path.of("/bin/sleep");
         Path img = tmp.resolve("img");
         try (Target t = Target.start(sleep, tmp.resolve("out.txt"), "1000")) {
-            String exe = Files.readSymbolicLink(Path.of("/proc/" + t.pid() + "/exe")).toString();
+            // the shell's background child is a fork of the shell until it has exec'd sleep
+            String exe = sleep.toRealPath().toString();
+            await().atMost(Duration.ofSeconds(10))
+                    .until(() -> exe.equals(Files.readSymbolicLink(Path.of("/proc/" + t.pid() + "/exe")).toString()));
             Checkpoint.dump(t.pid(), img, false);
             await().atMost(Duration.ofSeconds(5)).until(() -> !t.alive());
             assertEquals(0, Checkpoint.restore(img));
