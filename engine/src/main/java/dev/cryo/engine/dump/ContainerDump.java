@@ -188,7 +188,9 @@ final class ContainerDump {
             dir.write("ipcns-var-" + ids.getIpcNsId() + ".img", ImageFile.of("IPC_VAR", List.of(ipcVariables(root))));
         }
         if (!sameAsMine(root, "mnt")) {
-            MountNamespace.write(dir, ids.getMntNsId(), MountNamespace.dump(root, externalMounts));
+            var mounts = MountNamespace.dump(root, externalMounts);
+            MountNamespace.write(dir, ids.getMntNsId(), mounts);
+            dev.cryo.engine.resource.TmpfsContents.dump(root, mounts, dir);
         }
     }
 
