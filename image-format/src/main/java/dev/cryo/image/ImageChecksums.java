@@ -203,13 +203,63 @@ public final class ImageChecksums {
      */
     public static long[] verify(Path dir) throws IOException {
         Map<String, Sums> manifest = parse(Files.readAllBytes(dir.resolve(FILE)));
-        ByteBuffer buf = ByteBuffer.allocateDirect(BLOCK);
-        long bytes = 0;
-        for (Map.Entry<String, Sums> e : manifest.entrySet()) {
-            bytes += verify(dir, e.getKey(), e.getValue(), buf);
+        List<Map.Entry<String, Sums>> files = new java.util.ArrayList<>(manifest.entrySet());
+        long total = 0;
+        for (Map.Entry<String, Sums> e : files) {
+            total += e.getValue().size();
         }
-        return new long[]{manifest.size(), bytes};
+        // a tree's images are a hundred megabytes of pages in a hundred files: read and summed on every core, the
+        // check takes half as long; a small dump's is not worth a thread
+        int threads = total < VERIFY_PARALLEL_MIN ? 1 : Math.min(4, Runtime.getRuntime().availableProcessors());
+        java.util.concurrent.atomic.AtomicInteger next = new java.util.concurrent.atomic.AtomicInteger();
+        java.util.concurrent.atomic.AtomicLong bytes = new java.util.concurrent.atomic.AtomicLong();
+        IOException[] failed = new IOException[files.size()]; // by file: the first in manifest order is reported
+        java.util.concurrent.atomic.AtomicBoolean stop = new java.util.concurrent.atomic.AtomicBoolean();
+        Runnable worker = () -> {
+            ByteBuffer buf = ByteBuffer.allocateDirect(BLOCK);
+            for (int i = next.getAndIncrement(); i < files.size() && !stop.get(); i = next.getAndIncrement()) {
+                try {
+                    bytes.addAndGet(verify(dir, files.get(i).getKey(), files.get(i).getValue(), buf));
+                } catch (IOException e) {
+                    failed[i] = e;
+                    stop.set(true);
+                } catch (RuntimeException e) {
+                    failed[i] = new IOException(files.get(i).getKey() + ": " + e, e);
+                    stop.set(true);
+                }
+            }
+        };
+        List<Thread> helpers = new java.util.ArrayList<>();
+        for (int t = 1; t < threads; t++) {
+            Thread h = new Thread(worker, "cryo-image-check");
+            h.setDaemon(true);
+            h.start();
+            helpers.add(h);
+        }
+        worker.run();
+        for (Thread h : helpers) {
+            boolean interrupted = false;
+            while (h.isAlive()) {
+                try {
+                    h.join();
+                } catch (InterruptedException e) {
+                    interrupted = true;
+                }
+            }
+            if (interrupted) {
+                Thread.currentThread().interrupt();
+            }
+        }
+        for (IOException e : failed) {
+            if (e != null) {
+                throw e;
+            }
+        }
+        return new long[]{manifest.size(), bytes.get()};
     }
+
+    /** Images of at least this many bytes are checked on several threads. */
+    static final long VERIFY_PARALLEL_MIN = 16L << 20;
 
     private static long verify(Path dir, String name, Sums sums, ByteBuffer buf) throws IOException {
         Path file = dir.resolve(name);

@@ -178,6 +178,13 @@ final class TaskDump {
             this.target = target;
         }
 
+        /** Set before {@link #read}: its pages go into the reading thread's buffer, which writes them right after. */
+        private boolean onThreadBuffer;
+
+        void onThreadBuffer() {
+            onThreadBuffer = true;
+        }
+
         boolean read() throws CryoException {
             if (pages != null) {
                 return true;
@@ -202,6 +209,9 @@ final class TaskDump {
                 IncrementalDump.MemoryPlan plan = incremental.plan(target, maps, runs, unreadable);
                 pagesSkippedParent = plan.skipped();
                 PageBuffer buffer = PageBuffer.forRuns(plan.present());
+                if (onThreadBuffer) {
+                    buffer.onThreadBuffer();
+                }
                 buffer.readFrom(new RemoteMemory(pid), plan.unreadable());
                 pagesWritten = buffer.pages();
                 memdumpUs = (System.nanoTime() - m0) / 1000;
@@ -551,12 +561,45 @@ final class TaskDump {
             return;
         }
         try {
-            String text = proc.mapsText(pid);
-            List<MapsEntry> maps = smapsOf(text); // smaps walks page tables: read while the target still runs
-            List<vma_entry> vmas = new ArrayList<>(maps.size());
-            for (MapsEntry m : maps) {
+            if (ahead == null) {
+                readMapsAhead();
+            }
+            if (ahead instanceof Exception e) {
+                throw e;
+            }
+            MapsRead r = (MapsRead) ahead;
+            ahead = null;
+            List<vma_entry> vmas = new ArrayList<>(r.maps().size());
+            for (MapsEntry m : r.maps()) {
                 vmas.add(vmaEntry(m));
             }
+            preview = new MapsPreview(r.text(), r.maps(), vmas, r.vdsoSite());
+        } catch (Exception e) {
+            // the frozen read decides, and reports what it finds
+            shmem.forget(pid);
+            preview = null;
+        }
+    }
+
+    /** The maps as read by {@link #readMapsAhead}, before their VMA entries are made. */
+    private record MapsRead(String text, List<MapsEntry> maps, long vdsoSite) {
+    }
+
+    /** What {@link #readMapsAhead} found: a {@link MapsRead}, or the exception it met; null until it ran. */
+    private volatile Object ahead;
+
+    /**
+     * The part of {@link #previewMaps} that touches nothing shared (the task's maps and smaps read and parsed, its
+     * vDSO's syscall site found), so that a tree's tasks are read on several threads at once; the VMA entries,
+     * which number shared objects and files, are made afterwards in tree order by {@link #previewMaps}.
+     */
+    void readMapsAhead() {
+        if (zombie()) {
+            return;
+        }
+        try {
+            String text = proc.mapsText(pid);
+            List<MapsEntry> maps = smapsOf(text); // smaps walks page tables: read while the target still runs
             // the vDSO's code is the kernel's, read-only; same maps after the freeze = same place
             long site;
             try {
@@ -564,18 +607,12 @@ final class TaskDump {
             } catch (SyscallException e) {
                 site = -1;
             }
-            preview = new MapsPreview(text, maps, vmas, site);
-        } catch (IOException | CryoException | RuntimeException e) {
-            // the frozen read decides, and reports what it finds
-            shmem.forget(pid);
-            preview = null;
+            ahead = new MapsRead(text, maps, site);
+        } catch (IOException | RuntimeException e) {
+            ahead = e;
         }
     }
 
-    /**
-     * The VMAs of {@code mapsText} with their VmFlags from /proc/PID/smaps, which {@code maps} lacks; the maps text as
-     * it is (a [stack] taken as growing down) when smaps shows other VMAs (they changed between the two reads).
-     */
     private List<MapsEntry> smapsOf(String mapsText) throws IOException {
         List<MapsEntry> plain = ProcFs.parseMaps(mapsText);
         List<MapsEntry> smaps = proc.maps(pid);

@@ -75,9 +75,42 @@ public final class PageBuffer {
 
     private NativeBuffer data() {
         if (data == null) {
-            data = NativeBuffer.allocate((int) bytes);
+            if (written) {
+                throw new IllegalStateException("pages read into a thread's reused buffer were written already");
+            }
+            data = onThreadBuffer ? threadBuffer(bytes) : NativeBuffer.allocate((int) bytes);
         }
         return data;
+    }
+
+    /**
+     * Each image writer thread's buffer for the pages it reads and writes at once: a tree's tasks hold a megabyte
+     * each, and a fresh buffer per task is zeroed and faulted in page by page first, which cost more than the copy.
+     */
+    private static final ThreadLocal<NativeBuffer> THREAD_BUFFER = new ThreadLocal<>();
+    /** Read into {@link #THREAD_BUFFER}, which is the calling thread's again once {@link #writeTo} is done. */
+    private boolean onThreadBuffer;
+    private boolean written;
+
+    private static NativeBuffer threadBuffer(long bytes) {
+        NativeBuffer b = THREAD_BUFFER.get();
+        if (b == null || b.capacity() < bytes) {
+            b = NativeBuffer.allocate((int) Math.max(bytes, STREAM_MIN));
+            THREAD_BUFFER.set(b);
+        }
+        return b;
+    }
+
+    /**
+     * The pages go into the calling thread's reused buffer instead of a fresh one; the same thread must then write
+     * them ({@link #writeTo}) before it reads another task's, and they cannot be read from this buffer afterwards.
+     * Only for copies that do not stream (which hold no buffer of their size).
+     */
+    public void onThreadBuffer() {
+        if (data != null) {
+            throw new IllegalStateException("the buffer of these pages is made already");
+        }
+        onThreadBuffer = true;
     }
 
     private boolean streams() {
@@ -245,6 +278,10 @@ public final class PageBuffer {
     public void writeTo(Path file, ImageChecksums.Sink sums) throws IOException {
         try {
             write(file, sums);
+            if (onThreadBuffer) {
+                data = null; // the thread's again, for the next task's pages
+                written = true;
+            }
         } catch (java.nio.file.FileSystemException e) {
             throw e; // names the file already
         } catch (IOException e) {

@@ -23,9 +23,22 @@ public sealed interface PageSource extends AutoCloseable {
      */
     long bytesAt(long offset, long length, NativeBuffer staging) throws IOException;
 
-    /** A staging buffer: {@link #STAGE} bytes from a page boundary (an unaligned buffer slows both copies). */
+    /**
+     * A staging buffer: {@link #STAGE} bytes from a page boundary (an unaligned buffer slows both copies). It is the
+     * calling thread's own, reused by every copy that thread makes: a fresh one is zeroed and faulted in page by page
+     * first, which costs a tree's restore, a megabyte a task, more than the copies themselves.
+     */
     static NativeBuffer staging() {
-        return NativeBuffer.allocate(STAGE + 4096);
+        return Staging.OF_THREAD.get();
+    }
+
+    /** Holder of each thread's staging buffer (an interface's fields are public: this keeps it out of sight). */
+    final class Staging {
+        private static final ThreadLocal<NativeBuffer> OF_THREAD = ThreadLocal.withInitial(
+                () -> NativeBuffer.allocate(STAGE + 4096));
+
+        private Staging() {
+        }
     }
 
     private static long aligned(NativeBuffer staging) {

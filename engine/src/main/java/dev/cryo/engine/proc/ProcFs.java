@@ -85,7 +85,7 @@ public final class ProcFs {
                 continue;
             }
             if (!c.isEmpty()) {
-                for (String s : c.split("\\s+")) {
+                for (String s : WHITESPACE.split(c)) {
                     out.add(Integer.parseInt(s));
                 }
             }
@@ -120,13 +120,19 @@ public final class ProcFs {
     }
 
     /** Parses the text of /proc/PID/maps (see {@link #fastMaps}). */
+    /**
+     * Compiled once: String.split with a regex compiles it on every call, and a tree's maps and smaps are thousands
+     * of lines parsed by code that is still interpreted.
+     */
+    private static final java.util.regex.Pattern WHITESPACE = java.util.regex.Pattern.compile("\\s+");
+
     public static List<MapsEntry> parseMaps(String text) {
         List<MapsEntry> out = new ArrayList<>();
         for (String line : text.split("\n")) {
             if (line.isEmpty()) {
                 continue;
             }
-            String[] f = line.split("\\s+", 6);
+            String[] f = WHITESPACE.split(line, 6);
             int dash = f[0].indexOf('-');
             String perms = f[1];
             String[] dev = f[3].split(":");
@@ -154,7 +160,7 @@ public final class ProcFs {
             char c = line.charAt(0);
             boolean header = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
             if (header && line.indexOf('-') > 0 && line.indexOf('-') < 17 && line.indexOf(' ') > line.indexOf('-')) {
-                String[] f = line.split("\\s+", 6);
+                String[] f = WHITESPACE.split(line, 6);
                 int dash = f[0].indexOf('-');
                 start = Long.parseUnsignedLong(f[0].substring(0, dash), 16);
                 end = Long.parseUnsignedLong(f[0].substring(dash + 1), 16);
@@ -166,7 +172,7 @@ public final class ProcFs {
                 ino = Long.parseLong(f[4]);
                 path = f.length > 5 ? f[5].strip() : "";
             } else if (line.startsWith("VmFlags:") && perms != null) {
-                Set<String> flags = new HashSet<>(List.of(line.substring(8).trim().split("\\s+")));
+                Set<String> flags = new HashSet<>(List.of(WHITESPACE.split(line.substring(8).trim())));
                 out.add(new MapsEntry(start, end, perms.charAt(0) == 'r', perms.charAt(1) == 'w',
                         perms.charAt(2) == 'x', perms.charAt(3) == 's', off, maj, min, ino, path, Set.copyOf(flags)));
                 perms = null;
