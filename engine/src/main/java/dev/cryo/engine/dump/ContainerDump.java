@@ -64,8 +64,8 @@ final class ContainerDump {
      */
     static ContainerDump of(DumpOptions options) throws CryoException {
         int pid = options.pid();
-        if (sameAsMine(pid, "pid")) {
-            return NONE;
+        if (!Files.exists(Path.of("/proc/" + pid)) || sameAsMine(pid, "pid")) {
+            return NONE; // no such process: the tree check names it
         }
         String who = "cannot dump pid " + pid + ": ";
         int[] nspid = nsPids(pid, pid);
