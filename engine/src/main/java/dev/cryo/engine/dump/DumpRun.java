@@ -64,6 +64,7 @@ final class DumpRun {
     // the tree: every task by pid, parents before children (the root first)
     private final Map<Integer, TaskDump> tasks = new LinkedHashMap<>();
     private TreeFreezer freezer;
+    private ContainerDump container = ContainerDump.NONE; // a container's init: its pids and namespaces
 
     // what the dump found
     private final FileTable files = new FileTable();
@@ -154,9 +155,11 @@ final class DumpRun {
         Warmup.Rehearsal warm = rehearsal ? Warmup.Rehearsal.NONE : Warmup.start(log);
         ImageDir dir;
         try {
+            container = ContainerDump.of(options);
             for (dev.cryo.engine.tree.TreeTask t : TargetCheck.requireDumpable(pid, proc, fdCtx)) {
                 tasks.put(t.pid(), newTask(t));
             }
+            container.requireOneNamespace(tasks.keySet());
             if (tasks.size() > 1) {
                 log.info("the tree of pid %d: %d tasks %s", pid, tasks.size(), tasks.keySet());
             }
@@ -494,7 +497,7 @@ final class DumpRun {
             }
             List<pstree_entry> pstree = new ArrayList<>(images.size());
             for (TaskDump.Images img : images) {
-                pstree.add(img.pstree());
+                pstree.add(container.pstree(img.pstree()));
             }
             dir.writePstree(pstree);
             if (!options.preDump()) {
@@ -503,14 +506,15 @@ final class DumpRun {
                     if (t.zombie()) {
                         continue; // a zombie has its core and its place in pstree.img, nothing else
                     }
-                    dir.writeIds(t.pid(), t.ids());
+                    dir.writeIds(container.inner(t.pid()), container.ids(t.pid(), t.ids()));
                     dir.writeFdinfo(t.ids().getFilesId(), img.fdinfo());
-                    dir.writeFs(t.pid(), img.fs());
+                    dir.writeFs(container.inner(t.pid()), img.fs());
                 }
                 if (!fdCtx.pipesData().isEmpty()) {
                     dir.writePipesData(fdCtx.pipesData());
                 }
                 dir.writeTimens(0, TaskResources.timens());
+                container.writeImages(dir);
                 fdCtx.writeImages(dir, files.entries()); // ghosts, link remaps, file locks, FIFOs
             }
             dir.writeFiles(files.entries());
@@ -530,7 +534,7 @@ final class DumpRun {
         try {
             for (TaskDump.Images img : images) {
                 for (Map.Entry<Integer, core_entry> c : img.cores().build().entrySet()) {
-                    dir.writeCore(c.getKey(), c.getValue());
+                    dir.writeCore(container.inner(c.getKey()), c.getValue());
                     n++;
                 }
             }
@@ -620,7 +624,7 @@ final class DumpRun {
         int pagesId = img.memory().pagemap().pagesId();
         pages.writeTo(dir.pagesPath(pagesId), dir.checksumSink(dir.pagesPath(pagesId).getFileName().toString()));
         long w1 = System.nanoTime();
-        int p = img.task().pid();
+        int p = container.innerKnown(img.task().pid());
         dir.writeMm(p, img.mm());
         dir.writePagemap(p, img.memory().pagemap());
         synchronized (this) {

@@ -122,8 +122,11 @@ final class RpcOptions {
         String mode = opts.getPreDumpMode() == criu_pre_dump_mode.VM_READ ? "read" : "splice";
         // the file options runc and others set: locks, link remaps, the ghost limit (CRIU's default when unset)
         var d = dev.cryo.engine.resource.FileOptions.DEFAULTS;
+        // external resources as CRIU's --external takes them; runc 1.1.5 names mounts in ext_mnt (mountpoint -> key)
+        List<String> external = new java.util.ArrayList<>(opts.getExternalList());
+        opts.getExtMntList().forEach(m -> external.add("mnt[" + m.getKey() + "]:" + m.getVal()));
         var files = new dev.cryo.engine.resource.FileOptions(opts.getFileLocks(), opts.getLinkRemap(),
-                Integer.toUnsignedLong(opts.getGhostLimit()), d.ghostFiemap(), d.inheritFds(), opts.getExternalList(),
+                Integer.toUnsignedLong(opts.getGhostLimit()), d.ghostFiemap(), d.inheritFds(), external,
                 d.evasiveDevices(), d.fileValidation(), d.skipFileRwxCheck(), d.forceIrmap(), d.irmapScanPaths())
                 .withExternal(opts.getUnixSkInoList().stream().map(u -> "unix[" + Integer.toUnsignedString(u.getInode())
                         + "]").toList()); // external sockets: --external unix[INO], and CRIU's older unix_sk_ino

@@ -134,6 +134,7 @@ public final class RpcServer {
             return failed(type, e);
         }
         try {
+            logRequest(runLog, o);
             DumpOptions d = opts.dump(preDump);
             runLog.info("cryo swrk: %s of pid %d to %s (requested by pid %d)", type, d.pid(), d.imagesDir(), peer);
             Dumper.dump(d, runLog, opts.notifyScripts() ? notifications(runLog) : ActionScripts.NONE);
@@ -167,6 +168,7 @@ public final class RpcServer {
             return failed(type, e);
         }
         try {
+            logRequest(runLog, req.getOpts());
             RestoreOptions r = opts.restore();
             runLog.info("cryo swrk: RESTORE from %s (requested by pid %d)", r.imagesDir(), peer);
             int pid = Restorer.restoreTree(r, runLog, opts.notifyScripts() ? notifications(runLog) : ActionScripts.NONE);
@@ -181,6 +183,13 @@ public final class RpcServer {
             return error(type, errnoOf(e), e.getMessage());
         } finally {
             runLog.close();
+        }
+    }
+
+    /** The caller's criu_opts as sent, at -v4: what a runtime asked for is in the log when a request fails. */
+    private static void logRequest(Log runLog, criu_opts o) {
+        if (runLog.enabled(Log.DEBUG)) {
+            runLog.debug("criu_opts: %s", com.google.protobuf.TextFormat.printer().shortDebugString(o));
         }
     }
 

@@ -1,0 +1,370 @@
+package dev.cryo.engine.dump;
+
+import dev.cryo.engine.CryoException;
+import dev.cryo.engine.resource.MountNamespace;
+import dev.cryo.engine.sys.NativeBuffer;
+import dev.cryo.engine.sys.Syscall;
+import dev.cryo.engine.sys.SyscallException;
+import dev.cryo.image.ImageDir;
+import dev.cryo.image.ImageFile;
+import dev.cryo.image.proto.ipc_var_entry;
+import dev.cryo.image.proto.pstree_entry;
+import dev.cryo.image.proto.task_kobj_ids_entry;
+import dev.cryo.image.proto.utsns_entry;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Collection;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * A tree whose root is pid 1 of a pid namespace of its own, with its own mount, uts, ipc and net namespaces: a
+ * container, as runc hands it over (engine/docs/containers.md). Its images are CRIU's for a container: pstree.img
+ * and every per-task image named by the pids inside the container, the namespaces' ids in ids-PID.img (new ids for
+ * the namespaces the tree does not share with Cryo), {@code utsns-N.img} and {@code mountpoints-N.img} with the
+ * caller's external mounts marked.
+ *
+ * <p>Cryo cannot restore such images yet, so a dump that would end the container is refused before anything is
+ * touched: only {@code --leave-running} dumps a container. Not dumped yet: SysV IPC objects and ipc sysctls of the
+ * container's own ipc namespace, tmpfs contents, a net namespace's devices (runc asks for an empty one on restore).
+ */
+final class ContainerDump {
+    /** Namespaces by the order CRIU numbers a task's own: pid, net, ipc, uts, mnt. */
+    private static final String[] KINDS = {"pid", "net", "ipc", "uts", "mnt"};
+    /** Namespaces a container must share with Cryo: Cryo does not dump a user, cgroup or time namespace. */
+    private static final String[] SHARED = {"user", "cgroup", "time"};
+    /** The first id of a namespace of the tree's own: Cryo's own (inventory root_ids) are 1..8. */
+    private static final int FIRST_OWN_NS_ID = 9;
+    private static final int CLONE_NEWUTS = 0x04000000, CLONE_NEWIPC = 0x08000000;
+
+    static final ContainerDump NONE = new ContainerDump(0, Map.of());
+
+    private final int root;
+    private final Map<String, String> externalMounts;          // mountpoint -> key
+    private final Map<Long, Integer> nsIds = new HashMap<>();   // namespace inode -> id in the images
+    private final Map<Integer, Integer> inner = new java.util.concurrent.ConcurrentHashMap<>(); // host -> inside
+
+    private ContainerDump(int root, Map<String, String> externalMounts) {
+        this.root = root;
+        this.externalMounts = externalMounts;
+    }
+
+    boolean active() {
+        return root != 0;
+    }
+
+    /**
+     * The container the dump's root is the init of, or {@link #NONE} when it shares Cryo's pid namespace. Refuses,
+     * before anything is touched, what Cryo cannot dump yet.
+     */
+    static ContainerDump of(DumpOptions options) throws CryoException {
+        int pid = options.pid();
+        if (!Files.exists(Path.of("/proc/" + pid)) || sameAsMine(pid, "pid")) {
+            return NONE; // no such process: the tree check names it
+        }
+        String who = "cannot dump pid " + pid + ": ";
+        int[] nspid = nsPids(pid, pid);
+        if (nspid.length != 2) {
+            throw new CryoException(who + "it lives " + (nspid.length - 1) + " pid namespaces below Cryo's; Cryo dumps "
+                    + "a pid namespace only as a direct child of its own (a container's, seen from the host)");
+        }
+        if (nspid[1] != 1) {
+            throw new CryoException(who + "it is pid " + nspid[1] + " of a pid namespace of its own, not its init; "
+                    + "Cryo dumps a pid namespace only whole, from its pid 1 (a container's init)");
+        }
+        for (String kind : SHARED) {
+            if (!sameAsMine(pid, kind)) {
+                throw new CryoException(who + "the container has a " + kind + " namespace of its own, which Cryo "
+                        + "cannot dump yet; run it in the host's " + kind + " namespace");
+            }
+        }
+        String init = "it is the init of a pid namespace of its own (NSpid " + pid + " 1), a container's; ";
+        if (options.preDump() || options.prevImagesDir() != null || options.trackMem()) {
+            throw new CryoException(who + init + "Cryo cannot pre-dump a container or track its memory yet: dump it "
+                    + "in one go");
+        }
+        if (!options.leaveRunning()) {
+            throw new CryoException(who + init + "Cryo writes a container's images but cannot restore them yet, so it "
+                    + "dumps one only with --leave-running (leave_running), which keeps it running");
+        }
+        Map<String, String> ext = new LinkedHashMap<>();
+        for (String e : options.files().external()) {
+            // mnt[MOUNTPOINT]:KEY, as CRIU's --external and runc's ext_mnt name a mount
+            int close = e.indexOf("]:");
+            if (e.startsWith("mnt[") && close > 4) {
+                ext.put(e.substring(4, close), e.substring(close + 2));
+            }
+        }
+        ContainerDump c = new ContainerDump(pid, ext);
+        c.numberRootNamespaces();
+        return c;
+    }
+
+    /** Every task of the tree in the root's pid namespace, one level below Cryo's. */
+    void requireOneNamespace(Collection<Integer> pids) throws CryoException {
+        if (!active()) {
+            for (int p : pids) {
+                if (p != root && !sameAsMine(p, "pid") && Files.exists(Path.of("/proc/" + p))) {
+                    throw new CryoException("cannot dump pid " + p + " (in the tree of " + pids.iterator().next()
+                            + "): it lives in a pid namespace of its own, which Cryo dumps only as a container, "
+                            + "from its init");
+                }
+            }
+            return;
+        }
+        long rootNs = nsInode(root, "pid");
+        for (int p : pids) {
+            if (nsInode(p, "pid") != rootNs) {
+                throw new CryoException("cannot dump pid " + root + ": pid " + p + " of its tree lives in a nested pid "
+                        + "namespace, which Cryo cannot dump yet");
+            }
+            inner(p); // known before the memory writers ask for it (innerKnown)
+        }
+    }
+
+    /** {@link #inner} of a process whose pid {@link #requireOneNamespace} has read: for the image writers' threads. */
+    int innerKnown(int host) {
+        return active() ? inner.getOrDefault(host, host) : host;
+    }
+
+    /** A pid or tid of the tree as the container sees it (the images' pid); the same pid when not a container. */
+    int inner(int host) throws CryoException {
+        if (!active() || host == 0) {
+            return host;
+        }
+        Integer known = inner.get(host);
+        if (known == null) {
+            int[] ns = nsPids(root, host);
+            known = ns[ns.length - 1];
+            inner.put(host, known);
+        }
+        return known;
+    }
+
+    /** pstree.img's entry with the container's pids; groups and sessions as the task sees them (NSpgid, NSsid). */
+    pstree_entry pstree(pstree_entry e) throws CryoException {
+        if (!active()) {
+            return e;
+        }
+        pstree_entry.Builder b = e.toBuilder().setPid(inner(e.getPid()))
+                .setPpid(e.getPid() == root ? 0 : inner(e.getPpid()))
+                .setPgid(statusField(e.getPid(), "NSpgid")).setSid(statusField(e.getPid(), "NSsid"))
+                .clearThreads();
+        for (int tid : e.getThreadsList()) {
+            b.addThreads(inner(tid));
+        }
+        return b.build();
+    }
+
+    /** ids-PID.img's entry: the namespaces the task shares with Cryo keep Cryo's ids, its own get new ones. */
+    task_kobj_ids_entry ids(int hostPid, task_kobj_ids_entry e) throws CryoException {
+        if (!active()) {
+            return e;
+        }
+        task_kobj_ids_entry.Builder b = e.toBuilder();
+        b.setPidNsId(nsId(hostPid, "pid", e.getPidNsId())).setNetNsId(nsId(hostPid, "net", e.getNetNsId()))
+                .setIpcNsId(nsId(hostPid, "ipc", e.getIpcNsId())).setUtsNsId(nsId(hostPid, "uts", e.getUtsNsId()))
+                .setMntNsId(nsId(hostPid, "mnt", e.getMntNsId()));
+        return b.build();
+    }
+
+    /** The namespaces' own images: utsns-N.img (host and domain name) and mountpoints-N.img. */
+    void writeImages(ImageDir dir) throws CryoException, IOException {
+        if (!active()) {
+            return;
+        }
+        task_kobj_ids_entry ids = ids(root, dev.cryo.engine.resource.TaskResources.ids(1));
+        if (!sameAsMine(root, "uts")) {
+            dir.write("utsns-" + ids.getUtsNsId() + ".img", ImageFile.of("UTSNS", List.of(utsNames(root))));
+        }
+        if (!sameAsMine(root, "ipc")) {
+            // the limits only: SysV objects inside a container's ipc namespace are not dumped yet (SharedMemory
+            // reads Cryo's own namespace)
+            dir.write("ipcns-var-" + ids.getIpcNsId() + ".img", ImageFile.of("IPC_VAR", List.of(ipcVariables(root))));
+        }
+        if (!sameAsMine(root, "mnt")) {
+            var mounts = MountNamespace.dump(root, externalMounts);
+            MountNamespace.write(dir, ids.getMntNsId(), mounts);
+            dev.cryo.engine.resource.TmpfsContents.dump(root, mounts, dir);
+        }
+    }
+
+    private int nsId(int pid, String kind, int cryos) throws CryoException {
+        if (sameAsMine(pid, kind)) {
+            return cryos;
+        }
+        return nsIds.computeIfAbsent(nsInode(pid, kind), ino -> FIRST_OWN_NS_ID + nsIds.size());
+    }
+
+    /** CRIU numbers a container's namespaces in this order: the root's pid, net, ipc, uts, mnt. */
+    private void numberRootNamespaces() throws CryoException {
+        for (String kind : KINDS) {
+            nsId(root, kind, 0);
+        }
+    }
+
+    /** What a thread of Cryo's reads once it has joined one of the task's namespaces. */
+    private interface Reader<T> {
+        T read(NativeBuffer scratch) throws SyscallException, IOException;
+    }
+
+    /**
+     * Runs {@code reader} in a thread of Cryo's that joins {@code pid}'s namespace of that kind first (setns of a uts
+     * or ipc namespace is per thread; /proc/sys answers for the reading thread's namespaces) and ends with it, so no
+     * other thread of Cryo's ever runs in the container's namespace.
+     */
+    private static <T> T inNamespace(int pid, String kind, int nsFlag, Reader<T> reader) throws CryoException {
+        Object[] out = new Object[1];
+        Exception[] failed = new Exception[1];
+        Thread t = new Thread(() -> {
+            try {
+                Path ns = Path.of("/proc/" + pid + "/ns/" + kind);
+                byte[] p = (ns + "\0").getBytes(StandardCharsets.UTF_8);
+                NativeBuffer b = NativeBuffer.allocate(Math.max(p.length, 6 * 65));
+                b.put(0, p);
+                int fd = (int) Syscall.call("open(" + ns + ")", Syscall.OPENAT, -100, b.address(), 0x80000, 0);
+                try {
+                    Syscall.call("setns(" + ns + ")", Syscall.SETNS, fd, nsFlag);
+                } finally {
+                    Syscall.raw(Syscall.CLOSE, fd);
+                }
+                out[0] = reader.read(b);
+            } catch (SyscallException | IOException | RuntimeException e) {
+                failed[0] = e;
+            }
+        }, "cryo-" + kind + "ns");
+        t.start();
+        try {
+            t.join();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new CryoException("cannot dump pid " + pid + ": interrupted while reading its " + kind + " namespace");
+        }
+        if (failed[0] != null) {
+            throw new CryoException("cannot dump pid " + pid + ": cannot read its " + kind + " namespace: "
+                    + failed[0].getMessage(), failed[0]);
+        }
+        @SuppressWarnings("unchecked")
+        T result = (T) out[0];
+        return result;
+    }
+
+    /** The uts namespace's node and domain name, from uname(2) inside it. */
+    private static utsns_entry utsNames(int pid) throws CryoException {
+        return inNamespace(pid, "uts", CLONE_NEWUTS, b -> {
+            b.zero(0, 6 * 65);
+            Syscall.call("uname", 63 /* uname */, b.address());
+            return utsns_entry.newBuilder().setNodename(cString(b, 65)).setDomainname(cString(b, 5 * 65)).build();
+        });
+    }
+
+    /**
+     * The ipc namespace's limits, as CRIU's ipcns-var image holds them (/proc/sys/kernel and /proc/sys/fs/mqueue read
+     * inside it); the next-id knobs only when set (-1, their default, is left out, as CRIU does).
+     */
+    private static ipc_var_entry ipcVariables(int pid) throws CryoException {
+        return inNamespace(pid, "ipc", CLONE_NEWIPC, b -> {
+            ipc_var_entry.Builder e = ipc_var_entry.newBuilder();
+            for (String v : sysctl("kernel/sem").split("\\s+")) {
+                e.addSemCtls(Integer.parseUnsignedInt(v));
+            }
+            e.setMsgCtlmax(uint(sysctl("kernel/msgmax"))).setMsgCtlmnb(uint(sysctl("kernel/msgmnb")))
+                    .setMsgCtlmni(uint(sysctl("kernel/msgmni")))
+                    .setAutoMsgmni(Files.exists(Path.of("/proc/sys/kernel/auto_msgmni"))
+                            ? uint(sysctl("kernel/auto_msgmni")) : 0)
+                    .setShmCtlmax(Long.parseUnsignedLong(sysctl("kernel/shmmax")))
+                    .setShmCtlall(Long.parseUnsignedLong(sysctl("kernel/shmall")))
+                    .setShmCtlmni(uint(sysctl("kernel/shmmni"))).setShmRmidForced(uint(sysctl("kernel/shm_rmid_forced")))
+                    .setMqQueuesMax(uint(sysctl("fs/mqueue/queues_max"))).setMqMsgMax(uint(sysctl("fs/mqueue/msg_max")))
+                    .setMqMsgsizeMax(uint(sysctl("fs/mqueue/msgsize_max")))
+                    .setMqMsgDefault(uint(sysctl("fs/mqueue/msg_default")))
+                    .setMqMsgsizeDefault(uint(sysctl("fs/mqueue/msgsize_default")));
+            int msgNext = Integer.parseInt(sysctl("kernel/msg_next_id")), semNext = Integer.parseInt(
+                    sysctl("kernel/sem_next_id")), shmNext = Integer.parseInt(sysctl("kernel/shm_next_id"));
+            if (msgNext != -1) {
+                e.setMsgNextId(msgNext);
+            }
+            if (semNext != -1) {
+                e.setSemNextId(semNext);
+            }
+            if (shmNext != -1) {
+                e.setShmNextId(shmNext);
+            }
+            return e.build();
+        });
+    }
+
+    /** A sysctl's text. Not Files.readString: a sysctl file reports size 0, and that read returned one byte here. */
+    private static String sysctl(String name) throws IOException {
+        try (java.io.InputStream in = Files.newInputStream(Path.of("/proc/sys/" + name))) {
+            return new String(in.readAllBytes(), StandardCharsets.UTF_8).strip();
+        }
+    }
+
+    private static int uint(String v) {
+        return Integer.parseUnsignedInt(v);
+    }
+
+    private static String cString(NativeBuffer b, int offset) {
+        byte[] bytes = b.bytes(offset, 65);
+        int n = 0;
+        while (n < bytes.length && bytes[n] != 0) {
+            n++;
+        }
+        return new String(bytes, 0, n, StandardCharsets.UTF_8);
+    }
+
+    private static boolean sameAsMine(int pid, String kind) throws CryoException {
+        try {
+            return Files.readSymbolicLink(Path.of("/proc/self/ns/" + kind))
+                    .equals(Files.readSymbolicLink(Path.of("/proc/" + pid + "/ns/" + kind)));
+        } catch (IOException e) {
+            throw new CryoException("cannot dump pid " + pid + ": cannot read its " + kind + " namespace in /proc/"
+                    + pid + "/ns: " + e.getMessage());
+        }
+    }
+
+    private static long nsInode(int pid, String kind) throws CryoException {
+        try {
+            String link = Files.readSymbolicLink(Path.of("/proc/" + pid + "/ns/" + kind)).toString(); // "pid:[INO]"
+            return Long.parseLong(link.substring(link.indexOf('[') + 1, link.indexOf(']')));
+        } catch (IOException | RuntimeException e) {
+            throw new CryoException("cannot dump pid " + pid + ": cannot read its " + kind + " namespace in /proc/"
+                    + pid + "/ns: " + e.getMessage());
+        }
+    }
+
+    /** NSpid of a pid or tid (read through the root's task list for a thread): the outermost first. */
+    private static int[] nsPids(int root, int id) throws CryoException {
+        String[] f = statusLine(Files.exists(Path.of("/proc/" + id)) ? Path.of("/proc/" + id + "/status")
+                : Path.of("/proc/" + root + "/task/" + id + "/status"), id, "NSpid");
+        int[] out = new int[f.length];
+        for (int i = 0; i < f.length; i++) {
+            out[i] = Integer.parseInt(f[i]);
+        }
+        return out;
+    }
+
+    private static int statusField(int pid, String key) throws CryoException {
+        String[] f = statusLine(Path.of("/proc/" + pid + "/status"), pid, key);
+        return Integer.parseInt(f[f.length - 1]);
+    }
+
+    private static String[] statusLine(Path status, int id, String key) throws CryoException {
+        try {
+            for (String line : Files.readAllLines(status)) {
+                if (line.startsWith(key + ":")) {
+                    return line.substring(key.length() + 1).strip().split("\\s+");
+                }
+            }
+            throw new CryoException("cannot dump pid " + id + ": " + status + " has no " + key + " line");
+        } catch (IOException e) {
+            throw new CryoException("cannot dump pid " + id + ": cannot read " + status + ": " + e.getMessage());
+        }
+    }
+}
