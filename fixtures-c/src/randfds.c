@@ -28,6 +28,7 @@
 #define _GNU_SOURCE
 #include "fx.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -681,6 +682,21 @@ static void use(struct fdx *f)
 	}
 }
 
+/* The watched files and FIFOs live in a directory of their own under /tmp: gone with the verdict. */
+static void remove_dir(void)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+
+	if (!d)
+		return;
+	while ((e = readdir(d)) != NULL)
+		if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+			unlinkat(dirfd(d), e->d_name, 0);
+	closedir(d);
+	rmdir(dir);
+}
+
 int main(int argc, char **argv)
 {
 	fx_init("randfds");
@@ -704,5 +720,6 @@ int main(int argc, char **argv)
 		look(&fds[i]);
 	for (int i = 0; i < nfds; i++)
 		use(&fds[i]);
+	remove_dir();
 	fx_finish();
 }
