@@ -64,8 +64,8 @@ final class ContainerDump {
      */
     static ContainerDump of(DumpOptions options) throws CryoException {
         int pid = options.pid();
-        if (!Files.exists(Path.of("/proc/" + pid)) || sameAsMine(pid, "pid")) {
-            return NONE; // no such process: the tree check names it
+        if (nsInodeOrGone(pid) == -1 || sameAsMine(pid, "pid")) {
+            return NONE; // no such process, or a zombie: the tree check names it
         }
         String who = "cannot dump pid " + pid + ": ";
         int[] nspid = nsPids(pid, pid);
@@ -108,8 +108,10 @@ final class ContainerDump {
     /** Every task of the tree in the root's pid namespace, one level below Cryo's. */
     void requireOneNamespace(Collection<Integer> pids) throws CryoException {
         if (!active()) {
+            long mine = nsInode((int) ProcessHandle.current().pid(), "pid");
             for (int p : pids) {
-                if (p != root && !sameAsMine(p, "pid") && Files.exists(Path.of("/proc/" + p))) {
+                long ns = p == root ? mine : nsInodeOrGone(p);
+                if (ns != -1 && ns != mine) {
                     throw new CryoException("cannot dump pid " + p + " (in the tree of " + pids.iterator().next()
                             + "): it lives in a pid namespace of its own, which Cryo dumps only as a container, "
                             + "from its init");
@@ -119,7 +121,8 @@ final class ContainerDump {
         }
         long rootNs = nsInode(root, "pid");
         for (int p : pids) {
-            if (nsInode(p, "pid") != rootNs) {
+            long ns = nsInodeOrGone(p);
+            if (ns != -1 && ns != rootNs) {
                 throw new CryoException("cannot dump pid " + root + ": pid " + p + " of its tree lives in a nested pid "
                         + "namespace, which Cryo cannot dump yet");
             }
@@ -336,6 +339,28 @@ final class ContainerDump {
         } catch (IOException | RuntimeException e) {
             throw new CryoException("cannot dump pid " + pid + ": cannot read its " + kind + " namespace in /proc/"
                     + pid + "/ns: " + e.getMessage());
+        }
+    }
+
+    /**
+     * {@link #nsInode}, or -1 for a task whose namespace links cannot be read because it exited or is a zombie (the
+     * kernel hides a dead task's namespaces): such a task is in the tree's pid namespace, and the freeze, which reads
+     * the tree again, deals with one that is gone.
+     */
+    private static long nsInodeOrGone(int pid) throws CryoException {
+        try {
+            return nsInode(pid, "pid");
+        } catch (CryoException e) {
+            try {
+                String stat = Files.readString(Path.of("/proc/" + pid + "/stat"));
+                char state = stat.charAt(stat.lastIndexOf(')') + 2);
+                if (state == 'Z' || state == 'X') {
+                    return -1;
+                }
+            } catch (IOException | RuntimeException gone) {
+                return -1;
+            }
+            throw e;
         }
     }
 
