@@ -48,7 +48,7 @@ final class PagePipe {
         toFile(memory, runs, viaProcMem, file, dev.cryo.image.ImageChecksums.Sink.NONE);
     }
 
-    /** As above, the worker feeding {@code sums} each chunk (in file order) from the buffer it writes. */
+    /** As above, {@code sums} fed each chunk (in file order) from its buffer once read, before it is written. */
     void toFile(RemoteMemory memory, List<PageRun> runs, Collection<PageRun> viaProcMem, FileChannel file,
                 dev.cryo.image.ImageChecksums.Sink sums) throws SyscallException, IOException {
         List<Chunk> chunks = layout(runs, viaProcMem, 0);
@@ -64,7 +64,7 @@ final class PagePipe {
             total += c.bytes();
         }
         PageProgress progress = PageProgress.forCopy("Dumping memory", total);
-        Thread worker = new Thread(() -> fileSide(chunks, file, free, full, sums), "cryo-pages");
+        Thread worker = new Thread(() -> fileSide(chunks, file, free, full), "cryo-pages");
         worker.setDaemon(true);
         worker.start();
         try {
@@ -79,6 +79,9 @@ final class PagePipe {
                 long t = System.nanoTime();
                 processSide(memory, procMem, s.buffer(), c);
                 remoteNanos += System.nanoTime() - t;
+                // The CRC on this side: the file side (write) is the slower one, and summing there cost 10% of a
+                // 256 MiB dump's throughput on tmpfs (ChecksumCostBench), here it hides under the writes.
+                sums.update(s.buffer().buffer().duplicate().clear().limit(c.bytes()));
                 progress.advance(c.bytes());
                 full.add(new Slot(s.buffer(), c, null));
             }
@@ -104,14 +107,12 @@ final class PagePipe {
     }
 
     /** The worker: writes filled chunks in chunk order. */
-    private void fileSide(List<Chunk> chunks, FileChannel file, BlockingQueue<Slot> free, BlockingQueue<Slot> full,
-                          dev.cryo.image.ImageChecksums.Sink sums) {
+    private void fileSide(List<Chunk> chunks, FileChannel file, BlockingQueue<Slot> free, BlockingQueue<Slot> full) {
         try {
             for (Chunk c : chunks) {
                 Slot s = full.take();
                 long t = System.nanoTime();
                 ByteBuffer b = s.buffer().buffer().duplicate().clear().limit(c.bytes());
-                sums.update(b);
                 try {
                     while (b.hasRemaining()) {
                         file.write(b, c.fileOffset() + b.position());
