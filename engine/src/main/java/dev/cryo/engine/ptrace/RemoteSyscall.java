@@ -137,40 +137,51 @@ public final class RemoteSyscall {
      * @return each call's result, a value or {@code -errno}
      */
     public static long[] rawEach(java.util.List<RemoteSyscall> calls, long nr, long[][] args) throws SyscallException {
-        int n = calls.size();
-        long[] results = new long[n];
-        SyscallException[] failed = new SyscallException[n];
-        for (int i = 0; i < n; i++) {
-            try {
-                calls.get(i).start(nr, args[i]);
-            } catch (SyscallException e) {
-                failed[i] = e;
-            }
-        }
-        for (int i = 0; i < n; i++) {
-            if (failed[i] == null) {
-                try {
-                    calls.get(i).toExit(nr);
-                } catch (SyscallException e) {
-                    failed[i] = e;
-                }
-            }
-        }
-        for (int i = 0; i < n; i++) {
-            if (failed[i] == null) {
-                try {
-                    results[i] = calls.get(i).finish(nr);
-                } catch (SyscallException e) {
-                    failed[i] = e;
-                }
-            }
-        }
-        for (SyscallException e : failed) {
-            if (e != null) {
-                throw e;
-            }
-        }
+        long[] results = new long[calls.size()];
+        Batch batch = new Batch(calls);
+        batch.each((i, c) -> c.start(nr, args[i]));
+        batch.each((i, c) -> c.toExit(nr));
+        batch.each((i, c) -> results[i] = c.finish(nr));
+        batch.throwFirst();
         return results;
+    }
+
+    /**
+     * Tracees driven through the same steps together: a tracee whose step fails sits out the later steps, and the
+     * first failure is thrown once every other tracee is through.
+     */
+    private static final class Batch {
+        interface Step {
+            void run(int i, RemoteSyscall call) throws SyscallException;
+        }
+
+        private final java.util.List<RemoteSyscall> calls;
+        private final SyscallException[] failed;
+
+        Batch(java.util.List<RemoteSyscall> calls) {
+            this.calls = calls;
+            this.failed = new SyscallException[calls.size()];
+        }
+
+        void each(Step step) {
+            for (int i = 0; i < calls.size(); i++) {
+                if (failed[i] == null) {
+                    try {
+                        step.run(i, calls.get(i));
+                    } catch (SyscallException e) {
+                        failed[i] = e;
+                    }
+                }
+            }
+        }
+
+        void throwFirst() throws SyscallException {
+            for (SyscallException e : failed) {
+                if (e != null) {
+                    throw e;
+                }
+            }
+        }
     }
 
     /**
@@ -204,45 +215,19 @@ public final class RemoteSyscall {
         if (stepping && nrs.length > 1) {
             return rawEachStepped(calls, nrs, args);
         }
-        int n = calls.size();
-        long[][] results = new long[n][nrs.length];
-        SyscallException[] failed = new SyscallException[n];
-        for (int i = 0; i < n; i++) {
-            try {
-                if (calls.get(i).ownMask == null) {
-                    throw new IllegalArgumentException("rawEachChain: pid " + calls.get(i).pid + " does not put back");
-                }
-                calls.get(i).start(nrs[0], args[i][0]);
-            } catch (SyscallException e) {
-                failed[i] = e;
-            }
-        }
+        long[][] results = new long[calls.size()][nrs.length];
+        Batch batch = new Batch(calls);
+        batch.each((i, c) -> {
+            c.requirePuttingBack();
+            c.start(nrs[0], args[i][0]);
+        });
         for (int k = 0; k < nrs.length; k++) {
-            for (int i = 0; i < n; i++) {
-                if (failed[i] == null) {
-                    try {
-                        calls.get(i).toExit(nrs[k]);
-                    } catch (SyscallException e) {
-                        failed[i] = e;
-                    }
-                }
-            }
-            for (int i = 0; i < n; i++) {
-                if (failed[i] == null) {
-                    try {
-                        results[i][k] = k + 1 < nrs.length ? calls.get(i).chain(nrs[k + 1], args[i][k + 1])
-                                : calls.get(i).finish(nrs[k]);
-                    } catch (SyscallException e) {
-                        failed[i] = e;
-                    }
-                }
-            }
+            int call = k;
+            batch.each((i, c) -> c.toExit(nrs[call]));
+            batch.each((i, c) -> results[i][call] = call + 1 < nrs.length ? c.chain(nrs[call + 1], args[i][call + 1])
+                    : c.finish(nrs[call]));
         }
-        for (SyscallException e : failed) {
-            if (e != null) {
-                throw e;
-            }
-        }
+        batch.throwFirst();
         return results;
     }
 
@@ -253,60 +238,38 @@ public final class RemoteSyscall {
      */
     private static long[][] rawEachStepped(java.util.List<RemoteSyscall> calls, long[] nrs, long[][][] args)
             throws SyscallException {
-        int n = calls.size();
         int last = nrs.length - 1;
-        long[][] results = new long[n][nrs.length];
-        SyscallException[] failed = new SyscallException[n];
+        long[][] results = new long[calls.size()][nrs.length];
+        Batch batch = new Batch(calls);
         for (int k = 0; k <= last; k++) {
-            for (int i = 0; i < n; i++) {
-                if (failed[i] == null) {
-                    try {
-                        RemoteSyscall c = calls.get(i);
-                        if (c.ownMask == null) {
-                            throw new IllegalArgumentException("rawEachChain: pid " + c.pid + " does not put back");
-                        }
-                        if (k == 0) {
-                            c.putBack = false;
-                            Ptrace.setSigmask(c.pid, ~SIGTRAP_BIT);
-                        } else {
-                            results[i][k - 1] = c.stepped(nrs[k - 1]);
-                        }
-                        Ptrace.setRegisters(c.pid, c.callRegisters(nrs[k], args[i][k]));
-                        if (k < last) {
-                            Ptrace.singlestep(c.pid, 0);
-                        } else {
-                            Ptrace.syscall(c.pid, 0);
-                        }
-                    } catch (SyscallException e) {
-                        failed[i] = e;
-                    }
+            int call = k;
+            batch.each((i, c) -> {
+                if (call == 0) {
+                    c.requirePuttingBack();
+                    c.putBack = false;
+                    Ptrace.setSigmask(c.pid, ~SIGTRAP_BIT);
+                } else {
+                    results[i][call - 1] = c.stepped(nrs[call - 1]);
                 }
-            }
-        }
-        for (int i = 0; i < n; i++) {
-            if (failed[i] == null) {
-                try {
-                    calls.get(i).toExit(nrs[last]);
-                } catch (SyscallException e) {
-                    failed[i] = e;
+                Ptrace.setRegisters(c.pid, c.callRegisters(nrs[call], args[i][call]));
+                if (call < last) {
+                    Ptrace.singlestep(c.pid, 0);
+                } else {
+                    Ptrace.syscall(c.pid, 0);
                 }
-            }
+            });
         }
-        for (int i = 0; i < n; i++) {
-            if (failed[i] == null) {
-                try {
-                    results[i][last] = calls.get(i).finish(nrs[last]);
-                } catch (SyscallException e) {
-                    failed[i] = e;
-                }
-            }
-        }
-        for (SyscallException e : failed) {
-            if (e != null) {
-                throw e;
-            }
-        }
+        batch.each((i, c) -> c.toExit(nrs[last]));
+        batch.each((i, c) -> results[i][last] = c.finish(nrs[last]));
+        batch.throwFirst();
         return results;
+    }
+
+    /** A sequence puts the tracee's own registers and mask back once, at its end: only a putting-back tracee's. */
+    private void requirePuttingBack() {
+        if (ownMask == null) {
+            throw new IllegalArgumentException("rawEachChain: pid " + pid + " does not put back");
+        }
     }
 
     /**
