@@ -1,6 +1,5 @@
 package dev.cryo.engine.rpc;
 
-import dev.cryo.engine.cli.Main;
 import dev.cryo.engine.testing.CProgram;
 import dev.cryo.engine.testing.Privileges;
 import dev.cryo.engine.testing.Target;
@@ -10,7 +9,6 @@ import org.junit.jupiter.api.io.TempDir;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.attribute.PosixFilePermissions;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -72,19 +70,6 @@ class PycriuTest {
         assumeTrue(present, "Debian's pycriu is not installed (apt-get install criu)");
     }
 
-    /** A program named criu that runs this build's Cryo, as a symlink to bin/cryo would after a build. */
-    Path criuBinary() throws Exception {
-        Path criu = tmp.resolve("bin/criu");
-        Files.createDirectories(criu.getParent());
-        String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
-        Files.writeString(criu, "#!/bin/sh\n"
-                + "for fd in 0 1 2; do [ -e /proc/$$/fd/$fd ] || eval \"exec $fd<>/dev/null\"; done\n"
-                + "exec '" + java + "' -XX:TieredStopAtLevel=1 -XX:+UseSerialGC -cp '"
-                + System.getProperty("java.class.path") + "' " + Main.class.getName() + " \"$@\"\n");
-        Files.setPosixFilePermissions(criu, PosixFilePermissions.fromString("rwxr-xr-x"));
-        return criu;
-    }
-
     List<String> runClient(String mode, String where, Path images, int pid) throws Exception {
         Path script = tmp.resolve("client.py");
         Files.writeString(script, CLIENT);
@@ -115,13 +100,13 @@ class PycriuTest {
 
     @Test
     void pycriuDrivesCryoSwrkAsItDrivesCriu() throws Exception {
-        roundTrip("binary", criuBinary().toString());
+        roundTrip("binary", CryoAsCriu.write(tmp).toString());
     }
 
     @Test
     void pycriuTalksToCryoService() throws Exception {
         Path socket = tmp.resolve("criu_service.socket");
-        List<String> cmd = new ArrayList<>(List.of(criuBinary().toString(), "service", "--address", socket.toString()));
+        List<String> cmd = new ArrayList<>(List.of(CryoAsCriu.write(tmp).toString(), "service", "--address", socket.toString()));
         Process service = new ProcessBuilder(cmd).redirectErrorStream(true)
                 .redirectOutput(tmp.resolve("service.log").toFile()).start();
         try {

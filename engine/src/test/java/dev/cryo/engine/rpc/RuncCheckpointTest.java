@@ -1,6 +1,5 @@
 package dev.cryo.engine.rpc;
 
-import dev.cryo.engine.cli.Main;
 import dev.cryo.engine.testing.CProgram;
 import dev.cryo.engine.testing.Privileges;
 import dev.cryo.image.ImageDir;
@@ -14,7 +13,6 @@ import org.junit.jupiter.api.io.TempDir;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.attribute.PosixFilePermissions;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -59,19 +57,6 @@ class RuncCheckpointTest {
         if (run != null) {
             run.destroyForcibly();
         }
-    }
-
-    /** A program named criu that runs this build's Cryo, as a symlink to bin/cryo would after a build. */
-    private Path cryoAsCriu() throws Exception {
-        Path criu = tmp.resolve("bin/criu");
-        Files.createDirectories(criu.getParent());
-        String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
-        Files.writeString(criu, "#!/bin/sh\n"
-                + "for fd in 0 1 2; do [ -e /proc/$$/fd/$fd ] || eval \"exec $fd<>/dev/null\"; done\n"
-                + "exec '" + java + "' -XX:TieredStopAtLevel=1 -XX:+UseSerialGC -cp '"
-                + System.getProperty("java.class.path") + "' " + Main.class.getName() + " \"$@\"\n");
-        Files.setPosixFilePermissions(criu, PosixFilePermissions.fromString("rwxr-xr-x"));
-        return criu;
     }
 
     /** A bundle whose rootfs holds only a static counter, run as the container's init with stdio on pipes. */
@@ -160,7 +145,7 @@ class RuncCheckpointTest {
         int host = initPid(id);
         assertTrue(Files.readString(Path.of("/proc/" + host + "/status")).contains("NSpid:\t" + host + "\t1"),
                 "the counter is pid 1 of the container");
-        Path criu = cryoAsCriu();
+        Path criu = CryoAsCriu.write(tmp);
 
         // a checkpoint that would end the container: refused, and the container counts on
         Path refused = Files.createDirectories(tmp.resolve("refused"));
