@@ -65,7 +65,7 @@ final class ContainerDump {
     static ContainerDump of(DumpOptions options) throws CryoException {
         int pid = options.pid();
         if (nsInodeOrGone(pid) == -1 || sameAsMine(pid, "pid")) {
-            return NONE; // no such process, or a zombie: the tree check names it
+            return NONE; // no such process: the tree check names it
         }
         String who = "cannot dump pid " + pid + ": ";
         int[] nspid = nsPids(pid, pid);
@@ -334,8 +334,7 @@ final class ContainerDump {
 
     private static long nsInode(int pid, String kind) throws CryoException {
         try {
-            String link = Files.readSymbolicLink(Path.of("/proc/" + pid + "/ns/" + kind)).toString(); // "pid:[INO]"
-            return Long.parseLong(link.substring(link.indexOf('[') + 1, link.indexOf(']')));
+            return inode(Files.readSymbolicLink(Path.of("/proc/" + pid + "/ns/" + kind)).toString());
         } catch (IOException | RuntimeException e) {
             throw new CryoException("cannot dump pid " + pid + ": cannot read its " + kind + " namespace in /proc/"
                     + pid + "/ns: " + e.getMessage());
@@ -343,25 +342,23 @@ final class ContainerDump {
     }
 
     /**
-     * {@link #nsInode}, or -1 for a task whose namespace links cannot be read because it exited or is a zombie (the
-     * kernel hides a dead task's namespaces): such a task is in the tree's pid namespace, and the freeze, which reads
-     * the tree again, deals with one that is gone.
+     * {@link #nsInode}, or -1 for a task that exited and was reaped since the tree was listed (ENOENT): the freeze,
+     * which reads the tree again, deals with a task that is gone.
      */
     private static long nsInodeOrGone(int pid) throws CryoException {
         try {
-            return nsInode(pid, "pid");
-        } catch (CryoException e) {
-            try {
-                String stat = Files.readString(Path.of("/proc/" + pid + "/stat"));
-                char state = stat.charAt(stat.lastIndexOf(')') + 2);
-                if (state == 'Z' || state == 'X') {
-                    return -1;
-                }
-            } catch (IOException | RuntimeException gone) {
-                return -1;
-            }
-            throw e;
+            return inode(Files.readSymbolicLink(Path.of("/proc/" + pid + "/ns/pid")).toString());
+        } catch (java.nio.file.NoSuchFileException gone) {
+            return -1;
+        } catch (IOException | RuntimeException e) {
+            throw new CryoException("cannot dump pid " + pid + ": cannot read its pid namespace in /proc/" + pid
+                    + "/ns: " + e.getMessage());
         }
+    }
+
+    /** The inode of a namespace link's text, "pid:[INO]". */
+    private static long inode(String link) {
+        return Long.parseLong(link.substring(link.indexOf('[') + 1, link.indexOf(']')));
     }
 
     /** NSpid of a pid or tid (read through the root's task list for a thread): the outermost first. */

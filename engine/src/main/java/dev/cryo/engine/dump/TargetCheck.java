@@ -217,15 +217,12 @@ final class TargetCheck {
         java.nio.file.Path proc = java.nio.file.Path.of("/proc", Integer.toString(pid));
         try {
             String mine = java.nio.file.Files.readSymbolicLink(java.nio.file.Path.of("/proc/self/ns/pid")).toString();
-            boolean ownPids = !java.nio.file.Files.readSymbolicLink(proc.resolve("ns/pid")).toString().equals(mine);
-            String nspidLine = java.nio.file.Files.readAllLines(proc.resolve("status")).stream()
-                    .filter(l -> l.startsWith("NSpid:")).findFirst().orElse("NSpid: ?");
-            if (ownPids && nspidLine.substring(6).strip().split("\\s+").length == 2) {
-                return; // one level below Cryo's: a container's, which ContainerDump checks and dumps as a whole
-            }
-            if (ownPids) {
+            if (!java.nio.file.Files.readSymbolicLink(proc.resolve("ns/pid")).toString().equals(mine)) {
                 String nspid = java.nio.file.Files.readAllLines(proc.resolve("status")).stream()
                         .filter(l -> l.startsWith("NSpid:")).findFirst().orElse("NSpid: ?").substring(6).strip();
+                if (nspid.split("\\s+").length == 2) {
+                    return; // one level below Cryo's: a container's, which ContainerDump checks and dumps as a whole
+                }
                 throw new CryoException("cannot dump pid " + pid + ": it lives in a pid namespace of its own (NSpid "
                         + nspid.replaceAll("\\s+", " ") + "), which Cryo cannot dump yet: a restore would not give "
                         + "it the same pids");
