@@ -400,7 +400,7 @@ final class TaskDump {
                 }
                 long t2 = System.nanoTime();
                 // SIGTRAP neither ignored nor pending in the process: the threads' calls may be stepped over
-                long trap = 1L << (WaitStatus.SIGTRAP - 1);
+                long trap = dev.cryo.engine.ptrace.RemoteSyscall.SIGTRAP_BIT;
                 boolean stepping = (status.hex("SigIgn") & trap) == 0 && (status.hex("ShdPnd") & trap) == 0;
                 ThreadState.readRemoteAll(threads, site, scratch, SCRATCH_THREAD, stepping);
                 // what the threads share is the task's, written once in the leader's core
@@ -613,6 +613,10 @@ final class TaskDump {
         }
     }
 
+    /**
+     * The VMAs of {@code mapsText} with their VmFlags from /proc/PID/smaps, which {@code maps} lacks; the maps text as
+     * it is (a [stack] taken as growing down) when smaps shows other VMAs (they changed between the two reads).
+     */
     private List<MapsEntry> smapsOf(String mapsText) throws IOException {
         List<MapsEntry> plain = ProcFs.parseMaps(mapsText);
         List<MapsEntry> smaps = proc.maps(pid);

@@ -200,7 +200,7 @@ public final class RemoteSyscall {
     }
 
     /** SIGTRAP's bit in a signal mask: the one signal a stepped call leaves unblocked. */
-    static final long SIGTRAP_BIT = 1L << (WaitStatus.SIGTRAP - 1);
+    public static final long SIGTRAP_BIT = 1L << (WaitStatus.SIGTRAP - 1);
 
     /**
      * {@link #rawEachChain}, each call but the last optionally run by stepping over the syscall instruction

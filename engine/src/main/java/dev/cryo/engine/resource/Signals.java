@@ -80,8 +80,13 @@ public final class Signals {
     }
 
     public static signal_queue_entry dumpQueue(int pid, boolean shared) throws SyscallException {
+        return queueEntry(Ptrace.pendingSignals(pid, shared));
+    }
+
+    /** The image's entry of a queue's raw siginfos, as {@link Ptrace#pendingSignals} reads them. */
+    public static signal_queue_entry queueEntry(java.util.List<byte[]> siginfos) {
         var q = signal_queue_entry.newBuilder();
-        for (byte[] info : Ptrace.pendingSignals(pid, shared)) {
+        for (byte[] info : siginfos) {
             q.addSignals(siginfo_entry.newBuilder().setSiginfo(com.google.protobuf.ByteString.copyFrom(info)));
         }
         return q.build();

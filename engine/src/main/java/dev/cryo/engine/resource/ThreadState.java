@@ -11,8 +11,6 @@ import dev.cryo.engine.sys.SyscallException;
 import dev.cryo.image.proto.core_entry;
 import dev.cryo.image.proto.creds_entry;
 import dev.cryo.image.proto.rseq_entry;
-import dev.cryo.image.proto.siginfo_entry;
-import dev.cryo.image.proto.signal_queue_entry;
 import dev.cryo.image.proto.thread_core_entry;
 import dev.cryo.image.proto.thread_info_x86;
 import dev.cryo.image.proto.thread_sas_entry;
@@ -155,14 +153,12 @@ public final class ThreadState {
             return false;
         }
         for (byte[] info : pending) {
-            if (ByteBuffer.wrap(info).order(ByteOrder.LITTLE_ENDIAN).getInt(0) == SIGTRAP) {
+            if (ByteBuffer.wrap(info).order(ByteOrder.LITTLE_ENDIAN).getInt(0) == dev.cryo.engine.ptrace.WaitStatus.SIGTRAP) {
                 return false;
             }
         }
         return true;
     }
-
-    static final int SIGTRAP = 5;
 
     private static void failed(String name, ThreadState thread, long result) throws SyscallException {
         if (result < 0 && result > -4096) {
@@ -201,13 +197,9 @@ public final class ThreadState {
     public core_entry.Builder core(creds_entry creds) throws CryoException {
         var info = thread_info_x86.newBuilder().setClearTidAddr(clearTid).setGpregs(gpregsOf(regs))
                 .setFpregs(FpuState.toImage(xsave, tid));
-        var queue = signal_queue_entry.newBuilder();
-        for (byte[] info1 : pending) {
-            queue.addSignals(siginfo_entry.newBuilder().setSiginfo(com.google.protobuf.ByteString.copyFrom(info1)));
-        }
         var t = thread_core_entry.newBuilder().setFutexRla(robustHead).setFutexRlaLen((int) robustLen)
                 .setSchedNice(0).setSchedPolicy(0).setBlkSigset(sigmask)
-                .setSignalsP(queue).setCreds(creds).setComm(comm);
+                .setSignalsP(Signals.queueEntry(pending)).setCreds(creds).setComm(comm);
         if (sasRead) {
             t.setSas(thread_sas_entry.newBuilder().setSsSp(sasSp).setSsFlags(sasFlags).setSsSize(sasSize));
         }
