@@ -209,54 +209,29 @@ public final class ImageChecksums {
             total += e.getValue().size();
         }
         // a tree's images are a hundred megabytes of pages in a hundred files: read and summed on every core, the
-        // check takes half as long; a small dump's is not worth a thread
-        int threads = total < VERIFY_PARALLEL_MIN ? 1 : Math.min(4, Runtime.getRuntime().availableProcessors());
-        java.util.concurrent.atomic.AtomicInteger next = new java.util.concurrent.atomic.AtomicInteger();
-        java.util.concurrent.atomic.AtomicLong bytes = new java.util.concurrent.atomic.AtomicLong();
-        IOException[] failed = new IOException[files.size()]; // by file: the first in manifest order is reported
-        java.util.concurrent.atomic.AtomicBoolean stop = new java.util.concurrent.atomic.AtomicBoolean();
-        Runnable worker = () -> {
-            ByteBuffer buf = ByteBuffer.allocateDirect(BLOCK);
-            for (int i = next.getAndIncrement(); i < files.size() && !stop.get(); i = next.getAndIncrement()) {
-                try {
-                    bytes.addAndGet(verify(dir, files.get(i).getKey(), files.get(i).getValue(), buf));
-                } catch (IOException e) {
-                    failed[i] = e;
-                    stop.set(true);
-                } catch (RuntimeException e) {
-                    failed[i] = new IOException(files.get(i).getKey() + ": " + e, e);
-                    stop.set(true);
-                }
+        // check takes half as long; a small dump's is not worth a thread. Each file's outcome is kept in manifest
+        // order, so the first damaged file in it is the one reported.
+        List<Object> outcomes = (total < VERIFY_PARALLEL_MIN ? files.stream() : files.parallelStream()).map(e -> {
+            try {
+                return (Object) verify(dir, e.getKey(), e.getValue(), VERIFY_BUFFER.get());
+            } catch (IOException x) {
+                return x;
+            } catch (RuntimeException x) {
+                return new IOException(e.getKey() + ": " + x, x);
             }
-        };
-        List<Thread> helpers = new java.util.ArrayList<>();
-        for (int t = 1; t < threads; t++) {
-            Thread h = new Thread(worker, "cryo-image-check");
-            h.setDaemon(true);
-            h.start();
-            helpers.add(h);
+        }).toList();
+        long bytes = 0;
+        for (Object o : outcomes) {
+            if (o instanceof IOException x) {
+                throw x;
+            }
+            bytes += (Long) o;
         }
-        worker.run();
-        for (Thread h : helpers) {
-            boolean interrupted = false;
-            while (h.isAlive()) {
-                try {
-                    h.join();
-                } catch (InterruptedException e) {
-                    interrupted = true;
-                }
-            }
-            if (interrupted) {
-                Thread.currentThread().interrupt();
-            }
-        }
-        for (IOException e : failed) {
-            if (e != null) {
-                throw e;
-            }
-        }
-        return new long[]{manifest.size(), bytes.get()};
+        return new long[]{manifest.size(), bytes};
     }
+
+    /** Each checking thread's block buffer. */
+    private static final ThreadLocal<ByteBuffer> VERIFY_BUFFER = ThreadLocal.withInitial(() -> ByteBuffer.allocateDirect(BLOCK));
 
     /** Images of at least this many bytes are checked on several threads. */
     static final long VERIFY_PARALLEL_MIN = 16L << 20;

@@ -96,6 +96,39 @@ class ImageChecksumsTest {
         }
     }
 
+    /**
+     * Images of more than {@link ImageChecksums#VERIFY_PARALLEL_MIN} bytes are checked on several threads: the
+     * result is the same, and of two damaged files the first in the manifest's order is the one named.
+     */
+    @Test
+    void aLargeDumpIsCheckedOnSeveralThreadsAndNamesItsFirstDamage() throws IOException {
+        Path d = tmp.resolve("large");
+        ImageDir dir = ImageDir.create(d);
+        dir.beginDump();
+        dir.writeInventory(inventory_entry.newBuilder().setImgVersion(2).build());
+        byte[] pages = pages(3 * ImageChecksums.BLOCK);
+        int files = (int) (ImageChecksums.VERIFY_PARALLEL_MIN / pages.length) + 2;
+        for (int id = 1; id <= files; id++) {
+            try (FileChannel ch = ImageAccess.create(dir.pagesPath(id));
+                 ImageChecksums.Sink sums = dir.checksumSink(dir.pagesPath(id).getFileName().toString())) {
+                ByteBuffer b = ByteBuffer.wrap(pages);
+                sums.update(b);
+                ch.write(b);
+            }
+        }
+        dir.commitDump();
+        long[] checked = ImageChecksums.verify(d);
+        assertEquals(files + 1, checked[0]);
+        assertEquals((long) files * pages.length + Files.size(d.resolve("inventory.img")), checked[1]);
+        List<String> order = List.copyOf(ImageChecksums.parse(Files.readAllBytes(d.resolve(ImageChecksums.FILE))).keySet());
+        String first = order.get(order.size() - 3), second = order.get(order.size() - 1);
+        flip(d.resolve(second), 5);
+        flip(d.resolve(first), ImageChecksums.BLOCK + 7);
+        ImageFormatException e = assertThrows(ImageFormatException.class, () -> ImageChecksums.verify(d));
+        assertEquals(first, e.file(), e.getMessage());
+        assertEquals(ImageChecksums.BLOCK, e.offset(), e.getMessage());
+    }
+
     static void flip(Path file, long at) throws IOException {
         try (FileChannel ch = FileChannel.open(file, java.nio.file.StandardOpenOption.READ,
                 java.nio.file.StandardOpenOption.WRITE)) {
