@@ -230,44 +230,22 @@ final class RestoreRun {
                 live.add(t);
             }
         }
+        // a small tree's are not worth a thread; each task's outcome stays in plan order
+        List<Object> loaded = (live.size() < 16 ? live.stream() : live.parallelStream()).map(t -> {
+            try {
+                return (Object) TaskBuilder.load(dir, entries.get(t.pid()), cores.get(t.pid()), files);
+            } catch (CryoException e) {
+                return e;
+            }
+        }).toList();
         Map<Integer, TaskBuilder.Image> images = new LinkedHashMap<>();
-        int threads = Math.min(live.size() / 8, Math.min(4, Runtime.getRuntime().availableProcessors()));
-        if (threads < 2) {
-            for (TreeTask t : live) {
-                images.put(t.pid(), TaskBuilder.load(dir, entries.get(t.pid()), cores.get(t.pid()), files));
+        for (int i = 0; i < live.size(); i++) {
+            if (loaded.get(i) instanceof CryoException e) {
+                throw e;
             }
-            return images;
+            images.put(live.get(i).pid(), (TaskBuilder.Image) loaded.get(i));
         }
-        java.util.concurrent.ExecutorService pool = java.util.concurrent.Executors.newFixedThreadPool(threads, r -> {
-            Thread t = new Thread(r, "cryo-image-reader");
-            t.setDaemon(true);
-            return t;
-        });
-        try {
-            List<java.util.concurrent.Future<TaskBuilder.Image>> loads = new ArrayList<>(live.size());
-            for (TreeTask t : live) {
-                loads.add(pool.submit(() -> TaskBuilder.load(dir, entries.get(t.pid()), cores.get(t.pid()), files)));
-            }
-            for (int i = 0; i < live.size(); i++) {
-                try {
-                    images.put(live.get(i).pid(), loads.get(i).get());
-                } catch (java.util.concurrent.ExecutionException e) {
-                    if (e.getCause() instanceof CryoException c) {
-                        throw c;
-                    }
-                    if (e.getCause() instanceof RuntimeException r) {
-                        throw r;
-                    }
-                    throw new IllegalStateException(e.getCause());
-                } catch (InterruptedException e) {
-                    Thread.currentThread().interrupt();
-                    throw new CryoException("cannot restore pid " + pid + ": interrupted while its images were read");
-                }
-            }
-            return images;
-        } finally {
-            pool.shutdownNow();
-        }
+        return images;
     }
 
     /**
