@@ -120,15 +120,29 @@ public final class Tty implements FdKind {
     }
 
     static termios_entry termios(int fd, long request) throws SyscallException {
+        java.nio.ByteBuffer b = java.nio.ByteBuffer.wrap(termiosRaw(fd, request)).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+        var t = termios_entry.newBuilder().setCIflag(b.getInt(0)).setCOflag(b.getInt(4)).setCCflag(b.getInt(8))
+                .setCLflag(b.getInt(12)).setCLine(b.get(16) & 0xff).setCIspeed(0).setCOspeed(0);
+        for (int i = 0; i < NCC; i++) {
+            t.addCCc(b.get(17 + i) & 0xff);
+        }
+        return t.build();
+    }
+
+    /** The kernel's struct termios of {@code fd} as it is ({@code request}: TCGETS, or TIOCGLCKTRMIOS). */
+    static byte[] termiosRaw(int fd, long request) throws SyscallException {
         NativeBuffer b = NativeBuffer.allocate(64);
         b.zero(0, 64);
         Syscall.call("ioctl(TCGETS)", Syscall.IOCTL, fd, request, b.address());
-        var t = termios_entry.newBuilder().setCIflag(b.getInt(0)).setCOflag(b.getInt(4)).setCCflag(b.getInt(8))
-                .setCLflag(b.getInt(12)).setCLine(b.buffer().get(16) & 0xff).setCIspeed(0).setCOspeed(0);
-        for (int i = 0; i < NCC; i++) {
-            t.addCCc(b.buffer().get(17 + i) & 0xff);
-        }
-        return t.build();
+        return b.bytes(0, TERMIOS_SIZE);
+    }
+
+    /** Sets {@code fd}'s termios (TCSETS) from the kernel's struct. */
+    static void setTermiosRaw(int fd, byte[] termios) throws SyscallException {
+        NativeBuffer b = NativeBuffer.allocate(64);
+        b.zero(0, 64);
+        b.put(0, termios);
+        Syscall.call("ioctl(TCSETS)", Syscall.IOCTL, fd, TCSETS, b.address());
     }
 
     static byte[] termiosBytes(termios_entry t) {
@@ -683,7 +697,7 @@ public final class Tty implements FdKind {
                     forSlave = r.queued.getOrDefault(index * 2, new byte[0]);
             if (forMaster.length + forSlave.length > 0) {
                 // tty-data.img: what each end had to read is queued again, before any task holds the pair
-                TtyQueuedData.requeue(master, slave, TtyQueuedData.getTermios(slave), forMaster, forSlave, index, r.log);
+                TtyQueuedData.requeue(master, slave, termiosRaw(slave, TCGETS), forMaster, forSlave, index, r.log);
                 r.log.info("pty %d: %d bytes queued again for the master's reader, %d for the slave's", index,
                         forMaster.length, forSlave.length);
             }
@@ -720,9 +734,7 @@ public final class Tty implements FdKind {
             }
         }
         if (info.hasTermios()) {
-            NativeBuffer b = NativeBuffer.allocate(64);
-            b.put(0, termiosBytes(info.getTermios()));
-            Syscall.call("ioctl(TCSETS)", Syscall.IOCTL, fd, TCSETS, b.address());
+            setTermiosRaw(fd, termiosBytes(info.getTermios()));
         }
         if (info.hasWinsize()) {
             NativeBuffer b = NativeBuffer.allocate(8);

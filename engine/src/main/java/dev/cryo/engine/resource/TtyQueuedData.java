@@ -73,20 +73,6 @@ final class TtyQueuedData {
         }
     }
 
-    static byte[] getTermios(int fd) throws SyscallException {
-        NativeBuffer b = NativeBuffer.allocate(64);
-        b.zero(0, 64);
-        Syscall.call("ioctl(TCGETS)", Syscall.IOCTL, fd, Tty.TCGETS, b.address());
-        return b.bytes(0, Tty.TERMIOS_SIZE);
-    }
-
-    static void setTermios(int fd, byte[] t) throws SyscallException {
-        NativeBuffer b = NativeBuffer.allocate(64);
-        b.zero(0, 64);
-        b.put(0, t);
-        Syscall.call("ioctl(TCSETS)", Syscall.IOCTL, fd, Tty.TCSETS, b.address());
-    }
-
     /**
      * The termios under which bytes pass the line discipline unchanged: no echo, signals, translation or output
      * processing, every special character off (the kernel never treats a NUL as one); canonical when
@@ -115,7 +101,7 @@ final class TtyQueuedData {
      * owns), leaving their termios as they were. On failure the bytes read so far are written back.
      */
     static Captured capture(int index, int master, int slave, boolean packetMode, Log log) throws SyscallException {
-        Captured c = new Captured(index, master, slave, getTermios(slave));
+        Captured c = new Captured(index, master, slave, Tty.termiosRaw(slave, Tty.TCGETS));
         flushPending(slave, master);
         int masterFlags = (int) Syscall.call("fcntl(F_GETFL)", Syscall.FCNTL, master, F_GETFL);
         int slaveFlags = (int) Syscall.call("fcntl(F_GETFL)", Syscall.FCNTL, slave, F_GETFL);
@@ -124,7 +110,7 @@ final class TtyQueuedData {
             // non-blocking description says when it is empty; the slave is read non-canonical, partial line too
             Syscall.call("fcntl(F_SETFL)", Syscall.FCNTL, master, F_SETFL, masterFlags | O_NONBLOCK);
             Syscall.call("fcntl(F_SETFL)", Syscall.FCNTL, slave, F_SETFL, slaveFlags | O_NONBLOCK);
-            setTermios(slave, quiet(c.termios, false));
+            Tty.setTermiosRaw(slave, quiet(c.termios, false));
             c.fromMaster = drain(master, packetMode, index, log);
             c.fromSlave = drain(slave, false, index, log);
         } catch (SyscallException e) {
@@ -225,7 +211,7 @@ final class TtyQueuedData {
             // no task runs on either end meanwhile: a full queue is an error, not a wait
             Syscall.call("fcntl(F_SETFL)", Syscall.FCNTL, master, F_SETFL, masterFlags | O_NONBLOCK);
             Syscall.call("fcntl(F_SETFL)", Syscall.FCNTL, slave, F_SETFL, slaveFlags | O_NONBLOCK);
-            setTermios(slave, quiet(termios, canonical(termios)));
+            Tty.setTermiosRaw(slave, quiet(termios, canonical(termios)));
             writeAll(slave, forMasterReader, index, "slave", log);
             writeAll(master, forSlaveReader, index, "master", log);
             // taken in by the line discipline now, under the quiet termios (else later, echoed, under the old ones)
