@@ -57,13 +57,48 @@ public final class CaseRunner {
         this.timeouts = timeouts;
     }
 
+    private Path reachableRoot;
+
+    /**
+     * Where a sandbox's case directories go. Real programs drop to users of their own (postgres, nginx's workers),
+     * who must reach their case's directory; a repository cloned into a private directory (mktemp -d makes it 0700)
+     * closes every path under it to them, so the native and docker sandboxes then work under /var/tmp instead (said
+     * once). The VM sees the repository alone (its 9p share), so its cases stay under it.
+     */
+    private synchronized Path workRootFor(SandboxKind kind) {
+        if (kind == SandboxKind.VAGRANT || othersCanReach(workRoot)) {
+            return workRoot;
+        }
+        if (reachableRoot == null) {
+            reachableRoot = Path.of("/var/tmp", "cryo-conformance-" + Integer.toHexString(workRoot.toString().hashCode()));
+            System.out.println("conformance: case directories under " + reachableRoot + ": other users (a program's "
+                    + "own, such as postgres) cannot reach " + workRoot);
+        }
+        return reachableRoot;
+    }
+
+    /** Whether every existing directory from / down to {@code dir} lets others through (o+x). */
+    static boolean othersCanReach(Path dir) {
+        for (Path p = dir; p != null; p = p.getParent()) {
+            try {
+                if (Files.exists(p) && !Files.getPosixFilePermissions(p).contains(
+                        java.nio.file.attribute.PosixFilePermission.OTHERS_EXECUTE)) {
+                    return false;
+                }
+            } catch (IOException e) {
+                return false;
+            }
+        }
+        return true;
+    }
+
     public CaseResult run(Case testCase, SandboxKind kind, Engine engine) {
         Optional<String> unavailable = kind.unavailableReason();
         if (unavailable.isPresent()) {
             return CaseResult.skip(testCase.name(), kind.label(), engine.name(), unavailable.get());
         }
         long start = System.nanoTime();
-        Path workDir = workRoot.resolve(kind.label()).resolve(testCase.name());
+        Path workDir = workRootFor(kind).resolve(kind.label()).resolve(testCase.name());
         Sandbox sandbox = kind.create(new SandboxSetup(repo, workDir, engine.mounts()));
         Timeouts timeouts = this.timeouts.times(kind.slowdown());
         Run run = new Run(testCase, sandbox, engine, repo, workDir, timeouts);
