@@ -58,6 +58,9 @@ public final class CaseRunner {
     }
 
     private Path reachableRoot;
+    /** The move of the case directories is said once a run (the suite's tests make many runners). */
+    private static final java.util.concurrent.atomic.AtomicBoolean SAID_WORK_ROOT =
+            new java.util.concurrent.atomic.AtomicBoolean();
 
     /**
      * Where a sandbox's case directories go. Real programs drop to users of their own (postgres, nginx's workers),
@@ -71,8 +74,10 @@ public final class CaseRunner {
         }
         if (reachableRoot == null) {
             reachableRoot = Path.of("/var/tmp", "cryo-conformance-" + Integer.toHexString(workRoot.toString().hashCode()));
-            System.out.println("conformance: case directories under " + reachableRoot + ": other users (a program's "
-                    + "own, such as postgres) cannot reach " + workRoot);
+            if (!SAID_WORK_ROOT.getAndSet(true)) {
+                System.out.println("conformance: case directories under " + reachableRoot + ": other users (a "
+                        + "program's own, such as postgres) cannot reach " + workRoot);
+            }
         }
         return reachableRoot;
     }
