@@ -52,6 +52,13 @@ public final class Main {
         List<CheckpointTool> tools = new ArrayList<>();
         List<String> absent = new ArrayList<>();
         tools.add(new CheckpointTool("cryo", List.of(root.resolve("bin/cryo").toString())));
+        // BENCH_CRYO_BASELINE="-Dsome.switch=old": a second Cryo, row "cryo-base", run with those JVM options in
+        // the same run, taking turns: a change measured against the path it replaces, under the same load.
+        String baseline = System.getenv("BENCH_CRYO_BASELINE");
+        if (baseline != null && !baseline.isBlank()) {
+            tools.add(new CheckpointTool("cryo-base", List.of("env", "CRYO_JAVA_OPTS=" + baseline,
+                    root.resolve("bin/cryo").toString())));
+        }
         if (criu != null && !criu.isBlank()) {
             tools.add(new CheckpointTool("criu", List.of(criu)));
         } else {
