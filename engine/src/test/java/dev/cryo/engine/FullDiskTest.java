@@ -84,4 +84,72 @@ class FullDiskTest {
             assertTrue(r.contains("did not finish"), r);
         }
     }
+
+    /** A counter that holds 24 MiB of its own memory: its pages stream to the file (the mapped route by default). */
+    static final String BIG_COUNTER = """
+            #include <stdio.h>
+            #include <string.h>
+            #include <unistd.h>
+            #include <sys/mman.h>
+            int main(void) {
+                setvbuf(stdout, NULL, _IONBF, 0);
+                long size = 24L << 20;
+                char *m = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+                for (long i = 0; i < size; i += 4096) memset(m + i, (int)(i >> 12), 4096);
+                for (int i = 0;; i++) {
+                    printf("%d\\n", i);
+                    usleep(5000);
+                }
+            }
+            """;
+
+    /**
+     * The pages of a large dump go to a file mapped into Cryo, where a full disk would strike as SIGBUS on first
+     * touch; the file's blocks are reserved first, so it is the same clear error as a write's, on tmpfs and on ext4.
+     */
+    @org.junit.jupiter.params.ParameterizedTest
+    @org.junit.jupiter.params.provider.ValueSource(strings = {"tmpfs", "ext4"})
+    void aLargeDumpIntoAFullDiskFailsClearlyAndTheTargetRunsOn(String fs) throws Exception {
+        Path dir = tmp.resolve("small-" + fs);
+        Files.createDirectories(dir);
+        int rc;
+        if (fs.equals("tmpfs")) {
+            rc = sh("mount", "-t", "tmpfs", "-o", "size=8m,mode=0700", "cryo-full-disk-test", dir.toString());
+        } else {
+            Path device = tmp.resolve("ext4.img");
+            rc = sh("truncate", "-s", "16M", device.toString());
+            rc = rc != 0 ? rc : sh("mkfs.ext4", "-q", "-F", device.toString());
+            rc = rc != 0 ? rc : sh("mount", "-o", "loop", device.toString(), dir.toString());
+        }
+        if (rc != 0) {
+            System.out.println("FullDiskTest (" + fs + ") skipped: cannot make and mount a small " + fs + " here (exit " + rc + ")");
+        }
+        Assumptions.assumeTrue(rc == 0, "cannot mount a small " + fs);
+        try {
+            Path exe = CProgram.compile(tmp, "big-counter", BIG_COUNTER);
+            try (Target t = Target.start(exe, tmp.resolve("out-" + fs + ".txt"))) {
+                t.awaitLines(3);
+                Path img = dir.resolve("img");
+                Files.createDirectories(img);
+                String m;
+                try (Log log = Log.toFile(tmp.resolve("dump-" + fs + ".log"), 4)) {
+                    m = assertThrows(CryoException.class,
+                            () -> Dumper.dump(Checkpoint.dumpOptions(t.pid(), img, false), log)).getMessage();
+                }
+                assertTrue(m.contains("pid " + t.pid()) && m.contains("No space left on device")
+                        && m.matches(".*" + img + "/[a-z0-9-]+\\.img.*"), m); // the pages', or one written beside them
+                assertTrue(t.alive(), "not killed, though the dump was asked to kill it");
+                t.awaitLines(t.lines().size() + 3);
+                assertCounts(t.lines());
+                try (var s = Files.list(img)) {
+                    assertEquals(List.of(ImageChecksums.INCOMPLETE), s.map(p -> p.getFileName().toString()).toList(),
+                            "no partial images, only the mark");
+                }
+                String r = assertThrows(CryoException.class, () -> Checkpoint.restore(img)).getMessage();
+                assertTrue(r.contains("did not finish"), r);
+            }
+        } finally {
+            sh("umount", dir.toString());
+        }
+    }
 }

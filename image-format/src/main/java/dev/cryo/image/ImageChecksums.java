@@ -302,6 +302,9 @@ public final class ImageChecksums {
             if (owner == null) {
                 return;
             }
+            if (sealed && b.hasRemaining()) {
+                throw new IllegalStateException(name + ": bytes after a short last block");
+            }
             ByteBuffer d = b.duplicate();
             int end = d.limit();
             while (d.position() < end) {
@@ -316,6 +319,32 @@ public final class ImageChecksums {
                 }
             }
         }
+
+        /**
+         * Adds {@code bytes} bytes whose blocks were summed elsewhere ({@code crcs}, one per {@link #BLOCK} bytes in
+         * file order, the last one over what is left): a file copied by several threads, each summing its own
+         * whole blocks. Only at a block boundary (the file's start is one); a short last block ends the file.
+         */
+        public void addBlocks(int[] crcs, long bytes) {
+            if (owner == null) {
+                return;
+            }
+            if (inBlock != 0 || sealed || crcs.length != (bytes + BLOCK - 1) / BLOCK) {
+                throw new IllegalArgumentException(crcs.length + " block sums for " + bytes + " bytes from byte "
+                        + size + " of " + name);
+            }
+            for (int c : crcs) {
+                if (count == blocks.length) {
+                    blocks = Arrays.copyOf(blocks, count * 2);
+                }
+                blocks[count++] = c;
+            }
+            size += bytes;
+            sealed = bytes % BLOCK != 0;
+        }
+
+        /** A short last block came summed already ({@link #addBlocks}): nothing may follow it. */
+        private boolean sealed;
 
         private void endBlock() {
             if (count == blocks.length) {

@@ -78,6 +78,25 @@ class ImageChecksumsTest {
     }
 
     @Test
+    void blocksSummedElsewhereRecordTheSameSumsAsTheBytesAndEndTheFile() throws IOException {
+        byte[] pages = pages(5 * ImageChecksums.BLOCK / 2);
+        int[] crcs = new int[3];
+        for (int i = 0; i < 3; i++) {
+            java.util.zip.CRC32C crc = new java.util.zip.CRC32C();
+            crc.update(pages, i * ImageChecksums.BLOCK, Math.min(ImageChecksums.BLOCK, pages.length - i * ImageChecksums.BLOCK));
+            crcs[i] = (int) crc.getValue();
+        }
+        ImageChecksums byBytes = new ImageChecksums(), byBlocks = new ImageChecksums();
+        byBytes.record("pages-1.img", pages);
+        ImageChecksums.Sink s = byBlocks.sink("pages-1.img");
+        assertThrows(IllegalArgumentException.class, () -> s.addBlocks(new int[2], pages.length), "too few sums");
+        s.addBlocks(crcs, pages.length);
+        assertThrows(IllegalStateException.class, () -> s.update(ByteBuffer.wrap(new byte[1])), "after a short block");
+        s.close();
+        assertEquals(new String(byBytes.text(), StandardCharsets.US_ASCII), new String(byBlocks.text(), StandardCharsets.US_ASCII));
+    }
+
+    @Test
     void aFlippedByteAnywhereIsNamedWithItsFileAndBlock() throws IOException {
         byte[] pages = pages(5 * ImageChecksums.BLOCK / 2);
         Path good = tmp.resolve("good");

@@ -636,7 +636,8 @@ final class DumpRun {
                 memwriteUs += (w1 - w0) / 1000;
             }
         }
-        log.debug("pid %d: memory images: pages %d us, mm and pagemap (%d entries) %d us", p, (w1 - w0) / 1000,
+        log.debug("pid %d: memory images: pages %d us%s, mm and pagemap (%d entries) %d us", p, (w1 - w0) / 1000,
+                pages.streamRoute() == null ? "" : " (" + pages.streamRoute() + ")",
                 img.memory().pagemap().entries().size(), (System.nanoTime() - w1) / 1000);
     }
 

@@ -127,6 +127,21 @@ public final class PageBuffer {
         return fileNanos;
     }
 
+    /** How a streamed copy went to its file (see {@link PagePipe.Route}), for the log; null when not streamed. */
+    public String streamRoute() {
+        return route;
+    }
+
+    /** The route a streamed copy took. */
+    private String route;
+    /** The route a streamed copy is to take: the default, or a test's choice. */
+    private PagePipe.Route via = PagePipe.ROUTE;
+
+    /** A streamed copy goes by {@code route} instead of the default (for tests of each). */
+    void via(PagePipe.Route route) {
+        this.via = route;
+    }
+
     /** Whether the pages went straight from the process to the file, read while writing. */
     public boolean streamed() {
         return remoteNanos > 0 || fileNanos > 0;
@@ -315,12 +330,13 @@ public final class PageBuffer {
                 remoteNanos = Math.max(1, t1 - t0);
                 fileNanos = Math.max(1, System.nanoTime() - t1);
             } else if (pendingProcess != null) {
-                PagePipe pipe = new PagePipe();
+                PagePipe pipe = new PagePipe(via);
                 try {
-                    pipe.toFile(pendingProcess, runs, pendingUnreadable, ch, sums);
+                    pipe.toFile(pendingProcess, runs, pendingUnreadable, file, ch, sums);
                 } catch (SyscallException e) {
                     throw new IOException(e.getMessage(), e);
                 }
+                route = pipe.routeTaken();
                 pendingProcess = null;
                 remoteNanos = pipe.remoteNanos();
                 fileNanos = pipe.fileNanos();

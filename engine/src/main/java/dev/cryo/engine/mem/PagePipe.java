@@ -106,6 +106,275 @@ final class PagePipe {
         }
     }
 
+    /**
+     * How a large copy reaches its pages file:
+     * <ul>
+     * <li>{@code mapped}: the file reserved (fallocate) and mapped shared, process_vm_readv copying straight into
+     * the page cache, one copy;</li>
+     * <li>{@code write}: process_vm_readv into a reused chunk buffer, then pwrite from it, two copies;</li>
+     * <li>{@code pipe}: as {@code write}, the reads on one thread and the writes on another (Cryo's first way).</li>
+     * </ul>
+     * {@code mapped} and {@code write} share the file out between {@link #THREADS} threads, each copying its own
+     * range and summing its own checksum blocks. The switch is there for measuring one way against another.
+     */
+    enum Route {
+        MAPPED, WRITE, PIPE;
+
+        static Route of(String name) {
+            for (Route r : values()) {
+                if (r.name().equalsIgnoreCase(name)) {
+                    return r;
+                }
+            }
+            throw new IllegalArgumentException("cryo.pages.route: " + name + " (mapped, write or pipe)");
+        }
+    }
+
+    static final Route ROUTE = Route.of(System.getProperty("cryo.pages.route", "mapped"));
+    /** Threads sharing out one file's copy: one a core, two at most (the copies are memory-bound beyond). */
+    static final int THREADS = Integer.getInteger("cryo.pages.threads",
+            Math.min(2, Runtime.getRuntime().availableProcessors()));
+    /** A thread copies at least this many chunks: a smaller share costs more to start than it saves. */
+    static final int CHUNKS_PER_THREAD = 4;
+
+    private final Route route;
+
+    PagePipe() {
+        this(ROUTE);
+    }
+
+    PagePipe(Route route) {
+        this.route = route;
+    }
+
+    /** Which route a copy took, for the log. */
+    private String routeTaken = "pipe";
+
+    String routeTaken() {
+        return routeTaken;
+    }
+
+    /**
+     * {@code runs} of the process into {@code path} (created empty, open for writing as {@code file}) by this
+     * pipe's route; {@code sums} gets every block's checksum, computed by whichever thread copied it.
+     */
+    void toFile(RemoteMemory memory, List<PageRun> runs, Collection<PageRun> viaProcMem, Path path, FileChannel file,
+                dev.cryo.image.ImageChecksums.Sink sums) throws SyscallException, IOException {
+        if (route == Route.PIPE) {
+            toFile(memory, runs, viaProcMem, file, sums);
+            return;
+        }
+        long t0 = System.nanoTime();
+        List<Chunk> chunks = layout(runs, viaProcMem, 0);
+        long total = 0;
+        for (Chunk c : chunks) {
+            total += c.bytes();
+        }
+        if (chunks.isEmpty()) {
+            sums.addBlocks(new int[0], 0);
+            return;
+        }
+        MappedPagesFile map = null;
+        if (route == Route.MAPPED) {
+            try {
+                map = MappedPagesFile.create(path, total);
+            } catch (MappedPagesFile.Unsupported e) {
+                routeTaken = "write (" + e.getMessage() + ")";
+            }
+        }
+        if (map != null) {
+            routeTaken = "mapped";
+        } else if (routeTaken.equals("pipe")) {
+            routeTaken = "write";
+        }
+        List<List<Chunk>> shares = shares(chunks, THREADS);
+        routeTaken += ", " + shares.size() + (shares.size() == 1 ? " thread" : " threads");
+        int[] crcs = new int[(int) ((total + dev.cryo.image.ImageChecksums.BLOCK - 1) / dev.cryo.image.ImageChecksums.BLOCK)];
+        PageProgress progress = PageProgress.forCopy("Dumping memory", total);
+        java.util.concurrent.atomic.AtomicBoolean failed = new java.util.concurrent.atomic.AtomicBoolean();
+        Throwable[] failures = new Throwable[shares.size()];
+        long[][] nanos = new long[shares.size()][2];
+        Thread[] others = new Thread[shares.size() - 1];
+        MappedPagesFile mapped = map;
+        boolean done = false;
+        try {
+            for (int i = 1; i < shares.size(); i++) {
+                int k = i;
+                others[i - 1] = new Thread(() -> {
+                    try {
+                        copyShare(memory, shares.get(k), mapped, file, crcs, progress, failed, nanos[k]);
+                    } catch (Throwable e) {
+                        failures[k] = e;
+                        failed.set(true);
+                    }
+                }, "cryo-pages-" + k);
+                others[i - 1].setDaemon(true);
+                others[i - 1].start();
+            }
+            try {
+                copyShare(memory, shares.get(0), mapped, file, crcs, progress, failed, nanos[0]);
+            } catch (Throwable e) {
+                failures[0] = e;
+                failed.set(true);
+            }
+            for (Thread t : others) {
+                dev.cryo.engine.sys.Threads.joinUninterruptibly(t); // no thread writes into the file or the map after
+            }
+            for (Throwable f : failures) {
+                if (f instanceof SyscallException e) {
+                    throw e;
+                }
+                if (f != null) {
+                    rethrow(f);
+                }
+            }
+            done = true;
+        } finally {
+            progress.close();
+            if (map != null) {
+                if (done) {
+                    map.close(); // unmapped off this thread
+                } else {
+                    map.closeNow();
+                }
+            }
+        }
+        sums.addBlocks(crcs, total);
+        long wall = System.nanoTime() - t0;
+        if (map != null) {
+            remoteNanos = fileNanos = Math.max(1, wall); // one copy: reading the process is writing the file
+        } else {
+            // each side's time, per thread: what the copy's wall time is made of
+            for (long[] n : nanos) {
+                remoteNanos += n[0] / shares.size();
+                fileNanos += n[1] / shares.size();
+            }
+            remoteNanos = Math.max(1, remoteNanos);
+            fileNanos = Math.max(1, fileNanos);
+        }
+    }
+
+    /**
+     * Contiguous shares of the chunks, as even as whole chunks allow, each starting on a checksum block's boundary
+     * (so that its thread sums whole blocks of its own).
+     */
+    static List<List<Chunk>> shares(List<Chunk> chunks, int threads) {
+        int n = Math.max(1, Math.min(threads, chunks.size() / CHUNKS_PER_THREAD));
+        List<List<Chunk>> out = new ArrayList<>();
+        long total = 0;
+        for (Chunk c : chunks) {
+            total += c.bytes();
+        }
+        int from = 0;
+        long at = 0;
+        for (int k = 1; k < n && from < chunks.size(); k++) {
+            long goal = total * k / n;
+            int to = from;
+            while (to < chunks.size() && (at < goal || at % dev.cryo.image.ImageChecksums.BLOCK != 0)) {
+                at += chunks.get(to++).bytes();
+            }
+            if (to > from && to < chunks.size()) {
+                out.add(chunks.subList(from, to));
+                from = to;
+            }
+        }
+        out.add(chunks.subList(from, chunks.size()));
+        return out;
+    }
+
+    /** Each copying thread's chunk buffer (the write route), reused by every copy that thread makes. */
+    private static final ThreadLocal<NativeBuffer> CHUNK_BUFFER = ThreadLocal.withInitial(() -> NativeBuffer.allocate(CHUNK));
+
+    /** One thread's share: each chunk read into the map (or its buffer, then written), summed block by block. */
+    private static void copyShare(RemoteMemory memory, List<Chunk> share, MappedPagesFile map, FileChannel file,
+                                  int[] crcs, PageProgress progress, java.util.concurrent.atomic.AtomicBoolean failed,
+                                  long[] nanos) throws SyscallException, IOException {
+        NativeBuffer buf = map == null ? CHUNK_BUFFER.get() : null;
+        BlockSums sums = new BlockSums(crcs, share.get(0).fileOffset());
+        FileChannel procMem = null;
+        try {
+            for (Chunk c : share) {
+                if (failed.get()) {
+                    return; // another share failed: the file is abandoned
+                }
+                if (procMem == null && hasProcMem(c)) {
+                    procMem = FileChannel.open(Path.of("/proc", Integer.toString(memory.pid()), "mem"), StandardOpenOption.READ);
+                }
+                long t = System.nanoTime();
+                ByteBuffer view;
+                if (map != null) {
+                    view = map.view(c.fileOffset(), c.bytes());
+                    processSide(memory, procMem, map.address() + c.fileOffset(), view, c);
+                } else {
+                    view = buf.buffer().duplicate().clear().limit(c.bytes());
+                    processSide(memory, procMem, buf.address(), view, c);
+                }
+                long t1 = System.nanoTime();
+                nanos[0] += t1 - t;
+                sums.update(view.duplicate().clear().limit(c.bytes()));
+                if (map == null) {
+                    ByteBuffer b = view.duplicate().clear().limit(c.bytes());
+                    while (b.hasRemaining()) {
+                        file.write(b, c.fileOffset() + b.position());
+                    }
+                    nanos[1] += System.nanoTime() - t1;
+                }
+                synchronized (progress) {
+                    progress.advance(c.bytes());
+                }
+            }
+            sums.finish();
+        } finally {
+            if (procMem != null) {
+                procMem.close();
+            }
+        }
+    }
+
+    private static boolean hasProcMem(Chunk c) {
+        for (int i = 0; i < c.count(); i++) {
+            if (c.viaProcMem()[i]) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /** CRC32C of each {@link dev.cryo.image.ImageChecksums#BLOCK} of a file range that starts on a block boundary. */
+    private static final class BlockSums {
+        private final int[] crcs;
+        private final java.util.zip.CRC32C crc = new java.util.zip.CRC32C();
+        private int block, inBlock;
+
+        BlockSums(int[] crcs, long fileOffset) {
+            this.crcs = crcs;
+            this.block = (int) (fileOffset / dev.cryo.image.ImageChecksums.BLOCK);
+        }
+
+        void update(ByteBuffer b) {
+            int end = b.limit();
+            while (b.position() < end) {
+                int n = Math.min(end - b.position(), dev.cryo.image.ImageChecksums.BLOCK - inBlock);
+                b.limit(b.position() + n);
+                crc.update(b);
+                b.limit(end);
+                inBlock += n;
+                if (inBlock == dev.cryo.image.ImageChecksums.BLOCK) {
+                    crcs[block++] = (int) crc.getValue();
+                    crc.reset();
+                    inBlock = 0;
+                }
+            }
+        }
+
+        /** The share's end: the file's, if it leaves a short block. */
+        void finish() {
+            if (inBlock > 0) {
+                crcs[block] = (int) crc.getValue();
+            }
+        }
+    }
+
     /** The worker: writes filled chunks in chunk order. */
     private void fileSide(List<Chunk> chunks, FileChannel file, BlockingQueue<Slot> free, BlockingQueue<Slot> full) {
         try {
@@ -131,12 +400,18 @@ final class PagePipe {
 
     private static void processSide(RemoteMemory memory, FileChannel procMem, NativeBuffer buf, Chunk c)
             throws SyscallException, IOException {
+        processSide(memory, procMem, buf.address(), buf.buffer(), c);
+    }
+
+    /** Reads chunk {@code c} to {@code local} (the address of {@code view}'s byte 0). */
+    private static void processSide(RemoteMemory memory, FileChannel procMem, long local0, ByteBuffer view, Chunk c)
+            throws SyscallException, IOException {
         int i = 0;
         long local = 0;
         while (i < c.count()) {
             if (c.viaProcMem()[i]) {
                 // PROT_NONE pages: out of process_vm's reach
-                ByteBuffer slice = buf.buffer().duplicate().clear().position((int) local).limit((int) (local + c.lens()[i]));
+                ByteBuffer slice = view.duplicate().clear().position((int) local).limit((int) (local + c.lens()[i]));
                 while (slice.hasRemaining()) {
                     long at = c.addrs()[i] + (slice.position() - local);
                     int m = procMem.read(slice, at);
@@ -153,10 +428,10 @@ final class PagePipe {
                 bytes += c.lens()[j++];
             }
             if (i == 0 && j == c.count()) {
-                memory.transfer(false, buf.address() + local, c.addrs(), c.lens(), j);
+                memory.transfer(false, local0 + local, c.addrs(), c.lens(), j);
             } else {
                 long[] a = java.util.Arrays.copyOfRange(c.addrs(), i, j), l = java.util.Arrays.copyOfRange(c.lens(), i, j);
-                memory.transfer(false, buf.address() + local, a, l, j - i);
+                memory.transfer(false, local0 + local, a, l, j - i);
             }
             local += bytes;
             i = j;
