@@ -107,9 +107,23 @@ class FullDiskTest {
      * The pages of a large dump go to a file mapped into Cryo, where a full disk would strike as SIGBUS on first
      * touch; the file's blocks are reserved first, so it is the same clear error as a write's, on tmpfs and on ext4.
      */
-    @org.junit.jupiter.params.ParameterizedTest
-    @org.junit.jupiter.params.provider.ValueSource(strings = {"tmpfs", "ext4"})
-    void aLargeDumpIntoAFullDiskFailsClearlyAndTheTargetRunsOn(String fs) throws Exception {
+    @org.junit.jupiter.params.ParameterizedTest(name = "{0}, pages by {1}")
+    @org.junit.jupiter.params.provider.CsvSource({"tmpfs, mapped", "ext4, mapped", "tmpfs, splice", "ext4, splice",
+            "ext4, write", "ext4, pipe"})
+    void aLargeDumpIntoAFullDiskFailsClearlyAndTheTargetRunsOn(String fs, String route) throws Exception {
+        String before = System.setProperty("cryo.pages.route", route);
+        try {
+            largeDumpIntoAFullDisk(fs);
+        } finally {
+            if (before == null) {
+                System.clearProperty("cryo.pages.route");
+            } else {
+                System.setProperty("cryo.pages.route", before);
+            }
+        }
+    }
+
+    private void largeDumpIntoAFullDisk(String fs) throws Exception {
         Path dir = tmp.resolve("small-" + fs);
         Files.createDirectories(dir);
         int rc;

@@ -135,7 +135,7 @@ public final class PageBuffer {
     /** The route a streamed copy took. */
     private String route;
     /** The route a streamed copy is to take: the default, or a test's choice. */
-    private PagePipe.Route via = PagePipe.ROUTE;
+    private PagePipe.Route via;
 
     /** A streamed copy goes by {@code route} instead of the default (for tests of each). */
     void via(PagePipe.Route route) {
@@ -330,7 +330,7 @@ public final class PageBuffer {
                 remoteNanos = Math.max(1, t1 - t0);
                 fileNanos = Math.max(1, System.nanoTime() - t1);
             } else if (pendingProcess != null) {
-                PagePipe pipe = new PagePipe(via);
+                PagePipe pipe = new PagePipe(via == null ? PagePipe.defaultRoute() : via);
                 try {
                     pipe.toFile(pendingProcess, runs, pendingUnreadable, file, ch, sums);
                 } catch (SyscallException e) {

@@ -1,6 +1,7 @@
 package dev.cryo.engine.mem;
 
 import dev.cryo.engine.sys.NativeBuffer;
+import dev.cryo.engine.sys.Syscall;
 import dev.cryo.engine.sys.SyscallException;
 
 import java.io.IOException;
@@ -112,13 +113,15 @@ final class PagePipe {
      * <li>{@code mapped}: the file reserved (fallocate) and mapped shared, process_vm_readv copying straight into
      * the page cache, one copy;</li>
      * <li>{@code write}: process_vm_readv into a reused chunk buffer, then pwrite from it, two copies;</li>
+     * <li>{@code splice}: as {@code write}, the buffer's pages handed to a pipe (vmsplice, no copy) and spliced into
+     * the file, so that the second copy is the kernel's from its own mapping of them, as CRIU's is;</li>
      * <li>{@code pipe}: as {@code write}, the reads on one thread and the writes on another (Cryo's first way).</li>
      * </ul>
-     * {@code mapped} and {@code write} share the file out between {@link #THREADS} threads, each copying its own
+     * {@code mapped}, {@code write} and {@code splice} share the file out between {@link #THREADS} threads, each copying its own
      * range and summing its own checksum blocks. The switch is there for measuring one way against another.
      */
     enum Route {
-        MAPPED, WRITE, PIPE;
+        MAPPED, WRITE, SPLICE, PIPE;
 
         static Route of(String name) {
             for (Route r : values()) {
@@ -126,21 +129,26 @@ final class PagePipe {
                     return r;
                 }
             }
-            throw new IllegalArgumentException("cryo.pages.route: " + name + " (mapped, write or pipe)");
+            throw new IllegalArgumentException("cryo.pages.route: " + name + " (mapped, write, splice or pipe)");
         }
     }
 
-    static final Route ROUTE = Route.of(System.getProperty("cryo.pages.route", "mapped"));
+    /** The route a copy takes unless told otherwise (read at each copy: a test may switch it). */
+    static Route defaultRoute() {
+        return Route.of(System.getProperty("cryo.pages.route", "mapped"));
+    }
     /** Threads sharing out one file's copy: one a core, two at most (the copies are memory-bound beyond). */
     static final int THREADS = Integer.getInteger("cryo.pages.threads",
             Math.min(2, Runtime.getRuntime().availableProcessors()));
+    /** Fault each chunk's pages of the map in with one madvise before the copy (instead of one fault a page). */
+    static final boolean POPULATE = Boolean.getBoolean("cryo.pages.populate");
     /** A thread copies at least this many chunks: a smaller share costs more to start than it saves. */
     static final int CHUNKS_PER_THREAD = 4;
 
     private final Route route;
 
     PagePipe() {
-        this(ROUTE);
+        this(defaultRoute());
     }
 
     PagePipe(Route route) {
@@ -182,8 +190,14 @@ final class PagePipe {
                 routeTaken = "write (" + e.getMessage() + ")";
             }
         }
+        SplicedFile spliced = null;
+        if (route == Route.SPLICE) {
+            spliced = SplicedFile.open(path);
+        }
         if (map != null) {
             routeTaken = "mapped";
+        } else if (spliced != null) {
+            routeTaken = "splice";
         } else if (routeTaken.equals("pipe")) {
             routeTaken = "write";
         }
@@ -196,13 +210,14 @@ final class PagePipe {
         long[][] nanos = new long[shares.size()][2];
         Thread[] others = new Thread[shares.size() - 1];
         MappedPagesFile mapped = map;
+        SplicedFile splicedFile = spliced;
         boolean done = false;
         try {
             for (int i = 1; i < shares.size(); i++) {
                 int k = i;
                 others[i - 1] = new Thread(() -> {
                     try {
-                        copyShare(memory, shares.get(k), mapped, file, crcs, progress, failed, nanos[k]);
+                        copyShare(memory, shares.get(k), mapped, file, splicedFile, crcs, progress, failed, nanos[k]);
                     } catch (Throwable e) {
                         failures[k] = e;
                         failed.set(true);
@@ -212,7 +227,7 @@ final class PagePipe {
                 others[i - 1].start();
             }
             try {
-                copyShare(memory, shares.get(0), mapped, file, crcs, progress, failed, nanos[0]);
+                copyShare(memory, shares.get(0), mapped, file, splicedFile, crcs, progress, failed, nanos[0]);
             } catch (Throwable e) {
                 failures[0] = e;
                 failed.set(true);
@@ -231,6 +246,9 @@ final class PagePipe {
             done = true;
         } finally {
             progress.close();
+            if (spliced != null) {
+                spliced.close();
+            }
             if (map != null) {
                 if (done) {
                     map.close(); // unmapped off this thread
@@ -282,16 +300,30 @@ final class PagePipe {
         return out;
     }
 
-    /** Each copying thread's chunk buffer (the write route), reused by every copy that thread makes. */
-    private static final ThreadLocal<NativeBuffer> CHUNK_BUFFER = ThreadLocal.withInitial(() -> NativeBuffer.allocate(CHUNK));
+    /**
+     * Each copying thread's chunk buffer (the write and splice routes), reused by every copy that thread makes; from
+     * a page boundary, so that vmsplice hands the pipe whole pages.
+     */
+    private static final ThreadLocal<ByteBuffer> CHUNK_BUFFER = ThreadLocal.withInitial(() -> {
+        NativeBuffer b = NativeBuffer.allocate(CHUNK + 4096);
+        int skew = (int) (((b.address() + 4095) & ~4095L) - b.address());
+        return b.buffer().duplicate().position(skew).limit(skew + CHUNK).slice(); // keeps b's memory reachable
+    });
+
+    private static long addressOf(ByteBuffer direct) {
+        return com.kenai.jffi.MemoryIO.getInstance().getDirectBufferAddress(direct);
+    }
 
     /** One thread's share: each chunk read into the map (or its buffer, then written), summed block by block. */
     private static void copyShare(RemoteMemory memory, List<Chunk> share, MappedPagesFile map, FileChannel file,
-                                  int[] crcs, PageProgress progress, java.util.concurrent.atomic.AtomicBoolean failed,
-                                  long[] nanos) throws SyscallException, IOException {
-        NativeBuffer buf = map == null ? CHUNK_BUFFER.get() : null;
+                                  SplicedFile spliced, int[] crcs, PageProgress progress,
+                                  java.util.concurrent.atomic.AtomicBoolean failed, long[] nanos)
+            throws SyscallException, IOException {
+        ByteBuffer buf = map == null ? CHUNK_BUFFER.get() : null;
+        long bufAddress = buf == null ? 0 : addressOf(buf);
         BlockSums sums = new BlockSums(crcs, share.get(0).fileOffset());
         FileChannel procMem = null;
+        SplicedFile.Pipe pipe = spliced == null ? null : spliced.pipe();
         try {
             for (Chunk c : share) {
                 if (failed.get()) {
@@ -304,15 +336,21 @@ final class PagePipe {
                 ByteBuffer view;
                 if (map != null) {
                     view = map.view(c.fileOffset(), c.bytes());
+                    if (POPULATE) {
+                        Syscall.raw(Syscall.MADVISE, map.address() + c.fileOffset(), c.bytes(), 23 /* MADV_POPULATE_WRITE */);
+                    }
                     processSide(memory, procMem, map.address() + c.fileOffset(), view, c);
                 } else {
-                    view = buf.buffer().duplicate().clear().limit(c.bytes());
-                    processSide(memory, procMem, buf.address(), view, c);
+                    view = buf.duplicate().clear().limit(c.bytes());
+                    processSide(memory, procMem, bufAddress, view, c);
                 }
                 long t1 = System.nanoTime();
                 nanos[0] += t1 - t;
                 sums.update(view.duplicate().clear().limit(c.bytes()));
-                if (map == null) {
+                if (pipe != null) {
+                    pipe.write(bufAddress, c.bytes(), c.fileOffset());
+                    nanos[1] += System.nanoTime() - t1;
+                } else if (map == null) {
                     ByteBuffer b = view.duplicate().clear().limit(c.bytes());
                     while (b.hasRemaining()) {
                         file.write(b, c.fileOffset() + b.position());
@@ -327,6 +365,9 @@ final class PagePipe {
         } finally {
             if (procMem != null) {
                 procMem.close();
+            }
+            if (pipe != null) {
+                pipe.close();
             }
         }
     }

@@ -10,7 +10,7 @@ public final class Syscall {
             GETTID = 186, SET_TID_ADDRESS = 218, TGKILL = 234, OPENAT = 257, TEE = 276, DUP3 = 292, PIPE2 = 293,
             RT_TGSIGQUEUEINFO = 297, PRLIMIT64 = 302, PROCESS_VM_READV = 310, PROCESS_VM_WRITEV = 311, KCMP = 312,
             USERFAULTFD = 323, RSEQ = 334, PIDFD_SEND_SIGNAL = 424, PIDFD_OPEN = 434, CLONE3 = 435,
-            CLOSE_RANGE = 436, PIDFD_GETFD = 438;
+            CLOSE_RANGE = 436, PIDFD_GETFD = 438, SPLICE = 275, VMSPLICE = 278, FALLOCATE = 285, FTRUNCATE = 77;
     /** Sockets and namespaces (the net package). */
     public static final int SOCKET = 41, CONNECT = 42, SENDTO = 44, RECVFROM = 45, SENDMSG = 46, RECVMSG = 47,
             SHUTDOWN = 48, BIND = 49, LISTEN = 50, GETSOCKNAME = 51, GETPEERNAME = 52, SOCKETPAIR = 53,
@@ -115,8 +115,9 @@ public final class Syscall {
     private record Direct(com.kenai.jffi.Invoker invoker, com.kenai.jffi.CallContext context, long function,
                           com.kenai.jffi.LastError lastError, long[] wrappers) {
         /** Syscall numbers with six arguments, and the libc functions that make them. */
-        private static final int[] SIX = {MMAP, SENDTO, RECVFROM, PROCESS_VM_READV, PROCESS_VM_WRITEV};
-        private static final String[] SIX_NAMES = {"mmap", "sendto", "recvfrom", "process_vm_readv", "process_vm_writev"};
+        private static final int[] SIX = {MMAP, SENDTO, RECVFROM, PROCESS_VM_READV, PROCESS_VM_WRITEV, SPLICE};
+        private static final String[] SIX_NAMES = {"mmap", "sendto", "recvfrom", "process_vm_readv", "process_vm_writev",
+                "splice"};
 
         static Direct bind() {
             try {
