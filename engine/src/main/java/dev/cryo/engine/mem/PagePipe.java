@@ -135,11 +135,19 @@ final class PagePipe {
 
     /** The route a copy takes unless told otherwise (read at each copy: a test may switch it). */
     static Route defaultRoute() {
-        return Route.of(System.getProperty("cryo.pages.route", "mapped"));
+        return Route.of(System.getProperty("cryo.pages.route", "splice"));
     }
     /** Threads sharing out one file's copy: one a core, two at most (the copies are memory-bound beyond). */
     static final int THREADS = Integer.getInteger("cryo.pages.threads",
             Math.min(2, Runtime.getRuntime().availableProcessors()));
+    /**
+     * Bytes per write (or splice) into the file. A write allocates page-cache folios as large as itself, and on this
+     * project's VMs (memory the host takes back while free, in 2 MiB blocks) a megabyte folio lands on memory the
+     * host must fault in again, page by page, inside the copy: 1 MiB writes cost 3 times the CPU of 256 KiB ones on
+     * ext4 (1.1 s against 0.35 s a GiB, ManyWritesBench's numbers in PagePipe's commit). tmpfs, whose folios are
+     * single pages, does not care.
+     */
+    static final int WRITE_PIECE = Integer.getInteger("cryo.pages.writePiece", 256 << 10);
     /** Fault each chunk's pages of the map in with one madvise before the copy (instead of one fault a page). */
     static final boolean POPULATE = Boolean.getBoolean("cryo.pages.populate");
     /** A thread copies at least this many chunks: a smaller share costs more to start than it saves. */
@@ -351,9 +359,12 @@ final class PagePipe {
                     pipe.write(bufAddress, c.bytes(), c.fileOffset());
                     nanos[1] += System.nanoTime() - t1;
                 } else if (map == null) {
-                    ByteBuffer b = view.duplicate().clear().limit(c.bytes());
+                    ByteBuffer b = view.duplicate().clear().limit(Math.min(c.bytes(), WRITE_PIECE));
                     while (b.hasRemaining()) {
                         file.write(b, c.fileOffset() + b.position());
+                        if (!b.hasRemaining()) {
+                            b.limit(Math.min(c.bytes(), b.limit() + WRITE_PIECE));
+                        }
                     }
                     nanos[1] += System.nanoTime() - t1;
                 }

@@ -70,7 +70,7 @@ final class SplicedFile implements AutoCloseable {
             offset.putLong(0, fileOffset);
             while (done < bytes) {
                 iov.putLong(0, address + done);
-                iov.putLong(8, bytes - done);
+                iov.putLong(8, Math.min(bytes - done, PagePipe.WRITE_PIECE)); // a splice writes what the pipe holds
                 long lent = Syscall.raw(Syscall.VMSPLICE, write, iov.address(), 1, 0);
                 if (lent == -EINTR) {
                     continue;
