@@ -19,8 +19,8 @@ import java.nio.file.Path;
  * are the file's once they are in the page cache (CRIU does not sync either).
  */
 final class MappedPagesFile implements AutoCloseable {
-    private static final int FALLOCATE = Syscall.FALLOCATE, FTRUNCATE = Syscall.FTRUNCATE, O_RDWR = 02, O_CLOEXEC = 02000000, PROT_READ = 1, PROT_WRITE = 2,
-            MAP_SHARED = 1, ENOSPC = 28, EDQUOT = 122, EFBIG = 27;
+    private static final int FALLOCATE = Syscall.FALLOCATE, FTRUNCATE = Syscall.FTRUNCATE, O_RDWR = 02,
+            O_CLOEXEC = 02000000, PROT_READ = 1, PROT_WRITE = 2, MAP_SHARED = 1, ENOSPC = 28, EDQUOT = 122, EFBIG = 27;
 
     private final long address, bytes;
     private final ByteBuffer view;

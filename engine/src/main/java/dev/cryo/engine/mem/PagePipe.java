@@ -20,6 +20,8 @@ import java.util.concurrent.BlockingQueue;
  * (process_vm_readv, on the calling thread, which may be the tracer) overlapping the file side (write, on a
  * worker thread): chunk N+1 is read while chunk N is written. Nothing grows with the image but one small
  * layout record per chunk, and no buffer is ever faulted in twice. (A restore copies with {@link PageInstaller}.)
+ * That is the {@link Route#PIPE pipe} route; by default a copy takes the {@link Route#SPLICE splice} route, on two
+ * threads that each read and write their own range of the file.
  */
 final class PagePipe {
     /** Bytes per chunk; a chunk is also at most {@link RemoteMemory#IOV_MAX} ranges. */
@@ -142,10 +144,11 @@ final class PagePipe {
             Math.min(2, Runtime.getRuntime().availableProcessors()));
     /**
      * Bytes per write (or splice) into the file. A write allocates page-cache folios as large as itself, and on this
-     * project's VMs (memory the host takes back while free, in 2 MiB blocks) a megabyte folio lands on memory the
-     * host must fault in again, page by page, inside the copy: 1 MiB writes cost 3 times the CPU of 256 KiB ones on
-     * ext4 (1.1 s against 0.35 s a GiB, ManyWritesBench's numbers in PagePipe's commit). tmpfs, whose folios are
-     * single pages, does not care.
+     * project's VMs (free memory handed back to the host in 2 MiB blocks) megabyte folios tend to land on memory the
+     * host must fault in again, page by page, inside the copy: by hand, 1 MiB writes of a fresh 1 GiB file on ext4
+     * took 0.33 to 1.5 s of CPU (about 1 s most times) where 256 and 512 KiB writes took 0.32 to 0.42 s
+     * (PageCacheWriteBench measures it; the bench's 1 GiB disk row is the figure that counts). tmpfs, whose folios
+     * are single pages, does not care.
      */
     static final int WRITE_PIECE = Integer.getInteger("cryo.pages.writePiece", 256 << 10);
     /** Fault each chunk's pages of the map in with one madvise before the copy (instead of one fault a page). */
