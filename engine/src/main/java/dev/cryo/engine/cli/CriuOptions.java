@@ -103,7 +103,8 @@ final class CriuOptions {
     List<String> vethPairs = new ArrayList<>();
 
     @Option(names = "--empty-ns", paramLabel = "net", order = 133,
-            description = "no meaning: cryo restores no network namespace, so there is none to leave empty")
+            description = "restore: a container's network namespace is made new and empty (cryo restores no "
+                    + "network devices; runc asks for this)")
     String emptyNs;
 
     @Option(names = "--weak-sysctls", negatable = true, order = 134,
@@ -117,8 +118,8 @@ final class CriuOptions {
     List<String> joinNs = new ArrayList<>();
 
     @Option(names = {"-r", "--root"}, paramLabel = "PATH", order = 141,
-            description = "restore: refused, cryo restores no mount namespace and opens files at their own paths "
-                    + "(run it chrooted instead); ignored by dump")
+            description = "restore: the root mount of a container's images (their mount namespace is rebuilt on "
+                    + "it); refused for images of a tree without a mount namespace of its own; ignored by dump")
     String root;
 
     @Option(names = "--manage-cgroups", paramLabel = "MODE", arity = "0..1", fallbackValue = "soft", order = 142,
@@ -503,10 +504,6 @@ final class CriuOptions {
         if (!joinNs.isEmpty()) {
             return "--join-ns " + joinNs.get(0) + ": cryo restores into the namespaces it runs in; run it inside "
                     + "them (nsenter) instead";
-        }
-        if (root != null) {
-            return "--root " + root + ": cryo restores no mount namespace and opens files at their own paths; run it "
-                    + "chrooted into " + root + " instead";
         }
         if (lsmProfile != null) {
             return "--lsm-profile " + lsmProfile + ": cryo does not set AppArmor or SELinux profiles";

@@ -191,7 +191,7 @@ class CriuOptionListTest {
     /** Options that ask for what cryo does not have: refused in one line that names the option. */
     private static final Map<String, Set<String>> REFUSED = Map.of(
             "dump", Set.of("lazy-pages", "page-server", "stream", "ms"),
-            "restore", Set.of("lazy-pages", "page-server", "stream", "ms", "restore-sibling", "join-ns", "root",
+            "restore", Set.of("lazy-pages", "page-server", "stream", "ms", "restore-sibling", "join-ns",
                     "lsm-profile"));
 
     private void everyOptionIsAcceptedOrRefusedByName(String command) throws Exception {
