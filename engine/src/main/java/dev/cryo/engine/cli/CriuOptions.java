@@ -150,7 +150,8 @@ final class CriuOptions {
     String freezeCgroup;
 
     @Option(names = {"-M", "--ext-mount-map"}, paramLabel = "KEY:VAL", order = 149,
-            description = "no meaning: cryo dumps no mount namespace; repeatable")
+            description = "a container's external mount, as --external mnt[KEY]:VAL (dump: mountpoint to key; "
+                    + "restore: key to host path); repeatable")
     List<String> extMountMaps = new ArrayList<>();
 
     @Option(names = "--skip-mnt", paramLabel = "PATH", order = 150,
@@ -478,7 +479,15 @@ final class CriuOptions {
             }
             inherit.add(parsed);
         }
-        return new FileOptions(fileLocks, linkRemap, ghostLimitBytes(), ghostFiemap, inherit, external,
+        List<String> all = new ArrayList<>(external);
+        for (String m : extMountMaps) { // CRIU's older spelling of --external mnt[KEY]:VAL
+            int colon = m.indexOf(':');
+            if (colon <= 0) {
+                throw new UsageError("invalid argument for --ext-mount-map: " + m + " (KEY:VAL)");
+            }
+            all.add("mnt[" + m.substring(0, colon) + "]:" + m.substring(colon + 1));
+        }
+        return new FileOptions(fileLocks, linkRemap, ghostLimitBytes(), ghostFiemap, inherit, all,
                 evasiveDevices, fileValidation == null ? "buildid" : fileValidation, skipFileRwxCheck, forceIrmap,
                 irmapScanPaths);
     }

@@ -23,7 +23,7 @@ import java.util.Map;
 
 /**
  * The images of a container (engine/docs/containers.md): a tree whose root was pid 1 of a pid namespace of its own,
- * with its own mount, uts, ipc and net namespaces. The restore makes the root task with those namespaces new
+ * with its own mount, uts, ipc and net namespaces (or the pid namespace alone, as {@code unshare --pid --fork} makes). The restore makes the root task with those namespaces new
  * (clone3 with CLONE_NEW* and set_tid {1}, from the traced helper), then, by remote syscalls in it, rebuilds the
  * mounts under the caller's root ({@code --root}, runc's criu-root) and pivots into it, and sets the host and domain
  * names; every other task of the tree is then made inside, by the pids the images have. Everything is read and
@@ -62,10 +62,13 @@ final class ContainerRestore {
             }
             return null;
         }
-        if (!ownPid || !ownMnt) {
-            throw new CryoException(who + "it was dumped in a " + (ownPid ? "pid" : "mount") + " namespace of its own "
-                    + "but in the dumper's " + (ownPid ? "mount" : "pid") + " namespace; Cryo restores a container "
-                    + "only with both of its own");
+        if (!ownPid) {
+            throw new CryoException(who + "it was dumped in a mount namespace of its own but in the dumper's pid "
+                    + "namespace; Cryo restores a mount namespace only with the pid namespace of a container");
+        }
+        if (!ownMnt && options.root() != null) {
+            throw new CryoException(who + "--root " + options.root() + " is for a mount namespace of the images' own; "
+                    + "these share the dumper's (a pid namespace of their own only: unshare --pid)");
         }
         if (pid != 1) {
             throw new CryoException(who + "the root of a container's images must be its pid 1, not " + pid);
@@ -78,7 +81,7 @@ final class ContainerRestore {
                         + "restore");
             }
         }
-        long flags = CLONE_NEWPID | CLONE_NEWNS;
+        long flags = CLONE_NEWPID | (ownMnt ? CLONE_NEWNS : 0);
         if (ids.getNetNsId() != dumper.getNetNsId()) {
             if ((options.emptyNs() & CLONE_NEWNET) == 0) {
                 throw new CryoException(who + "it has a network namespace of its own, which Cryo does not dump or "
@@ -88,9 +91,11 @@ final class ContainerRestore {
         }
         utsns_entry uts = null;
         String current = "mountpoints-" + ids.getMntNsId() + ".img";
-        List<mnt_entry> entries;
+        List<mnt_entry> entries = null;
         try {
-            entries = dir.read(MountNamespace.imageName(ids.getMntNsId())).entries(mnt_entry.class);
+            if (ownMnt) {
+                entries = dir.read(MountNamespace.imageName(ids.getMntNsId())).entries(mnt_entry.class);
+            }
             if (ids.getUtsNsId() != dumper.getUtsNsId()) {
                 flags |= CLONE_NEWUTS;
                 current = "utsns-" + ids.getUtsNsId() + ".img";
@@ -110,8 +115,8 @@ final class ContainerRestore {
         if (root != null && !Files.isDirectory(root)) {
             throw new CryoException(who + "--root " + root + " is not a directory");
         }
-        MountNamespace.Restore plan = MountNamespace.Restore.plan(pid, entries, root, externalMounts(options),
-                dev -> dir.exists(TmpfsContents.imageName(dev)));
+        MountNamespace.Restore plan = entries == null ? null : MountNamespace.Restore.plan(pid, entries, root,
+                externalMounts(options), dev -> dir.exists(TmpfsContents.imageName(dev)));
         return new ContainerRestore(pid, flags, plan, uts);
     }
 
@@ -134,7 +139,7 @@ final class ContainerRestore {
 
     /** Where a file the images name (a path inside the container) is on the host before the mounts exist, or null. */
     Path hostPath(String name) {
-        return mounts.hostPath(name);
+        return mounts == null ? Path.of(name) : mounts.hostPath(name);
     }
 
     /**
@@ -142,7 +147,9 @@ final class ContainerRestore {
      * by remote syscalls in it; nothing of Cryo's own enters the namespaces.
      */
     void setUp(int hostPid, RemoteSyscall remote, RemoteScratch scratch, ImageDir dir, Log log) throws CryoException {
-        mounts.make(hostPid, remote, scratch, dir, log);
+        if (mounts != null) {
+            mounts.make(hostPid, remote, scratch, dir, log);
+        }
         if (uts != null) {
             try {
                 byte[] host = uts.getNodename().getBytes(java.nio.charset.StandardCharsets.UTF_8);
@@ -155,8 +162,8 @@ final class ContainerRestore {
                 throw new CryoException("cannot restore pid " + pid + ": cannot set its host name: " + e.getMessage(), e);
             }
         }
-        log.info("container namespaces of pid %d (host pid %d) made: flags 0x%x, root %s", pid, hostPid, flags,
-                "pivoted");
+        log.info("container namespaces of pid %d (host pid %d) made: flags 0x%x%s", pid, hostPid, flags,
+                mounts != null ? ", mounts rebuilt and root pivoted" : "");
     }
 
     /** For messages: what was made. */
