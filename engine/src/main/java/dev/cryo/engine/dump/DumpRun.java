@@ -694,7 +694,11 @@ final class DumpRun {
         }
         releasedAt = System.nanoTime();
         killed = true;
-        for (TaskDump t : tasks.values()) {
+        // children first: a pid namespace's init (a container's) exits only once every task of its namespace is
+        // reaped, and its traced children are released by their tracers' waits, not by its own
+        List<TaskDump> order = new ArrayList<>(tasks.values());
+        java.util.Collections.reverse(order);
+        for (TaskDump t : order) {
             t.onTracer(() -> {
                 try {
                     t.reapKilled();

@@ -905,7 +905,7 @@ final class TaskBuilder {
                 got = inherited != null ? dev.cryo.engine.resource.InheritedFds.give(ctx, inherited, "fd " + first.getFd())
                         : kind.restore(ctx, file, first); // --inherit-fd: the restorer's fd stands for the file
                 if (shared.isShared(file.getId())) {
-                    shared.take(pid, got, file.getId());
+                    shared.take(host, got, file.getId());
                 }
             }
             for (fdinfo_entry fd : group) {

@@ -104,6 +104,7 @@ class CriuOptionListTest {
             case "network-lock" -> "skip";
             case "file-validation" -> "filesize";
             case "empty-ns" -> "net";
+            case "ext-mount-map" -> "/out:/tmp/out";
             case "inherit-fd" -> "fd[3]:pipe:[4242]";
             case "ghost-limit" -> "2M";
             case "pre-dump-mode" -> "read";
