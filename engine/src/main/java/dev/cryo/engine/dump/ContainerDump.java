@@ -31,7 +31,8 @@ import java.util.Map;
  *
  * <p>The restore makes such images a container again ({@code restore/ContainerRestore}). Not dumped yet: SysV IPC
  * objects of the container's own ipc namespace (a container holding some is refused, before anything is touched), a
- * net namespace's devices (runc asks for an empty one on restore); pre-dumps of a container are refused.
+ * net namespace's devices (runc asks for an empty one on restore). Pre-dumps and --track-mem work as for any tree,
+ * the previous images named by the pids inside.
  */
 final class ContainerDump {
     /** Namespaces by the order CRIU numbers a task's own: pid, net, ipc, uts, mnt. */
@@ -82,11 +83,6 @@ final class ContainerDump {
                 throw new CryoException(who + "the container has a " + kind + " namespace of its own, which Cryo "
                         + "cannot dump yet; run it in the host's " + kind + " namespace");
             }
-        }
-        String init = "it is the init of a pid namespace of its own (NSpid " + pid + " 1), a container's; ";
-        if (options.preDump() || options.prevImagesDir() != null || options.trackMem()) {
-            throw new CryoException(who + init + "Cryo cannot pre-dump a container or track its memory yet: dump it "
-                    + "in one go");
         }
         if (!sameAsMine(pid, "ipc") && hasSysvObjects(pid)) {
             // they would be lost: the images do not hold them yet, and a dump without --leave-running ends the tree

@@ -167,7 +167,7 @@ final class DumpRun {
                 // each task's parent images and tracker; refuses before the tree is touched
                 List<Integer> live = new ArrayList<>();
                 tasks.values().stream().filter(t -> !t.zombie()).forEach(t -> live.add(t.pid()));
-                incremental = IncrementalTree.prepare(options, proc, log, live);
+                incremental = IncrementalTree.prepare(options, proc, log, live, container::innerKnown);
             }
             try {
                 dir = ImageDir.create(options.imagesDir(), DirectFiles::write);
