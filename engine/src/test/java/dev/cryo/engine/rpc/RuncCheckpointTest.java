@@ -66,12 +66,17 @@ class RuncCheckpointTest {
 
     /** A bundle whose rootfs holds only a static counter, run as the container's init with stdio on pipes. */
     private Path bundle() throws Exception {
+        return bundle(CProgram.counter(100_000));
+    }
+
+    /** A bundle whose rootfs holds only {@code source} built static as /counter, the container's init. */
+    private Path bundle(String source) throws Exception {
         Path bundle = tmp.resolve("bundle");
         Path rootfs = Files.createDirectories(bundle.resolve("rootfs"));
         for (String d : List.of("proc", "dev", "sys", "tmp")) {
             Files.createDirectories(rootfs.resolve(d));
         }
-        CProgram.compile(rootfs, "counter", CProgram.counter(100_000), "-static");
+        CProgram.compile(rootfs, "counter", source, "-static", "-pthread");
         Process spec = new ProcessBuilder(RUNC.toString(), "spec", "--bundle", bundle.toString())
                 .redirectErrorStream(true).start();
         assertTrue(spec.waitFor(60, TimeUnit.SECONDS) && spec.exitValue() == 0, "runc spec");
@@ -252,6 +257,81 @@ class RuncCheckpointTest {
         hostPidIsOneInside(initPid(id3));
         await().atMost(Duration.ofSeconds(60)).until(() -> again.size() >= 3);
         assertCountsFrom(last + 1, again, "the count goes on from the last line before the checkpoint");
+    }
+
+    /**
+     * A tree in the container: the init forks two children, each with a second thread counting; every line names who
+     * printed it. A pre-dump, then the final checkpoint on it (the container ends), then a restore: the same pids and
+     * tids inside, and each counter goes on from its last line.
+     */
+    private static final String FAMILY = """
+            #include <stdio.h>
+            #include <unistd.h>
+            #include <pthread.h>
+            static volatile long ticks;
+            static void *tick(void *a) { for (;;) { ticks++; usleep(50000); } return a; }
+            int main(void) {
+                setvbuf(stdout, NULL, _IOLBF, 0);
+                for (int k = 0; k < 2; k++) {
+                    if (fork() == 0) {
+                        pthread_t t;
+                        pthread_create(&t, 0, tick, 0);
+                        for (int i = 0;; i++) { printf("child%d %d %d\\n", k, getpid(), i); usleep(100000); }
+                    }
+                }
+                for (int i = 0;; i++) { printf("init %d %d\\n", getpid(), i); usleep(100000); }
+            }
+            """;
+
+    @Test
+    void aTreeInAContainerIsPreDumpedCheckpointedAndRestored() throws Exception {
+        Path bundle = bundle(FAMILY);
+        String id = "cryo-family-" + ProcessHandle.current().pid();
+        Lines lines = runContainer(bundle, id, tmp.resolve("family.txt"));
+        await().atMost(Duration.ofSeconds(60)).until(() -> lines.get().stream().filter(l -> l.startsWith("child1"))
+                .count() >= 2);
+        int host = hostPidIsOneInside(initPid(id));
+        Path criu = CryoAsCriu.write(tmp);
+        Path pre = Files.createDirectories(tmp.resolve("pre"));
+        Result r = runc(List.of("--criu", criu.toString(), "checkpoint", "--pre-dump", "--image-path", pre.toString(), id));
+        assertEquals(0, r.exit(), r.output() + Files.readString(pre.resolve("dump.log")));
+        assertEquals(host, initPid(id), "a pre-dump leaves it running");
+        Path img = Files.createDirectories(tmp.resolve("final"));
+        r = runc(List.of("--criu", criu.toString(), "checkpoint", "--parent-path", "../pre", "--image-path",
+                img.toString(), id));
+        assertEquals(0, r.exit(), r.output() + Files.readString(img.resolve("dump.log")));
+        assertTrue(Files.readString(img.resolve("dump.log")).contains("left to the parent"), "incremental");
+        await().atMost(Duration.ofSeconds(30)).until(() -> !Files.exists(Path.of("/proc/" + host)));
+        java.util.Map<String, String> lastOf = new java.util.HashMap<>();
+        for (String l : lines.get()) {
+            String[] f = l.split(" ");
+            lastOf.put(f[0] + " " + f[1], f[2]);
+        }
+        assertEquals(3, lastOf.size(), "three printers: " + lastOf);
+
+        String id2 = id + "-restored";
+        Lines restored = new Lines(tmp.resolve("family2.txt"));
+        assertEquals(0, restoreContainer(criu, bundle, img, id2, restored.file()), "runc restore: "
+                + Files.readString(img.resolve("restore.log")));
+        int host2 = hostPidIsOneInside(initPid(id2));
+        await().atMost(Duration.ofSeconds(60)).until(() -> restored.get().stream().map(l -> l.split(" ")[0])
+                .distinct().count() == 3);
+        java.util.Map<String, Integer> firstOf = new java.util.HashMap<>();
+        for (String l : restored.get()) {
+            String[] f = l.split(" ");
+            firstOf.putIfAbsent(f[0] + " " + f[1], Integer.parseInt(f[2]));
+        }
+        assertEquals(lastOf.keySet(), firstOf.keySet(), "the same printers with the same pids inside");
+        firstOf.forEach((who, first) -> assertEquals(Integer.parseInt(lastOf.get(who)) + 1, first,
+                who + " goes on from its last line"));
+        long threads = ProcessHandle.of(host2).orElseThrow().children().mapToLong(c -> {
+            try (var tasks = Files.list(Path.of("/proc/" + c.pid() + "/task"))) {
+                return tasks.count();
+            } catch (java.io.IOException e) {
+                return 0;
+            }
+        }).sum();
+        assertEquals(4, threads, "each child with its second thread");
     }
 
     /** The restore's failures leave nothing: no task, no mount of the host's, no held pid. */
