@@ -319,7 +319,7 @@ public final class TmpfsContents {
         if (d.length < size) {
             throw new IOException("the archive ends inside an entry");
         }
-        skip(in, padding(size));
+        skipExactly(in, padding(size));
         return d;
     }
 
@@ -334,7 +334,7 @@ public final class TmpfsContents {
             out.write(buf, 0, n);
             left -= n;
         }
-        skip(in, padding(size));
+        skipExactly(in, padding(size));
     }
 
     private static long padding(long size) {
@@ -343,7 +343,11 @@ public final class TmpfsContents {
 
     /** Skips {@code size} bytes of data and the padding after them. */
     private static void skip(java.io.InputStream in, long size) throws IOException {
-        long left = size == 0 ? 0 : size + padding(size);
+        skipExactly(in, size + padding(size));
+    }
+
+    private static void skipExactly(java.io.InputStream in, long bytes) throws IOException {
+        long left = bytes;
         while (left > 0) {
             long n = in.skip(left);
             if (n <= 0) {
