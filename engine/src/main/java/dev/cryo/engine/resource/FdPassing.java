@@ -38,6 +38,19 @@ public final class FdPassing {
     }
 
     /**
+     * As {@link #give(int, RemoteSyscall, RemoteScratch, int, int)}, with a page of its own mapped in the task for the
+     * call and unmapped after it (for callers without a scratch page at hand).
+     */
+    public static int give(int pid, RemoteSyscall remote, int mine) throws SyscallException {
+        RemoteScratch page = RemoteScratch.map(new dev.cryo.engine.mem.RemoteMemory(pid), remote, 0, 4096);
+        try {
+            return give(pid, remote, page, 0, mine);
+        } finally {
+            page.release();
+        }
+    }
+
+    /**
      * Puts Cryo's fd {@code mine} into task {@code pid} (host pid); returns its number there (close-on-exec set).
      * Uses {@link #SCRATCH} bytes of the task's scratch page at {@code offset}.
      */
