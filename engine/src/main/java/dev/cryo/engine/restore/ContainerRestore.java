@@ -16,7 +16,6 @@ import dev.cryo.image.proto.utsns_entry;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -164,15 +163,5 @@ final class ContainerRestore {
         }
         log.info("container namespaces of pid %d (host pid %d) made: flags 0x%x%s", pid, hostPid, flags,
                 mounts != null ? ", mounts rebuilt and root pivoted" : "");
-    }
-
-    /** For messages: what was made. */
-    @Override
-    public String toString() {
-        List<String> ns = new ArrayList<>();
-        if ((flags & CLONE_NEWNET) != 0) {
-            ns.add("net (empty)");
-        }
-        return "container namespaces 0x" + Long.toHexString(flags) + " " + ns;
     }
 }
