@@ -1,6 +1,7 @@
 package dev.cryo.conformance.cases;
 
 import dev.cryo.conformance.check.Check;
+import dev.cryo.conformance.engine.Feature;
 
 import java.time.Duration;
 import java.util.List;
@@ -29,6 +30,9 @@ public final class FdCases {
                         Scenario.cycles(2, moment).withOptions(List.of("--file-locks"), List.of("--file-locks")),
                         Check.standard()),
                 new Case("fifo", Fixture.quiet("fifo"), Scenario.cycles(2, moment), Check.standard()),
+                // pidfds: of children (CLONE_PIDFD, pidfd_open), of itself, of a zombie, of a reaped child
+                new Case("pidfd", Fixture.quiet("pidfd"), Scenario.cycles(2, moment), Check.standard())
+                        .needing(Feature.PROCESS_TREES),
                 // not an fd, but issue 13's too: the prctl flags /proc does not show
                 new Case("task-flags", Fixture.quiet("task-flags"), Scenario.cycles(2, moment), Check.standard()),
                 new Case("netlink", Fixture.quiet("netlink"), Scenario.cycles(2, moment), Check.standard()),

@@ -30,7 +30,7 @@ import java.util.List;
  */
 public final class Pidfd implements FdKind {
     static final int O_RDWR = 2, O_NONBLOCK = 04000, PIDFD_THREAD = 0200, O_CLOEXEC = 02000000;
-    private static final String DEAD = "pidfd: a dead pid's first fd, by inode";
+    private static final String DEAD = "pidfd: stand-ins of reaped processes, by inode";
 
     @Override
     public fd_types type() {
@@ -139,40 +139,31 @@ public final class Pidfd implements FdKind {
     }
 
     /**
-     * A pidfd of a process reaped before the dump: Cryo starts a stand-in, opens a pidfd of it, kills and reaps
-     * it, and gives the task that pidfd. Every pidfd of the same reaped process (the same pidfs inode) points at the
-     * same stand-in: the later ones are copies of the first task's (one open file description).
+     * A pidfd of a process reaped before the dump: a stand-in (Cryo's helper process) is started for each reaped
+     * process (each pidfs inode) the first time one of its pidfds is met, every pidfd of it is a new pidfd_open of
+     * the stand-in with its own flags (one open file description each, as they were), and the stand-in is killed
+     * and reaped when Cryo's copies of shared files go: once every task is built, before any runs. Its pidfds then
+     * read as a process long gone (SIGKILL, as CRIU's stand-in).
      */
     @SuppressWarnings("unchecked")
     private static int reaped(FdRestoreContext ctx, pidfd_entry e, int number, int flags) throws SyscallException,
             CryoException {
-        var firsts = (java.util.Map<Integer, int[]>) ctx.state().computeIfAbsent(DEAD, k -> new java.util.HashMap<>());
-        int[] first = firsts.get(e.getIno());
-        int mine;
-        if (first != null) {
-            int holder = (int) Syscall.call("pidfd_open(" + first[0] + ")", Syscall.PIDFD_OPEN, first[0], 0);
-            try {
-                mine = (int) Syscall.call("pidfd_getfd(" + first[0] + ", " + first[1] + ")", Syscall.PIDFD_GETFD,
-                        holder, first[1], 0);
-            } finally {
-                Syscall.raw(Syscall.CLOSE, holder);
-            }
-        } else {
-            int standIn = HelperProcess.spawn();
-            try {
-                mine = (int) Syscall.call("pidfd_open(stand-in " + standIn + ")", Syscall.PIDFD_OPEN, standIn, flags);
-            } finally {
-                Syscall.raw(Syscall.KILL, standIn, 9);
-                Syscall.raw(Syscall.WAIT4, standIn, 0, 0, 0); // reaped: its pidfd reads as a process long gone
-            }
+        var standIns = (java.util.Map<Integer, Integer>) ctx.state().computeIfAbsent(DEAD, k -> new java.util.HashMap<>());
+        Integer standIn = standIns.get(e.getIno());
+        if (standIn == null) {
+            int p = HelperProcess.spawn();
+            standIn = p;
+            standIns.put(e.getIno(), p);
+            SharedFiles.of(ctx).atClose(() -> {
+                Syscall.raw(Syscall.KILL, p, 9);
+                Syscall.raw(Syscall.WAIT4, p, 0, 0, 0);
+            });
         }
+        int mine = (int) Syscall.call("pidfd_open(stand-in " + standIn + ")", Syscall.PIDFD_OPEN, standIn, flags);
         try {
             int got = SharedFiles.of(ctx).give(ctx, mine);
-            if (first == null) {
-                firsts.put(e.getIno(), new int[]{ctx.pid(), number});
-            }
-            ctx.log().debug("pid %d: fd %d is a pidfd of a reaped process (inode %d)%s", ctx.pid(), number,
-                    e.getIno(), first != null ? ", the same as pid " + first[0] + "'s fd " + first[1] : "");
+            ctx.log().debug("pid %d: fd %d is a pidfd of a reaped process (inode %d): of stand-in %d, killed before "
+                    + "the tree runs", ctx.pid(), number, e.getIno(), standIn);
             return got;
         } finally {
             Syscall.raw(Syscall.CLOSE, mine);
