@@ -26,6 +26,7 @@ public final class FdCases {
                         Scenario.cycles(2, moment).withOptions(List.of("--link-remap"), List.of()), Check.standard()),
                 new Case("memfd-fd", Fixture.quiet("memfd-fd"), Scenario.cycles(2, moment), Check.standard()),
                 new Case("opath", Fixture.quiet("opath"), Scenario.cycles(2, moment), Check.standard()),
+                new Case("devices", Fixture.quiet("devices"), Scenario.cycles(2, moment), Check.standard()),
                 new Case("file-locks", Fixture.quiet("file-locks"),
                         Scenario.cycles(2, moment).withOptions(List.of("--file-locks"), List.of("--file-locks")),
                         Check.standard()),
