@@ -33,6 +33,12 @@ public final class SocketCases {
                                 List.of("--inherit-fd", "fd[7]:socket:[{file:ext-ino}]"))
                         .restoringVia(List.of("{build}/unix-outside", "--role=connect", "--path={work}/peer.sock",
                                 "--fd=7", "--")), checks),
+                // the same with a pipe, as the stdout of `prog | tee log`: dumped as it is (CRIU needs no option),
+                // restored with --inherit-fd fd[7]:pipe:[INO], the restorer's fd 7 a new pipe the peer reads
+                new Case("pipe-outside-inherit", Fixture.quiet("unix-outside", "--mode=pipe"), Scenario.cycles(1, moment)
+                        .withOptions(List.of(), List.of("--inherit-fd", "fd[7]:pipe:[{file:ext-ino}]"))
+                        .restoringVia(List.of("{build}/unix-outside", "--role=connect", "--want=pipe",
+                                "--path={work}/peer.sock", "--fd=7", "--")), checks),
                 // the walk-through's options: the restored client sees its connection closed, reconnects and counts on
                 new Case("tcp-reconnect-walkthrough", new Fixture("sock-stream", List.of("--role=tcp-client",
                         "--peer={build}/sock-peer", "--reconnect=1", "--expect-reconnect=1", "--print=1",
