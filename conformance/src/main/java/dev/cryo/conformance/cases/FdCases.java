@@ -36,6 +36,9 @@ public final class FdCases {
                         .needing(Feature.PROCESS_TREES),
                 // not an fd, but issue 13's too: the prctl flags /proc does not show
                 new Case("task-flags", Fixture.quiet("task-flags"), Scenario.cycles(2, moment), Check.standard()),
+                // a process of another user (uid/gid 65534, supplementary groups, one capability), dumped and
+                // restored by root
+                new Case("creds", Fixture.quiet("creds"), Scenario.cycles(2, moment), Check.standard()),
                 new Case("netlink", Fixture.quiet("netlink"), Scenario.cycles(2, moment), Check.standard()),
                 // packet sockets: options, the interface it is bound to, a membership, a live capture on lo
                 new Case("packet", Fixture.quiet("packet"), Scenario.cycles(2, moment), Check.standard()),
