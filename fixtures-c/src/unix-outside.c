@@ -16,9 +16,9 @@
  * Verdict: the fd is a pipe's write end and a line written to it reaches the peer (which logs it to ./peer.log).
  *
  *   unix-outside [--mode=socket|pipe]               the fixture (its peer is a grandchild, outside the tree)
- *   unix-outside --role=connect [--want=socket|pipe] --path=P --fd=N -- PROGRAM ARGS...
+ *   unix-outside --role=connect [--want=socket|pipe|file] --path=P --fd=N -- PROGRAM ARGS...
  *                                                   connects to P, makes the socket (or the pipe the peer hands
- *                                                   over) fd N, runs PROGRAM
+ *                                                   over; or, with file, P itself opened O_RDWR) fd N, runs PROGRAM
  */
 #define _GNU_SOURCE
 #include "fx.h"
@@ -190,7 +190,10 @@ static int run_connected(int argc, char **argv)
 		fprintf(stderr, "unix-outside --role=connect: no program after --\n");
 		return 2;
 	}
-	s = connect_to(path);
+	if (!strcmp(fx_opt_str(argc, argv, "want", "socket"), "file"))
+		s = open(path, O_RDWR | O_NOCTTY); /* a file by its path: a terminal, for --inherit-fd fd[N]:tty[..] */
+	else
+		s = connect_to(path);
 	if (s >= 0 && !strcmp(fx_opt_str(argc, argv, "want", "socket"), "pipe")) {
 		/* the peer hands over the write end of a new pipe it reads */
 		char byte, ctl[CMSG_SPACE(sizeof(int))];

@@ -47,6 +47,12 @@ public final class FdCases {
                 new Case("pty", Fixture.quiet("pty"), Scenario.cycles(2, moment), Check.standard()),
                 new Case("pty-shell-job", Fixture.quiet("pty", "--outside"),
                         Scenario.cycles(2, moment).withOptions(List.of("-j"), List.of("-j")), Check.standard()),
+                // the same terminal named as CRIU's callers name it instead of -j: dumped with --external
+                // tty[RDEV:DEV], restored with --inherit-fd fd[5]:tty[RDEV:DEV], the restorer's fd 5 the same slave
+                new Case("pty-external-inherit", Fixture.quiet("pty", "--outside"), Scenario.cycles(1, moment)
+                        .withOptions(List.of("--external", "{file:ext-tty}"), List.of("--inherit-fd", "fd[5]:{file:ext-tty}"))
+                        .restoringVia(List.of("{build}/unix-outside", "--role=connect", "--want=file",
+                                "--path={file:ext-tty-path}", "--fd=5", "--")), Check.standard()),
                 // bytes in flight in a pty, both ways (tty-data.img); -R: read at the dump, they must be put back
                 new Case("pty-data", Fixture.quiet("pty-data"), Scenario.cycles(2, moment), Check.standard()),
                 new Case("pty-data-R", Fixture.quiet("pty-data"), Scenario.cycles(1, moment).leavingRunning(false),
