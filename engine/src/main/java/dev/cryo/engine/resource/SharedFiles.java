@@ -24,6 +24,7 @@ public final class SharedFiles implements AutoCloseable {
     private final Set<Integer> shared;
     private final Map<Integer, Integer> byFileId = new HashMap<>();
     private final List<Integer> ours = new ArrayList<>();
+    private final List<Runnable> atClose = new ArrayList<>();
 
     /** @param shared the ids of files.img entries that more than one task's fdinfo names */
     public SharedFiles(Set<Integer> shared) {
@@ -68,6 +69,12 @@ public final class SharedFiles implements AutoCloseable {
 
     /** Puts Cryo's fd {@code mine} into the task; returns its fd there, close-on-exec cleared. */
     public int give(FdRestoreContext ctx, int mine) throws SyscallException {
+        if (FdPassing.needed(ctx.pid())) { // a container's task: Cryo has no pid in its namespace
+            int fd = FdPassing.give(ctx.pid(), ctx.syscall(), ctx.scratch(), ctx.scratch().size() - FdPassing.SCRATCH,
+                    mine);
+            ctx.syscall().call("fcntl(F_SETFD)", Syscall.FCNTL, fd, F_SETFD, 0);
+            return fd;
+        }
         long me = ProcessHandle.current().pid();
         int pidfd = (int) ctx.syscall().call("pidfd_open(cryo)", Syscall.PIDFD_OPEN, me, 0);
         try {
@@ -79,9 +86,16 @@ public final class SharedFiles implements AutoCloseable {
         }
     }
 
+    /** Work for when Cryo's copies go (every task built, none running yet; or a failed restore). */
+    public void atClose(Runnable work) {
+        atClose.add(work);
+    }
+
     /** Cryo's copies go: a pipe's reader sees its end once the tasks' writers close, not Cryo's. */
     @Override
     public void close() {
+        atClose.forEach(Runnable::run);
+        atClose.clear();
         for (int fd : ours) {
             Syscall.raw(Syscall.CLOSE, fd);
         }
