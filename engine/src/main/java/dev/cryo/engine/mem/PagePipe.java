@@ -144,11 +144,11 @@ final class PagePipe {
             Math.min(2, Runtime.getRuntime().availableProcessors()));
     /**
      * Bytes per write (or splice) into the file. A write allocates page-cache folios as large as itself, and on this
-     * project's VMs (free memory handed back to the host in 2 MiB blocks) megabyte folios tend to land on memory the
-     * host must fault in again, page by page, inside the copy: by hand, 1 MiB writes of a fresh 1 GiB file on ext4
-     * took 0.33 to 1.5 s of CPU (about 1 s most times) where 256 and 512 KiB writes took 0.32 to 0.42 s
-     * (PageCacheWriteBench measures it; the bench's 1 GiB disk row is the figure that counts). tmpfs, whose folios
-     * are single pages, does not care.
+     * project's VMs (free memory handed back to the host in 2 MiB blocks) megabyte folios land on memory the host
+     * must fault in again, page by page, inside the copy. PageCacheWriteBench (bench/results/jmh-pagecache-2026-12-05),
+     * a fresh 1 GiB file on ext4 written from a reused 1 MiB buffer, its memory freed 3 s before as between two dumps:
+     * 695 ms in 1 MiB writes, 156 ms in 256 KiB writes, 211 ms in 64 KiB writes. tmpfs, whose folios are single
+     * pages, does not care (by hand: 1 MiB writes as fast as smaller ones).
      */
     static final int WRITE_PIECE = Integer.getInteger("cryo.pages.writePiece", 256 << 10);
     /** Fault each chunk's pages of the map in with one madvise before the copy (instead of one fault a page). */
