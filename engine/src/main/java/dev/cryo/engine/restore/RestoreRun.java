@@ -498,7 +498,9 @@ final class RestoreRun {
             Freezer.freeze(helper, Ptrace.O_TRACESYSGOOD | Ptrace.O_TRACEFORK | Ptrace.O_TRACECLONE | Ptrace.O_EXITKILL);
             Ptrace.setSigmask(helper, -1L); // every task of the tree inherits it: no signal runs a handler while built
             NewTask h = new NewTask(helper, null);
-            long r = h.clone3(root, CLONE_PARENT);
+            // the resident service outlives the request: the root is the helper's child, left to the service's
+            // subreaper or init once the helper is gone, as a fresh cryo's exit leaves it (never the service's zombie)
+            long r = h.clone3(root, options.detached() && dev.cryo.engine.ResidentMode.on() ? 0 : CLONE_PARENT);
             checkCloned(root, r, "Cryo's helper " + helper);
             everMade.add(root);
             WaitStatus st = Ptrace.waitFor(root);
