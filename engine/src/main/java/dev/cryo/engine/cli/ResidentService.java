@@ -387,6 +387,7 @@ final class ResidentService {
             }
             chdir("/");
         }
+        log.debug("request %s served: %s, exit %d", r.id(), String.join(" ", r.args()), status);
         answer(r, "exit " + status);
     }
 
