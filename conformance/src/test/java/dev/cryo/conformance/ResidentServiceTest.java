@@ -18,13 +18,17 @@ import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.MethodOrderer;
+import org.junit.jupiter.api.Order;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestMethodOrder;
 
 /**
  * bin/cryo's hand-off to the resident service ({@code cryo service --resident}): the same stdout, stderr and exit
  * status as a fresh cryo, a fallback to a fresh cryo when the service is gone or stuck, and a dump and restore of a
  * fixture through the service. Each hand-off is checked in the service's log, so a silent fallback cannot pass.
  */
+@TestMethodOrder(MethodOrderer.OrderAnnotation.class)
 class ResidentServiceTest {
     static final Path CRYO = TestRig.REPO.resolve("bin/cryo");
     static Path serviceDir;
@@ -50,8 +54,8 @@ class ResidentServiceTest {
 
     @AfterAll
     static void stopService() throws Exception {
-        if (service == null) {
-            return;
+        if (service == null || !service.isAlive()) {
+            return; // never started, or stopped by the last test
         }
         Result stop = cryo(Map.of(), null, "service", "--resident", "--stop", "--dir", serviceDir.toString());
         assertEquals(0, stop.exit, stop.toString());
@@ -165,6 +169,48 @@ class ResidentServiceTest {
             assertEquals("PASS", Files.readString(result).strip());
         } finally {
             counter.destroyForcibly();
+        }
+    }
+
+    @Test
+    @Order(Integer.MAX_VALUE) // it stops the service
+    void sigtermToTheServiceDuringADumpPutsTheTargetBackAndEndsTheService() throws Exception {
+        Path fixture = TestRig.REPO.resolve("fixtures-c/build/memory");
+        assumeTrue(Files.isExecutable(fixture), "the C fixtures are not built: run `make fixtures` (make test does)");
+        Path work = Files.createTempDirectory("cryo-resident-sigterm");
+        Path ready = work.resolve("ready");
+        // 64 mappings, about 1 GiB written: a frozen window of hundreds of ms, long enough to be seen
+        ProcessBuilder pb = new ProcessBuilder("setsid", fixture.toString(), "--maps=64", "--pages=8192")
+                .redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")))
+                .redirectOutput(work.resolve("memory.out").toFile()).redirectErrorStream(true);
+        pb.environment().put("CRYO_FX_READY", ready.toString());
+        Process target = pb.start();
+        try {
+            await().atMost(Duration.ofMinutes(2)).until(() -> Files.exists(ready));
+            Path status = Path.of("/proc", Long.toString(target.pid()), "status");
+            Files.createDirectory(work.resolve("img"));
+            ProcessBuilder dump = new ProcessBuilder(CRYO.toString(), "dump", "-t", Long.toString(target.pid()), "-D",
+                    "img", "-o", "dump.log", "-v4").directory(work.toFile())
+                    .redirectOutput(work.resolve("dump.out").toFile()).redirectErrorStream(true);
+            dump.environment().put("CRYO_RESIDENT_DIR", serviceDir.toString());
+            Process client = dump.start();
+            await().atMost(Duration.ofMinutes(2)).pollInterval(Duration.ofMillis(1))
+                    .until(() -> Files.readString(status).contains("t (tracing stop)") || !client.isAlive());
+            assertTrue(client.isAlive(), "the frozen window was seen before the dump ended");
+            long pid = Long.parseLong(Files.readString(serviceDir.resolve("pid")).strip());
+            assertEquals(0, new ProcessBuilder("kill", "-TERM", Long.toString(pid)).start().waitFor());
+            assertTrue(client.waitFor(3, TimeUnit.MINUTES));
+            String out = Files.readString(work.resolve("dump.out"));
+            assertEquals(1, client.exitValue(), out);
+            assertTrue(out.contains("SIGTERM") && out.contains("put back"), out);
+            assertTrue(service.waitFor(2, TimeUnit.MINUTES), "the service ended after the request");
+            assertFalse(Files.exists(serviceDir.resolve("pid")), "its pid file is removed");
+            String state = Files.readString(status);
+            assertTrue(state.contains("TracerPid:\t0\n") && !state.contains("(stopped)") && !state.contains("tracing stop"),
+                    "the target runs, untraced:\n" + state);
+            assertTrue(target.isAlive());
+        } finally {
+            target.destroyForcibly();
         }
     }
 

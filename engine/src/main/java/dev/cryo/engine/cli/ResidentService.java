@@ -73,6 +73,8 @@ final class ResidentService {
     private static final List<String> CALLERS_OWN = List.of("--inherit-fd", "--status-fd", "--ps-socket", "--close",
             "--action-script", "--exec-cmd");
     private static final Set<String> SERVED = Set.of("dump", "pre-dump", "restore", "check", "show");
+    /** bin/cryo's own variables for starting a JVM: a caller with any of these set does not hand off at all. */
+    private static final Set<String> JVM_LAUNCH = Set.of("CRYO_CDS", "CRYO_JAVA", "CRYO_JAVA_OPTS");
     private static final String[] NAMESPACES = {"mnt", "pid", "net", "ipc", "uts", "user", "cgroup", "time"};
 
     private final Path dir;
@@ -409,7 +411,7 @@ final class ResidentService {
         for (String name : union(env.keySet(), ownEnvironment.keySet())) {
             boolean matters = name.equals("HOME") || name.equals("PATH") || name.equals("LANG") || name.startsWith("LC_")
                     || name.startsWith("CRIU_") || (name.startsWith("CRYO_") && !name.startsWith("CRYO_RESIDENT")
-                    && !name.equals("CRYO_CDS"));
+                    && !JVM_LAUNCH.contains(name));
             if (matters && !java.util.Objects.equals(env.get(name), ownEnvironment.get(name))) {
                 return "the caller's " + name + " differs from the service's";
             }
