@@ -219,7 +219,12 @@ final class ResidentService {
         }
     }
 
-    /** Pays the JVM's one-time costs now rather than in the first requests: the training run, then a few rehearsals. */
+    /**
+     * Pays the JVM's one-time costs now rather than in the first requests: the training run, then whole command lines
+     * on a helper of the service's own (a sleep): dump -R, dump, restore -d, each logging at -v4 into a scratch
+     * directory, so that the first request finds its classes loaded and its paths compiled (the rehearsal dumps of
+     * the training alone left a first real dump three times slower than the second).
+     */
     private void warmUp() {
         PrintStream sink = new PrintStream(OutputStream.nullOutputStream());
         try {
@@ -227,8 +232,40 @@ final class ResidentService {
         } catch (IOException | RuntimeException e) {
             log.debug("resident warm-up: %s", e);
         }
-        for (int i = 0; i < 4 && !stopping; i++) {
-            dev.cryo.engine.dump.Warmup.train();
+        Path scratch = null;
+        try {
+            scratch = Files.createTempDirectory("cryo-resident-warmup");
+            for (int round = 0; round < 5 && !stopping; round++) {
+                int helper = dev.cryo.engine.ptrace.HelperProcess.spawn();
+                String pid = Integer.toString(helper);
+                Path running = Files.createDirectories(scratch.resolve("r" + round));
+                Path dumped = Files.createDirectories(scratch.resolve("d" + round));
+                Main.run(new String[]{"dump", "-R", "-t", pid, "-D", running.toString(), "-o", "dump.log", "-v4"},
+                        sink, sink, InputStream.nullInputStream());
+                int dumpStatus = Main.run(new String[]{"dump", "-t", pid, "-D", dumped.toString(), "-o", "dump.log",
+                        "-v4"}, sink, sink, InputStream.nullInputStream());
+                Syscall.raw(Syscall.KILL, helper, 9); // gone already after a dump that worked
+                // the service's child: reaped (by the dump's clean-up, else here: ECHILD then), so its pid is free
+                Syscall.raw(Syscall.WAIT4, helper, 0, 0x40000000 /* __WALL */, 0);
+                if (dumpStatus == 0 && Main.run(new String[]{"restore", "-d", "-D", dumped.toString(), "-o",
+                        "restore.log", "-v4"}, sink, sink, InputStream.nullInputStream()) == 0) {
+                    Syscall.raw(Syscall.KILL, helper, 9); // no longer the service's child: init or a subreaper reaps it
+                }
+            }
+        } catch (IOException | dev.cryo.engine.sys.SyscallException | RuntimeException e) {
+            log.debug("resident warm-up: %s", e);
+        } finally {
+            if (scratch != null) {
+                deleteTree(scratch);
+            }
+        }
+    }
+
+    private static void deleteTree(Path dir) {
+        try (var walk = Files.walk(dir)) {
+            walk.sorted(java.util.Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+        } catch (IOException e) {
+            // a scratch directory under /tmp: left to the system's clean-up
         }
     }
 
