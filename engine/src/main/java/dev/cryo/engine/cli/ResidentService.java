@@ -39,7 +39,8 @@ import java.util.concurrent.LinkedBlockingQueue;
  * <p>Everything lives in one directory, root's, mode 0700 ({@code /run/cryo} unless {@code --dir}): whoever can
  * write there is root, so only root's requests are served. In it: {@code pid} (the service's pid, written once it
  * is ready), {@code requests} (a FIFO of request names, one a line), and per request {@code ID.req} (written by the
- * caller: NUL-separated fields {@code cryo-request-1, caller pid, reply fd, argument count, arguments...}) and the
+ * caller: NUL-separated fields {@code cryo-request-1, caller pid, reply fd, the fds holding its stdin, stdout and
+ * stderr, argument count, arguments...}) and the
  * spools {@code ID.1}, {@code ID.2} for output that cannot be written straight to the caller's own stdout or stderr.
  *
  * <p>A request is claimed by deleting its {@code ID.req}: a caller that gave up waiting deletes it first, and then
@@ -87,8 +88,12 @@ final class ResidentService {
     private int[] savedStdio;
     private final Map<String, String> ownEnvironment = System.getenv();
 
-    /** One claimed request: the caller, its reply pipe (open for writing), its arguments. */
-    record Request(String id, int caller, int reply, String[] args) {
+    /**
+     * One claimed request: the caller, its reply pipe (open for writing), the caller's fds that hold copies of its
+     * stdin, stdout and stderr (bash redirects its own 0, 1 and 2 for a moment while it writes the request), its
+     * arguments.
+     */
+    record Request(String id, int caller, int reply, int[] stdio, String[] args) {
     }
 
     ResidentService(Path dir, Log log) {
@@ -310,18 +315,22 @@ final class ResidentService {
             return;
         }
         List<String> fields = fields(content);
-        if (fields.size() < 4 || !fields.get(0).equals(MAGIC)) {
+        if (fields.size() < 7 || !fields.get(0).equals(MAGIC)) {
             return;
         }
         int caller, replyFd, argc;
+        int[] stdio = new int[3];
         try {
             caller = Integer.parseInt(fields.get(1));
             replyFd = Integer.parseInt(fields.get(2));
-            argc = Integer.parseInt(fields.get(3));
+            for (int i = 0; i < 3; i++) {
+                stdio[i] = Integer.parseInt(fields.get(3 + i));
+            }
+            argc = Integer.parseInt(fields.get(6));
         } catch (NumberFormatException e) {
             return;
         }
-        if (!id.startsWith(caller + ".") || fields.size() != 4 + argc) {
+        if (!id.startsWith(caller + ".") || fields.size() != 7 + argc) {
             return;
         }
         int reply;
@@ -331,7 +340,7 @@ final class ResidentService {
         } catch (IOException e) {
             return; // the caller is gone
         }
-        Request r = new Request(id, caller, reply, fields.subList(4, fields.size()).toArray(new String[0]));
+        Request r = new Request(id, caller, reply, stdio, fields.subList(7, fields.size()).toArray(new String[0]));
         if (stopping || !write(reply, "claimed\n")) {
             if (stopping) {
                 write(reply, "decline\n");
@@ -387,7 +396,8 @@ final class ResidentService {
         try {
             stdio[0] = callersStream(r, 0);
             stdio[1] = callersStream(r, 1);
-            stdio[2] = sameFile(proc, 1, 2) && stdio[1] >= 0 && isSpool(r, stdio[1]) ? dupHigh(stdio[1]) : callersStream(r, 2);
+            stdio[2] = sameFile(proc, r.stdio()[1], r.stdio()[2]) && stdio[1] >= 0 && isSpool(r, stdio[1])
+                    ? dupHigh(stdio[1]) : callersStream(r, 2);
             if (chdir(proc + "/cwd") != 0) {
                 answer(r, "decline");
                 return;
@@ -525,7 +535,7 @@ final class ResidentService {
      * reopened would have an offset of its own, a socket cannot be reopened); /dev/null for a missing stdin.
      */
     private int callersStream(Request r, int fd) throws IOException {
-        String path = "/proc/" + r.caller() + "/fd/" + fd;
+        String path = "/proc/" + r.caller() + "/fd/" + r.stdio()[fd];
         int type;
         try {
             type = DirectFiles.stat(path).mode() & S_IFMT;
