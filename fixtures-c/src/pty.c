@@ -15,6 +15,8 @@
  * P holds the master and answers "ping" with "pong"; its child C, on the slave (fds 0, 1, 2) with the same
  * termios, is what is dumped (it writes the ready marker). Verdict (SIGUSR2 to C): C checks fd 0 as above (not
  * the session, which -j gives the restorer's) and that a "ping" through the terminal comes back as "pong".
+ * C writes ./ext-tty (CRIU's name of its terminal, tty[RDEV:DEV]) and ./ext-tty-path, for the variant dumped with
+ * --external tty[RDEV:DEV] and restored with --inherit-fd fd[N]:tty[RDEV:DEV] instead of -j.
  */
 #define _GNU_SOURCE
 #include "fx.h"
@@ -27,6 +29,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <termios.h>
 #include <unistd.h>
@@ -219,6 +222,23 @@ static void outside_child(void)
 	char why[200], line[64];
 
 	take_slave();
+	{
+		/* CRIU's name of the terminal, tty[RDEV:DEV] (the kernel's dev_t encoding, hex), and its path: for a
+		   dump with --external tty[RDEV:DEV] and a restore given the terminal with --inherit-fd */
+		struct stat st;
+		FILE *f;
+		if (fstat(0, &st) == 0 && (f = fopen("ext-tty", "w")) != NULL) {
+			unsigned long long r = st.st_rdev, d = st.st_dev;
+			fprintf(f, "tty[%llx:%llx]\n",
+				(unsigned long long)((minor(r) & 0xff) | (major(r) << 8) | ((minor(r) & ~0xffu) << 12)),
+				(unsigned long long)((minor(d) & 0xff) | (major(d) << 8) | ((minor(d) & ~0xffu) << 12)));
+			fclose(f);
+		}
+		if ((f = fopen("ext-tty-path", "w")) != NULL) {
+			fprintf(f, "%s\n", name);
+			fclose(f);
+		}
+	}
 	fx_ready();
 	fx_wait_verify();
 	const char *bad = check_terminal(why, sizeof(why));

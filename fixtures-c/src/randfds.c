@@ -15,6 +15,8 @@
  *   fifo:N                           a FIFO in the fixture's directory, both ends held, N bytes in flight
  *   deleted:SIZE                     a file of SIZE bytes, unlinked, its offset inside
  *   null                             /dev/null
+ *   pidfd:self|child|reaped:nb|b     a pidfd (PIDFD_NONBLOCK or not) of itself, of a child that waits (killed
+ *                                    through it at the verdict), or of a child exited with 9 and reaped
  * Every byte written is a pattern of the fd's number, so a byte from another fd is seen.
  *
  * While running (every 50 ms, so after every restore and every dump -R) each fd checks what it can see without
@@ -42,6 +44,9 @@
 #include <sys/inotify.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -55,12 +60,16 @@
 #define MAX_MSGS 16
 #define MAX_WATCHES 3
 
-enum kind { EVENTFD, PIPE, UNIX, TIMERFD, SIGNALFD, INOTIFY, EPOLL, MEMFD, FIFO, DELETED, DEVNULL };
+enum kind { EVENTFD, PIPE, UNIX, TIMERFD, SIGNALFD, INOTIFY, EPOLL, MEMFD, FIFO, DELETED, DEVNULL, PIDFD };
+enum pidfd_of { SELF, CHILD, REAPED };
+#ifndef P_PIDFD
+#define P_PIDFD 3
+#endif
 
 struct fdx {
 	enum kind kind;
 	char text[64];	/* its spec, for messages */
-	int fd, other;	/* the checked fd (read end, receiving end); the other end or -1 */
+	int fd, other;	/* the checked fd (read end, receiving end); the other end or -1; a pidfd's pid */
 	long n;		/* eventfd count, pipe/fifo bytes, messages, sizes, watches */
 	int flag;	/* eventfd: semaphore; unix: socket type; memfd: seals; timerfd: clock */
 	long ivl, init; /* timerfd, ms */
@@ -181,6 +190,10 @@ static int parse_kind(const char *s, struct fdx *f, int index)
 		f->kind = DELETED, f->n = x;
 	} else if (!strcmp(s, "null")) {
 		f->kind = DEVNULL;
+	} else if (sscanf(s, "pidfd:%31[a-z]:%ld", a, &x) == 2 || sscanf(s, "pidfd:%31[a-z]", a) == 1) {
+		f->kind = PIDFD, f->flag = !strcmp(a, "self") ? SELF : !strcmp(a, "child") ? CHILD : REAPED;
+		f->init = strstr(s, ":nb") != NULL; /* PIDFD_NONBLOCK */
+		f->sig = 0;
 	} else {
 		return 0;
 	}
@@ -325,6 +338,30 @@ static void setup(int i)
 	case DEVNULL:
 		f->fd = open("/dev/null", O_RDWR);
 		break;
+	case PIDFD: {
+		pid_t pid = getpid();
+		if (f->flag != SELF) {
+			pid = fork();
+			if (pid < 0)
+				fx_fail("fork #%d: %s", i, strerror(errno));
+			if (pid == 0) {
+				prctl(PR_SET_PDEATHSIG, SIGKILL);
+				if (f->flag == REAPED)
+					_exit(9);
+				for (;;)
+					pause();
+			}
+		}
+		f->other = pid; /* the pid it names */
+		f->fd = (int)syscall(SYS_pidfd_open, pid, f->init ? O_NONBLOCK : 0);
+		if (f->fd >= 0 && f->flag == REAPED) {
+			siginfo_t si;
+			struct pollfd p = {.fd = f->fd, .events = POLLIN};
+			if (poll(&p, 1, 10000) != 1 || waitid(P_PIDFD, f->fd, &si, WEXITED)) /* EAGAIN before it exits */
+				fx_fail("waitid #%d: %s", i, strerror(errno));
+		}
+		break;
+	}
 	}
 	if (f->fd < 0)
 		fx_fail("#%d %s: %s", i, f->text, strerror(errno));
@@ -573,6 +610,19 @@ static void look(struct fdx *f)
 		if (!S_ISCHR(st.st_mode) || major(st.st_rdev) != 1 || minor(st.st_rdev) != 3)
 			bad(f, "is not /dev/null");
 		break;
+	case PIDFD: {
+		int pid = -2;
+		struct pollfd p = {.fd = f->fd, .events = POLLIN};
+		if (fdinfo(f->fd, "Pid:", v, sizeof(v)))
+			sscanf(v, "%d", &pid);
+		if (pid != (f->flag == REAPED ? -1 : f->other))
+			bad(f, "names pid %d, expected %d", pid, f->flag == REAPED ? -1 : f->other);
+		if (!(fcntl(f->fd, F_GETFL) & O_NONBLOCK) != !f->init)
+			bad(f, "O_NONBLOCK %s", f->init ? "lost" : "gained");
+		if ((poll(&p, 1, 0) == 1) != (f->flag == REAPED))
+			bad(f, "poll says %s", f->flag == REAPED ? "alive, expected exited" : "exited, expected alive");
+		break;
+	}
 	}
 }
 
@@ -677,6 +727,21 @@ static void use(struct fdx *f)
 		if (write(f->fd, "x", 1) != 1 || read(f->fd, &v, 8) != 0)
 			bad(f, "does not act as /dev/null");
 		break;
+	case PIDFD: {
+		long r = syscall(SYS_pidfd_send_signal, f->fd, f->flag == CHILD ? SIGKILL : 0, NULL, 0);
+		if (f->flag == REAPED ? (r == 0 || errno != ESRCH) : r != 0)
+			bad(f, "pidfd_send_signal: %s", r ? strerror(errno) : "delivered");
+		if (f->flag == CHILD) {
+			siginfo_t si;
+			struct pollfd p = {.fd = f->fd, .events = POLLIN};
+			memset(&si, 0, sizeof(si));
+			if (poll(&p, 1, 10000) != 1 || waitid(P_PIDFD, f->fd, &si, WEXITED) || si.si_pid != f->other
+			    || si.si_status != SIGKILL)
+				bad(f, "its child, killed through it, is not seen exiting (pid %d, status %d)", si.si_pid,
+				    si.si_status);
+		}
+		break;
+	}
 	default:
 		break;
 	}

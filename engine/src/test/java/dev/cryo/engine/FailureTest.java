@@ -88,6 +88,22 @@ class FailureTest {
         }
     }
 
+    /** io_uring (CRIU cannot checkpoint it either) and fanotify: refused by name, the process untouched. */
+    @Test
+    void ioUringAndFanotifyAreRefusedWithTheirNames() throws Exception {
+        // io_uring_setup(1, params) and fanotify_init(FAN_CLASS_NOTIF, O_RDONLY): raw syscalls, no liburing
+        try (Target t = startCounterWith("static long params[16]; syscall(425, 1, params);")) {
+            String m = dumpError(t.pid());
+            assertTrue(m.contains("fd 3") && m.contains("io_uring"), m);
+            keepsCounting(t);
+        }
+        try (Target t = startCounterWith("syscall(300, 0, 0);")) {
+            String m = dumpError(t.pid());
+            assertTrue(m.contains("fd 3") && m.contains("fanotify"), m);
+            keepsCounting(t);
+        }
+    }
+
     @Test
     void threadedDumpFailingWhileFrozenLetsEveryThreadRunOn() throws Exception {
         try (Target t = startCounterWith("pthread_t th[3]; for (int k = 0; k < 3; k++) pthread_create(&th[k], NULL, idle, NULL);")) {

@@ -1,6 +1,7 @@
 package dev.cryo.conformance.cases;
 
 import dev.cryo.conformance.check.Check;
+import dev.cryo.conformance.engine.Feature;
 
 import java.time.Duration;
 import java.util.List;
@@ -25,12 +26,19 @@ public final class FdCases {
                         Scenario.cycles(2, moment).withOptions(List.of("--link-remap"), List.of()), Check.standard()),
                 new Case("memfd-fd", Fixture.quiet("memfd-fd"), Scenario.cycles(2, moment), Check.standard()),
                 new Case("opath", Fixture.quiet("opath"), Scenario.cycles(2, moment), Check.standard()),
+                new Case("devices", Fixture.quiet("devices"), Scenario.cycles(2, moment), Check.standard()),
                 new Case("file-locks", Fixture.quiet("file-locks"),
                         Scenario.cycles(2, moment).withOptions(List.of("--file-locks"), List.of("--file-locks")),
                         Check.standard()),
                 new Case("fifo", Fixture.quiet("fifo"), Scenario.cycles(2, moment), Check.standard()),
+                // pidfds: of children (CLONE_PIDFD, pidfd_open), of itself, of a zombie, of a reaped child
+                new Case("pidfd", Fixture.quiet("pidfd"), Scenario.cycles(2, moment), Check.standard())
+                        .needing(Feature.PROCESS_TREES),
                 // not an fd, but issue 13's too: the prctl flags /proc does not show
                 new Case("task-flags", Fixture.quiet("task-flags"), Scenario.cycles(2, moment), Check.standard()),
+                // a process of another user (uid/gid 65534, supplementary groups, one capability), dumped and
+                // restored by root
+                new Case("creds", Fixture.quiet("creds"), Scenario.cycles(2, moment), Check.standard()),
                 new Case("netlink", Fixture.quiet("netlink"), Scenario.cycles(2, moment), Check.standard()),
                 // packet sockets: options, the interface it is bound to, a membership, a live capture on lo
                 new Case("packet", Fixture.quiet("packet"), Scenario.cycles(2, moment), Check.standard()),
@@ -39,6 +47,12 @@ public final class FdCases {
                 new Case("pty", Fixture.quiet("pty"), Scenario.cycles(2, moment), Check.standard()),
                 new Case("pty-shell-job", Fixture.quiet("pty", "--outside"),
                         Scenario.cycles(2, moment).withOptions(List.of("-j"), List.of("-j")), Check.standard()),
+                // the same terminal named as CRIU's callers name it instead of -j: dumped with --external
+                // tty[RDEV:DEV], restored with --inherit-fd fd[5]:tty[RDEV:DEV], the restorer's fd 5 the same slave
+                new Case("pty-external-inherit", Fixture.quiet("pty", "--outside"), Scenario.cycles(1, moment)
+                        .withOptions(List.of("--external", "{file:ext-tty}"), List.of("--inherit-fd", "fd[5]:{file:ext-tty}"))
+                        .restoringVia(List.of("{build}/unix-outside", "--role=connect", "--want=file",
+                                "--path={file:ext-tty-path}", "--fd=5", "--")), Check.standard()),
                 // bytes in flight in a pty, both ways (tty-data.img); -R: read at the dump, they must be put back
                 new Case("pty-data", Fixture.quiet("pty-data"), Scenario.cycles(2, moment), Check.standard()),
                 new Case("pty-data-R", Fixture.quiet("pty-data"), Scenario.cycles(1, moment).leavingRunning(false),

@@ -98,6 +98,29 @@ public record Scenario(int cycles, int preDumps, List<PageWrite> writes, boolean
                 restoreOptions, fixtureArgs);
     }
 
+    /** Marks a restore option that is a word of the launcher the restore runs under instead (see {@link #launcher}). */
+    static final String VIA = "via:";
+
+    /**
+     * The same scenario with its restores run under {@code launcher} (a fixture's program that opens the fds the
+     * restorer must hold, for {@code --inherit-fd}, then runs the engine's command line given after it). Its words,
+     * like the options, may use {@code {work}}, {@code {build}} and {@code {file:NAME}}.
+     */
+    public Scenario restoringVia(List<String> launcher) {
+        List<String> restore = new java.util.ArrayList<>(launcher.stream().map(w -> VIA + w).toList());
+        restore.addAll(restoreOptions);
+        return withOptions(dumpOptions, restore);
+    }
+
+    /** The launcher's words among restore options ({@link #restoringVia}); none for most scenarios. */
+    public static List<String> launcher(List<String> restoreOptions) {
+        return restoreOptions.stream().filter(o -> o.startsWith(VIA)).map(o -> o.substring(VIA.length())).toList();
+    }
+
+    public static List<String> withoutLauncher(List<String> restoreOptions) {
+        return restoreOptions.stream().filter(o -> !o.startsWith(VIA)).toList();
+    }
+
     /** Whether each cycle ends in a restore (else the original process carries on after {@code dump -R}). */
     public boolean restores() {
         return !leaveRunning || restoreAfterLeaveRunning;

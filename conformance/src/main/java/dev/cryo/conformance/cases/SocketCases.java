@@ -25,6 +25,20 @@ public final class SocketCases {
                 new Case("tcp-server-ipv6", stream("tcp-server", "--v6=1"), established, checks),
                 new Case("udp", stream("udp"), Scenario.cycles(2, moment), checks),
                 new Case("unix-socketpair", Fixture.quiet("unix-pair"), Scenario.cycles(2, moment), checks),
+                // a unix stream connection to a peer outside the tree, as CRIU's callers do it: dumped with
+                // --external unix[INO], restored with --inherit-fd fd[7]:socket:[INO], the restorer's fd 7 a new
+                // connection to the same peer (made by the fixture's connect role, which runs the restore)
+                new Case("unix-outside-peer", Fixture.quiet("unix-outside"), Scenario.cycles(1, moment)
+                        .withOptions(List.of("--external", "unix[{file:ext-ino}]"),
+                                List.of("--inherit-fd", "fd[7]:socket:[{file:ext-ino}]"))
+                        .restoringVia(List.of("{build}/unix-outside", "--role=connect", "--path={work}/peer.sock",
+                                "--fd=7", "--")), checks),
+                // the same with a pipe, as the stdout of `prog | tee log`: dumped as it is (CRIU needs no option),
+                // restored with --inherit-fd fd[7]:pipe:[INO], the restorer's fd 7 a new pipe the peer reads
+                new Case("pipe-outside-inherit", Fixture.quiet("unix-outside", "--mode=pipe"), Scenario.cycles(1, moment)
+                        .withOptions(List.of(), List.of("--inherit-fd", "fd[7]:pipe:[{file:ext-ino}]"))
+                        .restoringVia(List.of("{build}/unix-outside", "--role=connect", "--want=pipe",
+                                "--path={work}/peer.sock", "--fd=7", "--")), checks),
                 // the walk-through's options: the restored client sees its connection closed, reconnects and counts on
                 new Case("tcp-reconnect-walkthrough", new Fixture("sock-stream", List.of("--role=tcp-client",
                         "--peer={build}/sock-peer", "--reconnect=1", "--expect-reconnect=1", "--print=1",

@@ -7,16 +7,16 @@ import java.util.List;
  * The {@code randfds} fixture's {@code --fds} for a set of fds decoded from drawn numbers, one per fd: each number
  * picks the fd's kind and its state (see {@code fixtures-c/src/randfds.c}). Every kind is one Cryo dumps: eventfd,
  * pipe, unix socketpair (stream, datagram, seqpacket), timerfd, signalfd, inotify, epoll over earlier fds, memfd,
- * FIFO, deleted file, {@code /dev/null}. Rules of the fixture: a signal is read by one signalfd only (a second
+ * FIFO, deleted file, {@code /dev/null}, pidfd (of itself, of a waiting child, of a reaped child). Rules of the fixture: a signal is read by one signalfd only (a second
  * one would take the first's pending signal), and an epoll watches earlier fds that can be polled (not memfds,
- * deleted files or {@code /dev/null}: regular files cannot be).
+ * deleted files or {@code /dev/null}: regular files cannot be; nor pidfds, whose readiness is a process's exit).
  */
 final class FdSpec {
     // signals no one else sends the fixture (the harness uses SIGUSR1/2): standard and real-time (34 = SIGRTMIN)
     private static final int[] SIGNALS = {1, 2, 3, 15, 28, 35, 36, 37};
     private static final String[] CLOCKS = {"mono", "real", "boot"};
     private static final String[] SOCKETS = {"stream", "dgram", "seqpacket"};
-    private static final int KINDS = 11;
+    private static final int KINDS = 12;
 
     private FdSpec() {
     }
@@ -70,8 +70,12 @@ final class FdSpec {
                     fd = "deleted:" + size(bits);
                     polls = false;
                 }
-                default -> {
+                case 10 -> {
                     fd = "null";
+                    polls = false;
+                }
+                default -> {
+                    fd = "pidfd:" + new String[]{"self", "child", "reaped"}[bits % 3] + ((bits >>> 2) % 2 == 0 ? ":nb" : ":b");
                     polls = false;
                 }
             }

@@ -191,7 +191,7 @@ public final class CaseRunner {
                 }
                 Path dumpDir = cycleDir.resolve("dump");
                 runEngine(run, "dump", run.engine().dump(new DumpRequest(run.pid(), dumpDir, "dump.log",
-                        scenario.leaveRunning(), scenario.preDumps() > 0, previous, scenario.dumpOptions())),
+                        scenario.leaveRunning(), scenario.preDumps() > 0, previous, expand(run, scenario.dumpOptions()))),
                         dumpDir.resolve("dump.log"));
                 phase(checks, c -> c.afterDump(run, dumpDir));
                 if (scenario.leaveRunning() && scenario.restoreAfterLeaveRunning()) {
@@ -199,8 +199,11 @@ public final class CaseRunner {
                     run.killAndAwaitGone(List.copyOf(before.pids()));
                 }
                 if (scenario.restores()) {
-                    runEngine(run, "restore", run.engine().restore(new RestoreRequest(dumpDir, "restore.log",
-                            scenario.restoreOptions())), dumpDir.resolve("restore.log"));
+                    List<String> options = expand(run, scenario.restoreOptions());
+                    List<String> argv = new ArrayList<>(Scenario.launcher(options)); // the restorer's fds, if any
+                    argv.addAll(run.engine().restore(new RestoreRequest(dumpDir, "restore.log",
+                            Scenario.withoutLauncher(options))));
+                    runEngine(run, "restore", argv, dumpDir.resolve("restore.log"));
                 }
                 run.step("cycle " + cycle + ": checking the " + (scenario.restores() ? "restored" : "running") + " tree");
                 ProcSnapshot after = run.probe();
@@ -250,6 +253,25 @@ public final class CaseRunner {
             throw new CheckFailed(List.of(new CheckFailure("engine", what + " (cycle " + run.cycle()
                     + ") failed with exit " + result.exitCode() + ": " + error)));
         }
+    }
+
+    /**
+     * A scenario's options with this run's values: {@code {work}} the fixture's directory, {@code {build}} the
+     * fixtures' build directory, {@code {file:NAME}} what the fixture wrote to NAME in its directory (an inode it
+     * holds, say), read when the engine is about to run.
+     */
+    static List<String> expand(Run run, List<String> options) throws IOException {
+        List<String> out = new ArrayList<>();
+        for (String o : options) {
+            String e = o.replace("{work}", run.workDir().toString()).replace("{build}", run.build().toString());
+            for (int at = e.indexOf("{file:"); at >= 0; at = e.indexOf("{file:")) {
+                int end = e.indexOf('}', at);
+                String name = e.substring(at + 6, end);
+                e = e.substring(0, at) + Files.readString(run.workDir().resolve(name)).strip() + e.substring(end + 1);
+            }
+            out.add(e);
+        }
+        return out;
     }
 
     /** The engine's own words: the last error line of its log, else of its output. */

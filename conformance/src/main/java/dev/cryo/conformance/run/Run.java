@@ -67,6 +67,11 @@ public final class Run {
         return workDir;
     }
 
+    /** The fixtures' build directory (valid inside the sandbox too). */
+    public Path build() {
+        return repo.resolve("fixtures-c/build");
+    }
+
     public Timeouts timeouts() {
         return timeouts;
     }

@@ -15,7 +15,7 @@ import org.junit.jupiter.api.Test;
 
 /** The drawn fd sets keep the rules randfds imposes, and every kind is drawn. */
 class FdSpecTest {
-    private static final Set<String> UNPOLLABLE = Set.of("memfd", "deleted", "null");
+    private static final Set<String> UNPOLLABLE = Set.of("memfd", "deleted", "null", "pidfd");
 
     @Test
     void drawnFdsKeepTheFixturesRules() {
@@ -42,13 +42,15 @@ class FdSpecTest {
                             case "pipe", "fifo", "deleted" -> assertTrue(Integer.parseInt(f[1]) <= 60000, fd);
                             case "memfd" -> assertTrue(Integer.parseInt(f[1]) <= 60000 && Integer.parseInt(f[2]) < 16, fd);
                             case "unix" -> assertTrue(Integer.parseInt(f[2]) <= 16, fd);
+                            case "pidfd" -> assertTrue(Set.of("self", "child", "reaped").contains(f[1])
+                                    && Set.of("nb", "b").contains(f[2]), fd);
                             default -> {
                             }
                         }
                     }
                 });
         assertEquals(Set.of("eventfd", "pipe", "unix", "timerfd", "signalfd", "inotify", "epoll", "memfd", "fifo",
-                "deleted", "null"), kindsSeen);
+                "deleted", "null", "pidfd"), kindsSeen);
     }
 
     @Test

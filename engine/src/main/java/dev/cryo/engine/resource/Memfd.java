@@ -28,15 +28,17 @@ public final class Memfd implements FdKind {
 
     @Override
     public void check(FdDumpContext ctx, FdInfo fd) throws CryoException {
-        if (SharedMemory.Dump.of(ctx) == null) {
-            throw new CryoException("cannot dump pid " + ctx.pid() + ": fd " + fd.fd() + " is the memfd "
-                    + fd.target() + ", but this dump collects no shared memory (an engine bug)");
-        }
+        // no look for the dump's shared memory here: the checks run before the tasks other than the root have
+        // their TaskDump, which registers it (a memfd a child inherited was refused as "an engine bug")
         FileLocks.check(ctx, fd);
     }
 
     @Override
     public file_entry dump(FdDumpContext ctx, FdInfo fd, int id) throws CryoException {
+        if (SharedMemory.Dump.of(ctx) == null) {
+            throw new CryoException("cannot dump pid " + ctx.pid() + ": fd " + fd.fd() + " is the memfd "
+                    + fd.target() + ", but this dump collects no shared memory (an engine bug)");
+        }
         ctx.locks().collect(ctx, fd);
         String open = ctx.proc().dir(ctx.pid()) + "/fd/" + fd.fd();
         return SharedMemory.Dump.of(ctx).memfdFile(ctx.pid(), fd.ino(), fd.target(), open, 0, 0, id,

@@ -113,7 +113,21 @@ public final class RegularFile implements FdKind {
         return fown_entry.newBuilder().setUid(0).setEuid(0).setSignum(0).setPidType(0).setPid(0).build();
     }
 
-    /** Says what differs when a file a process had open is not the one it was. */
+    /** A file's type in words, from its st_mode. */
+    static String kind(int mode) {
+        return switch (mode & S_IFMT) {
+            case S_IFREG -> "a regular file";
+            case 0040000 -> "a directory";
+            case 0020000 -> "a character device";
+            case 0060000 -> "a block device";
+            case S_IFIFO -> "a FIFO";
+            case 0140000 -> "a socket";
+            case 0120000 -> "a symbolic link";
+            default -> "of type " + Integer.toOctalString(mode & S_IFMT);
+        };
+    }
+
+    /** Says what differs when a file a process had open is not the one it was: its type, or its size if read-only. */
     public static void verify(int pid, reg_file_entry reg) throws CryoException {
         Path p = Path.of(reg.getName());
         if ((reg.getFlags() & O_PATH) != 0) { // may name a symlink itself (O_NOFOLLOW): its own size, not its target's
@@ -124,6 +138,18 @@ public final class RegularFile implements FdKind {
         }
         if (!Files.exists(p)) {
             throw new CryoException("cannot restore pid " + pid + ": file " + reg.getName() + " is missing");
+        }
+        if (reg.hasMode()) {
+            int now;
+            try {
+                now = DirectFiles.stat(reg.getName()).mode();
+            } catch (IOException e) {
+                throw new CryoException("cannot restore pid " + pid + ": cannot stat " + reg.getName() + ": " + e.getMessage());
+            }
+            if ((now & S_IFMT) != (reg.getMode() & S_IFMT)) {
+                throw new CryoException("cannot restore pid " + pid + ": file " + reg.getName() + " is " + kind(now)
+                        + " now, but it was " + kind(reg.getMode()) + " at dump time (was it replaced?)");
+            }
         }
         if (!reg.hasSize() || (reg.getFlags() & O_ACCMODE) != 0) {
             return; // written files may grow while the process is away

@@ -24,6 +24,7 @@ public final class SharedFiles implements AutoCloseable {
     private final Set<Integer> shared;
     private final Map<Integer, Integer> byFileId = new HashMap<>();
     private final List<Integer> ours = new ArrayList<>();
+    private final List<Runnable> atClose = new ArrayList<>();
 
     /** @param shared the ids of files.img entries that more than one task's fdinfo names */
     public SharedFiles(Set<Integer> shared) {
@@ -79,9 +80,16 @@ public final class SharedFiles implements AutoCloseable {
         }
     }
 
+    /** Work for when Cryo's copies go (every task built, none running yet; or a failed restore). */
+    public void atClose(Runnable work) {
+        atClose.add(work);
+    }
+
     /** Cryo's copies go: a pipe's reader sees its end once the tasks' writers close, not Cryo's. */
     @Override
     public void close() {
+        atClose.forEach(Runnable::run);
+        atClose.clear();
         for (int fd : ours) {
             Syscall.raw(Syscall.CLOSE, fd);
         }

@@ -120,8 +120,8 @@ public final class TaskRestore {
                     }
                 }
             }
-            if (!idsSame) {
-                step = "dumpable flag"; // the uid change cleared it
+            if (!idsSame || dumpable != 1) {
+                step = "dumpable flag"; // the uid change cleared it; or the program cleared it (PR_SET_DUMPABLE 0)
                 ctx.syscall().call("prctl(PR_SET_DUMPABLE)", Syscall.PRCTL, 4 /* PR_SET_DUMPABLE */, dumpable == 1 ? 1 : 0);
             }
             if (c.getNoNewPrivs() != 0) {

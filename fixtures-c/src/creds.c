@@ -1,0 +1,82 @@
+/*
+ * creds: a process of another user, as a daemon that drops root becomes one. Started as root, it makes its
+ * directory writable for the verdict, then takes uid/gid 65534 (real, effective, saved, fs), the supplementary
+ * groups 65534 and 100, and keeps CAP_NET_BIND_SERVICE alone, permitted and effective (PR_SET_KEEPCAPS across the
+ * uid change, then capset).
+ * Verdict: the same uids, gids, groups and capability sets (/proc/self/status), and the kept capability works:
+ * a TCP socket binds a port below 1024 on 127.0.0.1.
+ */
+#define _GNU_SOURCE
+#include "fx.h"
+
+#include <errno.h>
+#include <grp.h>
+#include <linux/capability.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#define NOBODY 65534
+
+/* The value of key in /proc/self/status, or "" */
+static void status(const char *key, char *out, size_t len)
+{
+	char line[256];
+	FILE *f = fopen("/proc/self/status", "r");
+
+	out[0] = 0;
+	while (f && fgets(line, sizeof(line), f))
+		if (!strncmp(line, key, strlen(key)) && line[strlen(key)] == ':') {
+			char *v = line + strlen(key) + 1;
+			while (*v == ' ' || *v == '\t')
+				v++;
+			v[strcspn(v, "\n")] = 0;
+			snprintf(out, len, "%s", v);
+		}
+	if (f)
+		fclose(f);
+}
+
+static const char *keys[] = {"Uid", "Gid", "Groups", "CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"};
+#define NKEYS (int)(sizeof(keys) / sizeof(keys[0]))
+
+int main(void)
+{
+	gid_t groups[] = {NOBODY, 100};
+	struct __user_cap_header_struct h = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
+	struct __user_cap_data_struct d[2];
+	char want[NKEYS][256], now[256];
+	int i;
+
+	fx_init("creds");
+	if (chmod(".", 0777))
+		fx_fail("chmod .: %s", strerror(errno));
+	if (setgroups(2, groups) || setresgid(NOBODY, NOBODY, NOBODY) || prctl(PR_SET_KEEPCAPS, 1)
+	    || setresuid(NOBODY, NOBODY, NOBODY))
+		fx_fail("becoming uid %d: %s", NOBODY, strerror(errno));
+	memset(d, 0, sizeof(d));
+	d[0].permitted = d[0].effective = 1u << CAP_NET_BIND_SERVICE;
+	if (syscall(SYS_capset, &h, d))
+		fx_fail("capset: %s", strerror(errno));
+	for (i = 0; i < NKEYS; i++)
+		status(keys[i], want[i], sizeof(want[i]));
+
+	fx_ready();
+	fx_wait_verify();
+
+	for (i = 0; i < NKEYS; i++) {
+		status(keys[i], now, sizeof(now));
+		if (strcmp(now, want[i]))
+			fx_note_failure("%s is '%s', expected '%s'", keys[i], now, want[i]);
+	}
+	int s = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(999), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	if (s < 0 || bind(s, (struct sockaddr *)&a, sizeof(a)))
+		fx_note_failure("binding port 999 with CAP_NET_BIND_SERVICE: %s", strerror(errno));
+	fx_finish();
+}
