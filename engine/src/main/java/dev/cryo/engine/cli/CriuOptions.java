@@ -103,7 +103,8 @@ final class CriuOptions {
     List<String> vethPairs = new ArrayList<>();
 
     @Option(names = "--empty-ns", paramLabel = "net", order = 133,
-            description = "no meaning: cryo restores no network namespace, so there is none to leave empty")
+            description = "restore: a container's network namespace is made new and empty (cryo restores no "
+                    + "network devices; runc asks for this)")
     String emptyNs;
 
     @Option(names = "--weak-sysctls", negatable = true, order = 134,
@@ -117,8 +118,8 @@ final class CriuOptions {
     List<String> joinNs = new ArrayList<>();
 
     @Option(names = {"-r", "--root"}, paramLabel = "PATH", order = 141,
-            description = "restore: refused, cryo restores no mount namespace and opens files at their own paths "
-                    + "(run it chrooted instead); ignored by dump")
+            description = "restore: the root mount of a container's images (their mount namespace is rebuilt on "
+                    + "it); refused for images of a tree without a mount namespace of its own; ignored by dump")
     String root;
 
     @Option(names = "--manage-cgroups", paramLabel = "MODE", arity = "0..1", fallbackValue = "soft", order = 142,
@@ -149,7 +150,8 @@ final class CriuOptions {
     String freezeCgroup;
 
     @Option(names = {"-M", "--ext-mount-map"}, paramLabel = "KEY:VAL", order = 149,
-            description = "no meaning: cryo dumps no mount namespace; repeatable")
+            description = "a container's external mount, as --external mnt[KEY]:VAL (dump: mountpoint to key; "
+                    + "restore: key to host path); repeatable")
     List<String> extMountMaps = new ArrayList<>();
 
     @Option(names = "--skip-mnt", paramLabel = "PATH", order = 150,
@@ -477,7 +479,15 @@ final class CriuOptions {
             }
             inherit.add(parsed);
         }
-        return new FileOptions(fileLocks, linkRemap, ghostLimitBytes(), ghostFiemap, inherit, external,
+        List<String> all = new ArrayList<>(external);
+        for (String m : extMountMaps) { // CRIU's older spelling of --external mnt[KEY]:VAL
+            int colon = m.indexOf(':');
+            if (colon <= 0) {
+                throw new UsageError("invalid argument for --ext-mount-map: " + m + " (KEY:VAL)");
+            }
+            all.add("mnt[" + m.substring(0, colon) + "]:" + m.substring(colon + 1));
+        }
+        return new FileOptions(fileLocks, linkRemap, ghostLimitBytes(), ghostFiemap, inherit, all,
                 evasiveDevices, fileValidation == null ? "buildid" : fileValidation, skipFileRwxCheck, forceIrmap,
                 irmapScanPaths);
     }
@@ -503,10 +513,6 @@ final class CriuOptions {
         if (!joinNs.isEmpty()) {
             return "--join-ns " + joinNs.get(0) + ": cryo restores into the namespaces it runs in; run it inside "
                     + "them (nsenter) instead";
-        }
-        if (root != null) {
-            return "--root " + root + ": cryo restores no mount namespace and opens files at their own paths; run it "
-                    + "chrooted into " + root + " instead";
         }
         if (lsmProfile != null) {
             return "--lsm-profile " + lsmProfile + ": cryo does not set AppArmor or SELinux profiles";

@@ -125,7 +125,9 @@ final class RestoreCommand implements CryoCommand, QuickParse.Target {
         return new RestoreOptions(common.imagesDir(), detached || criu.execCmd, shellJob, tcpClose,
                 common.pidfilePath(), bound, criu.files(), criu.leaveStopped,
                 criu.networkLock == null ? "nftables" : criu.networkLock,
-                ActionScripts.resolve(criu.actionScripts));
+                ActionScripts.resolve(criu.actionScripts))
+                .withContainer(criu.root == null ? null : java.nio.file.Path.of(criu.root).toAbsolutePath().normalize(),
+                        criu.emptyNs == null ? 0 : 0x40000000 /* CLONE_NEWNET */);
     }
 
     @Override

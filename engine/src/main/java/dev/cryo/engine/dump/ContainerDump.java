@@ -29,9 +29,10 @@ import java.util.Map;
  * the namespaces the tree does not share with Cryo), {@code utsns-N.img} and {@code mountpoints-N.img} with the
  * caller's external mounts marked.
  *
- * <p>Cryo cannot restore such images yet, so a dump that would end the container is refused before anything is
- * touched: only {@code --leave-running} dumps a container. Not dumped yet: SysV IPC objects and ipc sysctls of the
- * container's own ipc namespace, tmpfs contents, a net namespace's devices (runc asks for an empty one on restore).
+ * <p>The restore makes such images a container again ({@code restore/ContainerRestore}). Not dumped yet: SysV IPC
+ * objects of the container's own ipc namespace (a container holding some is refused, before anything is touched), a
+ * net namespace's devices (runc asks for an empty one on restore). Pre-dumps and --track-mem work as for any tree,
+ * the previous images named by the pids inside.
  */
 final class ContainerDump {
     /** Namespaces by the order CRIU numbers a task's own: pid, net, ipc, uts, mnt. */
@@ -83,14 +84,10 @@ final class ContainerDump {
                         + "cannot dump yet; run it in the host's " + kind + " namespace");
             }
         }
-        String init = "it is the init of a pid namespace of its own (NSpid " + pid + " 1), a container's; ";
-        if (options.preDump() || options.prevImagesDir() != null || options.trackMem()) {
-            throw new CryoException(who + init + "Cryo cannot pre-dump a container or track its memory yet: dump it "
-                    + "in one go");
-        }
-        if (!options.leaveRunning()) {
-            throw new CryoException(who + init + "Cryo writes a container's images but cannot restore them yet, so it "
-                    + "dumps one only with --leave-running (leave_running), which keeps it running");
+        if (!sameAsMine(pid, "ipc") && hasSysvObjects(pid)) {
+            // they would be lost: the images do not hold them yet, and a dump without --leave-running ends the tree
+            throw new CryoException(who + "its ipc namespace holds SysV shared memory, message queues or semaphores "
+                    + "(/proc/sysvipc inside it), which Cryo cannot dump for a container yet");
         }
         Map<String, String> ext = new LinkedHashMap<>();
         for (String e : options.files().external()) {
@@ -255,6 +252,20 @@ final class ContainerDump {
         @SuppressWarnings("unchecked")
         T result = (T) out[0];
         return result;
+    }
+
+    /** Whether the ipc namespace of {@code pid} holds any SysV object (a line past the header in /proc/sysvipc/*). */
+    private static boolean hasSysvObjects(int pid) throws CryoException {
+        return inNamespace(pid, "ipc", CLONE_NEWIPC, b -> {
+            for (String kind : List.of("shm", "msg", "sem")) {
+                try (java.io.InputStream in = Files.newInputStream(Path.of("/proc/sysvipc/" + kind))) {
+                    if (new String(in.readAllBytes(), StandardCharsets.UTF_8).strip().lines().count() > 1) {
+                        return true;
+                    }
+                }
+            }
+            return false;
+        });
     }
 
     /** The uts namespace's node and domain name, from uname(2) inside it. */

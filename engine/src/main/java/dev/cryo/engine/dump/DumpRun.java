@@ -167,7 +167,7 @@ final class DumpRun {
                 // each task's parent images and tracker; refuses before the tree is touched
                 List<Integer> live = new ArrayList<>();
                 tasks.values().stream().filter(t -> !t.zombie()).forEach(t -> live.add(t.pid()));
-                incremental = IncrementalTree.prepare(options, proc, log, live);
+                incremental = IncrementalTree.prepare(options, proc, log, live, container::innerKnown);
             }
             try {
                 dir = ImageDir.create(options.imagesDir(), DirectFiles::write);
@@ -694,7 +694,11 @@ final class DumpRun {
         }
         releasedAt = System.nanoTime();
         killed = true;
-        for (TaskDump t : tasks.values()) {
+        // children first: a pid namespace's init (a container's) exits only once every task of its namespace is
+        // reaped, and its traced children are released by their tracers' waits, not by its own
+        List<TaskDump> order = new ArrayList<>(tasks.values());
+        java.util.Collections.reverse(order);
+        for (TaskDump t : order) {
             t.onTracer(() -> {
                 try {
                     t.reapKilled();

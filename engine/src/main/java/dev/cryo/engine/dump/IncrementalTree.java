@@ -55,12 +55,18 @@ final class IncrementalTree {
     /** Before the freeze, for every live task (every refusal happens here, with the tree untouched). */
     static IncrementalTree prepare(DumpOptions options, ProcFs proc, Log log, Collection<Integer> pids)
             throws CryoException {
+        return prepare(options, proc, log, pids, p -> p);
+    }
+
+    /** As above, {@code inImages} naming each task as the images do (a container's by the pids inside it). */
+    static IncrementalTree prepare(DumpOptions options, ProcFs proc, Log log, Collection<Integer> pids,
+                                   java.util.function.IntUnaryOperator inImages) throws CryoException {
         boolean arm = options.preDump() || options.trackMem();
         if (options.prevImagesDir() == null && !arm) {
             return none();
         }
         PrevImages.Chain chain = options.prevImagesDir() == null ? null
-                : PrevImages.Chain.open(options.prevImagesDir(), options.imagesDir(), options.pid());
+                : PrevImages.Chain.open(options.prevImagesDir(), options.imagesDir(), options.pid(), inImages);
         IncrementalTree tree = new IncrementalTree(options, proc, log, chain, UffdKeeper.all());
         for (int pid : pids) {
             tree.tasks.put(pid, IncrementalDump.prepare(options, proc, log, pid, pid == options.pid(), chain,

@@ -31,9 +31,19 @@ record PrevImages(ImageDir dir, PageRanges coverage, TrackState state, int depth
      *
      * @param root the tree's root, which the previous dump must be of
      */
-    record Chain(ImageDir dir, List<ImageDir> chain, Set<Integer> pids, int root) {
+    record Chain(ImageDir dir, List<ImageDir> chain, Set<Integer> pids, int root,
+                 java.util.function.IntUnaryOperator inImages) {
 
         static Chain open(Path prev, Path imagesDir, int root) throws CryoException {
+            return open(prev, imagesDir, root, p -> p);
+        }
+
+        /**
+         * @param inImages a task's pid as the images name it, from the pid Cryo sees: a container's images are named
+         *                 by the pids inside it
+         */
+        static Chain open(Path prev, Path imagesDir, int root, java.util.function.IntUnaryOperator inImages)
+                throws CryoException {
             String where = "cannot dump pid " + root + ": --prev-images-dir " + prev + ": ";
             if (!Files.isDirectory(prev)) {
                 throw new CryoException(where + "no such images directory");
@@ -61,13 +71,13 @@ record PrevImages(ImageDir dir, PageRanges coverage, TrackState state, int depth
             } catch (IOException e) {
                 throw new CryoException(where + "cannot read pstree.img: " + e.getMessage());
             }
-            if (tree.isEmpty() || tree.get(0).getPid() != root) {
+            if (tree.isEmpty() || tree.get(0).getPid() != inImages.applyAsInt(root)) {
                 throw new CryoException(where + "holds the images of pid " + (tree.isEmpty() ? "(none)" : tree.get(0).getPid())
                         + ", not of pid " + root);
             }
             Set<Integer> pids = new HashSet<>();
             tree.forEach(e -> pids.add(e.getPid()));
-            return new Chain(dir, chain, pids, root);
+            return new Chain(dir, chain, pids, root, inImages);
         }
 
         /**
@@ -78,7 +88,8 @@ record PrevImages(ImageDir dir, PageRanges coverage, TrackState state, int depth
         PrevImages task(int pid, long startTime) throws CryoException {
             boolean isRoot = pid == root;
             String where = "cannot dump pid " + pid + ": --prev-images-dir " + dir.path() + ": ";
-            if (!isRoot && (!pids.contains(pid) || !Files.exists(dir.resolve("pagemap-" + pid + ".img")))) {
+            int named = inImages.applyAsInt(pid); // the images' name for it
+            if (!isRoot && (!pids.contains(named) || !Files.exists(dir.resolve("pagemap-" + named + ".img")))) {
                 return null; // new since, or a zombie then: nothing of its memory is there
             }
             TrackState state;
@@ -94,7 +105,7 @@ record PrevImages(ImageDir dir, PageRanges coverage, TrackState state, int depth
                 throw new CryoException(where + "holds the images of an earlier process with pid " + pid
                         + " (started at tick " + state.startTime() + ", this one at tick " + startTime + ")");
             }
-            return new PrevImages(dir, coverage(chain, pid, isRoot, where), state, chain.size());
+            return new PrevImages(dir, coverage(chain, named, isRoot, where), state, chain.size());
         }
     }
 

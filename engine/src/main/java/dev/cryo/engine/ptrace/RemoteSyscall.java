@@ -15,6 +15,8 @@ public final class RemoteSyscall {
     private final Long ownMask;
     /** Whether the tracee's own registers and mask are in place (no call of a {@link #puttingBack} one under way). */
     private boolean putBack = true;
+    /** The pid (in the tracer's pid namespace) of the last task a call here forked or cloned; 0 before any. */
+    private int lastChild;
 
     /**
      * @param pid  a tracee in a ptrace stop
@@ -46,6 +48,14 @@ public final class RemoteSyscall {
 
     public int pid() {
         return pid;
+    }
+
+    /**
+     * The task the last clone3/fork run here made, as the tracer's pid namespace numbers it (the kernel's event
+     * message): what the call returned is its number in the caller's namespace, which differs inside a container.
+     */
+    public int lastChild() {
+        return lastChild;
     }
 
     public long site() {
@@ -310,6 +320,10 @@ public final class RemoteSyscall {
             }
             if (!st.stopped()) {
                 throw new SyscallException("pid " + pid + " " + st + " before " + what, 3 /* ESRCH */);
+            }
+            int event = st.event();
+            if (event == WaitStatus.EVENT_FORK || event == 2 /* vfork */ || event == WaitStatus.EVENT_CLONE) {
+                lastChild = (int) Ptrace.eventMessage(pid);
             }
             // a group stop or a signal: suppress it and go on (all signals are blocked while we work)
             Ptrace.syscall(pid, 0);

@@ -69,6 +69,12 @@ public final class SharedFiles implements AutoCloseable {
 
     /** Puts Cryo's fd {@code mine} into the task; returns its fd there, close-on-exec cleared. */
     public int give(FdRestoreContext ctx, int mine) throws SyscallException {
+        if (FdPassing.needed(ctx.pid())) { // a container's task: Cryo has no pid in its namespace
+            int fd = FdPassing.give(ctx.pid(), ctx.syscall(), ctx.scratch(), ctx.scratch().size() - FdPassing.SCRATCH,
+                    mine);
+            ctx.syscall().call("fcntl(F_SETFD)", Syscall.FCNTL, fd, F_SETFD, 0);
+            return fd;
+        }
         long me = ProcessHandle.current().pid();
         int pidfd = (int) ctx.syscall().call("pidfd_open(cryo)", Syscall.PIDFD_OPEN, me, 0);
         try {

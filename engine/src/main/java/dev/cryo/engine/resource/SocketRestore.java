@@ -58,6 +58,11 @@ public final class SocketRestore {
 
     /** Puts an engine-held socket into the task; returns its fd there (close-on-exec cleared). */
     static int inject(FdRestoreContext ctx, SocketFd s) throws SyscallException {
+        if (FdPassing.needed(ctx.pid())) { // a container's task: Cryo has no pid in its namespace
+            int fd = FdPassing.give(ctx.pid(), ctx.syscall(), s.fd());
+            ctx.syscall().call("fcntl(F_SETFD)", Syscall.FCNTL, fd, F_SETFD, 0);
+            return fd;
+        }
         long me = ProcessHandle.current().pid();
         int pidfd = (int) ctx.syscall().call("pidfd_open(cryo)", Syscall.PIDFD_OPEN, me, 0);
         try {

@@ -39,9 +39,10 @@ public final class TaskRestore {
         rlimits(ctx, tc.getRlimits().getRlimitsList());
         // session and group: a shell job joins the restorer's session; otherwise the process leads its own again
         TaskStat now = proc.stat(pid);
-        if (tree.getSid() == pid && now.sid() != pid && !ctx.options().shellJob()) {
+        int own = tree.getPid(); // the image's number: a container's task has another pid inside than ctx.pid()
+        if (tree.getSid() == own && now.sid() != pid && !ctx.options().shellJob()) {
             ctx.syscall().call("setsid", Syscall.SETSID);
-        } else if (tree.getPgid() == pid && now.pgid() != pid) {
+        } else if (tree.getPgid() == own && now.pgid() != pid) {
             ctx.syscall().call("setpgid", Syscall.SETPGID, 0, 0);
         }
     }

@@ -242,8 +242,16 @@ public final class ThreadState {
      */
     public static void restoreOwn(RemoteSyscall inThread, RemoteScratch scratch, int offset, int pid, core_entry core)
             throws SyscallException {
+        restoreOwn(inThread, scratch, offset, pid, inThread.pid(), core);
+    }
+
+    /**
+     * As above, {@code pid} and {@code tid} being the numbers the thread's own pid namespace has for them (a
+     * container's differ from the tracer's).
+     */
+    public static void restoreOwn(RemoteSyscall inThread, RemoteScratch scratch, int offset, int pid, int tid,
+                                  core_entry core) throws SyscallException {
         thread_core_entry th = core.getThreadCore();
-        int tid = inThread.pid();
         if (th.hasSas() && (th.getSas().getSsFlags() & SS_DISABLE) == 0) {
             thread_sas_entry s = th.getSas();
             NativeBuffer b = NativeBuffer.allocate(24);

@@ -19,6 +19,8 @@ import java.util.List;
  * @param leaveStopped  -s/--leave-stopped: the restored tree is left stopped (SIGSTOP) instead of resumed
  * @param networkLock   --network-lock: "nftables", "iptables" or "skip" (no lock was taken, none to remove)
  * @param actionScripts --action-script, run at pre-restore, post-restore, pre-resume and post-resume
+ * @param root          -r/--root: where a container's root mount comes from (runc's criu-root); null: none given
+ * @param emptyNs       --empty-ns / criu_opts empty_ns: CLONE_NEW* bits of namespaces made empty, not restored
  */
 public record RestoreOptions(
         Path imagesDir,
@@ -30,12 +32,28 @@ public record RestoreOptions(
         FileOptions files,
         boolean leaveStopped,
         String networkLock,
-        List<String> actionScripts) {
+        List<String> actionScripts,
+        Path root,
+        int emptyNs) {
 
     public RestoreOptions {
         files = files == null ? FileOptions.DEFAULTS : files;
         networkLock = networkLock == null ? "nftables" : networkLock;
         actionScripts = actionScripts == null ? List.of() : List.copyOf(actionScripts);
+    }
+
+    /** Without a container's root or empty namespaces. */
+    public RestoreOptions(Path imagesDir, boolean detached, boolean shellJob, boolean tcpClose, Path pidfile,
+                          Duration timeout, FileOptions files, boolean leaveStopped, String networkLock,
+                          List<String> actionScripts) {
+        this(imagesDir, detached, shellJob, tcpClose, pidfile, timeout, files, leaveStopped, networkLock, actionScripts,
+                null, 0);
+    }
+
+    /** The same options with a container's root and the namespaces to make empty. */
+    public RestoreOptions withContainer(Path root, int emptyNs) {
+        return new RestoreOptions(imagesDir, detached, shellJob, tcpClose, pidfile, timeout, files, leaveStopped,
+                networkLock, actionScripts, root, emptyNs);
     }
 
     /** The options of the first commands, every later option at its default. */

@@ -68,6 +68,11 @@ final class RestoreRun {
     /** A zombie's core (task_core_entry): its name, status, and whatever signal state the dump kept. */
     private final Map<Integer, task_core_entry> zombieCores = new HashMap<>();
 
+    /** A container's images: its namespaces are made with the root; null for a plain tree. */
+    private ContainerRestore container;
+    /** Pids as Cryo sees them, by the images' pid, where they differ (a container's tasks). */
+    private final Map<Integer, Integer> hostPids = new HashMap<>();
+
     private int helper = -1;
     private SharedMemory.Restore shmem;
     private SharedFiles sharedFiles;
@@ -97,7 +102,9 @@ final class RestoreRun {
                     plan.helpers().size(), options.imagesDir());
             scripts.run("pre-restore");
             step("check pids", pid);
-            checkPidsFree();
+            if (container == null) {
+                checkPidsFree(); // a container's pids are in its new pid namespace: all free there
+            }
             long tf0 = System.nanoTime();
             long forkUs = 0;
             try {
@@ -114,11 +121,12 @@ final class RestoreRun {
                 }
                 scripts.runQuietly("post-resume"); // the tree runs already: CRIU only logs a failure here
                 long restoreUs = (System.nanoTime() - t0) / 1000;
-                log.info("Restored pid %d (%d tasks) in %d us (fork %d us)", pid, builders.size(), restoreUs, forkUs);
+                log.info("Restored pid %d (%d tasks) in %d us (fork %d us)", host(pid), builders.size(), restoreUs,
+                        forkUs);
                 writeStats(forkUs, restoreUs);
                 writePidfile();
                 log.msg("Restore finished successfully. Tasks resumed.");
-                return pid;
+                return host(pid);
             } catch (CryoException | RuntimeException e) {
                 log.error("%s", e.getMessage());
                 cleanUp();
@@ -187,7 +195,7 @@ final class RestoreRun {
                         + ".img; only a live root can be restored");
             }
             current = "ids-" + pid + ".img";
-            requireNoContainer(where, inv, dir.ids(pid), pid);
+            container = ContainerRestore.of(dir, inv, dir.ids(pid), pid, options); // null: a plain tree
             current = "files.img";
             files = dir.files();
             remaps = DeletedFiles.Restore.open(dir, files, pid, log); // deleted files: named again until restored
@@ -209,7 +217,8 @@ final class RestoreRun {
         sharedFiles.register(fdState);
         dev.cryo.engine.resource.Tty.load(fdState, files, dir, log); // ptys: made once, their sessions at setsid
         for (TaskBuilder.Image img : images.values()) {
-            builders.put(img.pstree().getPid(), new TaskBuilder(img, dir, shmem, fdState, pipesData, options, log));
+            builders.put(img.pstree().getPid(), new TaskBuilder(img, dir, shmem, fdState, pipesData, options, log,
+                    container));
         }
     }
 
@@ -352,7 +361,7 @@ final class RestoreRun {
                 step("fork", f.pid());
                 if (f.creator() == 0) {
                     forkRoot(f.pid());
-                    scripts.run("setup-namespaces", f.pid());
+                    scripts.run("setup-namespaces", host(f.pid()));
                     scripts.run("post-setup-namespaces");
                 } else {
                     forkFrom(task(f.creator()), f.pid());
@@ -366,7 +375,7 @@ final class RestoreRun {
                         t.remote, t.scratch, options, log, Map.of(), fdState));
             } else if (s instanceof PlanStep.SetPgid x) {
                 step("setpgid", x.pid());
-                int pgid = x.rootGroup() ? proc.stat(pid).pgid() : x.pgid();
+                int pgid = x.rootGroup() ? proc.stat(host(pid)).pgid() : x.pgid();
                 task(x.pid()).remote.call("setpgid(0, " + pgid + ")", Syscall.SETPGID, 0, pgid);
             } else if (s instanceof PlanStep.Subreaper x) {
                 step("subreaper", x.pid());
@@ -378,6 +387,7 @@ final class RestoreRun {
             } else if (s instanceof PlanStep.Build x) {
                 step("build", x.pid());
                 made.remove(x.pid()); // its memory, and the scratch page in it, go now
+                builders.get(x.pid()).host(host(x.pid()));
                 builders.get(x.pid()).build(sharedFiles);
             } else if (s instanceof PlanStep.BecomeZombie x) {
                 step("zombie", x.pid());
@@ -387,7 +397,7 @@ final class RestoreRun {
                     step("resume", x.pid()); // once one task runs, the rest must follow
                 }
                 builders.get(x.pid()).resume(options.leaveStopped() ? WaitStatus.SIGSTOP : x.stopSignal());
-                running.add(x.pid());
+                running.add(host(x.pid()));
             }
         } catch (SyscallException | IOException e) {
             throw new CryoException("cannot restore pid " + pid + ": step '" + s + "' failed: " + e.getMessage(), e);
@@ -414,7 +424,7 @@ final class RestoreRun {
         for (TaskBuilder b : order) {
             b.ready(b.pid() == pid);
         }
-        scripts.run("post-restore", pid);
+        scripts.run("post-restore", host(pid)); // the pid the caller sees (runc adopts a container's init by it)
         scripts.run("network-unlock");
         scripts.run("pre-resume");
         String stop = dev.cryo.engine.sys.StopSignals.at("resume"); // a stop signal during the build: cleanUp kills it
@@ -500,16 +510,27 @@ final class RestoreRun {
             NewTask h = new NewTask(helper, null);
             // the resident service outlives the request: the root is the helper's child, left to the service's
             // subreaper or init once the helper is gone, as a fresh cryo's exit leaves it (never the service's zombie)
-            long r = h.clone3(root, options.detached() && dev.cryo.engine.ResidentMode.on() ? 0 : CLONE_PARENT);
+            long parent = options.detached() && container == null && dev.cryo.engine.ResidentMode.on() ? 0 : CLONE_PARENT;
+            long r = h.clone3(root, parent | (container != null ? container.cloneFlags() : 0));
+            int seen = r > 0 ? (int) r : root; // the helper lives in Cryo's pid namespace: r is the pid Cryo sees
+            if (container != null && r > 0) {
+                hostPids.put(root, seen);
+                r = root; // set_tid {1} in the new pid namespace: pid 1 inside it
+            }
             checkCloned(root, r, "Cryo's helper " + helper);
-            everMade.add(root);
-            WaitStatus st = Ptrace.waitFor(root);
+            everMade.add(seen);
+            WaitStatus st = Ptrace.waitFor(seen);
             if (!st.stopped()) {
                 throw new CryoException("cannot restore pid " + pid + ": new task " + st + " before it could be built");
             }
-            log.debug("pid %d cloned from helper %d: %s", root, helper, st);
+            log.debug("pid %d (host pid %d) cloned from helper %d: %s", root, seen, helper, st);
             killHelper();
-            made.put(root, new NewTask(root, h.remote.site()));
+            NewTask t = new NewTask(seen, h.remote.site());
+            made.put(root, t);
+            if (container != null) {
+                // its namespaces are new and empty: the mounts, the root and the names first, as CRIU's root task does
+                container.setUp(seen, t.remote, t.scratch, dir, log);
+            }
         } catch (SyscallException | IOException e) {
             throw new CryoException("cannot restore pid " + pid + ": creating the task failed: " + e.getMessage(), e);
         }
@@ -518,15 +539,37 @@ final class RestoreRun {
     /** A child of {@code creator} with its pid; it starts in an event stop, traced like its creator. */
     private void forkFrom(NewTask creator, int child) throws CryoException, SyscallException, IOException {
         long r = creator.clone3(child, 0);
+        int seen = seen(creator, child, r);
         checkCloned(child, r, "pid " + creator.pid);
-        everMade.add(child);
-        WaitStatus st = Ptrace.waitFor(child);
+        everMade.add(seen);
+        WaitStatus st = Ptrace.waitFor(seen);
         if (!st.stopped()) {
             throw new CryoException("cannot restore pid " + pid + ": new task " + child + " " + st
                     + " before it could be built");
         }
-        log.debug("pid %d forked by %d", child, creator.pid);
-        made.put(child, new NewTask(child, creator.remote.site()));
+        log.debug("pid %d (host pid %d) forked by %d", child, seen, creator.pid);
+        made.put(child, new NewTask(seen, creator.remote.site()));
+    }
+
+    /**
+     * The pid Cryo sees for {@code want}, just cloned by {@code creator} (clone3 returned {@code r}, the number in the
+     * creator's pid namespace): the kernel's event message where they differ (a container's tasks), noted for
+     * every later step.
+     */
+    private int seen(NewTask creator, int want, long r) {
+        if (r <= 0) {
+            return want;
+        }
+        int seen = creator.remote.lastChild() > 0 ? creator.remote.lastChild() : (int) r;
+        if (seen != r) {
+            hostPids.put((int) r, seen);
+        }
+        return seen;
+    }
+
+    /** {@code p} of the images as Cryo sees it. */
+    private int host(int p) {
+        return hostPids.getOrDefault(p, p);
     }
 
     private void checkCloned(int want, long r, String by) throws CryoException {
@@ -540,7 +583,7 @@ final class RestoreRun {
                     + (r == -1 ? " (Cryo needs CAP_SYS_ADMIN or CAP_CHECKPOINT_RESTORE)" : ""));
         }
         if (r != want) {
-            everMade.add((int) r);
+            everMade.add(host((int) r));
             throw new CryoException("cannot restore pid " + pid + ": pid " + want + " came back as " + r);
         }
     }
@@ -554,7 +597,7 @@ final class RestoreRun {
         if (r != h) {
             throw new CryoException("cannot restore pid " + pid + ": helper " + h + " was not reaped by " + reaper);
         }
-        everMade.remove(Integer.valueOf(h));
+        everMade.remove(Integer.valueOf(host(h)));
     }
 
     /**
@@ -586,11 +629,11 @@ final class RestoreRun {
             act.zero(0, 32); // SIG_DFL, no flags, empty mask
             t.scratch.write(0, act.bytes(0, 32));
             t.remote.call("rt_sigaction(" + sig + ", SIG_DFL)", 13 /* rt_sigaction */, sig, t.scratch.address(), 0, 8);
-            Ptrace.setSigmask(z, blocked & ~(1L << (sig - 1)));
-            Syscall.call("kill(" + z + ", " + sig + ")", Syscall.KILL, z, sig);
+            Ptrace.setSigmask(host(z), blocked & ~(1L << (sig - 1)));
+            Syscall.call("kill(" + z + ", " + sig + ")", Syscall.KILL, host(z), sig);
             st = t.runUntilGone(sig);
         } else {
-            Ptrace.setSigmask(z, blocked);
+            Ptrace.setSigmask(host(z), blocked);
             st = t.exit((waitStatus >> 8) & 0xff);
         }
         made.remove(z);
@@ -674,30 +717,9 @@ final class RestoreRun {
         }
         Path p = options.pidfile().isAbsolute() ? options.pidfile() : options.imagesDir().resolve(options.pidfile());
         try {
-            Files.writeString(p, Integer.toString(pid));
+            Files.writeString(p, Integer.toString(host(pid)));
         } catch (IOException e) {
             throw new CryoException("restored pid " + pid + ", but cannot write pidfile " + p + ": " + e.getMessage());
-        }
-    }
-
-    /**
-     * A container's images (its root in a pid or mount namespace of its own: ids-PID.img names other namespaces than
-     * the dumper's in inventory.img) need those namespaces made first, which Cryo does not do yet (issue 16,
-     * engine/docs/containers.md): refused before anything is made, rather than restored into the host's.
-     */
-    private static void requireNoContainer(String where, inventory_entry inv, dev.cryo.image.proto.task_kobj_ids_entry ids,
-                                           int pid) throws CryoException {
-        var dumper = inv.getRootIds();
-        List<String> own = new ArrayList<>();
-        if (ids.getPidNsId() != dumper.getPidNsId()) {
-            own.add("pid");
-        }
-        if (ids.getMntNsId() != dumper.getMntNsId()) {
-            own.add("mount");
-        }
-        if (!own.isEmpty()) {
-            throw new CryoException(where + "pid " + pid + " was dumped in a " + String.join(" and ", own)
-                    + " namespace of its own (a container's: ids-" + pid + ".img), which Cryo cannot restore yet");
         }
     }
 }

@@ -66,7 +66,12 @@ final class TaskBuilder {
     private final Log log;
     private final ProcFs proc = new ProcFs();
     private final ImageDir dir;
+    /** The task's pid in the images (inside its container, for a container's). */
     private final int pid;
+    /** The task's pid as Cryo sees it: {@link #pid}, except in a container (known once the task is made). */
+    private int host;
+    /** A container's, to check files before its mounts exist; null otherwise. */
+    private final ContainerRestore container;
     private final Image img;
     private final Pages pages;
     private final SharedMemory.Restore shmem;
@@ -79,6 +84,8 @@ final class TaskBuilder {
     private FdRestoreContext fdCtx;
     private long pagesRestored;
     private final Map<Integer, RemoteSyscall> inThread = new LinkedHashMap<>();
+    /** Each thread's tid as Cryo sees it, by its tid in the images. */
+    private final Map<Integer, Integer> threadHost = new HashMap<>();
 
     /** The task image, read and checked before anything runs. */
     record Image(pstree_entry pstree, core_entry core, Map<Integer, core_entry> threads, mm_entry mm, PageMap pagemap, List<file_entry> files,
@@ -149,10 +156,13 @@ final class TaskBuilder {
      * Reads what the task needs and checks that its files are there, before any task of the tree is made.
      */
     TaskBuilder(Image img, ImageDir dir, SharedMemory.Restore shmem, Map<Object, Object> fdState,
-                Map<Integer, byte[]> pipesData, RestoreOptions options, Log log) throws CryoException {
+                Map<Integer, byte[]> pipesData, RestoreOptions options, Log log, ContainerRestore container)
+            throws CryoException {
         this.pipesData = pipesData;
         this.img = img;
         this.pid = img.pstree().getPid();
+        this.host = pid;
+        this.container = container;
         this.dir = dir;
         this.shmem = shmem;
         this.fdState = fdState;
@@ -165,6 +175,11 @@ final class TaskBuilder {
 
     int pid() {
         return pid;
+    }
+
+    /** The task as Cryo sees it, once made (a container's tasks have other pids inside). */
+    void host(int hostPid) {
+        this.host = hostPid;
     }
 
     Image image() {
@@ -190,10 +205,10 @@ final class TaskBuilder {
     private void precheckFiles(Image img) throws CryoException {
         for (vma_entry v : img.mm().getVmasList()) {
             if (isFileVma(v) && !SharedMemory.isMemfd(v)) {
-                RegularFile.verify(pid, img.file((int) v.getShmid()).getReg());
+                verify(img.file((int) v.getShmid()).getReg());
             }
         }
-        RegularFile.verify(pid, img.file(img.mm().getExeFileId()).getReg());
+        verify(img.file(img.mm().getExeFileId()).getReg());
         for (fdinfo_entry fd : img.fdinfo()) {
             if (FdKinds.of(fd.getType()).isEmpty()) {
                 throw new CryoException("cannot restore pid " + pid + ": fd " + fd.getFd() + " is of type "
@@ -202,9 +217,25 @@ final class TaskBuilder {
         }
         for (int id : List.of(img.fs().getCwdId(), img.fs().getRootId())) {
             String path = img.file(id).getReg().getName();
-            if (!Files.isDirectory(Path.of(path))) {
+            Path seen = container == null ? Path.of(path) : container.hostPath(path);
+            if (seen != null && !Files.isDirectory(seen)) {
                 throw new CryoException("cannot restore pid " + pid + ": directory " + path + " is missing");
             }
+        }
+    }
+
+    /**
+     * A file the task maps, checked where it is now: a container's files under its root or external mounts (one on
+     * a mount the restore makes is checked when opened).
+     */
+    private void verify(reg_file_entry reg) throws CryoException {
+        if (container == null) {
+            RegularFile.verify(pid, reg);
+            return;
+        }
+        Path seen = container.hostPath(reg.getName());
+        if (seen != null) {
+            RegularFile.verify(pid, reg.toBuilder().setName(seen.toString()).build());
         }
     }
 
@@ -277,16 +308,18 @@ final class TaskBuilder {
             throw new CryoException("cannot restore pid " + pid + ": clone3 of thread " + tid + " failed: "
                     + SyscallException.describe((int) -r));
         }
-        threadsMade.add((int) r);
+        int seen = remote.lastChild() > 0 ? remote.lastChild() : (int) r; // the tid Cryo sees (a container's differs)
+        threadsMade.add(seen);
         if (r != tid) {
             throw new CryoException("cannot restore pid " + pid + ": thread " + tid + " came back as " + r);
         }
-        WaitStatus st = Ptrace.waitFor(tid);
+        threadHost.put(tid, seen);
+        WaitStatus st = Ptrace.waitFor(seen);
         if (!st.stopped()) {
             throw new CryoException("cannot restore pid " + pid + ": new thread " + tid + " " + st
                     + " before it could be built");
         }
-        return new RemoteSyscall(tid, remote.site(), Ptrace.registers(tid));
+        return new RemoteSyscall(seen, remote.site(), Ptrace.registers(seen));
     }
 
     /**
@@ -297,14 +330,14 @@ final class TaskBuilder {
         StepTimes stepTimes = new StepTimes("prepare");
         String step = "prepare";
         try {
-            Registers cr = Ptrace.registers(pid);
-            RemoteMemory memory = new RemoteMemory(pid);
-            List<MapsEntry> cmaps = proc.maps(pid);
-            remote = new RemoteSyscall(pid, SyscallSite.find(memory, cmaps, cr), cr);
-            Ptrace.setSigmask(pid, -1L);
+            Registers cr = Ptrace.registers(host);
+            RemoteMemory memory = new RemoteMemory(host);
+            List<MapsEntry> cmaps = proc.maps(host);
+            remote = new RemoteSyscall(host, SyscallSite.find(memory, cmaps, cr), cr);
+            Ptrace.setSigmask(host, -1L);
 
             step = stepTimes.next("rseq unregister");
-            Ptrace.RseqConfig rseq = Ptrace.rseqConfiguration(pid);
+            Ptrace.RseqConfig rseq = Ptrace.rseqConfiguration(host);
             if (rseq != null && rseq.abiPointer() != 0) {
                 // inherited from the helper; must go before its memory does
                 remote.call("rseq unregister", Syscall.RSEQ, rseq.abiPointer(), rseq.abiSize(), 1, rseq.signature());
@@ -373,7 +406,7 @@ final class TaskBuilder {
             setMm(img);
 
             step = stepTimes.next("files");
-            fdCtx = new FdRestoreContext(pid, remote, scratch, options, log, pipesData, fdState);
+            fdCtx = new FdRestoreContext(host, remote, scratch, options, log, pipesData, fdState);
             shmem.register(fdCtx); // a memfd held open is the object its mappings map
             dev.cryo.engine.resource.FileLocks.restoreAfterFds(fdCtx, dir); // taken again once every fd is in place
             dev.cryo.engine.resource.Fifo.prepare(fdCtx, img.files(), dir); // the paths FIFO fds name, their bytes
@@ -388,7 +421,7 @@ final class TaskBuilder {
             dev.cryo.engine.resource.Tty.controllingTerminal(fdCtx, img.pstree());
             // prctl flags; the parent-death signal not on the root, whose parent is the restorer
             dev.cryo.engine.resource.TaskFlags.restore(fdCtx, img.core(), img.mm(),
-                    proc.stat(pid).ppid() == ProcessHandle.current().pid(), log);
+                    proc.stat(host).ppid() == ProcessHandle.current().pid(), log);
 
             step = stepTimes.next("threads");
             for (int tid : img.threads().keySet()) {
@@ -406,10 +439,11 @@ final class TaskBuilder {
             }
 
             step = stepTimes.next("thread state");
-            ThreadState.restoreOwn(remote, scratch, SCRATCH_STRUCTS, pid, img.core());
+            ThreadState.restoreOwn(remote, scratch, SCRATCH_STRUCTS, pid, pid, img.core());
             for (Map.Entry<Integer, RemoteSyscall> t : inThread.entrySet()) {
                 step = stepTimes.next("thread " + t.getKey() + " state");
-                ThreadState.restoreOwn(t.getValue(), scratch, SCRATCH_STRUCTS, pid, img.threads().get(t.getKey()));
+                ThreadState.restoreOwn(t.getValue(), scratch, SCRATCH_STRUCTS, pid, t.getKey(),
+                        img.threads().get(t.getKey()));
             }
 
             step = stepTimes.next("credentials"); // last in the task: nothing after it needs the restorer's privileges there
@@ -474,11 +508,11 @@ final class TaskBuilder {
             scratch = null;
 
             step = "registers";
-            Registers regs = ThreadState.restoreRegisters(pid, img.core());
+            Registers regs = ThreadState.restoreRegisters(host, img.core());
             log.debug("pid %d starts at %s", pid, regs);
             for (int tid : inThread.keySet()) {
                 step = "thread " + tid + " registers";
-                Registers tr = ThreadState.restoreRegisters(tid, img.threads().get(tid));
+                Registers tr = ThreadState.restoreRegisters(threadHost.get(tid), img.threads().get(tid));
                 log.debug("thread %d starts at %s", tid, tr);
             }
 
@@ -506,11 +540,11 @@ final class TaskBuilder {
     void resume(int stopSignal) throws CryoException {
         try {
             if (stopSignal != 0) {
-                Syscall.call("kill(" + pid + ", " + stopSignal + ")", Syscall.KILL, pid, stopSignal);
+                Syscall.call("kill(" + host + ", " + stopSignal + ")", Syscall.KILL, host, stopSignal);
             }
-            Ptrace.detach(pid, 0);
+            Ptrace.detach(host, 0);
             for (int tid : inThread.keySet()) {
-                Ptrace.detach(tid, 0);
+                Ptrace.detach(threadHost.get(tid), 0);
             }
             threadsMade.clear();
         } catch (SyscallException e) {
@@ -744,7 +778,7 @@ final class TaskBuilder {
                     flags, -1, 0);
             try {
                 if (mem == null) {
-                    mem = java.nio.channels.FileChannel.open(Path.of("/proc/" + pid + "/mem"),
+                    mem = java.nio.channels.FileChannel.open(Path.of("/proc/" + host + "/mem"),
                             java.nio.file.StandardOpenOption.WRITE);
                 }
                 // FOLL_FORCE: the write reaches read-only and PROT_NONE VMAs too, and faults in an anon_vma
@@ -839,7 +873,7 @@ final class TaskBuilder {
     /** Where /proc/PID/exe of the task being built points now (null when unreadable). */
     private String currentExe() {
         try {
-            return dev.cryo.engine.sys.DirectFiles.readLink("/proc/" + pid + "/exe");
+            return dev.cryo.engine.sys.DirectFiles.readLink("/proc/" + host + "/exe");
         } catch (IOException e) {
             return null;
         }
@@ -871,7 +905,7 @@ final class TaskBuilder {
                 got = inherited != null ? dev.cryo.engine.resource.InheritedFds.give(ctx, inherited, "fd " + first.getFd())
                         : kind.restore(ctx, file, first); // --inherit-fd: the restorer's fd stands for the file
                 if (shared.isShared(file.getId())) {
-                    shared.take(pid, got, file.getId());
+                    shared.take(host, got, file.getId());
                 }
             }
             for (fdinfo_entry fd : group) {

@@ -141,10 +141,6 @@ final class RpcOptions {
         if (opts.getExecCmdCount() > 0) {
             refused.add("exec_cmd");
         }
-        if (opts.hasRoot() && !opts.getRoot().isEmpty() && !isHostRoot(opts.getRoot())) {
-            refused.add("root " + opts.getRoot() + " (Cryo cannot restore into another root yet: mount namespaces "
-                    + "are not supported)");
-        }
         if (opts.getJoinNsCount() > 0) {
             refused.add("join_ns " + opts.getJoinNs(0).getNs() + " (Cryo cannot restore into given namespaces yet)");
         }
@@ -158,11 +154,18 @@ final class RpcOptions {
             inherit.add(new dev.cryo.engine.resource.FileOptions.InheritFd(i.getFd(), i.getKey()));
         }
         var d = dev.cryo.engine.resource.FileOptions.DEFAULTS;
+        // a container's external mounts: ext_mnt {key KEY (the image's ext_key), val HOST PATH}, as --external
+        // mnt[KEY]:PATH names them on the command line
+        List<String> external = new ArrayList<>(opts.getExternalList());
+        opts.getExtMntList().forEach(m -> external.add("mnt[" + m.getKey() + "]:" + m.getVal()));
         var files = new dev.cryo.engine.resource.FileOptions(opts.getFileLocks(), opts.getLinkRemap(), d.ghostLimit(),
-                d.ghostFiemap(), inherit, d.external(), d.evasiveDevices(), d.fileValidation(), d.skipFileRwxCheck(),
+                d.ghostFiemap(), inherit, external, d.evasiveDevices(), d.fileValidation(), d.skipFileRwxCheck(),
                 d.forceIrmap(), d.irmapScanPaths());
+        // root: where the container's root mount comes from (runc bind-mounts its bundle's rootfs at criu-root)
+        Path root = opts.hasRoot() && !opts.getRoot().isEmpty() && !isHostRoot(opts.getRoot())
+                ? Path.of(opts.getRoot()) : null;
         return new RestoreOptions(imagesDir, true, opts.getShellJob(), opts.getTcpClose(), null, timeout(), files,
-                false, "nftables", List.of());
+                false, "nftables", List.of(), root, opts.getEmptyNs());
     }
 
     /** Refusals shared by dump and restore: what would change the result and Cryo cannot do. */

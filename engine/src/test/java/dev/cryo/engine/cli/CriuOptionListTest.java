@@ -104,6 +104,7 @@ class CriuOptionListTest {
             case "network-lock" -> "skip";
             case "file-validation" -> "filesize";
             case "empty-ns" -> "net";
+            case "ext-mount-map" -> "/out:/tmp/out";
             case "inherit-fd" -> "fd[3]:pipe:[4242]";
             case "ghost-limit" -> "2M";
             case "pre-dump-mode" -> "read";
@@ -191,7 +192,7 @@ class CriuOptionListTest {
     /** Options that ask for what cryo does not have: refused in one line that names the option. */
     private static final Map<String, Set<String>> REFUSED = Map.of(
             "dump", Set.of("lazy-pages", "page-server", "stream", "ms"),
-            "restore", Set.of("lazy-pages", "page-server", "stream", "ms", "restore-sibling", "join-ns", "root",
+            "restore", Set.of("lazy-pages", "page-server", "stream", "ms", "restore-sibling", "join-ns",
                     "lsm-profile"));
 
     private void everyOptionIsAcceptedOrRefusedByName(String command) throws Exception {

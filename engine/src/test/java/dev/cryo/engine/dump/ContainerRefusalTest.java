@@ -23,9 +23,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /**
- * A container's init (pid 1 of its own pid namespace, as runc starts it): Cryo cannot restore one yet, so a dump that
- * would end it is refused before it is touched; with --leave-running its images are written as CRIU writes a
- * container's (pids inside the namespace, the namespace's own id) and it runs on.
+ * A pid namespace's init (pid 1 of its own pid namespace, as {@code unshare --pid --fork} starts it): its images are
+ * written as CRIU writes a container's (pids inside the namespace, the namespace's own id), with --leave-running it
+ * runs on, and without it the restore brings it back as pid 1 of a new pid namespace (engine/docs/containers.md).
  */
 @RootWithPtrace
 class ContainerRefusalTest {
@@ -67,13 +67,47 @@ class ContainerRefusalTest {
     }
 
     @Test
-    void initOfItsOwnPidNamespaceIsRefusedAndRunsOn() throws Exception {
+    void initOfItsOwnPidNamespaceIsDumpedAndRestoredAsPidOne() throws Exception {
         withInitOfItsOwnPidNamespace(sleep -> {
             DumpOptions options = new DumpOptions(sleep, tmp, false, false, false, false, false, false, null, null,
                     Duration.ofSeconds(10));
-            CryoException e = assertThrows(CryoException.class, () -> Dumper.dump(options, Log.discard()));
-            assertTrue(e.getMessage().contains("pid namespace of its own") && e.getMessage().contains(sleep + " 1")
-                    && e.getMessage().contains("--leave-running"), e.getMessage());
+            Dumper.dump(options, Log.discard());
+            await().atMost(Duration.ofSeconds(20)).until(() -> !Files.exists(Path.of("/proc/" + sleep)));
+            int restored;
+            try (Log log = Log.toFile(tmp.resolve("restore.log"), 4)) {
+                restored = dev.cryo.engine.restore.Restorer.restoreTree(
+                        new dev.cryo.engine.restore.RestoreOptions(tmp, true, false, false, null, null), log,
+                        dev.cryo.engine.ActionScripts.NONE);
+            }
+            try {
+                String status = Files.readString(Path.of("/proc/" + restored + "/status"));
+                assertTrue(status.contains("NSpid:\t" + restored + "\t1"), "pid 1 of a new pid namespace: " + status);
+                assertNotEquals(Files.readSymbolicLink(Path.of("/proc/self/ns/pid")),
+                        Files.readSymbolicLink(Path.of("/proc/" + restored + "/ns/pid")));
+                assertEquals(Files.readSymbolicLink(Path.of("/proc/self/ns/mnt")),
+                        Files.readSymbolicLink(Path.of("/proc/" + restored + "/ns/mnt")), "the host's mounts, as dumped");
+                assertRunsUntraced(restored);
+                assertEquals("sleep", Files.readString(Path.of("/proc/" + restored + "/comm")).strip());
+            } finally {
+                ProcessHandle.of(restored).ifPresent(ProcessHandle::destroyForcibly);
+                dev.cryo.engine.testing.Reaper.reap(restored);
+            }
+        });
+    }
+
+    @Test
+    void rootIsRefusedForImagesWithoutAMountNamespaceOfTheirOwn() throws Exception {
+        withInitOfItsOwnPidNamespace(sleep -> {
+            DumpOptions options = new DumpOptions(sleep, tmp, false, true, false, false, false, false, null, null,
+                    Duration.ofSeconds(10));
+            Dumper.dump(options, Log.discard());
+            long children = ProcessHandle.current().children().count();
+            var restore = new dev.cryo.engine.restore.RestoreOptions(tmp, true, false, false, null, null)
+                    .withContainer(tmp, 0);
+            CryoException e = assertThrows(CryoException.class, () -> dev.cryo.engine.restore.Restorer.restoreTree(
+                    restore, Log.discard(), dev.cryo.engine.ActionScripts.NONE));
+            assertTrue(e.getMessage().contains("--root") && e.getMessage().contains("mount namespace"), e.getMessage());
+            assertEquals(children, ProcessHandle.current().children().count(), "nothing was made");
             assertRunsUntraced(sleep);
         });
     }

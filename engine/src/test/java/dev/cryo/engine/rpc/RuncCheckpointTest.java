@@ -17,19 +17,23 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
+import java.util.stream.Collectors;
 
 import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /**
- * runc 1.1.5 checkpoints a counting container with Cryo as its CRIU ({@code runc --criu PATH}): what Cryo does with
- * a container today (engine/docs/containers.md). With {@code --leave-running} the images are a container's (pid 1
- * inside, its mount namespace with runc's external mounts) and the container counts on under the same host pid;
- * a checkpoint that would end it is refused and it runs on; a restore is refused with CRIU's error reply and leaves
- * no container.
+ * runc 1.1.5 checkpoints and restores a counting container with Cryo as its CRIU ({@code runc --criu PATH}),
+ * engine/docs/containers.md. With {@code --leave-running} the images are a container's (pid 1 inside, its mount
+ * namespace with runc's external mounts) and the container counts on under the same host pid; {@code runc restore}
+ * of them into a new container id from the same bundle brings the counter back as pid 1 of a new pid namespace,
+ * counting on from where it was dumped, and runc adopts it (state, kill, delete). A checkpoint without
+ * --leave-running ends the container, and its restore goes on from the last line it printed. A restore that fails
+ * (an external mount without a host path; a fault after the mounts are made) leaves no task and no mount.
  */
 class RuncCheckpointTest {
     private static final Path RUNC = Path.of("/usr/sbin/runc");
@@ -57,16 +61,22 @@ class RuncCheckpointTest {
         if (run != null) {
             run.destroyForcibly();
         }
+        restores.forEach(Process::destroyForcibly);
     }
 
     /** A bundle whose rootfs holds only a static counter, run as the container's init with stdio on pipes. */
     private Path bundle() throws Exception {
+        return bundle(CProgram.counter(100_000));
+    }
+
+    /** A bundle whose rootfs holds only {@code source} built static as /counter, the container's init. */
+    private Path bundle(String source) throws Exception {
         Path bundle = tmp.resolve("bundle");
         Path rootfs = Files.createDirectories(bundle.resolve("rootfs"));
         for (String d : List.of("proc", "dev", "sys", "tmp")) {
             Files.createDirectories(rootfs.resolve(d));
         }
-        CProgram.compile(rootfs, "counter", CProgram.counter(100_000), "-static");
+        CProgram.compile(rootfs, "counter", source, "-static", "-pthread");
         Process spec = new ProcessBuilder(RUNC.toString(), "spec", "--bundle", bundle.toString())
                 .redirectErrorStream(true).start();
         assertTrue(spec.waitFor(60, TimeUnit.SECONDS) && spec.exitValue() == 0, "runc spec");
@@ -124,14 +134,11 @@ class RuncCheckpointTest {
         return Integer.parseInt(m.group(1));
     }
 
-    @Test
-    void cryoCheckpointsARuncContainerThatRunsOn() throws Exception {
-        Path bundle = bundle();
-        String id = "cryo-test-" + ProcessHandle.current().pid();
+    /** runc run -d ID from the bundle, its output (the count) in {@code out}. */
+    private Lines runContainer(Path bundle, String id, Path out) throws Exception {
         created.add(id);
-        // runc run -d: the container keeps runc's stdout, a pipe into cat, which writes the count to a file. (Not a
-        // pipe of Java's Process: Java drains and closes it once runc exits, and the counter would die of SIGPIPE.)
-        Path out = tmp.resolve("count.txt");
+        // the container keeps runc's stdout, a pipe into cat, which writes the count to a file. (Not a pipe of
+        // Java's Process: Java drains and closes it once runc exits, and the counter would die of SIGPIPE.)
         run = new ProcessBuilder("sh", "-c", "'" + RUNC + "' run -d --bundle '" + bundle + "' " + id
                 + " </dev/null 2>&1 | cat > '" + out + "'").redirectOutput(ProcessBuilder.Redirect.DISCARD)
                 .redirectErrorStream(true).start();
@@ -142,25 +149,54 @@ class RuncCheckpointTest {
             throw new AssertionError("the container did not count: runc run printed " + lines + "; runc list: "
                     + runc(List.of("list")).output(), e);
         }
-        int host = initPid(id);
-        assertTrue(Files.readString(Path.of("/proc/" + host + "/status")).contains("NSpid:\t" + host + "\t1"),
-                "the counter is pid 1 of the container");
-        Path criu = CryoAsCriu.write(tmp);
+        return lines;
+    }
 
-        // a checkpoint that would end the container: refused, and the container counts on
-        Path refused = Files.createDirectories(tmp.resolve("refused"));
-        Result r = runc(List.of("--criu", criu.toString(), "checkpoint", "--image-path", refused.toString(), id));
-        assertNotEquals(0, r.exit(), r.output());
-        assertTrue(Files.readString(refused.resolve("dump.log")).contains("--leave-running"),
-                Files.readString(refused.resolve("dump.log")));
-        assertEquals(host, initPid(id), "the same container");
-        int seen = lines.size();
-        await().atMost(Duration.ofSeconds(60)).until(() -> lines.size() >= seen + 3);
+    /**
+     * runc restore -d of {@code img} into container {@code id} from the bundle, its stdout (a pipe into cat) in
+     * {@code out}; returns runc's exit status once it has returned (the pipe stays open while the counter runs).
+     */
+    private int restoreContainer(Path criu, Path bundle, Path img, String id, Path out) throws Exception {
+        created.add(id);
+        Path status = out.resolveSibling(out.getFileName() + ".status");
+        // runc's exit status goes to a file: the pipe into cat stays open as long as the restored counter runs
+        restores.add(new ProcessBuilder("sh", "-c", "{ '" + RUNC + "' --criu '" + criu + "' restore -d --bundle '"
+                + bundle + "' --image-path '" + img + "' " + id + "; echo $? > '" + status + "'; } </dev/null 2>&1 | cat > '"
+                + out + "'").redirectOutput(ProcessBuilder.Redirect.DISCARD).redirectErrorStream(true).start());
+        await().atMost(Duration.ofSeconds(180)).until(() -> Files.exists(status) && !Files.readString(status).isBlank());
+        return Integer.parseInt(Files.readString(status).strip());
+    }
+
+    private final List<Process> restores = new ArrayList<>();
+
+    private static void assertCountsFrom(int first, Lines lines, String what) {
+        List<String> l = lines.get();
+        assertTrue(!l.isEmpty(), what + ": no output");
+        for (int i = 0; i < l.size(); i++) {
+            assertEquals(Integer.toString(first + i), l.get(i), what + ", line " + i + ": " + lines);
+        }
+    }
+
+    private static int hostPidIsOneInside(int host) throws Exception {
+        assertTrue(Files.readString(Path.of("/proc/" + host + "/status")).contains("NSpid:\t" + host + "\t1"),
+                "pid 1 of its own pid namespace");
+        return host;
+    }
+
+    @Test
+    void cryoCheckpointsAndRestoresARuncContainer() throws Exception {
+        Path bundle = bundle();
+        String id = "cryo-test-" + ProcessHandle.current().pid();
+        Lines lines = runContainer(bundle, id, tmp.resolve("count.txt"));
+        int host = hostPidIsOneInside(initPid(id));
+        Path criu = CryoAsCriu.write(tmp);
 
         // --leave-running: a container's images, and it counts on
         Path img = Files.createDirectories(tmp.resolve("img"));
-        r = runc(List.of("--criu", criu.toString(), "checkpoint", "--leave-running", "--image-path", img.toString(),
+        int before = lines.size();
+        Result r = runc(List.of("--criu", criu.toString(), "checkpoint", "--leave-running", "--image-path", img.toString(),
                 id));
+        int after = lines.size();
         assertEquals(0, r.exit(), r.output() + Files.readString(img.resolve("dump.log")));
         ImageDir dir = ImageDir.open(img);
         List<pstree_entry> tree = dir.pstree();
@@ -175,21 +211,198 @@ class RuncCheckpointTest {
         assertTrue(Files.exists(img.resolve("utsns-" + ids.getUtsNsId() + ".img")));
         assertEquals(host, initPid(id), "the same container, still running");
         for (int i = 0; i < 3; i++) {
-            int before = lines.size();
-            await().atMost(Duration.ofSeconds(60)).until(() -> lines.size() > before);
+            int seen = lines.size();
+            await().atMost(Duration.ofSeconds(60)).until(() -> lines.size() > seen);
         }
-        List<String> copy = lines.get();
-        for (int i = 0; i < copy.size(); i++) {
-            assertEquals(Integer.toString(i), copy.get(i), "line " + i + ": the count goes on, never back");
-        }
+        assertCountsFrom(0, lines, "the count goes on, never back");
 
-        // a restore: refused with CRIU's error reply, no container left
+        // restore into a new container from the same bundle: pid 1 again, counting on from the dump
         String id2 = id + "-restored";
-        created.add(id2);
-        r = runc(List.of("--criu", criu.toString(), "restore", "-d", "--bundle", bundle.toString(), "--image-path",
-                img.toString(), id2));
-        assertNotEquals(0, r.exit(), r.output());
-        assertTrue(r.output().contains("RESTORE"), r.output());
-        assertNotEquals(0, runc(List.of("state", id2)).exit(), "no restored container is left");
+        Lines restored = new Lines(tmp.resolve("count2.txt"));
+        assertEquals(0, restoreContainer(criu, bundle, img, id2, restored.file()), "runc restore: "
+                + Files.readString(img.resolve("restore.log")));
+        int host2 = hostPidIsOneInside(initPid(id2));
+        assertNotEquals(host, host2);
+        await().atMost(Duration.ofSeconds(60)).until(() -> restored.size() >= 3);
+        int first = Integer.parseInt(restored.get().get(0));
+        assertTrue(first >= before - 1 && first <= after + 1, "the restored count starts where the dump was taken ("
+                + before + ".." + after + "): " + first);
+        assertCountsFrom(first, restored, "the restored count goes on");
+        String mountinfo = Files.readString(Path.of("/proc/" + host2 + "/mountinfo"));
+        assertTrue(mountinfo.contains(" / /proc ") && mountinfo.contains(" /dev/pts ")
+                && mountinfo.contains(" /proc/keys "), "its mounts rebuilt: " + mountinfo);
+        // its host name, as uname answers inside its uts namespace (a /proc/sys read answers for the reader's)
+        Process uname = new ProcessBuilder("nsenter", "--target", Integer.toString(host2), "--uts", "uname", "-n")
+                .redirectErrorStream(true).start();
+        String nodename = new String(uname.getInputStream().readAllBytes()).strip();
+        assertTrue(uname.waitFor(60, TimeUnit.SECONDS));
+        assertEquals("runc", nodename, "its host name");
+        // runc adopted it: kill and delete work
+        assertEquals(0, runc(List.of("kill", id2, "KILL")).exit());
+        await().atMost(Duration.ofSeconds(30)).until(() -> !Files.exists(Path.of("/proc/" + host2)));
+        Result deleted = runc(List.of("delete", id2));
+        assertEquals(0, deleted.exit(), deleted.output());
+        assertNotEquals(0, runc(List.of("state", id2)).exit(), "deleted");
+
+        // a checkpoint without --leave-running ends the container; its restore goes on from its last line
+        Path img3 = Files.createDirectories(tmp.resolve("img3"));
+        r = runc(List.of("--criu", criu.toString(), "checkpoint", "--image-path", img3.toString(), id));
+        assertEquals(0, r.exit(), r.output() + Files.readString(img3.resolve("dump.log")));
+        await().atMost(Duration.ofSeconds(30)).until(() -> !Files.exists(Path.of("/proc/" + host)));
+        int last = Integer.parseInt(lines.get().get(lines.size() - 1));
+        String id3 = id + "-again";
+        Lines again = new Lines(tmp.resolve("count3.txt"));
+        assertEquals(0, restoreContainer(criu, bundle, img3, id3, again.file()), "runc restore: "
+                + Files.readString(img3.resolve("restore.log")));
+        hostPidIsOneInside(initPid(id3));
+        await().atMost(Duration.ofSeconds(60)).until(() -> again.size() >= 3);
+        assertCountsFrom(last + 1, again, "the count goes on from the last line before the checkpoint");
+    }
+
+    /**
+     * A tree in the container: the init forks two children, each with a second thread counting; every line names who
+     * printed it. A pre-dump, then the final checkpoint on it (the container ends), then a restore: the same pids and
+     * tids inside, and each counter goes on from its last line.
+     */
+    private static final String FAMILY = """
+            #include <stdio.h>
+            #include <unistd.h>
+            #include <pthread.h>
+            static volatile long ticks;
+            static void *tick(void *a) { for (;;) { ticks++; usleep(50000); } return a; }
+            int main(void) {
+                setvbuf(stdout, NULL, _IOLBF, 0);
+                for (int k = 0; k < 2; k++) {
+                    if (fork() == 0) {
+                        pthread_t t;
+                        pthread_create(&t, 0, tick, 0);
+                        for (int i = 0;; i++) { printf("child%d %d %d\\n", k, getpid(), i); usleep(100000); }
+                    }
+                }
+                for (int i = 0;; i++) { printf("init %d %d\\n", getpid(), i); usleep(100000); }
+            }
+            """;
+
+    @Test
+    void aTreeInAContainerIsPreDumpedCheckpointedAndRestored() throws Exception {
+        Path bundle = bundle(FAMILY);
+        String id = "cryo-family-" + ProcessHandle.current().pid();
+        Lines lines = runContainer(bundle, id, tmp.resolve("family.txt"));
+        await().atMost(Duration.ofSeconds(60)).until(() -> lines.get().stream().filter(l -> l.startsWith("child1"))
+                .count() >= 2);
+        int host = hostPidIsOneInside(initPid(id));
+        Path criu = CryoAsCriu.write(tmp);
+        Path pre = Files.createDirectories(tmp.resolve("pre"));
+        Result r = runc(List.of("--criu", criu.toString(), "checkpoint", "--pre-dump", "--image-path", pre.toString(), id));
+        assertEquals(0, r.exit(), r.output() + Files.readString(pre.resolve("dump.log")));
+        assertEquals(host, initPid(id), "a pre-dump leaves it running");
+        Path img = Files.createDirectories(tmp.resolve("final"));
+        r = runc(List.of("--criu", criu.toString(), "checkpoint", "--parent-path", "../pre", "--image-path",
+                img.toString(), id));
+        assertEquals(0, r.exit(), r.output() + Files.readString(img.resolve("dump.log")));
+        assertTrue(Files.readString(img.resolve("dump.log")).contains("left to the parent"), "incremental");
+        await().atMost(Duration.ofSeconds(30)).until(() -> !Files.exists(Path.of("/proc/" + host)));
+        java.util.Map<String, String> lastOf = new java.util.HashMap<>();
+        for (String l : lines.get()) {
+            String[] f = l.split(" ");
+            lastOf.put(f[0] + " " + f[1], f[2]);
+        }
+        assertEquals(3, lastOf.size(), "three printers: " + lastOf);
+
+        String id2 = id + "-restored";
+        Lines restored = new Lines(tmp.resolve("family2.txt"));
+        assertEquals(0, restoreContainer(criu, bundle, img, id2, restored.file()), "runc restore: "
+                + Files.readString(img.resolve("restore.log")));
+        int host2 = hostPidIsOneInside(initPid(id2));
+        await().atMost(Duration.ofSeconds(60)).until(() -> restored.get().stream().map(l -> l.split(" ")[0])
+                .distinct().count() == 3);
+        java.util.Map<String, Integer> firstOf = new java.util.HashMap<>();
+        for (String l : restored.get()) {
+            String[] f = l.split(" ");
+            firstOf.putIfAbsent(f[0] + " " + f[1], Integer.parseInt(f[2]));
+        }
+        assertEquals(lastOf.keySet(), firstOf.keySet(), "the same printers with the same pids inside");
+        firstOf.forEach((who, first) -> assertEquals(Integer.parseInt(lastOf.get(who)) + 1, first,
+                who + " goes on from its last line"));
+        long threads = ProcessHandle.of(host2).orElseThrow().children().mapToLong(c -> {
+            try (var tasks = Files.list(Path.of("/proc/" + c.pid() + "/task"))) {
+                return tasks.count();
+            } catch (java.io.IOException e) {
+                return 0;
+            }
+        }).sum();
+        assertEquals(4, threads, "each child with its second thread");
+    }
+
+    /** The restore's failures leave nothing: no task, no mount of the host's, no held pid. */
+    @Test
+    void aFailedContainerRestoreLeavesNothing() throws Exception {
+        Path bundle = bundle();
+        String id = "cryo-fail-" + ProcessHandle.current().pid();
+        runContainer(bundle, id, tmp.resolve("count.txt"));
+        Path criu = CryoAsCriu.write(tmp);
+        Path img = Files.createDirectories(tmp.resolve("img"));
+        Result r = runc(List.of("--criu", criu.toString(), "checkpoint", "--leave-running", "--image-path", img.toString(),
+                id));
+        assertEquals(0, r.exit(), r.output() + Files.readString(img.resolve("dump.log")));
+        ImageDir dir = ImageDir.open(img);
+        // runc's keys are host paths themselves (the cgroup directories, /dev/null): each key stands for its path
+        List<String> external = ImageFile.read(img.resolve("mountpoints-" + dir.ids(1).getMntNsId() + ".img"))
+                .entries(mnt_entry.class).stream().filter(mnt_entry::hasExtKey)
+                .map(m -> "mnt[" + m.getExtKey() + "]:" + m.getExtKey()).distinct().collect(Collectors.toList());
+        assertTrue(!external.isEmpty(), "runc names external mounts");
+        Path root = bundle.resolve("rootfs");
+        long counters = counters();
+
+        // an external mount without a host path: refused before anything is made, naming the key
+        List<String> partial = new ArrayList<>(external);
+        String dropped = partial.remove(0);
+        var e = assertThrows(dev.cryo.engine.CryoException.class, () -> restore(img, root, partial));
+        assertTrue(e.getMessage().contains("key " + dropped.substring(4, dropped.indexOf(']')))
+                && e.getMessage().contains("--external"), e.getMessage());
+        assertNothingLeft(root, counters);
+
+        // a fault after the namespaces and mounts are made: the task is killed, its namespace goes with it
+        System.setProperty("cryo.fault.step", "build");
+        try {
+            e = assertThrows(dev.cryo.engine.CryoException.class, () -> restore(img, root, external));
+            assertTrue(e.getMessage().contains("fault injected"), e.getMessage());
+        } finally {
+            System.clearProperty("cryo.fault.step");
+        }
+        assertNothingLeft(root, counters);
+    }
+
+    private static void restore(Path img, Path root, List<String> external) throws Exception {
+        var d = dev.cryo.engine.resource.FileOptions.DEFAULTS;
+        var files = new dev.cryo.engine.resource.FileOptions(d.fileLocks(), d.linkRemap(), d.ghostLimit(),
+                d.ghostFiemap(), d.inheritFds(), external, d.evasiveDevices(), d.fileValidation(), d.skipFileRwxCheck(),
+                d.forceIrmap(), d.irmapScanPaths());
+        var options = new dev.cryo.engine.restore.RestoreOptions(img, true, false, false, null, null, files, false,
+                "nftables", List.of()).withContainer(root, 0x40000000 /* CLONE_NEWNET */);
+        dev.cryo.engine.restore.Restorer.restoreTree(options, dev.cryo.engine.log.Log.discard(),
+                dev.cryo.engine.ActionScripts.NONE);
+    }
+
+    /** Processes named counter on this machine (the container's, and any a failed restore would leave). */
+    private static long counters() {
+        return ProcessHandle.allProcesses().filter(p -> p.info().command().map(c -> c.endsWith("/counter"))
+                .orElse(false) || comm(p.pid()).equals("counter") || comm(p.pid()).equals("cryo-helper")).count();
+    }
+
+    private static String comm(long pid) {
+        try {
+            return Files.readString(Path.of("/proc/" + pid + "/comm")).strip();
+        } catch (java.io.IOException e) {
+            return "";
+        }
+    }
+
+    private static void assertNothingLeft(Path root, long counters) throws Exception {
+        await().atMost(Duration.ofSeconds(30)).until(() -> counters() == counters);
+        String mounts = Files.readString(Path.of("/proc/self/mountinfo"));
+        assertTrue(!mounts.contains(root.toString()), "no mount of the restore reached the host's: " + mounts);
+        assertEquals(0, ProcessHandle.current().children().filter(p -> comm(p.pid()).equals("counter")
+                || comm(p.pid()).equals("cryo-helper")).count(), "no task or helper of the restore left");
     }
 }

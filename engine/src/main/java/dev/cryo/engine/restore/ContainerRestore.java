@@ -1,0 +1,167 @@
+package dev.cryo.engine.restore;
+
+import dev.cryo.engine.CryoException;
+import dev.cryo.engine.log.Log;
+import dev.cryo.engine.ptrace.RemoteScratch;
+import dev.cryo.engine.ptrace.RemoteSyscall;
+import dev.cryo.engine.resource.MountNamespace;
+import dev.cryo.engine.resource.TmpfsContents;
+import dev.cryo.engine.sys.SyscallException;
+import dev.cryo.image.ImageDir;
+import dev.cryo.image.proto.inventory_entry;
+import dev.cryo.image.proto.mnt_entry;
+import dev.cryo.image.proto.task_kobj_ids_entry;
+import dev.cryo.image.proto.utsns_entry;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * The images of a container (engine/docs/containers.md): a tree whose root was pid 1 of a pid namespace of its own,
+ * with its own mount, uts, ipc and net namespaces (or the pid namespace alone, as {@code unshare --pid --fork} makes). The restore makes the root task with those namespaces new
+ * (clone3 with CLONE_NEW* and set_tid {1}, from the traced helper), then, by remote syscalls in it, rebuilds the
+ * mounts under the caller's root ({@code --root}, runc's criu-root) and pivots into it, and sets the host and domain
+ * names; every other task of the tree is then made inside, by the pids the images have. Everything is read and
+ * checked (external mount keys, archives, the root) before any task is made.
+ */
+final class ContainerRestore {
+    static final long CLONE_NEWNS = 0x00020000L, CLONE_NEWUTS = 0x04000000L, CLONE_NEWIPC = 0x08000000L,
+            CLONE_NEWPID = 0x20000000L, CLONE_NEWNET = 0x40000000L;
+    private static final int SETHOSTNAME = 170, SETDOMAINNAME = 171;
+
+    private final int pid;
+    private final long flags;
+    private final MountNamespace.Restore mounts;
+    private final utsns_entry uts;
+
+    private ContainerRestore(int pid, long flags, MountNamespace.Restore mounts, utsns_entry uts) {
+        this.pid = pid;
+        this.flags = flags;
+        this.mounts = mounts;
+        this.uts = uts;
+    }
+
+    /**
+     * The container the images hold, or null when the root shares the dumper's pid and mount namespaces (a plain
+     * tree). Refuses what Cryo cannot make, with nothing made yet.
+     */
+    static ContainerRestore of(ImageDir dir, inventory_entry inv, task_kobj_ids_entry ids, int pid,
+                               RestoreOptions options) throws CryoException {
+        var dumper = inv.getRootIds();
+        String who = "cannot restore pid " + pid + " from " + dir.path() + ": ";
+        boolean ownPid = ids.getPidNsId() != dumper.getPidNsId(), ownMnt = ids.getMntNsId() != dumper.getMntNsId();
+        if (!ownPid && !ownMnt) {
+            if (options.root() != null) {
+                throw new CryoException(who + "--root " + options.root() + " is for a container's images (a mount "
+                        + "namespace of its own); these share the dumper's, and come back at their own paths");
+            }
+            return null;
+        }
+        if (!ownPid) {
+            throw new CryoException(who + "it was dumped in a mount namespace of its own but in the dumper's pid "
+                    + "namespace; Cryo restores a mount namespace only with the pid namespace of a container");
+        }
+        if (!ownMnt && options.root() != null) {
+            throw new CryoException(who + "--root " + options.root() + " is for a mount namespace of the images' own; "
+                    + "these share the dumper's (a pid namespace of their own only: unshare --pid)");
+        }
+        if (pid != 1) {
+            throw new CryoException(who + "the root of a container's images must be its pid 1, not " + pid);
+        }
+        for (String[] ns : List.of(new String[]{"user", ids.getUserNsId() + "", dumper.getUserNsId() + ""},
+                new String[]{"cgroup", ids.getCgroupNsId() + "", dumper.getCgroupNsId() + ""},
+                new String[]{"time", ids.getTimeNsId() + "", dumper.getTimeNsId() + ""})) {
+            if (!ns[1].equals(ns[2]) && !ns[1].equals("0")) {
+                throw new CryoException(who + "it has a " + ns[0] + " namespace of its own, which Cryo cannot "
+                        + "restore");
+            }
+        }
+        long flags = CLONE_NEWPID | (ownMnt ? CLONE_NEWNS : 0);
+        if (ids.getNetNsId() != dumper.getNetNsId()) {
+            if ((options.emptyNs() & CLONE_NEWNET) == 0) {
+                throw new CryoException(who + "it has a network namespace of its own, which Cryo does not dump or "
+                        + "restore; restore it into a new, empty one with --empty-ns net (runc asks for that)");
+            }
+            flags |= CLONE_NEWNET;
+        }
+        utsns_entry uts = null;
+        String current = "mountpoints-" + ids.getMntNsId() + ".img";
+        List<mnt_entry> entries = null;
+        try {
+            if (ownMnt) {
+                entries = dir.read(MountNamespace.imageName(ids.getMntNsId())).entries(mnt_entry.class);
+            }
+            if (ids.getUtsNsId() != dumper.getUtsNsId()) {
+                flags |= CLONE_NEWUTS;
+                current = "utsns-" + ids.getUtsNsId() + ".img";
+                var f = dir.readIfExists(current);
+                if (f.isPresent()) {
+                    uts = f.get().entries(utsns_entry.class).get(0);
+                }
+            }
+        } catch (IOException | RuntimeException e) {
+            String why = e instanceof java.nio.file.NoSuchFileException ? "it is missing" : e.getMessage();
+            throw new CryoException(who + "cannot read " + current + ": " + why, e);
+        }
+        if (ids.getIpcNsId() != dumper.getIpcNsId()) {
+            flags |= CLONE_NEWIPC; // its limits stay the new namespace's defaults; SysV objects are not dumped yet
+        }
+        Path root = options.root();
+        if (root != null && !Files.isDirectory(root)) {
+            throw new CryoException(who + "--root " + root + " is not a directory");
+        }
+        MountNamespace.Restore plan = entries == null ? null : MountNamespace.Restore.plan(pid, entries, root,
+                externalMounts(options), dev -> dir.exists(TmpfsContents.imageName(dev)));
+        return new ContainerRestore(pid, flags, plan, uts);
+    }
+
+    /** --external mnt[KEY]:PATH (runc's ext_mnt {key, val}): key -> host path. */
+    private static Map<String, String> externalMounts(RestoreOptions options) {
+        Map<String, String> out = new LinkedHashMap<>();
+        for (String e : options.files().external()) {
+            int close = e.indexOf("]:");
+            if (e.startsWith("mnt[") && close > 4) {
+                out.put(e.substring(4, close), e.substring(close + 2));
+            }
+        }
+        return out;
+    }
+
+    /** The namespaces the root task is cloned with. */
+    long cloneFlags() {
+        return flags;
+    }
+
+    /** Where a file the images name (a path inside the container) is on the host before the mounts exist, or null. */
+    Path hostPath(String name) {
+        return mounts == null ? Path.of(name) : mounts.hostPath(name);
+    }
+
+    /**
+     * In the root task, just cloned into its new namespaces: the mounts, pivot_root, the host and domain names. Runs
+     * by remote syscalls in it; nothing of Cryo's own enters the namespaces.
+     */
+    void setUp(int hostPid, RemoteSyscall remote, RemoteScratch scratch, ImageDir dir, Log log) throws CryoException {
+        if (mounts != null) {
+            mounts.make(hostPid, remote, scratch, dir, log);
+        }
+        if (uts != null) {
+            try {
+                byte[] host = uts.getNodename().getBytes(java.nio.charset.StandardCharsets.UTF_8);
+                byte[] domain = uts.getDomainname().getBytes(java.nio.charset.StandardCharsets.UTF_8);
+                remote.call("sethostname(" + uts.getNodename() + ")", SETHOSTNAME, scratch.string(0, uts.getNodename()),
+                        host.length);
+                remote.call("setdomainname(" + uts.getDomainname() + ")", SETDOMAINNAME,
+                        scratch.string(0, uts.getDomainname()), domain.length);
+            } catch (SyscallException e) {
+                throw new CryoException("cannot restore pid " + pid + ": cannot set its host name: " + e.getMessage(), e);
+            }
+        }
+        log.info("container namespaces of pid %d (host pid %d) made: flags 0x%x%s", pid, hostPid, flags,
+                mounts != null ? ", mounts rebuilt and root pivoted" : "");
+    }
+}
