@@ -56,6 +56,11 @@ final class ResidentRun {
             if (!process.waitFor(1, TimeUnit.MINUTES)) {
                 process.destroyForcibly();
             }
+            try (var left = Files.list(dir)) { // spools of the last callers, which the service leaves to them
+                for (Path p : left.toList()) {
+                    Files.deleteIfExists(p);
+                }
+            }
             Files.deleteIfExists(dir);
         } catch (IOException | InterruptedException e) {
             process.destroyForcibly();

@@ -40,8 +40,9 @@ class ResidentServiceTest {
         assumeTrue("0".equals(idOutput()), "the resident service serves root only; these tests run as root");
         assumeTrue(Files.isRegularFile(TestRig.REPO.resolve("engine/target/cryo.jar")),
                 "engine/target/cryo.jar is not built (mvn install builds it before this module's tests)");
-        serviceDir = Files.createTempDirectory("cryo-resident-test"); // 0700, root's
+        serviceDir = scratchDir("cryo-resident-test"); // 0700, root's
         serviceLog = Files.createTempFile("cryo-resident-test", ".log");
+        SCRATCH.add(serviceLog);
         service = new ProcessBuilder(CRYO.toString(), "service", "--resident", "--dir", serviceDir.toString(),
                 "-o", serviceLog.toString(), "-v4")
                 .redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")))
@@ -54,6 +55,33 @@ class ResidentServiceTest {
 
     @AfterAll
     static void stopService() throws Exception {
+        try {
+            stopIfRunning();
+        } finally {
+            for (Path p : SCRATCH) {
+                deleteTree(p);
+            }
+        }
+    }
+
+    /** Temporary files and directories the tests made, removed at the end. */
+    static final List<Path> SCRATCH = new java.util.concurrent.CopyOnWriteArrayList<>();
+
+    static Path scratchDir(String prefix) throws IOException {
+        Path dir = Files.createTempDirectory(prefix);
+        SCRATCH.add(dir);
+        return dir;
+    }
+
+    static void deleteTree(Path p) {
+        try (var walk = Files.walk(p)) {
+            walk.sorted(java.util.Comparator.reverseOrder()).forEach(f -> f.toFile().delete());
+        } catch (IOException e) {
+            // already gone
+        }
+    }
+
+    static void stopIfRunning() throws Exception {
         if (service == null || !service.isAlive()) {
             return; // never started, or stopped by the last test
         }
@@ -111,7 +139,7 @@ class ResidentServiceTest {
         assertEquals(0, fresh.exit, fresh.toString());
 
         // gone: killed -9, its pid file and FIFO left behind
-        Path gone = Files.createTempDirectory("cryo-resident-gone");
+        Path gone = scratchDir("cryo-resident-gone");
         Process ended = new ProcessBuilder("true").start();
         assertTrue(ended.waitFor(1, TimeUnit.MINUTES));
         Files.writeString(gone.resolve("pid"), ended.pid() + "\n");
@@ -120,7 +148,7 @@ class ResidentServiceTest {
         assertEquals(fresh, r, "a dead service's leftovers");
 
         // stuck: a live process with --resident in its command line that never reads the FIFO
-        Path stuck = Files.createTempDirectory("cryo-resident-stuck");
+        Path stuck = scratchDir("cryo-resident-stuck");
         Process sleeper = new ProcessBuilder("bash", "-c", "sleep 600; :", "service", "--resident").start();
         try {
             Files.writeString(stuck.resolve("pid"), sleeper.pid() + "\n");
@@ -141,7 +169,7 @@ class ResidentServiceTest {
     void aDumpThroughTheServiceRestoresThroughIt() throws Exception {
         Path fixture = TestRig.REPO.resolve("fixtures-c/build/counter");
         assumeTrue(Files.isExecutable(fixture), "the C fixtures are not built: run `make fixtures` (make test does)");
-        Path work = Files.createTempDirectory("cryo-resident-dump");
+        Path work = scratchDir("cryo-resident-dump");
         Path ready = work.resolve("ready"), result = work.resolve("result");
         ProcessBuilder pb = new ProcessBuilder("setsid", fixture.toString(), "--step-ms=10", "--buffer=line")
                 .redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")))
@@ -177,7 +205,7 @@ class ResidentServiceTest {
     void sigtermToTheServiceDuringADumpPutsTheTargetBackAndEndsTheService() throws Exception {
         Path fixture = TestRig.REPO.resolve("fixtures-c/build/memory");
         assumeTrue(Files.isExecutable(fixture), "the C fixtures are not built: run `make fixtures` (make test does)");
-        Path work = Files.createTempDirectory("cryo-resident-sigterm");
+        Path work = scratchDir("cryo-resident-sigterm");
         Path ready = work.resolve("ready");
         // 64 mappings, about 1 GiB written: a frozen window of hundreds of ms, long enough to be seen
         ProcessBuilder pb = new ProcessBuilder("setsid", fixture.toString(), "--maps=64", "--pages=8192")

@@ -175,6 +175,7 @@ final class ResidentService {
             for (Request r; (r = queue.poll()) != null; ) {
                 answer(r, "decline");
             }
+            removeLeftovers(false); // a caller still copying its spools keeps them; the next start removes those
             log.info("cryo resident service %d stopped", ProcessHandle.current().pid());
         } catch (IOException e) {
             log.warn("stopping the resident service: %s", e.getMessage());
