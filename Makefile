@@ -8,6 +8,7 @@ QUICK    ?=
 BENCH_CRIU ?=
 BENCH_APPS ?=
 BENCH_ROWS ?=
+BENCH_RESIDENT ?=
 
 .PHONY: setup build test fixtures conformance bench clean
 
@@ -39,11 +40,12 @@ conformance: setup build fixtures
 # Then the real programs of the apps group and the JVM start-up figure (dev.cryo.conformance.apps.AppBench);
 # BENCH_APPS=REGEX picks programs (redis|nginx|jvm17|jvm25|python-http|python-workers; QUICK=1: redis|jvm17).
 # BENCH_ROWS=REGEX picks the fixture rows by workload name (counter|threads-64|memory-64M|tree-100...).
+# BENCH_RESIDENT=1 adds cryo-resident rows: bin/cryo handing each command to a `cryo service --resident` the run starts.
 # The exit status is the first part's that failed.
 bench: fixtures
 	$(MVN) -DskipTests -pl bench,conformance -am install
 	java -Djava.awt.headless=true -cp bench/target/benchmarks.jar dev.cryo.bench.Main --root=$(CURDIR) \
-	  $(if $(QUICK),--quick) $(if $(BENCH_CRIU),--criu=$(BENCH_CRIU)) $(if $(BENCH_ROWS),"--workloads=$(BENCH_ROWS)"); status=$$?; \
+	  $(if $(QUICK),--quick) $(if $(BENCH_RESIDENT),--resident) $(if $(BENCH_CRIU),--criu=$(BENCH_CRIU)) $(if $(BENCH_ROWS),"--workloads=$(BENCH_ROWS)"); status=$$?; \
 	$(MVN) -pl conformance exec:java@apps-bench \
 	  -Dexec.args="--repo=$(CURDIR) $(if $(BENCH_CRIU),--criu=$(BENCH_CRIU)) $(if $(BENCH_APPS),--apps=$(BENCH_APPS),$(if $(QUICK),--apps=redis|jvm17))" \
 	  || { apps=$$?; [ $$status != 0 ] || status=$$apps; }; exit $$status

@@ -35,9 +35,12 @@ public final class Main {
         String criu = System.getenv("BENCH_CRIU");
         Path root = Path.of("").toAbsolutePath();
         String workloads = null;
+        boolean resident = false;
         for (String a : args) {
             if (a.equals("--quick")) {
                 quick = true;
+            } else if (a.equals("--resident")) {
+                resident = true;
             } else if (a.startsWith("--workloads=")) {
                 workloads = a.substring("--workloads=".length());
             } else if (a.startsWith("--criu=")) {
@@ -45,19 +48,31 @@ public final class Main {
             } else if (a.startsWith("--root=")) {
                 root = Path.of(a.substring(7)).toAbsolutePath();
             } else {
-                System.err.println("usage: dev.cryo.bench.Main [--quick] [--criu=PATH] [--root=REPO] [--workloads=REGEX]");
+                System.err.println("usage: dev.cryo.bench.Main [--quick] [--resident] [--criu=PATH] [--root=REPO] [--workloads=REGEX]");
                 System.exit(2);
             }
         }
         List<CheckpointTool> tools = new ArrayList<>();
         List<String> absent = new ArrayList<>();
-        tools.add(new CheckpointTool("cryo", List.of(root.resolve("bin/cryo").toString())));
+        String cryo = root.resolve("bin/cryo").toString();
+        // a fresh JVM per command, even while a resident service runs
+        tools.add(new CheckpointTool("cryo", List.of(cryo), java.util.Map.of("CRYO_RESIDENT", "0")));
         // BENCH_CRYO_BASELINE="-Dsome.switch=old": a second Cryo, row "cryo-base", run with those JVM options in
         // the same run, taking turns: a change measured against the path it replaces, under the same load.
         String baseline = System.getenv("BENCH_CRYO_BASELINE");
         if (baseline != null && !baseline.isBlank()) {
-            tools.add(new CheckpointTool("cryo-base", List.of("env", "CRYO_JAVA_OPTS=" + baseline,
-                    root.resolve("bin/cryo").toString())));
+            tools.add(new CheckpointTool("cryo-base", List.of(cryo),
+                    java.util.Map.of("CRYO_RESIDENT", "0", "CRYO_JAVA_OPTS", baseline)));
+        }
+        ResidentRun service = null;
+        if (resident) {
+            try {
+                service = ResidentRun.start(root);
+                tools.add(new CheckpointTool("cryo-resident", List.of(cryo), service.env()));
+            } catch (Exception e) {
+                System.err.println("bench: cannot start the resident service: " + e.getMessage());
+                absent.add("cryo-resident: the resident service did not start (" + e.getMessage() + ")");
+            }
         }
         if (criu != null && !criu.isBlank()) {
             tools.add(new CheckpointTool("criu", List.of(criu)));
@@ -67,6 +82,9 @@ public final class Main {
         BenchPlan plan = quick ? BenchPlan.quick(root, tools, absent) : BenchPlan.full(root, tools, absent);
         if (workloads != null && !workloads.isBlank()) {
             plan = plan.only(workloads);
+        }
+        if (service != null) {
+            Runtime.getRuntime().addShutdownHook(new Thread(service::stop, "cryo-bench-resident-stop"));
         }
         try {
             BenchRun run = new Harness(plan, System.err).run();

@@ -12,10 +12,15 @@ import java.util.List;
  * detached. Both write stats-dump and stats-restore into the images directory, which is where the frozen time
  * comes from.
  *
- * @param name    label in the table ("cryo", "criu")
+ * @param name    label in the table ("cryo", "cryo-resident", "criu")
  * @param command the executable and any leading arguments
+ * @param env     variables set for its runs (CRYO_RESIDENT=0 keeps bin/cryo from handing off to a resident service)
  */
-public record CheckpointTool(String name, List<String> command) {
+public record CheckpointTool(String name, List<String> command, java.util.Map<String, String> env) {
+    public CheckpointTool(String name, List<String> command) {
+        this(name, command, java.util.Map.of());
+    }
+
     /** Bound on one dump or restore; a 1 GiB dump to disk takes seconds, so this only catches hangs. */
     static final long TIMEOUT_SECONDS = 600;
 
@@ -35,7 +40,7 @@ public record CheckpointTool(String name, List<String> command) {
         try {
             List<String> cmd = new ArrayList<>(command);
             cmd.add("--version");
-            ProcessResult r = ProcessResult.run(cmd, 60);
+            ProcessResult r = ProcessResult.run(cmd, 60, env);
             String first = r.output().strip().split("\n")[0];
             return r.exitCode() == 0 ? first : "unknown (--version: " + r.lastLine() + ")";
         } catch (IOException e) {
@@ -47,7 +52,7 @@ public record CheckpointTool(String name, List<String> command) {
         List<String> cmd = new ArrayList<>(command);
         cmd.addAll(List.of(args));
         return ProcessResult.run(cmd, TIMEOUT_SECONDS, imagesDir.getParent().resolve(imagesDir.getFileName() + "." + outputName),
-                imagesDir.getParent());
+                imagesDir.getParent(), env);
     }
 
     /** The tool's own words for a failure: its last error line on the terminal, else in the log. */

@@ -17,9 +17,15 @@ import java.util.concurrent.TimeUnit;
 public record ProcessResult(int exitCode, long wallNanos, String output) {
     /** Runs {@code command} with its output kept in memory, killing it after {@code timeoutSeconds}. */
     public static ProcessResult run(List<String> command, long timeoutSeconds) throws IOException {
+        return run(command, timeoutSeconds, java.util.Map.of());
+    }
+
+    /** As above, with {@code env} added to the environment. */
+    public static ProcessResult run(List<String> command, long timeoutSeconds, java.util.Map<String, String> env)
+            throws IOException {
         Path out = Files.createTempFile("cryo-bench-", ".out");
         try {
-            return run(command, timeoutSeconds, out, null);
+            return run(command, timeoutSeconds, out, null, env);
         } finally {
             Files.deleteIfExists(out);
         }
@@ -28,12 +34,19 @@ public record ProcessResult(int exitCode, long wallNanos, String output) {
     /** Runs {@code command} in {@code workDir} (or the current directory), output to {@code outputFile}. */
     public static ProcessResult run(List<String> command, long timeoutSeconds, Path outputFile, Path workDir)
             throws IOException {
+        return run(command, timeoutSeconds, outputFile, workDir, java.util.Map.of());
+    }
+
+    /** As above, with {@code env} added to the environment. */
+    public static ProcessResult run(List<String> command, long timeoutSeconds, Path outputFile, Path workDir,
+                                    java.util.Map<String, String> env) throws IOException {
         ProcessBuilder pb = new ProcessBuilder(command).redirectErrorStream(true)
                 .redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")))
                 .redirectOutput(outputFile.toFile());
         if (workDir != null) {
             pb.directory(workDir.toFile());
         }
+        pb.environment().putAll(env);
         long t0 = System.nanoTime();
         Process p;
         try {

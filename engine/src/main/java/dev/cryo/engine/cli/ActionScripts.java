@@ -31,7 +31,7 @@ final class ActionScripts implements dev.cryo.engine.ActionScripts {
     static List<String> resolve(List<String> given) {
         List<String> out = new ArrayList<>();
         for (String s : given) {
-            out.add(Path.of(s).toAbsolutePath().normalize().toString());
+            out.add(WorkingDirectory.absolute(s).toString());
         }
         return out;
     }

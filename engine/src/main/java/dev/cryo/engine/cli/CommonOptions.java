@@ -112,7 +112,7 @@ final class CommonOptions {
     }
 
     static Path existingDirectory(String given, String what) throws CryoException {
-        Path p = Path.of(given).toAbsolutePath().normalize();
+        Path p = WorkingDirectory.absolute(given);
         if (!Files.isDirectory(p)) {
             throw new CryoException("cannot use " + what + " " + p + ": "
                     + (Files.exists(p) ? "not a directory" : "no such directory"));

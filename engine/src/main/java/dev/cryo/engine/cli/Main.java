@@ -34,6 +34,7 @@ public final class Main {
               cryo restore [-D DIR] [-d] [<options>]
               cryo check [--feature NAME]
               cryo swrk FD | cryo service [--address PATH]
+              cryo service --resident [--dir DIR] [--stop]
               cryo show FILE|DIR
               cryo decode [-i FILE] [-o FILE] [--pretty]
               cryo encode [-i FILE] [-o FILE]
@@ -44,7 +45,8 @@ public final class Main {
               restore    restore a process tree from its images
               check      check whether this kernel has what dump and restore need
               swrk       serve CRIU's RPC on an inherited socket (how runc, Podman and pycriu call CRIU)
-              service    serve CRIU's RPC on a listening unix socket
+              service    serve CRIU's RPC on a listening unix socket; with --resident, stay up and
+                         run the commands bin/cryo hands over, without a JVM start each
               show       print images as crit-style JSON
               decode     convert an image to crit-style JSON, like crit decode
               encode     convert crit-style JSON back to an image, like crit encode

@@ -124,7 +124,7 @@ public final class Warmup {
      * the target later by the tracer thread: ptrace ties each tracee to the thread that seized it, nothing more.
      */
     static Rehearsal start(Log log) {
-        if (!ENABLED) {
+        if (!ENABLED || dev.cryo.engine.ResidentMode.on()) { // the resident service warmed up once, at its start
             return Rehearsal.NONE;
         }
         Thread t = new Thread(() -> rehearse(log), "cryo-rehearsal");

@@ -508,7 +508,10 @@ final class RestoreRun {
             Freezer.freeze(helper, Ptrace.O_TRACESYSGOOD | Ptrace.O_TRACEFORK | Ptrace.O_TRACECLONE | Ptrace.O_EXITKILL);
             Ptrace.setSigmask(helper, -1L); // every task of the tree inherits it: no signal runs a handler while built
             NewTask h = new NewTask(helper, null);
-            long r = h.clone3(root, CLONE_PARENT | (container != null ? container.cloneFlags() : 0));
+            // the resident service outlives the request: the root is the helper's child, left to the service's
+            // subreaper or init once the helper is gone, as a fresh cryo's exit leaves it (never the service's zombie)
+            long parent = options.detached() && container == null && dev.cryo.engine.ResidentMode.on() ? 0 : CLONE_PARENT;
+            long r = h.clone3(root, parent | (container != null ? container.cloneFlags() : 0));
             int seen = r > 0 ? (int) r : root; // the helper lives in Cryo's pid namespace: r is the pid Cryo sees
             if (container != null && r > 0) {
                 hostPids.put(root, seen);
