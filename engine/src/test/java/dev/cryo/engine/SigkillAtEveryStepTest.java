@@ -48,6 +48,25 @@ class SigkillAtEveryStepTest {
                 .filter(l -> l.startsWith("TracerPid:")).findFirst().orElseThrow().split("\\s+")[1];
     }
 
+    /** The children of {@code pid} that are Cryo's helper processes (a {@code sleep} named cryo-helper). */
+    private static List<String> helpersOf(long pid) throws Exception {
+        List<String> helpers = new java.util.ArrayList<>();
+        try (var tasks = Files.list(Path.of("/proc/" + pid + "/task"))) {
+            for (Path task : tasks.toList()) {
+                for (String child : Files.readString(task.resolve("children")).trim().split("\\s+")) {
+                    try {
+                        if (!child.isEmpty() && Files.readString(Path.of("/proc/" + child + "/cmdline")).startsWith("cryo-helper")) {
+                            helpers.add(child);
+                        }
+                    } catch (java.nio.file.NoSuchFileException gone) {
+                        // ended meanwhile: not alive
+                    }
+                }
+            }
+        }
+        return helpers;
+    }
+
     @ParameterizedTest
     @ValueSource(strings = {"freeze", "collect", "write images", "resume"})
     void theTargetRunsOnAsItWas(String step) throws Exception {
@@ -66,6 +85,13 @@ class SigkillAtEveryStepTest {
             try {
                 await().atMost(Duration.ofSeconds(60)).until(() -> Files.exists(marker) || !cryo.isAlive());
                 assertTrue(cryo.isAlive(), "cryo ended before step '" + step + "': " + Files.readString(tmp.resolve("cryo.out")));
+                // the kill lands in the dump of the target, not in the rehearsal on Cryo's own helper (which ends first)
+                if (!step.equals("freeze")) {
+                    String tracer = tracer(t.pid()); // a thread of Cryo's (TracerPid names the tracing thread)
+                    assertTrue(!tracer.equals("0") && Files.exists(Path.of("/proc/" + cryo.pid() + "/task/" + tracer)),
+                            "pid " + t.pid() + " is traced by Cryo (" + cryo.pid() + ") at step '" + step + "': TracerPid " + tracer);
+                }
+                assertEquals(List.of(), helpersOf(cryo.pid()), "Cryo's helpers alive at step '" + step + "'");
             } finally {
                 cryo.destroyForcibly(); // SIGKILL
                 cryo.waitFor();

@@ -242,7 +242,7 @@ final class ResidentService {
         try {
             scratch = Files.createTempDirectory("cryo-resident-warmup");
             for (int round = 0; round < 5 && !stopping; round++) {
-                int helper = dev.cryo.engine.ptrace.HelperProcess.spawn();
+                int helper = dev.cryo.engine.ptrace.HelperProcess.spawnFor(dev.cryo.engine.dump.Warmup.REHEARSAL_HELPER_SECONDS);
                 String pid = Integer.toString(helper);
                 Path running = Files.createDirectories(scratch.resolve("r" + round));
                 Path dumped = Files.createDirectories(scratch.resolve("d" + round));

@@ -283,7 +283,8 @@ public final class Warmup {
 
     /** Spawns a helper and dumps it into {@code dir} through the real dump (which kills it). */
     private static void dumpHelper(Path dir) throws CryoException, SyscallException {
-        int helper = HelperProcess.spawn();
+        // a rehearsal takes well under a second; the helper's own end is what a SIGKILL'ed Cryo leaves it to
+        int helper = HelperProcess.spawnFor(REHEARSAL_HELPER_SECONDS);
         try {
             DumpOptions o = new DumpOptions(helper, dir, false, false, false, false, false, false, null, null, null);
             new DumpRun(o, Log.discard(), true).run();
@@ -303,6 +304,9 @@ public final class Warmup {
     }
 
     static final String DIR_PREFIX = "cryo-rehearsal-";
+
+    /** How long a rehearsal's helper lives if Cryo is killed before it kills it (a rehearsal takes under 1 s). */
+    public static final int REHEARSAL_HELPER_SECONDS = 120;
 
     /**
      * A rehearsal's images directory in the temporary directory, named after this Cryo's pid. A Cryo killed by

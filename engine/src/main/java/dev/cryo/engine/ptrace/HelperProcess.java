@@ -15,8 +15,24 @@ public final class HelperProcess {
     private HelperProcess() {
     }
 
+    /** Lifetime of a helper that its caller traces with {@code PTRACE_O_EXITKILL} at once: the tracer's end ends it. */
+    static final int TRACED_SECONDS = 1_000_000;
+
+    /**
+     * A helper its caller seizes with {@link Ptrace#O_EXITKILL} straight away (or kills itself), so that a Cryo
+     * killed by SIGKILL does not leave it behind.
+     */
     public static int spawn() throws SyscallException {
+        return spawnFor(TRACED_SECONDS);
+    }
+
+    /**
+     * A helper that ends by itself after {@code seconds}: for one that is not traced with EXITKILL while Cryo uses it
+     * (a rehearsal dumps it as a real target, which must not die with its tracer), so that a Cryo killed by SIGKILL
+     * leaves no helper for longer than that.
+     */
+    public static int spawnFor(int seconds) throws SyscallException {
         String sleep = Files.isExecutable(Path.of("/usr/bin/sleep")) ? "/usr/bin/sleep" : "/bin/sleep";
-        return Spawn.program(sleep, new String[]{"cryo-helper", "1000000"}, new String[0], -1, -1, true);
+        return Spawn.program(sleep, new String[]{"cryo-helper", Integer.toString(seconds)}, new String[0], -1, -1, true);
     }
 }

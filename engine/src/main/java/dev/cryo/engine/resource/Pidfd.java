@@ -152,6 +152,8 @@ public final class Pidfd implements FdKind {
         Integer standIn = standIns.get(e.getIno());
         if (standIn == null) {
             int p = HelperProcess.spawn();
+            // traced with EXITKILL only (never stopped): a Cryo killed by SIGKILL takes its stand-in with it
+            dev.cryo.engine.ptrace.Ptrace.seize(p, dev.cryo.engine.ptrace.Ptrace.O_EXITKILL);
             standIn = p;
             standIns.put(e.getIno(), p);
             SharedFiles.of(ctx).atClose(() -> {
