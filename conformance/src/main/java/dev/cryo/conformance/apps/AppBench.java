@@ -81,7 +81,15 @@ public final class AppBench {
             System.exit(2);
         }
         List<Case> apps = AppCases.all().stream().filter(c -> c.name().matches("apps-(" + only + ")")).toList();
-        AppBench bench = new AppBench(repo, repo.resolve("bench/target/bench-apps"));
+        // as the suite's case directories (CaseRunner): postgres runs as its own user, who must reach its directory,
+        // and a repository cloned into a private directory (mktemp -d) closes every path under it
+        Path work = repo.resolve("bench/target/bench-apps");
+        if (!dev.cryo.conformance.run.CaseRunner.othersCanReach(repo)) {
+            work = Path.of("/var/tmp", "cryo-bench-apps-" + Integer.toHexString(repo.toString().hashCode()));
+            System.err.println("bench apps: work directories under " + work + ": other users (a program's own, such as "
+                    + "postgres) cannot reach " + repo);
+        }
+        AppBench bench = new AppBench(repo, work);
         Instant started = Instant.now();
         double load = loadAverage();
         List<Row> rows = new ArrayList<>();

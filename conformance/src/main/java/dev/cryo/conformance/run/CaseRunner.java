@@ -83,7 +83,7 @@ public final class CaseRunner {
     }
 
     /** Whether every existing directory from / down to {@code dir} lets others through (o+x). */
-    static boolean othersCanReach(Path dir) {
+    public static boolean othersCanReach(Path dir) {
         for (Path p = dir; p != null; p = p.getParent()) {
             try {
                 if (Files.exists(p) && !Files.getPosixFilePermissions(p).contains(
