@@ -1,12 +1,10 @@
 package dev.cryo.engine.mem;
 
-import dev.cryo.engine.sys.NativeBuffer;
 import dev.cryo.engine.sys.Syscall;
 import dev.cryo.engine.sys.SyscallException;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 
 /**
@@ -46,13 +44,7 @@ final class MappedPagesFile implements AutoCloseable {
      * @throws Unsupported  the file system cannot reserve or map it: write it instead
      */
     static MappedPagesFile create(Path file, long bytes) throws IOException, Unsupported {
-        byte[] name = file.toString().getBytes(StandardCharsets.UTF_8);
-        NativeBuffer path = NativeBuffer.allocate(name.length + 1);
-        path.put(0, name);
-        long fd = Syscall.raw(Syscall.OPEN, path.address(), O_RDWR | O_CLOEXEC, 0);
-        if (fd < 0) {
-            throw new IOException("open for mapping: " + SyscallException.describe((int) -fd));
-        }
+        int fd = dev.cryo.engine.sys.DirectFiles.open(file.toString(), O_RDWR | O_CLOEXEC, 0);
         try {
             long r;
             do {

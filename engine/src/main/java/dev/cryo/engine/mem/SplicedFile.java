@@ -5,7 +5,6 @@ import dev.cryo.engine.sys.Syscall;
 import dev.cryo.engine.sys.SyscallException;
 
 import java.io.IOException;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 
 /**
@@ -25,14 +24,7 @@ final class SplicedFile implements AutoCloseable {
 
     /** {@code file}, which exists (created empty with the image's mode), opened for writing. */
     static SplicedFile open(Path file) throws IOException {
-        byte[] name = file.toString().getBytes(StandardCharsets.UTF_8);
-        NativeBuffer path = NativeBuffer.allocate(name.length + 1);
-        path.put(0, name);
-        long fd = Syscall.raw(Syscall.OPEN, path.address(), O_WRONLY | O_CLOEXEC, 0);
-        if (fd < 0) {
-            throw new IOException("open for splicing: " + SyscallException.describe((int) -fd));
-        }
-        return new SplicedFile((int) fd);
+        return new SplicedFile(dev.cryo.engine.sys.DirectFiles.open(file.toString(), O_WRONLY | O_CLOEXEC, 0));
     }
 
     /** A pipe of one thread's own, as large as a chunk (or as the system allows). */

@@ -281,6 +281,11 @@ public final class DirectFiles {
         }
     }
 
+    /** {@code path} opened with {@code flags} (the caller adds O_CLOEXEC), retried on EINTR; NIO's exceptions. */
+    public static int open(String path, int flags, int mode) throws IOException {
+        return open(BUFFERS.get(), path, flags, mode);
+    }
+
     private static int open(NativeBuffer[] b, String path, int flags, int mode) throws IOException {
         cString(b, path);
         while (true) {
