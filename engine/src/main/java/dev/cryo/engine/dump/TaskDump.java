@@ -395,14 +395,25 @@ final class TaskDump {
             if (!options.preDump()) {
                 String comm = proc.comm(pid);
                 var creds = TaskResources.creds(status);
+                // comm and robust list beside the ptrace work, for a process with many threads
+                java.util.concurrent.Future<?> plain = threads.size() >= ThreadState.ASIDE_FROM
+                        ? ThreadState.readPlainAside(threads, pid, comm, proc::comm) : null;
                 for (ThreadState t : threads) {
-                    t.readFrozen(t.tid() == pid ? comm : proc.comm(t.tid()));
+                    if (plain == null) {
+                        t.readFrozen(t.tid() == pid ? comm : proc.comm(t.tid()));
+                    } else {
+                        t.readTraced();
+                    }
                 }
                 long t2 = System.nanoTime();
                 // SIGTRAP neither ignored nor pending in the process: the threads' calls may be stepped over
                 long trap = dev.cryo.engine.ptrace.RemoteSyscall.SIGTRAP_BIT;
                 boolean stepping = (status.hex("SigIgn") & trap) == 0 && (status.hex("ShdPnd") & trap) == 0;
                 ThreadState.readRemoteAll(threads, site, scratch, SCRATCH_THREAD, stepping);
+                leader.settle(); // the task's own requests go on in the leader; the others' stops are awaited at the end
+                if (plain != null) {
+                    ThreadState.awaitPlain(plain, pid);
+                }
                 // what the threads share is the task's, written once in the leader's core
                 var tc = task_core_entry.newBuilder().setTaskState(task.state().code()).setExitCode(0)
                         .setPersonality(proc.personality(pid)).setFlags(stat.flags()).setBlkSigset(leader.sigmask())

@@ -10,13 +10,25 @@ public final class Registers {
     public static final int COUNT = 27;
     public static final int SIZE = COUNT * 8;
 
-    private final long[] words;
+    final long[] words; // never handed out: words() copies
 
     public Registers(long[] words) {
         if (words.length != COUNT) {
             throw new IllegalArgumentException("user_regs_struct has " + COUNT + " words, got " + words.length);
         }
         this.words = words.clone();
+    }
+
+    /** Registers over {@code words} as they are, not copied: for arrays nobody else holds (Ptrace's reads). */
+    static Registers adopt(long[] words) {
+        return new Registers(words, false);
+    }
+
+    private Registers(long[] words, boolean copy) {
+        if (words.length != COUNT) {
+            throw new IllegalArgumentException("user_regs_struct has " + COUNT + " words, got " + words.length);
+        }
+        this.words = copy ? words.clone() : words;
     }
 
     public long get(int index) {

@@ -17,6 +17,11 @@ public final class RemoteSyscall {
     private boolean putBack = true;
     /** The pid (in the tracer's pid namespace) of the last task a call here forked or cloned; 0 before any. */
     private int lastChild;
+    /**
+     * A sequence ended in a step's SIGTRAP stop, which was left with the signal discarded and PTRACE_INTERRUPT
+     * pending: the tracee is on its way to an event stop that nobody waited for yet ({@link #settle}).
+     */
+    private boolean settling;
 
     /**
      * @param pid  a tracee in a ptrace stop
@@ -84,6 +89,7 @@ public final class RemoteSyscall {
 
     /** Loads the call into the tracee and lets it run to the syscall's entry. */
     private void start(long nr, long[] args) throws SyscallException {
+        settle();
         Registers call = callRegisters(nr, args);
         if (ownMask != null) {
             putBack = false;
@@ -93,17 +99,19 @@ public final class RemoteSyscall {
         Ptrace.syscall(pid, 0);
     }
 
+    private static final int[] ARG_REGS = {Registers.RDI, Registers.RSI, Registers.RDX, Registers.R10, Registers.R8,
+            Registers.R9};
+
     /** The registers of a call {@code nr(args)} from {@link #base}, at the syscall instruction. */
     private Registers callRegisters(long nr, long[] args) {
         long[] w = base.words();
         w[Registers.RIP] = site;
         w[Registers.RAX] = nr;
         w[Registers.ORIG_RAX] = -1; // no syscall restart on the way out of the current stop
-        int[] argRegs = {Registers.RDI, Registers.RSI, Registers.RDX, Registers.R10, Registers.R8, Registers.R9};
         for (int i = 0; i < 6; i++) {
-            w[argRegs[i]] = i < args.length ? args[i] : 0;
+            w[ARG_REGS[i]] = i < args.length ? args[i] : 0;
         }
-        return new Registers(w);
+        return Registers.adopt(w);
     }
 
     /** Waits for the entry stop and lets the syscall run to its exit. */
@@ -166,7 +174,7 @@ public final class RemoteSyscall {
         }
 
         private final java.util.List<RemoteSyscall> calls;
-        private final SyscallException[] failed;
+        final SyscallException[] failed;
 
         Batch(java.util.List<RemoteSyscall> calls) {
             this.calls = calls;
@@ -222,6 +230,9 @@ public final class RemoteSyscall {
      */
     public static long[][] rawEachChain(java.util.List<RemoteSyscall> calls, long[] nrs, long[][][] args,
                                         boolean stepping) throws SyscallException {
+        if (stepping && SETTLED) {
+            return rawEachSettled(calls, nrs, args, false);
+        }
         if (stepping && nrs.length > 1) {
             return rawEachStepped(calls, nrs, args);
         }
@@ -256,6 +267,7 @@ public final class RemoteSyscall {
             batch.each((i, c) -> {
                 if (call == 0) {
                     c.requirePuttingBack();
+                    c.settle();
                     c.putBack = false;
                     Ptrace.setSigmask(c.pid, ~SIGTRAP_BIT);
                 } else {
@@ -273,6 +285,180 @@ public final class RemoteSyscall {
         batch.each((i, c) -> results[i][last] = c.finish(nrs[last]));
         batch.throwFirst();
         return results;
+    }
+
+    /**
+     * {@code -Dcryo.threads.remote=passes}: the stepped sequences as before (the last call to its syscall exit stop,
+     * each step of every tracee waited for in turn), for A/B runs against {@link #rawEachSettled}, the default.
+     */
+    static final boolean SETTLED = !"passes".equals(System.getProperty("cryo.threads.remote", "settled"));
+    static final boolean POLLED = "polled".equals(System.getProperty("cryo.threads.remote", "settled"));
+
+    /**
+     * Every call stepped over ({@link #rawEachStepped}'s conditions), the last one too, and each tracee driven on as
+     * soon as its own step stops, whatever the others do (the stops are polled, so a tracee the scheduler runs late
+     * holds up none of the others). At the last step's SIGTRAP stop the tracee's own registers and mask go back, and
+     * it leaves that stop with the SIGTRAP discarded and a PTRACE_INTERRUPT pending: the kernel takes the interrupt
+     * before the tracee returns to user space (get_signal() checks its job-control traps before dequeuing any
+     * signal), so it ends in an event stop as it was frozen, running none of its own code. That stop is waited for
+     * only before the next request to the tracee ({@link #settle}), so the last round trip of a batch overlaps what
+     * the dump does next instead of adding to it. Should Cryo die before the stop, the kernel's detach drops the
+     * pending interrupt and the tracee runs on as it was: it never waits in a SIGTRAP stop once its sequence is done.
+     */
+    private static long[][] rawEachSettled(java.util.List<RemoteSyscall> calls, long[] nrs, long[][][] args,
+                                           boolean trusted) throws SyscallException {
+        int n = calls.size(), last = nrs.length - 1;
+        long[][] results = new long[n][nrs.length];
+        int[] step = new int[n]; // the call each tracee is stepping over
+        Batch batch = new Batch(calls);
+        batch.each((i, c) -> {
+            c.requirePuttingBack();
+            c.settle();
+            c.putBack = false;
+            Ptrace.setSigmask(c.pid, ~SIGTRAP_BIT);
+            Ptrace.setRegisters(c.pid, c.callRegisters(nrs[0], args[i][0]));
+            Ptrace.singlestep(c.pid, 0);
+        });
+        if (!POLLED) {
+            // in turn: each tracee's next step is waited for in the order they were started
+            for (int k = 0; k <= last; k++) {
+                int call = k;
+                batch.each((i, c) -> {
+                    while (step[i] == call && !c.advance(Ptrace.waitFor(c.pid), step, i, results, nrs, args, trusted)) {
+                        // a stop on the way, stepped past
+                    }
+                });
+            }
+            batch.throwFirst();
+            return results;
+        }
+        boolean[] done = new boolean[n];
+        int left = 0;
+        for (int i = 0; i < n; i++) {
+            done[i] = batch.failed[i] != null;
+            left += done[i] ? 0 : 1;
+        }
+        while (left > 0) {
+            boolean any = false;
+            int first = -1;
+            for (int i = 0; i < n; i++) {
+                if (done[i]) {
+                    continue;
+                }
+                RemoteSyscall c = calls.get(i);
+                try {
+                    WaitStatus st = Ptrace.poll(c.pid);
+                    if (st == null) {
+                        first = first < 0 ? i : first;
+                        continue;
+                    }
+                    any = true;
+                    if (c.advance(st, step, i, results, nrs, args, trusted)) {
+                        done[i] = true;
+                        left--;
+                    }
+                } catch (SyscallException e) {
+                    batch.failed[i] = e;
+                    done[i] = true;
+                    left--;
+                }
+            }
+            if (!any && first >= 0) { // nothing stopped since the last look: sleep until the first one does
+                RemoteSyscall c = calls.get(first);
+                try {
+                    if (c.advance(Ptrace.waitFor(c.pid), step, first, results, nrs, args, trusted)) {
+                        done[first] = true;
+                        left--;
+                    }
+                } catch (SyscallException e) {
+                    batch.failed[first] = e;
+                    done[first] = true;
+                    left--;
+                }
+            }
+        }
+        batch.throwFirst();
+        return results;
+    }
+
+    /**
+     * One stop of a tracee in {@link #rawEachSettled}: the end of its step over call {@code step[i]} (the next is
+     * loaded and stepped, or, after the last, the tracee is put back and let go to its event stop), or a stop on
+     * the way, stepped past as {@link #stepped} does.
+     *
+     * @return whether the tracee's sequence is done
+     */
+    private boolean advance(WaitStatus st, int[] step, int i, long[][] results, long[] nrs, long[][][] args,
+                            boolean trusted) throws SyscallException {
+        int k = step[i];
+        if (!st.stopped()) {
+            throw new SyscallException("pid " + pid + " " + st + " during syscall " + nrs[k], 3 /* ESRCH */);
+        }
+        if (st.signalStop() && st.stopSignal() == WaitStatus.SIGTRAP) {
+            Registers r = trusted ? null : Ptrace.registers(pid);
+            if (trusted || r.rip() == site + 2) {
+                results[i][k] = trusted ? UNREAD : r.rax();
+                if (k + 1 < nrs.length) {
+                    step[i] = k + 1;
+                    Ptrace.setRegisters(pid, callRegisters(nrs[k + 1], args[i][k + 1]));
+                    Ptrace.singlestep(pid, 0);
+                    return false;
+                }
+                Ptrace.setRegisters(pid, base);
+                Ptrace.setSigmask(pid, ownMask);
+                putBack = true;
+                Ptrace.interrupt(pid);
+                settling = true;
+                Ptrace.cont(pid, 0); // the step's SIGTRAP discarded; the interrupt stops it before user space
+                return true;
+            }
+        }
+        Ptrace.singlestep(pid, 0);
+        return false;
+    }
+
+    /** A result {@link #rawEachStepTrusted} did not read. */
+    public static final long UNREAD = Long.MIN_VALUE;
+
+    /**
+     * {@link #rawEachChain} with stepping, for calls whose outcome shows in the tracee's memory: a SIGTRAP stop is
+     * taken for the end of the step without reading the registers (two requests fewer per tracee), and the results
+     * are {@link #UNREAD}. The caller fills what the calls write with values no call writes beforehand and redoes
+     * a tracee whose values are still there with a checked sequence: a call that failed, or a SIGTRAP that came from
+     * elsewhere before the call ran (its step then never happened), leaves them. Under {@code
+     * -Dcryo.threads.remote=passes} the checked sequence of before.
+     */
+    public static long[][] rawEachStepTrusted(java.util.List<RemoteSyscall> calls, long[] nrs, long[][][] args)
+            throws SyscallException {
+        return SETTLED ? rawEachSettled(calls, nrs, args, true) : rawEachChain(calls, nrs, args, true);
+    }
+
+    /**
+     * Waits for the event stop a {@link #rawEachSettled} sequence left the tracee heading to; nothing when none is
+     * pending. Every request to the tracee after such a sequence comes after this (a request to a running tracee
+     * fails with ESRCH). A signal-delivery stop on the way (none is expected: the interrupt is taken first) is let
+     * through and the tracee interrupted again, as the freezer does.
+     */
+    public void settle() throws SyscallException {
+        if (!settling) {
+            return;
+        }
+        settling = false;
+        while (true) {
+            WaitStatus st = Ptrace.waitFor(pid);
+            if (!st.stopped()) {
+                throw new SyscallException("pid " + pid + " " + st + " after its remote syscalls", 3 /* ESRCH */);
+            }
+            if (st.eventStop()) {
+                return;
+            }
+            if (st.signalStop()) {
+                Ptrace.cont(pid, st.stopSignal());
+                Ptrace.interrupt(pid);
+            } else {
+                Ptrace.cont(pid, 0);
+            }
+        }
     }
 
     /** A sequence puts the tracee's own registers and mask back once, at its end: only a putting-back tracee's. */
