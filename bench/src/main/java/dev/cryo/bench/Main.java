@@ -64,7 +64,17 @@ public final class Main {
             tools.add(new CheckpointTool("cryo-base", List.of(cryo),
                     java.util.Map.of("CRYO_RESIDENT", "0", "CRYO_JAVA_OPTS", baseline)));
         }
+        // BENCH_BASE_ROOT=/another/checkout: its bin/cryo as "cryo-base" (and "cryo-base-resident", its own resident
+        // service, with --resident), taking turns with this checkout's: a commit measured against the one it
+        // replaces, in one run, under the same load. That checkout must be built (engine jar, fixtures).
+        String baseRoot = System.getenv("BENCH_BASE_ROOT");
+        Path base = baseRoot == null || baseRoot.isBlank() ? null : Path.of(baseRoot).toAbsolutePath();
+        if (base != null) {
+            tools.add(new CheckpointTool("cryo-base", List.of(base.resolve("bin/cryo").toString()),
+                    java.util.Map.of("CRYO_RESIDENT", "0")));
+        }
         ResidentRun service = null;
+        ResidentRun baseService = null;
         if (resident) {
             try {
                 service = ResidentRun.start(root);
@@ -72,6 +82,16 @@ public final class Main {
             } catch (Exception e) {
                 System.err.println("bench: cannot start the resident service: " + e.getMessage());
                 absent.add("cryo-resident: the resident service did not start (" + e.getMessage() + ")");
+            }
+            if (base != null) {
+                try {
+                    baseService = ResidentRun.start(base);
+                    tools.add(new CheckpointTool("cryo-base-resident", List.of(base.resolve("bin/cryo").toString()),
+                            baseService.env()));
+                } catch (Exception e) {
+                    System.err.println("bench: cannot start the base's resident service: " + e.getMessage());
+                    absent.add("cryo-base-resident: its resident service did not start (" + e.getMessage() + ")");
+                }
             }
         }
         if (criu != null && !criu.isBlank()) {
@@ -85,6 +105,13 @@ public final class Main {
         }
         if (service != null) {
             Runtime.getRuntime().addShutdownHook(new Thread(service::stop, "cryo-bench-resident-stop"));
+        }
+        if (baseService != null) {
+            Runtime.getRuntime().addShutdownHook(new Thread(baseService::stop, "cryo-bench-base-resident-stop"));
+        }
+        String reps = System.getenv("BENCH_REPS"); // more repetitions on a shared, noisy machine
+        if (reps != null && !reps.isBlank()) {
+            plan = plan.withReps(Integer.parseInt(reps.strip()));
         }
         try {
             BenchRun run = new Harness(plan, System.err).run();

@@ -30,6 +30,14 @@ public record BenchPlan(boolean quick, List<Workload> workloads, List<TargetDir.
                 probeMiB, tools, absentTools, root);
     }
 
+    /** The same plan with {@code n} measured repetitions (BENCH_REPS). */
+    public BenchPlan withReps(int n) {
+        if (n < 1) {
+            throw new IllegalArgumentException("BENCH_REPS must be at least 1, got " + n);
+        }
+        return new BenchPlan(quick, workloads, dirs, n, probeMiB, tools, absentTools, root);
+    }
+
     public Path fixturesDir() {
         return root.resolve("fixtures-c/build");
     }

@@ -58,8 +58,11 @@ import java.util.Set;
  */
 final class TaskDump {
     static final int SCRATCH_THREAD = 64;
-    /** Threads whose altstack and tid address are read together, each with its own bytes of the scratch. */
-    static final int THREAD_BATCH = 32;
+    /**
+     * Threads whose altstack and tid address are read together, each with its own bytes of the scratch (4 KiB below
+     * the leader's stack pointer for 128): a batch waits for the one before it, so a 65-thread process goes in one.
+     */
+    static final int THREAD_BATCH = 128;
     /**
      * The most auxv words CRIU keeps (its AT_VECTOR_SIZE): CRIU's restore refuses more as a corrupted image. This
      * kernel's /proc/PID/auxv has 46 here, the last pair AT_NULL, which a restore's PR_SET_MM_MAP fills in anyway.
