@@ -462,6 +462,7 @@ final class DumpRun {
                 }
             }
         }
+        List<java.util.concurrent.Future<Object>> threadsLeft = new ArrayList<>();
         try {
             for (TaskDump t : tasks.values()) {
                 if (own.containsKey(t)) {
@@ -472,9 +473,23 @@ final class DumpRun {
                 if (img.memory() != null && !options.preDump()) {
                     submitMemoryImages(img); // a writer reads and saves them while the next task is collected
                 }
+                if (t.threadsLeft()) { // a many-threaded task's threads, read while the writer copies its pages
+                    if (tracers == null) {
+                        t.readThreadsLeft();
+                    } else {
+                        threadsLeft.add(t.onTracerLater(() -> {
+                            t.readThreadsLeft();
+                            return null;
+                        }));
+                    }
+                }
+            }
+            for (java.util.concurrent.Future<Object> f : threadsLeft) {
+                dev.cryo.engine.ptrace.Tracer.await(f);
             }
         } finally {
             own.values().forEach(f -> f.cancel(false)); // after a failure: what has not started never does
+            threadsLeft.forEach(f -> f.cancel(false));
         }
         log.debug("tasks collected in %d us (%d tracer threads)", (System.nanoTime() - m0) / 1000,
                 tracers == null ? 1 : tracers.size());

@@ -401,21 +401,31 @@ final class TaskDump {
                 // comm and robust list beside the ptrace work, for a process with many threads
                 java.util.concurrent.Future<?> plain = threads.size() >= ThreadState.ASIDE_FROM
                         ? ThreadState.readPlainAside(threads, pid, comm, proc::comm) : null;
-                for (ThreadState t : threads) {
-                    if (plain == null) {
-                        t.readFrozen(t.tid() == pid ? comm : proc.comm(t.tid()));
-                    } else {
-                        t.readTraced();
-                    }
-                }
-                long t2 = System.nanoTime();
                 // SIGTRAP neither ignored nor pending in the process: the threads' calls may be stepped over
                 long trap = dev.cryo.engine.ptrace.RemoteSyscall.SIGTRAP_BIT;
                 boolean stepping = (status.hex("SigIgn") & trap) == 0 && (status.hex("ShdPnd") & trap) == 0;
-                ThreadState.readRemoteAll(threads, site, scratch, SCRATCH_THREAD, stepping);
-                leader.settle(); // the task's own requests go on in the leader; the others' stops are awaited at the end
-                if (plain != null) {
-                    ThreadState.awaitPlain(plain, pid);
+                long site0 = site;
+                threadsLeft = () -> {
+                    long t2 = System.nanoTime();
+                    for (ThreadState t : threads) {
+                        if (plain == null) {
+                            t.readFrozen(t.tid() == pid ? comm : proc.comm(t.tid()));
+                        } else {
+                            t.readTraced();
+                        }
+                    }
+                    long t3 = System.nanoTime();
+                    ThreadState.readRemoteAll(threads, site0, scratch, SCRATCH_THREAD, stepping);
+                    leader.settle(); // the task's own requests go on in the leader; the others' are awaited at the end
+                    if (plain != null) {
+                        ThreadState.awaitPlain(plain, pid);
+                    }
+                    log.debug("pid %d: %d threads' own state in %d us, their altstacks and tid addresses in %d us%s",
+                            pid, threads.size(), (t3 - t2) / 1000, (System.nanoTime() - t3) / 1000,
+                            stepping ? " (stepped)" : "");
+                };
+                if (plain == null) {
+                    readThreadsLeft(); // few threads: here, as a tree's tasks read on their tracers at once
                 }
                 // what the threads share is the task's, written once in the leader's core
                 var tc = task_core_entry.newBuilder().setTaskState(task.state().code()).setExitCode(0)
@@ -444,15 +454,47 @@ final class TaskDump {
                     }
                     return out;
                 };
-                log.debug("pid %d: %d threads' own state in %d us, their altstacks and tid addresses in %d us%s",
-                        pid, threads.size(), (t2 - t1) / 1000, (System.nanoTime() - t2) / 1000,
-                        stepping ? " (stepped)" : "");
             }
             own = new Own(status, stat, mapsText, maps, vmas, brk, timers, flags, dumpable, auxv, cores);
         } catch (IOException e) {
             throw new CryoException("cannot dump pid " + pid + ": reading /proc failed: " + e.getMessage(), e);
         } catch (SyscallException e) {
             throw new CryoException("cannot dump pid " + pid + ": " + e.getMessage(), e);
+        }
+    }
+
+    /** What {@link #readOwn} left of its threads' own state, or null: see {@link #readThreadsLeft}. */
+    private ThreadsLeft threadsLeft;
+
+    @FunctionalInterface
+    private interface ThreadsLeft {
+        void read() throws SyscallException, CryoException, IOException;
+    }
+
+    /** Whether {@link #readOwn} left the threads' own state to {@link #readThreadsLeft}. */
+    boolean threadsLeft() {
+        return threadsLeft != null;
+    }
+
+    /**
+     * The threads' own state (xstate, own pending signals, rseq, then each thread's altstack and clear-child-tid
+     * through its remote calls), on the task's tracer. {@link #readOwn} reads it itself for a task of few threads;
+     * a task of many ({@link ThreadState#ASIDE_FROM}) has it read here once its memory is with a writer (the dump
+     * calls this after {@link #collect}), so that its pages are copied while its threads make their remote calls,
+     * the longest part of a many-threaded task's frozen time, instead of after them.
+     */
+    void readThreadsLeft() throws CryoException {
+        ThreadsLeft left = threadsLeft;
+        if (left == null) {
+            return;
+        }
+        threadsLeft = null;
+        try {
+            left.read();
+        } catch (SyscallException e) {
+            throw new CryoException("cannot dump pid " + pid + ": " + e.getMessage(), e);
+        } catch (IOException e) {
+            throw new CryoException("cannot dump pid " + pid + ": reading /proc failed: " + e.getMessage(), e);
         }
     }
 
