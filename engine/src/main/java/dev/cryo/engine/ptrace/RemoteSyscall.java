@@ -230,9 +230,6 @@ public final class RemoteSyscall {
      */
     public static long[][] rawEachChain(java.util.List<RemoteSyscall> calls, long[] nrs, long[][][] args,
                                         boolean stepping) throws SyscallException {
-        if (stepping && SETTLED) {
-            return rawEachSettled(calls, nrs, args, false);
-        }
         if (stepping && nrs.length > 1) {
             return rawEachStepped(calls, nrs, args);
         }
@@ -288,16 +285,18 @@ public final class RemoteSyscall {
     }
 
     /**
-     * {@code -Dcryo.threads.remote=passes}: the stepped sequences as before (the last call to its syscall exit stop,
-     * each step of every tracee waited for in turn), for A/B runs against {@link #rawEachSettled}, the default.
+     * {@code -Dcryo.threads.remote=passes}: the threads' sequences as before ({@link #rawEachStepped}, the last call to
+     * its syscall exit stop, every result read from the registers), for A/B runs against {@link #rawEachSettled}, the
+     * default; {@code polled}: rawEachSettled polling the stops with WNOHANG, each tracee driven on as soon as its
+     * own step stops (a syscall per poll: on this VM, where every ptrace request costs several microseconds of
+     * hypervisor work, the tracer is busy enough that the polls bought nothing measurable; kept for A/B runs).
      */
     static final boolean SETTLED = !"passes".equals(System.getProperty("cryo.threads.remote", "settled"));
     static final boolean POLLED = "polled".equals(System.getProperty("cryo.threads.remote", "settled"));
 
     /**
-     * Every call stepped over ({@link #rawEachStepped}'s conditions), the last one too, and each tracee driven on as
-     * soon as its own step stops, whatever the others do (the stops are polled, so a tracee the scheduler runs late
-     * holds up none of the others). At the last step's SIGTRAP stop the tracee's own registers and mask go back, and
+     * Every call stepped over ({@link #rawEachStepped}'s conditions), the last one too; the tracees' steps waited
+     * for in the order they were started. At the last step's SIGTRAP stop the tracee's own registers and mask go back, and
      * it leaves that stop with the SIGTRAP discarded and a PTRACE_INTERRUPT pending: the kernel takes the interrupt
      * before the tracee returns to user space (get_signal() checks its job-control traps before dequeuing any
      * signal), so it ends in an event stop as it was frozen, running none of its own code. That stop is waited for
