@@ -412,7 +412,7 @@ final class TaskDump {
                 var creds = TaskResources.creds(status);
                 // comm and robust list beside the ptrace work, for a process with many threads
                 java.util.concurrent.Future<?> plain = threads.size() >= ThreadState.ASIDE_FROM
-                        ? ThreadState.readPlainAside(threads, pid, comm, proc::comm) : null;
+                        ? ThreadState.readPlainAside(threads, pid, comm, proc) : null;
                 // the threads' calls stepped over as the task's were; the leader's own pending SIGTRAP is ThreadState's
                 boolean threadsStepping = (status.hex("SigIgn") & trap) == 0 && (status.hex("ShdPnd") & trap) == 0;
                 long site0 = site;
@@ -436,7 +436,7 @@ final class TaskDump {
                             pid, threads.size(), (t3 - t2) / 1000, (System.nanoTime() - t3) / 1000,
                             threadsStepping ? " (stepped)" : "");
                 };
-                if (plain == null) {
+                if (plain == null || !THREADS_AFTER_MEMORY) {
                     readThreadsLeft(); // few threads: here, as a tree's tasks read on their tracers at once
                 }
                 // what the threads share is the task's, written once in the leader's core
@@ -475,6 +475,14 @@ final class TaskDump {
         }
     }
 
+    /**
+     * {@code -Dcryo.threads.afterMemory=true}: a many-threaded task's threads read while a writer copies its memory
+     * ({@link #readThreadsLeft}). Off: on 2 cores the copy took the core the threads' remote calls run on, and those
+     * went from 5.3-6.5 to 7.7-16 ms for 65 threads, the frozen time no shorter (cold dumps of threads-64 in turns at
+     * load 0.7: medians 29 ms off, 31 ms on); a machine with cores to spare may differ.
+     */
+    static final boolean THREADS_AFTER_MEMORY = Boolean.parseBoolean(System.getProperty("cryo.threads.afterMemory", "false"));
+
     /** What {@link #readOwn} left of its threads' own state, or null: see {@link #readThreadsLeft}. */
     private ThreadsLeft threadsLeft;
 
@@ -490,10 +498,10 @@ final class TaskDump {
 
     /**
      * The threads' own state (xstate, own pending signals, rseq, then each thread's altstack and clear-child-tid
-     * through its remote calls), on the task's tracer. {@link #readOwn} reads it itself for a task of few threads;
-     * a task of many ({@link ThreadState#ASIDE_FROM}) has it read here once its memory is with a writer (the dump
-     * calls this after {@link #collect}), so that its pages are copied while its threads make their remote calls,
-     * the longest part of a many-threaded task's frozen time, instead of after them.
+     * through its remote calls), on the task's tracer. {@link #readOwn} reads it itself, unless the task has many
+     * threads ({@link ThreadState#ASIDE_FROM}) and {@link #THREADS_AFTER_MEMORY}: then it is read here once its
+     * memory is with a writer (the dump calls this after {@link #collect}), so that its pages are copied while its
+     * threads make their remote calls.
      */
     void readThreadsLeft() throws CryoException {
         ThreadsLeft left = threadsLeft;

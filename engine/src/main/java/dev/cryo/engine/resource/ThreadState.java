@@ -235,11 +235,6 @@ public final class ThreadState {
         this.comm = comm;
     }
 
-    /** A thread's comm, as /proc gives it. */
-    @FunctionalInterface
-    public interface Comms {
-        String of(int tid) throws java.io.IOException;
-    }
 
     /**
      * From this many threads on, {@link #readPlainAside} is worth its hand-off (a wake-up of the side thread); a
@@ -254,13 +249,23 @@ public final class ThreadState {
      * #awaitPlain} before the threads are let go: the values are those of the frozen threads.
      */
     public static java.util.concurrent.Future<?> readPlainAside(java.util.List<ThreadState> threads, int pid,
-                                                               String leaderComm, Comms comms) {
-        return SIDE.submit(() -> {
+                                                               String leaderComm, dev.cryo.engine.proc.ProcFs proc) {
+        return SIDE.submit(new PlainReads(threads, pid, leaderComm, proc));
+    }
+
+    /**
+     * {@link #readPlainAside}'s work: a class of its own, not a lambda, as a lambda's first use links it (a few
+     * milliseconds in a cold JVM) and a dump's rehearsal (one thread) never reaches this one before the freeze.
+     */
+    private record PlainReads(java.util.List<ThreadState> threads, int pid, String leaderComm,
+                              dev.cryo.engine.proc.ProcFs proc) implements java.util.concurrent.Callable<Void> {
+        @Override
+        public Void call() throws SyscallException, java.io.IOException {
             for (ThreadState t : threads) {
-                t.readPlain(t.tid == pid ? leaderComm : comms.of(t.tid));
+                t.readPlain(t.tid == pid ? leaderComm : proc.comm(t.tid));
             }
             return null;
-        });
+        }
     }
 
     /** Waits for {@link #readPlainAside}; its failure as the tracer's own would be. */
@@ -344,7 +349,8 @@ public final class ThreadState {
     public static void prepareThread() {
         PAIR.get();
         try {
-            SIDE.submit(() -> PAIR.get()).get(); // the side thread and its buffer too
+            SIDE.submit(new PlainReads(java.util.List.of(), 0, "", null)).get(); // the side thread, its classes
+            SIDE.submit(() -> PAIR.get()).get(); // and its buffer
         } catch (java.util.concurrent.ExecutionException e) {
             throw new IllegalStateException(e.getCause());
         } catch (InterruptedException e) {
