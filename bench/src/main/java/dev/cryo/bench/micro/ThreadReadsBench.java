@@ -162,7 +162,7 @@ public class ThreadReadsBench {
     public Object now() throws CryoException {
         return tracer.call(() -> {
             try {
-                var plain = ThreadState.readPlainAside(threads, pid, proc.comm(pid), proc::comm);
+                var plain = ThreadState.readPlainAside(threads, pid, proc.comm(pid), proc);
                 for (ThreadState t : threads) {
                     if (t.tid() != pid) {
                         t.read();
