@@ -306,6 +306,13 @@ final class TaskDump {
     }
 
     private Own own;
+    /** The threads' seccomp state read frozen (the threads under seccomp, or with their own no_new_privs). */
+    private Map<Integer, dev.cryo.engine.resource.Seccomp.OfThread> seccomp = Map.of();
+
+    Map<Integer, dev.cryo.engine.resource.Seccomp.OfThread> seccomp() {
+        return seccomp;
+    }
+
     private dev.cryo.engine.ptrace.Tracer tracer; // null: the dump's own thread attached the task
 
     /** The tracer thread that froze the task: every ptrace request for it must come from there. */
@@ -339,10 +346,13 @@ final class TaskDump {
                 throw new CryoException("cannot dump pid " + pid + ": it has " + status.threads() + " threads, "
                         + threads.size() + " were frozen (" + unfrozen() + "); try again");
             }
-            if (status.seccompMode() != 0) {
-                throw new CryoException("cannot dump pid " + pid + ": it entered seccomp mode " + status.seccompMode()
-                        + " while being frozen, which Cryo cannot restore yet");
+            // before Cryo's first remote syscall here: a thread's seccomp is suspended for them, its filters read
+            List<Integer> tids = new ArrayList<>(threads.size());
+            for (ThreadState t : threads) {
+                tids.add(t.tid());
             }
+            seccomp = dev.cryo.engine.resource.Seccomp.frozen(pid, tids, status, proc, !options.preDump(),
+                    Ptrace.O_TRACESYSGOOD, log);
             for (ThreadState t : threads) {
                 t.read();
             }

@@ -177,6 +177,13 @@ final class TaskBuilder {
         return pid;
     }
 
+    /** Its threads' seccomp state and no_new_privs, checked against seccomp.img; null: none to give back. */
+    private dev.cryo.engine.resource.Seccomp.Task seccomp;
+
+    void seccomp(dev.cryo.engine.resource.Seccomp.Task plan) {
+        this.seccomp = plan;
+    }
+
     /** The task as Cryo sees it, once made (a container's tasks have other pids inside). */
     void host(int hostPid) {
         this.host = hostPid;
@@ -444,6 +451,14 @@ final class TaskBuilder {
                 step = stepTimes.next("thread " + t.getKey() + " state");
                 ThreadState.restoreOwn(t.getValue(), scratch, SCRATCH_STRUCTS, pid, t.getKey(),
                         img.threads().get(t.getKey()));
+            }
+
+            step = stepTimes.next("seccomp"); // after every other call but the credentials', which it suspends for
+            if (seccomp != null) {
+                Map<Integer, RemoteSyscall> all = new LinkedHashMap<>();
+                all.put(pid, remote);
+                all.putAll(inThread);
+                seccomp.restore(all, scratch, memory, RestoreRun.TRACE_OPTIONS, log);
             }
 
             step = stepTimes.next("credentials"); // last in the task: nothing after it needs the restorer's privileges there
