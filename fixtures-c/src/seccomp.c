@@ -116,10 +116,11 @@ static int errno_of(unsigned who)
 }
 
 /*
- * The filters this thread must have, checked; the first difference is written to why. E is checked against
- * e_installed read before and after the call: the main thread may install it in between.
+ * The filters this thread must have, checked; the first difference is written to why. E must act once the main
+ * thread's install returned before the call (e_installed), and must not while the install had not begun after it
+ * (e_installing): in between, either.
  */
-static _Atomic int e_installed; /* E installed by the main thread */
+static _Atomic int e_installing, e_installed;
 
 static int check_filters(int with_c, char *why, size_t n)
 {
@@ -133,7 +134,7 @@ static int check_filters(int with_c, char *why, size_t n)
 		return snprintf(why, n, "filter C: getpriority gave errno %d, expected %d", e, with_c ? ERR_C : ESRCH), 0;
 	before = e_installed;
 	e = errno_of(WHO_E);
-	if ((before && e != ERR_E) || (!e_installed && e != ESRCH))
+	if ((before && e != ERR_E) || (!e_installing && e != ESRCH))
 		return snprintf(why, n, "filter E: getpriority gave errno %d, expected %d", e, before ? ERR_E : ESRCH), 0;
 	if (prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) != nnp)
 		return snprintf(why, n, "no_new_privs is %d, expected %d", prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0), nnp), 0;
@@ -318,6 +319,7 @@ int main(int argc, char **argv)
 		workers[i].stop = 1;
 		pthread_join(workers[i].thread, NULL);
 	}
+	e_installing = 1;
 	long r = install_who(WHO_E, ERR_E, SECCOMP_FILTER_FLAG_TSYNC);
 	if (r > 0)
 		fx_note_failure("TSYNC of filter E failed at thread %ld: its filters are not the main thread's chain", r);

@@ -99,17 +99,27 @@ public final class Seccomp {
     public static Map<Integer, OfThread> frozen(int pid, List<Integer> tids, TaskStatus leader, ProcFs proc,
                                                 boolean filters, int traceOptions, Log log) throws CryoException {
         Map<Integer, OfThread> out = new LinkedHashMap<>();
+        boolean leaderNnp = "1".equals(leader.get("NoNewPrivs"));
         for (int tid : tids) {
-            TaskStatus s;
-            try {
-                s = tid == pid ? leader : proc.status(tid);
-            } catch (IOException e) {
-                throw new CryoException("cannot dump pid " + pid + ": cannot read the seccomp mode of its thread " + tid
-                        + " in /proc/" + tid + "/status: " + e.getMessage());
+            int mode;
+            boolean nnp;
+            if (tid == pid) {
+                mode = leader.seccompMode();
+                nnp = leaderNnp;
+            } else {
+                // each thread's own status, read frozen (a thread may enter seccomp until then): only the two lines
+                // needed are looked for, no map made, as this runs for every thread in the frozen window
+                String text;
+                try {
+                    text = dev.cryo.engine.sys.DirectFiles.readText(proc.dir(tid).resolve("status").toString());
+                } catch (IOException e) {
+                    throw new CryoException("cannot dump pid " + pid + ": cannot read the seccomp mode of its thread "
+                            + tid + " in /proc/" + tid + "/status: " + e.getMessage());
+                }
+                mode = (int) statusNumber(text, "\nSeccomp:");
+                nnp = statusNumber(text, "\nNoNewPrivs:") == 1;
             }
-            int mode = s.seccompMode();
-            boolean nnp = "1".equals(s.get("NoNewPrivs"));
-            if (mode == MODE_DISABLED && nnp == "1".equals(leader.get("NoNewPrivs"))) {
+            if (mode == MODE_DISABLED && nnp == leaderNnp) {
                 continue; // the core's creds, the leader's, say it already
             }
             List<Filter> chain = List.of();
@@ -122,6 +132,23 @@ public final class Seccomp {
             out.put(tid, new OfThread(tid, mode, nnp, chain));
         }
         return out;
+    }
+
+    /** The decimal number after {@code key} in a /proc status text, 0 when the line is missing. */
+    static long statusNumber(String text, String key) {
+        int at = text.indexOf(key);
+        if (at < 0) {
+            return 0;
+        }
+        int i = at + key.length(), n = text.length();
+        while (i < n && (text.charAt(i) == ' ' || text.charAt(i) == '\t')) {
+            i++;
+        }
+        long v = 0;
+        while (i < n && text.charAt(i) >= '0' && text.charAt(i) <= '9') {
+            v = v * 10 + (text.charAt(i++) - '0');
+        }
+        return v;
     }
 
     /** PTRACE_SETOPTIONS with PTRACE_O_SUSPEND_SECCOMP added: the thread's seccomp lets Cryo's remote calls through. */
@@ -480,7 +507,7 @@ public final class Seccomp {
         public void restore(Map<Integer, RemoteSyscall> inThread, RemoteScratch scratch, RemoteMemory memory,
                             int traceOptions, Log log) throws SyscallException, CryoException {
             // plain loops, no streams: the first lambda of a cold JVM costs milliseconds to bootstrap
-            boolean confined = false;
+            boolean confined = false, tsyncInImage = false;
             int longest = 0, count = 0;
             for (ThreadPlan t : threads) {
                 if (t.mode() != MODE_DISABLED) {
@@ -489,6 +516,7 @@ public final class Seccomp {
                 }
                 for (Filter f : t.chain()) {
                     longest = Math.max(longest, f.length());
+                    tsyncInImage |= (f.flags() & FLAG_TSYNC) != 0;
                 }
             }
             if (confined) {
@@ -538,7 +566,7 @@ public final class Seccomp {
                     area.release();
                 }
             }
-            verify(inThread);
+            verify(inThread, tsyncInImage);
         }
 
         private static void install(RemoteSyscall in, RemoteScratch area, Filter f, int extraFlags, int tid, int index)
@@ -560,10 +588,17 @@ public final class Seccomp {
             }
         }
 
-        /** /proc's Seccomp and Seccomp_filters of every thread against the image. */
-        private void verify(Map<Integer, RemoteSyscall> inThread) throws CryoException {
+        /**
+         * /proc's Seccomp and Seccomp_filters of every thread against the image. A CRIU image of threads that all
+         * had the same filters holds them once, in the leader, flagged TSYNC, and the other threads without any
+         * (they get the leader's): those are not compared.
+         */
+        private void verify(Map<Integer, RemoteSyscall> inThread, boolean tsyncInImage) throws CryoException {
             ProcFs proc = new ProcFs();
             for (ThreadPlan t : threads) {
+                if (tsyncInImage && t.mode() == MODE_DISABLED) {
+                    continue;
+                }
                 int host = inThread.get(t.tid()).pid();
                 try {
                     TaskStatus s = proc.status(host);
