@@ -78,7 +78,18 @@ class SeccompTest {
                 install(0x7ecc0a01, SECCOMP_RET_ERRNO | 201, 0);
                 if (argc > 1 && !strcmp(argv[1], "notif"))
                     install(0x7ecc0c03, SECCOMP_RET_USER_NOTIF, 0);
-                else
+                else if (argc > 1 && !strcmp(argv[1], "big")) {
+                    /* BPF_MAXINSNS instructions: jumps that go nowhere, then WHO_B's errno (any call) */
+                    static struct sock_filter f[4096];
+                    f[0] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[1]));
+                    for (int i = 1; i < 4093; i++)
+                        f[i] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0xffffffff, 0, 0);
+                    f[4093] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0x7ecc0b02, 0, 1);
+                    f[4094] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | 202);
+                    f[4095] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+                    struct sock_fprog p = { .len = 4096, .filter = f };
+                    if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &p)) { perror("seccomp big"); _exit(2); }
+                } else
                     install(0x7ecc0b02, SECCOMP_RET_ERRNO | 202, SECCOMP_FILTER_FLAG_LOG);
                 for (int i = 0;; i++) {
                     printf("%d %d %d\\n", i, errno_of(0x7ecc0a01), errno_of(0x7ecc0b02));
@@ -129,6 +140,32 @@ class SeccompTest {
                     ImageDir.open(again).core(t.pid()).getThreadCore().getSeccompFilter());
             int now = t.lines().size();
             t.awaitLines(now + 2);
+        }
+    }
+
+    /** A filter of BPF_MAXINSNS instructions, more than the restore's scratch page holds, goes through a mapping. */
+    @Test
+    void theLargestFilterComesBackToo() throws Exception {
+        Path exe = CProgram.compile(tmp, "seccomp-big", PROGRAM);
+        Path img = Files.createDirectory(tmp.resolve("img"));
+        try (Target t = Target.start(exe, tmp.resolve("out.txt"), "big")) {
+            t.awaitLines(2);
+            List<String> maps = Files.readAllLines(Path.of("/proc/" + t.pid() + "/maps"));
+            Checkpoint.dumpUntilGone(t, 2, img);
+            ImageDir dir = ImageDir.open(img);
+            seccomp_filter oldest = dir.seccomp().getSeccompFilters(dir.core(t.pid()).getThreadCore().getSeccompFilter());
+            assertEquals(4096 * 8, dir.seccomp().getSeccompFilters(oldest.getPrev()).getFilter().size());
+            assertEquals(0, Checkpoint.restore(img));
+            int seen = t.lines().size();
+            t.awaitLines(seen + 3);
+            List<String> lines = t.lines();
+            for (int i = 0; i < lines.size(); i++) {
+                assertEquals(i + " 201 202", lines.get(i), "both filters act after the restore: " + lines);
+            }
+            String status = Files.readString(Path.of("/proc/" + t.pid() + "/status"));
+            assertTrue(status.contains("Seccomp_filters:\t2\n"), status);
+            assertEquals(maps, Files.readAllLines(Path.of("/proc/" + t.pid() + "/maps")),
+                    "the mapping that carried the filter in is gone");
         }
     }
 
