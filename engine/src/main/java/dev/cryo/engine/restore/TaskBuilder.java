@@ -463,6 +463,16 @@ final class TaskBuilder {
 
             step = stepTimes.next("credentials"); // last in the task: nothing after it needs the restorer's privileges there
             TaskRestore.creds(fdCtx, img.core(), img.mm().getDumpable(), proc);
+            for (Map.Entry<Integer, RemoteSyscall> t : inThread.entrySet()) {
+                // credentials are each thread's own: a raw setresuid or capset changes only the thread that calls it
+                // (libc's wrappers signal every thread to do the same), so each thread sets its own
+                core_entry own = img.threads().get(t.getKey());
+                if (own.getThreadCore().hasCreds()) {
+                    step = stepTimes.next("thread " + t.getKey() + " credentials");
+                    TaskRestore.creds(new FdRestoreContext(t.getValue().pid(), t.getValue(), scratch, options, log,
+                            pipesData, fdState), own, img.mm().getDumpable(), proc);
+                }
+            }
             log.debug("pid %d built: %s", pid, stepTimes.end());
         } catch (SyscallException | IOException e) {
             throw new CryoException("cannot restore pid " + pid + ": step '" + step + "' failed: " + e.getMessage(), e);
