@@ -144,9 +144,12 @@ final class DumpRun {
         return tasks.get(pid);
     }
 
+    /** The tree's seccomp filters, filled as the cores are built, written with them. */
+    private final dev.cryo.engine.resource.SeccompFilters.Table seccomp = new dev.cryo.engine.resource.SeccompFilters.Table();
+
     private TaskDump newTask(dev.cryo.engine.tree.TreeTask t) {
         return new TaskDump(t, tasks.size() + 1, options, log, proc, files, shmem,
-                t.pid() == pid ? fdCtx : fdCtx.forTask(t.pid()));
+                t.pid() == pid ? fdCtx : fdCtx.forTask(t.pid()), seccomp);
     }
 
     private void runSteps() throws CryoException {
@@ -540,6 +543,7 @@ final class DumpRun {
                     n++;
                 }
             }
+            dir.writeSeccomp(seccomp.entry()); // the filters the cores name (none: an empty table, as CRIU writes)
         } catch (IOException e) {
             throw new CryoException("cannot dump pid " + pid + ": writing images to " + dir.path() + " failed: "
                     + e.getMessage(), e);
@@ -602,7 +606,7 @@ final class DumpRun {
 
     /**
      * Before the freeze: the images that hold nothing of the target's state: inventory (the root's ids) always,
-     * for a full dump also seccomp (empty: a task in seccomp mode is refused, before the freeze and again frozen).
+     * (seccomp.img is written with the cores, whose threads' filters it holds).
      * A dump that fails later leaves them beside whatever else it wrote, as CRIU leaves its partial images.
      */
     private void writeStaticImages(ImageDir dir) throws CryoException {
@@ -610,9 +614,6 @@ final class DumpRun {
             dir.writeInventory(inventory_entry.newBuilder().setImgVersion(2).setFdinfoPerId(true)
                     .setRootIds(TaskResources.ids(IDS)).setNsPerId(true).setRootCgSet(1).setLsmtype(lsmtype.NO_LSM)
                     .setNetworkLockMethod(0).setDumpCriuRunId(RunId.next()).build());
-            if (!options.preDump()) {
-                dir.writeSeccomp(seccomp_entry.newBuilder().build());
-            }
         } catch (IOException e) {
             throw new CryoException("cannot dump pid " + pid + ": writing images to " + dir.path() + " failed: "
                     + e.getMessage(), e);

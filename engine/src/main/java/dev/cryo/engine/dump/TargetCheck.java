@@ -82,14 +82,15 @@ final class TargetCheck {
         }
         try {
             for (int tid : proc.tasks(pid)) {
-                if (tid != pid && seccompOf(proc, tid) != 0) {
+                // filter mode (2) is dumped (resource/SeccompFilters); strict mode allows no syscall Cryo needs
+                if (tid != pid && seccompOf(proc, tid) == 1) {
                     throw new CryoException("cannot dump " + who + ": its thread " + tid
-                            + " runs under seccomp, which Cryo cannot restore yet");
+                            + " runs in seccomp strict mode, which Cryo cannot restore");
                 }
             }
-            if (status.seccompMode() != 0) {
-                throw new CryoException("cannot dump " + who + ": it runs under seccomp (mode "
-                        + status.seccompMode() + "), which Cryo cannot restore yet");
+            if (status.seccompMode() == 1) {
+                throw new CryoException("cannot dump " + who + ": it runs in seccomp strict mode, which Cryo cannot"
+                        + " restore");
             }
             for (FdInfo fd : proc.fds(pid)) {
                 FdKind kind = FdKinds.of(fd).orElseThrow(() -> new CryoException("cannot dump pid " + pid + ": fd "

@@ -45,6 +45,7 @@ import dev.cryo.image.proto.vma_entry;
 
 import java.io.IOException;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -87,10 +88,13 @@ final class TaskDump {
     /** fd number -> files.img id, once collected */
     final Map<Integer, Integer> idOfFd = new LinkedHashMap<>();
     long pagesScanned, pagesWritten, memdumpUs, pagesSkippedParent;
+    /** The tree's seccomp filters (seccomp.img), which each thread's core indexes. */
+    private final dev.cryo.engine.resource.SeccompFilters.Table seccomp;
     IncrementalDump incremental = IncrementalDump.none();
 
     TaskDump(TreeTask task, int number, DumpOptions options, Log log, ProcFs proc, FileTable files,
-             SharedMemory.Dump shmem, FdDumpContext fdCtx) {
+             SharedMemory.Dump shmem, FdDumpContext fdCtx, dev.cryo.engine.resource.SeccompFilters.Table seccomp) {
+        this.seccomp = seccomp;
         this.task = task;
         this.pid = task.pid();
         this.number = number;
@@ -339,9 +343,25 @@ final class TaskDump {
                 throw new CryoException("cannot dump pid " + pid + ": it has " + status.threads() + " threads, "
                         + threads.size() + " were frozen (" + unfrozen() + "); try again");
             }
-            if (status.seccompMode() != 0) {
-                throw new CryoException("cannot dump pid " + pid + ": it entered seccomp mode " + status.seccompMode()
-                        + " while being frozen, which Cryo cannot restore yet");
+            if (status.seccompMode() == 1) {
+                throw new CryoException("cannot dump pid " + pid + ": it entered seccomp strict mode while being frozen,"
+                        + " which Cryo cannot restore");
+            }
+            // seccomp filters: suspended before any remote syscall (the tree is seized with O_TRACESYSGOOD), read
+            Map<Integer, List<dev.cryo.engine.resource.SeccompFilters.Filter>> seccompChains = new HashMap<>();
+            List<Integer> filtered = new ArrayList<>();
+            for (ThreadState t : threads) {
+                if ((t.tid() == pid ? status : proc.status(t.tid())).seccompMode() == 2) {
+                    filtered.add(t.tid());
+                }
+            }
+            if (!filtered.isEmpty()) {
+                dev.cryo.engine.resource.SeccompFilters.suspend(pid, filtered, dev.cryo.engine.ptrace.Ptrace.O_TRACESYSGOOD);
+                if (!options.preDump()) {
+                    for (int tid : filtered) {
+                        seccompChains.put(tid, dev.cryo.engine.resource.SeccompFilters.read(pid, tid));
+                    }
+                }
             }
             for (ThreadState t : threads) {
                 t.read();
@@ -420,6 +440,7 @@ final class TaskDump {
                     Map<Integer, core_entry> out = new LinkedHashMap<>();
                     for (ThreadState t : frozenThreads) {
                         var core = t.core(creds);
+                        seccomp.into(core, seccompChains.get(t.tid()));
                         if (t.tid() == pid) {
                             core.setTc(tc);
                             if (flags != null) {

@@ -86,6 +86,33 @@ final class TaskBuilder {
     private final Map<Integer, RemoteSyscall> inThread = new LinkedHashMap<>();
     /** Each thread's tid as Cryo sees it, by its tid in the images. */
     private final Map<Integer, Integer> threadHost = new HashMap<>();
+    /** Each thread's seccomp filters (oldest first) by its tid in the images, the leader's included; none: absent. */
+    private final Map<Integer, List<dev.cryo.image.proto.seccomp_filter>> seccomp;
+
+    /** The seccomp chains the cores name, checked against seccomp.img before anything is made. */
+    private static Map<Integer, List<dev.cryo.image.proto.seccomp_filter>> seccompChains(Image img, ImageDir dir)
+            throws CryoException {
+        Map<Integer, core_entry> cores = new LinkedHashMap<>();
+        cores.put(img.pstree().getPid(), img.core());
+        cores.putAll(img.threads());
+        Map<Integer, List<dev.cryo.image.proto.seccomp_filter>> chains = new HashMap<>();
+        dev.cryo.image.proto.seccomp_entry table = null;
+        for (Map.Entry<Integer, core_entry> c : cores.entrySet()) {
+            var tc = c.getValue().getThreadCore();
+            if (tc.getSeccompMode() == dev.cryo.image.proto.seccomp_mode.disabled) {
+                continue;
+            }
+            try {
+                table = table != null ? table : dir.seccomp();
+            } catch (IOException e) {
+                throw new CryoException("cannot restore pid " + img.pstree().getPid() + ": its threads run under seccomp"
+                        + " filters and seccomp.img cannot be read: " + e.getMessage(), e);
+            }
+            chains.put(c.getKey(), dev.cryo.engine.resource.SeccompFilters.chainOf(img.pstree().getPid(), c.getValue(),
+                    table));
+        }
+        return chains;
+    }
 
     /** The task image, read and checked before anything runs. */
     record Image(pstree_entry pstree, core_entry core, Map<Integer, core_entry> threads, mm_entry mm, PageMap pagemap, List<file_entry> files,
@@ -169,6 +196,7 @@ final class TaskBuilder {
         this.options = options;
         this.log = log;
         precheckFiles(img);
+        this.seccomp = seccompChains(img, dir);
         shmem.check(pid, img.mm().getVmasList());
         this.pages = loadPages(img);
     }
@@ -444,6 +472,18 @@ final class TaskBuilder {
                 step = stepTimes.next("thread " + t.getKey() + " state");
                 ThreadState.restoreOwn(t.getValue(), scratch, SCRATCH_STRUCTS, pid, t.getKey(),
                         img.threads().get(t.getKey()));
+            }
+
+            step = stepTimes.next("seccomp"); // before the credentials: seccomp() needs CAP_SYS_ADMIN or no_new_privs
+            if (!seccomp.isEmpty()) {
+                // the restore's tasks are traced as its helper was (RestoreRun), now with their filters suspended
+                int options = Ptrace.O_TRACESYSGOOD | Ptrace.O_TRACEFORK | Ptrace.O_TRACECLONE | Ptrace.O_EXITKILL;
+                dev.cryo.engine.resource.SeccompFilters.install(pid, host, remote, memory, remote,
+                        seccomp.getOrDefault(pid, List.of()), options, log);
+                for (Map.Entry<Integer, RemoteSyscall> t : inThread.entrySet()) {
+                    dev.cryo.engine.resource.SeccompFilters.install(pid, threadHost.get(t.getKey()), t.getValue(), memory,
+                            remote, seccomp.getOrDefault(t.getKey(), List.of()), options, log);
+                }
             }
 
             step = stepTimes.next("credentials"); // last in the task: nothing after it needs the restorer's privileges there

@@ -142,15 +142,14 @@ class PodmanCheckpointTest {
     }
 
     /**
-     * podman run -d of the counter. No network of its own but loopback ({@code --network=none}); the rlimits Podman
-     * would raise to its defaults need CAP_SYS_RESOURCE, which this machine lacks, so they are given; seccomp is
-     * unconfined because Cryo does not restore seccomp filters yet (its dump refuses a task under one).
+     * podman run -d of the counter, with Podman's default seccomp profile and capabilities. No network of its own but
+     * loopback ({@code --network=none}); the rlimits Podman would raise to its defaults need CAP_SYS_RESOURCE, which
+     * this machine lacks, so they are given.
      */
     private Lines run(String name) throws Exception {
         containers.add(name);
         Result r = podman(List.of("run", "-d", "--name", name, "--network=none", "--log-driver=k8s-file",
-                "--security-opt", "seccomp=unconfined", "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=4096:4096",
-                image, "/counter"));
+                "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=4096:4096", image, "/counter"));
         assertEquals(0, r.exit(), "podman run: " + r.output());
         Lines lines = lines(name);
         await().atMost(Duration.ofSeconds(60)).until(() -> lines.size() >= 3);
@@ -217,12 +216,22 @@ class PodmanCheckpointTest {
         await().atMost(Duration.ofSeconds(60)).until(() -> size.getAsInt() >= from + n);
     }
 
+    /** The container's init as the host sees it: pid 1 of its own pid namespace, under Podman's seccomp filter. */
     private int hostPid(String container) throws Exception {
         int pid = Integer.parseInt(inspect(container, "{{.State.Pid}}"));
         assertTrue(pid > 0, container + " runs");
-        assertTrue(Files.readString(Path.of("/proc/" + pid + "/status")).contains("NSpid:\t" + pid + "\t1"),
-                container + ": pid 1 of its own pid namespace");
+        String status = Files.readString(Path.of("/proc/" + pid + "/status"));
+        assertTrue(status.contains("NSpid:\t" + pid + "\t1"), container + ": pid 1 of its own pid namespace");
+        assertTrue(status.contains("Seccomp:\t2") && status.contains("Seccomp_filters:\t1"),
+                container + ": under Podman's seccomp filter: " + status);
         return pid;
+    }
+
+    /** The seccomp programs of the last checkpoint kept ({@code --keep}), as hex. */
+    private List<String> seccompFilters(String container) throws Exception {
+        Path img = Path.of(inspect(container, "{{.StaticDir}}"), "checkpoint");
+        return dev.cryo.image.ImageDir.open(img).seccomp().getSeccompFiltersList().stream()
+                .map(f -> java.util.HexFormat.of().formatHex(f.getFilter().toByteArray())).toList();
     }
 
     /** The engine's log of the last checkpoint or restore of {@code container}, for a failure's message. */
@@ -265,6 +274,8 @@ class PodmanCheckpointTest {
         assertEquals(host, hostPid(name), "the same process, still running");
         awaitMore(lines, 3);
         assertPidOneCountingOn(lines, "after checkpoint --leave-running");
+        List<String> filters = seccompFilters(name);
+        assertEquals(1, filters.size(), "Podman's seccomp filter in seccomp.img");
 
         // checkpoint: the container stops, its images in its userdata (with --keep, the log there too)
         checkpoint(name, "--print-stats");
@@ -282,6 +293,11 @@ class PodmanCheckpointTest {
         awaitMore(lines, 3);
         assertTrue(lines.get().contains("1 " + (last + 1)), "the count goes on after " + last + ": " + lines);
         assertPidOneCountingOn(lines, "after restore");
+        // the restored init runs under the same seccomp filter: a checkpoint of it reads back the same program
+        checkpoint(name, "--leave-running");
+        assertEquals(filters, seccompFilters(name), "the seccomp filter after the restore");
+        awaitMore(lines, 3);
+        assertPidOneCountingOn(lines, "after the second checkpoint --leave-running");
         // runc adopted the restored init: podman stops it
         Result stop = podman(List.of("stop", "-t", "0", name));
         assertEquals(0, stop.exit(), stop.output());
