@@ -24,7 +24,8 @@ import java.util.Map;
  * Seccomp filters (mode 2, {@code SECCOMP_MODE_FILTER}): a container runtime installs one in every container (Podman's
  * and Docker's default profiles), so a container's init runs under one.
  *
- * <p>Dump: each thread's chain is read with {@code PTRACE_SECCOMP_GET_FILTER} (index 0 is the newest filter) and
+ * <p>Dump: each thread's chain is read with {@code PTRACE_SECCOMP_GET_FILTER} (index 0 is the oldest filter, the
+ * first installed) and
  * {@code PTRACE_SECCOMP_GET_METADATA} (its {@code SECCOMP_FILTER_FLAG_LOG}), as CRIU does. {@code seccomp.img} holds
  * one table for the tree: each filter once, with the index of the one installed before it ({@code prev}, absent for
  * the first); a thread's {@code thread_core.seccomp_filter} is the index of its newest and {@code seccomp_mode} is
@@ -70,11 +71,11 @@ public final class SeccompFilters {
 
     /** The chain of thread {@code tid} (stopped, traced by this thread), oldest first; empty when it has none. */
     public static List<Filter> read(int pid, int tid) throws CryoException {
-        List<Filter> newestFirst = new ArrayList<>();
+        List<Filter> oldestFirst = new ArrayList<>(); // the kernel counts filter_off from the oldest
         for (int index = 0; ; index++) {
             long count = Syscall.raw(SYS_PTRACE, PTRACE_SECCOMP_GET_FILTER, tid, index, 0);
             if (count == -ENOENT || (count == -EINVAL && index == 0)) {
-                break; // past the oldest filter; EINVAL at 0: the thread is not in filter mode
+                break; // past the newest filter; EINVAL at 0: the thread is not in filter mode
             }
             if (count < 0) {
                 throw new CryoException("cannot dump pid " + pid + ": reading seccomp filter " + index + " of thread "
@@ -92,10 +93,8 @@ public final class SeccompFilters {
             meta.putLong(8, 0);
             long m = Syscall.raw(SYS_PTRACE, PTRACE_SECCOMP_GET_METADATA, tid, 16, meta.address());
             int flags = m < 0 ? 0 : (int) meta.getLong(8) & (SECCOMP_FILTER_FLAG_LOG | SECCOMP_FILTER_FLAG_SPEC_ALLOW);
-            newestFirst.add(new Filter(program.bytes(0, (int) count * 8), flags));
+            oldestFirst.add(new Filter(program.bytes(0, (int) count * 8), flags));
         }
-        List<Filter> oldestFirst = new ArrayList<>(newestFirst);
-        java.util.Collections.reverse(oldestFirst);
         return oldestFirst;
     }
 

@@ -277,8 +277,14 @@ class PodmanCheckpointTest {
         List<String> filters = seccompFilters(name);
         assertEquals(1, filters.size(), "Podman's seccomp filter in seccomp.img");
 
-        // checkpoint: the container stops, its images in its userdata (with --keep, the log there too)
-        checkpoint(name, "--print-stats");
+        // a pre-checkpoint (the container runs on), then the checkpoint on it: the container stops, its images in its
+        // userdata (with --keep, the log there too)
+        checkpoint(name, "--pre-checkpoint");
+        assertEquals(host, hostPid(name), "a pre-checkpoint leaves it running");
+        checkpoint(name, "--with-previous", "--print-stats");
+        if (engine.equals("Cryo")) {
+            assertTrue(engineLog(name, "dump.log").contains("left to the parent"), "incremental on the pre-checkpoint");
+        }
         await().atMost(Duration.ofSeconds(30)).until(() -> !Files.exists(Path.of("/proc/" + host)));
         assertEquals("exited", inspect(name, "{{.State.Status}}"));
         assertEquals("true", inspect(name, "{{.State.Checkpointed}}"));
