@@ -102,4 +102,35 @@ class HarnessOnFakeEngineTest {
         assertEquals(Outcome.FAIL, result.outcome());
         assertTrue(result.message().contains("bad parameters"), result.message());
     }
+
+    @ParameterizedTest
+    @EnumSource(value = SandboxKind.class, names = {"NATIVE"})
+    void aPrivateClonesPassedCaseLeavesNothingUnderVarTmpAndAFailedOneStays(SandboxKind kind) throws Exception {
+        TestRig.assumeUsable(kind);
+        java.nio.file.Path closed = TestRig.REPO.resolve("conformance/target/test-runs-private");
+        java.nio.file.Files.createDirectories(closed);
+        java.nio.file.Files.setPosixFilePermissions(closed, java.nio.file.attribute.PosixFilePermissions.fromString("rwx------"));
+        java.nio.file.Path runs = closed.resolve("runs");
+        java.nio.file.Path outside = java.nio.file.Path.of("/var/tmp", "cryo-conformance-"
+                + Integer.toHexString(runs.toAbsolutePath().normalize().toString().hashCode()));
+        dev.cryo.conformance.run.CaseRunner runner = new dev.cryo.conformance.run.CaseRunner(TestRig.REPO, runs,
+                Timeouts.standard().withEngine(Duration.ofSeconds(60)));
+        Case failing = new Case("fake-private-failing", Fixture.counter("counter", "line", 10), Scenario.cycles(1, SHORT),
+                Check.counting());
+        CaseResult failed = runner.run(failing, kind, TestRig.fakeEngine(Map.of("FAKE_FAIL", "restore")));
+        assertEquals(Outcome.FAIL, failed.outcome());
+        java.nio.file.Path kept = outside.resolve(kind.label()).resolve(failing.name());
+        assertTrue(java.nio.file.Files.isDirectory(kept), "a failed case's directory stays for a look: " + kept);
+        Case passing = new Case("fake-private-passing", Fixture.counter("counter", "line", 10), Scenario.cycles(1, SHORT),
+                Check.counting());
+        CaseResult passed = runner.run(passing, kind, TestRig.fakeEngine(Map.of()));
+        assertEquals(Outcome.PASS, passed.outcome(), passed.message());
+        assertTrue(java.nio.file.Files.notExists(outside.resolve(kind.label()).resolve(passing.name())));
+        assertTrue(java.nio.file.Files.isDirectory(kept));
+        try (var walk = java.nio.file.Files.walk(outside)) {
+            for (java.nio.file.Path p : walk.sorted(java.util.Comparator.reverseOrder()).toList()) {
+                java.nio.file.Files.delete(p);
+            }
+        }
+    }
 }

@@ -29,6 +29,8 @@ class MutantEngineTest {
             Scenario.cycles(1, MOMENT), Check.counting());
     static final Case MEMORY = new Case("mutant-baseline-memory", Fixture.quiet("memory", "--maps=16", "--pages=8"),
             Scenario.cycles(1, MOMENT), Check.standard());
+    static final Case SIGNALS = new Case("mutant-baseline-signals", Fixture.quiet("signals"),
+            Scenario.cycles(1, MOMENT), Check.standard());
     private static final Map<String, CaseResult> BASELINE = new HashMap<>();
 
     private static Engine cryo() {
@@ -83,5 +85,14 @@ class MutantEngineTest {
         CaseResult result = runMutant("restore-stopped", COUNTER);
         assertEquals(Outcome.FAIL, result.outcome());
         assertTrue(result.failedCheck("resumes"), result.message());
+    }
+
+    @Test
+    void aLostSignalMaskIsCaughtByTheSignalsCheckDespiteItsSecondLooks() {
+        assumeBaselinePasses(SIGNALS);
+        CaseResult result = runMutant("restore-sigmask-lost", SIGNALS);
+        assertEquals(Outcome.FAIL, result.outcome());
+        assertTrue(result.failedCheck("signals"), result.message());
+        assertTrue(result.message().contains("more reads"), result.message());
     }
 }

@@ -141,6 +141,7 @@ public final class CaseRunner {
         TrackersArmed.unexpected(trackers, kind.expectedTracker()).ifPresent(why ->
                 failures.add(new CheckFailure("tracker", why)));
         if (failures.isEmpty()) {
+            dropPassedOutsideRepository(workDir);
             return KnownGaps.classify(new CaseResult(testCase.name(), kind.label(), engine.name(), Outcome.PASS,
                     trackers.isEmpty() ? "" : "tracker " + String.join(", ", trackers),
                     List.of(), took), testCase.needs(), engine.knownGaps(), run.refusal());
@@ -315,6 +316,32 @@ public final class CaseRunner {
     private static void pause(Duration d) {
         if (!d.isZero()) {
             await().pollDelay(d).atMost(d.plusSeconds(5)).until(() -> true);
+        }
+    }
+
+    /**
+     * A passed case's directory under /var/tmp (a private clone's, see {@link #workRootFor}) goes: {@code make clean}
+     * never reaches there, and a whole suite leaves gigabytes of images. Under the repository's target it stays for a
+     * look until {@code make clean}; a failed case's stays wherever it is, named in the report.
+     */
+    private void dropPassedOutsideRepository(Path workDir) {
+        if (workDir.startsWith(workRoot)) {
+            return;
+        }
+        try {
+            clean(workDir);
+            Files.delete(workDir);
+            Path sandboxDir = workDir.getParent(); // the sandbox's, then the run's own directory, once empty
+            for (Path dir = sandboxDir; dir != null && !dir.equals(Path.of("/var/tmp")); dir = dir.getParent()) {
+                try (Stream<Path> left = Files.list(dir)) {
+                    if (left.findAny().isPresent()) {
+                        break;
+                    }
+                }
+                Files.delete(dir);
+            }
+        } catch (IOException e) {
+            System.out.println("conformance: could not remove the passed case's " + workDir + ": " + e.getMessage());
         }
     }
 
