@@ -71,8 +71,64 @@ class SeccompFiltersTest {
             }
             """;
 
+    /** A filter (getppid fails with 42), then a fork: the child inherits it; both print what getppid gave. */
+    static final String FORKED = """
+            #include <errno.h>
+            #include <stddef.h>
+            #include <stdio.h>
+            #include <unistd.h>
+            #include <linux/filter.h>
+            #include <linux/seccomp.h>
+            #include <sys/prctl.h>
+            #include <sys/syscall.h>
+            int main(void) {
+                setvbuf(stdout, NULL, _IOLBF, 0);
+                struct sock_filter code[] = {
+                    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+                    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_getppid, 0, 1),
+                    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | 42),
+                    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+                };
+                struct sock_fprog prog = { sizeof code / sizeof code[0], code };
+                prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+                if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) != 0) { perror("seccomp"); return 1; }
+                const char *who = fork() == 0 ? "child" : "parent";
+                for (;;) {
+                    long r = syscall(SYS_getppid);
+                    printf("%s %d\\n", who, r < 0 ? errno : 0);
+                    usleep(50000);
+                }
+            }
+            """;
+
     @TempDir
     Path tmp;
+
+    /** The child's filter is the parent's entry, and each comes back with one filter (not its parent's stacked on). */
+    @Test
+    void aChildSharesItsParentsFilterAndGetsItOnce() throws Exception {
+        Path exe = CProgram.compile(tmp, "forked", FORKED);
+        try (Target t = Target.start(exe, tmp.resolve("out.txt"))) {
+            await().atMost(Duration.ofSeconds(30)).until(() -> t.lines().contains("child 42")
+                    && t.lines().contains("parent 42"));
+            int child = (int) ProcessHandle.of(t.pid()).orElseThrow().children().findFirst().orElseThrow().pid();
+            Path img = tmp.resolve("img");
+            Checkpoint.dump(t.pid(), img, false);
+            await().atMost(Duration.ofSeconds(10)).until(() -> !t.alive());
+            assertEquals(1, ImageDir.open(img).seccomp().getSeccompFiltersCount(), "one filter for both");
+            int before = t.lines().size();
+            assertEquals(0, Checkpoint.restore(img));
+            await().atMost(Duration.ofSeconds(30)).until(() -> {
+                List<String> all = t.lines();
+                List<String> after = all.subList(before, all.size());
+                return after.contains("child 42") && after.contains("parent 42");
+            });
+            for (int pid : new int[]{t.pid(), child}) {
+                String status = Files.readString(Path.of("/proc/" + pid + "/status"));
+                assertTrue(status.contains("Seccomp_filters:\t1"), "pid " + pid + ": one filter: " + status);
+            }
+        }
+    }
 
     @Test
     void filtersAreInForceAfterRestoreThreadByThread() throws Exception {
