@@ -39,6 +39,8 @@ public final class FdCases {
                 // a process of another user (uid/gid 65534, supplementary groups, one capability), dumped and
                 // restored by root
                 new Case("creds", Fixture.quiet("creds"), Scenario.cycles(2, moment), Check.standard()),
+                // seccomp filters in force: the process's, a thread's own on top, a forked child's inherited ones
+                new Case("seccomp", Fixture.quiet("seccomp"), Scenario.cycles(2, moment), Check.standard()),
                 new Case("netlink", Fixture.quiet("netlink"), Scenario.cycles(2, moment), Check.standard()),
                 // packet sockets: options, the interface it is bound to, a membership, a live capture on lo
                 new Case("packet", Fixture.quiet("packet"), Scenario.cycles(2, moment), Check.standard()),
