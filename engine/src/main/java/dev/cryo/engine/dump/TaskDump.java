@@ -351,7 +351,7 @@ final class TaskDump {
             Map<Integer, List<dev.cryo.engine.resource.SeccompFilters.Filter>> seccompChains = new HashMap<>();
             List<Integer> filtered = new ArrayList<>();
             for (ThreadState t : threads) {
-                if ((t.tid() == pid ? status : proc.status(t.tid())).seccompMode() == 2) {
+                if (dev.cryo.engine.resource.SeccompFilters.filtered(t.tid(), proc)) {
                     filtered.add(t.tid());
                 }
             }

@@ -69,6 +69,22 @@ public final class SeccompFilters {
         }
     }
 
+    /**
+     * Whether thread {@code tid} (stopped, traced by this thread) runs under a filter: one ptrace call, which answers
+     * EINVAL outside filter mode; {@code /proc}'s Seccomp line when Cryo may not ask (EACCES: no CAP_SYS_ADMIN, or a
+     * filter of its own).
+     */
+    public static boolean filtered(int tid, dev.cryo.engine.proc.ProcFs proc) throws java.io.IOException {
+        long r = Syscall.raw(SYS_PTRACE, PTRACE_SECCOMP_GET_FILTER, tid, 0, 0);
+        if (r >= 0) {
+            return true;
+        }
+        if (r == -EINVAL) {
+            return false;
+        }
+        return proc.status(tid).seccompMode() == 2;
+    }
+
     /** The chain of thread {@code tid} (stopped, traced by this thread), oldest first; empty when it has none. */
     public static List<Filter> read(int pid, int tid) throws CryoException {
         List<Filter> oldestFirst = new ArrayList<>(); // the kernel counts filter_off from the oldest

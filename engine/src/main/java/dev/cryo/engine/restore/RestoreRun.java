@@ -500,12 +500,15 @@ final class RestoreRun {
         }
     }
 
+    /** How the helper is traced, and so every task cloned from it (TaskBuilder adds seccomp's suspension to them). */
+    static final int TRACE_OPTIONS = Ptrace.O_TRACESYSGOOD | Ptrace.O_TRACEFORK | Ptrace.O_TRACECLONE | Ptrace.O_EXITKILL;
+
     /** The root: cloned with its pid from a traced helper of Cryo's, with CLONE_PARENT, so it is Cryo's child. */
     private void forkRoot(int root) throws CryoException {
         try {
             helper = HelperProcess.spawn();
             everMade.add(helper);
-            Freezer.freeze(helper, Ptrace.O_TRACESYSGOOD | Ptrace.O_TRACEFORK | Ptrace.O_TRACECLONE | Ptrace.O_EXITKILL);
+            Freezer.freeze(helper, TRACE_OPTIONS);
             Ptrace.setSigmask(helper, -1L); // every task of the tree inherits it: no signal runs a handler while built
             NewTask h = new NewTask(helper, null);
             // the resident service outlives the request: the root is the helper's child, left to the service's

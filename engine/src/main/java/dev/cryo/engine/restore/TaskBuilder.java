@@ -476,8 +476,8 @@ final class TaskBuilder {
 
             step = stepTimes.next("seccomp"); // before the credentials: seccomp() needs CAP_SYS_ADMIN or no_new_privs
             if (!seccomp.isEmpty()) {
-                // the restore's tasks are traced as its helper was (RestoreRun), now with their filters suspended
-                int options = Ptrace.O_TRACESYSGOOD | Ptrace.O_TRACEFORK | Ptrace.O_TRACECLONE | Ptrace.O_EXITKILL;
+                // the restore's tasks are traced as its helper was, now with their filters suspended
+                int options = RestoreRun.TRACE_OPTIONS;
                 dev.cryo.engine.resource.SeccompFilters.install(pid, host, remote, memory, remote,
                         seccomp.getOrDefault(pid, List.of()), options, log);
                 for (Map.Entry<Integer, RemoteSyscall> t : inThread.entrySet()) {
