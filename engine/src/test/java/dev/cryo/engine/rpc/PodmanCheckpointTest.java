@@ -53,6 +53,22 @@ class PodmanCheckpointTest {
             }
             """;
 
+    /** The counter, holding a SysV shared memory segment in its ipc namespace (Cryo refuses such a container). */
+    private static final String SYSV_COUNTER = """
+            #include <stdio.h>
+            #include <unistd.h>
+            #include <sys/ipc.h>
+            #include <sys/shm.h>
+            int main(void) {
+                setvbuf(stdout, NULL, _IONBF, 0);
+                if (shmget(IPC_PRIVATE, 4096, IPC_CREAT | 0600) < 0) { perror("shmget"); return 1; }
+                for (int i = 0;; i++) {
+                    printf("%d %d\\n", (int) getpid(), i);
+                    usleep(100000);
+                }
+            }
+            """;
+
     @TempDir
     Path tmp;
 
@@ -108,6 +124,8 @@ class PodmanCheckpointTest {
         }
         CProgram.compile(tmp, "counter", PID_COUNTER, "-static");
         Files.move(tmp.resolve("counter"), rootfs.resolve("counter"));
+        CProgram.compile(tmp, "sysv-counter", SYSV_COUNTER, "-static");
+        Files.move(tmp.resolve("sysv-counter"), rootfs.resolve("sysv-counter"));
         Path tar = tmp.resolve("rootfs.tar");
         Process p = new ProcessBuilder("tar", "-C", rootfs.toString(), "-cf", tar.toString(), ".")
                 .redirectErrorStream(true).start();
@@ -147,9 +165,13 @@ class PodmanCheckpointTest {
      * this machine lacks, so they are given.
      */
     private Lines run(String name) throws Exception {
+        return run(name, "/counter");
+    }
+
+    private Lines run(String name, String program) throws Exception {
         containers.add(name);
         Result r = podman(List.of("run", "-d", "--name", name, "--network=none", "--log-driver=k8s-file",
-                "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=4096:4096", image, "/counter"));
+                "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=4096:4096", image, program));
         assertEquals(0, r.exit(), "podman run: " + r.output());
         Lines lines = lines(name);
         await().atMost(Duration.ofSeconds(60)).until(() -> lines.size() >= 3);
@@ -342,5 +364,26 @@ class PodmanCheckpointTest {
         assertTrue(copied.get().contains("1 " + (last + 1)), "the count goes on after " + last + ": " + copied);
         // the export carries the log so far: the new container's reads 0, 1, ... as one
         assertPidOneCountingOn(copied, "the imported container");
+    }
+
+    /**
+     * What Cryo cannot dump (here SysV objects in the container's ipc namespace) is refused through Podman before the
+     * container is touched: the checkpoint fails, Cryo's log names the reason, and the container runs on as it was.
+     */
+    @Test
+    void aContainerCryoCannotDumpIsRefusedAndRunsOn() throws Exception {
+        assumeTrue(engine.equals("Cryo"), "Cryo's refusal (another criu may dump SysV objects)");
+        String name = prefix + "-sysv";
+        Lines lines = run(name, "/sysv-counter");
+        int host = hostPid(name);
+        Result r = podman(List.of("container", "checkpoint", "--keep", name));
+        assertNotEquals(0, r.exit(), "podman container checkpoint of a container holding SysV objects: " + r.output());
+        assertTrue(r.output().contains("criu failed"), "runc reports CRIU's error reply: " + r.output());
+        String log = engineLog(name, "dump.log");
+        assertTrue(log.contains("SysV") && log.contains("cannot dump"), "Cryo's log says why: " + log);
+        assertEquals("running", inspect(name, "{{.State.Status}}"));
+        assertEquals(host, hostPid(name), "the same process");
+        awaitMore(lines, 3);
+        assertPidOneCountingOn(lines, "after the refused checkpoint");
     }
 }
