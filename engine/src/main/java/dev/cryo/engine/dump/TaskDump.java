@@ -58,7 +58,6 @@ import java.util.Set;
  * live one, with task_state stopped. Its ptrace work runs on the tracer thread.
  */
 final class TaskDump {
-    static final int SCRATCH_THREAD = 64;
     /** Threads whose altstack and tid address are read together, each with its own bytes of the scratch. */
     static final int THREAD_BATCH = 32;
     /**
@@ -385,28 +384,41 @@ final class TaskDump {
             // the remote part: brk and signal handlers have no other interface
             long site = previewed && preview.vdsoSite() >= 0 ? preview.vdsoSite() : SyscallSite.find(memory, maps, regs);
             remote = leader.remote(site); // blocks every signal in it: none may interrupt our syscalls
-            long brk = remote.call("brk", Syscall.BRK, 0);
             long caught = status.hex("SigCgt");
-            List<sa_entry> actions;
-            if (caught != 0 || !options.preDump()) {
-                // the handlers' structs at 0; each thread's altstack and tid address from SCRATCH_THREAD on, room for
-                // a batch of threads read at once
-                scratch = RemoteScratch.borrowStack(memory, regs, remote,
-                        SCRATCH_THREAD + ThreadState.SCRATCH_BYTES * Math.min(threads.size(), THREAD_BATCH));
+            // SIGTRAP neither ignored nor pending in the process: remote calls may be stepped over
+            long trap = dev.cryo.engine.ptrace.RemoteSyscall.SIGTRAP_BIT;
+            boolean stepping = (status.hex("SigIgn") & trap) == 0 && (status.hex("ShdPnd") & trap) == 0
+                    && (status.hex("SigPnd") & trap) == 0;
+            List<Timers.Listed> listed = options.preDump() ? List.of() : Timers.listed(pid);
+            // the task's calls' structs from 0 (handlers, timers, flags), then each thread's altstack and tid address,
+            // room for a batch of threads read at once
+            int taskBytes = Signals.dumpBytes(caught) + (options.preDump() ? 0
+                    : Timers.dumpBytes(listed) + dev.cryo.engine.resource.TaskFlags.DUMP_BYTES);
+            int threadArea = (taskBytes + 63) & ~63;
+            if (taskBytes > 0) {
+                scratch = RemoteScratch.borrowStack(memory, regs, remote, threadArea + (options.preDump() ? 0
+                        : ThreadState.SCRATCH_BYTES * Math.min(threads.size(), THREAD_BATCH)));
             }
-            if (caught != 0) {
-                actions = Signals.dumpActions(remote, scratch, caught, status.hex("SigIgn"));
-            } else {
-                actions = Signals.dumpActions(remote, null, 0, status.hex("SigIgn"));
-            }
+            // brk, handlers, timers and flags have no other interface: one sequence of remote calls, one put-back
+            var reads = new dev.cryo.engine.ptrace.RemoteReads(remote, scratch, 0, taskBytes);
+            int brkCall = reads.call("brk", Syscall.BRK, 0);
+            var actionsRead = Signals.dumpActions(reads, caught, status.hex("SigIgn"));
+            var timersRead = options.preDump() ? null : Timers.dump(reads, listed);
+            var flagsRead = options.preDump() ? null : dev.cryo.engine.resource.TaskFlags.dump(reads);
+            reads.run(stepping);
+            long brk = reads.result(brkCall);
+            List<sa_entry> actions = actionsRead.get();
             task_timers_entry timers = null;
-            if (!options.preDump()) {
-                timers = Timers.dump(pid, remote, scratch); // itimers, alarm, POSIX timers (scratch's first 32 bytes)
+            if (timersRead != null) {
+                try {
+                    timers = timersRead.get(); // itimers, alarm, POSIX timers
+                } catch (SyscallException e) {
+                    throw new CryoException("cannot dump pid " + pid + ": reading its timers failed: " + e.getMessage(), e);
+                }
             }
             boolean subreaper = !options.preDump() && subreaper();
             // THP disable and the parent-death signal (and the subreaper flag again): TaskFlags
-            dev.cryo.engine.resource.TaskFlags flags = options.preDump() ? null
-                    : dev.cryo.engine.resource.TaskFlags.dump(remote, scratch);
+            dev.cryo.engine.resource.TaskFlags flags = flagsRead == null ? null : flagsRead.get();
             int dumpable = dumpable();
             long[] auxv = proc.auxv(pid);
             long t1 = System.nanoTime();
@@ -419,10 +431,9 @@ final class TaskDump {
                     t.readFrozen(t.tid() == pid ? comm : proc.comm(t.tid()));
                 }
                 long t2 = System.nanoTime();
-                // SIGTRAP neither ignored nor pending in the process: the threads' calls may be stepped over
-                long trap = dev.cryo.engine.ptrace.RemoteSyscall.SIGTRAP_BIT;
-                boolean stepping = (status.hex("SigIgn") & trap) == 0 && (status.hex("ShdPnd") & trap) == 0;
-                ThreadState.readRemoteAll(threads, site, scratch, SCRATCH_THREAD, stepping);
+                // the threads' calls stepped over as the task's were; the leader's own pending SIGTRAP is ThreadState's
+                boolean threadsStepping = (status.hex("SigIgn") & trap) == 0 && (status.hex("ShdPnd") & trap) == 0;
+                ThreadState.readRemoteAll(threads, site, scratch, threadArea, threadsStepping);
                 // what the threads share is the task's, written once in the leader's core
                 var tc = task_core_entry.newBuilder().setTaskState(task.state().code()).setExitCode(0)
                         .setPersonality(proc.personality(pid)).setFlags(stat.flags()).setBlkSigset(leader.sigmask())

@@ -1,6 +1,7 @@
 package dev.cryo.engine.resource;
 
 import dev.cryo.engine.ptrace.Ptrace;
+import dev.cryo.engine.ptrace.RemoteReads;
 import dev.cryo.engine.ptrace.RemoteScratch;
 import dev.cryo.engine.ptrace.RemoteSyscall;
 import dev.cryo.engine.sys.Syscall;
@@ -36,27 +37,43 @@ public final class Signals {
         return s;
     }
 
-    public static List<sa_entry> dumpActions(RemoteSyscall remote, RemoteScratch scratch, long caught, long ignored)
-            throws SyscallException {
-        List<sa_entry> out = new ArrayList<>(NSIG - 2);
+    /**
+     * The task's dispositions: one rt_sigaction per caught signal, added to {@code reads} (handlers have no other
+     * interface); the others are SIG_DFL or SIG_IGN as /proc says. Its structs take {@link #dumpBytes} of scratch.
+     */
+    public static RemoteReads.Later<List<sa_entry>> dumpActions(RemoteReads reads, long caught, long ignored) {
+        int[] index = new int[NSIG + 1];
+        long[] at = new long[NSIG + 1];
         for (int sig = 1; sig <= NSIG; sig++) {
-            if (sig == SIGKILL || sig == SIGSTOP) {
-                continue;
-            }
-            long bit = 1L << (sig - 1);
-            if ((caught & bit) != 0) {
-                long r = remote.raw(Syscall.RT_SIGACTION, sig, 0, scratch.address(), 8);
-                if (r < 0 && r > -4096) { // named only on failure: this runs while the target is frozen
-                    throw new SyscallException("remote rt_sigaction(" + sig + ") in pid " + remote.pid(), (int) -r);
-                }
-                ByteBuffer b = ByteBuffer.wrap(scratch.read(0, SIGACTION_SIZE)).order(ByteOrder.LITTLE_ENDIAN);
-                out.add(sa_entry.newBuilder().setSigaction(b.getLong(0)).setFlags(b.getLong(8))
-                        .setRestorer(b.getLong(16)).setMask(b.getLong(24)).setCompatSigaction(false).build());
-            } else {
-                out.add((ignored & bit) != 0 ? IGNORED : DEFAULT); // messages are immutable: one of each serves all
+            if (sig != SIGKILL && sig != SIGSTOP && (caught & (1L << (sig - 1))) != 0) {
+                at[sig] = reads.out(SIGACTION_SIZE);
+                index[sig] = reads.call("rt_sigaction(" + sig + ")", Syscall.RT_SIGACTION, sig, 0, at[sig], 8);
             }
         }
-        return out;
+        return () -> {
+            List<sa_entry> out = new ArrayList<>(NSIG - 2);
+            for (int sig = 1; sig <= NSIG; sig++) {
+                if (sig == SIGKILL || sig == SIGSTOP) {
+                    continue;
+                }
+                long bit = 1L << (sig - 1);
+                if ((caught & bit) != 0) {
+                    reads.result(index[sig]);
+                    ByteBuffer b = reads.at(at[sig], SIGACTION_SIZE);
+                    out.add(sa_entry.newBuilder().setSigaction(b.getLong(0)).setFlags(b.getLong(8))
+                            .setRestorer(b.getLong(16)).setMask(b.getLong(24)).setCompatSigaction(false).build());
+                } else {
+                    out.add((ignored & bit) != 0 ? IGNORED : DEFAULT); // messages are immutable: one of each serves all
+                }
+            }
+            return out;
+        };
+    }
+
+    /** Scratch bytes {@link #dumpActions} needs for the handlers of {@code caught}. */
+    public static int dumpBytes(long caught) {
+        long stoppable = caught & ~(1L << (SIGKILL - 1)) & ~(1L << (SIGSTOP - 1));
+        return Long.bitCount(stoppable) * SIGACTION_SIZE;
     }
 
     private static final sa_entry DEFAULT = sa_entry.newBuilder().setSigaction(0).setFlags(0).setRestorer(0).setMask(0)

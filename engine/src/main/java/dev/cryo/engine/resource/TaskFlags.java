@@ -1,8 +1,7 @@
 package dev.cryo.engine.resource;
 
 import dev.cryo.engine.log.Log;
-import dev.cryo.engine.ptrace.RemoteScratch;
-import dev.cryo.engine.ptrace.RemoteSyscall;
+import dev.cryo.engine.ptrace.RemoteReads;
 import dev.cryo.engine.sys.Syscall;
 import dev.cryo.engine.sys.SyscallException;
 import dev.cryo.image.proto.core_entry;
@@ -20,19 +19,22 @@ public record TaskFlags(boolean childSubreaper, boolean thpDisabled, int pdeathS
     static final int PR_GET_PDEATHSIG = 2, PR_SET_PDEATHSIG = 1, PR_SET_CHILD_SUBREAPER = 36,
             PR_GET_CHILD_SUBREAPER = 37, PR_SET_THP_DISABLE = 41, PR_GET_THP_DISABLE = 42;
 
-    /** Reads the flags in the frozen task; {@code scratch}'s first 8 bytes take the values prctl writes. */
-    public static TaskFlags dump(RemoteSyscall remote, RemoteScratch scratch) throws SyscallException {
-        long at = scratch.address();
-        remote.call("prctl(PR_GET_CHILD_SUBREAPER)", Syscall.PRCTL, PR_GET_CHILD_SUBREAPER, at);
-        remote.call("prctl(PR_GET_PDEATHSIG)", Syscall.PRCTL, PR_GET_PDEATHSIG, at + 4);
-        byte[] b = scratch.read(0, 8);
-        int subreaper = le(b, 0), pdeath = le(b, 4);
-        long thp = remote.raw(Syscall.PRCTL, PR_GET_THP_DISABLE, 0, 0, 0, 0);
-        return new TaskFlags(subreaper != 0, thp > 0 && (thp & 1) != 0, pdeath);
-    }
+    /** Scratch bytes {@link #dump} needs: the two ints prctl writes. */
+    public static final int DUMP_BYTES = 8;
 
-    private static int le(byte[] b, int at) {
-        return (b[at] & 0xff) | (b[at + 1] & 0xff) << 8 | (b[at + 2] & 0xff) << 16 | (b[at + 3] & 0xff) << 24;
+    /** Reads the flags in the frozen task: three prctl calls added to {@code reads}. */
+    public static RemoteReads.Later<TaskFlags> dump(RemoteReads reads) {
+        long at = reads.out(DUMP_BYTES);
+        int subreaper = reads.call("prctl(PR_GET_CHILD_SUBREAPER)", Syscall.PRCTL, PR_GET_CHILD_SUBREAPER, at);
+        int pdeath = reads.call("prctl(PR_GET_PDEATHSIG)", Syscall.PRCTL, PR_GET_PDEATHSIG, at + 4);
+        int thp = reads.call("prctl(PR_GET_THP_DISABLE)", Syscall.PRCTL, PR_GET_THP_DISABLE, 0, 0, 0, 0);
+        return () -> {
+            reads.result(subreaper);
+            reads.result(pdeath);
+            java.nio.ByteBuffer b = reads.at(at, DUMP_BYTES);
+            long disabled = reads.raw(thp);
+            return new TaskFlags(b.getInt(0) != 0, disabled > 0 && (disabled & 1) != 0, b.getInt(4));
+        };
     }
 
     /** Into the images: the mm's flag. */

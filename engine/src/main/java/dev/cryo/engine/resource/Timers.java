@@ -1,6 +1,7 @@
 package dev.cryo.engine.resource;
 
 import dev.cryo.engine.CryoException;
+import dev.cryo.engine.ptrace.RemoteReads;
 import dev.cryo.engine.ptrace.RemoteScratch;
 import dev.cryo.engine.ptrace.RemoteSyscall;
 import dev.cryo.engine.sys.SyscallException;
@@ -35,10 +36,10 @@ public final class Timers {
     }
 
     /** The POSIX timers /proc/PID/timers lists, without their times yet. */
-    record Listed(int id, int signo, long sival, int notifyMode, int notifyTid, int clock) {
+    public record Listed(int id, int signo, long sival, int notifyMode, int notifyTid, int clock) {
     }
 
-    static List<Listed> listed(int pid) throws IOException {
+    public static List<Listed> listed(int pid) throws IOException {
         List<Listed> out = new ArrayList<>();
         Path p = Path.of("/proc/" + pid + "/timers");
         if (!Files.exists(p)) {
@@ -73,24 +74,47 @@ public final class Timers {
         return out;
     }
 
-    /** Reads every timer of the frozen task {@code pid}; {@code scratch} has room for 32 bytes. */
-    public static task_timers_entry dump(int pid, RemoteSyscall remote, RemoteScratch scratch) throws CryoException {
-        try {
+    /** Scratch bytes {@link #dump} needs: the three itimervals and each listed timer's itimerspec. */
+    public static int dumpBytes(List<Listed> listed) {
+        return (3 + listed.size()) * 32;
+    }
+
+    /**
+     * Reads every timer of the frozen task: getitimer three times, timer_gettime and timer_getoverrun
+     * per timer {@code listed} ({@link #listed}), added to {@code reads}.
+     */
+    public static RemoteReads.Later<task_timers_entry> dump(RemoteReads reads, List<Listed> listed) {
+        long[] itAt = new long[3];
+        int[] itCall = new int[3];
+        for (int which = 0; which < 3; which++) {
+            itAt[which] = reads.out(32);
+            itCall[which] = reads.call("getitimer(" + which + ")", GETITIMER, which, itAt[which]);
+        }
+        long[] at = new long[listed.size()];
+        int[] get = new int[listed.size()], overrun = new int[listed.size()];
+        for (int i = 0; i < listed.size(); i++) {
+            int id = listed.get(i).id();
+            at[i] = reads.out(32);
+            get[i] = reads.call("timer_gettime(" + id + ")", TIMER_GETTIME, id, at[i]);
+            overrun[i] = reads.call("timer_getoverrun(" + id + ")", TIMER_GETOVERRUN, id);
+        }
+        return () -> {
             var t = task_timers_entry.newBuilder();
             itimer_entry[] it = new itimer_entry[3];
             for (int which = 0; which < 3; which++) {
-                remote.call("getitimer(" + which + ")", GETITIMER, which, scratch.address());
-                ByteBuffer b = le(scratch.read(0, 32));
+                reads.result(itCall[which]);
+                ByteBuffer b = reads.at(itAt[which], 32);
                 it[which] = itimer_entry.newBuilder().setIsec(b.getLong(0)).setIusec(b.getLong(8))
                         .setVsec(b.getLong(16)).setVusec(b.getLong(24)).build();
             }
             t.setReal(it[0]).setVirt(it[1]).setProf(it[2]);
-            for (Listed l : listed(pid)) {
-                remote.call("timer_gettime(" + l.id() + ")", TIMER_GETTIME, l.id(), scratch.address());
-                ByteBuffer b = le(scratch.read(0, 32));
-                long overrun = remote.call("timer_getoverrun(" + l.id() + ")", TIMER_GETOVERRUN, l.id());
+            for (int i = 0; i < listed.size(); i++) {
+                Listed l = listed.get(i);
+                reads.result(get[i]);
+                ByteBuffer b = reads.at(at[i], 32);
+                long overruns = reads.result(overrun[i]);
                 var e = posix_timer_entry.newBuilder().setItId(l.id()).setClockId(l.clock()).setSiSigno(l.signo())
-                        .setItSigevNotify(l.notifyMode()).setSivalPtr(l.sival()).setOverrun((int) overrun)
+                        .setItSigevNotify(l.notifyMode()).setSivalPtr(l.sival()).setOverrun((int) overruns)
                         .setIsec(b.getLong(0)).setInsec(b.getLong(8)).setVsec(b.getLong(16)).setVnsec(b.getLong(24));
                 if ((l.notifyMode() & SIGEV_THREAD_ID) != 0) {
                     e.setNotifyThreadId(l.notifyTid());
@@ -98,9 +122,7 @@ public final class Timers {
                 t.addPosix(e);
             }
             return t.build();
-        } catch (SyscallException | IOException | RuntimeException e) {
-            throw new CryoException("cannot dump pid " + pid + ": reading its timers failed: " + e.getMessage(), e);
-        }
+        };
     }
 
     /** Arms the timers again in the new task, before it runs; {@code offset} is 128 free bytes of scratch. */
