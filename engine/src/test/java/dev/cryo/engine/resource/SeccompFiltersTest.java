@@ -101,8 +101,42 @@ class SeccompFiltersTest {
             }
             """;
 
+    /** Strict mode: only read, write, exit and sigreturn; it spins and writes a line now and then. */
+    static final String STRICT = """
+            #include <stdio.h>
+            #include <string.h>
+            #include <unistd.h>
+            #include <linux/seccomp.h>
+            #include <sys/prctl.h>
+            int main(void) {
+                if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_STRICT) != 0) { perror("PR_SET_SECCOMP"); return 1; }
+                for (volatile unsigned long i = 0;; i++) {
+                    if (i % 20000000 == 0) {
+                        write(1, "tick\\n", 5);
+                    }
+                }
+            }
+            """;
+
     @TempDir
     Path tmp;
+
+    /** Strict mode allows none of the syscalls Cryo needs: refused in one line before the freeze, the process untouched. */
+    @Test
+    void strictModeIsRefusedAndTheProcessRunsOn() throws Exception {
+        Path exe = CProgram.compile(tmp, "strict", STRICT);
+        try (Target t = Target.start(exe, tmp.resolve("out.txt"))) {
+            t.awaitLines(2);
+            var e = org.junit.jupiter.api.Assertions.assertThrows(dev.cryo.engine.CryoException.class,
+                    () -> Checkpoint.dump(t.pid(), tmp.resolve("img"), false));
+            assertTrue(e.getMessage().contains("pid " + t.pid()) && e.getMessage().contains("seccomp strict mode"),
+                    e.getMessage());
+            assertTrue(t.alive(), "the process runs on");
+            t.awaitLines(t.lines().size() + 2);
+            assertTrue(Files.readString(Path.of("/proc/" + t.pid() + "/status")).contains("TracerPid:\t0"),
+                    "not traced any more");
+        }
+    }
 
     /** The child's filter is the parent's entry, and each comes back with one filter (not its parent's stacked on). */
     @Test
