@@ -432,7 +432,9 @@ final class RestoreRun {
             throw new CryoException("cannot restore pid " + pid + ": Cryo was stopped by " + stop
                     + "; the processes being built were killed, nothing is left");
         }
-        dev.cryo.engine.resource.InheritedFds.reportUnused(options.files().inheritFds(), fdState, log);
+        String netKey = container == null ? null : container.inheritedNetKey(); // used, though no file of the images
+        dev.cryo.engine.resource.InheritedFds.reportUnused(options.files().inheritFds().stream()
+                .filter(i -> !i.resource().equals(netKey)).toList(), fdState, log);
         shmem.finish(); // memfd seals, once every mapping is made
         remaps.finish(); // deleted files are deleted again before the tasks run
         sharedFiles.close(); // Cryo's copies of shared descriptions: every task holds its own now

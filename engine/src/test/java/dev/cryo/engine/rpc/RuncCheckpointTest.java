@@ -62,7 +62,16 @@ class RuncCheckpointTest {
             run.destroyForcibly();
         }
         restores.forEach(Process::destroyForcibly);
+        if (client != null) {
+            client.destroyForcibly();
+        }
+        if (netns != null) {
+            new ProcessBuilder("ip", "netns", "del", netns).redirectErrorStream(true).start().waitFor(60, TimeUnit.SECONDS);
+        }
     }
+
+    private Process client;
+    private String netns;
 
     /** A bundle whose rootfs holds only a static counter, run as the container's init with stdio on pipes. */
     private Path bundle() throws Exception {
@@ -157,10 +166,15 @@ class RuncCheckpointTest {
      * {@code out}; returns runc's exit status once it has returned (the pipe stays open while the counter runs).
      */
     private int restoreContainer(Path criu, Path bundle, Path img, String id, Path out) throws Exception {
+        return restoreContainer(criu, bundle, img, id, out, "");
+    }
+
+    private int restoreContainer(Path criu, Path bundle, Path img, String id, Path out, String options)
+            throws Exception {
         created.add(id);
         Path status = out.resolveSibling(out.getFileName() + ".status");
         // runc's exit status goes to a file: the pipe into cat stays open as long as the restored counter runs
-        restores.add(new ProcessBuilder("sh", "-c", "{ '" + RUNC + "' --criu '" + criu + "' restore -d --bundle '"
+        restores.add(new ProcessBuilder("sh", "-c", "{ '" + RUNC + "' --criu '" + criu + "' restore -d " + options + " --bundle '"
                 + bundle + "' --image-path '" + img + "' " + id + "; echo $? > '" + status + "'; } </dev/null 2>&1 | cat > '"
                 + out + "'").redirectOutput(ProcessBuilder.Redirect.DISCARD).redirectErrorStream(true).start());
         await().atMost(Duration.ofSeconds(180)).until(() -> Files.exists(status) && !Files.readString(status).isBlank());
@@ -332,6 +346,117 @@ class RuncCheckpointTest {
             }
         }).sum();
         assertEquals(4, threads, "each child with its second thread");
+    }
+
+    /**
+     * A client that INCRs a counter once every 50 ms over one connection and prints "PORT VALUE" each time; it ends
+     * with "EOF" or an error as soon as the connection breaks.
+     */
+    private static final String REDIS_CLIENT = """
+            import socket, sys, time
+            s = socket.create_connection(("127.0.0.1", 6379))
+            f = s.makefile("rb")
+            port = s.getsockname()[1]
+            while True:
+                s.sendall(b"INCR k\\r\\n")
+                line = f.readline()
+                if not line:
+                    print("EOF", flush=True)
+                    sys.exit(1)
+                print(port, line.decode().strip()[1:], flush=True)
+                time.sleep(0.05)
+            """;
+
+    /**
+     * redis-server in a container whose network namespace runc is given by path (config.json), as Podman and
+     * Kubernetes give theirs, and a client in that namespace, outside the container, connected to it: runc
+     * checkpoint --tcp-established ends the container with the connection locked; runc restore --tcp-established
+     * into a new container joins the same namespace (--external net[INO]:extRootNetNS, --inherit-fd) and brings
+     * the connection back. The client never notices: the same connection (its port) and the count goes on, one
+     * by one, from redis's memory.
+     */
+    @Test
+    void aRedisContainerKeepsItsClientConnectedThroughCheckpointAndRestore() throws Exception {
+        Path redis = Path.of("/usr/bin/redis-server");
+        if (!Files.isExecutable(redis)) {
+            System.out.println("SKIPPED: redis-server is not installed (.ci/provision installs it)");
+        }
+        assumeTrue(Files.isExecutable(redis), "redis-server is not installed (.ci/provision installs it)");
+        netns = "cryo-redis-" + ProcessHandle.current().pid();
+        for (List<String> cmd : List.of(List.of("ip", "netns", "add", netns),
+                List.of("ip", "-n", netns, "link", "set", "lo", "up"))) {
+            Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
+            String out = new String(p.getInputStream().readAllBytes());
+            assertTrue(p.waitFor(60, TimeUnit.SECONDS) && p.exitValue() == 0, cmd + ": " + out);
+        }
+        Path bundle = tmp.resolve("bundle");
+        Path rootfs = Files.createDirectories(bundle.resolve("rootfs"));
+        for (String d : List.of("proc", "dev", "sys", "tmp", "usr", "etc", "run")) {
+            Files.createDirectories(rootfs.resolve(d));
+        }
+        for (String l : List.of("bin", "lib", "lib64", "sbin")) {
+            Files.createSymbolicLink(rootfs.resolve(l), Path.of("usr", l));
+        }
+        Process spec = new ProcessBuilder(RUNC.toString(), "spec", "--bundle", bundle.toString())
+                .redirectErrorStream(true).start();
+        assertTrue(spec.waitFor(60, TimeUnit.SECONDS) && spec.exitValue() == 0, "runc spec");
+        Path config = bundle.resolve("config.json");
+        String json = Files.readString(config)
+                .replace("\"terminal\": true", "\"terminal\": false")
+                .replace("\"readonly\": true", "\"readonly\": false")
+                .replaceFirst("\"args\": \\[\\s*\"sh\"\\s*\\]", "\"args\": [\"/usr/bin/redis-server\", \"--port\", "
+                        + "\"6379\", \"--bind\", \"127.0.0.1\", \"--save\", \"\", \"--appendonly\", \"no\", "
+                        + "\"--protected-mode\", \"no\"]")
+                .replaceFirst("\\{\\s*\"type\":\\s*\"network\"\\s*}",
+                        "{\"type\": \"network\", \"path\": \"/run/netns/" + netns + "\"}")
+                .replaceFirst("\"mounts\":\\s*\\[", "\"mounts\": [{\"destination\": \"/usr\", \"type\": \"bind\", "
+                        + "\"source\": \"/usr\", \"options\": [\"rbind\", \"ro\"]},");
+        assertTrue(json.contains("/run/netns/" + netns) && json.contains("redis-server")
+                && json.contains("\"destination\": \"/usr\""), "config.json edited: " + json);
+        Files.writeString(config, json);
+        String id = "cryo-redis-" + ProcessHandle.current().pid();
+        Lines log = runContainer(bundle, id, tmp.resolve("redis.log"));
+        await().atMost(Duration.ofSeconds(60)).until(() -> log.get().stream().anyMatch(l -> l.contains("Ready to accept")));
+        int host = hostPidIsOneInside(initPid(id));
+
+        Path script = Files.writeString(tmp.resolve("client.py"), REDIS_CLIENT);
+        Lines answers = new Lines(tmp.resolve("client.txt"));
+        client = new ProcessBuilder("ip", "netns", "exec", netns, "python3", "-u", script.toString())
+                .redirectOutput(answers.file().toFile()).redirectErrorStream(true).start();
+        await().atMost(Duration.ofSeconds(60)).until(() -> answers.size() >= 5);
+
+        Path criu = CryoAsCriu.write(tmp);
+        Path img = Files.createDirectories(tmp.resolve("img"));
+        Result r = runc(List.of("--criu", criu.toString(), "checkpoint", "--tcp-established", "--image-path",
+                img.toString(), id));
+        assertEquals(0, r.exit(), r.output() + Files.readString(img.resolve("dump.log")));
+        await().atMost(Duration.ofSeconds(30)).until(() -> !Files.exists(Path.of("/proc/" + host)));
+        assertTrue(Files.exists(img.resolve("netns-" + ImageDir.open(img).ids(1).getNetNsId() + ".img")),
+                "the net namespace named as external");
+        int atDump = answers.size();
+
+        String id2 = id + "-restored";
+        Lines log2 = new Lines(tmp.resolve("redis2.log"));
+        assertEquals(0, restoreContainer(criu, bundle, img, id2, log2.file(), "--tcp-established"), "runc restore: "
+                + Files.readString(img.resolve("restore.log")));
+        int host2 = hostPidIsOneInside(initPid(id2));
+        assertEquals(Files.readSymbolicLink(Path.of("/proc/" + client.pid() + "/ns/net")),
+                Files.readSymbolicLink(Path.of("/proc/" + host2 + "/ns/net")),
+                "the restored redis is in the namespace it was given, the client's");
+        await().atMost(Duration.ofSeconds(90)).until(() -> answers.size() >= atDump + 10);
+        assertTrue(client.isAlive(), "the client is still connected: " + answers);
+        List<String> all = answers.get();
+        String port = all.get(0).split(" ")[0];
+        for (int i = 0; i < all.size(); i++) {
+            assertEquals(port + " " + (i + 1), all.get(i), "one connection, every INCR answered once, line " + i
+                    + ": " + answers);
+        }
+        String tables = new String(new ProcessBuilder("ip", "netns", "exec", netns, "nft", "list", "tables")
+                .redirectErrorStream(true).start().getInputStream().readAllBytes());
+        assertTrue(!tables.contains("cryo-lock"), "the lock is gone from the namespace: " + tables);
+        String listening = new String(new ProcessBuilder("ss", "-Htln", "sport", "= :6379").redirectErrorStream(true)
+                .start().getInputStream().readAllBytes());
+        assertTrue(listening.isBlank(), "nothing of the container's listens in the host's namespace: " + listening);
     }
 
     /** The restore's failures leave nothing: no task, no mount of the host's, no held pid. */
