@@ -34,6 +34,7 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
  * counting on from where it was dumped, and runc adopts it (state, kill, delete). A checkpoint without
  * --leave-running ends the container, and its restore goes on from the last line it printed. A restore that fails
  * (an external mount without a host path; a fault after the mounts are made) leaves no task and no mount.
+ * <p>{@code -Dcryo.test.criu=/work/shared/anchors/criu-4.2/criu} runs the same tests with CRIU (see {@link #criu}).
  */
 class RuncCheckpointTest {
     private static final Path RUNC = Path.of("/usr/sbin/runc");
@@ -72,6 +73,21 @@ class RuncCheckpointTest {
 
     private Process client;
     private String netns;
+
+    /**
+     * The CRIU runc is given: this build's Cryo, or with {@code -Dcryo.test.criu=PATH} (or {@code CRYO_TEST_CRIU})
+     * another binary, CRIU 4.2 for one, to run the same tests side by side (what only Cryo writes is then not
+     * looked at, and the test that drives Cryo's restore directly skips).
+     */
+    private Path criu() throws java.io.IOException {
+        String given = System.getProperty("cryo.test.criu", System.getenv("CRYO_TEST_CRIU"));
+        return isCryo() ? CryoAsCriu.write(tmp) : Path.of(given).toAbsolutePath();
+    }
+
+    private static boolean isCryo() {
+        String given = System.getProperty("cryo.test.criu", System.getenv("CRYO_TEST_CRIU"));
+        return given == null || given.isBlank();
+    }
 
     /** A bundle whose rootfs holds only a static counter, run as the container's init with stdio on pipes. */
     private Path bundle() throws Exception {
@@ -203,7 +219,7 @@ class RuncCheckpointTest {
         String id = "cryo-test-" + ProcessHandle.current().pid();
         Lines lines = runContainer(bundle, id, tmp.resolve("count.txt"));
         int host = hostPidIsOneInside(initPid(id));
-        Path criu = CryoAsCriu.write(tmp);
+        Path criu = criu();
 
         // --leave-running: a container's images, and it counts on
         Path img = Files.createDirectories(tmp.resolve("img"));
@@ -305,16 +321,22 @@ class RuncCheckpointTest {
         await().atMost(Duration.ofSeconds(60)).until(() -> lines.get().stream().filter(l -> l.startsWith("child1"))
                 .count() >= 2);
         int host = hostPidIsOneInside(initPid(id));
-        Path criu = CryoAsCriu.write(tmp);
+        Path criu = criu();
         Path pre = Files.createDirectories(tmp.resolve("pre"));
         Result r = runc(List.of("--criu", criu.toString(), "checkpoint", "--pre-dump", "--image-path", pre.toString(), id));
-        assertEquals(0, r.exit(), r.output() + Files.readString(pre.resolve("dump.log")));
+        if (!isCryo() && r.exit() != 0 && r.output().contains("missing features")) {
+            // CRIU 4.2 here: no dirty-page tracker it knows (no soft-dirty), so runc refuses its pre-dump
+            System.out.println("SKIPPED with " + criu + ": runc refuses its pre-dump: " + r.output().strip());
+            assumeTrue(false, "runc refuses the pre-dump of " + criu + ": " + r.output().strip());
+        }
+        assertEquals(0, r.exit(), r.output() + (Files.exists(pre.resolve("dump.log"))
+                ? Files.readString(pre.resolve("dump.log")) : ""));
         assertEquals(host, initPid(id), "a pre-dump leaves it running");
         Path img = Files.createDirectories(tmp.resolve("final"));
         r = runc(List.of("--criu", criu.toString(), "checkpoint", "--parent-path", "../pre", "--image-path",
                 img.toString(), id));
         assertEquals(0, r.exit(), r.output() + Files.readString(img.resolve("dump.log")));
-        assertTrue(Files.readString(img.resolve("dump.log")).contains("left to the parent"), "incremental");
+        assertTrue(!isCryo() || Files.readString(img.resolve("dump.log")).contains("left to the parent"), "incremental");
         await().atMost(Duration.ofSeconds(30)).until(() -> !Files.exists(Path.of("/proc/" + host)));
         java.util.Map<String, String> lastOf = new java.util.HashMap<>();
         for (String l : lines.get()) {
@@ -425,7 +447,7 @@ class RuncCheckpointTest {
                 .redirectOutput(answers.file().toFile()).redirectErrorStream(true).start();
         await().atMost(Duration.ofSeconds(60)).until(() -> answers.size() >= 5);
 
-        Path criu = CryoAsCriu.write(tmp);
+        Path criu = criu();
         Path img = Files.createDirectories(tmp.resolve("img"));
         Result r = runc(List.of("--criu", criu.toString(), "checkpoint", "--tcp-established", "--image-path",
                 img.toString(), id));
@@ -462,10 +484,11 @@ class RuncCheckpointTest {
     /** The restore's failures leave nothing: no task, no mount of the host's, no held pid. */
     @Test
     void aFailedContainerRestoreLeavesNothing() throws Exception {
+        assumeTrue(isCryo(), "drives Cryo's restore directly; not run with -Dcryo.test.criu");
         Path bundle = bundle();
         String id = "cryo-fail-" + ProcessHandle.current().pid();
         runContainer(bundle, id, tmp.resolve("count.txt"));
-        Path criu = CryoAsCriu.write(tmp);
+        Path criu = criu();
         Path img = Files.createDirectories(tmp.resolve("img"));
         Result r = runc(List.of("--criu", criu.toString(), "checkpoint", "--leave-running", "--image-path", img.toString(),
                 id));
