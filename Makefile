@@ -41,6 +41,7 @@ conformance: setup build fixtures
 # BENCH_APPS=REGEX picks programs (redis|nginx|jvm17|jvm25|python-http|python-workers; QUICK=1: redis|jvm17).
 # BENCH_ROWS=REGEX picks the fixture rows by workload name (counter|threads-64|memory-64M|tree-100...).
 # BENCH_RESIDENT=1 adds cryo-resident rows: bin/cryo handing each command to a `cryo service --resident` the run starts.
+# Last, containers: runc checkpoint and restore of a counting container with Cryo as runc's CRIU (and BENCH_CRIU's).
 # The exit status is the first part's that failed.
 bench: fixtures
 	$(MVN) -DskipTests -pl bench,conformance -am install
@@ -48,7 +49,10 @@ bench: fixtures
 	  $(if $(QUICK),--quick) $(if $(BENCH_RESIDENT),--resident) $(if $(BENCH_CRIU),--criu=$(BENCH_CRIU)) $(if $(BENCH_ROWS),"--workloads=$(BENCH_ROWS)"); status=$$?; \
 	$(MVN) -pl conformance exec:java@apps-bench \
 	  -Dexec.args="--repo=$(CURDIR) $(if $(BENCH_CRIU),--criu=$(BENCH_CRIU)) $(if $(BENCH_APPS),--apps=$(BENCH_APPS),$(if $(QUICK),--apps=redis|jvm17))" \
-	  || { apps=$$?; [ $$status != 0 ] || status=$$apps; }; exit $$status
+	  || { apps=$$?; [ $$status != 0 ] || status=$$apps; }; \
+	java -cp bench/target/benchmarks.jar dev.cryo.bench.containers.ContainerBench --root=$(CURDIR) \
+	  $(if $(QUICK),--reps=2) $(if $(BENCH_CRIU),--criu=$(BENCH_CRIU)) \
+	  || { containers=$$?; [ $$status != 0 ] || status=$$containers; }; exit $$status
 
 clean:
 	$(MVN) clean

@@ -15,7 +15,13 @@
  * (passed over peer.sock with SCM_RIGHTS) and makes that its fd N, for --inherit-fd fd[N]:pipe:[INO].
  * Verdict: the fd is a pipe's write end and a line written to it reaches the peer (which logs it to ./peer.log).
  *
- *   unix-outside [--mode=socket|pipe]               the fixture (its peer is a grandchild, outside the tree)
+ * --mode=file: a regular file of its own, ./own.log, open for appending; ./ext-path has its path as the process
+ * sees it (the name the images give it). A restore with --inherit-fd fd[N]:PATH under the connect role with
+ * --want=file --path=.../given.log puts the restorer's given.log in its place.
+ * Verdict: the fd is a regular file open for writing, and a line written to it lands in given.log when the harness
+ * gave one (the fd is that very file), else in own.log.
+ *
+ *   unix-outside [--mode=socket|pipe|file]          the fixture (its peer is a grandchild, outside the tree)
  *   unix-outside --role=connect [--want=socket|pipe|file] --path=P --fd=N -- PROGRAM ARGS...
  *                                                   connects to P, makes the socket (or the pipe the peer hands
  *                                                   over; or, with file, P itself opened O_RDWR) fd N, runs PROGRAM
@@ -191,7 +197,8 @@ static int run_connected(int argc, char **argv)
 		return 2;
 	}
 	if (!strcmp(fx_opt_str(argc, argv, "want", "socket"), "file"))
-		s = open(path, O_RDWR | O_NOCTTY); /* a file by its path: a terminal, for --inherit-fd fd[N]:tty[..] */
+		/* a file by its path: a terminal, for --inherit-fd fd[N]:tty[..]; a regular file, made if missing */
+		s = open(path, O_RDWR | O_NOCTTY | O_CREAT, 0644);
 	else
 		s = connect_to(path);
 	if (s >= 0 && !strcmp(fx_opt_str(argc, argv, "want", "socket"), "pipe")) {
@@ -236,6 +243,51 @@ static int logged(const char *line, int ms)
 	return 0;
 }
 
+/* Whether file path holds line, as a line of its own. */
+static int file_has(const char *path, const char *line)
+{
+	char buf[256];
+	FILE *f = fopen(path, "r");
+	int found = 0;
+
+	while (f && fgets(buf, sizeof(buf), f))
+		found |= !strncmp(buf, line, strlen(line)) && buf[strlen(line)] == '\n';
+	if (f)
+		fclose(f);
+	return found;
+}
+
+/* --mode=file: the fixture's own file, its path for the harness, and after the cycle the verdict. */
+static void file_mode(void)
+{
+	char path[4096];
+	struct stat st, given;
+	FILE *f;
+	int s = open("own.log", O_WRONLY | O_CREAT | O_APPEND, 0644);
+
+	if (s < 0 || dprintf(s, "line 1\n") < 0 || !realpath("own.log", path))
+		fx_fail("own.log: %s", strerror(errno));
+	f = fopen("ext-path.tmp", "w");
+	if (!f || fprintf(f, "%s\n", path) < 0 || fclose(f) || rename("ext-path.tmp", "ext-path"))
+		fx_fail("cannot write ext-path: %s", strerror(errno));
+	fx_ready();
+	fx_wait_verify();
+	if (fstat(s, &st) || !S_ISREG(st.st_mode) || (fcntl(s, F_GETFL) & O_ACCMODE) == O_RDONLY) {
+		fx_note_failure("fd %d is not a regular file open for writing any more", s);
+	} else if (dprintf(s, "line 2\n") < 0) {
+		fx_note_failure("fd %d: cannot write: %s", s, strerror(errno));
+	} else if (stat("given.log", &given) == 0) {
+		if (given.st_ino != st.st_ino || given.st_dev != st.st_dev)
+			fx_note_failure("fd %d is not the restorer's given.log (--inherit-fd) but inode %lu", s,
+					(unsigned long)st.st_ino);
+		else if (!file_has("given.log", "line 2"))
+			fx_note_failure("fd %d: a line written to it is not in given.log", s);
+	} else if (!file_has("own.log", "line 2")) {
+		fx_note_failure("fd %d: a line written to it is not in own.log", s);
+	}
+	fx_finish();
+}
+
 static void write_ino(int fd)
 {
 	struct stat st;
@@ -257,6 +309,8 @@ int main(int argc, char **argv)
 	if (!strcmp(fx_opt_str(argc, argv, "role", "fixture"), "connect"))
 		return run_connected(argc, argv);
 	fx_init("unix-outside");
+	if (!strcmp(fx_opt_str(argc, argv, "mode", "socket"), "file"))
+		file_mode();
 	piped = !strcmp(fx_opt_str(argc, argv, "mode", "socket"), "pipe");
 	if (pipe(p) || (piped && pipe(data)))
 		fx_fail("pipe: %s", strerror(errno));

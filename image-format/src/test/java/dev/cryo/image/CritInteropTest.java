@@ -45,6 +45,42 @@ class CritInteropTest {
         assertEquals(img, ImageFile.read("unixsk.img", Crit.encode(json, tmp.resolve("unixsk.img"))));
     }
 
+    /**
+     * seccomp.img with a chain of two filters (the thread core names the oldest, its prev the newer one, which has
+     * SECCOMP_FILTER_FLAG_LOG) and a thread core in filter mode: crit decodes what Cryo writes to Cryo's own JSON,
+     * and what crit encodes from that JSON is what Cryo wrote, byte for byte.
+     */
+    @org.junit.jupiter.api.Test
+    void critReadsSeccompFiltersAndTheThreadsModeAsCryoWritesThem() throws Exception {
+        Crit.assumeInstalled();
+        byte[] allow = {6, 0, 0, 0, 0, 0, (byte) 0xff, 0x7f}; // BPF_RET|BPF_K SECCOMP_RET_ALLOW
+        byte[] errno = {0x20, 0, 0, 0, 0, 0, 0, 0, 6, 0, 0, 0, (byte) 201, 0, 5, 0}; // ld nr; ret ERRNO(201)
+        ImageFile seccomp = ImageFile.of("SECCOMP", java.util.List.of(dev.cryo.image.proto.seccomp_entry.newBuilder()
+                .addSeccompFilters(dev.cryo.image.proto.seccomp_filter.newBuilder()
+                        .setFilter(com.google.protobuf.ByteString.copyFrom(allow)).setFlags(2))
+                .addSeccompFilters(dev.cryo.image.proto.seccomp_filter.newBuilder()
+                        .setFilter(com.google.protobuf.ByteString.copyFrom(errno)).setPrev(0).setFlags(0))
+                .build()));
+        ImageFile core = ImageFile.of("CORE", java.util.List.of(dev.cryo.image.proto.core_entry.newBuilder()
+                .setMtype(dev.cryo.image.proto.core_entry.march.X86_64)
+                .setThreadCore(dev.cryo.image.proto.thread_core_entry.newBuilder().setFutexRla(0).setFutexRlaLen(24)
+                        .setSeccompMode(dev.cryo.image.proto.seccomp_mode.filter).setSeccompFilter(1))
+                .build()));
+        for (ImageFile img : java.util.List.of(seccomp, core)) {
+            String name = img.magicName().toLowerCase();
+            Path bin = tmp.resolve(name + ".img");
+            img.write(bin);
+            String ours = CritJson.toJson(img);
+            assertEquals(JsonTree.parse(ours), JsonTree.parse(Crit.decode(bin)), name);
+            Path json = tmp.resolve(name + ".json");
+            Files.writeString(json, ours);
+            assertEquals(img, ImageFile.read(name + ".img", Crit.encode(json, tmp.resolve(name + "-crit.img"))), name);
+        }
+        String decoded = Crit.decode(tmp.resolve("core.img"));
+        org.junit.jupiter.api.Assertions.assertTrue(decoded.contains("\"seccomp_mode\": \"filter\"")
+                && decoded.contains("\"seccomp_filter\": 1"), decoded);
+    }
+
     @TestFactory
     Stream<DynamicTest> imagesCritEncodesDecodeUnderCryoToTheSameJson() throws IOException {
         Crit.assumeInstalled();

@@ -36,6 +36,17 @@ public final class FdCases {
                         .needing(Feature.PROCESS_TREES),
                 // not an fd, but issue 13's too: the prctl flags /proc does not show
                 new Case("task-flags", Fixture.quiet("task-flags"), Scenario.cycles(2, moment), Check.standard()),
+                // seccomp: filters shared through TSYNC (one with SECCOMP_FILTER_FLAG_LOG), a thread's own, one
+                // inherited, no_new_privs, a child in strict mode; the filters refuse what Cryo's dump and restore
+                // call in the task (suspended for it); --nnp=0: installed with CAP_SYS_ADMIN alone
+                new Case("seccomp", Fixture.quiet("seccomp"), Scenario.cycles(2, moment), Check.standard())
+                        .needing(Feature.THREADS, Feature.PROCESS_TREES),
+                new Case("seccomp-no-nnp", Fixture.quiet("seccomp", "--nnp=0"), Scenario.cycles(1, moment),
+                        Check.standard()).needing(Feature.THREADS, Feature.PROCESS_TREES),
+                new Case("seccomp-pre-dumps", Fixture.quiet("seccomp"), Scenario.cycles(1, moment).withPreDumps(2, List.of()),
+                        Check.standard()).needing(Feature.THREADS, Feature.PROCESS_TREES),
+                new Case("seccomp-R-restore", Fixture.quiet("seccomp"), Scenario.cycles(1, moment).leavingRunning(true),
+                        Check.standard()).needing(Feature.THREADS, Feature.PROCESS_TREES),
                 // a process of another user (uid/gid 65534, supplementary groups, one capability), dumped and
                 // restored by root
                 new Case("creds", Fixture.quiet("creds"), Scenario.cycles(2, moment), Check.standard()),

@@ -39,6 +39,14 @@ public final class SocketCases {
                         .withOptions(List.of(), List.of("--inherit-fd", "fd[7]:pipe:[{file:ext-ino}]"))
                         .restoringVia(List.of("{build}/unix-outside", "--role=connect", "--want=pipe",
                                 "--path={work}/peer.sock", "--fd=7", "--")), checks),
+                // a regular file named by its path, as CRIU's callers replace a log: restored with
+                // --inherit-fd fd[7]:PATH, the restorer's fd 7 another file (given.log), which the fixture then writes
+                // to; its fd no longer names own.log, so the fds check is left out (the fixture checks the fd itself)
+                new Case("file-inherit", Fixture.quiet("unix-outside", "--mode=file"), Scenario.cycles(1, moment)
+                        .withOptions(List.of(), List.of("--inherit-fd", "fd[7]:{file:ext-path}"))
+                        .restoringVia(List.of("{build}/unix-outside", "--role=connect", "--want=file",
+                                "--path={work}/given.log", "--fd=7", "--")),
+                        checks.stream().filter(c -> !(c instanceof dev.cryo.conformance.check.FdsUnchanged)).toList()),
                 // the walk-through's options: the restored client sees its connection closed, reconnects and counts on
                 new Case("tcp-reconnect-walkthrough", new Fixture("sock-stream", List.of("--role=tcp-client",
                         "--peer={build}/sock-peer", "--reconnect=1", "--expect-reconnect=1", "--print=1",

@@ -144,6 +144,7 @@ final class DumpCommand implements CryoCommand, QuickParse.Target {
         log.info("cryo %s -t %d -D %s", name(), options.pid(), options.imagesDir());
         ActionScripts scripts = new ActionScripts(options.actionScripts(), options.imagesDir(), log);
         Dumper.dump(options, log, options.actionScripts().isEmpty() ? dev.cryo.engine.ActionScripts.NONE : scripts);
+        dev.cryo.engine.WorkDir.copyStats(options.imagesDir(), common.workDir(), "stats-dump", log);
         if (criu.displayStats) {
             Stats.print(options.imagesDir(), "dump", session.out);
         }

@@ -141,6 +141,7 @@ final class RestoreCommand implements CryoCommand, QuickParse.Target {
         ActionScripts scripts = new ActionScripts(options.actionScripts(), options.imagesDir(), log);
         int status = Restorer.restore(options, log,
                 options.actionScripts().isEmpty() ? dev.cryo.engine.ActionScripts.NONE : scripts);
+        dev.cryo.engine.WorkDir.copyStats(options.imagesDir(), common.workDir(), "stats-restore", log);
         if (criu.displayStats) {
             Stats.print(options.imagesDir(), "restore", session.out);
         }

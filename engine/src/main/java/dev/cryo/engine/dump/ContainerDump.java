@@ -43,16 +43,18 @@ final class ContainerDump {
     private static final int FIRST_OWN_NS_ID = 9;
     private static final int CLONE_NEWUTS = 0x04000000, CLONE_NEWIPC = 0x08000000;
 
-    static final ContainerDump NONE = new ContainerDump(0, Map.of());
+    static final ContainerDump NONE = new ContainerDump(0, Map.of(), Map.of());
 
     private final int root;
     private final Map<String, String> externalMounts;          // mountpoint -> key
+    private final Map<Long, String> externalNets;              // net namespace inode -> key (--external net[INO]:KEY)
     private final Map<Long, Integer> nsIds = new HashMap<>();   // namespace inode -> id in the images
     private final Map<Integer, Integer> inner = new java.util.concurrent.ConcurrentHashMap<>(); // host -> inside
 
-    private ContainerDump(int root, Map<String, String> externalMounts) {
+    private ContainerDump(int root, Map<String, String> externalMounts, Map<Long, String> externalNets) {
         this.root = root;
         this.externalMounts = externalMounts;
+        this.externalNets = externalNets;
     }
 
     boolean active() {
@@ -90,14 +92,23 @@ final class ContainerDump {
                     + "(/proc/sysvipc inside it), which Cryo cannot dump for a container yet");
         }
         Map<String, String> ext = new LinkedHashMap<>();
+        Map<Long, String> nets = new HashMap<>();
         for (String e : options.files().external()) {
-            // mnt[MOUNTPOINT]:KEY, as CRIU's --external and runc's ext_mnt name a mount
+            // mnt[MOUNTPOINT]:KEY, as CRIU's --external and runc's ext_mnt name a mount; net[INO]:KEY a net namespace
+            // the caller keeps (runc's, Podman's, by the path in config.json) and gives back on restore
             int close = e.indexOf("]:");
             if (e.startsWith("mnt[") && close > 4) {
                 ext.put(e.substring(4, close), e.substring(close + 2));
+            } else if (e.startsWith("net[") && close > 4) {
+                try {
+                    nets.put(Long.parseLong(e.substring(4, close)), e.substring(close + 2));
+                } catch (NumberFormatException bad) {
+                    throw new CryoException("cannot dump pid " + pid + ": --external " + e + ": the net namespace is "
+                            + "named by its inode number, as net[4026532376]:KEY");
+                }
             }
         }
-        ContainerDump c = new ContainerDump(pid, ext);
+        ContainerDump c = new ContainerDump(pid, ext, nets);
         c.numberRootNamespaces();
         return c;
     }
@@ -186,6 +197,14 @@ final class ContainerDump {
             // the limits only: SysV objects inside a container's ipc namespace are not dumped yet (SharedMemory
             // reads Cryo's own namespace)
             dir.write("ipcns-var-" + ids.getIpcNsId() + ".img", ImageFile.of("IPC_VAR", List.of(ipcVariables(root))));
+        }
+        if (!sameAsMine(root, "net")) {
+            // only its name: an external one is the caller's to keep, and the restore joins the one it is given
+            String key = externalNets.get(nsInode(root, "net"));
+            if (key != null) {
+                dir.write("netns-" + ids.getNetNsId() + ".img", ImageFile.of("NETNS",
+                        List.of(dev.cryo.image.proto.netns_entry.newBuilder().setExtKey(key).build())));
+            }
         }
         if (!sameAsMine(root, "mnt")) {
             var mounts = MountNamespace.dump(root, externalMounts);

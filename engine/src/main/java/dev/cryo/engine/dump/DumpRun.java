@@ -549,11 +549,16 @@ final class DumpRun {
         long c0 = System.nanoTime();
         int n = 0;
         try {
+            dev.cryo.engine.resource.Seccomp.Dump filters = new dev.cryo.engine.resource.Seccomp.Dump();
             for (TaskDump.Images img : images) {
                 for (Map.Entry<Integer, core_entry> c : img.cores().build().entrySet()) {
-                    dir.writeCore(container.inner(c.getKey()), c.getValue());
+                    core_entry core = filters.into(c.getValue(), img.task().seccomp().get(c.getKey()));
+                    dir.writeCore(container.inner(c.getKey()), core);
                     n++;
                 }
+            }
+            if (!filters.isEmpty()) {
+                dir.writeSeccomp(filters.entry()); // the empty one written before the freeze, now with the filters
             }
         } catch (IOException e) {
             throw new CryoException("cannot dump pid " + pid + ": writing images to " + dir.path() + " failed: "
@@ -617,7 +622,7 @@ final class DumpRun {
 
     /**
      * Before the freeze: the images that hold nothing of the target's state: inventory (the root's ids) always,
-     * for a full dump also seccomp (empty: a task in seccomp mode is refused, before the freeze and again frozen).
+     * for a full dump also seccomp (empty; {@link #writeCores} writes it again when a thread has filters).
      * A dump that fails later leaves them beside whatever else it wrote, as CRIU leaves its partial images.
      */
     private void writeStaticImages(ImageDir dir) throws CryoException {

@@ -81,16 +81,7 @@ final class TargetCheck {
             throw e;
         }
         try {
-            for (int tid : proc.tasks(pid)) {
-                if (tid != pid && seccompOf(proc, tid) != 0) {
-                    throw new CryoException("cannot dump " + who + ": its thread " + tid
-                            + " runs under seccomp, which Cryo cannot restore yet");
-                }
-            }
-            if (status.seccompMode() != 0) {
-                throw new CryoException("cannot dump " + who + ": it runs under seccomp (mode "
-                        + status.seccompMode() + "), which Cryo cannot restore yet");
-            }
+            requireSeccompDumpable(who, pid, status, proc);
             for (FdInfo fd : proc.fds(pid)) {
                 FdKind kind = FdKinds.of(fd).orElseThrow(() -> new CryoException("cannot dump pid " + pid + ": fd "
                         + fd.fd() + " is " + FdKinds.describe(fd)));
@@ -196,6 +187,32 @@ final class TargetCheck {
     private static final class Unordered extends RuntimeException {
         Unordered() {
             super(null, null, false, false);
+        }
+    }
+
+    /**
+     * A thread under seccomp is dumped (its filters read, its seccomp suspended for Cryo's syscalls in it) only by a
+     * Cryo that may do both: with CAP_SYS_ADMIN, and not confined itself. Refused before the freeze, naming the
+     * thread; the filters themselves are read frozen (a user-notification one is refused then).
+     */
+    private static void requireSeccompDumpable(String who, int pid, TaskStatus status, ProcFs proc)
+            throws CryoException, IOException {
+        int tid = pid, mode = status.seccompMode();
+        if (mode == 0) {
+            for (int t : proc.tasks(pid)) {
+                if (t != pid && (mode = seccompOf(proc, t)) != 0) {
+                    tid = t;
+                    break;
+                }
+            }
+        }
+        if (mode == 0) {
+            return;
+        }
+        var why = dev.cryo.engine.resource.Seccomp.cryoCannotSuspend();
+        if (why.isPresent()) {
+            throw new CryoException("cannot dump " + who + ": " + (tid == pid ? "it runs" : "its thread " + tid + " runs")
+                    + " under seccomp (mode " + mode + "), whose filters Cryo cannot read nor suspend: " + why.get());
         }
     }
 

@@ -308,6 +308,13 @@ final class TaskDump {
     }
 
     private Own own;
+    /** The threads' seccomp state read frozen (the threads under seccomp, or with their own no_new_privs). */
+    private Map<Integer, dev.cryo.engine.resource.Seccomp.OfThread> seccomp = Map.of();
+
+    Map<Integer, dev.cryo.engine.resource.Seccomp.OfThread> seccomp() {
+        return seccomp;
+    }
+
     private dev.cryo.engine.ptrace.Tracer tracer; // null: the dump's own thread attached the task
 
     /** The tracer thread that froze the task: every ptrace request for it must come from there. */
@@ -341,10 +348,13 @@ final class TaskDump {
                 throw new CryoException("cannot dump pid " + pid + ": it has " + status.threads() + " threads, "
                         + threads.size() + " were frozen (" + unfrozen() + "); try again");
             }
-            if (status.seccompMode() != 0) {
-                throw new CryoException("cannot dump pid " + pid + ": it entered seccomp mode " + status.seccompMode()
-                        + " while being frozen, which Cryo cannot restore yet");
+            // before Cryo's first remote syscall here: a thread's seccomp is suspended for them, its filters read
+            List<Integer> tids = new ArrayList<>(threads.size());
+            for (ThreadState t : threads) {
+                tids.add(t.tid());
             }
+            seccomp = dev.cryo.engine.resource.Seccomp.frozen(pid, tids, status, proc, !options.preDump(),
+                    Ptrace.O_TRACESYSGOOD, log);
             for (ThreadState t : threads) {
                 t.read();
             }
@@ -835,27 +845,58 @@ final class TaskDump {
         return frozen;
     }
 
-    /** After SIGKILL: every traced thread is reaped by its tracer, the leader last. */
+    /**
+     * After SIGKILL: every traced thread is reaped by its tracer, the leader last. They are polled, not waited for one
+     * by one: a traced thread stays a zombie until its tracer reaps it, and when the task is pid 1 of its namespace
+     * (a container's init), its last thread to exit waits in the kernel for every other one to be reaped first, so a
+     * blocking wait on that one would never return.
+     */
     void reapKilled() throws SyscallException {
         if (!frozen) {
             return;
         }
-        for (int i = threads.size() - 1; i >= 0; i--) {
-            int tid = threads.get(i).tid();
-            try {
-                while (true) {
-                    WaitStatus st = Ptrace.waitFor(tid);
-                    if (!st.stopped()) {
-                        break;
+        java.util.List<Integer> left = new java.util.ArrayList<>();
+        for (ThreadState t : threads) {
+            left.add(t.tid());
+        }
+        long deadline = System.nanoTime() + java.util.concurrent.TimeUnit.SECONDS.toNanos(REAP_SECONDS);
+        while (!left.isEmpty()) {
+            boolean progress = false;
+            for (java.util.Iterator<Integer> it = left.iterator(); it.hasNext(); ) {
+                int tid = it.next();
+                if (tid == pid && left.size() > 1) {
+                    continue; // the leader's end is reported once its threads are gone
+                }
+                try {
+                    WaitStatus st = Ptrace.poll(tid);
+                    if (st == null) {
+                        continue;
                     }
-                    Ptrace.cont(tid, 0);
+                    progress = true;
+                    if (st.stopped()) {
+                        Ptrace.cont(tid, 0); // a stop on its way out (group stop, exit event): let it go on dying
+                    } else {
+                        it.remove();
+                    }
+                } catch (SyscallException e) {
+                    if (tid == pid || e.errno() != 10 /* ECHILD: reaped with the group */) {
+                        throw e;
+                    }
+                    it.remove();
+                    progress = true;
                 }
-            } catch (SyscallException e) {
-                if (tid == pid || e.errno() != 10 /* ECHILD: reaped with the group */) {
-                    throw e;
+            }
+            if (!progress) {
+                if (System.nanoTime() > deadline) {
+                    throw new SyscallException("pid " + pid + " was killed, but its threads " + left
+                            + " did not exit within " + REAP_SECONDS + " s; waitpid", 110 /* ETIMEDOUT */);
                 }
+                java.util.concurrent.locks.LockSupport.parkNanos(200_000);
             }
         }
         frozen = false;
     }
+
+    /** How long a killed task's threads may take to exit (a core dump is not made: SIGKILL). */
+    private static final int REAP_SECONDS = 60;
 }

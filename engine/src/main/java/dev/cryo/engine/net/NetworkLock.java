@@ -24,6 +24,30 @@ public final class NetworkLock {
         return TABLE_PREFIX + pid;
     }
 
+    /**
+     * The pid a lock's table is named by: the tree root's pid as its own pid namespace numbers it, which the dump
+     * and the restore agree on (a container's init is 1 in both, whatever its host pid); a plain tree's, its pid.
+     */
+    public static int lockPid(int hostPid) {
+        try {
+            for (String line : java.nio.file.Files.readAllLines(Path.of("/proc/" + hostPid + "/status"))) {
+                if (line.startsWith("NSpid:")) {
+                    String[] f = line.substring(6).trim().split("\\s+");
+                    return Integer.parseInt(f[f.length - 1]);
+                }
+            }
+        } catch (IOException | RuntimeException e) {
+            // gone: its host pid, as a plain tree's
+        }
+        return hostPid;
+    }
+
+    /** The network namespace of task {@code hostPid} when it still exists, else null (Cryo's). */
+    public static Path namespaceOf(int hostPid) {
+        Path ns = NetNamespace.of(hostPid);
+        return java.nio.file.Files.exists(ns) ? ns : null;
+    }
+
     /** Creates the table dropping both directions of every connection; {@code ns} null means Cryo's own namespace. */
     public static void lock(int pid, Path ns, List<Connection> conns, Log log) throws CryoException {
         StringBuilder in = new StringBuilder(), out = new StringBuilder();
@@ -31,7 +55,7 @@ public final class NetworkLock {
             out.append("    ").append(match(c.local(), c.remote())).append(" drop\n");
             in.append("    ").append(match(c.remote(), c.local())).append(" drop\n");
         }
-        String t = table(pid);
+        String t = table(lockPid(pid));
         String script = "table inet " + t + " {}\ndelete table inet " + t + "\ntable inet " + t + " {\n"
                 + "  chain output {\n    type filter hook output priority -300; policy accept;\n" + out + "  }\n"
                 + "  chain input {\n    type filter hook input priority -300; policy accept;\n" + in + "  }\n}\n";
@@ -46,7 +70,7 @@ public final class NetworkLock {
 
     /** Deletes the table if it is there; a failure is logged, never thrown (it runs on cleanup paths too). */
     public static void unlock(int pid, Path ns, Log log) {
-        String t = table(pid);
+        String t = table(lockPid(pid));
         long t0 = System.nanoTime();
         String err = nft(ns, "table inet " + t + " {}\ndelete table inet " + t + "\n", "-f", "-");
         if (err != null) {

@@ -36,6 +36,27 @@ public final class SocketFd implements AutoCloseable {
         return new SocketFd((int) Syscall.call("socket", Syscall.SOCKET, family, type, protocol));
     }
 
+    /**
+     * A socket of the network namespace task {@code pid} (as Cryo numbers it) lives in: a socket belongs to the
+     * namespace it was made in, and a container's tasks may live in one of their own (or one their runtime gave
+     * back, --external net). Made on a thread that entered it when it is not Cryo's.
+     */
+    public static SocketFd openFor(int pid, int family, int type, int protocol) throws SyscallException {
+        java.nio.file.Path ns = NetNamespace.of(pid);
+        try {
+            if (java.nio.file.Files.readSymbolicLink(ns).equals(
+                    java.nio.file.Files.readSymbolicLink(java.nio.file.Path.of("/proc/thread-self/ns/net")))) {
+                return open(family, type, protocol);
+            }
+            return NetNamespace.call(ns, () -> open(family, type, protocol));
+        } catch (SyscallException e) {
+            throw e;
+        } catch (Exception e) {
+            throw new SyscallException("socket in the network namespace of pid " + pid + " (" + e.getMessage() + ")",
+                    3 /* ESRCH */);
+        }
+    }
+
     public static SocketFd[] pair(int type) throws SyscallException {
         NativeBuffer b = NativeBuffer.allocate(8);
         Syscall.call("socketpair", Syscall.SOCKETPAIR, SockAddr.AF_UNIX, type, 0, b.address());

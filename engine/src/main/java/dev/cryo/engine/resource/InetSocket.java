@@ -179,7 +179,7 @@ public final class InetSocket implements FdKind {
         SocketFd s = null;
         boolean held = false;
         try {
-            s = SocketFd.open(family, e.getType(), e.getProto());
+            s = SocketFd.openFor(ctx.syscall().pid(), family, e.getType(), e.getProto()); // in the task's netns
             if (family == SockAddr.AF_INET6 && e.hasV6Only()) {
                 s.setInt(SocketFd.IPPROTO_IPV6, SocketFd.IPV6_V6ONLY, e.getV6Only() ? 1 : 0);
             }

@@ -102,7 +102,7 @@ public final class SocketRestore {
             }
         }
         if (unlockNetwork && streams && !"skip".equals(ctx.options().networkLock())) {
-            NetworkLock.unlock(ctx.pid(), null, ctx.log());
+            NetworkLock.unlock(ctx.pid(), NetworkLock.namespaceOf(ctx.pid()), ctx.log()); // the task's, a container's own
         }
         if (r != null) {
             for (Connection c : r.toAbort) {
@@ -125,7 +125,7 @@ public final class SocketRestore {
             r.cleanups.forEach(Runnable::run);
         }
         if (hasStreams(imagesDir)) {
-            NetworkLock.unlock(pid, null, log);
+            NetworkLock.unlock(pid, NetworkLock.namespaceOf(pid), log);
         }
     }
 

@@ -37,12 +37,16 @@ final class ContainerRestore {
     private final long flags;
     private final MountNamespace.Restore mounts;
     private final utsns_entry uts;
+    /** The net namespace to join, when the images name theirs as external: the caller's --inherit-fd; else null. */
+    private final dev.cryo.engine.resource.FileOptions.InheritFd net;
 
-    private ContainerRestore(int pid, long flags, MountNamespace.Restore mounts, utsns_entry uts) {
+    private ContainerRestore(int pid, long flags, MountNamespace.Restore mounts, utsns_entry uts,
+                             dev.cryo.engine.resource.FileOptions.InheritFd net) {
         this.pid = pid;
         this.flags = flags;
         this.mounts = mounts;
         this.uts = uts;
+        this.net = net;
     }
 
     /**
@@ -81,12 +85,21 @@ final class ContainerRestore {
             }
         }
         long flags = CLONE_NEWPID | (ownMnt ? CLONE_NEWNS : 0);
+        dev.cryo.engine.resource.FileOptions.InheritFd net = null;
         if (ids.getNetNsId() != dumper.getNetNsId()) {
-            if ((options.emptyNs() & CLONE_NEWNET) == 0) {
+            String key = externalNetKey(dir, ids.getNetNsId(), who);
+            if (key != null) {
+                // dumped as external (--external net[INO]:KEY): the caller gives it back, sockets and all
+                net = options.files().inheritFds().stream().filter(i -> i.resource().equals(key)).findFirst()
+                        .orElseThrow(() -> new CryoException(who + "its network namespace was dumped as external ("
+                                + key + "); give it with --inherit-fd fd[N]:" + key + " (an fd of that namespace)"));
+            } else if ((options.emptyNs() & CLONE_NEWNET) == 0) {
                 throw new CryoException(who + "it has a network namespace of its own, which Cryo does not dump or "
-                        + "restore; restore it into a new, empty one with --empty-ns net (runc asks for that)");
+                        + "restore; restore it into a new, empty one with --empty-ns net (runc asks for that), or "
+                        + "dump it as external (--external net[INO]:KEY) and give it back with --inherit-fd");
+            } else {
+                flags |= CLONE_NEWNET;
             }
-            flags |= CLONE_NEWNET;
         }
         utsns_entry uts = null;
         String current = "mountpoints-" + ids.getMntNsId() + ".img";
@@ -116,7 +129,27 @@ final class ContainerRestore {
         }
         MountNamespace.Restore plan = entries == null ? null : MountNamespace.Restore.plan(pid, entries, root,
                 externalMounts(options), dev -> dir.exists(TmpfsContents.imageName(dev)));
-        return new ContainerRestore(pid, flags, plan, uts);
+        return new ContainerRestore(pid, flags, plan, uts, net);
+    }
+
+    /** The key netns-ID.img names the namespace by when it was dumped as external; null when it has none. */
+    private static String externalNetKey(ImageDir dir, int id, String who) throws CryoException {
+        String name = "netns-" + id + ".img";
+        try {
+            var f = dir.readIfExists(name);
+            if (f.isEmpty()) {
+                return null;
+            }
+            var entries = f.get().entries(dev.cryo.image.proto.netns_entry.class);
+            return entries.isEmpty() || !entries.get(0).hasExtKey() ? null : entries.get(0).getExtKey();
+        } catch (IOException | RuntimeException e) {
+            throw new CryoException(who + "cannot read " + name + ": " + e.getMessage(), e);
+        }
+    }
+
+    /** The --inherit-fd key this restore used for the net namespace (not a file of the images), or null. */
+    String inheritedNetKey() {
+        return net == null ? null : net.resource();
     }
 
     /** --external mnt[KEY]:PATH (runc's ext_mnt {key, val}): key -> host path. */
@@ -146,6 +179,18 @@ final class ContainerRestore {
      * by remote syscalls in it; nothing of Cryo's own enters the namespaces.
      */
     void setUp(int hostPid, RemoteSyscall remote, RemoteScratch scratch, ImageDir dir, Log log) throws CryoException {
+        if (net != null) {
+            // before the mounts: a sysfs mounted inside shows the net namespace of the task that mounts it
+            try {
+                int fd = dev.cryo.engine.resource.FdPassing.give(hostPid, remote, scratch, 0, net.fd());
+                remote.call("setns(net)", dev.cryo.engine.sys.Syscall.SETNS, fd, CLONE_NEWNET);
+                remote.call("close", dev.cryo.engine.sys.Syscall.CLOSE, fd);
+            } catch (SyscallException e) {
+                throw new CryoException("cannot restore pid " + pid + ": cannot join the network namespace given as "
+                        + net.resource() + " (--inherit-fd fd[" + net.fd() + "]): " + e.getMessage(), e);
+            }
+            log.info("pid %d joined the network namespace of --inherit-fd fd[%d]:%s", pid, net.fd(), net.resource());
+        }
         if (mounts != null) {
             mounts.make(hostPid, remote, scratch, dir, log);
         }

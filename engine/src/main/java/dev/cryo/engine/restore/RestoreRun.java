@@ -216,9 +216,11 @@ final class RestoreRun {
         sharedFiles = new SharedFiles(sharedFileIds(images));
         sharedFiles.register(fdState);
         dev.cryo.engine.resource.Tty.load(fdState, files, dir, log); // ptys: made once, their sessions at setsid
+        dev.cryo.engine.resource.Seccomp.Restore seccomp = dev.cryo.engine.resource.Seccomp.Restore.load(dir);
         for (TaskBuilder.Image img : images.values()) {
-            builders.put(img.pstree().getPid(), new TaskBuilder(img, dir, shmem, fdState, pipesData, options, log,
-                    container));
+            TaskBuilder b = new TaskBuilder(img, dir, shmem, fdState, pipesData, options, log, container);
+            b.seccomp(seccomp.plan(img.pstree().getPid(), img.core(), img.threads())); // checked before any task is made
+            builders.put(img.pstree().getPid(), b);
         }
     }
 
@@ -432,7 +434,9 @@ final class RestoreRun {
             throw new CryoException("cannot restore pid " + pid + ": Cryo was stopped by " + stop
                     + "; the processes being built were killed, nothing is left");
         }
-        dev.cryo.engine.resource.InheritedFds.reportUnused(options.files().inheritFds(), fdState, log);
+        String netKey = container == null ? null : container.inheritedNetKey(); // used, though no file of the images
+        dev.cryo.engine.resource.InheritedFds.reportUnused(options.files().inheritFds().stream()
+                .filter(i -> !i.resource().equals(netKey)).toList(), fdState, log);
         shmem.finish(); // memfd seals, once every mapping is made
         remaps.finish(); // deleted files are deleted again before the tasks run
         sharedFiles.close(); // Cryo's copies of shared descriptions: every task holds its own now
@@ -500,12 +504,15 @@ final class RestoreRun {
         }
     }
 
+    /** How the helper is traced, and so every task made from it (auto-attached tasks inherit their creator's options). */
+    static final int TRACE_OPTIONS = Ptrace.O_TRACESYSGOOD | Ptrace.O_TRACEFORK | Ptrace.O_TRACECLONE | Ptrace.O_EXITKILL;
+
     /** The root: cloned with its pid from a traced helper of Cryo's, with CLONE_PARENT, so it is Cryo's child. */
     private void forkRoot(int root) throws CryoException {
         try {
             helper = HelperProcess.spawn();
             everMade.add(helper);
-            Freezer.freeze(helper, Ptrace.O_TRACESYSGOOD | Ptrace.O_TRACEFORK | Ptrace.O_TRACECLONE | Ptrace.O_EXITKILL);
+            Freezer.freeze(helper, TRACE_OPTIONS);
             Ptrace.setSigmask(helper, -1L); // every task of the tree inherits it: no signal runs a handler while built
             NewTask h = new NewTask(helper, null);
             // the resident service outlives the request: the root is the helper's child, left to the service's

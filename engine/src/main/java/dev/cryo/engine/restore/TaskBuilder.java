@@ -177,6 +177,13 @@ final class TaskBuilder {
         return pid;
     }
 
+    /** Its threads' seccomp state and no_new_privs, checked against seccomp.img; null: none to give back. */
+    private dev.cryo.engine.resource.Seccomp.Task seccomp;
+
+    void seccomp(dev.cryo.engine.resource.Seccomp.Task plan) {
+        this.seccomp = plan;
+    }
+
     /** The task as Cryo sees it, once made (a container's tasks have other pids inside). */
     void host(int hostPid) {
         this.host = hostPid;
@@ -446,8 +453,26 @@ final class TaskBuilder {
                         img.threads().get(t.getKey()));
             }
 
+            step = stepTimes.next("seccomp"); // after every other call but the credentials', which it suspends for
+            if (seccomp != null) {
+                Map<Integer, RemoteSyscall> all = new LinkedHashMap<>();
+                all.put(pid, remote);
+                all.putAll(inThread);
+                seccomp.restore(all, scratch, memory, RestoreRun.TRACE_OPTIONS, log);
+            }
+
             step = stepTimes.next("credentials"); // last in the task: nothing after it needs the restorer's privileges there
             TaskRestore.creds(fdCtx, img.core(), img.mm().getDumpable(), proc);
+            for (Map.Entry<Integer, RemoteSyscall> t : inThread.entrySet()) {
+                // credentials are each thread's own: a raw setresuid or capset changes only the thread that calls it
+                // (libc's wrappers signal every thread to do the same), so each thread sets its own
+                core_entry own = img.threads().get(t.getKey());
+                if (own.getThreadCore().hasCreds()) {
+                    step = stepTimes.next("thread " + t.getKey() + " credentials");
+                    TaskRestore.creds(new FdRestoreContext(t.getValue().pid(), t.getValue(), scratch, options, log,
+                            pipesData, fdState), own, img.mm().getDumpable(), proc);
+                }
+            }
             log.debug("pid %d built: %s", pid, stepTimes.end());
         } catch (SyscallException | IOException e) {
             throw new CryoException("cannot restore pid " + pid + ": step '" + step + "' failed: " + e.getMessage(), e);

@@ -138,6 +138,7 @@ public final class RpcServer {
             DumpOptions d = opts.dump(preDump);
             runLog.info("cryo swrk: %s of pid %d to %s (requested by pid %d)", type, d.pid(), d.imagesDir(), peer);
             Dumper.dump(d, runLog, opts.notifyScripts() ? notifications(runLog) : ActionScripts.NONE);
+            dev.cryo.engine.WorkDir.copyStats(d.imagesDir(), opts.workDir, "stats-dump", runLog);
             criu_resp.Builder r = criu_resp.newBuilder().setType(type).setSuccess(true);
             if (!preDump) {
                 r.setDump(criu_dump_resp.newBuilder().setRestored(false));
@@ -172,6 +173,7 @@ public final class RpcServer {
             RestoreOptions r = opts.restore();
             runLog.info("cryo swrk: RESTORE from %s (requested by pid %d)", r.imagesDir(), peer);
             int pid = Restorer.restoreTree(r, runLog, opts.notifyScripts() ? notifications(runLog) : ActionScripts.NONE);
+            dev.cryo.engine.WorkDir.copyStats(r.imagesDir(), opts.workDir, "stats-restore", runLog);
             opts.reportStatus(runLog);
             return criu_resp.newBuilder().setType(type).setSuccess(true)
                     .setRestore(criu_restore_resp.newBuilder().setPid(pid)).build();

@@ -98,6 +98,48 @@ class CredentialsRoundTripTest {
         }
     }
 
+    /**
+     * Every thread of a threaded process of another user comes back as that user, with its capabilities: a thread
+     * left with the restorer's root credentials would be a hole.
+     */
+    @Test
+    void everyThreadOfAnotherUsersProcessComesBackAsThatUser() throws Exception {
+        assumeTrue(Files.isExecutable(Path.of("/usr/bin/setpriv")), "no setpriv (util-linux) to start a process as nobody");
+        Files.setPosixFilePermissions(tmp, PosixFilePermissions.fromString("rwxr-xr-x"));
+        Path exe = CProgram.compile(tmp, "threads", """
+                #include <pthread.h>
+                #include <stdio.h>
+                #include <unistd.h>
+                static void *idle(void *a) { for (;;) pause(); return a; }
+                int main(void) {
+                    pthread_t t[2];
+                    for (int i = 0; i < 2; i++) pthread_create(&t[i], 0, idle, 0);
+                    setvbuf(stdout, 0, _IONBF, 0);
+                    for (int i = 0;; i++) { printf("%d\\n", i); usleep(100000); }
+                }
+                """, "-pthread");
+        Files.setPosixFilePermissions(exe, PosixFilePermissions.fromString("rwxr-xr-x"));
+        Path img = Files.createDirectory(tmp.resolve("img"));
+        try (Target t = Target.start(Path.of("/usr/bin/setpriv"), tmp.resolve("out.txt"), "--reuid=65534",
+                "--regid=65534", "--clear-groups", "--", exe.toString())) {
+            t.awaitLines(2);
+            Checkpoint.dumpUntilGone(t, 2, img);
+            assertEquals(0, Checkpoint.restore(img));
+            t.awaitLines(t.lines().size() + 2);
+            List<Path> threads;
+            try (var s = Files.list(Path.of("/proc/" + t.pid() + "/task"))) {
+                threads = s.toList();
+            }
+            assertEquals(3, threads.size(), threads.toString());
+            for (Path p : threads) {
+                List<String> status = Files.readAllLines(p.resolve("status"));
+                assertTrue(status.contains("Uid:\t65534\t65534\t65534\t65534"), p + ": " + status);
+                assertTrue(status.contains("Gid:\t65534\t65534\t65534\t65534"), p + ": " + status);
+                assertTrue(status.contains("CapEff:\t0000000000000000"), p + ": " + status);
+            }
+        }
+    }
+
     private static String state(String line) {
         return line.substring(line.indexOf(' ') + 1);
     }
