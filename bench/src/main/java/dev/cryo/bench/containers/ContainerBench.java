@@ -18,7 +18,9 @@ import java.util.concurrent.TimeUnit;
 /**
  * {@code make bench}'s container part: {@code runc checkpoint} and {@code runc restore -d} of a counting container
  * (the static counter as its init, its own pid, mount, uts, ipc and net namespaces), with Cryo as runc's CRIU and,
- * when one is given, CRIU, taking turns in one run. Per checkpoint: runc's wall time for the checkpoint (which
+ * when one is given, CRIU, taking turns in one run; then the same with Podman ({@code podman container checkpoint}
+ * and {@code restore}, the tool first on PATH as {@code criu}, Podman's default seccomp profile and capabilities,
+ * {@code --network=none}), when podman is installed. Per checkpoint: runc's wall time for the checkpoint (which
  * ends the container), the frozen time from stats-dump, runc's wall time for the restore into a new container from
  * the same bundle; then the restored count must go on from the last line before the checkpoint. Medians of the
  * repetitions, written to bench/target/bench-results/containers-DATE.md and containers-latest.md.
@@ -28,6 +30,7 @@ import java.util.concurrent.TimeUnit;
  */
 public final class ContainerBench {
     private static final Path RUNC = Path.of("/usr/sbin/runc");
+    private static final Path PODMAN = Path.of("/usr/bin/podman");
 
     private ContainerBench() {
     }
@@ -83,6 +86,31 @@ public final class ContainerBench {
                         r.failures.add("rep " + rep + ": " + e.getMessage());
                     }
                 }
+            }
+            if (Files.isExecutable(PODMAN)) {
+                String image = "localhost/cryo-bench-counter-" + ProcessHandle.current().pid() + ":latest";
+                run(List.of("tar", "-C", bundle.resolve("rootfs").toString(), "-cf", work.resolve("rootfs.tar").toString(),
+                        "."), Duration.ofSeconds(60));
+                run(List.of(PODMAN.toString(), "import", work.resolve("rootfs.tar").toString(), image), Duration.ofSeconds(120));
+                try {
+                    for (String t : tools.keySet()) {
+                        runs.put("podman, " + t, new Runs());
+                    }
+                    for (int rep = 1; rep <= reps; rep++) {
+                        for (Map.Entry<String, String> tool : tools.entrySet()) {
+                            Runs r = runs.get("podman, " + tool.getKey());
+                            try {
+                                oncePodman(work, image, tool.getKey() + "-" + rep, tool.getValue(), r);
+                            } catch (Exception e) {
+                                r.failures.add("rep " + rep + ": " + e.getMessage());
+                            }
+                        }
+                    }
+                } finally {
+                    run(List.of(PODMAN.toString(), "rmi", "-f", image), Duration.ofSeconds(120));
+                }
+            } else {
+                System.out.println("container bench: podman rows skipped: " + PODMAN + " is not installed");
             }
         } finally {
             deleteTree(work);
@@ -172,6 +200,76 @@ public final class ContainerBench {
         }
     }
 
+    /**
+     * One {@code podman container checkpoint} (the container ends) and {@code restore} with {@code criu} first on PATH
+     * as criu; walls, and the frozen time from {@code --print-stats}.
+     */
+    private static void oncePodman(Path work, String image, String name, String criu, Runs r) throws Exception {
+        String id = "cryo-bench-" + name + "-" + ProcessHandle.current().pid();
+        Path shim = Files.createDirectories(work.resolve("shim-" + name));
+        Files.createSymbolicLink(shim.resolve("criu"), Path.of(criu));
+        String path = shim + ":" + System.getenv().getOrDefault("PATH", "/usr/sbin:/usr/bin:/sbin:/bin");
+        try {
+            podman(path, List.of("run", "-d", "--name", id, "--network=none", "--log-driver=k8s-file", "--ulimit",
+                    "nofile=1024:1024", "--ulimit", "nproc=4096:4096", image, "/counter", "--buffer=line", "--step-ms=10"));
+            awaitLogs(path, id, 3, Duration.ofSeconds(60), "the container did not count");
+            long t0 = System.nanoTime();
+            String stats = podman(path, List.of("container", "checkpoint", "--print-stats", id));
+            long t1 = System.nanoTime();
+            List<String> before = logs(path, id);
+            long t2 = System.nanoTime();
+            podman(path, List.of("container", "restore", id));
+            long t3 = System.nanoTime();
+            awaitLogs(path, id, before.size() + 3, Duration.ofSeconds(60), "the restored container did not count");
+            List<String> after = logs(path, id);
+            String expected = Integer.toString(Integer.parseInt(before.get(before.size() - 1)) + 1);
+            if (!after.get(before.size()).equals(expected)) {
+                throw new IOException("the restored count starts at " + after.get(before.size()) + ", not " + expected);
+            }
+            java.util.regex.Matcher m = java.util.regex.Pattern.compile("\"frozen_time\":\\s*(\\d+)").matcher(stats);
+            r.checkpoint.add((t1 - t0) / 1e6);
+            r.restore.add((t3 - t2) / 1e6);
+            if (m.find()) {
+                r.frozen.add(Long.parseLong(m.group(1)) / 1e3);
+            }
+        } finally {
+            run(List.of(PODMAN.toString(), "rm", "-f", id), Duration.ofSeconds(120));
+        }
+    }
+
+    private static String podman(String path, List<String> args) throws Exception {
+        List<String> cmd = new ArrayList<>(List.of(PODMAN.toString()));
+        cmd.addAll(args);
+        ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true)
+                .redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")));
+        pb.environment().put("PATH", path);
+        Process p = pb.start();
+        String out = new String(p.getInputStream().readAllBytes());
+        if (!p.waitFor(180, TimeUnit.SECONDS)) {
+            p.destroyForcibly();
+            throw new IOException("podman " + args.get(0) + ": no end within 180 s");
+        }
+        if (p.exitValue() != 0) {
+            throw new IOException("podman " + String.join(" ", args.subList(0, Math.min(2, args.size()))) + " failed (exit "
+                    + p.exitValue() + "): " + out.strip());
+        }
+        return out;
+    }
+
+    private static List<String> logs(String path, String id) throws Exception {
+        return podman(path, List.of("logs", id)).lines().filter(l -> !l.isBlank()).toList();
+    }
+
+    private static void awaitLogs(String path, String id, int n, Duration within, String what) throws Exception {
+        long deadline = System.nanoTime() + within.toNanos();
+        while (logs(path, id).size() < n) {
+            if (System.nanoTime() > deadline) {
+                throw new IOException(what + " within " + within.toSeconds() + " s");
+            }
+            java.util.concurrent.locks.LockSupport.parkNanos(50_000_000);
+        }
+    }
+
     private static List<String> lines(Path file) throws IOException {
         if (!Files.exists(file)) {
             return List.of();
@@ -232,11 +330,14 @@ public final class ContainerBench {
                 .append(" at the end. A counting container (the static counter as its init) checkpointed with `runc --criu TOOL "
                         + "checkpoint` (the container ends) and restored into a new container from the same bundle with "
                         + "`runc --criu TOOL restore -d`; walls are runc's, the tool's start included; frozen is stats-dump's "
-                        + "frozen_time. Every restored count went on from the last line before the checkpoint unless said.\n\n")
-                .append("| tool | checkpoint wall | frozen | restore wall | result |\n|---|---:|---:|---:|---|\n");
+                        + "frozen_time. Podman: `podman container checkpoint --print-stats` (the container ends) and `podman "
+                        + "container restore`, the tool first on PATH as `criu`, Podman's default seccomp profile, "
+                        + "`--network=none`; walls are podman's, frozen from its stats. Every restored count went on from "
+                        + "the last line before the checkpoint unless said.\n\n")
+                .append("| runtime, tool | checkpoint wall | frozen | restore wall | result |\n|---|---:|---:|---:|---|\n");
         for (Map.Entry<String, Runs> e : runs.entrySet()) {
             Runs r = e.getValue();
-            t.append("| ").append(e.getKey()).append(" | ")
+            t.append("| ").append(e.getKey().contains(",") ? e.getKey() : "runc, " + e.getKey()).append(" | ")
                     .append(String.format("%.2f s", median(r.checkpoint) / 1000)).append(" | ")
                     .append(String.format("%.1f ms", median(r.frozen))).append(" | ")
                     .append(String.format("%.2f s", median(r.restore) / 1000)).append(" | ")
