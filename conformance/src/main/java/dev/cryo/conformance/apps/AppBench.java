@@ -116,6 +116,17 @@ public final class AppBench {
         Files.writeString(out.resolve("apps-latest.md"), table, StandardCharsets.UTF_8);
         System.out.println(table);
         System.out.println("Results: " + out.resolve("apps-latest.md"));
+        boolean allPassed = rows.stream().allMatch(r -> r.result().equals("PASS") || r.result().startsWith("refused"))
+                && startUps.stream().allMatch(s -> s.result().equals("PASS"));
+        if (!work.startsWith(repo) && allPassed) {
+            // a private clone's work directories (images of every program, gigabytes): make clean never reaches
+            // /var/tmp; a run with a failed row leaves them for a look
+            try {
+                Files.delete(fresh(work));
+            } catch (IOException e) {
+                System.err.println("bench apps: could not remove " + work + ": " + e.getMessage());
+            }
+        }
     }
 
     /** Start, fill, load, wait, count tasks, dump, restore, check: one program with one engine. */
