@@ -297,8 +297,8 @@ public final class ThreadState {
      * thread_info (registers, xstate, clear-child-tid) and thread_core (mask, own pending signals, altstack, robust
      * list, rseq, comm). It needs nothing of the thread itself, so it is built after the tree was let go.
      *
-     * @param creds the task's (threads of one process share them in every program Cryo restores: it checks,
-     *              never sets, creds)
+     * @param creds the task's, written in every thread's core (the restore sets them in each thread: a raw
+     *              setresuid or capset changes only the calling thread)
      */
     public core_entry.Builder core(creds_entry creds) throws CryoException {
         var info = thread_info_x86.newBuilder().setClearTidAddr(clearTid).setGpregs(gpregsOf(regs))
