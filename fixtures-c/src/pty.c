@@ -143,6 +143,13 @@ static void reader(pid_t leader)
 
 	if (ctty < 0)
 		_exit(5);
+	/* not before C made this group the foreground one: a read from the terminal in a background group stops
+	   the reader (SIGTTIN), and nothing would ever continue it */
+	for (int waited = 0; tcgetpgrp(0) != getpgrp(); waited++) {
+		if (waited > 10000)
+			_exit(6);
+		usleep(1000);
+	}
 	say(1, "ready\n");
 	for (;;) {
 		if (read_line(0, line, sizeof(line)) < 0)
