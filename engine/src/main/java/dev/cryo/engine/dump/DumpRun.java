@@ -344,26 +344,12 @@ final class DumpRun {
         if (tracers != null) {
             freezer.withTracers(tracers::assign);
         }
-        Map<Integer, List<Integer>> frozen = null;
-        for (int attempt = 0; frozen == null; attempt++) {
-            try {
-                frozen = freezer.freeze(pid); // a failure lets every task it froze go as it was
-            } catch (SyscallException e) {
-                if (e.errno() == Tracers.EPERM) {
-                    for (int p : before.keySet()) {
-                        String tracer = Tracers.tracerOf(proc, p);
-                        if (tracer != null) {
-                            throw Tracers.refusal(pid, p, tracer);
-                        }
-                    }
-                    if (attempt == 0) {
-                        // another tracer held a task and has let go by now (another dump, quicker): once more
-                        continue;
-                    }
-                }
-                throw new CryoException("cannot dump pid " + pid + ": cannot freeze it: " + e.getMessage()
-                        + (e.errno() == 1 ? " (is it traced by another process, or does Cryo lack CAP_SYS_PTRACE?)" : ""));
-            }
+        Map<Integer, List<Integer>> frozen;
+        try {
+            frozen = Tracers.freezing(proc, pid, before.keySet(), () -> freezer.freeze(pid));
+        } catch (SyscallException e) {
+            throw new CryoException("cannot dump pid " + pid + ": cannot freeze it: " + e.getMessage()
+                    + (e.errno() == 1 ? " (is it traced by another process, or does Cryo lack CAP_SYS_PTRACE?)" : ""));
         }
         try {
             adoptFrozen(before, frozen);

@@ -61,16 +61,33 @@ final class Tracers {
      * more.
      */
     static java.util.List<Integer> freeze(ProcFs proc, int pid) throws CryoException, SyscallException {
+        return freezing(proc, pid, java.util.List.of(pid),
+                () -> Freezer.freezeAll(pid, Ptrace.O_TRACESYSGOOD, TreeFreezer.threadsOf(proc, pid)));
+    }
+
+    interface Freeze<T> {
+        T run() throws SyscallException;
+    }
+
+    /**
+     * Runs {@code freeze} (which lets go of whatever it froze when it fails): on EPERM, a tracer of one of
+     * {@code pids} is named; one that has let go again by the time it is looked for (another dump, quicker) leaves
+     * the tasks free, and the freeze is tried once more.
+     */
+    static <T> T freezing(ProcFs proc, int root, java.util.Collection<Integer> pids, Freeze<T> freeze)
+            throws CryoException, SyscallException {
         for (int attempt = 0; ; attempt++) {
             try {
-                return Freezer.freezeAll(pid, Ptrace.O_TRACESYSGOOD, TreeFreezer.threadsOf(proc, pid));
+                return freeze.run();
             } catch (SyscallException e) {
                 if (e.errno() != EPERM) {
                     throw e;
                 }
-                String tracer = tracerOf(proc, pid);
-                if (tracer != null) {
-                    throw refusal(pid, pid, tracer);
+                for (int p : pids) {
+                    String tracer = tracerOf(proc, p);
+                    if (tracer != null) {
+                        throw refusal(root, p, tracer);
+                    }
                 }
                 if (attempt > 0) {
                     throw e;

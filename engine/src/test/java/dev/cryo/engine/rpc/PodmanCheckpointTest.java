@@ -267,21 +267,21 @@ class PodmanCheckpointTest {
     }
 
     private void checkpoint(String container, String... options) throws Exception {
-        List<String> args = new ArrayList<>(List.of("container", "checkpoint", "--keep"));
-        args.addAll(List.of(options));
-        args.add(container);
-        Result r = podman(args);
-        assertEquals(0, r.exit(), "podman container checkpoint " + List.of(options) + ": " + r.output()
-                + engineLog(container, "dump.log"));
+        container("checkpoint", "dump.log", container, options);
     }
 
     private void restore(String container, String... options) throws Exception {
-        List<String> args = new ArrayList<>(List.of("container", "restore", "--keep"));
+        container("restore", "restore.log", container, options);
+    }
+
+    /** podman container VERB --keep OPTIONS CONTAINER, which must succeed; else the engine's log says why. */
+    private void container(String verb, String log, String container, String... options) throws Exception {
+        List<String> args = new ArrayList<>(List.of("container", verb, "--keep"));
         args.addAll(List.of(options));
         args.add(container);
         Result r = podman(args);
-        assertEquals(0, r.exit(), "podman container restore " + List.of(options) + ": " + r.output()
-                + engineLog(container, "restore.log"));
+        assertEquals(0, r.exit(), "podman container " + verb + " " + List.of(options) + ": " + r.output()
+                + engineLog(container, log));
     }
 
     @Test

@@ -102,17 +102,25 @@ class RuncCheckpointTest {
             Files.createDirectories(rootfs.resolve(d));
         }
         CProgram.compile(rootfs, "counter", source, "-static", "-pthread");
-        Process spec = new ProcessBuilder(RUNC.toString(), "spec", "--bundle", bundle.toString())
-                .redirectErrorStream(true).start();
-        assertTrue(spec.waitFor(60, TimeUnit.SECONDS) && spec.exitValue() == 0, "runc spec");
         Path config = bundle.resolve("config.json");
-        String json = Files.readString(config)
-                .replace("\"terminal\": true", "\"terminal\": false")
-                .replace("\"readonly\": true", "\"readonly\": false")
-                .replaceFirst("\"args\": \\[\\s*\"sh\"\\s*\\]", "\"args\": [\"/counter\"]");
+        String json = spec(bundle, "[\"/counter\"]");
         assertTrue(json.contains("\"/counter\"") && json.contains("\"terminal\": false"), "config.json edited");
         Files.writeString(config, json);
         return bundle;
+    }
+
+    /**
+     * {@code runc spec} of the bundle, edited as the tests run it: no terminal, a writable root, {@code args} (a JSON
+     * array) as the init's command line; returned, not written, for further edits.
+     */
+    private static String spec(Path bundle, String args) throws Exception {
+        Process spec = new ProcessBuilder(RUNC.toString(), "spec", "--bundle", bundle.toString())
+                .redirectErrorStream(true).start();
+        assertTrue(spec.waitFor(60, TimeUnit.SECONDS) && spec.exitValue() == 0, "runc spec");
+        return Files.readString(bundle.resolve("config.json"))
+                .replace("\"terminal\": true", "\"terminal\": false")
+                .replace("\"readonly\": true", "\"readonly\": false")
+                .replaceFirst("\"args\": \\[\\s*\"sh\"\\s*\\]", java.util.regex.Matcher.quoteReplacement("\"args\": " + args));
     }
 
     private record Result(int exit, String output) {
@@ -419,16 +427,9 @@ class RuncCheckpointTest {
         for (String l : List.of("bin", "lib", "lib64", "sbin")) {
             Files.createSymbolicLink(rootfs.resolve(l), Path.of("usr", l));
         }
-        Process spec = new ProcessBuilder(RUNC.toString(), "spec", "--bundle", bundle.toString())
-                .redirectErrorStream(true).start();
-        assertTrue(spec.waitFor(60, TimeUnit.SECONDS) && spec.exitValue() == 0, "runc spec");
         Path config = bundle.resolve("config.json");
-        String json = Files.readString(config)
-                .replace("\"terminal\": true", "\"terminal\": false")
-                .replace("\"readonly\": true", "\"readonly\": false")
-                .replaceFirst("\"args\": \\[\\s*\"sh\"\\s*\\]", "\"args\": [\"/usr/bin/redis-server\", \"--port\", "
-                        + "\"6379\", \"--bind\", \"127.0.0.1\", \"--save\", \"\", \"--appendonly\", \"no\", "
-                        + "\"--protected-mode\", \"no\"]")
+        String json = spec(bundle, "[\"/usr/bin/redis-server\", \"--port\", \"6379\", \"--bind\", \"127.0.0.1\", "
+                + "\"--save\", \"\", \"--appendonly\", \"no\", \"--protected-mode\", \"no\"]")
                 .replaceFirst("\\{\\s*\"type\":\\s*\"network\"\\s*}",
                         "{\"type\": \"network\", \"path\": \"/run/netns/" + netns + "\"}")
                 .replaceFirst("\"mounts\":\\s*\\[", "\"mounts\": [{\"destination\": \"/usr\", \"type\": \"bind\", "
