@@ -174,7 +174,7 @@ public final class RemoteSyscall {
         }
 
         private final java.util.List<RemoteSyscall> calls;
-        final SyscallException[] failed;
+        private final SyscallException[] failed;
 
         Batch(java.util.List<RemoteSyscall> calls) {
             this.calls = calls;
@@ -287,12 +287,9 @@ public final class RemoteSyscall {
     /**
      * {@code -Dcryo.threads.remote=passes}: the threads' sequences as before ({@link #rawEachStepped}, the last call to
      * its syscall exit stop, every result read from the registers), for A/B runs against {@link #rawEachSettled}, the
-     * default; {@code polled}: rawEachSettled polling the stops with WNOHANG, each tracee driven on as soon as its
-     * own step stops (a syscall per poll: on this VM, where every ptrace request costs several microseconds of
-     * hypervisor work, the tracer is busy enough that the polls bought nothing measurable; kept for A/B runs).
+     * default (a variant polling the stops with WNOHANG bought nothing measurable on this VM and was dropped).
      */
     static final boolean SETTLED = !"passes".equals(System.getProperty("cryo.threads.remote", "settled"));
-    static final boolean POLLED = "polled".equals(System.getProperty("cryo.threads.remote", "settled"));
 
     /**
      * Every call stepped over ({@link #rawEachStepped}'s conditions), the last one too; the tracees' steps waited
@@ -318,67 +315,19 @@ public final class RemoteSyscall {
             Ptrace.setRegisters(c.pid, c.callRegisters(nrs[0], args[i][0]));
             Ptrace.singlestep(c.pid, 0);
         });
-        if (!POLLED) {
-            // in turn: each tracee's next step is waited for in the order they were started
-            for (int k = 0; k <= last; k++) {
-                int call = k;
-                batch.each((i, c) -> {
-                    while (step[i] == call && !c.advance(Ptrace.waitFor(c.pid), step, i, results, nrs, args, trusted)) {
-                        // a stop on the way, stepped past
-                    }
-                });
-            }
-            batch.throwFirst();
-            return results;
-        }
-        boolean[] done = new boolean[n];
-        int left = 0;
-        for (int i = 0; i < n; i++) {
-            done[i] = batch.failed[i] != null;
-            left += done[i] ? 0 : 1;
-        }
-        while (left > 0) {
-            boolean any = false;
-            int first = -1;
-            for (int i = 0; i < n; i++) {
-                if (done[i]) {
-                    continue;
+        // in turn: each tracee's next step is waited for in the order they were started
+        for (int k = 0; k <= last; k++) {
+            int call = k;
+            batch.each((i, c) -> {
+                while (step[i] == call && !c.advance(Ptrace.waitFor(c.pid), step, i, results, nrs, args, trusted)) {
+                    // a stop on the way, stepped past
                 }
-                RemoteSyscall c = calls.get(i);
-                try {
-                    WaitStatus st = Ptrace.poll(c.pid);
-                    if (st == null) {
-                        first = first < 0 ? i : first;
-                        continue;
-                    }
-                    any = true;
-                    if (c.advance(st, step, i, results, nrs, args, trusted)) {
-                        done[i] = true;
-                        left--;
-                    }
-                } catch (SyscallException e) {
-                    batch.failed[i] = e;
-                    done[i] = true;
-                    left--;
-                }
-            }
-            if (!any && first >= 0) { // nothing stopped since the last look: sleep until the first one does
-                RemoteSyscall c = calls.get(first);
-                try {
-                    if (c.advance(Ptrace.waitFor(c.pid), step, first, results, nrs, args, trusted)) {
-                        done[first] = true;
-                        left--;
-                    }
-                } catch (SyscallException e) {
-                    batch.failed[first] = e;
-                    done[first] = true;
-                    left--;
-                }
-            }
+            });
         }
         batch.throwFirst();
         return results;
     }
+
 
     /**
      * One stop of a tracee in {@link #rawEachSettled}: the end of its step over call {@code step[i]} (the next is
