@@ -102,6 +102,9 @@ final class DumpRun {
         try {
             runSteps();
         } catch (CryoException | RuntimeException e) {
+            if (!killed) {
+                refreezeQuietly(); // a failure outside the frozen window: the owner's frozen cgroup as it was
+            }
             if (fdCtx != null && !killed) {
                 fdCtx.deleted().undo(log); // the link remaps it made
             }
@@ -344,12 +347,19 @@ final class DumpRun {
         if (tracers != null) {
             freezer.withTracers(tracers::assign);
         }
+        // a tree its owner froze by cgroup (containerd pauses a container before runc's checkpoint) never reaches a
+        // ptrace stop: thawed for the freeze, frozen again before it is let go (FrozenCgroup)
+        frozenCgroup = FrozenCgroup.thawIfFrozen(proc.dir(pid).getParent(), pid, log);
         Map<Integer, List<Integer>> frozen;
         try {
             frozen = Tracers.freezing(proc, pid, before.keySet(), () -> freezer.freeze(pid));
         } catch (SyscallException e) {
+            refreezeQuietly(); // the freezer let go of what it froze: the tree is back as it was, frozen by its owner
             throw new CryoException("cannot dump pid " + pid + ": cannot freeze it: " + e.getMessage()
                     + (e.errno() == 1 ? " (is it traced by another process, or does Cryo lack CAP_SYS_PTRACE?)" : ""));
+        } catch (CryoException | RuntimeException e) {
+            refreezeQuietly();
+            throw e;
         }
         try {
             adoptFrozen(before, frozen);
@@ -657,6 +667,7 @@ final class DumpRun {
 
     /** Puts every task back as it was and lets it run on: children first, so no parent runs before its tree. */
     private void resume() throws CryoException {
+        refreezeQuietly(); // frozen by its owner before the dump: frozen again before any task is let go
         CryoException failed = null;
         List<TaskDump> all = new ArrayList<>(tasks.values());
         for (int i = all.size() - 1; i >= 0; i--) {
@@ -688,6 +699,21 @@ final class DumpRun {
             throw failed;
         }
         log.info("Resumed the tree of pid %d (%d tasks)", pid, tasks.size());
+    }
+
+    /** The cgroup freezer the owner had frozen the tree in, thawed for the ptrace freeze; null once frozen again. */
+    private FrozenCgroup frozenCgroup;
+
+    private void refreezeQuietly() {
+        FrozenCgroup c = frozenCgroup;
+        frozenCgroup = null;
+        if (c != null) {
+            try {
+                c.refreeze(log);
+            } catch (CryoException e) {
+                log.error("%s", e.getMessage());
+            }
+        }
     }
 
     private void resumeQuietly() {
