@@ -146,7 +146,8 @@ final class CriuOptions {
 
     @Option(names = "--freeze-cgroup", paramLabel = "PATH", order = 148,
             description = "dump: cryo freezes every task with ptrace (seize and interrupt, the set re-listed until "
-                    + "stable), which gives the same consistent snapshot; the cgroup is not used")
+                    + "stable), which gives the same consistent snapshot; the cgroup is not used (one its owner froze, as "
+                    + "containerd does before a checkpoint, is thawed for the dump and frozen again)")
     String freezeCgroup;
 
     @Option(names = {"-M", "--ext-mount-map"}, paramLabel = "KEY:VAL", order = 149,
