@@ -257,6 +257,10 @@ final class DumpRun {
         if (!options.preDump()) {
             scripts.run("pre-dump");
         }
+        // a tree its owner froze by cgroup (containerd pauses a container before runc's checkpoint) never reaches a
+        // ptrace stop: thawed for the freeze, frozen again before it is let go (FrozenCgroup); looked up before the
+        // freeze's clock starts
+        frozenCgroup = FrozenCgroup.thawIfFrozen(proc.dir(pid).getParent(), pid, log);
         long t0 = System.nanoTime();
         step("freeze", this::freeze);
         long t1 = System.nanoTime();
@@ -347,9 +351,6 @@ final class DumpRun {
         if (tracers != null) {
             freezer.withTracers(tracers::assign);
         }
-        // a tree its owner froze by cgroup (containerd pauses a container before runc's checkpoint) never reaches a
-        // ptrace stop: thawed for the freeze, frozen again before it is let go (FrozenCgroup)
-        frozenCgroup = FrozenCgroup.thawIfFrozen(proc.dir(pid).getParent(), pid, log);
         Map<Integer, List<Integer>> frozen;
         try {
             frozen = Tracers.freezing(proc, pid, before.keySet(), () -> freezer.freeze(pid));
