@@ -159,6 +159,9 @@ final class DumpRun {
         ImageDir dir;
         try {
             container = ContainerDump.of(options);
+            if (container.ownIpc()) {
+                shmem.sysvDumpedWithNamespace(); // every SysV object of the container's ipc namespace, with it
+            }
             for (dev.cryo.engine.tree.TreeTask t : TargetCheck.requireDumpable(pid, proc, fdCtx)) {
                 tasks.put(t.pid(), newTask(t));
             }
@@ -534,7 +537,7 @@ final class DumpRun {
                     dir.writePipesData(fdCtx.pipesData());
                 }
                 dir.writeTimens(0, TaskResources.timens());
-                container.writeImages(dir);
+                container.writeImages(dir, log);
                 fdCtx.writeImages(dir, files.entries()); // ghosts, link remaps, file locks, FIFOs
             }
             dir.writeFiles(files.entries());
