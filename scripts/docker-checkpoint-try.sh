@@ -10,6 +10,7 @@
 # Always cleans up on exit: its containers and image, its dockerd and containerd (and their shims), their mounts,
 # cgroups, data-root, exec-root, socket and temporary directory.
 #   scripts/docker-checkpoint-try.sh [--criu PATH]     (default: this clone's bin/cryo)
+# Each docker checkpoint/start is given CRYO_TRY_STEP_TIMEOUT seconds (180): a step that hangs fails, its log printed.
 # Exit status: 0 all steps passed, 1 a step failed (its error and Cryo's/CRIU's log printed), 2 cannot run here
 # (not root, or docker.io's dockerd/containerd/runc missing: the reason printed).
 set -uo pipefail
@@ -38,9 +39,16 @@ export DOCKER_HOST=unix://$sock
 container=$name-c
 image=$name:latest
 dockerd_pid=""
+step_timeout=${CRYO_TRY_STEP_TIMEOUT:-180}
 
 cleanup() {
-  local pids p i m
+  local pids p c i m f
+  # a criu (Cryo) still running under our runc (a step that timed out): killed, and our containers' freezer cgroups
+  # thawed (containerd pauses a container around a checkpoint), so that the removals below can end them
+  for p in $(ps -eo pid=,args= | awk -v r="$exec_root/" 'index($0, r) && $2 ~ /runc$/ {print $1}'); do
+    for c in $(ps -o pid= --ppid "$p"); do kill -9 "$c" 2>/dev/null; done
+  done
+  for f in /sys/fs/cgroup/freezer/"$name"/*/freezer.state; do [ -f "$f" ] && echo THAWED > "$f" 2>/dev/null; done
   if [ -n "$dockerd_pid" ] && kill -0 "$dockerd_pid" 2>/dev/null; then
     docker rm -f "$container" >/dev/null 2>&1
     docker rmi -f "$image" >/dev/null 2>&1
@@ -57,7 +65,9 @@ cleanup() {
     umount -l "$m" 2>/dev/null
   done
   # the cgroup parent dockerd made for its containers (runc removed the containers' own)
-  for c in /sys/fs/cgroup/*/"$name" /sys/fs/cgroup/"$name"; do [ -d "$c" ] && rmdir "$c" 2>/dev/null; done
+  for c in /sys/fs/cgroup/*/"$name" /sys/fs/cgroup/"$name"; do
+    [ -d "$c" ] && find "$c" -depth -type d -exec rmdir {} + 2>/dev/null
+  done
   rm -rf "$data" "$exec_root" "$work" "$sock" "$pidfile"
 }
 trap cleanup EXIT
@@ -110,19 +120,19 @@ await_lines 5
 pid=$(host_pid)
 echo "run: container counting, host pid $pid"
 
-out=$(docker checkpoint create --leave-running "$container" cp1 2>&1) || fail "docker checkpoint create --leave-running: $out"
+out=$(timeout "$step_timeout" docker checkpoint create --leave-running "$container" cp1 2>&1) || fail "docker checkpoint create --leave-running: ${out:-no answer within $step_timeout s}"
 [ "$(status)" = running ] && [ "$(host_pid)" = "$pid" ] \
   || fail "after checkpoint --leave-running the container is $(status), host pid $(host_pid) (was $pid)"
 n=$(count); await_lines $((n + 3))
 echo "checkpoint --leave-running cp1: ok, still running as host pid $pid, counting on ($(count) lines)"
 
-out=$(docker checkpoint create "$container" cp2 2>&1) || fail "docker checkpoint create: $out"
+out=$(timeout "$step_timeout" docker checkpoint create "$container" cp2 2>&1) || fail "docker checkpoint create: ${out:-no answer within $step_timeout s}"
 for i in $(seq 100); do [ "$(status)" = exited ] && break; sleep 0.1; done
 [ "$(status)" = exited ] || fail "after checkpoint without --leave-running the container is $(status)"
 last=$(docker logs "$container" 2>/dev/null | tail -n 1)
 echo "checkpoint cp2: ok, the container exited (last line $last)"
 
-out=$(docker start --checkpoint cp2 "$container" 2>&1) || fail "docker start --checkpoint cp2: $out"
+out=$(timeout "$step_timeout" docker start --checkpoint cp2 "$container" 2>&1) || fail "docker start --checkpoint cp2: ${out:-no answer within $step_timeout s}"
 [ "$(status)" = running ] || fail "after start --checkpoint the container is $(status)"
 new=$(host_pid)
 nspid=$(awk '/^NSpid:/ {print $NF}' "/proc/$new/status" 2>/dev/null)

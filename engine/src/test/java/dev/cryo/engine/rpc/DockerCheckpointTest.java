@@ -39,7 +39,7 @@ class DockerCheckpointTest {
         Process p = new ProcessBuilder(SCRIPT.toString(), "--criu", criu.toString()).redirectErrorStream(true)
                 .redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null"))).start();
         String out = new String(p.getInputStream().readAllBytes());
-        assertTrue(p.waitFor(300, TimeUnit.SECONDS), "the script finished");
+        assertTrue(p.waitFor(900, TimeUnit.SECONDS), "the script finished"); // its steps have time limits of their own
         System.out.println(out);
         if (p.exitValue() == 2) {
             System.out.println("SKIPPED: " + out.strip());
