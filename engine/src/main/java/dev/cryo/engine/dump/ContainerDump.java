@@ -35,10 +35,10 @@ import java.util.Map;
  * the previous images named by the pids inside.
  */
 final class ContainerDump {
-    /** Namespaces by the order CRIU numbers a task's own: pid, net, ipc, uts, mnt. */
-    private static final String[] KINDS = {"pid", "net", "ipc", "uts", "mnt"};
-    /** Namespaces a container must share with Cryo: Cryo does not dump a user, cgroup or time namespace. */
-    private static final String[] SHARED = {"user", "cgroup", "time"};
+    /** Namespaces by the order CRIU numbers a task's own: pid, net, ipc, uts, mnt, then cgroup. */
+    private static final String[] KINDS = {"pid", "net", "ipc", "uts", "mnt", "cgroup"};
+    /** Namespaces a container must share with Cryo: Cryo does not dump a user or time namespace. */
+    private static final String[] SHARED = {"user", "time"};
     /** The first id of a namespace of the tree's own: Cryo's own (inventory root_ids) are 1..8. */
     private static final int FIRST_OWN_NS_ID = 9;
     private static final int CLONE_NEWUTS = 0x04000000, CLONE_NEWIPC = 0x08000000;
@@ -180,7 +180,8 @@ final class ContainerDump {
         task_kobj_ids_entry.Builder b = e.toBuilder();
         b.setPidNsId(nsId(hostPid, "pid", e.getPidNsId())).setNetNsId(nsId(hostPid, "net", e.getNetNsId()))
                 .setIpcNsId(nsId(hostPid, "ipc", e.getIpcNsId())).setUtsNsId(nsId(hostPid, "uts", e.getUtsNsId()))
-                .setMntNsId(nsId(hostPid, "mnt", e.getMntNsId()));
+                .setMntNsId(nsId(hostPid, "mnt", e.getMntNsId()))
+                .setCgroupNsId(nsId(hostPid, "cgroup", e.getCgroupNsId()));
         return b.build();
     }
 
@@ -221,7 +222,7 @@ final class ContainerDump {
         return nsIds.computeIfAbsent(nsInode(pid, kind), ino -> FIRST_OWN_NS_ID + nsIds.size());
     }
 
-    /** CRIU numbers a container's namespaces in this order: the root's pid, net, ipc, uts, mnt. */
+    /** CRIU numbers a container's namespaces in this order: the root's pid, net, ipc, uts, mnt, cgroup. */
     private void numberRootNamespaces() throws CryoException {
         for (String kind : KINDS) {
             nsId(root, kind, 0);

@@ -54,8 +54,17 @@ public final class MountNamespace {
         Path mountinfo = Path.of("/proc", Integer.toString(pid), "mountinfo");
         String text;
         try {
-            text = Files.readString(mountinfo);
-        } catch (IOException e) {
+            if (Files.readSymbolicLink(Path.of("/proc", Integer.toString(pid), "ns", "cgroup"))
+                    .equals(Files.readSymbolicLink(Path.of("/proc/self/ns/cgroup")))) {
+                text = Files.readString(mountinfo);
+            } else {
+                // a cgroup mount's root is shown relative to the reader's cgroup namespace: read from inside the
+                // task's, it is the root the task sees ("/" for its own cgroup), which a new mount in a new cgroup
+                // namespace gives again
+                text = dev.cryo.engine.sys.NamespaceThread.run(pid, "cgroup", 0x02000000 /* CLONE_NEWCGROUP */,
+                        () -> Files.readString(mountinfo));
+            }
+        } catch (Exception e) {
             throw new CryoException("cannot dump the mounts of pid " + pid + ": cannot read " + mountinfo + ": "
                     + e.getMessage());
         }

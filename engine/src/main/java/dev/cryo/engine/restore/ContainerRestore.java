@@ -29,7 +29,7 @@ import java.util.Map;
  * checked (external mount keys, archives, the root) before any task is made.
  */
 final class ContainerRestore {
-    static final long CLONE_NEWNS = 0x00020000L, CLONE_NEWUTS = 0x04000000L, CLONE_NEWIPC = 0x08000000L,
+    static final long CLONE_NEWCGROUP = 0x02000000L, CLONE_NEWNS = 0x00020000L, CLONE_NEWUTS = 0x04000000L, CLONE_NEWIPC = 0x08000000L,
             CLONE_NEWPID = 0x20000000L, CLONE_NEWNET = 0x40000000L;
     private static final int SETHOSTNAME = 170, SETDOMAINNAME = 171;
 
@@ -80,7 +80,6 @@ final class ContainerRestore {
             throw new CryoException(who + "the root of a container's images must be its pid 1, not " + pid);
         }
         for (String[] ns : List.of(new String[]{"user", ids.getUserNsId() + "", dumper.getUserNsId() + ""},
-                new String[]{"cgroup", ids.getCgroupNsId() + "", dumper.getCgroupNsId() + ""},
                 new String[]{"time", ids.getTimeNsId() + "", dumper.getTimeNsId() + ""})) {
             if (!ns[1].equals(ns[2]) && !ns[1].equals("0")) {
                 throw new CryoException(who + "it has a " + ns[0] + " namespace of its own, which Cryo cannot "
@@ -88,6 +87,11 @@ final class ContainerRestore {
             }
         }
         long flags = CLONE_NEWPID | (ownMnt ? CLONE_NEWNS : 0);
+        if (ids.getCgroupNsId() != 0 && ids.getCgroupNsId() != dumper.getCgroupNsId()) {
+            // a cgroup namespace of its own, rooted where the root task is made: in the cgroups of Cryo's helper,
+            // which are the container's when runc restores (it moves criu there first); Cryo moves no task itself
+            flags |= CLONE_NEWCGROUP;
+        }
         dev.cryo.engine.resource.FileOptions.InheritFd net = null;
         if (ids.getNetNsId() != dumper.getNetNsId()) {
             String key = externalNetKey(dir, ids.getNetNsId(), who);

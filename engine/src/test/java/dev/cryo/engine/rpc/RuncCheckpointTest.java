@@ -298,6 +298,48 @@ class RuncCheckpointTest {
     }
 
     /**
+     * A container with a cgroup namespace of its own (config.json's "cgroup" namespace; runc then mounts its cgroup
+     * hierarchies itself, rooted at its own cgroup, rather than naming host paths as external): checkpointed, and
+     * restored into a new container whose init has a new cgroup namespace, its hierarchies rooted at the new
+     * container's cgroup, counting on.
+     */
+    @Test
+    void aContainerWithACgroupNamespaceOfItsOwnComesBackInANewOne() throws Exception {
+        Path bundle = bundle();
+        Path config = bundle.resolve("config.json");
+        String json = Files.readString(config);
+        String withCgroup = json.replaceFirst("\\{\\s*\"type\":\\s*\"mount\"\\s*\\}",
+                "{\"type\": \"mount\"}, {\"type\": \"cgroup\"}");
+        assertNotEquals(json, withCgroup, "config.json: a cgroup namespace added");
+        Files.writeString(config, withCgroup);
+        String id = "cryo-cgns-" + ProcessHandle.current().pid();
+        Lines lines = runContainer(bundle, id, tmp.resolve("count.txt"));
+        int host = hostPidIsOneInside(initPid(id));
+        assertNotEquals(Files.readSymbolicLink(Path.of("/proc/self/ns/cgroup")),
+                Files.readSymbolicLink(Path.of("/proc/" + host + "/ns/cgroup")), "a cgroup namespace of its own");
+        assertTrue(Files.readString(Path.of("/proc/" + host + "/mountinfo")).contains(" /" + id + " /sys/fs/cgroup/"),
+                "runc mounted its hierarchies at its cgroup");
+        Path criu = criu();
+        Path img = Files.createDirectories(tmp.resolve("img"));
+        Result r = runc(List.of("--criu", criu.toString(), "checkpoint", "--image-path", img.toString(), id));
+        assertEquals(0, r.exit(), r.output() + Files.readString(img.resolve("dump.log")));
+        await().atMost(Duration.ofSeconds(30)).until(() -> !Files.exists(Path.of("/proc/" + host)));
+        int last = Integer.parseInt(lines.get().get(lines.size() - 1));
+        String id2 = id + "-restored";
+        Lines restored = new Lines(tmp.resolve("count2.txt"));
+        assertEquals(0, restoreContainer(criu, bundle, img, id2, restored.file()), "runc restore: "
+                + Files.readString(img.resolve("restore.log")));
+        int host2 = hostPidIsOneInside(initPid(id2));
+        assertNotEquals(Files.readSymbolicLink(Path.of("/proc/self/ns/cgroup")),
+                Files.readSymbolicLink(Path.of("/proc/" + host2 + "/ns/cgroup")), "a new cgroup namespace");
+        String mountinfo = Files.readString(Path.of("/proc/" + host2 + "/mountinfo"));
+        assertTrue(mountinfo.contains(" /" + id2 + " /sys/fs/cgroup/"), "its hierarchies rooted at its new cgroup: "
+                + mountinfo);
+        await().atMost(Duration.ofSeconds(60)).until(() -> restored.size() >= 3);
+        assertCountsFrom(last + 1, restored, "the count goes on from the last line before the checkpoint");
+    }
+
+    /**
      * A tree in the container: the init forks two children, each with a second thread counting; every line names who
      * printed it. A pre-dump, then the final checkpoint on it (the container ends), then a restore: the same pids and
      * tids inside, and each counter goes on from its last line.
