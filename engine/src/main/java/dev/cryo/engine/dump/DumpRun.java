@@ -64,6 +64,7 @@ final class DumpRun {
     // the tree: every task by pid, parents before children (the root first)
     private final Map<Integer, TaskDump> tasks = new LinkedHashMap<>();
     private TreeFreezer freezer;
+    private FreezerCgroup freezerCgroup; // --freeze-cgroup: the tree is frozen through it first
     private ContainerDump container = ContainerDump.NONE; // a container's init: its pids and namespaces
 
     // what the dump found
@@ -156,6 +157,10 @@ final class DumpRun {
         ImageDir dir;
         try {
             container = ContainerDump.of(options);
+            if (options.freezeCgroup() != null) {
+                freezerCgroup = FreezerCgroup.open(options.freezeCgroup(), pid,
+                        options.timeout() == null ? java.time.Duration.ofSeconds(10) : options.timeout(), log);
+            }
             for (dev.cryo.engine.tree.TreeTask t : TargetCheck.requireDumpable(pid, proc, fdCtx)) {
                 tasks.put(t.pid(), newTask(t));
             }
@@ -343,6 +348,9 @@ final class DumpRun {
         freezer = new TreeFreezer(proc, Ptrace.O_TRACESYSGOOD);
         if (tracers != null) {
             freezer.withTracers(tracers::assign);
+        }
+        if (freezerCgroup != null) {
+            freezer.withCgroup(freezerCgroup, log);
         }
         Map<Integer, List<Integer>> frozen;
         try {
@@ -659,6 +667,25 @@ final class DumpRun {
     private void resume() throws CryoException {
         CryoException failed = null;
         List<TaskDump> all = new ArrayList<>(tasks.values());
+        if (freezerCgroup != null && freezerCgroup.owesFreeze()) {
+            // frozen before the dump: frozen again while every task is held, so each stays as it was once let go;
+            // the scratch pages go first, for a frozen task runs no remote syscall (a failure is its resume's)
+            for (TaskDump t : all) {
+                try {
+                    t.onTracer(() -> {
+                        try {
+                            t.releaseScratch();
+                        } catch (SyscallException e) {
+                            throw new CryoException(e.getMessage(), e);
+                        }
+                        return null;
+                    });
+                } catch (CryoException | RuntimeException e) {
+                    log.debug("pid %d: scratch page left to its resume: %s", t.pid(), e.getMessage());
+                }
+            }
+            freezerCgroup.refreeze();
+        }
         for (int i = all.size() - 1; i >= 0; i--) {
             TaskDump t = all.get(i);
             try {
