@@ -272,6 +272,35 @@ class FreezeCgroupTest {
         assertEquals("PASS", verdict(t));
     }
 
+    /** A dump that fails at any step after the freeze leaves the cgroup as it found it, and the tree as it was. */
+    @ParameterizedTest(name = "{0}")
+    @ValueSource(strings = {"collect/THAWED", "write images/THAWED", "kill/THAWED", "collect/FROZEN",
+            "kill/FROZEN"})
+    void aDumpFailingAtAStepLeavesTheCgroupAndTheTreeAsTheyWere(String faultAndState) throws Exception {
+        String step = faultAndState.split("/")[0];
+        boolean frozenBefore = faultAndState.endsWith("FROZEN");
+        FreezerGroup g = new FreezerGroup(false);
+        Target t = startTree(g);
+        Set<String> before = treeTids(t.pid());
+        if (frozenBefore) {
+            g.set(true);
+            await().atMost(Duration.ofSeconds(10)).until(() -> g.state().equals("FROZEN"));
+        }
+        System.setProperty("cryo.fault.step", step);
+        try {
+            CryoException e = assertThrows(CryoException.class,
+                    () -> Checkpoint.dump(options(t, tmp.resolve("img"), false, g)));
+            assertTrue(e.getMessage().contains("fault injected at step '" + step + "'"), e.getMessage());
+        } finally {
+            System.clearProperty("cryo.fault.step");
+        }
+        assertEquals(frozenBefore ? "FROZEN" : "THAWED", g.state(), "the cgroup as the dump found it");
+        assertEquals(before, treeTids(t.pid()), "the tree is whole");
+        assertUntraced(before);
+        g.set(false);
+        assertEquals("PASS", verdict(t));
+    }
+
     @Test
     void aPathThatIsNoFreezerCgroupIsRefusedBeforeAnythingIsTouched() throws Exception {
         FreezerGroup g = new FreezerGroup(false);
