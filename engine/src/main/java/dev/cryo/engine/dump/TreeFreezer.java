@@ -228,9 +228,9 @@ public final class TreeFreezer {
                         false)));
                 adopt(failedSeize);
             }
-            List<Integer> pids = new ArrayList<>(seized.keySet());
+            Map<Integer, List<Integer>> held = new LinkedHashMap<>(seized);
             seized.clear(); // each task's outcome says what of it is held from here on
-            adopt(onTracers(pids, root, pid -> stopSeized(pid, tree.get(pid), root, true)));
+            adopt(onTracers(new ArrayList<>(held.keySet()), root, pid -> stopSeized(pid, held.get(pid), root, true)));
             log("froze the tree of %d through freezer cgroup %s (%d tasks)", root, cgroup, frozen.size());
         } catch (SyscallException | CryoException | RuntimeException e) {
             if (!thawed && (!seized.isEmpty() || !cgroup.wasFrozen())) {
