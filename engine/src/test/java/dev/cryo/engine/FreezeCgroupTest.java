@@ -118,10 +118,22 @@ class FreezeCgroupTest {
         }
     }
 
+    /** Every task of the trees the test started (the fixture's root leaves its tree running after its verdict). */
+    private final Set<Integer> treePids = new TreeSet<>();
+
     @AfterEach
     void cleanUp() throws IOException {
         for (Target t : targets) {
             t.close();
+        }
+        for (int pid : treePids) {
+            try {
+                if (Files.readString(Path.of("/proc/" + pid + "/comm")).strip().equals("randtree")) {
+                    dev.cryo.engine.sys.Syscall.raw(dev.cryo.engine.sys.Syscall.KILL, pid, 9);
+                }
+            } catch (IOException e) {
+                // gone
+            }
         }
         for (FreezerGroup g : groups) {
             g.close();
@@ -133,6 +145,7 @@ class FreezeCgroupTest {
                 "CRYO_FX_RESULT=" + tmp.resolve("result"), ThreadsRoundTripTest.fixture("randtree").toString(), TREE,
                 "--root-threads=2");
         await().atMost(Duration.ofSeconds(30)).until(() -> Files.exists(tmp.resolve("ready")));
+        treeTids(t.pid()).forEach(pt -> treePids.add(Integer.parseInt(pt.split("/")[0])));
         return t;
     }
 
@@ -210,20 +223,26 @@ class FreezeCgroupTest {
         assertEquals("PASS", verdict(t));
     }
 
-    @Test
-    void aTaskOfTheCgroupOutsideTheTreeIsRefusedAndTheTreeRunsOn() throws Exception {
+    @ParameterizedTest(name = "frozen before: {0}")
+    @ValueSource(booleans = {false, true})
+    void aTaskOfTheCgroupOutsideTheTreeIsRefusedAndTheTreeRunsOn(boolean frozenBefore) throws Exception {
         FreezerGroup g = new FreezerGroup(false);
         Target t = startTree(g);
         Target stranger = g.start(tmp.resolve("stranger.txt"), "sleep", "1000");
         await().atMost(Duration.ofSeconds(10)).until(() -> g.tids().contains(stranger.pid()));
         Set<String> before = treeTids(t.pid());
+        if (frozenBefore) {
+            g.set(true);
+            await().atMost(Duration.ofSeconds(10)).until(() -> g.state().equals("FROZEN"));
+        }
         CryoException e = assertThrows(CryoException.class,
                 () -> Checkpoint.dump(options(t, tmp.resolve("img"), false, g)));
         assertTrue(e.getMessage().contains("freezer cgroup " + g.dir + " holds pid " + stranger.pid() + " (sleep)")
                 && e.getMessage().contains("not in the tree of pid " + t.pid()), e.getMessage());
-        assertEquals("THAWED", g.state(), "the cgroup is thawed again");
+        assertEquals(frozenBefore ? "FROZEN" : "THAWED", g.state(), "the cgroup as the dump found it");
         assertEquals(before, treeTids(t.pid()), "the tree is whole");
         assertUntraced(before);
+        g.set(false);
         assertTrue(stranger.alive(), "the other task runs on");
         assertEquals("PASS", verdict(t));
     }
