@@ -321,6 +321,24 @@ class FreezeCgroupTest {
     }
 
     @Test
+    void anotherCgroupThanTheTreesIsRefusedBeforeItIsFrozen() throws Exception {
+        FreezerGroup mine = new FreezerGroup(false);
+        FreezerGroup other = new FreezerGroup(false);
+        Target t = startTree(mine);
+        Target bystander = other.start(tmp.resolve("bystander.txt"), "sleep", "1000");
+        await().atMost(Duration.ofSeconds(10)).until(() -> other.tids().contains(bystander.pid()));
+        CryoException e = assertThrows(CryoException.class, () -> Checkpoint.dump(
+                Checkpoint.dumpOptions(t.pid(), tmp.resolve("img"), false).withFreezeCgroup(other.dir.toString())));
+        assertEquals("cannot dump pid " + t.pid() + ": it is not in freezer cgroup " + other.dir + " (it is in /"
+                + mine.dir.getFileName() + "), so the cgroup cannot freeze it: name the tree's own freezer cgroup, or "
+                + "dump without --freeze-cgroup", e.getMessage());
+        assertFalse(Files.readString(tmp.resolve("img").resolve("dump.log")).contains("before the dump"),
+                "the other cgroup was refused before any freeze");
+        assertEquals("THAWED", other.state());
+        assertEquals("PASS", verdict(t));
+    }
+
+    @Test
     void aPathThatIsNoFreezerCgroupIsRefusedBeforeAnythingIsTouched() throws Exception {
         FreezerGroup g = new FreezerGroup(false);
         Target t = startTree(g);

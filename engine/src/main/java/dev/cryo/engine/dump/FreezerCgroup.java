@@ -71,7 +71,13 @@ final class FreezerCgroup {
                         + "run to be seized; thaw the ancestor, or name it with --freeze-cgroup");
             }
             cg.state();
-        } catch (IOException e) {
+            // a path naming some other cgroup (another container's) is refused before it is frozen
+            if (Files.exists(Path.of("/proc/" + pid)) && !cg.tids().contains(pid)) { // no such pid: the check says so
+                throw new CryoException("cannot dump pid " + pid + ": it is not in freezer cgroup " + dir + " (it is in "
+                        + cg.placeOf(pid) + "), so the cgroup cannot freeze it: name the tree's own freezer cgroup, "
+                        + "or dump without --freeze-cgroup");
+            }
+        } catch (IOException | RuntimeException e) {
             throw new CryoException(what + ": cannot read its freezer state (" + e.getMessage() + ")");
         }
         return cg;
