@@ -320,6 +320,39 @@ class FreezeCgroupTest {
         assertEquals("PASS", verdict(t));
     }
 
+    /**
+     * A seize that fails half-way through a multi-threaded child (one thread seized and interrupted while frozen, the
+     * others not): the cgroup is thawed so that thread stops and can be let go, then it is as the dump found it.
+     */
+    @ParameterizedTest(name = "frozen before: {0}")
+    @ValueSource(booleans = {false, true})
+    void aSeizeFailingWhileFrozenLeavesTheCgroupAndTheTreeAsTheyWere(boolean frozenBefore) throws Exception {
+        FreezerGroup g = new FreezerGroup(false);
+        Target t = startTree(g);
+        Set<String> before = treeTids(t.pid());
+        int child = before.stream().filter(pt -> !pt.startsWith(t.pid() + "/"))
+                .filter(pt -> before.stream().filter(o -> o.startsWith(pt.split("/")[0] + "/")).count() == 2)
+                .map(pt -> Integer.parseInt(pt.split("/")[0])).findFirst().orElseThrow();
+        if (frozenBefore) {
+            g.set(true);
+            await().atMost(Duration.ofSeconds(10)).until(() -> g.state().equals("FROZEN"));
+        }
+        System.setProperty("cryo.fault.cgroup-seize", Integer.toString(child));
+        try {
+            CryoException e = assertThrows(CryoException.class,
+                    () -> Checkpoint.dump(options(t, tmp.resolve("img"), false, g)));
+            assertTrue(e.getMessage().contains("process " + child + " of the tree of " + t.pid()
+                    + ": fault injected while seizing it"), e.getMessage());
+        } finally {
+            System.clearProperty("cryo.fault.cgroup-seize");
+        }
+        assertEquals(frozenBefore ? "FROZEN" : "THAWED", g.state(), "the cgroup as the dump found it");
+        assertEquals(before, treeTids(t.pid()), "the tree is whole");
+        assertUntraced(before);
+        g.set(false);
+        assertEquals("PASS", verdict(t));
+    }
+
     @Test
     void anotherCgroupThanTheTreesIsRefusedBeforeItIsFrozen() throws Exception {
         FreezerGroup mine = new FreezerGroup(false);

@@ -273,6 +273,10 @@ public final class TreeFreezer {
                 return new Outcome(seized, new SyscallException("process " + pid + " of the tree of " + root
                         + ", thread " + tid + ": ptrace(INTERRUPT)", e.errno()));
             }
+            if (pid == Integer.getInteger("cryo.fault.cgroup-seize", 0)) { // for tests: a task half seized
+                return new Outcome(seized, new SyscallException("process " + pid + " of the tree of " + root
+                        + ": fault injected while seizing it in the frozen cgroup", 5));
+            }
         }
         return new Outcome(seized, null);
     }
