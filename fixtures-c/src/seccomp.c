@@ -319,6 +319,14 @@ int main(int argc, char **argv)
 		workers[i].stop = 1;
 		pthread_join(workers[i].thread, NULL);
 	}
+	/* pthread_join returns when the kernel clears the thread's tid, before the thread has left its group; a kernel
+	   whose TSYNC does not skip exiting threads (6.1) would still see it, filter C and all: wait until it is gone */
+	for (int i = 1; i < 3; i++) {
+		char task[64];
+		snprintf(task, sizeof(task), "/proc/self/task/%d", workers[i].tid);
+		for (int tries = 0; access(task, F_OK) == 0 && tries < 5000; tries++)
+			poll(NULL, 0, 1);
+	}
 	e_installing = 1;
 	long r = install_who(WHO_E, ERR_E, SECCOMP_FILTER_FLAG_TSYNC);
 	if (r > 0)

@@ -26,11 +26,11 @@ import java.util.Map;
  * A tree whose root is pid 1 of a pid namespace of its own, with its own mount, uts, ipc and net namespaces: a
  * container, as runc hands it over (engine/docs/containers.md). Its images are CRIU's for a container: pstree.img
  * and every per-task image named by the pids inside the container, the namespaces' ids in ids-PID.img (new ids for
- * the namespaces the tree does not share with Cryo), {@code utsns-N.img} and {@code mountpoints-N.img} with the
+ * the namespaces the tree does not share with Cryo), {@code utsns-N.img}, the ipc namespace's limits and SysV objects
+ * ({@code ipcns-var/shm/msg/sem-N.img}, {@code resource/IpcNamespace}) and {@code mountpoints-N.img} with the
  * caller's external mounts marked.
  *
- * <p>The restore makes such images a container again ({@code restore/ContainerRestore}). Not dumped yet: SysV IPC
- * objects of the container's own ipc namespace (a container holding some is refused, before anything is touched), a
+ * <p>The restore makes such images a container again ({@code restore/ContainerRestore}). Not dumped yet: a
  * net namespace's devices (runc asks for an empty one on restore). Pre-dumps and --track-mem work as for any tree,
  * the previous images named by the pids inside.
  */
@@ -61,6 +61,11 @@ final class ContainerDump {
         return root != 0;
     }
 
+    /** Whether the container has an ipc namespace of its own: its SysV objects are dumped with it, whole. */
+    boolean ownIpc() throws CryoException {
+        return active() && !sameAsMine(root, "ipc");
+    }
+
     /**
      * The container the dump's root is the init of, or {@link #NONE} when it shares Cryo's pid namespace. Refuses,
      * before anything is touched, what Cryo cannot dump yet.
@@ -85,11 +90,6 @@ final class ContainerDump {
                 throw new CryoException(who + "the container has a " + kind + " namespace of its own, which Cryo "
                         + "cannot dump yet; run it in the host's " + kind + " namespace");
             }
-        }
-        if (!sameAsMine(pid, "ipc") && hasSysvObjects(pid)) {
-            // they would be lost: the images do not hold them yet, and a dump without --leave-running ends the tree
-            throw new CryoException(who + "its ipc namespace holds SysV shared memory, message queues or semaphores "
-                    + "(/proc/sysvipc inside it), which Cryo cannot dump for a container yet");
         }
         Map<String, String> ext = new LinkedHashMap<>();
         Map<Long, String> nets = new HashMap<>();
@@ -185,7 +185,7 @@ final class ContainerDump {
     }
 
     /** The namespaces' own images: utsns-N.img (host and domain name) and mountpoints-N.img. */
-    void writeImages(ImageDir dir) throws CryoException, IOException {
+    void writeImages(ImageDir dir, dev.cryo.engine.log.Log log) throws CryoException, IOException {
         if (!active()) {
             return;
         }
@@ -194,9 +194,10 @@ final class ContainerDump {
             dir.write("utsns-" + ids.getUtsNsId() + ".img", ImageFile.of("UTSNS", List.of(utsNames(root))));
         }
         if (!sameAsMine(root, "ipc")) {
-            // the limits only: SysV objects inside a container's ipc namespace are not dumped yet (SharedMemory
-            // reads Cryo's own namespace)
+            // its limits, and every SysV object in it, attached by the tree or not (the tasks' SysV mappings only
+            // name them: SharedMemory leaves them to this)
             dir.write("ipcns-var-" + ids.getIpcNsId() + ".img", ImageFile.of("IPC_VAR", List.of(ipcVariables(root))));
+            dev.cryo.engine.resource.IpcNamespace.dump(root, ids.getIpcNsId(), dir, log);
         }
         if (!sameAsMine(root, "net")) {
             // only its name: an external one is the caller's to keep, and the restore joins the one it is given
@@ -233,58 +234,19 @@ final class ContainerDump {
     }
 
     /**
-     * Runs {@code reader} in a thread of Cryo's that joins {@code pid}'s namespace of that kind first (setns of a uts
-     * or ipc namespace is per thread; /proc/sys answers for the reading thread's namespaces) and ends with it, so no
-     * other thread of Cryo's ever runs in the container's namespace.
+     * Runs {@code reader} in a thread of Cryo's that joins {@code pid}'s namespace of that kind first and ends with it
+     * ({@link dev.cryo.engine.sys.NamespaceThread}), so no other thread of Cryo's ever runs in the container's namespace.
      */
     private static <T> T inNamespace(int pid, String kind, int nsFlag, Reader<T> reader) throws CryoException {
-        Object[] out = new Object[1];
-        Exception[] failed = new Exception[1];
-        Thread t = new Thread(() -> {
-            try {
-                Path ns = Path.of("/proc/" + pid + "/ns/" + kind);
-                byte[] p = (ns + "\0").getBytes(StandardCharsets.UTF_8);
-                NativeBuffer b = NativeBuffer.allocate(Math.max(p.length, 6 * 65));
-                b.put(0, p);
-                int fd = (int) Syscall.call("open(" + ns + ")", Syscall.OPENAT, -100, b.address(), 0x80000, 0);
-                try {
-                    Syscall.call("setns(" + ns + ")", Syscall.SETNS, fd, nsFlag);
-                } finally {
-                    Syscall.raw(Syscall.CLOSE, fd);
-                }
-                out[0] = reader.read(b);
-            } catch (SyscallException | IOException | RuntimeException e) {
-                failed[0] = e;
-            }
-        }, "cryo-" + kind + "ns");
-        t.start();
         try {
-            t.join();
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new CryoException("cannot dump pid " + pid + ": interrupted while reading its " + kind + " namespace");
-        }
-        if (failed[0] != null) {
+            return dev.cryo.engine.sys.NamespaceThread.run(pid, kind, nsFlag,
+                    () -> reader.read(NativeBuffer.allocate(6 * 65)));
+        } catch (CryoException e) {
+            throw e;
+        } catch (Exception e) {
             throw new CryoException("cannot dump pid " + pid + ": cannot read its " + kind + " namespace: "
-                    + failed[0].getMessage(), failed[0]);
+                    + e.getMessage(), e);
         }
-        @SuppressWarnings("unchecked")
-        T result = (T) out[0];
-        return result;
-    }
-
-    /** Whether the ipc namespace of {@code pid} holds any SysV object (a line past the header in /proc/sysvipc/*). */
-    private static boolean hasSysvObjects(int pid) throws CryoException {
-        return inNamespace(pid, "ipc", CLONE_NEWIPC, b -> {
-            for (String kind : List.of("shm", "msg", "sem")) {
-                try (java.io.InputStream in = Files.newInputStream(Path.of("/proc/sysvipc/" + kind))) {
-                    if (new String(in.readAllBytes(), StandardCharsets.UTF_8).strip().lines().count() > 1) {
-                        return true;
-                    }
-                }
-            }
-            return false;
-        });
     }
 
     /** The uts namespace's node and domain name, from uname(2) inside it. */

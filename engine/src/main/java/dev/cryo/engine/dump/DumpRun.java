@@ -103,6 +103,9 @@ final class DumpRun {
         try {
             runSteps();
         } catch (CryoException | RuntimeException e) {
+            if (!killed) {
+                refreezeQuietly(); // a failure outside the frozen window: the owner's frozen cgroup as it was
+            }
             if (fdCtx != null && !killed) {
                 fdCtx.deleted().undo(log); // the link remaps it made
             }
@@ -157,6 +160,9 @@ final class DumpRun {
         ImageDir dir;
         try {
             container = ContainerDump.of(options);
+            if (container.ownIpc()) {
+                shmem.sysvDumpedWithNamespace(); // every SysV object of the container's ipc namespace, with it
+            }
             if (options.freezeCgroup() != null) {
                 freezerCgroup = FreezerCgroup.open(options.freezeCgroup(), pid,
                         options.timeout() == null ? java.time.Duration.ofSeconds(10) : options.timeout(), log);
@@ -259,6 +265,11 @@ final class DumpRun {
         if (!options.preDump()) {
             scripts.run("pre-dump");
         }
+        // a tree its owner froze by cgroup (containerd pauses a container before runc's checkpoint) never reaches a
+        // ptrace stop: thawed for the freeze, frozen again before it is let go (FrozenCgroup); looked up before the
+        // freeze's clock starts
+        // (with --freeze-cgroup, that cgroup's freeze takes a frozen one as it is, and leaves it frozen)
+        frozenCgroup = freezerCgroup != null ? null : FrozenCgroup.thawIfFrozen(proc.dir(pid).getParent(), pid, log);
         long t0 = System.nanoTime();
         step("freeze", this::freeze);
         long t1 = System.nanoTime();
@@ -356,8 +367,12 @@ final class DumpRun {
         try {
             frozen = Tracers.freezing(proc, pid, before.keySet(), () -> freezer.freeze(pid));
         } catch (SyscallException e) {
+            refreezeQuietly(); // the freezer let go of what it froze: the tree is back as it was, frozen by its owner
             throw new CryoException("cannot dump pid " + pid + ": cannot freeze it: " + e.getMessage()
                     + (e.errno() == 1 ? " (is it traced by another process, or does Cryo lack CAP_SYS_PTRACE?)" : ""));
+        } catch (CryoException | RuntimeException e) {
+            refreezeQuietly();
+            throw e;
         }
         try {
             adoptFrozen(before, frozen);
@@ -531,7 +546,7 @@ final class DumpRun {
                     dir.writePipesData(fdCtx.pipesData());
                 }
                 dir.writeTimens(0, TaskResources.timens());
-                container.writeImages(dir);
+                container.writeImages(dir, log);
                 fdCtx.writeImages(dir, files.entries()); // ghosts, link remaps, file locks, FIFOs
             }
             dir.writeFiles(files.entries());
@@ -667,7 +682,7 @@ final class DumpRun {
     private void resume() throws CryoException {
         CryoException failed = null;
         List<TaskDump> all = new ArrayList<>(tasks.values());
-        if (freezerCgroup != null && freezerCgroup.owesFreeze()) {
+        if (frozenCgroup != null || freezerCgroup != null && freezerCgroup.owesFreeze()) {
             // frozen before the dump: frozen again while every task is held, so each stays as it was once let go;
             // the scratch pages go first, for a frozen task runs no remote syscall (a failure is its resume's)
             for (TaskDump t : all) {
@@ -684,7 +699,10 @@ final class DumpRun {
                     log.debug("pid %d: scratch page left to its resume: %s", t.pid(), e.getMessage());
                 }
             }
-            freezerCgroup.refreeze();
+        }
+        refreezeQuietly(); // frozen by its owner before the dump: frozen again before any task is let go
+        if (freezerCgroup != null) {
+            freezerCgroup.refreeze(); // the same for --freeze-cgroup's (nothing unless it was frozen before)
         }
         for (int i = all.size() - 1; i >= 0; i--) {
             TaskDump t = all.get(i);
@@ -715,6 +733,21 @@ final class DumpRun {
             throw failed;
         }
         log.info("Resumed the tree of pid %d (%d tasks)", pid, tasks.size());
+    }
+
+    /** The cgroup freezer the owner had frozen the tree in, thawed for the ptrace freeze; null once frozen again. */
+    private FrozenCgroup frozenCgroup;
+
+    private void refreezeQuietly() {
+        FrozenCgroup c = frozenCgroup;
+        frozenCgroup = null;
+        if (c != null) {
+            try {
+                c.refreeze(log);
+            } catch (CryoException e) {
+                log.error("%s", e.getMessage());
+            }
+        }
     }
 
     private void resumeQuietly() {

@@ -71,6 +71,12 @@ final class FreezerCgroup {
                         + "run to be seized; thaw the ancestor, or name it with --freeze-cgroup");
             }
             cg.state();
+            Path selfFrozen = cg.selfFrozenBelow(dir);
+            if (selfFrozen != null) {
+                throw new CryoException(what + ": the cgroup " + selfFrozen + " under it is frozen by itself, so a "
+                        + "thaw of " + path + " would not let its tasks run to be seized; thaw it, or name it with "
+                        + "--freeze-cgroup");
+            }
             // a path naming some other cgroup (another container's) is refused before it is frozen
             if (Files.exists(Path.of("/proc/" + pid)) && !cg.tids().contains(pid)) { // no such pid: the check says so
                 throw new CryoException("cannot dump pid " + pid + ": it is not in freezer cgroup " + dir + " (it is in "
@@ -238,6 +244,25 @@ final class FreezerCgroup {
             log.error("freezer cgroup %s was frozen before the dump and could not be frozen again: %s", dir,
                     e.getMessage());
         }
+    }
+
+    /** A cgroup under {@code cg} frozen on its own (not through {@code cg}), or null. */
+    private Path selfFrozenBelow(Path cg) throws IOException {
+        List<Path> children = new ArrayList<>();
+        try (Stream<Path> s = Files.list(cg)) {
+            s.filter(Files::isDirectory).forEach(children::add);
+        }
+        for (Path child : children) {
+            String own = Files.readString(child.resolve(v2 ? "cgroup.freeze" : "freezer.self_freezing")).strip();
+            if (own.equals("1")) {
+                return child;
+            }
+            Path below = selfFrozenBelow(child);
+            if (below != null) {
+                return below;
+            }
+        }
+        return null;
     }
 
     /** The thread ids in the cgroup and its descendants, each listed once. */

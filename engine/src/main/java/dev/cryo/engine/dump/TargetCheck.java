@@ -83,9 +83,17 @@ final class TargetCheck {
         try {
             requireSeccompDumpable(who, pid, status, proc);
             for (FdInfo fd : proc.fds(pid)) {
-                FdKind kind = FdKinds.of(fd).orElseThrow(() -> new CryoException("cannot dump pid " + pid + ": fd "
-                        + fd.fd() + " is " + FdKinds.describe(fd)));
-                kind.check(fdCtx, fd);
+                try {
+                    FdKind kind = FdKinds.of(fd).orElseThrow(() -> new CryoException("cannot dump pid " + pid
+                            + ": fd " + fd.fd() + " is " + FdKinds.describe(fd)));
+                    kind.check(fdCtx, fd);
+                    fdCtx.passedCheck(fd);
+                } catch (CryoException e) {
+                    if (changedSinceListed(proc, pid, fd)) {
+                        continue; // closed or reused while the task ran on: the frozen dump checks what is there
+                    }
+                    throw e;
+                }
             }
             dev.cryo.engine.resource.DeletedFiles.checkMappings(pid, proc, fdCtx.options().files());
         } catch (java.nio.file.NoSuchFileException e) {
@@ -102,6 +110,15 @@ final class TargetCheck {
                 return; // its fds vanished while they were checked: it exited, and the freeze sees it gone
             }
             throw e;
+        }
+    }
+
+    /** Whether fd {@code fd.fd()} of {@code pid} is gone, or names another file, since {@code fd} was read. */
+    private static boolean changedSinceListed(ProcFs proc, int pid, FdInfo fd) {
+        try {
+            return !proc.link(pid, "fd/" + fd.fd()).equals(fd.target());
+        } catch (IOException e) {
+            return true;
         }
     }
 

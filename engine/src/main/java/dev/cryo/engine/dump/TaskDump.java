@@ -581,6 +581,9 @@ final class TaskDump {
             for (FdInfo fd : proc.fds(pid)) {
                 FdKind kind = FdKinds.of(fd).orElseThrow(() -> new CryoException("cannot dump pid " + pid + ": fd "
                         + fd.fd() + " is " + FdKinds.describe(fd)));
+                if (!fdCtx.checkedBeforeFreeze(fd)) {
+                    kind.check(fdCtx, fd); // opened after the checks, while the task still ran: refused as any other
+                }
                 Integer shared = files.sameDescription(pid, fd); // inherited across fork, or dup'ed
                 int id;
                 if (shared != null) {

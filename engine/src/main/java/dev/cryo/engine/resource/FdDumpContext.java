@@ -17,18 +17,37 @@ import java.util.List;
  * @param locks     the file locks the fds hold (with --file-locks), for filelocks.img, one for the whole tree
  * @param fifos     the paths FIFO entries name and their bytes in flight, for files.img and fifo-data.img
  * @param ttys      the terminals' tty-info entries and the paths their TTY entries name, one for the whole tree
+ * @param checked   the fds (task, number, flags, what they name) their kind checked before the freeze
  */
 public record FdDumpContext(int pid, ProcFs proc, DumpOptions options, Log log, List<ImageEntry> pipesData,
                             DumpedTasks tasks, DeletedFiles.Dump deleted, FileLocks.Dump locks, Fifo.Dump fifos,
-                            Tty.Dump ttys) {
+                            Tty.Dump ttys, java.util.Set<String> checked) {
     public FdDumpContext(int pid, ProcFs proc, DumpOptions options, Log log) {
         this(pid, proc, options, log, java.util.Collections.synchronizedList(new ArrayList<>()), new DumpedTasks(pid),
-                new DeletedFiles.Dump(), new FileLocks.Dump(), new Fifo.Dump(), new Tty.Dump());
+                new DeletedFiles.Dump(), new FileLocks.Dump(), new Fifo.Dump(), new Tty.Dump(),
+                java.util.concurrent.ConcurrentHashMap.newKeySet());
     }
 
     /** The context of another task of the same dump: same pipe data, same tasks, same deleted files, locks, FIFOs. */
     public FdDumpContext forTask(int other) {
-        return new FdDumpContext(other, proc, options, log, pipesData, tasks, deleted, locks, fifos, ttys);
+        return new FdDumpContext(other, proc, options, log, pipesData, tasks, deleted, locks, fifos, ttys, checked);
+    }
+
+    /**
+     * Notes that {@code fd} of this task passed its kind's checks before the freeze, while the tree still ran: the
+     * frozen dump need not check it again if it still is the same fd ({@link #checkedBeforeFreeze}).
+     */
+    public void passedCheck(dev.cryo.engine.proc.FdInfo fd) {
+        checked.add(checkKey(fd));
+    }
+
+    /** Whether {@code fd}, as the frozen dump reads it, is one the checks before the freeze saw and passed. */
+    public boolean checkedBeforeFreeze(dev.cryo.engine.proc.FdInfo fd) {
+        return checked.contains(checkKey(fd));
+    }
+
+    private String checkKey(dev.cryo.engine.proc.FdInfo fd) {
+        return pid + " " + fd.fd() + " " + fd.flags() + " " + fd.target();
     }
 
     /**

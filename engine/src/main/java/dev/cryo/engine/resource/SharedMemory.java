@@ -248,8 +248,19 @@ public final class SharedMemory {
         /** The dump of each task being dumped, for the fd kinds that meet shared objects (a memfd held open). */
         private static final Map<Integer, Dump> OF_TASK = new java.util.concurrent.ConcurrentHashMap<>();
 
+        /** SysV segments are dumped with the container's ipc namespace (IpcNamespace): a VMA only names its id */
+        private boolean sysvWithNamespace;
+
         public Dump(Log log) {
             this.log = log;
+        }
+
+        /**
+         * The tree lives in an ipc namespace of its own, which {@link IpcNamespace} dumps whole: its SysV segments,
+         * attached or not, go there, and the tasks' SysV VMAs only name them by id.
+         */
+        public void sysvDumpedWithNamespace() {
+            sysvWithNamespace = true;
         }
 
         /** Makes this the dump {@link #of(FdDumpContext)} gives for {@code pid}'s fds. */
@@ -345,6 +356,9 @@ public final class SharedMemory {
             boolean newSegments = false, newMemfds = false;
             for (DumpedObject o : objects.values()) {
                 if (o.sysv) {
+                    if (sysvWithNamespace) {
+                        continue; // in ipcns-shm-N.img of the container's namespace
+                    }
                     if (o.segment == null) {
                         o.segment = sysvSegment(o);
                         newSegments = true;
@@ -543,6 +557,8 @@ public final class SharedMemory {
         private final Map<Long, ipc_desc_entry> owners = new java.util.LinkedHashMap<>();
         /** segments this restore made, removed again if it fails */
         private final List<Long> created = new ArrayList<>();
+        /** the image of a container's ipc namespace, whose segments IpcNamespace made with their ids; else null */
+        private String namespaceImage;
 
         /** The restore failed: the SysV segments it made are removed (the fds go at {@link #close}). */
         public void abort() {
@@ -568,6 +584,14 @@ public final class SharedMemory {
             ctx.state().put(Restore.class, this);
         }
 
+        /**
+         * The tasks live in an ipc namespace of their own, whose SysV segments {@link IpcNamespace} makes (from
+         * {@code image}) with the ids they had: a task attaches its segments by those ids.
+         */
+        public void sysvFromNamespace(String image) {
+            namespaceImage = image;
+        }
+
         /** Reads the object images before any task is made, so that a missing one leaves nothing behind. */
         public void check(int pid, List<vma_entry> vmas) throws CryoException {
             for (vma_entry v : vmas) {
@@ -575,9 +599,10 @@ public final class SharedMemory {
                     throw new CryoException("cannot restore pid " + pid + ": the shared memory mapped at "
                             + Long.toHexString(v.getStart()) + " has no " + pagemapName(v.getShmid()));
                 }
-                if (isSysv(v) && !dir.exists(sysvImage(IPC_NS_ID))) {
+                String sysv = namespaceImage != null ? namespaceImage : sysvImage(IPC_NS_ID);
+                if (isSysv(v) && !dir.exists(sysv)) {
                     throw new CryoException("cannot restore pid " + pid + ": the SysV shared memory attached at "
-                            + Long.toHexString(v.getStart()) + " has no " + sysvImage(IPC_NS_ID));
+                            + Long.toHexString(v.getStart()) + " has no " + sysv);
                 }
                 if (isMemfd(v) && !dir.exists(MEMFD_IMAGE)) {
                     throw new CryoException("cannot restore pid " + pid + ": the memfd mapped at "
@@ -657,7 +682,8 @@ public final class SharedMemory {
          * again with them (the id through /proc/sys/kernel/shm_next_id), and given its contents once.
          */
         public void attachSysv(RemoteSyscall remote, vma_entry v) throws CryoException, SyscallException {
-            long id = sysvSegment(remote.pid(), v.getShmid());
+            // in a container's own ipc namespace the segment was made with its id before any task (IpcNamespace)
+            long id = namespaceImage != null ? v.getShmid() : sysvSegment(remote.pid(), v.getShmid());
             if (v.getPgoff() == 0) {
                 int flags = ((v.getFdflags() & 3) == O_RDONLY ? SHM_RDONLY : 0) | ((v.getProt() & 4) != 0 ? SHM_EXEC : 0);
                 remote.call("shmat " + id + " at " + Long.toHexString(v.getStart()), SHMAT, id, v.getStart(), flags);

@@ -39,6 +39,9 @@ final class ContainerRestore {
     private final utsns_entry uts;
     /** The net namespace to join, when the images name theirs as external: the caller's --inherit-fd; else null. */
     private final dev.cryo.engine.resource.FileOptions.InheritFd net;
+    /** The images' id of the container's own ipc namespace, whose SysV objects are made again; 0 when it has none. */
+    private int ipcNsId;
+    private dev.cryo.engine.resource.IpcNamespace.Restore ipc;
 
     private ContainerRestore(int pid, long flags, MountNamespace.Restore mounts, utsns_entry uts,
                              dev.cryo.engine.resource.FileOptions.InheritFd net) {
@@ -120,8 +123,11 @@ final class ContainerRestore {
             String why = e instanceof java.nio.file.NoSuchFileException ? "it is missing" : e.getMessage();
             throw new CryoException(who + "cannot read " + current + ": " + why, e);
         }
+        int ipcNsId = 0;
         if (ids.getIpcNsId() != dumper.getIpcNsId()) {
-            flags |= CLONE_NEWIPC; // its limits stay the new namespace's defaults; SysV objects are not dumped yet
+            flags |= CLONE_NEWIPC; // its limits and SysV objects are made again in it (setUp)
+            ipcNsId = ids.getIpcNsId();
+            dev.cryo.engine.resource.IpcNamespace.check(dir, ipcNsId, pid);
         }
         Path root = options.root();
         if (root != null && !Files.isDirectory(root)) {
@@ -129,7 +135,21 @@ final class ContainerRestore {
         }
         MountNamespace.Restore plan = entries == null ? null : MountNamespace.Restore.plan(pid, entries, root,
                 externalMounts(options), dev -> dir.exists(TmpfsContents.imageName(dev)));
-        return new ContainerRestore(pid, flags, plan, uts, net);
+        ContainerRestore c = new ContainerRestore(pid, flags, plan, uts, net);
+        c.ipcNsId = ipcNsId;
+        return c;
+    }
+
+    /** The image of the SysV segments the tasks attach, when the container has an ipc namespace of its own; else null. */
+    String sysvSegmentsImage() {
+        return ipcNsId == 0 ? null : dev.cryo.engine.resource.IpcNamespace.shmImage(ipcNsId);
+    }
+
+    /** Every task is built: the SysV segments get their owners back (IpcNamespace.Restore#finish). */
+    void finishIpc() throws CryoException {
+        if (ipc != null) {
+            ipc.finish();
+        }
     }
 
     /** The key netns-ID.img names the namespace by when it was dumped as external; null when it has none. */
@@ -205,6 +225,10 @@ final class ContainerRestore {
             } catch (SyscallException e) {
                 throw new CryoException("cannot restore pid " + pid + ": cannot set its host name: " + e.getMessage(), e);
             }
+        }
+        if (ipcNsId != 0) {
+            // before any task maps memory: a task's SysV mappings attach these by their ids
+            ipc = dev.cryo.engine.resource.IpcNamespace.Restore.make(hostPid, pid, ipcNsId, dir, log);
         }
         log.info("container namespaces of pid %d (host pid %d) made: flags 0x%x%s", pid, hostPid, flags,
                 mounts != null ? ", mounts rebuilt and root pivoted" : "");

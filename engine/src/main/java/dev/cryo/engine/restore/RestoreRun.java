@@ -211,6 +211,9 @@ final class RestoreRun {
             throw new CryoException(where + "cannot read " + current + ": " + why, e);
         }
         shmem = new SharedMemory.Restore(dir, log);
+        if (container != null && container.sysvSegmentsImage() != null) {
+            shmem.sysvFromNamespace(container.sysvSegmentsImage());
+        }
         Map<Integer, TaskBuilder.Image> images = loadImages(tree, cores, files);
         refuseSharedTables(images);
         sharedFiles = new SharedFiles(sharedFileIds(images));
@@ -438,6 +441,9 @@ final class RestoreRun {
         dev.cryo.engine.resource.InheritedFds.reportUnused(options.files().inheritFds().stream()
                 .filter(i -> !i.resource().equals(netKey)).toList(), fdState, log);
         shmem.finish(); // memfd seals, once every mapping is made
+        if (container != null) {
+            container.finishIpc(); // a container's SysV segments go back to their owners
+        }
         remaps.finish(); // deleted files are deleted again before the tasks run
         sharedFiles.close(); // Cryo's copies of shared descriptions: every task holds its own now
     }
