@@ -145,9 +145,9 @@ final class CriuOptions {
     String cgroupYard;
 
     @Option(names = "--freeze-cgroup", paramLabel = "PATH", order = 148,
-            description = "dump: cryo freezes every task with ptrace (seize and interrupt, the set re-listed until "
-                    + "stable), which gives the same consistent snapshot; the cgroup is not used (one its owner froze, as "
-                    + "containerd does before a checkpoint, is thawed for the dump and frozen again)")
+            description = "dump: the freezer cgroup (v1 freezer.state, v2 cgroup.freeze) holding exactly the tree; "
+                    + "cryo freezes it, seizes every thread while it is frozen, then thaws it with the tree stopped "
+                    + "by ptrace; a cgroup frozen before the dump is left frozen; ignored by restore")
     String freezeCgroup;
 
     @Option(names = {"-M", "--ext-mount-map"}, paramLabel = "KEY:VAL", order = 149,

@@ -134,7 +134,7 @@ final class DumpCommand implements CryoCommand, QuickParse.Target {
                 trackMem, prev, preDumpMode, bound, criu.files().withExternal(
                 dev.cryo.engine.resource.FileOptions.unixInodes(extUnixSk)), criu.leaveStopped && !leaveRunning, tcpClose,
                 criu.skipInFlight, criu.networkLock == null ? "nftables" : criu.networkLock,
-                ActionScripts.resolve(criu.actionScripts));
+                ActionScripts.resolve(criu.actionScripts)).withFreezeCgroup(criu.freezeCgroup);
     }
 
     @Override

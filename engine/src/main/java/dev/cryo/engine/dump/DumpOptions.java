@@ -29,6 +29,8 @@ import java.util.List;
  * @param networkLock    --network-lock: "nftables" (default here), "iptables" (Cryo locks with nftables either
  *                       way), or "skip": no lock, the caller holds the traffic itself
  * @param actionScripts  --action-script, run at pre-dump and post-dump
+ * @param freezeCgroup   --freeze-cgroup (RPC freeze_cgroup): the freezer cgroup the tree is frozen through before
+ *                       it is seized, as CRIU does; null: frozen by ptrace alone
  */
 public record DumpOptions(
         int pid,
@@ -47,12 +49,30 @@ public record DumpOptions(
         boolean tcpClose,
         boolean skipInFlight,
         String networkLock,
-        List<String> actionScripts) {
+        List<String> actionScripts,
+        String freezeCgroup) {
 
     public DumpOptions {
         files = files == null ? FileOptions.DEFAULTS : files;
         networkLock = networkLock == null ? "nftables" : networkLock;
         actionScripts = actionScripts == null ? List.of() : List.copyOf(actionScripts);
+        freezeCgroup = freezeCgroup == null || freezeCgroup.isEmpty() ? null : freezeCgroup;
+    }
+
+    /** Every option but --freeze-cgroup (the tree frozen by ptrace alone). */
+    public DumpOptions(int pid, Path imagesDir, boolean preDump, boolean leaveRunning, boolean shellJob,
+                       boolean tcpEstablished, boolean extUnixSk, boolean trackMem, Path prevImagesDir,
+                       String preDumpMode, Duration timeout, FileOptions files, boolean leaveStopped, boolean tcpClose,
+                       boolean skipInFlight, String networkLock, List<String> actionScripts) {
+        this(pid, imagesDir, preDump, leaveRunning, shellJob, tcpEstablished, extUnixSk, trackMem, prevImagesDir,
+                preDumpMode, timeout, files, leaveStopped, tcpClose, skipInFlight, networkLock, actionScripts, null);
+    }
+
+    /** The same options, frozen through the freezer cgroup {@code path} (null: by ptrace alone). */
+    public DumpOptions withFreezeCgroup(String path) {
+        return new DumpOptions(pid, imagesDir, preDump, leaveRunning, shellJob, tcpEstablished, extUnixSk, trackMem,
+                prevImagesDir, preDumpMode, timeout, files, leaveStopped, tcpClose, skipInFlight, networkLock,
+                actionScripts, path);
     }
 
     /** The options of the first commands, every later option at its default. */

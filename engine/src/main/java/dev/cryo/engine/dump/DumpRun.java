@@ -64,6 +64,7 @@ final class DumpRun {
     // the tree: every task by pid, parents before children (the root first)
     private final Map<Integer, TaskDump> tasks = new LinkedHashMap<>();
     private TreeFreezer freezer;
+    private FreezerCgroup freezerCgroup; // --freeze-cgroup: the tree is frozen through it first
     private ContainerDump container = ContainerDump.NONE; // a container's init: its pids and namespaces
 
     // what the dump found
@@ -161,6 +162,10 @@ final class DumpRun {
             container = ContainerDump.of(options);
             if (container.ownIpc()) {
                 shmem.sysvDumpedWithNamespace(); // every SysV object of the container's ipc namespace, with it
+            }
+            if (options.freezeCgroup() != null) {
+                freezerCgroup = FreezerCgroup.open(options.freezeCgroup(), pid,
+                        options.timeout() == null ? java.time.Duration.ofSeconds(10) : options.timeout(), log);
             }
             for (dev.cryo.engine.tree.TreeTask t : TargetCheck.requireDumpable(pid, proc, fdCtx)) {
                 tasks.put(t.pid(), newTask(t));
@@ -263,7 +268,8 @@ final class DumpRun {
         // a tree its owner froze by cgroup (containerd pauses a container before runc's checkpoint) never reaches a
         // ptrace stop: thawed for the freeze, frozen again before it is let go (FrozenCgroup); looked up before the
         // freeze's clock starts
-        frozenCgroup = FrozenCgroup.thawIfFrozen(proc.dir(pid).getParent(), pid, log);
+        // (with --freeze-cgroup, that cgroup's freeze takes a frozen one as it is, and leaves it frozen)
+        frozenCgroup = freezerCgroup != null ? null : FrozenCgroup.thawIfFrozen(proc.dir(pid).getParent(), pid, log);
         long t0 = System.nanoTime();
         step("freeze", this::freeze);
         long t1 = System.nanoTime();
@@ -353,6 +359,9 @@ final class DumpRun {
         freezer = new TreeFreezer(proc, Ptrace.O_TRACESYSGOOD);
         if (tracers != null) {
             freezer.withTracers(tracers::assign);
+        }
+        if (freezerCgroup != null) {
+            freezer.withCgroup(freezerCgroup, log);
         }
         Map<Integer, List<Integer>> frozen;
         try {
@@ -671,9 +680,30 @@ final class DumpRun {
 
     /** Puts every task back as it was and lets it run on: children first, so no parent runs before its tree. */
     private void resume() throws CryoException {
-        refreezeQuietly(); // frozen by its owner before the dump: frozen again before any task is let go
         CryoException failed = null;
         List<TaskDump> all = new ArrayList<>(tasks.values());
+        if (frozenCgroup != null || freezerCgroup != null && freezerCgroup.owesFreeze()) {
+            // frozen before the dump: frozen again while every task is held, so each stays as it was once let go;
+            // the scratch pages go first, for a frozen task runs no remote syscall (a failure is its resume's)
+            for (TaskDump t : all) {
+                try {
+                    t.onTracer(() -> {
+                        try {
+                            t.releaseScratch();
+                        } catch (SyscallException e) {
+                            throw new CryoException(e.getMessage(), e);
+                        }
+                        return null;
+                    });
+                } catch (CryoException | RuntimeException e) {
+                    log.debug("pid %d: scratch page left to its resume: %s", t.pid(), e.getMessage());
+                }
+            }
+        }
+        refreezeQuietly(); // frozen by its owner before the dump: frozen again before any task is let go
+        if (freezerCgroup != null) {
+            freezerCgroup.refreeze(); // the same for --freeze-cgroup's (nothing unless it was frozen before)
+        }
         for (int i = all.size() - 1; i >= 0; i--) {
             TaskDump t = all.get(i);
             try {

@@ -815,10 +815,7 @@ final class TaskDump {
         SyscallException failed = null;
         int failedTid = 0;
         try {
-            if (scratch != null) {
-                scratch.release();
-                scratch = null;
-            }
+            releaseScratch();
         } catch (SyscallException e) {
             failed = e;
             failedTid = pid;
@@ -842,6 +839,14 @@ final class TaskDump {
                     + failed.getMessage(), failed);
         }
         log.info("Resumed pid %d (%d threads)", pid, threads.size());
+    }
+
+    /** Unmaps the task's scratch page (a remote syscall, so before its freezer cgroup is frozen again). */
+    void releaseScratch() throws SyscallException {
+        if (scratch != null) {
+            scratch.release();
+            scratch = null;
+        }
     }
 
     boolean isFrozen() {

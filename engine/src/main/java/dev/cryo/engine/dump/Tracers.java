@@ -66,7 +66,7 @@ final class Tracers {
     }
 
     interface Freeze<T> {
-        T run() throws SyscallException;
+        T run() throws SyscallException, CryoException;
     }
 
     /**

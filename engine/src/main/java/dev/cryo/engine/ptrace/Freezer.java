@@ -64,9 +64,19 @@ public final class Freezer {
      * @return the frozen thread ids, the leader first
      */
     public static List<Integer> freezeAll(int pid, int options, ThreadList list) throws SyscallException {
-        Set<Integer> frozen = new LinkedHashSet<>();
+        return freezeAll(pid, options, list, List.of());
+    }
+
+    /**
+     * As {@link #freezeAll(int, int, ThreadList)}, with {@code held} already seized and stopped by this thread (a
+     * freeze through the freezer cgroup): the threads listed besides are frozen too, and on failure every one is let
+     * go, {@code held} included.
+     */
+    public static List<Integer> freezeAll(int pid, int options, ThreadList list, List<Integer> held)
+            throws SyscallException {
+        Set<Integer> frozen = new LinkedHashSet<>(held);
         Set<Integer> gone = new LinkedHashSet<>();
-        Set<Integer> stopped = new LinkedHashSet<>();
+        Set<Integer> stopped = new LinkedHashSet<>(held);
         try {
             for (int round = 0; ; round++) {
                 if (round == MAX_ROUNDS) {
@@ -140,8 +150,8 @@ public final class Freezer {
         }
     }
 
-    /** Waits for the interrupt stop of a seized thread; false when it exited instead. */
-    private static boolean awaitStop(int tid) throws SyscallException {
+    /** Waits for the interrupt stop of a seized (and interrupted) thread; false when it exited instead. */
+    public static boolean awaitStop(int tid) throws SyscallException {
         while (true) {
             WaitStatus st = Ptrace.waitFor(tid);
             if (!st.stopped()) {

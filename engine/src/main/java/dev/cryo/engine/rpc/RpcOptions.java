@@ -132,7 +132,8 @@ final class RpcOptions {
                         + "]").toList()); // external sockets: --external unix[INO], and CRIU's older unix_sk_ino
         return new DumpOptions(pid, imagesDir, preDump, opts.getLeaveRunning(), opts.getShellJob(),
                 opts.getTcpEstablished(), opts.getExtUnixSk() || opts.getUnixSkInoCount() > 0, opts.getTrackMem(),
-                prev, mode, timeout(), files, false, false, false, "nftables", List.of());
+                prev, mode, timeout(), files, false, false, false, "nftables", List.of())
+                .withFreezeCgroup(opts.hasFreezeCgroup() ? opts.getFreezeCgroup() : null); // runc: always
     }
 
     /** What a RESTORE asks for: always detached, as CRIU restores over RPC; the caller gets the pid. */

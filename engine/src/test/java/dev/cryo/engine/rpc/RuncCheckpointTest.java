@@ -236,6 +236,8 @@ class RuncCheckpointTest {
                 id));
         int after = lines.size();
         assertEquals(0, r.exit(), r.output() + Files.readString(img.resolve("dump.log")));
+        assertTrue(!isCryo() || Files.readString(img.resolve("dump.log")).contains("through freezer cgroup "),
+                "runc's freeze_cgroup: the container frozen through it first");
         ImageDir dir = ImageDir.open(img);
         List<pstree_entry> tree = dir.pstree();
         assertEquals(1, tree.get(0).getPid(), "pid 1, as inside the container");
@@ -536,6 +538,8 @@ class RuncCheckpointTest {
         Result r = runc(List.of("--criu", criu.toString(), "checkpoint", "--leave-running", "--image-path", img.toString(),
                 id));
         assertEquals(0, r.exit(), r.output() + Files.readString(img.resolve("dump.log")));
+        assertTrue(!isCryo() || Files.readString(img.resolve("dump.log")).contains("through freezer cgroup "),
+                "runc's freeze_cgroup: the container frozen through it first");
         ImageDir dir = ImageDir.open(img);
         // runc's keys are host paths themselves (the cgroup directories, /dev/null): each key stands for its path
         List<String> external = ImageFile.read(img.resolve("mountpoints-" + dir.ids(1).getMntNsId() + ".img"))
