@@ -89,8 +89,10 @@ final class TargetCheck {
                     kind.check(fdCtx, fd);
                     fdCtx.passedCheck(fd);
                 } catch (CryoException e) {
-                    if (changedSinceListed(proc, pid, fd)) {
-                        continue; // closed or reused while the task ran on: the frozen dump checks what is there
+                    if (e.getCause() instanceof IOException || changedSinceListed(proc, pid, fd)) {
+                        // closed, or closed and opened again, while the task ran on (a read of /proc failing is
+                        // how that shows): the frozen dump checks what is there then
+                        continue;
                     }
                     throw e;
                 }
