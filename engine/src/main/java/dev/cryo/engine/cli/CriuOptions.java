@@ -123,12 +123,15 @@ final class CriuOptions {
     String root;
 
     @Option(names = "--manage-cgroups", paramLabel = "MODE", arity = "0..1", fallbackValue = "soft", order = 142,
-            description = "none, props, soft (default), full, strict or ignore: cryo dumps no cgroups, so every mode "
-                    + "acts as 'ignore': the restored tree joins the cgroup cryo runs in")
+            description = "restore: none, props, soft (default), full, strict or ignore: each task goes back into the "
+                    + "cgroups it was in (cgroup.img) where they were not cryo's own at the dump; soft, full and strict "
+                    + "make a missing cgroup, none and props need it to exist, ignore leaves the tree in cryo's "
+                    + "cgroups; no cgroup properties are dumped or set")
     String manageCgroups;
 
     @Option(names = "--cgroup-root", paramLabel = "[CTRL:]PATH", order = 143,
-            description = "no meaning: no cgroups are dumped or restored; repeatable")
+            description = "restore: the root task's cgroup (and all below it) is PATH instead, in controller CTRL "
+                    + "or, without CTRL, in every one (runc's cg_root); repeatable")
     List<String> cgroupRoots = new ArrayList<>();
 
     @Option(names = "--cgroup-props", paramLabel = "STRING", order = 144, description = "no meaning: no cgroups are dumped")

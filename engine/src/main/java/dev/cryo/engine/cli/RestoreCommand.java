@@ -127,7 +127,8 @@ final class RestoreCommand implements CryoCommand, QuickParse.Target {
                 criu.networkLock == null ? "nftables" : criu.networkLock,
                 ActionScripts.resolve(criu.actionScripts))
                 .withContainer(criu.root == null ? null : java.nio.file.Path.of(criu.root).toAbsolutePath().normalize(),
-                        criu.emptyNs == null ? 0 : 0x40000000 /* CLONE_NEWNET */);
+                        criu.emptyNs == null ? 0 : 0x40000000 /* CLONE_NEWNET */)
+                .withCgroups(new dev.cryo.engine.resource.Cgroups.Options(criu.manageCgroups, criu.cgroupRoots));
     }
 
     @Override

@@ -66,6 +66,8 @@ final class DumpRun {
     private TreeFreezer freezer;
     private FreezerCgroup freezerCgroup; // --freeze-cgroup: the tree is frozen through it first
     private ContainerDump container = ContainerDump.NONE; // a container's init: its pids and namespaces
+    /** The tasks' cgroup sets (cgroup.img), read while they are frozen; null in a pre-dump. */
+    private dev.cryo.engine.resource.Cgroups.Dump cgroups;
 
     // what the dump found
     private final FileTable files = new FileTable();
@@ -546,6 +548,11 @@ final class DumpRun {
                     dir.writePipesData(fdCtx.pipesData());
                 }
                 dir.writeTimens(0, TaskResources.timens());
+                cgroups = new dev.cryo.engine.resource.Cgroups.Dump(); // Cryo's own cgroups are set 1
+                for (TaskDump t : tasks.values()) {
+                    cgroups.note(t.pid());
+                }
+                cgroups.write(dir);
                 container.writeImages(dir, log);
                 fdCtx.writeImages(dir, files.entries()); // ghosts, link remaps, file locks, FIFOs
             }
@@ -568,6 +575,10 @@ final class DumpRun {
             for (TaskDump.Images img : images) {
                 for (Map.Entry<Integer, core_entry> c : img.cores().build().entrySet()) {
                     core_entry core = filters.into(c.getValue(), img.task().seccomp().get(c.getKey()));
+                    int cgSet = cgroups == null ? 0 : cgroups.setOf(c.getKey()); // the task's (its leader's tid)
+                    if (cgSet != 0 && core.hasTc()) {
+                        core = core.toBuilder().setTc(core.getTc().toBuilder().setCgSet(cgSet)).build();
+                    }
                     dir.writeCore(container.inner(c.getKey()), core);
                     n++;
                 }

@@ -21,6 +21,7 @@ import java.util.List;
  * @param actionScripts --action-script, run at pre-restore, post-restore, pre-resume and post-resume
  * @param root          -r/--root: where a container's root mount comes from (runc's criu-root); null: none given
  * @param emptyNs       --empty-ns / criu_opts empty_ns: CLONE_NEW* bits of namespaces made empty, not restored
+ * @param cgroups       --manage-cgroups and --cgroup-root (criu_opts manage_cgroups_mode, cg_root)
  */
 public record RestoreOptions(
         Path imagesDir,
@@ -34,12 +35,28 @@ public record RestoreOptions(
         String networkLock,
         List<String> actionScripts,
         Path root,
-        int emptyNs) {
+        int emptyNs,
+        dev.cryo.engine.resource.Cgroups.Options cgroups) {
 
     public RestoreOptions {
+        cgroups = cgroups == null ? dev.cryo.engine.resource.Cgroups.Options.DEFAULT : cgroups;
         files = files == null ? FileOptions.DEFAULTS : files;
         networkLock = networkLock == null ? "nftables" : networkLock;
         actionScripts = actionScripts == null ? List.of() : List.copyOf(actionScripts);
+    }
+
+    /** With CRIU's default cgroup mode (soft) and no new cgroup roots. */
+    public RestoreOptions(Path imagesDir, boolean detached, boolean shellJob, boolean tcpClose, Path pidfile,
+                          Duration timeout, FileOptions files, boolean leaveStopped, String networkLock,
+                          List<String> actionScripts, Path root, int emptyNs) {
+        this(imagesDir, detached, shellJob, tcpClose, pidfile, timeout, files, leaveStopped, networkLock, actionScripts,
+                root, emptyNs, null);
+    }
+
+    /** The same options with a cgroup mode and new cgroup roots. */
+    public RestoreOptions withCgroups(dev.cryo.engine.resource.Cgroups.Options cgroups) {
+        return new RestoreOptions(imagesDir, detached, shellJob, tcpClose, pidfile, timeout, files, leaveStopped,
+                networkLock, actionScripts, root, emptyNs, cgroups);
     }
 
     /** Without a container's root or empty namespaces. */
@@ -53,7 +70,7 @@ public record RestoreOptions(
     /** The same options with a container's root and the namespaces to make empty. */
     public RestoreOptions withContainer(Path root, int emptyNs) {
         return new RestoreOptions(imagesDir, detached, shellJob, tcpClose, pidfile, timeout, files, leaveStopped,
-                networkLock, actionScripts, root, emptyNs);
+                networkLock, actionScripts, root, emptyNs, cgroups);
     }
 
     /** The options of the first commands, every later option at its default. */

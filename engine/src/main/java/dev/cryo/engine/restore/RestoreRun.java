@@ -75,6 +75,10 @@ final class RestoreRun {
 
     private int helper = -1;
     private SharedMemory.Restore shmem;
+    /** Puts each task into its cgroups as it is made (cgroup.img, --manage-cgroups). */
+    private dev.cryo.engine.resource.Cgroups.Restore cgroups;
+    /** inventory.img's root_cg_set: the dumper's own cgroups, where a task that shared them is not moved from */
+    private int rootCgSet;
     private SharedFiles sharedFiles;
     private final Map<Object, Object> fdState = new HashMap<>();
 
@@ -131,6 +135,9 @@ final class RestoreRun {
                 log.error("%s", e.getMessage());
                 cleanUp();
                 shmem.abort();
+                if (cgroups != null) {
+                    cgroups.abort(); // after the tasks are gone: an empty cgroup can be removed
+                }
                 throw e;
             }
         } finally {
@@ -168,6 +175,7 @@ final class RestoreRun {
         Map<Integer, byte[]> pipesData = new HashMap<>();
         try {
             inventory_entry inv = dir.inventory();
+            rootCgSet = inv.hasRootCgSet() ? inv.getRootCgSet() : dev.cryo.engine.resource.Cgroups.ROOT_SET;
             if (inv.getImgVersion() != 2) {
                 throw new CryoException(where + "inventory.img has image version " + inv.getImgVersion() + ", expected 2");
             }
@@ -220,8 +228,14 @@ final class RestoreRun {
         sharedFiles.register(fdState);
         dev.cryo.engine.resource.Tty.load(fdState, files, dir, log); // ptys: made once, their sessions at setsid
         dev.cryo.engine.resource.Seccomp.Restore seccomp = dev.cryo.engine.resource.Seccomp.Restore.load(dir);
+        cgroups = dev.cryo.engine.resource.Cgroups.Restore.of(dir, rootCgSet, options.cgroups(), log);
+        TaskBuilder.Image rootImage = images.get(pid);
+        if (rootImage != null) {
+            cgroups.treeRoot(rootImage.core().getTc().getCgSet());
+        }
         for (TaskBuilder.Image img : images.values()) {
             TaskBuilder b = new TaskBuilder(img, dir, shmem, fdState, pipesData, options, log, container);
+            b.cgroups(cgroups);
             b.seccomp(seccomp.plan(img.pstree().getPid(), img.core(), img.threads())); // checked before any task is made
             builders.put(img.pstree().getPid(), b);
         }
@@ -441,6 +455,7 @@ final class RestoreRun {
         dev.cryo.engine.resource.InheritedFds.reportUnused(options.files().inheritFds().stream()
                 .filter(i -> !i.resource().equals(netKey)).toList(), fdState, log);
         shmem.finish(); // memfd seals, once every mapping is made
+        cgroups.finish();
         if (container != null) {
             container.finishIpc(); // a container's SysV segments go back to their owners
         }

@@ -177,6 +177,13 @@ final class TaskBuilder {
         return pid;
     }
 
+    /** Where its cgroups are put back; null: nowhere (it stays in Cryo's). */
+    private dev.cryo.engine.resource.Cgroups.Restore cgroups;
+
+    void cgroups(dev.cryo.engine.resource.Cgroups.Restore cgroups) {
+        this.cgroups = cgroups;
+    }
+
     /** Its threads' seccomp state and no_new_privs, checked against seccomp.img; null: none to give back. */
     private dev.cryo.engine.resource.Seccomp.Task seccomp;
 
@@ -337,6 +344,10 @@ final class TaskBuilder {
         StepTimes stepTimes = new StepTimes("prepare");
         String step = "prepare";
         try {
+            if (cgroups != null) {
+                // before its memory is filled: the pages are charged to the cgroup it is in when they are written
+                cgroups.join(pid, host, img.core().getTc().getCgSet());
+            }
             Registers cr = Ptrace.registers(host);
             RemoteMemory memory = new RemoteMemory(host);
             List<MapsEntry> cmaps = proc.maps(host);

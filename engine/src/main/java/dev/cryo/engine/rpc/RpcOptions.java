@@ -165,8 +165,20 @@ final class RpcOptions {
         // root: where the container's root mount comes from (runc bind-mounts its bundle's rootfs at criu-root)
         Path root = opts.hasRoot() && !opts.getRoot().isEmpty() && !isHostRoot(opts.getRoot())
                 ? Path.of(opts.getRoot()) : null;
+        List<String> cgRoots = new ArrayList<>();
+        opts.getCgRootList().forEach(r -> cgRoots.add(r.hasCtrl() && !r.getCtrl().isEmpty()
+                ? r.getCtrl() + ":" + r.getPath() : r.getPath()));
+        String cgMode = !opts.hasManageCgroupsMode() ? "soft" : switch (opts.getManageCgroupsMode()) {
+            case IGNORE -> "ignore";
+            case CG_NONE -> "none";
+            case PROPS -> "props";
+            case FULL -> "full";
+            case STRICT -> "strict";
+            default -> "soft";
+        };
         return new RestoreOptions(imagesDir, true, opts.getShellJob(), opts.getTcpClose(), null, timeout(), files,
-                false, "nftables", List.of(), root, opts.getEmptyNs());
+                false, "nftables", List.of(), root, opts.getEmptyNs(),
+                new dev.cryo.engine.resource.Cgroups.Options(cgMode, cgRoots));
     }
 
     /** Refusals shared by dump and restore: what would change the result and Cryo cannot do. */
