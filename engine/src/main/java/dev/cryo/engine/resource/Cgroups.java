@@ -268,11 +268,31 @@ public final class Cgroups {
                     return;
                 }
             }
+            if (frozen(dir)) {
+                // a task joining a frozen cgroup stops there, in the middle of being built
+                log.warn("pid %d: %s is frozen; it stays in Cryo's (thaw the cgroup, and move it there)", pid, where);
+                return;
+            }
             try {
                 Files.writeString(dir.resolve("cgroup.procs"), Integer.toString(hostPid));
                 log.info("pid %d (host %d) joined %s", pid, hostPid, where);
             } catch (IOException e) {
                 log.warn("pid %d: joining %s failed (%s); it stays in Cryo's", pid, where, e.getMessage());
+            }
+        }
+
+        /** Whether the cgroup is frozen (v1 freezer.state not THAWED, v2 cgroup.freeze 1), or an ancestor froze it. */
+        private static boolean frozen(Path dir) {
+            try {
+                if (Files.exists(dir.resolve("freezer.state"))) {
+                    return !Files.readString(dir.resolve("freezer.state")).strip().equals("THAWED");
+                }
+                Path events = dir.resolve("cgroup.events");
+                return Files.exists(events) && Files.readString(events).lines().anyMatch(l -> l.equals("frozen 1"))
+                        || Files.exists(dir.resolve("cgroup.freeze"))
+                        && Files.readString(dir.resolve("cgroup.freeze")).strip().equals("1");
+            } catch (IOException e) {
+                return false;
             }
         }
 
