@@ -111,8 +111,7 @@ class HarnessOnFakeEngineTest {
         java.nio.file.Files.createDirectories(closed);
         java.nio.file.Files.setPosixFilePermissions(closed, java.nio.file.attribute.PosixFilePermissions.fromString("rwx------"));
         java.nio.file.Path runs = closed.resolve("runs");
-        java.nio.file.Path outside = java.nio.file.Path.of("/var/tmp", "cryo-conformance-"
-                + Integer.toHexString(runs.toAbsolutePath().normalize().toString().hashCode()));
+        java.nio.file.Path outside = dev.cryo.conformance.run.CaseRunner.reachableRootOf(runs);
         dev.cryo.conformance.run.CaseRunner runner = new dev.cryo.conformance.run.CaseRunner(TestRig.REPO, runs,
                 Timeouts.standard().withEngine(Duration.ofSeconds(60)));
         Case failing = new Case("fake-private-failing", Fixture.counter("counter", "line", 10), Scenario.cycles(1, SHORT),

@@ -20,6 +20,19 @@ final class TestRig {
     static final Path REPO = findRepo();
     static final Path WORK = REPO.resolve("conformance/target/test-runs");
 
+    static {
+        // the suite's own tests fail cases on purpose, and a failed case's directory is kept; under /var/tmp (a
+        // private clone's cases go there) nothing would ever remove them: they go when the tests end
+        Path mirror = CaseRunner.reachableRootOf(WORK);
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+            try (var paths = Files.walk(mirror)) {
+                paths.sorted(java.util.Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+            } catch (java.io.IOException | java.io.UncheckedIOException gone) {
+                // never made, or already gone
+            }
+        }, "remove " + mirror));
+    }
+
     private TestRig() {
     }
 

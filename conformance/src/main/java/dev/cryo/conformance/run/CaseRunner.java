@@ -73,13 +73,19 @@ public final class CaseRunner {
             return workRoot;
         }
         if (reachableRoot == null) {
-            reachableRoot = Path.of("/var/tmp", "cryo-conformance-" + Integer.toHexString(workRoot.toString().hashCode()));
+            reachableRoot = reachableRootOf(workRoot);
             if (!SAID_WORK_ROOT.getAndSet(true)) {
                 System.out.println("conformance: case directories under " + reachableRoot + ": other users (a "
                         + "program's own, such as postgres) cannot reach " + workRoot);
             }
         }
         return reachableRoot;
+    }
+
+    /** Where the case directories of {@code workRoot} go when other users cannot reach it (under /var/tmp). */
+    public static Path reachableRootOf(Path workRoot) {
+        return Path.of("/var/tmp", "cryo-conformance-"
+                + Integer.toHexString(workRoot.toAbsolutePath().normalize().toString().hashCode()));
     }
 
     /** Whether every existing directory from / down to {@code dir} lets others through (o+x). */
