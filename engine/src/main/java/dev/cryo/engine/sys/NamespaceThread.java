@@ -44,18 +44,7 @@ public final class NamespaceThread {
             }
         }, "cryo-" + kind + "ns-" + pid);
         t.start();
-        boolean interrupted = false;
-        while (true) {
-            try {
-                t.join();
-                break;
-            } catch (InterruptedException e) {
-                interrupted = true; // the thread must end before anyone goes on: it may hold the namespace's objects
-            }
-        }
-        if (interrupted) {
-            Thread.currentThread().interrupt();
-        }
+        Threads.joinUninterruptibly(t); // it must end before anyone goes on: it may hold the namespace's objects
         if (failed[0] != null) {
             throw failed[0];
         }
