@@ -138,7 +138,9 @@ class TreeRestorePropertyTest {
                 want.put(pid, (t.state() == TaskState.DEAD ? "Z" : "S") + " " + real.get(t.ppid()) + " " + pgid + " "
                         + sid + (t.state() == TaskState.DEAD ? " exit " + t.exitCode() : ""));
                 String[] f = stat(pid).split(" ");
-                String state = f[0].equals("R") ? "S" : f[0];
+                // a live twin is running, sleeping or, for a moment, waiting uninterruptibly (the twins all append
+                // to one file and queue on its inode lock): all of them are "alive", as opposed to Z or T
+                String state = f[0].equals("R") || f[0].equals("D") ? "S" : f[0];
                 got.put(pid, state + " " + f[1] + " " + f[2] + " " + f[3] + (state.equals("Z") ? " exit "
                         + f[f.length - 1] : ""));
             }
