@@ -275,7 +275,7 @@ public final class Warmup {
             log.debug("rehearsal dump failed (only the frozen time suffers): %s", e.getMessage());
         } finally {
             if (dir != null) {
-                DirectFiles.removeFlatDir(dir);
+                remove(dir);
             }
         }
         log.debug("rehearsal: a dump of a helper in %d us", (System.nanoTime() - t0) / 1000);
@@ -299,9 +299,21 @@ public final class Warmup {
 
     private static void delete(Path dir) {
         if (dir != null) {
-            DirectFiles.removeFlatDir(dir.toString());
+            remove(dir.toString());
         }
     }
+
+    /** Removes a directory {@link #makeDir} made, then lets go of its lock. */
+    private static void remove(String dir) {
+        DirectFiles.removeFlatDir(dir);
+        Integer fd = LOCKS.remove(dir);
+        if (fd != null) {
+            DirectFiles.unlock(fd);
+        }
+    }
+
+    /** The flock each rehearsal directory of this Cryo holds while it exists, by path. */
+    private static final java.util.Map<String, Integer> LOCKS = new java.util.concurrent.ConcurrentHashMap<>();
 
     static final String DIR_PREFIX = "cryo-rehearsal-";
 
@@ -309,16 +321,27 @@ public final class Warmup {
     public static final int REHEARSAL_HELPER_SECONDS = 120;
 
     /**
-     * A rehearsal's images directory in the temporary directory, named after this Cryo's pid. A Cryo killed by
-     * SIGKILL cannot remove its own: each rehearsal first removes those whose Cryo is gone.
+     * A rehearsal's images directory in the temporary directory, named after this Cryo's pid and flock'ed while it
+     * exists. A Cryo killed by SIGKILL cannot remove its own: each rehearsal first removes those whose Cryo is gone.
      */
     static String makeDir() throws IOException {
         String parent = System.getProperty("java.io.tmpdir", "/tmp");
         removeOrphans(parent);
-        return DirectFiles.makeTempDir(parent, DIR_PREFIX + ProcessHandle.current().pid() + "-");
+        String dir = DirectFiles.makeTempDir(parent, DIR_PREFIX + ProcessHandle.current().pid() + "-");
+        int fd = DirectFiles.tryLockDir(dir);
+        if (fd >= 0) {
+            LOCKS.put(dir, fd);
+        }
+        return dir;
     }
 
-    /** Removes the rehearsal directories in {@code parent} whose Cryo no longer runs; returns how many. */
+    /**
+     * Removes the rehearsal directories in {@code parent} whose Cryo no longer runs; returns how many. A Cryo is
+     * gone when no process has the pid its directory names and its lock is free: the pid alone would misjudge a
+     * Cryo in another pid namespace that shares this temporary directory (a container's, a sandbox's), whose pid
+     * means another process here or none. (Between its mkdir and its flock, a fraction of a millisecond, such a
+     * Cryo's directory can still look gone; its rehearsal then fails, which only costs frozen time.)
+     */
     static int removeOrphans(String parent) {
         java.util.List<String> names;
         try {
@@ -343,7 +366,20 @@ public final class Warmup {
             if (pid <= 0 || Syscall.raw(Syscall.KILL, pid, 0) != -3 /* ESRCH */) {
                 continue;
             }
-            DirectFiles.removeFlatDir(parent + "/" + name);
+            int lock;
+            try {
+                lock = DirectFiles.tryLockDir(parent + "/" + name);
+            } catch (IOException e) {
+                continue; // removed meanwhile, or not ours to open
+            }
+            if (lock < 0) {
+                continue; // its Cryo runs, under another pid namespace
+            }
+            try {
+                DirectFiles.removeFlatDir(parent + "/" + name);
+            } finally {
+                DirectFiles.unlock(lock);
+            }
             removed++;
         }
         return removed;

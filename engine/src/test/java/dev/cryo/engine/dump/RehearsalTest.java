@@ -43,9 +43,17 @@ class RehearsalTest {
         Files.writeString(orphan.resolve("core-1.img"), "x");
         Path running = Files.createDirectory(tmp.resolve(Warmup.DIR_PREFIX + ProcessHandle.current().pid() + "-2f"));
         Path other = Files.createDirectory(tmp.resolve("cryo-rehearsal-notapid"));
-        assertEquals(1, Warmup.removeOrphans(tmp.toString()));
+        // a Cryo in another pid namespace: the pid it is named after means nothing here, but it holds its lock
+        Path elsewhere = Files.createDirectory(tmp.resolve(Warmup.DIR_PREFIX + gone.pid() + "-3f"));
+        int lock = dev.cryo.engine.sys.DirectFiles.tryLockDir(elsewhere.toString());
+        try {
+            assertEquals(1, Warmup.removeOrphans(tmp.toString()));
+        } finally {
+            dev.cryo.engine.sys.DirectFiles.unlock(lock);
+        }
         assertTrue(!Files.exists(orphan), "the killed Cryo's directory is gone");
         assertTrue(Files.isDirectory(running) && Files.isDirectory(other), "a running Cryo's and a foreign one kept");
+        assertTrue(Files.isDirectory(elsewhere), "a locked one kept, whatever its pid");
     }
 
     private static List<Path> rehearsalDirs() throws IOException {
