@@ -358,7 +358,7 @@ final class DumpRun {
         for (TaskDump t : tasks.values()) {
             before.put(t.pid(), t.task());
         }
-        freezer = new TreeFreezer(proc, Ptrace.O_TRACESYSGOOD);
+        freezer = new TreeFreezer(proc, Ptrace.O_TRACESYSGOOD).withTimeout(options.timeout());
         if (tracers != null) {
             freezer.withTracers(tracers::assign);
         }
@@ -368,6 +368,10 @@ final class DumpRun {
         Map<Integer, List<Integer>> frozen;
         try {
             frozen = Tracers.freezing(proc, pid, before.keySet(), () -> freezer.freeze(pid));
+        } catch (dev.cryo.engine.ptrace.StuckThread e) {
+            refreezeQuietly();
+            throw new CryoException("cannot dump pid " + pid + ": " + (e.signal() != null ? "" : "cannot freeze it: ")
+                    + e.getMessage() + "; nothing was changed, pid " + pid + " was let go as it was and runs on");
         } catch (SyscallException e) {
             refreezeQuietly(); // the freezer let go of what it froze: the tree is back as it was, frozen by its owner
             throw new CryoException("cannot dump pid " + pid + ": cannot freeze it: " + e.getMessage()

@@ -3,8 +3,6 @@ package dev.cryo.engine.dump;
 import dev.cryo.engine.CryoException;
 import dev.cryo.engine.proc.ProcFs;
 import dev.cryo.engine.proc.TaskStatus;
-import dev.cryo.engine.ptrace.Freezer;
-import dev.cryo.engine.ptrace.Ptrace;
 import dev.cryo.engine.sys.SyscallException;
 
 import java.io.IOException;
@@ -53,16 +51,6 @@ final class Tracers {
         if (tracer != null) {
             throw refusal(pid, tid, tracer);
         }
-    }
-
-    /**
-     * Freezes {@code pid}; a tracer that came after the check (another dump's freeze) is named. One that has let go
-     * again by the time it is looked for (the other dump was quick) leaves the task free: the freeze is tried once
-     * more.
-     */
-    static java.util.List<Integer> freeze(ProcFs proc, int pid) throws CryoException, SyscallException {
-        return freezing(proc, pid, java.util.List.of(pid),
-                () -> Freezer.freezeAll(pid, Ptrace.O_TRACESYSGOOD, TreeFreezer.threadsOf(proc, pid)));
     }
 
     interface Freeze<T> {

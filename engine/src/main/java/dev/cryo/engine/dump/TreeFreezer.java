@@ -5,6 +5,7 @@ import dev.cryo.engine.proc.ProcFs;
 import dev.cryo.engine.proc.TaskStat;
 import dev.cryo.engine.ptrace.Freezer;
 import dev.cryo.engine.ptrace.Ptrace;
+import dev.cryo.engine.ptrace.StuckThread;
 import dev.cryo.engine.ptrace.Tracer;
 import dev.cryo.engine.sys.SyscallException;
 
@@ -35,6 +36,9 @@ public final class TreeFreezer {
     private final Children children;
     private final int options;
     private final Map<Integer, List<Integer>> frozen = new LinkedHashMap<>(); // pid -> its threads, leader first
+    private java.time.Duration timeout;
+    /** The freeze's deadline for every thread's stop, set when it starts. */
+    private Freezer.Bound bound = Freezer.Bound.of(null);
     /** The tracer that attaches each task (null: this thread attaches them all). */
     private java.util.function.IntFunction<Tracer> tracers = pid -> null;
     /** The freezer cgroup the tree is frozen through (--freeze-cgroup); null: by ptrace alone. */
@@ -67,6 +71,12 @@ public final class TreeFreezer {
         return this;
     }
 
+    /** How long the freeze waits for a thread to stop (CRIU's --timeout), from the start of {@link #freeze}. */
+    TreeFreezer withTimeout(java.time.Duration timeout) {
+        this.timeout = timeout;
+        return this;
+    }
+
     /** The freezer cgroup the tree was frozen through, or null. */
     FreezerCgroup cgroup() {
         return cgroup;
@@ -95,6 +105,7 @@ public final class TreeFreezer {
      * @throws CryoException    the freezer cgroup did not freeze, or its tasks are not the tree's; nothing stays frozen
      */
     public Map<Integer, List<Integer>> freeze(int root) throws SyscallException, CryoException {
+        bound = Freezer.Bound.of(timeout);
         try {
             if (cgroup != null) {
                 freezeThroughCgroup(root);
@@ -288,35 +299,48 @@ public final class TreeFreezer {
      */
     private Outcome stopSeized(int pid, List<Integer> seized, int root, boolean complete) {
         List<Integer> held = new ArrayList<>();
+        List<Integer> unstopped = new ArrayList<>(); // seized, never stopped: left to the tracer thread's end
         SyscallException failed = null;
         for (int tid : seized) {
             try {
-                if (Freezer.awaitStop(tid)) {
+                if (Freezer.awaitStop(tid, bound)) {
                     held.add(tid);
                 }
             } catch (SyscallException e) {
                 failed = failed == null ? e : failed;
+                if (e instanceof StuckThread) {
+                    Tracer.leaveStuck(tid); // waited for long enough
+                } else {
+                    unstopped.add(tid);
+                }
             }
         }
         held.sort((a, b) -> a == pid ? -1 : b == pid ? 1 : 0); // the leader first
         if (!complete) {
+            Freezer.release(List.of(), unstopped);
             return new Outcome(held, null);
         }
         if (failed != null || !held.contains(pid)) {
-            detachAll(held);
+            Freezer.release(held, unstopped);
             if (failed == null && pid != root) {
                 return new Outcome(null, null); // killed meanwhile: it left the tree
             }
-            return new Outcome(null, new SyscallException("process " + pid + " of the tree of " + root + ": "
-                    + (failed == null ? "exited while being frozen" : failed.getMessage()),
-                    failed == null ? 3 : failed.errno()));
+            return new Outcome(null, failed == null ? new SyscallException("process " + pid + " of the tree of "
+                    + root + ": exited while being frozen", 3) : named(failed, pid, root));
         }
         try {
-            return new Outcome(Freezer.freezeAll(pid, options, threadsOf(proc, pid), held), null);
+            return new Outcome(Freezer.freezeAll(pid, options, threadsOf(proc, pid), held, bound), null);
         } catch (SyscallException e) {
-            return new Outcome(null, new SyscallException("process " + pid + " of the tree of " + root + ": "
-                    + e.getMessage(), e.errno()));
+            return new Outcome(null, named(e, pid, root));
         }
+    }
+
+    /** {@code e} as a failure of process {@code pid} of the tree; a thread that did not stop stays one. */
+    private static SyscallException named(SyscallException e, int pid, int root) {
+        if (e instanceof StuckThread stuck) {
+            return pid == root ? stuck : stuck.in("process " + pid + " of the tree of " + root);
+        }
+        return new SyscallException("process " + pid + " of the tree of " + root + ": " + e.getMessage(), e.errno());
     }
 
     /** The live tasks of the tree under {@code root} with their threads, parents before children. */
@@ -461,13 +485,12 @@ public final class TreeFreezer {
     /** Freezes every thread of one task, on the thread that is to be its tracer. */
     private Outcome freezeOne(int pid, int root) {
         try {
-            return new Outcome(Freezer.freezeAll(pid, options, threadsOf(proc, pid)), null);
+            return new Outcome(Freezer.freezeAll(pid, options, threadsOf(proc, pid), bound), null);
         } catch (SyscallException e) {
             if (e.errno() == 3 && pid != root) {
                 return new Outcome(null, null); // exited (and was reaped) before it could be frozen: it left the tree
             }
-            return new Outcome(null, new SyscallException("process " + pid + " of the tree of " + root + ": "
-                    + e.getMessage(), e.errno()));
+            return new Outcome(null, named(e, pid, root));
         }
     }
 

@@ -19,7 +19,12 @@ public final class Tracer implements AutoCloseable {
         T run() throws CryoException;
     }
 
+    private static final ThreadLocal<Tracer> CURRENT = new ThreadLocal<>();
+
     private volatile Thread owner;
+    private volatile int osTid;
+    /** Threads it seized that never stopped: only the end of its thread lets them go. */
+    private final java.util.Set<Integer> stuck = java.util.concurrent.ConcurrentHashMap.newKeySet();
     private final ExecutorService thread;
 
     public Tracer() {
@@ -29,11 +34,28 @@ public final class Tracer implements AutoCloseable {
     /** @param name the thread's name (a tree dump has several tracers, each of the tasks it froze) */
     public Tracer(String name) {
         thread = Executors.newSingleThreadExecutor(r -> {
-            Thread t = new Thread(r, name);
+            Thread t = new Thread(() -> {
+                CURRENT.set(this);
+                osTid = (int) dev.cryo.engine.sys.Syscall.raw(dev.cryo.engine.sys.Syscall.GETTID);
+                r.run();
+            }, name);
             t.setDaemon(true);
             owner = t;
             return t;
         });
+    }
+
+    /**
+     * Notes that the calling thread leaves {@code tid} seized and not stopped (it never reached its interrupt stop,
+     * so PTRACE_DETACH cannot reach it): when the calling thread is a tracer's, {@link #close} ends that thread and
+     * waits until it is gone, and with it the attachment; the kernel drops the pending interrupt and the thread runs
+     * on. Any other thread keeps it seized until it ends.
+     */
+    public static void leaveStuck(int tid) {
+        Tracer t = CURRENT.get();
+        if (t != null) {
+            t.stuck.add(tid);
+        }
     }
 
     /** Runs {@code task} on the tracer thread and waits for it; on the tracer thread itself, runs it there. */
@@ -71,8 +93,24 @@ public final class Tracer implements AutoCloseable {
         }
     }
 
+    /** Ends the tracer thread; when it leaves stuck threads seized, waits until it is gone and they are let go. */
     @Override
     public void close() {
         thread.shutdown();
+        if (stuck.isEmpty()) {
+            return;
+        }
+        long deadline = System.nanoTime() + 10_000_000_000L;
+        try {
+            thread.awaitTermination(10, java.util.concurrent.TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return;
+        }
+        // the executor is done before its thread has left the kernel: the attachment goes with the thread's exit
+        java.nio.file.Path task = java.nio.file.Path.of("/proc/self/task/" + osTid);
+        while (osTid > 0 && java.nio.file.Files.exists(task) && System.nanoTime() < deadline) {
+            java.util.concurrent.locks.LockSupport.parkNanos(100_000);
+        }
     }
 }

@@ -11,6 +11,12 @@ public class SyscallException extends Exception {
         this.errno = errno;
     }
 
+    /** A failure whose whole message is {@code message}, with {@code errno} for callers that tell failures apart. */
+    protected SyscallException(int errno, String message) {
+        super(message);
+        this.errno = errno;
+    }
+
     public int errno() {
         return errno;
     }
