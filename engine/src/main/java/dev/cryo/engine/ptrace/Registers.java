@@ -80,18 +80,45 @@ public final class Registers {
         return new Registers(w);
     }
 
-    static final long NANOSLEEP = 35, CLOCK_NANOSLEEP = 230, TIMER_ABSTIME = 1;
+    static final long POLL = 7, NANOSLEEP = 35, RESTART_SYSCALL = 219, CLOCK_NANOSLEEP = 230, TIMER_ABSTIME = 1;
+
+    /**
+     * The syscall a task stopped in restart_syscall is resuming, from the code before its syscall instruction
+     * ({@code code}: the 7 bytes that end at rip). A syscall stopped once before (a SIGSTOP and SIGCONT, a
+     * pre-dump, a dump with -R) is resumed by the kernel through restart_syscall, which then stands in orig_rax,
+     * while the registers of the first call stay in place. Its number is in the instruction that loaded it, where
+     * the C libraries' wrappers put it: {@code mov $NR, %eax} right before the syscall instruction. Only the
+     * syscalls {@link #forNewTask} resumes are told (poll, nanosleep, clock_nanosleep); anything else is -1, and
+     * returns EINTR as before.
+     */
+    public long restartedSyscall(byte[] code) {
+        if (words[ORIG_RAX] != RESTART_SYSCALL || words[RAX] != ERESTART_RESTARTBLOCK || code == null
+                || code.length != 7) {
+            return -1;
+        }
+        boolean movThenSyscall = (code[0] & 0xff) == 0xb8 && code[3] == 0 && code[4] == 0
+                && (code[5] & 0xff) == 0x0f && code[6] == 0x05;
+        if (!movThenSyscall) {
+            return -1;
+        }
+        long nr = (code[1] & 0xff) | (code[2] & 0xff) << 8;
+        return nr == POLL || nr == NANOSLEEP || nr == CLOCK_NANOSLEEP ? nr : -1;
+    }
 
     /**
      * A syscall the kernel would have resumed through its restart block, which lived in the old task. A relative
      * sleep that was given a place for the time left (nanosleep's rem, clock_nanosleep's) found that time written
      * there when it stopped: it sleeps again for just that long, as the kernel's restart would have, by asking
-     * for the time left out of the same place. Any other (poll or a futex wait with a timeout, a sleep without
-     * rem) returns EINTR, as CRIU makes it do, since what was left of its timeout is nowhere to be read.
+     * for the time left out of the same place. A poll without a timeout is called again. Any other (poll or a
+     * futex wait with a timeout, a sleep without rem) returns EINTR, as CRIU makes every one of them do, since
+     * what was left of its timeout is nowhere to be read.
      */
     private static void restartBlock(long[] w) {
         long nr = w[ORIG_RAX];
-        if (nr == NANOSLEEP && w[RSI] != 0) {
+        if (nr == POLL && (int) w[RDX] < 0) {
+            // a poll without a timeout: the kernel restarts it through its restart block too, with the same fds
+            // and no timeout, which is poll called again as it was
+        } else if (nr == NANOSLEEP && w[RSI] != 0) {
             w[RDI] = w[RSI]; // nanosleep(rem, rem)
         } else if (nr == CLOCK_NANOSLEEP && (w[RSI] & TIMER_ABSTIME) == 0 && w[R10] != 0) {
             w[RDX] = w[R10]; // clock_nanosleep(clock, 0, rem, rem)

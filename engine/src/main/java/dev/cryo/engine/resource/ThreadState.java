@@ -81,6 +81,27 @@ public final class ThreadState {
     public void read() throws SyscallException {
         regs = Ptrace.registers(tid);
         sigmask = Ptrace.sigmask(tid);
+        if (regs.origRax() == RESTART_SYSCALL) {
+            restarted = regs.restartedSyscall(codeBefore(tid, regs.rip()));
+        }
+    }
+
+    static final long RESTART_SYSCALL = 219;
+
+    /**
+     * The syscall a thread in restart_syscall resumes ({@link Registers#restartedSyscall}), or -1: the core names it
+     * in orig_ax, as it would stand had that syscall not been stopped before, so that the restore resumes it by the
+     * same rules.
+     */
+    private long restarted = -1;
+
+    /** The 7 bytes of code that end at {@code rip}, or null when they cannot be read. */
+    private static byte[] codeBefore(int tid, long rip) {
+        try {
+            return new dev.cryo.engine.mem.RemoteMemory(tid).read(rip - 7, 7);
+        } catch (SyscallException | RuntimeException e) {
+            return null;
+        }
     }
 
     /**
@@ -301,7 +322,8 @@ public final class ThreadState {
      *              setresuid or capset changes only the calling thread)
      */
     public core_entry.Builder core(creds_entry creds) throws CryoException {
-        var info = thread_info_x86.newBuilder().setClearTidAddr(clearTid).setGpregs(gpregsOf(regs))
+        Registers named = restarted < 0 ? regs : regs.with(Registers.ORIG_RAX, restarted);
+        var info = thread_info_x86.newBuilder().setClearTidAddr(clearTid).setGpregs(gpregsOf(named))
                 .setFpregs(FpuState.toImage(xsave, tid));
         var t = thread_core_entry.newBuilder().setFutexRla(robustHead).setFutexRlaLen((int) robustLen)
                 .setSchedNice(0).setSchedPolicy(0).setBlkSigset(sigmask)

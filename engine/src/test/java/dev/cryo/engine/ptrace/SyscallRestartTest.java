@@ -37,10 +37,35 @@ class SyscallRestartTest {
         Registers noRem = stoppedIn(35, Registers.ERESTART_RESTARTBLOCK).with(Registers.RSI, 0).forNewTask();
         assertEquals(Registers.EINTR, noRem.get(Registers.RAX));
         assertEquals(0x1002, noRem.rip());
-        Registers poll = stoppedIn(7, Registers.ERESTART_RESTARTBLOCK).forNewTask();
-        assertEquals(Registers.EINTR, poll.get(Registers.RAX));
+        Registers poll = stoppedIn(7, Registers.ERESTART_RESTARTBLOCK).with(Registers.RDX, 5000).forNewTask();
+        assertEquals(Registers.EINTR, poll.get(Registers.RAX), "a poll with a timeout: what was left is unknown");
         Registers abs = stoppedIn(230, Registers.ERESTART_RESTARTBLOCK).with(Registers.RSI, 1).with(Registers.R10, 0x7010)
                 .forNewTask();
         assertEquals(Registers.EINTR, abs.get(Registers.RAX));
+    }
+
+    @Test
+    void aPollWithoutTimeoutIsCalledAgain() {
+        Registers r = stoppedIn(7, Registers.ERESTART_RESTARTBLOCK).with(Registers.RDI, 0x7000).with(Registers.RSI, 1)
+                .with(Registers.RDX, 0xffffffffL).forNewTask();
+        assertEquals(7, r.get(Registers.RAX));
+        assertEquals(0x1000, r.rip());
+        assertEquals(0x7000, r.get(Registers.RDI));
+        assertEquals(0xffffffffL, r.get(Registers.RDX));
+    }
+
+    @Test
+    void restartSyscallIsToldFromTheInstructionThatLoadedItsNumber() {
+        Registers r = stoppedIn(219, Registers.ERESTART_RESTARTBLOCK);
+        byte[] poll = {(byte) 0xb8, 7, 0, 0, 0, 0x0f, 0x05};
+        byte[] clock = {(byte) 0xb8, (byte) 0xe6, 0, 0, 0, 0x0f, 0x05};
+        byte[] read = {(byte) 0xb8, 0, 0, 0, 0, 0x0f, 0x05};
+        byte[] fromRegister = {0x48, (byte) 0x89, (byte) 0xf8, (byte) 0x90, (byte) 0x90, 0x0f, 0x05};
+        assertEquals(7, r.restartedSyscall(poll));
+        assertEquals(230, r.restartedSyscall(clock));
+        assertEquals(-1, r.restartedSyscall(read), "not a syscall the restore resumes");
+        assertEquals(-1, r.restartedSyscall(fromRegister), "a number not in the code");
+        assertEquals(-1, r.restartedSyscall(null));
+        assertEquals(-1, stoppedIn(7, Registers.ERESTART_RESTARTBLOCK).restartedSyscall(poll), "not in restart_syscall");
     }
 }
