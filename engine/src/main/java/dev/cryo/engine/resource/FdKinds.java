@@ -29,8 +29,10 @@ public final class FdKinds {
             return "a socket (" + t + "), which Cryo cannot dump yet";
         }
         if (t.startsWith("anon_inode:")) {
-            return "an " + t.substring("anon_inode:".length()).replace("[", "").replace("]", "")
-                    + " instance (" + t + "), which Cryo cannot dump yet";
+            String kind = t.substring("anon_inode:".length()).replace("[", "").replace("]", "");
+            // "an io_uring", "a userfaultfd", "a perf_event"
+            String article = !kind.isEmpty() && "aeio".indexOf(Character.toLowerCase(kind.charAt(0))) >= 0 ? "an " : "a ";
+            return article + kind + " instance (" + t + "), which Cryo cannot dump yet";
         }
         return t + ", a kind of file Cryo cannot dump yet";
     }
