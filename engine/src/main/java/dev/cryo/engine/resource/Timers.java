@@ -134,11 +134,19 @@ public final class Timers {
             itimer_entry[] it = {t.getReal(), t.getVirt(), t.getProf()};
             for (int which = 0; which < 3; which++) {
                 itimer_entry e = it[which];
-                if (e.getVsec() == 0 && e.getVusec() == 0) {
-                    continue; // disarmed, as a new task's are
+                long vsec = e.getVsec(), vusec = e.getVusec();
+                if (vsec == 0 && vusec == 0) {
+                    if (e.getIsec() == 0 && e.getIusec() == 0) {
+                        continue; // disarmed, as a new task's are
+                    }
+                    // expired with its signal still queued: the kernel arms an interval itimer again only when
+                    // that signal is taken (a frozen or blocking task has not taken it yet), so it read as 0 left;
+                    // a value of 0 would disarm it for good, so it gets a whole interval, as CRIU gives it
+                    vsec = e.getIsec();
+                    vusec = e.getIusec();
                 }
-                scratch.write(offset, le(32).putLong(e.getIsec()).putLong(e.getIusec()).putLong(e.getVsec())
-                        .putLong(e.getVusec()).array());
+                scratch.write(offset, le(32).putLong(e.getIsec()).putLong(e.getIusec()).putLong(vsec)
+                        .putLong(vusec).array());
                 remote.call("setitimer(" + which + ")", SETITIMER, which, at, 0);
             }
             if (t.getPosixCount() == 0) {
