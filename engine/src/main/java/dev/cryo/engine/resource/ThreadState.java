@@ -51,6 +51,8 @@ public final class ThreadState {
     private int sasFlags;
     private byte[] xsave;
     private long robustHead, robustLen;
+    /** Its nice value, scheduling policy (SCHED_RESET_ON_FORK included) and real-time priority. */
+    private int nice, policy, rtPriority;
     private java.util.List<byte[]> pending = java.util.List.of();
     private Ptrace.RseqConfig rseq;
     private String comm = "";
@@ -254,6 +256,67 @@ public final class ThreadState {
         robustHead = b.getLong(0);
         robustLen = b.getLong(8);
         this.comm = comm;
+        readScheduling(b);
+    }
+
+    static final int GETPRIORITY = 140, SETPRIORITY = 141, SCHED_SETSCHEDULER = 144, SCHED_GETSCHEDULER = 145,
+            SCHED_GETPARAM = 143, PRIO_PROCESS = 0, SCHED_FIFO = 1, SCHED_RR = 2, SCHED_DEADLINE = 6,
+            SCHED_RESET_ON_FORK = 0x40000000;
+
+    /** Nice value, policy and real-time priority, asked of the kernel by tid (no ptrace request). */
+    private void readScheduling(NativeBuffer b) throws SyscallException {
+        long r = Syscall.raw(GETPRIORITY, PRIO_PROCESS, tid);
+        if (r < 0) {
+            throw new SyscallException("getpriority(" + tid + ")", (int) -r);
+        }
+        nice = 20 - (int) r; // the raw syscall gives 20 - nice, so that it is never negative
+        r = Syscall.raw(SCHED_GETSCHEDULER, tid);
+        if (r < 0) {
+            throw new SyscallException("sched_getscheduler(" + tid + ")", (int) -r);
+        }
+        policy = (int) r;
+        int base = policy & ~SCHED_RESET_ON_FORK;
+        rtPriority = 0;
+        if (base == SCHED_FIFO || base == SCHED_RR) {
+            r = Syscall.raw(SCHED_GETPARAM, tid, b.address());
+            if (r < 0) {
+                throw new SyscallException("sched_getparam(" + tid + ")", (int) -r);
+            }
+            rtPriority = b.getInt(0);
+        }
+    }
+
+    /**
+     * The thread's nice value and scheduling policy set again, from Cryo (CAP_SYS_NICE), before it runs: the
+     * policy first, as sched_setscheduler keeps the nice value, then the nice value. A thread restored from
+     * images that hold neither gets nice 0 and SCHED_OTHER, whatever Cryo runs with.
+     *
+     * @return null, or why the nice value could not be set (a Cryo without CAP_SYS_NICE that runs nicer than the
+     *         thread did): the thread then runs with Cryo's, which the caller says
+     * @throws CryoException a policy Cryo cannot set (SCHED_DEADLINE needs its runtime and period, not kept)
+     */
+    public static String restoreScheduling(int tid, core_entry core) throws SyscallException, CryoException {
+        thread_core_entry th = core.getThreadCore();
+        int policy = th.getSchedPolicy(), base = policy & ~SCHED_RESET_ON_FORK;
+        if (base == SCHED_DEADLINE) {
+            throw new CryoException("thread " + tid + " ran under SCHED_DEADLINE, which Cryo cannot restore");
+        }
+        NativeBuffer b = PAIR.get();
+        b.putInt(0, th.getSchedPrio());
+        long r = Syscall.raw(SCHED_SETSCHEDULER, tid, policy, b.address());
+        if (r < 0) {
+            throw new SyscallException("sched_setscheduler(" + tid + ", policy " + base + ", priority "
+                    + th.getSchedPrio() + ")", (int) -r);
+        }
+        r = Syscall.raw(SETPRIORITY, PRIO_PROCESS, tid, th.getSchedNice());
+        if (r == -1 /* EPERM */ || r == -13 /* EACCES */) {
+            return "nice " + th.getSchedNice() + " not set (" + SyscallException.describe((int) -r) + "): "
+                    + "it runs with Cryo's";
+        }
+        if (r < 0) {
+            throw new SyscallException("setpriority(" + tid + ", nice " + th.getSchedNice() + ")", (int) -r);
+        }
+        return null;
     }
 
 
@@ -326,7 +389,7 @@ public final class ThreadState {
         var info = thread_info_x86.newBuilder().setClearTidAddr(clearTid).setGpregs(gpregsOf(named))
                 .setFpregs(FpuState.toImage(xsave, tid));
         var t = thread_core_entry.newBuilder().setFutexRla(robustHead).setFutexRlaLen((int) robustLen)
-                .setSchedNice(0).setSchedPolicy(0).setBlkSigset(sigmask)
+                .setSchedNice(nice).setSchedPolicy(policy).setSchedPrio(rtPriority).setBlkSigset(sigmask)
                 .setSignalsP(Signals.queueEntry(pending)).setCreds(creds).setComm(comm);
         if (sasRead) {
             t.setSas(thread_sas_entry.newBuilder().setSsSp(sasSp).setSsFlags(sasFlags).setSsSize(sasSize));

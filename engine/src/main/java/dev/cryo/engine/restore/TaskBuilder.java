@@ -543,6 +543,19 @@ final class TaskBuilder {
             scratch.release();
             scratch = null;
 
+            step = "scheduling";
+            String unset = ThreadState.restoreScheduling(host, img.core());
+            if (unset != null) {
+                log.warn("pid %d: %s", pid, unset);
+            }
+            for (int tid : inThread.keySet()) {
+                step = "thread " + tid + " scheduling";
+                unset = ThreadState.restoreScheduling(threadHost.get(tid), img.threads().get(tid));
+                if (unset != null) {
+                    log.warn("thread %d: %s", tid, unset);
+                }
+            }
+
             step = "registers";
             Registers regs = ThreadState.restoreRegisters(host, img.core());
             log.debug("pid %d starts at %s", pid, regs);
