@@ -584,6 +584,7 @@ final class TaskDump {
                 if (!fdCtx.checkedBeforeFreeze(fd)) {
                     kind.check(fdCtx, fd); // opened after the checks, while the task still ran: refused as any other
                 }
+                FdKinds.requireSynchronous(pid, fd); // its flags may have changed since the checks
                 Integer shared = files.sameDescription(pid, fd); // inherited across fork, or dup'ed
                 int id;
                 if (shared != null) {

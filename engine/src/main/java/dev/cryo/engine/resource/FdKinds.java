@@ -22,6 +22,20 @@ public final class FdKinds {
         return ALL.stream().filter(k -> k.type() == type).findFirst();
     }
 
+    static final int O_ASYNC = 020000;
+
+    /**
+     * Refuses an fd set for signal-driven I/O (O_ASYNC): its owner and signal (F_SETOWN, F_SETSIG) are not kept
+     * yet, and restored without them it would never signal again, so the program would wait forever.
+     */
+    public static void requireSynchronous(int pid, dev.cryo.engine.proc.FdInfo fd) throws dev.cryo.engine.CryoException {
+        if ((fd.flags() & O_ASYNC) != 0) {
+            throw new dev.cryo.engine.CryoException("cannot dump pid " + pid + ": fd " + fd.fd() + " (" + fd.target()
+                    + ") is set for signal-driven I/O (O_ASYNC, with F_SETOWN), which Cryo cannot restore yet: its "
+                    + "owner would be lost, and no SIGIO would come after the restore");
+        }
+    }
+
     /** Words a user understands for an fd nobody accepts. */
     public static String describe(FdInfo fd) {
         String t = fd.target();
