@@ -104,18 +104,6 @@ class FailureTest {
         }
     }
 
-    /** Signal-driven I/O: its owner is not kept yet, so a restore would never signal again; refused by name. */
-    @Test
-    void signalDrivenIoIsRefusedBeforeTheProcessIsTouched() throws Exception {
-        // pipe(p); fcntl(p[0], F_SETOWN (8), getpid()); fcntl(p[0], F_SETFL (4), O_ASYNC (020000))
-        try (Target t = startCounterWith("int p[2]; pipe(p); syscall(SYS_fcntl, p[0], 8, getpid()); "
-                + "syscall(SYS_fcntl, p[0], 4, 020000);")) {
-            String m = dumpError(t.pid());
-            assertTrue(m.contains("pid " + t.pid()) && m.contains("fd 3 (pipe:") && m.contains("O_ASYNC"), m);
-            keepsCounting(t);
-        }
-    }
-
     @Test
     void threadedDumpFailingWhileFrozenLetsEveryThreadRunOn() throws Exception {
         try (Target t = startCounterWith("pthread_t th[3]; for (int k = 0; k < 3; k++) pthread_create(&th[k], NULL, idle, NULL);")) {

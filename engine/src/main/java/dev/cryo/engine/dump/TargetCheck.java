@@ -87,7 +87,6 @@ final class TargetCheck {
                     FdKind kind = FdKinds.of(fd).orElseThrow(() -> new CryoException("cannot dump pid " + pid
                             + ": fd " + fd.fd() + " is " + FdKinds.describe(fd)));
                     kind.check(fdCtx, fd);
-                    FdKinds.requireSynchronous(pid, fd);
                     fdCtx.passedCheck(fd);
                 } catch (CryoException e) {
                     if (e.getCause() instanceof IOException || changedSinceListed(proc, pid, fd)) {

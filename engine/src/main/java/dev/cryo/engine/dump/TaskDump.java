@@ -584,7 +584,10 @@ final class TaskDump {
                 if (!fdCtx.checkedBeforeFreeze(fd)) {
                     kind.check(fdCtx, fd); // opened after the checks, while the task still ran: refused as any other
                 }
-                FdKinds.requireSynchronous(pid, fd); // its flags may have changed since the checks
+                String async = FdKinds.asyncWarning(fd);
+                if (async != null) {
+                    log.warn("pid %d: %s", pid, async);
+                }
                 Integer shared = files.sameDescription(pid, fd); // inherited across fork, or dup'ed
                 int id;
                 if (shared != null) {

@@ -25,15 +25,16 @@ public final class FdKinds {
     static final int O_ASYNC = 020000;
 
     /**
-     * Refuses an fd set for signal-driven I/O (O_ASYNC): its owner and signal (F_SETOWN, F_SETSIG) are not kept
-     * yet, and restored without them it would never signal again, so the program would wait forever.
+     * What the restore will not give back of an fd set for signal-driven I/O (O_ASYNC), or null: its owner and
+     * signal (F_SETOWN, F_SETSIG) are not kept yet, so after the restore it sends no SIGIO (nginx sets it on its
+     * channels to the workers, and wakes on the channel's own events as well).
      */
-    public static void requireSynchronous(int pid, dev.cryo.engine.proc.FdInfo fd) throws dev.cryo.engine.CryoException {
-        if ((fd.flags() & O_ASYNC) != 0) {
-            throw new dev.cryo.engine.CryoException("cannot dump pid " + pid + ": fd " + fd.fd() + " (" + fd.target()
-                    + ") is set for signal-driven I/O (O_ASYNC, with F_SETOWN), which Cryo cannot restore yet: its "
-                    + "owner would be lost, and no SIGIO would come after the restore");
+    public static String asyncWarning(dev.cryo.engine.proc.FdInfo fd) {
+        if ((fd.flags() & O_ASYNC) == 0) {
+            return null;
         }
+        return "fd " + fd.fd() + " (" + fd.target() + ") is set for signal-driven I/O (O_ASYNC): its owner (F_SETOWN) "
+                + "is not kept yet, so it sends no SIGIO after the restore";
     }
 
     /** Words a user understands for an fd nobody accepts. */

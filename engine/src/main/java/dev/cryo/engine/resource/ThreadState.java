@@ -287,12 +287,13 @@ public final class ThreadState {
     }
 
     /**
-     * The thread's nice value and scheduling policy set again, from Cryo (CAP_SYS_NICE), before it runs: the
-     * policy first, as sched_setscheduler keeps the nice value, then the nice value. A thread restored from
-     * images that hold neither gets nice 0 and SCHED_OTHER, whatever Cryo runs with.
+     * The thread's nice value and scheduling policy set again, from Cryo, before it runs, where they differ from
+     * what the new thread has (Cryo's own, inherited): the policy first, as sched_setscheduler keeps the nice value,
+     * then the nice value. A Cryo without CAP_SYS_NICE (a container's) cannot raise a priority, nor change a task
+     * whose credentials were already set to another user's; the thread then runs with what it has, and the caller
+     * logs why.
      *
-     * @return null, or why the nice value could not be set (a Cryo without CAP_SYS_NICE that runs nicer than the
-     *         thread did): the thread then runs with Cryo's, which the caller says
+     * @return null, or what could not be set
      * @throws CryoException a policy Cryo cannot set (SCHED_DEADLINE needs its runtime and period, not kept)
      */
     public static String restoreScheduling(int tid, core_entry core) throws SyscallException, CryoException {
@@ -301,22 +302,32 @@ public final class ThreadState {
         if (base == SCHED_DEADLINE) {
             throw new CryoException("thread " + tid + " ran under SCHED_DEADLINE, which Cryo cannot restore");
         }
-        NativeBuffer b = PAIR.get();
-        b.putInt(0, th.getSchedPrio());
-        long r = Syscall.raw(SCHED_SETSCHEDULER, tid, policy, b.address());
-        if (r < 0) {
-            throw new SyscallException("sched_setscheduler(" + tid + ", policy " + base + ", priority "
-                    + th.getSchedPrio() + ")", (int) -r);
+        ThreadState now = new ThreadState(tid);
+        now.readScheduling(PAIR.get());
+        String unset = null;
+        if (now.policy != policy || now.rtPriority != th.getSchedPrio()) {
+            NativeBuffer b = PAIR.get();
+            b.putInt(0, th.getSchedPrio());
+            long r = Syscall.raw(SCHED_SETSCHEDULER, tid, policy, b.address());
+            if (r == -1 /* EPERM */) {
+                unset = "scheduling policy " + base + " priority " + th.getSchedPrio() + " not set ("
+                        + SyscallException.describe(1) + "): it runs under policy " + (now.policy & ~SCHED_RESET_ON_FORK);
+            } else if (r < 0) {
+                throw new SyscallException("sched_setscheduler(" + tid + ", policy " + base + ", priority "
+                        + th.getSchedPrio() + ")", (int) -r);
+            }
         }
-        r = Syscall.raw(SETPRIORITY, PRIO_PROCESS, tid, th.getSchedNice());
-        if (r == -1 /* EPERM */ || r == -13 /* EACCES */) {
-            return "nice " + th.getSchedNice() + " not set (" + SyscallException.describe((int) -r) + "): "
-                    + "it runs with Cryo's";
+        if (now.nice != th.getSchedNice()) {
+            long r = Syscall.raw(SETPRIORITY, PRIO_PROCESS, tid, th.getSchedNice());
+            if (r == -1 /* EPERM */ || r == -13 /* EACCES */) {
+                String n = "nice " + th.getSchedNice() + " not set (" + SyscallException.describe((int) -r)
+                        + "): it runs at nice " + now.nice;
+                unset = unset == null ? n : unset + "; " + n;
+            } else if (r < 0) {
+                throw new SyscallException("setpriority(" + tid + ", nice " + th.getSchedNice() + ")", (int) -r);
+            }
         }
-        if (r < 0) {
-            throw new SyscallException("setpriority(" + tid + ", nice " + th.getSchedNice() + ")", (int) -r);
-        }
-        return null;
+        return unset;
     }
 
 
