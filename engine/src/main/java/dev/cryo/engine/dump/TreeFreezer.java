@@ -539,10 +539,10 @@ public final class TreeFreezer {
             Tracer t = tracers.apply(pids.get(i));
             try {
                 if (t == null) {
-                    detachAll(tids);
+                    Freezer.release(tids, List.of());
                 } else {
                     t.call(() -> {
-                        detachAll(tids);
+                        Freezer.release(tids, List.of());
                         return null;
                     });
                 }
@@ -551,15 +551,5 @@ public final class TreeFreezer {
             }
         }
         frozen.clear();
-    }
-
-    private static void detachAll(List<Integer> tids) {
-        for (int tid : tids) {
-            try {
-                Ptrace.detach(tid, 0);
-            } catch (SyscallException ignored) {
-                // gone: nothing to let go
-            }
-        }
     }
 }

@@ -80,7 +80,9 @@ public final class Registers {
         return new Registers(w);
     }
 
-    static final long POLL = 7, NANOSLEEP = 35, RESTART_SYSCALL = 219, CLOCK_NANOSLEEP = 230, TIMER_ABSTIME = 1;
+    static final long POLL = 7, NANOSLEEP = 35, CLOCK_NANOSLEEP = 230, TIMER_ABSTIME = 1;
+    /** The syscall through which the kernel resumes one stopped with -ERESTART_RESTARTBLOCK. */
+    public static final long RESTART_SYSCALL = 219;
 
     /**
      * The syscall a task stopped in restart_syscall is resuming, from the code before its syscall instruction

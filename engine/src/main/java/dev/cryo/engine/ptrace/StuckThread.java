@@ -62,24 +62,21 @@ public final class StuckThread extends SyscallException {
     /** "pid T" for a process's main thread, else "thread T of pid G". */
     private static String nameOf(int tid) {
         try {
-            for (String line : Files.readAllLines(Path.of("/proc/" + tid + "/status"))) {
-                if (line.startsWith("Tgid:")) {
-                    int tgid = Integer.parseInt(line.substring(5).strip());
-                    return tgid == tid ? "pid " + tid : "thread " + tid + " of pid " + tgid;
-                }
-            }
+            String tgid = PROC.status(tid).get("Tgid");
+            int g = tgid == null ? tid : Integer.parseInt(tgid.trim());
+            return g == tid ? "pid " + tid : "thread " + tid + " of pid " + g;
         } catch (IOException | RuntimeException e) {
-            // named by its tid alone
+            return "thread " + tid;
         }
-        return "thread " + tid;
     }
+
+    private static final dev.cryo.engine.proc.ProcFs PROC = new dev.cryo.engine.proc.ProcFs();
 
     /** What the thread is doing, from /proc: "state D (disk sleep), in wait_for_vfork_done". */
     static String waitOf(int tid) {
         String state;
         try {
-            String stat = Files.readString(Path.of("/proc/" + tid + "/stat"));
-            char c = stat.charAt(stat.lastIndexOf(')') + 2);
+            char c = PROC.stat(tid).state();
             state = "state " + c + switch (c) {
                 case 'D' -> " (disk sleep)";
                 case 'S' -> " (sleeping)";

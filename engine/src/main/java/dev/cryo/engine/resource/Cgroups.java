@@ -341,14 +341,7 @@ public final class Cgroups {
 
         /** The restore failed: the cgroups it made are removed (their tasks were killed), deepest first. */
         public void abort() {
-            for (Path p : made) {
-                try {
-                    Files.deleteIfExists(p);
-                } catch (IOException e) {
-                    log.warn("cgroup %s made by the failed restore could not be removed: %s", p, e.getMessage());
-                }
-            }
-            made.clear();
+            DeletedFiles.removeAll(made, log);
         }
 
         /** The restore holds: the cgroups it made stay. */

@@ -83,12 +83,10 @@ public final class ThreadState {
     public void read() throws SyscallException {
         regs = Ptrace.registers(tid);
         sigmask = Ptrace.sigmask(tid);
-        if (regs.origRax() == RESTART_SYSCALL) {
+        if (regs.origRax() == Registers.RESTART_SYSCALL) {
             restarted = regs.restartedSyscall(codeBefore(tid, regs.rip()));
         }
     }
-
-    static final long RESTART_SYSCALL = 219;
 
     /**
      * The syscall a thread in restart_syscall resumes ({@link Registers#restartedSyscall}), or -1: the core names it
@@ -263,20 +261,31 @@ public final class ThreadState {
             SCHED_GETPARAM = 143, PRIO_PROCESS = 0, SCHED_FIFO = 1, SCHED_RR = 2, SCHED_DEADLINE = 6,
             SCHED_RESET_ON_FORK = 0x40000000;
 
-    /** Nice value, policy and real-time priority, asked of the kernel by tid (no ptrace request). */
+    /** A thread's nice value, policy (SCHED_RESET_ON_FORK included) and real-time priority. */
+    private record Scheduling(int nice, int policy, int rtPriority) {
+    }
+
     private void readScheduling(NativeBuffer b) throws SyscallException {
+        Scheduling s = scheduling(tid, b);
+        nice = s.nice();
+        policy = s.policy();
+        rtPriority = s.rtPriority();
+    }
+
+    /** Asked of the kernel by tid (no ptrace request); {@code b} takes sched_getparam's answer. */
+    private static Scheduling scheduling(int tid, NativeBuffer b) throws SyscallException {
         long r = Syscall.raw(GETPRIORITY, PRIO_PROCESS, tid);
         if (r < 0) {
             throw new SyscallException("getpriority(" + tid + ")", (int) -r);
         }
-        nice = 20 - (int) r; // the raw syscall gives 20 - nice, so that it is never negative
+        int nice = 20 - (int) r; // the raw syscall gives 20 - nice, so that it is never negative
         r = Syscall.raw(SCHED_GETSCHEDULER, tid);
         if (r < 0) {
             throw new SyscallException("sched_getscheduler(" + tid + ")", (int) -r);
         }
-        policy = (int) r;
+        int policy = (int) r;
         int base = policy & ~SCHED_RESET_ON_FORK;
-        rtPriority = 0;
+        int rtPriority = 0;
         if (base == SCHED_FIFO || base == SCHED_RR) {
             r = Syscall.raw(SCHED_GETPARAM, tid, b.address());
             if (r < 0) {
@@ -284,6 +293,7 @@ public final class ThreadState {
             }
             rtPriority = b.getInt(0);
         }
+        return new Scheduling(nice, policy, rtPriority);
     }
 
     /**
@@ -302,26 +312,25 @@ public final class ThreadState {
         if (base == SCHED_DEADLINE) {
             throw new CryoException("thread " + tid + " ran under SCHED_DEADLINE, which Cryo cannot restore");
         }
-        ThreadState now = new ThreadState(tid);
-        now.readScheduling(PAIR.get());
+        Scheduling now = scheduling(tid, PAIR.get());
         String unset = null;
-        if (now.policy != policy || now.rtPriority != th.getSchedPrio()) {
+        if (now.policy() != policy || now.rtPriority() != th.getSchedPrio()) {
             NativeBuffer b = PAIR.get();
             b.putInt(0, th.getSchedPrio());
             long r = Syscall.raw(SCHED_SETSCHEDULER, tid, policy, b.address());
             if (r == -1 /* EPERM */) {
                 unset = "scheduling policy " + base + " priority " + th.getSchedPrio() + " not set ("
-                        + SyscallException.describe(1) + "): it runs under policy " + (now.policy & ~SCHED_RESET_ON_FORK);
+                        + SyscallException.describe(1) + "): it runs under policy " + (now.policy() & ~SCHED_RESET_ON_FORK);
             } else if (r < 0) {
                 throw new SyscallException("sched_setscheduler(" + tid + ", policy " + base + ", priority "
                         + th.getSchedPrio() + ")", (int) -r);
             }
         }
-        if (now.nice != th.getSchedNice()) {
+        if (now.nice() != th.getSchedNice()) {
             long r = Syscall.raw(SETPRIORITY, PRIO_PROCESS, tid, th.getSchedNice());
             if (r == -1 /* EPERM */ || r == -13 /* EACCES */) {
                 String n = "nice " + th.getSchedNice() + " not set (" + SyscallException.describe((int) -r)
-                        + "): it runs at nice " + now.nice;
+                        + "): it runs at nice " + now.nice();
                 unset = unset == null ? n : unset + "; " + n;
             } else if (r < 0) {
                 throw new SyscallException("setpriority(" + tid + ", nice " + th.getSchedNice() + ")", (int) -r);
