@@ -24,6 +24,7 @@ import dev.cryo.engine.resource.RegularFile;
 import dev.cryo.engine.resource.SharedMemory;
 import dev.cryo.engine.resource.Signals;
 import dev.cryo.engine.resource.TaskResources;
+import dev.cryo.engine.resource.FileOwner;
 import dev.cryo.engine.resource.ThreadState;
 import dev.cryo.engine.resource.Timers;
 import dev.cryo.engine.sys.SyscallException;
@@ -578,27 +579,27 @@ final class TaskDump {
 
             // files
             List<fdinfo_entry> fdinfo = new ArrayList<>();
-            for (FdInfo fd : proc.fds(pid)) {
-                FdKind kind = FdKinds.of(fd).orElseThrow(() -> new CryoException("cannot dump pid " + pid + ": fd "
-                        + fd.fd() + " is " + FdKinds.describe(fd)));
-                if (!fdCtx.checkedBeforeFreeze(fd)) {
-                    kind.check(fdCtx, fd); // opened after the checks, while the task still ran: refused as any other
+            try (FileOwner.Reader owners = new FileOwner.Reader(fdCtx)) {
+                for (FdInfo fd : proc.fds(pid)) {
+                    FdKind kind = FdKinds.of(fd).orElseThrow(() -> new CryoException("cannot dump pid " + pid + ": fd "
+                            + fd.fd() + " is " + FdKinds.describe(fd)));
+                    if (!fdCtx.checkedBeforeFreeze(fd)) {
+                        // opened after the checks, while the task still ran: refused as any other
+                        kind.check(fdCtx, fd);
+                    }
+                    Integer shared = files.sameDescription(pid, fd); // inherited across fork, or dup'ed
+                    int id;
+                    if (shared != null) {
+                        id = shared;
+                    } else {
+                        id = files.reserve(pid, fd);
+                        files.put(id, owners.keep(fd, kind.dump(fdCtx, fd, id)));
+                    }
+                    idOfFd.put(fd.fd(), id);
+                    fdinfo.add(fdinfo_entry.newBuilder().setId(id).setFd(fd.fd()).setType(kind.type())
+                            .setFlags((fd.flags() & RegularFile.O_CLOEXEC) != 0 ? RegularFile.FD_CLOEXEC : 0)
+                            .build());
                 }
-                String async = FdKinds.asyncWarning(fd);
-                if (async != null) {
-                    log.warn("pid %d: %s", pid, async);
-                }
-                Integer shared = files.sameDescription(pid, fd); // inherited across fork, or dup'ed
-                int id;
-                if (shared != null) {
-                    id = shared;
-                } else {
-                    id = files.reserve(pid, fd);
-                    files.put(id, kind.dump(fdCtx, fd, id));
-                }
-                idOfFd.put(fd.fd(), id);
-                fdinfo.add(fdinfo_entry.newBuilder().setId(id).setFd(fd.fd()).setType(kind.type())
-                        .setFlags((fd.flags() & RegularFile.O_CLOEXEC) != 0 ? RegularFile.FD_CLOEXEC : 0).build());
             }
             String cwd = proc.link(pid, "cwd");
             String root = proc.link(pid, "root");

@@ -22,21 +22,6 @@ public final class FdKinds {
         return ALL.stream().filter(k -> k.type() == type).findFirst();
     }
 
-    static final int O_ASYNC = 020000;
-
-    /**
-     * What the restore will not give back of an fd set for signal-driven I/O (O_ASYNC), or null: its owner and
-     * signal (F_SETOWN, F_SETSIG) are not kept yet, so after the restore it sends no SIGIO (nginx sets it on its
-     * channels to the workers, and wakes on the channel's own events as well).
-     */
-    public static String asyncWarning(dev.cryo.engine.proc.FdInfo fd) {
-        if ((fd.flags() & O_ASYNC) == 0) {
-            return null;
-        }
-        return "fd " + fd.fd() + " (" + fd.target() + ") is set for signal-driven I/O (O_ASYNC): its owner (F_SETOWN) "
-                + "is not kept yet, so it sends no SIGIO after the restore";
-    }
-
     /** Words a user understands for an fd nobody accepts. */
     public static String describe(FdInfo fd) {
         String t = fd.target();

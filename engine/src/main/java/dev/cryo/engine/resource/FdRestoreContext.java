@@ -53,9 +53,13 @@ public record FdRestoreContext(int pid, RemoteSyscall syscall, RemoteScratch scr
         }
     }
 
-    /** openat() in the new task; returns the fd it got. */
+    /**
+     * openat() in the new task; returns the fd it got. Never with O_ASYNC: open() would keep the flag without making
+     * the file send signals, and no later F_SETFL could then; {@link FileOwner#restore} sets it.
+     */
     public int open(String path, int flags, int mode) throws SyscallException {
         long p = scratch.string(0, path);
-        return (int) syscall.call("openat(" + path + ")", Syscall.OPENAT, AT_FDCWD, p, flags, mode);
+        return (int) syscall.call("openat(" + path + ")", Syscall.OPENAT, AT_FDCWD, p, flags & ~FileOwner.O_ASYNC,
+                mode);
     }
 }

@@ -63,6 +63,11 @@ public final class Fifo implements FdKind {
         private final List<ImageEntry> data = new ArrayList<>();
         private final Set<Long> saved = new HashSet<>();
 
+        /** Puts {@code owner} in the REG entry {@code regId} of a FIFO dumped before (its owner lives there). */
+        void setOwner(int regId, dev.cryo.image.proto.fown_entry owner) {
+            regs.replaceAll(e -> e.getId() == regId ? FileOwner.withOwner(e, owner) : e);
+        }
+
         void write(ImageDir dir, List<file_entry> files, int pid) throws CryoException {
             files.addAll(regs);
             regs.clear();
@@ -178,8 +183,9 @@ public final class Fifo implements FdKind {
                 Pipe.refill(ctx.pid(), helper, ((Map<Integer, byte[]>) ctx.state().getOrDefault(DATA, Map.of())).get(f.getPipeId()));
                 ctx.afterFds(() -> ctx.syscall().call("close(FIFO helper)", Syscall.CLOSE, helper));
             }
+            // O_ASYNC is FileOwner's to set once the fd has its number (given at open, it would send no signal)
             int flags = reg.getFlags() & ~(RegularFile.O_CREAT | RegularFile.O_EXCL | RegularFile.O_TRUNC
-                    | RegularFile.O_CLOEXEC);
+                    | RegularFile.O_CLOEXEC | FileOwner.O_ASYNC);
             int got = ctx.open(reg.getName(), flags | O_NONBLOCK | RegularFile.O_NOCTTY, 0);
             if ((flags & O_NONBLOCK) == 0) {
                 ctx.syscall().call("fcntl(F_SETFL)", Syscall.FCNTL, got, F_SETFL, flags & ~O_NONBLOCK);

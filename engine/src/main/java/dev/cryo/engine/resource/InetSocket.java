@@ -228,7 +228,10 @@ public final class InetSocket implements FdKind {
         }
     }
 
+    /** O_NONBLOCK as {@code flags} has it; O_ASYNC as the file has it now ({@link FileOwner#restore} sets it). */
     static void setFlags(SocketFd s, int flags) throws SyscallException {
-        Syscall.call("fcntl(F_SETFL)", Syscall.FCNTL, s.fd(), SocketRestore.F_SETFL, flags & Pipe.O_NONBLOCK);
+        long now = Syscall.call("fcntl(F_GETFL)", Syscall.FCNTL, s.fd(), FileOwner.F_GETFL);
+        Syscall.call("fcntl(F_SETFL)", Syscall.FCNTL, s.fd(), SocketRestore.F_SETFL,
+                (flags & Pipe.O_NONBLOCK) | (now & FileOwner.O_ASYNC));
     }
 }

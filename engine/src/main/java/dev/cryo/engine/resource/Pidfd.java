@@ -25,8 +25,8 @@ import java.util.List;
  * ESRCH. A pidfd of a process outside the tree is refused, as CRIU refuses it: nothing would be there to point to.
  * <p>
  * Its flags keep O_NONBLOCK and PIDFD_THREAD; the latter only for a thread group's leader (its tid is the pid, made
- * with the task), because the other threads are made after the fds. No owner is kept: a pidfd has no fasync, so
- * F_SETOWN on it signals nobody.
+ * with the task), because the other threads are made after the fds. Its owner is kept as every fd's
+ * ({@link FileOwner}), though a pidfd has no fasync and signals nobody.
  */
 public final class Pidfd implements FdKind {
     static final int O_RDWR = 2, O_NONBLOCK = 04000, PIDFD_THREAD = 0200, O_CLOEXEC = 02000000;

@@ -174,7 +174,8 @@ public final class RegularFile implements FdKind {
                     + reg.getName() + "; restore with -j/--shell-job");
         }
         verify(ctx.pid(), reg);
-        int flags = reg.getFlags() & ~(O_CREAT | O_EXCL | O_TRUNC | O_CLOEXEC);
+        // O_ASYNC is FileOwner's to set once the fd has its number (given at open, the file would send no signal)
+        int flags = reg.getFlags() & ~(O_CREAT | O_EXCL | O_TRUNC | O_CLOEXEC | FileOwner.O_ASYNC);
         try {
             int got = ctx.open(reg.getName(), flags | O_NOCTTY, 0);
             if (reg.getPos() != 0 && (flags & O_PATH) == 0) {

@@ -586,7 +586,9 @@ public final class Tty implements FdKind {
         int index = info.getPty().getIndex();
         boolean master = (info.getId() & 1) == 1;
         String path = r.path(f, info);
-        int flags = f.getFlags() & ~(RegularFile.O_CREAT | RegularFile.O_EXCL | RegularFile.O_TRUNC | RegularFile.O_CLOEXEC);
+        // O_ASYNC is FileOwner's to set once the fd has its number (given at open, the file would send no signal)
+        int flags = f.getFlags() & ~(RegularFile.O_CREAT | RegularFile.O_EXCL | RegularFile.O_TRUNC
+                | RegularFile.O_CLOEXEC | FileOwner.O_ASYNC);
         try {
             if (!master && !r.infos.containsKey(index * 2 + 1)) {
                 return inherited(ctx, r, info, path, flags, where);

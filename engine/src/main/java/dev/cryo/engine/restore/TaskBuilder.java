@@ -524,8 +524,12 @@ final class TaskBuilder {
      * @param unlockNetwork whether this task's finish lifts the dump's network lock (the root's, done last)
      */
     void ready(boolean unlockNetwork) throws CryoException {
-        String step = "sigchld";
+        String step = "file owners";
         try {
+            // owners (F_SETOWN_EX) that were threads or tasks not made yet when the fds were
+            dev.cryo.engine.resource.FileOwner.restoreLater(fdCtx, SCRATCH_STRUCTS);
+
+            step = "sigchld";
             if (!pending(img.core().getTc().getSignalsS(), SIGCHLD)
                     && !pending(img.core().getThreadCore().getSignalsP(), SIGCHLD)) {
                 NativeBuffer set = NativeBuffer.allocate(24); // sigset, then a zero timespec
@@ -964,6 +968,12 @@ final class TaskBuilder {
                 } else if (cloexec) {
                     remote.call("fcntl(F_SETFD)", Syscall.FCNTL, got, 2, 1);
                 }
+            }
+            if (held == null && inherited == null) {
+                // owner, signal and O_ASYNC: the description's, set once, where it is made, on its first number (the
+                // one a signal names)
+                file_entry reg = file.hasFifo() ? img.file(file.getFifo().getRegfId(), fd_types.REG) : null;
+                dev.cryo.engine.resource.FileOwner.restore(ctx, file, reg, first.getFd(), SCRATCH_STRUCTS);
             }
             if (!targets.contains(got)) {
                 remote.call("close", Syscall.CLOSE, got);
