@@ -12,6 +12,7 @@ import java.util.Set;
 public final class DumpedTasks {
     private volatile Set<Integer> pids;
     private volatile int root;
+    private final java.util.Map<String, Object> memo = new java.util.concurrent.ConcurrentHashMap<>();
 
     public DumpedTasks(int root) {
         this.root = root;
@@ -20,7 +21,25 @@ public final class DumpedTasks {
 
     /** Sets the tasks: as listed before the freeze, then as frozen (a task born meanwhile joins). */
     public void set(Collection<Integer> tasks) {
-        this.pids = Set.copyOf(tasks);
+        Set<Integer> now = Set.copyOf(tasks);
+        if (!now.equals(pids)) {
+            memo.clear();
+        }
+        this.pids = now;
+    }
+
+    /**
+     * What {@code compute} finds about {@code key} for these tasks, computed once per set of tasks: a look at every
+     * task's fds made for one task's fd would cost the tree's size again for each task that holds it.
+     */
+    @SuppressWarnings("unchecked")
+    public <T> T once(String key, java.util.function.Supplier<T> compute) {
+        return (T) memo.computeIfAbsent(key, k -> compute.get());
+    }
+
+    /** Drops what {@link #once} found about {@code key}: the next asks again. */
+    public void forget(String key) {
+        memo.remove(key);
     }
 
     public boolean contains(int pid) {

@@ -47,30 +47,52 @@ public final class Pipe implements FdKind {
         try {
             // the data in flight is read from a read end in the tree, and a restore makes the pipe once for every
             // task that holds it
-            boolean reader = false, writer = false;
-            for (int pid : ctx.tasks().pids()) {
-                List<FdInfo> same;
-                try {
-                    same = ctx.proc().fds(pid).stream().filter(f -> f.target().equals(fd.target())).toList();
-                } catch (java.nio.file.NoSuchFileException | java.nio.file.AccessDeniedException gone) {
-                    continue; // a zombie, or exited since the listing
-                }
-                reader |= same.stream().anyMatch(f -> (f.flags() & RegularFile.O_ACCMODE) == 0);
-                writer |= same.stream().anyMatch(f -> (f.flags() & RegularFile.O_ACCMODE) == RegularFile.O_WRONLY);
+            int[] ends = ends(ctx).get(fd.target());
+            if (ends == null) { // a pipe made since the tasks' fds were read
+                ctx.tasks().forget("pipe ends");
+                ends = ends(ctx).getOrDefault(fd.target(), new int[2]);
             }
+            boolean reader = ends[0] > 0, writer = ends[1] > 0;
             // an end outside the tree (a pipeline's other program, a shell's leaked fd, a runtime's stdio) is
             // dumped as CRIU does: the restore makes a new pipe, whose missing end is closed, unless
             // --inherit-fd fd[N]:pipe:[INO] gives the restorer's own pipe in its place
-            int other = !reader || !writer ? -1 : holderOutside(ctx.tasks().pids(), fd.target());
+            int other = !reader || !writer ? -1
+                    : ctx.tasks().once("holder outside " + fd.target(), () -> holderOutside(ctx.tasks().pids(), fd.target()));
             if (other != 0) {
                 ctx.log().info("pid %d: fd %d is %s, whose %s outside the dumped tree; the restore reattaches it "
                         + "with --inherit-fd fd[N]:%s, otherwise it gets a new pipe", ctx.pid(), fd.fd(), fd.target(),
                         other > 0 ? "ends process " + other + " holds too, is" : (reader ? "write" : "read") + " end is",
                         fd.target());
             }
-        } catch (IOException e) {
-            throw new CryoException(where + ": cannot read its fds: " + e.getMessage());
+        } catch (java.io.UncheckedIOException e) {
+            throw new CryoException(where + ": cannot read its fds: " + e.getCause().getMessage());
         }
+    }
+
+    /** Every pipe the tasks hold, with how many read ends and write ends they hold of it; read once per dump. */
+    private static java.util.Map<String, int[]> ends(FdDumpContext ctx) {
+        return ctx.tasks().once("pipe ends", () -> {
+            java.util.Map<String, int[]> ends = new java.util.HashMap<>();
+            for (int pid : ctx.tasks().pids()) {
+                List<FdInfo> fds;
+                try {
+                    fds = ctx.proc().fds(pid);
+                } catch (java.nio.file.NoSuchFileException | java.nio.file.AccessDeniedException gone) {
+                    continue; // a zombie, or exited since the listing
+                } catch (IOException e) {
+                    throw new java.io.UncheckedIOException(e);
+                }
+                for (FdInfo f : fds) {
+                    if (f.isPipe()) {
+                        int[] e = ends.computeIfAbsent(f.target(), k -> new int[2]);
+                        int mode = f.flags() & RegularFile.O_ACCMODE;
+                        e[0] += mode == 0 ? 1 : 0;
+                        e[1] += mode == RegularFile.O_WRONLY ? 1 : 0;
+                    }
+                }
+            }
+            return ends;
+        });
     }
 
     /** Another process holding the same pipe, or 0. */
