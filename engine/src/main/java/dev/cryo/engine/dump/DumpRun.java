@@ -181,6 +181,9 @@ final class DumpRun {
                 List<Integer> live = new ArrayList<>();
                 tasks.values().stream().filter(t -> !t.zombie()).forEach(t -> live.add(t.pid()));
                 incremental = IncrementalTree.prepare(options, proc, log, live, container::innerKnown);
+                if (incremental.active()) {
+                    shmem.chained(incremental.parent()); // in every dump of a chain, unchanged pages left to the parent
+                }
             }
             try {
                 dir = ImageDir.create(options.imagesDir(), DirectFiles::write);
@@ -250,7 +253,7 @@ final class DumpRun {
                     .setFreezingTime((int) freezingUs).setFrozenTime((int) frozenUs)
                     .setMemdumpTime((int) memdumpUs).setMemwriteTime((int) memwriteUs)
                     .setPagesScanned(scanned).setPagesSkippedParent(skipped).setPagesWritten(written)
-                    .setPagesLazy(0).setShpagesScanned(shmem.pagesScanned()).setShpagesSkippedParent(0)
+                    .setPagesLazy(0).setShpagesScanned(shmem.pagesScanned()).setShpagesSkippedParent(shmem.pagesInParent())
                     .setShpagesWritten(shmem.pagesWritten())).build());
             dir.commitDump();
         } catch (IOException e) {
@@ -515,8 +518,11 @@ final class DumpRun {
         log.debug("tasks collected in %d us (%d tracer threads)", (System.nanoTime() - m0) / 1000,
                 tracers == null ? 1 : tracers.size());
         memdumpUs = (System.nanoTime() - m0) / 1000;
-        if (!options.preDump()) {
-            // shared objects in full, once each, while every task that maps them is frozen
+        if (options.preDump()) {
+            // shared objects' pages, once each, while every task that maps them is frozen
+            shmem.writeImages(dirForWriter, () -> nextPagesId++, true);
+        } else {
+            // shared objects, once each, while every task that maps them is frozen
             shmem.writeImages(dirForWriter, () -> nextPagesId++);
             SocketDump.collected(fdCtx, (p, fd) -> tasks.get(p).idOfFd.get(fd), files.entries());
         }

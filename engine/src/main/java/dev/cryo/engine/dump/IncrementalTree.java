@@ -47,6 +47,11 @@ final class IncrementalTree {
         return new IncrementalTree(null, null, null, null, Map.of());
     }
 
+    /** The previous dump ({@code --prev-images-dir}), or null. */
+    ImageDir parent() {
+        return chain == null ? null : chain.dir();
+    }
+
     /** Whether the dump is incremental at all: a previous dump to build on, or a tracker to arm. */
     boolean active() {
         return options != null;

@@ -88,19 +88,14 @@ public final class PageHashes {
         return k ^ (k >>> 33);
     }
 
+    /** Writes the hashes to {@code file}, with an image file's mode (0600 unless images are shared). */
     public void write(Path file) throws IOException {
         ByteBuffer b = ByteBuffer.allocate(16 + n * 24).order(ByteOrder.LITTLE_ENDIAN);
         b.putLong(MAGIC).putLong(n);
         for (int i = 0; i < n; i++) {
             b.putLong(addrs[i]).putLong(hi[i]).putLong(lo[i]);
         }
-        b.flip();
-        try (FileChannel ch = FileChannel.open(file, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
-                StandardOpenOption.TRUNCATE_EXISTING)) {
-            while (b.hasRemaining()) {
-                ch.write(b);
-            }
-        }
+        dev.cryo.engine.sys.DirectFiles.write(file, b.array());
     }
 
     public static PageHashes read(Path file) throws IOException {

@@ -2,6 +2,7 @@ package dev.cryo.engine.resource;
 
 import dev.cryo.engine.CryoException;
 import dev.cryo.engine.log.Log;
+import dev.cryo.engine.mem.PageHashes;
 import dev.cryo.engine.proc.MapsEntry;
 import dev.cryo.engine.ptrace.RemoteSyscall;
 import dev.cryo.engine.sys.NativeBuffer;
@@ -68,7 +69,9 @@ import java.util.function.IntSupplier;
  *   (one memfd_inode_entry per memfd, whether mapped, held open or both); {@link Restore#of(FdRestoreContext)} then
  *   {@link Restore#openMemfd} gives the task an fd of the same object its mappings map.</li>
  * </ul>
- * Incremental dumps save every object in full each time (correct, not incremental).
+ * Incremental dumps (pre-dump, {@code --track-mem}, {@code --prev-images-dir}) save each object in every dump of
+ * the chain, a pre-dump included, as CRIU does; a page the parent dump holds unchanged (same content hash, read
+ * through whichever task maps it) is left to it with PE_PARENT, and the restore reads it down the parent links.
  */
 public final class SharedMemory {
     public static final int VMA_AREA_REGULAR = 1, VMA_FILE_PRIVATE = 1 << 6, VMA_FILE_SHARED = 1 << 7,
@@ -78,6 +81,9 @@ public final class SharedMemory {
             IPC_EXCL = 02000, SHM_RDONLY = 010000, SHM_EXEC = 0100000, SHM_DEST = 01000, SHMID_DS = 112;
     /** memfd.img: one memfd_inode_entry per memfd object, which files.img's MEMFD entries name by inode_id. */
     public static final String MEMFD_IMAGE = "memfd.img";
+    /** The page hashes of object SHMID, beside its pagemap, in a dump that is part of a chain ({@link Dump#chained}). */
+    public static final String HASHES = "cryo-shmem-hashes-";
+    static final int CHUNK = 1 << 20;
     static final int F_ADD_SEALS = 1033, F_GET_SEALS = 1034, MEMFD_CREATE = 319, MFD_CLOEXEC = 1,
             MFD_ALLOW_SEALING = 2, FCHMOD = 91;
     public static final int MAP_SHARED = 1, MAP_FIXED = 0x10, MAP_ANON = 0x20;
@@ -241,7 +247,11 @@ public final class SharedMemory {
 
         private final Log log;
         private final Map<Long, DumpedObject> objects = new LinkedHashMap<>();
-        private long pagesScanned, pagesWritten;
+        private long pagesScanned, pagesWritten, pagesInParent;
+        /** part of a chain of dumps: each page is hashed, and one the parent holds the same is left to it */
+        private boolean chained;
+        /** the previous dump of the chain, or null */
+        private ImageDir parent;
         /** memfd.img's inode_id of each memfd (by inode) named so far; kept when a task's maps are read again */
         private final Map<Long, Integer> memfdInodeIds = new HashMap<>();
 
@@ -345,12 +355,47 @@ public final class SharedMemory {
             return pagesWritten;
         }
 
+        /** Pages left to the parent dump, which holds them unchanged. */
+        public long pagesInParent() {
+            return pagesInParent;
+        }
+
+        /**
+         * Makes this dump part of a chain (a pre-dump, {@code --track-mem}, {@code --prev-images-dir}): every object's
+         * pages are hashed and the hashes kept beside its pagemap ({@link #HASHES}), and a page whose hash the
+         * parent's hashes have at the same offset is left to the parent (PE_PARENT) instead of saved again. The
+         * object's pages are read through any task that maps it, so a page written through any of them counts.
+         *
+         * @param parent the previous dump ({@code --prev-images-dir}), or null
+         */
+        public void chained(ImageDir parent) {
+            this.chained = true;
+            this.parent = parent;
+        }
+
         /**
          * Saves every object's pages once: pagemap-shmem-SHMID.img and its pages-N.img, N from {@code pagesIds}.
          * Runs while every task that maps the objects is frozen. A later call saves only the objects collected since
          * (memfds that the fds, read after the mappings, hold without mapping them), and rewrites memfd.img whole.
          */
         public void writeImages(ImageDir dir, IntSupplier pagesIds) throws CryoException {
+            writeImages(dir, pagesIds, false);
+        }
+
+        /**
+         * As {@link #writeImages(ImageDir, IntSupplier)}; {@code pagesOnly} (a pre-dump) saves the pages of shared
+         * anonymous memory and memfds only: no memfd.img, no SysV segments.
+         */
+        public void writeImages(ImageDir dir, IntSupplier pagesIds, boolean pagesOnly) throws CryoException {
+            if (pagesOnly) {
+                for (DumpedObject o : objects.values()) {
+                    if (!o.sysv && !o.written) {
+                        writeObject(dir, o, pagesIds.getAsInt());
+                        o.written = true;
+                    }
+                }
+                return;
+            }
             List<memfd_inode_entry> memfds = new ArrayList<>();
             List<ImageEntry> segments = new ArrayList<>();
             boolean newSegments = false, newMemfds = false;
@@ -420,6 +465,10 @@ public final class SharedMemory {
             }
             long size = (o.size + PAGE - 1) & ~(PAGE - 1);
             List<pagemap_entry> entries = new ArrayList<>();
+            PageHashes parent = chained ? parentHashes(o.shmid) : null;
+            PageHashes hashes = chained ? new PageHashes(16) : null;
+            java.nio.ByteBuffer chunk = chained
+                    ? java.nio.ByteBuffer.allocateDirect(CHUNK).order(java.nio.ByteOrder.LITTLE_ENDIAN) : null;
             try (FileChannel in = channel(fd, false);
                  FileChannel out = FileChannel.open(dir.pagesPath(pagesId), StandardOpenOption.CREATE,
                          StandardOpenOption.WRITE, StandardOpenOption.TRUNCATE_EXISTING)) {
@@ -438,22 +487,26 @@ public final class SharedMemory {
                     }
                     long from = data & ~(PAGE - 1);
                     long to = Math.min(size, (hole + PAGE - 1) & ~(PAGE - 1));
-                    long copied = 0;
-                    while (copied < to - from) {
-                        long n = in.transferTo(from + copied, to - from - copied, out);
-                        if (n <= 0) {
-                            // the object is shorter than its mappings: what is past its end reads as nothing
-                            to = from + ((copied + PAGE - 1) & ~(PAGE - 1));
-                            if (copied % PAGE != 0) {
-                                out.write(java.nio.ByteBuffer.allocate((int) (PAGE - copied % PAGE)));
+                    if (chained) {
+                        to = from + copyHashed(in, out, from, to, chunk, parent, hashes, entries);
+                    } else {
+                        long copied = 0;
+                        while (copied < to - from) {
+                            long n = in.transferTo(from + copied, to - from - copied, out);
+                            if (n <= 0) {
+                                // the object is shorter than its mappings: what is past its end reads as nothing
+                                to = from + ((copied + PAGE - 1) & ~(PAGE - 1));
+                                if (copied % PAGE != 0) {
+                                    out.write(java.nio.ByteBuffer.allocate((int) (PAGE - copied % PAGE)));
+                                }
+                                break;
                             }
-                            break;
+                            copied += n;
                         }
-                        copied += n;
-                    }
-                    if (to > from) {
-                        entries.add(PageMap.entry(from, (to - from) / PAGE, PageMap.PE_PRESENT));
-                        pagesWritten += (to - from) / PAGE;
+                        if (to > from) {
+                            entries.add(PageMap.entry(from, (to - from) / PAGE, PageMap.PE_PRESENT));
+                            pagesWritten += (to - from) / PAGE;
+                        }
                     }
                     at = Math.max(to, from + PAGE);
                 }
@@ -463,6 +516,13 @@ public final class SharedMemory {
             } finally {
                 Syscall.raw(Syscall.CLOSE, fd);
             }
+            if (hashes != null) {
+                try {
+                    hashes.write(dir.resolve(HASHES + Long.toUnsignedString(o.shmid)));
+                } catch (IOException e) {
+                    throw new CryoException(what + ": writing its page hashes failed: " + e.getMessage(), e);
+                }
+            }
             try {
                 List<com.google.protobuf.Message> image = new ArrayList<>(entries.size() + 1);
                 image.add(pagemap_head.newBuilder().setPagesId(pagesId).build());
@@ -471,8 +531,100 @@ public final class SharedMemory {
             } catch (IOException e) {
                 throw new CryoException(what + ": writing " + pagemapName(o.shmid) + " failed: " + e.getMessage(), e);
             }
-            log.info("shared memory %s: %d bytes, %d pages saved in pages-%d.img", Long.toUnsignedString(o.shmid),
-                    o.size, entries.stream().mapToLong(PageMap::pageCount).sum(), pagesId);
+            log.info("shared memory %s: %d bytes, %d pages saved in pages-%d.img, %d left to the parent",
+                    Long.toUnsignedString(o.shmid), o.size, entries.stream().filter(e -> PageMap.flags(e) == PageMap.PE_PRESENT)
+                            .mapToLong(PageMap::pageCount).sum(), pagesId,
+                    entries.stream().filter(e -> PageMap.flags(e) == PageMap.PE_PARENT).mapToLong(PageMap::pageCount).sum());
+        }
+
+        /**
+         * Copies the pages [from, to) of the object into {@code out}, each page hashed into {@code hashes}; a page
+         * {@code parent} has with the same hash is left to the parent instead. Adds the runs to {@code entries};
+         * returns how many bytes the object had from {@code from} (less than asked when it ends before its mappings).
+         */
+        private long copyHashed(FileChannel in, FileChannel out, long from, long to, java.nio.ByteBuffer chunk,
+                                PageHashes parent, PageHashes hashes, List<pagemap_entry> entries) throws IOException {
+            long at = from;
+            long runStart = from;
+            int runFlags = 0;
+            while (at < to) {
+                int len = (int) Math.min(chunk.capacity(), to - at);
+                chunk.clear().limit(len);
+                while (chunk.hasRemaining()) {
+                    int n = in.read(chunk, at + chunk.position());
+                    if (n <= 0) {
+                        break; // the object ends here
+                    }
+                }
+                int got = chunk.position();
+                if (got % PAGE != 0) { // a last partial page reads as zeros past the end
+                    chunk.limit(chunk.capacity());
+                    while (chunk.position() % PAGE != 0) {
+                        chunk.put((byte) 0);
+                    }
+                    got = chunk.position();
+                }
+                int writeFrom = -1;
+                for (int off = 0; off < got; off += PAGE) {
+                    long[] h = PageHashes.hash(chunk, off);
+                    long offset = at + off;
+                    hashes.add(offset, h[0], h[1]);
+                    int flags = parent != null && parent.same(offset, h[0], h[1]) ? PageMap.PE_PARENT : PageMap.PE_PRESENT;
+                    if (flags == PageMap.PE_PRESENT) {
+                        pagesWritten++;
+                        if (writeFrom < 0) {
+                            writeFrom = off;
+                        }
+                    } else {
+                        pagesInParent++;
+                        if (writeFrom >= 0) {
+                            write(out, chunk, writeFrom, off);
+                            writeFrom = -1;
+                        }
+                    }
+                    if (flags != runFlags) {
+                        if (runFlags != 0) {
+                            entries.add(PageMap.entry(runStart, (offset - runStart) / PAGE, runFlags));
+                        }
+                        runStart = offset;
+                        runFlags = flags;
+                    }
+                }
+                if (writeFrom >= 0) {
+                    write(out, chunk, writeFrom, got);
+                }
+                at += got;
+                if (got < len) {
+                    break;
+                }
+            }
+            if (runFlags != 0 && at > runStart) {
+                entries.add(PageMap.entry(runStart, (at - runStart) / PAGE, runFlags));
+            }
+            return at - from;
+        }
+
+        private static void write(FileChannel out, java.nio.ByteBuffer chunk, int from, int to) throws IOException {
+            java.nio.ByteBuffer b = chunk.duplicate();
+            b.limit(to).position(from);
+            while (b.hasRemaining()) {
+                out.write(b);
+            }
+        }
+
+        /** The page hashes the parent dump keeps for object {@code shmid}, or null (no parent, or none for it). */
+        private PageHashes parentHashes(long shmid) {
+            String name = HASHES + Long.toUnsignedString(shmid);
+            if (parent == null || !parent.exists(name) || !parent.exists(pagemapName(shmid))) {
+                return null;
+            }
+            try {
+                return PageHashes.read(parent.resolve(name));
+            } catch (IOException e) {
+                log.warn("shared memory %s: the parent's page hashes cannot be read (%s): saved in full",
+                        Long.toUnsignedString(shmid), e.getMessage());
+                return null;
+            }
         }
 
         /** A SysV segment's ipc_shm_entry (key, owner, mode, id, size) with its contents inline, as CRIU writes it. */
@@ -897,10 +1049,14 @@ public final class SharedMemory {
         }
 
         private PageMap pagemap(long shmid) throws IOException {
-            ImageFile img = dir.read(pagemapName(shmid));
+            return pagemap(dir, shmid);
+        }
+
+        private static PageMap pagemap(ImageDir in, long shmid) throws IOException {
+            ImageFile img = in.read(pagemapName(shmid));
             List<com.google.protobuf.Message> entries = img.entries();
             if (entries.isEmpty() || !(entries.get(0) instanceof pagemap_head head)) {
-                throw new IOException(pagemapName(shmid) + " has no pagemap_head");
+                throw new IOException(in.path() + "/" + pagemapName(shmid) + " has no pagemap_head");
             }
             List<pagemap_entry> runs = new ArrayList<>();
             for (com.google.protobuf.Message e : entries.subList(1, entries.size())) {
@@ -926,27 +1082,68 @@ public final class SharedMemory {
             if (pm.entries().isEmpty()) {
                 return;
             }
-            Path pages = dir.pagesPath(pm.pagesId());
-            try (FileChannel in = FileChannel.open(pages, StandardOpenOption.READ);
-                 FileChannel out = channel(m.fd, true)) {
-                long offset = 0;
+            try (FileChannel out = channel(m.fd, true)) {
+                fill(out, m.shmid, dir, pm, 0, Long.MAX_VALUE, 0);
+            }
+        }
+
+        /**
+         * Writes the object's bytes [from, to) as {@code level} (a dump of the chain, {@code depth} parent links
+         * below the one restored) has them: its present runs from its pages image, its PE_PARENT runs from its
+         * parent, the same way down. Returns how many of those bytes it had.
+         */
+        private static long fill(FileChannel out, long shmid, ImageDir level, PageMap pm, long from, long to, int depth)
+                throws IOException {
+            Path pages = level.pagesPath(pm.pagesId());
+            FileChannel in = null;
+            long covered = 0;
+            try {
+                long offset = 0; // of the run in the pages image
                 for (PageMap.PageRun r : pm.runs()) {
-                    if (!r.present()) {
-                        continue;
-                    }
-                    long len = r.nrPages() * PAGE;
-                    long done = 0;
-                    while (done < len) {
-                        long n = out.transferFrom(in.position(offset + done), r.vaddr() + done, len - done);
-                        if (n <= 0) {
-                            throw new IOException(pages.getFileName() + " ends at byte " + (offset + done)
-                                    + ", before its pagemap says");
+                    long s = Math.max(from, r.vaddr()), e = Math.min(to, r.end());
+                    if (s < e && r.present()) {
+                        if (in == null) {
+                            in = FileChannel.open(pages, StandardOpenOption.READ);
                         }
-                        done += n;
+                        long done = 0;
+                        while (done < e - s) {
+                            long n = out.transferFrom(in.position(offset + (s - r.vaddr()) + done), s + done, e - s - done);
+                            if (n <= 0) {
+                                throw new IOException(pages.getFileName() + " ends at byte " + (offset + done)
+                                        + ", before its pagemap says");
+                            }
+                            done += n;
+                        }
+                        covered += e - s;
+                    } else if (s < e && r.inParent()) {
+                        if (depth >= 256) {
+                            throw new IOException(level.path() + ": the parent links of " + pagemapName(shmid)
+                                    + " go deeper than 256");
+                        }
+                        ImageDir parent = level.parent().orElseThrow(() -> new IOException(level.path() + "/"
+                                + pagemapName(shmid) + " leaves bytes at " + Long.toHexString(r.vaddr())
+                                + " to a parent dump, but the directory has no parent link"));
+                        if (!parent.exists(pagemapName(shmid))) {
+                            throw new IOException(level.path() + "/" + pagemapName(shmid) + " leaves pages to "
+                                    + parent.path() + ", which has no " + pagemapName(shmid));
+                        }
+                        if (fill(out, shmid, parent, pagemap(parent, shmid), s, e, depth + 1) != e - s) {
+                            throw new IOException(level.path() + "/" + pagemapName(shmid) + " leaves bytes "
+                                    + Long.toHexString(s) + "-" + Long.toHexString(e) + " to " + parent.path()
+                                    + ", which does not hold them all");
+                        }
+                        covered += e - s;
                     }
-                    offset += len;
+                    if (r.present()) {
+                        offset += r.nrPages() * PAGE;
+                    }
+                }
+            } finally {
+                if (in != null) {
+                    in.close();
                 }
             }
+            return covered;
         }
     }
 }
