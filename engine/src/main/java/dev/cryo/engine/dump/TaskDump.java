@@ -805,6 +805,9 @@ final class TaskDump {
         if (m.growsDown()) {
             flags |= MAP_GROWSDOWN;
         }
+        if (dev.cryo.engine.mem.Madvise.locked(m.vmFlags())) {
+            flags |= dev.cryo.engine.mem.Madvise.MAP_LOCKED;
+        }
         long madv = dev.cryo.engine.mem.Madvise.fromVmFlags(m.vmFlags());
         if (madv != 0) {
             v.setMadv(madv);
