@@ -80,6 +80,15 @@ class FailureTest {
     }
 
     @Test
+    void aUserNamespaceOfItsOwnIsRefusedBeforeTheProcessIsTouched() throws Exception {
+        try (Target t = startCounterWith("syscall(SYS_unshare, 0x10000000);")) { // CLONE_NEWUSER
+            String m = dumpError(t.pid());
+            assertTrue(m.contains("pid " + t.pid()) && m.contains("user namespace of its own"), m);
+            keepsCounting(t);
+        }
+    }
+
+    @Test
     void userfaultfdIsRefusedWithItsName() throws Exception {
         try (Target t = startCounterWith("syscall(SYS_userfaultfd, 0);")) {
             String m = dumpError(t.pid());

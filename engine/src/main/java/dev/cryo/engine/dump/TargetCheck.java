@@ -247,7 +247,8 @@ final class TargetCheck {
     /**
      * A process in a pid or mount namespace of its own (a container's) would be dumped with the pids and paths
      * Cryo sees, and come back as something else: refused, until those namespaces are dumped, rather than killed
-     * for images that cannot give it back.
+     * for images that cannot give it back. The same for a user or time namespace of its own, which no restore of
+     * Cryo's makes.
      */
     static void requireCryosNamespaces(int pid) throws CryoException {
         java.nio.file.Path proc = java.nio.file.Path.of("/proc", Integer.toString(pid));
@@ -262,6 +263,22 @@ final class TargetCheck {
                 throw new CryoException("cannot dump pid " + pid + ": it lives in a pid namespace of its own (NSpid "
                         + nspid.replaceAll("\\s+", " ") + "), which Cryo cannot dump yet: a restore would not give "
                         + "it the same pids");
+            }
+            for (String[] ns : new String[][]{
+                    {"user", "restored in Cryo's, its uids and capabilities would be those of Cryo's namespace (the "
+                            + "host's root for its root)"},
+                    {"time", "restored in Cryo's, its monotonic and boot-time clocks would jump by the namespace's "
+                            + "offsets"}}) {
+                java.nio.file.Path theirs = proc.resolve("ns/" + ns[0]);
+                java.nio.file.Path ours = java.nio.file.Path.of("/proc/self/ns/" + ns[0]);
+                if (!java.nio.file.Files.exists(ours, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
+                    continue; // a kernel without that namespace
+                }
+                String link = java.nio.file.Files.readSymbolicLink(theirs).toString();
+                if (!link.equals(java.nio.file.Files.readSymbolicLink(ours).toString())) {
+                    throw new CryoException("cannot dump pid " + pid + ": it lives in a " + ns[0] + " namespace of its "
+                            + "own (" + link + "), which Cryo cannot dump yet: " + ns[1]);
+                }
             }
             boolean ownMounts = !java.nio.file.Files.readSymbolicLink(proc.resolve("ns/mnt")).equals(
                     java.nio.file.Files.readSymbolicLink(java.nio.file.Path.of("/proc/self/ns/mnt")));
