@@ -1,5 +1,6 @@
 package dev.cryo.engine;
 
+import dev.cryo.engine.sys.Syscall;
 import dev.cryo.engine.testing.CProgram;
 import dev.cryo.engine.testing.Checkpoint;
 import dev.cryo.engine.testing.Privileges;
@@ -8,6 +9,8 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -85,6 +88,24 @@ class FailureTest {
             String m = dumpError(t.pid());
             assertTrue(m.contains("pid " + t.pid()) && m.contains("user namespace of its own"), m);
             keepsCounting(t);
+        }
+    }
+
+    @ParameterizedTest(name = "unlinked {0}")
+    @ValueSource(booleans = {false, true})
+    void aPosixMessageQueueIsRefusedBeforeTheProcessIsTouched(boolean unlinked) throws Exception {
+        String name = "cryo-failure-test-" + ProcessHandle.current().pid();
+        // mq_open(2) and mq_unlink(2) (SYS 240, 241): the queue's name reads as a path, "/NAME" or "/NAME (deleted)"
+        String open = "int q = syscall(240, \"" + name + "\", 0102, 0600, 0); (void) q;"
+                + (unlinked ? " syscall(241, \"" + name + "\");" : "");
+        try (Target t = startCounterWith(open)) {
+            String m = dumpError(t.pid());
+            assertTrue(m.contains("pid " + t.pid()) && m.contains("fd 3") && m.contains("POSIX message queue"), m);
+            keepsCounting(t);
+        } finally {
+            dev.cryo.engine.sys.NativeBuffer n = dev.cryo.engine.sys.NativeBuffer.allocate(name.length() + 1);
+            n.put(0, (name + "\0").getBytes());
+            Syscall.raw(241, n.address()); // mq_unlink, when the fixture left it
         }
     }
 

@@ -2,8 +2,6 @@ package dev.cryo.engine.resource;
 
 import com.google.protobuf.Descriptors.FieldDescriptor;
 import com.google.protobuf.Message;
-import dev.cryo.engine.CryoException;
-import dev.cryo.engine.log.Log;
 import dev.cryo.engine.proc.FdInfo;
 import dev.cryo.engine.proc.ProcFs;
 import dev.cryo.engine.ptrace.RemoteScratch;
@@ -65,7 +63,7 @@ public final class FileOwner {
          * {@code entry}, the file {@code fd} was dumped as, with its owner and signal when it has either; as it is
          * otherwise. Runs while the task is frozen.
          */
-        public file_entry keep(FdInfo fd, file_entry entry) throws CryoException {
+        public file_entry keep(FdInfo fd, file_entry entry) {
             if (!worthReading(fd)) {
                 return entry;
             }
@@ -80,10 +78,12 @@ public final class FileOwner {
             return withOwner(entry, owner);
         }
 
-        /** The fd's owner, or null when it has neither owner nor signal. */
-        private fown_entry read(FdInfo fd) throws CryoException {
+        /**
+         * The fd's owner, or null when it has neither owner nor signal, or when Cryo may not take a copy of the fd
+         * (a seccomp profile refusing pidfd_getfd): then the dump goes on without it, and says so.
+         */
+        private fown_entry read(FdInfo fd) {
             int pid = ctx.pid();
-            String what = "cannot dump pid " + pid + ": fd " + fd.fd() + " (" + fd.target() + "): ";
             int ours = -1;
             try {
                 if (pidfd < 0) {
@@ -110,7 +110,9 @@ public final class FileOwner {
                 return fown_entry.newBuilder().setUid(uid).setEuid(euid).setSignum(signum)
                         .setPidType(owner == 0 ? 0 : type).setPid(owner).build();
             } catch (SyscallException e) {
-                throw new CryoException(what + "reading its owner (F_GETOWN_EX) failed: " + e.getMessage(), e);
+                ctx.log().warn("pid %d: fd %d (%s): its owner (F_GETOWN_EX, F_GETSIG) cannot be read (%s); it comes back "
+                        + "with none", pid, fd.fd(), fd.target(), e.getMessage());
+                return null;
             } finally {
                 if (ours >= 0) {
                     Syscall.raw(Syscall.CLOSE, ours);

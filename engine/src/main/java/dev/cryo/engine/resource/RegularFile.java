@@ -45,6 +45,10 @@ public final class RegularFile implements FdKind {
 
     @Override
     public void check(FdDumpContext ctx, FdInfo fd) throws CryoException {
+        if (fd.isPath() && isMqueue(ctx, fd)) { // its name reads as a path, even unlinked, but no path opens it
+            throw new CryoException("cannot dump pid " + ctx.pid() + ": fd " + fd.fd() + " (" + fd.target() + ") is a "
+                    + "POSIX message queue (mqueue), which Cryo cannot dump yet");
+        }
         if (DeletedFiles.isDeleted(fd.target())) {
             DeletedFiles.check(ctx.pid(), "fd " + fd.fd(), fd.target(), ctx.proc().dir(ctx.pid()) + "/fd/" + fd.fd(),
                     ctx.options().files());
@@ -67,10 +71,64 @@ public final class RegularFile implements FdKind {
             throw new CryoException("cannot dump pid " + ctx.pid() + ": fd " + fd.fd() + " (" + fd.target()
                     + "): stat failed: " + e.getMessage(), e);
         }
+        requireReachable(ctx, fd);
         if (isTerminal(fd.target()) && !ctx.options().shellJob() && !Tty.controlledFromTree(ctx, fd.target())) {
             throw new CryoException("cannot dump pid " + ctx.pid() + ": fd " + fd.fd() + " is the terminal "
                     + fd.target() + "; dump with -j/--shell-job to let the restore reattach it");
         }
+    }
+
+    static final long MQUEUE_MAGIC = 0x19800202L;
+
+    /**
+     * The restore opens the file again by its path: refused when that path, in the task's root, leads nowhere or to
+     * another mount than the fd's. That is a POSIX message queue (its name reads as a path, but its mqueue
+     * filesystem is not mounted there), or a file whose mount was unmounted or covered since it was opened.
+     */
+    private static void requireReachable(FdDumpContext ctx, FdInfo fd) throws CryoException {
+        if (fd.mntId() <= 0 || !fd.isPath() || DeletedFiles.isDeleted(fd.target())) {
+            return;
+        }
+        String where = "cannot dump pid " + ctx.pid() + ": fd " + fd.fd() + " (" + fd.target() + ")";
+        long mnt;
+        try {
+            mnt = DirectFiles.mountId(ctx.proc().dir(ctx.pid()) + "/root" + fd.target());
+        } catch (java.nio.file.NoSuchFileException e) {
+            throw new CryoException(where + " is " + mountKind(ctx, fd) + ", and nothing is at " + fd.target()
+                    + " in the task's root now: the restore opens files again by their path");
+        } catch (IOException e) {
+            return; // the restore says what it meets
+        }
+        if (mnt != fd.mntId()) {
+            throw new CryoException(where + " is " + mountKind(ctx, fd) + ", but the path " + fd.target()
+                    + " leads to another mount now (mount " + mnt + ", the fd's is " + fd.mntId()
+                    + "): the restore opens files again by their path and would open another file");
+        }
+    }
+
+    private static boolean isMqueue(FdDumpContext ctx, FdInfo fd) {
+        try {
+            return DirectFiles.fsType(ctx.proc().dir(ctx.pid()) + "/fd/" + fd.fd()) == MQUEUE_MAGIC;
+        } catch (IOException e) {
+            return false; // closed meanwhile
+        }
+    }
+
+    /** The fd's mount in words, from the task's mountinfo: "a file on a tmpfs mount (/run)". */
+    private static String mountKind(FdDumpContext ctx, FdInfo fd) {
+        try {
+            for (String line : java.nio.file.Files.readAllLines(ctx.proc().dir(ctx.pid()).resolve("mountinfo"))) {
+                String[] f = line.split(" ");
+                if (f.length > 4 && f[0].equals(Integer.toString(fd.mntId()))) {
+                    int dash = java.util.Arrays.asList(f).indexOf("-");
+                    String type = dash > 0 && dash + 1 < f.length ? f[dash + 1] : "?";
+                    return "a file on a " + type + " mount (" + f[4] + ")";
+                }
+            }
+        } catch (IOException | RuntimeException e) {
+            // below
+        }
+        return "a file on a mount the task no longer sees (mount " + fd.mntId() + ")";
     }
 
     @Override

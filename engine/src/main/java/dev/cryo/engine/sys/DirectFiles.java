@@ -140,6 +140,35 @@ public final class DirectFiles {
         return new Stat(data.getInt(24), data.getLong(48));
     }
 
+    static final int SYS_STATX = 332, STATX_MNT_ID = 0x1000, SYS_STATFS = 137;
+
+    /** The magic number of the filesystem {@code path} is on (statfs f_type). */
+    public static long fsType(String path) throws IOException {
+        NativeBuffer[] b = BUFFERS.get();
+        cString(b, path);
+        long r = Syscall.raw(SYS_STATFS, b[0].address(), b[1].address());
+        if (r < 0) {
+            throw error(path, (int) -r);
+        }
+        return b[1].getLong(0);
+    }
+
+    /** The id of the mount {@code path} is on (statx STATX_MNT_ID, as fdinfo's mnt_id names mounts). */
+    public static long mountId(String path) throws IOException {
+        NativeBuffer[] b = BUFFERS.get();
+        cString(b, path);
+        NativeBuffer data = b[1];
+        long r = Syscall.raw(SYS_STATX, AT_FDCWD, b[0].address(), 0, STATX_MNT_ID, data.address());
+        if (r < 0) {
+            throw error(path, (int) -r);
+        }
+        // struct statx: stx_mask at 0 (u32), stx_mnt_id at 144 (u64)
+        if ((data.getInt(0) & STATX_MNT_ID) == 0) {
+            throw new FileSystemException(path, null, "statx gave no mount id");
+        }
+        return data.getLong(144);
+    }
+
     /** Where the symbolic link {@code path} points. */
     public static String readLink(String path) throws IOException {
         NativeBuffer[] b = BUFFERS.get();
