@@ -110,8 +110,8 @@ public final class FileOwner {
                 return fown_entry.newBuilder().setUid(uid).setEuid(euid).setSignum(signum)
                         .setPidType(owner == 0 ? 0 : type).setPid(owner).build();
             } catch (SyscallException e) {
-                ctx.log().warn("pid %d: fd %d (%s): its owner (F_GETOWN_EX, F_GETSIG) cannot be read (%s); it comes back "
-                        + "with none", pid, fd.fd(), fd.target(), e.getMessage());
+                ctx.log().warn("pid %d: fd %d (%s): its owner (F_GETOWN_EX, F_GETSIG) cannot be read (%s); it comes "
+                        + "back with none", pid, fd.fd(), fd.target(), e.getMessage());
                 return null;
             } finally {
                 if (ours >= 0) {

@@ -56,8 +56,8 @@ public final class Pipe implements FdKind {
             // an end outside the tree (a pipeline's other program, a shell's leaked fd, a runtime's stdio) is
             // dumped as CRIU does: the restore makes a new pipe, whose missing end is closed, unless
             // --inherit-fd fd[N]:pipe:[INO] gives the restorer's own pipe in its place
-            int other = !reader || !writer ? -1
-                    : ctx.tasks().once("holder outside " + fd.target(), () -> holderOutside(ctx.tasks().pids(), fd.target()));
+            int other = !reader || !writer ? -1 : ctx.tasks().once("holder outside " + fd.target(),
+                    () -> holderOutside(ctx.tasks().pids(), fd.target()));
             if (other != 0) {
                 ctx.log().info("pid %d: fd %d is %s, whose %s outside the dumped tree; the restore reattaches it "
                         + "with --inherit-fd fd[N]:%s, otherwise it gets a new pipe", ctx.pid(), fd.fd(), fd.target(),

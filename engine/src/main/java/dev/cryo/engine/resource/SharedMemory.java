@@ -465,7 +465,7 @@ public final class SharedMemory {
             }
             long size = (o.size + PAGE - 1) & ~(PAGE - 1);
             List<pagemap_entry> entries = new ArrayList<>();
-            PageHashes parent = chained ? parentHashes(o.shmid) : null;
+            PageHashes before = chained ? parentHashes(o.shmid) : null;
             PageHashes hashes = chained ? new PageHashes(16) : null;
             java.nio.ByteBuffer chunk = chained
                     ? java.nio.ByteBuffer.allocateDirect(CHUNK).order(java.nio.ByteOrder.LITTLE_ENDIAN) : null;
@@ -488,7 +488,7 @@ public final class SharedMemory {
                     long from = data & ~(PAGE - 1);
                     long to = Math.min(size, (hole + PAGE - 1) & ~(PAGE - 1));
                     if (chained) {
-                        to = from + copyHashed(in, out, from, to, chunk, parent, hashes, entries);
+                        to = from + copyHashed(in, out, from, to, chunk, before, hashes, entries);
                     } else {
                         long copied = 0;
                         while (copied < to - from) {
@@ -531,19 +531,22 @@ public final class SharedMemory {
             } catch (IOException e) {
                 throw new CryoException(what + ": writing " + pagemapName(o.shmid) + " failed: " + e.getMessage(), e);
             }
+            long saved = entries.stream().filter(e -> PageMap.flags(e) == PageMap.PE_PRESENT)
+                    .mapToLong(PageMap::pageCount).sum();
+            long left = entries.stream().filter(e -> PageMap.flags(e) == PageMap.PE_PARENT)
+                    .mapToLong(PageMap::pageCount).sum();
             log.info("shared memory %s: %d bytes, %d pages saved in pages-%d.img, %d left to the parent",
-                    Long.toUnsignedString(o.shmid), o.size, entries.stream().filter(e -> PageMap.flags(e) == PageMap.PE_PRESENT)
-                            .mapToLong(PageMap::pageCount).sum(), pagesId,
-                    entries.stream().filter(e -> PageMap.flags(e) == PageMap.PE_PARENT).mapToLong(PageMap::pageCount).sum());
+                    Long.toUnsignedString(o.shmid), o.size, saved, pagesId, left);
         }
 
         /**
          * Copies the pages [from, to) of the object into {@code out}, each page hashed into {@code hashes}; a page
-         * {@code parent} has with the same hash is left to the parent instead. Adds the runs to {@code entries};
-         * returns how many bytes the object had from {@code from} (less than asked when it ends before its mappings).
+         * {@code before} (the parent dump's hashes) has with the same hash is left to the parent instead. Adds the
+         * runs to {@code entries}; returns how many bytes the object had from {@code from} (less than asked when it
+         * ends before its mappings).
          */
         private long copyHashed(FileChannel in, FileChannel out, long from, long to, java.nio.ByteBuffer chunk,
-                                PageHashes parent, PageHashes hashes, List<pagemap_entry> entries) throws IOException {
+                                PageHashes before, PageHashes hashes, List<pagemap_entry> entries) throws IOException {
             long at = from;
             long runStart = from;
             int runFlags = 0;
@@ -569,7 +572,7 @@ public final class SharedMemory {
                     long[] h = PageHashes.hash(chunk, off);
                     long offset = at + off;
                     hashes.add(offset, h[0], h[1]);
-                    int flags = parent != null && parent.same(offset, h[0], h[1]) ? PageMap.PE_PARENT : PageMap.PE_PRESENT;
+                    int flags = before != null && before.same(offset, h[0], h[1]) ? PageMap.PE_PARENT : PageMap.PE_PRESENT;
                     if (flags == PageMap.PE_PRESENT) {
                         pagesWritten++;
                         if (writeFrom < 0) {
@@ -1107,7 +1110,8 @@ public final class SharedMemory {
                         }
                         long done = 0;
                         while (done < e - s) {
-                            long n = out.transferFrom(in.position(offset + (s - r.vaddr()) + done), s + done, e - s - done);
+                            long n = out.transferFrom(in.position(offset + (s - r.vaddr()) + done), s + done,
+                                    e - s - done);
                             if (n <= 0) {
                                 throw new IOException(pages.getFileName() + " ends at byte " + (offset + done)
                                         + ", before its pagemap says");
