@@ -248,6 +248,12 @@ public final class FileOwner {
         Object o = field(from, "fown");
         Object f = field(from, "flags");
         int flags = f instanceof Integer i ? i : 0;
+        if ((flags & O_ASYNC) != 0) {
+            // the fd's kind made it without O_ASYNC (FdRestoreContext#open): setting it now registers the file for
+            // signals, under the number a signal names (si_fd); first, as a terminal then takes an owner of its own
+            long now = ctx.syscall().call("fcntl(F_GETFL)", Syscall.FCNTL, fd, F_GETFL);
+            ctx.syscall().call("fcntl(F_SETFL)", Syscall.FCNTL, fd, F_SETFL, now | O_ASYNC);
+        }
         if (o instanceof fown_entry owner) {
             if (owner.getSignum() != 0) {
                 ctx.syscall().call("fcntl(F_SETSIG)", Syscall.FCNTL, fd, F_SETSIG, owner.getSignum());
@@ -260,11 +266,6 @@ public final class FileOwner {
                 later.add(new Object[] {fd, owner});
             }
         }
-        if ((flags & O_ASYNC) != 0) {
-            // the fd's kind made it without O_ASYNC (FdRestoreContext#open): setting it now registers the file for
-            // signals, under the number a signal names (si_fd)
-            long now = ctx.syscall().call("fcntl(F_GETFL)", Syscall.FCNTL, fd, F_GETFL);
-            ctx.syscall().call("fcntl(F_SETFL)", Syscall.FCNTL, fd, F_SETFL, now | O_ASYNC);
-        }
     }
+
 }
