@@ -51,7 +51,8 @@ record TrackState(String tracker, int pid, long startTime, Map<String, String> e
         extra.forEach((k, v) -> sb.append(k).append(' ').append(v).append('\n'));
         vmas.forEach(v -> sb.append("vma ").append(v).append('\n'));
         Path tmp = dir.resolve(name + ".tmp");
-        Files.writeString(tmp, sb);
+        // an image file's mode (0600 unless images are shared): it names the task's memory layout
+        dev.cryo.engine.sys.DirectFiles.write(tmp, sb.toString().getBytes(java.nio.charset.StandardCharsets.UTF_8));
         Files.move(tmp, dir.resolve(name), java.nio.file.StandardCopyOption.REPLACE_EXISTING);
     }
 

@@ -94,6 +94,12 @@ class SharedMemoryIncrementalTest {
             assertEquals(List.of(64L, 0L), shmemPages(pre1), "the first pre-dump saves the object whole");
             Incremental.preDump(t.pid(), pre2, pre1);
             assertEquals(List.of(0L, 64L), shmemPages(pre2), "nothing changed: every page is the first pre-dump's");
+            try (Stream<Path> files = Files.list(pre2)) { // the tracker's state and the hashes as private as images
+                for (Path f : files.filter(Files::isRegularFile).toList()) {
+                    assertEquals("rw-------", java.nio.file.attribute.PosixFilePermissions.toString(
+                            Files.getPosixFilePermissions(f)), f.getFileName().toString());
+                }
+            }
 
             Syscall.raw(Syscall.KILL, child, 10); // SIGUSR1: the child writes pages 5, 6 and 7
             await().atMost(Duration.ofSeconds(10)).until(() -> t.lines().contains("written"));
