@@ -470,8 +470,7 @@ public final class SharedMemory {
             java.nio.ByteBuffer chunk = chained
                     ? java.nio.ByteBuffer.allocateDirect(CHUNK).order(java.nio.ByteOrder.LITTLE_ENDIAN) : null;
             try (FileChannel in = channel(fd, false);
-                 FileChannel out = FileChannel.open(dir.pagesPath(pagesId), StandardOpenOption.CREATE,
-                         StandardOpenOption.WRITE, StandardOpenOption.TRUNCATE_EXISTING)) {
+                 FileChannel out = dev.cryo.image.ImageAccess.create(dir.pagesPath(pagesId))) { // 0600: memory
                 long at = 0;
                 while (at < size) {
                     long data = Syscall.raw(Syscall.LSEEK, fd, at, SEEK_DATA);
@@ -516,6 +515,7 @@ public final class SharedMemory {
             } finally {
                 Syscall.raw(Syscall.CLOSE, fd);
             }
+            checksum(dir, pagesId, what);
             if (hashes != null) {
                 try {
                     hashes.write(dir.resolve(HASHES + Long.toUnsignedString(o.shmid)));
@@ -605,6 +605,23 @@ public final class SharedMemory {
                 entries.add(PageMap.entry(runStart, (at - runStart) / PAGE, runFlags));
             }
             return at - from;
+        }
+
+        /**
+         * Puts the pages image into the dump's manifest, read back from the page cache: its bytes went from the
+         * object to the file in the kernel (transferTo), past the sums the image writer keeps.
+         */
+        private static void checksum(ImageDir dir, int pagesId, String what) throws CryoException {
+            Path pages = dir.pagesPath(pagesId);
+            try (dev.cryo.image.ImageChecksums.Sink sink = dir.checksumSink(pages.getFileName().toString());
+                 FileChannel in = FileChannel.open(pages, StandardOpenOption.READ)) {
+                java.nio.ByteBuffer b = java.nio.ByteBuffer.allocateDirect(CHUNK);
+                while (in.read(b.clear()) > 0) {
+                    sink.update(b.flip());
+                }
+            } catch (IOException e) {
+                throw new CryoException(what + ": summing " + pages.getFileName() + " failed: " + e.getMessage(), e);
+            }
         }
 
         private static void write(FileChannel out, java.nio.ByteBuffer chunk, int from, int to) throws IOException {
