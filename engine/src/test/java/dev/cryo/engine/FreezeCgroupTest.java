@@ -201,6 +201,21 @@ class FreezeCgroupTest {
         return Checkpoint.dumpOptions(t.pid(), img, leaveRunning).withFreezeCgroup(g.dir.toString());
     }
 
+    /** A child of {@code pid} in state S, or 0. */
+    private static int sleepingChild(int pid) throws IOException {
+        for (String c : Files.readString(Path.of("/proc/" + pid + "/task/" + pid + "/children")).trim().split(" ")) {
+            try {
+                String stat = Files.readString(Path.of("/proc/" + c + "/stat"));
+                if (stat.substring(stat.lastIndexOf(')') + 2).startsWith("S")) {
+                    return Integer.parseInt(c);
+                }
+            } catch (java.nio.file.NoSuchFileException gone) {
+                // exited meanwhile
+            }
+        }
+        return 0;
+    }
+
     @ParameterizedTest(name = "cgroup v{0}")
     @ValueSource(ints = {1, 2})
     void aTreeFrozenThroughItsCgroupComesBackWithItsPidsAndGoesOn(int version) throws Exception {
@@ -251,15 +266,11 @@ class FreezeCgroupTest {
     void aTaskOfTheTreeOutsideTheCgroupIsRefusedAndTheTreeRunsOn() throws Exception {
         FreezerGroup g = new FreezerGroup(false);
         Target t = startTree(g);
-        int child = 0;
-        for (String c : Files.readString(Path.of("/proc/" + t.pid() + "/task/" + t.pid() + "/children")).trim().split(" ")) {
-            String stat = Files.readString(Path.of("/proc/" + c + "/stat"));
-            if (stat.substring(stat.lastIndexOf(')') + 2).startsWith("S")) {
-                child = Integer.parseInt(c); // a live, running child (not the zombie, not the stopped one)
-                break;
-            }
-        }
-        assertTrue(child > 0, "a sleeping child of " + t.pid());
+        // a live child (not the zombie, not the stopped one), seen asleep: on a loaded machine it may be running at
+        // the first look
+        int[] found = new int[1];
+        await().atMost(Duration.ofSeconds(10)).until(() -> (found[0] = sleepingChild(t.pid())) > 0);
+        int child = found[0];
         Files.writeString(Path.of("/sys/fs/cgroup/freezer/cgroup.procs"), Integer.toString(child)); // out, to the root
         Set<String> before = treeTids(t.pid());
         CryoException e = assertThrows(CryoException.class,
