@@ -20,6 +20,7 @@ public final class FdCases {
                 new Case("signalfd", Fixture.quiet("signalfd"), Scenario.cycles(2, moment), Check.standard()),
                 new Case("inotify", Fixture.quiet("inotify"), Scenario.cycles(2, moment), Check.standard()),
                 new Case("timers", Fixture.quiet("timers"), Scenario.cycles(2, moment), Check.standard()),
+                new Case("sigio", Fixture.quiet("sigio"), Scenario.cycles(2, moment), Check.standard()),
                 // files unlinked while open or mapped: ghosts (contents in the images), link remaps (--link-remap)
                 new Case("deleted-files", Fixture.quiet("deleted-files"), Scenario.cycles(2, moment), Check.standard()),
                 new Case("link-remap", Fixture.quiet("deleted-files", "--mode=link"),
