@@ -495,8 +495,11 @@ static void look(struct fdx *f)
 			bad(f, "%lld ms left, more than the %lld it was set to", left, most);
 		if (!f->init && (left || ticks))
 			bad(f, "disarmed, yet %lld ms left and %llu ticks", left, ticks);
-		if (f->init && !f->ivl && (ticks > 1 || (!left && ticks != 1)))
-			bad(f, "a one-shot with %lld ms left and %llu unread ticks", left, ticks);
+		/* armed is "any time left", not "a millisecond left": a one-shot 0.4 ms from its expiry reads 0 ms and
+		 * 0 ticks, and is right */
+		int armed = t.it_value.tv_sec || t.it_value.tv_nsec;
+		if (f->init && !f->ivl && (ticks > 1 || (!armed && ticks != 1)))
+			bad(f, "a one-shot with %lld ms left (%s) and %llu unread ticks", left, armed ? "armed" : "expired", ticks);
 		if (f->ivl && ticks > (unsigned long long)(ms_since(&f->born) / f->ivl + 2))
 			bad(f, "%llu ticks after %lld ms at %ld ms each", ticks, ms_since(&f->born), f->ivl);
 		break;
