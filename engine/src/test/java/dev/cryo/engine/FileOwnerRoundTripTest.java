@@ -9,10 +9,8 @@ import org.junit.jupiter.api.io.TempDir;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.time.Duration;
 import java.util.List;
 
-import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 /**
@@ -96,10 +94,7 @@ class FileOwnerRoundTripTest {
     void ownersSignalsAndAsyncComeBack() throws Exception {
         Path exe = CProgram.compile(tmp, "file-owner", FIXTURE);
         try (Target t = Target.start(exe, tmp.resolve("out.txt"))) {
-            t.awaitLines(1);
-            Checkpoint.dump(t.pid(), tmp.resolve("img"), false);
-            await().atMost(Duration.ofSeconds(10)).until(() -> !t.alive());
-            Checkpoint.restore(tmp.resolve("img"));
+            Checkpoint.restore(Checkpoint.dumpUntilGone(t, 1, tmp.resolve("img")));
             Files.createFile(tmp.resolve("go"));
             t.awaitLines(8);
             assertEquals(List.of("ready",

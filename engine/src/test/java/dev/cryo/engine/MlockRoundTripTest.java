@@ -9,10 +9,8 @@ import org.junit.jupiter.api.io.TempDir;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.time.Duration;
 import java.util.List;
 
-import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 /**
@@ -52,9 +50,7 @@ class MlockRoundTripTest {
             String[] at = t.lines().get(0).split(" ");
             List<String> before = List.of(locked(t.pid(), at[0]), locked(t.pid(), at[1]));
             assertEquals(List.of("64 kB lo", "16 kB lo lf"), before, "the fixture's ranges as the kernel shows them");
-            Checkpoint.dump(t.pid(), tmp.resolve("img"), false);
-            await().atMost(Duration.ofSeconds(10)).until(() -> !t.alive());
-            Checkpoint.restore(tmp.resolve("img"));
+            Checkpoint.restore(Checkpoint.dumpUntilGone(t, 1, tmp.resolve("img")));
             assertEquals(before, List.of(locked(t.pid(), at[0]), locked(t.pid(), at[1])));
         }
     }

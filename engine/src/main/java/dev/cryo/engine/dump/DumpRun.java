@@ -240,6 +240,7 @@ final class DumpRun {
             log.release();
         }
         incremental.commit();
+        shmem.sumPages(dir); // the shared objects' pages images into the manifest, off the frozen window
         frozenUs = (releasedAt - frozenAt) / 1000;
         log.info("Target was frozen for %d us", frozenUs);
         long scanned = 0, written = 0, skipped = 0;

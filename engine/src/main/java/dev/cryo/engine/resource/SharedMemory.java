@@ -252,6 +252,8 @@ public final class SharedMemory {
         private boolean chained;
         /** the previous dump of the chain, or null */
         private ImageDir parent;
+        /** pages images written and not yet in the manifest */
+        private final List<Integer> unsummed = new ArrayList<>();
         /** memfd.img's inode_id of each memfd (by inode) named so far; kept when a task's maps are read again */
         private final Map<Long, Integer> memfdInodeIds = new HashMap<>();
 
@@ -515,7 +517,7 @@ public final class SharedMemory {
             } finally {
                 Syscall.raw(Syscall.CLOSE, fd);
             }
-            checksum(dir, pagesId, what);
+            unsummed.add(pagesId); // summed once the tree runs again (sumPages), not while it is frozen
             if (hashes != null) {
                 try {
                     hashes.write(dir.resolve(HASHES + Long.toUnsignedString(o.shmid)));
@@ -608,20 +610,25 @@ public final class SharedMemory {
         }
 
         /**
-         * Puts the pages image into the dump's manifest, read back from the page cache: its bytes went from the
-         * object to the file in the kernel (transferTo), past the sums the image writer keeps.
+         * Puts the pages images written so far into the dump's manifest, read back from the page cache: their bytes
+         * went from the objects to the files in the kernel (transferTo), past the sums the image writer keeps. Run
+         * once the tree runs again, before the manifest is written.
          */
-        private static void checksum(ImageDir dir, int pagesId, String what) throws CryoException {
-            Path pages = dir.pagesPath(pagesId);
-            try (dev.cryo.image.ImageChecksums.Sink sink = dir.checksumSink(pages.getFileName().toString());
-                 FileChannel in = FileChannel.open(pages, StandardOpenOption.READ)) {
-                java.nio.ByteBuffer b = java.nio.ByteBuffer.allocateDirect(CHUNK);
-                while (in.read(b.clear()) > 0) {
-                    sink.update(b.flip());
+        public void sumPages(ImageDir dir) throws CryoException {
+            for (int pagesId : unsummed) {
+                Path pages = dir.pagesPath(pagesId);
+                try (dev.cryo.image.ImageChecksums.Sink sink = dir.checksumSink(pages.getFileName().toString());
+                     FileChannel in = FileChannel.open(pages, StandardOpenOption.READ)) {
+                    java.nio.ByteBuffer b = java.nio.ByteBuffer.allocateDirect(CHUNK);
+                    while (in.read(b.clear()) > 0) {
+                        sink.update(b.flip());
+                    }
+                } catch (IOException e) {
+                    throw new CryoException("cannot dump: summing " + pages.getFileName() + " (shared memory) failed: "
+                            + e.getMessage(), e);
                 }
-            } catch (IOException e) {
-                throw new CryoException(what + ": summing " + pages.getFileName() + " failed: " + e.getMessage(), e);
             }
+            unsummed.clear();
         }
 
         private static void write(FileChannel out, java.nio.ByteBuffer chunk, int from, int to) throws IOException {
