@@ -64,7 +64,8 @@ public record ProcSnapshot(List<TaskRow> tasks, List<MapRow> maps, List<FdRow> f
                         }
                     }
                     case "F" -> {
-                        if (f.length >= 5) {
+                        // an empty link: the fd was closed between the listing and its readlink
+                        if (f.length >= 5 && !f[3].isEmpty()) {
                             fds.add(new FdRow(Integer.parseInt(f[1]), Integer.parseInt(f[2]), f[3], f[4]));
                         }
                     }

@@ -29,6 +29,13 @@ class ProcSnapshotTest {
     }
 
     @Test
+    void anFdClosedBetweenTheListingAndItsReadlinkIsNotAnFd() {
+        // docker's property-fds once failed with "after only [pid 13 fd 15 -> (flags )]"
+        ProcSnapshot s = ProcSnapshot.parse(PROBE + "F 2 15  \n");
+        assertEquals(ProcSnapshot.parse(PROBE).normalisedFds(), s.normalisedFds());
+    }
+
+    @Test
     void pipesCompareByWhichFdsShareThemNotByInode() {
         ProcSnapshot before = ProcSnapshot.parse(PROBE);
         ProcSnapshot restored = ProcSnapshot.parse(PROBE.replace("4711", "9001").replace("4712", "9002"));
