@@ -14,11 +14,22 @@ import java.util.NavigableMap;
 import java.util.TreeMap;
 
 /**
- * The pages of a task from an incremental chain: runs present in the last dump come from its pages image, runs
- * it leaves to the parent are looked up in the parent, and so on down the {@code parent} links. The result is
- * one {@link PageBuffer} for every run of the last pagemap, as if a single full dump had written it.
+ * Pages from an incremental chain: runs present in the last dump come from its pages image, runs it leaves to the
+ * parent (PE_PARENT) are looked up in the parent, and so on down the {@code parent} links. One walk serves every
+ * pagemap of a chain: a task's ({@code pagemap-PID.img}, into one {@link PageBuffer} as if a single full dump had
+ * written it) and a shared memory object's ({@code pagemap-shmem-SHMID.img}, into the object's file).
  */
-public final class ChainPages {
+public final class ChainPages implements AutoCloseable {
+    /** One level's pagemap of the walked object (level 0 is the directory being restored). */
+    public interface Source {
+        PageMap pagemap(ImageDir level) throws IOException;
+    }
+
+    /** Where the walk puts the bytes of addresses [vaddr, vaddr + len): they are at {@code fileOffset} of {@code pages}. */
+    public interface Sink {
+        void take(FileChannel pages, long fileOffset, long vaddr, long len) throws IOException;
+    }
+
     private record Run(long vaddr, long pages, boolean present, boolean inParent, long fileOffset) {
         long end() {
             return vaddr + (pages << 12);
@@ -26,28 +37,25 @@ public final class ChainPages {
     }
 
     private final List<ImageDir> chain;
-    private final int pid;
+    private final String name;
+    private final Source source;
     private final List<NavigableMap<Long, Run>> indexes = new ArrayList<>();
+    private final List<PageMap> maps = new ArrayList<>();
     private final Map<Integer, FileChannel> files = new HashMap<>();
 
-    private ChainPages(List<ImageDir> chain, int pid) {
-        this.chain = chain;
-        this.pid = pid;
+    /**
+     * A walk of the chain that ends in {@code dir}, whose pagemap of the object is {@code top}, named {@code name}
+     * (for messages) and read at each level below by {@code source}. Close it to close the pages images it opened.
+     */
+    public ChainPages(ImageDir dir, PageMap top, String name, Source source) throws IOException {
+        this.chain = dir.chain();
+        this.name = name;
+        this.source = source;
+        maps.add(top);
     }
 
     /** Reads every page {@code map} (the pagemap of {@code dir}) names, following parents where it says so. */
     public static PageBuffer load(ImageDir dir, PageMap map, int pid) throws IOException {
-        ChainPages c = new ChainPages(dir.chain(), pid);
-        try {
-            return c.fill(map);
-        } finally {
-            for (FileChannel ch : c.files.values()) {
-                ch.close();
-            }
-        }
-    }
-
-    private PageBuffer fill(PageMap map) throws IOException {
         List<PageRun> runs = new ArrayList<>();
         for (PageMap.PageRun r : map.runs()) {
             if (r.present() || r.inParent()) {
@@ -55,16 +63,38 @@ public final class ChainPages {
             }
         }
         PageBuffer buf = PageBuffer.forRuns(runs);
-        long at = 0;
-        for (PageRun r : runs) {
-            copy(0, r.address(), r.end(), buf, at);
-            at += r.bytes();
+        try (ChainPages c = new ChainPages(dir, map, "pagemap-" + pid + ".img", level -> level.pagemap(pid))) {
+            long at = 0;
+            for (PageRun r : runs) {
+                long base = at - r.address();
+                c.copy(r.address(), r.end(), (ch, off, vaddr, len) -> buf.readFrom(ch, off, base + vaddr, len));
+                at += r.bytes();
+            }
         }
         return buf;
     }
 
-    /** Copies [from, to) as level {@code level} of the chain has it into the buffer at {@code bufferOffset}. */
-    private void copy(int level, long from, long to, PageBuffer buf, long bufferOffset) throws IOException {
+    /**
+     * Hands {@code sink} every byte the last dump's pagemap holds, present or left to a parent, run by run; returns
+     * how many bytes that was. Runs the pagemap marks neither way (holes, lazy runs) are not walked.
+     */
+    public long copyAll(Sink sink) throws IOException {
+        long bytes = 0;
+        for (PageMap.PageRun r : map(0).runs()) {
+            if (r.present() || r.inParent()) {
+                copy(r.vaddr(), r.end(), sink);
+                bytes += r.end() - r.vaddr();
+            }
+        }
+        return bytes;
+    }
+
+    /** Hands {@code sink} the bytes of [from, to) as the last dump has them; every one must be there. */
+    public void copy(long from, long to, Sink sink) throws IOException {
+        copy(0, from, to, sink);
+    }
+
+    private void copy(int level, long from, long to, Sink sink) throws IOException {
         NavigableMap<Long, Run> idx = index(level);
         long at = from;
         Map.Entry<Long, Run> e = idx.floorEntry(at);
@@ -72,21 +102,21 @@ public final class ChainPages {
         while (at < to) {
             if (r == null) {
                 Map.Entry<Long, Run> next = idx.higherEntry(at);
-                throw new IOException(chain.get(level).path() + "/pagemap-" + pid + ".img has no page at 0x"
+                throw new IOException(chain.get(level).path() + "/" + name + " has no page at 0x"
                         + Long.toHexString(at) + ", which " + (level == 0 ? "itself" : chain.get(level - 1).path())
                         + " leaves to it" + (next == null ? "" : " (next run at 0x" + Long.toHexString(next.getKey()) + ")"));
             }
             long end = Math.min(to, r.end());
             if (r.present()) {
-                buf.readFrom(pagesFile(level), r.fileOffset() + (at - r.vaddr()), bufferOffset + (at - from), end - at);
+                sink.take(pagesFile(level), r.fileOffset() + (at - r.vaddr()), at, end - at);
             } else if (r.inParent()) {
                 if (level + 1 >= chain.size()) {
-                    throw new IOException(chain.get(level).path() + " leaves pages at 0x" + Long.toHexString(at)
-                            + " to a parent, but has no parent link");
+                    throw new IOException(chain.get(level).path() + "/" + name + " leaves pages at 0x"
+                            + Long.toHexString(at) + " to a parent, but the directory has no parent link");
                 }
-                copy(level + 1, at, end, buf, bufferOffset + (at - from));
+                copy(level + 1, at, end, sink);
             } else {
-                throw new IOException(chain.get(level).path() + "/pagemap-" + pid + ".img has a lazy run at 0x"
+                throw new IOException(chain.get(level).path() + "/" + name + " has a lazy run at 0x"
                         + Long.toHexString(at) + ", which Cryo cannot restore");
             }
             at = end;
@@ -95,9 +125,22 @@ public final class ChainPages {
         }
     }
 
+    private PageMap map(int level) throws IOException {
+        while (maps.size() <= level) {
+            ImageDir d = chain.get(maps.size());
+            try {
+                maps.add(source.pagemap(d));
+            } catch (java.nio.file.NoSuchFileException e) {
+                throw new IOException(d.path() + " has no " + name + (maps.isEmpty() ? ""
+                        : ", which " + chain.get(maps.size() - 1).path() + " leaves pages to"), e);
+            }
+        }
+        return maps.get(level);
+    }
+
     private NavigableMap<Long, Run> index(int level) throws IOException {
         while (indexes.size() <= level) {
-            PageMap map = chain.get(indexes.size()).pagemap(pid);
+            PageMap map = map(indexes.size());
             NavigableMap<Long, Run> idx = new TreeMap<>();
             long offset = 0;
             for (PageMap.PageRun r : map.runs()) {
@@ -115,9 +158,25 @@ public final class ChainPages {
         FileChannel ch = files.get(level);
         if (ch == null) {
             ImageDir d = chain.get(level);
-            ch = FileChannel.open(d.pagesPath(d.pagemap(pid).pagesId()), StandardOpenOption.READ);
+            ch = FileChannel.open(d.pagesPath(map(level).pagesId()), StandardOpenOption.READ);
             files.put(level, ch);
         }
         return ch;
+    }
+
+    @Override
+    public void close() throws IOException {
+        IOException first = null;
+        for (FileChannel ch : files.values()) {
+            try {
+                ch.close();
+            } catch (IOException e) {
+                first = first == null ? e : first;
+            }
+        }
+        files.clear();
+        if (first != null) {
+            throw first;
+        }
     }
 }

@@ -2,6 +2,7 @@ package dev.cryo.engine.resource;
 
 import dev.cryo.engine.CryoException;
 import dev.cryo.engine.log.Log;
+import dev.cryo.engine.mem.ChainPages;
 import dev.cryo.engine.mem.PageHashes;
 import dev.cryo.engine.proc.MapsEntry;
 import dev.cryo.engine.ptrace.RemoteSyscall;
@@ -1109,69 +1110,22 @@ public final class SharedMemory {
             if (pm.entries().isEmpty()) {
                 return;
             }
-            try (FileChannel out = channel(m.fd, true)) {
-                fill(out, m.shmid, dir, pm, 0, Long.MAX_VALUE, 0);
-            }
-        }
-
-        /**
-         * Writes the object's bytes [from, to) as {@code level} (a dump of the chain, {@code depth} parent links
-         * below the one restored) has them: its present runs from its pages image, its PE_PARENT runs from its
-         * parent, the same way down. Returns how many of those bytes it had.
-         */
-        private static long fill(FileChannel out, long shmid, ImageDir level, PageMap pm, long from, long to, int depth)
-                throws IOException {
-            Path pages = level.pagesPath(pm.pagesId());
-            FileChannel in = null;
-            long covered = 0;
-            try {
-                long offset = 0; // of the run in the pages image
-                for (PageMap.PageRun r : pm.runs()) {
-                    long s = Math.max(from, r.vaddr()), e = Math.min(to, r.end());
-                    if (s < e && r.present()) {
-                        if (in == null) {
-                            in = FileChannel.open(pages, StandardOpenOption.READ);
+            String name = pagemapName(m.shmid);
+            try (FileChannel out = channel(m.fd, true);
+                 ChainPages chain = new ChainPages(dir, pm, name, level -> pagemap(level, m.shmid))) {
+                // the object's bytes at their offsets (a shared memory pagemap's addresses are offsets), each run
+                // from the dump of the chain that holds it
+                chain.copyAll((in, offset, at, len) -> {
+                    for (long done = 0; done < len; ) {
+                        long n = out.transferFrom(in.position(offset + done), at + done, len - done);
+                        if (n <= 0) {
+                            throw new IOException(name + ": its pages image ends at byte " + (offset + done)
+                                    + ", before its pagemap says");
                         }
-                        long done = 0;
-                        while (done < e - s) {
-                            long n = out.transferFrom(in.position(offset + (s - r.vaddr()) + done), s + done,
-                                    e - s - done);
-                            if (n <= 0) {
-                                throw new IOException(pages.getFileName() + " ends at byte " + (offset + done)
-                                        + ", before its pagemap says");
-                            }
-                            done += n;
-                        }
-                        covered += e - s;
-                    } else if (s < e && r.inParent()) {
-                        if (depth >= 256) {
-                            throw new IOException(level.path() + ": the parent links of " + pagemapName(shmid)
-                                    + " go deeper than 256");
-                        }
-                        ImageDir parent = level.parent().orElseThrow(() -> new IOException(level.path() + "/"
-                                + pagemapName(shmid) + " leaves bytes at " + Long.toHexString(r.vaddr())
-                                + " to a parent dump, but the directory has no parent link"));
-                        if (!parent.exists(pagemapName(shmid))) {
-                            throw new IOException(level.path() + "/" + pagemapName(shmid) + " leaves pages to "
-                                    + parent.path() + ", which has no " + pagemapName(shmid));
-                        }
-                        if (fill(out, shmid, parent, pagemap(parent, shmid), s, e, depth + 1) != e - s) {
-                            throw new IOException(level.path() + "/" + pagemapName(shmid) + " leaves bytes "
-                                    + Long.toHexString(s) + "-" + Long.toHexString(e) + " to " + parent.path()
-                                    + ", which does not hold them all");
-                        }
-                        covered += e - s;
+                        done += n;
                     }
-                    if (r.present()) {
-                        offset += r.nrPages() * PAGE;
-                    }
-                }
-            } finally {
-                if (in != null) {
-                    in.close();
-                }
+                });
             }
-            return covered;
         }
     }
 }
