@@ -115,6 +115,46 @@ public final class DeletedFiles {
         return inode;
     }
 
+    /** How many names of {@code /dev/shm} {@link #otherName} looks at, at most. */
+    static final int OTHER_NAME_BUDGET = 20_000;
+
+    /** Where POSIX shared memory objects and named semaphores live: {@code shm_open} and {@code sem_open} names. */
+    static final String POSIX_SHM_DIR = "/dev/shm/";
+
+    /**
+     * Another name in {@code /dev/shm} of {@code inode}, a POSIX shared memory object whose name {@code path} was
+     * unlinked while it still has links, as task {@code pid} sees it (looked up through its root); null when there is
+     * none, or {@code path} is no POSIX object's. glibc's {@code sem_open} makes {@code /dev/shm/sem.XXXXXX}, maps it,
+     * links it as {@code /dev/shm/sem.NAME} and unlinks the first: every named semaphore a process holds is mapped
+     * by a deleted name, which CRIU refuses without {@code --link-remap}. The semaphore's own name opens the same
+     * object, and is what another process's {@code sem_open} finds after the restore.
+     */
+    static String otherName(int pid, String path, Inode inode) {
+        if (!path.startsWith(POSIX_SHM_DIR) || path.indexOf('/', POSIX_SHM_DIR.length()) >= 0) {
+            return null;
+        }
+        Path dir = Path.of("/proc/" + pid + "/root" + POSIX_SHM_DIR);
+        int budget = OTHER_NAME_BUDGET;
+        try (java.nio.file.DirectoryStream<Path> names = Files.newDirectoryStream(dir)) {
+            for (Path p : names) {
+                if (--budget < 0) {
+                    return null;
+                }
+                try {
+                    Map<String, Object> a = Files.readAttributes(p, "unix:dev,ino", java.nio.file.LinkOption.NOFOLLOW_LINKS);
+                    if ((Long) a.get("dev") == inode.dev() && (Long) a.get("ino") == inode.ino()) {
+                        return POSIX_SHM_DIR + p.getFileName();
+                    }
+                } catch (IOException gone) {
+                    // removed meanwhile: the next name
+                }
+            }
+        } catch (IOException | RuntimeException e) {
+            return null; // no /dev/shm there, or unreadable: no other name known
+        }
+        return null;
+    }
+
     /**
      * Refuses, before the target is touched, a deleted file Cryo cannot bring back with these options.
      *
@@ -139,6 +179,9 @@ public final class DeletedFiles {
                 throw new CryoException(where + ", a directory that was moved away, which Cryo cannot dump yet");
             }
             if (!options.linkRemap()) {
+                if (otherName(pid, originalPath(target), inode) != null) {
+                    return; // reopened by that name (see note)
+                }
                 throw new CryoException(where + ", unlinked while open but still linked elsewhere ("
                         + inode.nlink() + " link" + (inode.nlink() == 1 ? "" : "s") + "); dump with --link-remap to "
                         + "let Cryo link it back as link_remap.N beside its old name, or close it before the dump");
@@ -199,7 +242,7 @@ public final class DeletedFiles {
          * Notes files.img entry {@code id}, a regular file whose /proc name is {@code target}, and returns the name
          * its reg_file_entry carries: the original path when it was deleted, {@code target} otherwise.
          */
-        public String note(int pid, int id, String target, String openPath) throws CryoException {
+        public String note(int pid, int id, String target, String openPath, FileOptions options) throws CryoException {
             if (!isDeleted(target)) {
                 noted.remove(id);
                 return target;
@@ -210,6 +253,11 @@ public final class DeletedFiles {
                 if (inode == null || (inode.mode() & S_IFMT) == S_IFDIR) { // a removed cwd stays as it was
                     noted.remove(id);
                     return target;
+                }
+                String other = inode.nlink() > 0 && !options.linkRemap() ? otherName(pid, path, inode) : null;
+                if (other != null) { // a POSIX object still linked by its own name: that name opens it
+                    noted.remove(id);
+                    return other;
                 }
                 noted.put(id, new Noted(id, path, openPath, inode));
                 return path;

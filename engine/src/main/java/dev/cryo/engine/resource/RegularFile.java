@@ -134,7 +134,8 @@ public final class RegularFile implements FdKind {
     @Override
     public file_entry dump(FdDumpContext ctx, FdInfo fd, int id) throws CryoException {
         ctx.locks().collect(ctx, fd);
-        String name = ctx.deleted().note(ctx.pid(), id, fd.target(), ctx.proc().dir(ctx.pid()) + "/fd/" + fd.fd());
+        String name = ctx.deleted().note(ctx.pid(), id, fd.target(), ctx.proc().dir(ctx.pid()) + "/fd/" + fd.fd(),
+                ctx.options().files());
         var reg = reg_file_entry.newBuilder().setId(id).setFlags(fd.flags() & ~O_CLOEXEC).setPos(fd.pos())
                 .setFown(noOwner()).setName(name);
         try {
@@ -156,7 +157,7 @@ public final class RegularFile implements FdKind {
      */
     public static file_entry mapped(int id, String path, Path statPath, FdDumpContext ctx)
             throws IOException, CryoException {
-        return mapped(id, ctx.deleted().note(ctx.pid(), id, path, statPath.toString()), statPath);
+        return mapped(id, ctx.deleted().note(ctx.pid(), id, path, statPath.toString(), ctx.options().files()), statPath);
     }
 
     /** A file entry for a mapped file or the executable: no fd, only identity. */

@@ -25,7 +25,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 /**
  * Deleted files: a ghost over --ghost-limit and a file unlinked but linked elsewhere without --link-remap are
  * refused before the process is touched, naming fd, path, size and the option; with the option they go through
- * a dump and a restore, crit decodes the images, and -R leaves no link remap behind.
+ * a dump and a restore, crit decodes the images, and -R leaves no link remap behind. A named POSIX semaphore, mapped
+ * by a deleted name, needs no option.
  */
 @org.junit.jupiter.api.extension.ExtendWith(dev.cryo.engine.testing.NoProcessLeftBehind.class)
 @RootWithPtrace
@@ -198,6 +199,64 @@ class DeletedFilesTest {
                 assertEquals(List.of(), left.filter(p -> p.getFileName().toString().startsWith("link_remap")).toList(),
                         "the restore removes the link remap");
             }
+        }
+    }
+
+    /**
+     * A named POSIX semaphore: glibc's sem_open maps /dev/shm/sem.XXXXXX, links it as /dev/shm/sem.NAME and unlinks
+     * the first, so the process maps a deleted name of a file still linked. Without --link-remap (CRIU refuses it
+     * there) the dump reopens it by the semaphore's name: after the restore the mapping and a new sem_open of the
+     * name are one semaphore.
+     */
+    static final String SEMAPHORE = """
+            #include <fcntl.h>
+            #include <semaphore.h>
+            #include <stdio.h>
+            #include <unistd.h>
+            int main(int argc, char **argv) {
+                setvbuf(stdout, NULL, _IONBF, 0);
+                sem_t *s = sem_open(argv[1], O_CREAT, 0600, 1);
+                if (s == SEM_FAILED) return 2;
+                for (int i = 0;; i++) {
+                    if (access(argv[2], F_OK) == 0) { /* told to check */
+                        sem_t *again = sem_open(argv[1], 0);
+                        int a = -1, b = -1;
+                        sem_wait(s);
+                        sem_getvalue(again, &a);
+                        sem_post(again);
+                        sem_getvalue(s, &b);
+                        printf("%s\\n", again != SEM_FAILED && a == 0 && b == 1 ? "ok" : "two semaphores");
+                        return 0;
+                    }
+                    sem_wait(s);
+                    printf("%d\\n", i);
+                    sem_post(s);
+                    usleep(5000);
+                }
+            }
+            """;
+
+    @Test
+    void aNamedSemaphoreIsReopenedByItsNameWithoutLinkRemap() throws Exception {
+        Path exe = CProgram.compile(tmp, "semaphore", SEMAPHORE);
+        String name = "/cryo-test-" + ProcessHandle.current().pid() + "-" + System.nanoTime();
+        Path cue = tmp.resolve("check");
+        try (Target t = Target.start(exe, tmp.resolve("out.txt"), name, cue.toString())) {
+            t.awaitLines(2);
+            Path img = Files.createDirectories(tmp.resolve("img"));
+            Checkpoint.dump(options(t.pid(), img, false, FileOptions.DEFAULTS));
+            assertTrue(Files.notExists(img.resolve("remap-fpath.img")), "no remap: the name reopens it");
+            await().atMost(Duration.ofSeconds(5)).until(() -> !t.alive());
+            assertEquals(0, Checkpoint.restore(img));
+            t.awaitLines(t.lines().size() + 2);
+            String maps = Files.readString(Path.of("/proc/" + t.pid() + "/maps"));
+            assertTrue(maps.contains("/dev/shm/sem" + name.replace('/', '.')), maps);
+            Files.write(cue, new byte[0]);
+            await().atMost(Duration.ofSeconds(20)).until(() -> !t.alive());
+            List<String> lines = t.lines();
+            assertEquals("ok", lines.get(lines.size() - 1));
+        } finally {
+            Files.deleteIfExists(Path.of("/dev/shm/sem" + name.replace('/', '.')));
         }
     }
 
