@@ -91,6 +91,45 @@ class FailureTest {
         }
     }
 
+    /**
+     * The process enters a mount namespace of its own, mounts a tmpfs on {@code m}, opens m/file (fd 3) and covers
+     * the tmpfs with another: the path then leads nowhere, or, with a file of that name in the cover, to another
+     * file on another mount. The restore, which opens files by their path, would open nothing or the wrong file.
+     */
+    @ParameterizedTest(name = "a file of that name in the cover {0}")
+    @ValueSource(booleans = {false, true})
+    void aFileWhoseMountWasCoveredIsRefusedBeforeTheProcessIsTouched(boolean sameName) throws Exception {
+        Path m = Files.createDirectories(tmp.resolve("m"));
+        String file = m.resolve("file").toString();
+        String setup = "if (syscall(SYS_unshare, 0x20000) || syscall(SYS_mount, 0, \"/\", 0, 0x4000 | 0x40000, 0)"
+                + " || syscall(SYS_mount, \"tmpfs\", \"" + m + "\", \"tmpfs\", 0, 0)) return 3;"
+                + " if (syscall(SYS_openat, -100, \"" + file + "\", 0102, 0600) != 3) return 4;"
+                + " if (syscall(SYS_mount, \"tmpfs\", \"" + m + "\", \"tmpfs\", 0, 0)) return 5;"
+                + (sameName ? " if (syscall(SYS_openat, -100, \"" + file + "\", 0102, 0600) != 4) return 6;"
+                        + " close(4);" : "");
+        try (Target t = startCounterWith(setup)) {
+            String m2 = dumpError(t.pid());
+            assertTrue(m2.contains("pid " + t.pid()) && m2.contains("fd 3 (" + file + ")")
+                    && m2.contains(sameName ? "leads to another mount" : "nothing is at"), m2);
+            keepsCounting(t);
+        }
+    }
+
+    /**
+     * An fd opened before the process entered a mount namespace of its own is on a mount of the namespace it left;
+     * its path in the new namespace reaches the same file through that mount's copy, so the dump takes it.
+     */
+    @Test
+    void anFdOpenedBeforeAMountNamespaceOfItsOwnIsDumped() throws Exception {
+        String file = Files.writeString(tmp.resolve("before"), "x").toString();
+        String setup = "if (syscall(SYS_openat, -100, \"" + file + "\", 02) != 3"
+                + " || syscall(SYS_openat, -100, \"/dev/null\", 02) != 4 || syscall(SYS_unshare, 0x20000)) return 3;";
+        try (Target t = startCounterWith(setup)) {
+            Checkpoint.dump(t.pid(), Files.createDirectories(tmp.resolve("img")), true);
+            keepsCounting(t);
+        }
+    }
+
     @ParameterizedTest(name = "unlinked {0}")
     @ValueSource(booleans = {false, true})
     void aPosixMessageQueueIsRefusedBeforeTheProcessIsTouched(boolean unlinked) throws Exception {

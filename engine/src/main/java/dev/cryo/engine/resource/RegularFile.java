@@ -81,28 +81,43 @@ public final class RegularFile implements FdKind {
     static final long MQUEUE_MAGIC = 0x19800202L;
 
     /**
-     * The restore opens the file again by its path: refused when that path, in the task's root, leads nowhere or to
-     * another mount than the fd's. That is a POSIX message queue (its name reads as a path, but its mqueue
-     * filesystem is not mounted there), or a file whose mount was unmounted or covered since it was opened.
+     * The restore opens the file again by its path: refused when that path, in the task's root, leads nowhere, or to
+     * another file on another mount than the fd's. That is a POSIX message queue (its name reads as a path, but its
+     * mqueue filesystem is not mounted there), or a file whose mount was unmounted or covered since it was opened.
+     * A path that reaches the same file through another mount is fine: an fd opened before the task entered a mount
+     * namespace of its own ({@code unshare -m}, a container's stdio from its runtime) is on a mount of the old
+     * namespace, and the new one's copy of that mount opens the same file.
      */
     private static void requireReachable(FdDumpContext ctx, FdInfo fd) throws CryoException {
         if (fd.mntId() <= 0 || !fd.isPath() || DeletedFiles.isDeleted(fd.target())) {
             return;
         }
         String where = "cannot dump pid " + ctx.pid() + ": fd " + fd.fd() + " (" + fd.target() + ")";
+        String path = ctx.proc().dir(ctx.pid()) + "/root" + fd.target();
         long mnt;
         try {
-            mnt = DirectFiles.mountId(ctx.proc().dir(ctx.pid()) + "/root" + fd.target());
+            mnt = DirectFiles.mountId(path);
         } catch (java.nio.file.NoSuchFileException e) {
             throw new CryoException(where + " is " + mountKind(ctx, fd) + ", and nothing is at " + fd.target()
                     + " in the task's root now: the restore opens files again by their path");
         } catch (IOException e) {
             return; // the restore says what it meets
         }
+        if (mnt != fd.mntId() && sameFile(path, ctx.proc().dir(ctx.pid()) + "/fd/" + fd.fd())) {
+            return;
+        }
         if (mnt != fd.mntId()) {
             throw new CryoException(where + " is " + mountKind(ctx, fd) + ", but the path " + fd.target()
                     + " leads to another mount now (mount " + mnt + ", the fd's is " + fd.mntId()
                     + "): the restore opens files again by their path and would open another file");
+        }
+    }
+
+    private static boolean sameFile(String path, String openPath) {
+        try {
+            return DirectFiles.stat(path).sameFile(DirectFiles.stat(openPath));
+        } catch (IOException e) {
+            return false;
         }
     }
 

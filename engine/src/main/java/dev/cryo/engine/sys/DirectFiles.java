@@ -122,7 +122,20 @@ public final class DirectFiles {
     }
 
     /** What stat(2) says of a file: its type and permission bits, and its size. */
-    public record Stat(int mode, long size) {
+    public record Stat(int mode, long size, long dev, long ino, long rdev) {
+        static final int S_IFMT = 0170000, S_IFCHR = 0020000, S_IFBLK = 0060000;
+
+        /**
+         * Whether both name the same file: one inode, or, for device files, the same device (another node of it, in
+         * a container's own /dev, opens the same thing).
+         */
+        public boolean sameFile(Stat o) {
+            if (dev == o.dev && ino == o.ino) {
+                return true;
+            }
+            int type = mode & S_IFMT;
+            return (type == S_IFCHR || type == S_IFBLK) && type == (o.mode & S_IFMT) && rdev == o.rdev;
+        }
     }
 
     static final int SYS_NEWFSTATAT = 262;
@@ -136,8 +149,8 @@ public final class DirectFiles {
         if (r < 0) {
             throw error(path, (int) -r);
         }
-        // struct stat on x86_64: st_mode at 24 (u32), st_size at 48 (s64)
-        return new Stat(data.getInt(24), data.getLong(48));
+        // struct stat on x86_64: st_dev at 0, st_ino at 8, st_mode at 24 (u32), st_rdev at 40, st_size at 48 (s64)
+        return new Stat(data.getInt(24), data.getLong(48), data.getLong(0), data.getLong(8), data.getLong(40));
     }
 
     static final int SYS_STATX = 332, STATX_MNT_ID = 0x1000, SYS_STATFS = 137;
