@@ -371,6 +371,8 @@ final class TaskBuilder {
             }
             long scratchAt = gap(busy, SCRATCH_SIZE);
             scratch = RemoteScratch.map(memory, remote, scratchAt, SCRATCH_SIZE);
+            // taken from here on: the vDSO's way through a free place (an overlapping move) must not land on it
+            busy.add(new long[]{scratch.address(), scratch.address() + scratch.size()});
 
             step = stepTimes.next("unmap helper memory");
             long[] block = vdsoBlock(cmaps);
@@ -386,7 +388,6 @@ final class TaskBuilder {
             List<vma_entry> vmas = img.mm().getVmasList().stream().filter(v -> !isKernelVma(v)).toList();
             Set<Integer> filled = vmasWithPages(vmas, pages.runs());
             Map<Integer, Integer> fileFds = new HashMap<>();
-            busy.add(new long[]{scratch.address(), scratch.address() + scratch.size()});
             boolean moved = false;
             try (VmaSeparator separator = new VmaSeparator(busy)) {
                 for (int i = 0; i < vmas.size(); i++) {
