@@ -760,14 +760,16 @@ final class TaskBuilder {
             return;
         }
         long from = block[0];
+        String through = "";
         if (s < block[1] && block[0] < e) {
             // overlapping move: go through a free place first
             long tmp = gap(busy, size);
             mremapVdsoBlock(pieces, block[0], from, tmp);
             from = tmp;
+            through = String.format(" through %x", tmp);
         }
         mremapVdsoBlock(pieces, block[0], from, s);
-        log.debug("vDSO block moved to %x (vdso at %x)", s, vdsoStart);
+        log.debug("vDSO block moved from %x to %x%s (vdso at %x)", block[0], s, through, vdsoStart);
     }
 
     /** Indexes of VMAs that receive pages (they are mapped writable until filled). */
