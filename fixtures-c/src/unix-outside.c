@@ -1,18 +1,19 @@
 /*
  * unix-outside: a unix stream connection whose other end is outside the dumped tree.
  *
- * The fixture starts a peer detached from its tree (double fork), which listens on ./peer.sock and answers each
+ * The fixture starts a peer detached from its tree (double fork), which listens on the abstract unix address
+ * @cryo-unix-outside-peer and answers each
  * "ping N" line with "pong N" on whatever connection it has, taking a new one whenever one arrives. The fixture
  * connects to it, talks once, and writes the inode of its socket to ./ext-ino (the harness dumps with
  * --external unix[INO]). A restore must give the fixture, at the same fd number, a socket connected to the peer:
  * the harness restores with --inherit-fd fd[N]:socket:[INO] under this program's connect role, which connects to
- * ./peer.sock and runs the restore with that socket as its fd N.
+ * that address and runs the restore with that socket as its fd N.
  * Verdict: the fd is a connected unix stream socket and a ping through it gets its pong from the peer.
  *
  * --mode=pipe: the same with a pipe, as the stdout of `prog | tee log`: the fixture holds the write end of a pipe
  * whose read end the peer holds, and writes ./ext-ino with the pipe's inode (the dump needs no option: CRIU dumps
  * a pipe with an end outside). The connect role with --want=pipe asks the peer for the write end of a new pipe
- * (passed over peer.sock with SCM_RIGHTS) and makes that its fd N, for --inherit-fd fd[N]:pipe:[INO].
+ * (passed over the peer's socket with SCM_RIGHTS) and makes that its fd N, for --inherit-fd fd[N]:pipe:[INO].
  * Verdict: the fd is a pipe's write end and a line written to it reaches the peer (which logs it to ./peer.log).
  *
  * --mode=file: a regular file of its own, ./own.log, open for appending; ./ext-path has its path as the process
@@ -23,13 +24,14 @@
  *
  *   unix-outside [--mode=socket|pipe|file]          the fixture (its peer is a grandchild, outside the tree)
  *   unix-outside --role=connect [--want=socket|pipe|file] --path=P --fd=N -- PROGRAM ARGS...
- *                                                   connects to P, makes the socket (or the pipe the peer hands
+ *                                                   connects to P ("@NAME": abstract), makes the socket (or the pipe the peer hands
  *                                                   over; or, with file, P itself opened O_RDWR) fd N, runs PROGRAM
  */
 #define _GNU_SOURCE
 #include "fx.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -42,15 +44,31 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define PATH "peer.sock"
+/*
+ * The peer's address: abstract (a leading '@' stands for the NUL), so that it needs no file: the VM sandbox's case
+ * directories are on 9p, which cannot hold a socket. Each case has a network namespace of its own.
+ */
+#define PATH "@cryo-unix-outside-peer"
+
+/* The address of path ("@NAME": abstract), and its length. */
+static socklen_t address(struct sockaddr_un *a, const char *path)
+{
+	memset(a, 0, sizeof(*a));
+	a->sun_family = AF_UNIX;
+	snprintf(a->sun_path, sizeof(a->sun_path), "%s", path);
+	if (path[0] != '@')
+		return sizeof(*a);
+	a->sun_path[0] = '\0';
+	return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(path));
+}
 
 static int connect_to(const char *path)
 {
-	struct sockaddr_un a = {.sun_family = AF_UNIX};
+	struct sockaddr_un a;
+	socklen_t len = address(&a, path);
 	int s = socket(AF_UNIX, SOCK_STREAM, 0);
 
-	snprintf(a.sun_path, sizeof(a.sun_path), "%s", path);
-	if (s < 0 || connect(s, (struct sockaddr *)&a, sizeof(a)))
+	if (s < 0 || connect(s, (struct sockaddr *)&a, len))
 		return -1;
 	return s;
 }
@@ -114,14 +132,13 @@ static int give_pipe(int c)
  */
 static void peer(int ready, int first_pipe)
 {
-	struct sockaddr_un a = {.sun_family = AF_UNIX};
+	struct sockaddr_un a;
+	socklen_t len = address(&a, PATH);
 	int l = socket(AF_UNIX, SOCK_STREAM, 0), conn = -1, pipe_in = first_pipe;
 	char line[128], reply[160];
 
 	alarm(900); /* never outlives a run */
-	unlink(PATH);
-	snprintf(a.sun_path, sizeof(a.sun_path), "%s", PATH);
-	if (l < 0 || bind(l, (struct sockaddr *)&a, sizeof(a)) || listen(l, 4))
+	if (l < 0 || bind(l, (struct sockaddr *)&a, len) || listen(l, 4))
 		_exit(1);
 	if (write(ready, "r", 1) != 1)
 		_exit(1);
@@ -172,7 +189,6 @@ static void peer(int ready, int first_pipe)
 			}
 		}
 	}
-	unlink(PATH);
 	_exit(0);
 }
 

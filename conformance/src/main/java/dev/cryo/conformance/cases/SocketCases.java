@@ -31,14 +31,14 @@ public final class SocketCases {
                 new Case("unix-outside-peer", Fixture.quiet("unix-outside"), Scenario.cycles(1, moment)
                         .withOptions(List.of("--external", "unix[{file:ext-ino}]"),
                                 List.of("--inherit-fd", "fd[7]:socket:[{file:ext-ino}]"))
-                        .restoringVia(List.of("{build}/unix-outside", "--role=connect", "--path={work}/peer.sock",
+                        .restoringVia(List.of("{build}/unix-outside", "--role=connect", "--path=@cryo-unix-outside-peer",
                                 "--fd=7", "--")), checks),
                 // the same with a pipe, as the stdout of `prog | tee log`: dumped as it is (CRIU needs no option),
                 // restored with --inherit-fd fd[7]:pipe:[INO], the restorer's fd 7 a new pipe the peer reads
                 new Case("pipe-outside-inherit", Fixture.quiet("unix-outside", "--mode=pipe"), Scenario.cycles(1, moment)
                         .withOptions(List.of(), List.of("--inherit-fd", "fd[7]:pipe:[{file:ext-ino}]"))
                         .restoringVia(List.of("{build}/unix-outside", "--role=connect", "--want=pipe",
-                                "--path={work}/peer.sock", "--fd=7", "--")), checks),
+                                "--path=@cryo-unix-outside-peer", "--fd=7", "--")), checks),
                 // a regular file named by its path, as CRIU's callers replace a log: restored with
                 // --inherit-fd fd[7]:PATH, the restorer's fd 7 another file (given.log), which the fixture then writes
                 // to; its fd no longer names own.log, so the fds check is left out (the fixture checks the fd itself)
