@@ -738,6 +738,12 @@ final class TaskBuilder {
         }
     }
 
+    /**
+     * {@code -Dcryo.restore.vdsoThroughFreePlace=true}: every vDSO move goes through a free place, as an overlapping
+     * one does (the helper's block over the image's: rare, as both are placed at random), for tests of that path.
+     */
+    static final String THROUGH_FREE_PLACE = "cryo.restore.vdsoThroughFreePlace";
+
     private void moveVdso(Image img, long[] block, List<long[]> pieces, List<long[]> busy)
             throws SyscallException, CryoException {
         long[] imageBlock = HostCompatibility.vdsoBlock(img.mm());
@@ -761,7 +767,7 @@ final class TaskBuilder {
         }
         long from = block[0];
         String through = "";
-        if (s < block[1] && block[0] < e) {
+        if ((s < block[1] && block[0] < e) || Boolean.getBoolean(THROUGH_FREE_PLACE)) {
             // overlapping move: go through a free place first
             long tmp = gap(busy, size);
             mremapVdsoBlock(pieces, block[0], from, tmp);
