@@ -104,7 +104,7 @@ public final class CaseRunner {
     }
 
     public CaseResult run(Case testCase, SandboxKind kind, Engine engine) {
-        Optional<String> unavailable = kind.unavailableReason();
+        Optional<String> unavailable = kind.unavailableReason().or(() -> kind.cannotRun(testCase.name()));
         if (unavailable.isPresent()) {
             return CaseResult.skip(testCase.name(), kind.label(), engine.name(), unavailable.get());
         }

@@ -46,6 +46,19 @@ public enum SandboxKind {
     public abstract Sandbox create(SandboxSetup setup);
 
     /**
+     * Why case {@code name} cannot run in this kind although the kind itself can (a skip reason), or empty. In the
+     * VM: PostgreSQL, which its image does not hold, keeps its unix socket in the case's directory, and the VM sees
+     * that directory over 9p, which cannot hold a socket.
+     */
+    public Optional<String> cannotRun(String name) {
+        if (this == VAGRANT && name.equals("apps-postgres")) {
+            return Optional.of("PostgreSQL is not in the VM image: its unix socket and data directory are in the case's "
+                    + "directory, which the VM sees over 9p, and 9p cannot hold a socket");
+        }
+        return Optional.empty();
+    }
+
+    /**
      * How many times longer than on this machine a step may take in this kind: the VM runs on qemu's TCG where
      * there is no KVM (this machine is itself a guest without nested virtualisation), several times slower.
      */
