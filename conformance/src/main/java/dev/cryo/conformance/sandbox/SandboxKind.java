@@ -47,13 +47,13 @@ public enum SandboxKind {
 
     /**
      * Why case {@code name} cannot run in this kind although the kind itself can (a skip reason), or empty. In the
-     * VM: PostgreSQL, which its image does not hold, keeps its unix socket in the case's directory, and the VM sees
-     * that directory over 9p, which cannot hold a socket.
+     * VM: the programs that keep a unix socket in the case's directory (PostgreSQL's, tmux's server socket), which
+     * the VM sees over 9p, and 9p cannot hold a socket; its image does not hold them either.
      */
     public Optional<String> cannotRun(String name) {
-        if (this == VAGRANT && name.equals("apps-postgres")) {
-            return Optional.of("PostgreSQL is not in the VM image: its unix socket and data directory are in the case's "
-                    + "directory, which the VM sees over 9p, and 9p cannot hold a socket");
+        if (this == VAGRANT && (name.equals("apps-postgres") || name.equals("apps-tmux"))) {
+            return Optional.of(name.substring("apps-".length()) + " is not in the VM image: it keeps its unix socket in "
+                    + "the case's directory, which the VM sees over 9p, and 9p cannot hold a socket");
         }
         return Optional.empty();
     }
