@@ -15,7 +15,6 @@
 #include <string.h>
 #include <sys/inotify.h>
 #include <sys/stat.h>
-#include <sys/statfs.h>
 #include <unistd.h>
 
 static int watches(int fd)
@@ -34,20 +33,46 @@ static int watches(int fd)
 	return n;
 }
 
+/*
+ * Whether path is on a 9p mount: the mount whose point is the longest prefix of its real path, in mountinfo
+ * (statfs cannot tell: 9p2000.L passes on the server's own filesystem type).
+ */
+static int on_9p(const char *path)
+{
+	char real[PATH_MAX], line[4096], point[PATH_MAX], type[64], best_type[64] = "";
+	size_t best = 0;
+	FILE *f;
+
+	if (!realpath(path, real) || !(f = fopen("/proc/self/mountinfo", "r")))
+		return 0;
+	while (fgets(line, sizeof(line), f)) {
+		char *dash = strstr(line, " - ");
+		size_t n;
+		if (!dash || sscanf(line, "%*s %*s %*s %*s %4095s", point) != 1 || sscanf(dash + 3, "%63s", type) != 1)
+			continue;
+		n = strlen(point);
+		if (strncmp(real, point, n) == 0 && (real[n] == '/' || real[n] == '\0' || n == 1) && n >= best) {
+			best = n;
+			snprintf(best_type, sizeof(best_type), "%s", type);
+		}
+	}
+	fclose(f);
+	return strcmp(best_type, "9p") == 0;
+}
+
 int main(int argc, char **argv)
 {
 	const char *dir = fx_opt_str(argc, argv, "dir", ".");
 	char watched[4096], file[4096], gone[4096], created[4096], local[] = "/tmp/cryo-inotify-XXXXXX";
 	char buf[4096] __attribute__((aligned(8)));
 	int in, wd_dir, wd_gap, wd_file, own_dir = 0;
-	struct statfs fs;
 
 	fx_init("inotify");
 	/*
 	 * The VM sandbox shares the case directory over 9p, which makes a new inode at every lookup: a watch there
 	 * sees none of the events a later open of the same path makes, restored or not. The files then go in /tmp.
 	 */
-	if (!strcmp(dir, ".") && statfs(".", &fs) == 0 && fs.f_type == 0x01021997 /* V9FS_MAGIC */) {
+	if (!strcmp(dir, ".") && on_9p(".")) {
 		if (!mkdtemp(local))
 			fx_fail("mkdtemp: %s", strerror(errno));
 		dir = local;
