@@ -11,13 +11,22 @@ import java.nio.file.Path;
  * the sandbox with WORK (the case's work directory), APP (their directory), REPO and {@code env} set, and say why they
  * failed on their last line. The program's own answers are the verdict.
  */
-public record App(String program, String dir, java.util.Map<String, String> env) {
+public record App(String program, String dir, java.util.Map<String, String> env, boolean socketInWorkDir) {
     public App {
         env = java.util.Map.copyOf(env);
     }
 
+    public App(String program, String dir, java.util.Map<String, String> env) {
+        this(program, dir, env, false);
+    }
+
     public App(String program, String dir) {
         this(program, dir, java.util.Map.of());
+    }
+
+    /** This app with its unix socket in the case's work directory (a sandbox must be able to hold one there). */
+    public App withSocketInWorkDir() {
+        return new App(program, dir, env, true);
     }
 
     /** The scripts' directory in the repository. */

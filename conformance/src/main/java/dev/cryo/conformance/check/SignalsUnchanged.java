@@ -33,21 +33,12 @@ public final class SignalsUnchanged implements Check {
         if (diff.same()) {
             return;
         }
-        java.util.concurrent.atomic.AtomicInteger reads = new java.util.concurrent.atomic.AtomicInteger();
-        try {
-            org.awaitility.Awaitility.await().pollDelay(java.time.Duration.ZERO).pollInterval(POLL).atMost(SETTLE)
-                    .until(() -> {
-                        reads.incrementAndGet();
-                        return SnapshotDiff.of(expected, rows(run.probe().tasks())).same();
-                    });
-        } catch (org.awaitility.core.ConditionTimeoutException e) {
+        int reads = SnapshotDiff.stillDifferent(expected, () -> rows(run.probe().tasks()));
+        if (reads > 0) {
             throw new CheckFailure(name(), "cycle " + run.cycle() + ": " + diff.describe("signal state")
-                    + " (the same after " + reads.get() + " more reads over " + SETTLE.toMillis() + " ms)");
+                    + " (the same after " + reads + " more reads over " + SnapshotDiff.SETTLE.toMillis() + " ms)");
         }
     }
-
-    /** How long a differing tree is read again, and how often: far longer than any mask held for a moment. */
-    static final java.time.Duration SETTLE = java.time.Duration.ofSeconds(2), POLL = java.time.Duration.ofMillis(100);
 
     static List<String> rows(List<TaskRow> tasks) {
         java.util.Map<Integer, Long> blockedByAll = new java.util.HashMap<>();

@@ -14,6 +14,33 @@ record SnapshotDiff(List<String> onlyBefore, List<String> onlyAfter) {
         return new SnapshotDiff(onlyBefore, onlyAfter);
     }
 
+    /** A read of the rows as they are now. */
+    interface Reader {
+        List<String> rows() throws Exception;
+    }
+
+    /** How long a differing tree is read again, and how often: far longer than any state held for a moment. */
+    static final java.time.Duration SETTLE = java.time.Duration.ofSeconds(2), POLL = java.time.Duration.ofMillis(100);
+
+    /**
+     * Reads the rows again, every {@link #POLL} for up to {@link #SETTLE}, until they are {@code expected}: a
+     * program may hold a state for a moment (a mask, an fd it opens and closes). Returns 0 once they are, else how
+     * many reads found them still different.
+     */
+    static int stillDifferent(List<String> expected, Reader now) {
+        java.util.concurrent.atomic.AtomicInteger reads = new java.util.concurrent.atomic.AtomicInteger();
+        try {
+            org.awaitility.Awaitility.await().pollDelay(java.time.Duration.ZERO).pollInterval(POLL).atMost(SETTLE)
+                    .until(() -> {
+                        reads.incrementAndGet();
+                        return of(expected, now.rows()).same();
+                    });
+            return 0;
+        } catch (org.awaitility.core.ConditionTimeoutException e) {
+            return reads.get();
+        }
+    }
+
     boolean same() {
         return onlyBefore.isEmpty() && onlyAfter.isEmpty();
     }

@@ -46,16 +46,10 @@ public enum SandboxKind {
     public abstract Sandbox create(SandboxSetup setup);
 
     /**
-     * Why case {@code name} cannot run in this kind although the kind itself can (a skip reason), or empty. In the
-     * VM: the programs that keep a unix socket in the case's directory (PostgreSQL's, tmux's server socket), which
-     * the VM sees over 9p, and 9p cannot hold a socket; its image does not hold them either.
+     * Whether a case's work directory here can hold a unix socket: not in the VM, which sees it over 9p.
      */
-    public Optional<String> cannotRun(String name) {
-        if (this == VAGRANT && (name.equals("apps-postgres") || name.equals("apps-tmux"))) {
-            return Optional.of(name.substring("apps-".length()) + " is not in the VM image: it keeps its unix socket in "
-                    + "the case's directory, which the VM sees over 9p, and 9p cannot hold a socket");
-        }
-        return Optional.empty();
+    public boolean workDirHoldsSockets() {
+        return this != VAGRANT;
     }
 
     /**

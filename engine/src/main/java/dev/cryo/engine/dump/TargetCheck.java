@@ -97,7 +97,7 @@ final class TargetCheck {
                     throw e;
                 }
             }
-            dev.cryo.engine.resource.DeletedFiles.checkMappings(pid, proc, fdCtx.options().files());
+            dev.cryo.engine.resource.DeletedFiles.checkMappings(pid, proc, fdCtx.options().files(), fdCtx.deleted());
         } catch (java.nio.file.NoSuchFileException e) {
             if (pid == root) {
                 throw new CryoException("cannot dump pid " + pid + ": no such process");

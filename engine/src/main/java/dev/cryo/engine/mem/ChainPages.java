@@ -75,18 +75,15 @@ public final class ChainPages implements AutoCloseable {
     }
 
     /**
-     * Hands {@code sink} every byte the last dump's pagemap holds, present or left to a parent, run by run; returns
-     * how many bytes that was. Runs the pagemap marks neither way (holes, lazy runs) are not walked.
+     * Hands {@code sink} every byte the last dump's pagemap holds, present or left to a parent, run by run. Runs the
+     * pagemap marks neither way (holes, lazy runs) are not walked.
      */
-    public long copyAll(Sink sink) throws IOException {
-        long bytes = 0;
+    public void copyAll(Sink sink) throws IOException {
         for (PageMap.PageRun r : map(0).runs()) {
             if (r.present() || r.inParent()) {
                 copy(r.vaddr(), r.end(), sink);
-                bytes += r.end() - r.vaddr();
             }
         }
-        return bytes;
     }
 
     /** Hands {@code sink} the bytes of [from, to) as the last dump has them; every one must be there. */

@@ -161,7 +161,7 @@ public final class DeletedFiles {
      * @param what     "fd 4" or "the mapping at 7f..": how the process holds it
      * @param openPath a /proc path that opens the file
      */
-    public static void check(int pid, String what, String target, String openPath, FileOptions options)
+    public static void check(int pid, String what, String target, String openPath, FileOptions options, Dump dump)
             throws CryoException {
         Inode inode;
         try {
@@ -179,7 +179,7 @@ public final class DeletedFiles {
                 throw new CryoException(where + ", a directory that was moved away, which Cryo cannot dump yet");
             }
             if (!options.linkRemap()) {
-                if (otherName(pid, originalPath(target), inode) != null) {
+                if (dump.otherName(pid, originalPath(target), inode) != null) {
                     return; // reopened by that name (see note)
                 }
                 throw new CryoException(where + ", unlinked while open but still linked elsewhere ("
@@ -204,11 +204,11 @@ public final class DeletedFiles {
     }
 
     /** {@link #check} for the deleted files the task maps (its executable among them), before it is touched. */
-    public static void checkMappings(int pid, dev.cryo.engine.proc.ProcFs proc, FileOptions options)
+    public static void checkMappings(int pid, dev.cryo.engine.proc.ProcFs proc, FileOptions options, Dump dump)
             throws CryoException, IOException {
         String exe = proc.link(pid, "exe");
         if (isDeleted(exe)) {
-            check(pid, "its executable", exe, proc.dir(pid).resolve("exe").toString(), options);
+            check(pid, "its executable", exe, proc.dir(pid).resolve("exe").toString(), options, dump);
         }
         java.util.Set<Long> seen = new java.util.HashSet<>();
         for (dev.cryo.engine.proc.MapsEntry m : dev.cryo.engine.proc.ProcFs.parseMaps(proc.mapsText(pid))) {
@@ -217,7 +217,7 @@ public final class DeletedFiles {
                 continue;
             }
             check(pid, "the mapping at " + Long.toHexString(m.start()), m.path(),
-                    proc.dir(pid).resolve(String.format("map_files/%x-%x", m.start(), m.end())).toString(), options);
+                    proc.dir(pid).resolve(String.format("map_files/%x-%x", m.start(), m.end())).toString(), options, dump);
         }
     }
 
@@ -230,8 +230,24 @@ public final class DeletedFiles {
         }
 
         private final Map<Integer, Noted> noted = new LinkedHashMap<>();
+        /** {@link DeletedFiles#otherName} found by the checks before the freeze, by "dev:ino": not looked up again */
+        private final Map<String, String> otherNames = new java.util.concurrent.ConcurrentHashMap<>();
         /** link_remap.N names this dump made, removed when the dump fails or leaves the tree running */
         private final List<Path> links = new ArrayList<>();
+
+        /** {@link DeletedFiles#otherName}, once per file for the whole dump. */
+        String otherName(int pid, String path, Inode inode) {
+            String key = inode.dev() + ":" + inode.ino();
+            String known = otherNames.get(key);
+            if (known != null) {
+                return known;
+            }
+            String found = DeletedFiles.otherName(pid, path, inode);
+            if (found != null) {
+                otherNames.put(key, found);
+            }
+            return found;
+        }
 
         /** True when the dump saw a deleted file (and will write remap-fpath.img). */
         public boolean isEmpty() {
@@ -254,8 +270,9 @@ public final class DeletedFiles {
                     noted.remove(id);
                     return target;
                 }
+                // a POSIX object still linked by its own name (found by the check before the freeze): that name opens it
                 String other = inode.nlink() > 0 && !options.linkRemap() ? otherName(pid, path, inode) : null;
-                if (other != null) { // a POSIX object still linked by its own name: that name opens it
+                if (other != null) {
                     noted.remove(id);
                     return other;
                 }

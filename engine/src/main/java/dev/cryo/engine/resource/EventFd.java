@@ -64,11 +64,9 @@ public final class EventFd implements FdKind {
      * an epoll set watching the eventfd edge-triggered sees it: one more wake-up after it runs again.
      */
     static boolean probeSemaphore(int pid, int fd, long count) throws SyscallException {
-        int pidfd = -1, ours = -1;
         NativeBuffer b = NativeBuffer.allocate(24);
+        int ours = FdPassing.copyOf(pid, fd);
         try {
-            pidfd = (int) Syscall.call("pidfd_open(" + pid + ")", Syscall.PIDFD_OPEN, pid, 0);
-            ours = (int) Syscall.call("pidfd_getfd(" + pid + ", " + fd + ")", Syscall.PIDFD_GETFD, pidfd, fd, 0);
             long at = count;
             if (at < 2) {
                 add(ours, b, 2 - at);
@@ -97,12 +95,7 @@ public final class EventFd implements FdKind {
             }
             return semaphore;
         } finally {
-            if (ours >= 0) {
-                Syscall.raw(Syscall.CLOSE, ours);
-            }
-            if (pidfd >= 0) {
-                Syscall.raw(Syscall.CLOSE, pidfd);
-            }
+            Syscall.raw(Syscall.CLOSE, ours);
         }
     }
 

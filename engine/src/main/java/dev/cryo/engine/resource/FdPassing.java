@@ -27,6 +27,16 @@ public final class FdPassing {
     private FdPassing() {
     }
 
+    /** Cryo's copy of fd {@code fd} of {@code pid} (the same open file description), to be closed by the caller. */
+    static int copyOf(int pid, int fd) throws SyscallException {
+        int pidfd = (int) Syscall.call("pidfd_open(" + pid + ")", Syscall.PIDFD_OPEN, pid, 0);
+        try {
+            return (int) Syscall.call("pidfd_getfd(" + pid + ", " + fd + ")", Syscall.PIDFD_GETFD, pidfd, fd, 0);
+        } finally {
+            Syscall.raw(Syscall.CLOSE, pidfd);
+        }
+    }
+
     /** Whether task {@code pid} lives in another pid namespace than Cryo's (a container's). */
     public static boolean needed(int pid) {
         try {

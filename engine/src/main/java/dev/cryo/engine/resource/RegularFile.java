@@ -51,7 +51,7 @@ public final class RegularFile implements FdKind {
         }
         if (DeletedFiles.isDeleted(fd.target())) {
             DeletedFiles.check(ctx.pid(), "fd " + fd.fd(), fd.target(), ctx.proc().dir(ctx.pid()) + "/fd/" + fd.fd(),
-                    ctx.options().files());
+                    ctx.options().files(), ctx.deleted());
         }
         if ((fd.flags() & O_PATH) != 0) {
             return; // names a file without opening it: any kind of file (a FIFO, a symlink, a tty) reopens the same way
@@ -103,10 +103,7 @@ public final class RegularFile implements FdKind {
         } catch (IOException e) {
             return; // the restore says what it meets
         }
-        if (mnt != fd.mntId() && sameFile(path, ctx.proc().dir(ctx.pid()) + "/fd/" + fd.fd())) {
-            return;
-        }
-        if (mnt != fd.mntId()) {
+        if (mnt != fd.mntId() && !sameFile(path, ctx.proc().dir(ctx.pid()) + "/fd/" + fd.fd())) {
             throw new CryoException(where + " is " + mountKind(ctx, fd) + ", but the path " + fd.target()
                     + " leads to another mount now (mount " + mnt + ", the fd's is " + fd.mntId()
                     + "): the restore opens files again by their path and would open another file");

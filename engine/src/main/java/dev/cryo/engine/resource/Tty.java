@@ -174,16 +174,6 @@ public final class Tty implements FdKind {
         return b.array();
     }
 
-    /** Cryo's copy of fd {@code fd} of {@code pid} (the same open file description), to be closed by the caller. */
-    static int copyOf(int pid, int fd) throws SyscallException {
-        int pidfd = (int) Syscall.call("pidfd_open(" + pid + ")", Syscall.PIDFD_OPEN, pid, 0);
-        try {
-            return (int) Syscall.call("pidfd_getfd(" + pid + ", " + fd + ")", Syscall.PIDFD_GETFD, pidfd, fd, 0);
-        } finally {
-            Syscall.raw(Syscall.CLOSE, pidfd);
-        }
-    }
-
     // ---- dump
 
     /** What the dump keeps beyond files.img: one tty_info per terminal end, the REG entries TTY entries name. */
@@ -252,8 +242,8 @@ public final class Tty implements FdKind {
                 int[] m = e.getValue(), sl = holders.get(infoId - 1);
                 int master = -1, slave = -1;
                 try {
-                    master = copyOf(m[0], m[1]);
-                    slave = copyOf(sl[0], sl[1]);
+                    master = FdPassing.copyOf(m[0], m[1]);
+                    slave = FdPassing.copyOf(sl[0], sl[1]);
                     TtyQueuedData.Captured c = TtyQueuedData.capture(index, master, slave,
                             infos.get(infoId).getPacketMode(), log);
                     captured.add(c);
@@ -305,7 +295,7 @@ public final class Tty implements FdKind {
 
     private static Integer masterIndex(int pid, int fd) {
         try {
-            int mine = copyOf(pid, fd);
+            int mine = FdPassing.copyOf(pid, fd);
             try {
                 return ioctlInt(mine, TIOCGPTN);
             } finally {
@@ -344,7 +334,7 @@ public final class Tty implements FdKind {
     public void check(FdDumpContext ctx, FdInfo fd) throws CryoException {
         String where = "cannot dump pid " + ctx.pid() + ": fd " + fd.fd() + " (" + fd.target() + ")";
         try {
-            int mine = copyOf(ctx.pid(), fd.fd());
+            int mine = FdPassing.copyOf(ctx.pid(), fd.fd());
             try {
                 Node n = fstat(mine);
                 if (!n.master() && !n.slave()) {
@@ -375,7 +365,7 @@ public final class Tty implements FdKind {
         String where = "cannot dump pid " + ctx.pid() + ": fd " + fd.fd() + " (" + fd.target() + ")";
         Dump d = ctx.ttys();
         try {
-            int mine = copyOf(ctx.pid(), fd.fd());
+            int mine = FdPassing.copyOf(ctx.pid(), fd.fd());
             try {
                 Node n = fstat(mine);
                 boolean master = n.master();
