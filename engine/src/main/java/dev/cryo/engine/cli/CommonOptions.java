@@ -92,13 +92,13 @@ final class CommonOptions {
     Log openLog(Session session) throws CryoException, UsageError {
         dev.cryo.image.ImageAccess.share(sharedImages); // before the log: it is as private as the images
         if ("-".equals(logFile)) {
-            Log log = Log.toStdout(session.verbosity);
+            Log log = Log.toStream(session.out, session.verbosity);
             session.useLog(log, false);
             return log;
         }
         Path path = logPath();
         if (path == null) {
-            Log log = Log.toStderr(session.verbosity);
+            Log log = Log.toStream(session.err, session.verbosity);
             session.useLog(log, false);
             return log;
         }

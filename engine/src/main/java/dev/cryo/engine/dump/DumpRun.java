@@ -261,7 +261,7 @@ final class DumpRun {
             throw new CryoException("dump of pid " + pid + " done, but stats-dump or " + dev.cryo.image.ImageChecksums.FILE
                     + " could not be written: " + e.getMessage());
         }
-        log.msg("Dumping finished successfully");
+        log.info("Dumping finished successfully");
     }
 
     private long frozenAt;

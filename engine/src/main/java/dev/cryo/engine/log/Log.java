@@ -36,13 +36,13 @@ public final class Log implements Closeable {
         }
     }
 
-    /** CRIU's {@code -o -}: the log goes to standard output. */
-    public static Log toStdout(int level) {
-        return new Log(level, System.out, false);
-    }
-
     public static Log toStderr(int level) {
         return new Log(level, System.err, false);
+    }
+
+    /** A log to a stream the caller owns (the command's stdout or stderr): closing the log leaves it open. */
+    public static Log toStream(PrintStream out, int level) {
+        return new Log(level, out, false);
     }
 
     public static Log discard() {

@@ -129,7 +129,7 @@ final class RestoreRun {
                         forkUs);
                 writeStats(forkUs, restoreUs);
                 writePidfile();
-                log.msg("Restore finished successfully. Tasks resumed.");
+                log.info("Restore finished successfully. Tasks resumed.");
                 return host(pid);
             } catch (CryoException | RuntimeException e) {
                 log.error("%s", e.getMessage());
