@@ -1,6 +1,7 @@
 # Shared by the apps' scripts (POSIX sh: the docker sandbox has only the host's /usr).
-# The harness runs each script inside the sandbox with WORK (the case's writable directory), APP (the
-# app's own directory) and REPO set. A script that fails prints why on its last line and exits non-zero.
+# The harness runs each script inside the sandbox with WORK (the case's writable directory), LOCAL (a directory of
+# the case's own on the sandbox's own file system, for unix sockets and a database's files: WORK itself but in the
+# VM, which sees WORK over 9p), APP (the app's own directory) and REPO set. A script that fails prints why on its last line and exits non-zero.
 # Every script runs in WORK: a program started from it has its working directory inside the sandbox's own
 # mounts (nsenter --wd would leave it on a directory of the host's mount namespace, which no engine finds).
 cd "$WORK" || exit 1

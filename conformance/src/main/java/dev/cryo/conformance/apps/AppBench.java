@@ -138,7 +138,7 @@ public final class AppBench {
         int threads = 0;
         try {
             sandbox.start();
-            Map<String, String> env = env(app, dir);
+            Map<String, String> env = env(app, dir, sandbox);
             require(app, "start", script(sandbox, app, "start", env));
             int pid = Integer.parseInt(Files.readString(dir.resolve("app.pid")).strip());
             require(app, "fill", script(sandbox, app, "fill", env));
@@ -188,7 +188,7 @@ public final class AppBench {
         Sandbox sandbox = SandboxKind.NATIVE.create(new SandboxSetup(repo, dir, engine.mounts()));
         try {
             sandbox.start();
-            Map<String, String> env = env(app, dir);
+            Map<String, String> env = env(app, dir, sandbox);
             require(app, "start", script(sandbox, app, "start", env));
             int pid = Integer.parseInt(Files.readString(dir.resolve("app.pid")).strip());
             require(app, "fill", script(sandbox, app, "fill", env));
@@ -242,9 +242,9 @@ public final class AppBench {
         return sandbox.exec(List.of("sh", app.scripts(repo).resolve(name).toString()), env, STEP);
     }
 
-    private Map<String, String> env(App app, Path dir) {
+    private Map<String, String> env(App app, Path dir, Sandbox sandbox) {
         Map<String, String> env = new java.util.HashMap<>(app.env());
-        env.putAll(Map.of("WORK", dir.toString(), "APP", app.scripts(repo).toString(), "REPO", repo.toString()));
+        env.putAll(Map.of("WORK", dir.toString(), "LOCAL", sandbox.localDir().toString(), "APP", app.scripts(repo).toString(), "REPO", repo.toString()));
         return env;
     }
 

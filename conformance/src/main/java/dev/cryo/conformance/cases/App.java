@@ -8,25 +8,17 @@ import java.nio.file.Path;
  * {@code fill} puts state in through the program's own client; {@code load}, if present, is a client kept
  * running in the background across the dumps and restores; {@code check} judges the state through the
  * client after each restore; {@code finish}, if present, ends the load and judges it. The scripts run inside
- * the sandbox with WORK (the case's work directory), APP (their directory), REPO and {@code env} set, and say why they
- * failed on their last line. The program's own answers are the verdict.
+ * the sandbox with WORK (the case's work directory), LOCAL (the case's own directory on the sandbox's file
+ * system: {@link dev.cryo.conformance.sandbox.Sandbox#localDir()}), APP (their directory), REPO and {@code env}
+ * set, and say why they failed on their last line. The program's own answers are the verdict.
  */
-public record App(String program, String dir, java.util.Map<String, String> env, boolean socketInWorkDir) {
+public record App(String program, String dir, java.util.Map<String, String> env) {
     public App {
         env = java.util.Map.copyOf(env);
     }
 
-    public App(String program, String dir, java.util.Map<String, String> env) {
-        this(program, dir, env, false);
-    }
-
     public App(String program, String dir) {
         this(program, dir, java.util.Map.of());
-    }
-
-    /** This app with its unix socket in the case's work directory (a sandbox must be able to hold one there). */
-    public App withSocketInWorkDir() {
-        return new App(program, dir, env, true);
     }
 
     /** The scripts' directory in the repository. */

@@ -34,7 +34,7 @@ public final class AppCases {
                         .needing(Feature.PROCESS_TREES, Feature.EPOLL, Feature.EVENTFD),
                 // a postmaster, its background processes and a backend per pgbench connection; SysV and POSIX
                 // shared memory, latches on pipes and signalfd-free self-pipes, epoll
-                Case.ofApp("apps-postgres", new App("postgres", "postgres").withSocketInWorkDir(), midWork, AppAnswers.forApp(true))
+                Case.ofApp("apps-postgres", new App("postgres", "postgres"), midWork, AppAnswers.forApp(true))
                         .needing(Feature.PROCESS_TREES, Feature.EPOLL),
                 Case.ofApp("apps-jvm17", jvm(jdk("17").orElse(Path.of("/usr/lib/jvm/java-17-openjdk-amd64"))),
                         midWork, AppAnswers.forApp(true)).needing(Feature.THREADS, Feature.EPOLL),
@@ -44,7 +44,7 @@ public final class AppCases {
                 Case.ofApp("apps-python-workers", new App("python3 workers.py", "python-workers"), midWork,
                         AppAnswers.forApp(true)).needing(Feature.THREADS),
                 // a terminal multiplexer: the pty's master in the server, an interactive shell on its slave
-                Case.ofApp("apps-tmux", new App("tmux", "tmux").withSocketInWorkDir(), Scenario.cycles(1, Duration.ofSeconds(1)),
+                Case.ofApp("apps-tmux", new App("tmux", "tmux"), Scenario.cycles(1, Duration.ofSeconds(1)),
                         AppAnswers.forApp(false)).needing(Feature.PROCESS_TREES)));
         // the JDK 25 this machine has, if it has one (Debian 12 has no package of it: not provisioned)
         jdk("25").ifPresent(home -> cases.add(3, Case.ofApp("apps-jvm25", jvm(home), midWork, AppAnswers.forApp(true))

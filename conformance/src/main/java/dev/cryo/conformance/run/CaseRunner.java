@@ -103,18 +103,8 @@ public final class CaseRunner {
         return true;
     }
 
-    /** Why this case cannot run in a sandbox of {@code kind} although the kind itself can (a skip reason). */
-    static Optional<String> cannotRunIn(Case testCase, SandboxKind kind) {
-        if (testCase.app() != null && testCase.app().socketInWorkDir() && !kind.workDirHoldsSockets()) {
-            return Optional.of(testCase.app() + " keeps its unix socket in the case's directory, which the "
-                    + kind.label() + " sandbox shares over 9p, and 9p cannot hold a socket (nor does its image "
-                    + "install the program)");
-        }
-        return Optional.empty();
-    }
-
     public CaseResult run(Case testCase, SandboxKind kind, Engine engine) {
-        Optional<String> unavailable = kind.unavailableReason().or(() -> cannotRunIn(testCase, kind));
+        Optional<String> unavailable = kind.unavailableReason();
         if (unavailable.isPresent()) {
             return CaseResult.skip(testCase.name(), kind.label(), engine.name(), unavailable.get());
         }

@@ -217,7 +217,7 @@ public final class Run {
     private java.util.Map<String, String> appEnvironment() {
         App app = testCase.program().orElseThrow();
         java.util.Map<String, String> env = new java.util.HashMap<>(app.env());
-        env.putAll(java.util.Map.of("WORK", workDir.toString(), "APP", app.scripts(repo).toString(), "REPO", repo.toString()));
+        env.putAll(java.util.Map.of("WORK", workDir.toString(), "LOCAL", sandbox.localDir().toString(), "APP", app.scripts(repo).toString(), "REPO", repo.toString()));
         return env;
     }
 

@@ -90,6 +90,11 @@ public final class DockerSandbox implements Sandbox {
     }
 
     @Override
+    public Path localDir() {
+        return setup.workDir();
+    }
+
+    @Override
     public String kind() {
         return "docker";
     }

@@ -39,6 +39,11 @@ public final class NativeSandbox implements Sandbox {
     }
 
     @Override
+    public Path localDir() {
+        return setup.workDir();
+    }
+
+    @Override
     public String kind() {
         return "native";
     }

@@ -27,6 +27,13 @@ public interface Sandbox extends AutoCloseable {
         return exec(argv, Map.of(), timeout);
     }
 
+    /**
+     * A directory of the case's own on the sandbox's own file system, for what the shared work directory may not
+     * hold: a unix socket, a database's files. The work directory itself where it is the sandbox's own; made by
+     * {@link #start()}, and removed by {@link #stop()} where it is not the work directory.
+     */
+    java.nio.file.Path localDir();
+
     /** Ends every process in the sandbox and releases it. Safe to call twice, and after a failed start. */
     void stop();
 

@@ -46,13 +46,6 @@ public enum SandboxKind {
     public abstract Sandbox create(SandboxSetup setup);
 
     /**
-     * Whether a case's work directory here can hold a unix socket: not in the VM, which sees it over 9p.
-     */
-    public boolean workDirHoldsSockets() {
-        return this != VAGRANT;
-    }
-
-    /**
      * How many times longer than on this machine a step may take in this kind: the VM runs on qemu's TCG where
      * there is no KVM (this machine is itself a guest without nested virtualisation), several times slower.
      */

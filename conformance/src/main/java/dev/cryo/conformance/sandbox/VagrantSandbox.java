@@ -38,6 +38,12 @@ public final class VagrantSandbox implements Sandbox {
         return QemuVm.unavailableReason();
     }
 
+    /** Under the VM's /tmp (a tmpfs): the work directory is shared over 9p, which cannot hold a unix socket. */
+    @Override
+    public Path localDir() {
+        return Path.of("/tmp/cryo-local").resolve(setup.workDir().toString().substring(1));
+    }
+
     @Override
     public String kind() {
         return "vagrant";
@@ -50,7 +56,9 @@ public final class VagrantSandbox implements Sandbox {
         Path ready = setup.prepareStart();
         String w = quote(setup.workDir().toString());
         // `cd` apart from the `&`: a backgrounded list would keep a subshell, and ssh's session, open
-        ExecResult started = vm.run("cd " + w + " || exit 1; setsid unshare --pid --fork --mount-proc --net --mount --ipc --uts"
+        String local = quote(localDir().toString());
+        ExecResult started = vm.run("cd " + w + " || exit 1; rm -rf --one-file-system " + local + "; mkdir -p " + local
+                + " || exit 1; setsid unshare --pid --fork --mount-proc --net --mount --ipc --uts"
                 + " --kill-child " + quote(init.toString()) + " " + quote(ready.toString())
                 + " </dev/null >" + w + "/.sandbox.log 2>&1 & echo $!", START_TIMEOUT);
         if (!started.ok() || !started.stdout().strip().matches("\\d+")) {
@@ -98,7 +106,8 @@ public final class VagrantSandbox implements Sandbox {
             String kill = (initPid > 0 ? "kill -KILL " + initPid + " 2>/dev/null; " : "")
                     + "kill -KILL " + unsharePid + " 2>/dev/null; "
                     + "for i in $(seq 200); do [ -e /proc/" + unsharePid + "/stat ] || exit 0;"
-                    + " case $(cut -d' ' -f3 /proc/" + unsharePid + "/stat 2>/dev/null) in Z) exit 0;; esac; sleep 0.05; done";
+                    + " case $(cut -d' ' -f3 /proc/" + unsharePid + "/stat 2>/dev/null) in Z) break;; esac; sleep 0.05; done; "
+                    + "rm -rf --one-file-system " + quote(localDir().toString());
             try {
                 vm.run(kill, Duration.ofSeconds(60));
             } catch (SandboxException e) {
