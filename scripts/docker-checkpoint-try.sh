@@ -132,7 +132,20 @@ for i in $(seq 100); do [ "$(status)" = exited ] && break; sleep 0.1; done
 last=$(docker logs "$container" 2>/dev/null | tail -n 1)
 echo "checkpoint cp2: ok, the container exited (last line $last)"
 
-out=$(timeout "$step_timeout" docker start --checkpoint cp2 "$container" 2>&1) || fail "docker start --checkpoint cp2: ${out:-no answer within $step_timeout s}"
+# dockerd uploads the checkpoint to containerd's content store before runc (and so the engine) is called; right after
+# the checkpoint was made that upload may fail with "content sha256:...: already exists" (moby/moby#42900, a race in
+# dockerd, not in the engine): then start again, up to three times, saying so
+for attempt in 1 2 3; do
+  started=0
+  out=$(timeout "$step_timeout" docker start --checkpoint cp2 "$container" 2>&1) && { started=1; break; }
+  case $out in
+    *"failed to upload checkpoint to containerd"*"already exists"*) [ "$attempt" = 3 ] ||
+      echo "docker start --checkpoint cp2: dockerd's upload race (moby/moby#42900), starting again: $out" ;;
+    *) break ;;
+  esac
+  sleep 1
+done
+[ $started = 1 ] || fail "docker start --checkpoint cp2: ${out:-no answer within $step_timeout s}"
 [ "$(status)" = running ] || fail "after start --checkpoint the container is $(status)"
 new=$(host_pid)
 nspid=$(awk '/^NSpid:/ {print $NF}' "/proc/$new/status" 2>/dev/null)
