@@ -49,7 +49,65 @@ public record Report(String engine, long seed, List<CaseResult> results, Duratio
                 out.append("-".repeat(width[0] + width[1] + width[2] + width[3] + 14)).append('\n');
             }
         }
+        if (sandboxes().size() > 1) {
+            out.append('\n').append(matrix(false));
+        }
         out.append(summary()).append('\n');
+        return out.toString();
+    }
+
+    /** The run's sandboxes, in the order their first result came. */
+    public List<String> sandboxes() {
+        return results.stream().map(CaseResult::sandbox).distinct().toList();
+    }
+
+    /**
+     * Each case on one line, a column per sandbox with its result and time, so that the kernels and sandboxes of
+     * one run read side by side; "-" where the case did not run in that sandbox.
+     */
+    public String matrix(boolean markdown) {
+        List<String> kinds = sandboxes();
+        Map<String, Map<String, CaseResult>> byCase = new LinkedHashMap<>();
+        results.forEach(r -> byCase.computeIfAbsent(r.caseName(), k -> new LinkedHashMap<>()).put(r.sandbox(), r));
+        List<String[]> rows = new ArrayList<>();
+        List<String> head = new ArrayList<>(List.of("case"));
+        head.addAll(kinds);
+        rows.add(head.toArray(String[]::new));
+        byCase.forEach((name, bySandbox) -> {
+            List<String> row = new ArrayList<>(List.of(name));
+            for (String kind : kinds) {
+                CaseResult r = bySandbox.get(kind);
+                String cell = r == null ? "-" : r.outcome().label() + " " + seconds(r.took());
+                row.add(markdown && r != null && r.outcome() != Outcome.PASS ? "**" + cell + "**" : cell);
+            }
+            rows.add(row.toArray(String[]::new));
+        });
+        StringBuilder out = new StringBuilder();
+        if (markdown) {
+            for (int n = 0; n < rows.size(); n++) {
+                out.append("| ").append(String.join(" | ", rows.get(n))).append(" |\n");
+                if (n == 0) {
+                    out.append("|---".repeat(kinds.size() + 1)).append("|\n");
+                }
+            }
+            return out.toString();
+        }
+        int[] width = new int[kinds.size() + 1];
+        rows.forEach(row -> {
+            for (int i = 0; i < row.length; i++) {
+                width[i] = Math.max(width[i], row[i].length());
+            }
+        });
+        for (int n = 0; n < rows.size(); n++) {
+            StringBuilder line = new StringBuilder();
+            for (int i = 0; i < width.length; i++) {
+                line.append(String.format("%-" + width[i] + "s  ", rows.get(n)[i]));
+            }
+            out.append(line.toString().stripTrailing()).append('\n');
+            if (n == 0) {
+                out.append("-".repeat(java.util.Arrays.stream(width).sum() + 2 * (width.length - 1))).append('\n');
+            }
+        }
         return out.toString();
     }
 
@@ -63,6 +121,9 @@ public record Report(String engine, long seed, List<CaseResult> results, Duratio
         StringBuilder md = new StringBuilder("# Conformance report\n\n");
         md.append("Engine `").append(engine).append("`, seed `").append(seed).append("` (replay: `make conformance SEED=")
                 .append(seed).append("`).\n\n").append(summary()).append("\n\n");
+        if (sandboxes().size() > 1) {
+            md.append(matrix(true)).append('\n');
+        }
         md.append("| case | sandbox | result | time | detail |\n|---|---|---|---|---|\n");
         for (CaseResult r : results) {
             md.append("| ").append(r.caseName()).append(" | ").append(r.sandbox()).append(" | ")

@@ -44,6 +44,26 @@ class ReportTest {
     }
 
     @Test
+    void aRunOfSeveralSandboxesShowsThemSideBySide(@TempDir Path dir) throws IOException {
+        Report three = new Report("cryo", 7, List.of(
+                new CaseResult("counter-fast", "native", "cryo", Outcome.PASS, "", List.of(), Duration.ofMillis(1500)),
+                new CaseResult("counter-fast", "docker", "cryo", Outcome.PASS, "", List.of(), Duration.ofSeconds(3)),
+                new CaseResult("counter-fast", "vagrant", "cryo", Outcome.FAIL, "x", List.of(), Duration.ofSeconds(30)),
+                new CaseResult("kernel-check", "vagrant", "cryo", Outcome.PASS, "6.1", List.of(), Duration.ofSeconds(50))),
+                Duration.ofSeconds(90));
+        String table = three.table();
+        assertTrue(table.contains("case          native      docker      vagrant"), table);
+        assertTrue(table.contains("counter-fast  pass 1.5 s  pass 3.0 s  fail 30.0 s"), table);
+        assertTrue(table.contains("kernel-check  -           -           pass 50.0 s"), table);
+        three.write(dir);
+        String md = Files.readString(dir.resolve("report.md"));
+        assertTrue(md.contains("| case | native | docker | vagrant |\n|---|---|---|---|"), md);
+        assertTrue(md.contains("| counter-fast | pass 1.5 s | pass 3.0 s | **fail 30.0 s** |"), md);
+        assertFalse(new Report("cryo", 7, List.of(three.results().get(0)), Duration.ZERO).table().contains("native      "),
+                "one sandbox: no side-by-side table");
+    }
+
+    @Test
     void aRunWithoutFailuresIsGreen() {
         Report green = new Report("cryo", 1, List.of(CaseResult.skip("x", "docker", "cryo", "why")), Duration.ZERO);
         assertFalse(green.anyFailed());
