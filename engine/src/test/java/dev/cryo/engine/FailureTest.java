@@ -22,6 +22,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /** Failures say what went wrong and leave nothing behind: the target runs on, no half-built process remains. */
 @org.junit.jupiter.api.extension.ExtendWith(dev.cryo.engine.testing.NoProcessLeftBehind.class)
@@ -77,7 +78,7 @@ class FailureTest {
     void socketIsRefusedBeforeTheProcessIsTouched() throws Exception {
         try (Target t = startCounterWith("socket(AF_INET, SOCK_RAW, 1);")) { // raw IP sockets (ICMP): not yet
             String m = dumpError(t.pid());
-            assertTrue(m.contains("pid " + t.pid()) && m.contains("fd 3 is a socket"), m);
+            assertTrue(m.contains("pid " + t.pid()) && m.contains("fd 3 is a socket") && m.contains("protocol RAW"), m);
             keepsCounting(t);
         }
     }
@@ -153,6 +154,57 @@ class FailureTest {
         try (Target t = startCounterWith("syscall(SYS_userfaultfd, 0);")) {
             String m = dumpError(t.pid());
             assertTrue(m.contains("fd 3") && m.contains("userfaultfd"), m);
+            keepsCounting(t);
+        }
+    }
+
+    /**
+     * memfd_secret memory is kept from every other process, the kernel's own reads included: no dump can copy it.
+     * Refused by name, held by an fd or only mapped, rather than taken for a deleted file "/secretmem".
+     */
+    @Test
+    void memfdSecretIsRefusedWithItsName() throws Exception {
+        long probe = Syscall.raw(447, 0); // memfd_secret(0): off in some kernels' configurations
+        if (probe < 0) {
+            System.out.println("SKIPPED: memfd_secret is not available here (" + -probe + ")");
+        }
+        assumeTrue(probe >= 0, "memfd_secret is not available here");
+        Syscall.raw(Syscall.CLOSE, probe);
+        String secret = "int s = syscall(447, 0); if (s != 3 || ftruncate(s, 4096)) return 3;"
+                + " if (syscall(SYS_mmap, 0, 4096, 3, 1, s, 0) < 0) return 4;";
+        for (boolean closed : new boolean[]{false, true}) {
+            try (Target t = startCounterWith(secret + (closed ? " close(s);" : ""))) {
+                String m = dumpError(t.pid());
+                assertTrue(m.contains("pid " + t.pid()) && m.contains("memfd_secret")
+                        && m.contains(closed ? "the mapping at" : "fd 3") && !m.contains("--link-remap"), m);
+                keepsCounting(t);
+            }
+        }
+    }
+
+    /**
+     * A tun fd attached to an interface (TUNSETIFF) would come back from its path attached to none: refused, naming
+     * the interface. One not attached yet is nothing but an open /dev/net/tun, and is dumped. In a network
+     * namespace of the process's own, so that no interface of the host's is made.
+     */
+    @Test
+    void anAttachedTunFdIsRefusedNamingItsInterface() throws Exception {
+        if (!Files.exists(Path.of("/dev/net/tun"))) {
+            System.out.println("SKIPPED: no /dev/net/tun here");
+        }
+        assumeTrue(Files.exists(Path.of("/dev/net/tun")), "no /dev/net/tun here");
+        String open = "if (syscall(SYS_unshare, 0x40000000)) return 3;"
+                + " int f = syscall(SYS_openat, -100, \"/dev/net/tun\", 2); if (f != 3) return 4;";
+        String attach = " char r[40] = \"cryotest0\"; *(short *) (r + 16) = 0x1001;" // IFF_TUN | IFF_NO_PI
+                + " if (syscall(SYS_ioctl, f, 0x400454caL, r)) return 5;"; // TUNSETIFF
+        try (Target t = startCounterWith(open + attach)) {
+            String m = dumpError(t.pid());
+            assertTrue(m.contains("pid " + t.pid()) && m.contains("fd 3 (/dev/net/tun)")
+                    && m.contains("tun/tap interface cryotest0"), m);
+            keepsCounting(t);
+        }
+        try (Target t = startCounterWith(open)) {
+            Checkpoint.dump(t.pid(), Files.createDirectories(tmp.resolve("unattached")), true);
             keepsCounting(t);
         }
     }

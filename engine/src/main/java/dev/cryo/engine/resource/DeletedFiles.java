@@ -216,8 +216,20 @@ public final class DeletedFiles {
                     || SharedMemory.isMemfd(m) || !seen.add(m.inode())) {
                 continue;
             }
-            check(pid, "the mapping at " + Long.toHexString(m.start()), m.path(),
-                    proc.dir(pid).resolve(String.format("map_files/%x-%x", m.start(), m.end())).toString(), options, dump);
+            String mapFile = proc.dir(pid).resolve(String.format("map_files/%x-%x", m.start(), m.end())).toString();
+            if (isSecretMem(mapFile)) {
+                throw new CryoException("cannot dump pid " + pid + ": the mapping at " + Long.toHexString(m.start())
+                        + " is memfd_secret memory, which the kernel keeps from every other process: no dump can read it");
+            }
+            check(pid, "the mapping at " + Long.toHexString(m.start()), m.path(), mapFile, options, dump);
+        }
+    }
+
+    private static boolean isSecretMem(String path) {
+        try {
+            return dev.cryo.engine.sys.DirectFiles.fsType(path) == RegularFile.SECRETMEM_MAGIC;
+        } catch (IOException e) {
+            return false; // unmapped meanwhile: the check after it says what it finds
         }
     }
 

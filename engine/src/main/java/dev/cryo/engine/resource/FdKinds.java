@@ -26,7 +26,8 @@ public final class FdKinds {
     public static String describe(FdInfo fd) {
         String t = fd.target();
         if (t.startsWith("socket:")) {
-            return "a socket (" + t + "), which Cryo cannot dump yet";
+            String protocol = fd.extra().getOrDefault("sockproto", "");
+            return "a socket (" + t + (protocol.isEmpty() ? "" : ", protocol " + protocol) + "), which Cryo cannot dump yet";
         }
         if (t.startsWith("anon_inode:")) {
             String kind = t.substring("anon_inode:".length()).replace("[", "").replace("]", "");

@@ -45,9 +45,14 @@ public final class RegularFile implements FdKind {
 
     @Override
     public void check(FdDumpContext ctx, FdInfo fd) throws CryoException {
-        if (fd.isPath() && isMqueue(ctx, fd)) { // its name reads as a path, even unlinked, but no path opens it
+        long fsType = fsType(ctx, fd);
+        if (fsType == MQUEUE_MAGIC) { // its name reads as a path, even unlinked, but no path opens it
             throw new CryoException("cannot dump pid " + ctx.pid() + ": fd " + fd.fd() + " (" + fd.target() + ") is a "
                     + "POSIX message queue (mqueue), which Cryo cannot dump yet");
+        }
+        if (fsType == SECRETMEM_MAGIC) { // reads as the deleted file /secretmem, which no link brings back
+            throw new CryoException("cannot dump pid " + ctx.pid() + ": fd " + fd.fd() + " (" + fd.target() + ") is a "
+                    + "memfd_secret area, whose memory the kernel keeps from every other process: no dump can read it");
         }
         if (DeletedFiles.isDeleted(fd.target())) {
             DeletedFiles.check(ctx.pid(), "fd " + fd.fd(), fd.target(), ctx.proc().dir(ctx.pid()) + "/fd/" + fd.fd(),
@@ -57,6 +62,12 @@ public final class RegularFile implements FdKind {
             return; // names a file without opening it: any kind of file (a FIFO, a symlink, a tty) reopens the same way
         }
         FileLocks.check(ctx, fd);
+        String iff = fd.extra().get("iff"); // only a tun/tap fd's fdinfo has the line; empty while not attached
+        if (iff != null && !iff.isEmpty()) {
+            throw new CryoException("cannot dump pid " + ctx.pid() + ": fd " + fd.fd() + " (" + fd.target() + ") is "
+                    + "attached to the tun/tap interface " + iff + ", which Cryo cannot restore yet: " + fd.target()
+                    + " opened again would be attached to no interface");
+        }
         if (fd.target().equals("/dev/ptmx") || fd.target().startsWith("/dev/pts/ptmx")) {
             throw new CryoException("cannot dump pid " + ctx.pid() + ": fd " + fd.fd() + " is a pty master ("
                     + fd.target() + "), which Cryo cannot dump yet");
@@ -78,7 +89,7 @@ public final class RegularFile implements FdKind {
         }
     }
 
-    static final long MQUEUE_MAGIC = 0x19800202L;
+    static final long MQUEUE_MAGIC = 0x19800202L, SECRETMEM_MAGIC = 0x5345434dL;
 
     /**
      * The restore opens the file again by its path: refused when that path, in the task's root, leads nowhere, or to
@@ -118,11 +129,15 @@ public final class RegularFile implements FdKind {
         }
     }
 
-    private static boolean isMqueue(FdDumpContext ctx, FdInfo fd) {
+    /** The magic of the filesystem the fd's file is on (statfs), 0 for a path fd closed meanwhile. */
+    private static long fsType(FdDumpContext ctx, FdInfo fd) {
+        if (!fd.isPath()) {
+            return 0;
+        }
         try {
-            return DirectFiles.fsType(ctx.proc().dir(ctx.pid()) + "/fd/" + fd.fd()) == MQUEUE_MAGIC;
+            return DirectFiles.fsType(ctx.proc().dir(ctx.pid()) + "/fd/" + fd.fd());
         } catch (IOException e) {
-            return false; // closed meanwhile
+            return 0; // closed meanwhile
         }
     }
 
