@@ -30,6 +30,8 @@ public final class QemuVm {
     private static final Duration IMAGE_TIMEOUT = Duration.ofMinutes(60);
     private static final Duration BOOT_TIMEOUT = Duration.ofMinutes(8);
     private static QemuVm shared;
+    /** Set by the JVM's shutdown hook: {@link #ensureUp} boots nothing after it. */
+    private boolean shutDown;
 
     private final Path repo;
     private final Path state;
@@ -47,7 +49,7 @@ public final class QemuVm {
     public static synchronized QemuVm shared(Path repo) {
         if (shared == null) {
             shared = new QemuVm(repo.toAbsolutePath().normalize());
-            Runtime.getRuntime().addShutdownHook(new Thread(shared::stop, "stop the VM"));
+            Runtime.getRuntime().addShutdownHook(new Thread(shared::shutDown, "stop the VM"));
         }
         return shared;
     }
@@ -83,6 +85,9 @@ public final class QemuVm {
     public synchronized void ensureUp() throws SandboxException {
         if (qemu != null && qemu.isAlive()) {
             return;
+        }
+        if (shutDown) {
+            throw new SandboxException("the suite is ending: no VM is booted any more");
         }
         stop();
         ExecResult built = Processes.run(List.of("bash", repo.resolve("vagrant/vm-image").toString()), Map.of(),
@@ -132,6 +137,15 @@ public final class QemuVm {
     public ExecResult run(String commandLine, Duration timeout) throws SandboxException {
         List<String> argv = ssh(List.of("--", commandLine));
         return Processes.run(argv, Map.of(), state.resolve("exec"), timeout, List.of("vm", commandLine));
+    }
+
+    /**
+     * The JVM is ending (its shutdown hook): the VM goes off, and stays off. A case still running would otherwise
+     * find it gone, boot another, and leave that qemu running once the JVM is gone (seen when the suite was killed).
+     */
+    synchronized void shutDown() {
+        shutDown = true;
+        stop();
     }
 
     /** Powers the VM off (qemu ends; the disk underneath is unchanged). Safe to call twice. */
