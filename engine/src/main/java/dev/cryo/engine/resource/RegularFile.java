@@ -25,7 +25,8 @@ import java.util.Map;
  */
 public final class RegularFile implements FdKind {
     public static final int O_WRONLY = 01, O_RDWR = 02, O_ACCMODE = 03, O_CREAT = 0100, O_EXCL = 0200, O_NOCTTY = 0400,
-            O_TRUNC = 01000, O_APPEND = 02000, O_CLOEXEC = 02000000, O_PATH = 010000000;
+            O_TRUNC = 01000, O_APPEND = 02000, O_CLOEXEC = 02000000, O_PATH = 010000000, O_DIRECTORY = 0200000,
+            O_TMPFILE_BIT = 020000000;
     static final int S_IFMT = 0170000, S_IFREG = 0100000, S_IFCHR = 0020000, S_IFIFO = 0010000;
     public static final int FD_CLOEXEC = 1;
 
@@ -262,6 +263,10 @@ public final class RegularFile implements FdKind {
         verify(ctx.pid(), reg);
         // O_ASYNC is FileOwner's to set once the fd has its number (given at open, the file would send no signal)
         int flags = reg.getFlags() & ~(O_CREAT | O_EXCL | O_TRUNC | O_CLOEXEC | FileOwner.O_ASYNC);
+        if ((flags & O_TMPFILE_BIT) != 0) {
+            // opened with O_TMPFILE (its flags keep __O_TMPFILE | O_DIRECTORY): a regular file, its ghost's name now
+            flags &= ~(O_TMPFILE_BIT | O_DIRECTORY);
+        }
         try {
             int got = ctx.open(reg.getName(), flags | O_NOCTTY, 0);
             if (reg.getPos() != 0 && (flags & O_PATH) == 0) {

@@ -34,8 +34,12 @@ class DeletedFilesTest {
     @TempDir
     Path tmp;
 
-    /** Makes argv[1] of argv[2] bytes, opens it, unlinks it (after linking it as argv[3] if given), then counts. */
+    /**
+     * Makes argv[1] of argv[2] bytes, opens it, unlinks it (after linking it as argv[3] if given), then counts. With
+     * argv[3] "tmpfile" the file is made nameless in argv[1]'s directory (O_TMPFILE) instead.
+     */
     static final String PROGRAM = """
+            #define _GNU_SOURCE
             #include <fcntl.h>
             #include <stdio.h>
             #include <stdlib.h>
@@ -45,15 +49,23 @@ class DeletedFilesTest {
             int main(int argc, char **argv) {
                 setvbuf(stdout, NULL, _IONBF, 0);
                 long size = atol(argv[2]);
-                int fd = open(argv[1], O_CREAT | O_RDWR, 0600);
+                int tmpfile = argc > 3 && !strcmp(argv[3], "tmpfile"), fd;
+                if (tmpfile) {
+                    char dir[4096];
+                    snprintf(dir, sizeof(dir), "%s", argv[1]);
+                    *strrchr(dir, '/') = 0;
+                    fd = open(dir, O_TMPFILE | O_RDWR, 0600);
+                } else {
+                    fd = open(argv[1], O_CREAT | O_RDWR, 0600);
+                }
                 char block[4096];
                 for (long i = 0; i < size; i += sizeof(block)) {
                     memset(block, (int)(i / 4096), sizeof(block));
                     if (write(fd, block, size - i < 4096 ? size - i : 4096) < 0) return 2;
                 }
                 lseek(fd, size / 2, SEEK_SET);
-                if (argc > 3) link(argv[1], argv[3]);
-                unlink(argv[1]);
+                if (argc > 3 && !tmpfile) link(argv[1], argv[3]);
+                if (!tmpfile) unlink(argv[1]);
                 for (int i = 0;; i++) {
                     if (access(argv[1], F_OK) == 0) { /* told to check: contents, offset, still deleted */
                         struct stat st;
@@ -61,7 +73,8 @@ class DeletedFilesTest {
                         unlink(argv[1]);
                         if (fstat(fd, &st) || st.st_size != size) bad = "size";
                         else if (lseek(fd, 0, SEEK_CUR) != size / 2) bad = "offset";
-                        else if (st.st_nlink != (argc > 3 ? 1 : 0)) bad = "links";
+                        else if (st.st_nlink != (argc > 3 && !tmpfile ? 1 : 0)) bad = "links";
+                        else if (write(fd, "", 0) != 0) bad = "write";
                         else for (long j = 0; j < size && !bad; j += 4096) {
                             char c;
                             if (pread(fd, &c, 1, j) != 1 || c != (char)(j / 4096)) bad = "contents";
@@ -138,6 +151,22 @@ class DeletedFilesTest {
             critDecodes(img, "remap-fpath.img", "ghost-file-1.img");
             assertEquals("ok", restoreAndCheck(t, img));
             assertTrue(Files.notExists(tmp.resolve("data")), "nothing left under the old name");
+        }
+    }
+
+    /**
+     * A file made with O_TMPFILE never had a name: its fd's flags keep O_TMPFILE's bits (__O_TMPFILE | O_DIRECTORY),
+     * which the restore must not pass to open(2) when it opens the ghost (ENOTDIR). It comes back as it was: its
+     * contents and offset, no name, written to.
+     */
+    @Test
+    void anOTmpfileFileComesBackNamelessWithItsContents() throws Exception {
+        Path exe = CProgram.compile(tmp, "deleted", PROGRAM);
+        try (Target t = Target.start(exe, tmp.resolve("out.txt"), tmp.resolve("data").toString(), "10000", "tmpfile")) {
+            t.awaitLines(2);
+            Path img = Files.createDirectories(tmp.resolve("img"));
+            Checkpoint.dump(options(t.pid(), img, false, FileOptions.DEFAULTS));
+            assertEquals("ok", restoreAndCheck(t, img));
         }
     }
 
