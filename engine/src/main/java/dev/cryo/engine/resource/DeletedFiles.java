@@ -188,9 +188,12 @@ public final class DeletedFiles {
             }
             return;
         }
+        if ((inode.mode() & S_IFMT) == S_IFDIR) {
+            return; // a removed directory (a cwd, a directory fd): made again empty for the restore, then removed
+        }
         if (!inode.regular()) {
             throw new CryoException(where + ", which is not a regular file (mode " + Integer.toOctalString(inode.mode())
-                    + "); Cryo can only keep the contents of deleted regular files");
+                    + "); Cryo can only keep the contents of deleted regular files and removed directories");
         }
         if (inode.size() > options.ghostLimit()) {
             throw new CryoException(where + " of " + inode.size() + " bytes, over the ghost file limit of "
@@ -209,6 +212,12 @@ public final class DeletedFiles {
         String exe = proc.link(pid, "exe");
         if (isDeleted(exe)) {
             check(pid, "its executable", exe, proc.dir(pid).resolve("exe").toString(), options, dump);
+        }
+        for (String[] dir : new String[][]{{"cwd", "its working directory"}, {"root", "its root directory"}}) {
+            String target = proc.link(pid, dir[0]);
+            if (isDeleted(target)) { // removed: a ghost directory; moved away: refused here, before the freeze
+                check(pid, dir[1], target, proc.dir(pid).resolve(dir[0]).toString(), options, dump);
+            }
         }
         java.util.Set<Long> seen = new java.util.HashSet<>();
         for (dev.cryo.engine.proc.MapsEntry m : dev.cryo.engine.proc.ProcFs.parseMaps(proc.mapsText(pid))) {
@@ -278,8 +287,8 @@ public final class DeletedFiles {
             String path = originalPath(target);
             try {
                 Inode inode = deletedInode(path, openPath);
-                if (inode == null || (inode.mode() & S_IFMT) == S_IFDIR) { // a removed cwd stays as it was
-                    noted.remove(id);
+                if (inode == null || ((inode.mode() & S_IFMT) == S_IFDIR && inode.nlink() > 0)) {
+                    noted.remove(id); // not deleted after all; a directory moved away was refused by the check
                     return target;
                 }
                 // a POSIX object still linked by its own name (found by the check before the freeze): that name opens it
@@ -354,6 +363,18 @@ public final class DeletedFiles {
                 now = Inode.of(n.openPath()); // frozen now: its size may differ from the check's
             } catch (IOException e) {
                 throw new CryoException(what + ": stat of " + n.openPath() + " failed: " + e.getMessage(), e);
+            }
+            if ((now.mode() & S_IFMT) == S_IFDIR) { // as CRIU keeps a removed directory: its entry, no contents
+                var dirEntry = ghost_file_entry.newBuilder().setUid(now.uid()).setGid(now.gid()).setMode(now.mode())
+                        .setDev(now.kernelDev()).setIno(now.ino()).setAtim(timeval(now.atimeNs()))
+                        .setMtim(timeval(now.mtimeNs())).build();
+                try {
+                    dir.write(ghostImage(ghost), ImageFile.ofRecords("GHOST_FILE", List.of(ImageEntry.of(dirEntry))));
+                } catch (IOException x) {
+                    throw new CryoException(what + ": writing " + ghostImage(ghost) + " failed: " + x.getMessage(), x);
+                }
+                log.info("removed directory %s kept in %s", n.path(), ghostImage(ghost));
+                return;
             }
             if (now.size() > options.ghostLimit()) {
                 throw new CryoException(what + " has grown to " + now.size() + " bytes, over the ghost file limit of "
@@ -613,7 +634,8 @@ public final class DeletedFiles {
             if (records.isEmpty() || !(records.get(0).message() instanceof ghost_file_entry g)) {
                 throw new CryoException(what + ": " + ghostImage(id) + " holds no ghost_file_entry");
             }
-            if ((g.getMode() & S_IFMT) != S_IFREG) {
+            boolean directory = (g.getMode() & S_IFMT) == S_IFDIR;
+            if (!directory && (g.getMode() & S_IFMT) != S_IFREG) {
                 throw new CryoException(what + ": " + ghostImage(id) + " holds a file of mode "
                         + Integer.toOctalString(g.getMode()) + ", which Cryo cannot make again");
             }
@@ -627,14 +649,22 @@ public final class DeletedFiles {
             IOException last = null;
             for (Path p : candidates) {
                 try {
-                    write(p, g, records);
-                    made.add(p);
-                    log.info("deleted file %s made again as %s (%d bytes)", original, p, g.getSize());
+                    if (directory) {
+                        Files.createDirectory(p);
+                        made.add(p);
+                        attributes(p, g);
+                        log.info("removed directory %s made again as %s", original, p);
+                    } else {
+                        write(p, g, records);
+                        made.add(p);
+                        log.info("deleted file %s made again as %s (%d bytes)", original, p, g.getSize());
+                    }
                     return p;
                 } catch (FileAlreadyExistsException taken) {
                     last = taken;
                 } catch (IOException e) {
                     last = e;
+                    made.remove(p);
                     try {
                         Files.deleteIfExists(p);
                     } catch (IOException ignored) {
@@ -668,6 +698,11 @@ public final class DeletedFiles {
                     }
                 }
             }
+            attributes(p, g);
+        }
+
+        /** Owner, mode and times of ghost {@code g} onto {@code p}. */
+        private static void attributes(Path p, ghost_file_entry g) throws IOException {
             Files.setAttribute(p, "unix:mode", g.getMode() & 07777);
             Files.setAttribute(p, "unix:uid", g.getUid());
             Files.setAttribute(p, "unix:gid", g.getGid());
@@ -691,6 +726,7 @@ public final class DeletedFiles {
         }
 
         private void unlink(List<Path> names) {
+            java.util.Collections.reverse(names); // what was made inside a ghost directory goes before it
             removeAll(names, log);
         }
 

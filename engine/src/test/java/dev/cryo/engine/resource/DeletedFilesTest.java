@@ -170,6 +170,69 @@ class DeletedFilesTest {
         }
     }
 
+    /**
+     * Works in argv[1], a directory it made, holds it open (fd 3) and removes it; on the cue (argv[2] appears) checks
+     * that its working directory and fd 3 are still one removed directory: same inode, no links, nothing can be made
+     * in it, and the name stays free.
+     */
+    static final String REMOVED_CWD = """
+            #include <errno.h>
+            #include <fcntl.h>
+            #include <stdio.h>
+            #include <sys/stat.h>
+            #include <unistd.h>
+            int main(int argc, char **argv) {
+                setvbuf(stdout, NULL, _IONBF, 0);
+                if (mkdir(argv[1], 0750) || chdir(argv[1])) return 2;
+                int fd = open(".", O_RDONLY | O_DIRECTORY);
+                if (fd != 3 || rmdir(argv[1])) return 3;
+                for (int i = 0;; i++) {
+                    if (access(argv[2], F_OK) == 0) {
+                        struct stat cwd, held;
+                        const char *bad = NULL;
+                        if (stat(".", &cwd) || fstat(fd, &held)) bad = "stat";
+                        else if (!S_ISDIR(cwd.st_mode) || cwd.st_ino != held.st_ino || cwd.st_dev != held.st_dev) bad = "same";
+                        else if (cwd.st_nlink != 0) bad = "links";
+                        else if ((cwd.st_mode & 07777) != 0750) bad = "mode";
+                        else if (openat(fd, "new", O_CREAT | O_WRONLY, 0600) >= 0 || errno != ENOENT) bad = "removed";
+                        else if (access(argv[1], F_OK) == 0) bad = "name";
+                        printf("%s\\n", bad ? bad : "ok");
+                        return 0;
+                    }
+                    printf("%d\\n", i);
+                    usleep(5000);
+                }
+            }
+            """;
+
+    /**
+     * A working directory that was removed (and an fd of it): kept as CRIU keeps one, a ghost_file_entry of mode
+     * S_IFDIR; the restore makes it again empty, the task enters it, and it is removed before the task runs. Before,
+     * the dump took it, killed the target, and the restore failed: "directory ... (deleted) is missing".
+     */
+    @Test
+    void aRemovedWorkingDirectoryComesBackRemoved() throws Exception {
+        Path exe = CProgram.compile(tmp, "removed-cwd", REMOVED_CWD);
+        Path dir = tmp.resolve("work");
+        Path cue = tmp.resolve("check");
+        try (Target t = Target.start(exe, tmp.resolve("out.txt"), dir.toString(), cue.toString())) {
+            t.awaitLines(2);
+            Path img = Files.createDirectories(tmp.resolve("img"));
+            Checkpoint.dump(options(t.pid(), img, false, FileOptions.DEFAULTS));
+            assertTrue(Files.exists(img.resolve("ghost-file-1.img")), "the removed directory is a ghost");
+            critDecodes(img, "remap-fpath.img", "ghost-file-1.img");
+            await().atMost(Duration.ofSeconds(5)).until(() -> !t.alive());
+            assertEquals(0, Checkpoint.restore(img));
+            assertTrue(t.alive(), "restored pid " + t.pid() + " runs");
+            assertTrue(Files.notExists(dir), "the directory made for the restore is removed again");
+            t.awaitLines(t.lines().size() + 2);
+            Files.createFile(cue);
+            await().atMost(Duration.ofSeconds(20)).until(() -> !t.alive());
+            List<String> lines = t.lines();
+            assertEquals("ok", lines.get(lines.size() - 1));
+        }
+    }
+
     @Test
     void failedRestoreLeavesNoGhostBehind() throws Exception {
         try (Target t = start(100000, false)) {
