@@ -131,6 +131,28 @@ class FailureTest {
         }
     }
 
+    /**
+     * A process in a mount namespace of its own (not a container's, whose mounts Cryo keeps) holds a file on a tmpfs
+     * only its namespace has: the restore, in Cryo's namespace, would not find it (it did not, and the target was
+     * gone). Refused before the process is touched, the way out named. Its working directory there, the same.
+     */
+    @ParameterizedTest(name = "held as {0}")
+    @ValueSource(strings = {"fd", "cwd"})
+    void aFileOnAMountOnlyItsOwnNamespaceHasIsRefused(String how) throws Exception {
+        Path m = Files.createDirectories(tmp.resolve("own"));
+        String setup = "if (syscall(SYS_unshare, 0x20000) || syscall(SYS_mount, 0, \"/\", 0, 0x4000 | 0x40000, 0)"
+                + " || syscall(SYS_mount, \"tmpfs\", \"" + m + "\", \"tmpfs\", 0, 0)) return 3;"
+                + (how.equals("fd") ? " if (syscall(SYS_openat, -100, \"" + m + "/file\", 0102, 0600) != 3) return 4;"
+                        : " if (chdir(\"" + m + "\")) return 4;");
+        try (Target t = startCounterWith(setup)) {
+            String msg = dumpError(t.pid());
+            assertTrue(msg.contains("pid " + t.pid()) && msg.contains(how.equals("fd") ? "fd 3 (" + m + "/file)"
+                    : "its working directory (" + m + ")") && msg.contains("own mount namespace")
+                    && msg.contains("nsenter --mount --target " + t.pid()), msg);
+            keepsCounting(t);
+        }
+    }
+
     @ParameterizedTest(name = "unlinked {0}")
     @ValueSource(booleans = {false, true})
     void aPosixMessageQueueIsRefusedBeforeTheProcessIsTouched(boolean unlinked) throws Exception {

@@ -219,8 +219,24 @@ public final class DeletedFiles {
                 check(pid, dir[1], target, proc.dir(pid).resolve(dir[0]).toString(), options, dump);
             }
         }
+        boolean ownMounts = RegularFile.ownMountsNotDumped(pid);
+        if (ownMounts) { // the restore finds these in Cryo's mount namespace: the same files there?
+            for (String[] dir : new String[][]{{"cwd", "its working directory"}, {"root", "its root directory"},
+                    {"exe", "its executable"}}) {
+                String target = proc.link(pid, dir[0]);
+                if (!isDeleted(target)) {
+                    RegularFile.requireInCryosMounts(pid, dir[1], target, proc.dir(pid).resolve(dir[0]).toString());
+                }
+            }
+        }
         java.util.Set<Long> seen = new java.util.HashSet<>();
+        java.util.Set<String> reached = new java.util.HashSet<>();
         for (dev.cryo.engine.proc.MapsEntry m : dev.cryo.engine.proc.ProcFs.parseMaps(proc.mapsText(pid))) {
+            if (ownMounts && m.fileBacked() && !isDeleted(m.path()) && !SharedMemory.isAnonShared(m)
+                    && !SharedMemory.isSysv(m) && !SharedMemory.isMemfd(m) && reached.add(m.path())) {
+                RegularFile.requireInCryosMounts(pid, "the mapping at " + Long.toHexString(m.start()), m.path(),
+                        proc.dir(pid).resolve(String.format("map_files/%x-%x", m.start(), m.end())).toString());
+            }
             if (!m.fileBacked() || !isDeleted(m.path()) || SharedMemory.isAnonShared(m) || SharedMemory.isSysv(m)
                     || SharedMemory.isMemfd(m) || !seen.add(m.inode())) {
                 continue;

@@ -60,6 +60,7 @@ public final class RegularFile implements FdKind {
                     ctx.options().files(), ctx.deleted());
         }
         if ((fd.flags() & O_PATH) != 0) {
+            requireInCryosMounts(ctx, fd);
             return; // names a file without opening it: any kind of file (a FIFO, a symlink, a tty) reopens the same way
         }
         FileLocks.check(ctx, fd);
@@ -84,6 +85,7 @@ public final class RegularFile implements FdKind {
                     + "): stat failed: " + e.getMessage(), e);
         }
         requireReachable(ctx, fd);
+        requireInCryosMounts(ctx, fd);
         if (isTerminal(fd.target()) && !ctx.options().shellJob() && !Tty.controlledFromTree(ctx, fd.target())) {
             throw new CryoException("cannot dump pid " + ctx.pid() + ": fd " + fd.fd() + " is the terminal "
                     + fd.target() + "; dump with -j/--shell-job to let the restore reattach it");
@@ -91,6 +93,49 @@ public final class RegularFile implements FdKind {
     }
 
     static final long MQUEUE_MAGIC = 0x19800202L, SECRETMEM_MAGIC = 0x5345434dL;
+
+    /**
+     * Whether task {@code pid} has a mount namespace of its own that the dump does not keep: Cryo keeps one only with a
+     * container (a pid namespace of its own, {@code ContainerDump}); otherwise the restore opens the task's files in
+     * Cryo's namespace.
+     */
+    static boolean ownMountsNotDumped(int pid) {
+        try {
+            Path proc = Path.of("/proc", Integer.toString(pid));
+            if (java.nio.file.Files.readSymbolicLink(proc.resolve("ns/mnt"))
+                    .equals(java.nio.file.Files.readSymbolicLink(Path.of("/proc/self/ns/mnt")))) {
+                return false;
+            }
+            return java.nio.file.Files.readSymbolicLink(proc.resolve("ns/pid"))
+                    .equals(java.nio.file.Files.readSymbolicLink(Path.of("/proc/self/ns/pid")));
+        } catch (IOException e) {
+            return false; // gone meanwhile: the freeze sees it
+        }
+    }
+
+    /**
+     * For a task with a mount namespace of its own that the dump does not keep: refuses a file that {@code path} does
+     * not reach in Cryo's namespace, where the restore opens it again (a file on a mount only the task's namespace
+     * has). The same file through another mount is fine (the namespace's copy of one of Cryo's).
+     *
+     * @param what     "fd 3", "its working directory", "the mapping at 7f.."
+     * @param openPath a /proc path that opens the file the task has
+     */
+    private static void requireInCryosMounts(FdDumpContext ctx, FdInfo fd) throws CryoException {
+        if (!DeletedFiles.isDeleted(fd.target())) {
+            requireInCryosMounts(ctx.pid(), "fd " + fd.fd(), fd.target(), ctx.proc().dir(ctx.pid()) + "/fd/" + fd.fd());
+        }
+    }
+
+    public static void requireInCryosMounts(int pid, String what, String path, String openPath) throws CryoException {
+        if (!path.startsWith("/") || !ownMountsNotDumped(pid) || sameFile(path, openPath)) {
+            return;
+        }
+        throw new CryoException("cannot dump pid " + pid + ": " + what + " (" + path + ") is on a mount of the task's "
+                + "own mount namespace that Cryo's namespace does not reach at that path: Cryo keeps the mounts only "
+                + "of a container, so the restore, in Cryo's namespace, would not find it; run Cryo in the task's "
+                + "mount namespace (nsenter --mount --target " + pid + ") to dump and restore it there");
+    }
 
     /**
      * The restore opens the file again by its path: refused when that path, in the task's root, leads nowhere, or to
