@@ -209,24 +209,16 @@ public final class DeletedFiles {
     /** {@link #check} for the deleted files the task maps (its executable among them), before it is touched. */
     public static void checkMappings(int pid, dev.cryo.engine.proc.ProcFs proc, FileOptions options, Dump dump)
             throws CryoException, IOException {
-        String exe = proc.link(pid, "exe");
-        if (isDeleted(exe)) {
-            check(pid, "its executable", exe, proc.dir(pid).resolve("exe").toString(), options, dump);
-        }
-        for (String[] dir : new String[][]{{"cwd", "its working directory"}, {"root", "its root directory"}}) {
-            String target = proc.link(pid, dir[0]);
-            if (isDeleted(target)) { // removed: a ghost directory; moved away: refused here, before the freeze
-                check(pid, dir[1], target, proc.dir(pid).resolve(dir[0]).toString(), options, dump);
-            }
-        }
+        // the restore finds these by path, in Cryo's mount namespace when the task's own is not kept
         boolean ownMounts = RegularFile.ownMountsNotDumped(pid);
-        if (ownMounts) { // the restore finds these in Cryo's mount namespace: the same files there?
-            for (String[] dir : new String[][]{{"cwd", "its working directory"}, {"root", "its root directory"},
-                    {"exe", "its executable"}}) {
-                String target = proc.link(pid, dir[0]);
-                if (!isDeleted(target)) {
-                    RegularFile.requireInCryosMounts(pid, dir[1], target, proc.dir(pid).resolve(dir[0]).toString());
-                }
+        for (String[] link : new String[][]{{"exe", "its executable"}, {"cwd", "its working directory"},
+                {"root", "its root directory"}}) {
+            String target = proc.link(pid, link[0]);
+            String open = proc.dir(pid).resolve(link[0]).toString();
+            if (isDeleted(target)) { // a removed directory is a ghost; one moved away is refused here
+                check(pid, link[1], target, open, options, dump);
+            } else if (ownMounts) {
+                RegularFile.requireInCryosMounts(pid, link[1], target, open);
             }
         }
         java.util.Set<Long> seen = new java.util.HashSet<>();

@@ -113,6 +113,13 @@ public final class RegularFile implements FdKind {
         }
     }
 
+    /** {@link #requireInCryosMounts(int, String, String, String)} for a path fd (a deleted file is a ghost's). */
+    private static void requireInCryosMounts(FdDumpContext ctx, FdInfo fd) throws CryoException {
+        if (!DeletedFiles.isDeleted(fd.target())) {
+            requireInCryosMounts(ctx.pid(), "fd " + fd.fd(), fd.target(), ctx.proc().dir(ctx.pid()) + "/fd/" + fd.fd());
+        }
+    }
+
     /**
      * For a task with a mount namespace of its own that the dump does not keep: refuses a file that {@code path} does
      * not reach in Cryo's namespace, where the restore opens it again (a file on a mount only the task's namespace
@@ -121,12 +128,6 @@ public final class RegularFile implements FdKind {
      * @param what     "fd 3", "its working directory", "the mapping at 7f.."
      * @param openPath a /proc path that opens the file the task has
      */
-    private static void requireInCryosMounts(FdDumpContext ctx, FdInfo fd) throws CryoException {
-        if (!DeletedFiles.isDeleted(fd.target())) {
-            requireInCryosMounts(ctx.pid(), "fd " + fd.fd(), fd.target(), ctx.proc().dir(ctx.pid()) + "/fd/" + fd.fd());
-        }
-    }
-
     public static void requireInCryosMounts(int pid, String what, String path, String openPath) throws CryoException {
         if (!path.startsWith("/") || !ownMountsNotDumped(pid) || sameFile(path, openPath)) {
             return;
