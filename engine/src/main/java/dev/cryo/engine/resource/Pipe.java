@@ -234,6 +234,34 @@ public final class Pipe implements FdKind {
         }
     }
 
+    /**
+     * Warns, before the restore, of each pipe that comes back with one end only: its other end was outside the dumped
+     * tree (a pipeline's other program, a harness reading the program's output) and no {@code --inherit-fd
+     * fd[N]:pipe:[ID]} gives it. The restore goes on, as CRIU's does, but the program then meets what a closed end
+     * gives: SIGPIPE (or EPIPE) on its first write, end of file on its first read. Said here, where the user sees it
+     * by default, rather than only in the dump's info lines.
+     */
+    public static void warnHalfPipes(java.util.List<file_entry> files, java.util.List<FileOptions.InheritFd> inherited,
+                                     dev.cryo.engine.log.Log log) {
+        java.util.Map<Integer, boolean[]> ends = new java.util.TreeMap<>(); // pipe id: {a read end, a write end}
+        for (file_entry f : files) {
+            if (f.getType() == fd_types.PIPE && f.hasPipe()) {
+                boolean write = (f.getPipe().getFlags() & RegularFile.O_ACCMODE) == RegularFile.O_WRONLY;
+                ends.computeIfAbsent(f.getPipe().getPipeId(), k -> new boolean[2])[write ? 1 : 0] = true;
+            }
+        }
+        ends.forEach((id, held) -> {
+            String resource = "pipe:[" + Integer.toUnsignedString(id) + "]";
+            if (held[0] == held[1] || inherited.stream().anyMatch(i -> i.resource().equals(resource))) {
+                return;
+            }
+            log.warn("%s comes back without a %s: its %s end was outside the dumped tree, and no --inherit-fd "
+                    + "fd[N]:%s gives one; %s", resource, held[1] ? "reader" : "writer", held[1] ? "read" : "write",
+                    resource, held[1] ? "a write to it raises SIGPIPE (EPIPE where SIGPIPE is ignored)"
+                            : "a read from it returns end of file");
+        });
+    }
+
     /** pipe2() in the new task, refilled with the bytes it held. */
     private static int[] create(FdRestoreContext ctx, int pipeId) throws SyscallException {
         long at = ctx.scratch().address() + 2048;

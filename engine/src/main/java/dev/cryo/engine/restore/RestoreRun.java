@@ -208,6 +208,7 @@ final class RestoreRun {
             files = dir.files();
             remaps = DeletedFiles.Restore.open(dir, files, pid, log); // deleted files: named again until restored
             files = remaps.files();
+            dev.cryo.engine.resource.Pipe.warnHalfPipes(files, options.files().inheritFds(), log);
             current = "pipes-data.img";
             if (dir.exists("pipes-data.img")) {
                 for (dev.cryo.image.ImageEntry e : dir.pipesData()) {

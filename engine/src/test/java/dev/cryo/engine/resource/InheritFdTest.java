@@ -82,6 +82,8 @@ class InheritFdTest {
                 assertFalse(t.alive(), "no half-restored pid " + pid);
 
                 assertEquals(0, Checkpoint.restore(options(img, wrong, new FileOptions.InheritFd(w, pipe))));
+                assertFalse(Files.readString(img.resolve("restore.log")).contains("comes back without"),
+                        "given with --inherit-fd, the pipe has its reader");
                 Syscall.raw(Syscall.CLOSE, w);
                 w = -1;
                 String first = readLine(r);
@@ -92,6 +94,33 @@ class InheritFdTest {
                     Syscall.raw(Syscall.CLOSE, w);
                 }
             }
+        }
+    }
+
+    /**
+     * Restored without --inherit-fd, the pipe comes back with no reader, as CRIU restores it: the restore says so, by
+     * default, before the program's first write raises SIGPIPE. With --inherit-fd it says nothing (above).
+     */
+    @Test
+    void aPipeThatComesBackWithoutItsReaderIsWarnedOf() throws Exception {
+        Path exe = CProgram.compile(tmp, "counter", PROGRAM);
+        Path pidFile = tmp.resolve("pid"), old = tmp.resolve("old.txt");
+        Process sh = new ProcessBuilder("sh", "-c", "'" + exe + "' '" + pidFile + "' </dev/null 2>/dev/null | cat > '"
+                + old + "' 2>/dev/null &").start();
+        sh.waitFor(10, TimeUnit.SECONDS);
+        int pid = await().atMost(Duration.ofSeconds(10)).ignoreExceptions()
+                .until(() -> Integer.parseInt(Files.readString(pidFile).strip()), p -> p > 0);
+        try (Target t = Target.adopt(pid, old)) {
+            t.awaitLines(3);
+            String pipe = Files.readSymbolicLink(Path.of("/proc/" + pid + "/fd/1")).toString();
+            Path img = Files.createDirectories(tmp.resolve("img"));
+            Checkpoint.dump(pid, img, false);
+            await().atMost(Duration.ofSeconds(5)).until(() -> !t.alive());
+            assertEquals(0, Checkpoint.restore(options(img)));
+            String log = Files.readString(img.resolve("restore.log"));
+            assertTrue(log.contains("Warn: " + pipe + " comes back without a reader") && log.contains("SIGPIPE")
+                    && log.contains("--inherit-fd fd[N]:" + pipe), log);
+            await().atMost(Duration.ofSeconds(10)).until(() -> !t.alive()); // its first write: SIGPIPE
         }
     }
 
