@@ -51,13 +51,8 @@ class InheritFdTest {
 
     @Test
     void pipeToAProgramOutsideIsDumpedAndReattachedToTheRestorersPipe() throws Exception {
-        Path exe = CProgram.compile(tmp, "counter", PROGRAM);
-        Path pidFile = tmp.resolve("pid"), old = tmp.resolve("old.txt");
-        Process sh = new ProcessBuilder("sh", "-c", "'" + exe + "' '" + pidFile + "' </dev/null 2>/dev/null | cat > '"
-                + old + "' 2>/dev/null &").start();
-        sh.waitFor(10, TimeUnit.SECONDS);
-        int pid = await().atMost(Duration.ofSeconds(10)).ignoreExceptions()
-                .until(() -> Integer.parseInt(Files.readString(pidFile).strip()), p -> p > 0);
+        Path old = tmp.resolve("old.txt");
+        int pid = startCounterIntoCat(old);
         try (Target t = Target.adopt(pid, old)) {
             t.awaitLines(3);
             String pipe = Files.readSymbolicLink(Path.of("/proc/" + pid + "/fd/1")).toString();
@@ -103,13 +98,8 @@ class InheritFdTest {
      */
     @Test
     void aPipeThatComesBackWithoutItsReaderIsWarnedOf() throws Exception {
-        Path exe = CProgram.compile(tmp, "counter", PROGRAM);
-        Path pidFile = tmp.resolve("pid"), old = tmp.resolve("old.txt");
-        Process sh = new ProcessBuilder("sh", "-c", "'" + exe + "' '" + pidFile + "' </dev/null 2>/dev/null | cat > '"
-                + old + "' 2>/dev/null &").start();
-        sh.waitFor(10, TimeUnit.SECONDS);
-        int pid = await().atMost(Duration.ofSeconds(10)).ignoreExceptions()
-                .until(() -> Integer.parseInt(Files.readString(pidFile).strip()), p -> p > 0);
+        Path old = tmp.resolve("old.txt");
+        int pid = startCounterIntoCat(old);
         try (Target t = Target.adopt(pid, old)) {
             t.awaitLines(3);
             String pipe = Files.readSymbolicLink(Path.of("/proc/" + pid + "/fd/1")).toString();
@@ -122,6 +112,17 @@ class InheritFdTest {
                     && log.contains("--inherit-fd fd[N]:" + pipe), log);
             await().atMost(Duration.ofSeconds(10)).until(() -> !t.alive()); // its first write: SIGPIPE
         }
+    }
+
+    /** Starts {@code counter | cat > out}, as a shell would, and returns the counter's pid. */
+    private int startCounterIntoCat(Path out) throws Exception {
+        Path exe = CProgram.compile(tmp, "counter", PROGRAM);
+        Path pidFile = tmp.resolve("pid");
+        Process sh = new ProcessBuilder("sh", "-c", "'" + exe + "' '" + pidFile + "' </dev/null 2>/dev/null | cat > '"
+                + out + "' 2>/dev/null &").start();
+        sh.waitFor(10, TimeUnit.SECONDS);
+        return await().atMost(Duration.ofSeconds(10)).ignoreExceptions()
+                .until(() -> Integer.parseInt(Files.readString(pidFile).strip()), p -> p > 0);
     }
 
     private static RestoreOptions options(Path img, FileOptions.InheritFd... inherit) {
