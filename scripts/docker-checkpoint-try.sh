@@ -86,10 +86,12 @@ fail() {
 }
 
 # criu first on the daemon's PATH: dockerd -> containerd -> runc shim -> runc -> criu inherit it
-mkdir -p "$work/bin" && ln -s "$criu" "$work/bin/criu"
+mkdir -p "$work/bin" "$work/tmp" && ln -s "$criu" "$work/bin/criu"
 echo '{}' > "$work/daemon.json" # no /etc/docker/daemon.json settings
 t0=$(date +%s)
-PATH="$work/bin:$PATH" setsid dockerd --experimental -H "unix://$sock" --data-root "$data" --exec-root "$exec_root" \
+# TMPDIR: dockerd leaves a ctrd-checkpoint* directory in its temporary directory for every checkpoint; in $work it goes
+# with the rest
+TMPDIR="$work/tmp" PATH="$work/bin:$PATH" setsid dockerd --experimental -H "unix://$sock" --data-root "$data" --exec-root "$exec_root" \
   --pidfile "$pidfile" --config-file "$work/daemon.json" --bridge=none --iptables=false --ip6tables=false \
   --cgroup-parent="$name" > "$work/dockerd.log" 2>&1 < /dev/null &
 dockerd_pid=$!
