@@ -54,11 +54,8 @@ class InheritFdTest {
         Path old = tmp.resolve("old.txt");
         int pid = startCounterIntoCat(old);
         try (Target t = Target.adopt(pid, old)) {
-            t.awaitLines(3);
-            String pipe = Files.readSymbolicLink(Path.of("/proc/" + pid + "/fd/1")).toString();
             Path img = Files.createDirectories(tmp.resolve("img"));
-            Checkpoint.dump(pid, img, false); // refused before: the pipe's read end is cat's
-            await().atMost(Duration.ofSeconds(5)).until(() -> !t.alive());
+            String pipe = dumpWriter(t, img);
             file_entry entry = ImageDir.open(img).files().stream().filter(f -> f.getType() == fd_types.PIPE)
                     .findFirst().orElseThrow();
             assertEquals(pipe, "pipe:[" + Integer.toUnsignedString(entry.getPipe().getPipeId()) + "]");
@@ -101,17 +98,26 @@ class InheritFdTest {
         Path old = tmp.resolve("old.txt");
         int pid = startCounterIntoCat(old);
         try (Target t = Target.adopt(pid, old)) {
-            t.awaitLines(3);
-            String pipe = Files.readSymbolicLink(Path.of("/proc/" + pid + "/fd/1")).toString();
             Path img = Files.createDirectories(tmp.resolve("img"));
-            Checkpoint.dump(pid, img, false);
-            await().atMost(Duration.ofSeconds(5)).until(() -> !t.alive());
+            String pipe = dumpWriter(t, img);
             assertEquals(0, Checkpoint.restore(options(img)));
             String log = Files.readString(img.resolve("restore.log"));
             assertTrue(log.contains("Warn: " + pipe + " comes back without a reader") && log.contains("SIGPIPE")
                     && log.contains("--inherit-fd fd[N]:" + pipe), log);
             await().atMost(Duration.ofSeconds(10)).until(() -> !t.alive()); // its first write: SIGPIPE
         }
+    }
+
+    /**
+     * Once the counter has written a few lines into its pipe, dumps it (not cat: refused before, the pipe's read end
+     * being cat's) and waits until it is gone; returns the pipe's name, "pipe:[INO]".
+     */
+    private static String dumpWriter(Target t, Path img) throws Exception {
+        t.awaitLines(3);
+        String pipe = Files.readSymbolicLink(Path.of("/proc/" + t.pid() + "/fd/1")).toString();
+        Checkpoint.dump(t.pid(), img, false);
+        await().atMost(Duration.ofSeconds(5)).until(() -> !t.alive());
+        return pipe;
     }
 
     /** Starts {@code counter | cat > out}, as a shell would, and returns the counter's pid. */
