@@ -16,6 +16,7 @@ import dev.cryo.engine.ptrace.Registers;
 import dev.cryo.engine.ptrace.RemoteScratch;
 import dev.cryo.engine.ptrace.RemoteSyscall;
 import dev.cryo.engine.ptrace.SyscallSite;
+import dev.cryo.engine.ptrace.Trampolines;
 import dev.cryo.engine.ptrace.WaitStatus;
 import dev.cryo.engine.resource.FdDumpContext;
 import dev.cryo.engine.resource.FdKind;
@@ -378,6 +379,7 @@ final class TaskDump {
             // the remote part: brk and signal handlers have no other interface
             long site = previewed && preview.vdsoSite() >= 0 ? preview.vdsoSite() : SyscallSite.find(memory, maps, regs);
             remote = leader.remote(site); // blocks every signal in it: none may interrupt our syscalls
+            Trampolines tramp = trampolines(status, memory, maps, previewed);
             long caught = status.hex("SigCgt");
             // SIGTRAP neither ignored nor pending in the process: remote calls may be stepped over
             long trap = dev.cryo.engine.ptrace.RemoteSyscall.SIGTRAP_BIT;
@@ -389,9 +391,13 @@ final class TaskDump {
             int taskBytes = Signals.dumpBytes(caught) + (options.preDump() ? 0
                     : Timers.dumpBytes(listed) + dev.cryo.engine.resource.TaskFlags.DUMP_BYTES);
             int threadArea = (taskBytes + 63) & ~63;
+            int scratchBytes = threadArea + (options.preDump() ? 0
+                    : ThreadState.SCRATCH_BYTES * Math.min(threads.size(), THREAD_BATCH));
+            // the frame first, below where the scratch goes: even a scratch mapped for want of stack is a call
+            leader.armFrame(memory, tramp, taskBytes > 0 ? RemoteScratch.stackAddress(regs, scratchBytes)
+                    : leader.frameTop(), null, maps);
             if (taskBytes > 0) {
-                scratch = RemoteScratch.borrowStack(memory, regs, remote, threadArea + (options.preDump() ? 0
-                        : ThreadState.SCRATCH_BYTES * Math.min(threads.size(), THREAD_BATCH)));
+                scratch = RemoteScratch.borrowStack(memory, regs, remote, scratchBytes);
             }
             // brk, handlers, timers and flags have no other interface: one sequence of remote calls, one put-back
             var reads = new dev.cryo.engine.ptrace.RemoteReads(remote, scratch, 0, taskBytes);
@@ -428,6 +434,8 @@ final class TaskDump {
                 boolean threadsStepping = (status.hex("SigIgn") & trap) == 0 && (status.hex("ShdPnd") & trap) == 0;
                 long site0 = site;
                 int threadArea0 = threadArea;
+                Trampolines tramp0 = tramp;
+                List<MapsEntry> maps0 = maps;
                 threadsLeft = () -> {
                     long t2 = System.nanoTime();
                     for (ThreadState t : threads) {
@@ -438,7 +446,7 @@ final class TaskDump {
                         }
                     }
                     long t3 = System.nanoTime();
-                    ThreadState.readRemoteAll(threads, site0, scratch, threadArea0, threadsStepping);
+                    ThreadState.readRemoteAll(threads, site0, scratch, threadArea0, threadsStepping, tramp0, maps0);
                     leader.settle(); // the task's own requests go on in the leader; the others' are awaited at the end
                     if (plain != null) {
                         ThreadState.awaitPlain(plain, pid);
@@ -640,8 +648,32 @@ final class TaskDump {
         }
     }
 
+    /**
+     * {@code -Dcryo.remote.frames=off}: remote calls without {@link dev.cryo.engine.ptrace.SigreturnFrame}s, as before
+     * they had them (and stepped where SIGTRAP allows), for A/B runs.
+     */
+    static final boolean FRAMES = !"off".equals(System.getProperty("cryo.remote.frames", "on"));
+
+    /**
+     * The code the task's remote calls run from so that a Cryo killed during one leaves it as it was
+     * ({@link Trampolines}), or null: the frames are off, the task's code has none, or its threads have shadow stacks
+     * (whose {@code ret} into the trampoline would fault).
+     */
+    private Trampolines trampolines(TaskStatus status, RemoteMemory memory, List<MapsEntry> maps, boolean previewed) {
+        String features = status.get("x86_Thread_features");
+        if (!FRAMES || features != null && features.contains("shstk")) {
+            return null;
+        }
+        Trampolines t = previewed ? preview.trampolines() : Trampolines.find(memory, maps); // found ahead: cached
+        log.debug("pid %d: remote calls %s", pid, t == null ? "without a frame (no syscall; ret and rt_sigreturn"
+                + " trampoline in its code)" : String.format("with a frame, from %#x, returning to %#x", t.gadget(),
+                t.restorer()));
+        return t;
+    }
+
     /** Maps as read before the freeze, with their VMA entries and mapped files. */
-    private record MapsPreview(String text, List<MapsEntry> maps, List<vma_entry> vmas, long vdsoSite) {
+    private record MapsPreview(String text, List<MapsEntry> maps, List<vma_entry> vmas, long vdsoSite,
+                               Trampolines trampolines) {
     }
 
     private MapsPreview preview;
@@ -667,7 +699,7 @@ final class TaskDump {
             for (MapsEntry m : r.maps()) {
                 vmas.add(vmaEntry(m));
             }
-            preview = new MapsPreview(r.text(), r.maps(), vmas, r.vdsoSite());
+            preview = new MapsPreview(r.text(), r.maps(), vmas, r.vdsoSite(), r.trampolines());
         } catch (Exception e) {
             // the frozen read decides, and reports what it finds
             shmem.forget(pid);
@@ -676,7 +708,7 @@ final class TaskDump {
     }
 
     /** The maps as read by {@link #readMapsAhead}, before their VMA entries are made. */
-    private record MapsRead(String text, List<MapsEntry> maps, long vdsoSite) {
+    private record MapsRead(String text, List<MapsEntry> maps, long vdsoSite, Trampolines trampolines) {
     }
 
     /** What {@link #readMapsAhead} found: a {@link MapsRead}, or the exception it met; null until it ran. */
@@ -696,12 +728,14 @@ final class TaskDump {
             List<MapsEntry> maps = smapsOf(text); // smaps walks page tables: read while the target still runs
             // the vDSO's code is the kernel's, read-only; same maps after the freeze = same place
             long site;
+            RemoteMemory memory = new RemoteMemory(pid);
             try {
-                site = SyscallSite.inVdso(new RemoteMemory(pid), maps);
+                site = SyscallSite.inVdso(memory, maps);
             } catch (SyscallException e) {
                 site = -1;
             }
-            ahead = new MapsRead(text, maps, site);
+            // file-backed read-only code: the same after the freeze when the maps are
+            ahead = new MapsRead(text, maps, site, FRAMES ? Trampolines.find(memory, maps) : null);
         } catch (IOException | RuntimeException e) {
             ahead = e;
         }

@@ -80,6 +80,25 @@ public final class Registers {
         return new Registers(w);
     }
 
+    /**
+     * The registers a thread of this state must get from rt_sigreturn to go on as it would from its stop
+     * ({@link SigreturnFrame}): rt_sigreturn makes no syscall restart, so one it was stopped in is started again here,
+     * as {@link #forNewTask} does. One the kernel would resume through its restart block, which rt_sigreturn
+     * empties, is made again with its own arguments where forNewTask has no time left to read: a poll or futex wait
+     * waits its whole timeout once more, as if it had been slow to be scheduled, instead of failing with EINTR.
+     */
+    public Registers resumedBySigreturn() {
+        Registers r = forNewTask();
+        long nr = words[ORIG_RAX];
+        if (nr >= 0 && nr != RESTART_SYSCALL && words[RAX] == ERESTART_RESTARTBLOCK && r.rax() == EINTR) {
+            long[] w = r.words();
+            w[RAX] = nr;
+            w[RIP] = words[RIP] - 2;
+            return new Registers(w);
+        }
+        return r;
+    }
+
     static final long POLL = 7, NANOSLEEP = 35, CLOCK_NANOSLEEP = 230, TIMER_ABSTIME = 1;
     /** The syscall through which the kernel resumes one stopped with -ERESTART_RESTARTBLOCK. */
     public static final long RESTART_SYSCALL = 219;

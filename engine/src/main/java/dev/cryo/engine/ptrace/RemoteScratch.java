@@ -26,7 +26,7 @@ public final class RemoteScratch {
 
     public static RemoteScratch borrowStack(RemoteMemory memory, Registers regs, RemoteSyscall syscall, int size)
             throws SyscallException {
-        long addr = ((regs.get(Registers.RSP) - 256 - size) & ~63L);
+        long addr = stackAddress(regs, size);
         try {
             byte[] saved = memory.read(addr, size);
             memory.write(addr, saved);
@@ -34,6 +34,11 @@ public final class RemoteScratch {
         } catch (SyscallException e) {
             return map(memory, syscall, 0, size);
         }
+    }
+
+    /** Where {@link #borrowStack} puts {@code size} bytes: below the red zone, with room to spare. */
+    public static long stackAddress(Registers regs, int size) {
+        return (regs.get(Registers.RSP) - 256 - size) & ~63L;
     }
 
     /** Maps {@code size} bytes (rounded up to pages) at {@code hint} (0 = anywhere, else exactly there). */

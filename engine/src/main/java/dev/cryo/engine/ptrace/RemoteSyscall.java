@@ -22,6 +22,12 @@ public final class RemoteSyscall {
      * pending: the tracee is on its way to an event stop that nobody waited for yet ({@link #settle}).
      */
     private boolean settling;
+    /**
+     * The {@link SigreturnFrame} below the tracee's stack that each call returns into should Cryo die during it (0:
+     * none, calls run from {@link #site} with the tracee's own rsp); {@link #disarm} puts back the bytes it covers.
+     */
+    private long frame;
+    private byte[] underFrame;
 
     /**
      * @param pid  a tracee in a ptrace stop
@@ -75,9 +81,58 @@ public final class RemoteSyscall {
         return ownMask != null && putBack;
     }
 
+    /**
+     * Makes every later call safe from Cryo's death: {@code f} is written below the tracee's stack, and each call
+     * runs from the trampolines' {@code syscall; ret} with rsp at it, so that a tracee the kernel detaches in the
+     * middle of a call finishes it and rt_sigreturns into its own state. A tracee whose memory there cannot be
+     * written keeps calls without a frame.
+     *
+     * @return whether the frame is in place
+     */
+    public boolean arm(dev.cryo.engine.mem.RemoteMemory memory, SigreturnFrame f, Trampolines t) {
+        if (ownMask == null || frame != 0 || f == null || t == null) {
+            return frame != 0;
+        }
+        try {
+            byte[] under = memory.read(f.address(), f.size());
+            memory.write(f.address(), f.bytes());
+            underFrame = under;
+        } catch (SyscallException e) {
+            return false;
+        }
+        frame = f.address();
+        site = t.gadget();
+        return true;
+    }
+
+    /** Whether calls here run with a {@link SigreturnFrame} under them. */
+    public boolean armed() {
+        return frame != 0;
+    }
+
+    /**
+     * Puts back the bytes the frame covered, once the tracee's own registers are back (it no longer needs it); no
+     * call runs here afterwards. Below the red zone they are free stack, which a signal overwrites as well: should
+     * they not go back, nothing the program may rely on is lost, so the thread is let go all the same.
+     */
+    public void disarm(dev.cryo.engine.mem.RemoteMemory memory) {
+        if (frame != 0) {
+            long at = frame;
+            frame = 0;
+            try {
+                memory.write(at, underFrame);
+            } catch (SyscallException e) {
+                // see above
+            }
+            underFrame = null;
+        }
+    }
+
     /** The syscall instruction moved (the vDSO was remapped). */
     public void moveSite(long newSite) {
-        this.site = newSite;
+        if (frame == 0) {
+            this.site = newSite;
+        }
     }
 
     /** Calls {@code nr}; returns the kernel's result: a value, or {@code -errno}. */
@@ -87,15 +142,16 @@ public final class RemoteSyscall {
         return finish(nr);
     }
 
-    /** Loads the call into the tracee and lets it run to the syscall's entry. */
-    private void start(long nr, long[] args) throws SyscallException {
+    /** Loads the call into the tracee and lets it run to the syscall's entry (package-private: tests leave it there). */
+    void start(long nr, long[] args) throws SyscallException {
         settle();
         Registers call = callRegisters(nr, args);
         if (ownMask != null) {
             putBack = false;
-            Ptrace.setSigmask(pid, -1L);
+            blockAll(call);
+        } else {
+            Ptrace.setRegisters(pid, call);
         }
-        Ptrace.setRegisters(pid, call);
         Ptrace.syscall(pid, 0);
     }
 
@@ -108,6 +164,9 @@ public final class RemoteSyscall {
         w[Registers.RIP] = site;
         w[Registers.RAX] = nr;
         w[Registers.ORIG_RAX] = -1; // no syscall restart on the way out of the current stop
+        if (frame != 0) {
+            w[Registers.RSP] = frame; // the gadget's ret pops the frame's return address
+        }
         for (int i = 0; i < 6; i++) {
             w[ARG_REGS[i]] = i < args.length ? args[i] : 0;
         }
@@ -125,11 +184,34 @@ public final class RemoteSyscall {
         awaitSyscallStop("exit of syscall " + nr);
         long result = Ptrace.registers(pid).rax();
         if (ownMask != null) {
-            Ptrace.setRegisters(pid, base);
-            Ptrace.setSigmask(pid, ownMask);
-            putBack = true;
+            restoreOwn();
         }
         return result;
+    }
+
+    /**
+     * Loads a call's registers and blocks every signal: with a frame, registers first, so that at no moment the tracee
+     * has its own registers with a mask not its own (a Cryo killed between the two leaves it in the call, whose
+     * rt_sigreturn puts its own mask back); without one, the mask first, as a signal must not find Cryo's registers.
+     */
+    private void blockAll(Registers call) throws SyscallException {
+        if (frame != 0) {
+            Ptrace.setRegisters(pid, call);
+            Ptrace.setSigmask(pid, -1L);
+        } else {
+            Ptrace.setSigmask(pid, -1L);
+            Ptrace.setRegisters(pid, call);
+        }
+    }
+
+    /**
+     * The tracee's own mask, then its own registers: in between it still holds a call's registers, which a frame
+     * makes safe; the other order would leave its own registers with every signal blocked.
+     */
+    private void restoreOwn() throws SyscallException {
+        Ptrace.setSigmask(pid, ownMask);
+        Ptrace.setRegisters(pid, base);
+        putBack = true;
     }
 
     /**
@@ -217,6 +299,19 @@ public final class RemoteSyscall {
         return rawEachChain(calls, nrs, args, false);
     }
 
+    /**
+     * Whether a call of these has a frame: those are never stepped, as the step's SIGTRAP, forced on a tracee whose
+     * tracer died, would kill it before it reached its frame.
+     */
+    static boolean anyArmed(java.util.List<RemoteSyscall> calls) {
+        for (RemoteSyscall c : calls) {
+            if (c.frame != 0) {
+                return true;
+            }
+        }
+        return false;
+    }
+
     /** SIGTRAP's bit in a signal mask: the one signal a stepped call leaves unblocked. */
     public static final long SIGTRAP_BIT = 1L << (WaitStatus.SIGTRAP - 1);
 
@@ -230,7 +325,7 @@ public final class RemoteSyscall {
      */
     public static long[][] rawEachChain(java.util.List<RemoteSyscall> calls, long[] nrs, long[][][] args,
                                         boolean stepping) throws SyscallException {
-        if (stepping && nrs.length > 1) {
+        if (stepping && nrs.length > 1 && !anyArmed(calls)) {
             return rawEachStepped(calls, nrs, args);
         }
         long[][] results = new long[calls.size()][nrs.length];
@@ -352,9 +447,7 @@ public final class RemoteSyscall {
                     Ptrace.singlestep(pid, 0);
                     return false;
                 }
-                Ptrace.setRegisters(pid, base);
-                Ptrace.setSigmask(pid, ownMask);
-                putBack = true;
+                restoreOwn();
                 Ptrace.interrupt(pid);
                 settling = true;
                 Ptrace.cont(pid, 0); // the step's SIGTRAP discarded; the interrupt stops it before user space
@@ -378,6 +471,9 @@ public final class RemoteSyscall {
      */
     public static long[][] rawEachStepTrusted(java.util.List<RemoteSyscall> calls, long[] nrs, long[][][] args)
             throws SyscallException {
+        if (anyArmed(calls)) {
+            return rawEachChain(calls, nrs, args, false);
+        }
         return SETTLED ? rawEachSettled(calls, nrs, args, true) : rawEachChain(calls, nrs, args, true);
     }
 
@@ -446,7 +542,7 @@ public final class RemoteSyscall {
         return r;
     }
 
-    private void awaitSyscallStop(String what) throws SyscallException {
+    void awaitSyscallStop(String what) throws SyscallException {
         while (true) {
             WaitStatus st = Ptrace.waitFor(pid);
             if (st.syscallStop()) {

@@ -26,7 +26,7 @@ import java.nio.ByteOrder;
  * it was stopped in (its restart follows the kernel's rules on restore). A process's leader is a thread like any
  * other; what the threads share (memory, files, handlers, the shared signal queue) belongs to the task.
  *
- * <p>Dump side, one instance per frozen thread: {@link #read} takes registers and mask, {@link #readRemote} what
+ * <p>Dump side, one instance per frozen thread: {@link #read} takes registers and mask, {@link #readRemoteAll} what
  * only the thread itself can tell (sigaltstack, clear-child-tid), {@link #readFrozen} the rest ptrace and the
  * kernel give from outside, all kept raw; {@link #putBack} undoes what the dump changed before the thread is let go;
  * {@link #core} turns the raw state into the image's entry afterwards, off the frozen window. Restore side: {@link #restoreOwn} in a thread already
@@ -36,7 +36,7 @@ public final class ThreadState {
     static final int GET_ROBUST_LIST = 274, SET_ROBUST_LIST = 273, SET_TID_ADDRESS = 218;
     static final int PR_SET_NAME = 15, PR_GET_TID_ADDRESS = 40;
     static final int SS_ONSTACK = 1, SS_DISABLE = 2, SS_AUTODISARM = 1 << 31;
-    /** Bytes of scratch {@link #readRemote} and {@link #restoreOwn} use: a stack_t and the tid address. */
+    /** Bytes of scratch {@link #readRemoteAll} and {@link #restoreOwn} use: a stack_t and the tid address. */
     public static final int SCRATCH_BYTES = 32;
 
     private final int tid;
@@ -116,15 +116,60 @@ public final class ThreadState {
         return remote;
     }
 
-    /** sigaltstack and the clear-child-tid address: no interface but the thread's own syscalls gives them. */
-    public void readRemote(long site, RemoteScratch scratch, int offset) throws SyscallException {
-        readRemoteAll(java.util.List.of(this), site, scratch, offset, false);
+    /**
+     * Makes the thread's remote calls safe from Cryo's death ({@link dev.cryo.engine.ptrace.SigreturnFrame}): a frame
+     * of its own state goes at or below {@code top}, under its stack's red zone, and below {@code scratch} where it
+     * would cover that (a thread whose stack pointer lies just above the leader's scratch: only a program that moves
+     * stacks about has one). Nothing when the task's code has no trampolines ({@code tramp} null) or the frame would
+     * not lie whole in the private writable mapping its top is in (a thread on a small stack of its own, near its
+     * end, whose frame would cover other memory): its calls then run as before.
+     *
+     * @param scratch the task's scratch, which calls write into (null: none)
+     * @param maps    the task's mappings
+     * @return whether the thread's calls have a frame
+     */
+    public boolean armFrame(dev.cryo.engine.mem.RemoteMemory memory, dev.cryo.engine.ptrace.Trampolines tramp,
+                            long top, RemoteScratch scratch, java.util.List<dev.cryo.engine.proc.MapsEntry> maps)
+            throws SyscallException, CryoException {
+        if (tramp == null || remote == null) {
+            return false;
+        }
+        readXstate();
+        var f = dev.cryo.engine.ptrace.SigreturnFrame.below(top, regs, sigmask, xsave, tramp.restorer());
+        if (f != null && scratch != null && f.address() < scratch.address() + scratch.size()
+                && f.address() + f.size() > scratch.address()) {
+            f = dev.cryo.engine.ptrace.SigreturnFrame.below(scratch.address(), regs, sigmask, xsave, tramp.restorer());
+        }
+        return f != null && withinOneMapping(f.address(), f.address() + f.size(), maps) && remote.arm(memory, f, tramp);
     }
+
+    private static boolean withinOneMapping(long from, long to, java.util.List<dev.cryo.engine.proc.MapsEntry> maps) {
+        for (var m : maps) {
+            if (from >= m.start() && to <= m.end()) {
+                return m.read() && m.write() && !m.shared();
+            }
+        }
+        return false;
+    }
+
+    /** The highest address a frame of this thread's may end at: below its red zone (128 bytes under rsp). */
+    public long frameTop() {
+        return regs.get(Registers.RSP) - 128;
+    }
+
+    private void readXstate() throws SyscallException, CryoException {
+        if (xsave == null) {
+            xsave = Ptrace.xstate(tid);
+            FpuState.check(xsave, tid);
+        }
+    }
+
 
     private static final long[] REMOTE_CALLS = {Syscall.SIGALTSTACK, Syscall.PRCTL};
 
     /**
-     * {@link #readRemote} for many threads of one process at once: each thread runs its two calls one after the
+     * sigaltstack and the clear-child-tid address, which no interface but the thread's own syscalls gives, for the
+     * threads of one process at once: each thread runs its two calls one after the
      * other ({@link RemoteSyscall#rawEachChain}: the second is loaded at the first's exit stop, the thread's own
      * registers and mask are put back once), and all of them together, so that the threads' wake-ups and stops
      * overlap. Each thread of a batch has its own {@link #SCRATCH_BYTES} at {@code offset}; the scratch's size
@@ -132,21 +177,32 @@ public final class ThreadState {
      *
      * @param stepping whether the process neither ignores SIGTRAP nor has one pending in its shared queue: then
      *                 the calls of threads without a SIGTRAP of their own pending ({@link #readFrozen} says, read
-     *                 first) are stepped over, one stop each instead of two ({@link RemoteSyscall#rawEachChain})
+     *                 first) are stepped over, one stop each instead of two ({@link RemoteSyscall#rawEachChain}),
+     *                 unless they have a frame
+     * @param tramp    the task's trampolines: each thread's calls get a frame below its stack ({@link #armFrame});
+     *                 null: none
+     * @param maps     the task's mappings
      */
     public static void readRemoteAll(java.util.List<ThreadState> threads, long site, RemoteScratch scratch, int offset,
-                                     boolean stepping) throws SyscallException {
+                                     boolean stepping, dev.cryo.engine.ptrace.Trampolines tramp,
+                                     java.util.List<dev.cryo.engine.proc.MapsEntry> maps)
+            throws SyscallException, CryoException {
         int batch = Math.max(1, (scratch.size() - offset) / SCRATCH_BYTES);
         for (int from = 0; from < threads.size(); from += batch) {
             java.util.List<ThreadState> some = threads.subList(from, Math.min(threads.size(), from + batch));
             java.util.List<RemoteSyscall> calls = new java.util.ArrayList<>(some.size());
             long[][][] args = new long[some.size()][][];
+            boolean step = stepping;
             for (int i = 0; i < some.size(); i++) {
-                calls.add(some.get(i).remote(site));
+                ThreadState t = some.get(i);
+                calls.add(t.remote(site));
+                if (tramp != null && !t.remote.armed()) {
+                    t.armFrame(new dev.cryo.engine.mem.RemoteMemory(t.tid), tramp, t.frameTop(), scratch, maps);
+                }
+                step &= !t.remote.armed();
                 long at = scratch.address() + offset + (long) i * SCRATCH_BYTES;
                 args[i] = new long[][]{{0, at}, {PR_GET_TID_ADDRESS, at + 24}};
             }
-            boolean step = stepping;
             for (ThreadState t : some) {
                 step &= t.noTrapPending();
             }
@@ -235,8 +291,7 @@ public final class ThreadState {
 
     /** The ptrace part of {@link #readFrozen}, on the thread's tracer: xstate, own pending signals, rseq. */
     public void readTraced() throws SyscallException, CryoException {
-        xsave = Ptrace.xstate(tid);
-        FpuState.check(xsave, tid);
+        readXstate();
         pending = Ptrace.pendingSignals(tid, false);
         rseq = Ptrace.rseqConfiguration(tid);
     }
@@ -439,11 +494,18 @@ public final class ThreadState {
         if (remote != null && remote.putBack()) {
             masked = false; // its last remote call ran to its end and put both back
         } else if (remote != null && regs != null) {
+            if (masked) {
+                Ptrace.setSigmask(tid, sigmask); // the mask first: see RemoteSyscall's restoreOwn
+                masked = false;
+            }
             Ptrace.setRegisters(tid, regs);
         }
         if (masked) {
             Ptrace.setSigmask(tid, sigmask);
             masked = false;
+        }
+        if (remote != null) {
+            remote.disarm(new dev.cryo.engine.mem.RemoteMemory(tid));
         }
         remote = null;
     }

@@ -68,4 +68,19 @@ class SyscallRestartTest {
         assertEquals(-1, r.restartedSyscall(null));
         assertEquals(-1, stoppedIn(7, Registers.ERESTART_RESTARTBLOCK).restartedSyscall(poll), "not in restart_syscall");
     }
+
+    @Test
+    void aSignalFrameMakesAgainWhatItsRestartBlockWouldHaveResumed() {
+        Registers poll = stoppedIn(7, Registers.ERESTART_RESTARTBLOCK).with(Registers.RDX, 5000).resumedBySigreturn();
+        assertEquals(7, poll.get(Registers.RAX), "rt_sigreturn empties the restart block: the poll is made again");
+        assertEquals(0x1000, poll.rip());
+        Registers sleep = stoppedIn(35, Registers.ERESTART_RESTARTBLOCK).with(Registers.RDI, 0x7000)
+                .with(Registers.RSI, 0x7010).resumedBySigreturn();
+        assertEquals(0x7010, sleep.get(Registers.RDI), "a sleep with rem: for the time left, as forNewTask");
+        Registers restart = stoppedIn(219, Registers.ERESTART_RESTARTBLOCK).resumedBySigreturn();
+        assertEquals(Registers.EINTR, restart.get(Registers.RAX), "restart_syscall itself has nothing to resume");
+        Registers read = stoppedIn(0, Registers.ERESTARTSYS).resumedBySigreturn();
+        assertEquals(0, read.get(Registers.RAX));
+        assertEquals(0x1000, read.rip());
+    }
 }
