@@ -863,9 +863,21 @@ final class TaskDump {
             failedTid = pid;
         }
         // every thread is let go, even after one failed: none may stay stopped
+        List<ThreadState> back = new ArrayList<>(threads.size());
         for (ThreadState t : threads) {
             try {
                 t.putBack();
+                back.add(t);
+            } catch (SyscallException e) {
+                if (failed == null) {
+                    failed = e;
+                    failedTid = t.tid();
+                }
+            }
+        }
+        ThreadState.disarmAll(back); // what the frames covered, once every thread has its own registers
+        for (ThreadState t : back) {
+            try {
                 // detach (not CONT): the kernel then restarts an interrupted syscall itself
                 Ptrace.detach(t.tid(), 0);
             } catch (SyscallException e) {

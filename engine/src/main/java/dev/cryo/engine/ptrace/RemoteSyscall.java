@@ -105,6 +105,96 @@ public final class RemoteSyscall {
         return true;
     }
 
+    /**
+     * {@link #arm} for several tracees of one process at once: what the frames cover is read in one call and the
+     * frames written in another, instead of two calls each. Where the batch fails (a frame over memory that
+     * cannot be read or written), each is armed by itself.
+     *
+     * @param frames each call's frame, in the order of {@code calls}; a null one is not armed
+     */
+    public static void armAll(dev.cryo.engine.mem.RemoteMemory memory, java.util.List<RemoteSyscall> calls,
+                              java.util.List<SigreturnFrame> frames, Trampolines t) {
+        int n = 0, total = 0;
+        for (int i = 0; i < calls.size(); i++) {
+            if (frames.get(i) != null && calls.get(i).ownMask != null && calls.get(i).frame == 0) {
+                n++;
+                total += frames.get(i).size();
+            }
+        }
+        if (n == 0 || t == null) {
+            return;
+        }
+        long[] at = new long[n];
+        long[] len = new long[n];
+        int[] which = new int[n];
+        for (int i = 0, k = 0; i < calls.size(); i++) {
+            if (frames.get(i) != null && calls.get(i).ownMask != null && calls.get(i).frame == 0) {
+                at[k] = frames.get(i).address();
+                len[k] = frames.get(i).size();
+                which[k++] = i;
+            }
+        }
+        dev.cryo.engine.sys.NativeBuffer local = dev.cryo.engine.sys.NativeBuffer.allocate(total);
+        try {
+            memory.transfer(false, local.address(), at, len, n);
+            byte[] under = local.bytes(0, total);
+            for (int k = 0, off = 0; k < n; off += (int) len[k], k++) {
+                local.put(off, frames.get(which[k]).bytes());
+            }
+            memory.transfer(true, local.address(), at, len, n);
+            for (int k = 0, off = 0; k < n; off += (int) len[k], k++) {
+                RemoteSyscall c = calls.get(which[k]);
+                c.underFrame = java.util.Arrays.copyOfRange(under, off, off + (int) len[k]);
+                c.frame = at[k];
+                c.site = t.gadget();
+            }
+        } catch (SyscallException e) {
+            for (int k = 0; k < n; k++) {
+                calls.get(which[k]).arm(memory, frames.get(which[k]), t);
+            }
+        }
+    }
+
+    /**
+     * {@link #disarm} for several tracees of one process at once, in one call; once each has its own registers
+     * back. Best effort, as disarm.
+     */
+    public static void disarmAll(dev.cryo.engine.mem.RemoteMemory memory, java.util.List<RemoteSyscall> calls) {
+        java.util.List<RemoteSyscall> armed = new java.util.ArrayList<>();
+        int total = 0;
+        for (RemoteSyscall c : calls) {
+            if (c.frame != 0) {
+                armed.add(c);
+                total += c.underFrame.length;
+            }
+        }
+        if (armed.isEmpty()) {
+            return;
+        }
+        long[] at = new long[armed.size()];
+        long[] len = new long[armed.size()];
+        dev.cryo.engine.sys.NativeBuffer local = dev.cryo.engine.sys.NativeBuffer.allocate(total);
+        int off = 0;
+        for (int k = 0; k < armed.size(); k++) {
+            RemoteSyscall c = armed.get(k);
+            at[k] = c.frame;
+            len[k] = c.underFrame.length;
+            local.put(off, c.underFrame);
+            off += c.underFrame.length;
+        }
+        try {
+            memory.transfer(true, local.address(), at, len, at.length);
+            for (RemoteSyscall c : armed) {
+                c.frame = 0;
+                c.underFrame = null;
+            }
+        } catch (SyscallException e) {
+            for (RemoteSyscall c : armed) {
+                c.disarm(memory);
+            }
+        }
+    }
+
     /** Whether calls here run with a {@link SigreturnFrame} under them. */
     public boolean armed() {
         return frame != 0;

@@ -134,13 +134,20 @@ public final class ThreadState {
         if (tramp == null || remote == null) {
             return false;
         }
+        return remote.arm(memory, frame(tramp, top, scratch, maps), tramp);
+    }
+
+    /** The frame {@link #armFrame} writes, or null where it gives none. */
+    private dev.cryo.engine.ptrace.SigreturnFrame frame(dev.cryo.engine.ptrace.Trampolines tramp, long top,
+                                                        RemoteScratch scratch, java.util.List<dev.cryo.engine.proc.MapsEntry> maps)
+            throws SyscallException, CryoException {
         readXstate();
         var f = dev.cryo.engine.ptrace.SigreturnFrame.below(top, regs, sigmask, xsave, tramp.restorer());
         if (f != null && scratch != null && f.address() < scratch.address() + scratch.size()
                 && f.address() + f.size() > scratch.address()) {
             f = dev.cryo.engine.ptrace.SigreturnFrame.below(scratch.address(), regs, sigmask, xsave, tramp.restorer());
         }
-        return f != null && withinOneMapping(f.address(), f.address() + f.size(), maps) && remote.arm(memory, f, tramp);
+        return f != null && withinOneMapping(f.address(), f.address() + f.size(), maps) ? f : null;
     }
 
     private static boolean withinOneMapping(long from, long to, java.util.List<dev.cryo.engine.proc.MapsEntry> maps) {
@@ -193,15 +200,17 @@ public final class ThreadState {
             java.util.List<RemoteSyscall> calls = new java.util.ArrayList<>(some.size());
             long[][][] args = new long[some.size()][][];
             boolean step = stepping;
+            java.util.List<dev.cryo.engine.ptrace.SigreturnFrame> frames = new java.util.ArrayList<>(some.size());
             for (int i = 0; i < some.size(); i++) {
                 ThreadState t = some.get(i);
                 calls.add(t.remote(site));
-                if (tramp != null && !t.remote.armed()) {
-                    t.armFrame(new dev.cryo.engine.mem.RemoteMemory(t.tid), tramp, t.frameTop(), scratch, maps);
-                }
-                step &= !t.remote.armed();
+                frames.add(tramp != null && !t.remote.armed() ? t.frame(tramp, t.frameTop(), scratch, maps) : null);
                 long at = scratch.address() + offset + (long) i * SCRATCH_BYTES;
                 args[i] = new long[][]{{0, at}, {PR_GET_TID_ADDRESS, at + 24}};
+            }
+            RemoteSyscall.armAll(new dev.cryo.engine.mem.RemoteMemory(some.get(0).tid), calls, frames, tramp);
+            for (RemoteSyscall c : calls) {
+                step &= !c.armed();
             }
             for (ThreadState t : some) {
                 step &= t.noTrapPending();
@@ -504,10 +513,30 @@ public final class ThreadState {
             Ptrace.setSigmask(tid, sigmask);
             masked = false;
         }
-        if (remote != null) {
-            remote.disarm(new dev.cryo.engine.mem.RemoteMemory(tid));
+        if (remote != null && remote.armed()) {
+            framed = remote; // its frame's bytes go back in disarmAll, once every thread's registers are
         }
         remote = null;
+    }
+
+    /** A {@link #putBack} thread whose frame's bytes {@link #disarmAll} has yet to put back. */
+    private RemoteSyscall framed;
+
+    /**
+     * Puts back what the frames of these threads (one process's, each {@link #putBack}) covered, in one write: below
+     * their red zones, dead stack, which a signal overwrites too; best effort.
+     */
+    public static void disarmAll(java.util.List<ThreadState> threads) {
+        java.util.List<RemoteSyscall> framed = new java.util.ArrayList<>();
+        for (ThreadState t : threads) {
+            if (t.framed != null) {
+                framed.add(t.framed);
+                t.framed = null;
+            }
+        }
+        if (!framed.isEmpty()) {
+            RemoteSyscall.disarmAll(new dev.cryo.engine.mem.RemoteMemory(framed.get(0).pid()), framed);
+        }
     }
 
     private static final ThreadLocal<NativeBuffer> PAIR = ThreadLocal.withInitial(() -> NativeBuffer.allocate(16));
