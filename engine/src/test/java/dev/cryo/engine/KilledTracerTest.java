@@ -45,7 +45,7 @@ class KilledTracerTest {
     @ParameterizedTest
     @EnumSource(HalfWay.Moment.class)
     void aTracerThatDiesInTheMiddleOfARemoteCallLeavesEveryThreadAsItWas(HalfWay.Moment moment) throws Exception {
-        try (Target t = xstate()) {
+        try (Target t = ThreadsRoundTripTest.startFixture(tmp, "xstate", "--threads=2")) {
             int pid = t.pid();
             Map<String, String> before = observe(pid);
             List<Boolean> armed = new ArrayList<>();
@@ -76,22 +76,8 @@ class KilledTracerTest {
             await().atMost(Duration.ofSeconds(10)).until(() -> untraced(pid));
             assertTrue(t.alive(), "the target lives on");
             assertEquals(before, observe(pid), "masks, maps and threads as they were");
-            assertEquals("PASS", verdict(t), "every thread's registers as they were");
+            assertEquals("PASS", ThreadsRoundTripTest.verdict(tmp, t), "every thread's registers as they were");
         }
-    }
-
-    private Target xstate() throws Exception {
-        Target t = Target.start(Path.of("/usr/bin/env"), tmp.resolve("out.txt"), "CRYO_FX_READY=" + tmp.resolve("ready"),
-                "CRYO_FX_RESULT=" + tmp.resolve("result"), ThreadsRoundTripTest.fixture("xstate").toString(),
-                "--threads=2");
-        await().atMost(Duration.ofSeconds(30)).until(() -> Files.exists(tmp.resolve("ready")));
-        return t;
-    }
-
-    private String verdict(Target t) throws Exception {
-        ProcessStateRoundTripTest.kill("-USR2", t.pid());
-        await().atMost(Duration.ofSeconds(30)).until(() -> Files.exists(tmp.resolve("result")));
-        return Files.readString(tmp.resolve("result")).strip();
     }
 
     private static boolean untraced(int pid) throws Exception {

@@ -52,20 +52,30 @@ class ThreadsRoundTripTest {
     }
 
     private Target startFixture(String name, String... args) throws Exception {
+        return startFixture(tmp, name, args);
+    }
+
+    /** A self-checking fixture with its ready, result and output files in {@code dir}, once it says it is ready. */
+    static Target startFixture(Path dir, String name, String... args) throws Exception {
         String[] all = new String[args.length + 3];
-        all[0] = "CRYO_FX_READY=" + tmp.resolve("ready");
-        all[1] = "CRYO_FX_RESULT=" + tmp.resolve("result");
+        all[0] = "CRYO_FX_READY=" + dir.resolve("ready");
+        all[1] = "CRYO_FX_RESULT=" + dir.resolve("result");
         all[2] = fixture(name).toString();
         System.arraycopy(args, 0, all, 3, args.length);
-        Target t = Target.start(Path.of("/usr/bin/env"), tmp.resolve("out.txt"), all);
-        await().atMost(Duration.ofSeconds(30)).until(() -> Files.exists(tmp.resolve("ready")));
+        Target t = Target.start(Path.of("/usr/bin/env"), dir.resolve("out.txt"), all);
+        await().atMost(Duration.ofSeconds(30)).until(() -> Files.exists(dir.resolve("ready")));
         return t;
     }
 
     private String verdict(Target t) throws Exception {
+        return verdict(tmp, t);
+    }
+
+    /** What a fixture {@link #startFixture started in dir} finds when asked to check itself (SIGUSR2). */
+    static String verdict(Path dir, Target t) throws Exception {
         ProcessStateRoundTripTest.kill("-USR2", t.pid());
-        await().atMost(Duration.ofSeconds(30)).until(() -> Files.exists(tmp.resolve("result")));
-        return Files.readString(tmp.resolve("result")).strip();
+        await().atMost(Duration.ofSeconds(30)).until(() -> Files.exists(dir.resolve("result")));
+        return Files.readString(dir.resolve("result")).strip();
     }
 
     private static List<String> tids(int pid) throws IOException {
