@@ -684,7 +684,7 @@ final class DumpRun {
         pages.writeTo(dir.pagesPath(pagesId), dir.checksumSink(dir.pagesPath(pagesId).getFileName().toString()));
         long w1 = System.nanoTime();
         int p = container.innerKnown(img.task().pid());
-        dir.writeMm(p, img.mm());
+        dir.writeMm(p, img.memory().withGuards(img.mm()));
         dir.writePagemap(p, img.memory().pagemap());
         synchronized (this) {
             if (pages.streamed()) {

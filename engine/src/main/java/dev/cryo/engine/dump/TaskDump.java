@@ -176,6 +176,8 @@ final class TaskDump {
         private final dev.cryo.engine.mem.TrackedTarget target;
         private PageMap pagemap;
         private PageBuffer pages;
+        /** Each VMA's guard regions, by its start: markers, no pages, which the mm image keeps beside its VMAs. */
+        private final Map<Long, List<PageRun>> guards = new java.util.HashMap<>();
 
         Memory(List<MapsEntry> maps, dev.cryo.engine.mem.TrackedTarget target) {
             this.maps = maps;
@@ -205,6 +207,10 @@ final class TaskDump {
                         pagesScanned += m.pages();
                         List<PageRun> own = scanner.ownPages(m);
                         runs.addAll(own);
+                        List<PageRun> guarded = scanner.takeGuards();
+                        if (!guarded.isEmpty()) {
+                            guards.put(m.start(), guarded);
+                        }
                         if (!m.read()) {
                             unreadable.addAll(own);
                         }
@@ -232,6 +238,22 @@ final class TaskDump {
 
         PageMap pagemap() {
             return pagemap;
+        }
+
+        /** {@code mm} with the guard regions {@link #read} found kept in their VMAs' entries. */
+        mm_entry withGuards(mm_entry mm) {
+            if (guards.isEmpty()) {
+                return mm;
+            }
+            mm_entry.Builder b = mm.toBuilder();
+            for (int i = 0; i < b.getVmasCount(); i++) {
+                List<PageRun> g = guards.get(b.getVmas(i).getStart());
+                if (g != null) {
+                    b.setVmas(i, dev.cryo.engine.mem.Madvise.withGuards(b.getVmas(i), g));
+                    log.debug("pid %d: VMA %x has %d guard regions", pid, b.getVmas(i).getStart(), g.size());
+                }
+            }
+            return b.build();
         }
 
         PageBuffer pages() {

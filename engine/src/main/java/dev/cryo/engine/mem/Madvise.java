@@ -74,6 +74,61 @@ public final class Madvise {
         return madv;
     }
 
+    static final int MADV_GUARD_INSTALL = 102;
+    /**
+     * Where a vma_entry keeps its guard regions: a field CRIU's schema does not have (crit shows the entry without it,
+     * CRIU restores the mapping without them), each region as two varints, its start and its end.
+     */
+    static final int GUARDS_FIELD = 1001;
+
+    /**
+     * {@code v} with its guard regions ({@code MADV_GUARD_INSTALL}: pages that fault on any access, found in the
+     * pagemap as markers), which no CRIU field holds.
+     */
+    public static vma_entry withGuards(vma_entry v, java.util.List<PageRun> guards) {
+        if (guards.isEmpty()) {
+            return v;
+        }
+        var field = com.google.protobuf.UnknownFieldSet.Field.newBuilder();
+        for (PageRun g : guards) {
+            field.addVarint(g.address()).addVarint(g.end());
+        }
+        return v.toBuilder().setUnknownFields(com.google.protobuf.UnknownFieldSet.newBuilder(v.getUnknownFields())
+                .addField(GUARDS_FIELD, field.build()).build()).build();
+    }
+
+    /** The guard regions {@link #withGuards} kept in {@code v}: {start, end} pairs. */
+    public static java.util.List<long[]> guards(vma_entry v) {
+        var field = v.getUnknownFields().getField(GUARDS_FIELD);
+        java.util.List<long[]> out = new java.util.ArrayList<>();
+        if (field == null) {
+            return out;
+        }
+        java.util.List<Long> ends = field.getVarintList();
+        for (int i = 0; i + 1 < ends.size(); i += 2) {
+            long start = ends.get(i), end = ends.get(i + 1);
+            if (start >= v.getStart() && end <= v.getEnd() && start < end && ((start | end) & 4095) == 0) {
+                out.add(new long[]{start, end});
+            }
+        }
+        return out;
+    }
+
+    /**
+     * Puts the restored VMA {@code v}'s guard regions back, before it is locked (the kernel refuses guards in a locked
+     * mapping). A kernel without them (before 6.13) refuses: the restore goes on with a warning naming the range, as
+     * the mapping's memory is whole without them; only a stray access no longer faults.
+     */
+    public static void installGuards(RemoteSyscall remote, vma_entry v, Log log) throws SyscallException {
+        for (long[] g : guards(v)) {
+            long r = remote.raw(Syscall.MADVISE, g[0], g[1] - g[0], MADV_GUARD_INSTALL);
+            if (r < 0) {
+                log.warn("pid %d: guard region %x-%x refused here (madvise MADV_GUARD_INSTALL: %s); it comes back as "
+                        + "ordinary pages", remote.pid(), g[0], g[1], SyscallException.describe((int) -r));
+            }
+        }
+    }
+
     /**
      * Gives the restored VMA {@code v} its advice again, in the task {@code remote} drives. An advice this kernel
      * refuses (KSM or THP not built in) is logged and left out: the memory is right without it.

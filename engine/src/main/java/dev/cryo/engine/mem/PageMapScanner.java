@@ -23,6 +23,8 @@ import java.util.List;
  */
 public final class PageMapScanner implements AutoCloseable {
     static final long PRESENT = 1L << 63, SWAPPED = 1L << 62, FILE_OR_SHARED = 1L << 61;
+    /** PM_GUARD_REGION (6.14+): the entry is a guard marker that MADV_GUARD_INSTALL put there. */
+    static final long GUARD_REGION = 1L << 58;
 
     static final long PAGEMAP_SCAN = 0xC0606610L;
     static final long PAGE_IS_FILE = 1 << 2, PAGE_IS_PRESENT = 1 << 3, PAGE_IS_SWAPPED = 1 << 4;
@@ -73,13 +75,29 @@ public final class PageMapScanner implements AutoCloseable {
         return scan;
     }
 
+    /** Guard regions met since the last {@link #takeGuards}, in address order. */
+    private List<PageRun> guards = new ArrayList<>();
+
+    /**
+     * The guard regions ({@code MADV_GUARD_INSTALL}: pages that fault on any access, markers with no memory) among
+     * the pages {@link #ownPages} went through since the last call: they are no pages to save, but the restore must
+     * put them back.
+     */
+    public List<PageRun> takeGuards() {
+        List<PageRun> found = guards;
+        guards = new ArrayList<>();
+        return found;
+    }
+
     /** Runs of pages of {@code vma} to save, in address order. */
     public List<PageRun> ownPages(MapsEntry vma) throws IOException {
         List<PageRun> runs = new ArrayList<>();
+        guards.clear(); // a scan that fell back to raw entries reads them again
         if (scan && scanRuns(vma.start(), vma.end(), mayHoldFilePages(vma), runs)) {
             return runs;
         }
         runs.clear();
+        guards.clear();
         rawRuns(vma.start(), vma.pages(), runs);
         return runs;
     }
@@ -191,6 +209,9 @@ public final class PageMapScanner implements AutoCloseable {
             for (int i = 0; i < count; i++) {
                 long e = entries.get(i);
                 boolean own = (e & (PRESENT | SWAPPED)) != 0 && (e & FILE_OR_SHARED) == 0 && !ptMarker(e);
+                if (ptMarker(e) && (e & GUARD_REGION) != 0) {
+                    addGuard(start + ((long) (done + i) << 12));
+                }
                 if (own) {
                     if (runPages == 0) {
                         runStart = start + ((long) (done + i) << 12);
@@ -205,6 +226,17 @@ public final class PageMapScanner implements AutoCloseable {
         if (runPages > 0) {
             flush(runs, runStart, runStart + (runPages << 12));
         }
+    }
+
+    private void addGuard(long page) {
+        if (!guards.isEmpty()) {
+            PageRun last = guards.get(guards.size() - 1);
+            if (last.end() == page) {
+                guards.set(guards.size() - 1, new PageRun(last.address(), last.pages() + 1));
+                return;
+            }
+        }
+        guards.add(new PageRun(page, 1));
     }
 
     /**

@@ -419,6 +419,7 @@ final class TaskBuilder {
                 if (v.getMadv() != 0) {
                     dev.cryo.engine.mem.Madvise.apply(remote, v, log);
                 }
+                dev.cryo.engine.mem.Madvise.installGuards(remote, v, log);
                 if ((v.getFlags() & dev.cryo.engine.mem.Madvise.MAP_LOCKED) != 0) {
                     dev.cryo.engine.mem.Madvise.lock(remote, v, isFileVma(v)
                             || dev.cryo.engine.mem.Madvise.whole(img.pagemap().runs(), v), log);
