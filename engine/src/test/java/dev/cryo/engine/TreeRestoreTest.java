@@ -119,6 +119,8 @@ class TreeRestoreTest {
             assertEquals(new Stat('S', p, tree.d(), tree.s()), sleeping(tree.d()), "D is in the dead leader's session");
             assertEquals(new Stat('S', p, tree.g(), sid), sleeping(tree.e()), "E is in the dead leader's group");
             assertEquals(new Stat('Z', p, pgid, sid), Stat.of(tree.z()), "Z is the root's zombie again");
+            // detached with its SIGSTOP pending, it stops on its way out of the kernel: once it was scheduled
+            await().atMost(Duration.ofSeconds(10)).until(() -> Stat.of(tree.t()).state() != 'R');
             assertEquals('T', Stat.of(tree.t()).state(), "T is stopped again");
             assertEquals(null, Stat.of(tree.s()), "the session helper is gone");
             assertEquals(null, Stat.of(tree.g()), "the group helper is gone");
