@@ -135,22 +135,41 @@ public final class RemoteSyscall {
             }
         }
         dev.cryo.engine.sys.NativeBuffer local = dev.cryo.engine.sys.NativeBuffer.allocate(total);
+        byte[] under;
         try {
             memory.transfer(false, local.address(), at, len, n);
-            byte[] under = local.bytes(0, total);
-            for (int k = 0, off = 0; k < n; off += (int) len[k], k++) {
-                local.put(off, frames.get(which[k]).bytes());
+            under = local.bytes(0, total);
+        } catch (SyscallException e) {
+            for (int k = 0; k < n; k++) { // nothing written yet: each by itself
+                calls.get(which[k]).arm(memory, frames.get(which[k]), t);
             }
+            return;
+        }
+        for (int k = 0, off = 0; k < n; off += (int) len[k], k++) {
+            local.put(off, frames.get(which[k]).bytes());
+        }
+        boolean whole;
+        try {
             memory.transfer(true, local.address(), at, len, n);
-            for (int k = 0, off = 0; k < n; off += (int) len[k], k++) {
-                RemoteSyscall c = calls.get(which[k]);
+            whole = true;
+        } catch (SyscallException e) {
+            whole = false; // some frames may be written: what they cover was read before, each is written again
+        }
+        for (int k = 0, off = 0; k < n; off += (int) len[k], k++) {
+            RemoteSyscall c = calls.get(which[k]);
+            try {
+                if (!whole) {
+                    memory.write(at[k], frames.get(which[k]).bytes());
+                }
                 c.underFrame = java.util.Arrays.copyOfRange(under, off, off + (int) len[k]);
                 c.frame = at[k];
                 c.site = t.gadget();
-            }
-        } catch (SyscallException e) {
-            for (int k = 0; k < n; k++) {
-                calls.get(which[k]).arm(memory, frames.get(which[k]), t);
+            } catch (SyscallException e) {
+                try { // not armed: its calls run without a frame, over what was there
+                    memory.write(at[k], java.util.Arrays.copyOfRange(under, off, off + (int) len[k]));
+                } catch (SyscallException again) {
+                    // memory that takes no write took none of the frame either
+                }
             }
         }
     }

@@ -171,7 +171,6 @@ public final class ThreadState {
         }
     }
 
-
     private static final long[] REMOTE_CALLS = {Syscall.SIGALTSTACK, Syscall.PRCTL};
 
     /**
