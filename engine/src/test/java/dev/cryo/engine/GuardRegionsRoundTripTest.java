@@ -46,10 +46,9 @@ class GuardRegionsRoundTripTest {
 
     @Test
     void guardRegionsComeBackWhereTheyWereWithThePagesAroundThem() throws Exception {
-        Path exe = CProgram.compile(tmp, "guards", FIXTURE);
-        try (Target t = Target.start(exe, tmp.resolve("out.txt"))) {
-            t.awaitLines(1);
-            String[] line = t.lines().get(0).split(" ");
+        try (CProgram.Started s = CProgram.startReporting(tmp, "guards", FIXTURE)) {
+            Target t = s.target();
+            String[] line = s.report();
             Assumptions.assumeTrue(line[1].equals("0"), "this kernel has no guard regions (madvise 102 refused)");
             long at = Long.parseUnsignedLong(line[0], 16);
             List<String> before = pages(t.pid(), at);

@@ -44,10 +44,9 @@ class MlockRoundTripTest {
 
     @Test
     void lockedRangesComeBackLockedAsTheyWere() throws Exception {
-        Path exe = CProgram.compile(tmp, "mlock", FIXTURE);
-        try (Target t = Target.start(exe, tmp.resolve("out.txt"))) {
-            t.awaitLines(1);
-            String[] at = t.lines().get(0).split(" ");
+        try (CProgram.Started s = CProgram.startReporting(tmp, "mlock", FIXTURE)) {
+            Target t = s.target();
+            String[] at = s.report();
             List<String> before = List.of(locked(t.pid(), at[0]), locked(t.pid(), at[1]));
             assertEquals(List.of("64 kB lo", "16 kB lo lf"), before, "the fixture's ranges as the kernel shows them");
             Checkpoint.restore(Checkpoint.dumpUntilGone(t, 1, tmp.resolve("img")));

@@ -30,6 +30,24 @@ public final class CProgram {
         return exe;
     }
 
+    /**
+     * {@code source} compiled and started in {@code dir}, once it printed its first line: the words of that line (a
+     * fixture that reports where its state is, then waits).
+     */
+    public static Started startReporting(Path dir, String name, String source) throws IOException, InterruptedException {
+        Target t = Target.start(compile(dir, name, source), dir.resolve(name + ".out"));
+        t.awaitLines(1);
+        return new Started(t, t.lines().get(0).split(" "));
+    }
+
+    /** A program {@link #startReporting} started, and the words of its first line. */
+    public record Started(Target target, String[] report) implements AutoCloseable {
+        @Override
+        public void close() {
+            target.close();
+        }
+    }
+
     /** The walk-through's program: counts once a second to stdout. */
     public static final String COUNTER = """
             #include <stdio.h>
