@@ -17,6 +17,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.TreeMap;
 import java.util.concurrent.TimeUnit;
 
@@ -163,6 +164,47 @@ class FaultAtEveryStepTest {
             }
         }
         System.out.println("faulted steps: " + tried);
+    }
+
+    /**
+     * The same for a threaded process whose threads are each in their own state (counting with their own mask,
+     * altstack and pending signal; in a condition variable, nanosleep, a pipe read; spinning; holding a robust mutex):
+     * after each faulted dump or pre-dump every thread has its mask and pending signals, no tracer, the maps are the
+     * same, and at the end every thread's own check holds (its registers, altstack, TLS).
+     */
+    @Test
+    void aFaultAtEveryStepLeavesEveryThreadOfAThreadedProcessAsItWas() throws Exception {
+        Path dir = Files.createDirectories(tmp.resolve("threads"));
+        try (Target t = ThreadsRoundTripTest.startFixture(dir, "threads-state", "--states=cvnrsmcc")) {
+            Map<String, String> before = threadsOf(t.pid());
+            for (boolean preDump : new boolean[]{false, true}) {
+                for (String step : preDump ? PRE_DUMP_STEPS : DUMP_STEPS) {
+                    System.setProperty("cryo.fault.step", step);
+                    String m = failedDump(t, preDump, step);
+                    assertTrue(m.contains("fault injected at step '" + step + "'"), m);
+                    assertEquals(before, threadsOf(t.pid()), (preDump ? "pre-dump" : "dump") + " faulted at " + step);
+                }
+            }
+            System.clearProperty("cryo.fault.step");
+            assertEquals("PASS", ThreadsRoundTripTest.verdict(dir, t), "every thread's own check");
+        }
+    }
+
+    /** Each thread's mask, pending signals and tracer, and the process's maps. */
+    private static Map<String, String> threadsOf(int pid) throws IOException {
+        Map<String, String> m = new TreeMap<>();
+        try (var tasks = Files.list(Path.of("/proc/" + pid + "/task"))) {
+            for (Path task : tasks.toList()) {
+                for (String line : Files.readAllLines(task.resolve("status"))) {
+                    String key = line.substring(0, line.indexOf(':'));
+                    if (List.of("SigBlk", "SigPnd", "ShdPnd", "TracerPid").contains(key)) {
+                        m.put(task.getFileName() + " " + key, line.substring(line.indexOf(':') + 1).strip());
+                    }
+                }
+            }
+        }
+        m.put("maps", Files.readString(Path.of("/proc/" + pid + "/maps")));
+        return m;
     }
 
     @Test
