@@ -2,10 +2,12 @@ package dev.cryo.bench.micro;
 
 import dev.cryo.engine.CryoException;
 import dev.cryo.engine.mem.RemoteMemory;
+import dev.cryo.engine.proc.MapsEntry;
 import dev.cryo.engine.proc.ProcFs;
 import dev.cryo.engine.ptrace.Ptrace;
 import dev.cryo.engine.ptrace.RemoteScratch;
 import dev.cryo.engine.ptrace.SyscallSite;
+import dev.cryo.engine.ptrace.Trampolines;
 import dev.cryo.engine.ptrace.Tracer;
 import dev.cryo.engine.ptrace.WaitStatus;
 import dev.cryo.engine.resource.ThreadState;
@@ -38,8 +40,10 @@ import java.util.concurrent.TimeUnit;
  * <p>{@link #asBefore}: the reads one thread after another on the tracer, comm and robust list included; with
  * {@code -jvmArgsAppend -Dcryo.threads.remote=passes} the remote calls take their old checked sequence (the last
  * call to its syscall exit stop, registers read after each step). {@link #now}: comm and robust lists on the side
- * thread beside the ptrace work, and the remote calls as the dump makes them by default. Divide by 64 for a figure
- * per extra thread (the leader's share is in the one-thread counter's frozen time).
+ * thread beside the ptrace work, and the remote calls as the dump makes them by default, each thread's over a
+ * signal frame (the kill-safe calls: two stops each, not stepped). {@link #nowWithoutFrames}: the same, the calls
+ * stepped over as before they had frames. Divide by 64 for a figure per extra thread (the leader's share is in the
+ * one-thread counter's frozen time).
  */
 @State(Scope.Benchmark)
 @BenchmarkMode(Mode.AverageTime)
@@ -54,6 +58,8 @@ public class ThreadReadsBench {
     private List<ThreadState> threads;
     private long site;
     private RemoteScratch scratch;
+    private Trampolines tramp;
+    private List<MapsEntry> maps;
 
     @Setup(Level.Trial)
     public void start() throws Exception {
@@ -111,7 +117,9 @@ public class ThreadReadsBench {
                 ThreadState leader = threads.get(0);
                 leader.read();
                 RemoteMemory memory = new RemoteMemory(pid);
-                site = SyscallSite.find(memory, proc.maps(pid), leader.registers());
+                maps = proc.maps(pid);
+                site = SyscallSite.find(memory, maps, leader.registers());
+                tramp = Trampolines.find(memory, maps);
                 scratch = RemoteScratch.borrowStack(memory, leader.registers(), leader.remote(site),
                         64 + ThreadState.SCRATCH_BYTES * threads.size());
                 return null;
@@ -128,6 +136,9 @@ public class ThreadReadsBench {
                 scratch.release();
                 for (ThreadState t : threads) {
                     t.putBack();
+                }
+                ThreadState.disarmAll(threads);
+                for (ThreadState t : threads) {
                     Ptrace.detach(t.tid(), 0);
                 }
                 return null;
@@ -147,7 +158,7 @@ public class ThreadReadsBench {
                     }
                     t.readFrozen(proc.comm(t.tid()));
                 }
-                ThreadState.readRemoteAll(threads, site, scratch, 64, true);
+                ThreadState.readRemoteAll(threads, site, scratch, 64, true, null, maps);
                 for (ThreadState t : threads) {
                     t.settle(); // the dump waits for these stops before it lets the threads go: counted here too
                 }
@@ -160,6 +171,15 @@ public class ThreadReadsBench {
 
     @Benchmark
     public Object now() throws CryoException {
+        return readAsTheDump(tramp);
+    }
+
+    @Benchmark
+    public Object nowWithoutFrames() throws CryoException {
+        return readAsTheDump(null);
+    }
+
+    private Object readAsTheDump(Trampolines frames) throws CryoException {
         return tracer.call(() -> {
             try {
                 var plain = ThreadState.readPlainAside(threads, pid, proc.comm(pid), proc);
@@ -169,7 +189,7 @@ public class ThreadReadsBench {
                     }
                     t.readTraced();
                 }
-                ThreadState.readRemoteAll(threads, site, scratch, 64, true);
+                ThreadState.readRemoteAll(threads, site, scratch, 64, true, frames, maps);
                 ThreadState.awaitPlain(plain, pid);
                 for (ThreadState t : threads) {
                     t.settle(); // the dump waits for these stops before it lets the threads go: counted here too
