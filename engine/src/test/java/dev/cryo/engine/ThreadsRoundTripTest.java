@@ -122,6 +122,37 @@ class ThreadsRoundTripTest {
         }
     }
 
+    /**
+     * A restore of a threaded process faulted at each of its steps leaves no task and holds no tid; the restore after
+     * them brings every thread back, each with its own state.
+     */
+    @Test
+    void aFaultAtEveryRestoreStepLeavesNoThreadBehind() throws Exception {
+        try (Target t = start("--states=cvnrsmcc")) {
+            List<String> tids = tids(t.pid());
+            Checkpoint.dump(t.pid(), tmp.resolve("img"), false);
+            await().atMost(Duration.ofSeconds(10)).until(() -> tids.stream().noneMatch(ThreadsRoundTripTest::held));
+            try {
+                for (String step : List.of("check pids", "fork", "build", "ready", "resume")) { // a one-task plan's
+                    System.setProperty("cryo.fault.step", step);
+                    CryoException e = org.junit.jupiter.api.Assertions.assertThrows(CryoException.class,
+                            () -> Checkpoint.restore(tmp.resolve("img")), "restore faulted at " + step);
+                    assertTrue(e.getMessage().contains("fault injected at step '" + step + "'"), e.getMessage());
+                    await().atMost(Duration.ofSeconds(10)).until(() -> tids.stream().noneMatch(ThreadsRoundTripTest::held));
+                }
+            } finally {
+                System.clearProperty("cryo.fault.step");
+            }
+            assertEquals(0, Checkpoint.restore(tmp.resolve("img")));
+            assertEquals(tids, tids(t.pid()), "every tid kept");
+            assertEquals("PASS", verdict(t));
+        }
+    }
+
+    private static boolean held(String tid) {
+        return Files.exists(Path.of("/proc/" + tid));
+    }
+
     @Test
     void aRestoredThreadedProcessCanBeDumpedAgain() throws Exception {
         try (Target t = start("--threads=12")) {
