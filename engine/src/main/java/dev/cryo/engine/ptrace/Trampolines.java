@@ -67,28 +67,6 @@ public record Trampolines(long gadget, long restorer) {
         return null;
     }
 
-    /**
-     * Whether both are still where they were found, in read-only executable memory with the same bytes: after the
-     * maps changed between the search (before the freeze) and the freeze.
-     */
-    public boolean stillIn(RemoteMemory memory, List<MapsEntry> maps) {
-        return holds(memory, maps, gadget, SYSCALL_RET) && (holds(memory, maps, restorer, RESTORERS[0])
-                || holds(memory, maps, restorer, RESTORERS[1]));
-    }
-
-    private static boolean holds(RemoteMemory memory, List<MapsEntry> maps, long at, byte[] bytes) {
-        for (MapsEntry m : maps) {
-            if (m.exec() && !m.write() && at >= m.start() && at + bytes.length <= m.end()) {
-                try {
-                    return java.util.Arrays.equals(memory.read(at, bytes.length), bytes);
-                } catch (SyscallException e) {
-                    return false;
-                }
-            }
-        }
-        return false;
-    }
-
     static boolean cLibrary(String path) {
         String name = path.substring(path.lastIndexOf('/') + 1);
         return name.startsWith("libc.so") || name.startsWith("libc-") || name.startsWith("ld-musl")
