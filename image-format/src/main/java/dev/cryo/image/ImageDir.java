@@ -28,6 +28,18 @@ public final class ImageDir {
     @FunctionalInterface
     public interface FileWriter {
         void write(Path file, byte[] bytes) throws IOException;
+
+        /**
+         * Writes {@code head}, then the bytes between {@code tail}'s position and limit (left as they are). This
+         * default joins them in one array; a writer that can write a direct buffer as it is overrides it, so that
+         * megabytes of socket queue are not copied twice more on their way to the file.
+         */
+        default void write(Path file, byte[] head, java.nio.ByteBuffer tail) throws IOException {
+            java.nio.ByteBuffer t = tail.duplicate();
+            byte[] all = java.util.Arrays.copyOf(head, head.length + t.remaining());
+            t.get(all, head.length, t.remaining());
+            write(file, all);
+        }
     }
 
     private final Path path;
@@ -276,6 +288,27 @@ public final class ImageDir {
 
     public void writeTcpStream(long inode, ImageEntry entry) throws IOException {
         write("tcp-stream-" + Long.toHexString(inode) + ".img", ImageFile.ofRecords("TCP_STREAM", List.of(entry)));
+    }
+
+    /**
+     * As {@link #writeTcpStream(long, ImageEntry)}, the queues' bytes (receive then send) taken from {@code payload}'s
+     * position to its limit without a copy of them on the heap.
+     */
+    public void writeTcpStream(long inode, tcp_stream_entry entry, java.nio.ByteBuffer payload) throws IOException {
+        String name = "tcp-stream-" + Long.toHexString(inode) + ".img";
+        long expected = (long) entry.getInqLen() + entry.getOutqLen();
+        if (payload.remaining() != expected) {
+            throw new ImageFormatException(name, 0, "tcp_stream_entry announces " + expected
+                    + " payload bytes but carries " + payload.remaining());
+        }
+        // the framing of an entry with no payload, the payload then follows it
+        byte[] head = ImageFile.ofRecords("TCP_STREAM", List.of(new ImageEntry(entry, new byte[0])))
+                .toBytesUnchecked();
+        ImageChecksums.Sink sums = checksumSink(name);
+        writer.write(resolve(name), head, payload);
+        sums.update(java.nio.ByteBuffer.wrap(head));
+        sums.update(payload);
+        sums.close();
     }
 
     // ---- whole dump

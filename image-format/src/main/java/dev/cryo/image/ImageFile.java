@@ -104,6 +104,11 @@ public final class ImageFile {
         return ImageWriter.write(this);
     }
 
+    /** The framing and entries with their payloads left out (each empty), for a writer that appends the payload. */
+    byte[] toBytesUnchecked() throws ImageFormatException {
+        return ImageWriter.write(this, false);
+    }
+
     @Override
     public boolean equals(Object o) {
         return o instanceof ImageFile f && magic.equals(f.magic) && records.equals(f.records);

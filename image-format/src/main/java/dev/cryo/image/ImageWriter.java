@@ -12,6 +12,14 @@ final class ImageWriter {
     }
 
     static byte[] write(ImageFile image) throws ImageFormatException {
+        return write(image, true);
+    }
+
+    /**
+     * {@code payloads} false: the entries' payloads are written elsewhere, after these bytes (each entry's is
+     * empty here); everything else is checked as always.
+     */
+    static byte[] write(ImageFile image, boolean payloads) throws ImageFormatException {
         String name = image.magicName();
         ImageType type = ImageType.forMagic(name)
                 .orElseThrow(() -> new ImageFormatException(name, 0, "no encoder for image type " + name));
@@ -38,7 +46,9 @@ final class ImageWriter {
             if (type.layout() == ImageType.Layout.GHOST_FILE && i == 0) {
                 ghostChunks = ((ghost_file_entry) m).getChunks();
             }
-            checkPayload(name, out.size(), type, i, r);
+            if (payloads) {
+                checkPayload(name, out.size(), type, i, r);
+            }
             byte[] bytes = m.toByteArray();
             u32(out, bytes.length);
             out.writeBytes(bytes);

@@ -28,6 +28,29 @@ class ImageDirTest {
     }
 
     @Test
+    void aTcpStreamWrittenFromADirectBufferIsTheSameFileAndIsInTheManifest() throws Exception {
+        tcp_stream_entry e = tcp_stream_entry.newBuilder().setInqLen(3).setInqSeq(7).setOutqLen(5).setOutqSeq(9)
+                .setOptMask(0).setSndWscale(0).setMssClamp(1460).build();
+        byte[] queues = "abcdefgh".getBytes();
+        ImageDir classic = ImageDir.create(tmp.resolve("classic"));
+        classic.writeTcpStream(0x1f, new ImageEntry(e, queues));
+        java.nio.ByteBuffer direct = java.nio.ByteBuffer.allocateDirect(16).put(queues).flip();
+        ImageDir gathered = ImageDir.create(tmp.resolve("gathered"));
+        gathered.writeTcpStream(0x1f, e, direct);
+        assertArrayEquals(Files.readAllBytes(tmp.resolve("classic/tcp-stream-1f.img")),
+                Files.readAllBytes(tmp.resolve("gathered/tcp-stream-1f.img")));
+        assertEquals(8, direct.remaining(), "the caller's buffer is left as it was");
+        ImageEntry back = ImageDir.open(tmp.resolve("gathered")).tcpStream(0x1f);
+        assertEquals(e, back.message());
+        assertArrayEquals(queues, back.payload());
+        gathered.commitDump();
+        assertTrue(ImageChecksums.parse(Files.readAllBytes(tmp.resolve("gathered").resolve(ImageChecksums.FILE)))
+                .containsKey("tcp-stream-1f.img"));
+        assertThrows(ImageFormatException.class, () -> gathered.writeTcpStream(0x20, e,
+                java.nio.ByteBuffer.allocateDirect(4)), "a payload that is not the queues' length is refused");
+    }
+
+    @Test
     void typedImagesRoundTripThroughTheDirectory() throws Exception {
         ImageDir dir = ImageDir.create(tmp.resolve("dump"));
         inventory_entry inv = inventory_entry.newBuilder().setImgVersion(2).setFdinfoPerId(true).build();

@@ -186,9 +186,10 @@ final class DumpRun {
                 }
             }
             try {
-                dir = ImageDir.create(options.imagesDir(), DirectFiles::write);
+                dir = ImageDir.create(options.imagesDir(), DirectFiles.IMAGES);
                 String mode = dir.beginDump();
                 dirForWriter = dir;
+                fdCtx.dir().set(dir);
                 if (mode != null) {
                     log.info("%s", mode);
                 }

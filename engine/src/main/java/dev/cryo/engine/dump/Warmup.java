@@ -153,7 +153,7 @@ public final class Warmup {
         Path dir = null;
         try {
             dir = Path.of(makeDir());
-            ImageDir images = ImageDir.create(dir, DirectFiles::write);
+            ImageDir images = ImageDir.create(dir, DirectFiles.IMAGES);
             images.writeInventory(filled(inventory_entry.getDefaultInstance()).toBuilder()
                     .setDumpCriuRunId(RunId.next()).build());
             images.writePstree(List.of(filled(pstree_entry.getDefaultInstance())));

@@ -4,15 +4,14 @@ import dev.cryo.engine.CryoException;
 import dev.cryo.engine.log.Log;
 
 import java.io.IOException;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.List;
-import java.util.concurrent.TimeUnit;
 
 /**
  * Holds the packets of checkpointed connections with an nftables table of Cryo's own, {@code inet cryo-lock-PID},
  * from the dump until the restore is done: the peer's retransmits meet no socket and so no RST. The table is
- * created and deleted in the namespace of the connections, with one nft run each.
+ * created and deleted in the namespace of the connections, each in one nf_tables transaction over netlink
+ * ({@link NfTables}), with the rules nft would make of {@link #match}'s words ({@code nft list table} shows them).
  */
 public final class NetworkLock {
     public static final String TABLE_PREFIX = "cryo-lock-";
@@ -50,19 +49,20 @@ public final class NetworkLock {
 
     /** Creates the table dropping both directions of every connection; {@code ns} null means Cryo's own namespace. */
     public static void lock(int pid, Path ns, List<Connection> conns, Log log) throws CryoException {
-        StringBuilder in = new StringBuilder(), out = new StringBuilder();
-        for (Connection c : conns) {
-            out.append("    ").append(match(c.local(), c.remote())).append(" drop\n");
-            in.append("    ").append(match(c.remote(), c.local())).append(" drop\n");
-        }
         String t = table(lockPid(pid));
-        String script = "table inet " + t + " {}\ndelete table inet " + t + "\ntable inet " + t + " {\n"
-                + "  chain output {\n    type filter hook output priority -300; policy accept;\n" + out + "  }\n"
-                + "  chain input {\n    type filter hook input priority -300; policy accept;\n" + in + "  }\n}\n";
+        NfTables.Batch b = new NfTables.Batch().ensureTable(t).deleteTable(t).ensureTable(t)
+                .baseChain(t, "output", NfTables.NF_INET_LOCAL_OUT, PRIORITY);
+        for (Connection c : conns) {
+            b.dropRule(t, "output", new NfTables.Flow(c.local(), c.remote()));
+        }
+        b.baseChain(t, "input", NfTables.NF_INET_LOCAL_IN, PRIORITY);
+        for (Connection c : conns) {
+            b.dropRule(t, "input", new NfTables.Flow(c.remote(), c.local()));
+        }
         long t0 = System.nanoTime();
-        String err = nft(ns, script, "-f", "-");
+        String err = commit(ns, b);
         if (err != null) {
-            throw new CryoException("cannot lock the network of pid " + pid + " (nft table inet " + t + "): " + err);
+            throw new CryoException("cannot lock the network of pid " + pid + " (nftables table inet " + t + "): " + err);
         }
         log.info("Network locked for %d connection(s) with table inet %s in %d us", conns.size(), t,
                 (System.nanoTime() - t0) / 1000);
@@ -72,11 +72,29 @@ public final class NetworkLock {
     public static void unlock(int pid, Path ns, Log log) {
         String t = table(lockPid(pid));
         long t0 = System.nanoTime();
-        String err = nft(ns, "table inet " + t + " {}\ndelete table inet " + t + "\n", "-f", "-");
+        String err = commit(ns, new NfTables.Batch().ensureTable(t).deleteTable(t));
         if (err != null) {
-            log.error("cannot unlock the network: deleting nft table inet %s failed: %s", t, err);
+            log.error("cannot unlock the network: deleting nftables table inet %s failed: %s", t, err);
         } else {
             log.info("Network unlocked (table inet %s deleted) in %d us", t, (System.nanoTime() - t0) / 1000);
+        }
+    }
+
+    /** Before every other hook of the inet family (conntrack's is -200), as CRIU's lock. */
+    static final int PRIORITY = -300;
+
+    /** Commits one nf_tables transaction in {@code ns}; null on success, else what went wrong. */
+    static String commit(Path ns, NfTables.Batch batch) {
+        try {
+            // the netlink socket belongs to the namespace it was made in; it is used from here
+            try (SocketFd s = NetNamespace.call(ns, NfTables::open)) {
+                NfTables.commit(s, batch);
+            }
+            return null;
+        } catch (dev.cryo.engine.sys.SyscallException e) {
+            return e.getMessage();
+        } catch (Exception e) {
+            return "cannot reach nf_tables: " + e.getMessage();
         }
     }
 
@@ -99,29 +117,6 @@ public final class NetworkLock {
 
     private static String host(java.net.InetAddress a) {
         return a.getHostAddress().replaceAll("%.*$", "");
-    }
-
-    /** Runs nft with {@code stdin}; null on success, else what nft said. */
-    static String nft(Path ns, String stdin, String... args) {
-        try {
-            return NetNamespace.call(ns, () -> {
-                List<String> cmd = new java.util.ArrayList<>(List.of(nftPath()));
-                cmd.addAll(List.of(args));
-                Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
-                p.getOutputStream().write(stdin.getBytes(StandardCharsets.UTF_8));
-                p.getOutputStream().close();
-                String said = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8).strip();
-                if (!p.waitFor(10, TimeUnit.SECONDS)) {
-                    p.destroyForcibly();
-                    return "nft did not finish within 10 s";
-                }
-                return p.exitValue() == 0 ? null : said.isEmpty() ? "nft exited with " + p.exitValue() : said;
-            });
-        } catch (IOException e) {
-            return "cannot run nft (install nftables): " + e.getMessage();
-        } catch (Exception e) {
-            return e.getMessage();
-        }
     }
 
     static String nftPath() {

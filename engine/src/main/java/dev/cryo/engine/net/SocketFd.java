@@ -173,6 +173,11 @@ public final class SocketFd implements AutoCloseable {
         return b.bytes(0, (int) n);
     }
 
+    /** recv(MSG_PEEK) of up to {@code len} bytes to {@code address}; how many came. */
+    public long peekInto(long address, int len) throws SyscallException {
+        return Syscall.call("recv(MSG_PEEK)", Syscall.RECVFROM, fd, address, len, MSG_PEEK | MSG_DONTWAIT, 0, 0);
+    }
+
     public void sendAll(byte[] data) throws SyscallException {
         sendAll(data, 0, data.length);
     }

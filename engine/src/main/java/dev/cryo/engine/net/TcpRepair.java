@@ -2,10 +2,8 @@ package dev.cryo.engine.net;
 
 import dev.cryo.engine.sys.NativeBuffer;
 import dev.cryo.engine.sys.SyscallException;
-import dev.cryo.image.ImageEntry;
 import dev.cryo.image.proto.tcp_stream_entry;
 
-import java.util.Arrays;
 
 /**
  * An established TCP connection read and rebuilt through the kernel's repair mode: sequence numbers, both queues,
@@ -32,8 +30,25 @@ public final class TcpRepair {
         s.setInt(SocketFd.IPPROTO_TCP, TCP_REPAIR, on ? 1 : 0);
     }
 
-    /** Reads the stream of a socket already in repair mode: tcp_stream_entry followed by receive then send bytes. */
-    public static ImageEntry dump(SocketFd s) throws SyscallException {
+    /**
+     * An established connection's stream: its entry, and its queues' bytes (receive then send) in native memory,
+     * from which they go to the image file as they are.
+     */
+    public record Stream(tcp_stream_entry entry, dev.cryo.engine.sys.PopulatedMemory memory, int length)
+            implements AutoCloseable {
+        /** The queues' bytes; valid until {@link #close}. */
+        public java.nio.ByteBuffer queues() {
+            return memory.buffer().limit(length);
+        }
+
+        @Override
+        public void close() {
+            memory.close();
+        }
+    }
+
+    /** Reads the stream of a socket already in repair mode. */
+    public static Stream dump(SocketFd s) throws SyscallException {
         byte[] info = s.getBytes(SocketFd.IPPROTO_TCP, TCP_INFO, 8);
         int options = info[5] & 0xff;
         int sndWscale = info[6] & 0x0f, rcvWscale = (info[6] >> 4) & 0x0f;
@@ -41,22 +56,26 @@ public final class TcpRepair {
         int outqLen = s.outq();
         int unsqLen = s.outqNotSent();
 
+        // both queues peeked straight into one populated mapping: no heap copy of megabytes, no page faults
+        dev.cryo.engine.sys.PopulatedMemory queues = dev.cryo.engine.sys.PopulatedMemory.map((long) inqLen + outqLen);
+        boolean done = false;
+        try {
         s.setInt(SocketFd.IPPROTO_TCP, TCP_REPAIR_QUEUE, TCP_RECV_QUEUE);
         int inqSeq = s.getInt(SocketFd.IPPROTO_TCP, TCP_QUEUE_SEQ);
-        byte[] in = peekAll(s, inqLen);
+        peekAll(s, queues.address(), inqLen);
         s.setInt(SocketFd.IPPROTO_TCP, TCP_REPAIR_QUEUE, TCP_SEND_QUEUE);
         int outqSeq = s.getInt(SocketFd.IPPROTO_TCP, TCP_QUEUE_SEQ);
-        byte[] out = peekAll(s, outqLen);
+        peekAll(s, queues.address() + inqLen, outqLen);
         s.setInt(SocketFd.IPPROTO_TCP, TCP_REPAIR_QUEUE, 0);
 
-        var e = tcp_stream_entry.newBuilder().setInqLen(in.length).setInqSeq(inqSeq).setOutqLen(out.length)
+        var e = tcp_stream_entry.newBuilder().setInqLen(inqLen).setInqSeq(inqSeq).setOutqLen(outqLen)
                 .setOutqSeq(outqSeq).setOptMask(options & (TCPI_OPT_TIMESTAMPS | TCPI_OPT_SACK | TCPI_OPT_WSCALE))
                 .setSndWscale(sndWscale).setRcvWscale(rcvWscale)
                 .setMssClamp(s.getInt(SocketFd.IPPROTO_TCP, TCP_MAXSEG))
                 .setTimestamp(s.getInt(SocketFd.IPPROTO_TCP, TCP_TIMESTAMP))
                 .setCork(s.getInt(SocketFd.IPPROTO_TCP, TCP_CORK) != 0)
                 .setNodelay(s.getInt(SocketFd.IPPROTO_TCP, TCP_NODELAY) != 0)
-                .setUnsqLen(Math.min(unsqLen, out.length));
+                .setUnsqLen(Math.min(unsqLen, outqLen));
         byte[] w = s.getBytes(SocketFd.IPPROTO_TCP, TCP_REPAIR_WINDOW, 20);
         if (w.length == 20) {
             NativeBuffer b = NativeBuffer.allocate(20);
@@ -64,17 +83,24 @@ public final class TcpRepair {
             e.setSndWl1(b.getInt(0)).setSndWnd(b.getInt(4)).setMaxWindow(b.getInt(8)).setRcvWnd(b.getInt(12))
                     .setRcvWup(b.getInt(16));
         }
-        byte[] payload = Arrays.copyOf(in, in.length + out.length);
-        System.arraycopy(out, 0, payload, in.length, out.length);
-        return new ImageEntry(e.build(), payload);
+        done = true;
+        return new Stream(e.build(), queues, inqLen + outqLen);
+        } finally {
+            if (!done) {
+                queues.close();
+            }
+        }
     }
 
-    private static byte[] peekAll(SocketFd s, int len) throws SyscallException {
-        byte[] got = s.peek(len);
-        if (got.length != len) {
-            throw new SyscallException("peek of " + len + " queued bytes returned " + got.length, 5 /* EIO */);
+    /** Peeks exactly {@code len} queued bytes to {@code address}; the queue was measured while frozen. */
+    private static void peekAll(SocketFd s, long address, int len) throws SyscallException {
+        if (len == 0) {
+            return;
         }
-        return got;
+        long got = s.peekInto(address, len);
+        if (got != len) {
+            throw new SyscallException("peek of " + len + " queued bytes returned " + got, 5 /* EIO */);
+        }
     }
 
     /**

@@ -18,19 +18,28 @@ import java.util.List;
  * @param fifos     the paths FIFO entries name and their bytes in flight, for files.img and fifo-data.img
  * @param ttys      the terminals' tty-info entries and the paths their TTY entries name, one for the whole tree
  * @param checked   the fds (task, number, flags, what they name) their kind checked before the freeze
+ * @param dir       the dump's image directory once it is made: what fd kinds write beyond files.img goes through
+ *                  it, so that it joins the checksums' manifest and a failed dump removes it
  */
 public record FdDumpContext(int pid, ProcFs proc, DumpOptions options, Log log, List<ImageEntry> pipesData,
                             DumpedTasks tasks, DeletedFiles.Dump deleted, FileLocks.Dump locks, Fifo.Dump fifos,
-                            Tty.Dump ttys, java.util.Set<String> checked) {
+                            Tty.Dump ttys, java.util.Set<String> checked,
+                            java.util.concurrent.atomic.AtomicReference<dev.cryo.image.ImageDir> dir) {
     public FdDumpContext(int pid, ProcFs proc, DumpOptions options, Log log) {
         this(pid, proc, options, log, java.util.Collections.synchronizedList(new ArrayList<>()), new DumpedTasks(pid),
                 new DeletedFiles.Dump(), new FileLocks.Dump(), new Fifo.Dump(), new Tty.Dump(),
-                java.util.concurrent.ConcurrentHashMap.newKeySet());
+                java.util.concurrent.ConcurrentHashMap.newKeySet(), new java.util.concurrent.atomic.AtomicReference<>());
+    }
+
+    /** The dump's image directory ({@link #dir}); a context made outside a dump opens the options' directory. */
+    public dev.cryo.image.ImageDir images() throws java.io.IOException {
+        dev.cryo.image.ImageDir d = dir.get();
+        return d != null ? d : dev.cryo.image.ImageDir.open(options.imagesDir());
     }
 
     /** The context of another task of the same dump: same pipe data, same tasks, same deleted files, locks, FIFOs. */
     public FdDumpContext forTask(int other) {
-        return new FdDumpContext(other, proc, options, log, pipesData, tasks, deleted, locks, fifos, ttys, checked);
+        return new FdDumpContext(other, proc, options, log, pipesData, tasks, deleted, locks, fifos, ttys, checked, dir);
     }
 
     /**

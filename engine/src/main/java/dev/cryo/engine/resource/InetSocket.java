@@ -147,9 +147,11 @@ public final class InetSocket implements FdKind {
                 sd.lock();
                 sd.repair(s);
                 keep = true;
-                ImageEntry stream = TcpRepair.dump(s);
-                ImageDir.open(ctx.options().imagesDir()).writeTcpStream(fd.ino(), stream);
-                tcp_stream_entry t = (tcp_stream_entry) stream.message();
+                tcp_stream_entry t;
+                try (TcpRepair.Stream stream = TcpRepair.dump(s)) {
+                    ctx.images().writeTcpStream(fd.ino(), stream.entry(), stream.queues());
+                    t = stream.entry();
+                }
                 ctx.log().info("fd %d: TCP %s -> %s, %d bytes to read, %d to send (%d unsent)", fd.fd(), local, peer,
                         t.getInqLen(), t.getOutqLen(), t.getUnsqLen());
             } else {

@@ -138,7 +138,7 @@ public final class SocketDump {
             entries.add(new ImageEntry(e.build(), p.data()));
         }
         try {
-            ImageDir.open(ctx.options().imagesDir()).write(SK_QUEUES, ImageFile.ofRecords("SK_QUEUES", entries));
+            ctx.images().write(SK_QUEUES, ImageFile.ofRecords("SK_QUEUES", entries));
         } catch (IOException e) {
             throw new CryoException("cannot dump pid " + ctx.pid() + ": writing " + SK_QUEUES + " failed: "
                     + e.getMessage(), e);

@@ -73,6 +73,14 @@ public final class DirectFiles {
      * sets the mode even on a file that existed before, with wider bits.
      */
     static void write(String path, byte[] data, int mode, boolean exact) throws IOException {
+        write(path, data, null, mode, exact);
+    }
+
+    /**
+     * As {@link #write(String, byte[], int, boolean)}, then the bytes between {@code tail}'s position and limit
+     * (left as they are), written from where they are when the buffer is direct.
+     */
+    static void write(String path, byte[] data, java.nio.ByteBuffer tail, int mode, boolean exact) throws IOException {
         NativeBuffer[] b = BUFFERS.get();
         int fd = open(b, path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
         boolean done = false;
@@ -92,16 +100,21 @@ public final class DirectFiles {
             }
             NativeBuffer buf = b[1];
             buf.put(0, data);
-            int off = 0;
-            while (off < data.length) {
-                long n = Syscall.raw(Syscall.WRITE, fd, buf.address() + off, data.length - off);
-                if (n == -EINTR) {
-                    continue;
+            writeFully(path, fd, buf.address(), data.length);
+            if (tail != null && tail.hasRemaining()) {
+                if (tail.isDirect()) {
+                    long at = com.kenai.jffi.MemoryIO.getInstance().getDirectBufferAddress(tail) + tail.position();
+                    writeFully(path, fd, at, tail.remaining());
+                } else {
+                    java.nio.ByteBuffer t = tail.duplicate();
+                    byte[] chunk = new byte[Math.min(t.remaining(), buf.capacity())];
+                    while (t.hasRemaining()) {
+                        int n = Math.min(chunk.length, t.remaining());
+                        t.get(chunk, 0, n);
+                        buf.buffer().put(0, chunk, 0, n);
+                        writeFully(path, fd, buf.address(), n);
+                    }
                 }
-                if (n < 0) {
-                    throw error(path, (int) -n);
-                }
-                off += (int) n;
             }
             done = true;
         } finally {
@@ -109,6 +122,20 @@ public final class DirectFiles {
             if (done && r < 0 && r != -EINTR) {
                 throw error(path, (int) -r); // a close that fails may mean lost data (NFS, quota)
             }
+        }
+    }
+
+    private static void writeFully(String path, int fd, long address, long length) throws IOException {
+        long off = 0;
+        while (off < length) {
+            long n = Syscall.raw(Syscall.WRITE, fd, address + off, length - off);
+            if (n == -EINTR) {
+                continue;
+            }
+            if (n < 0) {
+                throw error(path, (int) -n);
+            }
+            off += n;
         }
     }
 
@@ -120,6 +147,20 @@ public final class DirectFiles {
         boolean shared = dev.cryo.image.ImageAccess.shared();
         write(path.toString(), data, dev.cryo.image.ImageAccess.fileMode(), !shared);
     }
+
+    /** The writer of a dump's images: {@link #write(java.nio.file.Path, byte[])}, and a tail from a direct buffer. */
+    public static final dev.cryo.image.ImageDir.FileWriter IMAGES = new dev.cryo.image.ImageDir.FileWriter() {
+        @Override
+        public void write(java.nio.file.Path file, byte[] bytes) throws IOException {
+            DirectFiles.write(file, bytes);
+        }
+
+        @Override
+        public void write(java.nio.file.Path file, byte[] head, java.nio.ByteBuffer tail) throws IOException {
+            boolean shared = dev.cryo.image.ImageAccess.shared();
+            DirectFiles.write(file.toString(), head, tail, dev.cryo.image.ImageAccess.fileMode(), !shared);
+        }
+    };
 
     /** What stat(2) says of a file: its type and permission bits, and its size. */
     public record Stat(int mode, long size, long dev, long ino, long rdev) {

@@ -50,10 +50,31 @@ public final class Checkpoint {
         if (System.getenv("CRYO_SHOW_LOGS") != null) {
             System.out.println(Files.readString(logFile));
         }
+        requireEveryImageInTheManifest(options.imagesDir());
         stats_entry s = ImageDir.open(options.imagesDir()).dumpStats();
         System.out.printf("dump of pid %d: freezing %d us, frozen %d us, memdump %d us, memwrite %d us, %d pages%n",
                 options.pid(), s.getDump().getFreezingTime(), s.getDump().getFrozenTime(),
                 s.getDump().getMemdumpTime(), s.getDump().getMemwriteTime(), s.getDump().getPagesWritten());
+    }
+
+    /**
+     * Every image a dump wrote is in its checksums' manifest (a file left out would be restored unchecked, and left
+     * behind by a failed dump): checked after each dump the tests make.
+     */
+    public static void requireEveryImageInTheManifest(Path dir) throws IOException {
+        Path manifest = dir.resolve(dev.cryo.image.ImageChecksums.FILE);
+        if (!Files.exists(manifest)) {
+            return;
+        }
+        java.util.Set<String> listed = dev.cryo.image.ImageChecksums.parse(Files.readAllBytes(manifest)).keySet();
+        try (var files = Files.list(dir)) {
+            java.util.List<String> missing = files.map(f -> f.getFileName().toString())
+                    .filter(n -> n.endsWith(".img") || n.equals("stats-dump")).filter(n -> !listed.contains(n))
+                    .sorted().toList();
+            if (!missing.isEmpty()) {
+                throw new AssertionError("images not in the manifest of " + dir + ": " + missing);
+            }
+        }
     }
 
     public static int restore(Path dir) throws CryoException, IOException {

@@ -1,0 +1,124 @@
+package dev.cryo.engine.net;
+
+import dev.cryo.engine.log.Log;
+import org.junit.jupiter.api.Test;
+
+import java.io.InputStream;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.ServerSocket;
+import java.net.Socket;
+import java.net.SocketTimeoutException;
+import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+
+import static org.awaitility.Awaitility.await;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+/**
+ * The network lock, made over netlink: it holds exactly the locked connection's packets, both ways, and no other;
+ * after the unlock the held bytes arrive by TCP's own retransmission; nft reads the table back in its own words.
+ */
+class NetworkLockTest {
+    private static final int PID = 4_000_001; // names the table only
+
+    @Test
+    void lockedConnectionIsHeldBothWaysAndOthersAreNot() throws Exception {
+        try (NetSandbox net = new NetSandbox()) {
+            net.run(() -> {
+                try (ServerSocket server = new ServerSocket(0, 8, InetAddress.getLoopbackAddress());
+                     Socket locked = new Socket(InetAddress.getLoopbackAddress(), server.getLocalPort());
+                     Socket lockedPeer = server.accept();
+                     Socket free = new Socket(InetAddress.getLoopbackAddress(), server.getLocalPort());
+                     Socket freePeer = server.accept()) {
+                    Connection c = new Connection(address(locked.getLocalSocketAddress()),
+                            address(locked.getRemoteSocketAddress()));
+                    NetworkLock.lock(PID, null, List.of(c), Log.discard());
+                    assertEquals(1, net.cryoTables().size(), "the lock's table: " + net.cryoTables());
+                    String rules = listTable();
+                    assertTrue(rules.contains("ip saddr 127.0.0.1 ip daddr 127.0.0.1 tcp sport " + locked.getLocalPort()
+                            + " tcp dport " + server.getLocalPort() + " drop"), "nft reads the rule back: " + rules);
+
+                    locked.getOutputStream().write('a');
+                    lockedPeer.getOutputStream().write('b');
+                    free.getOutputStream().write('c');
+                    assertEquals('c', readWithin(freePeer, Duration.ofSeconds(10)), "another connection is not held");
+                    // what is held cannot be awaited: it is looked for over a bounded time, in which TCP retransmits
+                    assertThrows(SocketTimeoutException.class, () -> readWithin(lockedPeer, Duration.ofMillis(700)),
+                            "the locked connection's packets to the server are dropped");
+                    assertThrows(SocketTimeoutException.class, () -> readWithin(locked, Duration.ofMillis(300)),
+                            "and those back to the client");
+
+                    NetworkLock.unlock(PID, null, Log.discard());
+                    assertTrue(net.cryoTables().isEmpty(), "unlocked: " + net.cryoTables());
+                    // the retransmissions now go through
+                    await().atMost(Duration.ofSeconds(30)).until(() -> readWithin(lockedPeer, Duration.ofSeconds(1)) == 'a');
+                    await().atMost(Duration.ofSeconds(30)).until(() -> readWithin(locked, Duration.ofSeconds(1)) == 'b');
+                }
+            });
+        }
+    }
+
+    @Test
+    void lockingAgainReplacesTheTableAndUnlockingTwiceIsQuiet() throws Exception {
+        try (NetSandbox net = new NetSandbox()) {
+            net.run(() -> {
+                SockAddr a = new SockAddr(SockAddr.AF_INET6, InetAddress.getByName("::1").getAddress(), 40000);
+                SockAddr b = new SockAddr(SockAddr.AF_INET6, InetAddress.getByName("::1").getAddress(), 8080);
+                NetworkLock.lock(PID, null, List.of(new Connection(a, b)), Log.discard());
+                NetworkLock.lock(PID, null, List.of(new Connection(b, a)), Log.discard());
+                String rules = listTable();
+                assertEquals(2, rules.lines().filter(l -> l.contains(" drop")).count(), "one rule a direction: " + rules);
+                assertTrue(rules.contains("ip6 saddr ::1 ip6 daddr ::1 tcp sport 8080 tcp dport 40000 drop"), rules);
+                NetworkLock.unlock(PID, null, Log.discard());
+                NetworkLock.unlock(PID, null, Log.discard());
+                assertTrue(net.cryoTables().isEmpty());
+            });
+        }
+    }
+
+    @Test
+    void aV4MappedPeerOfADualStackSocketIsHeldAsIpv4() throws Exception {
+        try (NetSandbox net = new NetSandbox()) {
+            net.run(() -> {
+                byte[] mapped = new byte[16];
+                mapped[10] = (byte) 0xff;
+                mapped[11] = (byte) 0xff;
+                mapped[12] = 127;
+                mapped[15] = 1;
+                SockAddr local = new SockAddr(SockAddr.AF_INET6, mapped, 8080);
+                SockAddr remote = new SockAddr(SockAddr.AF_INET6, mapped, 40000);
+                NetworkLock.lock(PID, null, List.of(new Connection(local, remote)), Log.discard());
+                String rules = listTable();
+                assertTrue(rules.contains("ip saddr 127.0.0.1 ip daddr 127.0.0.1 tcp sport 8080 tcp dport 40000 drop"), rules);
+                NetworkLock.unlock(PID, null, Log.discard());
+            });
+        }
+    }
+
+    private static SockAddr address(java.net.SocketAddress s) {
+        InetSocketAddress i = (InetSocketAddress) s;
+        return new SockAddr(SockAddr.AF_INET, i.getAddress().getAddress(), i.getPort());
+    }
+
+    private static int readWithin(Socket s, Duration d) throws Exception {
+        s.setSoTimeout((int) d.toMillis());
+        InputStream in = s.getInputStream();
+        return in.read();
+    }
+
+    /** nft's listing of the lock's table (nft is what a user would look with); skips without it. */
+    private static String listTable() throws Exception {
+        assumeTrue(java.nio.file.Files.isExecutable(java.nio.file.Path.of(NetworkLock.nftPath())),
+                "nft is not installed: the table is not read back");
+        Process p = new ProcessBuilder(NetworkLock.nftPath(), "list", "table", "inet", NetworkLock.table(PID))
+                .redirectErrorStream(true).start();
+        String out = new String(p.getInputStream().readAllBytes());
+        assertTrue(p.waitFor(10, TimeUnit.SECONDS));
+        return out;
+    }
+}
