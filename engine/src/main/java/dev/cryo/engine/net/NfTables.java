@@ -35,8 +35,9 @@ final class NfTables {
     }
 
     /**
-     * The messages of one transaction (between BATCH_BEGIN and BATCH_END), each asking for its own answer, so
-     * that a refused one is named.
+     * The messages of one transaction (between BATCH_BEGIN and BATCH_END). Only the last asks for an answer when it
+     * succeeds (a lock of thousands of connections would otherwise overflow the socket with acks); the kernel
+     * answers every refused one, before that, which names it.
      */
     static final class Batch {
         private final ByteArrayOutputStream out = new ByteArrayOutputStream();
@@ -128,8 +129,7 @@ final class NfTables {
         }
 
         private Batch nft(int type, int flags, Attrs a, String description) {
-            message(NFNL_SUBSYS_NFTABLES << 8 | type, NLM_F_REQUEST | NLM_F_ACK | flags, NFPROTO_INET, 0, a.bytes(),
-                    description);
+            message(NFNL_SUBSYS_NFTABLES << 8 | type, NLM_F_REQUEST | flags, NFPROTO_INET, 0, a.bytes(), description);
             return this;
         }
 
@@ -148,10 +148,17 @@ final class NfTables {
             what.add(description);
         }
 
-        /** The batch's bytes, BATCH_END included; the descriptions of its messages by sequence number. */
+        /** The batch's bytes, BATCH_END included, the last message asking for its answer. */
         byte[] bytes() {
             ByteArrayOutputStream copy = new ByteArrayOutputStream();
-            copy.writeBytes(out.toByteArray());
+            byte[] body = out.toByteArray();
+            int last = lastMessageAt(body);
+            if (last >= 0) {
+                int flags = (body[last + 6] & 0xff) | (body[last + 7] & 0xff) << 8 | NLM_F_ACK;
+                body[last + 6] = (byte) flags;
+                body[last + 7] = (byte) (flags >>> 8);
+            }
+            copy.writeBytes(body);
             int len = 20;
             le32(copy, len);
             le16(copy, NFNL_MSG_BATCH_END);
@@ -170,15 +177,23 @@ final class NfTables {
             return seq >= 0 && seq < what.size() ? what.get(seq) : null;
         }
 
-        /** Sequence numbers of the messages that ask for an answer. */
-        List<Integer> acked() {
-            List<Integer> s = new ArrayList<>();
-            for (int i = 0; i < what.size(); i++) {
-                if (what.get(i) != null) {
-                    s.add(i);
+        /** Offset of the last nf_tables message in {@code body}, -1 if there is none (BATCH_BEGIN alone). */
+        private static int lastMessageAt(byte[] body) {
+            int at = 0, last = -1;
+            while (at + 16 <= body.length) {
+                int len = (body[at] & 0xff) | (body[at + 1] & 0xff) << 8 | (body[at + 2] & 0xff) << 16
+                        | (body[at + 3] & 0xff) << 24;
+                if (at > 0) {
+                    last = at;
                 }
+                at += len;
             }
-            return s;
+            return last;
+        }
+
+        /** Sequence number of the message whose answer ends the transaction's, -1 if nothing asks. */
+        int acked() {
+            return what.size() > 1 ? what.size() - 1 : -1;
         }
     }
 
@@ -241,16 +256,20 @@ final class NfTables {
      */
     static void commit(SocketFd s, Batch batch) throws SyscallException {
         byte[] msg = batch.bytes();
+        if (msg.length > 200_000) {
+            // a datagram larger than the socket's buffer is refused (EMSGSIZE); as nft, the buffer is grown
+            s.setInt(SocketFd.SOL_SOCKET, 32 /* SO_SNDBUFFORCE */, msg.length);
+        }
         NativeBuffer b = NativeBuffer.allocate(msg.length);
         b.put(0, msg);
         long sent = Syscall.call("send(nf_tables batch)", Syscall.SENDTO, s.fd(), b.address(), msg.length, 0, 0, 0);
         if (sent != msg.length) {
             throw new SyscallException("send(nf_tables batch) sent " + sent + " of " + msg.length + " bytes", 5);
         }
-        java.util.Set<Integer> waiting = new java.util.TreeSet<>(batch.acked());
-        NativeBuffer r = NativeBuffer.allocate(65536);
-        while (!waiting.isEmpty()) {
-            long n = Syscall.call("recv(nf_tables answer)", Syscall.RECVFROM, s.fd(), r.address(), 65536, 0, 0, 0);
+        int waiting = batch.acked();
+        NativeBuffer r = NativeBuffer.allocate(8192); // an answer is an nlmsgerr: the message it answers, 40-odd bytes
+        while (waiting >= 0) {
+            long n = Syscall.call("recv(nf_tables answer)", Syscall.RECVFROM, s.fd(), r.address(), 8192, 0, 0, 0);
             int at = 0;
             while (at + 16 <= n) {
                 int len = r.getInt(at), type = r.getInt(at + 4) & 0xffff, seq = r.getInt(at + 8);
@@ -263,7 +282,9 @@ final class NfTables {
                         String what = batch.describe(seq);
                         throw new SyscallException("nf_tables: " + (what == null ? "batch" : what), err);
                     }
-                    waiting.remove(seq);
+                    if (seq == waiting) {
+                        waiting = -1;
+                    }
                 }
                 at += (len + 3) & ~3;
             }

@@ -25,6 +25,7 @@ import java.util.IdentityHashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 
 /**
  * The sockets of one dump that outlive their fd's dump: connections in repair mode and the network lock. Released
@@ -39,6 +40,10 @@ public final class SocketDump {
     private final List<QueuedPacket> packets = new ArrayList<>();
     private final Map<Integer, unix_sk_entry.Builder> externalPeers = new LinkedHashMap<>();
     private boolean locked;
+    /** sock_diag sockets by network namespace (its /proc link's target), made once for the frozen window. */
+    private final Map<String, SocketFd> diagSockets = new java.util.HashMap<>();
+    /** The inodes of the sockets the tree holds, read once while it is frozen. */
+    private Set<Long> heldWhileFrozen;
 
     /** A message in the receive queue of file {@code idFor}, carrying task {@code pid}'s fds {@code fds} (SCM_RIGHTS). */
     record QueuedPacket(int pid, int idFor, byte[] data, int[] fds) {
@@ -91,6 +96,37 @@ public final class SocketDump {
         }
         NetworkLock.lock(ctx.pid(), NetNamespace.of(ctx.pid()), conns, ctx.log());
         locked = true;
+    }
+
+    /**
+     * sock_diag of unix socket {@code ino} in task {@code pid}'s network namespace, through one socket per namespace
+     * for the whole dump (a thread that joins the namespace and a new socket cost ~1 ms a question). Frozen window
+     * only: the run is released when the dump ends, and its sockets with it.
+     */
+    synchronized dev.cryo.engine.net.UnixDiag.Info unixDiag(int pid, long ino) throws CryoException {
+        try {
+            java.nio.file.Path ns = dev.cryo.engine.net.NetNamespace.of(pid);
+            String key = java.nio.file.Files.readSymbolicLink(ns).toString();
+            SocketFd nl = diagSockets.get(key);
+            if (nl == null) {
+                boolean here = java.nio.file.Files.isSameFile(ns, java.nio.file.Path.of("/proc/thread-self/ns/net"));
+                nl = here ? dev.cryo.engine.net.UnixDiag.open()
+                        : dev.cryo.engine.net.NetNamespace.call(ns, dev.cryo.engine.net.UnixDiag::open);
+                diagSockets.put(key, nl);
+            }
+            return dev.cryo.engine.net.UnixDiag.of(nl, ino);
+        } catch (Exception e) {
+            throw new CryoException("cannot dump pid " + pid + ": sock_diag about unix socket:[" + ino + "] failed: "
+                    + e.getMessage() + " (is CONFIG_UNIX_DIAG enabled?)", e);
+        }
+    }
+
+    /** {@link UnixSocket#held}, read once: the frozen tree's fds do not change. */
+    synchronized Set<Long> heldWhileFrozen() throws java.io.IOException {
+        if (heldWhileFrozen == null) {
+            heldWhileFrozen = UnixSocket.held(ctx);
+        }
+        return heldWhileFrozen;
     }
 
     /** Turns repair on for a taken socket and keeps it until the dump ends. */
@@ -153,6 +189,10 @@ public final class SocketDump {
         SocketDump d = RUNS.remove(ctx.tasks());
         if (d == null) {
             return;
+        }
+        synchronized (d) {
+            d.diagSockets.values().forEach(SocketFd::close);
+            d.diagSockets.clear();
         }
         boolean keepClosed = dumped && !ctx.options().leaveRunning();
         for (SocketFd s : d.repaired) {

@@ -105,11 +105,17 @@ public final class UnixSocket implements FdKind {
     /** Runs while the process runs: its queues are read only once it is frozen (the peek offset is shared). */
     @Override
     public void check(FdDumpContext ctx, FdInfo fd) throws CryoException {
-        checkShape(ctx, fd, diag(ctx.pid(), inode(fd)));
+        checkShape(ctx, fd, diag(ctx.pid(), inode(fd)), () -> held(ctx));
+    }
+
+    /** The held sockets' inodes, read when first needed. */
+    private interface Held {
+        Set<Long> get() throws IOException;
     }
 
     /** Refusals that need no queue: connections not yet accepted, a peer outside the tree. */
-    private static void checkShape(FdDumpContext ctx, FdInfo fd, UnixDiag.Info d) throws CryoException {
+    private static void checkShape(FdDumpContext ctx, FdInfo fd, UnixDiag.Info d, Held heldSockets)
+            throws CryoException {
         if (d.state() == TCP_LISTEN && (d.rqueue() > 0 || !d.pending().isEmpty())) {
             throw new CryoException(where(ctx, fd, d) + " listens with " + Math.max(d.rqueue(), d.pending().size())
                     + " connection(s) not yet accepted, which Cryo cannot dump; dump once the program has accepted them");
@@ -119,7 +125,7 @@ public final class UnixSocket implements FdKind {
         }
         Set<Long> held;
         try {
-            held = held(ctx);
+            held = heldSockets.get();
         } catch (IOException e) {
             throw new CryoException(where(ctx, fd, d) + ": cannot list its fds: " + e.getMessage(), e);
         }
@@ -203,9 +209,9 @@ public final class UnixSocket implements FdKind {
 
     @Override
     public file_entry dump(FdDumpContext ctx, FdInfo fd, int id) throws CryoException {
-        UnixDiag.Info d = diag(ctx.pid(), inode(fd));
-        checkShape(ctx, fd, d);
         SocketDump run = SocketDump.of(ctx);
+        UnixDiag.Info d = run.unixDiag(ctx.pid(), inode(fd));
+        checkShape(ctx, fd, d, run::heldWhileFrozen);
         try (SocketFd s = SocketFd.take(ctx.pid(), fd.fd())) {
             var e = unix_sk_entry.newBuilder().setId(id).setIno((int) d.ino()).setType(d.type()).setState(d.state())
                     .setFlags(fd.flags() & ~RegularFile.O_CLOEXEC).setUflags(0)
@@ -222,8 +228,8 @@ public final class UnixSocket implements FdKind {
                 }
                 e.setDeleted(!socketFile(file, d.vfsIno()));
             }
-            if (d.peer() != 0 && !held(ctx).contains(d.peer())) {
-                UnixDiag.Info p = diag(ctx.pid(), d.peer());
+            if (d.peer() != 0 && !run.heldWhileFrozen().contains(d.peer())) {
+                UnixDiag.Info p = run.unixDiag(ctx.pid(), d.peer());
                 run.externalPeer(unix_sk_entry.newBuilder().setIno((int) p.ino()).setType(p.type()).setState(p.state())
                         .setFlags(0).setUflags(USK_EXTERN).setBacklog(0).setPeer(0).setFown(RegularFile.noOwner())
                         .setOpts(sk_opts_entry.newBuilder().setSoSndbuf(0).setSoRcvbuf(0).setSoSndTmoSec(0)

@@ -18,6 +18,14 @@ public final class NativeBuffer {
         this.address = com.kenai.jffi.MemoryIO.getInstance().getDirectBufferAddress(buffer);
     }
 
+    /** A direct buffer made elsewhere (mapped memory), from its start to its capacity; it must outlive this. */
+    public static NativeBuffer wrap(ByteBuffer direct) {
+        if (!direct.isDirect()) {
+            throw new IllegalArgumentException("not a direct buffer");
+        }
+        return new NativeBuffer(direct.duplicate().clear());
+    }
+
     public static NativeBuffer allocate(int size) {
         return new NativeBuffer(ByteBuffer.allocateDirect(Math.max(size, 8)));
     }

@@ -100,6 +100,40 @@ class NetworkLockTest {
         }
     }
 
+    @Test
+    void aRefusedMessageIsNamedAndTheTransactionChangesNothing() throws Exception {
+        try (NetSandbox net = new NetSandbox()) {
+            net.run(() -> {
+                SockAddr a = new SockAddr(SockAddr.AF_INET, new byte[]{127, 0, 0, 1}, 1);
+                NfTables.Batch b = new NfTables.Batch().ensureTable("cryo-lock-t")
+                        .dropRule("cryo-lock-t", "no-such-chain", new NfTables.Flow(a, a));
+                dev.cryo.engine.sys.SyscallException e;
+                try (SocketFd s = NfTables.open()) {
+                    e = assertThrows(dev.cryo.engine.sys.SyscallException.class, () -> NfTables.commit(s, b));
+                }
+                assertTrue(e.getMessage().contains("add rule to chain no-such-chain"), e.getMessage());
+                assertTrue(net.cryoTables().isEmpty(), "the table of the same transaction was not made: " + net.cryoTables());
+            });
+        }
+    }
+
+    @Test
+    void aLockOfThousandsOfConnectionsIsOneTransaction() throws Exception {
+        try (NetSandbox net = new NetSandbox()) {
+            net.run(() -> {
+                List<Connection> conns = new java.util.ArrayList<>();
+                for (int i = 0; i < 3000; i++) {
+                    conns.add(new Connection(new SockAddr(SockAddr.AF_INET, new byte[]{127, 0, 0, 1}, 10000 + i),
+                            new SockAddr(SockAddr.AF_INET, new byte[]{127, 0, 0, 2}, 80)));
+                }
+                NetworkLock.lock(PID, null, conns, Log.discard());
+                assertEquals(6000, listTable().lines().filter(l -> l.contains(" drop")).count());
+                NetworkLock.unlock(PID, null, Log.discard());
+                assertTrue(net.cryoTables().isEmpty());
+            });
+        }
+    }
+
     private static SockAddr address(java.net.SocketAddress s) {
         InetSocketAddress i = (InetSocketAddress) s;
         return new SockAddr(SockAddr.AF_INET, i.getAddress().getAddress(), i.getPort());
