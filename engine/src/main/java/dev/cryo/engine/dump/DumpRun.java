@@ -118,6 +118,10 @@ final class DumpRun {
             }
             throw e;
         } finally {
+            if (fdCtx != null) {
+                // a failure before the frozen window's own release: the run's sockets are let go (a no-op after it)
+                SocketDump.release(fdCtx, false);
+            }
             writers.shutdown();
             if (tracers != null) {
                 tracers.close();
@@ -158,7 +162,7 @@ final class DumpRun {
     private void runSteps() throws CryoException {
         fdCtx = new FdDumpContext(pid, proc, options, log);
         log.info("Dumping pid %d to %s", pid, options.imagesDir());
-        Warmup.Rehearsal warm = rehearsal ? Warmup.Rehearsal.NONE : Warmup.start(log);
+        Warmup.Rehearsal warm = rehearsal ? Warmup.Rehearsal.NONE : Warmup.start(log, pid);
         ImageDir dir;
         try {
             container = ContainerDump.of(options);

@@ -623,7 +623,9 @@ final class TaskDump {
                         id = shared;
                     } else {
                         id = files.reserve(pid, fd);
+                        long f0 = System.nanoTime();
                         files.put(id, owners.keep(fd, kind.dump(fdCtx, fd, id)));
+                        log.debug("pid %d: fd %d (%s) in %d us", pid, fd.fd(), kind.type(), (System.nanoTime() - f0) / 1000);
                     }
                     idOfFd.put(fd.fd(), id);
                     fdinfo.add(fdinfo_entry.newBuilder().setId(id).setFd(fd.fd()).setType(kind.type())

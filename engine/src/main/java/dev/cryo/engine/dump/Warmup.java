@@ -57,7 +57,7 @@ public final class Warmup {
                 tracer.call(() -> {
                     light(Log.discard());
                     try {
-                        dumpHelper(images);
+                        dumpHelper(images, ALL_KINDS);
                     } catch (SyscallException e) {
                         throw new CryoException("training dump: " + e.getMessage(), e);
                     }
@@ -123,17 +123,21 @@ public final class Warmup {
      * helper's cold dump and the checks' cold /proc reads overlap. The helper is traced by the rehearsal's thread,
      * the target later by the tracer thread: ptrace ties each tracee to the thread that seized it, nothing more.
      */
-    static Rehearsal start(Log log) {
+    static Rehearsal start(Log log, int pid) {
         if (!ENABLED || dev.cryo.engine.ResidentMode.on()) { // the resident service warmed up once, at its start
             return Rehearsal.NONE;
         }
-        Thread t = new Thread(() -> rehearse(log), "cryo-rehearsal");
+        Thread t = new Thread(() -> rehearse(log, kindsOf(pid)), "cryo-rehearsal");
         t.setDaemon(true);
         t.start();
         return new Rehearsal(t);
     }
 
     static void rehearse(Log log) {
+        rehearse(log, ALL_KINDS);
+    }
+
+    static void rehearse(Log log, java.util.Set<String> kinds) {
         if (!ENABLED) {
             return;
         }
@@ -141,7 +145,45 @@ public final class Warmup {
             light(log);
             return;
         }
-        full(log);
+        full(log, kinds);
+    }
+
+    /** The fd kinds the rehearsal's helper can hold: a socket's protocol as the kernel names it, or what it is. */
+    static final java.util.Set<String> ALL_KINDS = java.util.Set.of("UNIX", "TCP", "eventfd", "eventpoll", "pipe");
+
+    /**
+     * Which of {@link #ALL_KINDS} the tree of {@code pid} holds (its first 64 tasks): the rehearsal warms those
+     * only, so that a program without them does not pay for them (about 10 ms of rehearsal each).
+     */
+    static java.util.Set<String> kindsOf(int pid) {
+        java.util.Set<String> kinds = new java.util.HashSet<>();
+        ProcFs proc = new ProcFs();
+        java.util.ArrayDeque<Integer> todo = new java.util.ArrayDeque<>(List.of(pid));
+        int seen = 0;
+        while (!todo.isEmpty() && seen++ < 64 && kinds.size() < ALL_KINDS.size()) {
+            int p = todo.poll();
+            try {
+                for (dev.cryo.engine.proc.FdInfo fd : proc.fds(p)) {
+                    String target = fd.target();
+                    String proto = fd.extra().getOrDefault("sockproto", "");
+                    if (proto.startsWith("UNIX")) {
+                        kinds.add("UNIX");
+                    } else if (proto.startsWith("TCP")) {
+                        kinds.add("TCP");
+                    } else if (target.equals("anon_inode:[eventfd]")) {
+                        kinds.add("eventfd");
+                    } else if (target.equals("anon_inode:[eventpoll]")) {
+                        kinds.add("eventpoll");
+                    } else if (target.startsWith("pipe:")) {
+                        kinds.add("pipe");
+                    }
+                }
+                todo.addAll(proc.children(p));
+            } catch (IOException | RuntimeException e) {
+                // a task gone, or not readable: the dump says so itself
+            }
+        }
+        return kinds;
     }
 
     /**
@@ -265,12 +307,12 @@ public final class Warmup {
         return b.build();
     }
 
-    private static void full(Log log) {
+    private static void full(Log log, java.util.Set<String> kinds) {
         String dir = null;
         long t0 = System.nanoTime();
         try {
             dir = makeDir();
-            dumpHelper(Path.of(dir));
+            dumpHelper(Path.of(dir), kinds);
         } catch (CryoException | IOException | RuntimeException | SyscallException e) {
             log.debug("rehearsal dump failed (only the frozen time suffers): %s", e.getMessage());
         } finally {
@@ -278,13 +320,26 @@ public final class Warmup {
                 remove(dir);
             }
         }
-        log.debug("rehearsal: a dump of a helper in %d us", (System.nanoTime() - t0) / 1000);
+        log.debug("rehearsal: a dump of a helper%s in %d us", kinds.isEmpty() ? "" : " with fds " + new java.util.TreeSet<>(kinds),
+                (System.nanoTime() - t0) / 1000);
     }
 
-    /** Spawns a helper and dumps it into {@code dir} through the real dump (which kills it). */
-    private static void dumpHelper(Path dir) throws CryoException, SyscallException {
-        // a rehearsal takes well under a second; the helper's own end is what a SIGKILL'ed Cryo leaves it to
-        int helper = HelperProcess.spawnFor(REHEARSAL_HELPER_SECONDS);
+    /**
+     * Spawns a helper and dumps it into {@code dir} through the real dump (which kills it). The helper holds the
+     * fds programs most often have ({@link #helperFds}), so that their kinds' code, classes and images are warm
+     * (and in the class archive the training makes): a first unix socket cost a cold dump 40 ms of frozen time.
+     */
+    static void dumpHelper(Path dir, java.util.Set<String> kinds) throws CryoException, SyscallException {
+        int[] fds = helperFds(kinds);
+        int helper;
+        try {
+            // a rehearsal takes well under a second; the helper's own end is what a SIGKILL'ed Cryo leaves it to
+            helper = HelperProcess.spawnFor(REHEARSAL_HELPER_SECONDS, fds);
+        } finally {
+            for (int fd : fds) {
+                Syscall.raw(Syscall.CLOSE, fd); // the helper's copies are the only ones: its sockets end with it
+            }
+        }
         try {
             DumpOptions o = new DumpOptions(helper, dir, false, false, false, false, false, false, null, null, null);
             new DumpRun(o, Log.discard(), true).run();
@@ -295,6 +350,64 @@ public final class Warmup {
                 Syscall.raw(Syscall.WAIT4, helper, 0, 0x40000000, 0);
             }
         }
+    }
+
+    static final int EVENTFD2 = 290, EPOLL_CREATE1 = 291, EPOLL_CTL = 233, EPOLL_CTL_ADD = 1, EPOLLIN = 1,
+            F_DUPFD_CLOEXEC = 1030, O_CLOEXEC = 02000000, O_NONBLOCK = 04000;
+
+    /**
+     * Fds for the rehearsal's helper, each numbered 100 or above: a unix stream socketpair, a unix datagram pair with
+     * a message queued, a TCP listener on loopback, an eventfd watched by an epoll, a pipe. Best effort: what cannot
+     * be made here (no loopback in Cryo's namespace, a seccomp profile) is left out.
+     */
+    static int[] helperFds(java.util.Set<String> kinds) {
+        List<Integer> fds = new java.util.ArrayList<>();
+        List<Integer> made = new java.util.ArrayList<>();
+        try {
+            for (int type : kinds.contains("UNIX") ? new int[]{dev.cryo.engine.net.SocketFd.SOCK_STREAM,
+                    dev.cryo.engine.net.SocketFd.SOCK_DGRAM} : new int[0]) {
+                dev.cryo.engine.net.SocketFd[] pair = dev.cryo.engine.net.SocketFd.pair(type | O_CLOEXEC);
+                made.add(pair[0].fd());
+                made.add(pair[1].fd());
+                if (type == dev.cryo.engine.net.SocketFd.SOCK_DGRAM) {
+                    pair[0].sendMessage(new byte[]{1, 2, 3}, new int[0], null);
+                }
+            }
+            if (kinds.contains("TCP")) {
+            dev.cryo.engine.net.SocketFd listener = dev.cryo.engine.net.SocketFd.open(dev.cryo.engine.net.SockAddr.AF_INET,
+                    dev.cryo.engine.net.SocketFd.SOCK_STREAM | O_CLOEXEC, 0);
+            made.add(listener.fd());
+            listener.bind(new dev.cryo.engine.net.SockAddr(dev.cryo.engine.net.SockAddr.AF_INET, new byte[]{127, 0, 0, 1}, 0));
+            listener.listen(1);
+            }
+        } catch (SyscallException | RuntimeException e) {
+            // the helper goes without what is left
+        }
+        long efd = kinds.contains("eventfd") || kinds.contains("eventpoll") ? Syscall.raw(EVENTFD2, 0, O_CLOEXEC | O_NONBLOCK) : -1;
+        if (efd >= 0) {
+            made.add((int) efd);
+            long ep = kinds.contains("eventpoll") ? Syscall.raw(EPOLL_CREATE1, O_CLOEXEC) : -1;
+            if (ep >= 0) {
+                made.add((int) ep);
+                dev.cryo.engine.sys.NativeBuffer ev = dev.cryo.engine.sys.NativeBuffer.allocate(16);
+                ev.putInt(0, EPOLLIN);
+                ev.putLong(4, efd);
+                Syscall.raw(EPOLL_CTL, ep, EPOLL_CTL_ADD, efd, ev.address());
+            }
+        }
+        dev.cryo.engine.sys.NativeBuffer pipe = dev.cryo.engine.sys.NativeBuffer.allocate(8);
+        if (kinds.contains("pipe") && Syscall.raw(Syscall.PIPE2, pipe.address(), O_CLOEXEC) == 0) {
+            made.add(pipe.getInt(0));
+            made.add(pipe.getInt(4));
+        }
+        for (int fd : made) {
+            long high = Syscall.raw(Syscall.FCNTL, fd, F_DUPFD_CLOEXEC, 100);
+            Syscall.raw(Syscall.CLOSE, fd);
+            if (high >= 0) {
+                fds.add((int) high);
+            }
+        }
+        return fds.stream().mapToInt(Integer::intValue).toArray();
     }
 
     private static void delete(Path dir) {

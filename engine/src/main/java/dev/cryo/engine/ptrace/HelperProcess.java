@@ -32,7 +32,12 @@ public final class HelperProcess {
      * leaves no helper for longer than that.
      */
     public static int spawnFor(int seconds) throws SyscallException {
+        return spawnFor(seconds, new int[0]);
+    }
+
+    /** As {@link #spawnFor(int)}, the helper holding {@code fds} (Cryo's, numbered above 3 + their count) as 3, 4, ... */
+    public static int spawnFor(int seconds, int[] fds) throws SyscallException {
         String sleep = Files.isExecutable(Path.of("/usr/bin/sleep")) ? "/usr/bin/sleep" : "/bin/sleep";
-        return Spawn.program(sleep, new String[]{"cryo-helper", Integer.toString(seconds)}, new String[0], -1, -1, true);
+        return Spawn.program(sleep, new String[]{"cryo-helper", Integer.toString(seconds)}, new String[0], fds, 3, true);
     }
 }

@@ -100,8 +100,8 @@ public final class SocketDump {
 
     /**
      * sock_diag of unix socket {@code ino} in task {@code pid}'s network namespace, through one socket per namespace
-     * for the whole dump (a thread that joins the namespace and a new socket cost ~1 ms a question). Frozen window
-     * only: the run is released when the dump ends, and its sockets with it.
+     * for the whole dump (a thread that joins the namespace and a new socket cost 1 to 3 ms a question). The run is
+     * released when the dump ends, however it ends, and its sockets with it.
      */
     synchronized dev.cryo.engine.net.UnixDiag.Info unixDiag(int pid, long ino) throws CryoException {
         try {

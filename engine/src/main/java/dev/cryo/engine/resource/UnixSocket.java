@@ -105,7 +105,8 @@ public final class UnixSocket implements FdKind {
     /** Runs while the process runs: its queues are read only once it is frozen (the peek offset is shared). */
     @Override
     public void check(FdDumpContext ctx, FdInfo fd) throws CryoException {
-        checkShape(ctx, fd, diag(ctx.pid(), inode(fd)), () -> held(ctx));
+        // through the dump's sock_diag socket of that namespace, which the frozen window then finds made
+        checkShape(ctx, fd, SocketDump.of(ctx).unixDiag(ctx.pid(), inode(fd)), () -> held(ctx));
     }
 
     /** The held sockets' inodes, read when first needed. */

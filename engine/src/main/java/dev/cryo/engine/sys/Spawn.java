@@ -45,6 +45,21 @@ public final class Spawn {
      */
     public static int program(String path, String[] argv, String[] env, int passFd, int asFd, boolean resetSignals)
             throws SyscallException {
+        return program(path, argv, env, passFd >= 0 ? new int[]{passFd} : new int[0], asFd, resetSignals);
+    }
+
+    /**
+     * As {@link #program(String, String[], String[], int, int, boolean)}, passing {@code passFds} as {@code firstFd},
+     * {@code firstFd + 1} and on. Each must be above the last of those numbers (a dup2 onto one not yet passed
+     * would close it): {@code fcntl(F_DUPFD_CLOEXEC)} from a high number gives such fds.
+     */
+    public static int program(String path, String[] argv, String[] env, int[] passFds, int firstFd,
+                              boolean resetSignals) throws SyscallException {
+        for (int f : passFds) {
+            if (f < firstFd + passFds.length && passFds.length > 1) {
+                throw new IllegalArgumentException("fd " + f + " would be closed by the passing of another");
+            }
+        }
         byte[][] strings = new byte[2 + argv.length + env.length][];
         strings[0] = cString(path);
         strings[1] = cString("/dev/null");
@@ -94,10 +109,10 @@ public final class Spawn {
             Libc.ADD_OPEN.call(base + ACTIONS, 0, devNull, 0, 0, 0);
             Libc.ADD_OPEN.call(base + ACTIONS, 1, devNull, 1, 0, 0);
             Libc.ADD_OPEN.call(base + ACTIONS, 2, devNull, 1, 0, 0);
-            if (passFd >= 0) {
-                Libc.ADD_DUP2.call(base + ACTIONS, passFd, asFd);
+            for (int i = 0; i < passFds.length; i++) {
+                Libc.ADD_DUP2.call(base + ACTIONS, passFds[i], firstFd + i);
             }
-            Libc.ADD_CLOSEFROM.call(base + ACTIONS, passFd >= 0 ? asFd + 1 : 3);
+            Libc.ADD_CLOSEFROM.call(base + ACTIONS, passFds.length > 0 ? firstFd + passFds.length : 3);
             int r = (int) Libc.SPAWN.call(base + PID, addr[0], base + ACTIONS, base + ATTR, base + argvAt, base + envAt);
             if (r != 0) {
                 throw new SyscallException("posix_spawn(" + path + ")", r);

@@ -34,6 +34,33 @@ class RehearsalTest {
         assertEquals(dirsBefore, rehearsalDirs(), "rehearsal directories left in the temporary directory");
     }
 
+    /**
+     * The rehearsal's helper holds the fd kinds programs most have, and its dump takes every one of them: a kind it
+     * failed on would leave its code cold in the target's frozen window, silently (a rehearsal never fails a dump).
+     */
+    @Test
+    void theRehearsalDumpsAHelperWithEveryFdKindAndLeavesNothing() throws Exception {
+        long fdsBefore = ownFds();
+        Path img = tmp.resolve("rehearsal");
+        Files.createDirectories(img);
+        Warmup.dumpHelper(img, Warmup.ALL_KINDS);
+        List<String> types = dev.cryo.image.ImageDir.open(img).files().stream().map(f -> f.getType().name()).sorted().toList();
+        for (String kind : List.of("UNIXSK", "INETSK", "EVENTFD", "EVENTPOLL", "PIPE")) {
+            assertTrue(types.contains(kind), kind + " in the rehearsal's files.img: " + types);
+        }
+        assertEquals(4, types.stream().filter("UNIXSK"::equals).count(), "two socketpairs: " + types);
+        assertEquals(List.of(), helpersOfOurs(), "helpers of this JVM still running");
+        assertEquals(fdsBefore, ownFds(), "no fd of the helper's is left open in Cryo");
+        // only what the target has: none of them for a target without
+        assertEquals(0, Warmup.helperFds(java.util.Set.of()).length);
+    }
+
+    private static long ownFds() throws IOException {
+        try (Stream<Path> s = Files.list(Path.of("/proc/self/fd"))) {
+            return s.count();
+        }
+    }
+
     /** A Cryo killed by SIGKILL leaves its rehearsal directory: the next rehearsal removes it, and only it. */
     @Test
     void aKilledCryosRehearsalDirectoryIsRemovedByTheNext() throws Exception {
