@@ -149,7 +149,7 @@ public final class Warmup {
     }
 
     /** The fd kinds the rehearsal's helper can hold: a socket's protocol as the kernel names it, or what it is. */
-    static final java.util.Set<String> ALL_KINDS = java.util.Set.of("UNIX", "TCP", "eventfd", "eventpoll", "pipe");
+    static final java.util.Set<String> ALL_KINDS = java.util.Set.of("UNIX", "TCP", "eventfd", "eventpoll", "pipe", "tty");
 
     /**
      * Which of {@link #ALL_KINDS} the tree of {@code pid} holds (its first 64 tasks): the rehearsal warms those
@@ -176,6 +176,8 @@ public final class Warmup {
                         kinds.add("eventpoll");
                     } else if (target.startsWith("pipe:")) {
                         kinds.add("pipe");
+                    } else if (target.startsWith("/dev/pts/") || target.equals("/dev/ptmx")) {
+                        kinds.add("tty");
                     }
                 }
                 todo.addAll(proc.children(p));
@@ -353,11 +355,12 @@ public final class Warmup {
     }
 
     static final int EVENTFD2 = 290, EPOLL_CREATE1 = 291, EPOLL_CTL = 233, EPOLL_CTL_ADD = 1, EPOLLIN = 1,
-            F_DUPFD_CLOEXEC = 1030, O_CLOEXEC = 02000000, O_NONBLOCK = 04000;
+            F_DUPFD_CLOEXEC = 1030, O_CLOEXEC = 02000000, O_NONBLOCK = 04000, O_RDWR = 2, O_NOCTTY = 0400,
+            TIOCSPTLCK = 0x40045431, TIOCGPTPEER = 0x5441;
 
     /**
      * Fds for the rehearsal's helper, each numbered 100 or above: a unix stream socketpair, a unix datagram pair with
-     * a message queued, a TCP listener on loopback, an eventfd watched by an epoll, a pipe. Best effort: what cannot
+     * a message queued, a TCP listener on loopback, an eventfd watched by an epoll, a pipe, a pseudo-terminal. Best effort: what cannot
      * be made here (no loopback in Cryo's namespace, a seccomp profile) is left out.
      */
     static int[] helperFds(java.util.Set<String> kinds) {
@@ -369,6 +372,8 @@ public final class Warmup {
                 dev.cryo.engine.net.SocketFd[] pair = dev.cryo.engine.net.SocketFd.pair(type | O_CLOEXEC);
                 made.add(pair[0].fd());
                 made.add(pair[1].fd());
+                // a signal for its I/O (no owner), as event loops set: the file owner's path is warmed too
+                Syscall.raw(Syscall.FCNTL, pair[0].fd(), 10 /* F_SETSIG */, 29 /* SIGIO */);
                 if (type == dev.cryo.engine.net.SocketFd.SOCK_DGRAM) {
                     pair[0].sendMessage(new byte[]{1, 2, 3}, new int[0], null);
                 }
@@ -399,6 +404,22 @@ public final class Warmup {
         if (kinds.contains("pipe") && Syscall.raw(Syscall.PIPE2, pipe.address(), O_CLOEXEC) == 0) {
             made.add(pipe.getInt(0));
             made.add(pipe.getInt(4));
+        }
+        if (kinds.contains("tty")) {
+            // a pseudo-terminal, both ends (as a terminal multiplexer and its shell hold them), no controlling tty
+            byte[] ptmx = "/dev/ptmx\0".getBytes(java.nio.charset.StandardCharsets.US_ASCII);
+            dev.cryo.engine.sys.NativeBuffer path = dev.cryo.engine.sys.NativeBuffer.allocate(ptmx.length);
+            path.put(0, ptmx);
+            long master = Syscall.raw(Syscall.OPENAT, -100, path.address(), O_RDWR | O_NOCTTY | O_CLOEXEC, 0);
+            if (master >= 0) {
+                made.add((int) master);
+                dev.cryo.engine.sys.NativeBuffer unlock = dev.cryo.engine.sys.NativeBuffer.allocate(8);
+                Syscall.raw(Syscall.IOCTL, master, TIOCSPTLCK, unlock.address());
+                long peer = Syscall.raw(Syscall.IOCTL, master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
+                if (peer >= 0) {
+                    made.add((int) peer);
+                }
+            }
         }
         for (int fd : made) {
             long high = Syscall.raw(Syscall.FCNTL, fd, F_DUPFD_CLOEXEC, 100);

@@ -45,7 +45,7 @@ class RehearsalTest {
         Files.createDirectories(img);
         Warmup.dumpHelper(img, Warmup.ALL_KINDS);
         List<String> types = dev.cryo.image.ImageDir.open(img).files().stream().map(f -> f.getType().name()).sorted().toList();
-        for (String kind : List.of("UNIXSK", "INETSK", "EVENTFD", "EVENTPOLL", "PIPE")) {
+        for (String kind : List.of("UNIXSK", "INETSK", "EVENTFD", "EVENTPOLL", "PIPE", "TTY")) {
             assertTrue(types.contains(kind), kind + " in the rehearsal's files.img: " + types);
         }
         assertEquals(4, types.stream().filter("UNIXSK"::equals).count(), "two socketpairs: " + types);
