@@ -208,6 +208,8 @@ final class DumpRun {
             step("warm up", () -> { }); // a named step for fault injection, as before
         }
         long p0 = System.nanoTime();
+        // the page buffers each writer reads into, populated now rather than faulted in while the tree is frozen
+        dev.cryo.engine.mem.PageBuffer.prepare(Math.min(tasks.size(), WRITERS));
         if (tasks.size() > 1) {
             // a tree's maps read on the writers, idle until the freeze; the VMA entries then in tree order
             List<java.util.concurrent.Future<?>> reads = new ArrayList<>(tasks.size());
@@ -614,8 +616,9 @@ final class DumpRun {
      * is read from the frozen task while it is written, so a writer per core copies while the tracer thread goes
      * on with the next task.
      */
+    private static final int WRITERS = Math.max(1, Math.min(4, Runtime.getRuntime().availableProcessors()));
     private final java.util.concurrent.ExecutorService writers = java.util.concurrent.Executors.newFixedThreadPool(
-            Math.max(1, Math.min(4, Runtime.getRuntime().availableProcessors())), r -> {
+            WRITERS, r -> {
                 Thread t = new Thread(r, "cryo-image-writer");
                 t.setDaemon(true);
                 return t;

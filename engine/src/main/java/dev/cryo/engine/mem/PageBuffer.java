@@ -84,21 +84,67 @@ public final class PageBuffer {
     }
 
     /**
-     * Each image writer thread's buffer for the pages it reads and writes at once: a tree's tasks hold a megabyte
-     * each, and a fresh buffer per task is zeroed and faulted in page by page first, which cost more than the copy.
+     * Buffers for pages read and written at once (a copy that does not stream, at most {@link #STREAM_MIN} bytes),
+     * kept between tasks and between dumps: a fresh one is zeroed and faulted in page by page (about 10 µs a page on
+     * this kind of VM: 5 ms for a counting loop's 2 MiB, inside the frozen window). The pool's own are mapped
+     * populated ({@link PopulatedMemory}) before the freeze ({@link #prepare}); the rehearsal's go back to it too, so
+     * a dump finds them ready. At most {@link #POOL_MAX}, never unmapped (the resident service keeps them).
      */
-    private static final ThreadLocal<NativeBuffer> THREAD_BUFFER = new ThreadLocal<>();
-    /** Read into {@link #THREAD_BUFFER}, which is the calling thread's again once {@link #writeTo} is done. */
+    private static final java.util.concurrent.ConcurrentLinkedDeque<NativeBuffer> POOL =
+            new java.util.concurrent.ConcurrentLinkedDeque<>();
+    /** Every buffer the pool made, by identity: only those go back to it. */
+    private static final java.util.Set<NativeBuffer> POOLED =
+            java.util.Collections.synchronizedSet(java.util.Collections.newSetFromMap(new java.util.IdentityHashMap<>()));
+    static final int POOL_MAX = 4;
+    /** Read into a pool buffer, which goes back to the pool once {@link #writeTo} is done. */
     private boolean onThreadBuffer;
     private boolean written;
 
-    private static NativeBuffer threadBuffer(long bytes) {
-        NativeBuffer b = THREAD_BUFFER.get();
-        if (b == null || b.capacity() < bytes) {
-            b = NativeBuffer.allocate((int) Math.max(bytes, STREAM_MIN));
-            THREAD_BUFFER.set(b);
+    /**
+     * Before a freeze: makes sure {@code count} (at most {@link #POOL_MAX}) pool buffers wait, one for each image
+     * writer that will read at once.
+     */
+    public static void prepare(int count) {
+        int want = Math.min(count, POOL_MAX);
+        synchronized (POOLED) {
+            while (POOLED.size() < want) {
+                NativeBuffer b;
+                try {
+                    b = NativeBuffer.wrap(dev.cryo.engine.sys.PopulatedMemory.map(STREAM_MIN).buffer());
+                } catch (dev.cryo.engine.sys.SyscallException | RuntimeException e) {
+                    return; // the frozen window allocates its own then
+                }
+                POOLED.add(b);
+                POOL.push(b);
+            }
         }
-        return b;
+    }
+
+    private static NativeBuffer threadBuffer(long bytes) {
+        if (bytes <= STREAM_MIN) {
+            NativeBuffer b = POOL.poll();
+            if (b != null) {
+                return b;
+            }
+        }
+        synchronized (POOLED) {
+            if (POOLED.size() < POOL_MAX && bytes <= STREAM_MIN) {
+                try {
+                    NativeBuffer b = NativeBuffer.wrap(dev.cryo.engine.sys.PopulatedMemory.map(STREAM_MIN).buffer());
+                    POOLED.add(b);
+                    return b;
+                } catch (dev.cryo.engine.sys.SyscallException | RuntimeException e) {
+                    // a plain one below
+                }
+            }
+        }
+        return NativeBuffer.allocate((int) Math.max(bytes, 4096));
+    }
+
+    private static void giveBack(NativeBuffer b) {
+        if (POOLED.contains(b)) {
+            POOL.push(b);
+        }
     }
 
     /**
@@ -294,7 +340,8 @@ public final class PageBuffer {
         try {
             write(file, sums);
             if (onThreadBuffer) {
-                data = null; // the thread's again, for the next task's pages
+                giveBack(data); // the pool's again, for the next task's pages
+                data = null;
                 written = true;
             }
         } catch (java.nio.file.FileSystemException e) {
