@@ -47,7 +47,7 @@ public enum Feature {
     TIMENS("timens", Need.EXTRA, "time namespaces"),
     EXTERNAL_NET_NS("external_net_ns", Need.EXTRA, "external network namespaces"),
     NEWIFINDEX("newifindex", Need.EXTRA, "devices keeping their index"),
-    NFTABLES("nftables", Need.EXTRA, "nftables (cryo's network lock runs nft)"),
+    NFTABLES("nftables", Need.EXTRA, "nf_tables (cryo's network lock, made over netlink)"),
     HAS_IPT_LEGACY("has_ipt_legacy", Need.EXTRA, "iptables-legacy"),
     NS_PID("ns_pid", Need.EXTRA, "pids in nested pid namespaces (NSpid)"),
     APPARMOR_STACKING("apparmor_stacking", Need.EXTRA, "stacked AppArmor profiles"),

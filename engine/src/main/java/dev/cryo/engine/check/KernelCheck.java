@@ -108,7 +108,7 @@ public final class KernelCheck {
             case KCMP_EPOLL -> KernelApis.kcmpEpoll();
             case EXTERNAL_NET_NS -> both(Feature.NSID, Feature.LINK_NSID, "network namespace ids for links");
             case NEWIFINDEX -> kernelAtLeast(5, 4, "IFLA_NEW_IFINDEX");
-            case NFTABLES -> nft("--version");
+            case NFTABLES -> nfTables("nf_tables answers over netlink (cryo makes its network lock itself; nft is not needed)");
             case HAS_IPT_LEGACY -> {
                 String ipt = KernelApis.executable("/usr/sbin/iptables-legacy", "/sbin/iptables-legacy",
                         "/usr/bin/iptables-legacy");
@@ -117,7 +117,7 @@ public final class KernelCheck {
             }
             case NS_PID -> KernelApis.procFile("status", "NSpid:", "NSpid in /proc/PID/status");
             case APPARMOR_STACKING -> apparmorStacking();
-            case NETWORK_LOCK_NFTABLES -> nft("-c", "-f", "-");
+            case NETWORK_LOCK_NFTABLES -> nfTables("the kernel takes a network-lock table (checked, nothing applied)");
             case SOCKOPT_BUF_LOCK -> KernelApis.sockoptBufLock();
             case MEMFD_HUGETLB -> KernelApis.memfdHugetlb();
             case MOVE_MOUNT_SET_GROUP -> KernelApis.moveMountSetGroup();
@@ -137,20 +137,10 @@ public final class KernelCheck {
                 + (fa.present() ? fb.detail() : fa.detail()));
     }
 
-    /** nft, which cryo's network lock runs; with "-c -f -" a lock-shaped table is checked, never applied. */
-    private static Finding nft(String... args) {
-        String nft = KernelApis.executable("/usr/sbin/nft", "/sbin/nft", "/usr/bin/nft");
-        if (nft == null) {
-            return Finding.no("no nft in /usr/sbin, /sbin or /usr/bin (install nftables)");
-        }
-        String[] command = new String[args.length + 1];
-        command[0] = nft;
-        System.arraycopy(args, 0, command, 1, args.length);
-        boolean check = args.length > 1;
-        return KernelApis.program(check ? "the kernel takes a network-lock table (nft -c, nothing applied)"
-                        : "nft runs (" + nft + ")",
-                check ? "table inet cryo-check {\n chain input {\n  type filter hook input priority 0; policy accept;\n }\n}\n"
-                        : null, command);
+    /** A lock-shaped nf_tables transaction, checked by the kernel and aborted ({@link dev.cryo.engine.net.NetworkLock#check}). */
+    private static Finding nfTables(String what) {
+        String err = dev.cryo.engine.net.NetworkLock.check();
+        return err == null ? Finding.yes(what) : Finding.no(err);
     }
 
     private static Finding linkNsid() {

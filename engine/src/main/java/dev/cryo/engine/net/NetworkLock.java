@@ -80,6 +80,23 @@ public final class NetworkLock {
         }
     }
 
+    /**
+     * Whether the kernel of Cryo's network namespace takes a lock-shaped table (a chain on the input hook, one drop
+     * rule), checked and not applied; null when it does, else why not. For {@code cryo check}.
+     */
+    public static String check() {
+        SockAddr a = new SockAddr(SockAddr.AF_INET, new byte[]{127, 0, 0, 1}, 1);
+        String t = TABLE_PREFIX + "check";
+        NfTables.Batch b = new NfTables.Batch().ensureTable(t).baseChain(t, "input", NfTables.NF_INET_LOCAL_IN, PRIORITY)
+                .dropRule(t, "input", new NfTables.Flow(a, a));
+        try (SocketFd s = NfTables.open()) {
+            NfTables.check(s, b);
+            return null;
+        } catch (dev.cryo.engine.sys.SyscallException e) {
+            return e.getMessage();
+        }
+    }
+
     /** Before every other hook of the inet family (conntrack's is -200), as CRIU's lock. */
     static final int PRIORITY = -300;
 

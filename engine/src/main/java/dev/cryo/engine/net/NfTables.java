@@ -150,6 +150,14 @@ final class NfTables {
 
         /** The batch's bytes, BATCH_END included, the last message asking for its answer. */
         byte[] bytes() {
+            return bytes(true);
+        }
+
+        /**
+         * {@code end} false: without BATCH_END, which the kernel takes as "check, then abort" (nft's {@code -c}): every
+         * message is validated and answered, nothing is applied.
+         */
+        byte[] bytes(boolean end) {
             ByteArrayOutputStream copy = new ByteArrayOutputStream();
             byte[] body = out.toByteArray();
             int last = lastMessageAt(body);
@@ -159,6 +167,9 @@ final class NfTables {
                 body[last + 7] = (byte) (flags >>> 8);
             }
             copy.writeBytes(body);
+            if (!end) {
+                return copy.toByteArray();
+            }
             int len = 20;
             le32(copy, len);
             le16(copy, NFNL_MSG_BATCH_END);
@@ -255,7 +266,16 @@ final class NfTables {
      *                          nothing)
      */
     static void commit(SocketFd s, Batch batch) throws SyscallException {
-        byte[] msg = batch.bytes();
+        send(s, batch, true);
+    }
+
+    /** As {@link #commit}, but the kernel only checks the transaction and applies none of it. */
+    static void check(SocketFd s, Batch batch) throws SyscallException {
+        send(s, batch, false);
+    }
+
+    private static void send(SocketFd s, Batch batch, boolean apply) throws SyscallException {
+        byte[] msg = batch.bytes(apply);
         if (msg.length > 200_000) {
             // a datagram larger than the socket's buffer is refused (EMSGSIZE); as nft, the buffer is grown
             s.setInt(SocketFd.SOL_SOCKET, 32 /* SO_SNDBUFFORCE */, msg.length);

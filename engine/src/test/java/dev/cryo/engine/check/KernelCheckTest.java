@@ -55,6 +55,25 @@ class KernelCheckTest {
     }
 
     @Test
+    void theNetworkLockIsCheckedOverNetlinkAndNothingIsLeft() throws Exception {
+        assumeTrue(root(), "not root: nf_tables needs CAP_NET_ADMIN");
+        assumeTrue(config("CONFIG_NF_TABLES").filter(v -> !v.equals("n")).isPresent(),
+                "kernel config does not show CONFIG_NF_TABLES");
+        KernelCheck check = new KernelCheck();
+        Finding lock = check.probe(Feature.NETWORK_LOCK_NFTABLES), nft = check.probe(Feature.NFTABLES);
+        assertTrue(lock.present(), lock.detail());
+        assertTrue(nft.present(), nft.detail());
+        // checked, not applied: no table of the check's in Cryo's namespace (nft, when installed, says so)
+        java.nio.file.Path bin = java.nio.file.Path.of("/usr/sbin/nft");
+        if (java.nio.file.Files.isExecutable(bin)) {
+            Process p = new ProcessBuilder(bin.toString(), "list", "tables").redirectErrorStream(true).start();
+            String out = new String(p.getInputStream().readAllBytes());
+            p.waitFor();
+            assertTrue(!out.contains("cryo-lock-check"), out);
+        }
+    }
+
+    @Test
     void contentHashesAreAlwaysATracker() {
         assertTrue(new KernelCheck().trackers().contains("content hashes"));
     }
