@@ -134,11 +134,30 @@ public final class RemoteSyscall {
                 which[k++] = i;
             }
         }
-        dev.cryo.engine.sys.NativeBuffer local = dev.cryo.engine.sys.NativeBuffer.allocate(total);
-        byte[] under;
+        // one populated mapping for what the frames cover and then the frames: 65 threads' frames are a quarter of a
+        // megabyte, and fresh pages cost ~10 µs each to fault in (the tree is frozen meanwhile)
+        dev.cryo.engine.sys.PopulatedMemory mapped;
+        try {
+            mapped = dev.cryo.engine.sys.PopulatedMemory.map(total);
+        } catch (SyscallException e) {
+            mapped = null;
+        }
+        try (dev.cryo.engine.sys.PopulatedMemory closing = mapped) {
+            dev.cryo.engine.sys.NativeBuffer local = mapped != null
+                    ? dev.cryo.engine.sys.NativeBuffer.wrap(mapped.buffer()) : dev.cryo.engine.sys.NativeBuffer.allocate(total);
+            armAll(memory, calls, frames, t, local, at, len, which, n);
+        }
+    }
+
+    private static void armAll(dev.cryo.engine.mem.RemoteMemory memory, java.util.List<RemoteSyscall> calls,
+                               java.util.List<SigreturnFrame> frames, Trampolines t, dev.cryo.engine.sys.NativeBuffer local,
+                               long[] at, long[] len, int[] which, int n) {
+        byte[][] under = new byte[n][];
         try {
             memory.transfer(false, local.address(), at, len, n);
-            under = local.bytes(0, total);
+            for (int k = 0, off = 0; k < n; off += (int) len[k], k++) {
+                under[k] = local.bytes(off, (int) len[k]);
+            }
         } catch (SyscallException e) {
             for (int k = 0; k < n; k++) { // nothing written yet: each by itself
                 calls.get(which[k]).arm(memory, frames.get(which[k]), t);
@@ -155,18 +174,18 @@ public final class RemoteSyscall {
         } catch (SyscallException e) {
             whole = false; // some frames may be written: what they cover was read before, each is written again
         }
-        for (int k = 0, off = 0; k < n; off += (int) len[k], k++) {
+        for (int k = 0; k < n; k++) {
             RemoteSyscall c = calls.get(which[k]);
             try {
                 if (!whole) {
                     memory.write(at[k], frames.get(which[k]).bytes());
                 }
-                c.underFrame = java.util.Arrays.copyOfRange(under, off, off + (int) len[k]);
+                c.underFrame = under[k];
                 c.frame = at[k];
                 c.site = t.gadget();
             } catch (SyscallException e) {
                 try { // not armed: its calls run without a frame, over what was there
-                    memory.write(at[k], java.util.Arrays.copyOfRange(under, off, off + (int) len[k]));
+                    memory.write(at[k], under[k]);
                 } catch (SyscallException again) {
                     // memory that takes no write took none of the frame either
                 }
@@ -192,7 +211,21 @@ public final class RemoteSyscall {
         }
         long[] at = new long[armed.size()];
         long[] len = new long[armed.size()];
-        dev.cryo.engine.sys.NativeBuffer local = dev.cryo.engine.sys.NativeBuffer.allocate(total);
+        dev.cryo.engine.sys.PopulatedMemory mapped; // as armAll's: no fresh pages to fault in while frozen
+        try {
+            mapped = dev.cryo.engine.sys.PopulatedMemory.map(total);
+        } catch (SyscallException e) {
+            mapped = null;
+        }
+        try (dev.cryo.engine.sys.PopulatedMemory closing = mapped) {
+            dev.cryo.engine.sys.NativeBuffer local = mapped != null
+                    ? dev.cryo.engine.sys.NativeBuffer.wrap(mapped.buffer()) : dev.cryo.engine.sys.NativeBuffer.allocate(total);
+            disarmAll(memory, armed, local, at, len);
+        }
+    }
+
+    private static void disarmAll(dev.cryo.engine.mem.RemoteMemory memory, java.util.List<RemoteSyscall> armed,
+                                  dev.cryo.engine.sys.NativeBuffer local, long[] at, long[] len) {
         int off = 0;
         for (int k = 0; k < armed.size(); k++) {
             RemoteSyscall c = armed.get(k);
