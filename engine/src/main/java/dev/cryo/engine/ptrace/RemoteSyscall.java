@@ -136,16 +136,28 @@ public final class RemoteSyscall {
         }
         // one populated mapping for what the frames cover and then the frames: 65 threads' frames are a quarter of a
         // megabyte, and fresh pages cost ~10 µs each to fault in (the tree is frozen meanwhile)
-        dev.cryo.engine.sys.PopulatedMemory mapped;
-        try {
-            mapped = dev.cryo.engine.sys.PopulatedMemory.map(total);
-        } catch (SyscallException e) {
-            mapped = null;
+        try (Staging local = Staging.of(total)) {
+            armAll(memory, calls, frames, t, local.buffer(), at, len, which, n);
         }
-        try (dev.cryo.engine.sys.PopulatedMemory closing = mapped) {
-            dev.cryo.engine.sys.NativeBuffer local = mapped != null
-                    ? dev.cryo.engine.sys.NativeBuffer.wrap(mapped.buffer()) : dev.cryo.engine.sys.NativeBuffer.allocate(total);
-            armAll(memory, calls, frames, t, local, at, len, which, n);
+    }
+
+    /** A buffer of frames' bytes in a populated mapping, unmapped on close; a plain one if the mapping fails. */
+    private record Staging(dev.cryo.engine.sys.PopulatedMemory mapped, dev.cryo.engine.sys.NativeBuffer buffer)
+            implements AutoCloseable {
+        static Staging of(int bytes) {
+            try {
+                var m = dev.cryo.engine.sys.PopulatedMemory.map(bytes);
+                return new Staging(m, dev.cryo.engine.sys.NativeBuffer.wrap(m.buffer()));
+            } catch (SyscallException e) {
+                return new Staging(null, dev.cryo.engine.sys.NativeBuffer.allocate(bytes));
+            }
+        }
+
+        @Override
+        public void close() {
+            if (mapped != null) {
+                mapped.close();
+            }
         }
     }
 
@@ -211,16 +223,8 @@ public final class RemoteSyscall {
         }
         long[] at = new long[armed.size()];
         long[] len = new long[armed.size()];
-        dev.cryo.engine.sys.PopulatedMemory mapped; // as armAll's: no fresh pages to fault in while frozen
-        try {
-            mapped = dev.cryo.engine.sys.PopulatedMemory.map(total);
-        } catch (SyscallException e) {
-            mapped = null;
-        }
-        try (dev.cryo.engine.sys.PopulatedMemory closing = mapped) {
-            dev.cryo.engine.sys.NativeBuffer local = mapped != null
-                    ? dev.cryo.engine.sys.NativeBuffer.wrap(mapped.buffer()) : dev.cryo.engine.sys.NativeBuffer.allocate(total);
-            disarmAll(memory, armed, local, at, len);
+        try (Staging local = Staging.of(total)) { // as armAll's: no fresh pages to fault in while frozen
+            disarmAll(memory, armed, local.buffer(), at, len);
         }
     }
 
