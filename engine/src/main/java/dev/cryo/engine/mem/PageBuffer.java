@@ -108,13 +108,10 @@ public final class PageBuffer {
         int want = Math.min(count, POOL_MAX);
         synchronized (POOLED) {
             while (POOLED.size() < want) {
-                NativeBuffer b;
-                try {
-                    b = NativeBuffer.wrap(dev.cryo.engine.sys.PopulatedMemory.map(STREAM_MIN).buffer());
-                } catch (dev.cryo.engine.sys.SyscallException | RuntimeException e) {
+                NativeBuffer b = newPooled();
+                if (b == null) {
                     return; // the frozen window allocates its own then
                 }
-                POOLED.add(b);
                 POOL.push(b);
             }
         }
@@ -128,17 +125,23 @@ public final class PageBuffer {
             }
         }
         synchronized (POOLED) {
-            if (POOLED.size() < POOL_MAX && bytes <= STREAM_MIN) {
-                try {
-                    NativeBuffer b = NativeBuffer.wrap(dev.cryo.engine.sys.PopulatedMemory.map(STREAM_MIN).buffer());
-                    POOLED.add(b);
-                    return b;
-                } catch (dev.cryo.engine.sys.SyscallException | RuntimeException e) {
-                    // a plain one below
-                }
+            NativeBuffer b = POOLED.size() < POOL_MAX && bytes <= STREAM_MIN ? newPooled() : null;
+            if (b != null) {
+                return b;
             }
         }
         return NativeBuffer.allocate((int) Math.max(bytes, 4096));
+    }
+
+    /** A new buffer of the pool's (populated, never unmapped), counted in {@link #POOLED}; null if none can be mapped. */
+    private static NativeBuffer newPooled() {
+        try {
+            NativeBuffer b = NativeBuffer.wrap(dev.cryo.engine.sys.PopulatedMemory.map(STREAM_MIN).buffer());
+            POOLED.add(b);
+            return b;
+        } catch (dev.cryo.engine.sys.SyscallException | RuntimeException e) {
+            return null;
+        }
     }
 
     private static void giveBack(NativeBuffer b) {

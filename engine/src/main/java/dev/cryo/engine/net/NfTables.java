@@ -43,6 +43,8 @@ final class NfTables {
         private final ByteArrayOutputStream out = new ByteArrayOutputStream();
         private final List<String> what = new ArrayList<>();
         private int seq;
+        /** Where the last nf_tables message starts in {@link #out}, -1 before the first. */
+        private int lastAt = -1;
 
         Batch() {
             message(NFNL_MSG_BATCH_BEGIN, NLM_F_REQUEST, 0, NFNL_SUBSYS_NFTABLES, new byte[0], null);
@@ -129,6 +131,7 @@ final class NfTables {
         }
 
         private Batch nft(int type, int flags, Attrs a, String description) {
+            lastAt = out.size();
             message(NFNL_SUBSYS_NFTABLES << 8 | type, NLM_F_REQUEST | flags, NFPROTO_INET, 0, a.bytes(), description);
             return this;
         }
@@ -160,7 +163,7 @@ final class NfTables {
         byte[] bytes(boolean end) {
             ByteArrayOutputStream copy = new ByteArrayOutputStream();
             byte[] body = out.toByteArray();
-            int last = lastMessageAt(body);
+            int last = lastAt;
             if (last >= 0) {
                 int flags = (body[last + 6] & 0xff) | (body[last + 7] & 0xff) << 8 | NLM_F_ACK;
                 body[last + 6] = (byte) flags;
@@ -186,20 +189,6 @@ final class NfTables {
         /** The description of message {@code seq}, null for the batch's own markers. */
         String describe(int seq) {
             return seq >= 0 && seq < what.size() ? what.get(seq) : null;
-        }
-
-        /** Offset of the last nf_tables message in {@code body}, -1 if there is none (BATCH_BEGIN alone). */
-        private static int lastMessageAt(byte[] body) {
-            int at = 0, last = -1;
-            while (at + 16 <= body.length) {
-                int len = (body[at] & 0xff) | (body[at + 1] & 0xff) << 8 | (body[at + 2] & 0xff) << 16
-                        | (body[at + 3] & 0xff) << 24;
-                if (at > 0) {
-                    last = at;
-                }
-                at += len;
-            }
-            return last;
         }
 
         /** Sequence number of the message whose answer ends the transaction's, -1 if nothing asks. */

@@ -70,19 +70,6 @@ public final class UnixSocket implements FdKind {
     }
 
     /** sock_diag about one socket, asked from the process's network namespace (abstract names live there). */
-    static UnixDiag.Info diag(int pid, long ino) throws CryoException {
-        try {
-            Path ns = NetNamespace.of(pid);
-            if (Files.isSameFile(ns, Path.of("/proc/thread-self/ns/net"))) {
-                return UnixDiag.of(ino); // no thread to start when Cryo is already there
-            }
-            return NetNamespace.call(ns, () -> UnixDiag.of(ino));
-        } catch (Exception e) {
-            throw new CryoException("cannot dump pid " + pid + ": sock_diag about unix socket:[" + ino + "] failed: "
-                    + e.getMessage() + " (is CONFIG_UNIX_DIAG enabled?)", e);
-        }
-    }
-
     /** Inodes of the sockets the dumped tree holds (a socketpair between parent and child is inside it). */
     static Set<Long> held(FdDumpContext ctx) throws IOException {
         Set<Long> out = new HashSet<>();
@@ -135,7 +122,7 @@ public final class UnixSocket implements FdKind {
         }
         UnixDiag.Info peer;
         try {
-            peer = diag(ctx.pid(), d.peer());
+            peer = SocketDump.of(ctx).unixDiag(ctx.pid(), d.peer());
         } catch (CryoException gone) {
             peer = null;
         }
