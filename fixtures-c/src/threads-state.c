@@ -11,8 +11,11 @@
  *      which must read one whole
  *   s  spins in user code, no syscall; it must go on spinning after the restore
  *   m  holds a robust mutex; at the verdict it exits holding it and the main thread's lock must get EOWNERDEAD
+ *   a  counts inside a signal handler that runs on its altstack (sigaltstack reports SS_ONSTACK there); at the
+ *      verdict the handler checks that, returns, and the altstack must be as it was, no longer in use
+ *   d  counts with an altstack set with SS_AUTODISARM, which sigaltstack must still report after the restore
  * --threads=N      without --states: N threads, c v n r in turn, the fifth s, the sixth m
- * --seed=S         with --threads: the letters drawn from S instead
+ * --seed=S         with --threads: the letters drawn from S instead (of c v n r s m)
  * At most two threads spin and one holds the robust mutex (the others count instead).
  *
  * Every thread also checks that its tid (gettid) and its name ("KIND-INDEX", comm) are the ones it started with, and the main thread checks that
@@ -66,6 +69,10 @@ static __thread struct worker *self;
 
 #define PENDING_SIGNAL (SIGRTMIN + 1)
 #define WAKE_SIGNAL (SIGRTMIN + 2)
+#define ALT_SIGNAL (SIGRTMIN + 14)
+#ifndef SS_AUTODISARM
+#define SS_AUTODISARM (1U << 31)
+#endif
 
 static void note(struct worker *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void note(struct worker *w, const char *fmt, ...)
@@ -149,6 +156,63 @@ static void counting(struct worker *w)
 	pthread_sigmask(SIG_UNBLOCK, &unblock, NULL);
 	if (!w->handled)
 		note(w, "signal %d pending for it did not reach it on its altstack", PENDING_SIGNAL);
+}
+
+/* 'a': the handler the thread sits in, on its altstack, until the verdict */
+static void on_alt(int sig)
+{
+	char here;
+	struct worker *w = self;
+	stack_t now;
+
+	(void)sig;
+	if (!w)
+		return;
+	if ((char *)&here < (char *)w->altstack || (char *)&here >= (char *)w->altstack + ALTSTACK_SIZE)
+		note(w, "its handler does not run on its altstack");
+	started++;
+	while (!verdict) {
+		w->progress++;
+		fx_sleep_ms(20);
+	}
+	if (sigaltstack(NULL, &now) != 0 || now.ss_sp != w->altstack || now.ss_size != ALTSTACK_SIZE
+	    || now.ss_flags != SS_ONSTACK)
+		note(w, "in its handler its altstack is %p+%zu flags %#x, not %p+%d SS_ONSTACK", now.ss_sp,
+		     now.ss_size, (unsigned)now.ss_flags, w->altstack, ALTSTACK_SIZE);
+	w->handled = 1;
+}
+
+static void in_handler(struct worker *w)
+{
+	stack_t ss = { .ss_sp = w->altstack, .ss_size = ALTSTACK_SIZE, .ss_flags = 0 }, now;
+
+	if (sigaltstack(&ss, NULL) != 0)
+		note(w, "sigaltstack: %s", strerror(errno));
+	pthread_kill(pthread_self(), ALT_SIGNAL); /* on_alt runs now, and returns at the verdict */
+	check_tid(w);
+	if (!w->handled)
+		note(w, "its handler did not run to its end");
+	if (sigaltstack(NULL, &now) != 0 || now.ss_sp != w->altstack || now.ss_size != ALTSTACK_SIZE || now.ss_flags != 0)
+		note(w, "after its handler its altstack is %p+%zu flags %#x", now.ss_sp, now.ss_size,
+		     (unsigned)now.ss_flags);
+}
+
+static void disarming(struct worker *w)
+{
+	stack_t ss = { .ss_sp = w->altstack, .ss_size = ALTSTACK_SIZE, .ss_flags = SS_AUTODISARM }, now;
+
+	if (sigaltstack(&ss, NULL) != 0)
+		note(w, "sigaltstack(SS_AUTODISARM): %s", strerror(errno));
+	started++;
+	while (!verdict) {
+		w->progress++;
+		fx_sleep_ms(20);
+	}
+	check_tid(w);
+	if (sigaltstack(NULL, &now) != 0 || now.ss_sp != w->altstack || now.ss_size != ALTSTACK_SIZE
+	    || (unsigned)now.ss_flags != SS_AUTODISARM)
+		note(w, "its altstack is %p+%zu flags %#x, not %p+%d SS_AUTODISARM", now.ss_sp, now.ss_size,
+		     (unsigned)now.ss_flags, w->altstack, ALTSTACK_SIZE);
 }
 
 static void condvar(struct worker *w)
@@ -244,6 +308,8 @@ static void *work(void *arg)
 	case 'r': reading(w); break;
 	case 's': spinning(w); break;
 	case 'm': holding(w); break;
+	case 'a': in_handler(w); break;
+	case 'd': disarming(w); break;
 	}
 	return NULL;
 }
@@ -284,7 +350,7 @@ int main(int argc, char **argv)
 	const char *states = fx_opt_str(argc, argv, "states", NULL);
 	long n = fx_opt_long(argc, argv, "threads", 6);
 	unsigned long long seed = (unsigned long long)fx_opt_long(argc, argv, "seed", 0);
-	static const char kinds[] = "cvnrsm";
+	static const char kinds[] = "cvnrsmad"; /* the first six drawn by --seed */
 	struct sigaction sa;
 	pthread_mutexattr_t ma;
 	pthread_attr_t attr;
@@ -319,6 +385,9 @@ int main(int argc, char **argv)
 	sa.sa_handler = on_wake;
 	sa.sa_flags = 0; /* no SA_RESTART: the sleeper's nanosleep returns EINTR */
 	sigaction(WAKE_SIGNAL, &sa, NULL);
+	sa.sa_handler = on_alt;
+	sa.sa_flags = SA_ONSTACK;
+	sigaction(ALT_SIGNAL, &sa, NULL);
 	pthread_mutexattr_init(&ma);
 	pthread_mutexattr_setrobust(&ma, PTHREAD_MUTEX_ROBUST);
 	pthread_mutex_init(&robust, &ma);
@@ -330,7 +399,7 @@ int main(int argc, char **argv)
 	for (int i = 0; i < nworkers; i++) {
 		struct worker *w = &workers[i];
 		w->own_signal = SIGRTMIN + 3 + i % 10;
-		if (w->kind == 'c' && !(w->altstack = malloc(ALTSTACK_SIZE)))
+		if (strchr("cad", w->kind) && !(w->altstack = malloc(ALTSTACK_SIZE)))
 			fx_fail("out of memory");
 		int r = pthread_create(&w->thread, &attr, work, w);
 		if (r != 0)
@@ -352,14 +421,14 @@ int main(int argc, char **argv)
 	for (int tries = 0; tries < 2000; tries++) {
 		int all = 1;
 		for (int i = 0; i < nworkers; i++)
-			if ((workers[i].kind == 'c' || workers[i].kind == 's') && workers[i].progress <= at_ask[i])
+			if (strchr("csad", workers[i].kind) && workers[i].progress <= at_ask[i])
 				all = 0;
 		if (all)
 			break;
 		fx_sleep_ms(5);
 	}
 	for (int i = 0; i < nworkers; i++)
-		if ((workers[i].kind == 'c' || workers[i].kind == 's') && workers[i].progress <= at_ask[i])
+		if (strchr("csad", workers[i].kind) && workers[i].progress <= at_ask[i])
 			fx_note_failure("thread %d (tid %d, '%c') stopped at %ld", i, workers[i].tid, workers[i].kind,
 					at_ask[i]);
 	verdict = 1;

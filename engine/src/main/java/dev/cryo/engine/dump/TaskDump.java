@@ -468,14 +468,17 @@ final class TaskDump {
                         }
                     }
                     long t3 = System.nanoTime();
-                    ThreadState.readRemoteAll(threads, site0, scratch, threadArea0, threadsStepping, tramp0, maps0);
+                    String how = ThreadState.readFromKernel(threads, pid, log);
+                    if (how == null) {
+                        ThreadState.readRemoteAll(threads, site0, scratch, threadArea0, threadsStepping, tramp0, maps0);
+                        how = threadsStepping ? "remote calls, stepped" : "remote calls";
+                    }
                     leader.settle(); // the task's own requests go on in the leader; the others' are awaited at the end
                     if (plain != null) {
                         ThreadState.awaitPlain(plain, pid);
                     }
-                    log.debug("pid %d: %d threads' own state in %d us, their altstacks and tid addresses in %d us%s",
-                            pid, threads.size(), (t3 - t2) / 1000, (System.nanoTime() - t3) / 1000,
-                            threadsStepping ? " (stepped)" : "");
+                    log.debug("pid %d: %d threads' own state in %d us, their altstacks and tid addresses in %d us (%s)",
+                            pid, threads.size(), (t3 - t2) / 1000, (System.nanoTime() - t3) / 1000, how);
                 };
                 if (plain == null || !THREADS_AFTER_MEMORY) {
                     readThreadsLeft(); // few threads: here, as a tree's tasks read on their tracers at once

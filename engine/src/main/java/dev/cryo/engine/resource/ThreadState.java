@@ -257,6 +257,43 @@ public final class ThreadState {
         }
     }
 
+    /**
+     * sigaltstack and clear-child-tid of a frozen process's threads from the kernel ({@link ThreadKernelView}), with
+     * no remote call. Every thread must be in the view's rows and no other: a thread set that differs (which a
+     * frozen process cannot show, but a kernel's iterator might) falls back to the remote calls.
+     *
+     * @return how they were read, for the log; null when the view is not used or failed (the caller makes the calls)
+     */
+    public static String readFromKernel(java.util.List<ThreadState> threads, int pid, dev.cryo.engine.log.Log log) {
+        try (ThreadKernelView view = ThreadKernelView.forProcess(pid)) {
+            if (view == null) {
+                return null;
+            }
+            java.util.Map<Integer, Long> rsp = new java.util.HashMap<>();
+            for (ThreadState t : threads) {
+                rsp.put(t.tid, t.regs.get(Registers.RSP));
+            }
+            var rows = view.read(rsp);
+            if (rows.size() != threads.size() || !rows.keySet().equals(rsp.keySet())) {
+                log.debug("pid %d: the kernel's iterator gave threads %s, %s were frozen: remote calls instead", pid,
+                        new java.util.TreeSet<>(rows.keySet()), new java.util.TreeSet<>(rsp.keySet()));
+                return null;
+            }
+            for (ThreadState t : threads) {
+                var row = rows.get(t.tid);
+                t.sasSp = row.sasSp();
+                t.sasSize = row.sasSize();
+                t.sasFlags = row.sasFlags();
+                t.sasRead = true;
+                t.clearTid = row.clearTid();
+            }
+            return "bpf task iterator";
+        } catch (SyscallException e) {
+            log.debug("pid %d: the kernel's iterator failed (%s): remote calls instead", pid, e.getMessage());
+            return null;
+        }
+    }
+
     /** Whether {@link #readFrozen} found no SIGTRAP in the thread's own queue (false before it ran). */
     private boolean noTrapPending() {
         if (xsave == null) {
