@@ -22,9 +22,9 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
- * The threads' sigaltstack and clear-child-tid read by the kernel's task iterator ({@link ThreadKernelView}) are
- * what the threads' own calls give, for every kind of altstack: none, set, in use by the handler the thread sits in
- * (SS_ONSTACK), set with SS_AUTODISARM.
+ * What the kernel's task iterator ({@link ThreadKernelView}) reads of each thread is what the threads' own calls and
+ * /proc give: sigaltstack for every kind of altstack (none, set, in use by the handler the thread sits in
+ * (SS_ONSTACK), set with SS_AUTODISARM), clear-child-tid, robust list, comm, nice, policy and priority.
  */
 @RootWithPtrace
 class ThreadKernelViewTest {
@@ -68,6 +68,8 @@ class ThreadKernelViewTest {
                 core_entry ca = a.core(tid), cb = b.core(tid);
                 String name = ca.getThreadCore().getComm();
                 assertEquals(cb.getThreadCore().getSas(), ca.getThreadCore().getSas(), "altstack of " + name);
+                // robust list, comm, scheduling, seccomp: the whole of the thread's own core alike
+                assertEquals(cb.getThreadCore(), ca.getThreadCore(), "thread core of " + name);
                 assertEquals(cb.getThreadInfo().getClearTidAddr(), ca.getThreadInfo().getClearTidAddr(),
                         "clear-child-tid of " + name);
                 int flags = ca.getThreadCore().getSas().getSsFlags();

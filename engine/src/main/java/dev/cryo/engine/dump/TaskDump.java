@@ -377,8 +377,10 @@ final class TaskDump {
             for (ThreadState t : threads) {
                 tids.add(t.tid());
             }
+            // a threaded process's threads as the kernel keeps them, in one read: no /proc status or remote call each
+            var kernelRows = threads.size() > 1 || !options.preDump() ? ThreadState.kernelRows(pid, tids, log) : null;
             seccomp = dev.cryo.engine.resource.Seccomp.frozen(pid, tids, status, proc, !options.preDump(),
-                    Ptrace.O_TRACESYSGOOD, log);
+                    Ptrace.O_TRACESYSGOOD, kernelRows, log);
             for (ThreadState t : threads) {
                 t.read();
             }
@@ -447,10 +449,11 @@ final class TaskDump {
             log.debug("pid %d: remote syscalls done (brk %#x) in %d us", pid, brk, (t1 - t0) / 1000);
             Cores cores = null;
             if (!options.preDump()) {
-                String comm = proc.comm(pid);
+                String comm = kernelRows != null ? kernelRows.get(pid).comm() : proc.comm(pid);
                 var creds = TaskResources.creds(status);
-                // comm and robust list beside the ptrace work, for a process with many threads
-                java.util.concurrent.Future<?> plain = threads.size() >= ThreadState.ASIDE_FROM
+                // comm and robust list beside the ptrace work, for a process with many threads the kernel's
+                // iterator did not read
+                java.util.concurrent.Future<?> plain = kernelRows == null && threads.size() >= ThreadState.ASIDE_FROM
                         ? ThreadState.readPlainAside(threads, pid, comm, proc) : null;
                 // the threads' calls stepped over as the task's were; the leader's own pending SIGTRAP is ThreadState's
                 boolean threadsStepping = (status.hex("SigIgn") & trap) == 0 && (status.hex("ShdPnd") & trap) == 0;
@@ -461,15 +464,19 @@ final class TaskDump {
                 threadsLeft = () -> {
                     long t2 = System.nanoTime();
                     for (ThreadState t : threads) {
-                        if (plain == null) {
+                        if (kernelRows != null) {
+                            t.readTraced(); // the rest is in its row
+                        } else if (plain == null) {
                             t.readFrozen(t.tid() == pid ? comm : proc.comm(t.tid()));
                         } else {
                             t.readTraced();
                         }
                     }
                     long t3 = System.nanoTime();
-                    String how = ThreadState.readFromKernel(threads, pid, log);
-                    if (how == null) {
+                    String how = kernelRows == null ? null : "bpf task iterator";
+                    if (kernelRows != null) {
+                        ThreadState.fromKernel(threads, kernelRows);
+                    } else {
                         ThreadState.readRemoteAll(threads, site0, scratch, threadArea0, threadsStepping, tramp0, maps0);
                         how = threadsStepping ? "remote calls, stepped" : "remote calls";
                     }

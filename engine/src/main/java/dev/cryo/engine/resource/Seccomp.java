@@ -95,9 +95,12 @@ public final class Seccomp {
      *
      * @param tids   the frozen threads, the leader ({@code pid}) first
      * @param leader the leader's status, read frozen
+     * @param kernel the threads' rows from the kernel's iterator (their mode and no_new_privs), or null: each
+     *               thread's /proc status is read
      */
     public static Map<Integer, OfThread> frozen(int pid, List<Integer> tids, TaskStatus leader, ProcFs proc,
-                                                boolean filters, int traceOptions, Log log) throws CryoException {
+                                                boolean filters, int traceOptions,
+                                                Map<Integer, ThreadKernelView.Row> kernel, Log log) throws CryoException {
         Map<Integer, OfThread> out = new LinkedHashMap<>();
         boolean leaderNnp = "1".equals(leader.get("NoNewPrivs"));
         for (int tid : tids) {
@@ -106,6 +109,9 @@ public final class Seccomp {
             if (tid == pid) {
                 mode = leader.seccompMode();
                 nnp = leaderNnp;
+            } else if (kernel != null) {
+                mode = kernel.get(tid).seccompMode(); // what /proc's status prints, read for all threads at once
+                nnp = kernel.get(tid).noNewPrivs();
             } else {
                 // each thread's own status, read frozen (a thread may enter seccomp until then): only the two lines
                 // needed are looked for, no map made, as this runs for every thread in the frozen window

@@ -13,10 +13,12 @@ import java.util.Map;
 
 /**
  * The sigaltstack and clear-child-tid address of every thread of a frozen process, read from the kernel by a BPF
- * task iterator instead of by two remote syscalls in each thread. Those calls cost a tracer round trip per thread
+ * task iterator instead of by two remote syscalls in each thread, with its seccomp mode and no_new_privs (instead
+ * of a read of each thread's /proc status). Those calls cost a tracer round trip per thread
  * per call (≈ 200 µs a thread on this project's VM, most of a threaded process's frozen time); the iterator reads
  * all threads in one {@code read}. The program is made here from the kernel's BTF (where {@code task_struct} keeps
- * {@code pid}, {@code sas_ss_sp}, {@code sas_ss_size}, {@code sas_ss_flags} and {@code clear_child_tid}) and loads
+ * {@code pid}, {@code sas_ss_sp}, {@code sas_ss_size}, {@code sas_ss_flags}, {@code clear_child_tid},
+ * {@code seccomp.mode} and {@code atomic_flags}) and loads
  * no code into the target: it runs in the kernel, in Cryo's own read.
  *
  * <p>Used only where every fact it rests on holds, else {@link #forProcess} gives null and the remote calls run as
@@ -25,13 +27,23 @@ import java.util.Map;
  * turns it off.
  */
 public final class ThreadKernelView implements AutoCloseable {
-    static final int RECORD = 40;
     static final String PROPERTY = "cryo.threads.kernel";
     /** The initial pid namespace's inode number (PROC_PID_INIT_INO): fixed by the kernel. */
     static final String INIT_PID_NS = "pid:[4026531836]";
 
-    /** A thread's values, as sigaltstack(NULL, &old) and prctl(PR_GET_TID_ADDRESS) in it would give them. */
-    public record Row(int tid, long sasSp, long sasSize, int sasFlags, long clearTid) {
+    /**
+     * A thread's values: its altstack as the kernel keeps it ({@link #sasFlags} gives what sigaltstack would
+     * report), its clear-child-tid address as prctl(PR_GET_TID_ADDRESS) gives it, its seccomp mode and
+     * no_new_privs as its /proc status shows them, its robust list head as get_robust_list gives it, its comm, and
+     * its nice value, policy (with SCHED_RESET_ON_FORK) and real-time priority as getpriority, sched_getscheduler
+     * and sched_getparam give them.
+     */
+    public record Row(int tid, long sasSp, long sasSize, int sasOwnFlags, long clearTid, int seccompMode,
+                      boolean noNewPrivs, long robustHead, String comm, int nice, int policy, int rtPriority) {
+        /** sigaltstack's ss_flags for this thread with stack pointer {@code rsp}. */
+        public int sasFlags(long rsp) {
+            return reported(sasOwnFlags, sasSp, sasSize, rsp);
+        }
     }
 
     private static final Object LOCK = new Object();
@@ -70,7 +82,18 @@ public final class ThreadKernelView implements AutoCloseable {
                     if (iterTask < 0) {
                         throw new IOException("the kernel has no bpf_iter_task");
                     }
-                    programFd = Bpf.loadIterator("cryo_threads", program(kernel), iterTask);
+                    Btf.Member[] found = new Btf.Member[FIELDS.length];
+                    int[] words = new int[FIELDS.length];
+                    int w = 0;
+                    for (int i = 0; i < FIELDS.length; i++) {
+                        found[i] = kernel.member("task_struct", FIELDS[i]);
+                        words[i] = w;
+                        w += Math.max(1, found[i].size() / 8);
+                    }
+                    programFd = Bpf.loadIterator("cryo_threads", program(found, w * 8), iterTask);
+                    members = found;
+                    wordOf = words;
+                    record = w * 8;
                 }
             } catch (IOException | SyscallException | RuntimeException e) {
                 unavailable = e.getMessage();
@@ -80,32 +103,42 @@ public final class ThreadKernelView implements AutoCloseable {
     }
 
     /**
-     * The iterator's program: for each thread, one record of five 64-bit words (pid, sas_ss_sp, sas_ss_size,
-     * sas_ss_flags, clear_child_tid) written with bpf_seq_write. Its context is bpf_iter__task: the meta (whose
-     * first member is the seq_file) at 0, the task at 8, null at the iteration's end.
+     * What the program reads of each task_struct, in the record's order: a word each (a byte array, such as comm,
+     * a word per 8 bytes).
      */
-    static byte[] program(Btf kernel) throws IOException {
-        Btf.Member[] fields = {
-                kernel.member("task_struct", "pid"),
-                kernel.member("task_struct", "sas_ss_sp"),
-                kernel.member("task_struct", "sas_ss_size"),
-                kernel.member("task_struct", "sas_ss_flags"),
-                kernel.member("task_struct", "clear_child_tid"),
-        };
+    static final String[] FIELDS = {"pid", "sas_ss_sp", "sas_ss_size", "sas_ss_flags", "clear_child_tid",
+            "seccomp.mode", "atomic_flags", "robust_list", "comm", "policy", "static_prio", "rt_priority",
+            "sched_reset_on_fork"};
+    static final int PID = 0, SAS_SP = 1, SAS_SIZE = 2, SAS_FLAGS = 3, CLEAR_TID = 4, SECCOMP = 5, ATOMIC_FLAGS = 6,
+            ROBUST = 7, COMM = 8, POLICY = 9, STATIC_PRIO = 10, RT_PRIORITY = 11, RESET_ON_FORK = 12;
+    /** The loaded program's members of {@link #FIELDS}, and each one's first word in the record. */
+    private static Btf.Member[] members;
+    private static int[] wordOf;
+    private static int record;
+
+    /**
+     * The iterator's program: for each thread, one record of the {@link #FIELDS} as 64-bit words, written with
+     * bpf_seq_write. Its context is bpf_iter__task: the meta (whose first member is the seq_file) at 0, the task at
+     * 8, null at the iteration's end. The loads are checked by the verifier against the kernel's BTF.
+     */
+    static byte[] program(Btf.Member[] fields, int recordBytes) {
         var p = new Bpf.Program();
         p.load(8, Bpf.Program.R7, Bpf.Program.R1, 8); // task
         int jumpAt = p.count();
         p.jumpIfEqual(Bpf.Program.R7, 0, 0); // patched below: to the exit
         p.load(8, Bpf.Program.R8, Bpf.Program.R1, 0); // meta
         p.load(8, Bpf.Program.R8, Bpf.Program.R8, 0); // meta->seq
-        for (int i = 0; i < fields.length; i++) {
-            p.load(fields[i].size(), Bpf.Program.R2, Bpf.Program.R7, fields[i].offset());
-            p.store64(Bpf.Program.R10, -RECORD + 8 * i, Bpf.Program.R2);
+        int word = 0;
+        for (Btf.Member f : fields) {
+            for (int part = 0; part < Math.max(1, f.size() / 8); part++, word++) {
+                p.load(Math.min(8, f.size()), Bpf.Program.R2, Bpf.Program.R7, f.offset() + 8 * part);
+                p.store64(Bpf.Program.R10, -recordBytes + 8 * word, Bpf.Program.R2);
+            }
         }
         p.mov(Bpf.Program.R1, Bpf.Program.R8);
         p.mov(Bpf.Program.R2, Bpf.Program.R10);
-        p.addImm(Bpf.Program.R2, -RECORD);
-        p.movImm(Bpf.Program.R3, RECORD);
+        p.addImm(Bpf.Program.R2, -recordBytes);
+        p.movImm(Bpf.Program.R3, recordBytes);
         p.call(Bpf.HELPER_SEQ_WRITE);
         int exitAt = p.count();
         p.movImm(Bpf.Program.R0, 0);
@@ -133,15 +166,10 @@ public final class ThreadKernelView implements AutoCloseable {
         return enabled() ? prepare() : "-D" + PROPERTY + "=off";
     }
 
-    private static final ThreadLocal<NativeBuffer> OUT = ThreadLocal.withInitial(() -> NativeBuffer.allocate(RECORD * 256));
+    private static final ThreadLocal<NativeBuffer> OUT = ThreadLocal.withInitial(() -> NativeBuffer.allocate(64 * 1024));
 
-    /**
-     * Every thread's row as the process stands (frozen, for the values to hold), keyed by tid.
-     *
-     * @param rsp each thread's stack pointer, for SS_ONSTACK as the kernel reports it; a thread not in it is read
-     *            as off its altstack
-     */
-    public Map<Integer, Row> read(Map<Integer, Long> rsp) throws SyscallException {
+    /** Every thread's row as the process stands (frozen, for the values to hold), keyed by tid. */
+    public Map<Integer, Row> read() throws SyscallException {
         NativeBuffer out = OUT.get();
         int n;
         while (true) {
@@ -149,7 +177,7 @@ public final class ThreadKernelView implements AutoCloseable {
                 n = Bpf.iterate(link, out);
                 break;
             } catch (SyscallException e) {
-                if (e.errno() != 7 || out.capacity() >= RECORD * (1 << 20)) {
+                if (e.errno() != 7 || out.capacity() >= 1 << 28) {
                     throw e;
                 }
                 out = NativeBuffer.allocate(out.capacity() * 4);
@@ -157,14 +185,35 @@ public final class ThreadKernelView implements AutoCloseable {
             }
         }
         Map<Integer, Row> rows = new HashMap<>();
-        for (int o = 0; o + RECORD <= n; o += RECORD) {
-            int tid = (int) out.getLong(o);
-            long sp = out.getLong(o + 8), size = out.getLong(o + 16), own = out.getLong(o + 24);
-            Long at = rsp.get(tid);
-            rows.put(tid, new Row(tid, sp, size, reported((int) own, sp, size, at == null ? 0 : at), out.getLong(o + 32)));
+        for (int o = 0; o + record <= n; o += record) {
+            Row r = row(out, o);
+            rows.put(r.tid(), r);
         }
         return rows;
     }
+
+    private static Row row(NativeBuffer out, int at) {
+        long[] v = new long[FIELDS.length];
+        for (int i = 0; i < FIELDS.length; i++) {
+            v[i] = members[i].of(out.getLong(at + 8 * wordOf[i]));
+        }
+        byte[] name = out.bytes(at + 8 * wordOf[COMM], members[COMM].size());
+        int len = 0;
+        while (len < name.length && name[len] != 0) {
+            len++;
+        }
+        int policy = (int) v[POLICY];
+        boolean rt = policy == SCHED_FIFO || policy == SCHED_RR;
+        return new Row((int) v[PID], v[SAS_SP], v[SAS_SIZE], (int) v[SAS_FLAGS], v[CLEAR_TID], (int) v[SECCOMP],
+                (v[ATOMIC_FLAGS] & PFA_NO_NEW_PRIVS) != 0, v[ROBUST],
+                new String(name, 0, len, java.nio.charset.StandardCharsets.UTF_8), (int) v[STATIC_PRIO] - 120,
+                policy | (v[RESET_ON_FORK] != 0 ? SCHED_RESET_ON_FORK : 0), rt ? (int) v[RT_PRIORITY] : 0);
+    }
+
+    static final int SCHED_FIFO = 1, SCHED_RR = 2, SCHED_RESET_ON_FORK = 0x40000000;
+
+    /** task_struct.atomic_flags' bit for no_new_privs (PFA_NO_NEW_PRIVS, bit 0). */
+    static final long PFA_NO_NEW_PRIVS = 1;
 
     /**
      * sigaltstack's ss_flags: SS_DISABLE without an altstack, SS_ONSTACK when the stack pointer lies on it (never

@@ -258,41 +258,54 @@ public final class ThreadState {
     }
 
     /**
-     * sigaltstack and clear-child-tid of a frozen process's threads from the kernel ({@link ThreadKernelView}), with
-     * no remote call. Every thread must be in the view's rows and no other: a thread set that differs (which a
-     * frozen process cannot show, but a kernel's iterator might) falls back to the remote calls.
+     * The frozen process's threads as the kernel's task iterator reads them ({@link ThreadKernelView}), with no
+     * remote call and no /proc read per thread. Every frozen thread must be in its rows and no other: a thread set
+     * that differs (which a frozen process cannot show, but a kernel's iterator might) is not used.
      *
-     * @return how they were read, for the log; null when the view is not used or failed (the caller makes the calls)
+     * @return the rows by tid; null when the view is not used or failed (the caller reads each thread as before)
      */
-    public static String readFromKernel(java.util.List<ThreadState> threads, int pid, dev.cryo.engine.log.Log log) {
+    public static java.util.Map<Integer, ThreadKernelView.Row> kernelRows(int pid, java.util.List<Integer> tids,
+                                                                         dev.cryo.engine.log.Log log) {
         try (ThreadKernelView view = ThreadKernelView.forProcess(pid)) {
             if (view == null) {
                 return null;
             }
-            java.util.Map<Integer, Long> rsp = new java.util.HashMap<>();
-            for (ThreadState t : threads) {
-                rsp.put(t.tid, t.regs.get(Registers.RSP));
-            }
-            var rows = view.read(rsp);
-            if (rows.size() != threads.size() || !rows.keySet().equals(rsp.keySet())) {
-                log.debug("pid %d: the kernel's iterator gave threads %s, %s were frozen: remote calls instead", pid,
-                        new java.util.TreeSet<>(rows.keySet()), new java.util.TreeSet<>(rsp.keySet()));
+            var rows = view.read();
+            if (rows.size() != tids.size() || !rows.keySet().containsAll(tids)) {
+                log.debug("pid %d: the kernel's iterator gave threads %s, %s were frozen: not used", pid,
+                        new java.util.TreeSet<>(rows.keySet()), new java.util.TreeSet<>(tids));
                 return null;
             }
-            for (ThreadState t : threads) {
-                var row = rows.get(t.tid);
-                t.sasSp = row.sasSp();
-                t.sasSize = row.sasSize();
-                t.sasFlags = row.sasFlags();
-                t.sasRead = true;
-                t.clearTid = row.clearTid();
-            }
-            return "bpf task iterator";
+            return rows;
         } catch (SyscallException e) {
-            log.debug("pid %d: the kernel's iterator failed (%s): remote calls instead", pid, e.getMessage());
+            log.debug("pid %d: the kernel's iterator failed (%s): not used", pid, e.getMessage());
             return null;
         }
     }
+
+    /**
+     * What each thread's {@link #kernelRows row} holds, after {@link #read}: sigaltstack and clear-child-tid (for
+     * {@link #readRemoteAll}), robust list, comm and scheduling (for {@link #readPlain}).
+     */
+    public static void fromKernel(java.util.List<ThreadState> threads, java.util.Map<Integer, ThreadKernelView.Row> rows) {
+        for (ThreadState t : threads) {
+            var row = rows.get(t.tid);
+            t.sasSp = row.sasSp();
+            t.sasSize = row.sasSize();
+            t.sasFlags = row.sasFlags(t.regs.get(Registers.RSP));
+            t.sasRead = true;
+            t.clearTid = row.clearTid();
+            t.robustHead = row.robustHead();
+            t.robustLen = ROBUST_LIST_HEAD_BYTES;
+            t.comm = row.comm();
+            t.nice = row.nice();
+            t.policy = row.policy();
+            t.rtPriority = row.rtPriority();
+        }
+    }
+
+    /** What get_robust_list gives as the length: always the size of struct robust_list_head. */
+    static final long ROBUST_LIST_HEAD_BYTES = 24;
 
     /** Whether {@link #readFrozen} found no SIGTRAP in the thread's own queue (false before it ran). */
     private boolean noTrapPending() {

@@ -119,53 +119,83 @@ public final class Btf {
         return find(FUNC, name);
     }
 
-    /** Where a member lies in its struct and how many bytes a load of it takes. */
-    public record Member(String path, int offset, int size) {
+    /**
+     * Where a member lies in its struct and how many bytes a load of it takes; for a bit field, the byte that holds
+     * it (a load of 1 byte) and its lowest bit and width there ({@code bits} 0 for any other member).
+     */
+    public record Member(String path, int offset, int size, int bit, int bits) {
+        /** The member's value out of what a load of it gave. */
+        public long of(long loaded) {
+            return bits == 0 ? loaded : (loaded >>> bit) & ((1L << bits) - 1);
+        }
     }
 
     /**
-     * Member {@code name} of struct {@code struct}, looked for through the struct's unnamed members too (the kernel
-     * nests many in anonymous unions).
+     * Member {@code path} of struct {@code struct}: a name, or names joined by dots through members that are structs
+     * themselves ({@code "seccomp.mode"}), each looked for through the unnamed members too (the kernel nests many in
+     * anonymous unions).
      *
-     * @throws IOException when the struct or the member is not there, or the member is a bit field or not a
-     *                     scalar or pointer of 1, 2, 4 or 8 bytes
+     * @throws IOException when the struct or a member is not there, or the last is not a scalar or pointer of 1, 2,
+     *                     4 or 8 bytes (or a byte array of 8's), or a bit field across a byte boundary
      */
-    public Member member(String struct, String name) throws IOException {
+    public Member member(String struct, String path) throws IOException {
         int id = find(STRUCT, struct);
         if (id < 0) {
             throw new IOException("struct " + struct + " not in the kernel's BTF");
         }
-        Member m = member(id, name.getBytes(StandardCharsets.UTF_8), 0);
-        if (m == null) {
-            throw new IOException("struct " + struct + " has no member " + name + " in the kernel's BTF");
+        long bitOffset = 0;
+        Found f = null;
+        for (String name : path.split("\\.")) {
+            if (f != null) {
+                id = resolve(f.type);
+                int k = kind(info(id));
+                if (f.bits != 0 || k != STRUCT && k != UNION) {
+                    throw new IOException("member " + f.name + " of struct " + struct + " is not a struct");
+                }
+            }
+            f = member(id, name.getBytes(StandardCharsets.UTF_8), 0);
+            if (f == null) {
+                throw new IOException("struct " + struct + " has no member " + path + " in the kernel's BTF");
+            }
+            bitOffset += f.bitOffset;
         }
-        return new Member(struct + "." + name, m.offset, m.size);
+        String full = struct + "." + path;
+        if (f.bits == 0) {
+            if (bitOffset % 8 != 0) {
+                throw new IOException(full + " is not at a byte boundary");
+            }
+            return new Member(full, (int) (bitOffset / 8), scalarSize(f.type), 0, 0);
+        }
+        int bit = (int) (bitOffset % 8);
+        if (bit + f.bits > 8) {
+            throw new IOException(full + " is a bit field across a byte boundary");
+        }
+        return new Member(full, (int) (bitOffset / 8), 1, bit, f.bits);
     }
 
-    private Member member(int id, byte[] name, int base) throws IOException {
+    /** A member found: its bit offset in the struct searched, its width when a bit field (else 0), its type. */
+    private record Found(String name, long bitOffset, int bits, int type) {
+    }
+
+    private Found member(int id, byte[] name, long base) throws IOException {
         int info = info(id);
         boolean bitfields = (info >>> 31) != 0;
         int m = at[id] + 12;
         for (int i = 0; i < vlen(info); i++, m += 12) {
             int nameOff = types.getInt(m), type = types.getInt(m + 4), offset = types.getInt(m + 8);
-            int bits = bitfields ? offset & 0xffffff : offset;
-            if (bitfields && (offset >>> 24) != 0 || bits % 8 != 0) {
-                if (nameOff != 0 && matches(nameOff, name)) {
-                    throw new IOException("member " + string(nameOff) + " is a bit field");
-                }
-                continue;
-            }
+            long bits = bitfields ? offset & 0xffffff : offset & 0xffffffffL;
+            int width = bitfields ? offset >>> 24 : 0;
             if (nameOff == 0) {
                 int inner = resolve(type);
                 int k = kind(info(inner));
-                if (k == STRUCT || k == UNION) {
-                    Member found = member(inner, name, base + bits / 8);
+                if (width == 0 && (k == STRUCT || k == UNION)) {
+                    Found found = member(inner, name, base + bits);
                     if (found != null) {
                         return found;
                     }
                 }
             } else if (matches(nameOff, name)) {
-                return new Member(string(nameOff), base + bits / 8, scalarSize(type));
+                return new Found(string(nameOff), base + bits, width, type);
             }
         }
         return null;
@@ -195,15 +225,24 @@ public final class Btf {
         return id;
     }
 
+    /**
+     * The bytes a load of a member of {@code type} takes: 1, 2, 4 or 8 for a scalar or pointer; for an array of
+     * bytes whose size is a multiple of 8 (a name such as task_struct.comm), its size, loaded 8 bytes at a time.
+     */
     private int scalarSize(int type) throws IOException {
         int id = resolve(type);
         int k = id <= 0 || id >= at.length ? -1 : kind(info(id));
         int size = switch (k) {
             case PTR -> 8;
             case INT, ENUM, ENUM64 -> types.getInt(at[id] + 8);
+            case ARRAY -> {
+                int elem = resolve(types.getInt(at[id] + 12)), n = types.getInt(at[id] + 20);
+                boolean bytes = kind(info(elem)) == INT && types.getInt(at[elem] + 8) == 1;
+                yield bytes && n > 0 && n % 8 == 0 && n <= 64 ? n : -1;
+            }
             default -> -1;
         };
-        if (size != 1 && size != 2 && size != 4 && size != 8) {
+        if (size != 1 && size != 2 && size != 4 && (size <= 0 || size % 8 != 0)) {
             throw new IOException("member of type " + (k < 0 ? "?" : name(id) + " (kind " + k + ")")
                     + " is not a scalar a program can load");
         }
