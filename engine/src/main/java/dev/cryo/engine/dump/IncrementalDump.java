@@ -250,6 +250,7 @@ final class IncrementalDump {
             List<PageRun> runs = new ArrayList<>();
             Set<PageRun> hidden = new HashSet<>();
             try (PageMapScanner scanner = new PageMapScanner(pid)) {
+                scanner.scanAhead(live, m -> !m.isKernelSpecial() && !m.shared()); // as the frozen read does
                 for (MapsEntry m : live) {
                     if (m.isKernelSpecial() || m.shared()) {
                         continue;

@@ -200,6 +200,7 @@ final class TaskDump {
                 List<PageRun> runs = new ArrayList<>();
                 Set<PageRun> unreadable = new HashSet<>();
                 try (PageMapScanner scanner = new PageMapScanner(pid)) {
+                    scanner.scanAhead(maps, m -> !m.isKernelSpecial() && !m.shared());
                     for (MapsEntry m : maps) {
                         if (m.isKernelSpecial() || m.shared()) {
                             continue;

@@ -89,8 +89,59 @@ public final class PageMapScanner implements AutoCloseable {
         return found;
     }
 
+    /**
+     * Runs and guards of a range of private anonymous VMAs asked of the kernel in one scan ({@link #scanAhead}),
+     * which {@link #ownPages} hands out VMA by VMA; [from, to) is the range.
+     */
+    private record Ahead(long from, long to, List<PageRun> runs, List<PageRun> guards) {
+    }
+
+    private final List<Ahead> ahead = new ArrayList<>();
+
+    /**
+     * Scans ahead, one PAGEMAP_SCAN per group, the private anonymous VMAs of {@code maps} that lie next to each
+     * other in it (no other VMA between them, holes allowed: the kernel's walk skips them). A process's threads'
+     * stacks, a JVM's heap and arenas are hundreds of such VMAs; each asked alone costs a call and a walk setup.
+     * Later {@link #ownPages} of a VMA inside a group answer from it.
+     *
+     * @param scanned which VMAs the caller will ask for (the others break groups)
+     */
+    public void scanAhead(List<MapsEntry> maps, java.util.function.Predicate<MapsEntry> scanned) throws IOException {
+        ahead.clear();
+        if (!scan) {
+            return;
+        }
+        for (int i = 0; i < maps.size(); ) {
+            MapsEntry first = maps.get(i);
+            if (!scanned.test(first) || mayHoldFilePages(first)) {
+                i++;
+                continue;
+            }
+            int j = i + 1;
+            while (j < maps.size() && scanned.test(maps.get(j)) && !mayHoldFilePages(maps.get(j))) {
+                j++;
+            }
+            if (j - i >= 2) {
+                List<PageRun> runs = new ArrayList<>();
+                guards.clear();
+                if (!scanRuns(first.start(), maps.get(j - 1).end(), false, runs)) {
+                    ahead.clear();
+                    return;
+                }
+                ahead.add(new Ahead(first.start(), maps.get(j - 1).end(), runs, takeGuards()));
+            }
+            i = j;
+        }
+    }
+
     /** Runs of pages of {@code vma} to save, in address order. */
     public List<PageRun> ownPages(MapsEntry vma) throws IOException {
+        for (Ahead a : ahead) {
+            if (vma.start() >= a.from() && vma.end() <= a.to()) {
+                guards = clip(a.guards(), vma.start(), vma.end());
+                return clip(a.runs(), vma.start(), vma.end());
+            }
+        }
         List<PageRun> runs = new ArrayList<>();
         guards.clear(); // a scan that fell back to raw entries reads them again
         if (scan && scanRuns(vma.start(), vma.end(), mayHoldFilePages(vma), runs)) {
@@ -168,6 +219,26 @@ public final class PageMapScanner implements AutoCloseable {
         }
         flush(runs, runStart, runEnd);
         return true;
+    }
+
+    /** The parts of {@code runs} (in address order, not overlapping) within [start, end). */
+    static List<PageRun> clip(List<PageRun> runs, long start, long end) {
+        List<PageRun> out = new ArrayList<>();
+        int lo = 0, hi = runs.size();
+        while (lo < hi) { // the first run that ends after start
+            int mid = (lo + hi) >>> 1;
+            if (runs.get(mid).end() <= start) {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        for (int i = lo; i < runs.size() && runs.get(i).address() < end; i++) {
+            PageRun r = runs.get(i);
+            long s = Math.max(r.address(), start), e = Math.min(r.end(), end);
+            out.add(s == r.address() && e == r.end() ? r : new PageRun(s, (int) ((e - s) >>> 12)));
+        }
+        return out;
     }
 
     private static void flush(List<PageRun> runs, long start, long end) {

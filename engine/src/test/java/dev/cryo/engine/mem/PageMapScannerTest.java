@@ -45,9 +45,14 @@ class PageMapScannerTest {
                 unsigned char *f = mmap(NULL, 64 * pg, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
                 for (int i = 0; i < 64; i++) sink += f[i * pg];
                 f[5 * pg] = 1; f[6 * pg] = 1; f[40 * pg] = 1;
+                /* written pages on both sides of VMA boundaries: one region split in five by its protections */
+                unsigned char *c = mmap(NULL, 64 * pg, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+                for (long i = 5; i < 40; i++) c[i * pg] = 3;
+                mprotect(c + 10 * pg, pg, PROT_NONE);
+                mprotect(c + 30 * pg, 4 * pg, PROT_READ);
                 unsigned char *s = mmap(NULL, 8 * pg, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
                 s[0] = 2;
-                printf("%lx %lx\\n", (unsigned long)a, (unsigned long)f); fflush(stdout);
+                printf("%lx %lx %lx\\n", (unsigned long)a, (unsigned long)f, (unsigned long)c); fflush(stdout);
                 for (;;) pause();
             }
             """;
@@ -63,21 +68,34 @@ class PageMapScannerTest {
             String[] addrs = t.lines().get(0).split(" ");
             long anon = Long.parseUnsignedLong(addrs[0], 16), file = Long.parseUnsignedLong(addrs[1], 16);
             List<MapsEntry> maps = new ProcFs().maps(t.pid());
-            List<PageRun> scanned = new ArrayList<>(), raw = new ArrayList<>();
+            List<PageRun> scanned = new ArrayList<>(), raw = new ArrayList<>(), ahead = new ArrayList<>();
             boolean kernelScans;
-            try (PageMapScanner s = new PageMapScanner(t.pid()); PageMapScanner r = new PageMapScanner(t.pid(), false)) {
+            try (PageMapScanner s = new PageMapScanner(t.pid()); PageMapScanner r = new PageMapScanner(t.pid(), false);
+                 PageMapScanner g = new PageMapScanner(t.pid())) {
+                g.scanAhead(maps, m -> !m.isKernelSpecial() && !m.shared()); // VMAs next to each other in one scan
                 for (MapsEntry m : maps) {
                     if (m.isKernelSpecial() || m.shared()) {
                         continue;
                     }
                     scanned.addAll(s.ownPages(m));
                     raw.addAll(r.ownPages(m));
+                    List<PageRun> ofVma = g.ownPages(m);
+                    for (PageRun run : ofVma) {
+                        assertTrue(run.address() >= m.start() && run.end() <= m.end(), run + " within its VMA " + m);
+                    }
+                    ahead.addAll(ofVma);
                 }
                 kernelScans = s.scanning();
                 assertTrue(!r.scanning());
             }
             System.out.println("PAGEMAP_SCAN " + (kernelScans ? "used" : "not available: both ran on raw entries"));
             assertEquals(raw, scanned);
+            assertEquals(raw, ahead, "scanned ahead, VMA groups at once");
+            long split = Long.parseUnsignedLong(addrs[2], 16);
+            assertTrue(maps.stream().filter(m -> m.start() >= split && m.end() <= split + 64 * 4096L).count() >= 3,
+                    "the split region is several VMAs");
+            assertTrue(PageRanges.ofRuns(ahead).containsAll(split + 5 * 4096L, split + 10 * 4096L)
+                    && PageRanges.ofRuns(ahead).containsAll(split + 11 * 4096L, split + 40 * 4096L), "pages by the splits");
 
             PageRanges own = PageRanges.ofRuns(scanned);
             for (long i = 0; i < 1500; i += 3) {
