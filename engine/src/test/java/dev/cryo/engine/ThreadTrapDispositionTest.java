@@ -18,10 +18,11 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
- * A dump reads each thread's altstack and tid address with calls run in the thread, stepped over (one SIGTRAP stop
- * each) where SIGTRAP is neither ignored nor pending, else stopped at their entry and exit. Either way {@code -R}
- * leaves every thread's signal state as it was: SIGTRAP's disposition (handled, ignored, default), a SIGTRAP pending
- * in a thread that blocks it, and every mask. Compared in /proc, thread by thread, before and after.
+ * Where calls run in a task are stepped over (one SIGTRAP stop each) rather than stopped at their entry and exit:
+ * a dump's calls in each thread where the kernel's task iterator is not used ({@code cryo.threads.kernel=off} here),
+ * and a restore's calls in a task being built until it gets its own signal state. Either way the threads' signal
+ * state is as it was: SIGTRAP's disposition (handled, ignored, default), a SIGTRAP pending in a thread that blocks
+ * it, and every mask. Compared in /proc, thread by thread, before and after.
  */
 @RootWithPtrace
 class ThreadTrapDispositionTest {
@@ -86,6 +87,29 @@ class ThreadTrapDispositionTest {
             Checkpoint.dump(t.pid(), tmp.resolve("img"), true);
             assertTrue(t.alive(), "pid " + t.pid() + " runs on after -R");
             assertEquals(before, signalState(t.pid()), "signal state of every thread of pid " + t.pid());
+            System.setProperty("cryo.threads.kernel", "off"); // the threads' own calls, stepped where they may be
+            try {
+                Checkpoint.dump(t.pid(), tmp.resolve("img-calls"), true);
+            } finally {
+                System.clearProperty("cryo.threads.kernel");
+            }
+            assertTrue(Files.readString(tmp.resolve("img-calls").resolve("dump.log")).contains("(remote calls"));
+            assertEquals(before, signalState(t.pid()), "signal state of every thread of pid " + t.pid()
+                    + " after a dump by remote calls");
+        }
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"handled", "ignored", "handled pending", "ignored pending"})
+    void restoreBringsBackEveryThreadsSignalState(String mode) throws Exception {
+        Path exe = CProgram.compile(tmp, "trap", PROGRAM, "-pthread");
+        try (Target t = Target.start(exe, tmp.resolve("out.txt"), mode.split(" "))) {
+            t.awaitLines(1);
+            Map<String, String> before = signalState(t.pid());
+            Checkpoint.dump(t.pid(), tmp.resolve("img"), false);
+            org.awaitility.Awaitility.await().atMost(java.time.Duration.ofSeconds(10)).until(() -> !t.alive());
+            assertEquals(0, Checkpoint.restore(tmp.resolve("img")));
+            assertEquals(before, signalState(t.pid()), "signal state of every thread of restored pid " + t.pid());
         }
     }
 

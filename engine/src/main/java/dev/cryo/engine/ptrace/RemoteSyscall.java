@@ -283,9 +283,45 @@ public final class RemoteSyscall {
 
     /** Calls {@code nr}; returns the kernel's result: a value, or {@code -errno}. */
     public long raw(long nr, long... args) throws SyscallException {
+        if (stepCalls && ownMask == null && frame == 0 && !changesTasks(nr)) {
+            settle();
+            Ptrace.setRegisters(pid, callRegisters(nr, args));
+            Ptrace.singlestep(pid, 0);
+            return stepped(nr);
+        }
         start(nr, args);
         toExit(nr);
         return finish(nr);
+    }
+
+    /** Whether {@link #raw} steps over the syscall instruction (see {@link #stepCalls(boolean)}). */
+    private boolean stepCalls;
+
+    /**
+     * Calls run by stepping over the syscall instruction (PTRACE_SINGLESTEP): one stop a call, reported at the
+     * syscall's exit, instead of an entry and an exit stop. For a task being built by a restore, whose state is
+     * still its creator's: the step's SIGTRAP is forced on it and discarded at its stop, which is harmless only
+     * while SIGTRAP is neither ignored nor pending there. The builder turns this off before the task gets its own
+     * signal handlers and queues. Calls that make or end tasks, or return elsewhere, always take both stops.
+     */
+    public void stepCalls(boolean on) {
+        stepCalls = on;
+    }
+
+    /** Whether task {@code pid} neither ignores SIGTRAP nor has one pending: its calls may then be stepped over. */
+    public static boolean trapFree(int pid) {
+        try {
+            var st = new dev.cryo.engine.proc.ProcFs().status(pid);
+            return ((st.hex("SigIgn") | st.hex("SigPnd") | st.hex("ShdPnd")) & SIGTRAP_BIT) == 0;
+        } catch (java.io.IOException | RuntimeException e) {
+            return false;
+        }
+    }
+
+    private static boolean changesTasks(long nr) {
+        return nr == 56 /* clone */ || nr == 57 /* fork */ || nr == 58 /* vfork */ || nr == 59 /* execve */
+                || nr == 60 /* exit */ || nr == 231 /* exit_group */ || nr == 15 /* rt_sigreturn */
+                || nr == 435 /* clone3 */ || nr == 322 /* execveat */;
     }
 
     /** Loads the call into the tracee and lets it run to the syscall's entry (package-private: tests leave it there). */

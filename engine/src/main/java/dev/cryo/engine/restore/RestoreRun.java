@@ -408,6 +408,7 @@ final class RestoreRun {
                 step("build", x.pid());
                 made.remove(x.pid()); // its memory, and the scratch page in it, go now
                 builders.get(x.pid()).host(host(x.pid()));
+                builders.get(x.pid()).stepCalls(stepCalls);
                 builders.get(x.pid()).build(sharedFiles);
             } else if (s instanceof PlanStep.BecomeZombie x) {
                 step("zombie", x.pid());
@@ -470,12 +471,13 @@ final class RestoreRun {
         final RemoteSyscall remote;
         final RemoteScratch scratch;
 
-        NewTask(int pid, Long site) throws SyscallException, IOException {
+        NewTask(int pid, Long site, boolean stepCalls) throws SyscallException, IOException {
             this.pid = pid;
             Registers r = Ptrace.registers(pid);
             RemoteMemory m = new RemoteMemory(pid);
             long at = site != null ? site : SyscallSite.find(m, new ProcFs().maps(pid), r);
             this.remote = new RemoteSyscall(pid, at, r);
+            remote.stepCalls(stepCalls);
             this.scratch = RemoteScratch.map(m, remote, 0, 4096);
         }
 
@@ -526,6 +528,14 @@ final class RestoreRun {
         }
     }
 
+    /**
+     * {@code -Dcryo.restore.step=off}: the remote calls in the tasks being built take an entry and an exit stop each,
+     * as before {@link RemoteSyscall#stepCalls}, for A/B runs.
+     */
+    static final boolean STEP_CALLS = !"off".equals(System.getProperty("cryo.restore.step", "on"));
+    /** Whether the tasks' calls are stepped over: the helper neither ignores SIGTRAP nor has one pending. */
+    private boolean stepCalls;
+
     /** How the helper is traced, and so every task made from it (auto-attached tasks inherit their creator's options). */
     static final int TRACE_OPTIONS = Ptrace.O_TRACESYSGOOD | Ptrace.O_TRACEFORK | Ptrace.O_TRACECLONE | Ptrace.O_EXITKILL;
 
@@ -536,7 +546,8 @@ final class RestoreRun {
             everMade.add(helper);
             Freezer.freeze(helper, TRACE_OPTIONS);
             Ptrace.setSigmask(helper, -1L); // every task of the tree inherits it: no signal runs a handler while built
-            NewTask h = new NewTask(helper, null);
+            stepCalls = STEP_CALLS && RemoteSyscall.trapFree(helper); // its forks inherit its dispositions, no signal
+            NewTask h = new NewTask(helper, null, stepCalls);
             // the resident service outlives the request: the root is the helper's child, left to the service's
             // subreaper or init once the helper is gone, as a fresh cryo's exit leaves it (never the service's zombie)
             long parent = options.detached() && container == null && dev.cryo.engine.ResidentMode.on() ? 0 : CLONE_PARENT;
@@ -554,7 +565,7 @@ final class RestoreRun {
             }
             log.debug("pid %d (host pid %d) cloned from helper %d: %s", root, seen, helper, st);
             killHelper();
-            NewTask t = new NewTask(seen, h.remote.site());
+            NewTask t = new NewTask(seen, h.remote.site(), stepCalls);
             made.put(root, t);
             if (container != null) {
                 // its namespaces are new and empty: the mounts, the root and the names first, as CRIU's root task does
@@ -577,7 +588,7 @@ final class RestoreRun {
                     + " before it could be built");
         }
         log.debug("pid %d (host pid %d) forked by %d", child, seen, creator.pid);
-        made.put(child, new NewTask(seen, creator.remote.site()));
+        made.put(child, new NewTask(seen, creator.remote.site(), stepCalls));
     }
 
     /**

@@ -340,6 +340,13 @@ final class TaskBuilder {
      * The task becomes its image: memory, files, threads, signals, credentials. It keeps its scratch page and
      * every signal blocked until {@link #ready}. {@code shared}: the file ids that other tasks hold too.
      */
+    private boolean stepCalls;
+
+    /** Whether the calls that build the task may be stepped over until it gets its own signal state. */
+    void stepCalls(boolean on) {
+        stepCalls = on;
+    }
+
     void build(SharedFiles shared) throws CryoException {
         StepTimes stepTimes = new StepTimes("prepare");
         String step = "prepare";
@@ -352,6 +359,7 @@ final class TaskBuilder {
             RemoteMemory memory = new RemoteMemory(host);
             List<MapsEntry> cmaps = proc.maps(host);
             remote = new RemoteSyscall(host, SyscallSite.find(memory, cmaps, cr), cr);
+            remote.stepCalls(stepCalls); // until its own handlers and signals: see "signals"
             Ptrace.setSigmask(host, -1L);
 
             step = stepTimes.next("rseq unregister");
@@ -453,6 +461,7 @@ final class TaskBuilder {
             }
 
             step = stepTimes.next("signals");
+            remote.stepCalls(false); // a step's forced SIGTRAP would reset an ignored one, or merge with a queued one
             task_core_entry tc = img.core().getTc();
             Signals.restoreActions(remote, scratch, SCRATCH_STRUCTS, tc.getSigactionsList());
             Signals.restoreShared(remote, scratch, SCRATCH_STRUCTS, pid, tc.getSignalsS());
