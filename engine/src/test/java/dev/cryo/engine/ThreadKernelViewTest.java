@@ -86,6 +86,41 @@ class ThreadKernelViewTest {
         }
     }
 
+    /** Each dump's link to the iterator is closed, also when the dump fails after it was made (before the freeze). */
+    @Test
+    void noLinkIsLeftOpen() throws Exception {
+        Assumptions.assumeTrue(ThreadKernelView.unavailable() == null, () -> {
+            System.out.println("SKIPPED: " + ThreadKernelView.unavailable());
+            return ThreadKernelView.unavailable();
+        });
+        try (Target t = ThreadsRoundTripTest.startFixture(tmp, "threads-state", "--states=cvn")) {
+            long before = bpfLinks();
+            Checkpoint.dump(t.pid(), tmp.resolve("ok"), true);
+            assertEquals(before, bpfLinks(), "bpf links open after a dump");
+            System.setProperty("cryo.fault.step", "freeze");
+            try {
+                org.junit.jupiter.api.Assertions.assertThrows(CryoException.class,
+                        () -> Checkpoint.dump(t.pid(), tmp.resolve("faulted"), true));
+            } finally {
+                System.clearProperty("cryo.fault.step");
+            }
+            assertEquals(before, bpfLinks(), "bpf links open after a dump that failed before the freeze");
+            assertEquals("PASS", ThreadsRoundTripTest.verdict(tmp, t));
+        }
+    }
+
+    private static long bpfLinks() throws java.io.IOException {
+        try (Stream<Path> fds = Files.list(Path.of("/proc/self/fd"))) {
+            return fds.filter(fd -> {
+                try {
+                    return Files.readSymbolicLink(fd).toString().contains("bpf_link");
+                } catch (java.io.IOException e) {
+                    return false;
+                }
+            }).count();
+        }
+    }
+
     /** sigaltstack's flags as the kernel computes them from the task's own and the thread's stack pointer. */
     @Test
     void flagsAreReportedAsTheKernelDoes() {

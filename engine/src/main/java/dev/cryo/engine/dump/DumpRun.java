@@ -122,6 +122,7 @@ final class DumpRun {
                 // a failure before the frozen window's own release: the run's sockets are let go (a no-op after it)
                 SocketDump.release(fdCtx, false);
             }
+            tasks.values().forEach(TaskDump::closeKernelView);
             writers.shutdown();
             if (tracers != null) {
                 tracers.close();

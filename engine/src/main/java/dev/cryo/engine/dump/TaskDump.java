@@ -379,7 +379,8 @@ final class TaskDump {
                 tids.add(t.tid());
             }
             // a threaded process's threads as the kernel keeps them, in one read: no /proc status or remote call each
-            var kernelRows = threads.size() > 1 || !options.preDump() ? ThreadState.kernelRows(pid, tids, log) : null;
+            var kernelRows = threads.size() > 1 || !options.preDump()
+                    ? ThreadState.kernelRows(takeKernelView(), pid, tids, log) : null;
             seccomp = dev.cryo.engine.resource.Seccomp.frozen(pid, tids, status, proc, !options.preDump(),
                     Ptrace.O_TRACESYSGOOD, kernelRows, log);
             for (ThreadState t : threads) {
@@ -713,6 +714,23 @@ final class TaskDump {
 
     private MapsPreview preview;
 
+    /** The kernel's iterator of the task's threads, linked before the freeze; null once taken, or where unused. */
+    private dev.cryo.engine.resource.ThreadKernelView kernelView;
+
+    private dev.cryo.engine.resource.ThreadKernelView takeKernelView() {
+        var v = kernelView;
+        kernelView = null;
+        return v;
+    }
+
+    /** Closes the iterator's link if the dump never came to read it (a failure before the frozen read). */
+    void closeKernelView() {
+        var v = takeKernelView();
+        if (v != null) {
+            v.close();
+        }
+    }
+
     /**
      * Reads and parses the maps while the task still runs; the frozen maps are then only compared byte for
      * byte with these (any difference and they are read again), which keeps the parsing out of the frozen time.
@@ -720,6 +738,13 @@ final class TaskDump {
     void previewMaps() {
         if (zombie()) {
             return;
+        }
+        if (kernelView == null) {
+            try {
+                kernelView = dev.cryo.engine.resource.ThreadKernelView.forProcess(pid); // a link costs ~0.1 ms
+            } catch (SyscallException e) {
+                log.debug("pid %d: no kernel iterator of its threads (%s): they are read one by one", pid, e.getMessage());
+            }
         }
         try {
             if (ahead == null) {

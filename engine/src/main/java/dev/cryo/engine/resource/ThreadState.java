@@ -262,11 +262,13 @@ public final class ThreadState {
      * remote call and no /proc read per thread. Every frozen thread must be in its rows and no other: a thread set
      * that differs (which a frozen process cannot show, but a kernel's iterator might) is not used.
      *
+     * @param linked the process's view, linked before the freeze (closed here), or null: linked now
      * @return the rows by tid; null when the view is not used or failed (the caller reads each thread as before)
      */
-    public static java.util.Map<Integer, ThreadKernelView.Row> kernelRows(int pid, java.util.List<Integer> tids,
+    public static java.util.Map<Integer, ThreadKernelView.Row> kernelRows(ThreadKernelView linked, int pid,
+                                                                         java.util.List<Integer> tids,
                                                                          dev.cryo.engine.log.Log log) {
-        try (ThreadKernelView view = ThreadKernelView.forProcess(pid)) {
+        try (ThreadKernelView view = linked != null ? linked : ThreadKernelView.forProcess(pid)) {
             if (view == null) {
                 return null;
             }
@@ -593,6 +595,7 @@ public final class ThreadState {
     /** Makes this thread's buffer now (before a freeze), so that the frozen window does not. */
     public static void prepareThread() {
         PAIR.get();
+        ThreadKernelView.prepareThread();
         try {
             SIDE.submit(new PlainReads(java.util.List.of(), 0, "", null)).get(); // the side thread, its classes
             SIDE.submit(() -> PAIR.get()).get(); // and its buffer

@@ -113,6 +113,11 @@ public final class Bpf {
 
     private static final ThreadLocal<NativeBuffer> ATTR = ThreadLocal.withInitial(() -> NativeBuffer.allocate(64));
 
+    /** The calling thread's buffers for {@link #iterate}, made now (before a freeze) rather than at its first use. */
+    public static void prepareThread() {
+        ATTR.get();
+    }
+
     /** eBPF instructions, 8 bytes each: opcode, registers (dst low nibble, src high), 16-bit offset, 32-bit immediate. */
     public static final class Program {
         public static final int R0 = 0, R1 = 1, R2 = 2, R3 = 3, R6 = 6, R7 = 7, R8 = 8, R10 = 10;
