@@ -475,7 +475,7 @@ final class RestoreRun {
             this.pid = pid;
             Registers r = Ptrace.registers(pid);
             RemoteMemory m = new RemoteMemory(pid);
-            long at = site != null ? site : SyscallSite.find(m, new ProcFs().maps(pid), r);
+            long at = site != null ? site : SyscallSite.find(m, new ProcFs().fastMaps(pid), r);
             this.remote = new RemoteSyscall(pid, at, r);
             remote.stepCalls(stepCalls);
             this.scratch = RemoteScratch.map(m, remote, 0, 4096);

@@ -357,7 +357,7 @@ final class TaskBuilder {
             }
             Registers cr = Ptrace.registers(host);
             RemoteMemory memory = new RemoteMemory(host);
-            List<MapsEntry> cmaps = proc.maps(host);
+            List<MapsEntry> cmaps = proc.fastMaps(host); // the helper's: no VmFlags needed, no page walk
             remote = new RemoteSyscall(host, SyscallSite.find(memory, cmaps, cr), cr);
             remote.stepCalls(stepCalls); // until its own handlers and signals: see "signals"
             Ptrace.setSigmask(host, -1L);
