@@ -41,15 +41,25 @@ class ThreadKernelViewTest {
         assertNull(ThreadKernelView.unavailable(), "why the view is not used");
     }
 
-    @Test
-    void theIteratorGivesWhatTheThreadsOwnCallsGive() throws Exception {
+    /**
+     * Both ways of matching rows to threads: by the kernel's pid (Cryo in the initial pid namespace) and by TLS base
+     * (Cryo in a container, where the kernel's pids are not Cryo's).
+     */
+    @org.junit.jupiter.params.ParameterizedTest
+    @org.junit.jupiter.params.provider.ValueSource(strings = {"on", "tls"})
+    void theIteratorGivesWhatTheThreadsOwnCallsGive(String mode) throws Exception {
         Assumptions.assumeTrue(ThreadKernelView.unavailable() == null, () -> {
             System.out.println("SKIPPED: " + ThreadKernelView.unavailable());
             return ThreadKernelView.unavailable();
         });
         try (Target t = ThreadsRoundTripTest.startFixture(tmp, "threads-state", "--states=caddcvnrsa")) {
             Path viewed = tmp.resolve("viewed"), called = tmp.resolve("called");
-            Checkpoint.dump(t.pid(), viewed, true);
+            System.setProperty("cryo.threads.kernel", mode);
+            try {
+                Checkpoint.dump(t.pid(), viewed, true);
+            } finally {
+                System.clearProperty("cryo.threads.kernel");
+            }
             System.setProperty("cryo.threads.kernel", "off");
             try {
                 Checkpoint.dump(t.pid(), called, true);

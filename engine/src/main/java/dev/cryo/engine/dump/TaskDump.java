@@ -378,14 +378,14 @@ final class TaskDump {
             for (ThreadState t : threads) {
                 tids.add(t.tid());
             }
+            for (ThreadState t : threads) {
+                t.read(); // registers and mask: ptrace requests, no remote call
+            }
             // a threaded process's threads as the kernel keeps them, in one read: no /proc status or remote call each
             var kernelRows = threads.size() > 1 || !options.preDump()
-                    ? ThreadState.kernelRows(takeKernelView(), pid, tids, log) : null;
+                    ? ThreadState.kernelRows(takeKernelView(), pid, threads, log) : null;
             seccomp = dev.cryo.engine.resource.Seccomp.frozen(pid, tids, status, proc, !options.preDump(),
                     Ptrace.O_TRACESYSGOOD, kernelRows, log);
-            for (ThreadState t : threads) {
-                t.read();
-            }
             ThreadState leader = threads.get(0);
             regs = leader.registers();
             log.debug("pid %d: registers: %s, sigmask %#x, %d threads", pid, regs, leader.sigmask(), threads.size());

@@ -12,19 +12,20 @@ import java.util.HashMap;
 import java.util.Map;
 
 /**
- * The sigaltstack and clear-child-tid address of every thread of a frozen process, read from the kernel by a BPF
- * task iterator instead of by two remote syscalls in each thread, with its seccomp mode and no_new_privs (instead
- * of a read of each thread's /proc status). Those calls cost a tracer round trip per thread
- * per call (≈ 200 µs a thread on this project's VM, most of a threaded process's frozen time); the iterator reads
- * all threads in one {@code read}. The program is made here from the kernel's BTF (where {@code task_struct} keeps
- * {@code pid}, {@code sas_ss_sp}, {@code sas_ss_size}, {@code sas_ss_flags}, {@code clear_child_tid},
- * {@code seccomp.mode} and {@code atomic_flags}) and loads
- * no code into the target: it runs in the kernel, in Cryo's own read.
+ * What a dump needs of each thread of a frozen process that ptrace does not give, read from the kernel by a BPF task
+ * iterator in one {@code read}: its sigaltstack and clear-child-tid address (before, two remote syscalls in each
+ * thread, a tracer round trip a call: about 200 µs a thread on this project's VM, most of a threaded process's frozen
+ * time), its seccomp mode and no_new_privs (a read of its /proc status each), its robust list, comm, nice value,
+ * policy and real-time priority (five calls and reads each, on a side thread). The program is assembled here from
+ * the kernel's BTF, which says where {@code task_struct} keeps each of {@link #FIELDS}; the verifier checks every
+ * load against the same BTF. Nothing runs in the target: the program runs in the kernel, in Cryo's own read. It is
+ * declared GPL, as the kernel requires of a program that calls bpf_seq_write.
  *
- * <p>Used only where every fact it rests on holds, else {@link #forProcess} gives null and the remote calls run as
- * before: root with BPF, the kernel's BTF, task iterators that filter by process (Linux 6.1), and Cryo in the
- * initial pid namespace (the program reads the kernel's own pid of each thread). {@code -Dcryo.threads.kernel=off}
- * turns it off.
+ * <p>Used only where every fact it rests on holds, else {@link #forProcess} gives null and each thread is read as
+ * before: root with BPF, the kernel's BTF, task iterators that filter by process (Linux 6.1). The program reads the
+ * kernel's own pid of each thread, which is Cryo's where Cryo runs in the initial pid namespace; elsewhere rows are
+ * matched to threads by their TLS base ({@link #rowsKeyedByTid}). {@code -Dcryo.threads.kernel=off} turns it off;
+ * {@code =tls} matches by TLS base everywhere, as in a container (for tests).
  */
 public final class ThreadKernelView implements AutoCloseable {
     static final String PROPERTY = "cryo.threads.kernel";
@@ -39,7 +40,8 @@ public final class ThreadKernelView implements AutoCloseable {
      * and sched_getparam give them.
      */
     public record Row(int tid, long sasSp, long sasSize, int sasOwnFlags, long clearTid, int seccompMode,
-                      boolean noNewPrivs, long robustHead, String comm, int nice, int policy, int rtPriority) {
+                      boolean noNewPrivs, long robustHead, String comm, int nice, int policy, int rtPriority,
+                      long fsBase) {
         /** sigaltstack's ss_flags for this thread with stack pointer {@code rsp}. */
         public int sasFlags(long rsp) {
             return reported(sasOwnFlags, sasSp, sasSize, rsp);
@@ -49,9 +51,22 @@ public final class ThreadKernelView implements AutoCloseable {
     private static final Object LOCK = new Object();
     private static int programFd = -1;
     private static String unavailable; // why there is no program, once tried
+    private static boolean initialPidNamespace;
+
+    /**
+     * Whether a row's tid is the thread's number for Cryo: where Cryo runs in the initial pid namespace, the kernel's
+     * own pid of a task (which the program reads) is the one Cryo sees. Elsewhere (Cryo in a container) rows are
+     * matched to threads by their TLS base ({@link Row#fsBase}), which ptrace gives too.
+     */
+    public static boolean rowsKeyedByTid() {
+        synchronized (LOCK) {
+            return initialPidNamespace && !"tls".equals(System.getProperty(PROPERTY)); // tls: as in a container
+        }
+    }
 
     private final int link;
     private final int pid;
+    private boolean closed;
 
     private ThreadKernelView(int link, int pid) {
         this.link = link;
@@ -74,27 +89,24 @@ public final class ThreadKernelView implements AutoCloseable {
                 return unavailable;
             }
             try {
-                if (!INIT_PID_NS.equals(DirectFiles.readLink("/proc/self/ns/pid"))) {
-                    unavailable = "Cryo is not in the initial pid namespace";
-                } else {
-                    Btf kernel = Btf.vmlinux();
-                    int iterTask = kernel.function("bpf_iter_task");
-                    if (iterTask < 0) {
-                        throw new IOException("the kernel has no bpf_iter_task");
-                    }
-                    Btf.Member[] found = new Btf.Member[FIELDS.length];
-                    int[] words = new int[FIELDS.length];
-                    int w = 0;
-                    for (int i = 0; i < FIELDS.length; i++) {
-                        found[i] = kernel.member("task_struct", FIELDS[i]);
-                        words[i] = w;
-                        w += Math.max(1, found[i].size() / 8);
-                    }
-                    programFd = Bpf.loadIterator("cryo_threads", program(found, w * 8), iterTask);
-                    members = found;
-                    wordOf = words;
-                    record = w * 8;
+                initialPidNamespace = INIT_PID_NS.equals(DirectFiles.readLink("/proc/self/ns/pid"));
+                Btf kernel = Btf.vmlinux();
+                int iterTask = kernel.function("bpf_iter_task");
+                if (iterTask < 0) {
+                    throw new IOException("the kernel has no bpf_iter_task");
                 }
+                Btf.Member[] found = new Btf.Member[FIELDS.length];
+                int[] words = new int[FIELDS.length];
+                int w = 0;
+                for (int i = 0; i < FIELDS.length; i++) {
+                    found[i] = kernel.member("task_struct", FIELDS[i]);
+                    words[i] = w;
+                    w += Math.max(1, found[i].size() / 8);
+                }
+                programFd = Bpf.loadIterator("cryo_threads", program(found, w * 8), iterTask);
+                members = found;
+                wordOf = words;
+                record = w * 8;
             } catch (IOException | SyscallException | RuntimeException e) {
                 unavailable = e.getMessage();
             }
@@ -108,9 +120,9 @@ public final class ThreadKernelView implements AutoCloseable {
      */
     static final String[] FIELDS = {"pid", "sas_ss_sp", "sas_ss_size", "sas_ss_flags", "clear_child_tid",
             "seccomp.mode", "atomic_flags", "robust_list", "comm", "policy", "static_prio", "rt_priority",
-            "sched_reset_on_fork"};
+            "sched_reset_on_fork", "thread.fsbase"};
     static final int PID = 0, SAS_SP = 1, SAS_SIZE = 2, SAS_FLAGS = 3, CLEAR_TID = 4, SECCOMP = 5, ATOMIC_FLAGS = 6,
-            ROBUST = 7, COMM = 8, POLICY = 9, STATIC_PRIO = 10, RT_PRIORITY = 11, RESET_ON_FORK = 12;
+            ROBUST = 7, COMM = 8, POLICY = 9, STATIC_PRIO = 10, RT_PRIORITY = 11, RESET_ON_FORK = 12, FS_BASE = 13;
     /** The loaded program's members of {@link #FIELDS}, and each one's first word in the record. */
     private static Btf.Member[] members;
     private static int[] wordOf;
@@ -217,7 +229,7 @@ public final class ThreadKernelView implements AutoCloseable {
         return new Row((int) v[PID], v[SAS_SP], v[SAS_SIZE], (int) v[SAS_FLAGS], v[CLEAR_TID], (int) v[SECCOMP],
                 (v[ATOMIC_FLAGS] & PFA_NO_NEW_PRIVS) != 0, v[ROBUST],
                 new String(name, 0, len, java.nio.charset.StandardCharsets.UTF_8), (int) v[STATIC_PRIO] - 120,
-                policy | (v[RESET_ON_FORK] != 0 ? SCHED_RESET_ON_FORK : 0), rt ? (int) v[RT_PRIORITY] : 0);
+                policy | (v[RESET_ON_FORK] != 0 ? SCHED_RESET_ON_FORK : 0), rt ? (int) v[RT_PRIORITY] : 0, v[FS_BASE]);
     }
 
     static final int SCHED_FIFO = 1, SCHED_RR = 2, SCHED_RESET_ON_FORK = 0x40000000;
@@ -241,7 +253,10 @@ public final class ThreadKernelView implements AutoCloseable {
 
     @Override
     public void close() {
-        Syscall.raw(Syscall.CLOSE, link);
+        if (!closed) {
+            closed = true;
+            Syscall.raw(Syscall.CLOSE, link);
+        }
     }
 
     @Override

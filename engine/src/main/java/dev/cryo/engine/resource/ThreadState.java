@@ -259,26 +259,48 @@ public final class ThreadState {
 
     /**
      * The frozen process's threads as the kernel's task iterator reads them ({@link ThreadKernelView}), with no
-     * remote call and no /proc read per thread. Every frozen thread must be in its rows and no other: a thread set
-     * that differs (which a frozen process cannot show, but a kernel's iterator might) is not used.
+     * remote call and no /proc read per thread, after {@link #read}. Each frozen thread must have its row and no row
+     * may be left over: by tid, the TLS base its registers show checked against the row's, or, where rows do not
+     * carry Cryo's tids (Cryo in a container), by that TLS base alone, which then must be each row's own. Any
+     * doubt and the rows are not used.
      *
      * @param linked the process's view, linked before the freeze (closed here), or null: linked now
      * @return the rows by tid; null when the view is not used or failed (the caller reads each thread as before)
      */
     public static java.util.Map<Integer, ThreadKernelView.Row> kernelRows(ThreadKernelView linked, int pid,
-                                                                         java.util.List<Integer> tids,
+                                                                         java.util.List<ThreadState> threads,
                                                                          dev.cryo.engine.log.Log log) {
         try (ThreadKernelView view = linked != null ? linked : ThreadKernelView.forProcess(pid)) {
             if (view == null) {
                 return null;
             }
             var rows = view.read();
-            if (rows.size() != tids.size() || !rows.keySet().containsAll(tids)) {
-                log.debug("pid %d: the kernel's iterator gave threads %s, %s were frozen: not used", pid,
-                        new java.util.TreeSet<>(rows.keySet()), new java.util.TreeSet<>(tids));
+            java.util.Map<Integer, ThreadKernelView.Row> out = new java.util.HashMap<>();
+            java.util.Map<Long, ThreadKernelView.Row> byTls = new java.util.HashMap<>();
+            boolean byTid = ThreadKernelView.rowsKeyedByTid();
+            for (var row : rows.values()) {
+                if (!byTid && byTls.put(row.fsBase(), row) != null) {
+                    log.debug("pid %d: two of its threads share TLS base %#x: the kernel's iterator is not used", pid,
+                            row.fsBase());
+                    return null;
+                }
+            }
+            for (ThreadState t : threads) {
+                long tls = t.regs.get(Registers.FS_BASE);
+                var row = byTid ? rows.get(t.tid) : byTls.get(tls);
+                if (row == null || row.fsBase() != tls) {
+                    log.debug("pid %d: the kernel's iterator has no row for thread %d (TLS base %#x): not used", pid,
+                            t.tid, tls);
+                    return null;
+                }
+                out.put(t.tid, row);
+            }
+            if (rows.size() != threads.size()) {
+                log.debug("pid %d: the kernel's iterator gave %d threads, %d were frozen: not used", pid, rows.size(),
+                        threads.size());
                 return null;
             }
-            return rows;
+            return out;
         } catch (SyscallException e) {
             log.debug("pid %d: the kernel's iterator failed (%s): not used", pid, e.getMessage());
             return null;
