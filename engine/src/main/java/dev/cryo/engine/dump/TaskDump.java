@@ -382,8 +382,9 @@ final class TaskDump {
                 t.read(); // registers and mask: ptrace requests, no remote call
             }
             // a threaded process's threads as the kernel keeps them, in one read: no /proc status or remote call each
-            var kernelRows = threads.size() > 1 || !options.preDump()
-                    ? ThreadState.kernelRows(takeKernelView(), pid, threads, log) : null;
+            var view = takeKernelView();
+            var kernelRows = threads.size() > 1 || view != null && !options.preDump()
+                    ? ThreadState.kernelRows(view, pid, threads, log) : null;
             seccomp = dev.cryo.engine.resource.Seccomp.frozen(pid, tids, status, proc, !options.preDump(),
                     Ptrace.O_TRACESYSGOOD, kernelRows, log);
             ThreadState leader = threads.get(0);
@@ -739,7 +740,7 @@ final class TaskDump {
         if (zombie()) {
             return;
         }
-        if (kernelView == null) {
+        if (kernelView == null && (task.threads().size() > 1 || dev.cryo.engine.resource.ThreadKernelView.prepared())) {
             try {
                 kernelView = dev.cryo.engine.resource.ThreadKernelView.forProcess(pid); // a link costs ~0.1 ms
             } catch (SyscallException e) {

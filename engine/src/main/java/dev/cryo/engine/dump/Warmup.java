@@ -56,6 +56,7 @@ public final class Warmup {
             try (dev.cryo.engine.ptrace.Tracer tracer = new dev.cryo.engine.ptrace.Tracer()) {
                 tracer.call(() -> {
                     light(Log.discard());
+                    dev.cryo.engine.resource.ThreadKernelView.prepare(); // its classes and path in the archive
                     try {
                         dumpHelper(images, ALL_KINDS);
                     } catch (SyscallException e) {
@@ -149,7 +150,8 @@ public final class Warmup {
     }
 
     /** The fd kinds the rehearsal's helper can hold: a socket's protocol as the kernel names it, or what it is. */
-    static final java.util.Set<String> ALL_KINDS = java.util.Set.of("UNIX", "TCP", "eventfd", "eventpoll", "pipe", "tty");
+    static final java.util.Set<String> ALL_KINDS = java.util.Set.of("UNIX", "TCP", "eventfd", "eventpoll", "pipe", "tty",
+            "threads");
 
     /**
      * Which of {@link #ALL_KINDS} the tree of {@code pid} holds (its first 64 tasks): the rehearsal warms those
@@ -179,6 +181,9 @@ public final class Warmup {
                     } else if (target.startsWith("/dev/pts/") || target.equals("/dev/ptmx")) {
                         kinds.add("tty");
                     }
+                }
+                if (!kinds.contains("threads") && proc.status(p).threads() > 1) {
+                    kinds.add("threads"); // the kernel's iterator of threads: loaded, and its path rehearsed
                 }
                 todo.addAll(proc.children(p));
             } catch (IOException | RuntimeException e) {
@@ -314,6 +319,9 @@ public final class Warmup {
         long t0 = System.nanoTime();
         try {
             dir = makeDir();
+            if (kinds.contains("threads")) {
+                dev.cryo.engine.resource.ThreadKernelView.prepare(); // then the helper's dump reads its thread through it
+            }
             dumpHelper(Path.of(dir), kinds);
         } catch (CryoException | IOException | RuntimeException | SyscallException e) {
             log.debug("rehearsal dump failed (only the frozen time suffers): %s", e.getMessage());

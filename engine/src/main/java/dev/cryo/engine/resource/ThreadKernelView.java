@@ -79,7 +79,7 @@ public final class ThreadKernelView implements AutoCloseable {
     }
 
     /**
-     * Loads the program once per Cryo (verifier time, off the frozen window: the rehearsal's dump gets here first).
+     * Loads the program once per Cryo (off the frozen window: the rehearsal does it when the target has threads).
      *
      * @return null when loaded, else why the view is not used
      */
@@ -171,6 +171,18 @@ public final class ThreadKernelView implements AutoCloseable {
             return null;
         }
         return new ThreadKernelView(Bpf.linkToProcess(programFd, pid), pid);
+    }
+
+    /**
+     * Whether the program is loaded in this JVM: then every task's threads are read through it, a single thread's too
+     * (as fast as its two calls). A JVM that never met a threaded process does not load it: reading the kernel's BTF
+     * and the verifier's check cost 60 to 80 ms of a cold start, which only threads pay back. The rehearsal loads it
+     * beside the dump's checks when the target has threads; the resident service and the training, always.
+     */
+    public static boolean prepared() {
+        synchronized (LOCK) {
+            return programFd >= 0;
+        }
     }
 
     /** Why the view is not used, or null when it is. */
