@@ -467,18 +467,17 @@ final class TaskDump {
                 threadsLeft = () -> {
                     long t2 = System.nanoTime();
                     for (ThreadState t : threads) {
-                        if (kernelRows != null) {
-                            t.readTraced(); // the rest is in its row
-                        } else if (plain == null) {
+                        if (kernelRows == null && plain == null) {
                             t.readFrozen(t.tid() == pid ? comm : proc.comm(t.tid()));
                         } else {
-                            t.readTraced();
+                            t.readTraced(); // the rest is in its row, or read aside
                         }
                     }
                     long t3 = System.nanoTime();
-                    String how = kernelRows == null ? null : "bpf task iterator";
+                    String how;
                     if (kernelRows != null) {
                         ThreadState.fromKernel(threads, kernelRows);
+                        how = "bpf task iterator";
                     } else {
                         ThreadState.readRemoteAll(threads, site0, scratch, threadArea0, threadsStepping, tramp0, maps0);
                         how = threadsStepping ? "remote calls, stepped" : "remote calls";

@@ -170,7 +170,16 @@ public final class ThreadKernelView implements AutoCloseable {
         if (!enabled() || prepare() != null) {
             return null;
         }
-        return new ThreadKernelView(Bpf.linkToProcess(programFd, pid), pid);
+        try {
+            return new ThreadKernelView(Bpf.linkToProcess(programFd, pid), pid);
+        } catch (SyscallException e) {
+            if (e.errno() == 22 || e.errno() == 7 || e.errno() == 95 || e.errno() == 524) {
+                synchronized (LOCK) { // EINVAL, E2BIG, EOPNOTSUPP: a kernel whose task iterators take no process
+                    unavailable = e.getMessage(); // not asked again, in the frozen window least of all
+                }
+            }
+            throw e;
+        }
     }
 
     /**
@@ -237,14 +246,12 @@ public final class ThreadKernelView implements AutoCloseable {
             len++;
         }
         int policy = (int) v[POLICY];
-        boolean rt = policy == SCHED_FIFO || policy == SCHED_RR;
+        boolean rt = policy == ThreadState.SCHED_FIFO || policy == ThreadState.SCHED_RR;
         return new Row((int) v[PID], v[SAS_SP], v[SAS_SIZE], (int) v[SAS_FLAGS], v[CLEAR_TID], (int) v[SECCOMP],
                 (v[ATOMIC_FLAGS] & PFA_NO_NEW_PRIVS) != 0, v[ROBUST],
                 new String(name, 0, len, java.nio.charset.StandardCharsets.UTF_8), (int) v[STATIC_PRIO] - 120,
-                policy | (v[RESET_ON_FORK] != 0 ? SCHED_RESET_ON_FORK : 0), rt ? (int) v[RT_PRIORITY] : 0, v[FS_BASE]);
+                policy | (v[RESET_ON_FORK] != 0 ? ThreadState.SCHED_RESET_ON_FORK : 0), rt ? (int) v[RT_PRIORITY] : 0, v[FS_BASE]);
     }
-
-    static final int SCHED_FIFO = 1, SCHED_RR = 2, SCHED_RESET_ON_FORK = 0x40000000;
 
     /** task_struct.atomic_flags' bit for no_new_privs (PFA_NO_NEW_PRIVS, bit 0). */
     static final long PFA_NO_NEW_PRIVS = 1;

@@ -336,10 +336,6 @@ final class TaskBuilder {
         return new RemoteSyscall(seen, remote.site(), Ptrace.registers(seen));
     }
 
-    /**
-     * The task becomes its image: memory, files, threads, signals, credentials. It keeps its scratch page and
-     * every signal blocked until {@link #ready}. {@code shared}: the file ids that other tasks hold too.
-     */
     private boolean stepCalls;
 
     /** Whether the calls that build the task may be stepped over until it gets its own signal state. */
@@ -347,6 +343,10 @@ final class TaskBuilder {
         stepCalls = on;
     }
 
+    /**
+     * The task becomes its image: memory, files, threads, signals, credentials. It keeps its scratch page and
+     * every signal blocked until {@link #ready}. {@code shared}: the file ids that other tasks hold too.
+     */
     void build(SharedFiles shared) throws CryoException {
         StepTimes stepTimes = new StepTimes("prepare");
         String step = "prepare";

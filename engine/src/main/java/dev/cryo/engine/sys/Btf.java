@@ -103,8 +103,15 @@ public final class Btf {
         return new String(s, StandardCharsets.UTF_8);
     }
 
+    /** {@link #find}'s answers: a program's members all lie in one struct, which one scan of the types finds. */
+    private final java.util.Map<String, Integer> found = new java.util.HashMap<>();
+
     /** The id of the first type of {@code kind} named {@code name}, or -1. */
     int find(int kind, String name) {
+        return found.computeIfAbsent(kind + " " + name, k -> scan(kind, name));
+    }
+
+    private int scan(int kind, String name) {
         byte[] n = name.getBytes(StandardCharsets.UTF_8);
         for (int id = 1; id < at.length; id++) {
             if (kind(info(id)) == kind && matches(types.getInt(at[id]), n)) {
