@@ -73,7 +73,7 @@ class ThreadKernelViewTest {
             try (Stream<Path> s = Files.list(Path.of("/proc/" + t.pid() + "/task"))) {
                 tids = s.map(p -> Integer.parseInt(p.getFileName().toString())).sorted().toList();
             }
-            int onStack = 0, disarming = 0;
+            int onStack = 0, disarming = 0, pending = 0, rseq = 0;
             for (int tid : tids) {
                 core_entry ca = a.core(tid), cb = b.core(tid);
                 String name = ca.getThreadCore().getComm();
@@ -85,9 +85,15 @@ class ThreadKernelViewTest {
                 int flags = ca.getThreadCore().getSas().getSsFlags();
                 onStack += flags == 1 ? 1 : 0;
                 disarming += flags == (1 << 31) ? 1 : 0;
+                // the row's pending set and rseq stand in for PEEKSIGINFO and GET_RSEQ_CONFIGURATION
+                pending += ca.getThreadCore().getSignalsP().getSignalsCount() > 0 ? 1 : 0;
+                rseq += ca.getThreadCore().hasRseqEntry() ? 1 : 0;
             }
             assertEquals(2, onStack, "threads in a handler on their altstack");
             assertEquals(2, disarming, "threads with SS_AUTODISARM");
+            assertEquals(2, pending, "threads with a signal of their own pending (the two c)");
+            assertEquals(b.core(t.pid()).getThreadCore().hasRseqEntry() ? tids.size() : 0, rseq,
+                    "threads with rseq registered (every one, where glibc registers it)");
 
             Checkpoint.dump(t.pid(), tmp.resolve("img"), false);
             await().atMost(Duration.ofSeconds(10)).until(() -> !t.alive());

@@ -187,7 +187,7 @@ public class ThreadReadsBench {
                     if (t.tid() != pid) {
                         t.read();
                     }
-                    t.readTraced();
+                    t.readTraced(null); // the remote path: no kernel rows
                 }
                 ThreadState.readRemoteAll(threads, site, scratch, 64, true, frames, maps);
                 ThreadState.awaitPlain(plain, pid);

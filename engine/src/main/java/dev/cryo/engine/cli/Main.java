@@ -61,8 +61,9 @@ public final class Main {
         int status = run(args, System.out, System.err, System.in);
         System.out.flush();
         System.err.flush();
-        if (args.length > 0 && args[0].equals("__train")) {
-            System.exit(status); // the JVM writes the class-data archive on this path
+        if (args.length > 0 && args[0].equals("__train") || Boolean.getBoolean("cryo.exit.hooks")) {
+            // the JVM writes the class-data archive on this path (and a profiler such as JFR its recording)
+            System.exit(status);
         }
         // Cryo registers no shutdown hook and has flushed its output: halting skips the JDK's exit logging
         // (System.Logger set up cold for one debug line) and hook machinery, a few ms of every CLI run.

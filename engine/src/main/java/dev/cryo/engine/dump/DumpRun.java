@@ -211,6 +211,14 @@ final class DumpRun {
         long p0 = System.nanoTime();
         // the page buffers each writer reads into, populated now rather than faulted in while the tree is frozen
         dev.cryo.engine.mem.PageBuffer.prepare(Math.min(tasks.size(), WRITERS));
+        if (tasks.size() == 1 && !options.preDump() && !incremental.active() && !root().zombie()) {
+            try {
+                // a process of a few MiB to 64: its pages read in one go into memory faulted in now
+                dev.cryo.engine.mem.PageBuffer.reserveForDump(proc.anonResident(pid));
+            } catch (IOException | RuntimeException e) {
+                // gone, or statm unreadable: the freeze says which; the pages stream as before
+            }
+        }
         if (tasks.size() > 1) {
             // a tree's maps read on the writers, idle until the freeze; the VMA entries then in tree order
             List<java.util.concurrent.Future<?>> reads = new ArrayList<>(tasks.size());

@@ -470,7 +470,8 @@ final class TaskDump {
                         if (kernelRows == null && plain == null) {
                             t.readFrozen(t.tid() == pid ? comm : proc.comm(t.tid()));
                         } else {
-                            t.readTraced(); // the rest is in its row, or read aside
+                            // the rest is in its row, or read aside
+                            t.readTraced(kernelRows == null ? null : kernelRows.get(t.tid()));
                         }
                     }
                     long t3 = System.nanoTime();
@@ -741,7 +742,8 @@ final class TaskDump {
         }
         if (kernelView == null && (task.threads().size() > 1 || dev.cryo.engine.resource.ThreadKernelView.prepared())) {
             try {
-                kernelView = dev.cryo.engine.resource.ThreadKernelView.forProcess(pid); // a link costs ~0.1 ms
+                // a link costs ~0.1 ms
+                kernelView = dev.cryo.engine.resource.ThreadKernelView.forProcess(pid, task.threads().size());
             } catch (SyscallException e) {
                 log.debug("pid %d: no kernel iterator of its threads (%s): they are read one by one", pid, e.getMessage());
             }

@@ -97,6 +97,15 @@ public final class ProcFs {
         return DirectFiles.readLink(file(pid, name));
     }
 
+    /**
+     * The process's resident anonymous memory, in bytes: /proc/PID/statm's resident pages less its shared ones (file
+     * and shmem pages), as status's RssAnon counts it; about what a full dump of its private memory writes.
+     */
+    public long anonResident(int pid) throws IOException {
+        String[] f = text(pid, "statm").trim().split(" ");
+        return Math.max(0, Long.parseLong(f[1]) - Long.parseLong(f[2])) * 4096;
+    }
+
     public long[] auxv(int pid) throws IOException {
         ByteBuffer b = ByteBuffer.wrap(DirectFiles.read(file(pid, "auxv"))).order(ByteOrder.nativeOrder());
         long[] out = new long[b.remaining() / 8];

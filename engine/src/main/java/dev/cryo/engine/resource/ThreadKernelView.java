@@ -41,12 +41,24 @@ public final class ThreadKernelView implements AutoCloseable {
      */
     public record Row(int tid, long sasSp, long sasSize, int sasOwnFlags, long clearTid, int seccompMode,
                       boolean noNewPrivs, long robustHead, String comm, int nice, int policy, int rtPriority,
-                      long fsBase) {
+                      long fsBase, long ownPending, dev.cryo.engine.ptrace.Ptrace.RseqConfig rseq) {
         /** sigaltstack's ss_flags for this thread with stack pointer {@code rsp}. */
         public int sasFlags(long rsp) {
             return reported(sasOwnFlags, sasSp, sasSize, rsp);
         }
+
+        /**
+         * Whether the thread has no signal pending of its own (its private queue, which PTRACE_PEEKSIGINFO reads):
+         * the kernel keeps a signal's bit in the set while an entry of it is queued, so an empty set is an empty
+         * queue. False when the set was not read (a kernel whose BTF does not show it).
+         */
+        public boolean noOwnPending() {
+            return ownPending == 0;
+        }
     }
+
+    /** {@link Row#ownPending} of a row whose pending set the program did not read. */
+    static final long UNKNOWN = -1;
 
     private static final Object LOCK = new Object();
     private static int programFd = -1;
@@ -67,10 +79,18 @@ public final class ThreadKernelView implements AutoCloseable {
     private final int link;
     private final int pid;
     private boolean closed;
+    /**
+     * Where the rows are read to: room for twice the threads the process had when linked, and 16 more (threads born
+     * meanwhile), made with the view, before the freeze. Too small, the read fails with E2BIG and starts again in a
+     * larger one: a second pass in the frozen window, and a cold path (4.5 ms of a 257-thread dump's window when
+     * every reading thread had a fixed 16 KiB).
+     */
+    private NativeBuffer out;
 
-    private ThreadKernelView(int link, int pid) {
+    private ThreadKernelView(int link, int pid, int threads) {
         this.link = link;
         this.pid = pid;
+        this.out = NativeBuffer.allocate(record * (2 * Math.max(1, threads) + 16));
     }
 
     /** Whether the property allows the view at all. */
@@ -99,7 +119,14 @@ public final class ThreadKernelView implements AutoCloseable {
                 int[] words = new int[FIELDS.length];
                 int w = 0;
                 for (int i = 0; i < FIELDS.length; i++) {
-                    found[i] = kernel.member("task_struct", FIELDS[i]);
+                    try {
+                        found[i] = kernel.member("task_struct", FIELDS[i]);
+                    } catch (IOException e) {
+                        if (i < OPTIONAL_FROM) {
+                            throw e;
+                        }
+                        continue; // found[i] null: not in the record, asked by ptrace
+                    }
                     words[i] = w;
                     w += Math.max(1, found[i].size() / 8);
                 }
@@ -120,9 +147,16 @@ public final class ThreadKernelView implements AutoCloseable {
      */
     static final String[] FIELDS = {"pid", "sas_ss_sp", "sas_ss_size", "sas_ss_flags", "clear_child_tid",
             "seccomp.mode", "atomic_flags", "robust_list", "comm", "policy", "static_prio", "rt_priority",
-            "sched_reset_on_fork", "thread.fsbase"};
+            "sched_reset_on_fork", "thread.fsbase", "pending.signal.sig", "rseq", "rseq_len", "rseq_sig"};
     static final int PID = 0, SAS_SP = 1, SAS_SIZE = 2, SAS_FLAGS = 3, CLEAR_TID = 4, SECCOMP = 5, ATOMIC_FLAGS = 6,
-            ROBUST = 7, COMM = 8, POLICY = 9, STATIC_PRIO = 10, RT_PRIORITY = 11, RESET_ON_FORK = 12, FS_BASE = 13;
+            ROBUST = 7, COMM = 8, POLICY = 9, STATIC_PRIO = 10, RT_PRIORITY = 11, RESET_ON_FORK = 12, FS_BASE = 13,
+            PENDING = 14, RSEQ = 15, RSEQ_LEN = 16, RSEQ_SIG = 17;
+    /**
+     * From this index on, {@link #FIELDS} only spare ptrace requests (the thread's own pending set: a PEEKSIGINFO
+     * when empty; its rseq registration: GET_RSEQ_CONFIGURATION): a kernel whose BTF lacks one (no CONFIG_RSEQ, or a
+     * task_struct laid out otherwise) still gets the program, without it, and those are asked by ptrace.
+     */
+    static final int OPTIONAL_FROM = PENDING;
     /** The loaded program's members of {@link #FIELDS}, and each one's first word in the record. */
     private static Btf.Member[] members;
     private static int[] wordOf;
@@ -142,6 +176,9 @@ public final class ThreadKernelView implements AutoCloseable {
         p.load(8, Bpf.Program.R8, Bpf.Program.R8, 0); // meta->seq
         int word = 0;
         for (Btf.Member f : fields) {
+            if (f == null) {
+                continue; // an optional field this kernel does not show
+            }
             for (int part = 0; part < Math.max(1, f.size() / 8); part++, word++) {
                 p.load(Math.min(8, f.size()), Bpf.Program.R2, Bpf.Program.R7, f.offset() + 8 * part);
                 p.store64(Bpf.Program.R10, -recordBytes + 8 * word, Bpf.Program.R2);
@@ -166,12 +203,12 @@ public final class ThreadKernelView implements AutoCloseable {
      * The view of process {@code pid}'s threads, linked now (before its freeze, where the caller can), or null
      * when the view is not used here ({@link #prepare} says why).
      */
-    public static ThreadKernelView forProcess(int pid) throws SyscallException {
+    public static ThreadKernelView forProcess(int pid, int threads) throws SyscallException {
         if (!enabled() || prepare() != null) {
             return null;
         }
         try {
-            return new ThreadKernelView(Bpf.linkToProcess(programFd, pid), pid);
+            return new ThreadKernelView(Bpf.linkToProcess(programFd, pid), pid, threads);
         } catch (SyscallException e) {
             if (e.errno() == 22 || e.errno() == 7 || e.errno() == 95 || e.errno() == 524) {
                 synchronized (LOCK) { // EINVAL, E2BIG, EOPNOTSUPP: a kernel whose task iterators take no process
@@ -199,21 +236,17 @@ public final class ThreadKernelView implements AutoCloseable {
         return enabled() ? prepare() : "-D" + PROPERTY + "=off";
     }
 
-    /** Each reading thread's buffer: room for 128 threads' records, grown for more. */
-    private static final ThreadLocal<NativeBuffer> OUT = ThreadLocal.withInitial(() -> NativeBuffer.allocate(16 * 1024));
-
     /**
      * The calling thread's buffers, made now: a direct buffer is zeroed and faulted in when made, which a tracer
-     * thread's first read would otherwise pay inside the frozen window (about 0.3 ms here).
+     * thread's first read would otherwise pay inside the frozen window (about 0.3 ms here). A view's rows have a
+     * buffer of the view's own.
      */
     public static void prepareThread() {
-        OUT.get();
         Bpf.prepareThread();
     }
 
     /** Every thread's row as the process stands (frozen, for the values to hold), keyed by tid. */
     public Map<Integer, Row> read() throws SyscallException {
-        NativeBuffer out = OUT.get();
         int n;
         while (true) {
             try {
@@ -224,7 +257,6 @@ public final class ThreadKernelView implements AutoCloseable {
                     throw e;
                 }
                 out = NativeBuffer.allocate(out.capacity() * 4);
-                OUT.set(out);
             }
         }
         Map<Integer, Row> rows = new HashMap<>();
@@ -238,7 +270,9 @@ public final class ThreadKernelView implements AutoCloseable {
     private static Row row(NativeBuffer out, int at) {
         long[] v = new long[FIELDS.length];
         for (int i = 0; i < FIELDS.length; i++) {
-            v[i] = members[i].of(out.getLong(at + 8 * wordOf[i]));
+            if (members[i] != null) {
+                v[i] = members[i].of(out.getLong(at + 8 * wordOf[i]));
+            }
         }
         byte[] name = out.bytes(at + 8 * wordOf[COMM], members[COMM].size());
         int len = 0;
@@ -247,10 +281,14 @@ public final class ThreadKernelView implements AutoCloseable {
         }
         int policy = (int) v[POLICY];
         boolean rt = policy == ThreadState.SCHED_FIFO || policy == ThreadState.SCHED_RR;
+        // as PTRACE_GET_RSEQ_CONFIGURATION puts them: the registered area, its length, its signature, no flags
+        var rseq = members[RSEQ] == null || members[RSEQ_LEN] == null || members[RSEQ_SIG] == null ? null
+                : new dev.cryo.engine.ptrace.Ptrace.RseqConfig(v[RSEQ], v[RSEQ_LEN] & 0xffffffffL, 0, (int) v[RSEQ_SIG]);
         return new Row((int) v[PID], v[SAS_SP], v[SAS_SIZE], (int) v[SAS_FLAGS], v[CLEAR_TID], (int) v[SECCOMP],
                 (v[ATOMIC_FLAGS] & PFA_NO_NEW_PRIVS) != 0, v[ROBUST],
                 new String(name, 0, len, java.nio.charset.StandardCharsets.UTF_8), (int) v[STATIC_PRIO] - 120,
-                policy | (v[RESET_ON_FORK] != 0 ? ThreadState.SCHED_RESET_ON_FORK : 0), rt ? (int) v[RT_PRIORITY] : 0, v[FS_BASE]);
+                policy | (v[RESET_ON_FORK] != 0 ? ThreadState.SCHED_RESET_ON_FORK : 0), rt ? (int) v[RT_PRIORITY] : 0,
+                v[FS_BASE], members[PENDING] == null ? UNKNOWN : v[PENDING], rseq);
     }
 
     /** task_struct.atomic_flags' bit for no_new_privs (PFA_NO_NEW_PRIVS, bit 0). */

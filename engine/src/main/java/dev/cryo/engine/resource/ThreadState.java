@@ -270,7 +270,7 @@ public final class ThreadState {
     public static java.util.Map<Integer, ThreadKernelView.Row> kernelRows(ThreadKernelView linked, int pid,
                                                                          java.util.List<ThreadState> threads,
                                                                          dev.cryo.engine.log.Log log) {
-        try (ThreadKernelView view = linked != null ? linked : ThreadKernelView.forProcess(pid)) {
+        try (ThreadKernelView view = linked != null ? linked : ThreadKernelView.forProcess(pid, threads.size())) {
             if (view == null) {
                 return null;
             }
@@ -367,15 +367,19 @@ public final class ThreadState {
      * pending signals and comm. Nothing here builds an image entry: {@link #core} does, once the tree runs again.
      */
     public void readFrozen(String comm) throws SyscallException, CryoException {
-        readTraced();
+        readTraced(null);
         readPlain(comm);
     }
 
-    /** The ptrace part of {@link #readFrozen}, on the thread's tracer: xstate, own pending signals, rseq. */
-    public void readTraced() throws SyscallException, CryoException {
+    /**
+     * The ptrace part of {@link #readFrozen}, on the thread's tracer: xstate, own pending signals, rseq. What the
+     * thread's {@link #kernelRows row} (null: none) holds is not asked again: an empty own pending set (most threads)
+     * spares the PEEKSIGINFO, the rseq registration the GET_RSEQ_CONFIGURATION.
+     */
+    public void readTraced(ThreadKernelView.Row row) throws SyscallException, CryoException {
         readXstate();
-        pending = Ptrace.pendingSignals(tid, false);
-        rseq = Ptrace.rseqConfiguration(tid);
+        pending = row != null && row.noOwnPending() ? java.util.List.of() : Ptrace.pendingSignals(tid, false);
+        rseq = row != null && row.rseq() != null ? row.rseq() : Ptrace.rseqConfiguration(tid);
     }
 
     /**

@@ -143,7 +143,7 @@ public final class Btf {
      * anonymous unions).
      *
      * @throws IOException when the struct or a member is not there, or the last is not a scalar or pointer of 1, 2,
-     *                     4 or 8 bytes (or a byte array of 8's), or a bit field across a byte boundary
+     *                     4 or 8 bytes (or a byte or word array of 8's), or a bit field across a byte boundary
      */
     public Member member(String struct, String path) throws IOException {
         int id = find(STRUCT, struct);
@@ -234,7 +234,8 @@ public final class Btf {
 
     /**
      * The bytes a load of a member of {@code type} takes: 1, 2, 4 or 8 for a scalar or pointer; for an array of
-     * bytes whose size is a multiple of 8 (a name such as task_struct.comm), its size, loaded 8 bytes at a time.
+     * bytes whose size is a multiple of 8 (a name such as task_struct.comm), or of 8-byte words (a sigset_t's
+     * {@code sig}), its size up to 64, loaded 8 bytes at a time.
      */
     private int scalarSize(int type) throws IOException {
         int id = resolve(type);
@@ -244,8 +245,9 @@ public final class Btf {
             case INT, ENUM, ENUM64 -> types.getInt(at[id] + 8);
             case ARRAY -> {
                 int elem = resolve(types.getInt(at[id] + 12)), n = types.getInt(at[id] + 20);
-                boolean bytes = kind(info(elem)) == INT && types.getInt(at[elem] + 8) == 1;
-                yield bytes && n > 0 && n % 8 == 0 && n <= 64 ? n : -1;
+                int each = kind(info(elem)) == INT ? types.getInt(at[elem] + 8) : 0;
+                // bytes (a name), or words (a signal set's unsigned longs)
+                yield (each == 1 || each == 8) && n > 0 && n * each % 8 == 0 && n * each <= 64 ? n * each : -1;
             }
             default -> -1;
         };

@@ -20,7 +20,7 @@ class ScatteredPagesTest {
 
     @Test
     void scatteredRunsReadOnTwoThreadsKeepTheirOrder() throws Exception {
-        int pages = 2000;
+        int pages = 4000;
         NativeBuffer memory = NativeBuffer.allocate(pages * 4096 + 4096);
         long base = (memory.address() + 4095) & ~4095L;
         int skew = (int) (base - memory.address());
