@@ -14,6 +14,9 @@
  *   a  counts inside a signal handler that runs on its altstack (sigaltstack reports SS_ONSTACK there); at the
  *      verdict the handler checks that, returns, and the altstack must be as it was, no longer in use
  *   d  counts with an altstack set with SS_AUTODISARM, which sigaltstack must still report after the restore
+ *   u  waits in sigsuspend with a temporary mask (every signal blocked but the wake-up one) unlike its own (which
+ *      blocks the wake-up signal and one of its own): the kernel keeps its own mask aside meanwhile, and that is
+ *      the mask it must have again once sigsuspend returns, after the restore too (EINTR is allowed)
  * --threads=N      without --states: N threads, c v n r in turn, the fifth s, the sixth m
  * --seed=S         with --threads: the letters drawn from S instead (of c v n r s m)
  * At most two threads spin and one holds the robust mutex (the others count instead).
@@ -263,6 +266,31 @@ static void reading(struct worker *w)
 	check_tid(w);
 }
 
+static void suspended(struct worker *w)
+{
+	sigset_t own, during, now;
+
+	sigemptyset(&own);
+	sigaddset(&own, WAKE_SIGNAL); /* only sigsuspend lets it in: no wake-up is lost before the call */
+	sigaddset(&own, w->own_signal);
+	pthread_sigmask(SIG_BLOCK, &own, NULL);
+	pthread_sigmask(SIG_BLOCK, NULL, &own);
+	sigfillset(&during);
+	sigdelset(&during, WAKE_SIGNAL);
+	started++;
+	while (!verdict) {
+		sigsuspend(&during); /* returns -1 EINTR, its handler run */
+		w->progress++;
+	}
+	check_tid(w);
+	pthread_sigmask(SIG_BLOCK, NULL, &now);
+	for (int s = 1; s < SIGRTMAX; s++)
+		if (sigismember(&now, s) != sigismember(&own, s)) {
+			note(w, "after sigsuspend its mask %s signal %d", sigismember(&now, s) ? "blocks" : "lets in", s);
+			break;
+		}
+}
+
 static void spinning(struct worker *w)
 {
 	started++;
@@ -310,6 +338,7 @@ static void *work(void *arg)
 	case 'm': holding(w); break;
 	case 'a': in_handler(w); break;
 	case 'd': disarming(w); break;
+	case 'u': suspended(w); break;
 	}
 	return NULL;
 }
@@ -350,7 +379,7 @@ int main(int argc, char **argv)
 	const char *states = fx_opt_str(argc, argv, "states", NULL);
 	long n = fx_opt_long(argc, argv, "threads", 6);
 	unsigned long long seed = (unsigned long long)fx_opt_long(argc, argv, "seed", 0);
-	static const char kinds[] = "cvnrsmad"; /* the first six drawn by --seed */
+	static const char kinds[] = "cvnrsmadu"; /* the first six drawn by --seed */
 	struct sigaction sa;
 	pthread_mutexattr_t ma;
 	pthread_attr_t attr;
@@ -440,7 +469,7 @@ int main(int argc, char **argv)
 		struct worker *w = &workers[i];
 		if (w->kind == 'r' && write(readers_pipe[1], MESSAGE, strlen(MESSAGE)) != (ssize_t)strlen(MESSAGE))
 			fx_note_failure("writing thread %d's message to the pipe: %s", i, strerror(errno));
-		if (w->kind == 'n')
+		if (w->kind == 'n' || w->kind == 'u')
 			pthread_kill(w->thread, WAKE_SIGNAL);
 	}
 	for (int i = 0; i < nworkers; i++) {

@@ -52,7 +52,7 @@ class ThreadKernelViewTest {
             System.out.println("SKIPPED: " + ThreadKernelView.unavailable());
             return ThreadKernelView.unavailable();
         });
-        try (Target t = ThreadsRoundTripTest.startFixture(tmp, "threads-state", "--states=caddcvnrsa")) {
+        try (Target t = ThreadsRoundTripTest.startFixture(tmp, "threads-state", "--states=caddcvnrsau")) {
             Path viewed = tmp.resolve("viewed"), called = tmp.resolve("called");
             System.setProperty("cryo.threads.kernel", mode);
             try {

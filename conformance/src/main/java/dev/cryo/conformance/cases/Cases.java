@@ -49,7 +49,7 @@ public final class Cases {
                         .needing(Feature.THREADS),
                 // every thread in its own state, checking itself: TLS counter with its own mask, altstack and a
                 // pending pthread_kill signal; condvar, nanosleep, pipe read, spinning, robust mutex holder
-                new Case("threads-states", Fixture.quiet("threads-state", "--states=cvnrsmc"), Scenario.cycles(2, moment),
+                new Case("threads-states", Fixture.quiet("threads-state", "--states=cvnrsmcu"), Scenario.cycles(2, moment),
                         Check.standard()).needing(Feature.THREADS),
                 new Case("threads-states-leave-running", Fixture.quiet("threads-state", "--states=cvnrsm"),
                         Scenario.cycles(2, moment).leavingRunning(false), Check.standard()).needing(Feature.THREADS),

@@ -379,12 +379,15 @@ final class TaskDump {
                 tids.add(t.tid());
             }
             for (ThreadState t : threads) {
-                t.read(); // registers and mask: ptrace requests, no remote call
+                t.readRegisters(); // a ptrace request, no remote call
             }
             // a threaded process's threads as the kernel keeps them, in one read: no /proc status or remote call each
             var view = takeKernelView();
             var kernelRows = threads.size() > 1 || view != null && !options.preDump()
                     ? ThreadState.kernelRows(view, pid, threads, log) : null;
+            for (ThreadState t : threads) {
+                t.readMask(kernelRows == null ? null : kernelRows.get(t.tid())); // a request where the row cannot say
+            }
             seccomp = dev.cryo.engine.resource.Seccomp.frozen(pid, tids, status, proc, !options.preDump(),
                     Ptrace.O_TRACESYSGOOD, kernelRows, log);
             ThreadState leader = threads.get(0);

@@ -41,7 +41,8 @@ public final class ThreadKernelView implements AutoCloseable {
      */
     public record Row(int tid, long sasSp, long sasSize, int sasOwnFlags, long clearTid, int seccompMode,
                       boolean noNewPrivs, long robustHead, String comm, int nice, int policy, int rtPriority,
-                      long fsBase, long ownPending, dev.cryo.engine.ptrace.Ptrace.RseqConfig rseq) {
+                      long fsBase, long ownPending, dev.cryo.engine.ptrace.Ptrace.RseqConfig rseq, long blocked,
+                      boolean maskKnown) {
         /** sigaltstack's ss_flags for this thread with stack pointer {@code rsp}. */
         public int sasFlags(long rsp) {
             return reported(sasOwnFlags, sasSp, sasSize, rsp);
@@ -54,6 +55,15 @@ public final class ThreadKernelView implements AutoCloseable {
          */
         public boolean noOwnPending() {
             return ownPending == 0;
+        }
+
+        /**
+         * Whether {@link #blocked} is the mask PTRACE_GETSIGMASK gives: that request answers the saved mask of a
+         * thread stopped inside sigsuspend, ppoll or the like (TS_RESTORE_SIGMASK, a flag the BTF does not name),
+         * else the blocked one, so the row says only where the two are the same (most threads).
+         */
+        public boolean maskKnown() {
+            return maskKnown;
         }
     }
 
@@ -147,13 +157,14 @@ public final class ThreadKernelView implements AutoCloseable {
      */
     static final String[] FIELDS = {"pid", "sas_ss_sp", "sas_ss_size", "sas_ss_flags", "clear_child_tid",
             "seccomp.mode", "atomic_flags", "robust_list", "comm", "policy", "static_prio", "rt_priority",
-            "sched_reset_on_fork", "thread.fsbase", "pending.signal.sig", "rseq", "rseq_len", "rseq_sig"};
+            "sched_reset_on_fork", "thread.fsbase", "pending.signal.sig", "rseq", "rseq_len", "rseq_sig",
+            "blocked.sig", "saved_sigmask.sig"};
     static final int PID = 0, SAS_SP = 1, SAS_SIZE = 2, SAS_FLAGS = 3, CLEAR_TID = 4, SECCOMP = 5, ATOMIC_FLAGS = 6,
             ROBUST = 7, COMM = 8, POLICY = 9, STATIC_PRIO = 10, RT_PRIORITY = 11, RESET_ON_FORK = 12, FS_BASE = 13,
-            PENDING = 14, RSEQ = 15, RSEQ_LEN = 16, RSEQ_SIG = 17;
+            PENDING = 14, RSEQ = 15, RSEQ_LEN = 16, RSEQ_SIG = 17, BLOCKED = 18, SAVED_MASK = 19;
     /**
      * From this index on, {@link #FIELDS} only spare ptrace requests (the thread's own pending set: a PEEKSIGINFO
-     * when empty; its rseq registration: GET_RSEQ_CONFIGURATION): a kernel whose BTF lacks one (no CONFIG_RSEQ, or a
+     * when empty; its rseq registration: GET_RSEQ_CONFIGURATION; its signal mask: GETSIGMASK): a kernel whose BTF lacks one (no CONFIG_RSEQ, or a
      * task_struct laid out otherwise) still gets the program, without it, and those are asked by ptrace.
      */
     static final int OPTIONAL_FROM = PENDING;
@@ -288,7 +299,8 @@ public final class ThreadKernelView implements AutoCloseable {
                 (v[ATOMIC_FLAGS] & PFA_NO_NEW_PRIVS) != 0, v[ROBUST],
                 new String(name, 0, len, java.nio.charset.StandardCharsets.UTF_8), (int) v[STATIC_PRIO] - 120,
                 policy | (v[RESET_ON_FORK] != 0 ? ThreadState.SCHED_RESET_ON_FORK : 0), rt ? (int) v[RT_PRIORITY] : 0,
-                v[FS_BASE], members[PENDING] == null ? UNKNOWN : v[PENDING], rseq);
+                v[FS_BASE], members[PENDING] == null ? UNKNOWN : v[PENDING], rseq, v[BLOCKED],
+                members[BLOCKED] != null && members[SAVED_MASK] != null && v[BLOCKED] == v[SAVED_MASK]);
     }
 
     /** task_struct.atomic_flags' bit for no_new_privs (PFA_NO_NEW_PRIVS, bit 0). */

@@ -81,11 +81,21 @@ public final class ThreadState {
 
     /** Registers and signal mask: read first, they are what {@link #putBack} restores. */
     public void read() throws SyscallException {
+        readRegisters();
+        readMask(null);
+    }
+
+    /** The first half of {@link #read}: the registers (and what a restarted syscall was). */
+    public void readRegisters() throws SyscallException {
         regs = Ptrace.registers(tid);
-        sigmask = Ptrace.sigmask(tid);
         if (regs.origRax() == Registers.RESTART_SYSCALL) {
             restarted = regs.restartedSyscall(codeBefore(tid, regs.rip()));
         }
+    }
+
+    /** The second half of {@link #read}: the signal mask, from the thread's {@link #kernelRows row} where it says. */
+    public void readMask(ThreadKernelView.Row row) throws SyscallException {
+        sigmask = row != null && row.maskKnown() ? row.blocked() : Ptrace.sigmask(tid);
     }
 
     /**
