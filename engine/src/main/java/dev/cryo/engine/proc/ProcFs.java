@@ -137,57 +137,99 @@ public final class ProcFs {
 
     public static List<MapsEntry> parseMaps(String text) {
         List<MapsEntry> out = new ArrayList<>();
-        for (String line : text.split("\n")) {
-            if (line.isEmpty()) {
-                continue;
+        int at = 0, n = text.length();
+        while (at < n) {
+            int eol = text.indexOf('\n', at);
+            if (eol < 0) {
+                eol = n;
             }
-            String[] f = WHITESPACE.split(line, 6);
-            int dash = f[0].indexOf('-');
-            String perms = f[1];
-            String[] dev = f[3].split(":");
-            String path = f.length > 5 ? f[5].strip() : "";
-            out.add(new MapsEntry(Long.parseUnsignedLong(f[0].substring(0, dash), 16),
-                    Long.parseUnsignedLong(f[0].substring(dash + 1), 16), perms.charAt(0) == 'r',
-                    perms.charAt(1) == 'w', perms.charAt(2) == 'x', perms.charAt(3) == 's',
-                    Long.parseUnsignedLong(f[2], 16), Integer.parseInt(dev[0], 16), Integer.parseInt(dev[1], 16),
-                    Long.parseLong(f[4]), path, path.equals("[stack]") ? Set.of("gd") : Set.of()));
+            if (eol > at) {
+                out.add(header(text, at, eol, null));
+            }
+            at = eol + 1;
         }
         return out;
     }
 
-    /** /proc/PID/smaps, keeping each VMA's header line and its VmFlags. */
+    /**
+     * /proc/PID/smaps, keeping each VMA's header line and its VmFlags. Each VMA's block is its header, lines of
+     * counts, and VmFlags last: the parse goes from a header to the next "VmFlags:" and the line after it, never
+     * looking at the counts (a tree's smaps are thousands of such lines, parsed by code still interpreted). A kernel
+     * without VmFlags gives no entry.
+     */
     public List<MapsEntry> maps(int pid) throws IOException {
+        return parseSmaps(text(pid, "smaps"));
+    }
+
+    static List<MapsEntry> parseSmaps(String text) {
         List<MapsEntry> out = new ArrayList<>();
-        String[] lines = text(pid, "smaps").split("\n");
-        long start = 0, end = 0, off = 0, ino = 0;
-        String perms = null, path = "";
-        int maj = 0, min = 0;
-        for (String line : lines) {
-            if (line.isEmpty()) {
-                continue;
+        int at = 0, n = text.length();
+        while (at < n) {
+            int eol = text.indexOf('\n', at);
+            if (eol < 0) {
+                break; // a header and no VmFlags: a truncated read
             }
-            char c = line.charAt(0);
-            boolean header = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
-            if (header && line.indexOf('-') > 0 && line.indexOf('-') < 17 && line.indexOf(' ') > line.indexOf('-')) {
-                String[] f = WHITESPACE.split(line, 6);
-                int dash = f[0].indexOf('-');
-                start = Long.parseUnsignedLong(f[0].substring(0, dash), 16);
-                end = Long.parseUnsignedLong(f[0].substring(dash + 1), 16);
-                perms = f[1];
-                off = Long.parseUnsignedLong(f[2], 16);
-                String[] dev = f[3].split(":");
-                maj = Integer.parseInt(dev[0], 16);
-                min = Integer.parseInt(dev[1], 16);
-                ino = Long.parseLong(f[4]);
-                path = f.length > 5 ? f[5].strip() : "";
-            } else if (line.startsWith("VmFlags:") && perms != null) {
-                Set<String> flags = new HashSet<>(List.of(WHITESPACE.split(line.substring(8).trim())));
-                out.add(new MapsEntry(start, end, perms.charAt(0) == 'r', perms.charAt(1) == 'w',
-                        perms.charAt(2) == 'x', perms.charAt(3) == 's', off, maj, min, ino, path, Set.copyOf(flags)));
-                perms = null;
+            int flags = text.indexOf("\nVmFlags:", eol);
+            if (flags < 0) {
+                break;
             }
+            int from = flags + "\nVmFlags:".length();
+            int end = text.indexOf('\n', from);
+            if (end < 0) {
+                end = n;
+            }
+            out.add(header(text, at, eol, vmFlags(text, from, end)));
+            at = end + 1;
         }
         return out;
+    }
+
+    /** The two-letter flags of a VmFlags line's rest, text[from, to). */
+    private static Set<String> vmFlags(String text, int from, int to) {
+        List<String> flags = new ArrayList<>(16);
+        int i = from;
+        while (i < to) {
+            while (i < to && text.charAt(i) == ' ') {
+                i++;
+            }
+            int j = i;
+            while (j < to && text.charAt(j) != ' ') {
+                j++;
+            }
+            if (j > i) {
+                flags.add(text.substring(i, j));
+            }
+            i = j;
+        }
+        return Set.copyOf(flags);
+    }
+
+    /**
+     * A maps (or smaps header) line, text[from, to): "start-end perms offset major:minor inode" then, after spaces,
+     * the path to the line's end (stripped, as shown: a name the kernel escapes has no newline). {@code flags} null:
+     * maps has none ({@link #fastMaps}).
+     */
+    private static MapsEntry header(String text, int from, int to, Set<String> flags) {
+        int dash = text.indexOf('-', from);
+        int sp1 = text.indexOf(' ', dash);
+        int sp2 = text.indexOf(' ', sp1 + 1);
+        int sp3 = text.indexOf(' ', sp2 + 1);
+        int colon = text.indexOf(':', sp3);
+        int sp4 = text.indexOf(' ', colon);
+        int sp5 = text.indexOf(' ', sp4 + 1);
+        if (dash < 0 || sp5 < 0 || sp5 > to) {
+            sp5 = to; // no path (and maybe no space after the inode)
+        }
+        long start = Long.parseUnsignedLong(text, from, dash, 16);
+        long end = Long.parseUnsignedLong(text, dash + 1, sp1, 16);
+        char r = text.charAt(sp1 + 1), w = text.charAt(sp1 + 2), x = text.charAt(sp1 + 3), p = text.charAt(sp1 + 4);
+        long offset = Long.parseUnsignedLong(text, sp2 + 1, sp3, 16);
+        int major = Integer.parseInt(text, sp3 + 1, colon, 16);
+        int minor = Integer.parseInt(text, colon + 1, sp4, 16);
+        long inode = Long.parseLong(text, sp4 + 1, Math.min(sp5, to), 10);
+        String path = sp5 < to ? text.substring(sp5, to).strip() : "";
+        Set<String> vm = flags != null ? flags : path.equals("[stack]") ? Set.of("gd") : Set.of();
+        return new MapsEntry(start, end, r == 'r', w == 'w', x == 'x', p == 's', offset, major, minor, inode, path, vm);
     }
 
     /** Open fds with their links and fdinfo, in fd order. */
