@@ -67,14 +67,23 @@ void fx_ready(void)
 
 int fx_verify_requested(void) { return verify_asked; }
 
+/*
+ * SIGUSR2 stays blocked outside sigsuspend: one that came between the test of verify_asked and the call would
+ * run its handler there and leave sigsuspend waiting for a second that never comes. A restored fixture meets that
+ * window more than most: its sigsuspend returns EINTR at once, as the harness sends the verdict signal.
+ */
 void fx_wait_verify(void)
 {
-	sigset_t mask;
+	sigset_t usr2, old, mask;
 
-	sigprocmask(SIG_BLOCK, NULL, &mask);
+	sigemptyset(&usr2);
+	sigaddset(&usr2, SIGUSR2);
+	sigprocmask(SIG_BLOCK, &usr2, &old);
+	mask = old;
 	sigdelset(&mask, SIGUSR2);
 	while (!verify_asked)
 		sigsuspend(&mask);
+	sigprocmask(SIG_SETMASK, &old, NULL);
 }
 
 int fx_command_pending(void)
