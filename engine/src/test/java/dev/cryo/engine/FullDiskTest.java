@@ -85,6 +85,48 @@ class FullDiskTest {
         }
     }
 
+    /**
+     * Room for the cores, which a dump that kills its tree writes after the kill: held before the kill, so that a
+     * directory without it fails the dump while the target can run on (here, each core taken to need 16 MiB).
+     */
+    @Test
+    void aDumpWithoutRoomForItsCoresFailsBeforeTheKill() throws Exception {
+        Path dir = tmp.resolve("cores-room");
+        Files.createDirectories(dir);
+        int rc = sh("mount", "-t", "tmpfs", "-o", "size=8m,mode=0700", "cryo-full-disk-test", dir.toString());
+        Assumptions.assumeTrue(rc == 0, "cannot mount a tmpfs");
+        String before = System.setProperty("cryo.dump.coreBytes", Long.toString(16 << 20));
+        try {
+            Path exe = CProgram.compile(tmp, "counter", CProgram.counter(5_000));
+            try (Target t = Target.start(exe, tmp.resolve("out-room.txt"))) {
+                t.awaitLines(3);
+                Path img = dir.resolve("img");
+                Files.createDirectories(img);
+                String m;
+                try (Log log = Log.toFile(tmp.resolve("dump-room.log"), 4)) {
+                    m = assertThrows(CryoException.class,
+                            () -> Dumper.dump(Checkpoint.dumpOptions(t.pid(), img, false), log)).getMessage();
+                }
+                assertTrue(m.contains("pid " + t.pid()) && m.contains("No space left on device")
+                        && m.contains("held for the cores"), m);
+                assertTrue(t.alive(), "not killed, though the dump was asked to kill it");
+                t.awaitLines(t.lines().size() + 3);
+                assertCounts(t.lines());
+                try (var s = Files.list(img)) {
+                    assertEquals(List.of(ImageChecksums.INCOMPLETE), s.map(p -> p.getFileName().toString()).toList(),
+                            "no partial images, no room held: only the mark");
+                }
+            }
+        } finally {
+            if (before == null) {
+                System.clearProperty("cryo.dump.coreBytes");
+            } else {
+                System.setProperty("cryo.dump.coreBytes", before);
+            }
+            sh("umount", dir.toString());
+        }
+    }
+
     /** A counter that holds 24 MiB of its own memory: its pages stream to the file (the mapped route by default). */
     static final String BIG_COUNTER = """
             #include <stdio.h>

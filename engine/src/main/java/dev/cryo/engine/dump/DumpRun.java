@@ -123,6 +123,9 @@ final class DumpRun {
                 SocketDump.release(fdCtx, false);
             }
             tasks.values().forEach(TaskDump::closeKernelView);
+            if (coresRoom != null) {
+                coresRoom.close(); // a dump that failed: no room held, no file left
+            }
             writers.shutdown();
             if (tracers != null) {
                 tracers.close();
@@ -282,6 +285,22 @@ final class DumpRun {
 
     private long frozenAt;
 
+    /**
+     * Room for the cores, which a dump that kills its tree writes after the kill (null: none needed, or not yet
+     * taken): taken in the frozen window once every other image is written, given back right before the cores are.
+     */
+    private SpaceReserve coresRoom;
+
+    private long coresBound() {
+        long bytes = SpaceReserve.SLACK;
+        for (TaskDump t : tasks.values()) {
+            if (!t.zombie()) {
+                bytes += t.coreBytesBound();
+            }
+        }
+        return bytes;
+    }
+
     /** Freeze, collect, write, then kill or resume: everything between the freeze and the tree's release. */
     private void frozenWindow(ImageDir dir) throws CryoException {
         if (!options.preDump()) {
@@ -322,6 +341,15 @@ final class DumpRun {
             if (!options.preDump()) {
                 scripts.run("post-dump");
             }
+            if (!keepRunning && coresLate && !rehearsal) {
+                try {
+                    // the last images that could fail for want of room, written after the kill: their room first
+                    coresRoom = SpaceReserve.take(dir.path(), coresBound());
+                } catch (IOException e) {
+                    throw new CryoException("cannot dump pid " + pid + ": writing images to " + dir.path() + " failed: "
+                            + e.getMessage());
+                }
+            }
             step(keepRunning ? "resume" : "kill", () -> {
                 fdCtx.ttys().release(keepRunning); // the ptys' queued bytes go back while the tree is still frozen
                 if (keepRunning) {
@@ -344,6 +372,9 @@ final class DumpRun {
                 step("write images", () -> writeImages(dir, images));
             }
             if (!options.preDump() && coresLate) {
+                if (coresRoom != null) {
+                    coresRoom.close(); // its room, for the cores
+                }
                 writeCores(dir, images); // from what the frozen window read: nothing of the tree is needed any more
             }
             SocketDump.release(fdCtx, true);

@@ -123,6 +123,21 @@ final class TaskDump {
         return task.state() == TaskState.DEAD;
     }
 
+    /**
+     * At most what this task's images written after a kill take ({@link SpaceReserve}): a core a thread, each
+     * with its pending signals; before the freeze (no thread read yet), a core for each thread the tree listed.
+     */
+    long coreBytesBound() {
+        if (threads.isEmpty()) {
+            return SpaceReserve.coreBytes() * Math.max(1, task.threads().size());
+        }
+        long bytes = 0;
+        for (ThreadState t : threads) {
+            bytes += SpaceReserve.coreBytes() + SpaceReserve.PENDING_BYTES * t.pendingCount();
+        }
+        return bytes;
+    }
+
     List<ThreadState> threads() {
         return threads;
     }

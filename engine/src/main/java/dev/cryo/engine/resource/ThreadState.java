@@ -75,6 +75,11 @@ public final class ThreadState {
         return regs;
     }
 
+    /** How many signals of its own were pending when it was read (each a siginfo in its core). */
+    public int pendingCount() {
+        return pending.size();
+    }
+
     public long sigmask() {
         return sigmask;
     }
