@@ -200,9 +200,9 @@ public final class Warmup {
      * A tree of this many tasks loads the kernel's iterator of threads even where each task has one thread: without
      * it each task's thread gives its altstack and clear-child-tid address in two remote calls, 0.2 to 1.5 ms of
      * tracer work a task inside the frozen window (a 100-task tree), against the program's 60 to 80 ms of loading,
-     * which the rehearsal pays beside the dump's checks.
+     * which the rehearsal pays beside the dump's checks. {@code -Dcryo.threads.kernel.tasks=N} sets it (to measure).
      */
-    static final int TASKS_FOR_ITERATOR = 16;
+    static final int TASKS_FOR_ITERATOR = Integer.getInteger("cryo.threads.kernel.tasks", 16);
 
     /**
      * The cold costs of a dump without a process to dump: protobuf's generated serializers (every image message,
