@@ -126,6 +126,9 @@ final class DumpRun {
             if (coresRoom != null) {
                 coresRoom.close(); // a dump that failed: no room held, no file left
             }
+            if (!rehearsal) {
+                PageBuffer.releaseSpare(); // reserved for this dump's pages, and not taken
+            }
             writers.shutdown();
             if (tracers != null) {
                 tracers.close();

@@ -10,10 +10,9 @@ import java.nio.file.Path;
 /**
  * Room held in the images directory, before a dump kills its tree, for the images it writes after the kill (the
  * cores, built and written once the tree is gone so that the frozen window does not pay for them: 17 ms of a
- * 65-thread process's): a file of that many bytes,
- * allocated with fallocate (or zeros, where a file system has none), deleted right before those images are
- * written. A directory that has not the room fails the dump while the tree can still run on, instead of after
- * the kill, when the images would be all there is of it.
+ * 65-thread process's): a file of that many bytes, allocated with fallocate (or zeros, where a file system has
+ * none), deleted right before those images are written. A directory that has not the room fails the dump while the
+ * tree can still run on, instead of after the kill, when the images would be all there is of it.
  */
 final class SpaceReserve implements AutoCloseable {
     static final String NAME = ".cryo-space-reserve";
@@ -24,6 +23,7 @@ final class SpaceReserve implements AutoCloseable {
     static long coreBytes() {
         return Long.getLong("cryo.dump.coreBytes", 8 << 10);
     }
+
     /** At most a pending signal's part of its thread's core (a 128-byte siginfo and its framing). */
     static final long PENDING_BYTES = 192;
     /** For what else comes after the kill: seccomp filters, a task's larger leader core. */
@@ -53,7 +53,7 @@ final class SpaceReserve implements AutoCloseable {
     }
 
     /** Holds at least {@code bytes} (no call when it does already). */
-    void growTo(long bytes) throws IOException {
+    private void growTo(long bytes) throws IOException {
         if (bytes <= this.bytes || fd < 0) {
             return;
         }
@@ -80,10 +80,6 @@ final class SpaceReserve implements AutoCloseable {
             }
             at += n;
         }
-    }
-
-    long bytes() {
-        return bytes;
     }
 
     /** Gives the room back (the file gone), for the images about to take it. */

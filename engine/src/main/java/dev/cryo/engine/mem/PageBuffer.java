@@ -74,7 +74,17 @@ public final class PageBuffer {
      * 8 to 10 ms there, against 1 to 2 ms for a pool buffer's 2 MiB.
      */
     public static void reserveForDump(long resident) {
-        reserve(resident, Math.min(resident + resident / 4 + (1 << 20), RESERVE_MAX));
+        if (resident > STREAM_MIN) { // else a pool buffer holds them
+            reserve(resident, Math.min(resident + resident / 4 + (1 << 20), RESERVE_MAX));
+        }
+    }
+
+    /**
+     * After a dump: a reserved buffer that no dump took (fewer pages than expected) is let go, so that a long-lived
+     * Cryo (the resident service) does not keep up to {@link #RESERVE_MAX} of it until its next large dump.
+     */
+    public static void releaseSpare() {
+        spare = null;
     }
 
     private static void reserve(long expected, long bytes) {
