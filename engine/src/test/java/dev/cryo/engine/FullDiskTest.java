@@ -59,27 +59,36 @@ class FullDiskTest {
         return p.waitFor(30, TimeUnit.SECONDS) ? p.exitValue() : -1;
     }
 
+    /** A dump of {@code t} into {@code img} (to kill it) that must fail: its message. */
+    private String failedDump(Target t, Path img, String logName) throws Exception {
+        Files.createDirectories(img);
+        try (Log log = Log.toFile(tmp.resolve(logName), 4)) {
+            return assertThrows(CryoException.class,
+                    () -> Dumper.dump(Checkpoint.dumpOptions(t.pid(), img, false), log)).getMessage();
+        }
+    }
+
+    /** After a failed dump: the target counts on, and {@code img} holds only the mark that makes a restore refuse it. */
+    private static void ranOnAndOnlyTheMarkIsLeft(Target t, Path img) throws Exception {
+        assertTrue(t.alive(), "not killed, though the dump was asked to kill it");
+        t.awaitLines(t.lines().size() + 3);
+        assertCounts(t.lines());
+        try (var s = Files.list(img)) {
+            assertEquals(List.of(ImageChecksums.INCOMPLETE), s.map(p -> p.getFileName().toString()).toList(),
+                    "no partial images, no room held: only the mark");
+        }
+    }
+
     @Test
     void aDumpIntoAFullDiskFailsClearlyAndTheTargetRunsOn() throws Exception {
         Path exe = CProgram.compile(tmp, "counter", CProgram.counter(5_000));
         try (Target t = Target.start(exe, tmp.resolve("out.txt"))) {
             t.awaitLines(3);
             Path img = small.resolve("img");
-            Files.createDirectories(img);
-            String m;
-            try (Log log = Log.toFile(tmp.resolve("dump.log"), 4)) {
-                m = assertThrows(CryoException.class,
-                        () -> Dumper.dump(Checkpoint.dumpOptions(t.pid(), img, false), log)).getMessage();
-            }
+            String m = failedDump(t, img, "dump.log");
             assertTrue(m.contains("pid " + t.pid()) && m.contains("No space left on device")
                     && m.matches(".*" + img + "/[a-z0-9-]+\\.img.*"), m);
-            assertTrue(t.alive(), "not killed, though the dump was asked to kill it");
-            t.awaitLines(t.lines().size() + 3);
-            assertCounts(t.lines());
-            try (var s = Files.list(img)) {
-                assertEquals(List.of(ImageChecksums.INCOMPLETE), s.map(p -> p.getFileName().toString()).toList(),
-                        "no partial images, only the mark");
-            }
+            ranOnAndOnlyTheMarkIsLeft(t, img);
             String r = assertThrows(CryoException.class, () -> Checkpoint.restore(img)).getMessage();
             assertTrue(r.contains("did not finish"), r);
         }
@@ -101,21 +110,10 @@ class FullDiskTest {
             try (Target t = Target.start(exe, tmp.resolve("out-room.txt"))) {
                 t.awaitLines(3);
                 Path img = dir.resolve("img");
-                Files.createDirectories(img);
-                String m;
-                try (Log log = Log.toFile(tmp.resolve("dump-room.log"), 4)) {
-                    m = assertThrows(CryoException.class,
-                            () -> Dumper.dump(Checkpoint.dumpOptions(t.pid(), img, false), log)).getMessage();
-                }
+                String m = failedDump(t, img, "dump-room.log");
                 assertTrue(m.contains("pid " + t.pid()) && m.contains("No space left on device")
                         && m.contains("held for the cores"), m);
-                assertTrue(t.alive(), "not killed, though the dump was asked to kill it");
-                t.awaitLines(t.lines().size() + 3);
-                assertCounts(t.lines());
-                try (var s = Files.list(img)) {
-                    assertEquals(List.of(ImageChecksums.INCOMPLETE), s.map(p -> p.getFileName().toString()).toList(),
-                            "no partial images, no room held: only the mark");
-                }
+                ranOnAndOnlyTheMarkIsLeft(t, img);
             }
         } finally {
             if (before == null) {
@@ -186,21 +184,10 @@ class FullDiskTest {
             try (Target t = Target.start(exe, tmp.resolve("out-" + fs + ".txt"))) {
                 t.awaitLines(3);
                 Path img = dir.resolve("img");
-                Files.createDirectories(img);
-                String m;
-                try (Log log = Log.toFile(tmp.resolve("dump-" + fs + ".log"), 4)) {
-                    m = assertThrows(CryoException.class,
-                            () -> Dumper.dump(Checkpoint.dumpOptions(t.pid(), img, false), log)).getMessage();
-                }
+                String m = failedDump(t, img, "dump-" + fs + ".log");
                 assertTrue(m.contains("pid " + t.pid()) && m.contains("No space left on device")
                         && m.matches(".*" + img + "/[a-z0-9-]+\\.img.*"), m); // the pages', or one written beside them
-                assertTrue(t.alive(), "not killed, though the dump was asked to kill it");
-                t.awaitLines(t.lines().size() + 3);
-                assertCounts(t.lines());
-                try (var s = Files.list(img)) {
-                    assertEquals(List.of(ImageChecksums.INCOMPLETE), s.map(p -> p.getFileName().toString()).toList(),
-                            "no partial images, only the mark");
-                }
+                ranOnAndOnlyTheMarkIsLeft(t, img);
                 String r = assertThrows(CryoException.class, () -> Checkpoint.restore(img)).getMessage();
                 assertTrue(r.contains("did not finish"), r);
             }
