@@ -59,12 +59,23 @@ class FullDiskTest {
         return p.waitFor(30, TimeUnit.SECONDS) ? p.exitValue() : -1;
     }
 
-    /** A dump of {@code t} into {@code img} (to kill it) that must fail: its message. */
-    private String failedDump(Target t, Path img, String logName) throws Exception {
-        Files.createDirectories(img);
-        try (Log log = Log.toFile(tmp.resolve(logName), 4)) {
-            return assertThrows(CryoException.class,
-                    () -> Dumper.dump(Checkpoint.dumpOptions(t.pid(), img, false), log)).getMessage();
+    /**
+     * A counting program ({@code source}) dumped into {@code img} to be killed: the dump must fail naming its pid, and
+     * the program count on ({@link #ranOnAndOnlyTheMarkIsLeft}); the dump's message.
+     */
+    private String failedDumpOfACounter(String name, String source, Path img, String logName) throws Exception {
+        Path exe = CProgram.compile(tmp, name, source);
+        try (Target t = Target.start(exe, tmp.resolve(logName + ".out"))) {
+            t.awaitLines(3);
+            Files.createDirectories(img);
+            String m;
+            try (Log log = Log.toFile(tmp.resolve(logName), 4)) {
+                m = assertThrows(CryoException.class,
+                        () -> Dumper.dump(Checkpoint.dumpOptions(t.pid(), img, false), log)).getMessage();
+            }
+            assertTrue(m.contains("pid " + t.pid()), m);
+            ranOnAndOnlyTheMarkIsLeft(t, img);
+            return m;
         }
     }
 
@@ -81,17 +92,11 @@ class FullDiskTest {
 
     @Test
     void aDumpIntoAFullDiskFailsClearlyAndTheTargetRunsOn() throws Exception {
-        Path exe = CProgram.compile(tmp, "counter", CProgram.counter(5_000));
-        try (Target t = Target.start(exe, tmp.resolve("out.txt"))) {
-            t.awaitLines(3);
-            Path img = small.resolve("img");
-            String m = failedDump(t, img, "dump.log");
-            assertTrue(m.contains("pid " + t.pid()) && m.contains("No space left on device")
-                    && m.matches(".*" + img + "/[a-z0-9-]+\\.img.*"), m);
-            ranOnAndOnlyTheMarkIsLeft(t, img);
-            String r = assertThrows(CryoException.class, () -> Checkpoint.restore(img)).getMessage();
-            assertTrue(r.contains("did not finish"), r);
-        }
+        Path img = small.resolve("img");
+        String m = failedDumpOfACounter("counter", CProgram.counter(5_000), img, "dump.log");
+        assertTrue(m.contains("No space left on device") && m.matches(".*" + img + "/[a-z0-9-]+\\.img.*"), m);
+        String r = assertThrows(CryoException.class, () -> Checkpoint.restore(img)).getMessage();
+        assertTrue(r.contains("did not finish"), r);
     }
 
     /**
@@ -106,15 +111,8 @@ class FullDiskTest {
         Assumptions.assumeTrue(rc == 0, "cannot mount a tmpfs");
         String before = System.setProperty("cryo.dump.coreBytes", Long.toString(16 << 20));
         try {
-            Path exe = CProgram.compile(tmp, "counter", CProgram.counter(5_000));
-            try (Target t = Target.start(exe, tmp.resolve("out-room.txt"))) {
-                t.awaitLines(3);
-                Path img = dir.resolve("img");
-                String m = failedDump(t, img, "dump-room.log");
-                assertTrue(m.contains("pid " + t.pid()) && m.contains("No space left on device")
-                        && m.contains("held for the cores"), m);
-                ranOnAndOnlyTheMarkIsLeft(t, img);
-            }
+            String m = failedDumpOfACounter("counter", CProgram.counter(5_000), dir.resolve("img"), "dump-room.log");
+            assertTrue(m.contains("No space left on device") && m.contains("held for the cores"), m);
         } finally {
             if (before == null) {
                 System.clearProperty("cryo.dump.coreBytes");
@@ -180,17 +178,12 @@ class FullDiskTest {
         }
         Assumptions.assumeTrue(rc == 0, "cannot mount a small " + fs);
         try {
-            Path exe = CProgram.compile(tmp, "big-counter", BIG_COUNTER);
-            try (Target t = Target.start(exe, tmp.resolve("out-" + fs + ".txt"))) {
-                t.awaitLines(3);
-                Path img = dir.resolve("img");
-                String m = failedDump(t, img, "dump-" + fs + ".log");
-                assertTrue(m.contains("pid " + t.pid()) && m.contains("No space left on device")
-                        && m.matches(".*" + img + "/[a-z0-9-]+\\.img.*"), m); // the pages', or one written beside them
-                ranOnAndOnlyTheMarkIsLeft(t, img);
-                String r = assertThrows(CryoException.class, () -> Checkpoint.restore(img)).getMessage();
-                assertTrue(r.contains("did not finish"), r);
-            }
+            Path img = dir.resolve("img");
+            String m = failedDumpOfACounter("big-counter", BIG_COUNTER, img, "dump-" + fs + ".log");
+            assertTrue(m.contains("No space left on device")
+                    && m.matches(".*" + img + "/[a-z0-9-]+\\.img.*"), m); // the pages', or one written beside them
+            String r = assertThrows(CryoException.class, () -> Checkpoint.restore(img)).getMessage();
+            assertTrue(r.contains("did not finish"), r);
         } finally {
             sh("umount", dir.toString());
         }

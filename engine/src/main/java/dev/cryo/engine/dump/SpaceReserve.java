@@ -16,6 +16,7 @@ import java.nio.file.Path;
  */
 final class SpaceReserve implements AutoCloseable {
     static final String NAME = ".cryo-space-reserve";
+
     /**
      * At most what a thread's core takes, pending signals aside (measured: 1.1 to 2.4 KB, a block each);
      * {@code -Dcryo.dump.coreBytes=N} sets it (for tests of a directory without the room).
@@ -31,7 +32,6 @@ final class SpaceReserve implements AutoCloseable {
 
     private final String path;
     private int fd;
-    private long bytes;
 
     private SpaceReserve(String path, int fd) {
         this.path = path;
@@ -41,10 +41,17 @@ final class SpaceReserve implements AutoCloseable {
     /** Holds {@code bytes} in {@code dir}; IOException when the room is not there. */
     static SpaceReserve take(Path dir, long bytes) throws IOException {
         String path = dir.resolve(NAME).toString();
-        int fd = DirectFiles.open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-        SpaceReserve r = new SpaceReserve(path, fd);
+        SpaceReserve r = new SpaceReserve(path, DirectFiles.open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
         try {
-            r.growTo(bytes);
+            int errno = DirectFiles.fallocate(r.fd, bytes);
+            if (errno == EOPNOTSUPP || errno == ENOSYS) {
+                errno = r.zeros(bytes);
+            }
+            if (errno != 0) {
+                String full = DirectFiles.noRoom(errno);
+                throw new IOException(path + ": " + (full != null ? full : "errno " + errno) + " (" + bytes
+                        + " bytes held for the cores, written after the kill)");
+            }
         } catch (IOException | RuntimeException e) {
             r.close();
             throw e;
@@ -52,34 +59,20 @@ final class SpaceReserve implements AutoCloseable {
         return r;
     }
 
-    /** Holds at least {@code bytes} (no call when it does already). */
-    private void growTo(long bytes) throws IOException {
-        if (bytes <= this.bytes || fd < 0) {
-            return;
-        }
-        long r = Syscall.raw(Syscall.FALLOCATE, fd, 0, 0, bytes);
-        if (r == -EOPNOTSUPP || r == -ENOSYS) {
-            zeros(this.bytes, bytes);
-        } else if (r < 0) {
-            throw new IOException(path + ": " + (r == -ENOSPC ? "No space left on device" : "errno " + -r)
-                    + " (" + bytes + " bytes held for the cores, written after the kill)");
-        }
-        this.bytes = bytes;
-    }
-
-    private void zeros(long from, long to) throws IOException {
+    /** The file filled with {@code bytes} zeros: 0, or the errno of the write that failed. */
+    private int zeros(long bytes) {
         NativeBuffer zero = NativeBuffer.allocate(64 << 10);
-        for (long at = from; at < to; ) {
-            long n = Syscall.raw(Syscall.PWRITE64, fd, zero.address(), Math.min(to - at, zero.capacity()), at);
+        for (long at = 0; at < bytes; ) {
+            long n = Syscall.raw(Syscall.PWRITE64, fd, zero.address(), Math.min(bytes - at, zero.capacity()), at);
             if (n == -EINTR) {
                 continue;
             }
             if (n <= 0) {
-                throw new IOException(path + ": " + (n == -ENOSPC ? "No space left on device" : "errno " + -n)
-                        + " (" + to + " bytes held for the cores, written after the kill)");
+                return n == 0 ? ENOSPC : (int) -n;
             }
             at += n;
         }
+        return 0;
     }
 
     /** Gives the room back (the file gone), for the images about to take it. */

@@ -124,13 +124,10 @@ final class TaskDump {
     }
 
     /**
-     * At most what this task's images written after a kill take ({@link SpaceReserve}): a core a thread, each
-     * with its pending signals; before the freeze (no thread read yet), a core for each thread the tree listed.
+     * At most what this task's images written after a kill take ({@link SpaceReserve}), once its threads are read:
+     * a core a thread, each with its pending signals.
      */
     long coreBytesBound() {
-        if (threads.isEmpty()) {
-            return SpaceReserve.coreBytes() * Math.max(1, task.threads().size());
-        }
         long bytes = 0;
         for (ThreadState t : threads) {
             bytes += SpaceReserve.coreBytes() + SpaceReserve.PENDING_BYTES * t.pendingCount();

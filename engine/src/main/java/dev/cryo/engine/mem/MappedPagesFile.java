@@ -17,8 +17,8 @@ import java.nio.file.Path;
  * are the file's once they are in the page cache (CRIU does not sync either).
  */
 final class MappedPagesFile implements AutoCloseable {
-    private static final int FALLOCATE = Syscall.FALLOCATE, FTRUNCATE = Syscall.FTRUNCATE, O_RDWR = 02,
-            O_CLOEXEC = 02000000, PROT_READ = 1, PROT_WRITE = 2, MAP_SHARED = 1, ENOSPC = 28, EDQUOT = 122, EFBIG = 27;
+    private static final int FTRUNCATE = Syscall.FTRUNCATE, O_RDWR = 02, O_CLOEXEC = 02000000, PROT_READ = 1,
+            PROT_WRITE = 2, MAP_SHARED = 1;
 
     private final long address, bytes;
     private final ByteBuffer view;
@@ -46,18 +46,16 @@ final class MappedPagesFile implements AutoCloseable {
     static MappedPagesFile create(Path file, long bytes) throws IOException, Unsupported {
         int fd = dev.cryo.engine.sys.DirectFiles.open(file.toString(), O_RDWR | O_CLOEXEC, 0);
         try {
-            long r;
-            do {
-                r = Syscall.raw(FALLOCATE, fd, 0, 0, bytes);
-            } while (r == -4); // EINTR: a signal to Cryo, not a verdict
-            if (r == -ENOSPC || r == -EDQUOT || r == -EFBIG) {
+            int errno = dev.cryo.engine.sys.DirectFiles.fallocate(fd, bytes);
+            String full = dev.cryo.engine.sys.DirectFiles.noRoom(errno);
+            if (full != null) {
                 // what a file system reserved before it ran out goes back now, not when the failed dump removes it
                 Syscall.raw(FTRUNCATE, fd, 0);
                 // the same words as a write's error, and how much did not fit
-                throw new IOException(errorText((int) -r) + " (reserving " + (bytes >> 20) + " MiB of pages)");
+                throw new IOException(full + " (reserving " + (bytes >> 20) + " MiB of pages)");
             }
-            if (r < 0) {
-                throw new Unsupported("fallocate: " + SyscallException.describe((int) -r));
+            if (errno != 0) {
+                throw new Unsupported("fallocate: " + SyscallException.describe(errno));
             }
             long at = Syscall.raw(Syscall.MMAP, 0, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
             if (at < 0 && at > -4096) {
@@ -67,14 +65,6 @@ final class MappedPagesFile implements AutoCloseable {
         } finally {
             Syscall.raw(Syscall.CLOSE, fd); // the mapping holds the file
         }
-    }
-
-    private static String errorText(int errno) {
-        return switch (errno) {
-            case ENOSPC -> "No space left on device";
-            case EDQUOT -> "Disk quota exceeded";
-            default -> "File too large";
-        };
     }
 
     long address() {

@@ -164,8 +164,9 @@ public final class ThreadKernelView implements AutoCloseable {
             PENDING = 14, RSEQ = 15, RSEQ_LEN = 16, RSEQ_SIG = 17, BLOCKED = 18, SAVED_MASK = 19;
     /**
      * From this index on, {@link #FIELDS} only spare ptrace requests (the thread's own pending set: a PEEKSIGINFO
-     * when empty; its rseq registration: GET_RSEQ_CONFIGURATION; its signal mask: GETSIGMASK): a kernel whose BTF lacks one (no CONFIG_RSEQ, or a
-     * task_struct laid out otherwise) still gets the program, without it, and those are asked by ptrace.
+     * when empty; its rseq registration: GET_RSEQ_CONFIGURATION; its signal mask: GETSIGMASK): a kernel whose BTF
+     * lacks one (no CONFIG_RSEQ, or a task_struct laid out otherwise) still gets the program, without it, and those
+     * are asked by ptrace.
      */
     static final int OPTIONAL_FROM = PENDING;
     /** The loaded program's members of {@link #FIELDS}, and each one's first word in the record. */

@@ -364,6 +364,28 @@ public final class DirectFiles {
         }
     }
 
+    /**
+     * The first {@code bytes} of {@code fd}'s file given blocks (fallocate, mode 0), retried on EINTR: 0, or the
+     * errno ({@link #noRoom} names the ones that mean the file system is full).
+     */
+    public static int fallocate(int fd, long bytes) {
+        long r;
+        do {
+            r = Syscall.raw(Syscall.FALLOCATE, fd, 0, 0, bytes);
+        } while (r == -EINTR); // a signal to Cryo, not a verdict
+        return (int) -r;
+    }
+
+    /** For a file system that has no room (ENOSPC, EDQUOT, EFBIG): the words write() gives; null for any other errno. */
+    public static String noRoom(int errno) {
+        return switch (errno) {
+            case 28 -> "No space left on device";
+            case 122 -> "Disk quota exceeded";
+            case 27 -> "File too large";
+            default -> null;
+        };
+    }
+
     /** {@code path} opened with {@code flags} (the caller adds O_CLOEXEC), retried on EINTR; NIO's exceptions. */
     public static int open(String path, int flags, int mode) throws IOException {
         return open(BUFFERS.get(), path, flags, mode);
