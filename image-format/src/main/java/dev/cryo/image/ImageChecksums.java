@@ -202,8 +202,24 @@ public final class ImageChecksums {
      *                              damaged block (or where the file ends)
      */
     public static long[] verify(Path dir) throws IOException {
+        return verify(dir, name -> true, true);
+    }
+
+    /**
+     * Checks the files the manifest of {@code dir} names that {@code which} accepts, as {@link #verify(Path)};
+     * {@code parallel}: on every core for a large set, else on the calling thread alone.
+     *
+     * @return how many files and bytes were checked
+     */
+    public static long[] verify(Path dir, java.util.function.Predicate<String> which, boolean parallel)
+            throws IOException {
         Map<String, Sums> manifest = parse(Files.readAllBytes(dir.resolve(FILE)));
-        List<Map.Entry<String, Sums>> files = new java.util.ArrayList<>(manifest.entrySet());
+        List<Map.Entry<String, Sums>> files = new java.util.ArrayList<>();
+        for (Map.Entry<String, Sums> e : manifest.entrySet()) {
+            if (which.test(e.getKey())) {
+                files.add(e);
+            }
+        }
         long total = 0;
         for (Map.Entry<String, Sums> e : files) {
             total += e.getValue().size();
@@ -211,7 +227,7 @@ public final class ImageChecksums {
         // a tree's images are a hundred megabytes of pages in a hundred files: read and summed on every core, the
         // check takes half as long; a small dump's is not worth a thread. Each file's outcome is kept in manifest
         // order, so the first damaged file in it is the one reported.
-        List<Object> outcomes = (total < VERIFY_PARALLEL_MIN ? files.stream() : files.parallelStream()).map(e -> {
+        List<Object> outcomes = (total < VERIFY_PARALLEL_MIN || !parallel ? files.stream() : files.parallelStream()).map(e -> {
             try {
                 return (Object) verify(dir, e.getKey(), e.getValue(), VERIFY_BUFFER.get());
             } catch (IOException x) {
@@ -227,7 +243,7 @@ public final class ImageChecksums {
             }
             bytes += (Long) o;
         }
-        return new long[]{manifest.size(), bytes};
+        return new long[]{files.size(), bytes};
     }
 
     /** Each checking thread's block buffer. */

@@ -47,10 +47,28 @@ public final class ImageDir {
     /** Checksums of what this directory's writer wrote (a directory opened to write only); null when read. */
     private final ImageChecksums checksums;
 
+    /** Single-entry images already parsed, by file name (null: each read parses its file again). */
+    private final java.util.concurrent.ConcurrentHashMap<String, Message> remembered;
+
     private ImageDir(Path path, FileWriter writer, ImageChecksums checksums) {
+        this(path, writer, checksums, null);
+    }
+
+    private ImageDir(Path path, FileWriter writer, ImageChecksums checksums,
+                     java.util.concurrent.ConcurrentHashMap<String, Message> remembered) {
         this.path = path;
         this.writer = writer;
         this.checksums = checksums;
+        this.remembered = remembered;
+    }
+
+    /**
+     * This directory, read through a memory of the single-entry images (core, mm, fs, ids...) it has parsed: for a
+     * reader that goes over them twice (a restore checks the cores against the machine, then builds from them) and
+     * knows the files do not change meanwhile. Safe to share between threads.
+     */
+    public ImageDir remembering() {
+        return new ImageDir(path, writer, checksums, new java.util.concurrent.ConcurrentHashMap<>());
     }
 
     /** Opens an existing dump directory. */
@@ -103,6 +121,9 @@ public final class ImageDir {
 
     /** Writes any image by file name, replacing an existing one; its checksums join the manifest. */
     public void write(String fileName, ImageFile image) throws IOException {
+        if (remembered != null) {
+            remembered.remove(fileName);
+        }
         byte[] bytes = image.toBytes();
         ImageChecksums.Sink sums = checksumSink(fileName); // before the write: a failed dump removes what it began
         writer.write(resolve(fileName), bytes);
@@ -388,6 +409,19 @@ public final class ImageDir {
     }
 
     private <T extends Message> T single(String name, Class<T> type) throws IOException {
+        if (remembered != null && name.endsWith(".img")) { // not stats-dump or stats-restore, which runs write
+            Message m = remembered.get(name);
+            if (type.isInstance(m)) {
+                return type.cast(m);
+            }
+            T read = parseSingle(name, type);
+            remembered.put(name, read);
+            return read;
+        }
+        return parseSingle(name, type);
+    }
+
+    private <T extends Message> T parseSingle(String name, Class<T> type) throws IOException {
         ImageFile img = read(name);
         requireOne(name, img);
         Message m = img.entries().get(0);

@@ -17,6 +17,7 @@ import org.openjdk.jmh.annotations.BenchmarkMode;
 import org.openjdk.jmh.annotations.Mode;
 import org.openjdk.jmh.annotations.OperationsPerInvocation;
 import org.openjdk.jmh.annotations.OutputTimeUnit;
+import org.openjdk.jmh.annotations.Param;
 import org.openjdk.jmh.annotations.Scope;
 import org.openjdk.jmh.annotations.Setup;
 import org.openjdk.jmh.annotations.State;
@@ -40,7 +41,15 @@ import java.util.concurrent.TimeUnit;
 public class RemoteSyscallBench {
     static final int CALLS = 64;
 
+    /**
+     * {@code float}: tracer and tracee wherever the scheduler puts them (a dump's case: the target is not Cryo's to
+     * move); {@code pinned}: both on the tracer's CPU, as a restore keeps the tasks it builds ({@code CpuPin}).
+     */
+    @Param({"float", "pinned"})
+    public String cpus;
+
     private Tracer tracer;
+    private dev.cryo.engine.sys.CpuPin pin = dev.cryo.engine.sys.CpuPin.none();
     private int pid;
     private Registers saved;
     private RemoteSyscall remote;
@@ -58,6 +67,10 @@ public class RemoteSyscallBench {
         tracer = new Tracer();
         tracer.call(() -> {
             try {
+                if (cpus.equals("pinned")) {
+                    pin = dev.cryo.engine.sys.CpuPin.here();
+                    pin.apply(pid);
+                }
                 Freezer.freeze(pid, Ptrace.O_TRACESYSGOOD | Ptrace.O_EXITKILL);
                 saved = Ptrace.registers(pid);
                 long site = SyscallSite.find(new RemoteMemory(pid), new ProcFs().maps(pid), saved);
@@ -77,6 +90,7 @@ public class RemoteSyscallBench {
     public void tearDown() throws CryoException {
         try {
             tracer.call(() -> {
+                pin.close();
                 try {
                     Ptrace.setRegisters(pid, saved);
                     Ptrace.detach(pid, 0);

@@ -225,6 +225,15 @@ public final class FileOwner {
 
     /** The value of the field {@code name} of the part {@code entry} is, or null when it has none. */
     private static Object field(file_entry entry, String name) {
+        // the common kinds without the descriptors' reflection (slow while the code is still interpreted)
+        if (entry.hasReg() && (name.equals("fown") || name.equals("flags"))) {
+            var r = entry.getReg();
+            return name.equals("fown") ? (r.hasFown() ? r.getFown() : null) : (r.hasFlags() ? (Object) r.getFlags() : null);
+        }
+        if (entry.hasPipe() && (name.equals("fown") || name.equals("flags"))) {
+            var p = entry.getPipe();
+            return name.equals("fown") ? (p.hasFown() ? p.getFown() : null) : (p.hasFlags() ? (Object) p.getFlags() : null);
+        }
         for (FieldDescriptor f : entry.getDescriptorForType().getFields()) {
             if (f.getJavaType() != FieldDescriptor.JavaType.MESSAGE || !entry.hasField(f)) {
                 continue;

@@ -85,7 +85,6 @@ public final class SocketRestore {
      */
     public static void finish(FdRestoreContext ctx, boolean unlockNetwork) throws CryoException {
         SocketRestore r = RUNS.remove(ctx.pid());
-        boolean streams = hasStreams(ctx.options().imagesDir());
         try {
             if (r != null) {
                 for (Finish f : r.finishes) {
@@ -101,7 +100,8 @@ public final class SocketRestore {
                 r.cleanups.forEach(Runnable::run);
             }
         }
-        if (unlockNetwork && streams && !"skip".equals(ctx.options().networkLock())) {
+        // only the root's finish lifts the lock: the images directory listed once, not once a task
+        if (unlockNetwork && !"skip".equals(ctx.options().networkLock()) && hasStreams(ctx.options().imagesDir())) {
             NetworkLock.unlock(ctx.pid(), NetworkLock.namespaceOf(ctx.pid()), ctx.log()); // the task's, a container's own
         }
         if (r != null) {

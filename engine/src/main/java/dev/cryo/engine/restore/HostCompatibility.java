@@ -15,7 +15,6 @@ import dev.cryo.image.proto.user_x86_fpregs_entry;
 import dev.cryo.image.proto.vma_entry;
 
 import java.io.IOException;
-import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -59,12 +58,10 @@ public final class HostCompatibility {
     private HostCompatibility() {
     }
 
-    /** Checks every task and thread of the images in {@code dir} against this machine. */
-    public static void check(Path dir, Log log) throws CryoException {
-        ImageDir images;
+    /** Checks every task and thread of {@code images} against this machine. */
+    public static void check(ImageDir images, Log log) throws CryoException {
         List<pstree_entry> tree;
         try {
-            images = ImageDir.open(dir);
             tree = images.pstree();
         } catch (IOException | RuntimeException e) {
             return; // the restore's own reading names what is missing or broken

@@ -95,7 +95,38 @@ final class RestoreRun {
         return this;
     }
 
+    /** The images, opened by the caller (null: opened here). */
+    private ImageDir images;
+
+    RestoreRun withImages(ImageDir images) {
+        this.images = images;
+        return this;
+    }
+
+    /** The pages images' check, under way while the tree is built; none by default. */
+    private ImageIntegrity.Pages pagesCheck = ImageIntegrity.Pages.NONE;
+
+    RestoreRun withPagesCheck(ImageIntegrity.Pages check) {
+        this.pagesCheck = check;
+        return this;
+    }
+
     private DeletedFiles.Restore remaps;
+
+    /** This thread and the tasks it builds on one CPU (see {@link dev.cryo.engine.sys.CpuPin}); none until the forks. */
+    private dev.cryo.engine.sys.CpuPin pin = dev.cryo.engine.sys.CpuPin.none();
+
+    /** The caller's stops run with this thread's own mask: a program they start must not inherit the pin. */
+    private dev.cryo.engine.ActionScripts unpinned(dev.cryo.engine.ActionScripts s) {
+        return (action, p) -> {
+            pin.close();
+            try {
+                s.run(action, p);
+            } finally {
+                pin.again();
+            }
+        };
+    }
 
     int run() throws CryoException {
         long t0 = System.nanoTime();
@@ -108,6 +139,11 @@ final class RestoreRun {
             step("check pids", pid);
             if (container == null) {
                 checkPidsFree(); // a container's pids are in its new pid namespace: all free there
+            }
+            pin = dev.cryo.engine.sys.CpuPin.here(); // the tasks are made from a helper pinned with this thread
+            if (pin.active()) {
+                log.debug("restoring on CPU %d: the tasks are pinned there until they run", pin.cpu());
+                scripts = unpinned(scripts);
             }
             long tf0 = System.nanoTime();
             long forkUs = 0;
@@ -138,9 +174,15 @@ final class RestoreRun {
                 if (cgroups != null) {
                     cgroups.abort(); // after the tasks are gone: an empty cgroup can be removed
                 }
+                CryoException damaged = pagesCheck.failure(); // damaged pages explain a failure better than its symptom
+                if (damaged != null && damaged != e) {
+                    log.error("%s", damaged.getMessage());
+                    throw damaged;
+                }
                 throw e;
             }
         } finally {
+            pin.close();
             builders.values().forEach(TaskBuilder::release);
             if (shmem != null) {
                 shmem.close();
@@ -164,7 +206,7 @@ final class RestoreRun {
         Path d = options.imagesDir();
         String where = "cannot restore from " + d + ": ";
         try {
-            dir = ImageDir.open(d);
+            dir = images != null ? images : ImageDir.open(d);
         } catch (IOException e) {
             throw new CryoException(where + "no such images directory");
         }
@@ -438,12 +480,22 @@ final class RestoreRun {
      * (the root's last, which lifts the network lock), then the caller's last stops before anything runs.
      */
     private void readyAll() throws CryoException {
+        pagesCheck.await(); // no task runs on pages the check has not passed
         step("ready", pid);
         List<TaskBuilder> order = new ArrayList<>(builders.values());
         order.remove(builders.get(pid));
         order.add(builders.get(pid));
         for (TaskBuilder b : order) {
             b.ready(b.pid() == pid);
+        }
+        for (TaskBuilder b : order) {
+            for (int tid : b.hostTids()) {
+                long r = pin.giveBack(tid); // the mask it would have had unpinned, before it runs
+                if (r != 0) {
+                    log.debug("pid %d: thread %d keeps the CPUs its cgroup gives it (sched_setaffinity: errno %d)",
+                            b.pid(), tid, -r);
+                }
+            }
         }
         scripts.run("post-restore", host(pid)); // the pid the caller sees (runc adopts a container's init by it)
         scripts.run("network-unlock");
@@ -544,6 +596,7 @@ final class RestoreRun {
         try {
             helper = HelperProcess.spawn();
             everMade.add(helper);
+            pin.apply(helper); // every task is cloned from it, and inherits the pin
             Freezer.freeze(helper, TRACE_OPTIONS);
             Ptrace.setSigmask(helper, -1L); // every task of the tree inherits it: no signal runs a handler while built
             stepCalls = STEP_CALLS && RemoteSyscall.trapFree(helper); // its forks inherit its dispositions, no signal

@@ -22,9 +22,27 @@ public final class Restorer {
             throws CryoException {
         try (var signals = dev.cryo.engine.sys.StopSignals.catchThem();
              ImageDirLock lock = ImageDirLock.take(options.imagesDir()); Tracer tracer = new Tracer()) {
-            ImageIntegrity.check(options.imagesDir(), log); // before anything is touched
-            HostCompatibility.check(options.imagesDir(), log); // images from another machine: refused here too
-            return tracer.call(() -> new RestoreRun(options, log).withScripts(scripts).run());
+            // before anything is touched; the pages images meanwhile, done before any task runs
+            ImageIntegrity.Pages pages = ImageIntegrity.check(options.imagesDir(), log);
+            try {
+                // the cores and mms parsed once, for this check and for the build
+                dev.cryo.image.ImageDir images = remembering(options.imagesDir());
+                if (images != null) {
+                    HostCompatibility.check(images, log); // images from another machine: refused here too
+                }
+                return tracer.call(() -> new RestoreRun(options, log).withScripts(scripts).withPagesCheck(pages)
+                        .withImages(images).run());
+            } finally {
+                pages.failure(); // over before the images' lock goes: nothing reads them after the restore
+            }
+        }
+    }
+
+    private static dev.cryo.image.ImageDir remembering(java.nio.file.Path dir) {
+        try {
+            return dev.cryo.image.ImageDir.open(dir).remembering();
+        } catch (java.io.IOException e) {
+            return null; // the restore names what is wrong with it
         }
     }
 

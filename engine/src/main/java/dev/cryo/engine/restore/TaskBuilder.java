@@ -191,6 +191,14 @@ final class TaskBuilder {
         this.seccomp = plan;
     }
 
+    /** The task's threads as the engine sees them: the task itself, then each thread it was given. */
+    List<Integer> hostTids() {
+        List<Integer> tids = new ArrayList<>(1 + inThread.size());
+        tids.add(host);
+        inThread.values().forEach(r -> tids.add(r.pid()));
+        return tids;
+    }
+
     /** The task as Cryo sees it, once made (a container's tasks have other pids inside). */
     void host(int hostPid) {
         this.host = hostPid;
