@@ -50,8 +50,23 @@ public final class NetworkLock {
     /** Creates the table dropping both directions of every connection; {@code ns} null means Cryo's own namespace. */
     public static void lock(int pid, Path ns, List<Connection> conns, Log log) throws CryoException {
         String t = table(lockPid(pid));
-        NfTables.Batch b = new NfTables.Batch().ensureTable(t).deleteTable(t).ensureTable(t)
-                .baseChain(t, "output", NfTables.NF_INET_LOCAL_OUT, PRIORITY);
+        long t0 = System.nanoTime();
+        // a new table, made only if there is none (a transaction that only adds takes no RCU grace period); one left
+        // by an earlier dump that was never restored is replaced, which costs that grace period
+        String err = commit(ns, lockBatch(new NfTables.Batch().newTable(t), t, conns));
+        if (err != null && err.contains("EEXIST")) {
+            err = commit(ns, lockBatch(new NfTables.Batch().ensureTable(t).deleteTable(t).ensureTable(t), t, conns));
+        }
+        if (err != null) {
+            throw new CryoException("cannot lock the network of pid " + pid + " (nftables table inet " + t + "): " + err);
+        }
+        log.info("Network locked for %d connection(s) with table inet %s in %d us", conns.size(), t,
+                (System.nanoTime() - t0) / 1000);
+    }
+
+    /** Both base chains of table {@code t} with a drop rule for each direction of every connection. */
+    private static NfTables.Batch lockBatch(NfTables.Batch b, String t, List<Connection> conns) {
+        b.baseChain(t, "output", NfTables.NF_INET_LOCAL_OUT, PRIORITY);
         for (Connection c : conns) {
             b.dropRule(t, "output", new NfTables.Flow(c.local(), c.remote()));
         }
@@ -59,13 +74,7 @@ public final class NetworkLock {
         for (Connection c : conns) {
             b.dropRule(t, "input", new NfTables.Flow(c.remote(), c.local()));
         }
-        long t0 = System.nanoTime();
-        String err = commit(ns, b);
-        if (err != null) {
-            throw new CryoException("cannot lock the network of pid " + pid + " (nftables table inet " + t + "): " + err);
-        }
-        log.info("Network locked for %d connection(s) with table inet %s in %d us", conns.size(), t,
-                (System.nanoTime() - t0) / 1000);
+        return b;
     }
 
     /** Deletes the table if it is there; a failure is logged, never thrown (it runs on cleanup paths too). */
