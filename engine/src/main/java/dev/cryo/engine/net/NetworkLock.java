@@ -77,6 +77,27 @@ public final class NetworkLock {
         return b;
     }
 
+    /**
+     * Lifts the lock at once, before the tasks run: an accept rule first in both chains (a transaction that only
+     * adds). The table itself goes with {@link #unlock} once they run. Returns whether the table was there; a
+     * failure is logged, and then the table is deleted here, as before.
+     */
+    public static boolean open(int pid, Path ns, Log log) {
+        String t = table(lockPid(pid));
+        long t0 = System.nanoTime();
+        String err = commit(ns, new NfTables.Batch().acceptFirst(t, "output").acceptFirst(t, "input"));
+        if (err == null) {
+            log.info("Network unlocked (accept first in table inet %s) in %d us", t, (System.nanoTime() - t0) / 1000);
+            return true;
+        }
+        if (err.contains("ENOENT")) {
+            return false; // no lock there
+        }
+        log.warn("cannot open the network lock with an accept rule (%s): deleting table inet %s now", err, t);
+        unlock(pid, ns, log);
+        return false;
+    }
+
     /** Deletes the table if it is there; a failure is logged, never thrown (it runs on cleanup paths too). */
     public static void unlock(int pid, Path ns, Log log) {
         String t = table(lockPid(pid));

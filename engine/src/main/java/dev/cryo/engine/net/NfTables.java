@@ -103,6 +103,20 @@ final class NfTables {
         }
 
         /**
+         * Puts {@code accept} first in {@code chain}: every packet leaves the chain there, as if it had no rules. A
+         * transaction that only adds is applied at once; deleting the rules or the table waits for an RCU grace
+         * period (10 to 20 ms on a VM), which can come later.
+         */
+        Batch acceptFirst(String table, String chain) {
+            Attrs exprs = attrs().nested(1, expr("immediate", attrs().u32(1 /* NFTA_IMMEDIATE_DREG */, NFT_REG_VERDICT)
+                    .nested(2 /* NFTA_IMMEDIATE_DATA */, attrs().nested(2 /* NFTA_DATA_VERDICT */,
+                            attrs().u32(1 /* NFTA_VERDICT_CODE */, NF_ACCEPT)))));
+            Attrs a = attrs().string(1 /* NFTA_RULE_TABLE */, table).string(2 /* NFTA_RULE_CHAIN */, chain)
+                    .nested(4 /* NFTA_RULE_EXPRESSIONS */, exprs);
+            return nft(NFT_MSG_NEWRULE, NLM_F_CREATE, a, "insert accept rule at the head of chain " + chain);
+        }
+
+        /**
          * The address as packets carry it: an AF_INET6 socket talking to a v4-mapped address ({@code ::ffff:a.b.c.d},
          * as a JVM's dual-stack sockets do) sends IPv4 packets.
          */

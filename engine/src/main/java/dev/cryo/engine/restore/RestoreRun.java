@@ -159,6 +159,7 @@ final class RestoreRun {
                     }
                     execute(s);
                 }
+                dev.cryo.engine.resource.SocketRestore.afterResume(host(pid), log); // an opened lock's table goes
                 scripts.runQuietly("post-resume"); // the tree runs already: CRIU only logs a failure here
                 long restoreUs = (System.nanoTime() - t0) / 1000;
                 log.info("Restored pid %d (%d tasks) in %d us (fork %d us)", host(pid), builders.size(), restoreUs,

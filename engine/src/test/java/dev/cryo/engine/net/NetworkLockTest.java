@@ -15,6 +15,7 @@ import java.util.concurrent.TimeUnit;
 
 import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
@@ -58,6 +59,38 @@ class NetworkLockTest {
                     // the retransmissions now go through
                     await().atMost(Duration.ofSeconds(30)).until(() -> readWithin(lockedPeer, Duration.ofSeconds(1)) == 'a');
                     await().atMost(Duration.ofSeconds(30)).until(() -> readWithin(locked, Duration.ofSeconds(1)) == 'b');
+                }
+            });
+        }
+    }
+
+    /**
+     * Opening the lock (an accept rule put first in both chains, a transaction that only adds) lets the held
+     * connection through at once, its table still there; unlocking then deletes the table. Opening with no lock
+     * there is quiet and makes no table.
+     */
+    @Test
+    void anOpenedLockLetsTheConnectionThroughBeforeItsTableGoes() throws Exception {
+        try (NetSandbox net = new NetSandbox()) {
+            net.run(() -> {
+                assertFalse(NetworkLock.open(PID, null, Log.discard()), "no lock to open");
+                assertTrue(net.cryoTables().isEmpty(), "opening no lock made none: " + net.cryoTables());
+                try (ServerSocket server = new ServerSocket(0, 8, InetAddress.getLoopbackAddress());
+                     Socket locked = new Socket(InetAddress.getLoopbackAddress(), server.getLocalPort());
+                     Socket lockedPeer = server.accept()) {
+                    Connection c = new Connection(address(locked.getLocalSocketAddress()),
+                            address(locked.getRemoteSocketAddress()));
+                    NetworkLock.lock(PID, null, List.of(c), Log.discard());
+                    locked.getOutputStream().write('a');
+                    assertThrows(SocketTimeoutException.class, () -> readWithin(lockedPeer, Duration.ofMillis(700)),
+                            "held while locked");
+                    assertTrue(NetworkLock.open(PID, null, Log.discard()));
+                    assertEquals(1, net.cryoTables().size(), "the table is still there: " + net.cryoTables());
+                    lockedPeer.getOutputStream().write('b');
+                    await().atMost(Duration.ofSeconds(30)).until(() -> readWithin(locked, Duration.ofSeconds(1)) == 'b');
+                    await().atMost(Duration.ofSeconds(30)).until(() -> readWithin(lockedPeer, Duration.ofSeconds(1)) == 'a');
+                    NetworkLock.unlock(PID, null, Log.discard());
+                    assertTrue(net.cryoTables().isEmpty(), "unlocked: " + net.cryoTables());
                 }
             });
         }
