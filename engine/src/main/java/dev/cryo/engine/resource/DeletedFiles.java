@@ -221,9 +221,13 @@ public final class DeletedFiles {
                 RegularFile.requireInCryosMounts(pid, link[1], target, open);
             }
         }
+        String maps = proc.mapsText(pid);
+        if (!ownMounts && !maps.contains(SUFFIX)) {
+            return; // nothing below applies: no mapping of a deleted file (secretmem's shows as one too)
+        }
         java.util.Set<Long> seen = new java.util.HashSet<>();
         java.util.Set<String> reached = new java.util.HashSet<>();
-        for (dev.cryo.engine.proc.MapsEntry m : dev.cryo.engine.proc.ProcFs.parseMaps(proc.mapsText(pid))) {
+        for (dev.cryo.engine.proc.MapsEntry m : dev.cryo.engine.proc.ProcFs.parseMaps(maps)) {
             if (ownMounts && m.fileBacked() && !isDeleted(m.path()) && !SharedMemory.isAnonShared(m)
                     && !SharedMemory.isSysv(m) && !SharedMemory.isMemfd(m) && reached.add(m.path())) {
                 RegularFile.requireInCryosMounts(pid, "the mapping at " + Long.toHexString(m.start()), m.path(),
