@@ -19,8 +19,10 @@ public final class PageInstaller {
     static final long PIECE = 8L << 20;
     /** Below this many bytes one thread copies: a thread start costs more than it would save. */
     static final long PARALLEL_MIN = Long.getLong("cryo.restore.parallelMin", 32L << 20);
-    static final int THREADS = Integer.getInteger("cryo.restore.threads",
-            Math.min(2, Runtime.getRuntime().availableProcessors()));
+    /** Copying threads: {@code -Dcryo.restore.threads}, else up to two of the CPUs the restore has (not its pin's one). */
+    static int threads() {
+        return Integer.getInteger("cryo.restore.threads", Math.min(2, dev.cryo.engine.sys.CpuPin.processors()));
+    }
     /** Below this many bytes a restore writes every page: a userfaultfd costs more to set up than it saves. */
     public static final long UFFD_MIN = Long.getLong("cryo.restore.uffdMin", 4L << 20);
     /** Orders by start address; a class, not a lambda: a restore's JVM is cold, and lambdas link slowly. */
@@ -90,7 +92,7 @@ public final class PageInstaller {
                 writevBytes += p.length();
             }
         }
-        int threads = uffdBytes >= PARALLEL_MIN ? Math.max(1, THREADS) : 1;
+        int threads = uffdBytes >= PARALLEL_MIN ? Math.max(1, threads()) : 1;
         try (PageProgress progress = PageProgress.forCopy("Restoring memory", uffdBytes + writevBytes)) {
             List<List<Piece>> shares = split(viaUffd, uffdBytes, threads);
             List<Thread> workers = new ArrayList<>();
@@ -98,6 +100,7 @@ public final class PageInstaller {
             for (int i = 1; i < shares.size(); i++) {
                 int n = i;
                 Thread t = new Thread(() -> {
+                    dev.cryo.engine.sys.CpuPin.unpinInherited(); // started by the restore's pinned thread
                     try {
                         copyShare(shares.get(n), source, progress);
                     } catch (SyscallException | IOException | RuntimeException e) {
@@ -108,6 +111,12 @@ public final class PageInstaller {
                 t.setDaemon(true);
                 t.start();
                 workers.add(t);
+            }
+            // a large copy uses every CPU the restore has, the calling thread's share too (no call in the task is
+            // made meanwhile: its pin is not needed)
+            boolean large = uffdBytes + writevBytes >= PARALLEL_MIN;
+            if (large) {
+                dev.cryo.engine.sys.CpuPin.unpinInherited();
             }
             try {
                 copyShare(shares.get(0), source, progress);
@@ -120,6 +129,9 @@ public final class PageInstaller {
             } finally {
                 for (Thread t : workers) {
                     Threads.joinUninterruptibly(t);
+                }
+                if (large) {
+                    dev.cryo.engine.sys.CpuPin.repin();
                 }
             }
             for (Exception e : errors) {

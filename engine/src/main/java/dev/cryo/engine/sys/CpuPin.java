@@ -29,6 +29,38 @@ public final class CpuPin implements AutoCloseable {
         this.pinned = pinned;
     }
 
+    /** The pin in force (one restore at a time pins), for the threads its thread starts: see {@link #unpinInherited}. */
+    private static volatile CpuPin active;
+
+    /**
+     * A thread inherits its creator's mask: a worker that the pinned thread starts (pages copied on several threads)
+     * calls this first to work on the CPUs the pin took from it; the pinned thread itself, for work that drives no
+     * task ({@link #repin} after). Nothing when no pin is in force.
+     */
+    public static void unpinInherited() {
+        CpuPin p = active;
+        if (p != null && p.original != null) {
+            Syscall.raw(SCHED_SETAFFINITY, 0, MASK_BYTES, p.original.address());
+        }
+    }
+
+    /**
+     * The CPUs the engine may use: the JVM's count reads the calling thread's mask, which is one CPU on a pinned
+     * thread (and on any thread it started); with a pin in force, the count of the mask it took.
+     */
+    public static int processors() {
+        CpuPin p = active;
+        return p != null && p.original != null ? count(p.original) : Runtime.getRuntime().availableProcessors();
+    }
+
+    /** The pinned thread, after {@link #unpinInherited} for a stretch of work of its own: back on its CPU. */
+    public static void repin() {
+        CpuPin p = active;
+        if (p != null && p.pinned != null) {
+            Syscall.raw(SCHED_SETAFFINITY, 0, MASK_BYTES, p.pinned.address());
+        }
+    }
+
     /** Pins the calling thread to the CPU it is on now; {@link #close} gives its mask back. */
     public static CpuPin here() {
         if ("off".equals(System.getProperty("cryo.pin"))) {
@@ -51,7 +83,9 @@ public final class CpuPin implements AutoCloseable {
         if (Syscall.raw(SCHED_SETAFFINITY, 0, MASK_BYTES, one.address()) != 0) {
             return NONE;
         }
-        return new CpuPin(mask, one);
+        CpuPin p = new CpuPin(mask, one);
+        active = p;
+        return p;
     }
 
     /** Nothing pinned: what a run holds before it pins. */
@@ -61,7 +95,10 @@ public final class CpuPin implements AutoCloseable {
 
     /** Pins the calling thread (the one {@link #here} pinned, after a {@link #close}) again. */
     public void again() {
-        apply(0);
+        if (pinned != null) {
+            apply(0);
+            active = this;
+        }
     }
 
     /** Whether the calling thread was pinned. */
@@ -104,6 +141,9 @@ public final class CpuPin implements AutoCloseable {
     @Override
     public void close() {
         giveBack(0);
+        if (active == this) {
+            active = null;
+        }
     }
 
     private static boolean has(NativeBuffer mask, int cpu) {
