@@ -116,9 +116,7 @@ final class ImageIntegrity {
                     done.join();
                     return;
                 } catch (java.util.concurrent.CompletionException e) {
-                    found = e.getCause() instanceof CryoException c
-                            ? new CryoException(c.getMessage().replace("; nothing was restored",
-                                    "; the tasks being built were killed, nothing is left"), c)
+                    found = e.getCause() instanceof CryoException c ? c
                             : new CryoException("cannot check the pages images: " + e.getCause(), e.getCause());
                 }
             }

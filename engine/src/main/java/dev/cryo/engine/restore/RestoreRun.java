@@ -113,6 +113,16 @@ final class RestoreRun {
 
     private DeletedFiles.Restore remaps;
 
+    /** What the pages images' check found wrong, which explains failure {@code e} better than its symptom; or null. */
+    private CryoException damagedPages(Exception e) {
+        CryoException damaged = pagesCheck.failure();
+        if (damaged != null && damaged != e) {
+            log.error("%s", damaged.getMessage());
+            return damaged;
+        }
+        return null;
+    }
+
     /** This thread and the tasks it builds on one CPU (see {@link dev.cryo.engine.sys.CpuPin}); none until the forks. */
     private dev.cryo.engine.sys.CpuPin pin = dev.cryo.engine.sys.CpuPin.none();
 
@@ -132,7 +142,15 @@ final class RestoreRun {
         long t0 = System.nanoTime();
         dev.cryo.engine.dump.Warmup.bindSpawnInBackground(); // overlaps the image reading below
         try {
-            load();
+            try {
+                load();
+            } catch (CryoException | RuntimeException e) {
+                CryoException damaged = damagedPages(e); // a pages image cut short fails the load: its check names it
+                if (damaged != null) {
+                    throw damaged;
+                }
+                throw e;
+            }
             log.info("Restoring pid %d (%d tasks, %d helpers) from %s", pid, plan.tasks().size(),
                     plan.helpers().size(), options.imagesDir());
             scripts.run("pre-restore");
@@ -175,9 +193,8 @@ final class RestoreRun {
                 if (cgroups != null) {
                     cgroups.abort(); // after the tasks are gone: an empty cgroup can be removed
                 }
-                CryoException damaged = pagesCheck.failure(); // damaged pages explain a failure better than its symptom
-                if (damaged != null && damaged != e) {
-                    log.error("%s", damaged.getMessage());
+                CryoException damaged = damagedPages(e);
+                if (damaged != null) {
                     throw damaged;
                 }
                 throw e;

@@ -12,7 +12,8 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /**
  * The restore's pin: the pinned thread runs on one CPU, counts the CPUs it had for its workers (the JVM's own count
- * would say one), a worker it starts can take its CPUs back, and closing the pin gives the thread its mask back.
+ * reads the calling thread's mask, though it may answer from a cache of a few milliseconds), a worker it starts can
+ * take its CPUs back, and closing the pin gives the thread its mask back.
  */
 class CpuPinTest {
     private static String cpusAllowed() throws Exception {
@@ -29,7 +30,6 @@ class CpuPinTest {
         try (CpuPin pin = CpuPin.here()) {
             assertTrue(pin.active());
             assertEquals(Integer.toString(pin.cpu()), cpusAllowed(), "pinned to the CPU it was on");
-            assertEquals(1, Runtime.getRuntime().availableProcessors(), "what the JVM counts on a pinned thread");
             assertEquals(cpus, CpuPin.processors(), "what the pin counts: the CPUs it took");
             AtomicReference<String> inherited = new AtomicReference<>(), released = new AtomicReference<>();
             Thread worker = new Thread(() -> {
