@@ -13,7 +13,8 @@ import java.nio.file.Path;
 /**
  * Before a restore touches anything: every directory of the chain (the images and their parents) was written by a
  * dump that finished, and every file its manifest lists still holds what the dump wrote (see
- * {@link ImageChecksums}). Images without a manifest (CRIU's, an older Cryo's) are restored as before.
+ * {@link ImageChecksums}); the pages images, before any task runs. Images without a manifest (CRIU's, an older
+ * Cryo's) are restored as before.
  *
  * <p>The pages images, nearly all of a dump's bytes, only fill memory: they are checked on a thread of their own
  * while the tree is built ({@link Pages}), and the restore waits for that check before any task runs. Everything

@@ -5,14 +5,21 @@ package dev.cryo.engine.sys;
  *
  * <p>A remote syscall is a round trip: the tracer sets registers and resumes the tracee, the tracee runs to its next
  * stop, and the tracer wakes. On a VM, a tracee woken on the other CPU costs an inter-processor interrupt both ways
- * ({@code RemoteSyscallBench.remoteGetpid} on this project's 2-CPU VM: 54 µs a call with both left to the
- * scheduler, 7.8 µs with both on one CPU). A restore
- * makes about ninety such calls a task. So the restoring thread pins itself to the CPU it runs on, the tasks it makes
- * inherit that mask from its helper, and each task's threads get the caller's own mask back before they run: the mask
- * a task of the tree would have had without this. The engine's other threads (pages, the JIT) keep every CPU.
+ * ({@code RemoteSyscallBench.remoteGetpid} on this project's 2-CPU VM: 54 µs a call with both left to the scheduler,
+ * 7.8 µs with both on one CPU). A restore makes about ninety such calls a task. So the restoring thread pins itself
+ * to the CPU it runs on, the tasks it makes inherit that mask from its helper, and each task's threads get the
+ * caller's own mask back before they run: the mask a task of the tree would have had without this. The engine's
+ * other threads (pages, the JIT) keep every CPU; one the pinned thread starts takes them back
+ * ({@link #unpinInherited}).
+ *
+ * <p>One difference remains: a mask set with sched_setaffinity is also the task's "requested" mask, which the kernel
+ * intersects with its cpuset's CPUs when the cpuset changes later; a task that never set one simply takes the new
+ * cpuset's. Given back the restorer's full mask, as here, the two behave alike unless the restorer itself ran on
+ * fewer CPUs than the machine has.
  *
  * <p>Best effort: where the mask cannot be read or set, or only one CPU is allowed, nothing is pinned and nothing
- * is given back. {@code -Dcryo.pin=off} turns it off (A/B runs).
+ * is given back. {@code -Dcryo.pin=off} turns it off (A/B runs). A dump does not pin: its target's mask is not Cryo's
+ * to change.
  */
 public final class CpuPin implements AutoCloseable {
     static final int SCHED_SETAFFINITY = 203, SCHED_GETAFFINITY = 204, GETCPU = 309;
