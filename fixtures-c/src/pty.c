@@ -23,6 +23,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -284,10 +285,21 @@ int main(int argc, char **argv)
 	}
 
 	if (outside) {
-		/* outside the tree: answer pings; the slave has no holder while the child is away (EIO) */
+		/*
+		 * Outside the tree: answer pings, and reap the child the dump kills, so that its pid is free for the
+		 * restore. The slave has no holder while the child is away (reads give EIO), but the restorer may open it
+		 * (--inherit-fd) before the child is reaped: a read then blocks. So the master is polled, and the child
+		 * looked for every tenth of a second whatever the terminal does.
+		 */
 		for (int idle = 0; idle < 6000;) {
-			if (read_line(master_fd, line, sizeof(line)) < 0) {
-				waitpid(c, NULL, WNOHANG); /* killed by the dump: the restore brings it back */
+			struct pollfd p = {.fd = master_fd, .events = POLLIN};
+			waitpid(c, NULL, WNOHANG); /* killed by the dump: the restore brings it back */
+			int ready = poll(&p, 1, 100);
+			if (ready == 0 || (ready < 0 && errno == EINTR)) {
+				idle++;
+				continue;
+			}
+			if (ready < 0 || read_line(master_fd, line, sizeof(line)) < 0) {
 				usleep(100000);
 				idle++;
 				continue;
