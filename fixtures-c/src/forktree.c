@@ -149,7 +149,7 @@ int main(int argc, char **argv)
 {
 	int depth = (int)fx_opt_long(argc, argv, "depth", 2);
 	int width = (int)fx_opt_long(argc, argv, "width", 2);
-	pid_t me = getpid(), parent = getppid(), pgid = getpgid(0), sid = getsid(0);
+	pid_t me, parent, pgid, sid;
 
 	fx_init("forktree");
 	npages = fx_opt_long(argc, argv, "pages", 0);
@@ -157,7 +157,7 @@ int main(int argc, char **argv)
 		fx_fail("bad --width=%d", width);
 	if (npages < 0)
 		fx_fail("bad --pages=%ld", npages);
-	rng = 0x9E3779B97F4A7C15ULL ^ (unsigned long long)me;
+	rng = 0x9E3779B97F4A7C15ULL ^ (unsigned long long)getpid();
 	if (npages > 0) {
 		mem = mmap(NULL, npages * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 		gens = mmap(NULL, (npages + 1) * sizeof(*gens), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -182,6 +182,14 @@ int main(int argc, char **argv)
 					fx_fail("only %d of %d processes of the tree were born", got, expect);
 	}
 	close(born[0]);
+	/*
+	 * The root's ids as the dump will see them: taken now, not at the start, when the shell that started the root
+	 * in the background may not have exited yet (its parent then changes from the shell to its reaper).
+	 */
+	me = getpid();
+	parent = getppid();
+	pgid = getpgid(0);
+	sid = getsid(0);
 	fx_ready();
 	if (npages > 0)
 		while (!fx_verify_requested()) {

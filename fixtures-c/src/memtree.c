@@ -122,7 +122,7 @@ static void grow(int task)
 
 int main(int argc, char **argv)
 {
-	pid_t me = getpid(), parent = getppid();
+	pid_t me, parent;
 
 	ntasks = (int)fx_opt_long(argc, argv, "tasks", 100);
 	width = (int)fx_opt_long(argc, argv, "width", 10);
@@ -151,6 +151,8 @@ int main(int argc, char **argv)
 	}
 	close(born[0]);
 	take_own(0);
+	me = getpid();
+	parent = getppid(); /* now: the shell that started the root in the background may not have exited at the start */
 	fx_ready();
 	fx_wait_verify();
 	if (getpid() != me || getppid() != parent)
