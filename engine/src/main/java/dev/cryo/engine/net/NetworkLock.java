@@ -88,6 +88,7 @@ public final class NetworkLock {
         String err = commit(ns, new NfTables.Batch().acceptFirst(t, "output").acceptFirst(t, "input"));
         if (err == null) {
             log.info("Network unlocked (accept first in table inet %s) in %d us", t, (System.nanoTime() - t0) / 1000);
+            OPENED.put(pid, ns == null ? OWN_NAMESPACE : ns);
             return true;
         }
         if (err.contains("ENOENT")) {
@@ -98,8 +99,21 @@ public final class NetworkLock {
         return false;
     }
 
+    /** Locks {@link #open} opened, by pid, with their namespace: their tables are deleted by {@link #closeOpened}. */
+    private static final java.util.Map<Integer, Path> OPENED = new java.util.concurrent.ConcurrentHashMap<>();
+    private static final Path OWN_NAMESPACE = Path.of("");
+
+    /** Once the tree runs: the table of the lock {@link #open} opened for {@code pid} is deleted, if there is one. */
+    public static void closeOpened(int pid, Log log) {
+        Path ns = OPENED.remove(pid);
+        if (ns != null) {
+            unlock(pid, ns == OWN_NAMESPACE ? null : ns, log);
+        }
+    }
+
     /** Deletes the table if it is there; a failure is logged, never thrown (it runs on cleanup paths too). */
     public static void unlock(int pid, Path ns, Log log) {
+        OPENED.remove(pid);
         String t = table(lockPid(pid));
         long t0 = System.nanoTime();
         String err = commit(ns, new NfTables.Batch().ensureTable(t).deleteTable(t));

@@ -186,10 +186,7 @@ public final class SocketDump {
 
     /** Ends the dump's hold on sockets; {@code dumped} false after a failure. Never throws. */
     public static void release(FdDumpContext ctx, boolean dumped) {
-        Integer opened = OPENED.remove(ctx.tasks());
-        if (opened != null) { // the tree runs again: the lock opened before that goes now
-            NetworkLock.unlock(opened, NetNamespace.of(opened), ctx.log());
-        }
+        NetworkLock.closeOpened(ctx.pid(), ctx.log()); // the tree runs again: a lock opened before that goes now
         SocketDump d = RUNS.remove(ctx.tasks());
         if (d == null) {
             return;
@@ -210,15 +207,10 @@ public final class SocketDump {
             s.close();
         }
         if (d.locked && !keepClosed) {
-            if (dumped && NetworkLock.open(ctx.pid(), NetNamespace.of(ctx.pid()), ctx.log())) {
-                // -R: open at once, before the tree runs; the table itself goes at the next release, once it runs
-                OPENED.put(ctx.tasks(), ctx.pid());
-            } else {
+            // -R: opened at once, before the tree runs; the table itself goes at the next release, once it runs
+            if (!dumped || !NetworkLock.open(ctx.pid(), NetNamespace.of(ctx.pid()), ctx.log())) {
                 NetworkLock.unlock(ctx.pid(), NetNamespace.of(ctx.pid()), ctx.log());
             }
         }
     }
-
-    /** Dumps whose lock {@link #release} opened, by their tree: the table is deleted at the next release. */
-    private static final java.util.Map<DumpedTasks, Integer> OPENED = new java.util.concurrent.ConcurrentHashMap<>();
 }

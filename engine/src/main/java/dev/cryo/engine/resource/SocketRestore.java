@@ -102,10 +102,8 @@ public final class SocketRestore {
         }
         // only the root's finish lifts the lock: the images directory listed once, not once a task
         if (unlockNetwork && !"skip".equals(ctx.options().networkLock()) && hasStreams(ctx.options().imagesDir())) {
-            java.nio.file.Path ns = NetworkLock.namespaceOf(ctx.pid()); // the task's, a container's own
-            if (NetworkLock.open(ctx.pid(), ns, ctx.log())) {
-                OPENED.put(ctx.pid(), ns == null ? NO_NAMESPACE : ns); // its table goes once the tree runs
-            }
+            // the task's namespace, a container's own; the table goes once the tree runs (RestoreRun)
+            NetworkLock.open(ctx.pid(), NetworkLock.namespaceOf(ctx.pid()), ctx.log());
         }
         if (r != null) {
             for (Connection c : r.toAbort) {
@@ -120,21 +118,8 @@ public final class SocketRestore {
         }
     }
 
-    /** Locks opened by {@link #finish} whose table is deleted by {@link #afterResume}, by the root's pid. */
-    private static final java.util.Map<Integer, Path> OPENED = new java.util.concurrent.ConcurrentHashMap<>();
-    private static final Path NO_NAMESPACE = Path.of("");
-
-    /** Once the restored tree runs: the opened lock's table is deleted (its grace period off the tree's downtime). */
-    public static void afterResume(int pid, Log log) {
-        Path ns = OPENED.remove(pid);
-        if (ns != null) {
-            NetworkLock.unlock(pid, ns == NO_NAMESPACE ? null : ns, log);
-        }
-    }
-
     /** After a failed restore: held sockets close silently (repair is on), and the lock goes. Never throws. */
     public static void abort(int pid, Path imagesDir, Log log) {
-        OPENED.remove(pid);
         SocketRestore r = RUNS.remove(pid);
         if (r != null) {
             r.held.forEach(SocketFd::close);

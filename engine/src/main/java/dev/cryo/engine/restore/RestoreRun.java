@@ -129,11 +129,11 @@ final class RestoreRun {
     /** The caller's stops run with this thread's own mask: a program they start must not inherit the pin. */
     private dev.cryo.engine.ActionScripts unpinned(dev.cryo.engine.ActionScripts s) {
         return (action, p) -> {
-            pin.close();
+            dev.cryo.engine.sys.CpuPin.unpinInherited();
             try {
                 s.run(action, p);
             } finally {
-                pin.again();
+                dev.cryo.engine.sys.CpuPin.repin();
             }
         };
     }
@@ -177,7 +177,7 @@ final class RestoreRun {
                     }
                     execute(s);
                 }
-                dev.cryo.engine.resource.SocketRestore.afterResume(host(pid), log); // an opened lock's table goes
+                dev.cryo.engine.net.NetworkLock.closeOpened(host(pid), log); // the opened lock's table goes now
                 scripts.runQuietly("post-resume"); // the tree runs already: CRIU only logs a failure here
                 long restoreUs = (System.nanoTime() - t0) / 1000;
                 log.info("Restored pid %d (%d tasks) in %d us (fork %d us)", host(pid), builders.size(), restoreUs,

@@ -100,14 +100,6 @@ public final class CpuPin implements AutoCloseable {
         return NONE;
     }
 
-    /** Pins the calling thread (the one {@link #here} pinned, after a {@link #close}) again. */
-    public void again() {
-        if (pinned != null) {
-            apply(0);
-            active = this;
-        }
-    }
-
     /** Whether the calling thread was pinned. */
     public boolean active() {
         return original != null;
