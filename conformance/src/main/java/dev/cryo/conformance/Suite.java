@@ -93,13 +93,12 @@ public final class Suite {
                                   int shrinkCycles, Progress progress) {
         QemuVm vm = QemuVm.shared(repo);
         long start = System.nanoTime();
-        out.printf(Locale.ROOT, "[vagrant] building (or reusing) the Debian 12 image and booting it with qemu (%s)...%n",
-                QemuVm.kvm() ? "KVM" : "TCG: no /dev/kvm here, several times slower");
+        out.println("[vagrant] building (or reusing) the Debian 12 image and booting it with qemu...");
         Optional<String> problem;
         try {
             vm.ensureUp();
-            out.printf(Locale.ROOT, "[vagrant] the VM is up in %.0f s, kernel %s%n",
-                    (System.nanoTime() - start) / 1e9, vm.kernel());
+            out.printf(Locale.ROOT, "[vagrant] the VM is up in %.0f s, kernel %s, qemu on %s%n",
+                    (System.nanoTime() - start) / 1e9, vm.kernel(), QemuVm.accel());
             problem = Optional.empty();
         } catch (SandboxException e) {
             out.println("[vagrant] the VM did not come up: " + e.getMessage());

@@ -23,12 +23,17 @@ import org.awaitility.core.ConditionTimeoutException;
  *
  * <p>The only network is qemu's user-mode one with {@code restrict=on}: the guest reaches nothing outside
  * qemu, and its sshd is forwarded to a port of 127.0.0.1, the harness's command channel (one multiplexed
- * connection). KVM when /dev/kvm opens, else qemu's TCG (much slower; the timeouts of the kind account for it).
+ * connection). KVM when a guest's kernel starts on it ({@link #ensureUp} tries once), else qemu's TCG (much slower;
+ * the timeouts of the kind account for it).
  * One VM serves a whole suite run: each case gets its own namespaces inside it ({@link VagrantSandbox}).
  */
 public final class QemuVm {
     private static final Duration IMAGE_TIMEOUT = Duration.ofMinutes(60);
     private static final Duration BOOT_TIMEOUT = Duration.ofMinutes(8);
+    /** How long the image's kernel may take to print its banner in the KVM probe (TCG takes 3 s here, KVM < 1). */
+    private static final Duration KVM_PROBE_TIMEOUT = Duration.ofSeconds(20);
+    /** What {@link #probeKvm} found: null until it ran, then KVM's use or why TCG instead. */
+    private static volatile Accel probed;
     private static QemuVm shared;
     /** Set by the JVM's shutdown hook: {@link #ensureUp} boots nothing after it. */
     private boolean shutDown;
@@ -71,9 +76,79 @@ public final class QemuVm {
         return Optional.empty();
     }
 
-    /** Whether qemu runs on KVM here (else TCG, several times slower). */
+    /** qemu's accelerator for the VM, and why. */
+    public record Accel(boolean kvm, String why) {
+        @Override
+        public String toString() {
+            return kvm ? "KVM" : "TCG: " + why + ", several times slower";
+        }
+    }
+
+    /**
+     * Whether qemu runs the VM on KVM (else TCG, several times slower): once {@link #ensureUp} has tried a guest's
+     * kernel on /dev/kvm, what that showed; before, whether /dev/kvm opens.
+     */
     public static boolean kvm() {
+        return accel().kvm();
+    }
+
+    /** The accelerator as far as known: the probe's finding once it ran, else what /dev/kvm's presence says. */
+    public static Accel accel() {
+        Accel found = probed;
+        if (found != null) {
+            return found;
+        }
+        return kvmDevice() ? new Accel(true, "/dev/kvm opens") : new Accel(false, "no usable /dev/kvm here");
+    }
+
+    private static boolean kvmDevice() {
         return Files.isReadable(Path.of("/dev/kvm")) && Files.isWritable(Path.of("/dev/kvm"));
+    }
+
+    /**
+     * Whether a guest runs on this host's KVM: /dev/kvm can be there and still run no ordinary guest (a host whose
+     * KVM is {@code kvm_pvm} runs only kernels built as PVM guests: Debian's stops before its first line, and the VM
+     * would never come up). So the image's kernel is booted on it alone, no disk, until it prints its banner; a
+     * kernel that prints nothing within {@link #KVM_PROBE_TIMEOUT} means TCG.
+     */
+    private Accel probeKvm() throws SandboxException {
+        if (!kvmDevice()) {
+            return new Accel(false, "no usable /dev/kvm here");
+        }
+        Path log = state.resolve("kvm-probe.log");
+        Process probe;
+        try {
+            Files.createDirectories(state);
+            Files.deleteIfExists(log);
+            probe = new ProcessBuilder("qemu-system-x86_64", "-name", "cryo-kvm-probe", "-accel", "kvm", "-cpu", "host",
+                    "-m", "256", "-kernel", image.resolve("vmlinuz").toString(),
+                    "-append", "console=ttyS0 loglevel=7 panic=-1", "-serial", "file:" + log,
+                    "-display", "none", "-monitor", "none", "-no-reboot")
+                    .redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.DISCARD)
+                    .redirectInput(ProcessBuilder.Redirect.from(Path.of("/dev/null").toFile())).start();
+        } catch (IOException e) {
+            throw new SandboxException("cannot start qemu to try KVM: " + e.getMessage(), e);
+        }
+        try {
+            await("the image's kernel to print its banner on KVM").atMost(KVM_PROBE_TIMEOUT)
+                    .pollInterval(Duration.ofMillis(100))
+                    .until(() -> bannerIn(log) || !probe.isAlive());
+            return bannerIn(log) ? new Accel(true, "a guest's kernel starts on /dev/kvm")
+                    : new Accel(false, "qemu on /dev/kvm exited before the guest's kernel printed anything");
+        } catch (ConditionTimeoutException e) {
+            String kind = Files.isDirectory(Path.of("/sys/module/kvm_pvm"))
+                    && !Files.isDirectory(Path.of("/sys/module/kvm_intel")) && !Files.isDirectory(Path.of("/sys/module/kvm_amd"))
+                    ? " (this host's KVM is kvm_pvm, which runs only PVM guest kernels)" : "";
+            return new Accel(false, "/dev/kvm is there, but the guest's kernel printed nothing in "
+                    + KVM_PROBE_TIMEOUT.toSeconds() + " s on it" + kind);
+        } finally {
+            probe.destroyForcibly();
+            try {
+                probe.waitFor(10, TimeUnit.SECONDS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }
     }
 
     /** The kernel release the VM runs, once it is up. */
@@ -96,6 +171,9 @@ public final class QemuVm {
             throw new SandboxException("vagrant/vm-image failed: " + lastLine(built.stderr()));
         }
         image = Path.of(lastLine(built.stdout()));
+        if (probed == null) {
+            probed = probeKvm();
+        }
         try {
             Files.createDirectories(state);
             Files.deleteIfExists(state.resolve("ssh-control"));
@@ -124,7 +202,7 @@ public final class QemuVm {
             String tail = Files.exists(console) ? lastLines(console, 5) : "(no console output)";
             stop();
             throw new SandboxException("the VM did not come up within " + BOOT_TIMEOUT.toMinutes()
-                    + " min; its console ended: " + tail);
+                    + " min (qemu on " + accel() + "); its console ended: " + tail);
         } catch (RuntimeException e) {
             stop();
             Throwable cause = e.getCause() != null ? e.getCause() : e;
@@ -225,6 +303,14 @@ public final class QemuVm {
             argv.addAll(args.subList(args.indexOf("--") + 1, args.size()));
         }
         return argv;
+    }
+
+    private static boolean bannerIn(Path console) {
+        try {
+            return Files.exists(console) && Processes.read(console).contains("Linux version");
+        } catch (IOException e) {
+            return false;
+        }
     }
 
     private static int freePort() throws IOException {
