@@ -174,6 +174,7 @@ public final class AppBench {
             return new Row(engine.name(), c.name(), processes, threads, -1, Double.NaN, Double.NaN, Double.NaN,
                     "harness: " + e.getMessage());
         } finally {
+            stopApp(sandbox, app, dir);
             sandbox.stop();
         }
     }
@@ -221,7 +222,20 @@ public final class AppBench {
         } catch (SandboxException | IOException | RuntimeException e) {
             return new StartUp(engine.name(), c.name(), Double.NaN, Double.NaN, "harness: " + e.getMessage());
         } finally {
+            stopApp(sandbox, app, dir);
             sandbox.stop();
+        }
+    }
+
+    /** The app's own clean shutdown ({@code stop}, optional; see {@code Run.stopApp}), before the sandbox's kill. */
+    private void stopApp(Sandbox sandbox, App app, Path dir) {
+        if (!Files.exists(app.scripts(repo).resolve("stop"))) {
+            return;
+        }
+        try {
+            script(sandbox, app, "stop", env(app, dir, sandbox));
+        } catch (SandboxException | RuntimeException e) {
+            // the sandbox's stop kills what is left
         }
     }
 

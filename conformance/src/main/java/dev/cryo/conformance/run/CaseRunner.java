@@ -137,6 +137,7 @@ public final class CaseRunner {
             Thread.currentThread().interrupt();
             failures.add(new CheckFailure("harness", "interrupted at " + run.step()));
         } finally {
+            run.stopApp();
             sandbox.stop();
             LIVE.remove(sandbox);
             worker.shutdownNow();

@@ -203,13 +203,29 @@ public final class Run {
         }
     }
 
-    /** Runs one of the app's scripts ({@code start}, {@code fill}, {@code check}, {@code finish}) in the sandbox. */
+    /** Runs one of the app's scripts ({@code start}, {@code fill}, {@code check}, {@code finish}, {@code stop}) in the sandbox. */
     public ExecResult appScript(String script) throws SandboxException {
         App app = testCase.program().orElseThrow(() -> new IllegalStateException(testCase.name() + " is not an app's case"));
         return sandbox.exec(List.of("sh", app.scripts(repo).resolve(script).toString()), appEnvironment(), APP_SCRIPT);
     }
 
-    /** Whether the app has the script (load and finish are optional). */
+    /**
+     * The app's own clean shutdown, its optional {@code stop} script, before the sandbox kills what is left: a program
+     * killed leaves behind what only its shutdown removes (PostgreSQL's /dev/shm segments, on the host when the
+     * sandbox is native). Best effort, whatever the case's outcome: it judges nothing.
+     */
+    public void stopApp() {
+        if (testCase.program().isEmpty() || !appHas("stop")) {
+            return;
+        }
+        try {
+            appScript("stop");
+        } catch (SandboxException e) {
+            // the sandbox's stop kills what is left
+        }
+    }
+
+    /** Whether the app has the script (load, finish and stop are optional). */
     public boolean appHas(String script) {
         return testCase.program().map(a -> Files.exists(a.scripts(repo).resolve(script))).orElse(false);
     }
