@@ -66,6 +66,11 @@ final class DumpRun {
     private TreeFreezer freezer;
     private FreezerCgroup freezerCgroup; // --freeze-cgroup: the tree is frozen through it first
     private ContainerDump container = ContainerDump.NONE; // a container's init: its pids and namespaces
+    /** Whether the tree has a time namespace of its own, and its offsets (see TimeNamespace). */
+    private boolean ownTimeNs;
+    private dev.cryo.engine.resource.TimeNamespace.Offsets timeOffsets = dev.cryo.engine.resource.TimeNamespace.Offsets.NONE;
+    /** The id of a tree's own time namespace in its ids images: not root_ids' (Cryo's own are 1..8). */
+    static final int OWN_TIME_NS_ID = 9;
     /** The tasks' cgroup sets (cgroup.img), read while they are frozen; null in a pre-dump. */
     private dev.cryo.engine.resource.Cgroups.Dump cgroups;
 
@@ -184,6 +189,18 @@ final class DumpRun {
                 tasks.put(t.pid(), newTask(t));
             }
             container.requireOneNamespace(tasks.keySet());
+            try {
+                // read now: the dump may kill the tree before it writes timens-0.img
+                ownTimeNs = dev.cryo.engine.resource.TimeNamespace.own(pid);
+                timeOffsets = dev.cryo.engine.resource.TimeNamespace.offsets(pid);
+            } catch (java.io.IOException | RuntimeException e) {
+                throw new CryoException("cannot dump pid " + pid + ": cannot read its time namespace's offsets (/proc/"
+                        + pid + "/timens_offsets): " + e.getMessage());
+            }
+            if (ownTimeNs) {
+                log.info("pid %d lives in a time namespace of its own: monotonic offset %d ns, boottime offset %d ns",
+                        pid, timeOffsets.monotonicNanos(), timeOffsets.boottimeNanos());
+            }
             if (tasks.size() > 1) {
                 log.info("the tree of pid %d: %d tasks %s", pid, tasks.size(), tasks.keySet());
             }
@@ -601,14 +618,18 @@ final class DumpRun {
                     if (t.zombie()) {
                         continue; // a zombie has its core and its place in pstree.img, nothing else
                     }
-                    dir.writeIds(container.inner(t.pid()), container.ids(t.pid(), t.ids()));
+                    task_kobj_ids_entry ids = container.ids(t.pid(), t.ids());
+                    if (ownTimeNs) {
+                        ids = ids.toBuilder().setTimeNsId(OWN_TIME_NS_ID).build(); // not root_ids': a restore makes one
+                    }
+                    dir.writeIds(container.inner(t.pid()), ids);
                     dir.writeFdinfo(t.ids().getFilesId(), img.fdinfo());
                     dir.writeFs(container.inner(t.pid()), img.fs());
                 }
                 if (!fdCtx.pipesData().isEmpty()) {
                     dir.writePipesData(fdCtx.pipesData());
                 }
-                dir.writeTimens(0, TaskResources.timens());
+                dir.writeTimens(0, dev.cryo.engine.resource.TimeNamespace.entry(timeOffsets)); // as the tree sees them
                 cgroups = new dev.cryo.engine.resource.Cgroups.Dump(); // Cryo's own cgroups are set 1
                 for (TaskDump t : tasks.values()) {
                     cgroups.note(t.pid());

@@ -73,7 +73,7 @@ final class TargetCheck {
         }
         try {
             Tracers.requireUntraced(proc, pid, pid);
-            requireCryosNamespaces(pid);
+            requireCryosNamespaces(pid, root);
         } catch (CryoException e) {
             if (pid != root && gone(proc, pid)) {
                 return; // exited since the tree was listed (a shell loop's `sleep`): the freeze sees it gone
@@ -247,10 +247,11 @@ final class TargetCheck {
     /**
      * A process in a pid or mount namespace of its own (a container's) would be dumped with the pids and paths
      * Cryo sees, and come back as something else: refused, until those namespaces are dumped, rather than killed
-     * for images that cannot give it back. The same for a user or time namespace of its own, which no restore of
-     * Cryo's makes.
+     * for images that cannot give it back. The same for a user namespace of its own, which no restore of Cryo's
+     * makes. A time namespace of the tree's own is dumped ({@link dev.cryo.engine.resource.TimeNamespace}), one
+     * per tree: a task in another one than its root's is refused.
      */
-    static void requireCryosNamespaces(int pid) throws CryoException {
+    static void requireCryosNamespaces(int pid, int root) throws CryoException {
         java.nio.file.Path proc = java.nio.file.Path.of("/proc", Integer.toString(pid));
         try {
             String mine = java.nio.file.Files.readSymbolicLink(java.nio.file.Path.of("/proc/self/ns/pid")).toString();
@@ -264,11 +265,20 @@ final class TargetCheck {
                         + nspid.replaceAll("\\s+", " ") + "), which Cryo cannot dump yet: a restore would not give "
                         + "it the same pids");
             }
+            String time = dev.cryo.engine.resource.TimeNamespace.of(pid);
+            String forChildren = dev.cryo.engine.resource.TimeNamespace.forChildren(pid);
+            if (time != null && forChildren != null && !forChildren.equals(time)) {
+                throw new CryoException("cannot dump pid " + pid + ": it unshared a time namespace (" + forChildren
+                        + ") that its children would enter, and lives in " + time + "; Cryo restores a tree in one");
+            }
+            if (pid != root && time != null && !time.equals(dev.cryo.engine.resource.TimeNamespace.of(root))) {
+                throw new CryoException("cannot dump pid " + pid + " (in the tree of " + root + "): it lives in another "
+                        + "time namespace (" + time + ") than its root (" + dev.cryo.engine.resource.TimeNamespace.of(root)
+                        + "); Cryo restores a tree in one");
+            }
             for (String[] ns : new String[][]{
                     {"user", "restored in Cryo's, its uids and capabilities would be those of Cryo's namespace (the "
-                            + "host's root for its root)"},
-                    {"time", "restored in Cryo's, its monotonic and boot-time clocks would jump by the namespace's "
-                            + "offsets"}}) {
+                            + "host's root for its root)"}}) {
                 java.nio.file.Path theirs = proc.resolve("ns/" + ns[0]);
                 java.nio.file.Path ours = java.nio.file.Path.of("/proc/self/ns/" + ns[0]);
                 if (!java.nio.file.Files.exists(ours, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {

@@ -58,7 +58,7 @@ public final class TimerFd implements FdKind {
             if (vsec != 0 || vnsec != 0) {
                 int flags = e.getSettimeFlags();
                 if ((flags & TFD_TIMER_ABSTIME) != 0) {
-                    long[] now = now(e.getClockid());
+                    long[] now = now(ctx, e.getClockid());
                     vsec += now[0];
                     vnsec += now[1];
                     if (vnsec >= 1_000_000_000L) {
@@ -80,10 +80,15 @@ public final class TimerFd implements FdKind {
         }
     }
 
-    /** The engine's reading of a clock: the restored task shares the engine's time namespace. */
-    static long[] now(int clock) throws SyscallException {
-        NativeBuffer ts = NativeBuffer.allocate(16);
-        Syscall.call("clock_gettime(" + clock + ")", CLOCK_GETTIME, clock, ts.address());
+    /**
+     * A clock as the new task reads it, by a call in it: a tree with a time namespace of its own reads its monotonic
+     * and boot-time clocks with that namespace's offsets, which the engine's own reading lacks.
+     */
+    static long[] now(FdRestoreContext ctx, int clock) throws SyscallException {
+        long at = EventObjects.put(ctx, 96, EventObjects.le(16).putLong(0).putLong(0));
+        ctx.syscall().call("clock_gettime(" + clock + ")", CLOCK_GETTIME, clock, at);
+        java.nio.ByteBuffer ts = java.nio.ByteBuffer.wrap(ctx.scratch().read(EventObjects.SCRATCH_AT + 96, 16))
+                .order(java.nio.ByteOrder.LITTLE_ENDIAN);
         return new long[]{ts.getLong(0), ts.getLong(8)};
     }
 }

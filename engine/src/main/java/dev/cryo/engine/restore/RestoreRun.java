@@ -263,7 +263,13 @@ final class RestoreRun {
                         + ".img; only a live root can be restored");
             }
             current = "ids-" + pid + ".img";
-            container = ContainerRestore.of(dir, inv, dir.ids(pid), pid, options); // null: a plain tree
+            task_kobj_ids_entry rootIds = dir.ids(pid);
+            container = ContainerRestore.of(dir, inv, rootIds, pid, options); // null: a plain tree
+            if (container == null && rootIds.getTimeNsId() != 0 && inv.hasRootIds()
+                    && rootIds.getTimeNsId() != inv.getRootIds().getTimeNsId()) {
+                current = "timens-0.img";
+                ownTime = dir.timens(0); // a time namespace of the tree's own: made before the root
+            }
             current = "files.img";
             files = dir.files();
             remaps = DeletedFiles.Restore.open(dir, files, pid, log); // deleted files: named again until restored
@@ -609,6 +615,9 @@ final class RestoreRun {
     /** How the helper is traced, and so every task made from it (auto-attached tasks inherit their creator's options). */
     static final int TRACE_OPTIONS = Ptrace.O_TRACESYSGOOD | Ptrace.O_TRACEFORK | Ptrace.O_TRACECLONE | Ptrace.O_EXITKILL;
 
+    /** The clocks of the tree's own time namespace at the dump; null: the tree shares the restorer's. */
+    private dev.cryo.image.proto.timens_entry ownTime;
+
     /** The root: cloned with its pid from a traced helper of Cryo's, with CLONE_PARENT, so it is Cryo's child. */
     private void forkRoot(int root) throws CryoException {
         try {
@@ -619,6 +628,9 @@ final class RestoreRun {
             Ptrace.setSigmask(helper, -1L); // every task of the tree inherits it: no signal runs a handler while built
             stepCalls = STEP_CALLS && RemoteSyscall.trapFree(helper); // its forks inherit its dispositions, no signal
             NewTask h = new NewTask(helper, null, stepCalls);
+            if (ownTime != null) {
+                dev.cryo.engine.resource.TimeNamespace.prepare(h.remote, helper, ownTime, log); // the root enters it
+            }
             // the resident service outlives the request: the root is the helper's child, left to the service's
             // subreaper or init once the helper is gone, as a fresh cryo's exit leaves it (never the service's zombie)
             long parent = options.detached() && container == null && dev.cryo.engine.ResidentMode.on() ? 0 : CLONE_PARENT;
