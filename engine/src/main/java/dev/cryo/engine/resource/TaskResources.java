@@ -9,8 +9,6 @@ import dev.cryo.image.proto.creds_entry;
 import dev.cryo.image.proto.rlimit_entry;
 import dev.cryo.image.proto.task_kobj_ids_entry;
 import dev.cryo.image.proto.task_rlimits_entry;
-import dev.cryo.image.proto.timens_entry;
-import dev.cryo.image.proto.timespec;
 
 import java.io.IOException;
 
@@ -113,13 +111,4 @@ public final class TaskResources {
                 .setCgroupNsId(7).setTimeNsId(8).build();
     }
 
-    public static timens_entry timens() {
-        return timens_entry.newBuilder().setMonotonic(clock(1)).setBoottime(clock(7)).build();
-    }
-
-    private static timespec clock(int id) {
-        NativeBuffer b = NativeBuffer.allocate(16);
-        Syscall.raw(CLOCK_GETTIME, id, b.address());
-        return timespec.newBuilder().setTvSec(b.getLong(0)).setTvNsec(b.getLong(8)).build();
-    }
 }

@@ -2,7 +2,6 @@ package dev.cryo.engine.resource;
 
 import dev.cryo.engine.CryoException;
 import dev.cryo.engine.proc.FdInfo;
-import dev.cryo.engine.sys.NativeBuffer;
 import dev.cryo.engine.sys.Syscall;
 import dev.cryo.engine.sys.SyscallException;
 import dev.cryo.image.proto.fd_types;
