@@ -20,9 +20,9 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
- * A process in a time namespace of its own (as {@code unshare --time} or CRIU's restore leave one) comes back in a new
- * one whose clocks go on from where they were: CLOCK_MONOTONIC neither jumps back by the namespace's offset nor
- * forward, and an absolute timerfd on it fires when its own clock says, not at once.
+ * A process in a time namespace of its own (as {@code unshare --time} or CRIU's restore leave one), or in Cryo's, comes
+ * back in a new one whose clocks go on from where they were: CLOCK_MONOTONIC neither jumps back by the namespace's
+ * offset nor forward, and an absolute timerfd on it fires when its own clock says, not at once.
  */
 @RootWithPtrace
 class TimeNamespaceRoundTripTest {
@@ -52,14 +52,16 @@ class TimeNamespaceRoundTripTest {
                     printf("%d unshared\\n", getpid());
                     for (;;) pause();
                 }
-                if (unshare(CLONE_NEWTIME)) { printf("no timens\\n"); for (;;) pause(); }
-                int fd = open("/proc/self/timens_offsets", O_WRONLY);
+                int plain = argc > 1 && strcmp(argv[1], "plain") == 0; /* in the namespace it was started in */
+                if (!plain && unshare(CLONE_NEWTIME)) { printf("no timens\\n"); for (;;) pause(); }
+                int fd = plain ? -2 : open("/proc/self/timens_offsets", O_WRONLY);
                 const char *off = "monotonic 86400 0\\nboottime 86400 0\\n";
-                if (fd < 0 || write(fd, off, strlen(off)) < 0) { printf("no offsets\\n"); for (;;) pause(); }
-                close(fd);
-                signal(SIGCHLD, SIG_IGN); /* the dumped child, killed, leaves no zombie on its pid */
-                pid_t child = fork();
-                if (child > 0) { for (;;) pause(); }
+                if (!plain && (fd < 0 || write(fd, off, strlen(off)) < 0)) { printf("no offsets\\n"); for (;;) pause(); }
+                if (!plain) {
+                    close(fd);
+                    signal(SIGCHLD, SIG_IGN); /* the dumped child, killed, leaves no zombie on its pid */
+                    if (fork() > 0) { for (;;) pause(); }
+                }
                 int tfd = timerfd_create(CLOCK_MONOTONIC, 0);
                 double t0 = mono();
                 struct itimerspec it = {{0, 0}, {(time_t) t0 + 6, 0}};
@@ -113,6 +115,43 @@ class TimeNamespaceRoundTripTest {
             } finally {
                 Target.adopt(child, parent.out()).close();
             }
+        }
+    }
+
+    /**
+     * A tree that shared Cryo's time namespace comes back in one of its own too, as CRIU's restore makes one: its
+     * clocks go on from the image's (the offset is the time the images waited, negative), so on another machine
+     * they would not jump either.
+     */
+    @Test
+    void aTreeInCryosNamespaceComesBackInANewOneWhoseClocksGoOnFromTheImages() throws Exception {
+        Assumptions.assumeTrue(Files.exists(Path.of("/proc/self/ns/time")), "this kernel has no time namespaces");
+        Path exe = CProgram.compile(tmp, "timens", FIXTURE);
+        try (Target t = Target.start(exe, tmp.resolve("out.txt"), "plain")) {
+            t.awaitLines(1);
+            double t0 = Double.parseDouble(t.lines().get(0).split(" ")[1]);
+            assertEquals(Files.readSymbolicLink(Path.of("/proc/self/ns/time")),
+                    Files.readSymbolicLink(Path.of("/proc/" + t.pid() + "/ns/time")), "started in Cryo's namespace");
+            Checkpoint.dump(t.pid(), tmp.resolve("img"), false);
+            await().atMost(Duration.ofSeconds(10)).until(() -> !t.alive());
+            long dumped = System.nanoTime();
+            Checkpoint.restore(tmp.resolve("img"));
+            double waited = (System.nanoTime() - dumped) / 1e9;
+            assertNotEquals(Files.readSymbolicLink(Path.of("/proc/self/ns/time")),
+                    Files.readSymbolicLink(Path.of("/proc/" + t.pid() + "/ns/time")), "a time namespace of its own");
+            String offsets = Files.readString(Path.of("/proc/" + t.pid() + "/timens_offsets"));
+            String[] mono = offsets.lines().filter(l -> l.startsWith("monotonic")).findFirst().orElseThrow().trim()
+                    .split("\\s+");
+            double offset = Long.parseLong(mono[1]) + Long.parseLong(mono[2]) / 1e9;
+            assertTrue(offset <= 0 && offset >= -(waited + 5), "the offset is minus the time the images waited ("
+                    + waited + " s): " + offsets);
+            Files.createFile(tmp.resolve("go"));
+            t.awaitLines(2);
+            String back = t.lines().get(1);
+            String[] f = back.split(" ");
+            double gap = Double.parseDouble(f[5].replace(",", "")), fired = Double.parseDouble(f[9]);
+            assertTrue(gap >= 0 && gap < 10, "CLOCK_MONOTONIC goes on: " + back);
+            assertTrue(back.contains("timer fired") && fired >= Math.floor(t0) + 6 - 0.01, back);
         }
     }
 

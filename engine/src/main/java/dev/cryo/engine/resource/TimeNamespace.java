@@ -17,11 +17,13 @@ import java.nio.file.Path;
 
 /**
  * A tree's time namespace (CLOCK_MONOTONIC and CLOCK_BOOTTIME as offsets from the host's, {@code unshare --time}, or a
- * tree CRIU restored). timens-0.img holds both clocks as the tree saw them at the dump, as CRIU writes it. A tree that
- * shares Cryo's namespace comes back in the restorer's, as before. A tree with a namespace of its own (its ids name
- * another time namespace than inventory.img's root_ids) comes back in a new one whose offsets make its clocks go on
- * from the values of the image, as CRIU's restore does: no jump, whatever the host's clocks say now (another machine's
- * boot time included). One namespace per tree: a task in another than its root's is refused.
+ * tree CRIU restored). timens-0.img holds both clocks as the tree saw them at the dump, as CRIU writes it. A tree comes
+ * back in a new time namespace whose offsets make its clocks go on from the values of the image, as CRIU's restore
+ * does: no jump, whatever the host's clocks say now (another machine's, booted later, included), and a deadline on
+ * them keeps its distance. Where no time namespace can be made (a kernel without them, a restorer without the right),
+ * a tree that shared its dumper's namespace comes back in the restorer's, with a warning; one that had its own (its
+ * ids name another time namespace than inventory.img's root_ids) is refused. One namespace per tree: at the dump a
+ * task in another than its root's is refused.
  */
 public final class TimeNamespace {
     static final long CLONE_NEWTIME = 0x00000080L;
@@ -34,6 +36,11 @@ public final class TimeNamespace {
     }
 
     private TimeNamespace() {
+    }
+
+    /** Whether this kernel has time namespaces. */
+    public static boolean available() {
+        return Files.exists(Path.of("/proc/self/ns/time"), LinkOption.NOFOLLOW_LINKS);
     }
 
     /** The link of pid's time namespace ("time:[INODE]"), or null on a kernel without time namespaces. */

@@ -265,10 +265,14 @@ final class RestoreRun {
             current = "ids-" + pid + ".img";
             task_kobj_ids_entry rootIds = dir.ids(pid);
             container = ContainerRestore.of(dir, inv, rootIds, pid, options); // null: a plain tree
-            if (container == null && rootIds.getTimeNsId() != 0 && inv.hasRootIds()
-                    && rootIds.getTimeNsId() != inv.getRootIds().getTimeNsId()) {
+            if (container == null && dir.exists("timens-0.img")
+                    && dev.cryo.engine.resource.TimeNamespace.available()) {
+                // a time namespace of the tree's own, made before the root (as CRIU's restore makes one): its
+                // clocks go on from the image's, on another machine too
                 current = "timens-0.img";
-                ownTime = dir.timens(0); // a time namespace of the tree's own: made before the root
+                ownTime = dir.timens(0);
+                ownTimeDumped = rootIds.getTimeNsId() != 0 && inv.hasRootIds()
+                        && rootIds.getTimeNsId() != inv.getRootIds().getTimeNsId();
             }
             current = "files.img";
             files = dir.files();
@@ -615,8 +619,10 @@ final class RestoreRun {
     /** How the helper is traced, and so every task made from it (auto-attached tasks inherit their creator's options). */
     static final int TRACE_OPTIONS = Ptrace.O_TRACESYSGOOD | Ptrace.O_TRACEFORK | Ptrace.O_TRACECLONE | Ptrace.O_EXITKILL;
 
-    /** The clocks of the tree's own time namespace at the dump; null: the tree shares the restorer's. */
+    /** The tree's clocks at the dump (timens-0.img), for its time namespace; null: it shares the restorer's. */
     private dev.cryo.image.proto.timens_entry ownTime;
+    /** Whether the tree had a time namespace of its own at the dump: then one is needed, not only better. */
+    private boolean ownTimeDumped;
 
     /** The root: cloned with its pid from a traced helper of Cryo's, with CLONE_PARENT, so it is Cryo's child. */
     private void forkRoot(int root) throws CryoException {
@@ -629,7 +635,17 @@ final class RestoreRun {
             stepCalls = STEP_CALLS && RemoteSyscall.trapFree(helper); // its forks inherit its dispositions, no signal
             NewTask h = new NewTask(helper, null, stepCalls);
             if (ownTime != null) {
-                dev.cryo.engine.resource.TimeNamespace.prepare(h.remote, helper, ownTime, log); // the root enters it
+                try {
+                    dev.cryo.engine.resource.TimeNamespace.prepare(h.remote, helper, ownTime, log); // the root enters it
+                } catch (CryoException | SyscallException e) {
+                    if (ownTimeDumped) {
+                        throw e instanceof CryoException c ? c : new CryoException("cannot restore pid " + pid
+                                + ": cannot make its time namespace: " + e.getMessage(), e);
+                    }
+                    // it shared its dumper's: the restorer's serves as before (here a time namespace is refused)
+                    log.warn("pid %d comes back in Cryo's time namespace (%s): its monotonic and boot-time clocks are "
+                            + "this machine's", pid, e.getMessage());
+                }
             }
             // the resident service outlives the request: the root is the helper's child, left to the service's
             // subreaper or init once the helper is gone, as a fresh cryo's exit leaves it (never the service's zombie)
