@@ -639,8 +639,8 @@ final class RestoreRun {
                     dev.cryo.engine.resource.TimeNamespace.prepare(h.remote, helper, ownTime, log); // the root enters it
                 } catch (CryoException | SyscallException e) {
                     if (ownTimeDumped) {
-                        throw e instanceof CryoException c ? c : new CryoException("cannot restore pid " + pid
-                                + ": cannot make its time namespace: " + e.getMessage(), e);
+                        throw new CryoException("cannot restore pid " + pid + ": it had a time namespace of its own, "
+                                + "and none can be made: " + e.getMessage(), e);
                     }
                     // it shared its dumper's: the restorer's serves as before (here a time namespace is refused)
                     log.warn("pid %d comes back in Cryo's time namespace (%s): its monotonic and boot-time clocks are "
