@@ -192,7 +192,9 @@ final class DumpRun {
             try {
                 // read now: the dump may kill the tree before it writes timens-0.img
                 ownTimeNs = dev.cryo.engine.resource.TimeNamespace.own(pid);
-                timeOffsets = dev.cryo.engine.resource.TimeNamespace.offsets(pid);
+                if (ownTimeNs) {
+                    timeOffsets = dev.cryo.engine.resource.TimeNamespace.offsets(pid);
+                }
             } catch (java.io.IOException | RuntimeException e) {
                 throw new CryoException("cannot dump pid " + pid + ": cannot read its time namespace's offsets (/proc/"
                         + pid + "/timens_offsets): " + e.getMessage());

@@ -276,18 +276,13 @@ final class TargetCheck {
                         + "time namespace (" + time + ") than its root (" + dev.cryo.engine.resource.TimeNamespace.of(root)
                         + "); Cryo restores a tree in one");
             }
-            for (String[] ns : new String[][]{
-                    {"user", "restored in Cryo's, its uids and capabilities would be those of Cryo's namespace (the "
-                            + "host's root for its root)"}}) {
-                java.nio.file.Path theirs = proc.resolve("ns/" + ns[0]);
-                java.nio.file.Path ours = java.nio.file.Path.of("/proc/self/ns/" + ns[0]);
-                if (!java.nio.file.Files.exists(ours, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
-                    continue; // a kernel without that namespace
-                }
-                String link = java.nio.file.Files.readSymbolicLink(theirs).toString();
-                if (!link.equals(java.nio.file.Files.readSymbolicLink(ours).toString())) {
-                    throw new CryoException("cannot dump pid " + pid + ": it lives in a " + ns[0] + " namespace of its "
-                            + "own (" + link + "), which Cryo cannot dump yet: " + ns[1]);
+            java.nio.file.Path ourUser = java.nio.file.Path.of("/proc/self/ns/user");
+            if (java.nio.file.Files.exists(ourUser, java.nio.file.LinkOption.NOFOLLOW_LINKS)) { // else no user namespaces
+                String link = java.nio.file.Files.readSymbolicLink(proc.resolve("ns/user")).toString();
+                if (!link.equals(java.nio.file.Files.readSymbolicLink(ourUser).toString())) {
+                    throw new CryoException("cannot dump pid " + pid + ": it lives in a user namespace of its own ("
+                            + link + "), which Cryo cannot dump yet: restored in Cryo's, its uids and capabilities "
+                            + "would be those of Cryo's namespace (the host's root for its root)");
                 }
             }
             boolean ownMounts = !java.nio.file.Files.readSymbolicLink(proc.resolve("ns/mnt")).equals(
