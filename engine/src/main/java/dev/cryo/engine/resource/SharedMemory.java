@@ -1050,19 +1050,64 @@ public final class SharedMemory {
                             Syscall.call("fchmod", FCHMOD, m.fd, memfd.getMode() & 07777);
                         }
                     }
-                    fill(m, pm);
-                    if (memfd != null) {
-                        // fill writes whole pages: a memfd whose size is not a page multiple gets it back exactly
-                        Syscall.call("ftruncate", FTRUNCATE, m.fd, need);
+                    Made filling = m;
+                    long exact = need;
+                    java.util.concurrent.Callable<Void> fillIt = () -> {
+                        fill(filling, pm);
+                        if (memfd != null) {
+                            // fill writes whole pages: a memfd whose size is not a page multiple gets it back exactly
+                            Syscall.call("ftruncate", FTRUNCATE, filling.fd, exact);
+                        }
+                        return null;
+                    };
+                    if (filler == null) {
+                        fillIt.call();
+                    } else {
+                        fills.add(java.util.Map.entry(what, filler.submit(fillIt)));
                     }
-                    log.debug("%s made (%d bytes)", what.substring(what.indexOf(": ") + 2), need);
+                    log.debug("%s made (%d bytes)%s", what.substring(what.indexOf(": ") + 2), need,
+                            filler == null ? "" : ", its bytes going in on the page writer");
                 } else if (m.size < size && memfd == null) {
                     Syscall.call("ftruncate", FTRUNCATE, m.fd, size);
                     m.size = size;
                 }
                 return m;
-            } catch (IOException | SyscallException e) {
+            } catch (Exception e) {
+                if (e instanceof RuntimeException x) {
+                    throw x;
+                }
                 throw new CryoException(what + ": " + e.getMessage(), e);
+            }
+        }
+
+        /** Where objects get their bytes (null: at once, on the caller's thread). */
+        private java.util.concurrent.ExecutorService filler;
+        /** Fills handed to {@link #filler}, each with what names its object in an error. */
+        private final List<Map.Entry<String, java.util.concurrent.Future<Void>>> fills = new ArrayList<>();
+
+        /**
+         * Objects made from now on get their bytes on {@code writer}: a task maps an object before its bytes are in,
+         * and {@link #awaitFills} comes before any task runs.
+         */
+        public void fillOn(java.util.concurrent.ExecutorService writer) {
+            filler = writer;
+        }
+
+        /** Every object's bytes are in: waits for the fills handed off, and names the first that failed. */
+        public void awaitFills() throws CryoException {
+            try {
+                for (Map.Entry<String, java.util.concurrent.Future<Void>> f : fills) {
+                    try {
+                        f.getValue().get();
+                    } catch (java.util.concurrent.ExecutionException e) {
+                        throw new CryoException(f.getKey() + ": " + e.getCause().getMessage(), e.getCause());
+                    }
+                }
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new CryoException("interrupted while shared memory was filled");
+            } finally {
+                fills.clear();
             }
         }
 

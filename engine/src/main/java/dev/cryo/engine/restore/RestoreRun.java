@@ -171,6 +171,9 @@ final class RestoreRun {
                     if (s instanceof PlanStep.Build && forkUs == 0) {
                         forkUs = (System.nanoTime() - tf0) / 1000;
                     }
+                    if (!(s instanceof PlanStep.Build)) {
+                        finishPendingBuild(); // whatever the plan does next finds every task built so far whole
+                    }
                     if (s instanceof PlanStep.Resume && !ready) {
                         readyAll();
                         ready = true;
@@ -200,6 +203,7 @@ final class RestoreRun {
                 throw e;
             }
         } finally {
+            stopPageWriter(); // before the pages' sources close
             pin.close();
             builders.values().forEach(TaskBuilder::release);
             if (shmem != null) {
@@ -479,7 +483,12 @@ final class RestoreRun {
                 made.remove(x.pid()); // its memory, and the scratch page in it, go now
                 builders.get(x.pid()).host(host(x.pid()));
                 builders.get(x.pid()).stepCalls(stepCalls);
-                builders.get(x.pid()).build(sharedFiles);
+                TaskBuilder b = builders.get(x.pid());
+                shmem.fillOn(pageWriter()); // shared objects' bytes too
+                b.buildMemory(pageWriter());
+                // the previous task's second half, while this one's pages are written
+                finishPendingBuild();
+                pendingBuild = b;
             } else if (s instanceof PlanStep.BecomeZombie x) {
                 step("zombie", x.pid());
                 becomeZombie(x.pid(), x.waitStatus());
@@ -495,6 +504,52 @@ final class RestoreRun {
         }
     }
 
+    /**
+     * Writes the pages of a tree's tasks while the tracer goes on (one thread, on the CPUs the pin left: the tracer's
+     * round trips keep its own); null for a single task, whose build has nothing to do meanwhile but wait for them.
+     */
+    private java.util.concurrent.ExecutorService pageWriter() {
+        if (pageWriter == null && builders.size() > 1 && !"off".equals(System.getProperty("cryo.restore.pageWriter"))) {
+            pageWriter = java.util.concurrent.Executors.newSingleThreadExecutor(r -> {
+                Thread t = new Thread(() -> {
+                    dev.cryo.engine.sys.CpuPin.unpinInherited(); // started by the pinned tracer: its mask is the pin's
+                    r.run();
+                }, "cryo-page-writer");
+                t.setDaemon(true);
+                return t;
+            });
+        }
+        return pageWriter;
+    }
+
+    private java.util.concurrent.ExecutorService pageWriter;
+    /** The task whose {@link TaskBuilder#buildMemory} ran and whose {@link TaskBuilder#buildRest} has not yet. */
+    private TaskBuilder pendingBuild;
+
+    private void finishPendingBuild() throws CryoException {
+        TaskBuilder b = pendingBuild;
+        if (b != null) {
+            pendingBuild = null;
+            b.buildRest(sharedFiles);
+        }
+    }
+
+    /** The page writer ended, every write handed to it over: nothing writes into a task once the restore is done. */
+    private void stopPageWriter() {
+        if (pageWriter == null) {
+            return;
+        }
+        pageWriter.shutdown(); // what was handed over ends (a killed task's writes fail at once)
+        try {
+            while (!pageWriter.awaitTermination(10, java.util.concurrent.TimeUnit.SECONDS)) {
+                log.warn("still waiting for the page writer to end");
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        pageWriter = null;
+    }
+
     private NewTask task(int p) throws CryoException {
         NewTask t = made.get(p);
         if (t == null) {
@@ -508,6 +563,7 @@ final class RestoreRun {
      * (the root's last, which lifts the network lock), then the caller's last stops before anything runs.
      */
     private void readyAll() throws CryoException {
+        shmem.awaitFills(); // every shared object's bytes in
         pagesCheck.await(); // no task runs on pages the check has not passed
         step("ready", pid);
         List<TaskBuilder> order = new ArrayList<>(builders.values());
@@ -809,6 +865,7 @@ final class RestoreRun {
                 Syscall.raw(Syscall.KILL, p, WaitStatus.SIGKILL);
             }
         }
+        stopPageWriter(); // before any pid is reaped and free to be reused: its writes name tasks by pid
         List<Integer> reap = new ArrayList<>();
         for (TaskBuilder b : builders.values()) {
             reap.addAll(b.threadsMade());

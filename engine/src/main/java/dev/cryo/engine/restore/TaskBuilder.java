@@ -356,7 +356,26 @@ final class TaskBuilder {
      * every signal blocked until {@link #ready}. {@code shared}: the file ids that other tasks hold too.
      */
     void build(SharedFiles shared) throws CryoException {
-        StepTimes stepTimes = new StepTimes("prepare");
+        buildMemory(null);
+        buildRest(shared);
+    }
+
+    /** The steps' times of a build under way, from {@link #buildMemory} to the end of {@link #buildRest}. */
+    private StepTimes stepTimes;
+    /** What {@link #buildMemory} leaves to {@link #buildRest}: the task's memory, its VMAs, those that get pages. */
+    private RemoteMemory memory;
+    private List<vma_entry> vmas;
+    private Set<Integer> filled;
+    /** The pages being written on the restore's page writer; null when they went in on this thread. */
+    private java.util.concurrent.Future<?> pagesWritten;
+
+    /**
+     * The first half of {@link #build}: the task's mappings made, and its pages written, or handed to {@code
+     * writer} (process_vm_writev and UFFDIO_COPY need no ptrace stop: another thread writes them while the
+     * tracer builds other tasks). Null: written here. {@link #buildRest} follows, on this thread.
+     */
+    void buildMemory(java.util.concurrent.ExecutorService writer) throws CryoException {
+        stepTimes = new StepTimes("prepare");
         String step = "prepare";
         try {
             if (cgroups != null) {
@@ -364,7 +383,7 @@ final class TaskBuilder {
                 cgroups.join(pid, host, img.core().getTc().getCgSet());
             }
             Registers cr = Ptrace.registers(host);
-            RemoteMemory memory = new RemoteMemory(host);
+            memory = new RemoteMemory(host);
             List<MapsEntry> cmaps = proc.fastMaps(host); // the helper's: no VmFlags needed, no page walk
             remote = new RemoteSyscall(host, SyscallSite.find(memory, cmaps, cr), cr);
             remote.stepCalls(stepCalls); // until its own handlers and signals: see "signals"
@@ -401,8 +420,8 @@ final class TaskBuilder {
             moveVdso(img, block, vdsoPieces(cmaps), busy);
 
             step = stepTimes.next("map memory");
-            List<vma_entry> vmas = img.mm().getVmasList().stream().filter(v -> !isKernelVma(v)).toList();
-            Set<Integer> filled = vmasWithPages(vmas, pages.runs());
+            vmas = img.mm().getVmasList().stream().filter(v -> !isKernelVma(v)).toList();
+            filled = vmasWithPages(vmas, pages.runs());
             Map<Integer, Integer> fileFds = new HashMap<>();
             boolean moved = false;
             try (VmaSeparator separator = new VmaSeparator(busy)) {
@@ -422,7 +441,52 @@ final class TaskBuilder {
             shmem.doneWith(remote);
 
             step = stepTimes.next("write pages");
-            writePages(pages, vmas, filled, memory);
+            UffdCopy uffd = usesUffd() ? openUffd() : null; // made by the task itself: on the tracer
+            if (writer == null) {
+                writePages(pages, vmas, filled, memory, uffd);
+            } else {
+                pagesWritten = writer.submit(() -> {
+                    writePages(pages, vmas, filled, memory, uffd);
+                    return null;
+                });
+            }
+        } catch (SyscallException | IOException e) {
+            throw new CryoException("cannot restore pid " + pid + ": step '" + step + "' failed: " + e.getMessage(), e);
+        }
+    }
+
+    /**
+     * The second half of {@link #build}, once {@link #buildMemory} has run, maybe with other tasks' builds between:
+     * the pages written (awaited), then the protections and advice that needed them, files, threads, signals,
+     * credentials.
+     */
+    void buildRest(SharedFiles shared) throws CryoException {
+        String step = stepTimes.next("await pages");
+        try {
+            if (pagesWritten != null) {
+                try {
+                    pagesWritten.get();
+                } catch (java.util.concurrent.ExecutionException e) {
+                    Throwable c = e.getCause();
+                    step = "write pages";
+                    if (c instanceof SyscallException x) {
+                        throw x;
+                    }
+                    if (c instanceof IOException x) {
+                        throw x;
+                    }
+                    if (c instanceof RuntimeException x) {
+                        throw x;
+                    }
+                    throw new IOException(String.valueOf(c), c);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    throw new CryoException("cannot restore pid " + pid + ": interrupted while its pages were written");
+                } finally {
+                    pagesWritten = null;
+                }
+            }
+            step = stepTimes.next("protections");
             for (int i : filled) {
                 vma_entry v = vmas.get(i);
                 if (v.getProt() != (v.getProt() | 3)) {
@@ -628,10 +692,13 @@ final class TaskBuilder {
         }
     }
 
-    /** Pages into the VMAs just mapped: UFFDIO_COPY where the kernel allows it, process_vm_writev elsewhere. */
-    private void writePages(Pages pages, List<vma_entry> vmas, Set<Integer> filled, RemoteMemory memory)
-            throws SyscallException, IOException {
-        long t = System.nanoTime();
+    /** Whether the pages go in by UFFDIO_COPY where they can: enough of them, and a VMA that can take them. */
+    private boolean usesUffd() {
+        return pages.bytes() >= PageInstaller.UFFD_MIN && !emptyAnon(vmas, filled).isEmpty();
+    }
+
+    /** The [start, end) of the private anonymous VMAs that get pages: still empty, so UFFDIO_COPY can fill them. */
+    private static List<long[]> emptyAnon(List<vma_entry> vmas, Set<Integer> filled) {
         List<long[]> anon = new ArrayList<>();
         for (int i : filled) {
             vma_entry v = vmas.get(i);
@@ -639,8 +706,20 @@ final class TaskBuilder {
                 anon.add(new long[]{v.getStart(), v.getEnd()});
             }
         }
+        return anon;
+    }
+
+    /**
+     * Pages into the VMAs just mapped: UFFDIO_COPY where the kernel allows it, process_vm_writev elsewhere. Needs no
+     * ptrace stop, so any thread can. {@code uffdOrNull}: the task's userfaultfd (closed here), or null to write every
+     * page with process_vm_writev.
+     */
+    private void writePages(Pages pages, List<vma_entry> vmas, Set<Integer> filled, RemoteMemory memory,
+                            UffdCopy uffdOrNull) throws SyscallException, IOException {
+        long t = System.nanoTime();
+        List<long[]> anon = emptyAnon(vmas, filled);
         PageInstaller.Result r;
-        try (UffdCopy uffd = anon.isEmpty() || pages.bytes() < PageInstaller.UFFD_MIN ? null : openUffd()) {
+        try (UffdCopy uffd = uffdOrNull) {
             List<long[]> kernel = img.mm().getVmasList().stream().filter(TaskBuilder::isKernelVma)
                     .map(v -> new long[]{v.getStart(), v.getEnd()}).toList();
             r = new PageInstaller(memory, uffd).install(pages.runs(), pages.source(), anon, kernel);
