@@ -60,6 +60,23 @@ public final class CpuPin implements AutoCloseable {
         return p != null && p.original != null ? count(p.original) : Runtime.getRuntime().availableProcessors();
     }
 
+    /**
+     * A worker that the pinned thread starts and that drives no task: on the CPUs the pin took from it but the pinned
+     * one, which the tracer and its tasks keep busy ({@link #unpinInherited} where no other is left).
+     */
+    public static void awayFromPin() {
+        CpuPin p = active;
+        if (p == null || p.original == null || p.pinned == null) {
+            return;
+        }
+        NativeBuffer others = NativeBuffer.allocate(MASK_BYTES);
+        for (int i = 0; i < MASK_BYTES; i += 8) {
+            others.putLong(i, p.original.getLong(i) & ~p.pinned.getLong(i));
+        }
+        NativeBuffer mask = count(others) > 0 ? others : p.original;
+        Syscall.raw(SCHED_SETAFFINITY, 0, MASK_BYTES, mask.address());
+    }
+
     /** The pinned thread, after {@link #unpinInherited} for a stretch of work of its own: back on its CPU. */
     public static void repin() {
         CpuPin p = active;
