@@ -1050,20 +1050,19 @@ public final class SharedMemory {
                             Syscall.call("fchmod", FCHMOD, m.fd, memfd.getMode() & 07777);
                         }
                     }
-                    Made filling = m;
-                    long exact = need;
-                    java.util.concurrent.Callable<Void> fillIt = () -> {
-                        fill(filling, pm);
-                        if (memfd != null) {
-                            // fill writes whole pages: a memfd whose size is not a page multiple gets it back exactly
-                            Syscall.call("ftruncate", FTRUNCATE, filling.fd, exact);
-                        }
-                        return null;
-                    };
                     if (filler == null) {
-                        fillIt.call();
+                        fill(m, pm, memfd != null ? need : -1);
                     } else {
-                        fills.add(java.util.Map.entry(what, filler.submit(fillIt)));
+                        Made filling = m;
+                        long exact = memfd != null ? need : -1;
+                        fills.add(filler.submit(() -> {
+                            try {
+                                fill(filling, pm, exact);
+                            } catch (IOException | SyscallException e) {
+                                throw new CryoException(what + ": " + e.getMessage(), e);
+                            }
+                            return null;
+                        }));
                     }
                     log.debug("%s made (%d bytes)%s", what.substring(what.indexOf(": ") + 2), need,
                             filler == null ? "" : ", its bytes going in on the page writer");
@@ -1072,18 +1071,15 @@ public final class SharedMemory {
                     m.size = size;
                 }
                 return m;
-            } catch (Exception e) {
-                if (e instanceof RuntimeException x) {
-                    throw x;
-                }
+            } catch (IOException | SyscallException e) {
                 throw new CryoException(what + ": " + e.getMessage(), e);
             }
         }
 
         /** Where objects get their bytes (null: at once, on the caller's thread). */
         private java.util.concurrent.ExecutorService filler;
-        /** Fills handed to {@link #filler}, each with what names its object in an error. */
-        private final List<Map.Entry<String, java.util.concurrent.Future<Void>>> fills = new ArrayList<>();
+        /** Fills handed to {@link #filler}; a failed one throws what names its object. */
+        private final List<java.util.concurrent.Future<Void>> fills = new ArrayList<>();
 
         /**
          * Objects made from now on get their bytes on {@code writer}: a task maps an object before its bytes are in,
@@ -1096,16 +1092,9 @@ public final class SharedMemory {
         /** Every object's bytes are in: waits for the fills handed off, and names the first that failed. */
         public void awaitFills() throws CryoException {
             try {
-                for (Map.Entry<String, java.util.concurrent.Future<Void>> f : fills) {
-                    try {
-                        f.getValue().get();
-                    } catch (java.util.concurrent.ExecutionException e) {
-                        throw new CryoException(f.getKey() + ": " + e.getCause().getMessage(), e.getCause());
-                    }
+                for (java.util.concurrent.Future<Void> f : fills) {
+                    dev.cryo.engine.ptrace.Tracer.await(f);
                 }
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                throw new CryoException("interrupted while shared memory was filled");
             } finally {
                 fills.clear();
             }
@@ -1151,7 +1140,19 @@ public final class SharedMemory {
             }
         }
 
-        private void fill(Made m, PageMap pm) throws IOException {
+        /**
+         * The object's bytes from its pages images; {@code exact}: a memfd's size, given back once whole pages are in
+         * (-1: none to give back).
+         */
+        private void fill(Made m, PageMap pm, long exact) throws IOException, SyscallException {
+            fillPages(m, pm);
+            if (exact >= 0) {
+                // fill writes whole pages: a memfd whose size is not a page multiple gets it back exactly
+                Syscall.call("ftruncate", FTRUNCATE, m.fd, exact);
+            }
+        }
+
+        private void fillPages(Made m, PageMap pm) throws IOException {
             if (pm.entries().isEmpty()) {
                 return;
             }

@@ -512,11 +512,7 @@ final class RestoreRun {
         if (pageWriter == null && builders.size() > 1 && !"off".equals(System.getProperty("cryo.restore.pageWriter"))) {
             pageWriter = java.util.concurrent.Executors.newSingleThreadExecutor(r -> {
                 Thread t = new Thread(() -> {
-                    if ("any".equals(System.getProperty("cryo.restore.pageWriter"))) {
-                        dev.cryo.engine.sys.CpuPin.unpinInherited();
-                    } else {
-                        dev.cryo.engine.sys.CpuPin.awayFromPin(); // started by the pinned tracer: its mask is the pin's
-                    }
+                    dev.cryo.engine.sys.CpuPin.awayFromPin(); // started by the pinned tracer: its mask is the pin's
                     r.run();
                 }, "cryo-page-writer");
                 t.setDaemon(true);

@@ -367,7 +367,7 @@ final class TaskBuilder {
     private List<vma_entry> vmas;
     private Set<Integer> filled;
     /** The pages being written on the restore's page writer; null when they went in on this thread. */
-    private java.util.concurrent.Future<?> pagesWritten;
+    private java.util.concurrent.Future<Void> pagesWritten;
 
     /**
      * The first half of {@link #build}: the task's mappings made, and its pages written, or handed to {@code
@@ -446,7 +446,12 @@ final class TaskBuilder {
                 writePages(pages, vmas, filled, memory, uffd);
             } else {
                 pagesWritten = writer.submit(() -> {
-                    writePages(pages, vmas, filled, memory, uffd);
+                    try {
+                        writePages(pages, vmas, filled, memory, uffd);
+                    } catch (SyscallException | IOException e) {
+                        throw new CryoException("cannot restore pid " + pid + ": step 'write pages' failed: "
+                                + e.getMessage(), e);
+                    }
                     return null;
                 });
             }
@@ -465,23 +470,7 @@ final class TaskBuilder {
         try {
             if (pagesWritten != null) {
                 try {
-                    pagesWritten.get();
-                } catch (java.util.concurrent.ExecutionException e) {
-                    Throwable c = e.getCause();
-                    step = "write pages";
-                    if (c instanceof SyscallException x) {
-                        throw x;
-                    }
-                    if (c instanceof IOException x) {
-                        throw x;
-                    }
-                    if (c instanceof RuntimeException x) {
-                        throw x;
-                    }
-                    throw new IOException(String.valueOf(c), c);
-                } catch (InterruptedException e) {
-                    Thread.currentThread().interrupt();
-                    throw new CryoException("cannot restore pid " + pid + ": interrupted while its pages were written");
+                    dev.cryo.engine.ptrace.Tracer.await(pagesWritten); // a failed write names its pid and step
                 } finally {
                     pagesWritten = null;
                 }
