@@ -45,20 +45,21 @@ public final class TimeNamespace {
 
     /** The link of pid's time namespace ("time:[INODE]"), or null on a kernel without time namespaces. */
     public static String of(int pid) throws IOException {
-        Path link = Path.of("/proc", pid == 0 ? "self" : Integer.toString(pid), "ns", "time");
-        if (!Files.exists(link, LinkOption.NOFOLLOW_LINKS)) {
-            return null;
-        }
-        return Files.readSymbolicLink(link).toString();
+        return link(pid == 0 ? "self" : Integer.toString(pid), "time");
     }
 
     /** The time namespace pid's children are made in ("time:[INODE]"), or null without time namespaces. */
     public static String forChildren(int pid) throws IOException {
-        Path link = Path.of("/proc", Integer.toString(pid), "ns", "time_for_children");
-        if (!Files.exists(link, LinkOption.NOFOLLOW_LINKS)) {
+        return link(Integer.toString(pid), "time_for_children");
+    }
+
+    /** /proc/PID/ns/NAME read as the other /proc links are (one readlink, no NIO); null where there is none. */
+    private static String link(String pid, String name) throws IOException {
+        try {
+            return dev.cryo.engine.sys.DirectFiles.readLink("/proc/" + pid + "/ns/" + name);
+        } catch (java.nio.file.NoSuchFileException e) {
             return null;
         }
-        return Files.readSymbolicLink(link).toString();
     }
 
     /** Whether pid lives in another time namespace than Cryo. */
