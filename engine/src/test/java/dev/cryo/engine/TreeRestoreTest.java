@@ -158,6 +158,78 @@ class TreeRestoreTest {
         return s == null ? null : new Stat(s.state() == 'R' ? 'S' : s.state(), s.ppid(), s.pgid(), s.sid());
     }
 
+    /**
+     * X is in Y's group and Y in X's, neither group with another member (a third task held X's group while Y joined
+     * it, then left): each leader makes its group again and leaves it for the other's, which needs a holder
+     * forked by one of them for the moment between; the holder is gone after, and a fault there leaves nothing.
+     */
+    @Test
+    void twoLeadersInEachOthersGroupsComeBackThroughAHolder() throws Exception {
+        Path exe = CProgram.compile(tmp, "counter", CProgram.counter(20_000));
+        Path img = tmp.resolve("img");
+        Path out = tmp.resolve("out.txt");
+        int root;
+        try (Target t = Target.start(exe, out)) {
+            t.awaitLines(3);
+            Checkpoint.dump(t.pid(), img, false);
+            await().atMost(Duration.ofSeconds(5)).until(() -> !t.alive());
+            root = t.pid();
+        }
+        int original = root;
+        await().atMost(Duration.ofSeconds(10)).until(() -> Stat.of(original) == null);
+        List<Integer> p = TreeImages.freePids(2);
+        int x = p.get(0), y = p.get(1);
+        TreeImages tree = TreeImages.of(img);
+        int sid = tree.rootIds()[3];
+        tree.twin(x, root, y, sid, 0).twin(y, x, x, sid, 0);
+        Tree all = new Tree(img, out, root, x, y, x, y, x, y, x, y);
+
+        for (String step : List.of("hold group", "release group")) { // before the holder is made, and while it lives
+            System.setProperty("cryo.fault.step", step);
+            try {
+                String m = assertThrows(CryoException.class, () -> Checkpoint.restore(img)).getMessage();
+                assertTrue(m.contains("fault injected at step '" + step + "'"), m);
+            } finally {
+                System.clearProperty("cryo.fault.step");
+            }
+            nothingLeft(all, "restore faulted at " + step);
+            boolean held = false;
+            for (String l : Files.readAllLines(img.resolve("restore.log"))) {
+                java.util.regex.Matcher h = java.util.regex.Pattern.compile("\\) holder (\\d+) \\(pid").matcher(l);
+                if (h.find()) {
+                    int holder = Integer.parseInt(h.group(1));
+                    assertTrue(step.equals("release group"), "a holder is made before the fault at " + step);
+                    await().atMost(Duration.ofSeconds(10)).until(() -> Stat.of(holder) == null);
+                    held = true;
+                }
+            }
+            assertEquals(step.equals("release group"), held, "the log names the holder the fault left behind");
+        }
+
+        assertEquals(0, Checkpoint.restore(img));
+        try {
+            assertEquals(new Stat('S', root, y, sleeping(root).sid()), sleeping(x), "X is in Y's group");
+            assertEquals(new Stat('S', x, x, sleeping(root).sid()), sleeping(y), "Y is in X's group");
+            for (int task : List.of(root, x, y)) {
+                String children = Files.readString(Path.of("/proc/" + task + "/task/" + task + "/children")).strip();
+                assertEquals(task == root ? String.valueOf(x) : task == x ? String.valueOf(y) : "", children,
+                        "pid " + task + "'s children: the holder is gone");
+            }
+            List<String> log = Files.readAllLines(img.resolve("restore.log"));
+            assertTrue(log.stream().anyMatch(l -> l.endsWith("plan step: fork holder of group " + x + " by " + x)),
+                    "the plan holds X's group while X leaves it");
+            int before = Files.readAllLines(out).size();
+            await().atMost(Duration.ofSeconds(20)).until(() -> Files.readAllLines(out).size() > before + 20);
+        } finally {
+            for (int task : List.of(root, x, y)) {
+                Syscall.raw(Syscall.KILL, task, 9);
+            }
+            Reaper.reap(root);
+            await().atMost(Duration.ofSeconds(10)).until(() -> List.of(root, x, y).stream()
+                    .allMatch(q -> Stat.of(q) == null));
+        }
+    }
+
     @Test
     void oneTakenPidFailsTheWholeRestoreBeforeAnyTaskIsMade() throws Exception {
         Tree tree = dumpedTree();

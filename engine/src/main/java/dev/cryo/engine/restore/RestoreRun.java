@@ -72,6 +72,12 @@ final class RestoreRun {
     private ContainerRestore container;
     /** Pids as Cryo sees them, by the images' pid, where they differ (a container's tasks). */
     private final Map<Integer, Integer> hostPids = new HashMap<>();
+    /** The holders of groups whose leaders leave them ({@link PlanStep.HoldGroup}), by group: as Cryo sees them. */
+    private final Map<Integer, NewTask> holders = new HashMap<>();
+    /** Their pids in their parents' pid namespace, by group: what the parent's wait4 names. */
+    private final Map<Integer, Integer> holderPids = new HashMap<>();
+    /** The group the root was forked in: the restorer's, where the root's group was outside the tree. */
+    private int rootForkGroup;
 
     private int helper = -1;
     private SharedMemory.Restore shmem;
@@ -469,8 +475,14 @@ final class RestoreRun {
                         t.remote, t.scratch, options, log, Map.of(), fdState));
             } else if (s instanceof PlanStep.SetPgid x) {
                 step("setpgid", x.pid());
-                int pgid = x.rootGroup() ? proc.stat(host(pid)).pgid() : x.pgid();
+                int pgid = x.rootGroup() ? rootForkGroup : x.pgid();
                 task(x.pid()).remote.call("setpgid(0, " + pgid + ")", Syscall.SETPGID, 0, pgid);
+            } else if (s instanceof PlanStep.HoldGroup x) {
+                step("hold group", x.pid());
+                holdGroup(x.pid(), x.pgid());
+            } else if (s instanceof PlanStep.ReleaseGroup x) {
+                step("release group", x.pid());
+                releaseGroup(x.pid(), x.pgid());
             } else if (s instanceof PlanStep.Subreaper x) {
                 step("subreaper", x.pid());
                 task(x.pid()).remote.call("prctl(PR_SET_CHILD_SUBREAPER)", Syscall.PRCTL, PR_SET_CHILD_SUBREAPER,
@@ -617,20 +629,23 @@ final class RestoreRun {
             this.scratch = RemoteScratch.map(m, remote, 0, 4096);
         }
 
-        /** clone3 with set_tid {child}: a child of this task ({@code flags} 0) or of its parent (CLONE_PARENT). */
+        /**
+         * clone3 with set_tid {child}: a child of this task ({@code flags} 0) or of its parent (CLONE_PARENT);
+         * {@code child} 0: any free pid.
+         */
         long clone3(int child, long flags) throws SyscallException {
             NativeBuffer args = NativeBuffer.allocate(96);
             args.zero(0, 96);
             args.putLong(0, flags);
             args.putLong(32, (flags & CLONE_PARENT) != 0 ? 0 : SIGCHLD); // exit_signal: must be 0 with CLONE_PARENT
-            args.putLong(64, scratch.address() + 88); // set_tid
-            args.putLong(72, 1); // set_tid_size
+            args.putLong(64, child == 0 ? 0 : scratch.address() + 88); // set_tid
+            args.putLong(72, child == 0 ? 0 : 1); // set_tid_size
             args.putLong(88, child);
             scratch.write(0, args.bytes(0, 96));
             long r = remote.raw(Syscall.CLONE3, scratch.address(), 88);
             // a pid /proc no longer shows may still be held for a moment by the task being reaped: try again,
             // within a bound
-            for (int tries = 0; r == -17 && tries < 200 && !java.nio.file.Files.exists(Path.of("/proc/" + child)); tries++) {
+            for (int tries = 0; r == -17 && child != 0 && tries < 200 && !java.nio.file.Files.exists(Path.of("/proc/" + child)); tries++) {
                 java.util.concurrent.locks.LockSupport.parkNanos(5_000_000);
                 r = remote.raw(Syscall.CLONE3, scratch.address(), 88);
             }
@@ -714,6 +729,7 @@ final class RestoreRun {
             }
             checkCloned(root, r, "Cryo's helper " + helper);
             everMade.add(seen);
+            rootForkGroup = proc.stat(seen).pgid(); // before it makes a group of its own
             WaitStatus st = Ptrace.waitFor(seen);
             if (!st.stopped()) {
                 throw new CryoException("cannot restore pid " + pid + ": new task " + st + " before it could be built");
@@ -781,6 +797,44 @@ final class RestoreRun {
             everMade.add(host((int) r));
             throw new CryoException("cannot restore pid " + pid + ": pid " + want + " came back as " + r);
         }
+    }
+
+    /**
+     * {@code leader}, in the group it made, forks a child that inherits the group and keeps it while the leader
+     * leaves: with any free pid (clone3 without set_tid; every task of the tree has its pid by then), traced and
+     * stopped like every task made here, and killed with them on a failure.
+     */
+    private void holdGroup(int leader, int pgid) throws CryoException, SyscallException, IOException {
+        NewTask by = task(leader);
+        long r = by.clone3(0, 0);
+        if (r <= 0) {
+            throw new CryoException("cannot restore pid " + pid + ": pid " + leader + " cannot fork a holder of its "
+                    + "group " + pgid + ": clone3 failed: " + SyscallException.describe((int) -r));
+        }
+        int seen = by.remote.lastChild() > 0 ? by.remote.lastChild() : (int) r;
+        everMade.add(seen);
+        WaitStatus st = Ptrace.waitFor(seen);
+        if (!st.stopped()) {
+            throw new CryoException("cannot restore pid " + pid + ": the holder of group " + pgid + " (pid " + seen
+                    + ") " + st + " while it held the group");
+        }
+        log.debug("holder %d (pid %d in %d's namespace) of group %d forked by %d", seen, r, leader, pgid, leader);
+        holders.put(pgid, new NewTask(seen, by.remote.site(), stepCalls));
+        holderPids.put(pgid, (int) r);
+    }
+
+    /** The holder of {@code pgid} exits and its parent {@code leader} reaps it; the group's members keep it. */
+    private void releaseGroup(int leader, int pgid) throws CryoException, SyscallException {
+        NewTask h = holders.remove(pgid);
+        int inParent = holderPids.remove(pgid);
+        WaitStatus st = h.exit(0);
+        log.debug("holder %d of group %d %s", h.pid, pgid, st);
+        long r = task(leader).remote.call("wait4(" + inParent + ")", Syscall.WAIT4, inParent, 0, WALL, 0);
+        if (r != inParent) {
+            throw new CryoException("cannot restore pid " + pid + ": the holder of group " + pgid + " was not reaped "
+                    + "by " + leader);
+        }
+        everMade.remove(Integer.valueOf(h.pid));
     }
 
     /** A helper exits; its creator reaps it (a remote wait4), and its children fall to their subreaper. */
@@ -894,6 +948,8 @@ final class RestoreRun {
         }
         everMade.clear();
         made.clear();
+        holders.clear();
+        holderPids.clear();
     }
 
     private void writeStats(long forkUs, long restoreUs) {

@@ -37,6 +37,26 @@ public sealed interface PlanStep {
         }
     }
 
+    /**
+     * {@code pid}, about to leave group {@code pgid} that it made and that none of its members has joined yet (each
+     * waits, in turn, for a group whose leader waits for it), forks a holder that keeps the group: a child with any
+     * free pid (every task's is taken by then), which inherits the group and exits in {@link ReleaseGroup}.
+     */
+    record HoldGroup(int pid, int pgid) implements PlanStep {
+        @Override
+        public String toString() {
+            return "fork holder of group " + pgid + " by " + pid;
+        }
+    }
+
+    /** The holder of group {@code pgid} exits, reaped by its parent {@code pid}; the group's members keep it. */
+    record ReleaseGroup(int pid, int pgid) implements PlanStep {
+        @Override
+        public String toString() {
+            return "exit holder of group " + pgid + ", reaped by " + pid;
+        }
+    }
+
     /** {@code prctl(PR_SET_CHILD_SUBREAPER, on)}. */
     record Subreaper(int pid, boolean on) implements PlanStep {
         @Override

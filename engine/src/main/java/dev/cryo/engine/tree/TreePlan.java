@@ -324,6 +324,40 @@ public final class TreePlan {
             return t != null && t.sessionLeader() && (t != root || rootSetsid);
         }
 
+        /**
+         * The leaders that left their groups leave them again, each once another member is in its group (a group
+         * with none is gone, and a member could not join it after): first those whose groups a task that stays has
+         * joined, then those whose members were leaders that have since moved in. Where every waiting leader's
+         * members are waiting leaders (100 in 111's group, 111 in 100's), the first forks a holder that keeps its
+         * group while it leaves; holders exit once all have moved. A group a leader joins is never empty: it is
+         * made before, and only left with a member in it.
+         */
+        private void moveLeaders(List<PlanStep> s) {
+            Map<Integer, Integer> others = new HashMap<>(); // mover -> members in its group now, besides itself
+            for (TreeTask t : byPid.values()) {
+                if (movers.contains(t.pgid()) && !movers.contains(t.pid())) {
+                    others.merge(t.pgid(), 1, Integer::sum);
+                }
+            }
+            List<Integer> waiting = new ArrayList<>(movers);
+            List<Integer> held = new ArrayList<>();
+            while (!waiting.isEmpty()) {
+                int next = waiting.stream().filter(m -> others.getOrDefault(m, 0) > 0).findFirst().orElse(-1);
+                if (next == -1) {
+                    next = waiting.get(0);
+                    s.add(new PlanStep.HoldGroup(next, next));
+                    held.add(next);
+                }
+                waiting.remove(Integer.valueOf(next));
+                TreeTask t = byPid.get(next);
+                s.add(new PlanStep.SetPgid(next, t.pgid(), t.pgid() == outsideGroup));
+                others.merge(t.pgid(), 1, Integer::sum);
+            }
+            for (int h : held) {
+                s.add(new PlanStep.ReleaseGroup(h, h));
+            }
+        }
+
         private List<PlanStep> steps(List<Integer> order) {
             List<PlanStep> s = new ArrayList<>();
             // forks, each session leader's setsid right after its own fork (before it has children)
@@ -355,10 +389,7 @@ public final class TreePlan {
                 }
                 s.add(new PlanStep.SetPgid(p, t.pgid(), t.pgid() == outsideGroup));
             }
-            for (int p : movers) {
-                TreeTask t = byPid.get(p);
-                s.add(new PlanStep.SetPgid(p, t.pgid(), t.pgid() == outsideGroup));
-            }
+            moveLeaders(s);
             // helpers go, deepest first; a session helper's children fall to its parent, made a subreaper for it
             Set<Integer> reapers = new TreeSet<>();
             for (int reaper : sessionHelpers.values()) {

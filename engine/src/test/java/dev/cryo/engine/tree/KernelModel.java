@@ -157,7 +157,7 @@ final class KernelModel {
             } else if (s instanceof PlanStep.SetSid x) {
                 setsid(x.pid());
             } else if (s instanceof PlanStep.SetPgid g) {
-                setpgid(g.pid(), g.rootGroup() ? get(plan.root().pid()).pgid : g.pgid());
+                setpgid(g.pid(), g.rootGroup() ? get(engine).pgid : g.pgid()); // the group the root was forked in
             } else if (s instanceof PlanStep.Subreaper r) {
                 get(r.pid()).subreaper = r.on();
             } else if (s instanceof PlanStep.ExitHelper h) {
@@ -166,6 +166,20 @@ final class KernelModel {
                 }
                 exit(h.pid(), 0);
                 reap(h.reaper(), h.pid());
+            } else if (s instanceof PlanStep.HoldGroup h) {
+                int holder = 1_000_000 + h.pgid(); // any free pid: one no tree uses
+                fork(h.pid(), holder);
+                if (get(holder).pgid != h.pgid()) {
+                    throw new Refused("holder of group " + h.pgid() + " forked by " + h.pid() + " is in group "
+                            + get(holder).pgid);
+                }
+            } else if (s instanceof PlanStep.ReleaseGroup h) {
+                int holder = 1_000_000 + h.pgid();
+                if (get(holder).ppid != h.pid()) {
+                    throw new Refused("holder " + holder + "'s parent is " + get(holder).ppid + ", not " + h.pid());
+                }
+                exit(holder, 0);
+                reap(h.pid(), holder);
             } else if (s instanceof PlanStep.BecomeZombie z) {
                 exit(z.pid(), z.waitStatus());
             } else {
