@@ -293,6 +293,18 @@ class FreezeCgroupTest {
         await().atMost(Duration.ofSeconds(10)).until(() -> g.state().equals("FROZEN"));
         Checkpoint.dump(options(t, tmp.resolve("img"), true, g));
         assertEquals("FROZEN", g.state(), "left frozen, as the dump found it");
+        // frozen, every task reads as 'D' (v1): the stopped one is still dumped stopped, the rest alive
+        var dir = dev.cryo.image.ImageDir.open(tmp.resolve("img"));
+        List<Integer> states = new ArrayList<>();
+        int stopped = 0;
+        for (var e : dir.pstree()) {
+            states.add(dir.core(e.getPid()).getTc().getTaskState());
+            stopped = states.get(states.size() - 1) == 3 ? e.getPid() : stopped;
+        }
+        states.sort(null);
+        assertEquals(List.of(1, 1, 1, 2, 3), states, "alive, alive, alive, the zombie, the stopped child");
+        // let go before the cgroup froze again: back in its own stop, not a tracer's, so the thaw does not wake it
+        assertEquals("do_signal_stop", Files.readString(Path.of("/proc/" + stopped + "/wchan")).strip());
         String log = Files.readString(tmp.resolve("img").resolve("dump.log"));
         assertTrue(log.contains("through freezer cgroup " + g.dir) && !log.contains("outlasted"),
                 "every task but the stopped one seized while frozen: " + log);

@@ -778,6 +778,7 @@ final class DumpRun {
     private void resume() throws CryoException {
         CryoException failed = null;
         List<TaskDump> all = new ArrayList<>(tasks.values());
+        List<TaskDump> stoppedFirst = new ArrayList<>();
         if (frozenCgroup != null || freezerCgroup != null && freezerCgroup.owesFreeze()) {
             // frozen before the dump: frozen again while every task is held, so each stays as it was once let go;
             // the scratch pages go first, for a frozen task runs no remote syscall (a failure is its resume's)
@@ -795,30 +796,30 @@ final class DumpRun {
                     log.debug("pid %d: scratch page left to its resume: %s", t.pid(), e.getMessage());
                 }
             }
+            // a stopped task is let go before the cgroup is frozen again, and frozen back in its stop: let go while
+            // frozen, it would be woken only by the thaw, and show as running until it is back in its stop (it runs
+            // nothing of its own on the way: the kernel takes it straight back into the group stop)
+            for (int i = all.size() - 1; i >= 0; i--) {
+                TaskDump t = all.get(i);
+                if (!t.zombie() && t.task().state() == dev.cryo.engine.tree.TaskState.STOPPED && t.isFrozen()) {
+                    failed = resumeOne(t, failed);
+                    stoppedFirst.add(t);
+                }
+            }
+            long deadline = System.nanoTime() + 1_000_000_000L;
+            for (TaskDump t : stoppedFirst) {
+                while (!groupStoppedAgain(t.pid()) && System.nanoTime() < deadline) {
+                    java.util.concurrent.locks.LockSupport.parkNanos(100_000);
+                }
+            }
         }
         refreezeQuietly(); // frozen by its owner before the dump: frozen again before any task is let go
         if (freezerCgroup != null) {
             freezerCgroup.refreeze(); // the same for --freeze-cgroup's (nothing unless it was frozen before)
         }
         for (int i = all.size() - 1; i >= 0; i--) {
-            TaskDump t = all.get(i);
-            try {
-                boolean own = t.isFrozen(); // its threads are those the freezer froze for it
-                t.onTracer(() -> {
-                    t.resume();
-                    return null;
-                });
-                if (own && freezer != null) {
-                    freezer.released(t.pid()); // detached, every thread: nothing left for the freezer to let go
-                }
-            } catch (CryoException e) {
-                if (failed == null) {
-                    failed = e;
-                }
-            } catch (RuntimeException e) {
-                if (failed == null) {
-                    failed = new CryoException("pid " + t.pid() + " could not be resumed after the dump: " + e, e);
-                }
+            if (!stoppedFirst.contains(all.get(i))) {
+                failed = resumeOne(all.get(i), failed);
             }
         }
         if (freezer != null) {
@@ -829,6 +830,38 @@ final class DumpRun {
             throw failed;
         }
         log.info("Resumed the tree of pid %d (%d tasks)", pid, tasks.size());
+    }
+
+    /** Lets one task go ({@link TaskDump#resume}); the first failure of the resume is kept, the others logged. */
+    private CryoException resumeOne(TaskDump t, CryoException failed) {
+        CryoException e = null;
+        try {
+            boolean own = t.isFrozen(); // its threads are those the freezer froze for it
+            t.onTracer(() -> {
+                t.resume();
+                return null;
+            });
+            if (own && freezer != null) {
+                freezer.released(t.pid()); // detached, every thread: nothing left for the freezer to let go
+            }
+        } catch (CryoException x) {
+            e = x;
+        } catch (RuntimeException x) {
+            e = new CryoException("pid " + t.pid() + " could not be resumed after the dump: " + x, x);
+        }
+        if (e != null && failed != null) {
+            log.error("%s", e.getMessage());
+        }
+        return failed != null ? failed : e;
+    }
+
+    /** Whether the task is back in its group stop ('T'), or gone. */
+    private boolean groupStoppedAgain(int p) {
+        try {
+            return proc.stat(p).state() == 'T';
+        } catch (IOException e) {
+            return true;
+        }
     }
 
     /** The cgroup freezer the owner had frozen the tree in, thawed for the ptrace freeze; null once frozen again. */

@@ -58,9 +58,30 @@ public final class ProcessTree {
             default -> TaskState.ALIVE;
         };
         List<Integer> threads = state == TaskState.DEAD ? List.of(pid) : proc.tasks(pid);
+        if (st.state() == 'D' && groupStopped(pid, threads)) {
+            state = TaskState.STOPPED; // in a frozen cgroup (v1), which shows every task as 'D'
+        }
         // the root's parent is outside the tree: pstree.img says 0, as CRIU writes it
         return new TreeTask(pid, root ? 0 : st.ppid(), st.pgid(), st.sid(), threads, state,
                 state == TaskState.DEAD ? st.exitCode() : 0, 0, false);
+    }
+
+    /**
+     * Whether a thread of the task sits in a group stop (SIGSTOP and the like). A task in a frozen cgroup v1 reads
+     * as 'D' in /proc, whatever it did before; its wait channel still tells a stopped one.
+     */
+    static boolean groupStopped(int pid, List<Integer> tids) {
+        for (int tid : tids) {
+            try {
+                if (java.nio.file.Files.readString(java.nio.file.Path.of("/proc/" + pid + "/task/" + tid + "/wchan"))
+                        .strip().equals("do_signal_stop")) {
+                    return true;
+                }
+            } catch (IOException e) {
+                // gone, or no wait channels here
+            }
+        }
+        return false;
     }
 
     /** The pstree.img entries of a tree, in the order read. */

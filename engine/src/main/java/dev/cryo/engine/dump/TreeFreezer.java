@@ -213,7 +213,7 @@ public final class TreeFreezer {
             try (Watchdog w = new Watchdog(cgroup)) {
                 List<Integer> todo = new ArrayList<>();
                 for (Map.Entry<Integer, List<Integer>> t : tree.entrySet()) {
-                    if (groupStopped(t.getKey(), t.getValue())) {
+                    if (ProcessTree.groupStopped(t.getKey(), t.getValue())) {
                         log("pid %d is stopped: frozen by ptrace once the cgroup is thawed", t.getKey());
                     } else {
                         todo.add(t.getKey());
@@ -366,24 +366,6 @@ public final class TreeFreezer {
             level = next;
         }
         return tree;
-    }
-
-    /**
-     * Whether a thread of the task sits in a group stop (SIGSTOP and the like). A frozen task reads as 'D' in /proc,
-     * whatever it did before; its wait channel still tells a stopped one.
-     */
-    private static boolean groupStopped(int pid, List<Integer> tids) {
-        for (int tid : tids) {
-            try {
-                if (java.nio.file.Files.readString(java.nio.file.Path.of("/proc/" + pid + "/task/" + tid + "/wchan"))
-                        .strip().equals("do_signal_stop")) {
-                    return true;
-                }
-            } catch (IOException e) {
-                // gone, or no wait channels here: a seize that waits is ended by the watchdog
-            }
-        }
-        return false;
     }
 
     /** The task's state letter, '?' when it is gone. */
