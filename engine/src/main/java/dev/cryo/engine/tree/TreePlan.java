@@ -384,8 +384,8 @@ public final class TreePlan {
             }
             for (int p : order) {
                 TreeTask t = byPid.get(p);
-                if (t == null || setsid(p) || t.groupLeader() || movers.contains(p) || t.pgid() == outsideGroup && t == root) {
-                    continue;
+                if (t == null || setsid(p) || t.groupLeader() || movers.contains(p) || t.pgid() == outsideGroup) {
+                    continue; // a task of the root's group outside the tree is in it since its fork (forks come first)
                 }
                 s.add(new PlanStep.SetPgid(p, t.pgid(), t.pgid() == outsideGroup));
             }
