@@ -25,6 +25,9 @@ public final class SocketCases {
                 new Case("tcp-server-ipv6", stream("tcp-server", "--v6=1"), established, checks),
                 new Case("udp", stream("udp"), Scenario.cycles(2, moment), checks),
                 new Case("unix-socketpair", Fixture.quiet("unix-pair"), Scenario.cycles(2, moment), checks),
+                // a pipe's read end in flight to a child, held by its sender only (the child closed its copy)
+                new Case("unix-pass-to-child", Fixture.quiet("unix-pair", "--tree=1"), Scenario.cycles(2, moment),
+                        checks),
                 // a unix stream connection to a peer outside the tree, as CRIU's callers do it: dumped with
                 // --external unix[INO], restored with --inherit-fd fd[7]:socket:[INO], the restorer's fd 7 a new
                 // connection to the same peer (made by the fixture's connect role, which runs the restore)

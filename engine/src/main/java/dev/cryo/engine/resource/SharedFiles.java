@@ -22,13 +22,36 @@ public final class SharedFiles implements AutoCloseable {
     static final int F_SETFD = 2;
 
     private final Set<Integer> shared;
+    private final Set<Integer> inFlight;
     private final Map<Integer, Integer> byFileId = new HashMap<>();
     private final List<Integer> ours = new ArrayList<>();
     private final List<Runnable> atClose = new ArrayList<>();
 
     /** @param shared the ids of files.img entries that more than one task's fdinfo names */
     public SharedFiles(Set<Integer> shared) {
+        this(shared, Set.of());
+    }
+
+    /**
+     * @param shared   the ids of files.img entries that more than one task's fdinfo names, or a queue passes
+     * @param inFlight those no task holds: only a unix socket's queue does (SCM_RIGHTS sent, not yet received)
+     */
+    public SharedFiles(Set<Integer> shared, Set<Integer> inFlight) {
         this.shared = Set.copyOf(shared);
+        this.inFlight = new java.util.TreeSet<>(inFlight);
+    }
+
+    /**
+     * The files in flight not made yet; the first task built makes them ({@code TaskBuilder}), each at a number of
+     * its own for a moment, Cryo keeping a copy, for the queues that pass them.
+     */
+    public List<Integer> inFlightToMake() {
+        return inFlight.stream().filter(id -> !byFileId.containsKey(id)).toList();
+    }
+
+    /** The ids of the files the unix sockets' queues pass (SCM_RIGHTS in sk-queues.img). */
+    public static Set<Integer> passedFileIds(dev.cryo.image.ImageDir dir) throws dev.cryo.engine.CryoException {
+        return UnixRestore.passedFileIds(dir);
     }
 
     /** The restore's shared files (an empty set where the restore registered none). */
@@ -101,5 +124,6 @@ public final class SharedFiles implements AutoCloseable {
         }
         ours.clear();
         byFileId.clear();
+        inFlight.clear();
     }
 }

@@ -46,7 +46,8 @@ public final class SocketDump {
     private Set<Long> heldWhileFrozen;
 
     /** A message in the receive queue of file {@code idFor}, carrying task {@code pid}'s fds {@code fds} (SCM_RIGHTS). */
-    record QueuedPacket(int pid, int idFor, byte[] data, int[] fds) {
+    /** A queued message; each descriptor it passes named by a task of the tree that holds it, and its fd there. */
+    record QueuedPacket(int[] pids, int idFor, byte[] data, int[] fds) {
     }
 
     private SocketDump(FdDumpContext ctx) {
@@ -135,8 +136,8 @@ public final class SocketDump {
         repaired.add(s);
     }
 
-    synchronized void queue(int pid, int idFor, byte[] data, int[] fds) {
-        packets.add(new QueuedPacket(pid, idFor, data, fds));
+    synchronized void queue(int idFor, byte[] data, int[][] passed) {
+        packets.add(new QueuedPacket(passed[0], idFor, data, passed[1]));
     }
 
     /** A unix socket outside the tree that a dumped one is connected to (--ext-unix-sk); one entry per inode. */
@@ -166,8 +167,8 @@ public final class SocketDump {
             var e = sk_packet_entry.newBuilder().setIdFor(p.idFor()).setLength(p.data().length);
             if (p.fds().length > 0) {
                 var scm = scm_entry.newBuilder().setType(SocketFd.SCM_RIGHTS);
-                for (int fd : p.fds()) {
-                    scm.addRights(idOfFd.apply(p.pid(), fd));
+                for (int i = 0; i < p.fds().length; i++) {
+                    scm.addRights(idOfFd.apply(p.pids()[i], p.fds()[i]));
                 }
                 e.addScm(scm);
             }

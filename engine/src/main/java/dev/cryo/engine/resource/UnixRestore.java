@@ -246,6 +246,25 @@ final class UnixRestore {
         }
     }
 
+    /** The files.img ids of the descriptors the queues of sk-queues.img pass (SCM_RIGHTS); none without it. */
+    static java.util.Set<Integer> passedFileIds(ImageDir dir) throws CryoException {
+        java.util.Set<Integer> out = new java.util.TreeSet<>();
+        try {
+            if (dir.exists(SocketDump.SK_QUEUES)) {
+                for (ImageEntry r : dir.read(SocketDump.SK_QUEUES).records()) {
+                    for (scm_entry scm : ((sk_packet_entry) r.message()).getScmList()) {
+                        if (scm.getType() == SocketFd.SCM_RIGHTS) {
+                            out.addAll(scm.getRightsList());
+                        }
+                    }
+                }
+            }
+        } catch (IOException | RuntimeException e) {
+            throw new CryoException("cannot restore: reading " + SocketDump.SK_QUEUES + " failed: " + e.getMessage(), e);
+        }
+        return out;
+    }
+
     /** Refills queues, then shutdowns, options and flags; runs once every fd exists. Closes Cryo's copies. */
     private void fill(FdRestoreContext ctx) throws CryoException {
         SocketFd loose = null;
@@ -277,6 +296,12 @@ final class UnixRestore {
                         }
                         for (int i = 0; i < fds.length; i++) {
                             Integer n = fdOfId.get(rights.get(i));
+                            Integer cryos = n == null ? SharedFiles.of(ctx).held(rights.get(i)) : null;
+                            if (cryos != null) { // in flight only, or another task's: Cryo's copy
+                                fds[i] = (int) Syscall.call("fcntl(F_DUPFD_CLOEXEC)", Syscall.FCNTL, cryos,
+                                        1030 /* F_DUPFD_CLOEXEC */, 0);
+                                continue;
+                            }
                             if (n == null) {
                                 throw new SyscallException("a passed descriptor (file id " + rights.get(i)
                                         + ") has no fd in the images", 9);

@@ -158,25 +158,45 @@ public final class UnixSocket implements FdKind {
         return ctx.options().files().external().contains("unix[" + ino + "]");
     }
 
-    /** The process's fd numbers for descriptors a queued message carries; refuses one the process does not hold. */
-    static int[] passedFds(FdDumpContext ctx, FdInfo fd, UnixDiag.Info d, SocketQueue.Packet p) throws CryoException {
+    /**
+     * For each descriptor a queued message carries, a task of the tree that holds it and its fd number there: the
+     * socket's own task first, then the others (a file passed to a sibling, that its sender still holds); {pids, fds}.
+     * Refuses one no task holds: only the queue has it.
+     */
+    static int[][] passedFds(FdDumpContext ctx, FdInfo fd, UnixDiag.Info d, SocketQueue.Packet p) throws CryoException {
+        int[][] out = {new int[p.fds().length], new int[p.fds().length]};
         if (p.fds().length == 0) {
-            return p.fds();
+            return out;
         }
-        List<FdInfo> fds;
-        try {
-            fds = ctx.proc().fds(ctx.pid());
-        } catch (IOException e) {
-            throw new CryoException(where(ctx, fd, d) + ": cannot list its fds: " + e.getMessage(), e);
-        }
+        List<Integer> tasks = new java.util.ArrayList<>();
+        tasks.add(ctx.pid());
+        ctx.tasks().pids().stream().filter(t -> t != ctx.pid()).sorted().forEach(tasks::add);
+        java.util.Map<Integer, List<FdInfo>> fdsOf = new java.util.HashMap<>();
         long me = ProcessHandle.current().pid();
-        int[] out = new int[p.fds().length];
-        for (int i = 0; i < out.length; i++) {
+        for (int i = 0; i < p.fds().length; i++) {
             int ours = p.fds()[i];
             int theirs = -1;
-            for (FdInfo f : fds) {
-                if (Syscall.raw(Syscall.KCMP, me, ctx.pid(), KCMP_FILE, ours, f.fd()) == 0) {
-                    theirs = f.fd();
+            for (int task : tasks) {
+                List<FdInfo> fds = fdsOf.get(task);
+                if (fds == null) {
+                    try {
+                        fds = ctx.proc().fds(task);
+                    } catch (IOException e) {
+                        if (task != ctx.pid()) {
+                            continue; // a zombie's, or gone: it holds nothing
+                        }
+                        throw new CryoException(where(ctx, fd, d) + ": cannot list its fds: " + e.getMessage(), e);
+                    }
+                    fdsOf.put(task, fds);
+                }
+                for (FdInfo f : fds) {
+                    if (Syscall.raw(Syscall.KCMP, me, task, KCMP_FILE, ours, f.fd()) == 0) {
+                        theirs = f.fd();
+                        out[0][i] = task;
+                        break;
+                    }
+                }
+                if (theirs >= 0) {
                     break;
                 }
             }
@@ -188,9 +208,10 @@ public final class UnixSocket implements FdKind {
                     what = "an open file";
                 }
                 throw new CryoException(where(ctx, fd, d) + " has " + what + " in flight (passed with SCM_RIGHTS) "
-                        + "that the process holds no fd for, which Cryo cannot dump; let the program receive it first");
+                        + "that no process of the tree holds an fd for, which Cryo cannot dump; let the program "
+                        + "receive it first");
             }
-            out[i] = theirs;
+            out[1][i] = theirs;
         }
         return out;
     }
@@ -232,7 +253,7 @@ public final class UnixSocket implements FdKind {
                     : SocketQueue.peekAll(s, d.type() == SocketFd.SOCK_STREAM);
             for (SocketQueue.Packet p : queue) {
                 try {
-                    run.queue(ctx.pid(), id, p.data(), passedFds(ctx, fd, d, p));
+                    run.queue(id, p.data(), passedFds(ctx, fd, d, p));
                     count++;
                     bytes += p.data().length;
                 } finally {

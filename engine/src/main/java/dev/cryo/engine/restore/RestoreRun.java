@@ -305,7 +305,12 @@ final class RestoreRun {
         }
         Map<Integer, TaskBuilder.Image> images = loadImages(tree, cores, files);
         refuseSharedTables(images);
-        sharedFiles = new SharedFiles(sharedFileIds(images));
+        Set<Integer> passed = SharedFiles.passedFileIds(dir);
+        Set<Integer> shared = new TreeSet<>(sharedFileIds(images));
+        shared.addAll(passed); // whoever makes a file in flight keeps Cryo a copy, for the queue it is sent through
+        Set<Integer> inFlight = new TreeSet<>(passed);
+        images.values().forEach(img -> img.fdinfo().forEach(f -> inFlight.remove(f.getId())));
+        sharedFiles = new SharedFiles(shared, inFlight);
         sharedFiles.register(fdState);
         dev.cryo.engine.resource.Tty.load(fdState, files, dir, log); // ptys: made once, their sessions at setsid
         dev.cryo.engine.resource.Seccomp.Restore seccomp = dev.cryo.engine.resource.Seccomp.Restore.load(dir);

@@ -1080,6 +1080,20 @@ final class TaskBuilder {
             log.debug("fd %s: %s%s", group.stream().map(g -> Integer.toString(g.getFd())).toList(),
                     file.hasReg() ? file.getReg().getName() : file.getType(), held != null ? " (shared)" : "");
         }
+        // files no task held, only a unix socket's queue (sent, not yet received): made here for a moment, the way
+        // their kind makes them, Cryo keeping the copy the queue's refill sends
+        for (int id : shared.inFlightToMake()) {
+            file_entry file = img.file(id);
+            FdKind kind = FdKinds.of(file.getType()).orElseThrow(() -> new CryoException("cannot restore pid " + pid
+                    + ": a file in flight in a unix socket's queue (id " + id + ") is of a kind Cryo cannot make: "
+                    + file.getType()));
+            fdinfo_entry fd = fdinfo_entry.newBuilder().setId(id).setType(file.getType()).setFlags(0)
+                    .setFd(targets.stream().mapToInt(i -> i).max().orElse(0) + 1).build();
+            int got = kind.restore(ctx, file, fd);
+            shared.take(host, got, id);
+            remote.call("close", Syscall.CLOSE, got);
+            log.debug("file %d (%s) in flight in a unix socket's queue: made for it", id, file.getType());
+        }
         ctx.runAfterFds(); // epoll registrations: every target is at its number now
     }
 }
