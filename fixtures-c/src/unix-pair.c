@@ -11,6 +11,7 @@
  * child closed its own copy before the message was sent): a file in flight that only another task of the tree
  * holds. On the verdict the parent writes more into the pipe, then asks the child, which receives the fd and
  * must read the pipe's bytes and those written after the restore through it (one pipe, not a copy).
+ * --close=1: the sender closes its copy once the message is sent: only the queue holds the read end.
  */
 #define _GNU_SOURCE
 #include "fx.h"
@@ -72,6 +73,7 @@ int main(int argc, char **argv)
 {
 	int st[2], dg[2], rp[2], pp[2];
 	int tree = (int)fx_opt_long(argc, argv, "tree", 0);
+	int closed = (int)fx_opt_long(argc, argv, "close", 0);
 	pid_t kid = 0;
 
 	fx_init("unix-pair");
@@ -126,6 +128,8 @@ int main(int argc, char **argv)
 		if (sendmsg(rp[0], &m, 0) != 2)
 			fx_fail("sendmsg: %s", strerror(errno));
 	}
+	if (closed)
+		close(pp[0]); /* the queue holds the only reference to the read end */
 	fx_ready();
 	fx_wait_verify();
 	if (tree) {

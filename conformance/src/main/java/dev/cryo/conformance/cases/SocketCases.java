@@ -28,6 +28,11 @@ public final class SocketCases {
                 // a pipe's read end in flight to a child, held by its sender only (the child closed its copy)
                 new Case("unix-pass-to-child", Fixture.quiet("unix-pair", "--tree=1"), Scenario.cycles(2, moment),
                         checks),
+                // held by no process at all, only the queue (sent, then closed): to itself, then to a child
+                new Case("unix-pass-in-flight", Fixture.quiet("unix-pair", "--close=1"), Scenario.cycles(2, moment),
+                        checks),
+                new Case("unix-pass-in-flight-child", Fixture.quiet("unix-pair", "--tree=1", "--close=1"),
+                        Scenario.cycles(2, moment), checks),
                 // a unix stream connection to a peer outside the tree, as CRIU's callers do it: dumped with
                 // --external unix[INO], restored with --inherit-fd fd[7]:socket:[INO], the restorer's fd 7 a new
                 // connection to the same peer (made by the fixture's connect role, which runs the restore)

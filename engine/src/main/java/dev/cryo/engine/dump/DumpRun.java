@@ -173,6 +173,7 @@ final class DumpRun {
 
     private void runSteps() throws CryoException {
         fdCtx = new FdDumpContext(pid, proc, options, log);
+        dev.cryo.engine.resource.SocketDump.onInFlight(fdCtx, files::inFlight);
         log.info("Dumping pid %d to %s", pid, options.imagesDir());
         Warmup.Rehearsal warm = rehearsal ? Warmup.Rehearsal.NONE : Warmup.start(log, pid);
         ImageDir dir;

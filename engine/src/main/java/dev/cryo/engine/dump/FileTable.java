@@ -104,6 +104,35 @@ final class FileTable {
         descriptions.computeIfAbsent(fd.target(), t -> new ArrayList<>()).add(new int[]{pid, fd.fd(), id});
     }
 
+    /**
+     * A description only a unix socket's queue holds (SCM_RIGHTS sent, then closed by its sender, not received yet),
+     * dumped from Cryo's copy {@code cryoFd} as its kind dumps a task's fd: Cryo stands in for the task. Its id, the
+     * same for a copy of a description dumped before.
+     */
+    int inFlight(dev.cryo.engine.resource.FdDumpContext ctx, int cryoFd) throws dev.cryo.engine.CryoException {
+        int self = (int) ProcessHandle.current().pid();
+        FdInfo fd;
+        try {
+            fd = ctx.proc().fds(self).stream().filter(f -> f.fd() == cryoFd).findFirst().orElseThrow(
+                    () -> new IOException("fd " + cryoFd + " is gone"));
+        } catch (IOException e) {
+            throw new dev.cryo.engine.CryoException("cannot dump pid " + ctx.pid() + ": a descriptor in flight in a "
+                    + "unix socket's queue cannot be read: " + e.getMessage(), e);
+        }
+        Integer same = sameDescription(self, fd);
+        if (same != null) {
+            return same;
+        }
+        dev.cryo.engine.resource.FdKind kind = dev.cryo.engine.resource.FdKinds.of(fd).orElseThrow(
+                () -> new dev.cryo.engine.CryoException("cannot dump pid " + ctx.pid() + ": a descriptor in flight in "
+                        + "a unix socket's queue is " + dev.cryo.engine.resource.FdKinds.describe(fd)));
+        dev.cryo.engine.resource.FdDumpContext cryo = ctx.forTask(self);
+        kind.check(cryo, fd);
+        int id = reserve(self, fd);
+        put(id, kind.dump(cryo, fd, id));
+        return id;
+    }
+
     synchronized int nextId() {
         return files.size() + 1;
     }

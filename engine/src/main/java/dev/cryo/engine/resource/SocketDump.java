@@ -7,6 +7,7 @@ import dev.cryo.engine.net.NetworkLock;
 import dev.cryo.engine.net.SocketFd;
 import dev.cryo.engine.net.TcpRepair;
 import dev.cryo.engine.proc.FdInfo;
+import dev.cryo.engine.sys.Syscall;
 import dev.cryo.engine.sys.SyscallException;
 
 import dev.cryo.image.ImageDir;
@@ -45,9 +46,45 @@ public final class SocketDump {
     /** The inodes of the sockets the tree holds, read once while it is frozen. */
     private Set<Long> heldWhileFrozen;
 
-    /** A message in the receive queue of file {@code idFor}, carrying task {@code pid}'s fds {@code fds} (SCM_RIGHTS). */
-    /** A queued message; each descriptor it passes named by a task of the tree that holds it, and its fd there. */
+    /**
+     * A queued message; each descriptor it passes named by a task of the tree that holds it and its fd there, or,
+     * where no task holds it (pid 0), by the files.img id it was dumped with ({@link InFlight}).
+     */
     record QueuedPacket(int[] pids, int idFor, byte[] data, int[] fds) {
+    }
+
+    /** Dumps a description only a queue holds, from Cryo's copy of it (kept open until the run ends); its id. */
+    public interface InFlight {
+        int dump(FdDumpContext ctx, int cryoFd) throws CryoException;
+    }
+
+    private InFlight inFlight;
+    private final List<Integer> keptInFlight = new ArrayList<>();
+
+    /** How the dump of {@code ctx}'s tree dumps a description only a unix socket's queue holds. */
+    public static void onInFlight(FdDumpContext ctx, InFlight how) {
+        of(ctx).inFlight = how;
+    }
+
+    /**
+     * The files.img id of {@code cryoFd}, Cryo's copy of a descriptor a queued message passes that no task of the
+     * tree holds (sent, then closed by its sender, not yet received): dumped as the kind it is, from a copy Cryo
+     * keeps until the run ends (two such messages may pass one description).
+     */
+    int inFlight(FdDumpContext ctx, int cryoFd, String where) throws CryoException {
+        if (inFlight == null) {
+            throw new CryoException(where + " passes a descriptor no process of the tree holds, and this dump cannot "
+                    + "dump one");
+        }
+        int kept = (int) Syscall.raw(Syscall.FCNTL, cryoFd, 1030 /* F_DUPFD_CLOEXEC */, 0);
+        if (kept < 0) {
+            throw new CryoException(where + ": cannot keep a copy of a descriptor in flight: "
+                    + SyscallException.describe(-kept));
+        }
+        synchronized (this) {
+            keptInFlight.add(kept);
+        }
+        return inFlight.dump(ctx, kept);
     }
 
     private SocketDump(FdDumpContext ctx) {
@@ -123,6 +160,16 @@ public final class SocketDump {
     }
 
     /** {@link UnixSocket#held}, read once: the frozen tree's fds do not change. */
+    private Set<Long> inFlightSockets;
+
+    /** The sockets the tree's queued messages carry, read once frozen when first needed ({@link UnixSocket#inFlight}). */
+    synchronized Set<Long> inFlightSockets() throws java.io.IOException {
+        if (inFlightSockets == null) {
+            inFlightSockets = UnixSocket.inFlight(ctx);
+        }
+        return inFlightSockets;
+    }
+
     synchronized Set<Long> heldWhileFrozen() throws java.io.IOException {
         if (heldWhileFrozen == null) {
             heldWhileFrozen = UnixSocket.held(ctx);
@@ -168,7 +215,7 @@ public final class SocketDump {
             if (p.fds().length > 0) {
                 var scm = scm_entry.newBuilder().setType(SocketFd.SCM_RIGHTS);
                 for (int i = 0; i < p.fds().length; i++) {
-                    scm.addRights(idOfFd.apply(p.pids()[i], p.fds()[i]));
+                    scm.addRights(p.pids()[i] == 0 ? p.fds()[i] : idOfFd.apply(p.pids()[i], p.fds()[i]));
                 }
                 e.addScm(scm);
             }
@@ -195,6 +242,8 @@ public final class SocketDump {
         synchronized (d) {
             d.diagSockets.values().forEach(SocketFd::close);
             d.diagSockets.clear();
+            d.keptInFlight.forEach(fd -> Syscall.raw(Syscall.CLOSE, fd));
+            d.keptInFlight.clear();
         }
         boolean keepClosed = dumped && !ctx.options().leaveRunning();
         for (SocketFd s : d.repaired) {

@@ -89,11 +89,54 @@ public final class UnixSocket implements FdKind {
         return out;
     }
 
+    /**
+     * The inodes of the sockets the messages queued in the tree's sockets carry (SCM_RIGHTS): a connection's other
+     * end may be in flight, held by no process. Read once frozen, and only when a peer is held by no process.
+     */
+    static Set<Long> inFlight(FdDumpContext ctx) throws IOException {
+        Set<Long> out = new HashSet<>();
+        for (int pid : ctx.tasks().pids()) {
+            List<FdInfo> fds;
+            try {
+                fds = ctx.proc().fds(pid);
+            } catch (java.nio.file.NoSuchFileException | java.nio.file.AccessDeniedException zombie) {
+                continue;
+            }
+            for (FdInfo f : fds) {
+                if (!f.isSocket()) {
+                    continue;
+                }
+                try (SocketFd s = SocketFd.take(pid, f.fd())) {
+                    if (s.getInt(SocketFd.SOL_SOCKET, SocketFd.SO_DOMAIN) != SockAddr.AF_UNIX
+                            || s.getInt(SocketFd.SOL_SOCKET, SocketFd.SO_ACCEPTCONN) != 0) {
+                        continue;
+                    }
+                    int type = s.getInt(SocketFd.SOL_SOCKET, SocketFd.SO_TYPE);
+                    for (SocketQueue.Packet p : SocketQueue.peekAll(s, type == SocketFd.SOCK_STREAM)) {
+                        try {
+                            for (int passed : p.fds()) {
+                                String link = Files.readSymbolicLink(Path.of("/proc/self/fd/" + passed)).toString();
+                                if (link.startsWith("socket:[")) {
+                                    out.add(Long.parseLong(link.substring(8, link.length() - 1)));
+                                }
+                            }
+                        } finally {
+                            p.closeFds();
+                        }
+                    }
+                } catch (SyscallException e) {
+                    throw new IOException("pid " + pid + " fd " + f.fd() + ": " + e.getMessage(), e);
+                }
+            }
+        }
+        return out;
+    }
+
     /** Runs while the process runs: its queues are read only once it is frozen (the peek offset is shared). */
     @Override
     public void check(FdDumpContext ctx, FdInfo fd) throws CryoException {
         // through the dump's sock_diag socket of that namespace, which the frozen window then finds made
-        checkShape(ctx, fd, SocketDump.of(ctx).unixDiag(ctx.pid(), inode(fd)), () -> held(ctx));
+        checkShape(ctx, fd, SocketDump.of(ctx).unixDiag(ctx.pid(), inode(fd)), () -> held(ctx), null);
     }
 
     /** The held sockets' inodes, read when first needed. */
@@ -102,7 +145,11 @@ public final class UnixSocket implements FdKind {
     }
 
     /** Refusals that need no queue: connections not yet accepted, a peer outside the tree. */
-    private static void checkShape(FdDumpContext ctx, FdInfo fd, UnixDiag.Info d, Held heldSockets)
+    /**
+     * @param inFlight the sockets in flight in the tree's queues (only once frozen); null before the freeze, when a
+     *                 peer no process holds may be one, which the frozen dump then tells
+     */
+    private static void checkShape(FdDumpContext ctx, FdInfo fd, UnixDiag.Info d, Held heldSockets, Held inFlight)
             throws CryoException {
         if (d.state() == TCP_LISTEN && (d.rqueue() > 0 || !d.pending().isEmpty())) {
             throw new CryoException(where(ctx, fd, d) + " listens with " + Math.max(d.rqueue(), d.pending().size())
@@ -120,13 +167,26 @@ public final class UnixSocket implements FdKind {
         if (held.contains(d.peer())) {
             return;
         }
+        int holder = Pipe.holderOutside(ctx.tasks().pids(), "socket:[" + d.peer() + "]");
+        if (holder <= 0) {
+            // no process holds the peer: perhaps a message of a queue of the tree carries it (SCM_RIGHTS)
+            if (inFlight == null) {
+                return; // told once frozen, when the queues can be read
+            }
+            try {
+                if (inFlight.get().contains(d.peer())) {
+                    return; // dumped with the message that carries it
+                }
+            } catch (IOException e) {
+                throw new CryoException(where(ctx, fd, d) + ": cannot read the tree's socket queues: " + e.getMessage(), e);
+            }
+        }
         UnixDiag.Info peer;
         try {
             peer = SocketDump.of(ctx).unixDiag(ctx.pid(), d.peer());
         } catch (CryoException gone) {
             peer = null;
         }
-        int holder = Pipe.holderOutside(ctx.tasks().pids(), "socket:[" + d.peer() + "]");
         String peerText = "socket:[" + d.peer() + "]" + (peer != null && peer.named() ? " (" + peer.address() + ")" : "")
                 + (holder > 0 ? ", held by pid " + holder : "");
         String base = where(ctx, fd, d) + " is connected to " + peerText + ", which is outside the dumped tree";
@@ -161,7 +221,7 @@ public final class UnixSocket implements FdKind {
     /**
      * For each descriptor a queued message carries, a task of the tree that holds it and its fd number there: the
      * socket's own task first, then the others (a file passed to a sibling, that its sender still holds); {pids, fds}.
-     * Refuses one no task holds: only the queue has it.
+     * One no task holds (only the queue has it) is dumped from Cryo's copy: pid 0, and its files.img id.
      */
     static int[][] passedFds(FdDumpContext ctx, FdInfo fd, UnixDiag.Info d, SocketQueue.Packet p) throws CryoException {
         int[][] out = {new int[p.fds().length], new int[p.fds().length]};
@@ -173,6 +233,7 @@ public final class UnixSocket implements FdKind {
         ctx.tasks().pids().stream().filter(t -> t != ctx.pid()).sorted().forEach(tasks::add);
         java.util.Map<Integer, List<FdInfo>> fdsOf = new java.util.HashMap<>();
         long me = ProcessHandle.current().pid();
+        tasks.remove(Integer.valueOf((int) me)); // a socket dumped from Cryo's copy: its fds are no task's
         for (int i = 0; i < p.fds().length; i++) {
             int ours = p.fds()[i];
             int theirs = -1;
@@ -201,15 +262,9 @@ public final class UnixSocket implements FdKind {
                 }
             }
             if (theirs < 0) {
-                String what;
-                try {
-                    what = Files.readSymbolicLink(Path.of("/proc/self/fd/" + ours)).toString();
-                } catch (IOException e) {
-                    what = "an open file";
-                }
-                throw new CryoException(where(ctx, fd, d) + " has " + what + " in flight (passed with SCM_RIGHTS) "
-                        + "that no process of the tree holds an fd for, which Cryo cannot dump; let the program "
-                        + "receive it first");
+                out[0][i] = 0;
+                out[1][i] = SocketDump.of(ctx).inFlight(ctx, ours, where(ctx, fd, d));
+                continue;
             }
             out[1][i] = theirs;
         }
@@ -220,7 +275,7 @@ public final class UnixSocket implements FdKind {
     public file_entry dump(FdDumpContext ctx, FdInfo fd, int id) throws CryoException {
         SocketDump run = SocketDump.of(ctx);
         UnixDiag.Info d = run.unixDiag(ctx.pid(), inode(fd));
-        checkShape(ctx, fd, d, run::heldWhileFrozen);
+        checkShape(ctx, fd, d, run::heldWhileFrozen, run::inFlightSockets);
         try (SocketFd s = SocketFd.take(ctx.pid(), fd.fd())) {
             var e = unix_sk_entry.newBuilder().setId(id).setIno((int) d.ino()).setType(d.type()).setState(d.state())
                     .setFlags(fd.flags() & ~RegularFile.O_CLOEXEC).setUflags(0)
@@ -237,7 +292,7 @@ public final class UnixSocket implements FdKind {
                 }
                 e.setDeleted(!socketFile(file, d.vfsIno()));
             }
-            if (d.peer() != 0 && !run.heldWhileFrozen().contains(d.peer())) {
+            if (d.peer() != 0 && !run.heldWhileFrozen().contains(d.peer()) && !run.inFlightSockets().contains(d.peer())) {
                 UnixDiag.Info p = run.unixDiag(ctx.pid(), d.peer());
                 run.externalPeer(unix_sk_entry.newBuilder().setIno((int) p.ino()).setType(p.type()).setState(p.state())
                         .setFlags(0).setUflags(USK_EXTERN).setBacklog(0).setPeer(0).setFown(RegularFile.noOwner())
