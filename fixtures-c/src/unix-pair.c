@@ -12,6 +12,8 @@
  * holds. On the verdict the parent writes more into the pipe, then asks the child, which receives the fd and
  * must read the pipe's bytes and those written after the restore through it (one pipe, not a copy).
  * --close=1: the sender closes its copy once the message is sent: only the queue holds the read end.
+ * --pass=sock: the "pipe" is a unix stream pair, the passed end a socket with the bytes queued in it, connected
+ * to the end the sender keeps.
  */
 #define _GNU_SOURCE
 #include "fx.h"
@@ -74,11 +76,12 @@ int main(int argc, char **argv)
 	int st[2], dg[2], rp[2], pp[2];
 	int tree = (int)fx_opt_long(argc, argv, "tree", 0);
 	int closed = (int)fx_opt_long(argc, argv, "close", 0);
+	int sock = strcmp(fx_opt_str(argc, argv, "pass", "pipe"), "sock") == 0;
 	pid_t kid = 0;
 
 	fx_init("unix-pair");
 	if (socketpair(AF_UNIX, SOCK_STREAM, 0, st) || socketpair(AF_UNIX, SOCK_DGRAM, 0, dg) ||
-	    socketpair(AF_UNIX, SOCK_STREAM, 0, rp) || pipe(pp))
+	    socketpair(AF_UNIX, SOCK_STREAM, 0, rp) || (sock ? socketpair(AF_UNIX, SOCK_STREAM, 0, pp) : pipe(pp)))
 		fx_fail("socketpair: %s", strerror(errno));
 	put(st[0], "ping");
 	put(st[1], "pong");

@@ -33,6 +33,9 @@ public final class SocketCases {
                         checks),
                 new Case("unix-pass-in-flight-child", Fixture.quiet("unix-pair", "--tree=1", "--close=1"),
                         Scenario.cycles(2, moment), checks),
+                // a connected socket in flight, bytes queued in it, its other end the sender's
+                new Case("unix-pass-socket-in-flight", Fixture.quiet("unix-pair", "--tree=1", "--close=1",
+                        "--pass=sock"), Scenario.cycles(2, moment), checks),
                 // a unix stream connection to a peer outside the tree, as CRIU's callers do it: dumped with
                 // --external unix[INO], restored with --inherit-fd fd[7]:socket:[INO], the restorer's fd 7 a new
                 // connection to the same peer (made by the fixture's connect role, which runs the restore)
