@@ -159,7 +159,6 @@ public final class SocketDump {
         }
     }
 
-    /** {@link UnixSocket#held}, read once: the frozen tree's fds do not change. */
     private Set<Long> inFlightSockets;
 
     /** The sockets the tree's queued messages carry, read once frozen when first needed ({@link UnixSocket#inFlight}). */
@@ -170,6 +169,7 @@ public final class SocketDump {
         return inFlightSockets;
     }
 
+    /** {@link UnixSocket#held}, read once: the frozen tree's fds do not change. */
     synchronized Set<Long> heldWhileFrozen() throws java.io.IOException {
         if (heldWhileFrozen == null) {
             heldWhileFrozen = UnixSocket.held(ctx);

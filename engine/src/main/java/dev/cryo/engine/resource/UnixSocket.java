@@ -144,8 +144,9 @@ public final class UnixSocket implements FdKind {
         Set<Long> get() throws IOException;
     }
 
-    /** Refusals that need no queue: connections not yet accepted, a peer outside the tree. */
     /**
+     * Refusals that need no queue: connections not yet accepted, a peer outside the tree.
+     *
      * @param inFlight the sockets in flight in the tree's queues (only once frozen); null before the freeze, when a
      *                 peer no process holds may be one, which the frozen dump then tells
      */
@@ -262,11 +263,11 @@ public final class UnixSocket implements FdKind {
                 }
             }
             if (theirs < 0) {
-                out[0][i] = 0;
+                out[0][i] = 0; // only the queue holds it
                 out[1][i] = SocketDump.of(ctx).inFlight(ctx, ours, where(ctx, fd, d));
-                continue;
+            } else {
+                out[1][i] = theirs;
             }
-            out[1][i] = theirs;
         }
         return out;
     }
