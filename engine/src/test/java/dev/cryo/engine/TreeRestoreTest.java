@@ -65,19 +65,25 @@ class TreeRestoreTest {
         }
     }
 
-    private Tree dumpedTree() throws Exception {
+    /** A counter's images (img) and output (out.txt), dumped and killed; its pid, free again. */
+    private int dumpedCounter() throws Exception {
         Path exe = CProgram.compile(tmp, "counter", CProgram.counter(20_000));
-        Path img = tmp.resolve("img");
-        Path out = tmp.resolve("out.txt");
         int root;
-        try (Target t = Target.start(exe, out)) {
+        try (Target t = Target.start(exe, tmp.resolve("out.txt"))) {
             t.awaitLines(3);
-            Checkpoint.dump(t.pid(), img, false);
+            Checkpoint.dump(t.pid(), tmp.resolve("img"), false);
             await().atMost(Duration.ofSeconds(5)).until(() -> !t.alive());
             root = t.pid();
         }
         int original = root; // the killed original is init's to reap: its pid is free only then
         await().atMost(Duration.ofSeconds(10)).until(() -> Stat.of(original) == null);
+        return root;
+    }
+
+    private Tree dumpedTree() throws Exception {
+        int root = dumpedCounter();
+        Path img = tmp.resolve("img");
+        Path out = tmp.resolve("out.txt");
         List<Integer> p = TreeImages.freePids(8);
         int a = p.get(0), b = p.get(1), d = p.get(2), e = p.get(3), z = p.get(4), t = p.get(5), s = p.get(6), g = p.get(7);
         TreeImages tree = TreeImages.of(img);
@@ -165,18 +171,9 @@ class TreeRestoreTest {
      */
     @Test
     void twoLeadersInEachOthersGroupsComeBackThroughAHolder() throws Exception {
-        Path exe = CProgram.compile(tmp, "counter", CProgram.counter(20_000));
+        int root = dumpedCounter();
         Path img = tmp.resolve("img");
         Path out = tmp.resolve("out.txt");
-        int root;
-        try (Target t = Target.start(exe, out)) {
-            t.awaitLines(3);
-            Checkpoint.dump(t.pid(), img, false);
-            await().atMost(Duration.ofSeconds(5)).until(() -> !t.alive());
-            root = t.pid();
-        }
-        int original = root;
-        await().atMost(Duration.ofSeconds(10)).until(() -> Stat.of(original) == null);
         List<Integer> p = TreeImages.freePids(2);
         int x = p.get(0), y = p.get(1);
         TreeImages tree = TreeImages.of(img);

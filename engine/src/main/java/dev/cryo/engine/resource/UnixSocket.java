@@ -69,10 +69,13 @@ public final class UnixSocket implements FdKind {
                 + describe(d) + ")";
     }
 
-    /** sock_diag about one socket, asked from the process's network namespace (abstract names live there). */
-    /** Inodes of the sockets the dumped tree holds (a socketpair between parent and child is inside it). */
-    static Set<Long> held(FdDumpContext ctx) throws IOException {
-        Set<Long> out = new HashSet<>();
+    /** One socket fd of a task of the tree. */
+    private interface SocketVisit {
+        void visit(int pid, FdInfo fd) throws IOException;
+    }
+
+    /** Every socket fd of the tree's tasks (a zombie has none). */
+    private static void eachSocket(FdDumpContext ctx, SocketVisit visit) throws IOException {
         for (int pid : ctx.tasks().pids()) {
             List<FdInfo> fds;
             try {
@@ -82,10 +85,16 @@ public final class UnixSocket implements FdKind {
             }
             for (FdInfo f : fds) {
                 if (f.isSocket()) {
-                    out.add(inode(f));
+                    visit.visit(pid, f);
                 }
             }
         }
+    }
+
+    /** Inodes of the sockets the dumped tree holds (a socketpair between parent and child is inside it). */
+    static Set<Long> held(FdDumpContext ctx) throws IOException {
+        Set<Long> out = new HashSet<>();
+        eachSocket(ctx, (pid, f) -> out.add(inode(f)));
         return out;
     }
 
@@ -95,40 +104,29 @@ public final class UnixSocket implements FdKind {
      */
     static Set<Long> inFlight(FdDumpContext ctx) throws IOException {
         Set<Long> out = new HashSet<>();
-        for (int pid : ctx.tasks().pids()) {
-            List<FdInfo> fds;
-            try {
-                fds = ctx.proc().fds(pid);
-            } catch (java.nio.file.NoSuchFileException | java.nio.file.AccessDeniedException zombie) {
-                continue;
-            }
-            for (FdInfo f : fds) {
-                if (!f.isSocket()) {
-                    continue;
+        eachSocket(ctx, (pid, f) -> {
+            try (SocketFd s = SocketFd.take(pid, f.fd())) {
+                if (s.getInt(SocketFd.SOL_SOCKET, SocketFd.SO_DOMAIN) != SockAddr.AF_UNIX
+                        || s.getInt(SocketFd.SOL_SOCKET, SocketFd.SO_ACCEPTCONN) != 0) {
+                    return;
                 }
-                try (SocketFd s = SocketFd.take(pid, f.fd())) {
-                    if (s.getInt(SocketFd.SOL_SOCKET, SocketFd.SO_DOMAIN) != SockAddr.AF_UNIX
-                            || s.getInt(SocketFd.SOL_SOCKET, SocketFd.SO_ACCEPTCONN) != 0) {
-                        continue;
-                    }
-                    int type = s.getInt(SocketFd.SOL_SOCKET, SocketFd.SO_TYPE);
-                    for (SocketQueue.Packet p : SocketQueue.peekAll(s, type == SocketFd.SOCK_STREAM)) {
-                        try {
-                            for (int passed : p.fds()) {
-                                String link = Files.readSymbolicLink(Path.of("/proc/self/fd/" + passed)).toString();
-                                if (link.startsWith("socket:[")) {
-                                    out.add(Long.parseLong(link.substring(8, link.length() - 1)));
-                                }
+                int type = s.getInt(SocketFd.SOL_SOCKET, SocketFd.SO_TYPE);
+                for (SocketQueue.Packet p : SocketQueue.peekAll(s, type == SocketFd.SOCK_STREAM)) {
+                    try {
+                        for (int passed : p.fds()) {
+                            String link = Files.readSymbolicLink(Path.of("/proc/self/fd/" + passed)).toString();
+                            if (link.startsWith("socket:[")) {
+                                out.add(Long.parseLong(link.substring(8, link.length() - 1)));
                             }
-                        } finally {
-                            p.closeFds();
                         }
+                    } finally {
+                        p.closeFds();
                     }
-                } catch (SyscallException e) {
-                    throw new IOException("pid " + pid + " fd " + f.fd() + ": " + e.getMessage(), e);
                 }
+            } catch (SyscallException e) {
+                throw new IOException("pid " + pid + " fd " + f.fd() + ": " + e.getMessage(), e);
             }
-        }
+        });
         return out;
     }
 
