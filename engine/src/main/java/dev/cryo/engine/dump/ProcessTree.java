@@ -73,8 +73,8 @@ public final class ProcessTree {
     static boolean groupStopped(int pid, List<Integer> tids) {
         for (int tid : tids) {
             try {
-                if (java.nio.file.Files.readString(java.nio.file.Path.of("/proc/" + pid + "/task/" + tid + "/wchan"))
-                        .strip().equals("do_signal_stop")) {
+                if (dev.cryo.engine.sys.DirectFiles.readText("/proc/" + pid + "/task/" + tid + "/wchan").strip()
+                        .equals("do_signal_stop")) {
                     return true;
                 }
             } catch (IOException e) {

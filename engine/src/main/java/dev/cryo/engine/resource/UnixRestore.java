@@ -268,15 +268,10 @@ final class UnixRestore {
     /** Refills queues, then shutdowns, options and flags; runs once every fd exists. Closes Cryo's copies. */
     private void fill(FdRestoreContext ctx) throws CryoException {
         SocketFd loose = null;
-        int pidfd = -1;
         unix_sk_entry current = null;
         try {
             ImageDir dir = ImageDir.open(ctx.options().imagesDir());
-            Map<Integer, Integer> fdOfId = new HashMap<>();
             if (dir.exists(SocketDump.SK_QUEUES)) {
-                for (fdinfo_entry f : dir.fdinfo(dir.ids(ctx.pid()).getFilesId())) {
-                    fdOfId.putIfAbsent(f.getId(), f.getFd());
-                }
                 for (ImageEntry r : dir.read(SocketDump.SK_QUEUES).records()) {
                     sk_packet_entry p = (sk_packet_entry) r.message();
                     current = byId.get(p.getIdFor());
@@ -291,22 +286,16 @@ final class UnixRestore {
                     }
                     int[] fds = new int[rights.size()];
                     try {
-                        if (pidfd < 0 && !rights.isEmpty()) {
-                            pidfd = (int) Syscall.call("pidfd_open(" + ctx.pid() + ")", Syscall.PIDFD_OPEN, ctx.pid(), 0);
-                        }
                         for (int i = 0; i < fds.length; i++) {
-                            Integer n = fdOfId.get(rights.get(i));
-                            Integer cryos = n == null ? SharedFiles.of(ctx).held(rights.get(i)) : null;
-                            if (cryos != null) { // in flight only, or another task's: Cryo's copy
-                                fds[i] = (int) Syscall.call("fcntl(F_DUPFD_CLOEXEC)", Syscall.FCNTL, cryos,
-                                        1030 /* F_DUPFD_CLOEXEC */, 0);
-                                continue;
-                            }
-                            if (n == null) {
+                            // every passed file is a shared one: whoever made it (or the first task built, for one
+                            // only the queue held) left Cryo a copy
+                            Integer cryos = SharedFiles.of(ctx).held(rights.get(i));
+                            if (cryos == null) {
                                 throw new SyscallException("a passed descriptor (file id " + rights.get(i)
-                                        + ") has no fd in the images", 9);
+                                        + ") was not made by any task", 9);
                             }
-                            fds[i] = (int) Syscall.call("pidfd_getfd(" + n + ")", Syscall.PIDFD_GETFD, pidfd, n, 0);
+                            fds[i] = (int) Syscall.call("fcntl(F_DUPFD_CLOEXEC)", Syscall.FCNTL, cryos,
+                                    1030 /* F_DUPFD_CLOEXEC */, 0);
                         }
                         SocketFd from = feeders.get(current.getId());
                         SockAddr to = null;
@@ -363,9 +352,6 @@ final class UnixRestore {
         } finally {
             if (loose != null) {
                 loose.close();
-            }
-            if (pidfd >= 0) {
-                Syscall.raw(Syscall.CLOSE, pidfd);
             }
             ours.forEach(SocketFd::close);
         }
