@@ -8,6 +8,7 @@ import dev.cryo.engine.proc.TaskStatus;
 import dev.cryo.engine.resource.FdDumpContext;
 import dev.cryo.engine.resource.FdKind;
 import dev.cryo.engine.resource.FdKinds;
+import dev.cryo.engine.sys.DirectFiles;
 
 import java.io.IOException;
 import java.util.List;
@@ -254,6 +255,7 @@ final class TargetCheck {
     static void requireCryosNamespaces(int pid, int root) throws CryoException {
         java.nio.file.Path proc = java.nio.file.Path.of("/proc", Integer.toString(pid));
         try {
+            requireRootsNamespaces(pid, root);
             String mine = java.nio.file.Files.readSymbolicLink(java.nio.file.Path.of("/proc/self/ns/pid")).toString();
             if (!java.nio.file.Files.readSymbolicLink(proc.resolve("ns/pid")).toString().equals(mine)) {
                 String nspid = java.nio.file.Files.readAllLines(proc.resolve("status")).stream()
@@ -294,6 +296,61 @@ final class TargetCheck {
         } catch (java.io.IOException e) {
             throw new CryoException("cannot dump pid " + pid + ": cannot read its namespaces in /proc/" + pid + ": "
                     + e.getMessage());
+        }
+    }
+
+    /**
+     * Namespaces whose contents Cryo dumps only with a container's ({@link ContainerDump}), by kind and name: a task
+     * restored outside its own would silently get another network (its interfaces, addresses, routes and firewall
+     * gone, Cryo's in their place), other SysV objects and message queues, another host name, or other cgroup paths.
+     */
+    private static final String[][] CONTAINER_ONLY = {{"net", "a network"}, {"ipc", "an ipc"}, {"uts", "a uts"},
+            {"cgroup", "a cgroup"}};
+
+    /**
+     * Every thread of {@code pid} lives in the root's namespaces of {@link #CONTAINER_ONLY}, and a root that is no
+     * container's init (it shares Cryo's pid namespace: {@link ContainerDump#of} refused every other shape) in
+     * Cryo's. Threads are read one by one: {@code unshare} and {@code setns} of those kinds change the calling
+     * thread's alone.
+     */
+    static void requireRootsNamespaces(int pid, int root) throws CryoException, java.io.IOException {
+        String self = "/proc/" + ProcessHandle.current().pid();
+        boolean containerRoot = !DirectFiles.readLink("/proc/" + root + "/ns/pid").equals(
+                DirectFiles.readLink(self + "/ns/pid"));
+        if (pid == root && containerRoot) {
+            return; // ContainerDump dumps the container's own
+        }
+        String ref = pid == root ? self : "/proc/" + root;
+        int[] tids;
+        try {
+            tids = DirectFiles.numericNames("/proc/" + pid + "/task");
+        } catch (java.nio.file.NoSuchFileException e) {
+            return; // gone: the caller tells an exit from a refusal
+        }
+        for (String[] kind : CONTAINER_ONLY) {
+            String want = DirectFiles.readLink(ref + "/ns/" + kind[0]);
+            for (int tid : tids) {
+                String has;
+                try {
+                    has = DirectFiles.readLink("/proc/" + pid + "/task/" + tid + "/ns/" + kind[0]);
+                } catch (java.nio.file.NoSuchFileException e) {
+                    continue; // the thread exited meanwhile
+                }
+                if (has.equals(want)) {
+                    continue;
+                }
+                String task = tid == pid ? "pid " + pid : "thread " + tid + " of pid " + pid;
+                if (pid == root) {
+                    throw new CryoException("cannot dump pid " + root + ": " + task + " lives in " + kind[1]
+                            + " namespace of its own (" + has + "), not Cryo's (" + want + "); Cryo dumps that "
+                            + "namespace only with a container's pid namespace, and would restore the process in "
+                            + "its own. Run Cryo inside it (nsenter --" + kind[0] + " --target " + pid
+                            + " cryo dump ...), and restore there too");
+                }
+                throw new CryoException("cannot dump pid " + root + ": " + task + " of its tree lives in another "
+                        + kind[1].substring(kind[1].indexOf(' ') + 1) + " namespace (" + has + ") than its root ("
+                        + want + "), which Cryo cannot dump yet: it restores a tree in its root's namespaces");
+            }
         }
     }
 }
