@@ -207,7 +207,7 @@ class FailureTest {
     /**
      * A tun fd attached to an interface (TUNSETIFF) would come back from its path attached to none: refused, naming
      * the interface. One not attached yet is nothing but an open /dev/net/tun, and is dumped. In a network
-     * namespace of the process's own, so that no interface of the host's is made.
+     * namespace of the process's own, so that no interface of the host's is made: Cryo dumps from inside it.
      */
     @Test
     void anAttachedTunFdIsRefusedNamingItsInterface() throws Exception {
@@ -220,13 +220,21 @@ class FailureTest {
         String attach = " char r[40] = \"cryotest0\"; *(short *) (r + 16) = 0x1001;" // IFF_TUN | IFF_NO_PI
                 + " if (syscall(SYS_ioctl, f, 0x400454caL, r)) return 5;"; // TUNSETIFF
         try (Target t = startCounterWith(open + attach)) {
-            String m = dumpError(t.pid());
+            String m = assertThrows(CryoException.class, () -> dev.cryo.engine.net.NetNamespace.call(
+                    dev.cryo.engine.net.NetNamespace.of(t.pid()), () -> {
+                        Checkpoint.dump(t.pid(), tmp.resolve("img"), false);
+                        return null;
+                    })).getMessage();
             assertTrue(m.contains("pid " + t.pid()) && m.contains("fd 3 (/dev/net/tun)")
                     && m.contains("tun/tap interface cryotest0"), m);
             keepsCounting(t);
         }
         try (Target t = startCounterWith(open)) {
-            Checkpoint.dump(t.pid(), Files.createDirectories(tmp.resolve("unattached")), true);
+            Path unattached = Files.createDirectories(tmp.resolve("unattached"));
+            dev.cryo.engine.net.NetNamespace.call(dev.cryo.engine.net.NetNamespace.of(t.pid()), () -> {
+                Checkpoint.dump(t.pid(), unattached, true);
+                return null;
+            });
             keepsCounting(t);
         }
     }

@@ -314,9 +314,10 @@ final class TargetCheck {
      * thread's alone.
      */
     static void requireRootsNamespaces(int pid, int root) throws CryoException, java.io.IOException {
-        String self = "/proc/" + ProcessHandle.current().pid();
+        // the dumping thread's own: one that entered the target's network namespace dumps and restores there
+        String self = "/proc/thread-self";
         boolean containerRoot = !DirectFiles.readLink("/proc/" + root + "/ns/pid").equals(
-                DirectFiles.readLink(self + "/ns/pid"));
+                DirectFiles.readLink("/proc/self/ns/pid"));
         if (pid == root && containerRoot) {
             return; // ContainerDump dumps the container's own
         }
