@@ -56,8 +56,7 @@ public final class Pipe implements FdKind {
             // an end outside the tree (a pipeline's other program, a shell's leaked fd, a runtime's stdio) is
             // dumped as CRIU does: the restore makes a new pipe, whose missing end is closed, unless
             // --inherit-fd fd[N]:pipe:[INO] gives the restorer's own pipe in its place
-            int other = !reader || !writer ? -1 : ctx.tasks().once("holder outside " + fd.target(),
-                    () -> holderOutside(ctx.tasks().pids(), fd.target()));
+            int other = !reader || !writer ? -1 : holderOutside(ctx, fd.target());
             if (other != 0) {
                 ctx.log().info("pid %d: fd %d is %s, whose %s outside the dumped tree; the restore reattaches it "
                         + "with --inherit-fd fd[N]:%s, otherwise it gets a new pipe", ctx.pid(), fd.fd(), fd.target(),
@@ -98,6 +97,50 @@ public final class Pipe implements FdKind {
     /** Another process holding the same pipe, or 0. */
     static int holderElsewhere(int pid, String target) {
         return holderOutside(java.util.Set.of(pid), target);
+    }
+
+    /**
+     * A process outside the dumped tree (and not Cryo) holding {@code target} (a pipe:[N] or socket:[N]), or 0. Every
+     * other process's fds are read once per dump, into an index of the pipes and sockets they hold: searched once a
+     * pipe, a tree of a few thousand pipes took minutes to check.
+     */
+    static int holderOutside(FdDumpContext ctx, String target) {
+        return ctx.tasks().once("holders outside", () -> holdersOutside(ctx.tasks().pids())).getOrDefault(target, 0);
+    }
+
+    /** The pipes and sockets the processes outside {@code tasks} (and not Cryo) hold, each with one of them. */
+    private static java.util.Map<String, Integer> holdersOutside(java.util.Set<Integer> tasks) {
+        java.util.Map<String, Integer> holders = new java.util.HashMap<>();
+        try (DirectoryStream<Path> procs = Files.newDirectoryStream(Path.of("/proc"), p -> p.getFileName().toString().matches("\\d+"))) {
+            for (Path p : procs) {
+                int other = Integer.parseInt(p.getFileName().toString());
+                if (tasks.contains(other) || other == ProcessHandle.current().pid()) {
+                    continue;
+                }
+                java.util.List<String> held = new java.util.ArrayList<>();
+                try (DirectoryStream<Path> fds = Files.newDirectoryStream(p.resolve("fd"))) {
+                    for (Path f : fds) {
+                        try {
+                            String link = Files.readSymbolicLink(f).toString();
+                            if (link.startsWith("pipe:[") || link.startsWith("socket:[")) {
+                                held.add(link);
+                            }
+                        } catch (IOException gone) {
+                            // closed meanwhile
+                        }
+                    }
+                } catch (IOException | SecurityException unreadable) {
+                    // exited, or a kernel thread
+                }
+                // one forked since the tree was listed (a shell's loop runs `sleep`) is not outside: the freeze takes it in
+                if (!held.isEmpty() && !bornInto(tasks, other)) {
+                    held.forEach(link -> holders.putIfAbsent(link, other));
+                }
+            }
+        } catch (IOException e) {
+            return holders;
+        }
+        return holders;
     }
 
     /** A process outside {@code tasks} (and not Cryo) holding {@code target} (a pipe:[N] or socket:[N]), or 0. */

@@ -177,6 +177,21 @@ public final class SocketDump {
         return heldWhileFrozen;
     }
 
+    /** {@link UnixSocket#held} while the tree still runs, for the checks before the freeze. */
+    private Set<Long> heldBeforeFreeze;
+
+    /**
+     * {@link UnixSocket#held} for the checks before the freeze, read again only when {@code peer} is not in it (a
+     * socket made since, or one outside the tree): listing every fd of the tree once a socket made a tree of a few
+     * thousand sockets take minutes to check.
+     */
+    synchronized Set<Long> heldBeforeFreeze(long peer) throws java.io.IOException {
+        if (heldBeforeFreeze == null || !heldBeforeFreeze.contains(peer)) {
+            heldBeforeFreeze = UnixSocket.held(ctx);
+        }
+        return heldBeforeFreeze;
+    }
+
     /** Turns repair on for a taken socket and keeps it until the dump ends. */
     void repair(SocketFd s) throws SyscallException {
         TcpRepair.repair(s, true);

@@ -134,7 +134,9 @@ public final class UnixSocket implements FdKind {
     @Override
     public void check(FdDumpContext ctx, FdInfo fd) throws CryoException {
         // through the dump's sock_diag socket of that namespace, which the frozen window then finds made
-        checkShape(ctx, fd, SocketDump.of(ctx).unixDiag(ctx.pid(), inode(fd)), () -> held(ctx), null);
+        SocketDump run = SocketDump.of(ctx);
+        UnixDiag.Info d = run.unixDiag(ctx.pid(), inode(fd));
+        checkShape(ctx, fd, d, () -> run.heldBeforeFreeze(d.peer()), null);
     }
 
     /** The held sockets' inodes, read when first needed. */
@@ -166,7 +168,7 @@ public final class UnixSocket implements FdKind {
         if (held.contains(d.peer())) {
             return;
         }
-        int holder = Pipe.holderOutside(ctx.tasks().pids(), "socket:[" + d.peer() + "]");
+        int holder = Pipe.holderOutside(ctx, "socket:[" + d.peer() + "]");
         if (holder <= 0) {
             // no process holds the peer: perhaps a message of a queue of the tree carries it (SCM_RIGHTS)
             if (inFlight == null) {
