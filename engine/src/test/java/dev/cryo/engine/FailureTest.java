@@ -74,6 +74,23 @@ class FailureTest {
         assertCounts(t.lines());
     }
 
+    /**
+     * {@code dump -t TID} of a thread that is not its process's leader: /proc/TID reads like a process, and it was
+     * dumped as one, then the dump's kill took the whole process and waited a minute for the wrong thread group.
+     */
+    @Test
+    void aThreadIdIsRefusedNamingItsProcess() throws Exception {
+        try (Target t = startCounterWith("pthread_t th; pthread_create(&th, NULL, idle, NULL);")) {
+            await().atMost(Duration.ofSeconds(10)).until(() -> tasks(t.pid()).size() == 2);
+            int tid = tasks(t.pid()).stream().mapToInt(Integer::parseInt).filter(x -> x != t.pid()).findFirst()
+                    .orElseThrow();
+            String m = dumpError(tid);
+            assertTrue(m.startsWith("cannot dump pid " + tid + ": it is a thread of process " + t.pid())
+                    && m.contains("dump -t " + t.pid()), m);
+            keepsCounting(t);
+        }
+    }
+
     @Test
     void socketIsRefusedBeforeTheProcessIsTouched() throws Exception {
         try (Target t = startCounterWith("socket(AF_INET, SOCK_RAW, 1);")) { // raw IP sockets (ICMP): not yet

@@ -50,6 +50,13 @@ final class TargetCheck {
         if (pid == 1) {
             throw new CryoException("cannot dump pid 1: it is the init of this pid namespace");
         }
+        int tgid = threadGroup(proc, pid);
+        if (tgid != pid) {
+            // /proc/TID reads like a process: dumped as one, its images were no process's, and the kill that ended
+            // the dump took the whole process, then waited for a thread group of the wrong leader
+            throw new CryoException("cannot dump pid " + pid + ": it is a thread of process " + tgid + ", not a "
+                    + "process; dump -t " + tgid + " dumps that process with all its threads");
+        }
         List<TreeTask> tree = ProcessTree.read(proc, pid);
         fdCtx.tasks().set(tree.stream().map(TreeTask::pid).toList());
         for (TreeTask t : tree) {
@@ -113,6 +120,16 @@ final class TargetCheck {
                 return; // its fds vanished while they were checked: it exited, and the freeze sees it gone
             }
             throw e;
+        }
+    }
+
+    /** The process {@code tid} is a thread of (its own pid for a process), from /proc/TID/status. */
+    private static int threadGroup(ProcFs proc, int tid) throws CryoException {
+        try {
+            String tgid = proc.status(tid).get("Tgid");
+            return tgid.isEmpty() ? tid : Integer.parseInt(tgid);
+        } catch (IOException | NumberFormatException e) {
+            return tid; // gone meanwhile: the tree's listing says so
         }
     }
 
