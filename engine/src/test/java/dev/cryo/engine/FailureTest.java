@@ -40,6 +40,16 @@ class FailureTest {
         assertTrue(m.contains("pid " + 0x3ffff0) && m.contains("no such process"), m);
     }
 
+    /** The shell that runs cryo (dump -t $$): CRIU's "The criu itself is within dumped tree". */
+    @Test
+    void anAncestorOfCryoIsRefusedNamingCryo() {
+        int parent = (int) ProcessHandle.current().parent().orElseThrow().pid();
+        String m = dumpError(parent);
+        assertTrue(m.startsWith("cannot dump pid " + parent + ": Cryo itself (pid " + ProcessHandle.current().pid()
+                + ") is in its tree"), m);
+        assertTrue(ProcessHandle.of(parent).orElseThrow().isAlive(), "its parent runs on");
+    }
+
     @Test
     void kernelThreadIsRefused() {
         String m = dumpError(2);

@@ -58,6 +58,12 @@ final class TargetCheck {
                     + "process; dump -t " + tgid + " dumps that process with all its threads");
         }
         List<TreeTask> tree = ProcessTree.read(proc, pid);
+        long self = ProcessHandle.current().pid();
+        if (tree.stream().anyMatch(t -> t.pid() == self)) {
+            throw new CryoException("cannot dump pid " + pid + ": Cryo itself (pid " + self + ") is in its tree, a "
+                    + "descendant of it, and a process cannot checkpoint itself; run cryo from outside the tree "
+                    + "(another shell or terminal)");
+        }
         fdCtx.tasks().set(tree.stream().map(TreeTask::pid).toList());
         for (TreeTask t : tree) {
             if (t.state() != TaskState.DEAD) {
