@@ -231,14 +231,25 @@ public final class RegularFile implements FdKind {
      */
     public static file_entry mapped(int id, String path, Path statPath, FdDumpContext ctx)
             throws IOException, CryoException {
-        return mapped(id, ctx.deleted().note(ctx.pid(), id, path, statPath.toString(), ctx.options().files()), statPath);
+        return mapped(id, ctx.deleted().note(ctx.pid(), id, path, statPath.toString(), ctx.options().files()), statPath,
+                !FILESIZE.equals(ctx.options().files().fileValidation()));
     }
 
-    /** A file entry for a mapped file or the executable: no fd, only identity. */
-    public static file_entry mapped(int id, String path, Path statPath) throws IOException {
+    /** --file-validation's method that checks a file's size alone (the other, CRIU's default, is "buildid"). */
+    public static final String FILESIZE = "filesize";
+
+    /**
+     * A file entry for a mapped file or the executable: no fd, only identity: its mode and size, and with
+     * {@code buildId} an ELF file's build-id (read once a path per dump: the entry is made once).
+     */
+    public static file_entry mapped(int id, String path, Path statPath, boolean buildId) throws IOException {
         DirectFiles.Stat st = DirectFiles.stat(statPath.toString());
         var reg = reg_file_entry.newBuilder().setId(id).setFlags(0).setPos(0).setFown(noOwner()).setName(path)
                 .setMode(st.mode()).setSize(st.size());
+        byte[] elfId = buildId && (st.mode() & S_IFMT) == S_IFREG ? ElfBuildId.of(statPath) : null;
+        if (elfId != null) {
+            reg.addAllBuildId(ElfBuildId.fields(elfId));
+        }
         return file_entry.newBuilder().setType(fd_types.REG).setId(id).setReg(reg).build();
     }
 
@@ -258,6 +269,25 @@ public final class RegularFile implements FdKind {
             case 0120000 -> "a symbolic link";
             default -> "of type " + Integer.toOctalString(mode & S_IFMT);
         };
+    }
+
+    /**
+     * Says what differs when a file a process had open is not the one it was: its type, its size if read-only, or
+     * its ELF build-id where the dump recorded one (unless {@code validation} is {@link #FILESIZE}).
+     */
+    public static void verify(int pid, reg_file_entry reg, String validation) throws CryoException {
+        verify(pid, reg);
+        if (reg.getBuildIdCount() == 0 || FILESIZE.equals(validation)) {
+            return;
+        }
+        byte[] now = ElfBuildId.of(Path.of(reg.getName()));
+        String was = ElfBuildId.hex(reg.getBuildIdList());
+        if (now == null || !ElfBuildId.hex(ElfBuildId.fields(now)).equals(was)) {
+            throw new CryoException("cannot restore pid " + pid + ": file " + reg.getName() + " has "
+                    + (now == null ? "no build-id" : "build-id " + ElfBuildId.hex(ElfBuildId.fields(now)))
+                    + " now, but it had build-id " + was + " at dump time (was it rebuilt or upgraded?); "
+                    + "--file-validation filesize checks its size alone");
+        }
     }
 
     /** Says what differs when a file a process had open is not the one it was: its type, or its size if read-only. */
@@ -306,7 +336,7 @@ public final class RegularFile implements FdKind {
             throw new CryoException("cannot restore pid " + ctx.pid() + ": fd " + fd.getFd() + " was the terminal "
                     + reg.getName() + "; restore with -j/--shell-job");
         }
-        verify(ctx.pid(), reg);
+        verify(ctx.pid(), reg, ctx.options().files().fileValidation());
         // O_ASYNC is FileOwner's to set once the fd has its number (given at open, the file would send no signal)
         int flags = reg.getFlags() & ~(O_CREAT | O_EXCL | O_TRUNC | O_CLOEXEC | FileOwner.O_ASYNC);
         if ((flags & O_TMPFILE_BIT) != 0) {

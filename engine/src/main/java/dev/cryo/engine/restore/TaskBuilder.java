@@ -251,13 +251,14 @@ final class TaskBuilder {
      * a mount the restore makes is checked when opened).
      */
     private void verify(reg_file_entry reg) throws CryoException {
+        String validation = options.files().fileValidation();
         if (container == null) {
-            RegularFile.verify(pid, reg);
+            RegularFile.verify(pid, reg, validation);
             return;
         }
         Path seen = container.hostPath(reg.getName());
         if (seen != null) {
-            RegularFile.verify(pid, reg.toBuilder().setName(seen.toString()).build());
+            RegularFile.verify(pid, reg.toBuilder().setName(seen.toString()).build(), validation);
         }
     }
 
