@@ -105,11 +105,13 @@ public final class Pipe implements FdKind {
      * pipe, a tree of a few thousand pipes took minutes to check.
      */
     static int holderOutside(FdDumpContext ctx, String target) {
-        return ctx.tasks().once("holders outside", () -> holdersOutside(ctx.tasks().pids())).getOrDefault(target, 0);
+        return ctx.tasks().once("holders outside", () -> holdersOutside(ctx.tasks().pids(),
+                link -> link.startsWith("pipe:[") || link.startsWith("socket:["))).getOrDefault(target, 0);
     }
 
-    /** The pipes and sockets the processes outside {@code tasks} (and not Cryo) hold, each with one of them. */
-    private static java.util.Map<String, Integer> holdersOutside(java.util.Set<Integer> tasks) {
+    /** The files {@code wanted} names that processes outside {@code tasks} (and not Cryo) hold, each with one of them. */
+    private static java.util.Map<String, Integer> holdersOutside(java.util.Set<Integer> tasks,
+                                                                 java.util.function.Predicate<String> wanted) {
         java.util.Map<String, Integer> holders = new java.util.HashMap<>();
         try (DirectoryStream<Path> procs = Files.newDirectoryStream(Path.of("/proc"), p -> p.getFileName().toString().matches("\\d+"))) {
             for (Path p : procs) {
@@ -122,7 +124,7 @@ public final class Pipe implements FdKind {
                     for (Path f : fds) {
                         try {
                             String link = Files.readSymbolicLink(f).toString();
-                            if (link.startsWith("pipe:[") || link.startsWith("socket:[")) {
+                            if (wanted.test(link)) {
                                 held.add(link);
                             }
                         } catch (IOException gone) {
@@ -143,35 +145,9 @@ public final class Pipe implements FdKind {
         return holders;
     }
 
-    /** A process outside {@code tasks} (and not Cryo) holding {@code target} (a pipe:[N] or socket:[N]), or 0. */
+    /** A process outside {@code tasks} (and not Cryo) holding {@code target} (a FIFO's path), or 0. */
     static int holderOutside(java.util.Set<Integer> tasks, String target) {
-        try (DirectoryStream<Path> procs = Files.newDirectoryStream(Path.of("/proc"), p -> p.getFileName().toString().matches("\\d+"))) {
-            for (Path p : procs) {
-                int other = Integer.parseInt(p.getFileName().toString());
-                if (tasks.contains(other) || other == ProcessHandle.current().pid()) {
-                    continue;
-                }
-                if (bornInto(tasks, other)) {
-                    continue; // forked since the tree was listed (a shell's loop runs `sleep`): the freeze takes it in
-                }
-                try (DirectoryStream<Path> fds = Files.newDirectoryStream(p.resolve("fd"))) {
-                    for (Path f : fds) {
-                        try {
-                            if (Files.readSymbolicLink(f).toString().equals(target)) {
-                                return other;
-                            }
-                        } catch (IOException gone) {
-                            // closed meanwhile
-                        }
-                    }
-                } catch (IOException | SecurityException unreadable) {
-                    // exited, or a kernel thread
-                }
-            }
-        } catch (IOException e) {
-            return 0;
-        }
-        return 0;
+        return holdersOutside(tasks, target::equals).getOrDefault(target, 0);
     }
 
     /** Whether {@code pid} descends from a task of {@code tasks} (a child born after they were listed). */
