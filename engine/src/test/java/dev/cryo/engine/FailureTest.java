@@ -101,6 +101,25 @@ class FailureTest {
         }
     }
 
+    /**
+     * A process whose main thread called pthread_exit runs on in its other threads, its leader a zombie: refused
+     * saying so, where it was called a zombie, "exited, not yet reaped".
+     */
+    @Test
+    void aProcessWhoseMainThreadExitedIsRefusedSayingItRunsOn() throws Exception {
+        String src = "#include <stdio.h>\n#include <unistd.h>\n#include <pthread.h>\n"
+                + "static void *count(void *a) { for (int i = 0;; i++) { printf(\"%d\\n\", i); usleep(5000); } }\n"
+                + "int main(void) { setvbuf(stdout, NULL, _IONBF, 0); pthread_t t; pthread_create(&t, NULL, count, "
+                + "NULL); pthread_exit(NULL); }\n";
+        try (Target t = Target.start(CProgram.compile(tmp, "leaderless", src, "-pthread"), tmp.resolve("out.txt"))) {
+            t.awaitLines(2);
+            String m = dumpError(t.pid());
+            assertTrue(m.startsWith("cannot dump pid " + t.pid() + ": its main thread has exited while 1 other"), m);
+            int lines = t.lines().size();
+            t.awaitLines(lines + 3); // its thread counts on
+        }
+    }
+
     @Test
     void socketIsRefusedBeforeTheProcessIsTouched() throws Exception {
         try (Target t = startCounterWith("socket(AF_INET, SOCK_RAW, 1);")) { // raw IP sockets (ICMP): not yet

@@ -45,6 +45,13 @@ final class TargetCheck {
                     + ", which has no user space to checkpoint");
         }
         if (stat.state() == 'Z' || stat.state() == 'X') {
+            int threads = liveThreads(proc, pid);
+            if (threads > 0) {
+                // the leader thread ended (pthread_exit in main) and the process runs on in its other threads
+                throw new CryoException("cannot dump pid " + pid + ": its main thread has exited while " + threads
+                        + " other thread(s) run on, which Cryo cannot dump yet (a process whose leader thread is "
+                        + "gone)");
+            }
             throw new CryoException("cannot dump pid " + pid + ": it is a zombie (exited, not yet reaped)");
         }
         if (pid == 1) {
@@ -127,6 +134,21 @@ final class TargetCheck {
             }
             throw e;
         }
+    }
+
+    /** How many threads of {@code pid} other than its leader have not exited. */
+    private static int liveThreads(ProcFs proc, int pid) {
+        int live = 0;
+        try {
+            for (int tid : proc.tasks(pid)) {
+                if (tid != pid && "ZX".indexOf(proc.stat(tid).state()) < 0) { // /proc/TID reads as the thread
+                    live++;
+                }
+            }
+        } catch (IOException | RuntimeException e) {
+            // reaped meanwhile: a zombie's message
+        }
+        return live;
     }
 
     /** The process {@code tid} is a thread of (its own pid for a process), from /proc/TID/status. */
