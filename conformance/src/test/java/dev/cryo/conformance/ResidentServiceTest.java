@@ -111,6 +111,23 @@ class ResidentServiceTest {
         }
     }
 
+    /**
+     * {@code dump -t $$} from the shell that runs cryo: a fresh cryo is in that tree and refuses it. The service,
+     * outside the tree, would freeze (and without -R kill) its own caller: it declines, and the fresh cryo refuses.
+     */
+    @Test
+    void aDumpOfATreeThatHoldsTheCallerIsDeclinedAndRefused() throws Exception {
+        Path images = scratchDir("cryo-resident-self");
+        // "; exit": bash would otherwise exec cryo in its own process, which a fresh cryo refuses as itself
+        Result r = run(List.of("bash", "-c", "\"$0\" dump -t $$ -D \"$1\" -R; exit $?", CRYO.toString(),
+                images.toString()),
+                Map.of("CRYO_RESIDENT_DIR", serviceDir.toString()), null);
+        assertEquals(1, r.exit, r.toString());
+        assertTrue(r.err.contains("Cryo itself") && r.err.contains("is in its tree"), r.err);
+        assertTrue(Files.readString(serviceLog, StandardCharsets.UTF_8).contains("declined: the caller is in the tree "
+                + "it asks to dump"), "the service declined it");
+    }
+
     @Test
     void outputToAPipeAndTheOrderOfBothStreamsInOneFileAreKept() throws Exception {
         // stdout a pipe (reopened through /proc), then stdout and stderr one file (one spool keeps their order)
