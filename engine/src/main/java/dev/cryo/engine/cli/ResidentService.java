@@ -1,5 +1,7 @@
 package dev.cryo.engine.cli;
 
+import dev.cryo.engine.proc.ProcFs;
+
 import dev.cryo.engine.CryoException;
 import dev.cryo.engine.ResidentMode;
 import dev.cryo.engine.log.Log;
@@ -484,7 +486,8 @@ final class ResidentService {
         if (scan.command().equals("dump") || scan.command().equals("pre-dump")) {
             DumpCommand dump = new DumpCommand(scan.command().equals("pre-dump"));
             if (QuickParse.parse(scan.arguments(), dump) && dump.tree != null && dump.tree.matches("\\d{1,9}")
-                    && descends(r.caller(), Integer.parseInt(dump.tree))) {
+                    && (r.caller() == Integer.parseInt(dump.tree)
+                    || new ProcFs().descendsFrom(r.caller(), Set.of(Integer.parseInt(dump.tree))))) {
                 // a fresh cryo is in the tree too, and refuses it: the service, outside it, would freeze its caller
                 return "the caller is in the tree it asks to dump";
             }
@@ -502,23 +505,6 @@ final class ResidentService {
             }
         }
         return null;
-    }
-
-    /** Whether {@code pid} is {@code ancestor} or one of its descendants, by the ppids in /proc. */
-    private static boolean descends(int pid, int ancestor) {
-        int p = pid;
-        for (int depth = 0; depth < 4096 && p > 0; depth++) {
-            if (p == ancestor) {
-                return true;
-            }
-            try {
-                String stat = Files.readString(Path.of("/proc", Integer.toString(p), "stat"));
-                p = Integer.parseInt(stat.substring(stat.lastIndexOf(')') + 2).split(" ")[1]);
-            } catch (IOException | RuntimeException e) {
-                return false;
-            }
-        }
-        return false;
     }
 
     private static Set<String> union(Set<String> a, Set<String> b) {

@@ -50,6 +50,25 @@ public final class ProcFs {
         return TaskStat.parse(text(pid, "stat"));
     }
 
+    /**
+     * Whether {@code pid} descends from a process of {@code ancestors}, up its chain of parents; false once a process
+     * of the chain is gone.
+     */
+    public boolean descendsFrom(int pid, java.util.Set<Integer> ancestors) {
+        int p = pid;
+        for (int depth = 0; depth < 4096 && p > 1; depth++) {
+            try {
+                p = stat(p).ppid();
+            } catch (IOException | RuntimeException e) {
+                return false;
+            }
+            if (ancestors.contains(p)) {
+                return true;
+            }
+        }
+        return false;
+    }
+
     public TaskStatus status(int pid) throws IOException {
         return TaskStatus.parse(text(pid, "status"));
     }

@@ -113,6 +113,7 @@ public final class Pipe implements FdKind {
     private static java.util.Map<String, Integer> holdersOutside(java.util.Set<Integer> tasks,
                                                                  java.util.function.Predicate<String> wanted) {
         java.util.Map<String, Integer> holders = new java.util.HashMap<>();
+        dev.cryo.engine.proc.ProcFs proc = new dev.cryo.engine.proc.ProcFs();
         try (DirectoryStream<Path> procs = Files.newDirectoryStream(Path.of("/proc"), p -> p.getFileName().toString().matches("\\d+"))) {
             for (Path p : procs) {
                 int other = Integer.parseInt(p.getFileName().toString());
@@ -135,7 +136,7 @@ public final class Pipe implements FdKind {
                     // exited, or a kernel thread
                 }
                 // one forked since the tree was listed (a shell's loop runs `sleep`) is not outside: the freeze takes it in
-                if (!held.isEmpty() && !bornInto(tasks, other)) {
+                if (!held.isEmpty() && !proc.descendsFrom(other, tasks)) {
                     held.forEach(link -> holders.putIfAbsent(link, other));
                 }
             }
@@ -148,23 +149,6 @@ public final class Pipe implements FdKind {
     /** A process outside {@code tasks} (and not Cryo) holding {@code target} (a FIFO's path), or 0. */
     static int holderOutside(java.util.Set<Integer> tasks, String target) {
         return holdersOutside(tasks, target::equals).getOrDefault(target, 0);
-    }
-
-    /** Whether {@code pid} descends from a task of {@code tasks} (a child born after they were listed). */
-    static boolean bornInto(java.util.Set<Integer> tasks, int pid) {
-        int p = pid;
-        for (int depth = 0; depth < 64 && p > 1; depth++) {
-            try {
-                String stat = Files.readString(Path.of("/proc", Integer.toString(p), "stat"));
-                p = Integer.parseInt(stat.substring(stat.lastIndexOf(')') + 2).split(" ")[1]);
-            } catch (IOException | RuntimeException e) {
-                return false;
-            }
-            if (tasks.contains(p)) {
-                return true;
-            }
-        }
-        return false;
     }
 
     static int pipeId(String target) {

@@ -15,6 +15,7 @@ import dev.cryo.image.proto.reg_file_entry;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.Map;
 
 /**
@@ -280,12 +281,12 @@ public final class RegularFile implements FdKind {
         if (reg.getBuildIdCount() == 0 || FILESIZE.equals(validation)) {
             return;
         }
-        byte[] now = ElfBuildId.of(Path.of(reg.getName()));
-        String was = ElfBuildId.hex(reg.getBuildIdList());
-        if (now == null || !ElfBuildId.hex(ElfBuildId.fields(now)).equals(was)) {
+        byte[] id = ElfBuildId.of(Path.of(reg.getName()));
+        List<Integer> now = id == null ? List.of() : ElfBuildId.fields(id);
+        if (!now.equals(reg.getBuildIdList())) {
             throw new CryoException("cannot restore pid " + pid + ": file " + reg.getName() + " has "
-                    + (now == null ? "no build-id" : "build-id " + ElfBuildId.hex(ElfBuildId.fields(now)))
-                    + " now, but it had build-id " + was + " at dump time (was it rebuilt or upgraded?); "
+                    + (id == null ? "no build-id" : "build-id " + ElfBuildId.hex(now)) + " now, but it had build-id "
+                    + ElfBuildId.hex(reg.getBuildIdList()) + " at dump time (was it rebuilt or upgraded?); "
                     + "--file-validation filesize checks its size alone");
         }
     }

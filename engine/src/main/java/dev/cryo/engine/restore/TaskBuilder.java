@@ -223,14 +223,22 @@ final class TaskBuilder {
         pages.release();
     }
 
+    /** fdState's key of the file ids {@link #precheckFiles} has checked in this restore. */
+    private static final Object CHECKED_FILES = new Object();
+
     /** Files must be there before a task is made, so that a missing one leaves nothing behind. */
     private void precheckFiles(Image img) throws CryoException {
+        // files.img is the tree's: an id names one file for every task, checked once (a build-id is read from it)
+        @SuppressWarnings("unchecked")
+        Set<Integer> checked = (Set<Integer>) fdState.computeIfAbsent(CHECKED_FILES, k -> new HashSet<Integer>());
         for (vma_entry v : img.mm().getVmasList()) {
-            if (isFileVma(v) && !SharedMemory.isMemfd(v)) {
+            if (isFileVma(v) && !SharedMemory.isMemfd(v) && checked.add((int) v.getShmid())) {
                 verify(img.file((int) v.getShmid()).getReg());
             }
         }
-        verify(img.file(img.mm().getExeFileId()).getReg());
+        if (checked.add((int) img.mm().getExeFileId())) {
+            verify(img.file(img.mm().getExeFileId()).getReg());
+        }
         for (fdinfo_entry fd : img.fdinfo()) {
             if (FdKinds.of(fd.getType()).isEmpty()) {
                 throw new CryoException("cannot restore pid " + pid + ": fd " + fd.getFd() + " is of type "
