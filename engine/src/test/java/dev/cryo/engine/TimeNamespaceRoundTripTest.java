@@ -97,6 +97,9 @@ class TimeNamespaceRoundTripTest {
             Checkpoint.dump(child, tmp.resolve("img"), false);
             await().atMost(Duration.ofSeconds(10)).until(() -> !t.alive());
             assertTrue(Files.readString(tmp.resolve("img/dump.log")).contains("time namespace of its own"));
+            // its clocks under the namespace's id, as CRIU names the file (its restore reads timens-ID.img)
+            int nsId = dev.cryo.image.ImageDir.open(tmp.resolve("img")).ids(child).getTimeNsId();
+            assertTrue(Files.exists(tmp.resolve("img/timens-" + nsId + ".img")), "timens-" + nsId + ".img");
             Checkpoint.restore(tmp.resolve("img"));
             try {
                 assertNotEquals(Files.readSymbolicLink(Path.of("/proc/self/ns/time")),

@@ -632,7 +632,10 @@ final class DumpRun {
                 if (!fdCtx.pipesData().isEmpty()) {
                     dir.writePipesData(fdCtx.pipesData());
                 }
-                dir.writeTimens(0, dev.cryo.engine.resource.TimeNamespace.entry(timeOffsets)); // as the tree sees them
+                // as the tree sees them; a namespace of the tree's own is named by its id, as CRIU names it (CRIU's
+                // restore reads timens-ID.img for a task whose time namespace is not the dumper's)
+                dir.writeTimens(ownTimeNs ? OWN_TIME_NS_ID : 0,
+                        dev.cryo.engine.resource.TimeNamespace.entry(timeOffsets));
                 cgroups = new dev.cryo.engine.resource.Cgroups.Dump(); // Cryo's own cgroups are set 1
                 for (TaskDump t : tasks.values()) {
                     cgroups.note(t.pid());

@@ -214,6 +214,13 @@ final class TaskDump {
                 try (PageMapScanner scanner = new PageMapScanner(pid)) {
                     scanner.scanAhead(maps, m -> !m.isKernelSpecial() && !m.shared());
                     for (MapsEntry m : maps) {
+                        if (m.isVdso()) {
+                            // its pages, as CRIU saves them: CRIU's restore reads the image's vDSO to match its
+                            // symbols with the new kernel's (Cryo's restore puts the kernel's own there instead)
+                            pagesScanned += m.pages();
+                            runs.add(new PageRun(m.start(), m.pages()));
+                            continue;
+                        }
                         if (m.isKernelSpecial() || m.shared()) {
                             continue;
                         }
@@ -608,10 +615,7 @@ final class TaskDump {
                 // changed since the preview (or none): the mapped files are found again from the frozen maps
                 shmem.forget(pid);
                 maps = smapsOf(own.mapsText()); // VmFlags (madvise) come from smaps
-                vmas = new ArrayList<>(maps.size());
-                for (MapsEntry m : maps) {
-                    vmas.add(vmaEntry(m));
-                }
+                vmas = vmaEntries(maps);
             }
             // memory: the VMAs now; the pages are scanned and read by a writer thread while this one goes on with
             // the next task (process_vm_readv and /proc need no tracer), unless an incremental dump's tracker must
@@ -772,10 +776,7 @@ final class TaskDump {
             }
             MapsRead r = (MapsRead) ahead;
             ahead = null;
-            List<vma_entry> vmas = new ArrayList<>(r.maps().size());
-            for (MapsEntry m : r.maps()) {
-                vmas.add(vmaEntry(m));
-            }
+            List<vma_entry> vmas = vmaEntries(r.maps());
             preview = new MapsPreview(r.text(), r.maps(), vmas, r.vdsoSite(), r.trampolines());
         } catch (Exception e) {
             // the frozen read decides, and reports what it finds
@@ -870,6 +871,25 @@ final class TaskDump {
             VMA_AREA_HEAP = 1 << 5, VMA_FILE_PRIVATE = 1 << 6, VMA_FILE_SHARED = 1 << 7, VMA_ANON_SHARED = 1 << 8,
             VMA_ANON_PRIVATE = 1 << 9, VMA_AREA_VVAR = 1 << 12;
     static final int MAP_SHARED = 1, MAP_PRIVATE = 2, MAP_ANON = 0x20, MAP_GROWSDOWN = 0x100;
+
+    /**
+     * The VMA entries of {@code maps}, in order. The kernel's data pages before the vDSO ({@code [vvar]}, and since
+     * 6.13 {@code [vvar_vclock]}) are one VVAR entry, as CRIU writes them: its restore expects a single one.
+     */
+    private List<vma_entry> vmaEntries(List<MapsEntry> maps) throws IOException, CryoException {
+        List<vma_entry> vmas = new ArrayList<>(maps.size());
+        for (MapsEntry m : maps) {
+            vma_entry v = vmaEntry(m);
+            vma_entry last = vmas.isEmpty() ? null : vmas.get(vmas.size() - 1);
+            if (m.isVvar() && last != null && (last.getStatus() & VMA_AREA_VVAR) != 0 && last.getEnd() == m.start()
+                    && last.getProt() == v.getProt()) {
+                vmas.set(vmas.size() - 1, last.toBuilder().setEnd(m.end()).build());
+            } else {
+                vmas.add(v);
+            }
+        }
+        return vmas;
+    }
 
     private vma_entry vmaEntry(MapsEntry m) throws IOException, CryoException {
         var v = vma_entry.newBuilder().setStart(m.start()).setEnd(m.end()).setPgoff(m.offset()).setShmid(0)

@@ -81,6 +81,15 @@ public final class Registers {
     }
 
     /**
+     * The registers as a core image holds them, as CRIU writes them: a syscall the thread was stopped in already set
+     * to go on as {@link #forNewTask} would have it (made again, or ended with EINTR), with orig_rax still naming it.
+     * CRIU's restore takes them as they are; {@link #forNewTask} leaves them as they are too.
+     */
+    public Registers forImage() {
+        return forNewTask().with(ORIG_RAX, words[ORIG_RAX]);
+    }
+
+    /**
      * The registers a thread of this state must get from rt_sigreturn to go on as it would from its stop
      * ({@link SigreturnFrame}): rt_sigreturn makes no syscall restart, so one it was stopped in is started again here,
      * as {@link #forNewTask} does. One the kernel would resume through its restart block, which rt_sigreturn

@@ -115,10 +115,10 @@ public final class Cgroups {
             }
             for (Map.Entry<String, TreeMap<String, Object>> c : dirs.entrySet()) {
                 cg_controller_entry.Builder ctl = cg_controller_entry.newBuilder();
-                if (!c.getKey().isEmpty()) {
-                    for (String n : c.getKey().split(",")) {
-                        ctl.addCnames(n);
-                    }
+                // the cgroup v2 hierarchy ("0::/path") is named by one empty name, as CRIU names it: CRIU's restore
+                // refuses a controller entry with no name at all
+                for (String n : c.getKey().split(",", -1)) {
+                    ctl.addCnames(n);
                 }
                 ctl.addAllDirs(dirEntries(c.getValue()));
                 e.addControllers(ctl);

@@ -16,7 +16,7 @@ import java.util.List;
  * restored task's code pages would come from it.
  *
  * <p>Read from the program headers' {@code PT_NOTE} segments, little-endian ELF32 or ELF64 as this machine runs.
- * {@code reg_file_entry.build_id} holds one byte a field, as CRIU writes it.
+ * {@code reg_file_entry.build_id} holds four bytes a field, as CRIU writes it (see {@link #fields}).
  */
 public final class ElfBuildId {
     private static final int PT_NOTE = 4, NT_GNU_BUILD_ID = 3, MAX_NOTES = 1 << 16, MAX_HEADERS = 512;
@@ -106,21 +106,27 @@ public final class ElfBuildId {
         return b.clear();
     }
 
-    /** As {@code reg_file_entry.build_id} holds it: one byte a field. */
+    /**
+     * As {@code reg_file_entry.build_id} holds it, as CRIU writes it: the bytes four to a field, each field a
+     * little-endian 32-bit word (a 20-byte SHA-1 build-id is 5 fields); a last word short of four bytes is padded with
+     * zeros.
+     */
     public static List<Integer> fields(byte[] id) {
-        List<Integer> out = new java.util.ArrayList<>(id.length);
-        for (byte b : id) {
-            out.add(Byte.toUnsignedInt(b));
+        List<Integer> out = new java.util.ArrayList<>((id.length + 3) / 4);
+        for (int i = 0; i < id.length; i += 4) {
+            int word = 0;
+            for (int j = 0; j < 4 && i + j < id.length; j++) {
+                word |= Byte.toUnsignedInt(id[i + j]) << (8 * j);
+            }
+            out.add(word);
         }
         return out;
     }
 
     /** The fields of {@code reg_file_entry.build_id} in hex, as {@code file} prints a build-id. */
     public static String hex(List<Integer> fields) {
-        byte[] b = new byte[fields.size()];
-        for (int i = 0; i < b.length; i++) {
-            b[i] = (byte) (int) fields.get(i);
-        }
-        return HexFormat.of().formatHex(b);
+        ByteBuffer b = ByteBuffer.allocate(4 * fields.size()).order(ByteOrder.LITTLE_ENDIAN);
+        fields.forEach(b::putInt);
+        return HexFormat.of().formatHex(b.array());
     }
 }

@@ -217,9 +217,16 @@ public final class SocketDump {
         if (d == null) {
             return;
         }
+        // before the tree's unix sockets, as CRIU orders them: CRIU's restore of a socket given back with
+        // --inherit-fd resolves its peer only among the entries read before it
+        int at = 0;
+        while (at < files.size() && files.get(at).getType() != fd_types.UNIXSK) {
+            at++;
+        }
+        int next = files.size() + 1;
         for (unix_sk_entry.Builder peer : d.externalPeers.values()) {
-            int id = files.size() + 1;
-            files.add(file_entry.newBuilder().setType(fd_types.UNIXSK).setId(id).setUsk(peer.setId(id)).build());
+            int id = next++;
+            files.add(at++, file_entry.newBuilder().setType(fd_types.UNIXSK).setId(id).setUsk(peer.setId(id)).build());
         }
         if (d.packets.isEmpty()) {
             return;

@@ -562,7 +562,7 @@ public final class ThreadState {
      */
     public core_entry.Builder core(creds_entry creds) throws CryoException {
         Registers named = restarted < 0 ? regs : regs.with(Registers.ORIG_RAX, restarted);
-        var info = thread_info_x86.newBuilder().setClearTidAddr(clearTid).setGpregs(gpregsOf(named))
+        var info = thread_info_x86.newBuilder().setClearTidAddr(clearTid).setGpregs(gpregsOf(named.forImage()))
                 .setFpregs(FpuState.toImage(xsave, tid));
         var t = thread_core_entry.newBuilder().setFutexRla(robustHead).setFutexRlaLen((int) robustLen)
                 .setSchedNice(nice).setSchedPolicy(policy).setSchedPrio(rtPriority).setBlkSigset(sigmask)

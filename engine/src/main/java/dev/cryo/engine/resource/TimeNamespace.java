@@ -17,7 +17,8 @@ import java.nio.file.Path;
 
 /**
  * A tree's time namespace (CLOCK_MONOTONIC and CLOCK_BOOTTIME as offsets from the host's, {@code unshare --time}, or a
- * tree CRIU restored). timens-0.img holds both clocks as the tree saw them at the dump, as CRIU writes it. A tree comes
+ * tree CRIU restored). timens-0.img holds both clocks as the tree saw them at the dump, as CRIU writes it (timens-ID.img,
+ * ID its ids' time_ns_id, for a tree in a time namespace of its own). A tree comes
  * back in a new time namespace whose offsets make its clocks go on from the values of the image, as CRIU's restore
  * does: no jump, whatever the host's clocks say now (another machine's, booted later, included), and a deadline on
  * them keeps its distance. Where no time namespace can be made (a kernel without them, a restorer without the right),
@@ -90,7 +91,7 @@ public final class TimeNamespace {
         return new Offsets(mono, boot);
     }
 
-    /** timens-0.img's entry: both clocks now, as a task in a namespace with {@code offsets} reads them. */
+    /** timens-N.img's entry: both clocks now, as a task in a namespace with {@code offsets} reads them. */
     public static timens_entry entry(Offsets offsets) {
         return timens_entry.newBuilder().setMonotonic(spec(now(CLOCK_MONOTONIC) + offsets.monotonicNanos()))
                 .setBoottime(spec(now(CLOCK_BOOTTIME) + offsets.boottimeNanos())).build();

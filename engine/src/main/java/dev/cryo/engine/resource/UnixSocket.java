@@ -295,7 +295,10 @@ public final class UnixSocket implements FdKind {
             }
             if (d.peer() != 0 && !run.heldWhileFrozen().contains(d.peer()) && !run.inFlightSockets().contains(d.peer())) {
                 UnixDiag.Info p = run.unixDiag(ctx.pid(), d.peer());
-                run.externalPeer(unix_sk_entry.newBuilder().setIno((int) p.ino()).setType(p.type()).setState(p.state())
+                // the other end as CRIU writes it: a stand-in, a datagram socket in the listening state, that only
+                // names it (CRIU's restore resolves the peer only among such entries; Cryo's reads only its name)
+                run.externalPeer(unix_sk_entry.newBuilder().setIno((int) p.ino()).setType(SocketFd.SOCK_DGRAM)
+                        .setState(TCP_LISTEN)
                         .setFlags(0).setUflags(USK_EXTERN).setBacklog(0).setPeer(0).setFown(RegularFile.noOwner())
                         .setOpts(sk_opts_entry.newBuilder().setSoSndbuf(0).setSoRcvbuf(0).setSoSndTmoSec(0)
                                 .setSoSndTmoUsec(0).setSoRcvTmoSec(0).setSoRcvTmoUsec(0))

@@ -275,14 +275,18 @@ final class RestoreRun {
             current = "ids-" + pid + ".img";
             task_kobj_ids_entry rootIds = dir.ids(pid);
             container = ContainerRestore.of(dir, inv, rootIds, pid, options); // null: a plain tree
-            if (container == null && dir.exists("timens-0.img")
+            boolean dumpedOwn = rootIds.getTimeNsId() != 0 && inv.hasRootIds()
+                    && rootIds.getTimeNsId() != inv.getRootIds().getTimeNsId();
+            // the clocks of a namespace of the tree's own are in timens-ID.img, else in timens-0.img (both as CRIU
+            // writes them; images of older Cryo builds have timens-0.img alone)
+            int timensId = dumpedOwn && dir.exists("timens-" + rootIds.getTimeNsId() + ".img") ? rootIds.getTimeNsId() : 0;
+            if (container == null && dir.exists("timens-" + timensId + ".img")
                     && dev.cryo.engine.resource.TimeNamespace.available()) {
                 // a time namespace of the tree's own, made before the root (as CRIU's restore makes one): its
                 // clocks go on from the image's, on another machine too
-                current = "timens-0.img";
-                ownTime = dir.timens(0);
-                ownTimeDumped = rootIds.getTimeNsId() != 0 && inv.hasRootIds()
-                        && rootIds.getTimeNsId() != inv.getRootIds().getTimeNsId();
+                current = "timens-" + timensId + ".img";
+                ownTime = dir.timens(timensId);
+                ownTimeDumped = dumpedOwn;
             }
             current = "files.img";
             files = dir.files();

@@ -83,4 +83,24 @@ class SyscallRestartTest {
         assertEquals(0, read.get(Registers.RAX));
         assertEquals(0x1000, read.rip());
     }
+
+    @Test
+    void theImageHoldsTheRestartDecidedAsCriuWritesIt() {
+        Registers read = stoppedIn(0, Registers.ERESTARTSYS).forImage();
+        assertEquals(0, read.get(Registers.RAX), "made again: rax holds the syscall's number");
+        assertEquals(0x1000, read.rip(), "back on the syscall instruction");
+        assertEquals(0, read.get(Registers.ORIG_RAX), "orig_rax still names it, as in CRIU's images");
+        Registers futex = stoppedIn(202, Registers.ERESTART_RESTARTBLOCK).forImage();
+        assertEquals(Registers.EINTR, futex.get(Registers.RAX), "no time left to read: EINTR, as CRIU writes it");
+        assertEquals(0x1002, futex.rip());
+        Registers sleep = stoppedIn(35, Registers.ERESTART_RESTARTBLOCK).with(Registers.RDI, 0x7000)
+                .with(Registers.RSI, 0x7010).forImage();
+        assertEquals(35, sleep.get(Registers.RAX), "slept again for the time left");
+        assertEquals(0x7010, sleep.get(Registers.RDI));
+        for (Registers r : java.util.List.of(stoppedIn(0, Registers.ERESTARTSYS), stoppedIn(1, Registers.ERESTARTNOINTR),
+                stoppedIn(202, Registers.ERESTART_RESTARTBLOCK), stoppedIn(35, Registers.ERESTART_RESTARTBLOCK)
+                        .with(Registers.RSI, 0x7010), stoppedIn(-1, 0x1234), stoppedIn(7, Registers.EINTR))) {
+            assertEquals(r.forNewTask(), r.forImage().forNewTask(), "the restore of the image starts it the same way");
+        }
+    }
 }

@@ -52,7 +52,9 @@ class BuildIdValidationTest {
             Reaper.reap(t.pid());
             List<Integer> recorded = ImageDir.open(img).files().stream().map(file_entry::getReg)
                     .filter(r -> r.getName().equals(exe.toString())).findFirst().orElseThrow().getBuildIdList();
-            assertEquals(ID.substring(2), ElfBuildId.hex(recorded), "files.img holds its build-id, a byte a field");
+            assertEquals(ID.substring(2), ElfBuildId.hex(recorded), "files.img holds its build-id");
+            // as CRIU writes it (and its restore checks it): four bytes a field, little-endian
+            assertEquals(List.of(0x33221100, 0x77665544, 0xbbaa9988, 0xffeeddcc, 0x33221100), recorded);
 
             Files.move(rebuilt, exe, StandardCopyOption.REPLACE_EXISTING);
             CryoException e = assertThrows(CryoException.class, () -> Checkpoint.restore(img));

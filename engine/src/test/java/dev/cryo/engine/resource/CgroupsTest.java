@@ -78,6 +78,11 @@ class CgroupsTest {
         cgroup_entry e = ImageDir.open(img).read(Cgroups.IMAGE).entries(cgroup_entry.class).get(0);
         assertTrue(e.getSetsList().stream().anyMatch(s -> s.getCtlsList().stream()
                 .anyMatch(m -> m.getName().equals("pids") && m.getPath().equals("/" + name + "/inner"))), e.toString());
+        // CRIU's restore refuses a controller entry without a name; the cgroup v2 hierarchy is named "", as CRIU does
+        assertTrue(e.getControllersList().stream().allMatch(c -> c.getCnamesCount() > 0), e.toString());
+        boolean v2 = e.getSetsList().stream().anyMatch(s -> s.getCtlsList().stream().anyMatch(m -> m.getName().isEmpty()));
+        assertEquals(v2, e.getControllersList().stream().anyMatch(c -> c.getCnamesList().equals(List.of(""))),
+                e.toString());
         await().atMost(Duration.ofSeconds(20)).until(() -> {
             try {
                 Files.delete(cg);
