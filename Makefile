@@ -1,6 +1,7 @@
 # Cryo: the developers' entry points. `make test` and `make conformance` set up and run everything.
 MVN      ?= mvn -B -q
 ENGINE   ?=
+RESTORE_ENGINE ?=
 SANDBOX  ?=
 SEED     ?=
 CASES    ?=
@@ -32,9 +33,10 @@ test: setup fixtures
 	mvn -B --no-transfer-progress install
 
 # CASES=REGEX: only the cases and properties whose name matches (e.g. CASES=apps- for the apps group).
+# RESTORE_ENGINE=PATH|cryo: ENGINE (Cryo when unset) dumps, RESTORE_ENGINE restores: each engine's images in the other.
 conformance: setup build fixtures
 	$(MVN) -pl conformance exec:java -Dexec.mainClass=dev.cryo.conformance.Main \
-	  -Dexec.args="$(if $(ENGINE),--engine=$(ENGINE)) $(if $(SANDBOX),--sandbox=$(SANDBOX)) $(if $(SEED),--seed=$(SEED)) $(if $(CASES),--cases=$(CASES))"
+	  -Dexec.args="$(if $(ENGINE),--engine=$(ENGINE)) $(if $(RESTORE_ENGINE),--restore-engine=$(RESTORE_ENGINE)) $(if $(SANDBOX),--sandbox=$(SANDBOX)) $(if $(SEED),--seed=$(SEED)) $(if $(CASES),--cases=$(CASES))"
 
 # QUICK=1: counter, 64 threads, 64 MiB, 256 MiB, the 100-task tree on tmpfs, 2 reps. BENCH_CRIU=/path/to/criu: measure CRIU in the same run.
 # Then the real programs of the apps group and the JVM start-up figure (dev.cryo.conformance.apps.AppBench);

@@ -5,6 +5,7 @@ import dev.cryo.conformance.cases.Cases;
 import dev.cryo.conformance.engine.CriuEngine;
 import dev.cryo.conformance.engine.CryoEngine;
 import dev.cryo.conformance.engine.Engine;
+import dev.cryo.conformance.engine.EnginePair;
 import dev.cryo.conformance.property.Properties;
 import dev.cryo.conformance.property.ScenarioProperty;
 import dev.cryo.conformance.report.Report;
@@ -17,13 +18,15 @@ import java.nio.file.Path;
 import java.security.SecureRandom;
 import java.util.Arrays;
 import java.util.List;
+import java.util.Optional;
 import java.util.regex.Pattern;
 
 /**
  * {@code make conformance [ENGINE=/path/to/criu] [SANDBOX=native|docker|vagrant[,...]] [SEED=n]}:
  * every case and property in each sandbox, a progress line per case, then the table; writes
  * conformance/target/report.md and JUnit XML; exits 1 on any failure.
- * Options: --engine=PATH --sandbox=LIST --seed=N --cases=REGEX --examples=N --repo=PATH.
+ * {@code RESTORE_ENGINE=PATH|cryo} restores with another engine what ENGINE dumped (see {@link EnginePair}).
+ * Options: --engine=PATH|cryo --restore-engine=PATH|cryo --sandbox=LIST --seed=N --cases=REGEX --examples=N --repo=PATH.
  */
 public final class Main {
     private Main() {
@@ -40,8 +43,11 @@ public final class Main {
 
     static int run(String[] args) {
         Path repo = option(args, "repo").map(Path::of).orElseGet(Main::findRepo).toAbsolutePath().normalize();
-        Engine engine = option(args, "engine").filter(s -> !s.isBlank()).map(p -> (Engine) CriuEngine.at(Path.of(p)))
-                .orElseGet(() -> new CryoEngine(repo));
+        Engine engine = engine(option(args, "engine"), repo);
+        Optional<String> restorer = option(args, "restore-engine").filter(s -> !s.isBlank());
+        if (restorer.isPresent()) {
+            engine = new EnginePair(engine, engine(restorer, repo));
+        }
         List<SandboxKind> kinds = option(args, "sandbox").filter(s -> !s.isBlank())
                 .map(s -> Arrays.stream(s.split(",")).map(SandboxKind::parse).toList())
                 .orElse(List.of(SandboxKind.NATIVE, SandboxKind.DOCKER));
@@ -68,6 +74,12 @@ public final class Main {
             return 1;
         }
         return report.anyFailed() ? 1 : 0;
+    }
+
+    /** {@code cryo} or nothing: this repository's Cryo; else the path of a CRIU-compatible binary. */
+    private static Engine engine(Optional<String> option, Path repo) {
+        return option.filter(s -> !s.isBlank() && !s.equals("cryo")).map(p -> (Engine) CriuEngine.at(Path.of(p)))
+                .orElseGet(() -> new CryoEngine(repo));
     }
 
     private static java.util.Optional<String> option(String[] args, String name) {

@@ -73,7 +73,7 @@ public final class Suite {
 
     private List<CaseResult> inKind(SandboxKind kind, List<Case> cases, List<ScenarioProperty> properties, long seed,
                                     int examples, int shrinkCycles, Progress progress) {
-        Optional<String> engineProblem = engine instanceof CryoEngine cryo ? cryo.unusableReason() : Optional.empty();
+        Optional<String> engineProblem = engine.unusableReason();
         if (kind == SandboxKind.VAGRANT && engineProblem.isEmpty() && kind.unavailableReason().isEmpty()) {
             try {
                 return inVm(cases, properties, seed, examples, shrinkCycles, progress);

@@ -31,6 +31,7 @@ public record CryoEngine(Path repo) implements Engine {
     }
 
     /** Why this engine cannot run yet, if it cannot: bin/cryo would build the jar, which a sandbox cannot. */
+    @Override
     public Optional<String> unusableReason() {
         if (!Files.isRegularFile(repo.resolve("engine/target/cryo.jar"))) {
             return Optional.of("engine/target/cryo.jar is not built (run `make build`)");

@@ -4,6 +4,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.Set;
 
 /**
@@ -29,6 +30,11 @@ public interface Engine {
      */
     default Set<Feature> knownGaps() {
         return Set.of();
+    }
+
+    /** Why this engine cannot run yet, if it cannot. */
+    default Optional<String> unusableReason() {
+        return Optional.empty();
     }
 
     /** Host paths the engine needs visible inside a container, besides the repository. */
