@@ -103,7 +103,12 @@ public final class SocketRestore {
         // only the root's finish lifts the lock: the images directory listed once, not once a task
         if (unlockNetwork && !"skip".equals(ctx.options().networkLock()) && hasStreams(ctx.options().imagesDir())) {
             // the task's namespace, a container's own; the table goes once the tree runs (RestoreRun)
-            NetworkLock.open(ctx.pid(), NetworkLock.namespaceOf(ctx.pid()), ctx.log());
+            Path ns = NetworkLock.namespaceOf(ctx.pid());
+            if (!NetworkLock.open(ctx.pid(), ns, ctx.log())) {
+                // no lock of Cryo's: images CRIU dumped hold their connections with its iptables rules
+                dev.cryo.engine.net.IptablesLock.unlock(connections(ctx.options().imagesDir(), ctx.log()), ns,
+                        ctx.log());
+            }
         }
         if (r != null) {
             for (Connection c : r.toAbort) {
@@ -128,6 +133,25 @@ public final class SocketRestore {
         if (hasStreams(imagesDir)) {
             NetworkLock.unlock(pid, NetworkLock.namespaceOf(pid), log);
         }
+    }
+
+    /** The established TCP connections of files.img, as the dump's lock names them. */
+    static List<Connection> connections(Path dir, Log log) {
+        List<Connection> out = new ArrayList<>();
+        try {
+            for (dev.cryo.image.proto.file_entry f : dev.cryo.image.ImageDir.open(dir).files()) {
+                if (f.hasIsk() && f.getIsk().getProto() == SocketFd.IPPROTO_TCP
+                        && f.getIsk().getState() == dev.cryo.engine.net.TcpRepair.TCP_ESTABLISHED) {
+                    var e = f.getIsk();
+                    out.add(new Connection(dev.cryo.engine.net.SockAddr.ofWords(e.getFamily(), e.getSrcAddrList(),
+                            e.getSrcPort()), dev.cryo.engine.net.SockAddr.ofWords(e.getFamily(), e.getDstAddrList(),
+                            e.getDstPort())));
+                }
+            }
+        } catch (IOException | RuntimeException e) {
+            log.warn("cannot list the connections of files.img for the network unlock: %s", e.getMessage());
+        }
+        return out;
     }
 
     /** Whether the images hold TCP streams, that is, whether the dump locked the network. */
