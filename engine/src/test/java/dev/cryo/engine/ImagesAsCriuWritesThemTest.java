@@ -29,7 +29,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * What CRIU's own restore reads from a dump, beyond what crit decodes, as CRIU 4.2 writes it (each point was a
  * refusal or a dead task when CRIU 4.2 restored Cryo's images here): the vDSO's pages, which CRIU's restore parses to
  * match the new kernel's symbols; the kernel's data pages before it as one VVAR entry; a syscall the task was stopped
- * in already set to go on (rax holds no restart code, which CRIU's restore would hand the program as an error).
+ * in already set to go on (rax holds no restart code, which CRIU's restore would hand the program as an error); the
+ * network lock named as CRIU numbers it.
  */
 @RootWithPtrace
 class ImagesAsCriuWritesThemTest {
@@ -73,6 +74,10 @@ class ImagesAsCriuWritesThemTest {
                         "vDSO page at " + Long.toHexString(a));
             }
             assertEquals("7f454c46", HexFormat.of().formatHex(pages.readPage(start), 0, 4), "an ELF image");
+
+            // the lock a restore must lift, as CRIU numbers it: Cryo's default is nftables (1), not iptables (0),
+            // whose rules CRIU's restore would look for in vain
+            assertEquals(1, dir.inventory().getNetworkLockMethod());
 
             user_x86_regs_entry g = dir.core(pid).getThreadInfo().getGpregs();
             assertTrue(g.getOrigAx() >= 0, "stopped in a syscall: " + g);

@@ -73,7 +73,8 @@ final class CriuOptions {
     boolean evasiveDevices;
 
     @Option(names = "--file-validation", paramLabel = "filesize|buildid", order = 117,
-            description = "restore: how files are checked against the images (cryo compares size and identity either way)")
+            description = "how mapped files are checked against the images: buildid (default: the size and the ELF "
+                    + "build-id) or filesize")
     String fileValidation;
 
     @Option(names = "--skip-file-rwx-check", negatable = true, order = 118,
@@ -94,8 +95,9 @@ final class CriuOptions {
     boolean skipInFlight;
 
     @Option(names = "--network-lock", paramLabel = "METHOD", order = 131,
-            description = "how connections are held from dump to restore: nftables (default), iptables (cryo holds "
-                    + "them with an nftables table either way) or skip (no lock: the caller holds the traffic)")
+            description = "how connections are held from dump to restore: nftables (default: a table of cryo's), "
+                    + "iptables (CRIU's rules, which CRIU's restore lifts too) or skip (no lock: the caller holds the "
+                    + "traffic)")
     String networkLock;
 
     @Option(names = "--veth-pair", paramLabel = "IN=OUT", order = 132,

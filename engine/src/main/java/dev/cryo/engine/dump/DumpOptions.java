@@ -26,8 +26,9 @@ import java.util.List;
  *                       restore that brings them back closed
  * @param skipInFlight   --skip-in-flight: connections a listener has not accepted yet are left out (their peers
  *                       see a reset once the tree is gone)
- * @param networkLock    --network-lock: "nftables" (default here), "iptables" (Cryo locks with nftables either
- *                       way), or "skip": no lock, the caller holds the traffic itself
+ * @param networkLock    --network-lock: "nftables" (default here: a table of Cryo's, over netlink), "iptables"
+ *                       (CRIU's DROP rules, added with iptables, which CRIU's restore lifts too), or "skip": no
+ *                       lock, the caller holds the traffic itself
  * @param actionScripts  --action-script, run at pre-dump and post-dump
  * @param freezeCgroup   --freeze-cgroup (RPC freeze_cgroup): the freezer cgroup the tree is frozen through before
  *                       it is seized, as CRIU does; null: frozen by ptrace alone

@@ -740,11 +740,23 @@ final class DumpRun {
      * for a full dump also seccomp (empty; {@link #writeCores} writes it again when a thread has filters).
      * A dump that fails later leaves them beside whatever else it wrote, as CRIU leaves its partial images.
      */
+    /**
+     * inventory's network_lock_method, as CRIU numbers them (iptables 0, nftables 1, skip 2): what a restore must lift.
+     * CRIU's restore lifts the iptables rules of {@code --network-lock iptables} itself.
+     */
+    static int lockMethod(String networkLock) {
+        return switch (networkLock == null ? "nftables" : networkLock) {
+            case "iptables" -> 0;
+            case "skip" -> 2;
+            default -> 1;
+        };
+    }
+
     private void writeStaticImages(ImageDir dir) throws CryoException {
         try {
             dir.writeInventory(inventory_entry.newBuilder().setImgVersion(2).setFdinfoPerId(true)
                     .setRootIds(TaskResources.ids(IDS)).setNsPerId(true).setRootCgSet(1).setLsmtype(lsmtype.NO_LSM)
-                    .setNetworkLockMethod(0).setDumpCriuRunId(RunId.next()).build());
+                    .setNetworkLockMethod(lockMethod(options.networkLock())).setDumpCriuRunId(RunId.next()).build());
             if (!options.preDump()) {
                 dir.writeSeccomp(seccomp_entry.newBuilder().build());
             }

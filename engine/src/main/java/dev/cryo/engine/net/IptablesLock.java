@@ -26,6 +26,62 @@ public final class IptablesLock {
     private IptablesLock() {
     }
 
+    /**
+     * {@code --network-lock iptables}: CRIU's rules for {@code conns} in namespace {@code ns}, so that CRIU's restore
+     * lifts them as it lifts its own (and Cryo's, {@link #unlock}). A rule that cannot be added undoes those added.
+     */
+    public static void lock(int pid, List<Connection> conns, Path ns, Log log) throws dev.cryo.engine.CryoException {
+        long t0 = System.nanoTime();
+        List<String[]> added = new ArrayList<>();
+        for (Connection c : conns) {
+            Path bin = binary(v6(c) ? "ip6tables" : "iptables");
+            if (bin == null) {
+                throw new dev.cryo.engine.CryoException("cannot lock the network of pid " + pid + " with iptables: "
+                        + (v6(c) ? "ip6tables" : "iptables") + " is not installed (--network-lock nftables needs "
+                        + "no program)");
+            }
+            // as CRIU adds them: the packets coming in to the local end, and those going out of it
+            for (String[] rule : List.of(rule(bin, "INPUT", c.remote(), c.local()), rule(bin, "OUTPUT", c.local(), c.remote()))) {
+                String[] argv = rule.clone();
+                argv[4] = "-I";
+                if (run(ns, log, argv) == null) {
+                    for (String[] r : added) {
+                        run(ns, log, r);
+                    }
+                    throw new dev.cryo.engine.CryoException("cannot lock the network of pid " + pid + ": "
+                            + String.join(" ", argv) + " failed (see the log)");
+                }
+                added.add(rule);
+            }
+        }
+        log.info("Network locked for %d connection(s) with %d iptables rule(s) in %d us", conns.size(), added.size(),
+                (System.nanoTime() - t0) / 1000);
+    }
+
+    /** The delete form of CRIU's rule for packets from {@code from} to {@code to} in {@code chain}. */
+    private static String[] rule(Path bin, String chain, SockAddr from, SockAddr to) {
+        return new String[]{bin.toString(), "-w", "-t", "filter", "-D", chain, "--protocol", "tcp", "-m", "mark", "!",
+                "--mark", "0xC114", "--source", host(from), "--sport", Integer.toString(from.port()), "--destination",
+                host(to), "--dport", Integer.toString(to.port()), "-j", "DROP"};
+    }
+
+    /** Whether the connection's packets are IPv6 (not an IPv6 socket's v4-mapped peer, whose packets are IPv4). */
+    private static boolean v6(Connection c) {
+        return inet(c.local()) instanceof java.net.Inet6Address;
+    }
+
+    private static java.net.InetAddress inet(SockAddr a) {
+        try {
+            return java.net.InetAddress.getByAddress(a.addr());
+        } catch (java.net.UnknownHostException e) {
+            throw new IllegalArgumentException(e);
+        }
+    }
+
+    private static String host(SockAddr a) {
+        return inet(a).getHostAddress().replaceAll("%.*$", "");
+    }
+
     /** Deletes CRIU's rules for {@code conns} in namespace {@code ns} (null: Cryo's); each failure is logged. */
     public static void unlock(List<Connection> conns, Path ns, Log log) {
         if (conns.isEmpty()) {
@@ -76,7 +132,7 @@ public final class IptablesLock {
         if (!criu || s == null || d == null || sport == null || dport == null) {
             return null;
         }
-        return ends.contains(Set.of(host(s) + " " + sport, host(d) + " " + dport)) ? spec : null;
+        return ends.contains(Set.of(end(host(s), sport), end(host(d), dport))) ? spec : null;
     }
 
     private static String value(List<String> words, String option) {
@@ -90,10 +146,16 @@ public final class IptablesLock {
     }
 
     private static String end(SockAddr a) {
+        return end(host(a), Integer.toString(a.port()));
+    }
+
+    /** One end of a connection, its address in one spelling ({@code ::1} and {@code 0:0:0:0:0:0:0:1} alike). */
+    static String end(String address, String port) {
         try {
-            return java.net.InetAddress.getByAddress(a.addr()).getHostAddress().replaceAll("%.*$", "") + " " + a.port();
+            // a numeric address: parsed, never looked up
+            return java.net.InetAddress.getByName(address).getHostAddress().replaceAll("%.*$", "") + " " + port;
         } catch (java.net.UnknownHostException e) {
-            return "? " + a.port();
+            return address + " " + port;
         }
     }
 

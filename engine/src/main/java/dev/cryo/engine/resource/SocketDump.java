@@ -41,6 +41,8 @@ public final class SocketDump {
     private final List<QueuedPacket> packets = new ArrayList<>();
     private final Map<Integer, unix_sk_entry.Builder> externalPeers = new LinkedHashMap<>();
     private boolean locked;
+    /** The connections --network-lock iptables locked with CRIU's rules, or null. */
+    private List<Connection> iptablesLocked;
     /** sock_diag sockets by network namespace (its /proc link's target), made once for the frozen window. */
     private final Map<String, SocketFd> diagSockets = new java.util.HashMap<>();
     /** The inodes of the sockets the tree holds, read once while it is frozen. */
@@ -132,7 +134,13 @@ public final class SocketDump {
             throw new CryoException("cannot dump pid " + ctx.pid() + ": listing its connections for the network lock "
                     + "failed: " + e.getMessage(), e);
         }
-        NetworkLock.lock(ctx.pid(), NetNamespace.of(ctx.pid()), conns, ctx.log());
+        if ("iptables".equals(ctx.options().networkLock())) {
+            // CRIU's rules, which CRIU's restore lifts too
+            dev.cryo.engine.net.IptablesLock.lock(ctx.pid(), conns, NetNamespace.of(ctx.pid()), ctx.log());
+            iptablesLocked = conns;
+        } else {
+            NetworkLock.lock(ctx.pid(), NetNamespace.of(ctx.pid()), conns, ctx.log());
+        }
         locked = true;
     }
 
@@ -278,7 +286,9 @@ public final class SocketDump {
             }
             s.close();
         }
-        if (d.locked && !keepClosed) {
+        if (d.locked && !keepClosed && d.iptablesLocked != null) {
+            dev.cryo.engine.net.IptablesLock.unlock(d.iptablesLocked, NetNamespace.of(ctx.pid()), ctx.log());
+        } else if (d.locked && !keepClosed) {
             // -R: opened at once, before the tree runs; the table itself goes at the next release, once it runs
             if (!dumped || !NetworkLock.open(ctx.pid(), NetNamespace.of(ctx.pid()), ctx.log())) {
                 NetworkLock.unlock(ctx.pid(), NetNamespace.of(ctx.pid()), ctx.log());

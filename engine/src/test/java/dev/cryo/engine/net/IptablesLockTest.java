@@ -10,8 +10,9 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 
 /** Which of {@code iptables -S}'s rules are CRIU's lock of a given connection, and what deletes them. */
 class IptablesLockTest {
-    private static final Set<Set<String>> ENDS = Set.of(Set.of("127.0.0.1 40000", "127.0.0.1 8080"),
-            Set.of("::1 5000", "::1 6379"));
+    private static final Set<Set<String>> ENDS = Set.of(
+            Set.of(IptablesLock.end("127.0.0.1", "40000"), IptablesLock.end("127.0.0.1", "8080")),
+            Set.of(IptablesLock.end("0:0:0:0:0:0:0:1", "5000"), IptablesLock.end("::1", "6379")));
 
     @Test
     void criusRulesOfTheConnectionsAreFoundBothWays() {
