@@ -1,14 +1,34 @@
 package dev.cryo.engine.net;
 
+import dev.cryo.engine.log.Log;
 import org.junit.jupiter.api.Test;
 
+import java.io.InputStream;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.ServerSocket;
+import java.net.Socket;
+import java.net.SocketTimeoutException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
 import java.util.List;
 import java.util.Set;
+import java.util.concurrent.TimeUnit;
 
+import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
-/** Which of {@code iptables -S}'s rules are CRIU's lock of a given connection, and what deletes them. */
+/**
+ * CRIU's network lock as Cryo takes it ({@code --network-lock iptables}) and lifts it (its own, or CRIU's dump's):
+ * the rules hold the connection both ways and no other, in the namespace asked; which of {@code iptables -S}'s rules
+ * are CRIU's lock of a given connection.
+ */
 class IptablesLockTest {
     private static final Set<Set<String>> ENDS = Set.of(
             Set.of(IptablesLock.end("127.0.0.1", "40000"), IptablesLock.end("127.0.0.1", "8080")),
@@ -38,5 +58,67 @@ class IptablesLockTest {
         assertNull(IptablesLock.criuRule("-A INPUT -s 127.0.0.1/32 -d 127.0.0.1/32 -p tcp -m mark ! --mark 0xc114 "
                 + "-m tcp --sport 8080 --dport 40000 -j ACCEPT", "INPUT", ENDS));
         assertNull(IptablesLock.criuRule("-P INPUT ACCEPT", "INPUT", ENDS));
+    }
+
+    @Test
+    void theLockHoldsTheConnectionBothWaysInItsNamespaceAndItsUnlockLetsTheRetransmitsThrough() throws Exception {
+        boolean tool = Files.isExecutable(Path.of("/usr/sbin/iptables")) || Files.isExecutable(Path.of("/sbin/iptables"));
+        if (!tool) {
+            System.out.println("SKIPPED: iptables is not installed");
+        }
+        assumeTrue(tool, "iptables is not installed");
+        try (NetSandbox net = new NetSandbox()) {
+            net.run(() -> {
+                try (ServerSocket server = new ServerSocket(0, 8, InetAddress.getLoopbackAddress());
+                     Socket locked = new Socket(InetAddress.getLoopbackAddress(), server.getLocalPort());
+                     Socket lockedPeer = server.accept();
+                     Socket free = new Socket(InetAddress.getLoopbackAddress(), server.getLocalPort());
+                     Socket freePeer = server.accept()) {
+                    Connection c = new Connection(address(locked.getLocalSocketAddress()),
+                            address(locked.getRemoteSocketAddress()));
+                    IptablesLock.lock(1, List.of(c), net.path(), Log.discard());
+                    String rules = rules(null);
+                    assertEquals(2, rules.lines().filter(l -> l.contains("0xc114")).count(), rules);
+                    Path outside = Path.of("/proc/" + ProcessHandle.current().pid() + "/ns/net");
+                    assertFalse(rules(outside).contains("--sport " + locked.getLocalPort()),
+                            "nothing in the namespace of the JVM's main thread");
+
+                    locked.getOutputStream().write('a');
+                    lockedPeer.getOutputStream().write('b');
+                    free.getOutputStream().write('c');
+                    assertEquals('c', readWithin(freePeer, Duration.ofSeconds(10)), "another connection is not held");
+                    assertThrows(SocketTimeoutException.class, () -> readWithin(lockedPeer, Duration.ofMillis(700)),
+                            "the locked connection's packets to the server are dropped");
+                    assertThrows(SocketTimeoutException.class, () -> readWithin(locked, Duration.ofMillis(300)),
+                            "and those back to the client");
+
+                    IptablesLock.unlock(List.of(c), net.path(), Log.discard());
+                    assertFalse(rules(null).contains("0xc114"), "unlocked: " + rules(null));
+                    await().atMost(Duration.ofSeconds(30)).until(() -> readWithin(lockedPeer, Duration.ofSeconds(1)) == 'a');
+                    await().atMost(Duration.ofSeconds(30)).until(() -> readWithin(locked, Duration.ofSeconds(1)) == 'b');
+                }
+            });
+        }
+    }
+
+    /** iptables -S of the filter table, in {@code ns} (null: the calling thread's). */
+    private static String rules(Path ns) throws Exception {
+        return NetNamespace.call(ns, () -> {
+            Process p = new ProcessBuilder("iptables", "-w", "-t", "filter", "-S").redirectErrorStream(true).start();
+            String out = new String(p.getInputStream().readAllBytes());
+            assertTrue(p.waitFor(10, TimeUnit.SECONDS));
+            return out;
+        });
+    }
+
+    private static SockAddr address(java.net.SocketAddress s) {
+        InetSocketAddress i = (InetSocketAddress) s;
+        return new SockAddr(SockAddr.AF_INET, i.getAddress().getAddress(), i.getPort());
+    }
+
+    private static int readWithin(Socket s, Duration d) throws Exception {
+        s.setSoTimeout((int) d.toMillis());
+        InputStream in = s.getInputStream();
+        return in.read();
     }
 }
