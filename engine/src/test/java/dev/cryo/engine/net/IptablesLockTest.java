@@ -3,24 +3,15 @@ package dev.cryo.engine.net;
 import dev.cryo.engine.log.Log;
 import org.junit.jupiter.api.Test;
 
-import java.io.InputStream;
-import java.net.InetAddress;
-import java.net.InetSocketAddress;
-import java.net.ServerSocket;
-import java.net.Socket;
-import java.net.SocketTimeoutException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.time.Duration;
 import java.util.List;
 import java.util.Set;
 import java.util.concurrent.TimeUnit;
 
-import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNull;
-import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
@@ -69,33 +60,19 @@ class IptablesLockTest {
         assumeTrue(tool, "iptables is not installed");
         try (NetSandbox net = new NetSandbox()) {
             net.run(() -> {
-                try (ServerSocket server = new ServerSocket(0, 8, InetAddress.getLoopbackAddress());
-                     Socket locked = new Socket(InetAddress.getLoopbackAddress(), server.getLocalPort());
-                     Socket lockedPeer = server.accept();
-                     Socket free = new Socket(InetAddress.getLoopbackAddress(), server.getLocalPort());
-                     Socket freePeer = server.accept()) {
-                    Connection c = new Connection(address(locked.getLocalSocketAddress()),
-                            address(locked.getRemoteSocketAddress()));
+                try (LoopbackPair pair = new LoopbackPair()) {
+                    Connection c = pair.connection();
                     IptablesLock.lock(1, List.of(c), net.path(), Log.discard());
                     String rules = rules(null);
                     assertEquals(2, rules.lines().filter(l -> l.contains("0xc114")).count(), rules);
                     Path outside = Path.of("/proc/" + ProcessHandle.current().pid() + "/ns/net");
-                    assertFalse(rules(outside).contains("--sport " + locked.getLocalPort()),
+                    assertFalse(rules(outside).contains("--sport " + pair.locked.getLocalPort()),
                             "nothing in the namespace of the JVM's main thread");
-
-                    locked.getOutputStream().write('a');
-                    lockedPeer.getOutputStream().write('b');
-                    free.getOutputStream().write('c');
-                    assertEquals('c', readWithin(freePeer, Duration.ofSeconds(10)), "another connection is not held");
-                    assertThrows(SocketTimeoutException.class, () -> readWithin(lockedPeer, Duration.ofMillis(700)),
-                            "the locked connection's packets to the server are dropped");
-                    assertThrows(SocketTimeoutException.class, () -> readWithin(locked, Duration.ofMillis(300)),
-                            "and those back to the client");
+                    pair.assertHeldBothWaysAndNothingElse();
 
                     IptablesLock.unlock(List.of(c), net.path(), Log.discard());
                     assertFalse(rules(null).contains("0xc114"), "unlocked: " + rules(null));
-                    await().atMost(Duration.ofSeconds(30)).until(() -> readWithin(lockedPeer, Duration.ofSeconds(1)) == 'a');
-                    await().atMost(Duration.ofSeconds(30)).until(() -> readWithin(locked, Duration.ofSeconds(1)) == 'b');
+                    pair.assertReleased();
                 }
             });
         }
@@ -111,14 +88,4 @@ class IptablesLockTest {
         });
     }
 
-    private static SockAddr address(java.net.SocketAddress s) {
-        InetSocketAddress i = (InetSocketAddress) s;
-        return new SockAddr(SockAddr.AF_INET, i.getAddress().getAddress(), i.getPort());
-    }
-
-    private static int readWithin(Socket s, Duration d) throws Exception {
-        s.setSoTimeout((int) d.toMillis());
-        InputStream in = s.getInputStream();
-        return in.read();
-    }
 }

@@ -3,9 +3,7 @@ package dev.cryo.engine.net;
 import dev.cryo.engine.log.Log;
 import org.junit.jupiter.api.Test;
 
-import java.io.InputStream;
 import java.net.InetAddress;
-import java.net.InetSocketAddress;
 import java.net.ServerSocket;
 import java.net.Socket;
 import java.net.SocketTimeoutException;
@@ -31,34 +29,18 @@ class NetworkLockTest {
     void lockedConnectionIsHeldBothWaysAndOthersAreNot() throws Exception {
         try (NetSandbox net = new NetSandbox()) {
             net.run(() -> {
-                try (ServerSocket server = new ServerSocket(0, 8, InetAddress.getLoopbackAddress());
-                     Socket locked = new Socket(InetAddress.getLoopbackAddress(), server.getLocalPort());
-                     Socket lockedPeer = server.accept();
-                     Socket free = new Socket(InetAddress.getLoopbackAddress(), server.getLocalPort());
-                     Socket freePeer = server.accept()) {
-                    Connection c = new Connection(address(locked.getLocalSocketAddress()),
-                            address(locked.getRemoteSocketAddress()));
-                    NetworkLock.lock(PID, null, List.of(c), Log.discard());
+                try (LoopbackPair pair = new LoopbackPair()) {
+                    NetworkLock.lock(PID, null, List.of(pair.connection()), Log.discard());
                     assertEquals(1, net.cryoTables().size(), "the lock's table: " + net.cryoTables());
                     String rules = listTable();
-                    assertTrue(rules.contains("ip saddr 127.0.0.1 ip daddr 127.0.0.1 tcp sport " + locked.getLocalPort()
-                            + " tcp dport " + server.getLocalPort() + " drop"), "nft reads the rule back: " + rules);
-
-                    locked.getOutputStream().write('a');
-                    lockedPeer.getOutputStream().write('b');
-                    free.getOutputStream().write('c');
-                    assertEquals('c', readWithin(freePeer, Duration.ofSeconds(10)), "another connection is not held");
-                    // what is held cannot be awaited: it is looked for over a bounded time, in which TCP retransmits
-                    assertThrows(SocketTimeoutException.class, () -> readWithin(lockedPeer, Duration.ofMillis(700)),
-                            "the locked connection's packets to the server are dropped");
-                    assertThrows(SocketTimeoutException.class, () -> readWithin(locked, Duration.ofMillis(300)),
-                            "and those back to the client");
+                    assertTrue(rules.contains("ip saddr 127.0.0.1 ip daddr 127.0.0.1 tcp sport "
+                            + pair.locked.getLocalPort() + " tcp dport " + pair.server.getLocalPort() + " drop"),
+                            "nft reads the rule back: " + rules);
+                    pair.assertHeldBothWaysAndNothingElse();
 
                     NetworkLock.unlock(PID, null, Log.discard());
                     assertTrue(net.cryoTables().isEmpty(), "unlocked: " + net.cryoTables());
-                    // the retransmissions now go through
-                    await().atMost(Duration.ofSeconds(30)).until(() -> readWithin(lockedPeer, Duration.ofSeconds(1)) == 'a');
-                    await().atMost(Duration.ofSeconds(30)).until(() -> readWithin(locked, Duration.ofSeconds(1)) == 'b');
+                    pair.assertReleased();
                 }
             });
         }
@@ -78,17 +60,17 @@ class NetworkLockTest {
                 try (ServerSocket server = new ServerSocket(0, 8, InetAddress.getLoopbackAddress());
                      Socket locked = new Socket(InetAddress.getLoopbackAddress(), server.getLocalPort());
                      Socket lockedPeer = server.accept()) {
-                    Connection c = new Connection(address(locked.getLocalSocketAddress()),
-                            address(locked.getRemoteSocketAddress()));
+                    Connection c = new Connection(LoopbackPair.address(locked.getLocalSocketAddress()),
+                            LoopbackPair.address(locked.getRemoteSocketAddress()));
                     NetworkLock.lock(PID, null, List.of(c), Log.discard());
                     locked.getOutputStream().write('a');
-                    assertThrows(SocketTimeoutException.class, () -> readWithin(lockedPeer, Duration.ofMillis(700)),
+                    assertThrows(SocketTimeoutException.class, () -> LoopbackPair.readWithin(lockedPeer, Duration.ofMillis(700)),
                             "held while locked");
                     assertTrue(NetworkLock.open(PID, null, Log.discard()));
                     assertEquals(1, net.cryoTables().size(), "the table is still there: " + net.cryoTables());
                     lockedPeer.getOutputStream().write('b');
-                    await().atMost(Duration.ofSeconds(30)).until(() -> readWithin(locked, Duration.ofSeconds(1)) == 'b');
-                    await().atMost(Duration.ofSeconds(30)).until(() -> readWithin(lockedPeer, Duration.ofSeconds(1)) == 'a');
+                    await().atMost(Duration.ofSeconds(30)).until(() -> LoopbackPair.readWithin(locked, Duration.ofSeconds(1)) == 'b');
+                    await().atMost(Duration.ofSeconds(30)).until(() -> LoopbackPair.readWithin(lockedPeer, Duration.ofSeconds(1)) == 'a');
                     NetworkLock.unlock(PID, null, Log.discard());
                     assertTrue(net.cryoTables().isEmpty(), "unlocked: " + net.cryoTables());
                 }
@@ -165,17 +147,6 @@ class NetworkLockTest {
                 assertTrue(net.cryoTables().isEmpty());
             });
         }
-    }
-
-    private static SockAddr address(java.net.SocketAddress s) {
-        InetSocketAddress i = (InetSocketAddress) s;
-        return new SockAddr(SockAddr.AF_INET, i.getAddress().getAddress(), i.getPort());
-    }
-
-    private static int readWithin(Socket s, Duration d) throws Exception {
-        s.setSoTimeout((int) d.toMillis());
-        InputStream in = s.getInputStream();
-        return in.read();
     }
 
     /** nft's listing of the lock's table (nft is what a user would look with); skips without it. */
