@@ -41,7 +41,9 @@ public final class IptablesLock {
                         + "no program)");
             }
             // as CRIU adds them: the packets coming in to the local end, and those going out of it
-            for (String[] rule : List.of(rule(bin, "INPUT", c.remote(), c.local()), rule(bin, "OUTPUT", c.local(), c.remote()))) {
+            List<String[]> rules = List.of(rule(bin, "INPUT", c.remote(), c.local()),
+                    rule(bin, "OUTPUT", c.local(), c.remote()));
+            for (String[] rule : rules) {
                 String[] argv = rule.clone();
                 argv[4] = "-I";
                 if (run(ns, log, argv) == null) {
@@ -87,9 +89,9 @@ public final class IptablesLock {
         if (conns.isEmpty()) {
             return;
         }
-        Set<Set<String>> ends = new HashSet<>();
+        Set<String> ends = new HashSet<>();
         for (Connection c : conns) {
-            ends.add(Set.of(end(c.local()), end(c.remote())));
+            ends.add(pair(end(c.local()), end(c.remote())));
         }
         for (String tool : List.of("iptables", "ip6tables")) {
             Path bin = binary(tool);
@@ -118,9 +120,9 @@ public final class IptablesLock {
 
     /**
      * The words after {@code -A CHAIN} of {@code rule} ({@code iptables -S} output) when it is one of CRIU's lock
-     * rules for a connection between {@code ends}, else null.
+     * rules for a connection whose {@link #pair} is in {@code ends}, else null.
      */
-    static List<String> criuRule(String rule, String chain, Set<Set<String>> ends) {
+    static List<String> criuRule(String rule, String chain, Set<String> ends) {
         List<String> w = Arrays.asList(rule.trim().split("\\s+"));
         if (w.size() < 3 || !w.get(0).equals("-A") || !w.get(1).equals(chain)) {
             return null;
@@ -132,7 +134,12 @@ public final class IptablesLock {
         if (!criu || s == null || d == null || sport == null || dport == null) {
             return null;
         }
-        return ends.contains(Set.of(end(host(s), sport), end(host(d), dport))) ? spec : null;
+        return ends.contains(pair(end(host(s), sport), end(host(d), dport))) ? spec : null;
+    }
+
+    /** A connection's two ends in either order (a rule names them one way or the other). */
+    static String pair(String end, String other) {
+        return end.compareTo(other) <= 0 ? end + " | " + other : other + " | " + end;
     }
 
     private static String value(List<String> words, String option) {
