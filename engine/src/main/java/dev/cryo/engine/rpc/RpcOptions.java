@@ -132,7 +132,7 @@ final class RpcOptions {
                         + "]").toList()); // external sockets: --external unix[INO], and CRIU's older unix_sk_ino
         return new DumpOptions(pid, imagesDir, preDump, opts.getLeaveRunning(), opts.getShellJob(),
                 opts.getTcpEstablished(), opts.getExtUnixSk() || opts.getUnixSkInoCount() > 0, opts.getTrackMem(),
-                prev, mode, timeout(), files, false, false, false, "nftables", List.of())
+                prev, mode, timeout(), files, false, false, false, networkLock(), List.of())
                 .withFreezeCgroup(opts.hasFreezeCgroup() ? opts.getFreezeCgroup() : null); // runc: always
     }
 
@@ -177,8 +177,23 @@ final class RpcOptions {
             default -> "soft";
         };
         return new RestoreOptions(imagesDir, true, opts.getShellJob(), opts.getTcpClose(), null, timeout(), files,
-                false, "nftables", List.of(), root, opts.getEmptyNs(),
+                false, networkLock(), List.of(), root, opts.getEmptyNs(),
                 new dev.cryo.engine.resource.Cgroups.Options(cgMode, cgRoots));
+    }
+
+    /**
+     * network_lock as --network-lock takes it. Unset, Cryo's own lock (nftables): the field's default (IPTABLES)
+     * names CRIU's default, not a caller's choice.
+     */
+    private String networkLock() {
+        if (!opts.hasNetworkLock()) {
+            return "nftables";
+        }
+        return switch (opts.getNetworkLock()) {
+            case IPTABLES -> "iptables";
+            case SKIP -> "skip";
+            default -> "nftables";
+        };
     }
 
     /** Refusals shared by dump and restore: what would change the result and Cryo cannot do. */
