@@ -49,10 +49,12 @@ public final class Fifo implements FdKind {
 
     @Override
     public void check(FdDumpContext ctx, FdInfo fd) throws CryoException {
-        int other = Pipe.holderElsewhere(ctx.pid(), fd.target());
+        // the tree's own tasks share it as they share a pipe; a process outside the tree would lose its other end
+        int other = Pipe.holderOutside(ctx.tasks().pids(), fd.target());
         if (other > 0) {
             throw new CryoException("cannot dump pid " + ctx.pid() + ": fd " + fd.fd() + " is the FIFO " + fd.target()
-                    + ", which process " + other + " holds too; FIFOs shared with other processes are not supported yet");
+                    + ", which process " + other + " outside the dumped tree holds too; FIFOs shared with processes "
+                    + "outside the tree are not supported yet");
         }
         FileLocks.check(ctx, fd);
     }

@@ -94,11 +94,6 @@ public final class Pipe implements FdKind {
         });
     }
 
-    /** Another process holding the same pipe, or 0. */
-    static int holderElsewhere(int pid, String target) {
-        return holderOutside(java.util.Set.of(pid), target);
-    }
-
     /**
      * A process outside the dumped tree (and not Cryo) holding {@code target} (a pipe:[N] or socket:[N]), or 0. Every
      * other process's fds are read once per dump, into an index of the pipes and sockets they hold: searched once a
