@@ -1,10 +1,9 @@
 package dev.cryo.engine.cli;
 
-import dev.cryo.engine.proc.ProcFs;
-
 import dev.cryo.engine.CryoException;
 import dev.cryo.engine.ResidentMode;
 import dev.cryo.engine.log.Log;
+import dev.cryo.engine.proc.ProcFs;
 import dev.cryo.engine.sys.DirectFiles;
 import dev.cryo.engine.sys.NativeBuffer;
 import dev.cryo.engine.sys.StopSignals;
@@ -485,9 +484,9 @@ final class ResidentService {
         }
         if (scan.command().equals("dump") || scan.command().equals("pre-dump")) {
             DumpCommand dump = new DumpCommand(scan.command().equals("pre-dump"));
-            if (QuickParse.parse(scan.arguments(), dump) && dump.tree != null && dump.tree.matches("\\d{1,9}")
-                    && (r.caller() == Integer.parseInt(dump.tree)
-                    || new ProcFs().descendsFrom(r.caller(), Set.of(Integer.parseInt(dump.tree))))) {
+            int tree = QuickParse.parse(scan.arguments(), dump) && dump.tree != null && dump.tree.matches("\\d{1,9}")
+                    ? Integer.parseInt(dump.tree) : -1;
+            if (tree > 0 && (r.caller() == tree || new ProcFs().descendsFrom(r.caller(), Set.of(tree)))) {
                 // a fresh cryo is in the tree too, and refuses it: the service, outside it, would freeze its caller
                 return "the caller is in the tree it asks to dump";
             }

@@ -4,7 +4,6 @@ import dev.cryo.engine.log.Log;
 
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -34,7 +33,7 @@ public final class IptablesLock {
         long t0 = System.nanoTime();
         List<String[]> added = new ArrayList<>();
         for (Connection c : conns) {
-            Path bin = binary(v6(c) ? "ip6tables" : "iptables");
+            Path bin = NetworkLock.tool(v6(c) ? "ip6tables" : "iptables");
             if (bin == null) {
                 throw new dev.cryo.engine.CryoException("cannot lock the network of pid " + pid + " with iptables: "
                         + (v6(c) ? "ip6tables" : "iptables") + " is not installed (--network-lock nftables needs "
@@ -69,19 +68,11 @@ public final class IptablesLock {
 
     /** Whether the connection's packets are IPv6 (not an IPv6 socket's v4-mapped peer, whose packets are IPv4). */
     private static boolean v6(Connection c) {
-        return inet(c.local()) instanceof java.net.Inet6Address;
-    }
-
-    private static java.net.InetAddress inet(SockAddr a) {
-        try {
-            return java.net.InetAddress.getByAddress(a.addr());
-        } catch (java.net.UnknownHostException e) {
-            throw new IllegalArgumentException(e);
-        }
+        return NetworkLock.inet(c.local()) instanceof java.net.Inet6Address;
     }
 
     private static String host(SockAddr a) {
-        return inet(a).getHostAddress().replaceAll("%.*$", "");
+        return NetworkLock.host(NetworkLock.inet(a));
     }
 
     /** Deletes CRIU's rules for {@code conns} in namespace {@code ns} (null: Cryo's); each failure is logged. */
@@ -94,7 +85,7 @@ public final class IptablesLock {
             ends.add(pair(end(c.local()), end(c.remote())));
         }
         for (String tool : List.of("iptables", "ip6tables")) {
-            Path bin = binary(tool);
+            Path bin = NetworkLock.tool(tool);
             if (bin == null) {
                 continue;
             }
@@ -164,16 +155,6 @@ public final class IptablesLock {
         } catch (java.net.UnknownHostException e) {
             return address + " " + port;
         }
-    }
-
-    private static Path binary(String tool) {
-        for (String dir : List.of("/usr/sbin/", "/sbin/", "/usr/bin/")) {
-            Path p = Path.of(dir + tool);
-            if (Files.isExecutable(p)) {
-                return p;
-            }
-        }
-        return null;
     }
 
     /** Runs {@code argv} in namespace {@code ns}; its output lines, or null when it failed (logged). */

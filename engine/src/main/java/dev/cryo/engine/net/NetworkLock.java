@@ -168,7 +168,7 @@ public final class NetworkLock {
                 + " tcp dport " + to.port();
     }
 
-    private static java.net.InetAddress inet(SockAddr a) {
+    static java.net.InetAddress inet(SockAddr a) {
         try {
             return java.net.InetAddress.getByAddress(a.addr());
         } catch (java.net.UnknownHostException e) {
@@ -176,16 +176,22 @@ public final class NetworkLock {
         }
     }
 
-    private static String host(java.net.InetAddress a) {
+    static String host(java.net.InetAddress a) {
         return a.getHostAddress().replaceAll("%.*$", "");
     }
 
     static String nftPath() {
-        for (String p : List.of("/usr/sbin/nft", "/sbin/nft", "/usr/bin/nft")) {
-            if (java.nio.file.Files.isExecutable(Path.of(p))) {
-                return p;
+        Path nft = tool("nft");
+        return nft == null ? "nft" : nft.toString();
+    }
+
+    /** The network tool {@code name} (nft, iptables, ip6tables) where distributions install it, or null. */
+    static Path tool(String name) {
+        for (String dir : List.of("/usr/sbin/", "/sbin/", "/usr/bin/")) {
+            if (java.nio.file.Files.isExecutable(Path.of(dir + name))) {
+                return Path.of(dir + name);
             }
         }
-        return "nft";
+        return null;
     }
 }
