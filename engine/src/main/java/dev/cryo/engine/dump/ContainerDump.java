@@ -31,7 +31,11 @@ import java.util.Map;
  * caller's external mounts marked.
  *
  * <p>The restore makes such images a container again ({@code restore/ContainerRestore}). Not dumped yet: a
- * net namespace's devices (runc asks for an empty one on restore). Pre-dumps and --track-mem work as for any tree,
+ * net namespace's devices other than lo (runc asks for an empty one on restore).
+ *
+ * <p>A root in Cryo's pid namespace with network, ipc or uts namespaces of its own ({@code unshare -n -i -u}) has them
+ * dumped the same way (new ids, utsns, ipcns and netns images; a network namespace only when it holds lo alone,
+ * {@code net/LoopbackNamespace}); its pids and mounts are Cryo's. Pre-dumps and --track-mem work as for any tree,
  * the previous images named by the pids inside.
  */
 final class ContainerDump {
@@ -43,27 +47,61 @@ final class ContainerDump {
     private static final int FIRST_OWN_NS_ID = 9;
     private static final int CLONE_NEWUTS = 0x04000000, CLONE_NEWIPC = 0x08000000;
 
-    static final ContainerDump NONE = new ContainerDump(0, Map.of(), Map.of());
+    /** Namespaces a tree in Cryo's pid namespace may have of its own, its root's: dumped with it as a container's. */
+    private static final String[] OWN_WITHOUT_PID = {"net", "ipc", "uts"};
+
+    static final ContainerDump NONE = none();
 
     private final int root;
+    /** Whether the root is a pid namespace's init (a container); else it has only some of OWN_WITHOUT_PID. */
+    private final boolean pidNs;
+    /** lo of the root's network namespace of its own, when that is dumped (not external); else null. */
+    private dev.cryo.image.proto.net_device_entry loopback;
     private final Map<String, String> externalMounts;          // mountpoint -> key
     private final Map<Long, String> externalNets;              // net namespace inode -> key (--external net[INO]:KEY)
     private final Map<Long, Integer> nsIds = new HashMap<>();   // namespace inode -> id in the images
     private final Map<Integer, Integer> inner = new java.util.concurrent.ConcurrentHashMap<>(); // host -> inside
 
-    private ContainerDump(int root, Map<String, String> externalMounts, Map<Long, String> externalNets) {
+    /**
+     * The dumping thread's namespaces by kind (inode), read once where the dump starts: the image writers' threads
+     * need not share them (a Cryo thread that entered the tree's network namespace dumps it as its own).
+     */
+    private final Map<String, Long> mine = new HashMap<>();
+
+    private ContainerDump(int root, boolean pidNs, Map<String, String> externalMounts, Map<Long, String> externalNets)
+            throws CryoException {
         this.root = root;
+        this.pidNs = pidNs;
+        if (root != 0) {
+            for (String kind : KINDS) {
+                mine.put(kind, nsInode("thread-self", kind));
+            }
+        }
         this.externalMounts = externalMounts;
         this.externalNets = externalNets;
     }
 
+    private static ContainerDump none() {
+        try {
+            return new ContainerDump(0, false, Map.of(), Map.of());
+        } catch (CryoException e) {
+            throw new IllegalStateException(e); // reads nothing without a root
+        }
+    }
+
+    /** Whether the root is a container's init: the images name its tasks by their pids inside. */
     boolean active() {
+        return root != 0 && pidNs;
+    }
+
+    /** Whether the root has namespaces of its own that are dumped with the tree (a container's, or unshare -n/-i/-u). */
+    boolean ownNamespaces() {
         return root != 0;
     }
 
-    /** Whether the container has an ipc namespace of its own: its SysV objects are dumped with it, whole. */
+    /** Whether the root has an ipc namespace of its own: its SysV objects are dumped with it, whole. */
     boolean ownIpc() throws CryoException {
-        return active() && !sameAsMine(root, "ipc");
+        return ownNamespaces() && !isMine(root, "ipc");
     }
 
     /**
@@ -72,10 +110,13 @@ final class ContainerDump {
      */
     static ContainerDump of(DumpOptions options) throws CryoException {
         int pid = options.pid();
-        if (nsInodeOrGone(pid) == -1 || sameAsMine(pid, "pid")) {
+        if (nsInodeOrGone(pid) == -1) {
             return NONE; // no such process: the tree check names it
         }
         String who = "cannot dump pid " + pid + ": ";
+        if (sameAsMine(pid, "pid")) {
+            return ownWithoutPid(pid, options);
+        }
         int[] nspid = nsPids(pid, pid);
         if (nspid.length != 2) {
             throw new CryoException(who + "it lives " + (nspid.length - 1) + " pid namespaces below Cryo's; Cryo dumps "
@@ -93,6 +134,39 @@ final class ContainerDump {
         }
         Map<String, String> ext = new LinkedHashMap<>();
         Map<Long, String> nets = new HashMap<>();
+        externals(pid, options, ext, nets);
+        ContainerDump c = new ContainerDump(pid, true, ext, nets);
+        c.numberRootNamespaces();
+        return c;
+    }
+
+    /**
+     * A root in Cryo's pid namespace with a network, ipc or uts namespace of its own ({@code unshare -n -i -u}): those
+     * are dumped with the tree, as CRIU dumps a root's own, and the restore makes them new with the root. Its other
+     * tasks must share them (TargetCheck). {@link #NONE} when it has none of them.
+     */
+    private static ContainerDump ownWithoutPid(int pid, DumpOptions options) throws CryoException {
+        boolean own = false;
+        for (String kind : OWN_WITHOUT_PID) {
+            own |= !sameAsMine(pid, kind);
+        }
+        if (!own) {
+            return NONE;
+        }
+        Map<String, String> ext = new LinkedHashMap<>();
+        Map<Long, String> nets = new HashMap<>();
+        externals(pid, options, ext, nets);
+        ContainerDump c = new ContainerDump(pid, false, Map.of(), nets);
+        if (!sameAsMine(pid, "net") && !nets.containsKey(nsInode(pid, "net"))) {
+            c.loopback = dev.cryo.engine.net.LoopbackNamespace.dump(pid); // refuses more than lo
+        }
+        c.numberRootNamespaces();
+        return c;
+    }
+
+    /** --external mnt[MOUNTPOINT]:KEY into {@code mounts}, net[INO]:KEY into {@code nets}. */
+    private static void externals(int pid, DumpOptions options, Map<String, String> ext, Map<Long, String> nets)
+            throws CryoException {
         for (String e : options.files().external()) {
             // mnt[MOUNTPOINT]:KEY, as CRIU's --external and runc's ext_mnt name a mount; net[INO]:KEY a net namespace
             // the caller keeps (runc's, Podman's, by the path in config.json) and gives back on restore
@@ -108,9 +182,6 @@ final class ContainerDump {
                 }
             }
         }
-        ContainerDump c = new ContainerDump(pid, ext, nets);
-        c.numberRootNamespaces();
-        return c;
     }
 
     /** Every task of the tree in the root's pid namespace, one level below Cryo's. */
@@ -174,10 +245,14 @@ final class ContainerDump {
 
     /** ids-PID.img's entry: the namespaces the task shares with Cryo keep Cryo's ids, its own get new ones. */
     task_kobj_ids_entry ids(int hostPid, task_kobj_ids_entry e) throws CryoException {
-        if (!active()) {
+        if (!ownNamespaces()) {
             return e;
         }
         task_kobj_ids_entry.Builder b = e.toBuilder();
+        if (!pidNs) {
+            return b.setNetNsId(nsId(hostPid, "net", e.getNetNsId())).setIpcNsId(nsId(hostPid, "ipc", e.getIpcNsId()))
+                    .setUtsNsId(nsId(hostPid, "uts", e.getUtsNsId())).build();
+        }
         b.setPidNsId(nsId(hostPid, "pid", e.getPidNsId())).setNetNsId(nsId(hostPid, "net", e.getNetNsId()))
                 .setIpcNsId(nsId(hostPid, "ipc", e.getIpcNsId())).setUtsNsId(nsId(hostPid, "uts", e.getUtsNsId()))
                 .setMntNsId(nsId(hostPid, "mnt", e.getMntNsId()))
@@ -187,28 +262,48 @@ final class ContainerDump {
 
     /** The namespaces' own images: utsns-N.img (host and domain name) and mountpoints-N.img. */
     void writeImages(ImageDir dir, dev.cryo.engine.log.Log log) throws CryoException, IOException {
-        if (!active()) {
+        if (!ownNamespaces()) {
             return;
         }
         task_kobj_ids_entry ids = ids(root, dev.cryo.engine.resource.TaskResources.ids(1));
-        if (!sameAsMine(root, "uts")) {
+        if (!isMine(root, "uts")) {
             dir.write("utsns-" + ids.getUtsNsId() + ".img", ImageFile.of("UTSNS", List.of(utsNames(root))));
         }
-        if (!sameAsMine(root, "ipc")) {
+        if (!isMine(root, "ipc")) {
             // its limits, and every SysV object in it, attached by the tree or not (the tasks' SysV mappings only
             // name them: SharedMemory leaves them to this)
             dir.write("ipcns-var-" + ids.getIpcNsId() + ".img", ImageFile.of("IPC_VAR", List.of(ipcVariables(root))));
             dev.cryo.engine.resource.IpcNamespace.dump(root, ids.getIpcNsId(), dir, log);
         }
-        if (!sameAsMine(root, "net")) {
+        if (!isMine(root, "net")) {
             // only its name: an external one is the caller's to keep, and the restore joins the one it is given
             String key = externalNets.get(nsInode(root, "net"));
             if (key != null) {
                 dir.write("netns-" + ids.getNetNsId() + ".img", ImageFile.of("NETNS",
                         List.of(dev.cryo.image.proto.netns_entry.newBuilder().setExtKey(key).build())));
+            } else {
+                dev.cryo.image.proto.net_device_entry lo = loopback;
+                if (lo == null) {
+                    try {
+                        lo = dev.cryo.engine.net.LoopbackNamespace.dump(root);
+                    } catch (CryoException more) {
+                        // a container's with more than lo: its runtime makes it again (runc asks for --empty-ns net)
+                        log.debug("the network namespace of pid %d is not dumped: %s", root, more.getMessage());
+                    }
+                }
+                if (lo != null) {
+                    // lo alone: made again new on restore, lo up or down as it was; firewall rules and sysctls of the
+                    // namespace are not in the images
+                    dir.write("netns-" + ids.getNetNsId() + ".img", ImageFile.of("NETNS",
+                            List.of(dev.cryo.image.proto.netns_entry.getDefaultInstance())));
+                    dir.write("netdev-" + ids.getNetNsId() + ".img", ImageFile.of("NETDEV", List.of(lo)));
+                    log.info("network namespace of pid %d (lo alone, %s, mtu %d) in netdev-%d.img; its sysctls "
+                            + "are not dumped", root, (lo.getFlags() & 1) != 0 ? "up" : "down",
+                            lo.getMtu(), ids.getNetNsId());
+                }
             }
         }
-        if (!sameAsMine(root, "mnt")) {
+        if (pidNs && !isMine(root, "mnt")) {
             var mounts = MountNamespace.dump(root, externalMounts);
             MountNamespace.write(dir, ids.getMntNsId(), mounts);
             dev.cryo.engine.resource.TmpfsContents.dump(root, mounts, dir);
@@ -216,7 +311,7 @@ final class ContainerDump {
     }
 
     private int nsId(int pid, String kind, int cryos) throws CryoException {
-        if (sameAsMine(pid, kind)) {
+        if (isMine(pid, kind)) {
             return cryos;
         }
         return nsIds.computeIfAbsent(nsInode(pid, kind), ino -> FIRST_OWN_NS_ID + nsIds.size());
@@ -224,7 +319,7 @@ final class ContainerDump {
 
     /** CRIU numbers a container's namespaces in this order: the root's pid, net, ipc, uts, mnt, cgroup. */
     private void numberRootNamespaces() throws CryoException {
-        for (String kind : KINDS) {
+        for (String kind : pidNs ? KINDS : OWN_WITHOUT_PID) {
             nsId(root, kind, 0);
         }
     }
@@ -315,9 +410,18 @@ final class ContainerDump {
         return new String(bytes, 0, n, StandardCharsets.UTF_8);
     }
 
+    /**
+     * Whether {@code pid} shares the dumping thread's namespace of that kind: the thread's, not the process's, since a
+     * Cryo thread that entered the tree's network namespace (nsenter, a test's private one) dumps it as its own.
+     */
+    /** Whether {@code pid} shares the namespace of that kind the dump started in ({@link #mine}). */
+    private boolean isMine(int pid, String kind) throws CryoException {
+        return nsInode(pid, kind) == mine.get(kind);
+    }
+
     private static boolean sameAsMine(int pid, String kind) throws CryoException {
         try {
-            return Files.readSymbolicLink(Path.of("/proc/self/ns/" + kind))
+            return Files.readSymbolicLink(Path.of("/proc/thread-self/ns/" + kind))
                     .equals(Files.readSymbolicLink(Path.of("/proc/" + pid + "/ns/" + kind)));
         } catch (IOException e) {
             throw new CryoException("cannot dump pid " + pid + ": cannot read its " + kind + " namespace in /proc/"
@@ -326,8 +430,14 @@ final class ContainerDump {
     }
 
     private static long nsInode(int pid, String kind) throws CryoException {
+        return nsInode(Integer.toString(pid), kind);
+    }
+
+    /** The inode of /proc/{@code who}/ns/{@code kind} ({@code who} a pid, or thread-self). */
+    private static long nsInode(String who, String kind) throws CryoException {
+        int pid = who.equals("thread-self") ? (int) ProcessHandle.current().pid() : Integer.parseInt(who);
         try {
-            return inode(Files.readSymbolicLink(Path.of("/proc/" + pid + "/ns/" + kind)).toString());
+            return inode(Files.readSymbolicLink(Path.of("/proc/" + who + "/ns/" + kind)).toString());
         } catch (IOException | RuntimeException e) {
             throw new CryoException("cannot dump pid " + pid + ": cannot read its " + kind + " namespace in /proc/"
                     + pid + "/ns: " + e.getMessage());

@@ -345,28 +345,25 @@ final class TargetCheck {
     }
 
     /**
-     * Namespaces whose contents Cryo dumps only with a container's ({@link ContainerDump}), by kind and name: a task
-     * restored outside its own would silently get another network (its interfaces, addresses, routes and firewall
-     * gone, Cryo's in their place), other SysV objects and message queues, another host name, or other cgroup paths.
+     * Namespaces a tree's tasks share with their root, by kind and name: a task restored in another would silently get
+     * the root's network, SysV objects, host name or cgroup paths instead of its own. The root's own network, ipc and
+     * uts namespaces are dumped with the tree ({@link ContainerDump}); a cgroup namespace only with a container's.
      */
     private static final String[][] CONTAINER_ONLY = {{"net", "a network"}, {"ipc", "an ipc"}, {"uts", "a uts"},
             {"cgroup", "a cgroup"}};
 
     /**
-     * Every thread of {@code pid} lives in the root's namespaces of {@link #CONTAINER_ONLY}, and a root that is no
-     * container's init (it shares Cryo's pid namespace: {@link ContainerDump#of} refused every other shape) in
-     * Cryo's. Threads are read one by one: {@code unshare} and {@code setns} of those kinds change the calling
-     * thread's alone.
+     * Every thread of {@code pid} lives in the root's namespaces of {@link #CONTAINER_ONLY}: the root's own threads in
+     * its leader's, and in Cryo's cgroup namespace for a root that is no container's init (it shares Cryo's pid
+     * namespace: {@link ContainerDump#of} refused every other shape). Threads are read one by one: {@code unshare} and
+     * {@code setns} of those kinds change the calling thread's alone.
      */
     static void requireRootsNamespaces(int pid, int root) throws CryoException, java.io.IOException {
-        // the dumping thread's own: one that entered the target's network namespace dumps and restores there
-        String self = "/proc/thread-self";
         boolean containerRoot = !DirectFiles.readLink("/proc/" + root + "/ns/pid").equals(
                 DirectFiles.readLink("/proc/self/ns/pid"));
         if (pid == root && containerRoot) {
             return; // ContainerDump dumps the container's own
         }
-        String ref = pid == root ? self : "/proc/" + root;
         int[] tids;
         try {
             tids = DirectFiles.numericNames("/proc/" + pid + "/task");
@@ -374,7 +371,14 @@ final class TargetCheck {
             return; // gone: the caller tells an exit from a refusal
         }
         for (String[] kind : CONTAINER_ONLY) {
-            String want = DirectFiles.readLink(ref + "/ns/" + kind[0]);
+            // the dumping thread's own cgroup namespace (one that entered the target's dumps and restores there)
+            boolean cryos = pid == root && kind[0].equals("cgroup");
+            String want;
+            try {
+                want = DirectFiles.readLink((cryos ? "/proc/thread-self" : "/proc/" + root) + "/ns/" + kind[0]);
+            } catch (java.nio.file.NoSuchFileException e) {
+                return; // the root is gone: the freeze says so
+            }
             for (int tid : tids) {
                 String has;
                 try {
@@ -386,12 +390,17 @@ final class TargetCheck {
                     continue;
                 }
                 String task = tid == pid ? "pid " + pid : "thread " + tid + " of pid " + pid;
-                if (pid == root) {
+                if (cryos) {
                     throw new CryoException("cannot dump pid " + root + ": " + task + " lives in " + kind[1]
                             + " namespace of its own (" + has + "), not Cryo's (" + want + "); Cryo dumps that "
                             + "namespace only with a container's pid namespace, and would restore the process in "
                             + "its own. Run Cryo inside it (nsenter --" + kind[0] + " --target " + pid
                             + " cryo dump ...), and restore there too");
+                }
+                if (pid == root) {
+                    throw new CryoException("cannot dump pid " + root + ": its " + task + " lives in another "
+                            + kind[1].substring(kind[1].indexOf(' ') + 1) + " namespace (" + has + ") than its main "
+                            + "thread (" + want + "), which Cryo cannot dump yet: it restores a process in one");
                 }
                 throw new CryoException("cannot dump pid " + root + ": " + task + " of its tree lives in another "
                         + kind[1].substring(kind[1].indexOf(' ') + 1) + " namespace (" + has + ") than its root ("

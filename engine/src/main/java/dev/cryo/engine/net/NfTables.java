@@ -324,6 +324,65 @@ final class NfTables {
         }
     }
 
+    /**
+     * The nf_tables tables of the socket's network namespace, as "FAMILY NAME" (inet, ip, ip6, arp, bridge, netdev, or
+     * the family's number): what {@code nft list tables} shows. iptables-nft keeps its rules in such tables too.
+     */
+    static java.util.List<String> tables(SocketFd s) throws SyscallException {
+        // nlmsghdr {len, type NFNL_SUBSYS_NFTABLES << 8 | NFT_MSG_GETTABLE, flags NLM_F_REQUEST | NLM_F_DUMP, seq, pid}
+        // and nfgenmsg {AF_UNSPEC, NFNETLINK_V0, res_id 0}
+        NativeBuffer q = NativeBuffer.allocate(20);
+        q.zero(0, 20);
+        q.putInt(0, 20);
+        q.putInt(4, (10 << 8 | 1) | (0x301 << 16));
+        q.putInt(8, 1);
+        Syscall.call("send(nf_tables list tables)", Syscall.SENDTO, s.fd(), q.address(), 20, 0, 0, 0);
+        java.util.List<String> out = new java.util.ArrayList<>();
+        NativeBuffer r = NativeBuffer.allocate(65536);
+        while (true) {
+            long n = Syscall.call("recv(nf_tables tables)", Syscall.RECVFROM, s.fd(), r.address(), 65536, 0, 0, 0);
+            int at = 0;
+            while (at + 16 <= n) {
+                int len = r.getInt(at), type = r.getInt(at + 4) & 0xffff;
+                if (len < 16 || type == 3 /* NLMSG_DONE */) {
+                    return out;
+                }
+                if (type == NLMSG_ERROR && at + 20 <= n) {
+                    int err = -r.getInt(at + 16);
+                    if (err != 0) {
+                        throw new SyscallException("nf_tables: list tables", err);
+                    }
+                    return out;
+                }
+                int family = r.buffer().get(at + 16) & 0xff;
+                for (int a = at + 20; a + 4 <= at + len; ) {
+                    int alen = r.buffer().getShort(a) & 0xffff, atype = r.buffer().getShort(a + 2) & 0x7fff;
+                    if (alen < 4) {
+                        break;
+                    }
+                    if (atype == 1 /* NFTA_TABLE_NAME */) {
+                        byte[] name = r.bytes(a + 4, Math.max(0, alen - 5)); // NUL-terminated
+                        out.add(familyName(family) + " " + new String(name, java.nio.charset.StandardCharsets.UTF_8));
+                    }
+                    a += (alen + 3) & ~3;
+                }
+                at += (len + 3) & ~3;
+            }
+        }
+    }
+
+    private static String familyName(int family) {
+        return switch (family) {
+            case 1 -> "inet";
+            case 2 -> "ip";
+            case 3 -> "arp";
+            case 5 -> "netdev";
+            case 7 -> "bridge";
+            case 10 -> "ip6";
+            default -> Integer.toString(family);
+        };
+    }
+
     private static void le16(ByteArrayOutputStream o, int v) {
         o.write(v);
         o.write(v >>> 8);

@@ -57,6 +57,23 @@ public final class SocketFd implements AutoCloseable {
         }
     }
 
+    /** {@link #pair} in the network namespace task {@code pid} lives in ({@link #openFor}). */
+    public static SocketFd[] pairFor(int pid, int type) throws SyscallException {
+        java.nio.file.Path ns = NetNamespace.of(pid);
+        try {
+            if (java.nio.file.Files.readSymbolicLink(ns).equals(
+                    java.nio.file.Files.readSymbolicLink(java.nio.file.Path.of("/proc/thread-self/ns/net")))) {
+                return pair(type);
+            }
+            return NetNamespace.call(ns, () -> pair(type));
+        } catch (SyscallException e) {
+            throw e;
+        } catch (Exception e) {
+            throw new SyscallException("socketpair in the network namespace of pid " + pid + " (" + e.getMessage()
+                    + ")", 3 /* ESRCH */);
+        }
+    }
+
     public static SocketFd[] pair(int type) throws SyscallException {
         NativeBuffer b = NativeBuffer.allocate(8);
         Syscall.call("socketpair", Syscall.SOCKETPAIR, SockAddr.AF_UNIX, type, 0, b.address());

@@ -43,6 +43,11 @@ final class UnixRestore {
     private final List<SocketFd> ours = new ArrayList<>();
     /** sockets the restorer's fds stand for (--inherit-fd fd[N]:socket:[INO]): not built here */
     private final java.util.Set<Integer> inherited = new java.util.HashSet<>();
+    /**
+     * A task of the tree as Cryo sees it: the sockets are made in its network namespace (every task shares the
+     * root's), where their abstract names live and where a later dump's sock_diag finds them.
+     */
+    private int nsPid;
 
     static UnixRestore of(FdRestoreContext ctx) throws CryoException {
         UnixRestore r = (UnixRestore) ctx.state().get(STATE);
@@ -64,6 +69,7 @@ final class UnixRestore {
     }
 
     private void build(FdRestoreContext ctx) throws CryoException {
+        nsPid = ctx.syscall().pid();
         try {
             for (file_entry f : ImageDir.open(ctx.options().imagesDir()).files()) {
                 if (f.hasUsk()) {
@@ -109,7 +115,7 @@ final class UnixRestore {
                     }
                 } else {
                     // a connection whose other end was closed: a pair, the stand-in end closed after the refill
-                    SocketFd[] pair = SocketFd.pair(e.getType() | 02000000);
+                    SocketFd[] pair = SocketFd.pairFor(nsPid, e.getType() | 02000000);
                     keep(e, pair[0]);
                     ours.add(pair[1]);
                     feeders.put(e.getId(), pair[1]);
@@ -133,7 +139,7 @@ final class UnixRestore {
                     SocketFd a = built.get(listener.getId()).accept();
                     keep(accepted, a);
                 } else {
-                    SocketFd[] pair = SocketFd.pair(e.getType() | 02000000);
+                    SocketFd[] pair = SocketFd.pairFor(nsPid, e.getType() | 02000000);
                     keep(e, pair[0]);
                     keep(p, pair[1]);
                     if (e.getType() == SocketFd.SOCK_DGRAM) {
@@ -176,7 +182,7 @@ final class UnixRestore {
     }
 
     private SocketFd fresh(unix_sk_entry e) throws SyscallException {
-        SocketFd s = SocketFd.open(SockAddr.AF_UNIX, e.getType() | 02000000, 0);
+        SocketFd s = SocketFd.openFor(nsPid, SockAddr.AF_UNIX, e.getType() | 02000000, 0);
         keep(e, s);
         return s;
     }
@@ -310,7 +316,7 @@ final class UnixRestore {
                                 continue;
                             }
                             if (loose == null) {
-                                loose = SocketFd.open(SockAddr.AF_UNIX, current.getType() | 02000000, 0);
+                                loose = SocketFd.openFor(nsPid, SockAddr.AF_UNIX, current.getType() | 02000000, 0);
                             }
                             from = loose;
                             to = address(ctx, current);

@@ -42,6 +42,8 @@ final class ContainerRestore {
     /** The images' id of the container's own ipc namespace, whose SysV objects are made again; 0 when it has none. */
     private int ipcNsId;
     private dev.cryo.engine.resource.IpcNamespace.Restore ipc;
+    /** lo of a network namespace the images hold (netdev-ID.img), made again in the new one; else null. */
+    private dev.cryo.image.proto.net_device_entry loopback;
 
     private ContainerRestore(int pid, long flags, MountNamespace.Restore mounts, utsns_entry uts,
                              dev.cryo.engine.resource.FileOptions.InheritFd net) {
@@ -66,7 +68,7 @@ final class ContainerRestore {
                 throw new CryoException(who + "--root " + options.root() + " is for a container's images (a mount "
                         + "namespace of its own); these share the dumper's, and come back at their own paths");
             }
-            return null;
+            return ownWithoutPid(dir, inv, ids, pid, options, who);
         }
         if (!ownPid) {
             throw new CryoException(who + "it was dumped in a mount namespace of its own but in the dumper's pid "
@@ -92,22 +94,9 @@ final class ContainerRestore {
             // which are the container's when runc restores (it moves criu there first); Cryo moves no task itself
             flags |= CLONE_NEWCGROUP;
         }
-        dev.cryo.engine.resource.FileOptions.InheritFd net = null;
-        if (ids.getNetNsId() != dumper.getNetNsId()) {
-            String key = externalNetKey(dir, ids.getNetNsId(), who);
-            if (key != null) {
-                // dumped as external (--external net[INO]:KEY): the caller gives it back, sockets and all
-                net = options.files().inheritFds().stream().filter(i -> i.resource().equals(key)).findFirst()
-                        .orElseThrow(() -> new CryoException(who + "its network namespace was dumped as external ("
-                                + key + "); give it with --inherit-fd fd[N]:" + key + " (an fd of that namespace)"));
-            } else if ((options.emptyNs() & CLONE_NEWNET) == 0) {
-                throw new CryoException(who + "it has a network namespace of its own, which Cryo does not dump or "
-                        + "restore; restore it into a new, empty one with --empty-ns net (runc asks for that), or "
-                        + "dump it as external (--external net[INO]:KEY) and give it back with --inherit-fd");
-            } else {
-                flags |= CLONE_NEWNET;
-            }
-        }
+        NetChoice netChoice = net(dir, inv, ids, options, who);
+        flags |= netChoice.flags;
+        var net = netChoice.inherited;
         utsns_entry uts = null;
         String current = "mountpoints-" + ids.getMntNsId() + ".img";
         List<mnt_entry> entries = null;
@@ -141,7 +130,98 @@ final class ContainerRestore {
                 externalMounts(options), dev -> dir.exists(TmpfsContents.imageName(dev)));
         ContainerRestore c = new ContainerRestore(pid, flags, plan, uts, net);
         c.ipcNsId = ipcNsId;
+        c.loopback = netChoice.loopback;
         return c;
+    }
+
+    /**
+     * Images of a root in the dumper's pid and mount namespaces with a network, ipc or uts namespace of its own
+     * ({@code unshare -n -i -u}): the root is cloned with those new, by its own pid; null when it has none.
+     */
+    private static ContainerRestore ownWithoutPid(ImageDir dir, inventory_entry inv, task_kobj_ids_entry ids, int pid,
+                                                  RestoreOptions options, String who) throws CryoException {
+        var dumper = inv.getRootIds();
+        NetChoice net = net(dir, inv, ids, options, who);
+        long flags = net.flags;
+        utsns_entry uts = null;
+        if (ids.getUtsNsId() != 0 && ids.getUtsNsId() != dumper.getUtsNsId()) {
+            flags |= CLONE_NEWUTS;
+            String name = "utsns-" + ids.getUtsNsId() + ".img";
+            try {
+                var f = dir.readIfExists(name);
+                if (f.isPresent()) {
+                    uts = f.get().entries(utsns_entry.class).get(0);
+                }
+            } catch (IOException | RuntimeException e) {
+                throw new CryoException(who + "cannot read " + name + ": " + e.getMessage(), e);
+            }
+        }
+        int ipcNsId = 0;
+        if (ids.getIpcNsId() != 0 && ids.getIpcNsId() != dumper.getIpcNsId()) {
+            flags |= CLONE_NEWIPC;
+            ipcNsId = ids.getIpcNsId();
+            dev.cryo.engine.resource.IpcNamespace.check(dir, ipcNsId, pid);
+        }
+        if (flags == 0 && net.inherited == null) {
+            return null;
+        }
+        ContainerRestore c = new ContainerRestore(pid, flags, null, uts, net.inherited);
+        c.ipcNsId = ipcNsId;
+        c.loopback = net.loopback;
+        return c;
+    }
+
+    /** How the root gets its network namespace: CLONE_NEWNET, one to join, and lo to set up in a new one. */
+    private record NetChoice(long flags, dev.cryo.engine.resource.FileOptions.InheritFd inherited,
+                             dev.cryo.image.proto.net_device_entry loopback) {
+    }
+
+    /**
+     * The root's network namespace when the images give it one of its own: the one the caller hands back for an
+     * external one; a new empty one for --empty-ns net (runc); a new one with lo as it was when the images hold lo
+     * (netdev-ID.img); otherwise refused.
+     */
+    private static NetChoice net(ImageDir dir, inventory_entry inv, task_kobj_ids_entry ids, RestoreOptions options,
+                                 String who) throws CryoException {
+        if (ids.getNetNsId() == 0 || ids.getNetNsId() == inv.getRootIds().getNetNsId()) {
+            return new NetChoice(0, null, null);
+        }
+        String key = externalNetKey(dir, ids.getNetNsId(), who);
+        if (key != null) {
+            // dumped as external (--external net[INO]:KEY): the caller gives it back, sockets and all
+            return new NetChoice(0, options.files().inheritFds().stream().filter(i -> i.resource().equals(key))
+                    .findFirst().orElseThrow(() -> new CryoException(who + "its network namespace was dumped as "
+                            + "external (" + key + "); give it with --inherit-fd fd[N]:" + key
+                            + " (an fd of that namespace)")), null);
+        }
+        if ((options.emptyNs() & CLONE_NEWNET) != 0) {
+            return new NetChoice(CLONE_NEWNET, null, null);
+        }
+        String name = "netdev-" + ids.getNetNsId() + ".img";
+        try {
+            var f = dir.readIfExists(name);
+            if (f.isPresent()) {
+                var devices = f.get().entries(dev.cryo.image.proto.net_device_entry.class);
+                for (var d : devices) {
+                    if (d.getType() != dev.cryo.image.proto.nd_type.LOOPBACK) {
+                        throw new CryoException(who + name + " holds the device " + d.getName() + " (" + d.getType()
+                                + "), which Cryo cannot make yet; restore into a new, empty network namespace with "
+                                + "--empty-ns net");
+                    }
+                }
+                return new NetChoice(CLONE_NEWNET, null, devices.isEmpty() ? null : devices.get(0));
+            }
+        } catch (IOException | RuntimeException e) {
+            throw new CryoException(who + "cannot read " + name + ": " + e.getMessage(), e);
+        }
+        throw new CryoException(who + "it has a network namespace of its own, which these images do not hold; "
+                + "restore it into a new, empty one with --empty-ns net (runc asks for that), or dump it as external "
+                + "(--external net[INO]:KEY) and give it back with --inherit-fd");
+    }
+
+    /** Whether the root is made in a pid namespace of its own (a container's init, pid 1 there). */
+    boolean newPid() {
+        return (flags & CLONE_NEWPID) != 0;
     }
 
     /** The image of the SysV segments the tasks attach, when the container has an ipc namespace of its own; else null. */
@@ -215,6 +295,11 @@ final class ContainerRestore {
             }
             log.info("pid %d joined the network namespace of --inherit-fd fd[%d]:%s", pid, net.fd(), net.resource());
         }
+        if (loopback != null) {
+            // before any socket of the tree is made in it: one bound to 127.0.0.1 needs lo up
+            dev.cryo.engine.net.LoopbackNamespace.restore(hostPid, pid, loopback);
+            log.info("pid %d: lo %s in its new network namespace", pid, (loopback.getFlags() & 1) != 0 ? "up" : "down");
+        }
         if (mounts != null) {
             mounts.make(hostPid, remote, scratch, dir, log);
         }
@@ -234,7 +319,8 @@ final class ContainerRestore {
             // before any task maps memory: a task's SysV mappings attach these by their ids
             ipc = dev.cryo.engine.resource.IpcNamespace.Restore.make(hostPid, pid, ipcNsId, dir, log);
         }
-        log.info("container namespaces of pid %d (host pid %d) made: flags 0x%x%s", pid, hostPid, flags,
+        log.info("%s namespaces of pid %d (host pid %d) made: flags 0x%x%s", newPid() ? "container" : "own", pid,
+                hostPid, flags,
                 mounts != null ? ", mounts rebuilt and root pivoted" : "");
     }
 }

@@ -161,7 +161,7 @@ final class RestoreRun {
                     plan.helpers().size(), options.imagesDir());
             scripts.run("pre-restore");
             step("check pids", pid);
-            if (container == null) {
+            if (container == null || !container.newPid()) {
                 checkPidsFree(); // a container's pids are in its new pid namespace: all free there
             }
             pin = dev.cryo.engine.sys.CpuPin.here(); // the tasks are made from a helper pinned with this thread
@@ -280,7 +280,7 @@ final class RestoreRun {
             // the clocks of a namespace of the tree's own are in timens-ID.img, else in timens-0.img (both as CRIU
             // writes them; images of older Cryo builds have timens-0.img alone)
             int timensId = dumpedOwn && dir.exists("timens-" + rootIds.getTimeNsId() + ".img") ? rootIds.getTimeNsId() : 0;
-            if (container == null && dir.exists("timens-" + timensId + ".img")
+            if ((container == null || !container.newPid()) && dir.exists("timens-" + timensId + ".img")
                     && dev.cryo.engine.resource.TimeNamespace.available()) {
                 // a time namespace of the tree's own, made before the root (as CRIU's restore makes one): its
                 // clocks go on from the image's, on another machine too
@@ -729,10 +729,11 @@ final class RestoreRun {
             }
             // the resident service outlives the request: the root is the helper's child, left to the service's
             // subreaper or init once the helper is gone, as a fresh cryo's exit leaves it (never the service's zombie)
-            long parent = options.detached() && container == null && dev.cryo.engine.ResidentMode.on() ? 0 : CLONE_PARENT;
+            long parent = options.detached() && (container == null || !container.newPid())
+                    && dev.cryo.engine.ResidentMode.on() ? 0 : CLONE_PARENT;
             long r = h.clone3(root, parent | (container != null ? container.cloneFlags() : 0));
             int seen = r > 0 ? (int) r : root; // the helper lives in Cryo's pid namespace: r is the pid Cryo sees
-            if (container != null && r > 0) {
+            if (container != null && container.newPid() && r > 0) {
                 hostPids.put(root, seen);
                 r = root; // set_tid {1} in the new pid namespace: pid 1 inside it
             }

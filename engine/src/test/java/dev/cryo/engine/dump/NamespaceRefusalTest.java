@@ -16,7 +16,8 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
- * A network, ipc, uts or cgroup namespace is dumped only with a container's pid namespace. A task outside the
+ * A root's own network, ipc and uts namespaces are dumped with its tree (OwnNamespacesTest), a cgroup namespace only
+ * with a container's pid namespace; every other task must share its root's. A task outside the
  * namespaces it would be restored in (a root outside Cryo's, a child or a single thread outside its root's) used to
  * be dumped as if it were inside them, and came back there: with the host's network instead of its own, another
  * host name, other SysV objects. It is refused before anything is touched, naming the task and the namespace.
@@ -27,7 +28,8 @@ class NamespaceRefusalTest {
     Path tmp;
 
     /**
-     * {@code argv[1]}: {@code root} unshares a network namespace itself; {@code child} forks a child that unshares a
+     * {@code argv[1]}: {@code root} unshares a cgroup namespace itself (its own network, ipc and uts namespaces are
+     * dumped with it: OwnNamespacesTest); {@code child} forks a child that unshares a
      * uts namespace; {@code thread} starts a thread that unshares an ipc namespace. Prints its pid and the task that
      * left, once it has; the child dies with it.
      */
@@ -51,7 +53,7 @@ class NamespaceRefusalTest {
                 pid_t other = getpid();
                 if (pipe(pipefd) != 0) return 1;
                 if (!strcmp(argv[1], "root")) {
-                    if (unshare(CLONE_NEWNET) != 0) return 2;
+                    if (unshare(CLONE_NEWCGROUP) != 0) return 2;
                 } else if (!strcmp(argv[1], "child")) {
                     pid_t c = fork();
                     if (c == 0) {
@@ -100,10 +102,10 @@ class NamespaceRefusalTest {
     }
 
     @Test
-    void aRootInANetworkNamespaceOtherThanCryosIsRefusedWithTheWayOut() throws Exception {
+    void aRootInACgroupNamespaceOtherThanCryosIsRefusedWithTheWayOut() throws Exception {
         String m = refusal("root").getMessage();
-        assertTrue(m.contains("lives in a network namespace of its own (net:[") && m.contains("not Cryo's")
-                && m.contains("nsenter --net --target"), m);
+        assertTrue(m.contains("lives in a cgroup namespace of its own (cgroup:[") && m.contains("not Cryo's")
+                && m.contains("nsenter --cgroup --target"), m);
     }
 
     @Test
@@ -115,6 +117,7 @@ class NamespaceRefusalTest {
     @Test
     void aThreadInAnIpcNamespaceOtherThanItsProcesssIsRefused() throws Exception {
         String m = refusal("thread").getMessage();
-        assertTrue(m.contains("thread ") && m.contains("lives in an ipc namespace of its own (ipc:["), m);
+        assertTrue(m.contains("thread ") && m.contains("lives in another ipc namespace (ipc:[")
+                && m.contains("than its main thread"), m);
     }
 }
