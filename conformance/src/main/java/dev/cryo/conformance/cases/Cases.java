@@ -105,7 +105,12 @@ public final class Cases {
                         .needing(Feature.PROCESS_TREES),
                 new Case("tcp-loopback", Fixture.quiet("tcp-client", "--spawn-server={build}/tcp-server"),
                         Scenario.cycles(1, moment).withOptions(List.of("--tcp-established"), List.of("--tcp-established")),
-                        Check.standard()).needing(Feature.PROCESS_TREES)));
+                        Check.standard()).needing(Feature.PROCESS_TREES),
+                // a tree in network, uts and ipc namespaces of its own (unshare -n -u -i): lo, the host name, a SysV
+                // segment, TCP between parent and child over lo and an abstract unix name, in the new namespaces
+                new Case("own-namespaces", Fixture.quiet("ownns"), Scenario.cycles(2, moment)
+                        .withOptions(List.of("--tcp-established"), List.of("--tcp-established")), Check.standard())
+                        .needing(Feature.PROCESS_TREES)));
     }
 
     /** {@link dev.cryo.conformance.fixtures.JvmCounter} on the JDK at {@code home}, from the suite's own classes. */

@@ -148,7 +148,12 @@ final class ContainerDump {
     private static ContainerDump ownWithoutPid(int pid, DumpOptions options) throws CryoException {
         boolean own = false;
         for (String kind : OWN_WITHOUT_PID) {
-            own |= !sameAsMine(pid, kind);
+            try {
+                own |= !sameAsMine(pid, kind);
+            } catch (CryoException unreadable) {
+                // a leader thread that exited (its namespaces go with it) or a task gone: the tree check names it
+                return NONE;
+            }
         }
         if (!own) {
             return NONE;
