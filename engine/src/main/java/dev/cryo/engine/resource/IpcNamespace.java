@@ -291,7 +291,7 @@ public final class IpcNamespace {
             }
             List<ipc_desc_entry> segments = new ArrayList<>();
             try {
-                NamespaceThread.run(hostPid, "ipc", CLONE_NEWIPC, () -> {
+                NamespaceThread.runWritingSysctls(hostPid, "ipc", CLONE_NEWIPC, () -> {
                     if (vars != null) {
                         setLimits(vars, log);
                     }
@@ -322,7 +322,7 @@ public final class IpcNamespace {
          */
         public void finish() throws CryoException {
             try {
-                NamespaceThread.run(hostPid, "ipc", CLONE_NEWIPC, () -> {
+                NamespaceThread.runWritingSysctls(hostPid, "ipc", CLONE_NEWIPC, () -> {
                     for (ipc_desc_entry d : segments) {
                         int err = setOwner(SHMCTL, d);
                         if (err != 0) {
