@@ -210,7 +210,17 @@ final class ContainerDump {
                 throw new CryoException("cannot dump pid " + root + ": pid " + p + " of its tree lives in a nested pid "
                         + "namespace, which Cryo cannot dump yet");
             }
-            inner(p); // known before the memory writers ask for it (innerKnown)
+            if (ns == -1) {
+                continue; // exited and reaped since the tree was listed (a shell loop's sleep): the freeze drops it
+            }
+            try {
+                inner(p); // known before the memory writers ask for it (innerKnown)
+            } catch (CryoException e) {
+                if (nsInodeOrGone(p) != -1) {
+                    throw e;
+                }
+                // it exited meanwhile
+            }
         }
     }
 

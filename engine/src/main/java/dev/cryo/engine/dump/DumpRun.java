@@ -512,6 +512,13 @@ final class DumpRun {
                     + frozen.keySet() + ", the tree " + tasks.keySet() + "); try again");
         }
         if (tasks.size() > 1) {
+            int[] vm = TargetCheck.sharingPair(now.stream().filter(t -> t.state() != TaskState.DEAD).toList(),
+                    TargetCheck.KCMP_VM);
+            if (vm != null) {
+                throw new VforkInFlight("cannot dump pid " + pid + ": processes " + vm[0] + " and " + vm[1] + " of its "
+                        + "tree were frozen sharing their memory, a vfork child before its exec; the tree was let go "
+                        + "as it was");
+            }
             TargetCheck.requireNothingSharedBetweenProcesses(now);
         }
     }

@@ -6,6 +6,9 @@ import dev.cryo.engine.ptrace.Tracer;
 
 /** Entry point of {@code cryo dump} and {@code cryo pre-dump}. */
 public final class Dumper {
+    /** Dumps started over when the freeze catches a vfork child before its exec ({@link VforkInFlight}). */
+    static final int VFORK_ATTEMPTS = 5;
+
     private Dumper() {
     }
 
@@ -18,8 +21,18 @@ public final class Dumper {
         Warmup.preloadInBackground();
         try (var signals = dev.cryo.engine.sys.StopSignals.catchThem(); Tracer tracer = new Tracer()) {
             tracer.call(() -> {
-                new DumpRun(options, log).withScripts(scripts).run();
-                return null;
+                for (int attempt = 1; ; attempt++) {
+                    try {
+                        new DumpRun(options, log).withScripts(scripts).run();
+                        return null;
+                    } catch (VforkInFlight e) {
+                        // a moment later the child has exec'd: the dump starts over, as a user's second try would
+                        if (attempt == VFORK_ATTEMPTS) {
+                            throw e;
+                        }
+                        log.info("%s; dumping it again (attempt %d of %d)", e.getMessage(), attempt + 1, VFORK_ATTEMPTS);
+                    }
+                }
             });
         }
     }

@@ -64,7 +64,7 @@ final class TargetCheck {
             throw new CryoException("cannot dump pid " + pid + ": it is a thread of process " + tgid + ", not a "
                     + "process; dump -t " + tgid + " dumps that process with all its threads");
         }
-        List<TreeTask> tree = ProcessTree.read(proc, pid);
+        List<TreeTask> tree = afterVforks(proc, pid, ProcessTree.read(proc, pid));
         long self = ProcessHandle.current().pid();
         if (tree.stream().anyMatch(t -> t.pid() == self)) {
             throw new CryoException("cannot dump pid " + pid + ": Cryo itself (pid " + self + ") is in its tree, a "
@@ -181,6 +181,27 @@ final class TargetCheck {
     }
 
     static final int KCMP_VM = 1, KCMP_FILES = 2, KCMP_FS = 3, KCMP_SIGHAND = 4;
+    /** How long a listing waits for a vfork child to exec or exit ({@link #afterVforks}). */
+    static final long VFORK_WAIT_NS = 2_000_000_000L;
+
+    /**
+     * {@code tree}, or the tree read again once no two of its processes share their memory: a vfork child (dash's
+     * commands, posix_spawn, Python's subprocess, Java's ProcessBuilder) shares its parent's from the vfork until it
+     * execs or exits, microseconds to a few milliseconds. A tree listed in that window waits it out, for at most
+     * {@link #VFORK_WAIT_NS}, rather than being refused for a state that is gone a moment later; a child that shares
+     * its parent's memory longer is refused by {@link #requireNothingSharedBetweenProcesses}.
+     */
+    static List<TreeTask> afterVforks(ProcFs proc, int root, List<TreeTask> tree) throws CryoException {
+        long deadline = System.nanoTime() + VFORK_WAIT_NS;
+        long pauseUs = 100;
+        while (tree.size() > 1 && System.nanoTime() < deadline
+                && sharingPair(tree.stream().filter(t -> t.state() != TaskState.DEAD).toList(), KCMP_VM) != null) {
+            java.util.concurrent.locks.LockSupport.parkNanos(pauseUs * 1000);
+            pauseUs = Math.min(pauseUs * 2, 20_000);
+            tree = ProcessTree.read(proc, root);
+        }
+        return tree;
+    }
 
     /**
      * Two processes (not threads) of the tree that share their fd table (CLONE_FILES), fs info (CLONE_FS), signal
@@ -190,7 +211,8 @@ final class TargetCheck {
     static void requireNothingSharedBetweenProcesses(List<TreeTask> tree) throws CryoException {
         int[][] kinds = {{KCMP_FILES, 0}, {KCMP_FS, 0}, {KCMP_SIGHAND, 0}, {KCMP_VM, 0}};
         String[] names = {"fd table (CLONE_FILES)", "filesystem info, cwd and umask (CLONE_FS)",
-                "signal handlers (CLONE_SIGHAND)", "memory (CLONE_VM, as a vfork child does until it execs)"};
+                "signal handlers (CLONE_SIGHAND)", "memory (CLONE_VM, as a vfork child does until it execs, and this "
+                + "one did not within 2 s)"};
         List<TreeTask> live = tree.stream().filter(t -> t.state() != TaskState.DEAD).toList();
         for (int k = 0; k < kinds.length; k++) {
             int[] pair = sharingPair(live, kinds[k][0]);

@@ -133,4 +133,39 @@ class ContainerRefusalTest {
             assertEquals(dumper.getNetNsId(), ids.getNetNsId());
         });
     }
+
+    /**
+     * A container's init that forks all the time (a shell loop's {@code sleep}): a child that exits between the tree's
+     * listing and the read of its pids inside failed the dump ("cannot read /proc/INIT/task/CHILD/status"), where a
+     * plain tree's dump lets it go. Dumped again and again, leaving it running, every dump succeeds.
+     */
+    @Test
+    void aChildThatExitsWhileTheContainerIsListedLeavesTheTree() throws Exception {
+        Process unshare;
+        try {
+            unshare = new ProcessBuilder("unshare", "--pid", "--fork", "sh", "-c", "while :; do sleep 0.001; done")
+                    .start();
+        } catch (java.io.IOException e) {
+            System.out.println("SKIPPED: unshare (util-linux) is not installed");
+            assumeTrue(false, "unshare (util-linux) is not installed");
+            return;
+        }
+        try {
+            Path children = Path.of("/proc", Long.toString(unshare.pid()), "task", Long.toString(unshare.pid()), "children");
+            await().atMost(Duration.ofSeconds(20)).until(() -> !Files.readString(children).isBlank());
+            int init = Integer.parseInt(Files.readString(children).strip().split("\\s+")[0]);
+            for (int i = 0; i < 8; i++) {
+                Path dir = Files.createDirectory(tmp.resolve("dump-" + i));
+                DumpOptions options = new DumpOptions(init, dir, false, true, false, false, false, false, null, null,
+                        Duration.ofSeconds(10));
+                Dumper.dump(options, Log.discard());
+                assertTrue(Files.exists(dir.resolve("core-1.img")), "dump " + i + " holds the init as pid 1");
+            }
+            assertRunsUntraced(init);
+        } finally {
+            unshare.descendants().forEach(ProcessHandle::destroyForcibly);
+            unshare.destroyForcibly();
+            unshare.waitFor(20, TimeUnit.SECONDS);
+        }
+    }
 }
