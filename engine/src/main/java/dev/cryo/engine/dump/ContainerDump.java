@@ -307,8 +307,8 @@ final class ContainerDump {
                     }
                 }
                 if (lo != null) {
-                    // lo alone: made again new on restore, lo up or down as it was; firewall rules and sysctls of the
-                    // namespace are not in the images
+                    // lo alone: made again new on restore, lo up or down as it was; the namespace's sysctls are not
+                    // in the images (one with firewall rules was refused: LoopbackNamespace)
                     dir.write("netns-" + ids.getNetNsId() + ".img", ImageFile.of("NETNS",
                             List.of(dev.cryo.image.proto.netns_entry.getDefaultInstance())));
                     dir.write("netdev-" + ids.getNetNsId() + ".img", ImageFile.of("NETDEV", List.of(lo)));

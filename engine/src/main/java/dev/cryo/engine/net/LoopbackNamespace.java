@@ -193,4 +193,108 @@ public final class LoopbackNamespace {
             return List.of(); // IPv6 off
         }
     }
+
+    /**
+     * What CRIU writes of a network namespace beside netdev-ID.img, as raw images (another tool's output): the
+     * addresses ({@code ip addr save}: ifaddr-ID.img), the main table's routes ({@code ip route save}:
+     * route-ID.img, route6-ID.img) and the iptables rules (iptables-save's text: iptables-ID.img, ip6tables-ID.img).
+     * Cryo makes lo again and nothing else, so images holding more (an address besides 127.0.0.1 and ::1, a route, a
+     * rule other than CRIU's own network lock, a chain policy other than ACCEPT) are refused, naming it, rather than
+     * restored without it. Cryo's own images have none of these files.
+     */
+    public static void checkCriuImages(Path dir, int nsId, String who) throws CryoException {
+        try {
+            Path ifaddr = dir.resolve("ifaddr-" + nsId + ".img");
+            if (Files.exists(ifaddr)) {
+                List<String> extra = extraSavedAddresses(Files.readAllBytes(ifaddr));
+                if (!extra.isEmpty()) {
+                    throw new CryoException(who + "ifaddr-" + nsId + ".img holds the address(es) " + String.join(", ",
+                            extra) + " besides lo's own, which Cryo cannot restore yet");
+                }
+            }
+            for (String route : new String[]{"route-", "route6-"}) {
+                Path p = dir.resolve(route + nsId + ".img");
+                if (Files.exists(p) && Files.size(p) > 4) { // ip route save's magic alone: no route
+                    throw new CryoException(who + p.getFileName() + " holds routes of the network namespace's main "
+                            + "table, which Cryo cannot restore yet");
+                }
+            }
+            for (String table : new String[]{"iptables-", "ip6tables-"}) {
+                Path p = dir.resolve(table + nsId + ".img");
+                if (Files.exists(p)) {
+                    List<String> rules = foreignRules(Files.readAllLines(p, StandardCharsets.UTF_8));
+                    if (!rules.isEmpty()) {
+                        throw new CryoException(who + p.getFileName() + " holds firewall rules (" + String.join("; ",
+                                rules) + "), which Cryo cannot restore yet");
+                    }
+                }
+            }
+        } catch (IOException | RuntimeException e) {
+            throw new CryoException(who + "cannot read the network namespace's images " + nsId + ": " + e.getMessage(), e);
+        }
+    }
+
+    /**
+     * The addresses of an {@code ip addr save} dump (a 4-byte magic, then RTM_NEWADDR netlink messages) other than
+     * 127.0.0.1/8 and ::1/128.
+     */
+    static List<String> extraSavedAddresses(byte[] b) {
+        java.nio.ByteBuffer buf = java.nio.ByteBuffer.wrap(b).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+        List<String> out = new ArrayList<>();
+        int at = 4;
+        while (at + 24 <= b.length) {
+            int len = buf.getInt(at), type = buf.getShort(at + 4) & 0xffff;
+            if (len < 24 || at + len > b.length) {
+                break;
+            }
+            int family = b[at + 16] & 0xff, prefix = b[at + 17] & 0xff;
+            byte[] addr = null;
+            for (int a = at + 24; a + 4 <= at + len; ) {
+                int alen = buf.getShort(a) & 0xffff, atype = buf.getShort(a + 2) & 0xffff;
+                if (alen < 4) {
+                    break;
+                }
+                if ((atype == 2 /* IFA_LOCAL */ || atype == 1 /* IFA_ADDRESS */ && addr == null) && alen > 4) {
+                    addr = java.util.Arrays.copyOfRange(b, a + 4, a + alen);
+                }
+                a += (alen + 3) & ~3;
+            }
+            if (type == 20 /* RTM_NEWADDR */ && addr != null) {
+                String text;
+                try {
+                    text = java.net.InetAddress.getByAddress(addr).getHostAddress() + "/" + prefix;
+                } catch (java.net.UnknownHostException e) {
+                    text = "family " + family + " address of " + addr.length + " bytes";
+                }
+                boolean lo4 = family == 2 && prefix == 8 && text.equals("127.0.0.1/8");
+                boolean lo6 = family == 10 && prefix == 128 && addr.length == 16 && addr[15] == 1
+                        && java.util.Arrays.equals(java.util.Arrays.copyOf(addr, 15), new byte[15]);
+                if (!lo4 && !lo6) {
+                    out.add(text);
+                }
+            }
+            at += (len + 3) & ~3;
+        }
+        return out;
+    }
+
+    /**
+     * The rules and non-ACCEPT built-in chain policies of iptables-save's text, but CRIU's own network lock (its
+     * CRIU chain and the jumps to it), which CRIU's restore lifts too.
+     */
+    static List<String> foreignRules(List<String> lines) {
+        List<String> out = new ArrayList<>();
+        for (String l : lines) {
+            String t = l.strip();
+            if (t.startsWith("-A ") && !t.startsWith("-A CRIU ") && !t.endsWith("-j CRIU")) {
+                out.add(t);
+            } else if (t.startsWith(":") && !t.startsWith(":CRIU ")) {
+                String[] f = t.substring(1).split("\\s+");
+                if (f.length >= 2 && !f[1].equals("ACCEPT") && !f[1].equals("-")) {
+                    out.add("chain " + f[0] + " policy " + f[1]);
+                }
+            }
+        }
+        return out;
+    }
 }

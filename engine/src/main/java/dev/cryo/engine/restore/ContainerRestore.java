@@ -202,6 +202,8 @@ final class ContainerRestore {
             var f = dir.readIfExists(name);
             if (f.isPresent()) {
                 var devices = f.get().entries(dev.cryo.image.proto.net_device_entry.class);
+                // CRIU's images of the namespace beside the devices: nothing Cryo would leave out
+                dev.cryo.engine.net.LoopbackNamespace.checkCriuImages(dir.path(), ids.getNetNsId(), who);
                 for (var d : devices) {
                     if (d.getType() != dev.cryo.image.proto.nd_type.LOOPBACK) {
                         throw new CryoException(who + name + " holds the device " + d.getName() + " (" + d.getType()
