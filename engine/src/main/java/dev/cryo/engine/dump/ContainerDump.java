@@ -196,9 +196,19 @@ final class ContainerDump {
             for (int p : pids) {
                 long ns = p == root ? mine : nsInodeOrGone(p);
                 if (ns != -1 && ns != mine) {
+                    String init = "from its init";
+                    try {
+                        int[] nspid = nsPids(p, p);
+                        if (nspid.length == 2 && nspid[1] == 1) {
+                            // unshare --pid --fork: the tree's child is the namespace's init, which can be dumped
+                            init = "from its init: dump -t " + p + " dumps it, and the namespace, alone";
+                        }
+                    } catch (CryoException | RuntimeException gone) {
+                        // the generic way out
+                    }
                     throw new CryoException("cannot dump pid " + p + " (in the tree of " + pids.iterator().next()
                             + "): it lives in a pid namespace of its own, which Cryo dumps only as a container, "
-                            + "from its init");
+                            + init);
                 }
             }
             return;

@@ -168,4 +168,37 @@ class ContainerRefusalTest {
             unshare.waitFor(20, TimeUnit.SECONDS);
         }
     }
+
+    /**
+     * {@code unshare --pid --fork}'s own process is no container's init: its child is. The refusal says which pid to
+     * dump instead, and leaves both running untraced.
+     */
+    @Test
+    void theParentOfANamespacesInitIsRefusedNamingTheInitToDump() throws Exception {
+        Process unshare;
+        try {
+            unshare = new ProcessBuilder("unshare", "--pid", "--fork", "sleep", "600").start();
+        } catch (java.io.IOException e) {
+            System.out.println("SKIPPED: unshare (util-linux) is not installed");
+            assumeTrue(false, "unshare (util-linux) is not installed");
+            return;
+        }
+        try {
+            Path children = Path.of("/proc", Long.toString(unshare.pid()), "task", Long.toString(unshare.pid()), "children");
+            await().atMost(Duration.ofSeconds(20)).until(() -> !Files.readString(children).isBlank());
+            int init = Integer.parseInt(Files.readString(children).strip().split("\\s+")[0]);
+            DumpOptions options = new DumpOptions((int) unshare.pid(), tmp, false, true, false, false, false, false,
+                    null, null, Duration.ofSeconds(10));
+            dev.cryo.engine.CryoException e = org.junit.jupiter.api.Assertions.assertThrows(
+                    dev.cryo.engine.CryoException.class, () -> Dumper.dump(options, Log.discard()));
+            assertTrue(e.getMessage().contains("pid " + init + " (in the tree of " + unshare.pid() + ")")
+                    && e.getMessage().contains("dump -t " + init), e.getMessage());
+            assertRunsUntraced(init);
+            assertRunsUntraced((int) unshare.pid());
+        } finally {
+            unshare.descendants().forEach(ProcessHandle::destroyForcibly);
+            unshare.destroyForcibly();
+            unshare.waitFor(20, TimeUnit.SECONDS);
+        }
+    }
 }
