@@ -34,9 +34,23 @@ class ContainerRefusalTest {
 
     /** Starts {@code unshare --pid --fork sleep 600} and gives its sleep, pid 1 of the new namespace, to {@code test}. */
     private static void withInitOfItsOwnPidNamespace(ThrowingIntConsumer test) throws Exception {
+        inPidNamespace((unshare, sleep) -> {
+            await().atMost(Duration.ofSeconds(20)).until(() ->
+                    Files.readString(Path.of("/proc/" + sleep + "/comm")).strip().equals("sleep"));
+            test.accept(sleep);
+        }, "sleep", "600");
+    }
+
+    /**
+     * Starts {@code unshare --pid --fork COMMAND} and gives {@code test} the unshare process's pid and its child's, pid 1
+     * of the new namespace; both are killed after.
+     */
+    private static void inPidNamespace(ThrowingPidsConsumer test, String... command) throws Exception {
+        java.util.List<String> argv = new java.util.ArrayList<>(java.util.List.of("unshare", "--pid", "--fork"));
+        argv.addAll(java.util.List.of(command));
         Process unshare;
         try {
-            unshare = new ProcessBuilder("unshare", "--pid", "--fork", "sleep", "600").start();
+            unshare = new ProcessBuilder(argv).start();
         } catch (java.io.IOException e) {
             System.out.println("SKIPPED: unshare (util-linux) is not installed");
             assumeTrue(false, "unshare (util-linux) is not installed");
@@ -45,15 +59,17 @@ class ContainerRefusalTest {
         try {
             Path children = Path.of("/proc", Long.toString(unshare.pid()), "task", Long.toString(unshare.pid()), "children");
             await().atMost(Duration.ofSeconds(20)).until(() -> !Files.readString(children).isBlank());
-            int sleep = Integer.parseInt(Files.readString(children).strip().split("\\s+")[0]);
-            await().atMost(Duration.ofSeconds(20)).until(() ->
-                    Files.readString(Path.of("/proc/" + sleep + "/comm")).strip().equals("sleep"));
-            test.accept(sleep);
+            int init = Integer.parseInt(Files.readString(children).strip().split("\\s+")[0]);
+            test.accept((int) unshare.pid(), init);
         } finally {
             unshare.descendants().forEach(ProcessHandle::destroyForcibly); // the namespace's init first
             unshare.destroyForcibly();
             unshare.waitFor(20, TimeUnit.SECONDS);
         }
+    }
+
+    interface ThrowingPidsConsumer {
+        void accept(int unshare, int init) throws Exception;
     }
 
     interface ThrowingIntConsumer {
@@ -141,19 +157,7 @@ class ContainerRefusalTest {
      */
     @Test
     void aChildThatExitsWhileTheContainerIsListedLeavesTheTree() throws Exception {
-        Process unshare;
-        try {
-            unshare = new ProcessBuilder("unshare", "--pid", "--fork", "sh", "-c", "while :; do sleep 0.001; done")
-                    .start();
-        } catch (java.io.IOException e) {
-            System.out.println("SKIPPED: unshare (util-linux) is not installed");
-            assumeTrue(false, "unshare (util-linux) is not installed");
-            return;
-        }
-        try {
-            Path children = Path.of("/proc", Long.toString(unshare.pid()), "task", Long.toString(unshare.pid()), "children");
-            await().atMost(Duration.ofSeconds(20)).until(() -> !Files.readString(children).isBlank());
-            int init = Integer.parseInt(Files.readString(children).strip().split("\\s+")[0]);
+        inPidNamespace((unshare, init) -> {
             for (int i = 0; i < 8; i++) {
                 Path dir = Files.createDirectory(tmp.resolve("dump-" + i));
                 DumpOptions options = new DumpOptions(init, dir, false, true, false, false, false, false, null, null,
@@ -162,11 +166,7 @@ class ContainerRefusalTest {
                 assertTrue(Files.exists(dir.resolve("core-1.img")), "dump " + i + " holds the init as pid 1");
             }
             assertRunsUntraced(init);
-        } finally {
-            unshare.descendants().forEach(ProcessHandle::destroyForcibly);
-            unshare.destroyForcibly();
-            unshare.waitFor(20, TimeUnit.SECONDS);
-        }
+        }, "sh", "-c", "while :; do sleep 0.001; done");
     }
 
     /**
@@ -175,30 +175,15 @@ class ContainerRefusalTest {
      */
     @Test
     void theParentOfANamespacesInitIsRefusedNamingTheInitToDump() throws Exception {
-        Process unshare;
-        try {
-            unshare = new ProcessBuilder("unshare", "--pid", "--fork", "sleep", "600").start();
-        } catch (java.io.IOException e) {
-            System.out.println("SKIPPED: unshare (util-linux) is not installed");
-            assumeTrue(false, "unshare (util-linux) is not installed");
-            return;
-        }
-        try {
-            Path children = Path.of("/proc", Long.toString(unshare.pid()), "task", Long.toString(unshare.pid()), "children");
-            await().atMost(Duration.ofSeconds(20)).until(() -> !Files.readString(children).isBlank());
-            int init = Integer.parseInt(Files.readString(children).strip().split("\\s+")[0]);
-            DumpOptions options = new DumpOptions((int) unshare.pid(), tmp, false, true, false, false, false, false,
-                    null, null, Duration.ofSeconds(10));
+        inPidNamespace((unshare, init) -> {
+            DumpOptions options = new DumpOptions(unshare, tmp, false, true, false, false, false, false, null, null,
+                    Duration.ofSeconds(10));
             dev.cryo.engine.CryoException e = org.junit.jupiter.api.Assertions.assertThrows(
                     dev.cryo.engine.CryoException.class, () -> Dumper.dump(options, Log.discard()));
-            assertTrue(e.getMessage().contains("pid " + init + " (in the tree of " + unshare.pid() + ")")
+            assertTrue(e.getMessage().contains("pid " + init + " (in the tree of " + unshare + ")")
                     && e.getMessage().contains("dump -t " + init), e.getMessage());
             assertRunsUntraced(init);
-            assertRunsUntraced((int) unshare.pid());
-        } finally {
-            unshare.descendants().forEach(ProcessHandle::destroyForcibly);
-            unshare.destroyForcibly();
-            unshare.waitFor(20, TimeUnit.SECONDS);
-        }
+            assertRunsUntraced(unshare);
+        }, "sleep", "600");
     }
 }
