@@ -474,7 +474,7 @@ final class DumpRun {
             dev.cryo.engine.tree.TreeTask state;
             if (tids == null) {
                 if (t.state() != TaskState.DEAD) {
-                    throw new CryoException("cannot dump pid " + pid + ": process " + t.pid() + " of its tree was "
+                    throw new TreeChanging("cannot dump pid " + pid + ": process " + t.pid() + " of its tree was "
                             + "not frozen (it was born or changed while the tree was frozen); try again");
                 }
                 state = t;
@@ -508,14 +508,14 @@ final class DumpRun {
             }
         }
         if (frozen.size() != tasks.values().stream().filter(t -> !t.zombie()).count()) {
-            throw new CryoException("cannot dump pid " + pid + ": the tree changed while it was frozen (frozen "
+            throw new TreeChanging("cannot dump pid " + pid + ": the tree changed while it was frozen (frozen "
                     + frozen.keySet() + ", the tree " + tasks.keySet() + "); try again");
         }
         if (tasks.size() > 1) {
             int[] vm = TargetCheck.sharingPair(now.stream().filter(t -> t.state() != TaskState.DEAD).toList(),
                     TargetCheck.KCMP_VM);
             if (vm != null) {
-                throw new VforkInFlight("cannot dump pid " + pid + ": processes " + vm[0] + " and " + vm[1] + " of its "
+                throw new TreeChanging("cannot dump pid " + pid + ": processes " + vm[0] + " and " + vm[1] + " of its "
                         + "tree were frozen sharing their memory, a vfork child before its exec; the tree was let go "
                         + "as it was");
             }

@@ -6,8 +6,8 @@ import dev.cryo.engine.ptrace.Tracer;
 
 /** Entry point of {@code cryo dump} and {@code cryo pre-dump}. */
 public final class Dumper {
-    /** Dumps started over when the freeze catches a vfork child before its exec ({@link VforkInFlight}). */
-    static final int VFORK_ATTEMPTS = 5;
+    /** Dumps started over when the freeze catches the tree in a passing moment ({@link TreeChanging}). */
+    static final int ATTEMPTS = 5;
 
     private Dumper() {
     }
@@ -25,12 +25,12 @@ public final class Dumper {
                     try {
                         new DumpRun(options, log).withScripts(scripts).run();
                         return null;
-                    } catch (VforkInFlight e) {
-                        // a moment later the child has exec'd: the dump starts over, as a user's second try would
-                        if (attempt == VFORK_ATTEMPTS) {
+                    } catch (TreeChanging e) {
+                        // a moment later it has passed (the child exec'd, the new task is listed): the dump starts over
+                        if (attempt == ATTEMPTS) {
                             throw e;
                         }
-                        log.info("%s; dumping it again (attempt %d of %d)", e.getMessage(), attempt + 1, VFORK_ATTEMPTS);
+                        log.info("%s; dumping it again (attempt %d of %d)", e.getMessage(), attempt + 1, ATTEMPTS);
                     }
                 }
             });

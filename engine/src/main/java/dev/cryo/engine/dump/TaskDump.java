@@ -389,7 +389,7 @@ final class TaskDump {
             long t0 = System.nanoTime();
             TaskStatus status = proc.status(pid); // its Threads: line spares listing /proc/PID/task
             if (status.threads() != threads.size()) {
-                throw new CryoException("cannot dump pid " + pid + ": it has " + status.threads() + " threads, "
+                throw new TreeChanging("cannot dump pid " + pid + ": it has " + status.threads() + " threads, "
                         + threads.size() + " were frozen (" + unfrozen() + "); try again");
             }
             // before Cryo's first remote syscall here: a thread's seccomp is suspended for them, its filters read
