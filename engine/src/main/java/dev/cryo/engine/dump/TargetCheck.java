@@ -170,13 +170,26 @@ final class TargetCheck {
         }
     }
 
-    /** Whether {@code pid} has exited (a zombie, or reaped) since the tree was listed. */
+    /**
+     * Whether {@code pid} has exited (a zombie, or reaped) since the tree was listed, or is exiting: its namespaces
+     * already let go (their /proc links read ENOENT) while /proc still shows it running, a moment before it is a zombie.
+     */
     private static boolean gone(ProcFs proc, int pid) {
         try {
             char state = proc.stat(pid).state();
-            return state == 'Z' || state == 'X';
+            if (state == 'Z' || state == 'X') {
+                return true;
+            }
         } catch (IOException e) {
             return true;
+        }
+        try {
+            DirectFiles.readLink("/proc/" + pid + "/ns/mnt");
+            return false;
+        } catch (java.nio.file.NoSuchFileException e) {
+            return true;
+        } catch (IOException e) {
+            return false;
         }
     }
 

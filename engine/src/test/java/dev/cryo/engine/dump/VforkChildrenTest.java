@@ -38,7 +38,7 @@ class VforkChildrenTest {
                 + "i=$((i+1)); [ $((i % 50)) -eq 0 ] && echo $i; done")) {
             int pid = sh.pid();
             await().atMost(Duration.ofSeconds(20)).until(() -> Files.size(out) > 0);
-            for (int i = 0; i < 12; i++) {
+            for (int i = 0; i < 30; i++) {
                 Path dir = Files.createDirectory(tmp.resolve("dump-" + i));
                 DumpOptions options = new DumpOptions(pid, dir, false, true, false, false, false, false, null, null,
                         Duration.ofSeconds(10));
