@@ -59,11 +59,15 @@ public final class ImageAccess {
         }
     }
 
-    /** Opens {@code file} for writing from its start (created or truncated) with the image file mode. */
+    /**
+     * Opens {@code file} for writing from its start (created or truncated) with the image file mode. Only a regular
+     * file gets that mode: a log sent to {@code /dev/null}, a terminal or a FIFO ({@code -o /dev/null}, {@code -o
+     * /dev/stderr}) is written to as it is, its mode left alone (made 0600, /dev/null refused every other user).
+     */
     public static FileChannel create(Path file) throws IOException {
         FileChannel ch = FileChannel.open(file, EnumSet.of(StandardOpenOption.CREATE, StandardOpenOption.WRITE,
                 StandardOpenOption.TRUNCATE_EXISTING), PosixFilePermissions.asFileAttribute(shared ? SHARED : OWNER_ONLY));
-        if (!shared) {
+        if (!shared && Files.isRegularFile(file)) {
             try {
                 Files.setPosixFilePermissions(file, OWNER_ONLY);
             } catch (IOException | RuntimeException e) {

@@ -80,12 +80,20 @@ public final class DirectFiles {
      * As {@link #write(String, byte[], int, boolean)}, then the bytes between {@code tail}'s position and limit
      * (left as they are), written from where they are when the buffer is direct.
      */
+    private static final ThreadLocal<NativeBuffer> STAT = ThreadLocal.withInitial(() -> NativeBuffer.allocate(144));
+
+    /** Whether {@code fd} is a regular file (fstat's st_mode, at offset 24 of x86_64's struct stat). */
+    private static boolean regular(int fd) {
+        NativeBuffer st = STAT.get();
+        return Syscall.raw(Syscall.FSTAT, fd, st.address()) == 0 && (st.getInt(24) & 0170000) == 0100000;
+    }
+
     static void write(String path, byte[] data, java.nio.ByteBuffer tail, int mode, boolean exact) throws IOException {
         NativeBuffer[] b = BUFFERS.get();
         int fd = open(b, path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
         boolean done = false;
         try {
-            if (exact) {
+            if (exact && regular(fd)) { // a device or FIFO named so keeps its mode (ImageAccess.create)
                 long r = Syscall.raw(SYS_FCHMOD, fd, mode);
                 if (r < 0) {
                     throw error(path, (int) -r);
