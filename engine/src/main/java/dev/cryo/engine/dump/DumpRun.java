@@ -519,7 +519,7 @@ final class DumpRun {
                         + "tree were frozen sharing their memory, a vfork child before its exec; the tree was let go "
                         + "as it was");
             }
-            TargetCheck.requireNothingSharedBetweenProcesses(now);
+            TargetCheck.requireNothingSharedBetweenProcesses(now, false); // memory: just above
         }
     }
 

@@ -64,7 +64,7 @@ final class TargetCheck {
             throw new CryoException("cannot dump pid " + pid + ": it is a thread of process " + tgid + ", not a "
                     + "process; dump -t " + tgid + " dumps that process with all its threads");
         }
-        List<TreeTask> tree = afterVforks(proc, pid, ProcessTree.read(proc, pid));
+        List<TreeTask> tree = afterVforks(proc, pid, ProcessTree.read(proc, pid)); // memory checked there
         long self = ProcessHandle.current().pid();
         if (tree.stream().anyMatch(t -> t.pid() == self)) {
             throw new CryoException("cannot dump pid " + pid + ": Cryo itself (pid " + self + ") is in its tree, a "
@@ -77,7 +77,7 @@ final class TargetCheck {
                 requireTaskDumpable(t.pid(), pid, proc, fdCtx.forTask(t.pid()));
             }
         }
-        requireNothingSharedBetweenProcesses(tree);
+        requireNothingSharedBetweenProcesses(tree, false);
         return tree;
     }
 
@@ -202,13 +202,17 @@ final class TargetCheck {
      * commands, posix_spawn, Python's subprocess, Java's ProcessBuilder) shares its parent's from the vfork until it
      * execs or exits, microseconds to a few milliseconds. A tree listed in that window waits it out, for at most
      * {@link #VFORK_WAIT_NS}, rather than being refused for a state that is gone a moment later; a child that shares
-     * its parent's memory longer is refused by {@link #requireNothingSharedBetweenProcesses}.
+     * its parent's memory longer is refused here, by {@link #requireNothingSharedBetweenProcesses}.
      */
     static List<TreeTask> afterVforks(ProcFs proc, int root, List<TreeTask> tree) throws CryoException {
         long deadline = System.nanoTime() + VFORK_WAIT_NS;
         long pauseUs = 100;
-        while (tree.size() > 1 && System.nanoTime() < deadline
+        while (tree.size() > 1
                 && sharingPair(tree.stream().filter(t -> t.state() != TaskState.DEAD).toList(), KCMP_VM) != null) {
+            if (System.nanoTime() >= deadline) {
+                requireNothingSharedBetweenProcesses(tree, true); // names the pair, or what else they share first
+                return tree; // the pair was gone by then: the freeze checks memory again
+            }
             java.util.concurrent.locks.LockSupport.parkNanos(pauseUs * 1000);
             pauseUs = Math.min(pauseUs * 2, 20_000);
             tree = ProcessTree.read(proc, root);
@@ -219,15 +223,16 @@ final class TargetCheck {
     /**
      * Two processes (not threads) of the tree that share their fd table (CLONE_FILES), fs info (CLONE_FS), signal
      * handlers (CLONE_SIGHAND) or memory (CLONE_VM, a vfork child) are refused: the images give each task its own,
-     * and a restore would split what the program relies on being one.
+     * and a restore would split what the program relies on being one. Memory only when {@code memory}: the callers
+     * that just checked it ({@link #afterVforks}, the freeze) do not ask for it again.
      */
-    static void requireNothingSharedBetweenProcesses(List<TreeTask> tree) throws CryoException {
+    static void requireNothingSharedBetweenProcesses(List<TreeTask> tree, boolean memory) throws CryoException {
         int[][] kinds = {{KCMP_FILES, 0}, {KCMP_FS, 0}, {KCMP_SIGHAND, 0}, {KCMP_VM, 0}};
         String[] names = {"fd table (CLONE_FILES)", "filesystem info, cwd and umask (CLONE_FS)",
                 "signal handlers (CLONE_SIGHAND)", "memory (CLONE_VM, as a vfork child does until it execs, and this "
                 + "one did not within 2 s)"};
         List<TreeTask> live = tree.stream().filter(t -> t.state() != TaskState.DEAD).toList();
-        for (int k = 0; k < kinds.length; k++) {
+        for (int k = 0; k < (memory ? kinds.length : kinds.length - 1); k++) {
             int[] pair = sharingPair(live, kinds[k][0]);
             if (pair != null) {
                 throw new CryoException("cannot dump pid " + tree.get(0).pid() + ": processes " + pair[0] + " and "

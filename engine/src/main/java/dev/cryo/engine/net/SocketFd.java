@@ -42,35 +42,29 @@ public final class SocketFd implements AutoCloseable {
      * back, --external net). Made on a thread that entered it when it is not Cryo's.
      */
     public static SocketFd openFor(int pid, int family, int type, int protocol) throws SyscallException {
-        java.nio.file.Path ns = NetNamespace.of(pid);
-        try {
-            if (java.nio.file.Files.readSymbolicLink(ns).equals(
-                    java.nio.file.Files.readSymbolicLink(java.nio.file.Path.of("/proc/thread-self/ns/net")))) {
-                return open(family, type, protocol);
-            }
-            return NetNamespace.call(ns, () -> open(family, type, protocol));
-        } catch (SyscallException e) {
-            throw e;
-        } catch (Exception e) {
-            throw new SyscallException("socket in the network namespace of pid " + pid + " (" + e.getMessage() + ")",
-                    3 /* ESRCH */);
-        }
+        return inNetNamespaceOf(pid, "socket", () -> open(family, type, protocol));
     }
 
     /** {@link #pair} in the network namespace task {@code pid} lives in ({@link #openFor}). */
     public static SocketFd[] pairFor(int pid, int type) throws SyscallException {
+        return inNetNamespaceOf(pid, "socketpair", () -> pair(type));
+    }
+
+    /** {@code make} run here when task {@code pid} shares this thread's network namespace, else on a thread in its. */
+    private static <T> T inNetNamespaceOf(int pid, String what, java.util.concurrent.Callable<T> make)
+            throws SyscallException {
         java.nio.file.Path ns = NetNamespace.of(pid);
         try {
             if (java.nio.file.Files.readSymbolicLink(ns).equals(
                     java.nio.file.Files.readSymbolicLink(java.nio.file.Path.of("/proc/thread-self/ns/net")))) {
-                return pair(type);
+                return make.call();
             }
-            return NetNamespace.call(ns, () -> pair(type));
+            return NetNamespace.call(ns, make);
         } catch (SyscallException e) {
             throw e;
         } catch (Exception e) {
-            throw new SyscallException("socketpair in the network namespace of pid " + pid + " (" + e.getMessage()
-                    + ")", 3 /* ESRCH */);
+            throw new SyscallException(what + " in the network namespace of pid " + pid + " (" + e.getMessage() + ")",
+                    3 /* ESRCH */);
         }
     }
 

@@ -72,9 +72,7 @@ public final class NamespaceThread {
                     writableProcSys();
                 }
                 String ns = "/proc/" + pid + "/ns/" + kind;
-                byte[] p = (ns + "\0").getBytes(StandardCharsets.UTF_8);
-                NativeBuffer b = NativeBuffer.allocate(p.length);
-                b.put(0, p);
+                NativeBuffer b = cString(ns);
                 int fd = (int) Syscall.call("open(" + ns + ")", Syscall.OPENAT, -100, b.address(), 0x80000, 0);
                 try {
                     Syscall.call("setns(" + ns + ")", Syscall.SETNS, fd, nsFlag);
