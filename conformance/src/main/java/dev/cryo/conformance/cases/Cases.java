@@ -106,6 +106,11 @@ public final class Cases {
                 new Case("tcp-loopback", Fixture.quiet("tcp-client", "--spawn-server={build}/tcp-server"),
                         Scenario.cycles(1, moment).withOptions(List.of("--tcp-established"), List.of("--tcp-established")),
                         Check.standard()).needing(Feature.PROCESS_TREES),
+                // half-closed connections between parent and child, IPv4 and IPv6: the client shut down its writing
+                // (FIN_WAIT2), the server has not (CLOSE_WAIT); each side reads its bytes, and the end where it came
+                new Case("tcp-half-closed", Fixture.quiet("tcp-halfclosed"), Scenario.cycles(2, moment)
+                        .withOptions(List.of("--tcp-established"), List.of("--tcp-established")), Check.standard())
+                        .needing(Feature.PROCESS_TREES),
                 // a tree in network, uts and ipc namespaces of its own (unshare -n -u -i): lo, the host name, a SysV
                 // segment, TCP between parent and child over lo and an abstract unix name, in the new namespaces
                 new Case("own-namespaces", Fixture.quiet("ownns"), Scenario.cycles(2, moment)

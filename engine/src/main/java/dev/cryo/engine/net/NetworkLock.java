@@ -165,7 +165,7 @@ public final class NetworkLock {
         // sends IPv4 packets: Java gives it back as an Inet4Address, and the rule must match it as ip, not ip6
         String ip = src instanceof java.net.Inet6Address ? "ip6" : "ip";
         return ip + " saddr " + host(src) + " " + ip + " daddr " + host(dst) + " tcp sport " + from.port()
-                + " tcp dport " + to.port();
+                + " tcp dport " + to.port() + " meta mark != 0x0000c114";
     }
 
     static java.net.InetAddress inet(SockAddr a) {

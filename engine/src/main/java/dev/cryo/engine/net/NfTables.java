@@ -22,8 +22,8 @@ final class NfTables {
     static final int NLMSG_ERROR = 2, NLA_F_NESTED = 0x8000;
     static final int NFPROTO_INET = 1, NFPROTO_IPV4 = 2, NFPROTO_IPV6 = 10;
     static final int NF_DROP = 0, NF_ACCEPT = 1, NF_INET_LOCAL_IN = 1, NF_INET_LOCAL_OUT = 3;
-    static final int NFT_REG_VERDICT = 0, NFT_REG_1 = 1, NFT_CMP_EQ = 0;
-    static final int NFT_META_NFPROTO = 15, NFT_META_L4PROTO = 16;
+    static final int NFT_REG_VERDICT = 0, NFT_REG_1 = 1, NFT_CMP_EQ = 0, NFT_CMP_NEQ = 1;
+    static final int NFT_META_MARK = 3, NFT_META_NFPROTO = 15, NFT_META_L4PROTO = 16;
     static final int NFT_PAYLOAD_NETWORK_HEADER = 1, NFT_PAYLOAD_TRANSPORT_HEADER = 2;
     static final int IPPROTO_TCP = 6;
 
@@ -80,7 +80,7 @@ final class NfTables {
         }
 
         /**
-         * Appends {@code ip[6] saddr A ip[6] daddr B tcp sport P tcp dport Q drop} to {@code chain}, expressed as
+         * Appends {@code ip[6] saddr A ip[6] daddr B tcp sport P tcp dport Q meta mark != 0x0000c114 drop} to {@code chain}, expressed as
          * nft itself expresses it, so that {@code nft list table} shows the rule in those words.
          */
         Batch dropRule(String table, String chain, Flow f) {
@@ -94,6 +94,8 @@ final class NfTables {
                     .nested(1, meta(NFT_META_L4PROTO)).nested(1, cmp(new byte[]{IPPROTO_TCP}))
                     .nested(1, payload(NFT_PAYLOAD_TRANSPORT_HEADER, 0, 2)).nested(1, cmp(port(f.from().port())))
                     .nested(1, payload(NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2)).nested(1, cmp(port(f.to().port())))
+                    // but packets with CRIU's mark: the segments the restore crafts (TcpSegment), as in CRIU's lock
+                    .nested(1, meta(NFT_META_MARK)).nested(1, cmp(NFT_CMP_NEQ, hostOrder(TcpSegment.MARK)))
                     .nested(1, expr("immediate", attrs().u32(1 /* NFTA_IMMEDIATE_DREG */, NFT_REG_VERDICT)
                             .nested(2 /* NFTA_IMMEDIATE_DATA */, attrs().nested(2 /* NFTA_DATA_VERDICT */,
                                     attrs().u32(1 /* NFTA_VERDICT_CODE */, NF_DROP)))));
@@ -142,8 +144,17 @@ final class NfTables {
         }
 
         private static Attrs cmp(byte[] value) {
-            return expr("cmp", attrs().u32(1 /* NFTA_CMP_SREG */, NFT_REG_1).u32(2 /* NFTA_CMP_OP */, NFT_CMP_EQ)
+            return cmp(NFT_CMP_EQ, value);
+        }
+
+        private static Attrs cmp(int op, byte[] value) {
+            return expr("cmp", attrs().u32(1 /* NFTA_CMP_SREG */, NFT_REG_1).u32(2 /* NFTA_CMP_OP */, op)
                     .nested(3 /* NFTA_CMP_DATA */, attrs().bytes(1 /* NFTA_DATA_VALUE */, value)));
+        }
+
+        /** A 32-bit meta value (the mark) as the register holds it: in the host's order, little-endian here. */
+        private static byte[] hostOrder(int v) {
+            return java.nio.ByteBuffer.allocate(4).order(java.nio.ByteOrder.nativeOrder()).putInt(v).array();
         }
 
         private static Attrs expr(String name, Attrs data) {

@@ -24,7 +24,7 @@ import java.util.Set;
 
 /**
  * TCP and UDP sockets, IPv4 and IPv6. Dump reads the socket through a copy of the fd taken with pidfd_getfd;
- * established connections go through TCP repair (with --tcp-established) into tcp-stream-INO.img. Restore builds
+ * connections, established or half-closed, go through TCP repair (with --tcp-established) into tcp-stream-INO.img. Restore builds
  * the socket in Cryo and puts it into the task the same way.
  */
 public final class InetSocket implements FdKind {
@@ -59,10 +59,12 @@ public final class InetSocket implements FdKind {
         try (SocketFd s = SocketFd.take(ctx.pid(), fd.fd())) {
             byte[] info = s.getBytes(SocketFd.IPPROTO_TCP, TcpRepair.TCP_INFO, 32);
             int state = info[0] & 0xff;
-            if (state == TcpRepair.TCP_ESTABLISHED) {
+            if (TcpRepair.connected(state)) {
                 if (!ctx.options().tcpEstablished() && !ctx.options().tcpClose()) {
-                    throw new CryoException("cannot dump pid " + ctx.pid() + ": fd " + fd.fd()
-                            + " is the established TCP connection " + new Connection(s.name(), s.peer())
+                    throw new CryoException("cannot dump pid " + ctx.pid() + ": fd " + fd.fd() + " is the "
+                            + (state == TcpRepair.TCP_ESTABLISHED ? "established TCP connection " : "TCP connection ")
+                            + new Connection(s.name(), s.peer())
+                            + (state == TcpRepair.TCP_ESTABLISHED ? "" : " in state " + stateName(state))
                             + "; use --tcp-established to checkpoint it (or --tcp-close to restore it closed)");
                 }
             } else if (state == TcpRepair.TCP_LISTEN) {
@@ -142,18 +144,19 @@ public final class InetSocket implements FdKind {
             if (family == SockAddr.AF_INET6) {
                 e.setV6Only(s.getInt(SocketFd.IPPROTO_IPV6, SocketFd.IPV6_V6ONLY) != 0);
             }
-            if (isTcp && state == TcpRepair.TCP_ESTABLISHED) {
+            if (isTcp && TcpRepair.connected(state)) {
                 SocketDump sd = SocketDump.of(ctx);
                 sd.lock();
                 sd.repair(s);
                 keep = true;
                 tcp_stream_entry t;
-                try (TcpRepair.Stream stream = TcpRepair.dump(s)) {
+                try (TcpRepair.Stream stream = TcpRepair.dump(s, state)) {
                     ctx.images().writeTcpStream(fd.ino(), stream.entry(), stream.queues());
                     t = stream.entry();
                 }
-                ctx.log().info("fd %d: TCP %s -> %s, %d bytes to read, %d to send (%d unsent)", fd.fd(), local, peer,
-                        t.getInqLen(), t.getOutqLen(), t.getUnsqLen());
+                ctx.log().info("fd %d: TCP %s -> %s%s, %d bytes to read, %d to send (%d unsent)", fd.fd(), local, peer,
+                        state == TcpRepair.TCP_ESTABLISHED ? "" : " " + stateName(state), t.getInqLen(),
+                        t.getOutqLen(), t.getUnsqLen());
             } else {
                 if (!isTcp) {
                     udpQueues(ctx, fd, s, local);
@@ -186,14 +189,16 @@ public final class InetSocket implements FdKind {
                 s.setInt(SocketFd.IPPROTO_IPV6, SocketFd.IPV6_V6ONLY, e.getV6Only() ? 1 : 0);
             }
             SocketFd sock = s;
-            if (isTcp && e.getState() == TcpRepair.TCP_ESTABLISHED) {
+            int state = e.getState();
+            if (isTcp && TcpRepair.connected(state)) {
                 ImageEntry stream = ImageDir.open(ctx.options().imagesDir()).tcpStream(e.getIno());
                 tcp_stream_entry t = (tcp_stream_entry) stream.message();
                 TcpRepair.repair(s, true);
-                TcpRepair.restore(s, t, stream.payload(), local, remote);
+                TcpRepair.restore(s, t, stream.payload(), local, remote, state);
                 SocketRestore r = SocketRestore.of(ctx);
+                int pid = ctx.syscall().pid();
                 r.hold(s, () -> {
-                    TcpRepair.finish(sock, t, stream.payload());
+                    TcpRepair.finish(sock, t, stream.payload(), state, local, remote, pid);
                     SocketOptions.restore(sock, e.getOpts(), true);
                     setFlags(sock, e.getFlags());
                 });
@@ -201,8 +206,9 @@ public final class InetSocket implements FdKind {
                 if (ctx.options().tcpClose()) {
                     r.abortLater(new Connection(local, remote));
                 }
-                ctx.log().info("fd %d: TCP %s -> %s restored, %d bytes to read, %d to send", fd.getFd(), local,
-                        remote, t.getInqLen(), t.getOutqLen());
+                ctx.log().info("fd %d: TCP %s -> %s%s restored, %d bytes to read, %d to send", fd.getFd(), local,
+                        remote, state == TcpRepair.TCP_ESTABLISHED ? "" : " " + stateName(state), t.getInqLen(),
+                        t.getOutqLen());
             } else {
                 boolean bound = e.getSrcPort() != 0 || !local.words().stream().allMatch(w -> w == 0);
                 if (bound) {

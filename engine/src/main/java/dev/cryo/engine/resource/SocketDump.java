@@ -97,7 +97,7 @@ public final class SocketDump {
         return RUNS.computeIfAbsent(ctx.tasks(), t -> new SocketDump(ctx.forTask(t.root())));
     }
 
-    /** Locks every established TCP connection of the tree at once, before the first goes into repair mode. */
+    /** Locks every TCP connection (established or half-closed) of the tree at once, before the first goes into repair mode. */
     void lock() throws CryoException {
         if (locked) {
             return;
@@ -121,7 +121,7 @@ public final class SocketDump {
                     continue;
                 }
                 try (SocketFd s = SocketFd.take(pid, fd.fd())) {
-                    if (TcpRepair.state(s) == TcpRepair.TCP_ESTABLISHED) {
+                    if (TcpRepair.connected(TcpRepair.state(s))) {
                         Connection c = new Connection(s.name(), s.peer());
                         if (!conns.contains(c)) {
                             conns.add(c);

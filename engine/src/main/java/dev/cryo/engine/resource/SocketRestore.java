@@ -135,13 +135,13 @@ public final class SocketRestore {
         }
     }
 
-    /** The established TCP connections of files.img, as the dump's lock names them. */
+    /** The TCP connections (established or half-closed) of files.img, as the dump's lock names them. */
     static List<Connection> connections(Path dir, Log log) {
         List<Connection> out = new ArrayList<>();
         try {
             for (dev.cryo.image.proto.file_entry f : dev.cryo.image.ImageDir.open(dir).files()) {
                 if (f.hasIsk() && f.getIsk().getProto() == SocketFd.IPPROTO_TCP
-                        && f.getIsk().getState() == dev.cryo.engine.net.TcpRepair.TCP_ESTABLISHED) {
+                        && dev.cryo.engine.net.TcpRepair.connected(f.getIsk().getState())) {
                     var e = f.getIsk();
                     out.add(new Connection(dev.cryo.engine.net.SockAddr.ofWords(e.getFamily(), e.getSrcAddrList(),
                             e.getSrcPort()), dev.cryo.engine.net.SockAddr.ofWords(e.getFamily(), e.getDstAddrList(),

@@ -21,20 +21,20 @@ class NetworkLockRuleTest {
 
     @Test
     void ipv4ConnectionIsMatchedAsIp() throws Exception {
-        assertEquals("ip saddr 127.0.0.1 ip daddr 127.0.0.1 tcp sport 40000 tcp dport 8080",
+        assertEquals("ip saddr 127.0.0.1 ip daddr 127.0.0.1 tcp sport 40000 tcp dport 8080 meta mark != 0x0000c114",
                 NetworkLock.match(addr(SockAddr.AF_INET, "127.0.0.1", 40000), addr(SockAddr.AF_INET, "127.0.0.1", 8080)));
     }
 
     @Test
     void ipv6ConnectionIsMatchedAsIp6() throws Exception {
-        assertEquals("ip6 saddr 0:0:0:0:0:0:0:1 ip6 daddr 0:0:0:0:0:0:0:1 tcp sport 40000 tcp dport 8080",
+        assertEquals("ip6 saddr 0:0:0:0:0:0:0:1 ip6 daddr 0:0:0:0:0:0:0:1 tcp sport 40000 tcp dport 8080 meta mark != 0x0000c114",
                 NetworkLock.match(addr(SockAddr.AF_INET6, "::1", 40000), addr(SockAddr.AF_INET6, "::1", 8080)));
     }
 
     @Test
     void dualStackSocketTalkingToAV4MappedAddressIsMatchedAsIp() throws Exception {
         // a JVM's server socket is AF_INET6; its connections from 127.0.0.1 carry IPv4 packets
-        assertEquals("ip saddr 127.0.0.1 ip daddr 127.0.0.1 tcp sport 8080 tcp dport 40000",
+        assertEquals("ip saddr 127.0.0.1 ip daddr 127.0.0.1 tcp sport 8080 tcp dport 40000 meta mark != 0x0000c114",
                 NetworkLock.match(addr(SockAddr.AF_INET6, "127.0.0.1", 8080), addr(SockAddr.AF_INET6, "127.0.0.1", 40000)));
     }
 }

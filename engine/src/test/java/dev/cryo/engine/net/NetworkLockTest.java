@@ -34,7 +34,8 @@ class NetworkLockTest {
                     assertEquals(1, net.cryoTables().size(), "the lock's table: " + net.cryoTables());
                     String rules = listTable();
                     assertTrue(rules.contains("ip saddr 127.0.0.1 ip daddr 127.0.0.1 tcp sport "
-                            + pair.locked.getLocalPort() + " tcp dport " + pair.server.getLocalPort() + " drop"),
+                            + pair.locked.getLocalPort() + " tcp dport " + pair.server.getLocalPort()
+                            + " meta mark != 0x0000c114 drop"),
                             "nft reads the rule back: " + rules);
                     pair.assertHeldBothWaysAndNothingElse();
 
@@ -88,7 +89,7 @@ class NetworkLockTest {
                 NetworkLock.lock(PID, null, List.of(new Connection(b, a)), Log.discard());
                 String rules = listTable();
                 assertEquals(2, rules.lines().filter(l -> l.contains(" drop")).count(), "one rule a direction: " + rules);
-                assertTrue(rules.contains("ip6 saddr ::1 ip6 daddr ::1 tcp sport 8080 tcp dport 40000 drop"), rules);
+                assertTrue(rules.contains("ip6 saddr ::1 ip6 daddr ::1 tcp sport 8080 tcp dport 40000 meta mark != 0x0000c114 drop"), rules);
                 NetworkLock.unlock(PID, null, Log.discard());
                 NetworkLock.unlock(PID, null, Log.discard());
                 assertTrue(net.cryoTables().isEmpty());
@@ -109,7 +110,7 @@ class NetworkLockTest {
                 SockAddr remote = new SockAddr(SockAddr.AF_INET6, mapped, 40000);
                 NetworkLock.lock(PID, null, List.of(new Connection(local, remote)), Log.discard());
                 String rules = listTable();
-                assertTrue(rules.contains("ip saddr 127.0.0.1 ip daddr 127.0.0.1 tcp sport 8080 tcp dport 40000 drop"), rules);
+                assertTrue(rules.contains("ip saddr 127.0.0.1 ip daddr 127.0.0.1 tcp sport 8080 tcp dport 40000 meta mark != 0x0000c114 drop"), rules);
                 NetworkLock.unlock(PID, null, Log.discard());
             });
         }
