@@ -52,6 +52,19 @@ class ProcessStateRoundTripTest {
         }
     }
 
+    /** The OOM score adjustment the program was given comes back (raised: no CAP_SYS_RESOURCE needed). */
+    @Test
+    void oomScoreAdjustmentSurvives() throws Exception {
+        Path exe = CProgram.compile(tmp, "counter", CProgram.counter(20_000));
+        try (Target t = Target.start(exe, tmp.resolve("out.txt"))) {
+            t.awaitLines(1);
+            Path adj = Path.of("/proc/" + t.pid() + "/oom_score_adj");
+            Files.writeString(adj, "613");
+            dumpAndRestore(t);
+            assertEquals("613", Files.readString(adj).strip(), "the restored process's oom_score_adj");
+        }
+    }
+
     @Test
     void handlersBlockedAndPendingSignalsSurvive() throws Exception {
         Path exe = CProgram.compile(tmp, "signals", Programs.SIGNALS);

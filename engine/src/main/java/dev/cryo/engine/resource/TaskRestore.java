@@ -14,7 +14,10 @@ import dev.cryo.image.proto.rlimit_entry;
 
 import java.io.IOException;
 
-/** Task attributes set in the new task: fs (cwd, root, umask), personality, rlimits, groups, creds check. */
+/**
+ * Task attributes set in the new task: fs (cwd, root, umask), personality, rlimits, OOM score adjustment, groups,
+ * creds check.
+ */
 public final class TaskRestore {
     static final int CHDIR = 80, CHROOT = 161;
 
@@ -37,6 +40,9 @@ public final class TaskRestore {
         ctx.syscall().call("personality", Syscall.PERSONALITY, tc.getPersonality());
         // comm and the robust list are the leader thread's own: ThreadState sets them
         rlimits(ctx, tc.getRlimits().getRlimitsList());
+        if (tc.hasOomScoreAdj()) {
+            oomScoreAdj(ctx, tc.getOomScoreAdj(), proc);
+        }
         // session and group: a shell job joins the restorer's session; otherwise the process leads its own again
         TaskStat now = proc.stat(pid);
         int own = tree.getPid(); // the image's number: a container's task has another pid inside than ctx.pid()
@@ -166,4 +172,25 @@ public final class TaskRestore {
     }
 
     static final int RLIM_NLIMITS = 16;
+
+    /**
+     * The process's OOM score adjustment, written from outside. The new task inherited the restorer's, and below the
+     * floor it inherited with it only CAP_SYS_RESOURCE may go: without it the value is kept and a warning says so,
+     * as for rlimits.
+     */
+    static void oomScoreAdj(FdRestoreContext ctx, int value, ProcFs proc) throws IOException {
+        if (proc.oomScoreAdj(ctx.pid()) == value) {
+            return;
+        }
+        java.nio.file.Path file = java.nio.file.Path.of("/proc/" + ctx.pid() + "/oom_score_adj");
+        try {
+            java.nio.file.Files.writeString(file, Integer.toString(value));
+        } catch (java.nio.file.AccessDeniedException e) {
+            ctx.log().warn("pid %d: oom_score_adj %d kept at %d (going below it needs CAP_SYS_RESOURCE)", ctx.pid(),
+                    value, proc.oomScoreAdj(ctx.pid()));
+        } catch (IOException e) {
+            throw new IOException("cannot set the OOM score adjustment of pid " + ctx.pid() + " to " + value + ": "
+                    + e.getMessage(), e);
+        }
+    }
 }
