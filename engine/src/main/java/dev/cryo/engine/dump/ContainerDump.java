@@ -478,6 +478,9 @@ final class ContainerDump {
             return inode(Files.readSymbolicLink(Path.of("/proc/" + pid + "/ns/pid")).toString());
         } catch (java.nio.file.NoSuchFileException gone) {
             return -1;
+        } catch (java.nio.file.AccessDeniedException e) {
+            throw new CryoException("cannot dump pid " + pid + ": reading its namespaces (/proc/" + pid + "/ns/pid) "
+                    + "is denied by the kernel's ptrace access check: Cryo may not trace this process");
         } catch (IOException | RuntimeException e) {
             throw new CryoException("cannot dump pid " + pid + ": cannot read its pid namespace in /proc/" + pid
                     + "/ns: " + e.getMessage());

@@ -214,6 +214,12 @@ final class TaskDump {
                 try (PageMapScanner scanner = new PageMapScanner(pid)) {
                     scanner.scanAhead(maps, m -> !m.isKernelSpecial() && !m.shared());
                     for (MapsEntry m : maps) {
+                        if (m.isAioRing()) {
+                            // an AIO context's ring, whole: its header and the events not reaped yet (AioRings)
+                            pagesScanned += m.pages();
+                            runs.add(new PageRun(m.start(), m.pages()));
+                            continue;
+                        }
                         if (m.isVdso()) {
                             // its pages, as CRIU saves them: CRIU's restore reads the image's vDSO to match its
                             // symbols with the new kernel's (Cryo's restore puts the kernel's own there instead)
@@ -625,6 +631,11 @@ final class TaskDump {
                 own.flags().into(mm);
             }
             mm.addAllVmas(vmas);
+            for (vma_entry v : vmas) {
+                if (dev.cryo.engine.resource.AioRings.isAioRing(v)) {
+                    mm.addAios(dev.cryo.engine.resource.AioRings.entry(v.getStart(), v.getEnd() - v.getStart()));
+                }
+            }
             mm.setExeFileId(files.mapped(proc.link(pid, "exe"), proc.dir(pid).resolve("exe"), fdCtx));
             long[] auxv = own.auxv();
             for (int i = 0; i < Math.min(auxv.length, CRIU_AT_VECTOR_SIZE); i++) {
@@ -904,6 +915,10 @@ final class TaskDump {
             flags |= MAP_ANON;
         } else if (m.isVvar()) {
             status = VMA_AREA_REGULAR | VMA_AREA_VVAR | VMA_ANON_PRIVATE;
+            flags |= MAP_ANON;
+        } else if (m.isAioRing()) {
+            // its pages are saved as a private VMA's are; the restore makes the context again (AioRings)
+            status = VMA_AREA_REGULAR | dev.cryo.engine.resource.AioRings.VMA_AREA_AIORING;
             flags |= MAP_ANON;
         } else if (SharedMemory.isAnonShared(m)) {
             status = VMA_AREA_REGULAR | VMA_ANON_SHARED;

@@ -37,6 +37,11 @@ public record MapsEntry(long start, long end, boolean read, boolean write, boole
         return path.equals("[vsyscall]");
     }
 
+    /** A kernel AIO context's ring ({@code io_setup}): a shared mapping of the kernel's "/[aio]" file. */
+    public boolean isAioRing() {
+        return shared && (path.equals("/[aio]") || path.equals("/[aio] (deleted)"));
+    }
+
     public boolean isKernelSpecial() {
         return isVdso() || isVvar() || isVsyscall();
     }

@@ -228,6 +228,9 @@ public final class DeletedFiles {
         java.util.Set<Long> seen = new java.util.HashSet<>();
         java.util.Set<String> reached = new java.util.HashSet<>();
         for (dev.cryo.engine.proc.MapsEntry m : dev.cryo.engine.proc.ProcFs.parseMaps(maps)) {
+            if (m.isAioRing()) {
+                continue; // the kernel's, made again by io_setup (AioRings)
+            }
             if (ownMounts && m.fileBacked() && !isDeleted(m.path()) && !SharedMemory.isAnonShared(m)
                     && !SharedMemory.isSysv(m) && !SharedMemory.isMemfd(m) && reached.add(m.path())) {
                 RegularFile.requireInCryosMounts(pid, "the mapping at " + Long.toHexString(m.start()), m.path(),

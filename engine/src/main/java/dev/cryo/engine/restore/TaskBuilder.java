@@ -492,6 +492,13 @@ final class TaskBuilder {
                 }
             }
 
+            step = stepTimes.next("aio rings");
+            for (var ring : img.mm().getAiosList()) {
+                int i = vmaAt(ring.getId());
+                dev.cryo.engine.resource.AioRings.restore(remote, scratch, memory, ring, i >= 0 && filled.contains(i),
+                        pid, log);
+            }
+
             step = stepTimes.next("madvise");
             for (vma_entry v : vmas) {
                 if (v.getMadv() != 0) {
@@ -970,12 +977,26 @@ final class TaskBuilder {
         }
     }
 
+    /** The index in {@link #vmas} of the VMA starting at {@code start}, or -1. */
+    private int vmaAt(long start) {
+        for (int i = 0; i < vmas.size(); i++) {
+            if (vmas.get(i).getStart() == start) {
+                return i;
+            }
+        }
+        return -1;
+    }
+
     private void mapVma(Image img, vma_entry v, boolean filled, Map<Integer, Integer> fileFds)
             throws SyscallException, CryoException {
         int prot = filled ? v.getProt() | 3 : v.getProt();
         long len = v.getEnd() - v.getStart();
         int flags = (v.getFlags() & (MAP_SHARED | MAP_PRIVATE | MAP_GROWSDOWN)) | MAP_FIXED;
-        if (SharedMemory.isSysv(v)) {
+        if (dev.cryo.engine.resource.AioRings.isAioRing(v)) {
+            // a placeholder the saved ring is written into; the AIO context made again takes its place
+            remote.call("mmap aio ring placeholder " + Long.toHexString(v.getStart()), Syscall.MMAP, v.getStart(),
+                    len, 3, MAP_PRIVATE | MAP_FIXED | MAP_ANON, -1, 0);
+        } else if (SharedMemory.isSysv(v)) {
             shmem.attachSysv(remote, v);
         } else if (SharedMemory.isAnonShared(v)) {
             shmem.map(remote, v);
