@@ -241,6 +241,11 @@ public final class DeletedFiles {
                 continue;
             }
             String mapFile = proc.dir(pid).resolve(String.format("map_files/%x-%x", m.start(), m.end())).toString();
+            if (m.path().startsWith("/anon_hugepage")) {
+                throw new CryoException("cannot dump pid " + pid + ": the mapping at " + Long.toHexString(m.start())
+                        + " (" + (m.length() >> 10) + " KiB) is memory of huge pages from the hugetlb pool "
+                        + "(MAP_HUGETLB), which Cryo cannot dump yet");
+            }
             if (isSecretMem(mapFile)) {
                 throw new CryoException("cannot dump pid " + pid + ": the mapping at " + Long.toHexString(m.start())
                         + " is memfd_secret memory, which the kernel keeps from every other process: no dump can read it");
