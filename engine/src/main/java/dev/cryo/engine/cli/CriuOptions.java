@@ -115,7 +115,8 @@ final class CriuOptions {
 
     // ---- namespaces, mounts, cgroups, LSM: cryo restores into the namespaces and cgroup it runs in
     @Option(names = {"-J", "--join-ns"}, paramLabel = "NS:PID|FILE", order = 140,
-            description = "restore: refused, cryo restores into the namespaces it runs in (run it under nsenter); "
+            description = "restore: the tree joins this existing namespace instead of the one its images "
+                    + "describe: net, uts or ipc, by a pid's (net:PID) or a namespace file (net:/run/netns/NAME); "
                     + "ignored by dump; repeatable")
     List<String> joinNs = new ArrayList<>();
 
@@ -515,10 +516,6 @@ final class CriuOptions {
         if (restoreSibling) {
             return "--restore-sibling: the restored root is always cryo's own child; use -d, and cryo's exit "
                     + "leaves it to the nearest subreaper";
-        }
-        if (!joinNs.isEmpty()) {
-            return "--join-ns " + joinNs.get(0) + ": cryo restores into the namespaces it runs in; run it inside "
-                    + "them (nsenter) instead";
         }
         if (lsmProfile != null) {
             return "--lsm-profile " + lsmProfile + ": cryo does not set AppArmor or SELinux profiles";

@@ -128,7 +128,21 @@ final class RestoreCommand implements CryoCommand, QuickParse.Target {
                 ActionScripts.resolve(criu.actionScripts))
                 .withContainer(criu.root == null ? null : java.nio.file.Path.of(criu.root).toAbsolutePath().normalize(),
                         criu.emptyNs == null ? 0 : 0x40000000 /* CLONE_NEWNET */)
-                .withCgroups(new dev.cryo.engine.resource.Cgroups.Options(criu.manageCgroups, criu.cgroupRoots));
+                .withCgroups(new dev.cryo.engine.resource.Cgroups.Options(criu.manageCgroups, criu.cgroupRoots))
+                .withJoinNs(joinNs());
+    }
+
+    /** --join-ns, each checked (a kind Cryo joins, a file that exists); a wrong one is the user's error. */
+    private java.util.List<dev.cryo.engine.restore.JoinNs> joinNs() throws UsageError {
+        java.util.List<dev.cryo.engine.restore.JoinNs> out = new java.util.ArrayList<>();
+        for (String j : criu.joinNs) {
+            try {
+                out.add(dev.cryo.engine.restore.JoinNs.parse(j));
+            } catch (CryoException e) {
+                throw new UsageError(e.getMessage());
+            }
+        }
+        return out;
     }
 
     @Override

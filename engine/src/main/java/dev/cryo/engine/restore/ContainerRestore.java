@@ -44,6 +44,8 @@ final class ContainerRestore {
     private dev.cryo.engine.resource.IpcNamespace.Restore ipc;
     /** lo of a network namespace the images hold (netdev-ID.img), made again in the new one; else null. */
     private dev.cryo.image.proto.net_device_entry loopback;
+    /** Namespaces the root joins (--join-ns), net first: entered right after it is made. */
+    private List<JoinNs> joins = List.of();
 
     private ContainerRestore(int pid, long flags, MountNamespace.Restore mounts, utsns_entry uts,
                              dev.cryo.engine.resource.FileOptions.InheritFd net) {
@@ -104,7 +106,7 @@ final class ContainerRestore {
             if (ownMnt) {
                 entries = dir.read(MountNamespace.imageName(ids.getMntNsId())).entries(mnt_entry.class);
             }
-            if (ids.getUtsNsId() != dumper.getUtsNsId()) {
+            if (ids.getUtsNsId() != dumper.getUtsNsId() && options.joined("uts") == null) {
                 flags |= CLONE_NEWUTS;
                 current = "utsns-" + ids.getUtsNsId() + ".img";
                 var f = dir.readIfExists(current);
@@ -117,7 +119,7 @@ final class ContainerRestore {
             throw new CryoException(who + "cannot read " + current + ": " + why, e);
         }
         int ipcNsId = 0;
-        if (ids.getIpcNsId() != dumper.getIpcNsId()) {
+        if (ids.getIpcNsId() != dumper.getIpcNsId() && options.joined("ipc") == null) {
             flags |= CLONE_NEWIPC; // its limits and SysV objects are made again in it (setUp)
             ipcNsId = ids.getIpcNsId();
             dev.cryo.engine.resource.IpcNamespace.check(dir, ipcNsId, pid);
@@ -131,6 +133,7 @@ final class ContainerRestore {
         ContainerRestore c = new ContainerRestore(pid, flags, plan, uts, net);
         c.ipcNsId = ipcNsId;
         c.loopback = netChoice.loopback;
+        c.joins = options.joinNs();
         return c;
     }
 
@@ -144,7 +147,7 @@ final class ContainerRestore {
         NetChoice net = net(dir, inv, ids, options, who);
         long flags = net.flags;
         utsns_entry uts = null;
-        if (ids.getUtsNsId() != 0 && ids.getUtsNsId() != dumper.getUtsNsId()) {
+        if (ids.getUtsNsId() != 0 && ids.getUtsNsId() != dumper.getUtsNsId() && options.joined("uts") == null) {
             flags |= CLONE_NEWUTS;
             String name = "utsns-" + ids.getUtsNsId() + ".img";
             try {
@@ -157,17 +160,18 @@ final class ContainerRestore {
             }
         }
         int ipcNsId = 0;
-        if (ids.getIpcNsId() != 0 && ids.getIpcNsId() != dumper.getIpcNsId()) {
+        if (ids.getIpcNsId() != 0 && ids.getIpcNsId() != dumper.getIpcNsId() && options.joined("ipc") == null) {
             flags |= CLONE_NEWIPC;
             ipcNsId = ids.getIpcNsId();
             dev.cryo.engine.resource.IpcNamespace.check(dir, ipcNsId, pid);
         }
-        if (flags == 0 && net.inherited == null) {
+        if (flags == 0 && net.inherited == null && options.joinNs().isEmpty()) {
             return null;
         }
         ContainerRestore c = new ContainerRestore(pid, flags, null, uts, net.inherited);
         c.ipcNsId = ipcNsId;
         c.loopback = net.loopback;
+        c.joins = options.joinNs();
         return c;
     }
 
@@ -183,6 +187,9 @@ final class ContainerRestore {
      */
     private static NetChoice net(ImageDir dir, inventory_entry inv, task_kobj_ids_entry ids, RestoreOptions options,
                                  String who) throws CryoException {
+        if (options.joined("net") != null) {
+            return new NetChoice(0, null, null); // --join-ns net: the one given, whatever the images had (setUp)
+        }
         if (ids.getNetNsId() == 0 || ids.getNetNsId() == inv.getRootIds().getNetNsId()) {
             return new NetChoice(0, null, null);
         }
@@ -219,6 +226,33 @@ final class ContainerRestore {
         throw new CryoException(who + "it has a network namespace of its own, which these images do not hold; "
                 + "restore it into a new, empty one with --empty-ns net (runc asks for that), or dump it as external "
                 + "(--external net[INO]:KEY) and give it back with --inherit-fd");
+    }
+
+    /** The root task enters namespace {@code j}: Cryo opens its file and hands the fd over for setns. */
+    private void join(int hostPid, RemoteSyscall remote, RemoteScratch scratch, JoinNs j, Log log)
+            throws CryoException {
+        byte[] p = (j.file() + "\0").getBytes(java.nio.charset.StandardCharsets.UTF_8);
+        dev.cryo.engine.sys.NativeBuffer b = dev.cryo.engine.sys.NativeBuffer.allocate(p.length);
+        b.put(0, p);
+        int mine = -1;
+        try {
+            mine = (int) dev.cryo.engine.sys.Syscall.call("open(" + j.file() + ")", dev.cryo.engine.sys.Syscall.OPENAT,
+                    -100, b.address(), 0x80000 /* O_RDONLY | O_CLOEXEC */, 0);
+            int fd = dev.cryo.engine.resource.FdPassing.give(hostPid, remote, scratch, 0, mine);
+            try {
+                remote.call("setns(" + j.ns() + ")", dev.cryo.engine.sys.Syscall.SETNS, fd, j.flag());
+            } finally {
+                remote.raw(dev.cryo.engine.sys.Syscall.CLOSE, fd);
+            }
+        } catch (SyscallException e) {
+            throw new CryoException("cannot restore pid " + pid + ": cannot join the " + j.ns() + " namespace of "
+                    + j.file() + " (--join-ns): " + e.getMessage(), e);
+        } finally {
+            if (mine >= 0) {
+                dev.cryo.engine.sys.Syscall.raw(dev.cryo.engine.sys.Syscall.CLOSE, mine);
+            }
+        }
+        log.info("pid %d joined the %s namespace of %s (--join-ns)", pid, j.ns(), j.file());
     }
 
     /** Whether the root is made in a pid namespace of its own (a container's init, pid 1 there). */
@@ -285,6 +319,10 @@ final class ContainerRestore {
      * by remote syscalls in it; nothing of Cryo's own enters the namespaces.
      */
     void setUp(int hostPid, RemoteSyscall remote, RemoteScratch scratch, ImageDir dir, Log log) throws CryoException {
+        for (JoinNs j : joins.stream().sorted(java.util.Comparator.comparing(j -> !j.ns().equals("net"))).toList()) {
+            // before the mounts, as for an inherited one: a sysfs mounted inside shows the task's net namespace
+            join(hostPid, remote, scratch, j, log);
+        }
         if (net != null) {
             // before the mounts: a sysfs mounted inside shows the net namespace of the task that mounts it
             try {

@@ -22,6 +22,7 @@ import java.util.List;
  * @param root          -r/--root: where a container's root mount comes from (runc's criu-root); null: none given
  * @param emptyNs       --empty-ns / criu_opts empty_ns: CLONE_NEW* bits of namespaces made empty, not restored
  * @param cgroups       --manage-cgroups and --cgroup-root (criu_opts manage_cgroups_mode, cg_root)
+ * @param joinNs        --join-ns / criu_opts join_ns: namespaces the tree joins instead of its images' own
  */
 public record RestoreOptions(
         Path imagesDir,
@@ -36,10 +37,12 @@ public record RestoreOptions(
         List<String> actionScripts,
         Path root,
         int emptyNs,
-        dev.cryo.engine.resource.Cgroups.Options cgroups) {
+        dev.cryo.engine.resource.Cgroups.Options cgroups,
+        List<JoinNs> joinNs) {
 
     public RestoreOptions {
         cgroups = cgroups == null ? dev.cryo.engine.resource.Cgroups.Options.DEFAULT : cgroups;
+        joinNs = joinNs == null ? List.of() : List.copyOf(joinNs);
         files = files == null ? FileOptions.DEFAULTS : files;
         networkLock = networkLock == null ? "nftables" : networkLock;
         actionScripts = actionScripts == null ? List.of() : List.copyOf(actionScripts);
@@ -50,13 +53,33 @@ public record RestoreOptions(
                           Duration timeout, FileOptions files, boolean leaveStopped, String networkLock,
                           List<String> actionScripts, Path root, int emptyNs) {
         this(imagesDir, detached, shellJob, tcpClose, pidfile, timeout, files, leaveStopped, networkLock, actionScripts,
-                root, emptyNs, null);
+                root, emptyNs, null, null);
+    }
+
+    /** Cgroups given, no namespace to join. */
+    public RestoreOptions(Path imagesDir, boolean detached, boolean shellJob, boolean tcpClose, Path pidfile,
+                          Duration timeout, FileOptions files, boolean leaveStopped, String networkLock,
+                          List<String> actionScripts, Path root, int emptyNs,
+                          dev.cryo.engine.resource.Cgroups.Options cgroups) {
+        this(imagesDir, detached, shellJob, tcpClose, pidfile, timeout, files, leaveStopped, networkLock, actionScripts,
+                root, emptyNs, cgroups, null);
+    }
+
+    /** The same options with namespaces to join. */
+    public RestoreOptions withJoinNs(List<JoinNs> joinNs) {
+        return new RestoreOptions(imagesDir, detached, shellJob, tcpClose, pidfile, timeout, files, leaveStopped,
+                networkLock, actionScripts, root, emptyNs, cgroups, joinNs);
+    }
+
+    /** The namespace of kind {@code ns} to join, or null. */
+    public JoinNs joined(String ns) {
+        return joinNs.stream().filter(j -> j.ns().equals(ns)).reduce((a, b) -> b).orElse(null);
     }
 
     /** The same options with a cgroup mode and new cgroup roots. */
     public RestoreOptions withCgroups(dev.cryo.engine.resource.Cgroups.Options cgroups) {
         return new RestoreOptions(imagesDir, detached, shellJob, tcpClose, pidfile, timeout, files, leaveStopped,
-                networkLock, actionScripts, root, emptyNs, cgroups);
+                networkLock, actionScripts, root, emptyNs, cgroups, joinNs);
     }
 
     /** Without a container's root or empty namespaces. */
@@ -70,7 +93,7 @@ public record RestoreOptions(
     /** The same options with a container's root and the namespaces to make empty. */
     public RestoreOptions withContainer(Path root, int emptyNs) {
         return new RestoreOptions(imagesDir, detached, shellJob, tcpClose, pidfile, timeout, files, leaveStopped,
-                networkLock, actionScripts, root, emptyNs, cgroups);
+                networkLock, actionScripts, root, emptyNs, cgroups, joinNs);
     }
 
     /** The options of the first commands, every later option at its default. */

@@ -142,8 +142,14 @@ final class RpcOptions {
         if (opts.getExecCmdCount() > 0) {
             refused.add("exec_cmd");
         }
-        if (opts.getJoinNsCount() > 0) {
-            refused.add("join_ns " + opts.getJoinNs(0).getNs() + " (Cryo cannot restore into given namespaces yet)");
+        // join_ns: runc sends one for each namespace the container shares by path (a pod's ipc and uts)
+        List<dev.cryo.engine.restore.JoinNs> joins = new ArrayList<>();
+        for (var j : opts.getJoinNsList()) {
+            try {
+                joins.add(dev.cryo.engine.restore.JoinNs.parse(j.getNs() + ":" + j.getNsFile()));
+            } catch (dev.cryo.engine.CryoException e) {
+                refused.add("join_ns " + j.getNs() + " (" + e.getMessage() + ")");
+            }
         }
         if (opts.getLazyPages()) {
             refused.add("lazy_pages (Cryo has no lazy restore)");
@@ -178,7 +184,7 @@ final class RpcOptions {
         };
         return new RestoreOptions(imagesDir, true, opts.getShellJob(), opts.getTcpClose(), null, timeout(), files,
                 false, networkLock(), List.of(), root, opts.getEmptyNs(),
-                new dev.cryo.engine.resource.Cgroups.Options(cgMode, cgRoots));
+                new dev.cryo.engine.resource.Cgroups.Options(cgMode, cgRoots), joins);
     }
 
     /**
