@@ -148,8 +148,11 @@ class PodmanCheckpointTest {
 
     @AfterEach
     void removeEverything() throws Exception {
-        // containers first (their checkpoints, logs and userdata go with them), then the image
-        for (String c : containers) {
+        // containers first (their checkpoints, logs and userdata go with them), the last made first (one that shares
+        // another's namespaces depends on it), then the image
+        List<String> lastFirst = new ArrayList<>(containers);
+        java.util.Collections.reverse(lastFirst);
+        for (String c : lastFirst) {
             podman(List.of("rm", "-f", "-t", "0", c));
         }
         if (image != null) {
@@ -216,9 +219,17 @@ class PodmanCheckpointTest {
     }
 
     private Lines run(String name, String program) throws Exception {
+        return run(name, program, "--network=none");
+    }
+
+    /** {@code podman run} with {@code options} before the image (none: a network of its own is not made here). */
+    private Lines run(String name, String program, String... options) throws Exception {
         containers.add(name);
-        Result r = podman(List.of("run", "-d", "--name", name, "--network=none", "--log-driver=k8s-file",
-                "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=4096:4096", image, program));
+        List<String> args = new ArrayList<>(List.of("run", "-d", "--name", name));
+        args.addAll(List.of(options));
+        args.addAll(List.of("--log-driver=k8s-file", "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=4096:4096",
+                image, program));
+        Result r = podman(args);
         assertEquals(0, r.exit(), "podman run: " + r.output());
         Lines lines = lines(name);
         await().atMost(Duration.ofSeconds(60)).until(() -> lines.size() >= 3);
@@ -387,6 +398,33 @@ class PodmanCheckpointTest {
         Result stop = podman(List.of("stop", "-t", "0", name));
         assertEquals(0, stop.exit(), stop.output());
         await().atMost(Duration.ofSeconds(30)).until(() -> !Files.exists(Path.of("/proc/" + host2)));
+    }
+
+    /**
+     * A container sharing another's ipc, uts and network namespaces (as a pod's containers share its infra
+     * container's): runc restores it with join_ns for ipc and uts (and the network as an external namespace), and it
+     * comes back in them, counting on.
+     */
+    @Test
+    void aContainerSharingAnothersNamespacesComesBackInThem() throws Exception {
+        String first = prefix + "-holder", second = prefix + "-sharer";
+        run(first);
+        Lines lines = run(second, "/counter", "--ipc", "container:" + first, "--uts", "container:" + first,
+                "--network", "container:" + first);
+        int holder = hostPid(first);
+        checkpoint(second);
+        await().atMost(Duration.ofSeconds(30)).until(() -> "exited".equals(inspect(second, "{{.State.Status}}")));
+        int last = lines.last();
+        restore(second);
+        int restored = hostPid(second);
+        for (String ns : List.of("ipc", "uts", "net")) {
+            assertEquals(Files.readSymbolicLink(Path.of("/proc/" + holder + "/ns/" + ns)),
+                    Files.readSymbolicLink(Path.of("/proc/" + restored + "/ns/" + ns)),
+                    "the " + ns + " namespace of " + first + " after the restore");
+        }
+        awaitMore(lines, 3);
+        assertTrue(lines.get().contains("1 " + (last + 1)), "the count goes on after " + last + ": " + lines);
+        assertPidOneCountingOn(lines, "after the restore");
     }
 
     @Test
