@@ -1,18 +1,27 @@
 /*
  * task-flags: task state /proc does not show, or not all of it: child subreaper, THP disabled, no_new_privs,
- * not dumpable, a personality flag (UNAME26), and a child whose parent-death signal is SIGTERM.
+ * not dumpable, a personality flag (UNAME26), a registration for private expedited membarriers (where the kernel
+ * has them), and a child whose parent-death signal is SIGTERM.
  * Verdict: PR_GET_CHILD_SUBREAPER, PR_GET_THP_DISABLE, PR_GET_NO_NEW_PRIVS read 1, PR_GET_DUMPABLE 0, the
- * personality has UNAME26 again, and the child reads SIGTERM from PR_GET_PDEATHSIG (its exit code says so).
+ * personality has UNAME26 again, a private expedited membarrier succeeds (EPERM when the registration was lost),
+ * and the child reads SIGTERM from PR_GET_PDEATHSIG (its exit code says so).
  */
 #define _GNU_SOURCE
 #include "fx.h"
 
 #include <errno.h>
+#include <linux/membarrier.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/personality.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <unistd.h>
+
+static long membarrier(int cmd)
+{
+	return syscall(SYS_membarrier, cmd, 0, 0);
+}
 
 int main(void)
 {
@@ -33,6 +42,10 @@ int main(void)
 	}
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) || prctl(PR_SET_DUMPABLE, 0) || personality(PER_LINUX | UNAME26) < 0)
 		fx_fail("prctl or personality: %s", strerror(errno));
+	long barriers = membarrier(MEMBARRIER_CMD_QUERY);
+	int expedited = barriers > 0 && (barriers & MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED);
+	if (expedited && membarrier(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED))
+		fx_fail("membarrier register: %s", strerror(errno));
 
 	fx_ready();
 	fx_wait_verify();
@@ -50,6 +63,8 @@ int main(void)
 	int pers = personality(0xffffffff);
 	if (pers < 0 || !(pers & UNAME26))
 		fx_note_failure("personality is %#x, expected UNAME26 (%#x) in it", pers, UNAME26);
+	if (expedited && membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED))
+		fx_note_failure("a private expedited membarrier fails (%s): the registration was lost", strerror(errno));
 	if (!fx_children_passed(&kid, 1))
 		fx_note_failure("the child's parent-death signal is not SIGTERM any more");
 	fx_finish();

@@ -14,10 +14,17 @@ import dev.cryo.image.proto.mm_entry;
  * ({@code task_core_entry.child_subreaper}, {@code mm_entry.thp_disabled}, {@code thread_core_entry.pdeath_sig}),
  * and set again in the new task. The parent-death signal is not set again on the root of a restore: its parent
  * is then the restorer, whose exit would send it (CRIU sets it only where the parent is restored too).
+ * <p>
+ * Also the process's membarrier registrations ({@code MEMBARRIER_CMD_GET_REGISTRATIONS}, 6.3+), kept as CRIU does in
+ * {@code task_core_entry.membarrier_registration_mask}: a program registered for expedited barriers (liburcu, .NET)
+ * that is not registered again gets EPERM from every barrier after the restore.
  */
-public record TaskFlags(boolean childSubreaper, boolean thpDisabled, int pdeathSig) {
+public record TaskFlags(boolean childSubreaper, boolean thpDisabled, int pdeathSig, int membarrier) {
     static final int PR_GET_PDEATHSIG = 2, PR_SET_PDEATHSIG = 1, PR_SET_CHILD_SUBREAPER = 36,
             PR_GET_CHILD_SUBREAPER = 37, PR_SET_THP_DISABLE = 41, PR_GET_THP_DISABLE = 42;
+    static final int MEMBARRIER = 324, MEMBARRIER_CMD_GET_REGISTRATIONS = 1 << 9;
+    /** The registration commands GET_REGISTRATIONS reports: global, private, sync-core and rseq expedited. */
+    static final int[] MEMBARRIER_REGISTRATIONS = {1 << 2, 1 << 4, 1 << 6, 1 << 8};
 
     /** Scratch bytes {@link #dump} needs: the two ints prctl writes. */
     public static final int DUMP_BYTES = 8;
@@ -28,12 +35,15 @@ public record TaskFlags(boolean childSubreaper, boolean thpDisabled, int pdeathS
         int subreaper = reads.call("prctl(PR_GET_CHILD_SUBREAPER)", Syscall.PRCTL, PR_GET_CHILD_SUBREAPER, at);
         int pdeath = reads.call("prctl(PR_GET_PDEATHSIG)", Syscall.PRCTL, PR_GET_PDEATHSIG, at + 4);
         int thp = reads.call("prctl(PR_GET_THP_DISABLE)", Syscall.PRCTL, PR_GET_THP_DISABLE, 0, 0, 0, 0);
+        int mb = reads.call("membarrier(GET_REGISTRATIONS)", MEMBARRIER, MEMBARRIER_CMD_GET_REGISTRATIONS, 0, 0);
         return () -> {
             reads.result(subreaper);
             reads.result(pdeath);
             java.nio.ByteBuffer b = reads.at(at, DUMP_BYTES);
             long disabled = reads.raw(thp);
-            return new TaskFlags(b.getInt(0) != 0, disabled > 0 && (disabled & 1) != 0, b.getInt(4));
+            long registered = reads.raw(mb); // EINVAL before 6.3: nothing known, nothing kept
+            return new TaskFlags(b.getInt(0) != 0, disabled > 0 && (disabled & 1) != 0, b.getInt(4),
+                    registered > 0 ? (int) registered : 0);
         };
     }
 
@@ -52,6 +62,9 @@ public record TaskFlags(boolean childSubreaper, boolean thpDisabled, int pdeathS
         if (pdeathSig != 0 && core.hasThreadCore()) {
             core.getThreadCoreBuilder().setPdeathSig(pdeathSig);
         }
+        if (membarrier != 0 && core.hasTc()) {
+            core.getTcBuilder().setMembarrierRegistrationMask(membarrier);
+        }
     }
 
     /** Sets the flags again in the task {@code ctx} builds, its root being a restore's root. */
@@ -69,6 +82,12 @@ public record TaskFlags(boolean childSubreaper, boolean thpDisabled, int pdeathS
                     ctx.pid(), sig);
         } else if (sig != 0) {
             ctx.syscall().call("prctl(PR_SET_PDEATHSIG)", Syscall.PRCTL, PR_SET_PDEATHSIG, sig);
+        }
+        int registered = core.hasTc() ? core.getTc().getMembarrierRegistrationMask() : 0;
+        for (int cmd : MEMBARRIER_REGISTRATIONS) {
+            if ((registered & cmd) != 0) {
+                ctx.syscall().call("membarrier(register " + Integer.toHexString(cmd) + ")", MEMBARRIER, cmd, 0, 0);
+            }
         }
     }
 }
