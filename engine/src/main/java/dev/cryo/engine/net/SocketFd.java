@@ -141,6 +141,21 @@ public final class SocketFd implements AutoCloseable {
         Syscall.call("connect(" + a + ")", Syscall.CONNECT, fd, b.address(), len);
     }
 
+    /** Starts a connection without waiting for it (the socket is made non-blocking for the call): EINPROGRESS is success. */
+    public void connectStarting(SockAddr a) throws SyscallException {
+        long flags = Syscall.call("fcntl(F_GETFL)", Syscall.FCNTL, fd, 3 /* F_GETFL */);
+        Syscall.call("fcntl(F_SETFL)", Syscall.FCNTL, fd, 4 /* F_SETFL */, flags | 04000 /* O_NONBLOCK */);
+        try {
+            connect(a);
+        } catch (SyscallException e) {
+            if (e.errno() != 115 /* EINPROGRESS */) {
+                throw e;
+            }
+        } finally {
+            Syscall.call("fcntl(F_SETFL)", Syscall.FCNTL, fd, 4 /* F_SETFL */, flags);
+        }
+    }
+
     public void listen(int backlog) throws SyscallException {
         Syscall.call("listen", Syscall.LISTEN, fd, backlog);
     }

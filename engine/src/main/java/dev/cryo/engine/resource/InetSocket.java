@@ -76,6 +76,13 @@ public final class InetSocket implements FdKind {
                     throw new CryoException(where(ctx, fd) + " listens on " + s.name() + " with " + pending
                             + " connection(s) not yet accepted, which Cryo cannot dump yet; --skip-in-flight leaves them out");
                 }
+            } else if (state == TcpRepair.TCP_SYN_SENT) {
+                if (!ctx.options().tcpEstablished() && !ctx.options().tcpClose()) {
+                    throw new CryoException("cannot dump pid " + ctx.pid() + ": fd " + fd.fd() + " is the TCP "
+                            + "connection from " + s.name() + " to " + synDestination(ctx.pid(), fd.ino()) + " still "
+                            + "opening (SYN_SENT); use --tcp-established to checkpoint it (or --tcp-close to restore "
+                            + "it closed)");
+                }
             } else if (state != TcpRepair.TCP_CLOSE) {
                 SockAddr peer = s.peer();
                 throw new CryoException(where(ctx, fd) + " is a TCP connection " + s.name()
@@ -105,6 +112,36 @@ public final class InetSocket implements FdKind {
         }
     }
 
+    /**
+     * Where a connection still opening (SYN_SENT) goes: getpeername has no answer for it yet, the task's
+     * /proc/PID/net/tcp and tcp6 list it by inode. Their addresses are the kernel's 32-bit words printed in hex,
+     * the words inet_sk_entry keeps.
+     */
+    static SockAddr synDestination(int pid, long ino) throws CryoException {
+        for (String table : new String[]{"tcp", "tcp6"}) {
+            try {
+                for (String line : java.nio.file.Files.readAllLines(java.nio.file.Path.of("/proc/" + pid + "/net/" + table))) {
+                    String[] f = line.trim().split("\\s+");
+                    if (f.length < 10 || !f[9].equals(Long.toString(ino))) {
+                        continue;
+                    }
+                    String[] remote = f[2].split(":");
+                    List<Integer> words = new java.util.ArrayList<>();
+                    for (int i = 0; i < remote[0].length(); i += 8) {
+                        words.add((int) Long.parseLong(remote[0].substring(i, i + 8), 16));
+                    }
+                    return SockAddr.ofWords(table.equals("tcp") ? SockAddr.AF_INET : SockAddr.AF_INET6, words,
+                            Integer.parseInt(remote[1], 16));
+                }
+            } catch (IOException | RuntimeException e) {
+                throw new CryoException("cannot dump pid " + pid + ": cannot read /proc/" + pid + "/net/" + table
+                        + " for the destination of socket:[" + ino + "]: " + e.getMessage(), e);
+            }
+        }
+        throw new CryoException("cannot dump pid " + pid + ": socket:[" + ino + "] (SYN_SENT) is not in /proc/" + pid
+                + "/net/tcp or tcp6: it changed while being dumped");
+    }
+
     static String stateName(int state) {
         return state < TCP_STATES.length ? TCP_STATES[state] : Integer.toString(state);
     }
@@ -132,6 +169,8 @@ public final class InetSocket implements FdKind {
                 state = info[0] & 0xff;
                 if (state == TcpRepair.TCP_LISTEN) {
                     backlog = intAt(info, 28);
+                } else if (state == TcpRepair.TCP_SYN_SENT) {
+                    peer = synDestination(ctx.pid(), fd.ino());
                 }
             } else {
                 state = peer != null ? TcpRepair.TCP_ESTABLISHED : TcpRepair.TCP_CLOSE;
@@ -217,6 +256,13 @@ public final class InetSocket implements FdKind {
                 }
                 if (isTcp && e.getState() == TcpRepair.TCP_LISTEN) {
                     s.listen(e.getBacklog());
+                } else if (isTcp && e.getState() == TcpRepair.TCP_SYN_SENT) {
+                    // nothing was exchanged yet: the connection starts again (a new SYN); a program blocked in
+                    // connect() goes back into it and waits for this one
+                    s.connectStarting(remote);
+                    if (ctx.options().tcpClose()) {
+                        SocketRestore.of(ctx).abortLater(new Connection(local, remote));
+                    }
                 } else if (!isTcp && e.getDstPort() != 0) {
                     s.connect(remote);
                 }
