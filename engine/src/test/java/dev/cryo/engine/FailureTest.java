@@ -285,18 +285,22 @@ class FailureTest {
         }
     }
 
-    /** io_uring (CRIU cannot checkpoint it either) and fanotify: refused by name, the process untouched. */
+    /**
+     * io_uring (CRIU cannot checkpoint it either) and a fanotify mark on a whole filesystem: refused by name, the
+     * process untouched.
+     */
     @Test
-    void ioUringAndFanotifyAreRefusedWithTheirNames() throws Exception {
-        // io_uring_setup(1, params) and fanotify_init(FAN_CLASS_NOTIF, O_RDONLY): raw syscalls, no liburing
+    void ioUringAndAFanotifyFilesystemMarkAreRefusedWithTheirNames() throws Exception {
+        // io_uring_setup(1, params); fanotify_init(FAN_CLASS_NOTIF, O_RDONLY) and fanotify_mark(FAN_MARK_ADD |
+        // FAN_MARK_FILESYSTEM, FAN_CLOSE_WRITE, AT_FDCWD, "/tmp"): raw syscalls, no liburing
         try (Target t = startCounterWith("static long params[16]; syscall(425, 1, params);")) {
             String m = dumpError(t.pid());
             assertTrue(m.contains("fd 3") && m.contains("io_uring"), m);
             keepsCounting(t);
         }
-        try (Target t = startCounterWith("syscall(300, 0, 0);")) {
+        try (Target t = startCounterWith("int f = syscall(300, 0, 0); syscall(301, f, 0x101, 8L, -100, \"/tmp\");")) {
             String m = dumpError(t.pid());
-            assertTrue(m.contains("fd 3") && m.contains("fanotify"), m);
+            assertTrue(m.contains("fd 3") && m.contains("fanotify") && m.contains("whole filesystem"), m);
             keepsCounting(t);
         }
     }

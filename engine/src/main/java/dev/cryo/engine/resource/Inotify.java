@@ -63,15 +63,8 @@ public final class Inotify implements FdKind {
             int bytes = Integer.parseInt(EventObjects.field(line, "fhandle-bytes"), 16);
             int type = Integer.parseInt(EventObjects.field(line, "fhandle-type"), 16);
             byte[] handle = hex(EventObjects.field(line, "f_handle"), bytes);
-            String path = pathOf(ctx, fd, wd, sdev, ino, type, handle);
-            var fh = fh_entry.newBuilder().setBytes(bytes).setType(type).setPath(path);
-            for (int i = 0; i < handle.length; i += 8) {
-                long w = 0;
-                for (int b = 0; b < 8 && i + b < handle.length; b++) {
-                    w |= (handle[i + b] & 0xffL) << (8 * b);
-                }
-                fh.addHandle(w);
-            }
+            String path = pathOf(ctx, fd, "inotify) watch " + wd, sdev, ino, type, handle);
+            var fh = handleEntry(bytes, type, handle, path);
             out.add(inotify_wd_entry.newBuilder().setId(id).setIIno(ino).setSDev(sdev).setWd(wd)
                     .setMask((int) Long.parseLong(EventObjects.field(line, "mask"), 16))
                     .setIgnoredMask((int) Long.parseLong(EventObjects.field(line, "ignored_mask"), 16))
@@ -81,7 +74,20 @@ public final class Inotify implements FdKind {
         return out;
     }
 
-    private static byte[] hex(String s, int bytes) {
+    /** The image's file handle: its bytes as 64-bit words, and the path found for it. */
+    static fh_entry.Builder handleEntry(int bytes, int type, byte[] handle, String path) {
+        var fh = fh_entry.newBuilder().setBytes(bytes).setType(type).setPath(path);
+        for (int i = 0; i < handle.length; i += 8) {
+            long w = 0;
+            for (int b = 0; b < 8 && i + b < handle.length; b++) {
+                w |= (handle[i + b] & 0xffL) << (8 * b);
+            }
+            fh.addHandle(w);
+        }
+        return fh;
+    }
+
+    static byte[] hex(String s, int bytes) {
         byte[] out = new byte[bytes];
         for (int i = 0; i < bytes && 2 * i + 1 < s.length(); i++) {
             out[i] = (byte) Integer.parseInt(s.substring(2 * i, 2 * i + 2), 16);
@@ -89,10 +95,13 @@ public final class Inotify implements FdKind {
         return out;
     }
 
-    /** The path of a watched inode, found through its file handle on a mount of its filesystem. */
-    private static String pathOf(FdDumpContext ctx, FdInfo fd, int wd, int sdev, long ino, int type, byte[] handle)
+    /**
+     * The path of a watched inode, found through its file handle on a mount of its filesystem; {@code what} ends the
+     * fd's description in an error ("inotify) watch 3").
+     */
+    static String pathOf(FdDumpContext ctx, FdInfo fd, String what, int sdev, long ino, int type, byte[] handle)
             throws CryoException {
-        String where = "cannot dump pid " + ctx.pid() + ": fd " + fd.fd() + " (inotify) watch " + wd;
+        String where = "cannot dump pid " + ctx.pid() + ": fd " + fd.fd() + " (" + what;
         String dev = (sdev >>> 20) + ":" + (sdev & 0xfffff);
         List<String> mounts = new ArrayList<>();
         try {
