@@ -65,6 +65,20 @@ class ProcessStateRoundTripTest {
         }
     }
 
+    /** The audit login uid the program set for itself comes back (the kernel takes it only from the task itself). */
+    @Test
+    void loginUidSurvives() throws Exception {
+        try (Target t = Target.start(Path.of("/bin/sh"), tmp.resolve("out.txt"), "-c",
+                "echo 1000 > /proc/self/loginuid && echo set && exec sleep 600")) {
+            t.awaitLines(1);
+            assertEquals("set", t.lines().get(0), "the program set its loginuid");
+            Path loginuid = Path.of("/proc/" + t.pid() + "/loginuid");
+            assertEquals("1000", Files.readString(loginuid).strip());
+            dumpAndRestore(t);
+            assertEquals("1000", Files.readString(loginuid).strip(), "the restored process's loginuid");
+        }
+    }
+
     @Test
     void handlersBlockedAndPendingSignalsSurvive() throws Exception {
         Path exe = CProgram.compile(tmp, "signals", Programs.SIGNALS);

@@ -527,6 +527,10 @@ final class TaskDump {
                         .setComm(comm).setRlimits(TaskResources.rlimits(pid))
                         .setSignalsS(Signals.dumpQueue(pid, true)).addAllSigactions(actions)
                         .setOomScoreAdj(TaskResources.oomScoreAdj(proc, pid)).setTimers(timers);
+                long loginuid = proc.loginuid(pid);
+                if (loginuid >= 0) {
+                    tc.setLoginuid((int) loginuid);
+                }
                 if (task.state() == TaskState.STOPPED) {
                     tc.setStopSigno(task.stopSignal());
                 }

@@ -81,6 +81,15 @@ public final class ProcFs {
         return Integer.parseInt(text(pid, "oom_score_adj").strip());
     }
 
+    /** The audit login uid, 4294967295 when unset; -1 where the kernel has no audit (no such file). */
+    public long loginuid(int pid) throws IOException {
+        try {
+            return Long.parseLong(text(pid, "loginuid").strip());
+        } catch (java.nio.file.NoSuchFileException e) {
+            return -1;
+        }
+    }
+
     public int personality(int pid) throws IOException {
         return (int) Long.parseLong(text(pid, "personality").strip(), 16);
     }

@@ -43,6 +43,9 @@ public final class TaskRestore {
         if (tc.hasOomScoreAdj()) {
             oomScoreAdj(ctx, tc.getOomScoreAdj(), proc);
         }
+        if (tc.hasLoginuid()) {
+            loginuid(ctx, Integer.toUnsignedLong(tc.getLoginuid()), proc);
+        }
         // session and group: a shell job joins the restorer's session; otherwise the process leads its own again
         TaskStat now = proc.stat(pid);
         int own = tree.getPid(); // the image's number: a container's task has another pid inside than ctx.pid()
@@ -172,6 +175,34 @@ public final class TaskRestore {
     }
 
     static final int RLIM_NLIMITS = 16;
+
+    static final long UNSET_LOGINUID = 4294967295L;
+    static final int O_WRONLY = 1;
+
+    /**
+     * The audit login uid, as CRIU restores it: the kernel takes it only from the task itself
+     * ({@code /proc/self/loginuid}), so the task writes it by remote calls; an unset one in the image is left as the
+     * restorer's. One the kernel refuses (audit's loginuid made immutable) is kept with a warning.
+     */
+    static void loginuid(FdRestoreContext ctx, long value, ProcFs proc) throws IOException, SyscallException {
+        long now = proc.loginuid(ctx.pid());
+        if (value == UNSET_LOGINUID || now < 0 || now == value) {
+            return;
+        }
+        long path = ctx.scratch().string(0, "/proc/self/loginuid");
+        int fd = (int) ctx.syscall().call("open /proc/self/loginuid", Syscall.OPENAT, -100, path, O_WRONLY, 0);
+        try {
+            byte[] text = Long.toString(value).getBytes(java.nio.charset.StandardCharsets.US_ASCII);
+            ctx.scratch().write(64, text);
+            long r = ctx.syscall().raw(Syscall.WRITE, fd, ctx.scratch().address() + 64, text.length);
+            if (r < 0) {
+                ctx.log().warn("pid %d: loginuid %d kept at %d: the kernel refused it (errno %d)", ctx.pid(), value,
+                        now, -r);
+            }
+        } finally {
+            ctx.syscall().raw(Syscall.CLOSE, fd);
+        }
+    }
 
     /**
      * The process's OOM score adjustment, written from outside. The new task inherited the restorer's, and below the
