@@ -2,9 +2,9 @@
  * creds: a process of another user, as a daemon that drops root becomes one. Started as root, it makes its
  * directory writable for the verdict, then takes uid/gid 65534 (real, effective, saved, fs), the supplementary
  * groups 65534 and 100, and keeps CAP_NET_BIND_SERVICE alone, permitted and effective (PR_SET_KEEPCAPS across the
- * uid change, then capset).
- * Verdict: the same uids, gids, groups and capability sets (/proc/self/status), and the kept capability works:
- * a TCP socket binds a port below 1024 on 127.0.0.1.
+ * uid change, then capset), with securebits SECBIT_NOROOT, locked (and SECBIT_KEEP_CAPS, which PR_SET_KEEPCAPS sets).
+ * Verdict: the same uids, gids, groups, capability sets (/proc/self/status) and securebits, and the kept
+ * capability works: a TCP socket binds a port below 1024 on 127.0.0.1.
  */
 #define _GNU_SOURCE
 #include "fx.h"
@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <grp.h>
 #include <linux/capability.h>
+#include <linux/securebits.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
@@ -56,6 +57,8 @@ int main(void)
 	fx_init("creds");
 	if (chmod(".", 0777))
 		fx_fail("chmod .: %s", strerror(errno));
+	if (prctl(PR_SET_SECUREBITS, SECBIT_NOROOT | SECBIT_NOROOT_LOCKED))
+		fx_fail("PR_SET_SECUREBITS: %s", strerror(errno));
 	if (setgroups(2, groups) || setresgid(NOBODY, NOBODY, NOBODY) || prctl(PR_SET_KEEPCAPS, 1)
 	    || setresuid(NOBODY, NOBODY, NOBODY))
 		fx_fail("becoming uid %d: %s", NOBODY, strerror(errno));
@@ -65,6 +68,7 @@ int main(void)
 		fx_fail("capset: %s", strerror(errno));
 	for (i = 0; i < NKEYS; i++)
 		status(keys[i], want[i], sizeof(want[i]));
+	int secure = prctl(PR_GET_SECUREBITS);
 
 	fx_ready();
 	fx_wait_verify();
@@ -74,6 +78,8 @@ int main(void)
 		if (strcmp(now, want[i]))
 			fx_note_failure("%s is '%s', expected '%s'", keys[i], now, want[i]);
 	}
+	if (prctl(PR_GET_SECUREBITS) != secure)
+		fx_note_failure("securebits are %#x, expected %#x", prctl(PR_GET_SECUREBITS), secure);
 	int s = socket(AF_INET, SOCK_STREAM, 0);
 	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(999), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
 	if (s < 0 || bind(s, (struct sockaddr *)&a, sizeof(a)))

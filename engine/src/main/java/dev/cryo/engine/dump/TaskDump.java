@@ -481,7 +481,8 @@ final class TaskDump {
             Cores cores = null;
             if (!options.preDump()) {
                 String comm = kernelRows != null ? kernelRows.get(pid).comm() : proc.comm(pid);
-                var creds = TaskResources.creds(status);
+                var creds = flags == null || flags.securebits() == 0 ? TaskResources.creds(status)
+                        : TaskResources.creds(status).toBuilder().setSecbits(flags.securebits()).build();
                 // comm and robust list beside the ptrace work, for a process with many threads the kernel's
                 // iterator did not read
                 java.util.concurrent.Future<?> plain = kernelRows == null && threads.size() >= ThreadState.ASIDE_FROM

@@ -17,12 +17,13 @@ import dev.cryo.image.proto.mm_entry;
  * <p>
  * Also the process's membarrier registrations ({@code MEMBARRIER_CMD_GET_REGISTRATIONS}, 6.3+), kept as CRIU does in
  * {@code task_core_entry.membarrier_registration_mask}: a program registered for expedited barriers (liburcu, .NET)
- * that is not registered again gets EPERM from every barrier after the restore.
+ * that is not registered again gets EPERM from every barrier after the restore. And the securebits
+ * ({@code PR_GET_SECUREBITS}; SECBIT_NOROOT and the others), which go into the credentials (TaskRestore.creds).
  */
-public record TaskFlags(boolean childSubreaper, boolean thpDisabled, int pdeathSig, int membarrier) {
+public record TaskFlags(boolean childSubreaper, boolean thpDisabled, int pdeathSig, int membarrier, int securebits) {
     static final int PR_GET_PDEATHSIG = 2, PR_SET_PDEATHSIG = 1, PR_SET_CHILD_SUBREAPER = 36,
             PR_GET_CHILD_SUBREAPER = 37, PR_SET_THP_DISABLE = 41, PR_GET_THP_DISABLE = 42;
-    static final int MEMBARRIER = 324, MEMBARRIER_CMD_GET_REGISTRATIONS = 1 << 9;
+    static final int MEMBARRIER = 324, MEMBARRIER_CMD_GET_REGISTRATIONS = 1 << 9, PR_GET_SECUREBITS = 27;
     /** The registration commands GET_REGISTRATIONS reports: global, private, sync-core and rseq expedited. */
     static final int[] MEMBARRIER_REGISTRATIONS = {1 << 2, 1 << 4, 1 << 6, 1 << 8};
 
@@ -36,14 +37,16 @@ public record TaskFlags(boolean childSubreaper, boolean thpDisabled, int pdeathS
         int pdeath = reads.call("prctl(PR_GET_PDEATHSIG)", Syscall.PRCTL, PR_GET_PDEATHSIG, at + 4);
         int thp = reads.call("prctl(PR_GET_THP_DISABLE)", Syscall.PRCTL, PR_GET_THP_DISABLE, 0, 0, 0, 0);
         int mb = reads.call("membarrier(GET_REGISTRATIONS)", MEMBARRIER, MEMBARRIER_CMD_GET_REGISTRATIONS, 0, 0);
+        int secure = reads.call("prctl(PR_GET_SECUREBITS)", Syscall.PRCTL, PR_GET_SECUREBITS, 0, 0, 0, 0);
         return () -> {
             reads.result(subreaper);
             reads.result(pdeath);
             java.nio.ByteBuffer b = reads.at(at, DUMP_BYTES);
             long disabled = reads.raw(thp);
             long registered = reads.raw(mb); // EINVAL before 6.3: nothing known, nothing kept
+            long bits = reads.raw(secure);
             return new TaskFlags(b.getInt(0) != 0, disabled > 0 && (disabled & 1) != 0, b.getInt(4),
-                    registered > 0 ? (int) registered : 0);
+                    registered > 0 ? (int) registered : 0, bits > 0 ? (int) bits : 0);
         };
     }
 

@@ -62,7 +62,7 @@ public final class TaskRestore {
 
     /**
      * The task's credentials, as the image has them: bounding set, groups, gids, uids (capabilities kept across
-     * the change), then the capability sets, ambient capabilities and no_new_privs. Runs last, once nothing the
+     * the change), securebits, then the capability sets, ambient capabilities and no_new_privs. Runs last, once nothing the
      * restore still does in the task needs the restorer's privileges; it changes nothing when the task already
      * has the image's credentials. A process of another user comes back as that user when root restores it.
      */
@@ -110,24 +110,33 @@ public final class TaskRestore {
                 ctx.syscall().call("setfsuid", SETFSUID, c.getFsuid());
                 ctx.syscall().call("prctl(PR_SET_KEEPCAPS, 0)", Syscall.PRCTL, PR_SET_KEEPCAPS, 0);
             }
-            if (!capsSame || !idsSame) {
+            int secbits = c.getSecbits();
+            // bits that would stop the restore's own ambient raise wait until it is done
+            int late = secbits & (SECBIT_NO_CAP_AMBIENT_RAISE | SECBIT_NO_CAP_AMBIENT_RAISE_LOCKED);
+            if (secbits != 0) {
+                step = "securebits";
+                // PR_SET_SECUREBITS needs CAP_SETPCAP in effect, which a change of uid cleared: the permitted set
+                // (kept across it) is made effective for the call; the capset below sets the image's sets
+                TaskStatus kept = proc.status(ctx.pid());
+                capset(ctx, kept.hex("CapPrm"), kept.hex("CapPrm"), kept.hex("CapInh"));
+                ctx.syscall().call("prctl(PR_SET_SECUREBITS)", Syscall.PRCTL, PR_SET_SECUREBITS, secbits & ~late, 0, 0, 0);
+            }
+            if (!capsSame || !idsSame || secbits != 0) {
                 step = "capabilities";
-                NativeBuffer capData = NativeBuffer.allocate(32); // header (version, pid) + two data structs
-                capData.putInt(0, LINUX_CAPABILITY_VERSION_3);
-                capData.putInt(4, 0);
-                capData.putInt(8, (int) eff);
-                capData.putInt(12, (int) prm);
-                capData.putInt(16, (int) inh);
-                capData.putInt(20, (int) (eff >>> 32));
-                capData.putInt(24, (int) (prm >>> 32));
-                capData.putInt(28, (int) (inh >>> 32));
-                ctx.scratch().write(0, capData.bytes(0, 32));
-                ctx.syscall().call("capset", CAPSET, ctx.scratch().address(), ctx.scratch().address() + 8);
+                capset(ctx, eff, prm, inh);
                 for (int cap = 0; cap < 64; cap++) {
                     if ((amb & (1L << cap)) != 0) {
                         ctx.syscall().call("prctl(PR_CAP_AMBIENT_RAISE, " + cap + ")", Syscall.PRCTL, PR_CAP_AMBIENT,
                                 PR_CAP_AMBIENT_RAISE, cap, 0, 0);
                     }
+                }
+            }
+            if (late != 0) {
+                step = "securebits";
+                long r = ctx.syscall().raw(Syscall.PRCTL, PR_SET_SECUREBITS, secbits, 0, 0, 0);
+                if (r < 0) {
+                    ctx.log().warn("pid %d: securebits %#x set without %#x (the image's capabilities lack CAP_SETPCAP "
+                            + "to set them after its ambient capabilities: errno %d)", ctx.pid(), secbits, late, -r);
                 }
             }
             if (!idsSame || dumpable != 1) {
@@ -143,6 +152,24 @@ public final class TaskRestore {
                     + c.getUid() + ", gid " + c.getGid() + ") failed: " + e.getMessage()
                     + "; a process of another user is restored by root (CAP_SETUID, CAP_SETGID, CAP_SETPCAP)", e);
         }
+    }
+
+    static final int PR_SET_SECUREBITS = 28, SECBIT_NO_CAP_AMBIENT_RAISE = 1 << 6,
+            SECBIT_NO_CAP_AMBIENT_RAISE_LOCKED = 1 << 7;
+
+    /** capset of the task itself: the three sets, as 64-bit masks. */
+    private static void capset(FdRestoreContext ctx, long eff, long prm, long inh) throws SyscallException {
+        NativeBuffer capData = NativeBuffer.allocate(32); // header (version, pid) + two data structs
+        capData.putInt(0, LINUX_CAPABILITY_VERSION_3);
+        capData.putInt(4, 0);
+        capData.putInt(8, (int) eff);
+        capData.putInt(12, (int) prm);
+        capData.putInt(16, (int) inh);
+        capData.putInt(20, (int) (eff >>> 32));
+        capData.putInt(24, (int) (prm >>> 32));
+        capData.putInt(28, (int) (inh >>> 32));
+        ctx.scratch().write(0, capData.bytes(0, 32));
+        ctx.syscall().call("capset", CAPSET, ctx.scratch().address(), ctx.scratch().address() + 8);
     }
 
     private static long caps(java.util.List<Integer> words) {
