@@ -2,10 +2,11 @@
  * file-locks: the locks a program holds (dumped with --file-locks).
  *
  * "a": an exclusive flock, through an fd and its dup; "b": a shared flock; "c": POSIX record locks, a write lock
- * on bytes 10-19 and a read lock from byte 100 to EOF; "d": an OFD write lock on bytes 0-99.
+ * on bytes 10-19 and a read lock from byte 100 to EOF; "d": an OFD write lock on bytes 0-99; "e": a read lease.
  * Verdict: a child process (another lock owner) finds every lock where it was: flock "a" refuses it even a
  * shared lock, "b" grants it a shared one but not an exclusive one, F_GETLK on "c" reports the write lock (with
- * the fixture's pid as owner), the read lock and nothing in between, F_OFD_GETLK on "d" reports the write lock.
+ * the fixture's pid as owner), the read lock and nothing in between, F_OFD_GETLK on "d" reports the write lock;
+ * and F_GETLEASE on "e" reports the read lease.
  */
 #define _GNU_SOURCE
 #include "fx.h"
@@ -20,7 +21,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static char dir[200], pa[256], pb[256], pc[256], pd[256];
+static char dir[200], pa[256], pb[256], pc[256], pd[256], pe[256];
 
 static int make(char *path, const char *name)
 {
@@ -93,6 +94,11 @@ int main(void)
 	fl = (struct flock){.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 100};
 	if (fcntl(d, F_OFD_SETLK, &fl))
 		fx_fail("F_OFD_SETLK: %s", strerror(errno));
+	/* a read lease needs the file open for reading only, by everyone */
+	snprintf(pe, sizeof(pe), "%s/e", dir);
+	int e = open(pe, O_CREAT | O_WRONLY, 0600);
+	if (e < 0 || close(e) || (e = open(pe, O_RDONLY)) < 0 || fcntl(e, F_SETLEASE, F_RDLCK))
+		fx_fail("F_SETLEASE on %s: %s", pe, strerror(errno));
 
 	fx_ready();
 	fx_wait_verify();
@@ -114,11 +120,16 @@ int main(void)
 	waitpid(child, NULL, 0);
 	if (flock(a, LOCK_EX | LOCK_NB))
 		fx_note_failure("flock a: the fixture's own exclusive lock is not its own: %s", strerror(errno));
+	int lease = fcntl(e, F_GETLEASE);
+	if (lease != F_RDLCK)
+		fx_note_failure("lease e: F_GETLEASE reads %d, not the read lease (%d)", lease, F_RDLCK);
+	fcntl(e, F_SETLEASE, F_UNLCK);
 	(void)a2;
 	unlink(pa);
 	unlink(pb);
 	unlink(pc);
 	unlink(pd);
+	unlink(pe);
 	rmdir(dir);
 	fx_finish();
 }

@@ -23,16 +23,18 @@ import java.util.Set;
  * Dumped only with {@code -l/--file-locks}, as CRIU does; without it a task holding one is refused before it is
  * touched, naming the fd and the option. Found in the {@code lock:} lines of /proc/PID/fdinfo/N (one per lock the fd's
  * description holds; a dup shows the same ones, saved once), written to {@code filelocks.img} as CRIU's
- * file_lock_entry (flag FL_POSIX 1, FL_FLOCK 2, FL_OFD 4; type F_RDLCK 0 or F_WRLCK 1; len 0 = to EOF).
+ * file_lock_entry (flag FL_POSIX 1, FL_FLOCK 2, FL_OFD 4, FL_LEASE 32; type F_RDLCK 0 or F_WRLCK 1; len 0 = to EOF).
+ * A lease ({@code F_SETLEASE}) is its description's too, and taken again with F_SETLEASE; one being broken (another
+ * process opened the file and waits) is refused.
  * Restore takes each lock again in the new task through its fd once every fd is in place, without waiting: a lock
  * someone else took meanwhile fails the restore with its name.
  */
 public final class FileLocks {
     public static final String IMAGE = "filelocks.img";
-    static final int FL_POSIX = 1, FL_FLOCK = 2, FL_OFD = 4;
+    static final int FL_POSIX = 1, FL_FLOCK = 2, FL_OFD = 4, FL_LEASE = 32;
     static final int F_RDLCK = 0, F_WRLCK = 1;
     static final int LOCK_SH = 1, LOCK_EX = 2, LOCK_NB = 4;
-    static final int F_SETLK = 6, F_OFD_SETLK = 37;
+    static final int F_SETLK = 6, F_OFD_SETLK = 37, F_SETLEASE = 1024;
     static final int FLOCK = 73;
 
     private FileLocks() {
@@ -50,6 +52,7 @@ public final class FileLocks {
                 case "POSIX" -> FL_POSIX;
                 case "FLOCK" -> FL_FLOCK;
                 case "OFDLCK" -> FL_OFD;
+                case "LEASE" -> w[2].equals("ACTIVE") ? FL_LEASE : 0; // BREAKING, BREAKER: a lease being broken
                 default -> 0;
             };
             int type = switch (w[3]) {
@@ -63,7 +66,7 @@ public final class FileLocks {
         }
 
         String kind() {
-            return flag == FL_FLOCK ? "flock" : flag == FL_OFD ? "OFD lock" : "POSIX lock";
+            return flag == FL_FLOCK ? "flock" : flag == FL_OFD ? "OFD lock" : flag == FL_LEASE ? "lease" : "POSIX lock";
         }
     }
 
@@ -96,8 +99,8 @@ public final class FileLocks {
             }
             Lock l = Lock.parse(line);
             if (l != null && (l.flag() == 0 || l.type() < 0)) {
-                throw new CryoException(where + ", a kind of lock Cryo cannot take again (leases and mandatory locks "
-                        + "are not supported)");
+                throw new CryoException(where + ", a kind of lock Cryo cannot take again (a lease being broken, or a "
+                        + "mandatory lock)");
             }
         }
     }
@@ -166,11 +169,16 @@ public final class FileLocks {
     }
 
     private static void take(FdRestoreContext ctx, file_lock_entry l) throws CryoException {
-        String what = (l.getFlag() & FL_FLOCK) != 0 ? "flock" : (l.getFlag() & FL_OFD) != 0 ? "OFD lock" : "POSIX lock";
-        String range = (l.getFlag() & FL_FLOCK) != 0 ? "" : " on bytes " + l.getStart() + (l.getLen() == 0 ? " to EOF"
+        boolean whole = (l.getFlag() & (FL_FLOCK | FL_LEASE)) != 0;
+        String what = (l.getFlag() & FL_FLOCK) != 0 ? "flock" : (l.getFlag() & FL_OFD) != 0 ? "OFD lock"
+                : (l.getFlag() & FL_LEASE) != 0 ? "lease" : "POSIX lock";
+        String range = whole ? "" : " on bytes " + l.getStart() + (l.getLen() == 0 ? " to EOF"
                 : " to " + (l.getStart() + l.getLen() - 1));
         try {
-            if ((l.getFlag() & FL_FLOCK) != 0) {
+            if ((l.getFlag() & FL_LEASE) != 0) {
+                ctx.syscall().call("fcntl(" + l.getFd() + ", F_SETLEASE)", Syscall.FCNTL, l.getFd(), F_SETLEASE,
+                        l.getType() == F_WRLCK ? F_WRLCK : F_RDLCK);
+            } else if ((l.getFlag() & FL_FLOCK) != 0) {
                 int cmd = (l.getType() == F_WRLCK ? LOCK_EX : LOCK_SH) | LOCK_NB;
                 ctx.syscall().call("flock(" + l.getFd() + ")", FLOCK, l.getFd(), cmd);
             } else {
@@ -189,7 +197,8 @@ public final class FileLocks {
             boolean taken = e.errno() == 11 /* EAGAIN */ || e.errno() == 13 /* EACCES */;
             throw new CryoException("cannot restore pid " + ctx.pid() + ": fd " + l.getFd() + ": its "
                     + (l.getType() == F_WRLCK ? "exclusive " : "shared ") + what + range + " cannot be taken again: "
-                    + (taken ? "another process holds a conflicting lock on the file now" : e.getMessage()), e);
+                    + (taken ? "another process holds a conflicting lock on the file now, or has it open in a way a "
+                    + "lease does not allow" : e.getMessage()), e);
         }
     }
 }
