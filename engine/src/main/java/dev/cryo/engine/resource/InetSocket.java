@@ -23,12 +23,12 @@ import java.util.List;
 import java.util.Set;
 
 /**
- * TCP and UDP sockets, IPv4 and IPv6. Dump reads the socket through a copy of the fd taken with pidfd_getfd;
+ * TCP, UDP and raw sockets, IPv4 and IPv6, with their IP options (IpOptions). Dump reads the socket through a copy of the fd taken with pidfd_getfd;
  * connections, established or half-closed, go through TCP repair (with --tcp-established) into tcp-stream-INO.img. Restore builds
  * the socket in Cryo and puts it into the task the same way.
  */
 public final class InetSocket implements FdKind {
-    static final Set<String> PROTOCOLS = Set.of("TCP", "TCPv6", "UDP", "UDPv6");
+    static final Set<String> PROTOCOLS = Set.of("TCP", "TCPv6", "UDP", "UDPv6", "RAW", "RAWv6");
     static final String[] TCP_STATES = {"?", "ESTABLISHED", "SYN_SENT", "SYN_RECV", "FIN_WAIT1", "FIN_WAIT2",
             "TIME_WAIT", "CLOSE", "CLOSE_WAIT", "LAST_ACK", "LISTEN", "CLOSING", "NEW_SYN_RECV"};
 
@@ -183,6 +183,7 @@ public final class InetSocket implements FdKind {
             if (family == SockAddr.AF_INET6) {
                 e.setV6Only(s.getInt(SocketFd.IPPROTO_IPV6, SocketFd.IPV6_V6ONLY) != 0);
             }
+            e.setIpOpts(dev.cryo.engine.net.IpOptions.dump(s, family, type, proto));
             if (isTcp && TcpRepair.connected(state)) {
                 SocketDump sd = SocketDump.of(ctx);
                 sd.lock();
@@ -197,10 +198,13 @@ public final class InetSocket implements FdKind {
                         state == TcpRepair.TCP_ESTABLISHED ? "" : " " + stateName(state), t.getInqLen(),
                         t.getOutqLen(), t.getUnsqLen());
             } else {
-                if (!isTcp) {
+                if (!isTcp && type != 3 /* SOCK_RAW */) {
                     udpQueues(ctx, fd, s, local);
+                } else if (!isTcp && s.inq() > 0) {
+                    ctx.log().warn("fd %d: raw socket %s: the packets waiting to be read are dropped, as a UDP "
+                            + "socket's are", fd.fd(), local);
                 }
-                ctx.log().info("fd %d: %s socket %s%s state %s", fd.fd(), isTcp ? "TCP" : "UDP", local,
+                ctx.log().info("fd %d: %s socket %s%s state %s", fd.fd(), isTcp ? "TCP" : type == 3 ? "raw" : "UDP", local,
                         peer == null ? "" : " -> " + peer, isTcp ? stateName(state) : "");
             }
             return file_entry.newBuilder().setType(fd_types.INETSK).setId(id).setIsk(e).build();
@@ -226,6 +230,9 @@ public final class InetSocket implements FdKind {
             s = SocketFd.openFor(ctx.syscall().pid(), family, e.getType(), e.getProto()); // in the task's netns
             if (family == SockAddr.AF_INET6 && e.hasV6Only()) {
                 s.setInt(SocketFd.IPPROTO_IPV6, SocketFd.IPV6_V6ONLY, e.getV6Only() ? 1 : 0);
+            }
+            if (e.hasIpOpts()) {
+                dev.cryo.engine.net.IpOptions.restoreBeforeBind(s, family, e.getIpOpts());
             }
             SocketFd sock = s;
             int state = e.getState();
@@ -263,12 +270,15 @@ public final class InetSocket implements FdKind {
                     if (ctx.options().tcpClose()) {
                         SocketRestore.of(ctx).abortLater(new Connection(local, remote));
                     }
-                } else if (!isTcp && e.getDstPort() != 0) {
-                    s.connect(remote);
+                } else if (!isTcp && (e.getDstPort() != 0 || !remote.words().stream().allMatch(w -> w == 0))) {
+                    s.connect(remote); // a raw socket's peer has no port
                 }
                 SocketOptions.restore(s, e.getOpts(), isTcp);
                 setFlags(s, e.getFlags());
                 ctx.log().info("fd %d: %s socket %s restored", fd.getFd(), isTcp ? "TCP" : "UDP", local);
+            }
+            if (e.hasIpOpts()) {
+                dev.cryo.engine.net.IpOptions.restore(s, family, e.getType(), e.getProto(), e.getIpOpts());
             }
             return SocketRestore.inject(ctx, s);
         } catch (SyscallException | IOException ex) {
