@@ -184,6 +184,13 @@ public final class InetSocket implements FdKind {
                 e.setV6Only(s.getInt(SocketFd.IPPROTO_IPV6, SocketFd.IPV6_V6ONLY) != 0);
             }
             e.setIpOpts(dev.cryo.engine.net.IpOptions.dump(s, family, type, proto));
+            if (isTcp && !TcpRepair.connected(state)) {
+                // a listener's Nagle and cork, which the connections it accepts inherit (a connection's are in its
+                // stream image)
+                e.setTcpOpts(dev.cryo.image.proto.tcp_opts_entry.newBuilder()
+                        .setNodelay(s.getInt(SocketFd.IPPROTO_TCP, TcpRepair.TCP_NODELAY) != 0)
+                        .setCork(s.getInt(SocketFd.IPPROTO_TCP, TcpRepair.TCP_CORK) != 0));
+            }
             if (isTcp && TcpRepair.connected(state)) {
                 SocketDump sd = SocketDump.of(ctx);
                 sd.lock();
@@ -274,6 +281,14 @@ public final class InetSocket implements FdKind {
                     s.connect(remote); // a raw socket's peer has no port
                 }
                 SocketOptions.restore(s, e.getOpts(), isTcp);
+                if (isTcp && e.hasTcpOpts()) {
+                    if (e.getTcpOpts().getNodelay()) {
+                        s.setInt(SocketFd.IPPROTO_TCP, TcpRepair.TCP_NODELAY, 1);
+                    }
+                    if (e.getTcpOpts().getCork()) {
+                        s.setInt(SocketFd.IPPROTO_TCP, TcpRepair.TCP_CORK, 1);
+                    }
+                }
                 setFlags(s, e.getFlags());
                 ctx.log().info("fd %d: %s socket %s restored", fd.getFd(), isTcp ? "TCP" : "UDP", local);
             }

@@ -17,8 +17,9 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 
 /**
  * IP-level socket options come back (ip_opts_entry): on UDP sockets IP_PKTINFO, IP_TOS, IP_TTL and IP_FREEBIND, and
- * their IPv6 counterparts; on a raw ICMP socket its ICMP filter. The program reads them all before and after, and
- * after the restore a datagram to itself still carries its IP_PKTINFO, as a DNS server relies on. Loopback only, in
+ * their IPv6 counterparts; on a raw ICMP socket its ICMP filter; on a TCP listener TCP_NODELAY. The program reads
+ * them all before and after; after the restore a datagram to itself still carries its IP_PKTINFO, as a DNS server
+ * relies on, and a connection the listener accepts has Nagle off, as it inherits it. Loopback only, in
  * a network namespace of the test's own.
  */
 @RootWithPtrace
@@ -38,10 +39,11 @@ class IpOptionsRoundTripTest {
                     await().atMost(Duration.ofSeconds(5)).until(() -> !t.alive());
                     assertEquals(0, Checkpoint.restore(tmp.resolve("img")));
                     Files.createFile(tmp.resolve("go"));
-                    t.awaitLines(3);
+                    t.awaitLines(4);
                     List<String> out = t.lines();
                     assertEquals(before, out.get(1), "the options after the restore");
-                    assertEquals("pktinfo 127.0.0.1", out.get(2));
+                    assertEquals("accepted nodelay=1", out.get(2));
+                    assertEquals("pktinfo 127.0.0.1", out.get(3));
                 }
             });
         }
@@ -52,23 +54,24 @@ class IpOptionsRoundTripTest {
             #define _GNU_SOURCE
             #include <arpa/inet.h>
             #include <netinet/in.h>
+            #include <netinet/tcp.h>
             #include <linux/icmp.h>
             #include <stdio.h>
             #include <string.h>
             #include <sys/socket.h>
             #include <unistd.h>
-            static int u4, u6, raw;
+            static int u4, u6, raw, lst;
             static int get(int s, int level, int opt) {
                 int v = -1; socklen_t len = sizeof v;
                 getsockopt(s, level, opt, &v, &len);
                 return v;
             }
             static void show(void) {
-                printf("u4 pktinfo=%d tos=%d ttl=%d freebind=%d u6 pktinfo=%d tclass=%d hops=%d raw filter=%#x\\n",
+                printf("u4 pktinfo=%d tos=%d ttl=%d freebind=%d u6 pktinfo=%d tclass=%d hops=%d raw filter=%#x lst nodelay=%d\\n",
                        get(u4, IPPROTO_IP, IP_PKTINFO), get(u4, IPPROTO_IP, IP_TOS), get(u4, IPPROTO_IP, IP_TTL),
                        get(u4, IPPROTO_IP, IP_FREEBIND), get(u6, IPPROTO_IPV6, IPV6_RECVPKTINFO),
                        get(u6, IPPROTO_IPV6, IPV6_TCLASS), get(u6, IPPROTO_IPV6, IPV6_UNICAST_HOPS),
-                       get(raw, SOL_RAW, ICMP_FILTER));
+                       get(raw, SOL_RAW, ICMP_FILTER), get(lst, IPPROTO_TCP, TCP_NODELAY));
                 fflush(stdout);
             }
             int main(void) {
@@ -76,6 +79,15 @@ class IpOptionsRoundTripTest {
                 u4 = socket(AF_INET, SOCK_DGRAM, 0);
                 u6 = socket(AF_INET6, SOCK_DGRAM, 0);
                 raw = socket(AF_INET, SOCK_RAW, IPPROTO_ICMP);
+                lst = socket(AF_INET, SOCK_STREAM, 0);
+                struct sockaddr_in la = {.sin_family = AF_INET};
+                la.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+                socklen_t lalen = sizeof la;
+                if (lst < 0 || setsockopt(lst, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one)
+                    || bind(lst, (struct sockaddr *)&la, sizeof la) || listen(lst, 4)
+                    || getsockname(lst, (struct sockaddr *)&la, &lalen)) {
+                    printf("FAIL listener\\n"); return 1;
+                }
                 struct sockaddr_in a = {.sin_family = AF_INET};
                 a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
                 socklen_t alen = sizeof a;
@@ -95,6 +107,10 @@ class IpOptionsRoundTripTest {
                 while (access("go", F_OK) != 0)
                     usleep(20000);
                 show();
+                int tc = socket(AF_INET, SOCK_STREAM, 0);
+                if (connect(tc, (struct sockaddr *)&la, sizeof la)) { printf("FAIL connect\\n"); return 1; }
+                int acc = accept(lst, NULL, NULL);
+                printf("accepted nodelay=%d\\n", get(acc, IPPROTO_TCP, TCP_NODELAY)); fflush(stdout);
                 int c = socket(AF_INET, SOCK_DGRAM, 0);
                 sendto(c, "x", 1, 0, (struct sockaddr *)&a, sizeof a);
                 char data[8], control[256];
