@@ -51,6 +51,22 @@ final class NetSandbox implements AutoCloseable {
         return out.lines().filter(l -> l.contains(NetworkLock.TABLE_PREFIX)).toList();
     }
 
+    /**
+     * Runs each nft command (words split on spaces) from the calling thread, so in its network namespace: inside
+     * {@link #run}, in this sandbox. Each must succeed.
+     */
+    static void nft(String... commands) throws IOException, InterruptedException {
+        for (String command : commands) {
+            List<String> cmd = new java.util.ArrayList<>(List.of(NetworkLock.nftPath()));
+            cmd.addAll(List.of(command.split(" ")));
+            Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
+            String o = new String(p.getInputStream().readAllBytes());
+            if (!p.waitFor(20, TimeUnit.SECONDS) || p.exitValue() != 0) {
+                throw new IOException("nft " + command + " failed: " + o);
+            }
+        }
+    }
+
     static int run(String... cmd) throws IOException, InterruptedException {
         Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
         p.getInputStream().readAllBytes();

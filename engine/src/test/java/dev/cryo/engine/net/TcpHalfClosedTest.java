@@ -17,7 +17,6 @@ import java.time.Duration;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
-import java.util.concurrent.TimeUnit;
 
 import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -65,7 +64,7 @@ class TcpHalfClosedTest {
                     t.awaitLines(1);
                     assertEquals("connected", t.lines().get(0));
                     if (!held.equals("none")) {
-                        nft("add table inet t", "add chain inet t out { type filter hook output priority 0 ; }",
+                        NetSandbox.nft("add table inet t", "add chain inet t out { type filter hook output priority 0 ; }",
                                 "add rule inet t out tcp " + held + " " + port + " drop");
                     }
                     Files.createFile(tmp.resolve("go"));
@@ -81,7 +80,7 @@ class TcpHalfClosedTest {
                                 "both ends went through repair mode");
                     }
                     if (!held.equals("none")) {
-                        nft("delete table inet t");
+                        NetSandbox.nft("delete table inet t");
                     }
                     Checkpoint.restore(new RestoreOptions(img, true, true, false, null, null));
                     assertTrue(net.cryoTables().isEmpty(), "no Cryo table after the restore: " + net.cryoTables());
@@ -106,15 +105,6 @@ class TcpHalfClosedTest {
         }
     }
 
-    private static void nft(String... commands) throws Exception {
-        for (String command : commands) {
-            List<String> cmd = new java.util.ArrayList<>(List.of(NetworkLock.nftPath()));
-            cmd.addAll(List.of(command.split(" ")));
-            Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
-            String o = new String(p.getInputStream().readAllBytes());
-            assertTrue(p.waitFor(20, TimeUnit.SECONDS) && p.exitValue() == 0, "nft " + command + ": " + o);
-        }
-    }
 
     /**
      * Args: PORT FAMILY(4|6) SHUT. Connects to itself over loopback; on "go", writes "hello" from the client and

@@ -15,7 +15,6 @@ import org.junit.jupiter.params.provider.ValueSource;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 
@@ -42,7 +41,7 @@ class TcpSynSentTest {
             net.run(() -> {
                 Path exe = CProgram.compile(tmp, "synsent", PROGRAM);
                 int port = 20_000 + (int) (ProcessHandle.current().pid() % 20_000);
-                nft("add table inet t", "add chain inet t out { type filter hook output priority 0 ; }",
+                NetSandbox.nft("add table inet t", "add chain inet t out { type filter hook output priority 0 ; }",
                         "add rule inet t out tcp dport " + port + " tcp flags syn drop");
                 try (Target t = Target.start(exe, tmp.resolve("out.txt"), Integer.toString(port), how)) {
                     t.awaitLines(1);
@@ -64,7 +63,7 @@ class TcpSynSentTest {
                             && f.getIsk().getState() == TcpRepair.TCP_SYN_SENT).toList();
                     assertEquals(1, isk.size(), "the opening connection in files.img");
                     assertEquals(port, isk.get(0).getIsk().getDstPort());
-                    nft("delete table inet t");
+                    NetSandbox.nft("delete table inet t");
                     Checkpoint.restore(new RestoreOptions(img, true, true, false, null, null));
                     t.awaitLines(3);
                     assertEquals(List.of("connecting", "connected", "exchanged"), t.lines());
@@ -81,15 +80,6 @@ class TcpSynSentTest {
         return !out.isBlank();
     }
 
-    private static void nft(String... commands) throws Exception {
-        for (String command : commands) {
-            List<String> cmd = new ArrayList<>(List.of(NetworkLock.nftPath()));
-            cmd.addAll(List.of(command.split(" ")));
-            Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
-            String o = new String(p.getInputStream().readAllBytes());
-            assertTrue(p.waitFor(20, TimeUnit.SECONDS) && p.exitValue() == 0, "nft " + command + ": " + o);
-        }
-    }
 
     /**
      * Args: PORT HOW. Listens on 127.0.0.1:PORT, then connects to it: "poll" with a non-blocking connect and a
