@@ -140,6 +140,7 @@ final class DumpCommand implements CryoCommand, QuickParse.Target {
     @Override
     public int run(Session session) throws CryoException, UsageError {
         DumpOptions options = options();
+        dev.cryo.engine.sys.NeededCapabilities.require(name());
         Log log = common.openLog(session);
         log.info("cryo %s -t %d -D %s", name(), options.pid(), options.imagesDir());
         ActionScripts scripts = new ActionScripts(options.actionScripts(), options.imagesDir(), log);

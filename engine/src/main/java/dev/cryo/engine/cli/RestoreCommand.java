@@ -148,6 +148,7 @@ final class RestoreCommand implements CryoCommand, QuickParse.Target {
     @Override
     public int run(Session session) throws CryoException, UsageError {
         RestoreOptions options = options();
+        dev.cryo.engine.sys.NeededCapabilities.require("restore");
         Log log = common.openLog(session);
         if (tree != null) {
             log.warn("-t is ignored by restore: the images say which tree to restore");
