@@ -34,6 +34,24 @@ class FailureTest {
         return assertThrows(CryoException.class, () -> Checkpoint.dump(pid, tmp.resolve("img"), false)).getMessage();
     }
 
+    /** An images directory on a read-only filesystem: refused naming the file and the reason, the process runs on. */
+    @Test
+    void imagesDirectoryOnAReadOnlyFilesystemIsRefusedWithTheReason() throws Exception {
+        Path ro = java.nio.file.Files.createDirectories(tmp.resolve("ro"));
+        Process mount = new ProcessBuilder("mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", ro.toString())
+                .redirectErrorStream(true).start();
+        org.junit.jupiter.api.Assumptions.assumeTrue(mount.waitFor() == 0, "cannot mount a read-only tmpfs: "
+                + new String(mount.getInputStream().readAllBytes()));
+        try (Target t = startCounterWith("")) {
+            String m = assertThrows(CryoException.class, () -> dev.cryo.engine.dump.Dumper.dump(
+                    Checkpoint.dumpOptions(t.pid(), ro, false), dev.cryo.engine.log.Log.discard())).getMessage();
+            assertTrue(m.contains("cannot write images in " + ro) && m.contains("Read-only file system"), m);
+            keepsCounting(t);
+        } finally {
+            new ProcessBuilder("umount", ro.toString()).start().waitFor();
+        }
+    }
+
     @Test
     void missingPidIsNamed() {
         String m = dumpError(0x3ffff0);
@@ -122,9 +140,10 @@ class FailureTest {
 
     @Test
     void socketIsRefusedBeforeTheProcessIsTouched() throws Exception {
-        try (Target t = startCounterWith("socket(AF_INET, SOCK_RAW, 1);")) { // raw IP sockets (ICMP): not yet
+        try (Target t = startCounterWith("socket(AF_INET, SOCK_DGRAM, 136);")) { // UDP-Lite: not yet
             String m = dumpError(t.pid());
-            assertTrue(m.contains("pid " + t.pid()) && m.contains("fd 3 is a socket") && m.contains("protocol RAW"), m);
+            assertTrue(m.contains("pid " + t.pid()) && m.contains("fd 3 is a socket") && m.contains("protocol UDP-Lite"),
+                    m);
             keepsCounting(t);
         }
     }

@@ -121,15 +121,6 @@ final class CommonOptions {
     }
 
     static String reason(Throwable e) {
-        if (e instanceof java.nio.file.NoSuchFileException) {
-            return "no such file or directory";
-        }
-        if (e instanceof java.nio.file.AccessDeniedException) {
-            return "permission denied";
-        }
-        if (e instanceof java.nio.file.FileSystemException fse && fse.getReason() != null) {
-            return fse.getReason();
-        }
-        return e == null ? "unknown error" : String.valueOf(e.getMessage());
+        return CryoException.reason(e);
     }
 }

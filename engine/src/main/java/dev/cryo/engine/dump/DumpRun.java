@@ -225,8 +225,10 @@ final class DumpRun {
                     log.info("%s", mode);
                 }
             } catch (IOException e) {
-                throw new CryoException("cannot dump pid " + pid + ": cannot create images dir " + options.imagesDir()
-                        + ": " + e.getMessage());
+                String file = e instanceof java.nio.file.FileSystemException f && f.getFile() != null
+                        ? f.getFile() + ": " : "";
+                throw new CryoException("cannot dump pid " + pid + ": cannot write images in " + options.imagesDir()
+                        + ": " + file + CryoException.reason(e));
             }
         } finally {
             warm.await(); // its helper is gone before anything else happens, refusal or not
