@@ -70,9 +70,13 @@ public final class Target implements AutoCloseable {
                 .until(() -> Files.exists(out) && lines().size() >= n);
     }
 
+    /** Kills the target and its descendants (a child in a session of its own would outlive it otherwise). */
     @Override
     public void close() {
-        ProcessHandle.of(pid).ifPresent(ProcessHandle::destroyForcibly);
+        ProcessHandle.of(pid).ifPresent(h -> {
+            h.descendants().forEach(ProcessHandle::destroyForcibly);
+            h.destroyForcibly();
+        });
         Reaper.reap(pid);
     }
 }
