@@ -68,10 +68,19 @@ class ProcessStateRoundTripTest {
     /** The audit login uid the program set for itself comes back (the kernel takes it only from the task itself). */
     @Test
     void loginUidSurvives() throws Exception {
+        if (!Files.exists(Path.of("/proc/self/loginuid"))) {
+            System.out.println("SKIPPED: this kernel has no audit login uid (/proc/self/loginuid)");
+        }
+        org.junit.jupiter.api.Assumptions.assumeTrue(Files.exists(Path.of("/proc/self/loginuid")),
+                "this kernel has no audit login uid (/proc/self/loginuid)");
         try (Target t = Target.start(Path.of("/bin/sh"), tmp.resolve("out.txt"), "-c",
-                "echo 1000 > /proc/self/loginuid && echo set && exec sleep 600")) {
+                "if echo 1000 > /proc/self/loginuid; then echo set; else echo refused; fi; exec sleep 600")) {
             t.awaitLines(1);
-            assertEquals("set", t.lines().get(0), "the program set its loginuid");
+            if (!"set".equals(t.lines().get(0))) {
+                System.out.println("SKIPPED: the kernel refuses to set the login uid here (audit made it immutable)");
+            }
+            org.junit.jupiter.api.Assumptions.assumeTrue("set".equals(t.lines().get(0)),
+                    "the kernel refuses to set the login uid here (audit made it immutable)");
             Path loginuid = Path.of("/proc/" + t.pid() + "/loginuid");
             assertEquals("1000", Files.readString(loginuid).strip());
             dumpAndRestore(t);
