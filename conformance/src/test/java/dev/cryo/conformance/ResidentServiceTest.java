@@ -178,6 +178,7 @@ class ResidentServiceTest {
                         "the request was withdrawn");
             }
         } finally {
+            sleeper.descendants().forEach(ProcessHandle::destroyForcibly); // its sleep would outlive it
             sleeper.destroyForcibly().waitFor();
         }
     }
