@@ -107,7 +107,7 @@ final class CommonOptions {
             session.useLog(log, true);
             return log;
         } catch (UncheckedIOException e) {
-            throw new CryoException("cannot open log file " + path + ": " + reason(e.getCause()));
+            throw new CryoException("cannot open log file " + path + ": " + CryoException.reason(e.getCause()));
         }
     }
 
@@ -118,9 +118,5 @@ final class CommonOptions {
                     + (Files.exists(p) ? "not a directory" : "no such directory"));
         }
         return p;
-    }
-
-    static String reason(Throwable e) {
-        return CryoException.reason(e);
     }
 }

@@ -65,7 +65,7 @@ final class ConfigFiles {
         try {
             lines = Files.readAllLines(file);
         } catch (IOException e) {
-            throw new UsageError("cannot read configuration file " + file + ": " + CommonOptions.reason(e));
+            throw new UsageError("cannot read configuration file " + file + ": " + dev.cryo.engine.CryoException.reason(e));
         }
         List<String> out = new ArrayList<>();
         for (String line : lines) {

@@ -481,8 +481,7 @@ final class TaskDump {
             Cores cores = null;
             if (!options.preDump()) {
                 String comm = kernelRows != null ? kernelRows.get(pid).comm() : proc.comm(pid);
-                var creds = flags == null || flags.securebits() == 0 ? TaskResources.creds(status)
-                        : TaskResources.creds(status).toBuilder().setSecbits(flags.securebits()).build();
+                var creds = TaskResources.creds(status, flags == null ? 0 : flags.securebits());
                 // comm and robust list beside the ptrace work, for a process with many threads the kernel's
                 // iterator did not read
                 java.util.concurrent.Future<?> plain = kernelRows == null && threads.size() >= ThreadState.ASIDE_FROM

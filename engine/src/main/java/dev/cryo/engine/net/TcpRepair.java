@@ -49,6 +49,21 @@ public final class TcpRepair {
     private TcpRepair() {
     }
 
+    /** Whether the TCP option {@code opt} (TCP_NODELAY, TCP_CORK) is on. */
+    public static boolean flag(SocketFd s, int opt) throws SyscallException {
+        return s.getInt(SocketFd.IPPROTO_TCP, opt) != 0;
+    }
+
+    /** Turns TCP_NODELAY and TCP_CORK on where they were (a new socket has both off). */
+    public static void setNagle(SocketFd s, boolean nodelay, boolean cork) throws SyscallException {
+        if (nodelay) {
+            s.setInt(SocketFd.IPPROTO_TCP, TCP_NODELAY, 1);
+        }
+        if (cork) {
+            s.setInt(SocketFd.IPPROTO_TCP, TCP_CORK, 1);
+        }
+    }
+
     /** tcpi_state from TCP_INFO. */
     public static int state(SocketFd s) throws SyscallException {
         return s.getBytes(SocketFd.IPPROTO_TCP, TCP_INFO, 8)[0] & 0xff;
@@ -111,8 +126,7 @@ public final class TcpRepair {
                 .setSndWscale(sndWscale).setRcvWscale(rcvWscale)
                 .setMssClamp(s.getInt(SocketFd.IPPROTO_TCP, TCP_MAXSEG))
                 .setTimestamp(s.getInt(SocketFd.IPPROTO_TCP, TCP_TIMESTAMP))
-                .setCork(s.getInt(SocketFd.IPPROTO_TCP, TCP_CORK) != 0)
-                .setNodelay(s.getInt(SocketFd.IPPROTO_TCP, TCP_NODELAY) != 0)
+                .setCork(flag(s, TCP_CORK)).setNodelay(flag(s, TCP_NODELAY))
                 .setUnsqLen(Math.min(unsqLen, outqLen));
         byte[] w = s.getBytes(SocketFd.IPPROTO_TCP, TCP_REPAIR_WINDOW, 20);
         if (w.length == 20) {
@@ -204,12 +218,7 @@ public final class TcpRepair {
             w.putInt(16, e.getRcvWup() - rcvNxt > 0 ? rcvNxt : e.getRcvWup());
             s.setBytes(tcp, TCP_REPAIR_WINDOW, w.bytes(0, 20));
         }
-        if (e.getNodelay()) {
-            s.setInt(tcp, TCP_NODELAY, 1);
-        }
-        if (e.getCork()) {
-            s.setInt(tcp, TCP_CORK, 1);
-        }
+        setNagle(s, e.getNodelay(), e.getCork());
     }
 
     /**

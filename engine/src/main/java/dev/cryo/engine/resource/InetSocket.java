@@ -188,8 +188,7 @@ public final class InetSocket implements FdKind {
                 // a listener's Nagle and cork, which the connections it accepts inherit (a connection's are in its
                 // stream image)
                 e.setTcpOpts(dev.cryo.image.proto.tcp_opts_entry.newBuilder()
-                        .setNodelay(s.getInt(SocketFd.IPPROTO_TCP, TcpRepair.TCP_NODELAY) != 0)
-                        .setCork(s.getInt(SocketFd.IPPROTO_TCP, TcpRepair.TCP_CORK) != 0));
+                        .setNodelay(TcpRepair.flag(s, TcpRepair.TCP_NODELAY)).setCork(TcpRepair.flag(s, TcpRepair.TCP_CORK)));
             }
             if (isTcp && TcpRepair.connected(state)) {
                 SocketDump sd = SocketDump.of(ctx);
@@ -282,12 +281,7 @@ public final class InetSocket implements FdKind {
                 }
                 SocketOptions.restore(s, e.getOpts(), isTcp);
                 if (isTcp && e.hasTcpOpts()) {
-                    if (e.getTcpOpts().getNodelay()) {
-                        s.setInt(SocketFd.IPPROTO_TCP, TcpRepair.TCP_NODELAY, 1);
-                    }
-                    if (e.getTcpOpts().getCork()) {
-                        s.setInt(SocketFd.IPPROTO_TCP, TcpRepair.TCP_CORK, 1);
-                    }
+                    TcpRepair.setNagle(s, e.getTcpOpts().getNodelay(), e.getTcpOpts().getCork());
                 }
                 setFlags(s, e.getFlags());
                 ctx.log().info("fd %d: %s socket %s restored", fd.getFd(), isTcp ? "TCP" : "UDP", local);

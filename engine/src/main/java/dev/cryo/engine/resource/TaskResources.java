@@ -78,12 +78,12 @@ public final class TaskResources {
         return proc.oomScoreAdj(pid);
     }
 
-    /** The task's creds as /proc shows them (checked on restore, never set). */
-    public static creds_entry creds(TaskStatus s) {
+    /** The task's creds as /proc shows them, with the securebits prctl gave (PR_GET_SECUREBITS). */
+    public static creds_entry creds(TaskStatus s, int securebits) {
         int[] uid = s.ids("Uid");
         int[] gid = s.ids("Gid");
         var c = creds_entry.newBuilder().setUid(uid[0]).setEuid(uid[1]).setSuid(uid[2]).setFsuid(uid[3])
-                .setGid(gid[0]).setEgid(gid[1]).setSgid(gid[2]).setFsgid(gid[3]).setSecbits(0);
+                .setGid(gid[0]).setEgid(gid[1]).setSgid(gid[2]).setFsgid(gid[3]).setSecbits(securebits);
         addCaps(c::addCapInh, s.hex("CapInh"));
         addCaps(c::addCapPrm, s.hex("CapPrm"));
         addCaps(c::addCapEff, s.hex("CapEff"));

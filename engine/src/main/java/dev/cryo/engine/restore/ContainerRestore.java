@@ -231,22 +231,18 @@ final class ContainerRestore {
     /** The root task enters namespace {@code j}: Cryo opens its file and hands the fd over for setns. */
     private void join(int hostPid, RemoteSyscall remote, RemoteScratch scratch, JoinNs j, Log log)
             throws CryoException {
-        byte[] p = (j.file() + "\0").getBytes(java.nio.charset.StandardCharsets.UTF_8);
-        dev.cryo.engine.sys.NativeBuffer b = dev.cryo.engine.sys.NativeBuffer.allocate(p.length);
-        b.put(0, p);
         int mine = -1;
         try {
-            mine = (int) dev.cryo.engine.sys.Syscall.call("open(" + j.file() + ")", dev.cryo.engine.sys.Syscall.OPENAT,
-                    -100, b.address(), 0x80000 /* O_RDONLY | O_CLOEXEC */, 0);
+            mine = dev.cryo.engine.sys.DirectFiles.open(j.file().toString(), 0x80000 /* O_RDONLY | O_CLOEXEC */, 0);
             int fd = dev.cryo.engine.resource.FdPassing.give(hostPid, remote, scratch, 0, mine);
             try {
                 remote.call("setns(" + j.ns() + ")", dev.cryo.engine.sys.Syscall.SETNS, fd, j.flag());
             } finally {
                 remote.raw(dev.cryo.engine.sys.Syscall.CLOSE, fd);
             }
-        } catch (SyscallException e) {
+        } catch (SyscallException | java.io.IOException e) {
             throw new CryoException("cannot restore pid " + pid + ": cannot join the " + j.ns() + " namespace of "
-                    + j.file() + " (--join-ns): " + e.getMessage(), e);
+                    + j.file() + " (--join-ns): " + CryoException.reason(e), e);
         } finally {
             if (mine >= 0) {
                 dev.cryo.engine.sys.Syscall.raw(dev.cryo.engine.sys.Syscall.CLOSE, mine);

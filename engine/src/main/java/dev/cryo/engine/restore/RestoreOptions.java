@@ -56,15 +56,6 @@ public record RestoreOptions(
                 root, emptyNs, null, null);
     }
 
-    /** Cgroups given, no namespace to join. */
-    public RestoreOptions(Path imagesDir, boolean detached, boolean shellJob, boolean tcpClose, Path pidfile,
-                          Duration timeout, FileOptions files, boolean leaveStopped, String networkLock,
-                          List<String> actionScripts, Path root, int emptyNs,
-                          dev.cryo.engine.resource.Cgroups.Options cgroups) {
-        this(imagesDir, detached, shellJob, tcpClose, pidfile, timeout, files, leaveStopped, networkLock, actionScripts,
-                root, emptyNs, cgroups, null);
-    }
-
     /** The same options with namespaces to join. */
     public RestoreOptions withJoinNs(List<JoinNs> joinNs) {
         return new RestoreOptions(imagesDir, detached, shellJob, tcpClose, pidfile, timeout, files, leaveStopped,
