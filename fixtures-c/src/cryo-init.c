@@ -1,7 +1,9 @@
 /*
  * cryo-init: pid 1 of a conformance sandbox (a pid namespace or a container).
  *
- * Brings the loopback interface up, writes "<pid>\n" to argv[1] when ready, then reaps every
+ * Brings the loopback interface up and lets every group make ICMP ping sockets (net.ipv4.ping_group_range
+ * "0 2147483647", as Docker sets it in a container; every sandbox has a network namespace of its own, so the
+ * host's setting is untouched), writes "<pid>\n" to argv[1] when ready, then reaps every
  * child that dies (orphans of the sandbox, restored trees once the engine detaches), so no zombie
  * ever holds a pid a restore needs. SIGTERM ends it, and with it the whole pid namespace.
  */
@@ -34,6 +36,23 @@ static void loopback_up(void)
 	close(fd);
 }
 
+/* Only the kernel's default ("1 0": nobody) is widened; a range someone chose stays. */
+static void ping_groups_open(void)
+{
+	char cur[64] = "";
+	int fd = open("/proc/sys/net/ipv4/ping_group_range", O_RDWR | O_CLOEXEC);
+
+	if (fd < 0)
+		return;
+	if (read(fd, cur, sizeof(cur) - 1) > 0 && strncmp(cur, "1\t0", 3) == 0) {
+		const char *all = "0 2147483647\n";
+
+		if (pwrite(fd, all, strlen(all), 0) < 0)
+			fprintf(stderr, "cryo-init: cannot open ping sockets to every group: %s\n", strerror(errno));
+	}
+	close(fd);
+}
+
 static void on_term(int sig) { (void)sig; _exit(0); }
 static void on_child(int sig) { (void)sig; }
 
@@ -51,6 +70,7 @@ int main(int argc, char **argv)
 	sigaddset(&chld, SIGCHLD);
 	sigprocmask(SIG_SETMASK, &chld, NULL);
 	loopback_up();
+	ping_groups_open();
 	if (argc > 1) {
 		char tmp[4096], line[32];
 		int fd;

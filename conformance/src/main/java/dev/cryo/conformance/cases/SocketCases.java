@@ -24,6 +24,8 @@ public final class SocketCases {
                 new Case("tcp-client-ipv6", stream("tcp-client", "--v6=1"), established, checks),
                 new Case("tcp-server-ipv6", stream("tcp-server", "--v6=1"), established, checks),
                 new Case("udp", stream("udp"), Scenario.cycles(2, moment), checks),
+                // ICMP ping sockets, IPv4 and IPv6: identifiers kept, echoes answered after the restore
+                new Case("ping-sockets", Fixture.quiet("ping"), Scenario.cycles(2, moment), Check.standard()),
                 new Case("unix-socketpair", Fixture.quiet("unix-pair"), Scenario.cycles(2, moment), checks),
                 // a pipe's read end in flight to a child, held by its sender only (the child closed its copy)
                 new Case("unix-pass-to-child", Fixture.quiet("unix-pair", "--tree=1"), Scenario.cycles(2, moment),

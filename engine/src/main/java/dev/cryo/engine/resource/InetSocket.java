@@ -23,12 +23,13 @@ import java.util.List;
 import java.util.Set;
 
 /**
- * TCP, UDP and raw sockets, IPv4 and IPv6, with their IP options (IpOptions). Dump reads the socket through a copy of the fd taken with pidfd_getfd;
+ * TCP, UDP, raw and ICMP ping sockets, IPv4 and IPv6, with their IP options (IpOptions). Dump reads the socket through a copy of the fd taken with pidfd_getfd;
  * connections, established or half-closed, go through TCP repair (with --tcp-established) into tcp-stream-INO.img. Restore builds
  * the socket in Cryo and puts it into the task the same way.
  */
 public final class InetSocket implements FdKind {
-    static final Set<String> PROTOCOLS = Set.of("TCP", "TCPv6", "UDP", "UDPv6", "RAW", "RAWv6");
+    static final Set<String> PROTOCOLS = Set.of("TCP", "TCPv6", "UDP", "UDPv6", "RAW", "RAWv6", "PING", "PINGv6");
+    static final int SOCK_DGRAM = 2, SOCK_RAW = 3, IPPROTO_ICMP = 1, IPPROTO_ICMPV6 = 58;
     static final String[] TCP_STATES = {"?", "ESTABLISHED", "SYN_SENT", "SYN_RECV", "FIN_WAIT1", "FIN_WAIT2",
             "TIME_WAIT", "CLOSE", "CLOSE_WAIT", "LAST_ACK", "LISTEN", "CLOSING", "NEW_SYN_RECV"};
 
@@ -113,6 +114,23 @@ public final class InetSocket implements FdKind {
     }
 
     /**
+     * Echo replies a ping socket holds unread are dropped, as a UDP socket's datagrams are (CRIU drops them too): the
+     * program sees those requests as lost. The kernel may not count them (no FIONREAD on some kernels): then nothing
+     * is said.
+     */
+    private static void pingQueue(FdDumpContext ctx, FdInfo fd, SocketFd s, SockAddr local) {
+        try {
+            int queued = s.inq();
+            if (queued > 0) {
+                ctx.log().warn("fd %d: ICMP ping socket %s: %d bytes of echo replies waiting to be read are dropped, "
+                        + "as CRIU drops them", fd.fd(), local, queued);
+            }
+        } catch (SyscallException e) {
+            // not counted: nothing to say
+        }
+    }
+
+    /**
      * Where a connection still opening (SYN_SENT) goes: getpeername has no answer for it yet, the task's
      * /proc/PID/net/tcp and tcp6 list it by inode. Their addresses are the kernel's 32-bit words printed in hex,
      * the words inet_sk_entry keeps.
@@ -140,6 +158,21 @@ public final class InetSocket implements FdKind {
         }
         throw new CryoException("cannot dump pid " + pid + ": socket:[" + ino + "] (SYN_SENT) is not in /proc/" + pid
                 + "/net/tcp or tcp6: it changed while being dumped");
+    }
+
+    /**
+     * An ICMP ping socket ({@code socket(AF_INET, SOCK_DGRAM, IPPROTO_ICMP)}, or ICMPv6's): what ping and many
+     * monitoring agents use without CAP_NET_RAW. Its "port" is the echo identifier the kernel puts in every request
+     * it sends and by which it hands replies to it; the restore binds it again, so replies to requests sent before
+     * the dump still reach it.
+     */
+    static boolean ping(int type, int proto) {
+        return type == SOCK_DGRAM && (proto == IPPROTO_ICMP || proto == IPPROTO_ICMPV6);
+    }
+
+    /** How the logs and errors name a socket of this type and protocol. */
+    static String kindName(int type, int proto) {
+        return proto == SocketFd.IPPROTO_TCP ? "TCP" : ping(type, proto) ? "ICMP ping" : type == SOCK_RAW ? "raw" : "UDP";
     }
 
     static String stateName(int state) {
@@ -204,14 +237,16 @@ public final class InetSocket implements FdKind {
                         state == TcpRepair.TCP_ESTABLISHED ? "" : " " + stateName(state), t.getInqLen(),
                         t.getOutqLen(), t.getUnsqLen());
             } else {
-                if (!isTcp && type != 3 /* SOCK_RAW */) {
+                if (ping(type, proto)) {
+                    pingQueue(ctx, fd, s, local);
+                } else if (!isTcp && type != SOCK_RAW) {
                     udpQueues(ctx, fd, s, local);
                 } else if (!isTcp && s.inq() > 0) {
                     ctx.log().warn("fd %d: raw socket %s: the packets waiting to be read are dropped, as a UDP "
                             + "socket's are", fd.fd(), local);
                 }
-                ctx.log().info("fd %d: %s socket %s%s state %s", fd.fd(), isTcp ? "TCP" : type == 3 ? "raw" : "UDP", local,
-                        peer == null ? "" : " -> " + peer, isTcp ? stateName(state) : "");
+                ctx.log().info("fd %d: %s socket %s%s%s", fd.fd(), kindName(type, proto), local,
+                        peer == null ? "" : " -> " + peer, isTcp ? " state " + stateName(state) : "");
             }
             return file_entry.newBuilder().setType(fd_types.INETSK).setId(id).setIsk(e).build();
         } catch (SyscallException | IOException e) {
@@ -233,7 +268,7 @@ public final class InetSocket implements FdKind {
         SocketFd s = null;
         boolean held = false;
         try {
-            s = SocketFd.openFor(ctx.syscall().pid(), family, e.getType(), e.getProto()); // in the task's netns
+            s = openFor(ctx, fd, family, e.getType(), e.getProto()); // in the task's netns
             if (family == SockAddr.AF_INET6 && e.hasV6Only()) {
                 s.setInt(SocketFd.IPPROTO_IPV6, SocketFd.IPV6_V6ONLY, e.getV6Only() ? 1 : 0);
             }
@@ -284,7 +319,7 @@ public final class InetSocket implements FdKind {
                     TcpRepair.setNagle(s, e.getTcpOpts().getNodelay(), e.getTcpOpts().getCork());
                 }
                 setFlags(s, e.getFlags());
-                ctx.log().info("fd %d: %s socket %s restored", fd.getFd(), isTcp ? "TCP" : "UDP", local);
+                ctx.log().info("fd %d: %s socket %s restored", fd.getFd(), kindName(e.getType(), e.getProto()), local);
             }
             if (e.hasIpOpts()) {
                 dev.cryo.engine.net.IpOptions.restore(s, family, e.getType(), e.getProto(), e.getIpOpts());
@@ -292,12 +327,31 @@ public final class InetSocket implements FdKind {
             return SocketRestore.inject(ctx, s);
         } catch (SyscallException | IOException ex) {
             throw new CryoException("cannot restore pid " + ctx.pid() + ": fd " + fd.getFd() + " ("
-                    + (isTcp ? "TCP " : "UDP ") + local + (e.getDstPort() != 0 ? " -> " + remote : "") + "): "
-                    + ex.getMessage(), ex);
+                    + kindName(e.getType(), e.getProto()) + " " + local + (e.getDstPort() != 0 ? " -> " + remote : "")
+                    + "): " + ex.getMessage(), ex);
         } finally {
             if (s != null && !held) {
                 s.close();
             }
+        }
+    }
+
+    /**
+     * The socket, made in the task's network namespace. The kernel lets a process make a ping socket only when its
+     * group is in the namespace's net.ipv4.ping_group_range (root is no exception): refused, the error says so.
+     */
+    private static SocketFd openFor(FdRestoreContext ctx, fdinfo_entry fd, int family, int type, int proto)
+            throws SyscallException, CryoException {
+        try {
+            return SocketFd.openFor(ctx.syscall().pid(), family, type, proto);
+        } catch (SyscallException ex) {
+            if (ex.errno() != 13 /* EACCES */ || !ping(type, proto)) {
+                throw ex;
+            }
+            throw new CryoException("cannot restore pid " + ctx.pid() + ": fd " + fd.getFd() + " (ICMP ping socket): "
+                    + "the kernel refuses Cryo (group " + Syscall.raw(Syscall.GETEGID) + ") a ping socket, since the "
+                    + "network namespace's net.ipv4.ping_group_range does not hold that group; widen the range there "
+                    + "(sysctl net.ipv4.ping_group_range=\"0 2147483647\") and restore again", ex);
         }
     }
 
