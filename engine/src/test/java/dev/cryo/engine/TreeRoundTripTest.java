@@ -164,4 +164,69 @@ class TreeRoundTripTest {
             Reaper.reap(child);
         }
     }
+
+    /**
+     * Zombies that died of a signal: SIGKILL (whose disposition cannot be set, not even to the default, which the
+     * restore once tried and failed on), SIGSEGV (whose default action dumps core: the restore must not write a core
+     * file or wake a core handler) and SIGTERM, beside one that exited 3. After the restore the parent reaps each
+     * with the status it had.
+     */
+    static final String ZOMBIES = """
+            #include <signal.h>
+            #include <stdio.h>
+            #include <sys/prctl.h>
+            #include <sys/wait.h>
+            #include <unistd.h>
+            static volatile sig_atomic_t go;
+            static void on(int s) { (void)s; go = 1; }
+            int main(void) {
+                int sigs[4] = {0, SIGKILL, SIGSEGV, SIGTERM};
+                pid_t kid[4];
+                signal(SIGUSR1, on);
+                for (int i = 0; i < 4; i++) {
+                    kid[i] = fork();
+                    if (kid[i] == 0) {
+                        prctl(PR_SET_DUMPABLE, 0); /* no core file of the test's own either */
+                        if (sigs[i] == 0) _exit(3);
+                        signal(sigs[i], SIG_DFL);
+                        raise(sigs[i]);
+                        _exit(99);
+                    }
+                }
+                for (int i = 0; i < 4; i++) {
+                    siginfo_t si;
+                    waitid(P_PID, kid[i], &si, WEXITED | WNOWAIT);
+                }
+                printf("ready\\n"); fflush(stdout);
+                while (!go) pause();
+                for (int i = 0; i < 4; i++) {
+                    int st = -1;
+                    if (waitpid(kid[i], &st, 0) != kid[i]) { printf("FAIL waitpid %d\\n", kid[i]); return 1; }
+                    if (WIFEXITED(st)) printf("exit %d", WEXITSTATUS(st));
+                    else printf("signal %d%s", WTERMSIG(st), WCOREDUMP(st) ? " core" : "");
+                    printf(i < 3 ? ", " : "\\n");
+                }
+                fflush(stdout);
+                return 0;
+            }
+            """;
+
+    @Test
+    void zombiesKilledBySignalsAreReapedWithTheirSignals() throws Exception {
+        Path exe = CProgram.compile(tmp, "zombies", ZOMBIES);
+        try (Target t = Target.start(exe, tmp.resolve("zombies.txt"))) {
+            t.awaitLines(1);
+            Path img = tmp.resolve("img");
+            Checkpoint.dump(t.pid(), img, false);
+            await().atMost(Duration.ofSeconds(5)).until(() -> !t.alive());
+            Reaper.reap(t.pid());
+            await().atMost(Duration.ofSeconds(10)).until(() -> !Files.exists(Path.of("/proc/" + t.pid())));
+            assertEquals(0, Checkpoint.restore(img));
+            Target r = Target.adopt(t.pid(), t.out());
+            dev.cryo.engine.sys.Syscall.raw(dev.cryo.engine.sys.Syscall.KILL, t.pid(), 10 /* SIGUSR1 */);
+            r.awaitLines(2);
+            assertEquals("exit 3, signal 9, signal 11, signal 15", r.lines().get(1));
+            Reaper.reap(t.pid());
+        }
+    }
 }

@@ -677,7 +677,9 @@ final class RestoreRun {
          * meets is suppressed (it still runs its creator's code: a handler of the image's would not be there).
          */
         WaitStatus runUntilGone(int signal) throws SyscallException {
-            Ptrace.cont(pid, 0);
+            if (signal != WaitStatus.SIGKILL) { // SIGKILL ends it at once, out of its stop: no tracer may let it on
+                Ptrace.cont(pid, 0);
+            }
             while (true) {
                 WaitStatus st = Ptrace.waitFor(pid);
                 if (!st.stopped()) {
@@ -884,10 +886,21 @@ final class RestoreRun {
         int sig = waitStatus & 0x7f;
         WaitStatus st;
         if (sig != 0) {
-            NativeBuffer act = NativeBuffer.allocate(32);
-            act.zero(0, 32); // SIG_DFL, no flags, empty mask
-            t.scratch.write(0, act.bytes(0, 32));
-            t.remote.call("rt_sigaction(" + sig + ", SIG_DFL)", 13 /* rt_sigaction */, sig, t.scratch.address(), 0, 8);
+            if (sig != WaitStatus.SIGKILL && sig != WaitStatus.SIGSTOP) { // theirs is always the default, and fixed
+                NativeBuffer act = NativeBuffer.allocate(32);
+                act.zero(0, 32); // SIG_DFL, no flags, empty mask
+                t.scratch.write(0, act.bytes(0, 32));
+                t.remote.call("rt_sigaction(" + sig + ", SIG_DFL)", 13 /* rt_sigaction */, sig, t.scratch.address(), 0, 8);
+            }
+            if (CORE_SIGNALS.contains(sig)) {
+                // its death wrote a core file once (or did not): the restore writes none, nor wakes a core_pattern
+                // pipe's handler (which RLIMIT_CORE does not stop); the wait status then lacks the core-dumped flag
+                t.remote.call("prctl(PR_SET_DUMPABLE, 0)", Syscall.PRCTL, 4 /* PR_SET_DUMPABLE */, 0);
+                if ((waitStatus & 0x80) != 0) {
+                    log.info("pid %d: a zombie killed by signal %d that dumped core comes back without the "
+                            + "core-dumped flag in its wait status: the restore does not dump core again", z, sig);
+                }
+            }
             Ptrace.setSigmask(host(z), blocked & ~(1L << (sig - 1)));
             Syscall.call("kill(" + z + ", " + sig + ")", Syscall.KILL, host(z), sig);
             st = t.runUntilGone(sig);
@@ -898,6 +911,9 @@ final class RestoreRun {
         made.remove(z);
         log.debug("pid %d is a zombie again: %s", z, st);
     }
+
+    /** Signals whose default action dumps core (signal(7)). */
+    private static final java.util.Set<Integer> CORE_SIGNALS = java.util.Set.of(3, 4, 5, 6, 7, 8, 11, 24, 25, 31);
 
     private void killHelper() {
         if (helper <= 0) {
