@@ -109,6 +109,13 @@ public final class SocketFd implements AutoCloseable {
     }
 
     /** The peer, or null when not connected. */
+    /** Whether it has a peer (getpeername answers): a stream socket that never connected has none, nor a queue. */
+    public boolean connected() {
+        NativeBuffer b = NativeBuffer.allocate(SockAddr.SIZE + 8);
+        b.putInt(SockAddr.SIZE, SockAddr.SIZE);
+        return Syscall.raw(Syscall.GETPEERNAME, fd, b.address(), b.address() + SockAddr.SIZE) != -107 /* ENOTCONN */;
+    }
+
     public SockAddr peer() throws SyscallException {
         NativeBuffer b = NativeBuffer.allocate(SockAddr.SIZE + 8);
         b.putInt(SockAddr.SIZE, SockAddr.SIZE);

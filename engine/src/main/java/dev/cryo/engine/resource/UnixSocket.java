@@ -111,6 +111,9 @@ public final class UnixSocket implements FdKind {
                     return;
                 }
                 int type = s.getInt(SocketFd.SOL_SOCKET, SocketFd.SO_TYPE);
+                if (type != SocketFd.SOCK_DGRAM && !s.connected()) {
+                    return; // a stream or seqpacket socket that never connected: no queue (a peek is EINVAL)
+                }
                 for (SocketQueue.Packet p : SocketQueue.peekAll(s, type == SocketFd.SOCK_STREAM)) {
                     try {
                         for (int passed : p.fds()) {
@@ -308,7 +311,9 @@ public final class UnixSocket implements FdKind {
                                 ? "--external unix[" + d.ino() + "]: --inherit-fd gives it back" : "--ext-unix-sk");
             }
             int count = 0, bytes = 0;
-            List<SocketQueue.Packet> queue = d.state() == TCP_LISTEN ? List.of()
+            // a listener's queue is its connections; a stream or seqpacket socket that never connected has none
+            List<SocketQueue.Packet> queue = d.state() == TCP_LISTEN
+                    || d.type() != SocketFd.SOCK_DGRAM && d.state() == TCP_CLOSE ? List.of()
                     : SocketQueue.peekAll(s, d.type() == SocketFd.SOCK_STREAM);
             for (SocketQueue.Packet p : queue) {
                 try {

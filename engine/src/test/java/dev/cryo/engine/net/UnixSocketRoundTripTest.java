@@ -60,6 +60,57 @@ class UnixSocketRoundTripTest {
         }
     }
 
+    /**
+     * Stream and seqpacket sockets bound but neither listening nor connected, and one never bound, as a server holds
+     * them between bind and listen: they have no queue (a peek at one fails with EINVAL, which failed the dump). After
+     * the restore the bound ones listen on their names and the unbound one connects to one of them.
+     */
+    @Test
+    void boundSocketsThatNeitherListenNorConnectComeBack() throws Exception {
+        Path exe = CProgram.compile(tmp, "unconn", """
+                #include <errno.h>
+                #include <stdio.h>
+                #include <string.h>
+                #include <sys/socket.h>
+                #include <sys/un.h>
+                #include <unistd.h>
+                int main(void) {
+                    struct sockaddr_un a = {.sun_family = AF_UNIX}, b = {.sun_family = AF_UNIX};
+                    snprintf(a.sun_path + 1, sizeof a.sun_path - 1, "cryo-unconn-%d", getpid());
+                    socklen_t alen = sizeof(sa_family_t) + 1 + strlen(a.sun_path + 1);
+                    snprintf(b.sun_path, sizeof b.sun_path, "seq.sock");
+                    int st = socket(AF_UNIX, SOCK_STREAM, 0), sq = socket(AF_UNIX, SOCK_SEQPACKET, 0);
+                    int loose = socket(AF_UNIX, SOCK_STREAM, 0);
+                    unlink("seq.sock");
+                    if (bind(st, (void *)&a, alen) || bind(sq, (void *)&b, sizeof b)) { printf("FAIL bind\\n"); return 1; }
+                    printf("ready\\n"); fflush(stdout);
+                    while (access("go", F_OK) != 0) usleep(20000);
+                    if (listen(st, 1) || listen(sq, 1)) { printf("FAIL listen %s\\n", strerror(errno)); return 1; }
+                    int c = socket(AF_UNIX, SOCK_SEQPACKET, 0);
+                    if (connect(loose, (void *)&a, alen) || connect(c, (void *)&b, sizeof b)) {
+                        printf("FAIL connect %s\\n", strerror(errno)); return 1;
+                    }
+                    int x = accept(st, NULL, NULL), y = accept(sq, NULL, NULL);
+                    char ch = 0;
+                    if (write(loose, "s", 1) != 1 || read(x, &ch, 1) != 1 || ch != 's'
+                        || write(c, "q", 1) != 1 || read(y, &ch, 1) != 1 || ch != 'q') { printf("FAIL data\\n"); return 1; }
+                    printf("PASS\\n"); fflush(stdout);
+                    return 0;
+                }
+                """);
+        try (Target t = Target.start(exe, tmp.resolve("out.txt"))) {
+            t.awaitLines(1);
+            assertEquals("ready", t.lines().get(0));
+            Path img = tmp.resolve("img");
+            Checkpoint.dump(t.pid(), img, false);
+            await().atMost(Duration.ofSeconds(5)).until(() -> !t.alive());
+            Checkpoint.restore(img);
+            Files.createFile(tmp.resolve("go"));
+            await().atMost(Duration.ofSeconds(10)).until(() -> t.lines().size() >= 2);
+            assertEquals(List.of("ready", "PASS"), t.lines());
+        }
+    }
+
     @Test
     void aListenerWithConnectionsNotYetAcceptedIsRefused() throws Exception {
         Path exe = CProgram.compile(tmp, "pending", """
