@@ -212,16 +212,21 @@ public final class Pipe implements FdKind {
             SharedFiles cryo = SharedFiles.of(ctx);
             int[] ours = (int[]) ctx.state().get(key); // Cryo's copies of the read and the write end
             boolean wantWrite = (p.getFlags() & RegularFile.O_ACCMODE) == RegularFile.O_WRONLY;
+            int end = wantWrite ? 1 : 0;
+            boolean[] given = (boolean[]) ctx.state().computeIfAbsent(key + ":given", k -> new boolean[2]);
             int got;
             if (ours == null) {
                 int[] ends = create(ctx, p.getPipeId());
                 ours = new int[]{cryo.take(ctx.pid(), ends[0]), cryo.take(ctx.pid(), ends[1])};
                 ctx.state().put(key, ours);
-                got = wantWrite ? ends[1] : ends[0];
-                ctx.syscall().call("close", Syscall.CLOSE, wantWrite ? ends[0] : ends[1]);
+                got = ends[end];
+                ctx.syscall().call("close", Syscall.CLOSE, ends[1 - end]);
+            } else if (!given[end]) {
+                got = cryo.give(ctx, ours[end]);
             } else {
-                got = cryo.give(ctx, wantWrite ? ours[1] : ours[0]);
+                got = reopen(ctx, cryo, ours[end], wantWrite);
             }
+            given[end] = true;
             if ((p.getFlags() & O_NONBLOCK) != 0) {
                 ctx.syscall().call("fcntl(F_SETFL)", Syscall.FCNTL, got, F_SETFL, O_NONBLOCK);
             }
@@ -229,6 +234,28 @@ public final class Pipe implements FdKind {
         } catch (SyscallException e) {
             throw new CryoException("cannot restore pid " + ctx.pid() + ": pipe:[" + p.getPipeId() + "] at fd "
                     + fd.getFd() + ": " + e.getMessage(), e);
+        }
+    }
+
+    /**
+     * One more open file description of a pipe end that already has one: a program that opened /proc/self/fd/N of
+     * its own pipe holds two, each with its own flags (O_NONBLOCK on one is not on the other). Opened the same way,
+     * through Cryo's copy of the end; Cryo holds both ends, so the open does not wait for the other side.
+     */
+    private static int reopen(FdRestoreContext ctx, SharedFiles cryo, int mine, boolean write)
+            throws SyscallException, CryoException {
+        int fresh;
+        try {
+            fresh = dev.cryo.engine.sys.DirectFiles.open("/proc/self/fd/" + mine,
+                    (write ? RegularFile.O_WRONLY : 0) | RegularFile.O_CLOEXEC, 0);
+        } catch (IOException e) {
+            throw new CryoException("cannot restore pid " + ctx.pid() + ": cannot open the pipe end again (a second "
+                    + "open file description of it): " + e.getMessage(), e);
+        }
+        try {
+            return cryo.give(ctx, fresh);
+        } finally {
+            Syscall.raw(Syscall.CLOSE, fresh);
         }
     }
 
