@@ -125,7 +125,8 @@ final class UnixRestore {
             for (unix_sk_entry e : byId.values()) {
                 current = e;
                 unix_sk_entry p = peerOf(e);
-                if (built.containsKey(e.getId()) || external(e) || p == null || p.getPeer() != e.getIno()
+                // a datagram socket connected to its own name is no pair: the one-way connections below make it
+                if (built.containsKey(e.getId()) || external(e) || p == null || p == e || p.getPeer() != e.getIno()
                         || inherited.contains(e.getId()) || inherited.contains(p.getId())) {
                     continue;
                 }

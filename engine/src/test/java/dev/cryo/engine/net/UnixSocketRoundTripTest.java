@@ -111,6 +111,55 @@ class UnixSocketRoundTripTest {
         }
     }
 
+    /**
+     * A datagram socket bound to a name and connected to it (its own peer), with a message queued: the restore once
+     * took it for one end of a pair and made a socketpair, so what it wrote after went to a socket nobody reads
+     * (zdtm sockets_dgram hung there).
+     */
+    @Test
+    void aDatagramSocketConnectedToItselfTalksToItselfAgain() throws Exception {
+        Path exe = CProgram.compile(tmp, "self", """
+                #include <poll.h>
+                #include <stdio.h>
+                #include <string.h>
+                #include <sys/socket.h>
+                #include <sys/un.h>
+                #include <unistd.h>
+                static int take(int fd, char *b) {
+                    struct pollfd p = {fd, POLLIN};
+                    if (poll(&p, 1, 2000) != 1) return -1;
+                    int n = read(fd, b, 15); b[n > 0 ? n : 0] = 0; return n;
+                }
+                int main(void) {
+                    struct sockaddr_un a = {.sun_family = AF_UNIX};
+                    char b[16];
+                    strcpy(a.sun_path, "self.sock");
+                    unlink(a.sun_path);
+                    int s = socket(AF_UNIX, SOCK_DGRAM, 0);
+                    if (bind(s, (void *)&a, sizeof a) || connect(s, (void *)&a, sizeof a)
+                        || write(s, "queued", 6) != 6) { printf("FAIL setup\\n"); return 1; }
+                    printf("ready\\n"); fflush(stdout);
+                    while (access("go", F_OK) != 0) usleep(20000);
+                    int n1 = take(s, b);
+                    printf("%d %s", n1, b);
+                    write(s, "again", 5);
+                    int n2 = take(s, b);
+                    printf(", %d %s\\n", n2, b); fflush(stdout);
+                    return 0;
+                }
+                """);
+        try (Target t = Target.start(exe, tmp.resolve("out.txt"))) {
+            t.awaitLines(1);
+            Path img = tmp.resolve("img");
+            Checkpoint.dump(t.pid(), img, false);
+            await().atMost(Duration.ofSeconds(5)).until(() -> !t.alive());
+            Checkpoint.restore(img);
+            Files.createFile(tmp.resolve("go"));
+            await().atMost(Duration.ofSeconds(10)).until(() -> t.lines().size() >= 2);
+            assertEquals(List.of("ready", "6 queued, 5 again"), t.lines());
+        }
+    }
+
     @Test
     void aListenerWithConnectionsNotYetAcceptedIsRefused() throws Exception {
         Path exe = CProgram.compile(tmp, "pending", """
