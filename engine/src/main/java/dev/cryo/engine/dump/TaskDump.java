@@ -885,7 +885,7 @@ final class TaskDump {
     static final int VMA_AREA_REGULAR = 1, VMA_AREA_VSYSCALL = 1 << 2, VMA_AREA_VDSO = 1 << 3,
             VMA_AREA_HEAP = 1 << 5, VMA_FILE_PRIVATE = 1 << 6, VMA_FILE_SHARED = 1 << 7, VMA_ANON_SHARED = 1 << 8,
             VMA_ANON_PRIVATE = 1 << 9, VMA_AREA_VVAR = 1 << 12;
-    static final int MAP_SHARED = 1, MAP_PRIVATE = 2, MAP_ANON = 0x20, MAP_GROWSDOWN = 0x100;
+    static final int MAP_SHARED = 1, MAP_PRIVATE = 2, MAP_ANON = 0x20, MAP_GROWSDOWN = 0x100, MAP_NORESERVE = 0x4000;
 
     /**
      * The VMA entries of {@code maps}, in order. The kernel's data pages before the vDSO ({@code [vvar]}, and since
@@ -954,6 +954,9 @@ final class TaskDump {
         }
         if (m.growsDown()) {
             flags |= MAP_GROWSDOWN;
+        }
+        if (m.vmFlags().contains("nr")) {
+            flags |= MAP_NORESERVE; // no swap space set aside for it (MAP_NORESERVE): mapped again so, as CRIU does
         }
         if (dev.cryo.engine.mem.Madvise.locked(m.vmFlags())) {
             flags |= dev.cryo.engine.mem.Madvise.MAP_LOCKED;

@@ -59,7 +59,8 @@ final class TaskBuilder {
     static final int SCRATCH_SIZE = 3 * 4096, SCRATCH_STRUCTS = 4096, SCRATCH_AUXV = 8192;
     static final int VMA_AREA_VSYSCALL = 1 << 2, VMA_AREA_VDSO = HostCompatibility.VMA_AREA_VDSO,
             VMA_AREA_VVAR = HostCompatibility.VMA_AREA_VVAR;
-    static final int MAP_SHARED = 1, MAP_PRIVATE = 2, MAP_FIXED = 0x10, MAP_ANON = 0x20, MAP_GROWSDOWN = 0x100;
+    static final int MAP_SHARED = 1, MAP_PRIVATE = 2, MAP_FIXED = 0x10, MAP_ANON = 0x20, MAP_GROWSDOWN = 0x100,
+            MAP_NORESERVE = 0x4000;
     static final int PR_SET_MM = 35, PR_SET_MM_MAP = 14;
 
     private final RestoreOptions options;
@@ -906,7 +907,7 @@ final class TaskBuilder {
     static boolean mergesWithPrevious(vma_entry prev, vma_entry v) {
         return prev.getEnd() == v.getStart() && privateAnonymous(prev) && privateAnonymous(v)
                 && prev.getProt() == v.getProt()
-                && (prev.getFlags() & (MAP_SHARED | MAP_PRIVATE | MAP_GROWSDOWN)) == (v.getFlags() & (MAP_SHARED | MAP_PRIVATE | MAP_GROWSDOWN));
+                && (prev.getFlags() & (MAP_SHARED | MAP_PRIVATE | MAP_GROWSDOWN | MAP_NORESERVE)) == (v.getFlags() & (MAP_SHARED | MAP_PRIVATE | MAP_GROWSDOWN | MAP_NORESERVE));
     }
 
     private static boolean privateAnonymous(vma_entry v) {
@@ -940,7 +941,7 @@ final class TaskBuilder {
             long len = v.getEnd() - v.getStart();
             long at = gap(busy, len + 2 * 4096) + 4096; // a page of room each side: no merge with anything there
             int prot = filled ? v.getProt() | 3 : v.getProt();
-            int flags = (v.getFlags() & (MAP_PRIVATE | MAP_GROWSDOWN)) | MAP_ANON | MAP_FIXED_NOREPLACE;
+            int flags = (v.getFlags() & (MAP_PRIVATE | MAP_GROWSDOWN | MAP_NORESERVE)) | MAP_ANON | MAP_FIXED_NOREPLACE;
             String where = Long.toHexString(v.getStart());
             remote.call("mmap " + where + " (made apart at " + Long.toHexString(at) + ")", Syscall.MMAP, at, len, prot,
                     flags, -1, 0);
@@ -991,7 +992,7 @@ final class TaskBuilder {
             throws SyscallException, CryoException {
         int prot = filled ? v.getProt() | 3 : v.getProt();
         long len = v.getEnd() - v.getStart();
-        int flags = (v.getFlags() & (MAP_SHARED | MAP_PRIVATE | MAP_GROWSDOWN)) | MAP_FIXED;
+        int flags = (v.getFlags() & (MAP_SHARED | MAP_PRIVATE | MAP_GROWSDOWN | MAP_NORESERVE)) | MAP_FIXED;
         if (dev.cryo.engine.resource.AioRings.isAioRing(v)) {
             // a placeholder the saved ring is written into; the AIO context made again takes its place
             remote.call("mmap aio ring placeholder " + Long.toHexString(v.getStart()), Syscall.MMAP, v.getStart(),

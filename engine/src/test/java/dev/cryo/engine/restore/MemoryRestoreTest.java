@@ -25,7 +25,10 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 /** The restored memory: same contents, same VMAs with the same flags, whichever way its pages went in. */
 @RootWithPtrace
 class MemoryRestoreTest {
-    /** 40 MiB of patterned anonymous memory, a read-only anonymous VMA, a dirty private file page; checks all on SIGUSR1. */
+    /**
+     * 40 MiB of patterned anonymous memory, a read-only anonymous VMA, a dirty private file page, a MAP_NORESERVE
+     * mapping; checks all on SIGUSR1.
+     */
     static final String LAYOUT = """
             #include <signal.h>
             #include <stdio.h>
@@ -48,6 +51,9 @@ class MemoryRestoreTest {
                 unsigned char *file = mmap(NULL, 4 * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
                 close(fd);
                 memset(file + 2 * PG, 0xab, PG);
+                /* no swap space set aside (VmFlags nr, not ac): a JVM reserves its heap so */
+                unsigned char *nores = mmap(NULL, 8 * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+                memset(nores + PG, 0x3c, PG);
                 signal(SIGUSR1, on_usr1);
                 printf("ready\\n");
                 for (;;) {
@@ -58,6 +64,7 @@ class MemoryRestoreTest {
                         for (long j = 0; j < PG; j += 511) ok &= big[i * PG + j] == (i % 5 ? (unsigned char)(i * 13 + 1) : 0);
                     for (long i = 0; i < 16 * PG; i++) ok &= ro[i] == 0x5a;
                     for (long i = 0; i < 4 * PG; i++) ok &= file[i] == (i / PG == 2 ? 0xab : 0x11);
+                    for (long i = 0; i < 8 * PG; i++) ok &= nores[i] == (i / PG == 1 ? 0x3c : 0);
                     printf("%s\\n", ok ? "ok" : "BAD");
                 }
             }
