@@ -1,6 +1,7 @@
 /*
  * creds: a process of another user, as a daemon that drops root becomes one. Started as root, it makes its
- * directory writable for the verdict, then takes uid/gid 65534 (real, effective, saved, fs), the supplementary
+ * directory writable for the verdict, then takes uids and gids of its own: real 65534, effective 65533, saved
+ * 65532 and fs 65531 (as pid00 of CRIU's zdtm, the fs ids apart from the effective ones), the supplementary
  * groups 65534 and 100, and keeps CAP_NET_BIND_SERVICE alone, permitted and effective (PR_SET_KEEPCAPS across the
  * uid change, then capset), with securebits SECBIT_NOROOT, locked (and SECBIT_KEEP_CAPS, which PR_SET_KEEPCAPS sets).
  * Verdict: the same uids, gids, groups, capability sets (/proc/self/status) and securebits, and the kept
@@ -18,6 +19,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/fsuid.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -59,9 +61,20 @@ int main(void)
 		fx_fail("chmod .: %s", strerror(errno));
 	if (prctl(PR_SET_SECUREBITS, SECBIT_NOROOT | SECBIT_NOROOT_LOCKED))
 		fx_fail("PR_SET_SECUREBITS: %s", strerror(errno));
-	if (setgroups(2, groups) || setresgid(NOBODY, NOBODY, NOBODY) || prctl(PR_SET_KEEPCAPS, 1)
-	    || setresuid(NOBODY, NOBODY, NOBODY))
+	if (setgroups(2, groups) || setresgid(NOBODY, NOBODY - 1, NOBODY - 2) || prctl(PR_SET_KEEPCAPS, 1))
+		fx_fail("becoming gid %d: %s", NOBODY, strerror(errno));
+	setfsgid(NOBODY - 3); /* as root: any value */
+	if (setresuid(NOBODY, NOBODY - 1, NOBODY - 2))
 		fx_fail("becoming uid %d: %s", NOBODY, strerror(errno));
+	/* the fsuid is the euid now; another takes CAP_SETUID in effect, which the uid change emptied */
+	memset(d, 0, sizeof(d));
+	d[0].permitted = d[0].effective = 1u << CAP_SETUID;
+	d[0].permitted |= 1u << CAP_NET_BIND_SERVICE;
+	if (syscall(SYS_capset, &h, d))
+		fx_fail("capset for setfsuid: %s", strerror(errno));
+	setfsuid(NOBODY - 3);
+	if ((int)setfsuid(-1) != NOBODY - 3 || (int)setfsgid(-1) != NOBODY - 3)
+		fx_fail("fs ids %d %d, wanted %d", (int)setfsuid(-1), (int)setfsgid(-1), NOBODY - 3);
 	memset(d, 0, sizeof(d));
 	d[0].permitted = d[0].effective = 1u << CAP_NET_BIND_SERVICE;
 	if (syscall(SYS_capset, &h, d))

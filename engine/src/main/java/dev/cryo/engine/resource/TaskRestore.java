@@ -105,9 +105,16 @@ public final class TaskRestore {
                 ctx.scratch().write(0, list.bytes(0, 4 * i));
                 ctx.syscall().call("setgroups", SETGROUPS, i, ctx.scratch().address());
                 ctx.syscall().call("setresgid", SETRESGID, c.getGid(), c.getEgid(), c.getSgid());
-                ctx.syscall().call("setresuid", SETRESUID, c.getUid(), c.getEuid(), c.getSuid());
+                // the fs ids need CAP_SETUID/CAP_SETGID in effect unless they equal one of the others, and
+                // setfsuid/setfsgid fail silently: the gid while still root; setresuid sets the fsuid to the euid
+                // and empties the effective set, which the permitted one (kept) fills for the call
                 ctx.syscall().call("setfsgid", SETFSGID, c.getFsgid());
-                ctx.syscall().call("setfsuid", SETFSUID, c.getFsuid());
+                ctx.syscall().call("setresuid", SETRESUID, c.getUid(), c.getEuid(), c.getSuid());
+                if (c.getFsuid() != c.getEuid()) {
+                    TaskStatus kept = proc.status(ctx.pid());
+                    capset(ctx, kept.hex("CapPrm"), kept.hex("CapPrm"), kept.hex("CapInh"));
+                    ctx.syscall().call("setfsuid", SETFSUID, c.getFsuid());
+                }
                 ctx.syscall().call("prctl(PR_SET_KEEPCAPS, 0)", Syscall.PRCTL, PR_SET_KEEPCAPS, 0);
             }
             int secbits = c.getSecbits();
