@@ -51,8 +51,12 @@ public final class EventPoll implements FdKind {
     /** The registrations, each checked to be still reachable through its fd number. */
     static List<eventpoll_tfd_entry> targets(FdDumpContext ctx, FdInfo fd, int id) throws CryoException {
         List<eventpoll_tfd_entry> out = new ArrayList<>();
+        // several registrations may carry one fd number (each added, then that fd closed and the number reused):
+        // kcmp tells them apart by their rank among those of that number, in the order fdinfo lists them
+        java.util.Map<Integer, Integer> ranks = new java.util.HashMap<>();
         for (String line : EventObjects.startingWith(EventObjects.fdinfoLines(ctx, fd), "tfd:")) {
             int tfd = Integer.parseInt(EventObjects.field(line, "tfd"));
+            int rank = ranks.merge(tfd, 1, Integer::sum) - 1;
             var t = eventpoll_tfd_entry.newBuilder().setId(id).setTfd(tfd)
                     .setEvents((int) Long.parseLong(EventObjects.field(line, "events"), 16))
                     .setData(Long.parseUnsignedLong(EventObjects.field(line, "data"), 16));
@@ -67,12 +71,12 @@ public final class EventPoll implements FdKind {
             if (pos != null) {
                 t.setPos(Long.parseLong(pos));
             }
-            if (!sameFile(ctx.pid(), fd.fd(), tfd, tfd)) {
+            if (!sameFile(ctx.pid(), fd.fd(), tfd, tfd, rank)) {
                 // The fd the file was added with was closed or reused, yet the registration lives on: the file is
                 // held elsewhere (a dup, or a syscall in flight such as the JDK's dup2-over-close of a socket
                 // another thread blocks on). Watch it through the fd that still holds it; if none does, the
                 // registration goes when that hold ends, so it is left out, as CRIU does.
-                int holder = holder(ctx, fd.fd(), tfd);
+                int holder = holder(ctx, fd.fd(), tfd, rank);
                 if (holder < 0) {
                     ctx.log().warn("pid %d: fd %d (epoll) watches fd %d, which the process closed or reused since; "
                             + "no fd holds the watched file any more, so the registration is left out", ctx.pid(),
@@ -88,17 +92,20 @@ public final class EventPoll implements FdKind {
         return out;
     }
 
-    /** kcmp(KCMP_EPOLL_TFD): does fd {@code fd} of the task hold the file registered as {@code tfd}? */
-    private static boolean sameFile(int pid, int epfd, int fd, int tfd) {
+    /**
+     * kcmp(KCMP_EPOLL_TFD): does fd {@code fd} of the task hold the file of the {@code rank}-th registration (from 0)
+     * added as {@code tfd}?
+     */
+    private static boolean sameFile(int pid, int epfd, int fd, int tfd, int rank) {
         NativeBuffer slot = NativeBuffer.allocate(12);
         slot.putInt(0, epfd);
         slot.putInt(4, tfd);
-        slot.putInt(8, 0);
+        slot.putInt(8, rank);
         return Syscall.raw(Syscall.KCMP, pid, pid, KCMP_EPOLL_TFD, fd, slot.address()) == 0;
     }
 
-    /** The lowest fd of the task that holds the file registered as {@code tfd}, or -1. */
-    private static int holder(FdDumpContext ctx, int epfd, int tfd) throws CryoException {
+    /** The lowest fd of the task that holds the file of that registration, or -1. */
+    private static int holder(FdDumpContext ctx, int epfd, int tfd, int rank) throws CryoException {
         List<FdInfo> fds;
         try {
             fds = ctx.proc().fds(ctx.pid());
@@ -106,7 +113,7 @@ public final class EventPoll implements FdKind {
             throw new CryoException("cannot dump pid " + ctx.pid() + ": listing its fds for epoll fd " + epfd + ": "
                     + x.getMessage());
         }
-        return fds.stream().mapToInt(FdInfo::fd).filter(f -> f != epfd && sameFile(ctx.pid(), epfd, f, tfd))
+        return fds.stream().mapToInt(FdInfo::fd).filter(f -> f != epfd && sameFile(ctx.pid(), epfd, f, tfd, rank))
                 .sorted().findFirst().orElse(-1);
     }
 

@@ -96,4 +96,51 @@ class EventObjectsRoundTripTest {
             assertEquals("ok", lines.get(lines.size() - 1));
         }
     }
+
+    /**
+     * One fd number added to an epoll many times, each time for another file, the fd closed between: the kernel keeps
+     * each registration (a file and the number it was added with), and each still has a holder elsewhere (the pipe's
+     * read end). kcmp told them apart only by number, so every one was taken for the first, and the restore failed
+     * with EEXIST (CRIU's zdtm epoll). After the restore each pipe still wakes its own registration.
+     */
+    @Test
+    void registrationsThatShareAClosedFdNumberStayApart() throws Exception {
+        Path exe = CProgram.compile(tmp, "reused", """
+                #include <stdio.h>
+                #include <sys/epoll.h>
+                #include <unistd.h>
+                #define N 20
+                int main(void) {
+                    int ep = epoll_create1(0), p[N][2];
+                    for (int i = 0; i < N; i++) {
+                        struct epoll_event ev = {.events = EPOLLIN, .data.u64 = 1000 + i};
+                        if (pipe(p[i]) || dup2(p[i][0], 99) != 99 || epoll_ctl(ep, EPOLL_CTL_ADD, 99, &ev)) {
+                            printf("FAIL setup %d\\n", i); return 1;
+                        }
+                        close(99);
+                    }
+                    printf("ready\\n"); fflush(stdout);
+                    while (access("go", F_OK) != 0) usleep(20000);
+                    for (int i = 0; i < N; i++) {
+                        struct epoll_event ev;
+                        char c;
+                        if (write(p[i][1], "x", 1) != 1 || epoll_wait(ep, &ev, 1, 2000) != 1 || ev.data.u64 != 1000 + i
+                            || read(p[i][0], &c, 1) != 1) {
+                            printf("FAIL pipe %d\\n", i); return 1;
+                        }
+                    }
+                    printf("PASS\\n"); fflush(stdout);
+                    return 0;
+                }
+                """);
+        try (Target t = Target.start(exe, tmp.resolve("out.txt"))) {
+            t.awaitLines(1);
+            Checkpoint.dump(t.pid(), tmp.resolve("img"), false);
+            await().atMost(Duration.ofSeconds(5)).until(() -> !t.alive());
+            assertEquals(0, Checkpoint.restore(tmp.resolve("img")));
+            Files.createFile(tmp.resolve("go"));
+            t.awaitLines(2);
+            assertEquals(List.of("ready", "PASS"), t.lines());
+        }
+    }
 }
