@@ -140,9 +140,9 @@ class FailureTest {
 
     @Test
     void socketIsRefusedBeforeTheProcessIsTouched() throws Exception {
-        try (Target t = startCounterWith("socket(AF_INET, SOCK_DGRAM, 136);")) { // UDP-Lite: not yet
+        try (Target t = startCounterWith("socket(40 /* AF_VSOCK */, SOCK_STREAM, 0);")) { // vsock: not yet
             String m = dumpError(t.pid());
-            assertTrue(m.contains("pid " + t.pid()) && m.contains("fd 3 is a socket") && m.contains("protocol UDP-Lite"),
+            assertTrue(m.contains("pid " + t.pid()) && m.contains("fd 3 is a socket") && m.contains("protocol AF_VSOCK"),
                     m);
             keepsCounting(t);
         }

@@ -23,12 +23,14 @@ import java.util.List;
 import java.util.Set;
 
 /**
- * TCP, UDP, raw and ICMP ping sockets, IPv4 and IPv6, with their IP options (IpOptions). Dump reads the socket through a copy of the fd taken with pidfd_getfd;
+ * TCP, UDP, UDP-Lite, raw and ICMP ping sockets, IPv4 and IPv6, with their IP options (IpOptions). Dump reads the socket through a copy of the fd taken with pidfd_getfd;
  * connections, established or half-closed, go through TCP repair (with --tcp-established) into tcp-stream-INO.img. Restore builds
  * the socket in Cryo and puts it into the task the same way.
  */
 public final class InetSocket implements FdKind {
-    static final Set<String> PROTOCOLS = Set.of("TCP", "TCPv6", "UDP", "UDPv6", "RAW", "RAWv6", "PING", "PINGv6");
+    static final Set<String> PROTOCOLS = Set.of("TCP", "TCPv6", "UDP", "UDPv6", "UDP-Lite", "UDPLITEv6", "RAW", "RAWv6",
+            "PING", "PINGv6");
+    static final int IPPROTO_UDPLITE = 136;
     static final int SOCK_DGRAM = 2, SOCK_RAW = 3, IPPROTO_ICMP = 1, IPPROTO_ICMPV6 = 58;
     static final String[] TCP_STATES = {"?", "ESTABLISHED", "SYN_SENT", "SYN_RECV", "FIN_WAIT1", "FIN_WAIT2",
             "TIME_WAIT", "CLOSE", "CLOSE_WAIT", "LAST_ACK", "LISTEN", "CLOSING", "NEW_SYN_RECV"};
@@ -172,7 +174,8 @@ public final class InetSocket implements FdKind {
 
     /** How the logs and errors name a socket of this type and protocol. */
     static String kindName(int type, int proto) {
-        return proto == SocketFd.IPPROTO_TCP ? "TCP" : ping(type, proto) ? "ICMP ping" : type == SOCK_RAW ? "raw" : "UDP";
+        return proto == SocketFd.IPPROTO_TCP ? "TCP" : ping(type, proto) ? "ICMP ping" : type == SOCK_RAW ? "raw"
+                : proto == IPPROTO_UDPLITE ? "UDP-Lite" : "UDP";
     }
 
     static String stateName(int state) {

@@ -96,6 +96,59 @@ class UdpSocketTest {
         }
     }
 
+    /**
+     * UDP-Lite sockets (IPPROTO_UDPLITE), IPv4 bound and IPv6 bound and connected to the first: each keeps its
+     * address (and the connection), and after the restore a datagram goes from the second to the first. Refused
+     * before; CRIU dumps them too.
+     */
+    @Test
+    void udpLiteSocketsComeBackBoundAndConnected() throws Exception {
+        try (NetSandbox net = new NetSandbox()) {
+            net.run(() -> {
+                Path exe = CProgram.compile(tmp, "udplite", """
+                        #include <arpa/inet.h>
+                        #include <poll.h>
+                        #include <stdio.h>
+                        #include <string.h>
+                        #include <sys/socket.h>
+                        #include <unistd.h>
+                        int main(void) {
+                            struct sockaddr_in6 a = {.sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT};
+                            socklen_t alen = sizeof a;
+                            int s = socket(AF_INET6, SOCK_DGRAM, 136), c = socket(AF_INET6, SOCK_DGRAM, 136);
+                            int v4 = socket(AF_INET, SOCK_DGRAM, 136);
+                            struct sockaddr_in b = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+                            if (s < 0 || c < 0 || v4 < 0 || bind(s, (void *)&a, sizeof a) || getsockname(s, (void *)&a, &alen)
+                                || connect(c, (void *)&a, sizeof a) || bind(v4, (void *)&b, sizeof b)) {
+                                printf("FAIL setup\\n"); return 1;
+                            }
+                            printf("ready %d\\n", ntohs(a.sin6_port)); fflush(stdout);
+                            while (access("go", F_OK) != 0) usleep(20000);
+                            struct sockaddr_in6 now; socklen_t nl = sizeof now;
+                            getsockname(s, (void *)&now, &nl);
+                            char buf[16] = {0};
+                            struct pollfd p = {s, POLLIN};
+                            if (send(c, "lite", 4, 0) != 4 || poll(&p, 1, 2000) != 1 || recv(s, buf, 15, 0) != 4) {
+                                printf("FAIL exchange\\n"); return 1;
+                            }
+                            printf("port %d %s\\n", ntohs(now.sin6_port), buf); fflush(stdout);
+                            return 0;
+                        }
+                        """);
+                try (Target t = Target.start(exe, tmp.resolve("out.txt"))) {
+                    t.awaitLines(1);
+                    String port = t.lines().get(0).substring("ready ".length());
+                    Checkpoint.dump(t.pid(), tmp.resolve("img"), false);
+                    await().atMost(Duration.ofSeconds(5)).until(() -> !t.alive());
+                    assertEquals(0, Checkpoint.restore(tmp.resolve("img")));
+                    Files.createFile(tmp.resolve("go"));
+                    t.awaitLines(2);
+                    assertEquals("port " + port + " lite", t.lines().get(1));
+                }
+            });
+        }
+    }
+
     @Test
     void aCorkedDatagramIsRefusedAndTheProcessRunsOn() throws Exception {
         try (NetSandbox net = new NetSandbox()) {
