@@ -53,7 +53,7 @@ import java.util.concurrent.TimeUnit;
 public final class DeletedFiles {
     public static final String SUFFIX = " (deleted)";
     public static final String REMAP_IMAGE = "remap-fpath.img";
-    static final int S_IFMT = 0170000, S_IFREG = 0100000, S_IFDIR = 0040000;
+    static final int S_IFMT = 0170000, S_IFREG = 0100000, S_IFDIR = 0040000, S_IFIFO = 0010000;
     static final long SEEK_DATA = 3, SEEK_HOLE = 4;
     /** one image entry's payload is one Java array */
     static final long MAX_GHOST = Integer.MAX_VALUE - 4096;
@@ -190,6 +190,9 @@ public final class DeletedFiles {
         }
         if ((inode.mode() & S_IFMT) == S_IFDIR) {
             return; // a removed directory (a cwd, a directory fd): made again empty for the restore, then removed
+        }
+        if ((inode.mode() & S_IFMT) == S_IFIFO) {
+            return; // a FIFO: made again empty for the restore (its bytes in flight are the FIFO's own image's)
         }
         if (!inode.regular()) {
             throw new CryoException(where + ", which is not a regular file (mode " + Integer.toOctalString(inode.mode())
@@ -384,7 +387,8 @@ public final class DeletedFiles {
             } catch (IOException e) {
                 throw new CryoException(what + ": stat of " + n.openPath() + " failed: " + e.getMessage(), e);
             }
-            if ((now.mode() & S_IFMT) == S_IFDIR) { // as CRIU keeps a removed directory: its entry, no contents
+            // as CRIU keeps a removed directory or a deleted FIFO: its entry, no contents
+            if ((now.mode() & S_IFMT) == S_IFDIR || (now.mode() & S_IFMT) == S_IFIFO) {
                 var dirEntry = ghost_file_entry.newBuilder().setUid(now.uid()).setGid(now.gid()).setMode(now.mode())
                         .setDev(now.kernelDev()).setIno(now.ino()).setAtim(timeval(now.atimeNs()))
                         .setMtim(timeval(now.mtimeNs())).build();
@@ -393,7 +397,8 @@ public final class DeletedFiles {
                 } catch (IOException x) {
                     throw new CryoException(what + ": writing " + ghostImage(ghost) + " failed: " + x.getMessage(), x);
                 }
-                log.info("removed directory %s kept in %s", n.path(), ghostImage(ghost));
+                log.info("removed %s %s kept in %s", (now.mode() & S_IFMT) == S_IFDIR ? "directory" : "FIFO", n.path(),
+                        ghostImage(ghost));
                 return;
             }
             if (now.size() > options.ghostLimit()) {
@@ -654,8 +659,8 @@ public final class DeletedFiles {
             if (records.isEmpty() || !(records.get(0).message() instanceof ghost_file_entry g)) {
                 throw new CryoException(what + ": " + ghostImage(id) + " holds no ghost_file_entry");
             }
-            boolean directory = (g.getMode() & S_IFMT) == S_IFDIR;
-            if (!directory && (g.getMode() & S_IFMT) != S_IFREG) {
+            boolean directory = (g.getMode() & S_IFMT) == S_IFDIR, fifo = (g.getMode() & S_IFMT) == S_IFIFO;
+            if (!directory && !fifo && (g.getMode() & S_IFMT) != S_IFREG) {
                 throw new CryoException(what + ": " + ghostImage(id) + " holds a file of mode "
                         + Integer.toOctalString(g.getMode()) + ", which Cryo cannot make again");
             }
@@ -674,6 +679,11 @@ public final class DeletedFiles {
                         made.add(p);
                         attributes(p, g);
                         log.info("removed directory %s made again as %s", original, p);
+                    } else if (fifo) {
+                        mkfifo(p);
+                        made.add(p);
+                        fifoAttributes(p, g);
+                        log.info("deleted FIFO %s made again as %s", original, p);
                     } else {
                         write(p, g, records);
                         made.add(p);
@@ -722,6 +732,48 @@ public final class DeletedFiles {
         }
 
         /** Owner, mode and times of ghost {@code g} onto {@code p}. */
+        /** mknod(S_IFIFO): Java has no mkfifo. */
+        private static void mkfifo(Path p) throws IOException {
+            byte[] b = p.toString().getBytes(java.nio.charset.StandardCharsets.UTF_8);
+            dev.cryo.engine.sys.NativeBuffer path = dev.cryo.engine.sys.NativeBuffer.allocate(b.length + 1);
+            path.put(0, b);
+            path.buffer().put(b.length, (byte) 0);
+            long r = dev.cryo.engine.sys.Syscall.raw(259 /* mknodat */, -100 /* AT_FDCWD */, path.address(), S_IFIFO | 0600, 0);
+            if (r == -17 /* EEXIST */) {
+                throw new FileAlreadyExistsException(p.toString());
+            }
+            if (r < 0) {
+                throw new IOException("mknod " + p + " (FIFO): " + dev.cryo.engine.sys.SyscallException.describe((int) -r));
+            }
+        }
+
+        /**
+         * {@link #attributes} for a FIFO, by path: Java's own setters open the file, and an open of a FIFO waits for
+         * its other side.
+         */
+        private static void fifoAttributes(Path p, ghost_file_entry g) throws IOException {
+            byte[] b = p.toString().getBytes(java.nio.charset.StandardCharsets.UTF_8);
+            dev.cryo.engine.sys.NativeBuffer buf = dev.cryo.engine.sys.NativeBuffer.allocate(b.length + 48);
+            buf.put(0, b);
+            buf.buffer().put(b.length, (byte) 0);
+            long at = buf.address() + ((b.length + 8) & ~7); // two struct timespec: access, then modification
+            int t = (int) (at - buf.address());
+            buf.putLong(t, g.getAtim().getTvSec());
+            buf.putLong(t + 8, g.getAtim().getTvUsec() * 1000);
+            buf.putLong(t + 16, g.getMtim().getTvSec());
+            buf.putLong(t + 24, g.getMtim().getTvUsec() * 1000);
+            long[] r = {
+                dev.cryo.engine.sys.Syscall.raw(260 /* fchownat */, -100, buf.address(), g.getUid(), g.getGid(), 0),
+                dev.cryo.engine.sys.Syscall.raw(268 /* fchmodat */, -100, buf.address(), g.getMode() & 07777),
+                g.hasAtim() && g.hasMtim() ? dev.cryo.engine.sys.Syscall.raw(280 /* utimensat */, -100, buf.address(), at, 0) : 0};
+            for (long x : r) {
+                if (x < 0) {
+                    throw new IOException("setting the owner, mode and times of FIFO " + p + ": "
+                            + dev.cryo.engine.sys.SyscallException.describe((int) -x));
+                }
+            }
+        }
+
         private static void attributes(Path p, ghost_file_entry g) throws IOException {
             Files.setAttribute(p, "unix:mode", g.getMode() & 07777);
             Files.setAttribute(p, "unix:uid", g.getUid());

@@ -66,9 +66,9 @@ public record FdDumpContext(int pid, ProcFs proc, DumpOptions options, Log log, 
      */
     public void writeImages(dev.cryo.image.ImageDir dir, List<dev.cryo.image.proto.file_entry> files)
             throws dev.cryo.engine.CryoException {
+        fifos.write(dir, files, pid); // first: a deleted FIFO's REG entry must be in files for its ghost
         deleted.write(dir, files, pid, options.files(), log);
         locks.write(dir, pid);
-        fifos.write(dir, files, pid);
         ttys.write(dir, files, pid);
     }
 }

@@ -44,7 +44,7 @@ public final class Fifo implements FdKind {
 
     @Override
     public boolean accepts(FdInfo fd) {
-        return fd.isFifo() && (fd.flags() & RegularFile.O_PATH) == 0 && !DeletedFiles.isDeleted(fd.target());
+        return fd.isFifo() && (fd.flags() & RegularFile.O_PATH) == 0;
     }
 
     @Override
@@ -57,6 +57,11 @@ public final class Fifo implements FdKind {
                     + "outside the tree are not supported yet");
         }
         FileLocks.check(ctx, fd);
+        if (DeletedFiles.isDeleted(fd.target())) {
+            // unlinked while open (mkfifo, open, rm: a shell's private pipe): made again for the restore, as a ghost
+            DeletedFiles.check(ctx.pid(), "fd " + fd.fd(), fd.target(), ctx.proc().dir(ctx.pid()) + "/fd/" + fd.fd(),
+                    ctx.options().files(), ctx.deleted());
+        }
     }
 
     /** What the dump keeps besides files.img entries: the REG entries FIFOs name and their bytes in flight. */
@@ -88,8 +93,10 @@ public final class Fifo implements FdKind {
     public file_entry dump(FdDumpContext ctx, FdInfo fd, int id) throws CryoException {
         Dump fifos = ctx.fifos();
         int regId = REGF_IDS + id;
+        String name = ctx.deleted().note(ctx.pid(), regId, fd.target(), ctx.proc().dir(ctx.pid()) + "/fd/" + fd.fd(),
+                ctx.options().files());
         var reg = reg_file_entry.newBuilder().setId(regId).setFlags(fd.flags() & ~RegularFile.O_CLOEXEC).setPos(0)
-                .setFown(RegularFile.noOwner()).setName(fd.target()).setMode(RegularFile.S_IFIFO | 0600);
+                .setFown(RegularFile.noOwner()).setName(name).setMode(RegularFile.S_IFIFO | 0600);
         try {
             reg.setMode(DirectFiles.stat(ctx.proc().dir(ctx.pid()) + "/fd/" + fd.fd()).mode());
         } catch (IOException e) {

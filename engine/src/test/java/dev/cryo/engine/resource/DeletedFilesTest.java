@@ -367,4 +367,48 @@ class DeletedFilesTest {
             assertEquals(0, p.exitValue(), "crit decode " + image + ": " + out);
         }
     }
+
+    /**
+     * A FIFO made, opened both ways and removed (a shell's `mkfifo f; exec 3<>f; rm f`), with bytes in flight: refused
+     * before ("not a regular file"); CRIU keeps it as a ghost without contents. It comes back a FIFO, deleted, with
+     * its mode, its bytes and a working other side, and nothing is left at its name.
+     */
+    @Test
+    void aDeletedFifoComesBackDeletedWithItsBytes() throws Exception {
+        Path exe = CProgram.compile(tmp, "fifo", """
+                #include <fcntl.h>
+                #include <stdio.h>
+                #include <string.h>
+                #include <sys/stat.h>
+                #include <unistd.h>
+                int main(void) {
+                    unlink("q");
+                    if (mkfifo("q", 0640)) { printf("FAIL mkfifo\\n"); return 1; }
+                    int fd = open("q", O_RDWR);
+                    if (fd < 0 || unlink("q") || write(fd, "inflight", 8) != 8) { printf("FAIL setup\\n"); return 1; }
+                    printf("ready\\n"); fflush(stdout);
+                    while (access("go", F_OK) != 0) usleep(20000);
+                    char b[32] = {0}, c[8] = {0}, link[256] = {0};
+                    int n = read(fd, b, 31);
+                    int w = write(fd, "more", 4), m = read(fd, c, 7);
+                    readlink("/proc/self/fd/3", link, sizeof link - 1);
+                    struct stat st;
+                    fstat(fd, &st);
+                    printf("%d %s, %d %d %s, %s, fifo %d mode %o\\n", n, b, w, m, c, strrchr(link, '/') + 1,
+                           S_ISFIFO(st.st_mode), st.st_mode & 0777);
+                    fflush(stdout);
+                    return 0;
+                }
+                """);
+        try (Target t = Target.start(exe, tmp.resolve("out.txt"))) {
+            t.awaitLines(1);
+            Checkpoint.dump(t.pid(), tmp.resolve("img"), false);
+            await().atMost(Duration.ofSeconds(5)).until(() -> !t.alive());
+            assertEquals(0, Checkpoint.restore(tmp.resolve("img")));
+            assertFalse(Files.exists(tmp.resolve("q"), java.nio.file.LinkOption.NOFOLLOW_LINKS), "no name is left");
+            Files.createFile(tmp.resolve("go"));
+            t.awaitLines(2);
+            assertEquals("8 inflight, 4 4 more, q (deleted), fifo 1 mode 640", t.lines().get(1));
+        }
+    }
 }
