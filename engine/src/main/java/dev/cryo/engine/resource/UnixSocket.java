@@ -156,8 +156,8 @@ public final class UnixSocket implements FdKind {
     private static void checkShape(FdDumpContext ctx, FdInfo fd, UnixDiag.Info d, Held heldSockets, Held inFlight)
             throws CryoException {
         if (d.state() == TCP_LISTEN && (d.rqueue() > 0 || !d.pending().isEmpty())) {
-            throw new CryoException(where(ctx, fd, d) + " listens with " + Math.max(d.rqueue(), d.pending().size())
-                    + " connection(s) not yet accepted, which Cryo cannot dump; dump once the program has accepted them");
+            checkPending(ctx, fd, d, heldSockets);
+            return;
         }
         if (d.peer() == 0) {
             return;
@@ -211,6 +211,71 @@ public final class UnixSocket implements FdKind {
         if (peer == null || !peer.named()) {
             throw new CryoException(base + " and has no name to reconnect to on restore, even with --ext-unix-sk");
         }
+    }
+
+    /**
+     * A listener's connections not yet accepted: dumped as CRIU dumps them when their connecting end is a socket of
+     * the tree that wrote nothing yet. That end's entry names the listener as its peer, and the restore connects it
+     * to the listener again, leaving the connection in its queue to be accepted. The kernel's half held by the queue
+     * (the "embryo") is no task's: bytes written to it could only be read by accepting, which would change the
+     * program's state, so they are refused, as CRIU refuses them; so is a connection from outside the tree.
+     */
+    private static void checkPending(FdDumpContext ctx, FdInfo fd, UnixDiag.Info d, Held heldSockets)
+            throws CryoException {
+        int count = Math.max(d.rqueue(), d.pending().size());
+        String base = where(ctx, fd, d) + " listens with " + count + " connection(s) not yet accepted";
+        if (d.pending().size() < d.rqueue()) {
+            throw new CryoException(base + ", which Cryo cannot dump (the kernel names " + d.pending().size()
+                    + " of them); dump once the program has accepted them");
+        }
+        Set<Long> held;
+        try {
+            held = heldSockets.get();
+        } catch (IOException e) {
+            throw new CryoException(where(ctx, fd, d) + ": cannot list its fds: " + e.getMessage(), e);
+        }
+        SocketDump run = SocketDump.of(ctx);
+        // the kernel names each by its connecting end (the half in the queue has no inode until accepted)
+        for (long client : d.pending()) {
+            if (!held.contains(client)) {
+                throw new CryoException(base + ", one of them from " + (client == 0 ? "a socket already closed"
+                        : "socket:[" + client + "], outside the dumped tree") + ", which Cryo cannot dump: its other "
+                        + "end would be missing; dump once the program has accepted it");
+            }
+            UnixDiag.Info c;
+            try {
+                c = run.unixDiag(ctx.pid(), client);
+            } catch (CryoException gone) {
+                continue; // closed meanwhile: the frozen dump sees the queue as it is then
+            }
+            if (c.wqueue() > 0) {
+                throw new CryoException(base + ": socket:[" + client + "] of the tree wrote to its connection ("
+                        + c.wqueue() + " bytes of kernel buffers), which only accepting it could read; dump once the "
+                        + "program has accepted it (CRIU refuses it too)");
+            }
+        }
+    }
+
+    /**
+     * The listener of the tree whose queue holds the other end of {@code d}, a connection not yet accepted; null
+     * when {@code d}'s peer is no such thing.
+     */
+    private static UnixDiag.Info listenerHolding(FdDumpContext ctx, UnixDiag.Info d, Set<Long> held) {
+        if (d.type() == SocketFd.SOCK_DGRAM || d.state() != TCP_ESTABLISHED || d.peer() != 0) {
+            return null; // its other half has no inode until accepted: the kernel shows such a peer as 0
+        }
+        SocketDump run = SocketDump.of(ctx);
+        for (long ino : held) {
+            try {
+                UnixDiag.Info l = run.unixDiag(ctx.pid(), ino);
+                if (l.state() == TCP_LISTEN && l.pending().contains(d.ino())) {
+                    return l;
+                }
+            } catch (CryoException gone) {
+                // closed meanwhile: not this one
+            }
+        }
+        return null;
     }
 
     /**
@@ -296,7 +361,14 @@ public final class UnixSocket implements FdKind {
                 }
                 e.setDeleted(!socketFile(file, d.vfsIno()));
             }
-            if (d.peer() != 0 && !run.heldWhileFrozen().contains(d.peer()) && !run.inFlightSockets().contains(d.peer())) {
+            UnixDiag.Info listener = listenerHolding(ctx, d, run.heldWhileFrozen());
+            if (listener != null) {
+                // not accepted yet: its peer is the listener, as CRIU writes it; the restore connects it again
+                e.setPeer((int) listener.ino());
+                ctx.log().info("fd %d: unix %s socket %s: a connection to %s not accepted yet", fd.fd(),
+                        typeName(d.type()), describe(d), describe(listener));
+            } else if (d.peer() != 0 && !run.heldWhileFrozen().contains(d.peer())
+                    && !run.inFlightSockets().contains(d.peer())) {
                 UnixDiag.Info p = run.unixDiag(ctx.pid(), d.peer());
                 // the other end as CRIU writes it: a stand-in, a datagram socket in the listening state, that only
                 // names it (CRIU's restore resolves the peer only among such entries; Cryo's reads only its name)

@@ -160,31 +160,67 @@ class UnixSocketRoundTripTest {
         }
     }
 
-    @Test
-    void aListenerWithConnectionsNotYetAcceptedIsRefused() throws Exception {
-        Path exe = CProgram.compile(tmp, "pending", """
-                #include <stdio.h>
-                #include <string.h>
-                #include <sys/socket.h>
-                #include <sys/un.h>
-                #include <unistd.h>
-                int main(int argc, char **argv) {
-                    struct sockaddr_un a = { .sun_family = AF_UNIX };
-                    strcpy(a.sun_path, argv[1]);
-                    int l = socket(AF_UNIX, SOCK_STREAM, 0), c = socket(AF_UNIX, SOCK_STREAM, 0);
-                    setvbuf(stdout, NULL, _IONBF, 0);
-                    if (bind(l, (void *)&a, sizeof a) || listen(l, 4) || connect(c, (void *)&a, sizeof a)) { perror("setup"); return 1; }
-                    printf("ready\\n");
-                    while (1) pause();
+    /**
+     * A listener with two connections of its own process not accepted yet (CRIU's zdtm sockets00): refused before.
+     * The connecting ends are dumped with the listener as their peer, as CRIU writes them, and the restore connects
+     * them again: after it the listener accepts both, in turn, and each carries bytes both ways. A third mode writes
+     * to one before the dump: the half in the queue holds bytes only accepting could read, which is refused by name
+     * (as CRIU refuses it), the process running on.
+     */
+    static final String PENDING = """
+            #include <stdio.h>
+            #include <string.h>
+            #include <sys/socket.h>
+            #include <sys/un.h>
+            #include <unistd.h>
+            int main(int argc, char **argv) {
+                struct sockaddr_un a = { .sun_family = AF_UNIX };
+                strcpy(a.sun_path, argv[1]);
+                int l = socket(AF_UNIX, SOCK_STREAM, 0), c1 = socket(AF_UNIX, SOCK_STREAM, 0);
+                int c2 = socket(AF_UNIX, SOCK_STREAM, 0);
+                setvbuf(stdout, NULL, _IONBF, 0);
+                if (bind(l, (void *)&a, sizeof a) || listen(l, 4) || connect(c1, (void *)&a, sizeof a)
+                    || connect(c2, (void *)&a, sizeof a)) { perror("setup"); return 1; }
+                if (argc > 2) write(c1, "early", 5);
+                printf("ready\\n");
+                while (access("go", F_OK) != 0) usleep(20000);
+                char b[8] = {0}, d[8] = {0};
+                int s1 = accept(l, NULL, NULL), s2 = accept(l, NULL, NULL);
+                if (s1 < 0 || s2 < 0 || write(c1, "one", 3) != 3 || write(c2, "two", 3) != 3 || read(s1, b, 7) != 3
+                    || read(s2, d, 7) != 3 || write(s1, "x", 1) != 1 || read(c1, b + 3, 1) != 1) {
+                    printf("FAIL\\n"); return 1;
                 }
-                """);
+                printf("%s %s\\n", b, d);
+                return 0;
+            }
+            """;
+
+    @Test
+    void connectionsOfTheTreeNotYetAcceptedWaitToBeAcceptedAgain() throws Exception {
+        Path exe = CProgram.compile(tmp, "pending", PENDING);
         Path path = tmp.resolve("pending.sock");
         try (Target t = Target.start(exe, tmp.resolve("out.txt"), path.toString())) {
             t.awaitLines(1);
+            Path img = tmp.resolve("img");
+            Checkpoint.dump(t.pid(), img, false);
+            await().atMost(Duration.ofSeconds(5)).until(() -> !t.alive());
+            Checkpoint.restore(img);
+            Files.createFile(tmp.resolve("go"));
+            await().atMost(Duration.ofSeconds(10)).until(() -> t.lines().size() >= 2);
+            assertEquals(List.of("ready", "onex two"), t.lines());
+        }
+    }
+
+    @Test
+    void aConnectionNotYetAcceptedThatHoldsBytesIsRefused() throws Exception {
+        Path exe = CProgram.compile(tmp, "pending", PENDING);
+        Path path = tmp.resolve("pending.sock");
+        try (Target t = Target.start(exe, tmp.resolve("out.txt"), path.toString(), "early")) {
+            t.awaitLines(1);
             CryoException e = assertThrows(CryoException.class, () -> Checkpoint.dump(t.pid(), tmp.resolve("img"), false));
-            assertEquals("cannot dump pid " + t.pid() + ": fd 3 (unix stream socket " + path + ") listens with 1 "
-                    + "connection(s) not yet accepted, which Cryo cannot dump; dump once the program has accepted them",
-                    e.getMessage());
+            assertTrue(e.getMessage().startsWith("cannot dump pid " + t.pid() + ": fd 3 (unix stream socket " + path
+                    + ") listens with 2 connection(s) not yet accepted: socket:[") && e.getMessage().contains(
+                    "wrote to its connection (") && e.getMessage().contains("which only accepting it could read"), e.getMessage());
             assertTrue(t.alive(), "the refused process runs on");
         }
     }

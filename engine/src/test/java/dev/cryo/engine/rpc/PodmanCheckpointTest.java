@@ -93,7 +93,10 @@ class PodmanCheckpointTest {
             }
             """;
 
-    /** The counter, holding a unix connection its listener has not accepted (which Cryo refuses to dump). */
+    /**
+     * The counter, holding a unix connection its listener has not accepted, with a byte written to it (which only
+     * accepting could read: Cryo refuses to dump it, as CRIU does).
+     */
     private static final String UNACCEPTED_COUNTER = """
             #include <stdio.h>
             #include <string.h>
@@ -104,7 +107,8 @@ class PodmanCheckpointTest {
                 setvbuf(stdout, NULL, _IONBF, 0);
                 struct sockaddr_un a = {AF_UNIX, "\\0cryo-unaccepted"};
                 int l = socket(AF_UNIX, SOCK_STREAM, 0), c = socket(AF_UNIX, SOCK_STREAM, 0);
-                if (bind(l, (void *) &a, sizeof a) || listen(l, 4) || connect(c, (void *) &a, sizeof a)) {
+                if (bind(l, (void *) &a, sizeof a) || listen(l, 4) || connect(c, (void *) &a, sizeof a)
+                    || write(c, "x", 1) != 1) {
                     perror("socket"); return 1;
                 }
                 for (int i = 0;; i++) {
@@ -486,7 +490,7 @@ class PodmanCheckpointTest {
     }
 
     /**
-     * What Cryo cannot dump (here a unix connection not yet accepted) is refused through Podman before the
+     * What Cryo cannot dump (here a unix connection not yet accepted, written to) is refused through Podman before the
      * container is touched: the checkpoint fails, Cryo's log names the reason, and the container runs on as it was.
      */
     @Test
