@@ -360,6 +360,18 @@ public final class UnixSocket implements FdKind {
                     file = Path.of(cwd).resolve(name);
                 }
                 e.setDeleted(!socketFile(file, d.vfsIno()));
+                if (!e.getDeleted()) {
+                    // its file's mode and owner (a server's chmod/chown of its socket, who may connect): made again
+                    try {
+                        java.util.Map<String, Object> st = Files.readAttributes(file, "unix:mode,uid,gid",
+                                java.nio.file.LinkOption.NOFOLLOW_LINKS);
+                        e.setFilePerms(dev.cryo.image.proto.file_perms_entry.newBuilder()
+                                .setMode((Integer) st.get("mode")).setUid((Integer) st.get("uid"))
+                                .setGid((Integer) st.get("gid")));
+                    } catch (IOException gone) {
+                        // removed meanwhile: nothing to keep
+                    }
+                }
             }
             UnixDiag.Info listener = listenerHolding(ctx, d, run.heldWhileFrozen());
             if (listener != null) {

@@ -163,7 +163,8 @@ class UnixSocketRoundTripTest {
     /**
      * A listener with two connections of its own process not accepted yet (CRIU's zdtm sockets00): refused before.
      * The connecting ends are dumped with the listener as their peer, as CRIU writes them, and the restore connects
-     * them again: after it the listener accepts both, in turn, and each carries bytes both ways. A third mode writes
+     * them again: after it the listener accepts both, in turn, and each carries bytes both ways; the socket file keeps
+     * the mode and owner the program gave it (CRIU's file_perms; before, Cryo's). A third mode writes
      * to one before the dump: the half in the queue holds bytes only accepting could read, which is refused by name
      * (as CRIU refuses it), the process running on.
      */
@@ -171,6 +172,7 @@ class UnixSocketRoundTripTest {
             #include <stdio.h>
             #include <string.h>
             #include <sys/socket.h>
+            #include <sys/stat.h>
             #include <sys/un.h>
             #include <unistd.h>
             int main(int argc, char **argv) {
@@ -179,7 +181,8 @@ class UnixSocketRoundTripTest {
                 int l = socket(AF_UNIX, SOCK_STREAM, 0), c1 = socket(AF_UNIX, SOCK_STREAM, 0);
                 int c2 = socket(AF_UNIX, SOCK_STREAM, 0);
                 setvbuf(stdout, NULL, _IONBF, 0);
-                if (bind(l, (void *)&a, sizeof a) || listen(l, 4) || connect(c1, (void *)&a, sizeof a)
+                if (bind(l, (void *)&a, sizeof a) || chmod(argv[1], 0640) || chown(argv[1], 65534, 65534)
+                    || listen(l, 4) || connect(c1, (void *)&a, sizeof a)
                     || connect(c2, (void *)&a, sizeof a)) { perror("setup"); return 1; }
                 if (argc > 2) write(c1, "early", 5);
                 printf("ready\\n");
@@ -205,6 +208,10 @@ class UnixSocketRoundTripTest {
             Checkpoint.dump(t.pid(), img, false);
             await().atMost(Duration.ofSeconds(5)).until(() -> !t.alive());
             Checkpoint.restore(img);
+            java.util.Map<String, Object> st = Files.readAttributes(path, "unix:mode,uid,gid",
+                    java.nio.file.LinkOption.NOFOLLOW_LINKS);
+            assertEquals(List.of(0140640, 65534, 65534), List.of(st.get("mode"), st.get("uid"), st.get("gid")),
+                    "the socket file's mode and owner");
             Files.createFile(tmp.resolve("go"));
             await().atMost(Duration.ofSeconds(10)).until(() -> t.lines().size() >= 2);
             assertEquals(List.of("ready", "onex two"), t.lines());
