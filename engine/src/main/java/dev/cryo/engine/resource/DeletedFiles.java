@@ -2,6 +2,7 @@ package dev.cryo.engine.resource;
 
 import dev.cryo.engine.CryoException;
 import dev.cryo.engine.log.Log;
+import dev.cryo.engine.sys.DirectFiles;
 import dev.cryo.image.ImageDir;
 import dev.cryo.image.ImageEntry;
 import dev.cryo.image.ImageFile;
@@ -680,7 +681,7 @@ public final class DeletedFiles {
                         attributes(p, g);
                         log.info("removed directory %s made again as %s", original, p);
                     } else if (fifo) {
-                        mkfifo(p);
+                        DirectFiles.mkfifo(p.toString(), 0600);
                         made.add(p);
                         fifoAttributes(p, g);
                         log.info("deleted FIFO %s made again as %s", original, p);
@@ -732,46 +733,19 @@ public final class DeletedFiles {
         }
 
         /** Owner, mode and times of ghost {@code g} onto {@code p}. */
-        /** mknod(S_IFIFO): Java has no mkfifo. */
-        private static void mkfifo(Path p) throws IOException {
-            byte[] b = p.toString().getBytes(java.nio.charset.StandardCharsets.UTF_8);
-            dev.cryo.engine.sys.NativeBuffer path = dev.cryo.engine.sys.NativeBuffer.allocate(b.length + 1);
-            path.put(0, b);
-            path.buffer().put(b.length, (byte) 0);
-            long r = dev.cryo.engine.sys.Syscall.raw(259 /* mknodat */, -100 /* AT_FDCWD */, path.address(), S_IFIFO | 0600, 0);
-            if (r == -17 /* EEXIST */) {
-                throw new FileAlreadyExistsException(p.toString());
-            }
-            if (r < 0) {
-                throw new IOException("mknod " + p + " (FIFO): " + dev.cryo.engine.sys.SyscallException.describe((int) -r));
-            }
-        }
-
         /**
          * {@link #attributes} for a FIFO, by path: Java's own setters open the file, and an open of a FIFO waits for
          * its other side.
          */
         private static void fifoAttributes(Path p, ghost_file_entry g) throws IOException {
-            byte[] b = p.toString().getBytes(java.nio.charset.StandardCharsets.UTF_8);
-            dev.cryo.engine.sys.NativeBuffer buf = dev.cryo.engine.sys.NativeBuffer.allocate(b.length + 48);
-            buf.put(0, b);
-            buf.buffer().put(b.length, (byte) 0);
-            long at = buf.address() + ((b.length + 8) & ~7); // two struct timespec: access, then modification
-            int t = (int) (at - buf.address());
-            buf.putLong(t, g.getAtim().getTvSec());
-            buf.putLong(t + 8, g.getAtim().getTvUsec() * 1000);
-            buf.putLong(t + 16, g.getMtim().getTvSec());
-            buf.putLong(t + 24, g.getMtim().getTvUsec() * 1000);
-            long[] r = {
-                dev.cryo.engine.sys.Syscall.raw(260 /* fchownat */, -100, buf.address(), g.getUid(), g.getGid(), 0),
-                dev.cryo.engine.sys.Syscall.raw(268 /* fchmodat */, -100, buf.address(), g.getMode() & 07777),
-                g.hasAtim() && g.hasMtim() ? dev.cryo.engine.sys.Syscall.raw(280 /* utimensat */, -100, buf.address(), at, 0) : 0};
-            for (long x : r) {
-                if (x < 0) {
-                    throw new IOException("setting the owner, mode and times of FIFO " + p + ": "
-                            + dev.cryo.engine.sys.SyscallException.describe((int) -x));
-                }
+            DirectFiles.chownChmod(p.toString(), g.getUid(), g.getGid(), g.getMode());
+            if (g.hasAtim() && g.hasMtim()) {
+                DirectFiles.setTimes(p.toString(), nanos(g.getAtim()), nanos(g.getMtim()));
             }
+        }
+
+        private static long nanos(timeval t) {
+            return t.getTvSec() * 1_000_000_000L + t.getTvUsec() * 1000L;
         }
 
         private static void attributes(Path p, ghost_file_entry g) throws IOException {

@@ -9,7 +9,8 @@ import java.util.Optional;
 /** The registry of fd kinds the engine can checkpoint. Adding a kind means adding a class and a row here. */
 public final class FdKinds {
     private static final List<FdKind> ALL = List.of(new Memfd(), new Fifo(), new Tty(), new RegularFile(), new Pipe(), new InetSocket(), new UnixSocket(), new NetlinkSocket(), new PacketSocket(),
-            new EventFd(), new EventPoll(), new TimerFd(), new SignalFd(), new Inotify(), new Fanotify(), new Pidfd(), new NamespaceFile());
+            new EventFd(), new EventPoll(), new TimerFd(), new SignalFd(), new Inotify(), new Fanotify(), new Pidfd(),
+            new NamespaceFile());
 
     private FdKinds() {
     }

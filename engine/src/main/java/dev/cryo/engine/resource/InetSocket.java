@@ -23,7 +23,8 @@ import java.util.List;
 import java.util.Set;
 
 /**
- * TCP, UDP, UDP-Lite, raw and ICMP ping sockets, IPv4 and IPv6, with their IP options (IpOptions). Dump reads the socket through a copy of the fd taken with pidfd_getfd;
+ * TCP, UDP, UDP-Lite, raw and ICMP ping sockets, IPv4 and IPv6, with their IP options (IpOptions). Dump reads the
+ * socket through a copy of the fd taken with pidfd_getfd;
  * connections, established or half-closed, go through TCP repair (with --tcp-established) into tcp-stream-INO.img. Restore builds
  * the socket in Cryo and puts it into the task the same way.
  */

@@ -53,7 +53,8 @@ public final class NamespaceFile implements FdKind {
             own = ctx.proc().link(ctx.pid(), "ns/" + t.name());
         } catch (IOException e) {
             throw new CryoException("cannot dump pid " + ctx.pid() + ": fd " + fd.fd() + " is the namespace file "
-                    + fd.target() + ", and the task's own " + t.name() + " namespace cannot be read: " + e.getMessage(), e);
+                    + fd.target() + ", and the task's own " + t.name() + " namespace cannot be read: " + e.getMessage(),
+                    e);
         }
         if (!own.equals(fd.target())) {
             throw new CryoException("cannot dump pid " + ctx.pid() + ": fd " + fd.fd() + " is the namespace file "
@@ -77,8 +78,8 @@ public final class NamespaceFile implements FdKind {
         ns_file_entry e = file.getNsf();
         NsType t = TYPES.values().stream().filter(x -> x.cflag() == e.getNsCflag()).findFirst()
                 .orElseThrow(() -> new CryoException("cannot restore pid " + ctx.pid() + ": fd " + fd.getFd()
-                        + " is a namespace file of an unknown type (CLONE flag 0x" + Integer.toHexString(e.getNsCflag())
-                        + ")"));
+                        + " is a namespace file of an unknown type (CLONE flag 0x"
+                        + Integer.toHexString(e.getNsCflag()) + ")"));
         try {
             return ctx.open("/proc/self/ns/" + t.name(), e.getFlags() & RegularFile.O_ACCMODE, 0);
         } catch (SyscallException x) {

@@ -223,27 +223,9 @@ final class UnixRestore {
         if (file != null && e.getDeleted()) {
             Files.deleteIfExists(file);
         } else if (file != null && e.hasFilePerms()) {
-            filePerms(file, e.getFilePerms());
-        }
-    }
-
-    /**
-     * The socket file's owner and mode as dumped (the bind made it Cryo's, with Cryo's umask). By path, without
-     * following a link, through the syscalls: no open of the file.
-     */
-    private static void filePerms(Path file, dev.cryo.image.proto.file_perms_entry p) throws IOException {
-        byte[] b = file.toString().getBytes(java.nio.charset.StandardCharsets.UTF_8);
-        dev.cryo.engine.sys.NativeBuffer path = dev.cryo.engine.sys.NativeBuffer.allocate(b.length + 1);
-        path.put(0, b);
-        path.buffer().put(b.length, (byte) 0);
-        long r = Syscall.raw(260 /* fchownat */, -100 /* AT_FDCWD */, path.address(), p.getUid(), p.getGid(),
-                0x100 /* AT_SYMLINK_NOFOLLOW */);
-        if (r >= 0) {
-            r = Syscall.raw(268 /* fchmodat */, -100, path.address(), p.getMode() & 07777);
-        }
-        if (r < 0) {
-            throw new IOException("setting the owner and mode of " + file + ": "
-                    + dev.cryo.engine.sys.SyscallException.describe((int) -r));
+            // the bind made it Cryo's, with Cryo's umask: the program's chmod/chown (who may connect) again
+            dev.cryo.engine.sys.DirectFiles.chownChmod(file.toString(), e.getFilePerms().getUid(),
+                    e.getFilePerms().getGid(), e.getFilePerms().getMode());
         }
     }
 

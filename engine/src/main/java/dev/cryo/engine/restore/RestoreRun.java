@@ -890,7 +890,8 @@ final class RestoreRun {
                 NativeBuffer act = NativeBuffer.allocate(32);
                 act.zero(0, 32); // SIG_DFL, no flags, empty mask
                 t.scratch.write(0, act.bytes(0, 32));
-                t.remote.call("rt_sigaction(" + sig + ", SIG_DFL)", 13 /* rt_sigaction */, sig, t.scratch.address(), 0, 8);
+                t.remote.call("rt_sigaction(" + sig + ", SIG_DFL)", 13 /* rt_sigaction */, sig, t.scratch.address(),
+                        0, 8);
             }
             if (CORE_SIGNALS.contains(sig)) {
                 // its death wrote a core file once (or did not): the restore writes none, nor wakes a core_pattern

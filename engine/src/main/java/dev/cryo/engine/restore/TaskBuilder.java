@@ -61,6 +61,8 @@ final class TaskBuilder {
             VMA_AREA_VVAR = HostCompatibility.VMA_AREA_VVAR;
     static final int MAP_SHARED = 1, MAP_PRIVATE = 2, MAP_FIXED = 0x10, MAP_ANON = 0x20, MAP_GROWSDOWN = 0x100,
             MAP_NORESERVE = 0x4000;
+    /** The mmap flags a VMA is made with, which two VMAs must share to be one in the kernel's eyes. */
+    static final int MAP_KIND = MAP_SHARED | MAP_PRIVATE | MAP_GROWSDOWN | MAP_NORESERVE;
     static final int PR_SET_MM = 35, PR_SET_MM_MAP = 14;
 
     private final RestoreOptions options;
@@ -907,7 +909,7 @@ final class TaskBuilder {
     static boolean mergesWithPrevious(vma_entry prev, vma_entry v) {
         return prev.getEnd() == v.getStart() && privateAnonymous(prev) && privateAnonymous(v)
                 && prev.getProt() == v.getProt()
-                && (prev.getFlags() & (MAP_SHARED | MAP_PRIVATE | MAP_GROWSDOWN | MAP_NORESERVE)) == (v.getFlags() & (MAP_SHARED | MAP_PRIVATE | MAP_GROWSDOWN | MAP_NORESERVE));
+                && (prev.getFlags() & MAP_KIND) == (v.getFlags() & MAP_KIND);
     }
 
     private static boolean privateAnonymous(vma_entry v) {
@@ -992,7 +994,7 @@ final class TaskBuilder {
             throws SyscallException, CryoException {
         int prot = filled ? v.getProt() | 3 : v.getProt();
         long len = v.getEnd() - v.getStart();
-        int flags = (v.getFlags() & (MAP_SHARED | MAP_PRIVATE | MAP_GROWSDOWN | MAP_NORESERVE)) | MAP_FIXED;
+        int flags = (v.getFlags() & MAP_KIND) | MAP_FIXED;
         if (dev.cryo.engine.resource.AioRings.isAioRing(v)) {
             // a placeholder the saved ring is written into; the AIO context made again takes its place
             remote.call("mmap aio ring placeholder " + Long.toHexString(v.getStart()), Syscall.MMAP, v.getStart(),

@@ -202,6 +202,53 @@ public final class DirectFiles {
         return new Stat(data.getInt(24), data.getLong(48), data.getLong(0), data.getLong(8), data.getLong(40));
     }
 
+    static final int SYS_MKNODAT = 259, SYS_FCHOWNAT = 260, SYS_FCHMODAT = 268, SYS_UTIMENSAT = 280,
+            AT_SYMLINK_NOFOLLOW = 0x100, S_IFIFO = 0010000;
+
+    /** mkfifo(3) (mknod S_IFIFO), which Java lacks; EEXIST as {@link java.nio.file.FileAlreadyExistsException}. */
+    public static void mkfifo(String path, int mode) throws IOException {
+        NativeBuffer[] b = BUFFERS.get();
+        cString(b, path);
+        long r = Syscall.raw(SYS_MKNODAT, AT_FDCWD, b[0].address(), S_IFIFO | (mode & 07777), 0);
+        if (r == -EEXIST) {
+            throw new java.nio.file.FileAlreadyExistsException(path);
+        }
+        if (r < 0) {
+            throw error(path, (int) -r);
+        }
+    }
+
+    /**
+     * chown then chmod of {@code path} itself (a link is not followed for the owner), by path: Java's setters open
+     * the file, and an open of a FIFO waits for its other side (one of a socket fails).
+     */
+    public static void chownChmod(String path, int uid, int gid, int mode) throws IOException {
+        NativeBuffer[] b = BUFFERS.get();
+        cString(b, path);
+        long r = Syscall.raw(SYS_FCHOWNAT, AT_FDCWD, b[0].address(), uid, gid, AT_SYMLINK_NOFOLLOW);
+        if (r >= 0) {
+            r = Syscall.raw(SYS_FCHMODAT, AT_FDCWD, b[0].address(), mode & 07777);
+        }
+        if (r < 0) {
+            throw error(path, (int) -r);
+        }
+    }
+
+    /** utimensat of {@code path}: access and modification times in ns since the epoch, by path (no open). */
+    public static void setTimes(String path, long atimeNs, long mtimeNs) throws IOException {
+        NativeBuffer[] b = BUFFERS.get();
+        cString(b, path);
+        NativeBuffer times = b[1];
+        times.putLong(0, atimeNs / 1_000_000_000L);
+        times.putLong(8, atimeNs % 1_000_000_000L);
+        times.putLong(16, mtimeNs / 1_000_000_000L);
+        times.putLong(24, mtimeNs % 1_000_000_000L);
+        long r = Syscall.raw(SYS_UTIMENSAT, AT_FDCWD, b[0].address(), times.address(), 0);
+        if (r < 0) {
+            throw error(path, (int) -r);
+        }
+    }
+
     static final int SYS_STATX = 332, STATX_MNT_ID = 0x1000, SYS_STATFS = 137;
 
     /** The magic number of the filesystem {@code path} is on (statfs f_type). */

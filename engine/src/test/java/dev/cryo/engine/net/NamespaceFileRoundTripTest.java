@@ -67,11 +67,7 @@ class NamespaceFileRoundTripTest {
             net.run(() -> {
                 Path exe = CProgram.compile(tmp, "nsfiles", PROGRAM);
                 try (Target t = Target.start(exe, tmp.resolve("out.txt"))) {
-                    t.awaitLines(1);
-                    Checkpoint.dump(t.pid(), tmp.resolve("img"), false);
-                    await().atMost(Duration.ofSeconds(5)).until(() -> !t.alive());
-                    assertEquals(0, Checkpoint.restore(tmp.resolve("img")));
-                    Files.createFile(tmp.resolve("go"));
+                    Checkpoint.dumpRestoreGo(t);
                     t.awaitLines(2);
                     assertEquals(List.of("ready 0", "same, setns"), t.lines());
                 }

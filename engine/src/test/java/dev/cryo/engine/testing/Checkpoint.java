@@ -30,6 +30,20 @@ public final class Checkpoint {
         dump(dumpOptions(pid, dir, leaveRunning));
     }
 
+    /**
+     * The round trip of a program that prints one line when ready and waits for a file {@code go} beside its output
+     * before it checks itself: dumps it into {@code img} there (the dump ends it), waits until it is gone, restores
+     * it (which must succeed) and creates {@code go}.
+     */
+    public static void dumpRestoreGo(Target t) throws CryoException, IOException {
+        Path dir = t.out().getParent();
+        dumpUntilGone(t, 1, dir.resolve("img"));
+        if (restore(dir.resolve("img")) != 0) {
+            throw new AssertionError("the restore of pid " + t.pid() + " did not succeed");
+        }
+        Files.createFile(dir.resolve("go"));
+    }
+
     /** Dumps {@code t} once it printed {@code lines} lines, and waits until the dump's kill took it. */
     public static Path dumpUntilGone(Target t, int lines, Path dir) throws CryoException, IOException {
         t.awaitLines(lines);
