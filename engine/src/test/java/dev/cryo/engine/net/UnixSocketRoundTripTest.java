@@ -99,13 +99,7 @@ class UnixSocketRoundTripTest {
                 }
                 """);
         try (Target t = Target.start(exe, tmp.resolve("out.txt"))) {
-            t.awaitLines(1);
-            assertEquals("ready", t.lines().get(0));
-            Path img = tmp.resolve("img");
-            Checkpoint.dump(t.pid(), img, false);
-            await().atMost(Duration.ofSeconds(5)).until(() -> !t.alive());
-            Checkpoint.restore(img);
-            Files.createFile(tmp.resolve("go"));
+            Checkpoint.dumpRestoreGo(t);
             await().atMost(Duration.ofSeconds(10)).until(() -> t.lines().size() >= 2);
             assertEquals(List.of("ready", "PASS"), t.lines());
         }
@@ -149,12 +143,7 @@ class UnixSocketRoundTripTest {
                 }
                 """);
         try (Target t = Target.start(exe, tmp.resolve("out.txt"))) {
-            t.awaitLines(1);
-            Path img = tmp.resolve("img");
-            Checkpoint.dump(t.pid(), img, false);
-            await().atMost(Duration.ofSeconds(5)).until(() -> !t.alive());
-            Checkpoint.restore(img);
-            Files.createFile(tmp.resolve("go"));
+            Checkpoint.dumpRestoreGo(t);
             await().atMost(Duration.ofSeconds(10)).until(() -> t.lines().size() >= 2);
             assertEquals(List.of("ready", "6 queued, 5 again"), t.lines());
         }
