@@ -96,6 +96,40 @@ public final class Inotify implements FdKind {
     }
 
     /**
+     * A watched file deleted but held open by a task of the tree (a log a program watches and keeps writing after it
+     * was removed): its fd is dumped as a ghost, made again at its old name for the restore and removed before the
+     * tasks run, so the watch is added again by that name, on the file the fd reopens. The old name, or null.
+     */
+    static String heldDeleted(FdDumpContext ctx, int sdev, long ino) {
+        long major = sdev >>> 20, minor = sdev & 0xfffff; // the kernel's dev_t, as stat(2) encodes it
+        long dev = (minor & 0xff) | ((major & 0xfff) << 8) | ((minor & ~0xffL) << 12) | ((major & ~0xfffL) << 32);
+        List<Integer> tasks = new ArrayList<>(List.of(ctx.pid()));
+        ctx.tasks().pids().stream().filter(t -> t != ctx.pid()).forEach(tasks::add);
+        for (int task : tasks) {
+            List<FdInfo> fds;
+            try {
+                fds = ctx.proc().fds(task);
+            } catch (IOException gone) {
+                continue;
+            }
+            for (FdInfo f : fds) {
+                if (!DeletedFiles.isDeleted(f.target())) {
+                    continue;
+                }
+                try {
+                    DirectFiles.Stat st = DirectFiles.stat(ctx.proc().dir(task) + "/fd/" + f.fd());
+                    if (st.ino() == ino && st.dev() == dev) {
+                        return DeletedFiles.originalPath(f.target());
+                    }
+                } catch (IOException closed) {
+                    // closed meanwhile: the next
+                }
+            }
+        }
+        return null;
+    }
+
+    /**
      * The path of a watched inode, found through its file handle on a mount of its filesystem; {@code what} ends the
      * fd's description in an error ("inotify) watch 3").
      */
@@ -151,7 +185,12 @@ public final class Inotify implements FdKind {
             }
         }
         if (deleted != null) {
-            throw new CryoException(where + " is on the deleted file " + deleted + ", which Cryo cannot restore");
+            String held = heldDeleted(ctx, sdev, ino);
+            if (held != null) {
+                return held;
+            }
+            throw new CryoException(where + " is on the deleted file " + deleted + ", which no fd of the tree holds, "
+                    + "so Cryo cannot restore it");
         }
         // No handle decoding (open_by_handle_at needs CAP_DAC_READ_SEARCH, which containers often lack): look for
         // the inode by number near what the process uses, as CRIU's irmap does.

@@ -139,4 +139,55 @@ class EventObjectsRoundTripTest {
             assertEquals(List.of("ready", "PASS"), t.lines());
         }
     }
+
+    /**
+     * An inotify watch on a file that was deleted while the program holds it open (CRIU's zdtm inotify00): refused
+     * before. The file comes back as a ghost at its old name for the restore, the watch is added again by that name,
+     * and the name goes before the program runs: closing its fd after the restore wakes the watch (IN_CLOSE_WRITE),
+     * and a file made again at that name wakes the directory's watch.
+     */
+    @Test
+    void aWatchOnADeletedFileHeldOpenWatchesItAgain() throws Exception {
+        Path exe = CProgram.compile(tmp, "watch-deleted", """
+                #include <fcntl.h>
+                #include <poll.h>
+                #include <stdio.h>
+                #include <sys/inotify.h>
+                #include <unistd.h>
+                static unsigned events(int in) {
+                    char buf[4096]; unsigned mask = 0;
+                    struct pollfd p = {in, POLLIN};
+                    while (poll(&p, 1, 500) == 1) {
+                        ssize_t n = read(in, buf, sizeof buf);
+                        for (char *e = buf; n > 0 && e < buf + n; e += sizeof(struct inotify_event) + ((struct inotify_event *)e)->len)
+                            mask |= ((struct inotify_event *)e)->mask;
+                    }
+                    return mask;
+                }
+                int main(void) {
+                    mkdir("d", 0755);
+                    int fd = open("d/f", O_CREAT | O_RDWR | O_TRUNC, 0644), in = inotify_init1(IN_NONBLOCK);
+                    if (fd < 0 || in < 0 || inotify_add_watch(in, "d", IN_CREATE | IN_DELETE) < 0
+                        || inotify_add_watch(in, "d/f", IN_CLOSE_WRITE) < 0 || unlink("d/f")) {
+                        printf("FAIL setup\\n"); return 1;
+                    }
+                    events(in);
+                    printf("ready\\n"); fflush(stdout);
+                    while (access("go", F_OK) != 0) usleep(20000);
+                    close(fd);
+                    unsigned closed = events(in);
+                    close(open("d/f", O_CREAT | O_RDWR, 0644));
+                    unsigned created = events(in);
+                    printf("%s %s\\n", closed & IN_CLOSE_WRITE ? "closed" : "NOT-CLOSED",
+                           created & IN_CREATE ? "created" : "NOT-CREATED");
+                    fflush(stdout);
+                    return 0;
+                }
+                """);
+        try (Target t = Target.start(exe, tmp.resolve("out.txt"))) {
+            Checkpoint.dumpRestoreGo(t);
+            t.awaitLines(2);
+            assertEquals(List.of("ready", "closed created"), t.lines());
+        }
+    }
 }
