@@ -21,10 +21,15 @@ final class InodeSearch {
     private InodeSearch() {
     }
 
+    /** A dev_t as fdinfo prints it (the kernel's major << 20 | minor) in the form stat(2) gives st_dev. */
+    static long statDev(int kernelDev) {
+        long major = kernelDev >>> 20, minor = kernelDev & 0xfffff;
+        return (minor & 0xff) | (major << 8) | ((minor & ~0xffL) << 12);
+    }
+
     /** {@code kernelDev} as fdinfo prints it (major << 20 | minor). */
     static String find(FdDumpContext ctx, int kernelDev, long ino) {
-        long major = kernelDev >>> 20, minor = kernelDev & 0xfffff;
-        long dev = (minor & 0xff) | (major << 8) | ((minor & ~0xffL) << 12);
+        long dev = statDev(kernelDev);
         Set<Path> hints = new LinkedHashSet<>();
         try {
             hints.add(Path.of(ctx.proc().link(ctx.pid(), "cwd")));

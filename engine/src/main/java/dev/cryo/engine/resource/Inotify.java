@@ -101,8 +101,7 @@ public final class Inotify implements FdKind {
      * tasks run, so the watch is added again by that name, on the file the fd reopens. The old name, or null.
      */
     static String heldDeleted(FdDumpContext ctx, int sdev, long ino) {
-        long major = sdev >>> 20, minor = sdev & 0xfffff; // the kernel's dev_t, as stat(2) encodes it
-        long dev = (minor & 0xff) | ((major & 0xfff) << 8) | ((minor & ~0xffL) << 12) | ((major & ~0xfffL) << 32);
+        long dev = InodeSearch.statDev(sdev);
         List<Integer> tasks = new ArrayList<>(List.of(ctx.pid()));
         ctx.tasks().pids().stream().filter(t -> t != ctx.pid()).forEach(tasks::add);
         for (int task : tasks) {

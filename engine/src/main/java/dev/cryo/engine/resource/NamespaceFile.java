@@ -23,11 +23,17 @@ public final class NamespaceFile implements FdKind {
     record NsType(String name, int cflag, int id) {
     }
 
+    private static final dev.cryo.image.proto.task_kobj_ids_entry IDS = TaskResources.ids(0); // the ns ids written
+
     static final Map<String, NsType> TYPES = Map.of(
-            "net", new NsType("net", 0x40000000, 2), "ipc", new NsType("ipc", 0x08000000, 3),
-            "uts", new NsType("uts", 0x04000000, 4), "mnt", new NsType("mnt", 0x00020000, 5),
-            "pid", new NsType("pid", 0x20000000, 1), "user", new NsType("user", 0x10000000, 6),
-            "cgroup", new NsType("cgroup", 0x02000000, 7), "time", new NsType("time", 0x00000080, 8));
+            "net", new NsType("net", 0x40000000, IDS.getNetNsId()),
+            "ipc", new NsType("ipc", 0x08000000, IDS.getIpcNsId()),
+            "uts", new NsType("uts", 0x04000000, IDS.getUtsNsId()),
+            "mnt", new NsType("mnt", 0x00020000, IDS.getMntNsId()),
+            "pid", new NsType("pid", 0x20000000, IDS.getPidNsId()),
+            "user", new NsType("user", 0x10000000, IDS.getUserNsId()),
+            "cgroup", new NsType("cgroup", 0x02000000, IDS.getCgroupNsId()),
+            "time", new NsType("time", 0x00000080, IDS.getTimeNsId()));
 
     @Override
     public fd_types type() {

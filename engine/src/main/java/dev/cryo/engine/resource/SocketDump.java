@@ -177,6 +177,31 @@ public final class SocketDump {
         return inFlightSockets;
     }
 
+    private java.util.Map<Long, dev.cryo.engine.net.UnixDiag.Info> listenersOfPending;
+
+    /**
+     * For each unix connection of the frozen tree not yet accepted, by its connecting end's inode, the tree's listener
+     * whose queue holds it (the kernel lists them by that end): read once, not for each socket that asks.
+     */
+    synchronized java.util.Map<Long, dev.cryo.engine.net.UnixDiag.Info> listenersOfPending(int pid)
+            throws java.io.IOException {
+        if (listenersOfPending == null) {
+            var m = new java.util.HashMap<Long, dev.cryo.engine.net.UnixDiag.Info>();
+            for (long ino : heldWhileFrozen()) {
+                try {
+                    dev.cryo.engine.net.UnixDiag.Info l = unixDiag(pid, ino);
+                    if (l.state() == UnixSocket.TCP_LISTEN) {
+                        l.pending().forEach(client -> m.put(client, l));
+                    }
+                } catch (CryoException gone) {
+                    // not a unix socket, or closed: holds no queue
+                }
+            }
+            listenersOfPending = m;
+        }
+        return listenersOfPending;
+    }
+
     /** {@link UnixSocket#held}, read once: the frozen tree's fds do not change. */
     synchronized Set<Long> heldWhileFrozen() throws java.io.IOException {
         if (heldWhileFrozen == null) {

@@ -260,22 +260,11 @@ public final class UnixSocket implements FdKind {
      * The listener of the tree whose queue holds the other end of {@code d}, a connection not yet accepted; null
      * when {@code d}'s peer is no such thing.
      */
-    private static UnixDiag.Info listenerHolding(FdDumpContext ctx, UnixDiag.Info d, Set<Long> held) {
+    private static UnixDiag.Info listenerHolding(FdDumpContext ctx, UnixDiag.Info d) throws IOException {
         if (d.type() == SocketFd.SOCK_DGRAM || d.state() != TCP_ESTABLISHED || d.peer() != 0) {
             return null; // its other half has no inode until accepted: the kernel shows such a peer as 0
         }
-        SocketDump run = SocketDump.of(ctx);
-        for (long ino : held) {
-            try {
-                UnixDiag.Info l = run.unixDiag(ctx.pid(), ino);
-                if (l.state() == TCP_LISTEN && l.pending().contains(d.ino())) {
-                    return l;
-                }
-            } catch (CryoException gone) {
-                // closed meanwhile: not this one
-            }
-        }
-        return null;
+        return SocketDump.of(ctx).listenersOfPending(ctx.pid()).get(d.ino());
     }
 
     /**
@@ -373,7 +362,7 @@ public final class UnixSocket implements FdKind {
                     }
                 }
             }
-            UnixDiag.Info listener = listenerHolding(ctx, d, run.heldWhileFrozen());
+            UnixDiag.Info listener = listenerHolding(ctx, d);
             if (listener != null) {
                 // not accepted yet: its peer is the listener, as CRIU writes it; the restore connects it again
                 e.setPeer((int) listener.ino());
