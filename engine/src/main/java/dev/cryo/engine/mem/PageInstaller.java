@@ -38,7 +38,8 @@ public final class PageInstaller {
     }
 
     /** What went where; {@code repeatedBytes}: pages the runs name more than once, written once (the last). */
-    public record Result(long uffdBytes, long writevBytes, int threads, int vmasRegistered, long repeatedBytes) {
+    public record Result(long uffdBytes, long writevBytes, int threads, int vmasRegistered, long repeatedBytes,
+                         long comparedBytes, long unchangedBytes) {
     }
 
     private final RemoteMemory memory;
@@ -50,6 +51,21 @@ public final class PageInstaller {
     public PageInstaller(RemoteMemory memory, UffdCopy uffd) {
         this.memory = memory;
         this.uffd = uffd;
+    }
+
+    /** Sorted, disjoint [start, end) ranges the process holds already with its creator's pages: see {@link #sharing}. */
+    private List<long[]> inherited = List.of();
+    private long comparedBytes, unchangedBytes;
+
+    /**
+     * The process was forked by a task whose memory was restored first, and keeps the VMAs {@code ranges} ([start,
+     * end), sorted, disjoint) it inherited: their pages are still the creator's, shared copy-on-write. A page of the
+     * image there is compared with the one the process holds and written only where they differ, so that a page
+     * parent and child shared at the dump is one page again (no ptrace stop needed: process_vm_readv).
+     */
+    public PageInstaller sharing(List<long[]> ranges) {
+        this.inherited = ranges;
+        return this;
     }
 
     /**
@@ -82,6 +98,9 @@ public final class PageInstaller {
                     .toList();
         }
         List<Piece> pieces = lastCopies(named);
+        if (!inherited.isEmpty()) {
+            pieces = changedOnly(pieces, source);
+        }
         long uffdBytes = 0, writevBytes = 0;
         List<Piece> viaUffd = new ArrayList<>();
         for (Piece p : pieces) {
@@ -146,11 +165,78 @@ public final class PageInstaller {
                 }
             }
         }
-        long repeated = -uffdBytes - writevBytes;
+        long repeated = -uffdBytes - writevBytes - unchangedBytes;
         for (Piece p : named) {
             repeated += p.length();
         }
-        return new Result(uffdBytes, writevBytes, threads, ranges.size(), repeated);
+        return new Result(uffdBytes, writevBytes, threads, ranges.size(), repeated, comparedBytes, unchangedBytes);
+    }
+
+    /**
+     * The pieces, with those in {@link #inherited} ranges cut down to the pages that differ from what the process
+     * holds there (read a staging buffer at a time, compared page by page).
+     */
+    private List<Piece> changedOnly(List<Piece> pieces, PageSource source) throws IOException {
+        List<Piece> out = new ArrayList<>();
+        NativeBuffer held = null, staging = null;
+        java.nio.channels.FileChannel mem = null;
+        try {
+            for (Piece p : pieces) {
+                if (p.viaUffd() || containing(inherited, p.dst()) == null) {
+                    out.add(p);
+                    continue;
+                }
+                if (held == null) {
+                    held = NativeBuffer.allocate(PageSource.STAGE);
+                    staging = source.inPlace() ? null : PageSource.staging();
+                    // not process_vm_readv: it pins what it reads, and a read-only pin of a page shared copy-on-write
+                    // unshares it (the reader's task gets a copy). /proc/PID/mem reads without a pin.
+                    mem = java.nio.channels.FileChannel.open(java.nio.file.Path.of("/proc/" + memory.pid() + "/mem"));
+                }
+                changedOnly(p, source, staging, mem, held, out);
+            }
+        } finally {
+            if (mem != null) {
+                mem.close();
+            }
+        }
+        return out;
+    }
+
+    private void changedOnly(Piece p, PageSource source, NativeBuffer staging, java.nio.channels.FileChannel mem,
+                             NativeBuffer held, List<Piece> out) throws IOException {
+        for (long at = 0; at < p.length(); at += PageSource.STAGE) {
+            int n = (int) Math.min(PageSource.STAGE, p.length() - at);
+            java.nio.ByteBuffer have = held.buffer().duplicate().clear().limit(n);
+            while (have.hasRemaining()) {
+                if (mem.read(have, p.dst() + at + have.position()) <= 0) {
+                    throw new IOException("/proc/" + memory.pid() + "/mem: cannot read at "
+                            + Long.toHexString(p.dst() + at + have.position()));
+                }
+            }
+            have.clear();
+            java.nio.ByteBuffer want = com.kenai.jffi.MemoryIO.getInstance()
+                    .newDirectByteBuffer(source.bytesAt(p.srcOffset() + at, n, staging), n);
+            int differing = -1; // start of the run of differing pages being gathered
+            for (int off = 0; off <= n; off += 4096) {
+                boolean same = off < n && want.slice(off, 4096).mismatch(have.slice(off, 4096)) < 0;
+                if (off < n && !same) {
+                    if (differing < 0) {
+                        differing = off;
+                    }
+                    continue;
+                }
+                if (differing >= 0) {
+                    out.add(new Piece(p.dst() + at + differing, p.srcOffset() + at + differing, off - differing,
+                            false));
+                    differing = -1;
+                }
+                if (same) {
+                    unchangedBytes += 4096;
+                }
+            }
+            comparedBytes += n;
+        }
     }
 
     private void copyShare(List<Piece> share, PageSource source, PageProgress progress)

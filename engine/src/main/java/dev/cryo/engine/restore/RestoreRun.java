@@ -32,6 +32,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -473,6 +474,7 @@ final class RestoreRun {
                     scripts.run("setup-namespaces", host(f.pid()));
                     scripts.run("post-setup-namespaces");
                 } else {
+                    buildCreatorFirst(f.creator(), f.pid());
                     forkFrom(task(f.creator()), f.pid());
                 }
             } else if (s instanceof PlanStep.SetSid x) {
@@ -502,11 +504,13 @@ final class RestoreRun {
             } else if (s instanceof PlanStep.Build x) {
                 step("build", x.pid());
                 made.remove(x.pid()); // its memory, and the scratch page in it, go now
-                builders.get(x.pid()).host(host(x.pid()));
-                builders.get(x.pid()).stepCalls(stepCalls);
                 TaskBuilder b = builders.get(x.pid());
-                shmem.fillOn(pageWriter()); // shared objects' bytes too
-                b.buildMemory(pageWriter());
+                if (!builtEarly.contains(x.pid())) {
+                    b.host(host(x.pid()));
+                    b.stepCalls(stepCalls);
+                    shmem.fillOn(pageWriter()); // shared objects' bytes too
+                    b.buildMemory(pageWriter());
+                }
                 // the previous task's second half, while this one's pages are written
                 finishPendingBuild();
                 pendingBuild = b;
@@ -544,6 +548,37 @@ final class RestoreRun {
     }
 
     private java.util.concurrent.ExecutorService pageWriter;
+    /** Tasks whose memory was built before they forked (see {@link #buildCreatorFirst}). */
+    private final Set<Integer> builtEarly = new HashSet<>();
+
+    /**
+     * Before {@code creator} forks {@code child}: where the two images share private pages (pages a fork left shared
+     * copy-on-write at the dump, such as a preforking server's), the creator's memory is built now, so that the
+     * child starts with it and keeps those pages shared instead of getting copies of its own; CRIU restores a
+     * parent's private memory before its forks for the same reason. The creator's later steps (its other forks, a
+     * group it holds) run from its built memory: its vDSO and the build's scratch page. Its pages are written on
+     * this thread, as a fork copies only what is there.
+     */
+    private void buildCreatorFirst(int creator, int child) throws CryoException {
+        TaskBuilder c = builders.get(creator), b = builders.get(child);
+        if (c == null || b == null) {
+            return; // a helper forks, or is forked
+        }
+        if (!builtEarly.contains(creator)) {
+            if ("false".equals(System.getProperty("cryo.restore.cow")) || !c.sharesPagesWith(b)) {
+                return;
+            }
+            step("build", creator);
+            c.host(host(creator));
+            c.stepCalls(stepCalls);
+            shmem.fillOn(pageWriter());
+            c.buildMemory(null);
+            made.put(creator, new NewTask(host(creator), c.remote(), c.scratch()));
+            builtEarly.add(creator);
+            log.debug("pid %d: memory built before it forks pid %d, which shares pages of it", creator, child);
+        }
+        b.inheritFrom(c);
+    }
     /** The task whose {@link TaskBuilder#buildMemory} ran and whose {@link TaskBuilder#buildRest} has not yet. */
     private TaskBuilder pendingBuild;
 
@@ -627,6 +662,13 @@ final class RestoreRun {
         final int pid;
         final RemoteSyscall remote;
         final RemoteScratch scratch;
+
+        /** A task whose build has begun: calls go through the build's. */
+        NewTask(int pid, RemoteSyscall remote, RemoteScratch scratch) {
+            this.pid = pid;
+            this.remote = remote;
+            this.scratch = scratch;
+        }
 
         NewTask(int pid, Long site, boolean stepCalls) throws SyscallException, IOException {
             this.pid = pid;
@@ -980,10 +1022,15 @@ final class RestoreRun {
     }
 
     private void writeStats(long forkUs, long restoreUs) {
-        long pages = builders.values().stream().mapToLong(TaskBuilder::pagesRestored).sum();
+        long pages = 0, compared = 0, skipped = 0;
+        for (TaskBuilder b : builders.values()) {
+            pages += b.pagesRestored();
+            compared += b.pagesCompared();
+            skipped += b.pagesSkippedCow();
+        }
         try {
             dir.writeRestoreStats(stats_entry.newBuilder().setRestore(restore_stats_entry.newBuilder()
-                    .setPagesCompared(0).setPagesSkippedCow(0).setForkingTime((int) forkUs)
+                    .setPagesCompared(compared).setPagesSkippedCow(skipped).setForkingTime((int) forkUs)
                     .setRestoreTime((int) restoreUs).setPagesRestored(pages)).build());
         } catch (IOException e) {
             log.warn("cannot write stats-restore: %s", e.getMessage());

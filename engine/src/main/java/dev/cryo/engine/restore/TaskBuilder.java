@@ -6,6 +6,7 @@ import dev.cryo.engine.mem.PageBuffer;
 import dev.cryo.engine.mem.PageInstaller;
 import dev.cryo.engine.mem.PageRun;
 import dev.cryo.engine.mem.PageSource;
+import dev.cryo.engine.mem.Ranges;
 import dev.cryo.engine.mem.RemoteMemory;
 import dev.cryo.engine.mem.UffdCopy;
 import dev.cryo.engine.proc.MapsEntry;
@@ -63,7 +64,7 @@ final class TaskBuilder {
             MAP_NORESERVE = 0x4000;
     /** The mmap flags a VMA is made with, which two VMAs must share to be one in the kernel's eyes. */
     static final int MAP_KIND = MAP_SHARED | MAP_PRIVATE | MAP_GROWSDOWN | MAP_NORESERVE;
-    static final int PR_SET_MM = 35, PR_SET_MM_MAP = 14;
+    static final int PR_SET_MM = 35, PR_SET_MM_MAP = 14, MADV_DONTNEED = 4;
 
     private final RestoreOptions options;
     private final Log log;
@@ -85,7 +86,7 @@ final class TaskBuilder {
     private RemoteSyscall remote;
     private RemoteScratch scratch;
     private FdRestoreContext fdCtx;
-    private long pagesRestored;
+    private long pagesRestored, pagesCompared, pagesSkippedCow;
     private final Map<Integer, RemoteSyscall> inThread = new LinkedHashMap<>();
     /** Each thread's tid as Cryo sees it, by its tid in the images. */
     private final Map<Integer, Integer> threadHost = new HashMap<>();
@@ -211,6 +212,15 @@ final class TaskBuilder {
         return img;
     }
 
+    /** The build's remote calls and scratch page, once {@link #buildMemory} has made them. */
+    RemoteSyscall remote() {
+        return remote;
+    }
+
+    RemoteScratch scratch() {
+        return scratch;
+    }
+
     /** Thread ids made so far (the leader not among them), for the clean-up of a failed restore. */
     List<Integer> threadsMade() {
         return List.copyOf(threadsMade);
@@ -219,6 +229,122 @@ final class TaskBuilder {
     /** Pages the build wrote. */
     long pagesRestored() {
         return pagesRestored;
+    }
+
+    /** Pages of the image compared with those the task inherited from its creator, and those found the same. */
+    long pagesCompared() {
+        return pagesCompared;
+    }
+
+    long pagesSkippedCow() {
+        return pagesSkippedCow;
+    }
+
+    /**
+     * The task that forked this one once its own memory was built ({@link #buildMemory} ran before the fork), so
+     * that this one starts with that memory: the VMAs both images have alike are kept, with the pages the two
+     * tasks shared copy-on-write at the dump still shared. Null: the task starts from memory it keeps nothing of.
+     */
+    private TaskBuilder creatorBuilt;
+
+    void inheritFrom(TaskBuilder creator) {
+        this.creatorBuilt = creator;
+    }
+
+    /**
+     * Whether a child forked by this task would keep some of its memory, were this task's built first: a private
+     * VMA with pages in both images, alike in both ({@link #alike}). Read from the images alone.
+     */
+    boolean sharesPagesWith(TaskBuilder child) {
+        Map<Long, vma_entry> mine = new HashMap<>();
+        for (vma_entry v : withPages(img, pages)) {
+            mine.put(v.getStart(), v);
+        }
+        for (vma_entry v : withPages(child.img, child.pages)) {
+            if (alike(mine.get(v.getStart()), v)) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    private static List<vma_entry> withPages(Image img, Pages pages) {
+        List<vma_entry> all = img.mm().getVmasList().stream().filter(v -> !isKernelVma(v)).toList();
+        List<vma_entry> out = new ArrayList<>();
+        for (int i : vmasWithPages(all, pages.runs())) {
+            out.add(all.get(i));
+        }
+        return out;
+    }
+
+    /**
+     * Whether a VMA {@code mine} of the creator, inherited by a child, is the child's {@code v} as it stands: the
+     * same range, protections, flags, kind and backing (file and offset), and a kind whose pages a fork shares
+     * copy-on-write (private; not a stack, whose guard the build places; not SysV, shared, memfd or an AIO ring).
+     */
+    static boolean alike(vma_entry mine, vma_entry v) {
+        return mine != null && mine.getStart() == v.getStart() && mine.getEnd() == v.getEnd()
+                && mine.getProt() == v.getProt() && mine.getFlags() == v.getFlags()
+                && mine.getStatus() == v.getStatus() && mine.getShmid() == v.getShmid()
+                && mine.getPgoff() == v.getPgoff()
+                && (v.getFlags() & (MAP_SHARED | MAP_PRIVATE | MAP_GROWSDOWN)) == MAP_PRIVATE
+                && !isKernelVma(v) && !dev.cryo.engine.resource.AioRings.isAioRing(v) && !SharedMemory.isSysv(v)
+                && !SharedMemory.isAnonShared(v) && !SharedMemory.isMemfd(v);
+    }
+
+    /**
+     * The VMAs (indexes into {@link #vmas}) the task keeps from its creator: those with pages that the creator's
+     * image has {@link #alike} and with pages too (it was built from them, so it holds them), which the task holds
+     * ({@code cmaps}: inside one mapping, which may be wider: the creator's VMAs are all writable while built, and
+     * the kernel joins a file's neighbours that differ only in their final protections, split again later).
+     */
+    private Set<Integer> keptFromCreator(List<MapsEntry> cmaps) {
+        if (creatorBuilt == null || "false".equals(System.getProperty("cryo.restore.cow"))) {
+            return Set.of();
+        }
+        Map<Long, vma_entry> theirs = new HashMap<>();
+        for (int i : creatorBuilt.filled) {
+            vma_entry v = creatorBuilt.vmas.get(i);
+            theirs.put(v.getStart(), v);
+        }
+        java.util.TreeMap<Long, Long> held = new java.util.TreeMap<>();
+        for (MapsEntry m : cmaps) {
+            held.put(m.start(), m.end());
+        }
+        Set<Integer> out = new java.util.TreeSet<>();
+        for (int i : filled) {
+            vma_entry v = vmas.get(i);
+            var in = held.floorEntry(v.getStart());
+            if (in != null && in.getValue() >= v.getEnd() && alike(theirs.get(v.getStart()), v)) {
+                out.add(i);
+            }
+        }
+        return out;
+    }
+
+    /** The kept VMAs' addresses, sorted, touching ones joined. */
+    private List<long[]> keptRanges() {
+        List<long[]> out = new ArrayList<>();
+        for (int i : kept) {
+            out.add(new long[]{vmas.get(i).getStart(), vmas.get(i).getEnd()});
+        }
+        return Ranges.union(out);
+    }
+
+    /**
+     * Within the kept VMAs, the pages the creator was given and this task's image does not name: the task must not
+     * have them (an anonymous page it never touched is zero; a private file page is the file's), so they are
+     * dropped with MADV_DONTNEED. Sorted, disjoint [start, end) ranges.
+     */
+    private List<long[]> creatorOnlyPages(List<long[]> keptRanges) {
+        List<long[]> theirs = new ArrayList<>(), mine = new ArrayList<>();
+        for (PageRun r : creatorBuilt.pages.runs()) {
+            theirs.add(new long[]{r.address(), r.end()});
+        }
+        for (PageRun r : pages.runs()) {
+            mine.add(new long[]{r.address(), r.end()});
+        }
+        return Ranges.minus(Ranges.intersect(Ranges.union(theirs), keptRanges), Ranges.union(mine));
     }
 
     /** The pages source goes (a failed or finished restore). */
@@ -378,6 +504,8 @@ final class TaskBuilder {
     private RemoteMemory memory;
     private List<vma_entry> vmas;
     private Set<Integer> filled;
+    /** Those of {@link #vmas} kept from the creator, their pages compared instead of written over. */
+    private Set<Integer> kept = Set.of();
     /** The pages being written on the restore's page writer; null when they went in on this thread. */
     private java.util.concurrent.Future<Void> pagesWritten;
 
@@ -408,6 +536,11 @@ final class TaskBuilder {
                 remote.call("rseq unregister", Syscall.RSEQ, rseq.abiPointer(), rseq.abiSize(), 1, rseq.signature());
             }
 
+            vmas = img.mm().getVmasList().stream().filter(v -> !isKernelVma(v)).toList();
+            filled = vmasWithPages(vmas, pages.runs());
+            kept = keptFromCreator(cmaps);
+            List<long[]> keptRanges = keptRanges();
+
             step = stepTimes.next("scratch");
             List<long[]> busy = new ArrayList<>();
             for (MapsEntry m : cmaps) {
@@ -423,7 +556,8 @@ final class TaskBuilder {
 
             step = stepTimes.next("unmap helper memory");
             long[] block = vdsoBlock(cmaps);
-            for (long[] r : helperRanges(cmaps, scratch.address(), scratch.address() + scratch.size())) {
+            for (long[] r : Ranges.minus(helperRanges(cmaps, scratch.address(), scratch.address() + scratch.size()),
+                    keptRanges)) {
                 remote.call("munmap " + Long.toHexString(r[0]) + "-" + Long.toHexString(r[1]), Syscall.MUNMAP, r[0],
                         r[1] - r[0]);
             }
@@ -432,13 +566,27 @@ final class TaskBuilder {
             moveVdso(img, block, vdsoPieces(cmaps), busy);
 
             step = stepTimes.next("map memory");
-            vmas = img.mm().getVmasList().stream().filter(v -> !isKernelVma(v)).toList();
-            filled = vmasWithPages(vmas, pages.runs());
+            if (!kept.isEmpty()) {
+                for (long[] r : creatorOnlyPages(keptRanges)) {
+                    remote.call("madvise(MADV_DONTNEED) " + Long.toHexString(r[0]), Syscall.MADVISE, r[0], r[1] - r[0],
+                            MADV_DONTNEED);
+                }
+                StringBuilder ranges = new StringBuilder();
+                for (long[] r : keptRanges) {
+                    ranges.append(String.format(" %x-%x", r[0], r[1]));
+                }
+                log.debug("pid %d keeps %d VMAs of pid %d's memory, its pages shared until they differ:%s", pid,
+                        kept.size(), creatorBuilt.pid, ranges);
+            }
             Map<Integer, Integer> fileFds = new HashMap<>();
             boolean moved = false;
             try (VmaSeparator separator = new VmaSeparator(busy)) {
                 for (int i = 0; i < vmas.size(); i++) {
                     vma_entry v = vmas.get(i);
+                    if (kept.contains(i)) {
+                        moved = true; // a VMA a fork copied merges with no fresh neighbour: none needs moving
+                        continue;
+                    }
                     // every other one of a row of mergeable neighbours is enough: each border then has a moved side
                     moved = !moved && i > 0 && mergesWithPrevious(vmas.get(i - 1), v)
                             && separator.map(v, filled.contains(i));
@@ -702,15 +850,15 @@ final class TaskBuilder {
 
     /** Whether the pages go in by UFFDIO_COPY where they can: enough of them, and a VMA that can take them. */
     private boolean usesUffd() {
-        return pages.bytes() >= PageInstaller.UFFD_MIN && !emptyAnon(vmas, filled).isEmpty();
+        return pages.bytes() >= PageInstaller.UFFD_MIN && !emptyAnon(vmas, filled, kept).isEmpty();
     }
 
     /** The [start, end) of the private anonymous VMAs that get pages: still empty, so UFFDIO_COPY can fill them. */
-    private static List<long[]> emptyAnon(List<vma_entry> vmas, Set<Integer> filled) {
+    private static List<long[]> emptyAnon(List<vma_entry> vmas, Set<Integer> filled, Set<Integer> kept) {
         List<long[]> anon = new ArrayList<>();
         for (int i : filled) {
             vma_entry v = vmas.get(i);
-            if (!isFileVma(v) && (v.getFlags() & MAP_SHARED) == 0) {
+            if (!isFileVma(v) && (v.getFlags() & MAP_SHARED) == 0 && !kept.contains(i)) {
                 anon.add(new long[]{v.getStart(), v.getEnd()});
             }
         }
@@ -725,14 +873,21 @@ final class TaskBuilder {
     private void writePages(Pages pages, List<vma_entry> vmas, Set<Integer> filled, RemoteMemory memory,
                             UffdCopy uffdOrNull) throws SyscallException, IOException {
         long t = System.nanoTime();
-        List<long[]> anon = emptyAnon(vmas, filled);
+        List<long[]> anon = emptyAnon(vmas, filled, kept);
+        List<long[]> inherited = keptRanges();
         PageInstaller.Result r;
         try (UffdCopy uffd = uffdOrNull) {
             List<long[]> kernel = img.mm().getVmasList().stream().filter(TaskBuilder::isKernelVma)
                     .map(v -> new long[]{v.getStart(), v.getEnd()}).toList();
-            r = new PageInstaller(memory, uffd).install(pages.runs(), pages.source(), anon, kernel);
+            r = new PageInstaller(memory, uffd).sharing(inherited).install(pages.runs(), pages.source(), anon, kernel);
         }
         pagesRestored = (r.uffdBytes() + r.writevBytes()) >>> 12;
+        pagesCompared = r.comparedBytes() >>> 12;
+        pagesSkippedCow = r.unchangedBytes() >>> 12;
+        if (pagesCompared > 0) {
+            log.info("pid %d: %d of %d pages compared are still shared with pid %d", pid, pagesSkippedCow,
+                    pagesCompared, creatorBuilt.pid);
+        }
         if (r.repeatedBytes() > 0) {
             log.warn("pagemap-%d.img names %d pages more than once; each is restored from its last copy", pid,
                     r.repeatedBytes() >>> 12);

@@ -107,10 +107,14 @@ public final class Checkpoint {
             }
             throw e;
         }
+        if (System.getenv("CRYO_SHOW_LOGS") != null && Files.exists(logFile)) {
+            System.out.println(Files.readString(logFile));
+        }
         if (options.detached()) {
             stats_entry s = ImageDir.open(options.imagesDir()).restoreStats();
-            System.out.printf("restore: %d us (fork %d us), %d pages, call took %d us%n", s.getRestore().getRestoreTime(),
-                    s.getRestore().getForkingTime(), s.getRestore().getPagesRestored(), (System.nanoTime() - t0) / 1000);
+            System.out.printf("restore: %d us (fork %d us), %d pages (%d of %d compared still shared), call took %d us%n",
+                    s.getRestore().getRestoreTime(), s.getRestore().getForkingTime(), s.getRestore().getPagesRestored(),
+                    s.getRestore().getPagesSkippedCow(), s.getRestore().getPagesCompared(), (System.nanoTime() - t0) / 1000);
         }
         return r;
     }
