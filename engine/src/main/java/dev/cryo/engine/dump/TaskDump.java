@@ -203,6 +203,12 @@ final class TaskDump {
             onThreadBuffer = true;
         }
 
+        /**
+         * {@code -Dcryo.dump.sharedPages=pin}: pages shared with other processes are read with process_vm_readv like
+         * the rest, which leaves the process a copy of each (for A/B runs).
+         */
+        static final boolean SHARED_BY_PROC_MEM = !"pin".equals(System.getProperty("cryo.dump.sharedPages"));
+
         boolean read() throws CryoException {
             if (pages != null) {
                 return true;
@@ -232,6 +238,9 @@ final class TaskDump {
                         }
                         pagesScanned += m.pages();
                         List<PageRun> own = scanner.ownPages(m);
+                        if (!own.isEmpty() && SHARED_BY_PROC_MEM) {
+                            own = scanner.splitShared(own, unreadable); // read without the pin that would copy them
+                        }
                         runs.addAll(own);
                         List<PageRun> guarded = scanner.takeGuards();
                         if (!guarded.isEmpty()) {

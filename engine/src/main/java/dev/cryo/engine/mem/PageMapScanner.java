@@ -299,6 +299,61 @@ public final class PageMapScanner implements AutoCloseable {
         }
     }
 
+    /** PM_MMAP_EXCLUSIVE: a present page mapped by this process alone. */
+    static final long EXCLUSIVE = 1L << 56;
+
+    /**
+     * {@code runs} (in address order) cut where their pages change from the process's alone to shared with another
+     * process, the shared parts also added to {@code shared}: copy-on-write pages a fork left shared with a parent,
+     * child or sibling (or that KSM merged), and swapped ones, whose swap entry may be shared. process_vm_readv
+     * pins what it reads, and a read-only pin of such a page unshares it: the process gets a copy of its own, and
+     * keeps it after a dump with -R or a pre-dump (a preforking server's workers would each grow by all they share
+     * with their master). /proc/PID/mem reads them without a pin. From the raw entries: PAGEMAP_SCAN cannot tell.
+     */
+    public List<PageRun> splitShared(List<PageRun> runs, java.util.Set<PageRun> shared) throws IOException {
+        List<PageRun> out = new ArrayList<>(runs.size());
+        int slice = buffer.capacity() / 8;
+        for (PageRun r : runs) {
+            long partStart = r.address();
+            boolean partShared = false;
+            for (int done = 0; done < r.pages(); ) {
+                int count = Math.min(slice, r.pages() - done);
+                long pos = ((r.address() >>> 12) + done) * 8;
+                int got = 0;
+                while (got < count * 8) {
+                    long n = Syscall.raw(Syscall.PREAD64, fd, buffer.address() + got, count * 8 - got, pos + got);
+                    if (n <= 0) {
+                        throw new IOException("/proc/" + pid + "/pagemap: "
+                                + (n == 0 ? "ends early" : SyscallException.describe((int) -n)));
+                    }
+                    got += (int) n;
+                }
+                LongBuffer entries = buffer.buffer().clear().limit(count * 8).asLongBuffer();
+                for (int i = 0; i < count; i++) {
+                    long e = entries.get(i);
+                    boolean isShared = (e & (PRESENT | EXCLUSIVE)) != (PRESENT | EXCLUSIVE);
+                    long page = r.address() + ((long) (done + i) << 12);
+                    if (isShared != partShared && page > partStart) {
+                        PageRun part = new PageRun(partStart, (int) ((page - partStart) >>> 12));
+                        out.add(part);
+                        if (partShared) {
+                            shared.add(part);
+                        }
+                        partStart = page;
+                    }
+                    partShared = isShared;
+                }
+                done += count;
+            }
+            PageRun last = partStart == r.address() ? r : new PageRun(partStart, (int) ((r.end() - partStart) >>> 12));
+            out.add(last);
+            if (partShared) {
+                shared.add(last);
+            }
+        }
+        return out;
+    }
+
     private void addGuard(long page) {
         if (!guards.isEmpty()) {
             PageRun last = guards.get(guards.size() - 1);

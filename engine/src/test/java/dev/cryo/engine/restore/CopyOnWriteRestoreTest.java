@@ -7,6 +7,7 @@ import dev.cryo.engine.testing.Target;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 
@@ -18,7 +19,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
  * the master's memory. The parent fills 64 pages before it forks; the child writes one and drops another
  * (MADV_DONTNEED), the parent writes a third. After the restore the 61 others have one frame in both (the pagemap
  * shows it, as root), and each task reads its own contents: the child its written page and a zero page where it
- * dropped one, the parent its own.
+ * dropped one, the parent its own. A dump that leaves them running leaves those pages shared too.
  */
 @RootWithPtrace
 class CopyOnWriteRestoreTest {
@@ -98,6 +99,22 @@ class CopyOnWriteRestoreTest {
             t.awaitLines(1);
             assertEquals("ready 61", t.lines().get(0), "before the dump: 61 of 64 pages shared");
             Checkpoint.dumpRestoreGo(t);
+            t.awaitLines(2);
+            assertEquals(List.of("ready 61", "shared 61, child's pages right, parent's right"), t.lines());
+        }
+    }
+
+    /**
+     * A dump that leaves the tree running (-R; a pre-dump too) leaves those pages shared: process_vm_readv's
+     * read-only pin would give the reader's target a copy of each, so they are read through /proc/PID/mem.
+     */
+    @Test
+    void aDumpThatLeavesThemRunningLeavesThemShared() throws Exception {
+        Path exe = CProgram.compile(tmp, "cow", PROGRAM);
+        try (Target t = Target.start(exe, tmp.resolve("out.txt"))) {
+            t.awaitLines(1);
+            Checkpoint.dump(t.pid(), tmp.resolve("img"), true);
+            Files.createFile(tmp.resolve("go"));
             t.awaitLines(2);
             assertEquals(List.of("ready 61", "shared 61, child's pages right, parent's right"), t.lines());
         }
