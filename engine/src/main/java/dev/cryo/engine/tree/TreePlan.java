@@ -20,10 +20,11 @@ import java.util.TreeSet;
  * tasks become zombies and which stay stopped. Pure: built from pstree.img and the cores' states, printable and
  * testable without the kernel; the restore runs its {@link #steps()} in order.
  *
- * <p>The kernel's rules it follows: {@code setsid} must be a task's first act; a session cannot be joined, only
- * inherited by fork, so every task is forked by a task of its own session (or by a helper that took the dead
- * leader's session id); a group can be joined only while it exists and only from its session; a task orphaned
- * by an exiting helper goes to its nearest subreaper.
+ * <p>The kernel's rules it follows: {@code setsid} must come before a task leads a group; a session cannot be
+ * joined, only inherited by fork, so every task is forked by a task of its own session (or by a helper that took the
+ * dead leader's session id), and a session leader that forked children before its {@code setsid} (they stayed in
+ * the session it left) forks them again before it; a group can be joined only while it exists and only from its
+ * session; a task orphaned by an exiting helper goes to its nearest subreaper.
  */
 public final class TreePlan {
     private final TreeTask root;
@@ -169,6 +170,15 @@ public final class TreePlan {
         final Map<Integer, Integer> groupHelpers = new TreeMap<>();   // pgid -> its creator
         final Map<Integer, List<Integer>> created = new HashMap<>();  // creator -> helpers first, then tasks
         final Set<Integer> movers = new TreeSet<>(); // tasks that make their own group for others, then leave it
+        /**
+         * The session a task must be born in, where it is not its own: a session leader's that forked children before
+         * its setsid, which stayed in the session it left (the parent's, or one the parent was born in likewise).
+         */
+        final Map<Integer, Integer> bornIn = new HashMap<>();
+        /** The session each task (or helper) is in when forked, as the plan makes it. */
+        final Map<Integer, Integer> born = new HashMap<>();
+        /** Tasks their parent forks before its setsid. */
+        final Set<Integer> early = new TreeSet<>();
 
         Builder(TreeTask root, Map<Integer, TreeTask> byPid, Map<Integer, List<TreeTask>> children, boolean shellJob) {
             this.root = root;
@@ -192,7 +202,9 @@ public final class TreePlan {
         }
 
         TreePlan build() throws CryoException {
+            sessionsAtBirth();
             creator.put(root.pid(), 0);
+            born.put(root.pid(), root.sid());
             List<TreeTask> all = new ArrayList<>();
             all.add(root);
             for (int i = 0; i < all.size(); i++) {
@@ -220,14 +232,65 @@ public final class TreePlan {
                 }
                 l.add(at, h.getKey());
             }
+            for (List<Integer> l : created.values()) {
+                // the children a leader forks before its setsid come first, right after its session helpers
+                List<Integer> first = new ArrayList<>(l.stream().filter(early::contains).toList());
+                if (!first.isEmpty()) {
+                    l.removeAll(first);
+                    int at = 0;
+                    while (at < l.size() && sessionHelpers.containsKey(l.get(at))) {
+                        at++;
+                    }
+                    l.addAll(at, first);
+                }
+            }
             List<Integer> order = new ArrayList<>();
             walk(root.pid(), order);
             return new TreePlan(root, orderedTasks(order), creator, helperSet(order), List.copyOf(order),
                     Collections.unmodifiableList(steps(order)));
         }
 
+        /**
+         * {@link #bornIn}, from the leaves up: a task that does not lead its session is born in it; a leader (not
+         * the root, which the engine forks) is born where its children that are not in its own session must be,
+         * when that is one session whose leader is in the tree, or the root's outside it (a dead leader's session
+         * is a helper's to start).
+         */
+        private void sessionsAtBirth() {
+            List<TreeTask> byDepth = new ArrayList<>();
+            byDepth.add(root);
+            for (int i = 0; i < byDepth.size(); i++) {
+                byDepth.addAll(children.getOrDefault(byDepth.get(i).pid(), List.of()));
+            }
+            for (int i = byDepth.size() - 1; i > 0; i--) {
+                TreeTask t = byDepth.get(i);
+                if (!t.sessionLeader()) {
+                    bornIn.put(t.pid(), t.sid());
+                    continue;
+                }
+                Set<Integer> before = new TreeSet<>();
+                for (TreeTask c : children.getOrDefault(t.pid(), List.of())) {
+                    Integer b = bornIn.get(c.pid());
+                    if (b != null && b != t.sid() && (byPid.containsKey(b) || b == outsideSession)) {
+                        before.add(b);
+                    }
+                }
+                if (before.size() == 1) {
+                    bornIn.put(t.pid(), before.iterator().next());
+                }
+            }
+        }
+
         private int creatorOf(TreeTask t) throws CryoException {
             TreeTask parent = byPid.get(t.ppid());
+            Integer want = bornIn.get(t.pid());
+            if (want != null && want != parent.sid() && parent != root && setsid(parent.pid())
+                    && want.equals(born.get(parent.pid()))) {
+                early.add(t.pid()); // forked while its parent is still in the session it is about to leave
+                born.put(t.pid(), want);
+                return parent.pid();
+            }
+            born.put(t.pid(), parent.sid());
             if (t.sessionLeader() || parent.sid() == t.sid()
                     || (parent == root && !rootSetsid && t.sid() == outsideSession)) {
                 return parent.pid();
@@ -240,6 +303,7 @@ public final class TreePlan {
                     throw refuse("session " + t.sid() + " (its leader is gone) has members under two parents, "
                             + had + " and " + parent.pid() + "; Cryo rebuilds a dead leader's session under one");
                 }
+                born.put(t.pid(), t.sid());
                 return t.sid();
             }
             throw refuse("pid " + t.pid() + " is in session " + t.sid() + " but its parent " + parent.pid()
@@ -279,6 +343,10 @@ public final class TreePlan {
                     groupHelpers.put(pgid, by);
                     creator.put(pgid, by);
                     sid = sessionOf(by);
+                    if (early.contains(in.get(0).pid())) {
+                        early.add(pgid); // beside a member its creator forks before its setsid: in the session left
+                        sid = born.get(in.get(0).pid());
+                    }
                 }
                 for (TreeTask t : in) {
                     if (t.sid() != sid) {
@@ -360,10 +428,20 @@ public final class TreePlan {
 
         private List<PlanStep> steps(List<Integer> order) {
             List<PlanStep> s = new ArrayList<>();
-            // forks, each session leader's setsid right after its own fork (before it has children)
+            // forks, each session leader's setsid right after its own fork (before it has children), or after the
+            // fork of its last child that stays in the session it leaves
+            Map<Integer, Integer> lastEarly = new HashMap<>();
+            for (int p : order) {
+                if (early.contains(p)) {
+                    lastEarly.put(creator.get(p), p);
+                }
+            }
             for (int p : order) {
                 s.add(new PlanStep.Fork(creator.get(p), p, !byPid.containsKey(p)));
-                if (setsid(p)) {
+                if (early.contains(p) && lastEarly.get(creator.get(p)) == p) {
+                    s.add(new PlanStep.SetSid(creator.get(p)));
+                }
+                if (setsid(p) && !lastEarly.containsKey(p)) {
                     s.add(new PlanStep.SetSid(p));
                 }
                 TreeTask t = byPid.get(p);

@@ -164,6 +164,24 @@ class TreePlanTest {
         play(p2, chain);
     }
 
+    /**
+     * Children forked before their parent's setsid stay in the session it left (CRIU's zdtm session00, which CRIU 4.2
+     * cannot restore): the parent forks them again before its setsid, and a grandchild of a parent that did the same
+     * is in the root's session two levels down.
+     */
+    @Test
+    void childrenForkedBeforeTheirParentsSetsidKeepTheSessionItLeft() throws CryoException {
+        List<TreeTask> tree = List.of(t(100, 1, 100, 100), t(104, 100, 104, 104), t(105, 100, 100, 100),
+                t(108, 100, 108, 108), t(109, 108, 100, 100), t(110, 100, 110, 110), t(111, 110, 111, 111),
+                t(112, 111, 100, 100), t(113, 111, 111, 111));
+        TreePlan plan = TreePlan.of(tree, false);
+        String steps = plan.toString();
+        assertTrue(steps.contains("fork 108 by 100\nfork 109 by 108\nsetsid 108\n"), steps);
+        assertTrue(steps.contains("fork 110 by 100\nfork 111 by 110\nsetsid 110\nfork 112 by 111\nsetsid 111\n"
+                + "fork 113 by 111\n"), steps);
+        play(plan, tree);
+    }
+
     @Test
     void everyPidTheRestoreTakesIsListed() throws CryoException {
         List<TreeTask> tree = List.of(t(100, 1, 100, 100).withThreads(List.of(100, 104)), t(201, 100, 200, 200));
