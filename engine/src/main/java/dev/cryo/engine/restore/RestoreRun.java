@@ -837,10 +837,41 @@ final class RestoreRun {
         return hostPids.getOrDefault(p, p);
     }
 
+    /**
+     * Why a pid no process has is taken, for the message: the kernel keeps a pid while a group or session of that id
+     * lives, such as one a process outside the tree still is in (a zombie not reaped yet, a daemon the tree's task
+     * had forked). Looked up only once a clone3 failed.
+     */
+    private String heldAsId(int want) {
+        if (container != null && container.newPid()) {
+            return ""; // another pid namespace's
+        }
+        try (var dirs = Files.list(Path.of("/proc"))) {
+            for (Path d : (Iterable<Path>) dirs::iterator) {
+                String name = d.getFileName().toString();
+                if (name.isEmpty() || !Character.isDigit(name.charAt(0))) {
+                    continue;
+                }
+                try {
+                    TaskStat st = proc.stat(Integer.parseInt(name));
+                    if (st.sid() == want || st.pgid() == want) {
+                        return ": pid " + name + " ('" + st.comm() + "', state " + st.state() + ") is in "
+                                + (st.sid() == want ? "session " : "process group ") + want + ", which keeps the id";
+                    }
+                } catch (IOException | RuntimeException e) {
+                    // gone meanwhile
+                }
+            }
+        } catch (IOException e) {
+            // no better reason to give
+        }
+        return "";
+    }
+
     private void checkCloned(int want, long r, String by) throws CryoException {
         if (r == -17) {
-            throw new CryoException("cannot restore pid " + pid + ": pid " + want + " is taken (clone3: File exists), "
-                    + "and the tree needs it " + role(want));
+            throw new CryoException("cannot restore pid " + pid + ": pid " + want + " is taken (clone3: File exists)"
+                    + heldAsId(want) + ", and the tree needs it " + role(want));
         }
         if (r < 0) {
             throw new CryoException("cannot restore pid " + pid + ": clone3 of pid " + want + " in " + by
