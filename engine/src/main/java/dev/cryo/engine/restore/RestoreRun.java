@@ -579,6 +579,7 @@ final class RestoreRun {
         }
         b.inheritFrom(c);
     }
+
     /** The task whose {@link TaskBuilder#buildMemory} ran and whose {@link TaskBuilder#buildRest} has not yet. */
     private TaskBuilder pendingBuild;
 
