@@ -55,16 +55,23 @@ public final class PageInstaller {
 
     /** Sorted, disjoint [start, end) ranges the process holds already with its creator's pages: see {@link #sharing}. */
     private List<long[]> inherited = List.of();
+    /** The creator's pages: its runs (in address order, none twice) laid end to end in {@link #creatorSource}. */
+    private List<PageRun> creatorRuns = List.of();
+    private PageSource creatorSource;
     private long comparedBytes, unchangedBytes;
 
     /**
-     * The process was forked by a task whose memory was restored first, and keeps the VMAs {@code ranges} ([start,
-     * end), sorted, disjoint) it inherited: their pages are still the creator's, shared copy-on-write. A page of the
-     * image there is compared with the one the process holds and written only where they differ, so that a page
-     * parent and child shared at the dump is one page again (no ptrace stop needed: process_vm_readv).
+     * The process was forked by a task whose memory was restored first, from {@code runs} (in address order, no page
+     * twice) laid end to end in {@code source}, and keeps the VMAs {@code ranges} ([start, end), sorted, disjoint) it
+     * inherited: their pages are still the creator's, shared copy-on-write. A page of the image there that the
+     * creator was given too is compared with the creator's copy and written only where they differ, so that a page
+     * parent and child shared at the dump is one page again. Read from the images, not the process: reading a page
+     * of it with process_vm_readv would unshare it (a read-only pin does), and /proc/PID/mem is slower.
      */
-    public PageInstaller sharing(List<long[]> ranges) {
+    public PageInstaller sharing(List<long[]> ranges, List<PageRun> runs, PageSource source) {
         this.inherited = ranges;
+        this.creatorRuns = runs;
+        this.creatorSource = source;
         return this;
     }
 
@@ -173,70 +180,94 @@ public final class PageInstaller {
     }
 
     /**
-     * The pieces, with those in {@link #inherited} ranges cut down to the pages that differ from what the process
-     * holds there (read a staging buffer at a time, compared page by page).
+     * The pieces, with those in {@link #inherited} ranges cut down to the pages that differ from the creator's copy
+     * (or that the creator was not given), compared a staging buffer at a time.
      */
     private List<Piece> changedOnly(List<Piece> pieces, PageSource source) throws IOException {
+        long[] offsets = new long[creatorRuns.size()]; // where each creator run starts in its source
+        for (int i = 1; i < offsets.length; i++) {
+            offsets[i] = offsets[i - 1] + creatorRuns.get(i - 1).bytes();
+        }
         List<Piece> out = new ArrayList<>();
-        NativeBuffer held = null, staging = null;
-        java.nio.channels.FileChannel mem = null;
-        try {
-            for (Piece p : pieces) {
-                if (p.viaUffd() || containing(inherited, p.dst()) == null) {
-                    out.add(p);
-                    continue;
-                }
-                if (held == null) {
-                    held = NativeBuffer.allocate(PageSource.STAGE);
-                    staging = source.inPlace() ? null : PageSource.staging();
-                    // not process_vm_readv: it pins what it reads, and a read-only pin of a page shared copy-on-write
-                    // unshares it (the reader's task gets a copy). /proc/PID/mem reads without a pin.
-                    mem = java.nio.channels.FileChannel.open(java.nio.file.Path.of("/proc/" + memory.pid() + "/mem"));
-                }
-                changedOnly(p, source, staging, mem, held, out);
+        NativeBuffer staging = null, theirs = null;
+        long mineAt = 0, theirsAt = 0; // both images mapped: a differing page is told from its first bytes, unread
+        for (Piece p : pieces) {
+            if (p.viaUffd() || containing(inherited, p.dst()) == null) {
+                out.add(p);
+                continue;
             }
-        } finally {
-            if (mem != null) {
-                mem.close();
+            if (staging == null && theirs == null && mineAt == 0) {
+                mineAt = source.mapped();
+                theirsAt = mineAt == 0 ? 0 : creatorSource.mapped();
+                if (mineAt == 0 || theirsAt == 0) {
+                    mineAt = 0;
+                    staging = source.inPlace() ? null : PageSource.staging();
+                    theirs = creatorSource.inPlace() ? null : NativeBuffer.allocate(PageSource.STAGE + 4096);
+                }
+            }
+            long at = p.dst(), end = p.dst() + p.length();
+            int k = firstRunEndingAfter(at);
+            while (at < end) {
+                PageRun r = k < creatorRuns.size() ? creatorRuns.get(k) : null;
+                if (r == null || r.address() >= end) { // the creator has none of the rest
+                    out.add(new Piece(at, p.srcOffset() + (at - p.dst()), end - at, false));
+                    break;
+                }
+                if (r.address() > at) { // up to the creator's next run: none of its pages there
+                    out.add(new Piece(at, p.srcOffset() + (at - p.dst()), r.address() - at, false));
+                    at = r.address();
+                }
+                long stop = Math.min(Math.min(end, r.end()), at + PageSource.STAGE);
+                int n = (int) (stop - at);
+                long mineOffset = p.srcOffset() + (at - p.dst()), theirOffset = offsets[k] + (at - r.address());
+                java.nio.ByteBuffer mine = view(mineAt != 0 ? mineAt + mineOffset
+                        : source.bytesAt(mineOffset, n, staging), n);
+                java.nio.ByteBuffer other = view(mineAt != 0 ? theirsAt + theirOffset
+                        : creatorSource.bytesAt(theirOffset, n, theirs), n);
+                int differing = -1; // start of the run of differing pages being gathered
+                for (int off = 0; off <= n; off += 4096) {
+                    boolean same = off < n && mine.slice(off, 4096).mismatch(other.slice(off, 4096)) < 0;
+                    if (off < n && !same) {
+                        if (differing < 0) {
+                            differing = off;
+                        }
+                        continue;
+                    }
+                    if (differing >= 0) {
+                        long from = at + differing;
+                        out.add(new Piece(from, p.srcOffset() + (from - p.dst()), off - differing, false));
+                        differing = -1;
+                    }
+                    if (same) {
+                        unchangedBytes += 4096;
+                    }
+                }
+                comparedBytes += n;
+                at = stop;
+                if (at >= r.end()) {
+                    k++;
+                }
             }
         }
         return out;
     }
 
-    private void changedOnly(Piece p, PageSource source, NativeBuffer staging, java.nio.channels.FileChannel mem,
-                             NativeBuffer held, List<Piece> out) throws IOException {
-        for (long at = 0; at < p.length(); at += PageSource.STAGE) {
-            int n = (int) Math.min(PageSource.STAGE, p.length() - at);
-            java.nio.ByteBuffer have = held.buffer().duplicate().clear().limit(n);
-            while (have.hasRemaining()) {
-                if (mem.read(have, p.dst() + at + have.position()) <= 0) {
-                    throw new IOException("/proc/" + memory.pid() + "/mem: cannot read at "
-                            + Long.toHexString(p.dst() + at + have.position()));
-                }
+    private static java.nio.ByteBuffer view(long address, int length) {
+        return com.kenai.jffi.MemoryIO.getInstance().newDirectByteBuffer(address, length);
+    }
+
+    /** Index of the first creator run that ends after {@code at}. */
+    private int firstRunEndingAfter(long at) {
+        int lo = 0, hi = creatorRuns.size();
+        while (lo < hi) {
+            int mid = (lo + hi) >>> 1;
+            if (creatorRuns.get(mid).end() <= at) {
+                lo = mid + 1;
+            } else {
+                hi = mid;
             }
-            have.clear();
-            java.nio.ByteBuffer want = com.kenai.jffi.MemoryIO.getInstance()
-                    .newDirectByteBuffer(source.bytesAt(p.srcOffset() + at, n, staging), n);
-            int differing = -1; // start of the run of differing pages being gathered
-            for (int off = 0; off <= n; off += 4096) {
-                boolean same = off < n && want.slice(off, 4096).mismatch(have.slice(off, 4096)) < 0;
-                if (off < n && !same) {
-                    if (differing < 0) {
-                        differing = off;
-                    }
-                    continue;
-                }
-                if (differing >= 0) {
-                    out.add(new Piece(p.dst() + at + differing, p.srcOffset() + at + differing, off - differing,
-                            false));
-                    differing = -1;
-                }
-                if (same) {
-                    unchangedBytes += 4096;
-                }
-            }
-            comparedBytes += n;
         }
+        return lo;
     }
 
     private void copyShare(List<Piece> share, PageSource source, PageProgress progress)

@@ -48,6 +48,13 @@ public sealed interface PageSource extends AutoCloseable {
     /** Whether the bytes are in Cryo's memory already (no staging, any length at a time). */
     boolean inPlace();
 
+    /**
+     * The address of byte 0 with every byte in place, mapping the file read-only if need be (once; unmapped by
+     * {@link #close}), or 0 where it cannot be: for reading a few bytes of many pages, where a copy of each would
+     * cost more than the read.
+     */
+    long mapped();
+
     @Override
     void close();
 
@@ -69,6 +76,11 @@ public sealed interface PageSource extends AutoCloseable {
         @Override
         public boolean inPlace() {
             return true;
+        }
+
+        @Override
+        public long mapped() {
+            return address;
         }
 
         @Override
@@ -113,8 +125,42 @@ public sealed interface PageSource extends AutoCloseable {
             return false;
         }
 
+        /** The file mapped read-only: 0 until asked, -1 once it could not be. */
+        private long mapping;
+        private long mappedBytes;
+
         @Override
-        public void close() {
+        public synchronized long mapped() {
+            if (mapping == 0) {
+                mapping = -1;
+                try {
+                    long size = channel.size();
+                    if (size > 0) {
+                        int fd = dev.cryo.engine.sys.DirectFiles.open(file.toString(), 0x80000 /* O_CLOEXEC */, 0);
+                        try {
+                            long at = dev.cryo.engine.sys.Syscall.raw(dev.cryo.engine.sys.Syscall.MMAP, 0, size,
+                                    1 /* PROT_READ */, 1 /* MAP_SHARED */, fd, 0);
+                            if (at > 0 || at < -4095) {
+                                mapping = at;
+                                mappedBytes = size;
+                            }
+                        } finally {
+                            dev.cryo.engine.sys.Syscall.raw(dev.cryo.engine.sys.Syscall.CLOSE, fd);
+                        }
+                    }
+                } catch (IOException | RuntimeException e) {
+                    // not mapped: the caller copies instead
+                }
+            }
+            return Math.max(mapping, 0);
+        }
+
+        @Override
+        public synchronized void close() {
+            if (mapping > 0) {
+                dev.cryo.engine.sys.Syscall.raw(dev.cryo.engine.sys.Syscall.MUNMAP, mapping, mappedBytes);
+                mapping = -1;
+            }
             try {
                 channel.close();
             } catch (IOException e) {

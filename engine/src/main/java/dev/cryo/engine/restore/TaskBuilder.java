@@ -299,8 +299,9 @@ final class TaskBuilder {
      * the kernel joins a file's neighbours that differ only in their final protections, split again later).
      */
     private Set<Integer> keptFromCreator(List<MapsEntry> cmaps) {
-        if (creatorBuilt == null || "false".equals(System.getProperty("cryo.restore.cow"))) {
-            return Set.of();
+        if (creatorBuilt == null || "false".equals(System.getProperty("cryo.restore.cow"))
+                || !inOrder(creatorBuilt.pages.runs())) {
+            return Set.of(); // (runs naming a page twice: which copy the creator holds is not worth working out)
         }
         Map<Long, vma_entry> theirs = new HashMap<>();
         for (int i : creatorBuilt.filled) {
@@ -320,6 +321,16 @@ final class TaskBuilder {
             }
         }
         return out;
+    }
+
+    /** Whether the runs are in address order, none over another. */
+    private static boolean inOrder(List<PageRun> runs) {
+        for (int i = 1; i < runs.size(); i++) {
+            if (runs.get(i).address() < runs.get(i - 1).end()) {
+                return false;
+            }
+        }
+        return true;
     }
 
     /** The kept VMAs' addresses, sorted, touching ones joined. */
@@ -879,7 +890,11 @@ final class TaskBuilder {
         try (UffdCopy uffd = uffdOrNull) {
             List<long[]> kernel = img.mm().getVmasList().stream().filter(TaskBuilder::isKernelVma)
                     .map(v -> new long[]{v.getStart(), v.getEnd()}).toList();
-            r = new PageInstaller(memory, uffd).sharing(inherited).install(pages.runs(), pages.source(), anon, kernel);
+            PageInstaller installer = new PageInstaller(memory, uffd);
+            if (!inherited.isEmpty()) {
+                installer.sharing(inherited, creatorBuilt.pages.runs(), creatorBuilt.pages.source());
+            }
+            r = installer.install(pages.runs(), pages.source(), anon, kernel);
         }
         pagesRestored = (r.uffdBytes() + r.writevBytes()) >>> 12;
         pagesCompared = r.comparedBytes() >>> 12;
