@@ -199,14 +199,31 @@ public final class DeletedFiles {
             throw new CryoException(where + ", which is not a regular file (mode " + Integer.toOctalString(inode.mode())
                     + "); Cryo can only keep the contents of deleted regular files and removed directories");
         }
-        if (inode.size() > options.ghostLimit()) {
-            throw new CryoException(where + " of " + inode.size() + " bytes, over the ghost file limit of "
-                    + options.ghostLimit() + " bytes; raise it with --ghost-limit " + inode.size()
-                    + " (its contents go into the images)");
+        // what goes into the images is its data, not its holes: a sparse file is measured by its data (CRIU counts
+        // its blocks)
+        long data = inode.size() > Math.min(options.ghostLimit(), MAX_GHOST) ? dataBytes(openPath, inode.size())
+                : inode.size();
+        if (data > options.ghostLimit()) {
+            throw new CryoException(where + " of " + inode.size() + " bytes" + (data < inode.size() ? " (" + data
+                    + " of data)" : "") + ", over the ghost file limit of " + options.ghostLimit()
+                    + " bytes; raise it with --ghost-limit " + data + " (its contents go into the images)");
         }
-        if (inode.size() > MAX_GHOST) {
-            throw new CryoException(where + " of " + inode.size() + " bytes; Cryo keeps deleted files of up to "
+        if (data > MAX_GHOST) {
+            throw new CryoException(where + " of " + data + " bytes of data; Cryo keeps deleted files of up to "
                     + MAX_GHOST + " bytes in its images");
+        }
+    }
+
+    /** The bytes of data (holes left out) of the file {@code openPath} opens, of {@code size} bytes. */
+    static long dataBytes(String openPath, long size) throws CryoException {
+        try {
+            long sum = 0;
+            for (long[] x : Dump.extents(openPath, size)) {
+                sum += x[1];
+            }
+            return sum;
+        } catch (IOException e) {
+            throw new CryoException(openPath + ": finding its data (SEEK_DATA) failed: " + e.getMessage(), e);
         }
     }
 
@@ -402,17 +419,26 @@ public final class DeletedFiles {
                         ghostImage(ghost));
                 return;
             }
-            if (now.size() > options.ghostLimit()) {
-                throw new CryoException(what + " has grown to " + now.size() + " bytes, over the ghost file limit of "
-                        + options.ghostLimit() + " bytes; raise it with --ghost-limit " + now.size());
+            long held;
+            try {
+                held = now.size() > options.ghostLimit() ? dataBytes(n.openPath(), now.size()) : now.size();
+            } catch (CryoException x) {
+                throw new CryoException(what + ": " + x.getMessage(), x);
             }
+            if (held > options.ghostLimit() || held > MAX_GHOST) {
+                throw new CryoException(what + " has grown to " + held + " bytes of data, over the ghost file limit of "
+                        + options.ghostLimit() + " bytes; raise it with --ghost-limit " + held);
+            }
+            // by its data extents (CRIU's chunks, its default): holes stay holes, and SEEK_HOLE finds them after the
+            // restore; --ghost-fiemap asks CRIU to find them with FIEMAP, which SEEK_DATA/SEEK_HOLE answer alike
+            boolean chunks = options.ghostFiemap() || !"false".equals(System.getProperty("cryo.ghost.chunks"));
             var e = ghost_file_entry.newBuilder().setUid(now.uid()).setGid(now.gid()).setMode(now.mode())
                     .setDev(now.kernelDev()).setIno(now.ino()).setSize(now.size())
-                    .setAtim(timeval(now.atimeNs())).setMtim(timeval(now.mtimeNs())).setChunks(options.ghostFiemap());
+                    .setAtim(timeval(now.atimeNs())).setMtim(timeval(now.mtimeNs())).setChunks(chunks);
             List<ImageEntry> records = new ArrayList<>();
             long bytes = 0;
             try (FileChannel in = FileChannel.open(Path.of(n.openPath()), StandardOpenOption.READ)) {
-                if (!options.ghostFiemap()) {
+                if (!chunks) {
                     byte[] all = read(in, 0, now.size());
                     records.add(new ImageEntry(e.build(), all));
                     bytes = all.length;
@@ -438,7 +464,7 @@ public final class DeletedFiles {
         }
 
         /** The data extents {offset, length} of the file, found with SEEK_DATA/SEEK_HOLE (holes stay holes). */
-        private static List<long[]> extents(String openPath, long size) throws IOException {
+        static List<long[]> extents(String openPath, long size) throws IOException {
             List<long[]> out = new ArrayList<>();
             int fd = (int) dev.cryo.engine.sys.Syscall.raw(dev.cryo.engine.sys.Syscall.OPENAT, -100,
                     cString(openPath).address(), 0, 0);

@@ -17,6 +17,7 @@ import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
+import java.util.Map;
 
 /**
  * Pipes, both ends held by the dumped tree (one task or several), or one end outside it (a pipeline's other
@@ -26,6 +27,9 @@ import java.util.List;
  * end taken the same way; the other ends are Cryo's copies given to their tasks.
  */
 public final class Pipe implements FdKind {
+    /** The key of {@link FdRestoreContext#state}'s pipe_id to size map (pipes-data.img's sizes); a pipe's default size. */
+    public static final Object SIZES = new Object();
+    static final int DEFAULT_SIZE = 65536;
     static final int O_NONBLOCK = 04000, F_GETFL = 3, F_SETFL = 4, F_DUPFD = 0, F_SETPIPE_SZ = 1031,
             F_GETPIPE_SZ = 1032, SPLICE_F_NONBLOCK = 2;
     /** State key: the highest fd number the task will have; a pipe's other end waits above it. */
@@ -288,13 +292,15 @@ public final class Pipe implements FdKind {
     }
 
     /** pipe2() in the new task, refilled with the bytes it held. */
+    @SuppressWarnings("unchecked")
     private static int[] create(FdRestoreContext ctx, int pipeId) throws SyscallException {
         long at = ctx.scratch().address() + 2048;
         ctx.syscall().call("pipe2", Syscall.PIPE2, at, 0);
         byte[] raw = ctx.scratch().read(2048, 8);
         int r = (raw[0] & 0xff) | (raw[1] & 0xff) << 8 | (raw[2] & 0xff) << 16 | (raw[3] & 0xff) << 24;
         int w = (raw[4] & 0xff) | (raw[5] & 0xff) << 8 | (raw[6] & 0xff) << 16 | (raw[7] & 0xff) << 24;
-        refill(ctx.pid(), w, ctx.pipesData().get(pipeId));
+        Integer size = ((Map<Integer, Integer>) ctx.state().getOrDefault(SIZES, Map.of())).get(pipeId);
+        refill(ctx.pid(), w, ctx.pipesData().get(pipeId), size == null ? 0 : size);
         return new int[]{r, w};
     }
 
@@ -303,15 +309,28 @@ public final class Pipe implements FdKind {
      * pidfd_getfd: the new task need not run, and the pipe is grown first when the bytes exceed its default size.
      */
     static void refill(int pid, int fd, byte[] data) throws SyscallException {
-        if (data == null || data.length == 0) {
+        refill(pid, fd, data, 0);
+    }
+
+    /**
+     * As {@link #refill(int, int, byte[])}, the pipe given its dumped {@code size} first ({@code F_SETPIPE_SZ}; 0: the
+     * default), empty or not: a program that grew its pipe counts on writes that large not blocking.
+     */
+    static void refill(int pid, int fd, byte[] data, int size) throws SyscallException {
+        int bytes = data == null ? 0 : data.length;
+        int want = Math.max(size == DEFAULT_SIZE ? 0 : size, bytes > DEFAULT_SIZE ? bytes : 0);
+        if (bytes == 0 && want == 0) {
             return;
         }
         int pidfd = (int) Syscall.call("pidfd_open(" + pid + ")", Syscall.PIDFD_OPEN, pid, 0);
         int ours = -1;
         try {
             ours = (int) Syscall.call("pidfd_getfd", Syscall.PIDFD_GETFD, pidfd, fd, 0);
-            if (data.length > 65536) {
-                Syscall.call("fcntl(F_SETPIPE_SZ)", Syscall.FCNTL, ours, F_SETPIPE_SZ, data.length);
+            if (want > 0) {
+                Syscall.call("fcntl(F_SETPIPE_SZ, " + want + ")", Syscall.FCNTL, ours, F_SETPIPE_SZ, want);
+            }
+            if (bytes == 0) {
+                return;
             }
             NativeBuffer b = NativeBuffer.allocate(data.length);
             b.put(0, data);

@@ -296,9 +296,15 @@ final class RestoreRun {
             dev.cryo.engine.resource.Pipe.warnHalfPipes(files, options.files().inheritFds(), log);
             current = "pipes-data.img";
             if (dir.exists("pipes-data.img")) {
+                Map<Integer, Integer> sizes = new HashMap<>();
                 for (dev.cryo.image.ImageEntry e : dir.pipesData()) {
-                    pipesData.put(((pipe_data_entry) e.message()).getPipeId(), e.payload());
+                    pipe_data_entry pd = (pipe_data_entry) e.message();
+                    pipesData.put(pd.getPipeId(), e.payload());
+                    if (pd.hasSize()) {
+                        sizes.put(pd.getPipeId(), pd.getSize());
+                    }
                 }
+                fdState.put(dev.cryo.engine.resource.Pipe.SIZES, sizes);
             }
         } catch (IOException | RuntimeException e) {
             String why = e instanceof java.nio.file.NoSuchFileException ? "it is missing" : e.getMessage();
