@@ -950,7 +950,10 @@ final class TaskDump {
         } else if (m.fileBacked()) {
             status = VMA_AREA_REGULAR | (m.shared() ? VMA_FILE_SHARED : VMA_FILE_PRIVATE);
             v.setShmid(files.mapped(m.path(), proc.dir(pid).resolve(String.format("map_files/%x-%x", m.start(), m.end())), fdCtx));
-            v.setFdflags(m.shared() && m.write() ? RegularFile.O_RDWR : 0);
+            // a shared mapping read-only now may have been mapped from a file opened for writing, and be made writable
+            // later: VM_MAYWRITE ("mw") says so, and the restore must open the file as the program did
+            boolean mayWrite = m.write() || m.vmFlags() != null && m.vmFlags().contains("mw");
+            v.setFdflags(m.shared() && mayWrite ? RegularFile.O_RDWR : 0);
         } else if (m.inode() != 0 || m.shared()) {
             throw new CryoException("cannot dump pid " + pid + ": mapping " + m + " is shared memory, which Cryo "
                     + "cannot dump yet");

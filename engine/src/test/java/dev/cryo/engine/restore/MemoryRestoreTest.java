@@ -127,6 +127,41 @@ class MemoryRestoreTest {
         }
     }
 
+    /**
+     * A shared file mapping made read-only from a file opened for writing may be made writable later (VM_MAYWRITE):
+     * the restore maps it from a file opened for writing too, so that mprotect still works (zdtm maps_file_prot).
+     */
+    static final String SHARED_READ_ONLY = """
+            #include <fcntl.h>
+            #include <stdio.h>
+            #include <unistd.h>
+            #include <sys/mman.h>
+            int main(void) {
+                int fd = open("shared.dat", O_RDWR | O_CREAT | O_TRUNC, 0600);
+                if (fd < 0 || ftruncate(fd, 4096) < 0) return 1;
+                char *m = mmap(NULL, 4096, PROT_READ, MAP_SHARED, fd, 0);
+                if (m == MAP_FAILED) return 2;
+                close(fd);
+                printf("ready\\n"); fflush(stdout);
+                while (access("go", F_OK) != 0) usleep(20000);
+                int ok = mprotect(m, 4096, PROT_READ | PROT_WRITE) == 0;
+                if (ok) m[0] = 'w';
+                printf("%s\\n", ok ? "writable again" : "mprotect FAILED"); fflush(stdout);
+                return 0;
+            }
+            """;
+
+    @Test
+    void aSharedMappingReadOnlyFromAFileOpenedForWritingCanBeMadeWritable() throws Exception {
+        Path exe = CProgram.compile(tmp, "sharedro", SHARED_READ_ONLY);
+        try (Target t = Target.start(exe, tmp.resolve("out.txt"))) {
+            Checkpoint.dumpRestoreGo(t);
+            t.awaitLines(2);
+            assertEquals(List.of("ready", "writable again"), t.lines());
+            assertEquals('w', (char) Files.readAllBytes(tmp.resolve("shared.dat"))[0]);
+        }
+    }
+
     @Test
     void truncatedPagesImageIsNamedAndLeavesNoProcessNorHeldPid() throws Exception {
         try (Target t = startLayout()) {
