@@ -67,6 +67,12 @@ public final class IpOptions {
         }
     }
 
+    /** IP_FREEBIND (IPV6_FREEBIND) on or off. */
+    public static void freebind(SocketFd s, int family, boolean on) throws SyscallException {
+        boolean v6 = family == SockAddr.AF_INET6;
+        s.setInt(v6 ? IPPROTO_IPV6 : IPPROTO_IP, v6 ? IPV6_FREEBIND : IP_FREEBIND, on ? 1 : 0);
+    }
+
     /** The rest, each only where the new socket's value differs. */
     public static void restore(SocketFd s, int family, int type, int proto, ip_opts_entry o) throws SyscallException {
         boolean v6 = family == SockAddr.AF_INET6;

@@ -31,7 +31,7 @@ import java.util.Set;
 public final class InetSocket implements FdKind {
     static final Set<String> PROTOCOLS = Set.of("TCP", "TCPv6", "UDP", "UDPv6", "UDP-Lite", "UDPLITEv6", "RAW", "RAWv6",
             "PING", "PINGv6");
-    static final int IPPROTO_UDPLITE = 136;
+    static final int IPPROTO_UDPLITE = 136, EADDRNOTAVAIL = 99;
     static final int SOCK_DGRAM = 2, SOCK_RAW = 3, IPPROTO_ICMP = 1, IPPROTO_ICMPV6 = 58;
     static final String[] TCP_STATES = {"?", "ESTABLISHED", "SYN_SENT", "SYN_RECV", "FIN_WAIT1", "FIN_WAIT2",
             "TIME_WAIT", "CLOSE", "CLOSE_WAIT", "LAST_ACK", "LISTEN", "CLOSING", "NEW_SYN_RECV"};
@@ -304,7 +304,18 @@ public final class InetSocket implements FdKind {
                 boolean bound = e.getSrcPort() != 0 || !local.words().stream().allMatch(w -> w == 0);
                 if (bound) {
                     s.setInt(SocketFd.SOL_SOCKET, SocketFd.SO_REUSEADDR, 1);
-                    s.bind(local);
+                    try {
+                        s.bind(local);
+                    } catch (SyscallException x) {
+                        if (x.errno() != EADDRNOTAVAIL || e.hasIpOpts() && e.getIpOpts().getFreebind()) {
+                            throw x;
+                        }
+                        // bound to an address not of this host while IP_FREEBIND was on, turned off since: on for the
+                        // bind only, as the program had it (zdtm sk-freebind-false)
+                        dev.cryo.engine.net.IpOptions.freebind(s, family, true);
+                        s.bind(local);
+                        dev.cryo.engine.net.IpOptions.freebind(s, family, false);
+                    }
                 }
                 if (isTcp && e.getState() == TcpRepair.TCP_LISTEN) {
                     s.listen(e.getBacklog());

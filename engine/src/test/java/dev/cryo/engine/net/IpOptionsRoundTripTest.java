@@ -49,6 +49,51 @@ class IpOptionsRoundTripTest {
         }
     }
 
+    /**
+     * A UDP socket bound to an address of no interface while IP_FREEBIND was on, the option off since (CRIU's zdtm
+     * sk-freebind-false): the restore binds with it on for the bind only. No datagram is sent.
+     */
+    @Test
+    void aSocketBoundWithFreebindTurnedOffSinceIsBoundAgain() throws Exception {
+        Path exe = CProgram.compile(tmp, "freebind", FREEBIND);
+        try (NetSandbox net = new NetSandbox()) {
+            net.run(() -> {
+                try (Target t = Target.start(exe, tmp.resolve("out.txt"))) {
+                    Checkpoint.dumpRestoreGo(t);
+                    t.awaitLines(2);
+                    assertEquals(List.of("bound 192.0.2.7:5353 freebind=0", "bound 192.0.2.7:5353 freebind=0"),
+                            t.lines());
+                }
+            });
+        }
+    }
+
+    static final String FREEBIND = """
+            #include <arpa/inet.h>
+            #include <netinet/in.h>
+            #include <stdio.h>
+            #include <sys/socket.h>
+            #include <unistd.h>
+            static void show(int s) {
+                struct sockaddr_in a; socklen_t len = sizeof a; int v = -1; socklen_t vl = sizeof v;
+                getsockname(s, (struct sockaddr *) &a, &len);
+                getsockopt(s, IPPROTO_IP, IP_FREEBIND, &v, &vl);
+                printf("bound %s:%d freebind=%d\\n", inet_ntoa(a.sin_addr), ntohs(a.sin_port), v); fflush(stdout);
+            }
+            int main(void) {
+                int one = 1, zero = 0, s = socket(AF_INET, SOCK_DGRAM, 0);
+                struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(5353)};
+                inet_pton(AF_INET, "192.0.2.7", &a.sin_addr); /* TEST-NET-1: on no interface */
+                if (setsockopt(s, IPPROTO_IP, IP_FREEBIND, &one, sizeof one) < 0
+                        || bind(s, (struct sockaddr *) &a, sizeof a) < 0
+                        || setsockopt(s, IPPROTO_IP, IP_FREEBIND, &zero, sizeof zero) < 0) return 1;
+                show(s);
+                while (access("go", F_OK) != 0) usleep(20000);
+                show(s);
+                return 0;
+            }
+            """;
+
     /** Prints the options of its sockets; on "go" prints them again, then sends itself a datagram. */
     static final String PROGRAM = """
             #define _GNU_SOURCE
