@@ -104,7 +104,12 @@ final class UnixRestore {
                 if (external(e) || (e.getPeer() != 0 && peerOf(e) != null && !external(peerOf(e)))) {
                     continue;
                 }
-                if (e.getPeer() != 0 || e.getState() != UnixSocket.TCP_ESTABLISHED || e.getType() == SocketFd.SOCK_DGRAM) {
+                // an unbound datagram socket connected to one closed since (one end of a socketpair) is rebuilt as a
+                // pair too: the messages the closed end left in its queue are written from the stand-in, and a send
+                // after the restore meets the closed peer (ECONNREFUSED) as it would have
+                boolean deadPairEnd = e.getType() == SocketFd.SOCK_DGRAM && e.getName().isEmpty();
+                if (e.getPeer() != 0 || e.getState() != UnixSocket.TCP_ESTABLISHED
+                        || e.getType() == SocketFd.SOCK_DGRAM && !deadPairEnd) {
                     SocketFd s = fresh(e);
                     bind(ctx, e, s);
                     if (e.getState() == UnixSocket.TCP_LISTEN) {

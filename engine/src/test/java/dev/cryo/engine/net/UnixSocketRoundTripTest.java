@@ -106,6 +106,40 @@ class UnixSocketRoundTripTest {
     }
 
     /**
+     * One end of a datagram socketpair whose other end closed with messages left in the queue (zdtm socket_close_data):
+     * they were dropped, as nothing in the tree could write them again. After the restore they are read in order, and
+     * a send meets the closed peer as before the dump.
+     */
+    @Test
+    void messagesLeftByAClosedDatagramPeerAreStillQueued() throws Exception {
+        Path exe = CProgram.compile(tmp, "leftover", """
+                #include <errno.h>
+                #include <stdio.h>
+                #include <string.h>
+                #include <sys/socket.h>
+                #include <unistd.h>
+                int main(void) {
+                    int p[2];
+                    char b[16] = {0}, c[16] = {0};
+                    if (socketpair(AF_UNIX, SOCK_DGRAM, 0, p) || send(p[1], "one", 3, 0) != 3 || send(p[1], "two", 3, 0) != 3)
+                        return 1;
+                    close(p[1]);
+                    printf("ready\\n"); fflush(stdout);
+                    while (access("go", F_OK) != 0) usleep(20000);
+                    int n1 = recv(p[0], b, sizeof b - 1, MSG_DONTWAIT), n2 = recv(p[0], c, sizeof c - 1, MSG_DONTWAIT);
+                    int sent = send(p[0], "x", 1, MSG_DONTWAIT);
+                    printf("%d %s %d %s, send %s\\n", n1, b, n2, c, sent < 0 ? strerror(errno) : "went"); fflush(stdout);
+                    return 0;
+                }
+                """);
+        try (Target t = Target.start(exe, tmp.resolve("out.txt"))) {
+            Checkpoint.dumpRestoreGo(t);
+            t.awaitLines(2);
+            assertEquals(List.of("ready", "3 one 3 two, send Connection refused"), t.lines());
+        }
+    }
+
+    /**
      * A datagram socket bound to a name and connected to it (its own peer), with a message queued: the restore once
      * took it for one end of a pair and made a socketpair, so what it wrote after went to a socket nobody reads
      * (zdtm sockets_dgram hung there).
