@@ -165,8 +165,23 @@ final class UnixRestore {
             }
         } catch (SyscallException | IOException ex) {
             throw new CryoException(where(ctx, current) + ": " + ex.getMessage(), ex);
+        } finally {
+            for (Path f : deletedNames) { // deleted again once the sockets that reach them are connected
+                try {
+                    Files.deleteIfExists(f);
+                } catch (IOException ex) {
+                    ctx.log().warn("cannot remove %s again: %s", f, ex.getMessage());
+                }
+            }
+            deletedNames.clear();
         }
     }
+
+    /**
+     * Names whose files were deleted at the dump (a server that unlinked its socket file with clients connected to it):
+     * bound again, so that the tree's clients can connect to them, and deleted once they have.
+     */
+    private final List<Path> deletedNames = new ArrayList<>();
 
     private static boolean external(unix_sk_entry e) {
         return (e.getUflags() & UnixSocket.USK_EXTERN) != 0;
@@ -226,7 +241,7 @@ final class UnixRestore {
         }
         s.bind(a);
         if (file != null && e.getDeleted()) {
-            Files.deleteIfExists(file);
+            deletedNames.add(file);
         } else if (file != null && e.hasFilePerms()) {
             // the bind made it Cryo's, with Cryo's umask: the program's chmod/chown (who may connect) again
             dev.cryo.engine.sys.DirectFiles.chownChmod(file.toString(), e.getFilePerms().getUid(),

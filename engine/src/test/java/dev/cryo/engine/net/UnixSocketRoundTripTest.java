@@ -106,6 +106,48 @@ class UnixSocketRoundTripTest {
     }
 
     /**
+     * A datagram server that removed its socket file with its clients connected (zdtm sk-unix-dgram-ghost): the
+     * restore binds the name again for the clients to connect, then removes it. After the restore the clients' datagrams
+     * reach the server and the file is still gone.
+     */
+    @Test
+    void clientsOfADatagramServerWhoseFileWasRemovedReachItAgain() throws Exception {
+        Path exe = CProgram.compile(tmp, "dgramghost", """
+                #include <stdio.h>
+                #include <string.h>
+                #include <sys/socket.h>
+                #include <sys/un.h>
+                #include <unistd.h>
+                int main(void) {
+                    struct sockaddr_un a = {.sun_family = AF_UNIX};
+                    strcpy(a.sun_path, "srv.sock");
+                    unlink("srv.sock");
+                    int srv = socket(AF_UNIX, SOCK_DGRAM, 0), c[3];
+                    if (bind(srv, (void *)&a, sizeof a)) return 1;
+                    for (int i = 0; i < 3; i++) {
+                        c[i] = socket(AF_UNIX, SOCK_DGRAM, 0);
+                        if (connect(c[i], (void *)&a, sizeof a)) return 2;
+                    }
+                    unlink("srv.sock");
+                    printf("ready\\n"); fflush(stdout);
+                    while (access("go", F_OK) != 0) usleep(20000);
+                    char b[4] = {0};
+                    int got = 0;
+                    for (int i = 0; i < 3; i++) {
+                        if (send(c[i], "abc" + i, 1, 0) == 1 && recv(srv, b, 1, MSG_DONTWAIT) == 1 && b[0] == "abc"[i]) got++;
+                    }
+                    printf("%d of 3, file %s\\n", got, access("srv.sock", F_OK) == 0 ? "BACK" : "gone"); fflush(stdout);
+                    return 0;
+                }
+                """);
+        try (Target t = Target.start(exe, tmp.resolve("out.txt"))) {
+            Checkpoint.dumpRestoreGo(t);
+            t.awaitLines(2);
+            assertEquals(List.of("ready", "3 of 3, file gone"), t.lines());
+        }
+    }
+
+    /**
      * One end of a datagram socketpair whose other end closed with messages left in the queue (zdtm socket_close_data):
      * they were dropped, as nothing in the tree could write them again. After the restore they are read in order, and
      * a send meets the closed peer as before the dump.
