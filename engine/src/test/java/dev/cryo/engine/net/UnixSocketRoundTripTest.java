@@ -112,7 +112,7 @@ class UnixSocketRoundTripTest {
      */
     @Test
     void clientsOfADatagramServerWhoseFileWasRemovedReachItAgain() throws Exception {
-        Path exe = CProgram.compile(tmp, "dgramghost", """
+        assertEquals(List.of("ready", "3 of 3, file gone"), Checkpoint.goAfterRestore(tmp, "dgramghost", """
                 #include <stdio.h>
                 #include <string.h>
                 #include <sys/socket.h>
@@ -139,12 +139,7 @@ class UnixSocketRoundTripTest {
                     printf("%d of 3, file %s\\n", got, access("srv.sock", F_OK) == 0 ? "BACK" : "gone"); fflush(stdout);
                     return 0;
                 }
-                """);
-        try (Target t = Target.start(exe, tmp.resolve("out.txt"))) {
-            Checkpoint.dumpRestoreGo(t);
-            t.awaitLines(2);
-            assertEquals(List.of("ready", "3 of 3, file gone"), t.lines());
-        }
+                """, 2));
     }
 
     /**
@@ -154,7 +149,7 @@ class UnixSocketRoundTripTest {
      */
     @Test
     void messagesLeftByAClosedDatagramPeerAreStillQueued() throws Exception {
-        Path exe = CProgram.compile(tmp, "leftover", """
+        assertEquals(List.of("ready", "3 one 3 two, send Connection refused"), Checkpoint.goAfterRestore(tmp, "leftover", """
                 #include <errno.h>
                 #include <stdio.h>
                 #include <string.h>
@@ -173,12 +168,7 @@ class UnixSocketRoundTripTest {
                     printf("%d %s %d %s, send %s\\n", n1, b, n2, c, sent < 0 ? strerror(errno) : "went"); fflush(stdout);
                     return 0;
                 }
-                """);
-        try (Target t = Target.start(exe, tmp.resolve("out.txt"))) {
-            Checkpoint.dumpRestoreGo(t);
-            t.awaitLines(2);
-            assertEquals(List.of("ready", "3 one 3 two, send Connection refused"), t.lines());
-        }
+                """, 2));
     }
 
     /**

@@ -1,9 +1,7 @@
 package dev.cryo.engine.resource;
 
-import dev.cryo.engine.testing.CProgram;
 import dev.cryo.engine.testing.Checkpoint;
 import dev.cryo.engine.testing.RootWithPtrace;
-import dev.cryo.engine.testing.Target;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -39,12 +37,7 @@ class SizesRoundTripTest {
 
     @Test
     void anEmptyPipeKeepsTheSizeItWasGiven() throws Exception {
-        Path exe = CProgram.compile(tmp, "pipesize", PIPE);
-        try (Target t = Target.start(exe, tmp.resolve("out.txt"))) {
-            Checkpoint.dumpRestoreGo(t);
-            t.awaitLines(2);
-            assertEquals(List.of("ready 1048576", "size 1048576"), t.lines());
-        }
+        assertEquals(List.of("ready 1048576", "size 1048576"), Checkpoint.goAfterRestore(tmp, "pipesize", PIPE, 2));
     }
 
     static final String SPARSE = """
@@ -75,12 +68,8 @@ class SizesRoundTripTest {
 
     @Test
     void aDeletedSparseFileIsMeasuredByItsDataAndKeepsItsHoles() throws Exception {
-        Path exe = CProgram.compile(tmp, "sparse", SPARSE);
-        try (Target t = Target.start(exe, tmp.resolve("out.txt"))) {
-            Checkpoint.dumpRestoreGo(t);
-            t.awaitLines(2);
-            assertEquals(List.of("ready", "size " + ((64 << 20) + 4096) + ", hole at 0, data at " + (64 << 20)
-                    + ", same data"), t.lines());
-        }
+        assertEquals(List.of("ready", "size " + ((64 << 20) + 4096) + ", hole at 0, data at " + (64 << 20)
+                    + ", same data"),
+                Checkpoint.goAfterRestore(tmp, "sparse", SPARSE, 2));
     }
 }

@@ -153,13 +153,8 @@ class MemoryRestoreTest {
 
     @Test
     void aSharedMappingReadOnlyFromAFileOpenedForWritingCanBeMadeWritable() throws Exception {
-        Path exe = CProgram.compile(tmp, "sharedro", SHARED_READ_ONLY);
-        try (Target t = Target.start(exe, tmp.resolve("out.txt"))) {
-            Checkpoint.dumpRestoreGo(t);
-            t.awaitLines(2);
-            assertEquals(List.of("ready", "writable again"), t.lines());
-            assertEquals('w', (char) Files.readAllBytes(tmp.resolve("shared.dat"))[0]);
-        }
+        assertEquals(List.of("ready", "writable again"), Checkpoint.goAfterRestore(tmp, "sharedro", SHARED_READ_ONLY, 2));
+        assertEquals('w', (char) Files.readAllBytes(tmp.resolve("shared.dat"))[0]);
     }
 
     @Test

@@ -44,6 +44,20 @@ public final class Checkpoint {
         Files.createFile(dir.resolve("go"));
     }
 
+    /**
+     * {@code source} compiled in {@code dir} as {@code name}, started, and round tripped by {@link #dumpRestoreGo}; its
+     * output once it printed {@code lines} lines (the program ends by itself after its report).
+     */
+    public static java.util.List<String> goAfterRestore(Path dir, String name, String source, int lines)
+            throws Exception {
+        Path exe = CProgram.compile(dir, name, source);
+        try (Target t = Target.start(exe, dir.resolve("out.txt"))) {
+            dumpRestoreGo(t);
+            t.awaitLines(lines);
+            return t.lines();
+        }
+    }
+
     /** Dumps {@code t} once it printed {@code lines} lines, and waits until the dump's kill took it. */
     public static Path dumpUntilGone(Target t, int lines, Path dir) throws CryoException, IOException {
         t.awaitLines(lines);
