@@ -256,11 +256,8 @@ final class TaskBuilder {
      * VMA with pages in both images, alike in both ({@link #alike}). Read from the images alone.
      */
     boolean sharesPagesWith(TaskBuilder child) {
-        Map<Long, vma_entry> mine = new HashMap<>();
-        for (vma_entry v : withPages(img, pages)) {
-            mine.put(v.getStart(), v);
-        }
-        for (vma_entry v : withPages(child.img, child.pages)) {
+        Map<Long, vma_entry> mine = withPages();
+        for (vma_entry v : child.withPages().values()) {
             if (alike(mine.get(v.getStart()), v)) {
                 return true;
             }
@@ -268,13 +265,18 @@ final class TaskBuilder {
         return false;
     }
 
-    private static List<vma_entry> withPages(Image img, Pages pages) {
-        List<vma_entry> all = img.mm().getVmasList().stream().filter(v -> !isKernelVma(v)).toList();
-        List<vma_entry> out = new ArrayList<>();
-        for (int i : vmasWithPages(all, pages.runs())) {
-            out.add(all.get(i));
+    /** The image's VMAs that have pages, by start: worked out once (a parent is asked once for each child). */
+    private Map<Long, vma_entry> withPages;
+
+    private Map<Long, vma_entry> withPages() {
+        if (withPages == null) {
+            List<vma_entry> all = img.mm().getVmasList().stream().filter(v -> !isKernelVma(v)).toList();
+            withPages = new HashMap<>();
+            for (int i : vmasWithPages(all, pages.runs())) {
+                withPages.put(all.get(i).getStart(), all.get(i));
+            }
         }
-        return out;
+        return withPages;
     }
 
     /**
@@ -517,6 +519,8 @@ final class TaskBuilder {
     private Set<Integer> filled;
     /** Those of {@link #vmas} kept from the creator, their pages compared instead of written over. */
     private Set<Integer> kept = Set.of();
+    /** Their addresses ({@link #keptRanges()}). */
+    private List<long[]> keptRanges = List.of();
     /** The pages being written on the restore's page writer; null when they went in on this thread. */
     private java.util.concurrent.Future<Void> pagesWritten;
 
@@ -550,7 +554,7 @@ final class TaskBuilder {
             vmas = img.mm().getVmasList().stream().filter(v -> !isKernelVma(v)).toList();
             filled = vmasWithPages(vmas, pages.runs());
             kept = keptFromCreator(cmaps);
-            List<long[]> keptRanges = keptRanges();
+            keptRanges = keptRanges();
 
             step = stepTimes.next("scratch");
             List<long[]> busy = new ArrayList<>();
@@ -885,7 +889,7 @@ final class TaskBuilder {
                             UffdCopy uffdOrNull) throws SyscallException, IOException {
         long t = System.nanoTime();
         List<long[]> anon = emptyAnon(vmas, filled, kept);
-        List<long[]> inherited = keptRanges();
+        List<long[]> inherited = keptRanges;
         PageInstaller.Result r;
         try (UffdCopy uffd = uffdOrNull) {
             List<long[]> kernel = img.mm().getVmasList().stream().filter(TaskBuilder::isKernelVma)
